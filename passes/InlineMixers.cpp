@@ -1,0 +1,39 @@
+//===- InlineMixers.cpp - glint-inline-mixers -----------------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/GlintOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/PatternMatch.h"
+
+#define DEBUG_TYPE "glint-inline-mixers"
+
+namespace mlir::glint {
+#define GEN_PASS_DEF_GLINTINLINEMIXERS
+#include "passes/Passes.h.inc"
+} // namespace mlir::glint
+
+using namespace mlir;
+using namespace mlir::glint;
+
+namespace {
+struct InlineMixersPass
+    : public glint::impl::GlintInlineMixersBase<InlineMixersPass> {
+  void runOnOperation() override {
+    SmallVector<MixerOp> mixers;
+    // Post-order: nested mixers are inlined before the ones around them.
+    getOperation()->walk([&](MixerOp op) { mixers.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (MixerOp mixer : mixers) {
+      Value yielded = mixer.getYield().getValue();
+      rewriter.eraseOp(mixer.getYield());
+      rewriter.inlineBlockBefore(&mixer.getBody().front(), mixer,
+                                 ValueRange{mixer.getInput()});
+      rewriter.replaceOp(mixer, yielded);
+    }
+  }
+};
+} // namespace

@@ -1,0 +1,30 @@
+# -*- Python -*-
+# lit configuration of the glint test suite.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "GLINT"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit",
+                   "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.glint_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%glint_src", config.glint_src_root))
+config.substitutions.append(("%glint_obj", config.glint_obj_root))
+
+# FileCheck variables are local to a CHECK-LABEL block.
+config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+tool_dirs = [config.glint_tools_dir, config.llvm_tools_dir]
+tools = [ToolSubst("glint-opt", unresolved="fatal")]
+llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -1,0 +1,79 @@
+//===- glint-opt.cpp - glint optimizer driver -----------------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// mlir-opt with the glint dialect, its passes, and only the dialects glint
+// models are written in.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/GlintDialect.h"
+#include "dialect/GlintOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mlir;
+
+int main(int argc, char **argv) {
+  DialectRegistry registry;
+  registry.insert<glint::GlintDialect, arith::ArithDialect,
+                  func::FuncDialect, linalg::LinalgDialect,
+                  math::MathDialect, ml_program::MLProgramDialect,
+                  scf::SCFDialect, tensor::TensorDialect>();
+  registerTransformsPasses();
+  glint::registerGlintPasses();
+
+  auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
+      argc, argv, "glint optimizer driver\n", registry);
+  MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
+
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> input =
+      openInputFile(inputFilename, &error);
+  if (!input) {
+    llvm::WithColor::error(llvm::errs(), "glint-opt") << error << "\n";
+    return 1;
+  }
+  // An empty file would parse as an empty module and "succeed": a model file
+  // with nothing in it is almost certainly a mistake, so say so.
+  if (input->getBuffer().trim().empty()) {
+    llvm::SourceMgr sourceMgr;
+    unsigned id = sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+    sourceMgr.PrintMessage(
+        llvm::SMLoc::getFromPointer(
+            sourceMgr.getMemoryBuffer(id)->getBufferStart()),
+        llvm::SourceMgr::DK_Error,
+        "input is empty: expected a module with glint model IR");
+    return 1;
+  }
+
+  // Written to a temporary file that replaces the output only on success, so
+  // a failed run never leaves a partial file behind.
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputFilename, &error);
+  if (!output) {
+    llvm::WithColor::error(llvm::errs(), "glint-opt") << error << "\n";
+    return 1;
+  }
+  if (failed(MlirOptMain(output->os(), std::move(input), registry, config)))
+    return 1;
+  output->keep();
+  return 0;
+}
