@@ -29,6 +29,10 @@ struct InlineMixersPass
     IRRewriter rewriter(&getContext());
     for (MixerOp mixer : mixers) {
       Value yielded = mixer.getYield().getValue();
+      // The block argument dies with the block: an identity body yields the
+      // mixer's input.
+      if (yielded == mixer.getValueArgument())
+        yielded = mixer.getInput();
       rewriter.eraseOp(mixer.getYield());
       rewriter.inlineBlockBefore(&mixer.getBody().front(), mixer,
                                  ValueRange{mixer.getInput()});

@@ -87,7 +87,7 @@ static json::Object describeMixer(MixerOp mixer) {
   });
   json::Object ops;
   for (auto &entry : counts)
-    ops[entry.getKey()] = entry.getValue();
+    ops[entry.getKey().str()] = entry.getValue();
   return json::Object{
       {"label", mixer.getLabel() ? json::Value(*mixer.getLabel())
                                  : json::Value(nullptr)},
@@ -113,8 +113,13 @@ static void printText(raw_ostream &os, const json::Object &summary) {
       const json::Object &mixer = *mixerValue.getAsObject();
       std::optional<StringRef> label = mixer.getString("label");
       os << "    mixer " << (label ? *label : "(unlabelled)") << ":";
+      // json::Object iterates in hash order; print the ops sorted by name.
+      std::vector<std::pair<std::string, int64_t>> ops;
       for (const auto &op : *mixer.getObject("ops"))
-        os << " " << op.first << "×" << *op.second.getAsInteger();
+        ops.emplace_back(op.first.str(), *op.second.getAsInteger());
+      llvm::sort(ops);
+      for (const auto &[name, count] : ops)
+        os << " " << name << "×" << count;
       os << "\n";
       for (const json::Value &conv : *mixer.getArray("convolutions"))
         os << "      conv1d " << conv << "\n";

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what glint needs from Debian when it is missing, configures the
+# build once, and builds. Quick when nothing changed. Sourced by test.sh and
+# demo.sh; GLINT_BUILD_DIR overrides the build directory (default: build/).
+set -euo pipefail
+
+GLINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GLINT_BUILD=${GLINT_BUILD_DIR:-$GLINT_ROOT/build}
+
+packages=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
+          libgtest-dev libbenchmark-dev libpng-dev ninja-build cmake g++
+          python3)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null |
+    grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "glint: installing missing Debian packages: ${missing[*]}" >&2
+  sudo=
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f "$GLINT_BUILD/build.ninja" ]; then
+  cmake -G Ninja -S "$GLINT_ROOT" -B "$GLINT_BUILD" \
+    -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$GLINT_BUILD"

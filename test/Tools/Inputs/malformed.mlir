@@ -1,0 +1,3 @@
+func.func @f(%x: tensor<?x?x8xf32> {
+  return
+}
