@@ -1,0 +1,44 @@
+//===- Importers.h - per-family importers -----------------------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_TOOLS_GLINT_IMPORT_IMPORTERS_H
+#define GLINT_TOOLS_GLINT_IMPORT_IMPORTERS_H
+
+#include "runtime/Safetensors.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+namespace mlir::glint::import {
+
+/// One supported architecture: its config.json `architectures` name (or
+/// `model_type`) and the function that builds its IR.
+struct Architecture {
+  llvm::StringRef name;
+  llvm::StringRef description;
+  llvm::Expected<OwningOpRef<ModuleOp>> (*build)(
+      MLIRContext *context, const llvm::json::Object &config,
+      const ::glint::runtime::Checkpoint &checkpoint, llvm::StringRef source);
+};
+
+/// Every architecture glint-import knows.
+llvm::ArrayRef<Architecture> architectures();
+
+/// Reads `<dir>/config.json`, picks the architecture and builds the model.
+/// Errors name the file and list what is supported.
+llvm::Expected<OwningOpRef<ModuleOp>>
+importCheckpoint(MLIRContext *context, llvm::StringRef directory,
+                 const ::glint::runtime::Checkpoint &checkpoint);
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+importMamba(MLIRContext *context, const llvm::json::Object &config,
+            const ::glint::runtime::Checkpoint &checkpoint,
+            llvm::StringRef source);
+
+} // namespace mlir::glint::import
+
+#endif // GLINT_TOOLS_GLINT_IMPORT_IMPORTERS_H

@@ -1,0 +1,262 @@
+//===- glint-run.cpp - run a glint model ----------------------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Runs a model on token ids (or an image) and writes its outputs as .npy.
+// With --interpret, the model IR is executed by the double-precision
+// reference evaluator, the oracle every compiled path is checked against.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/GlintDialect.h"
+#include "runtime/Npy.h"
+#include "runtime/Safetensors.h"
+#include "runtime/reference/ReferenceEvaluator.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+
+using namespace mlir;
+namespace rt = ::glint::runtime;
+namespace ref = mlir::glint::reference;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("glint-run options");
+static cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.mlir>"),
+                                      cl::Required, cl::cat(category));
+static cl::opt<bool> interpret(
+    "interpret",
+    cl::desc("Execute the IR with the double-precision reference evaluator"),
+    cl::cat(category));
+static cl::opt<std::string> weightsPath(
+    "weights",
+    cl::desc("Weights: a .safetensors file, a sharded index .json, or a "
+             "checkpoint directory"),
+    cl::value_desc("path"), cl::cat(category));
+static cl::opt<std::string> functionName("function",
+                                         cl::desc("Function to run"),
+                                         cl::init("forward"),
+                                         cl::cat(category));
+static cl::opt<std::string> tokens(
+    "tokens",
+    cl::desc("Token ids: comma-separated, one sequence per ';' (equal "
+             "lengths), e.g. '1,2,3;4,5,6'"),
+    cl::value_desc("ids"), cl::cat(category));
+static cl::opt<std::string> inputNpy(
+    "input", cl::desc("Input array as .npy: int64 token ids [batch, seq] or "
+                      "float pixels [batch, 3, H, W]"),
+    cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<std::string> outputPath(
+    "o", cl::desc("Write the first result (logits) to this .npy file"),
+    cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<std::string> hiddenDir(
+    "dump-hidden",
+    cl::desc("Write every value marked glint.trace (each layer's hidden "
+             "state) to DIR/<name>.npy"),
+    cl::value_desc("DIR"), cl::cat(category));
+static cl::opt<bool> writeF32("f32",
+                              cl::desc("Write .npy outputs as float32 "
+                                       "(default: float64)"),
+                              cl::cat(category));
+static cl::opt<unsigned> topK("top", cl::desc("Print the top-K next tokens "
+                                              "per sequence"),
+                              cl::init(5), cl::cat(category));
+
+static int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "glint-run") << message << "\n";
+  return 1;
+}
+
+/// Parses --tokens into a [batch, seq] array.
+static llvm::Expected<ref::Array> parseTokens(StringRef text) {
+  SmallVector<StringRef> rows;
+  text.split(rows, ';', -1, /*KeepEmpty=*/false);
+  if (rows.empty())
+    return llvm::createStringError("--tokens: no token ids given");
+  ref::Array ids;
+  int64_t length = -1;
+  for (auto [r, row] : llvm::enumerate(rows)) {
+    SmallVector<StringRef> items;
+    row.split(items, ',', -1, /*KeepEmpty=*/false);
+    if (length >= 0 && static_cast<int64_t>(items.size()) != length)
+      return llvm::createStringError(llvm::formatv(
+          "--tokens: sequence {0} has {1} ids but sequence 0 has {2}; all "
+          "sequences of a batch need the same length",
+          r, items.size(), length));
+    length = items.size();
+    for (StringRef item : items) {
+      int64_t id;
+      if (item.trim().getAsInteger(10, id))
+        return llvm::createStringError(llvm::formatv(
+            "--tokens: '{0}' in sequence {1} is not an integer token id",
+            item.trim(), r));
+      ids.data.push_back(static_cast<double>(id));
+    }
+  }
+  if (length == 0)
+    return llvm::createStringError("--tokens: empty sequence");
+  ids.shape = {static_cast<int64_t>(rows.size()), length};
+  return ids;
+}
+
+static llvm::Expected<ref::Array> readInput(StringRef path) {
+  // Token ids first; a float file is an image.
+  if (auto ints = rt::readNpyI64(path)) {
+    ref::Array a;
+    a.shape.assign(ints->shape.begin(), ints->shape.end());
+    a.data.assign(ints->data.begin(), ints->data.end());
+    return a;
+  } else {
+    llvm::consumeError(ints.takeError());
+  }
+  auto floats = rt::readNpyF64(path);
+  if (!floats)
+    return floats.takeError();
+  ref::Array a;
+  a.shape.assign(floats->shape.begin(), floats->shape.end());
+  a.data = std::move(floats->data);
+  return a;
+}
+
+static llvm::Error writeArray(StringRef path, const ref::Array &a) {
+  if (writeF32) {
+    std::vector<float> data(a.data.begin(), a.data.end());
+    return rt::writeNpy(path, a.shape, ArrayRef<float>(data));
+  }
+  return rt::writeNpy(path, a.shape, ArrayRef<double>(a.data));
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "glint-run: run a glint model on token ids or an image\n\n"
+      "  glint-run --interpret model.mlir --weights model.safetensors "
+      "--tokens 1,2,3 -o logits.npy\n");
+
+  if (!interpret)
+    return fail("only --interpret is available: running compiled models "
+                "arrives with the CPU compile path (glint-compile)");
+  if (weightsPath.empty())
+    return fail("--weights is required (a .safetensors file, an index "
+                ".json or a checkpoint directory)");
+  if (tokens.empty() == inputNpy.empty())
+    return fail("give exactly one input: --tokens or --input");
+
+  DialectRegistry registry;
+  registry.insert<mlir::glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
+                  linalg::LinalgDialect, math::MathDialect,
+                  ml_program::MLProgramDialect, scf::SCFDialect,
+                  tensor::TensorDialect>();
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  std::string error;
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(modelPath, sourceMgr, ParserConfig(&context));
+  if (!module)
+    return 1; // The parser has printed a located diagnostic.
+
+  auto checkpoint = rt::Checkpoint::open(weightsPath);
+  if (!checkpoint)
+    return fail(llvm::toString(checkpoint.takeError()));
+  ref::WeightProvider weights =
+      [&](StringRef name,
+          ArrayRef<int64_t> shape) -> llvm::Expected<ref::Array> {
+    auto data = (*checkpoint)->loadF64(name, shape);
+    if (!data)
+      return data.takeError();
+    ref::Array a;
+    a.shape.assign(shape.begin(), shape.end());
+    a.data = std::move(*data);
+    return a;
+  };
+
+  auto input = tokens.empty() ? readInput(inputNpy) : parseTokens(tokens);
+  if (!input)
+    return fail(llvm::toString(input.takeError()));
+
+  if (!hiddenDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(hiddenDir))
+      return fail("cannot create " + hiddenDir + ": " + ec.message());
+  std::vector<std::string> written;
+  llvm::Error traceError = llvm::Error::success();
+  ref::TraceCallback trace = nullptr;
+  if (!hiddenDir.empty())
+    trace = [&](StringRef name, const ref::Array &value) {
+      SmallString<128> path(hiddenDir);
+      llvm::sys::path::append(path, name + ".npy");
+      if (llvm::Error e = writeArray(path, value))
+        traceError = llvm::joinErrors(std::move(traceError), std::move(e));
+      else
+        written.push_back(std::string(path));
+    };
+
+  ref::ReferenceEvaluator evaluator(*module, weights);
+  auto results = evaluator.run(functionName, {*input}, trace);
+  if (!results) {
+    llvm::consumeError(std::move(traceError));
+    // Hidden states of a failed run would look like a complete dump.
+    for (const std::string &path : written)
+      llvm::sys::fs::remove(path);
+    return fail(modelPath + ": " + llvm::toString(results.takeError()));
+  }
+  if (traceError)
+    return fail(llvm::toString(std::move(traceError)));
+
+  const ref::Array &logits = (*results)[0];
+  llvm::outs() << "result: [";
+  llvm::interleaveComma(logits.shape, llvm::outs());
+  llvm::outs() << "]\n";
+  if (!outputPath.empty()) {
+    if (llvm::Error e = writeArray(outputPath, logits))
+      return fail(llvm::toString(std::move(e)));
+    llvm::outs() << "wrote " << outputPath << "\n";
+  }
+  if (!written.empty())
+    llvm::outs() << "wrote " << written.size() << " traced values to "
+                 << hiddenDir << "\n";
+  // Top-K of the last position of each sequence (or of each row for a
+  // classifier's [batch, classes] output).
+  if (topK > 0 && logits.rank() >= 2) {
+    int64_t classes = logits.shape.back();
+    int64_t rows = logits.shape[0];
+    int64_t perRow = logits.numElements() / rows;
+    for (int64_t r = 0; r < rows; ++r) {
+      const double *last = logits.data.data() + r * perRow + perRow - classes;
+      std::vector<int64_t> order(classes);
+      for (int64_t i = 0; i < classes; ++i)
+        order[i] = i;
+      unsigned k = std::min<int64_t>(topK, classes);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](int64_t a, int64_t b) { return last[a] > last[b]; });
+      llvm::outs() << "sequence " << r << ": top " << k << ":";
+      for (unsigned i = 0; i < k; ++i)
+        llvm::outs() << llvm::formatv(" {0} ({1:F3})", order[i],
+                                      last[order[i]]);
+      llvm::outs() << "\n";
+    }
+  }
+  return 0;
+}
