@@ -17,6 +17,18 @@ namespace json = llvm::json;
 ArrayRef<Architecture> mlir::glint::import::architectures() {
   static const Architecture table[] = {
       {"MambaForCausalLM", "Mamba-1 (model_type 'mamba')", importMamba},
+      {"Mamba2ForCausalLM", "Mamba-2 (model_type 'mamba2')", importMamba2},
+      {"RwkvForCausalLM", "RWKV-4 (model_type 'rwkv')", importRwkv4},
+      {"RecurrentGemmaForCausalLM",
+       "Griffin / RecurrentGemma (model_type 'recurrent_gemma')",
+       importRecurrentGemma},
+      {"Rwkv6ForCausalLM",
+       "RWKV-6 Finch, public checkpoint layout (model_type 'rwkv6')",
+       importRwkv6},
+      {"VisionMamba",
+       "Vision Mamba (Vim), bidirectional, middle CLS token (model_type "
+       "'vim')",
+       importVisionMamba},
   };
   return table;
 }
@@ -26,6 +38,16 @@ ArrayRef<Architecture> mlir::glint::import::architectures() {
 static StringRef architectureForModelType(StringRef modelType) {
   if (modelType == "mamba")
     return "MambaForCausalLM";
+  if (modelType == "mamba2")
+    return "Mamba2ForCausalLM";
+  if (modelType == "rwkv")
+    return "RwkvForCausalLM";
+  if (modelType == "recurrent_gemma")
+    return "RecurrentGemmaForCausalLM";
+  if (modelType == "rwkv6")
+    return "Rwkv6ForCausalLM";
+  if (modelType == "vim")
+    return "VisionMamba";
   return "";
 }
 

@@ -39,6 +39,27 @@ importMamba(MLIRContext *context, const llvm::json::Object &config,
             const ::glint::runtime::Checkpoint &checkpoint,
             llvm::StringRef source);
 
+llvm::Expected<OwningOpRef<ModuleOp>>
+importMamba2(MLIRContext *context, const llvm::json::Object &config,
+            const ::glint::runtime::Checkpoint &checkpoint,
+            llvm::StringRef source);
+llvm::Expected<OwningOpRef<ModuleOp>>
+importRwkv4(MLIRContext *context, const llvm::json::Object &config,
+            const ::glint::runtime::Checkpoint &checkpoint,
+            llvm::StringRef source);
+llvm::Expected<OwningOpRef<ModuleOp>>
+importRecurrentGemma(MLIRContext *context, const llvm::json::Object &config,
+            const ::glint::runtime::Checkpoint &checkpoint,
+            llvm::StringRef source);
+llvm::Expected<OwningOpRef<ModuleOp>>
+importRwkv6(MLIRContext *context, const llvm::json::Object &config,
+            const ::glint::runtime::Checkpoint &checkpoint,
+            llvm::StringRef source);
+llvm::Expected<OwningOpRef<ModuleOp>>
+importVisionMamba(MLIRContext *context, const llvm::json::Object &config,
+            const ::glint::runtime::Checkpoint &checkpoint,
+            llvm::StringRef source);
+
 } // namespace mlir::glint::import
 
 #endif // GLINT_TOOLS_GLINT_IMPORT_IMPORTERS_H

@@ -12,8 +12,9 @@
 // with the residual added after the mixer; final norm_f; lm_head tied to the
 // embedding unless tie_word_embeddings is false.
 //
-// Hidden states traced as Hugging Face returns them: entry k is the input of
-// layer k, the last entry is norm_f's output.
+// Hidden states traced as Hugging Face (transformers 5) returns them: entry k
+// is the output of layer k (the embedding is not an entry), the last entry is
+// norm_f's output.
 //
 //===----------------------------------------------------------------------===//
 
@@ -71,7 +72,6 @@ mlir::glint::import::importMamba(MLIRContext *context,
 
   for (int64_t i = 0; i < layers; ++i) {
     std::string p = llvm::formatv("backbone.layers.{0}.", i).str();
-    b.trace(h, llvm::formatv("hidden_states.{0}", i).str());
     Value n = b.rmsNorm(h, b.weight(p + "norm.weight", {hidden}), eps);
     Value xz = b.linear(n, b.weight(p + "mixer.in_proj.weight",
                                     {2 * inner, hidden}),
@@ -108,6 +108,7 @@ mlir::glint::import::importMamba(MLIRContext *context,
     Value o = b.linear(y, b.weight(p + "mixer.out_proj.weight", {hidden, inner}),
                        b.optionalWeight(p + "mixer.out_proj.bias", {hidden}));
     h = b.add(h, o);
+    b.trace(h, llvm::formatv("hidden_states.{0}", i).str());
   }
   Value nf = b.rmsNorm(h, b.weight("backbone.norm_f.weight", {hidden}), eps);
   b.trace(nf, llvm::formatv("hidden_states.{0}", layers).str());

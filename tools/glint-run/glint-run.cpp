@@ -220,7 +220,7 @@ int main(int argc, char **argv) {
     // Hidden states of a failed run would look like a complete dump.
     for (const std::string &path : written)
       llvm::sys::fs::remove(path);
-    return fail(modelPath + ": " + llvm::toString(results.takeError()));
+    return fail(llvm::toString(results.takeError()));
   }
   if (traceError)
     return fail(llvm::toString(std::move(traceError)));
