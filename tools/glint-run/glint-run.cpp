@@ -29,12 +29,16 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 
 using namespace mlir;
 namespace rt = ::glint::runtime;
@@ -62,6 +66,16 @@ static cl::opt<std::string> tokens(
     cl::desc("Token ids: comma-separated, one sequence per ';' (equal "
              "lengths), e.g. '1,2,3;4,5,6'"),
     cl::value_desc("ids"), cl::cat(category));
+static cl::opt<std::string> text(
+    "text",
+    cl::desc("Input words, split on spaces and mapped through --vocab; one "
+             "sequence per ';'"),
+    cl::value_desc("words"), cl::cat(category));
+static cl::opt<std::string> vocabPath(
+    "vocab",
+    cl::desc("A JSON object mapping each word to its token id (for --text, "
+             "and to print predictions as words)"),
+    cl::value_desc("vocab.json"), cl::cat(category));
 static cl::opt<std::string> inputNpy(
     "input", cl::desc("Input array as .npy: int64 token ids [batch, seq] or "
                       "float pixels [batch, 3, H, W]"),
@@ -119,6 +133,60 @@ static llvm::Expected<ref::Array> parseTokens(StringRef text) {
   return ids;
 }
 
+/// Word → id and id → word, from a JSON object {"word": id, ...}.
+struct Vocabulary {
+  llvm::StringMap<int64_t> ids;
+  std::map<int64_t, std::string> words;
+};
+
+static llvm::Expected<Vocabulary> readVocabulary(StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return llvm::createStringError(path + ": " + buffer.getError().message());
+  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  if (!parsed)
+    return llvm::createStringError(path + ": invalid JSON: " +
+                                   llvm::toString(parsed.takeError()));
+  const llvm::json::Object *object = parsed->getAsObject();
+  if (!object)
+    return llvm::createStringError(
+        path + ": expected an object mapping words to token ids");
+  Vocabulary vocab;
+  for (const auto &[word, value] : *object) {
+    auto id = value.getAsInteger();
+    if (!id)
+      return llvm::createStringError(path + ": the id of '" + word.str() +
+                                     "' is not an integer");
+    vocab.ids[word.str()] = *id;
+    vocab.words[*id] = word.str();
+  }
+  return vocab;
+}
+
+/// Maps --text through the vocabulary into a [batch, seq] array.
+static llvm::Expected<ref::Array> parseText(StringRef input,
+                                            const Vocabulary &vocab) {
+  std::string ids;
+  SmallVector<StringRef> rows;
+  input.split(rows, ';', -1, /*KeepEmpty=*/false);
+  for (auto [r, row] : llvm::enumerate(rows)) {
+    SmallVector<StringRef> words;
+    row.split(words, ' ', -1, /*KeepEmpty=*/false);
+    if (r)
+      ids += ";";
+    for (auto [i, word] : llvm::enumerate(words)) {
+      auto it = vocab.ids.find(word);
+      if (it == vocab.ids.end())
+        return llvm::createStringError(llvm::formatv(
+            "--text: '{0}' (word {1} of sequence {2}) is not in the "
+            "vocabulary {3}",
+            word, i, r, vocabPath));
+      ids += (i ? "," : "") + std::to_string(it->second);
+    }
+  }
+  return parseTokens(ids);
+}
+
 static llvm::Expected<ref::Array> readInput(StringRef path) {
   // Token ids first; a float file is an image.
   if (auto ints = rt::readNpyI64(path)) {
@@ -161,8 +229,17 @@ int main(int argc, char **argv) {
   if (weightsPath.empty())
     return fail("--weights is required (a .safetensors file, an index "
                 ".json or a checkpoint directory)");
-  if (tokens.empty() == inputNpy.empty())
-    return fail("give exactly one input: --tokens or --input");
+  if (!tokens.empty() + !inputNpy.empty() + !text.empty() != 1)
+    return fail("give exactly one input: --tokens, --text or --input");
+  std::optional<Vocabulary> vocab;
+  if (!vocabPath.empty()) {
+    auto read = readVocabulary(vocabPath);
+    if (!read)
+      return fail(llvm::toString(read.takeError()));
+    vocab = std::move(*read);
+  }
+  if (!text.empty() && !vocab)
+    return fail("--text needs --vocab (a JSON object mapping words to ids)");
 
   DialectRegistry registry;
   registry.insert<mlir::glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
@@ -193,7 +270,9 @@ int main(int argc, char **argv) {
     return a;
   };
 
-  auto input = tokens.empty() ? readInput(inputNpy) : parseTokens(tokens);
+  auto input = !text.empty()     ? parseText(text, *vocab)
+               : !tokens.empty() ? parseTokens(tokens)
+                                 : readInput(inputNpy);
   if (!input)
     return fail(llvm::toString(input.takeError()));
 
@@ -252,9 +331,12 @@ int main(int argc, char **argv) {
       std::partial_sort(order.begin(), order.begin() + k, order.end(),
                         [&](int64_t a, int64_t b) { return last[a] > last[b]; });
       llvm::outs() << "sequence " << r << ": top " << k << ":";
-      for (unsigned i = 0; i < k; ++i)
-        llvm::outs() << llvm::formatv(" {0} ({1:F3})", order[i],
-                                      last[order[i]]);
+      for (unsigned i = 0; i < k; ++i) {
+        llvm::outs() << " " << order[i];
+        if (vocab && vocab->words.count(order[i]))
+          llvm::outs() << " '" << vocab->words[order[i]] << "'";
+        llvm::outs() << llvm::formatv(" ({0:F3})", last[order[i]]);
+      }
       llvm::outs() << "\n";
     }
   }
