@@ -158,6 +158,7 @@ TEST_P(Fixture, ImportedModelMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Families, Fixture,
                          ::testing::Values("mamba_conv3",
                                            "mamba_conv4_untied", "mamba2",
-                                           "rwkv4", "rwkv6", "vim"));
+                                           "rwkv4", "recurrentgemma", "rwkv6",
+                                           "vim"));
 
 } // namespace
