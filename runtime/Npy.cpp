@@ -33,7 +33,7 @@
 #include <optional>
 #include <type_traits>
 
-using namespace glint::runtime;
+using namespace mlir::glint::runtime;
 using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
@@ -453,7 +453,7 @@ Error writeAs(StringRef path, llvm::ArrayRef<int64_t> shape,
 
 } // namespace
 
-StringRef glint::runtime::npyDescr(NpyDType dtype) {
+StringRef mlir::glint::runtime::npyDescr(NpyDType dtype) {
   switch (dtype) {
   case NpyDType::F32:
     return "<f4";
@@ -467,37 +467,37 @@ StringRef glint::runtime::npyDescr(NpyDType dtype) {
   llvm_unreachable("unknown NpyDType");
 }
 
-Error glint::runtime::writeNpy(StringRef path, llvm::ArrayRef<int64_t> shape,
+Error mlir::glint::runtime::writeNpy(StringRef path, llvm::ArrayRef<int64_t> shape,
                                llvm::ArrayRef<float> data) {
   return writeAs(path, shape, data);
 }
 
-Error glint::runtime::writeNpy(StringRef path, llvm::ArrayRef<int64_t> shape,
+Error mlir::glint::runtime::writeNpy(StringRef path, llvm::ArrayRef<int64_t> shape,
                                llvm::ArrayRef<double> data) {
   return writeAs(path, shape, data);
 }
 
-Error glint::runtime::writeNpy(StringRef path, llvm::ArrayRef<int64_t> shape,
+Error mlir::glint::runtime::writeNpy(StringRef path, llvm::ArrayRef<int64_t> shape,
                                llvm::ArrayRef<int64_t> data) {
   return writeAs(path, shape, data);
 }
 
-Error glint::runtime::writeNpy(StringRef path, llvm::ArrayRef<int64_t> shape,
+Error mlir::glint::runtime::writeNpy(StringRef path, llvm::ArrayRef<int64_t> shape,
                                llvm::ArrayRef<int32_t> data) {
   return writeAs(path, shape, data);
 }
 
-Expected<NpyArray<float>> glint::runtime::readNpyF32(StringRef path) {
+Expected<NpyArray<float>> mlir::glint::runtime::readNpyF32(StringRef path) {
   return readAs<float>(path, "readNpyF32", {NpyDType::F32, NpyDType::F64},
                        "'<f4' and '<f8'");
 }
 
-Expected<NpyArray<double>> glint::runtime::readNpyF64(StringRef path) {
+Expected<NpyArray<double>> mlir::glint::runtime::readNpyF64(StringRef path) {
   return readAs<double>(path, "readNpyF64", {NpyDType::F32, NpyDType::F64},
                         "'<f4' and '<f8'");
 }
 
-Expected<NpyArray<int64_t>> glint::runtime::readNpyI64(StringRef path) {
+Expected<NpyArray<int64_t>> mlir::glint::runtime::readNpyI64(StringRef path) {
   return readAs<int64_t>(path, "readNpyI64", {NpyDType::I64, NpyDType::I32},
                          "'<i8' and '<i4'");
 }

@@ -25,7 +25,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace glint::runtime {
+namespace mlir::glint::runtime {
 
 /// Element types of the .npy files glint reads and writes.
 enum class NpyDType { F32, F64, I32, I64 };
@@ -64,6 +64,6 @@ llvm::Expected<NpyArray<double>> readNpyF64(llvm::StringRef path);
 /// Reads a `<i8` or `<i4` file as int64 (exact).
 llvm::Expected<NpyArray<int64_t>> readNpyI64(llvm::StringRef path);
 
-} // namespace glint::runtime
+} // namespace mlir::glint::runtime
 
 #endif // GLINT_RUNTIME_NPY_H

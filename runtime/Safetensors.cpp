@@ -27,7 +27,7 @@
 #include <algorithm>
 #include <cmath>
 
-using namespace glint::runtime;
+using namespace mlir::glint::runtime;
 using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
@@ -364,18 +364,18 @@ bool isPlainRelativePath(StringRef shard) {
 
 } // namespace
 
-StringRef glint::runtime::dtypeName(DType dtype) {
+StringRef mlir::glint::runtime::dtypeName(DType dtype) {
   return entryOf(dtype).name;
 }
 
-std::optional<DType> glint::runtime::parseDType(StringRef name) {
+std::optional<DType> mlir::glint::runtime::parseDType(StringRef name) {
   for (const DTypeEntry &entry : kDTypes)
     if (name == entry.name)
       return entry.dtype;
   return std::nullopt;
 }
 
-unsigned glint::runtime::dtypeBits(DType dtype) { return entryOf(dtype).bits; }
+unsigned mlir::glint::runtime::dtypeBits(DType dtype) { return entryOf(dtype).bits; }
 
 int64_t TensorInfo::numElements() const {
   // Validated at open: the product fits, because the bytes are in the file.

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-namespace glint::runtime {
+namespace mlir::glint::runtime {
 
 /// Every element type the safetensors format defines. A checkpoint holding
 /// any of them opens (its sizes are validated); only F32, F16, BF16 and F64
@@ -147,6 +147,6 @@ private:
   std::string path;
 };
 
-} // namespace glint::runtime
+} // namespace mlir::glint::runtime
 
 #endif // GLINT_RUNTIME_SAFETENSORS_H

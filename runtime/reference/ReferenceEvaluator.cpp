@@ -13,6 +13,7 @@
 #include "runtime/reference/ReferenceEvaluator.h"
 
 #include "dialect/GlintOps.h"
+#include "runtime/Safetensors.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -739,6 +740,21 @@ static Array extractBox(const Array &source, ArrayRef<int64_t> offsets,
   return out;
 }
 
+/// The run-time offsets, sizes and strides of a slice op.
+static std::tuple<SmallVector<int64_t>, SmallVector<int64_t>,
+                  SmallVector<int64_t>>
+sliceBox(OffsetSizeAndStrideOpInterface op,
+         const llvm::DenseMap<Value, Array> &values) {
+  auto read = [&](ArrayRef<OpFoldResult> list) {
+    SmallVector<int64_t> result;
+    for (OpFoldResult v : list)
+      result.push_back(foldedInt(v, values));
+    return result;
+  };
+  return {read(op.getMixedOffsets()), read(op.getMixedSizes()),
+          read(op.getMixedStrides())};
+}
+
 static Failure checkBox(ArrayRef<int64_t> shape, ArrayRef<int64_t> offsets,
                         ArrayRef<int64_t> sizes, ArrayRef<int64_t> strides) {
   for (size_t d = 0; d < shape.size(); ++d) {
@@ -1114,13 +1130,7 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
         return std::nullopt;
       })
       .Case([&](tensor::ExtractSliceOp s) -> Failure {
-        SmallVector<int64_t> offsets, sizes, strides;
-        for (OpFoldResult v : s.getMixedOffsets())
-          offsets.push_back(foldedInt(v, values));
-        for (OpFoldResult v : s.getMixedSizes())
-          sizes.push_back(foldedInt(v, values));
-        for (OpFoldResult v : s.getMixedStrides())
-          strides.push_back(foldedInt(v, values));
+        auto [offsets, sizes, strides] = sliceBox(s, values);
         if (Failure f = checkBox(in[0]->shape, offsets, sizes, strides))
           return f;
         Array out = extractBox(*in[0], offsets, sizes, strides);
@@ -1135,13 +1145,7 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
         return std::nullopt;
       })
       .Case([&](tensor::InsertSliceOp s) -> Failure {
-        SmallVector<int64_t> offsets, sizes, strides;
-        for (OpFoldResult v : s.getMixedOffsets())
-          offsets.push_back(foldedInt(v, values));
-        for (OpFoldResult v : s.getMixedSizes())
-          sizes.push_back(foldedInt(v, values));
-        for (OpFoldResult v : s.getMixedStrides())
-          strides.push_back(foldedInt(v, values));
+        auto [offsets, sizes, strides] = sliceBox(s, values);
         const Array &source = *in[0];
         Array out = *in[1];
         if (Failure f = checkBox(out.shape, offsets, sizes, strides))
@@ -1284,6 +1288,20 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
 //===----------------------------------------------------------------------===//
 // ReferenceEvaluator
 //===----------------------------------------------------------------------===//
+
+WeightProvider mlir::glint::reference::weightsFrom(
+    const mlir::glint::runtime::Checkpoint &checkpoint) {
+  return [&checkpoint](StringRef name,
+                       ArrayRef<int64_t> shape) -> Expected<Array> {
+    auto data = checkpoint.loadF64(name, shape);
+    if (!data)
+      return data.takeError();
+    Array array;
+    array.shape.assign(shape.begin(), shape.end());
+    array.data = std::move(*data);
+    return array;
+  };
+}
 
 ReferenceEvaluator::ReferenceEvaluator(ModuleOp module, WeightProvider weights)
     : module(module), weights(std::move(weights)) {}

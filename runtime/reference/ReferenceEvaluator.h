@@ -23,6 +23,10 @@
 #include <string>
 #include <vector>
 
+namespace mlir::glint::runtime {
+class Checkpoint;
+} // namespace mlir::glint::runtime
+
 namespace mlir::glint::reference {
 
 /// A dense row-major array of doubles. Integer tensors (token ids) and
@@ -49,6 +53,11 @@ llvm::Expected<int64_t> numElementsOf(llvm::ArrayRef<int64_t> shape);
 /// shape the IR declares; an error names the weight.
 using WeightProvider = std::function<llvm::Expected<Array>(
     llvm::StringRef name, llvm::ArrayRef<int64_t> shape)>;
+
+/// Supplies weights from a checkpoint (any stored float dtype, converted
+/// exactly to double); errors name the file and the tensor. The checkpoint
+/// must outlive the provider.
+WeightProvider weightsFrom(const mlir::glint::runtime::Checkpoint &checkpoint);
 
 /// Receives every value the IR marks with the discardable attribute
 /// `glint.trace = "<name>"` (e.g. each layer's hidden state), as computed.

@@ -42,7 +42,7 @@
 
 using namespace mlir;
 namespace ref = mlir::glint::reference;
-namespace rt = ::glint::runtime;
+namespace rt = mlir::glint::runtime;
 
 namespace {
 
@@ -73,17 +73,7 @@ TEST_P(Fixture, ImportedModelMatchesReference) {
       mlir::glint::import::importCheckpoint(&context, dir, **checkpoint);
   ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
 
-  ref::WeightProvider weights =
-      [&](StringRef name,
-          ArrayRef<int64_t> shape) -> llvm::Expected<ref::Array> {
-    auto data = (*checkpoint)->loadF64(name, shape);
-    if (!data)
-      return data.takeError();
-    ref::Array a;
-    a.shape.assign(shape.begin(), shape.end());
-    a.data = std::move(*data);
-    return a;
-  };
+  ref::WeightProvider weights = ref::weightsFrom(**checkpoint);
   ref::ReferenceEvaluator evaluator(**module, weights);
 
   int cases = 0;

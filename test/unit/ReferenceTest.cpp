@@ -60,18 +60,25 @@ protected:
     return a;
   }
 
-  /// Runs @f of `source` on `args` and returns its results (fails the test
-  /// on error).
-  std::vector<Array> run(StringRef source, ArrayRef<Array> args,
-                         WeightProvider weights = nullptr) {
+  /// Runs @f of `source` on `args`.
+  Expected<std::vector<Array>> evaluate(StringRef source, ArrayRef<Array> args,
+                                        WeightProvider weights) {
     OwningOpRef<ModuleOp> module = parse(source);
     EXPECT_TRUE(module);
+    if (!module)
+      return llvm::createStringError("the test IR does not parse");
     if (!weights)
       weights = [](StringRef name, ArrayRef<int64_t>) -> Expected<Array> {
         return llvm::createStringError("no weight " + name.str());
       };
     ReferenceEvaluator evaluator(*module, weights);
-    auto results = evaluator.run("f", args);
+    return evaluator.run("f", args);
+  }
+
+  /// The results of @f (fails the test on error).
+  std::vector<Array> run(StringRef source, ArrayRef<Array> args,
+                         WeightProvider weights = nullptr) {
+    auto results = evaluate(source, args, weights);
     if (!results) {
       ADD_FAILURE() << llvm::toString(results.takeError());
       return {};
@@ -82,14 +89,7 @@ protected:
   /// The error message of running @f, or "" if it succeeded.
   std::string runError(StringRef source, ArrayRef<Array> args,
                        WeightProvider weights = nullptr) {
-    OwningOpRef<ModuleOp> module = parse(source);
-    EXPECT_TRUE(module);
-    if (!weights)
-      weights = [](StringRef name, ArrayRef<int64_t>) -> Expected<Array> {
-        return llvm::createStringError("no weight " + name.str());
-      };
-    ReferenceEvaluator evaluator(*module, weights);
-    auto results = evaluator.run("f", args);
+    auto results = evaluate(source, args, weights);
     if (results)
       return "";
     return llvm::toString(results.takeError());

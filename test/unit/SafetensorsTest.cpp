@@ -24,7 +24,7 @@
 #include <cmath>
 #include <limits>
 
-using namespace glint::runtime;
+using namespace mlir::glint::runtime;
 using llvm::StringRef;
 
 namespace {

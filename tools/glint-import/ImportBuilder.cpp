@@ -113,7 +113,7 @@ std::vector<std::string> Config::getStringList(StringRef key) {
 //===----------------------------------------------------------------------===//
 
 ImportBuilder::ImportBuilder(MLIRContext *context,
-                             const ::glint::runtime::Checkpoint &checkpoint,
+                             const mlir::glint::runtime::Checkpoint &checkpoint,
                              StringRef sourceName)
     : context(context), checkpoint(checkpoint), builder(context),
       location(FileLineColLoc::get(context, sourceName, 0, 0)),

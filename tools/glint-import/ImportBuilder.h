@@ -62,7 +62,7 @@ private:
 
 class ImportBuilder {
 public:
-  ImportBuilder(MLIRContext *context, const ::glint::runtime::Checkpoint &ckpt,
+  ImportBuilder(MLIRContext *context, const mlir::glint::runtime::Checkpoint &ckpt,
                 llvm::StringRef sourceName);
 
   /// Starts `func.func @forward(%input: inputType) -> resultType`.
@@ -156,7 +156,7 @@ private:
   RankedTensorType withLastDim(Value v, int64_t last) const;
 
   MLIRContext *context;
-  const ::glint::runtime::Checkpoint &checkpoint;
+  const mlir::glint::runtime::Checkpoint &checkpoint;
   OwningOpRef<ModuleOp> module;
   OpBuilder builder;
   Location location;

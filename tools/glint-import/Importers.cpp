@@ -54,7 +54,7 @@ static StringRef architectureForModelType(StringRef modelType) {
 Expected<OwningOpRef<ModuleOp>>
 mlir::glint::import::importCheckpoint(MLIRContext *context,
                                       StringRef directory,
-                                      const ::glint::runtime::Checkpoint &ckpt) {
+                                      const mlir::glint::runtime::Checkpoint &ckpt) {
   SmallString<256> configPath(directory);
   llvm::sys::path::append(configPath, "config.json");
   auto buffer = llvm::MemoryBuffer::getFile(configPath);

@@ -22,7 +22,7 @@ struct Architecture {
   llvm::StringRef description;
   llvm::Expected<OwningOpRef<ModuleOp>> (*build)(
       MLIRContext *context, const llvm::json::Object &config,
-      const ::glint::runtime::Checkpoint &checkpoint, llvm::StringRef source);
+      const mlir::glint::runtime::Checkpoint &checkpoint, llvm::StringRef source);
 };
 
 /// Every architecture glint-import knows.
@@ -32,32 +32,32 @@ llvm::ArrayRef<Architecture> architectures();
 /// Errors name the file and list what is supported.
 llvm::Expected<OwningOpRef<ModuleOp>>
 importCheckpoint(MLIRContext *context, llvm::StringRef directory,
-                 const ::glint::runtime::Checkpoint &checkpoint);
+                 const mlir::glint::runtime::Checkpoint &checkpoint);
 
 llvm::Expected<OwningOpRef<ModuleOp>>
 importMamba(MLIRContext *context, const llvm::json::Object &config,
-            const ::glint::runtime::Checkpoint &checkpoint,
+            const mlir::glint::runtime::Checkpoint &checkpoint,
             llvm::StringRef source);
 
 llvm::Expected<OwningOpRef<ModuleOp>>
 importMamba2(MLIRContext *context, const llvm::json::Object &config,
-            const ::glint::runtime::Checkpoint &checkpoint,
+            const mlir::glint::runtime::Checkpoint &checkpoint,
             llvm::StringRef source);
 llvm::Expected<OwningOpRef<ModuleOp>>
 importRwkv4(MLIRContext *context, const llvm::json::Object &config,
-            const ::glint::runtime::Checkpoint &checkpoint,
+            const mlir::glint::runtime::Checkpoint &checkpoint,
             llvm::StringRef source);
 llvm::Expected<OwningOpRef<ModuleOp>>
 importRecurrentGemma(MLIRContext *context, const llvm::json::Object &config,
-            const ::glint::runtime::Checkpoint &checkpoint,
+            const mlir::glint::runtime::Checkpoint &checkpoint,
             llvm::StringRef source);
 llvm::Expected<OwningOpRef<ModuleOp>>
 importRwkv6(MLIRContext *context, const llvm::json::Object &config,
-            const ::glint::runtime::Checkpoint &checkpoint,
+            const mlir::glint::runtime::Checkpoint &checkpoint,
             llvm::StringRef source);
 llvm::Expected<OwningOpRef<ModuleOp>>
 importVisionMamba(MLIRContext *context, const llvm::json::Object &config,
-            const ::glint::runtime::Checkpoint &checkpoint,
+            const mlir::glint::runtime::Checkpoint &checkpoint,
             llvm::StringRef source);
 
 } // namespace mlir::glint::import

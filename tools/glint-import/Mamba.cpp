@@ -33,7 +33,7 @@ using llvm::Expected;
 Expected<OwningOpRef<ModuleOp>>
 mlir::glint::import::importMamba(MLIRContext *context,
                                  const llvm::json::Object &object,
-                                 const ::glint::runtime::Checkpoint &checkpoint,
+                                 const mlir::glint::runtime::Checkpoint &checkpoint,
                                  StringRef source) {
   Config config(object, "MambaForCausalLM");
   int64_t vocab = config.getInt("vocab_size");

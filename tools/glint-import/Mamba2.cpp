@@ -82,7 +82,7 @@ static std::optional<double> getJsonFloat(const llvm::json::Value &v) {
 
 Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importMamba2(
     MLIRContext *context, const llvm::json::Object &object,
-    const ::glint::runtime::Checkpoint &checkpoint, StringRef source) {
+    const mlir::glint::runtime::Checkpoint &checkpoint, StringRef source) {
   Config config(object, "Mamba2ForCausalLM");
   int64_t vocab = config.getInt("vocab_size");
   int64_t hidden = config.getInt("hidden_size");

@@ -185,7 +185,7 @@ static Value attention(ImportBuilder &b, Value q, Value k, Value v,
 
 Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
     MLIRContext *context, const llvm::json::Object &object,
-    const ::glint::runtime::Checkpoint &checkpoint, StringRef source) {
+    const mlir::glint::runtime::Checkpoint &checkpoint, StringRef source) {
   Config config(object, "RecurrentGemmaForCausalLM");
   int64_t vocab = config.getInt("vocab_size");
   int64_t hidden = config.getInt("hidden_size");

@@ -50,7 +50,7 @@ static int64_t weightDim(ImportBuilder &b, StringRef name, unsigned rank,
 Expected<OwningOpRef<ModuleOp>>
 mlir::glint::import::importRwkv6(MLIRContext *context,
                                  const llvm::json::Object &object,
-                                 const ::glint::runtime::Checkpoint &checkpoint,
+                                 const mlir::glint::runtime::Checkpoint &checkpoint,
                                  StringRef source) {
   Config config(object, "RWKV-6");
   double eps = config.getFloat("layer_norm_eps", 1e-5);

@@ -64,7 +64,7 @@ static Value broadcastRows(ImportBuilder &b, Value vector, int64_t rows,
 Expected<OwningOpRef<ModuleOp>>
 mlir::glint::import::importVisionMamba(
     MLIRContext *context, const llvm::json::Object &object,
-    const ::glint::runtime::Checkpoint &checkpoint, StringRef source) {
+    const mlir::glint::runtime::Checkpoint &checkpoint, StringRef source) {
   Config config(object, "VisionMamba");
   int64_t image = config.getInt("img_size");
   int64_t patch = config.getInt("patch_size");

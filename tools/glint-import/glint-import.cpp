@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
       "glint-import: a Hugging Face-style checkpoint to glint model IR\n\n"
       "  glint-import path/to/checkpoint -o model.mlir\n");
 
-  auto checkpoint = ::glint::runtime::Checkpoint::open(checkpointDir);
+  auto checkpoint = mlir::glint::runtime::Checkpoint::open(checkpointDir);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
 

@@ -41,7 +41,7 @@
 #include <optional>
 
 using namespace mlir;
-namespace rt = ::glint::runtime;
+namespace rt = mlir::glint::runtime;
 namespace ref = mlir::glint::reference;
 namespace cl = llvm::cl;
 
@@ -258,17 +258,7 @@ int main(int argc, char **argv) {
   auto checkpoint = rt::Checkpoint::open(weightsPath);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
-  ref::WeightProvider weights =
-      [&](StringRef name,
-          ArrayRef<int64_t> shape) -> llvm::Expected<ref::Array> {
-    auto data = (*checkpoint)->loadF64(name, shape);
-    if (!data)
-      return data.takeError();
-    ref::Array a;
-    a.shape.assign(shape.begin(), shape.end());
-    a.data = std::move(*data);
-    return a;
-  };
+  ref::WeightProvider weights = ref::weightsFrom(**checkpoint);
 
   auto input = !text.empty()     ? parseText(text, *vocab)
                : !tokens.empty() ? parseTokens(tokens)
