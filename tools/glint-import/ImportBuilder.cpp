@@ -140,6 +140,12 @@ Value ImportBuilder::beginForward(RankedTensorType inputType) {
   return input;
 }
 
+Value ImportBuilder::beginTokenForward() {
+  return beginForward(RankedTensorType::get(
+      {ShapedType::kDynamic, ShapedType::kDynamic},
+      IntegerType::get(context, 64)));
+}
+
 Expected<OwningOpRef<ModuleOp>> ImportBuilder::finish(Value result) {
   if (error)
     return llvm::createStringError(*error);

@@ -67,6 +67,8 @@ public:
 
   /// Starts `func.func @forward(%input: inputType) -> resultType`.
   Value beginForward(RankedTensorType inputType);
+  /// Starts @forward on token ids, `tensor<?x?xi64>` ([batch, seq]).
+  Value beginTokenForward();
   /// Ends @forward returning `result`; returns the module or the first error.
   llvm::Expected<OwningOpRef<ModuleOp>> finish(Value result);
 

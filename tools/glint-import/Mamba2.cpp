@@ -140,10 +140,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importMamba2(
   int64_t projection = inner + convDim + heads;
 
   ImportBuilder b(context, checkpoint, source);
-  auto idsType = RankedTensorType::get(
-      {ShapedType::kDynamic, ShapedType::kDynamic},
-      IntegerType::get(context, 64));
-  Value ids = b.beginForward(idsType);
+  Value ids = b.beginTokenForward();
   Value table = b.weight("backbone.embeddings.weight", {vocab, hidden});
   Value h = b.embedding(ids, table);
 

@@ -266,10 +266,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
   double normalizer = roundToBFloat16(std::sqrt(static_cast<float>(hidden)));
 
   ImportBuilder b(context, checkpoint, source);
-  auto idsType =
-      RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic},
-                            IntegerType::get(context, 64));
-  Value ids = b.beginForward(idsType);
+  Value ids = b.beginTokenForward();
   Value table = b.weight("model.embed_tokens.weight", {vocab, hidden});
   Value h = b.scale(b.embedding(ids, table), normalizer);
   b.trace(h, "hidden_states.0");

@@ -83,10 +83,7 @@ mlir::glint::import::importRwkv4(MLIRContext *context,
     return llvm::createStringError(*config.error);
 
   ImportBuilder b(context, checkpoint, source);
-  auto idsType =
-      RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic},
-                            IntegerType::get(context, 64));
-  Value ids = b.beginForward(idsType);
+  Value ids = b.beginTokenForward();
   Value table = b.weight("rwkv.embeddings.weight", {vocab, hidden});
   Value h = b.embedding(ids, table);
 

@@ -81,10 +81,7 @@ mlir::glint::import::importRwkv6(MLIRContext *context,
                          "width {2}",
                          heads, headSize, att));
 
-  auto idsType = RankedTensorType::get(
-      {ShapedType::kDynamic, ShapedType::kDynamic},
-      IntegerType::get(context, 64));
-  Value ids = b.beginForward(idsType);
+  Value ids = b.beginTokenForward();
   Value x = b.embedding(ids, b.weight("emb.weight", {vocab, hidden}));
   auto vec = [&](const std::string &name, int64_t size) {
     return b.squeezeWeight(b.weight(name, {1, 1, size}), {size});
