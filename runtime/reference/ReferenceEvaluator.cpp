@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -98,6 +99,19 @@ private:
   Expected<std::vector<Array>> runBlock(Block &block, Values &values);
   /// Evaluates one non-terminator op, or returns a message.
   std::optional<OpFailure> evaluate(Operation *op, Values &values);
+  /// Runs a structured linalg op (generic or named): its body once per point
+  /// of the iteration space, on scalars, through evaluate().
+  std::optional<OpFailure> evaluateLinalg(linalg::LinalgOp op,
+                                          ArrayRef<const Array *> in,
+                                          Values &values,
+                                          SmallVector<Array> &outs);
+  /// Runs an scf.for, returning its results.
+  std::optional<OpFailure> evaluateFor(scf::ForOp op, Values &values);
+  /// Runs an scf.forall with shared outputs.
+  std::optional<OpFailure> evaluateForall(scf::ForallOp op, Values &values);
+
+  /// The iteration point of the innermost linalg op being run (linalg.index).
+  SmallVector<int64_t> linalgPoint;
 
   Error opError(Operation *op, const Twine &message) {
     std::string location;
@@ -805,10 +819,100 @@ static std::optional<Failure> evalElementwise(Operation *op,
       .Case([&](math::PowFOp) {
         return binary([](double a, double b) { return std::pow(a, b); });
       })
+      .Case([&](arith::RemSIOp) {
+        return binary([](double a, double b) { return std::fmod(a, b); });
+      })
+      .Case<arith::MaxSIOp, arith::MaxUIOp>([&](auto) {
+        return binary([](double a, double b) { return std::max(a, b); });
+      })
+      .Case<arith::MinSIOp, arith::MinUIOp>([&](auto) {
+        return binary([](double a, double b) { return std::min(a, b); });
+      })
+      .Case([&](arith::AndIOp) {
+        return binary([](double a, double b) {
+          return static_cast<double>(static_cast<int64_t>(a) &
+                                     static_cast<int64_t>(b));
+        });
+      })
+      .Case([&](arith::OrIOp) {
+        return binary([](double a, double b) {
+          return static_cast<double>(static_cast<int64_t>(a) |
+                                     static_cast<int64_t>(b));
+        });
+      })
+      .Case([&](arith::CmpIOp cmp) {
+        return binary([pred = cmp.getPredicate()](double a, double b) {
+          using P = arith::CmpIPredicate;
+          switch (pred) {
+          case P::eq:
+            return double(a == b);
+          case P::ne:
+            return double(a != b);
+          case P::slt:
+          case P::ult:
+            return double(a < b);
+          case P::sle:
+          case P::ule:
+            return double(a <= b);
+          case P::sgt:
+          case P::ugt:
+            return double(a > b);
+          case P::sge:
+          case P::uge:
+            return double(a >= b);
+          }
+          return 0.0;
+        });
+      })
+      .Case([&](arith::CmpFOp cmp) {
+        return binary([pred = cmp.getPredicate()](double a, double b) {
+          using P = arith::CmpFPredicate;
+          bool unordered = std::isnan(a) || std::isnan(b);
+          switch (pred) {
+          case P::OEQ:
+            return double(!unordered && a == b);
+          case P::ONE:
+            return double(!unordered && a != b);
+          case P::OLT:
+            return double(!unordered && a < b);
+          case P::OLE:
+            return double(!unordered && a <= b);
+          case P::OGT:
+            return double(!unordered && a > b);
+          case P::OGE:
+            return double(!unordered && a >= b);
+          case P::UEQ:
+            return double(unordered || a == b);
+          case P::UNE:
+            return double(unordered || a != b);
+          case P::ULT:
+            return double(unordered || a < b);
+          case P::ULE:
+            return double(unordered || a <= b);
+          case P::UGT:
+            return double(unordered || a > b);
+          case P::UGE:
+            return double(unordered || a >= b);
+          case P::ORD:
+            return double(!unordered);
+          case P::UNO:
+            return double(unordered);
+          case P::AlwaysTrue:
+            return 1.0;
+          case P::AlwaysFalse:
+            return 0.0;
+          }
+          return 0.0;
+        });
+      })
+      .Case([&](arith::FPToSIOp) {
+        return unary([](double x) { return std::trunc(x); });
+      })
       .Case([&](arith::NegFOp) { return unary(std::negate<double>()); })
       // The reference computes in double whatever the IR's float type.
       .Case<arith::ExtFOp, arith::TruncFOp, arith::SIToFPOp,
-            arith::IndexCastOp, arith::ExtSIOp, arith::TruncIOp>(
+            arith::UIToFPOp, arith::IndexCastOp, arith::ExtSIOp,
+            arith::ExtUIOp, arith::TruncIOp>(
           [&](auto) { return unary([](double x) { return x; }); })
       .Case([&](math::ExpOp) { return unary([](double x) { return std::exp(x); }); })
       .Case([&](math::Exp2Op) { return unary([](double x) { return std::exp2(x); }); })
@@ -825,11 +929,14 @@ static std::optional<Failure> evalElementwise(Operation *op,
       .Default([](Operation *) { return std::nullopt; });
 }
 
-/// Interprets a linalg.generic: the body runs once per point of the
-/// iteration space on scalars, through the same element-wise evaluator.
-static Failure evalGeneric(linalg::GenericOp op, ArrayRef<const Array *> in,
-                           const llvm::DenseMap<Value, Array> &outer,
-                           SmallVector<Array> &outs) {
+
+//===----------------------------------------------------------------------===//
+// Structured ops and loops
+//===----------------------------------------------------------------------===//
+
+std::optional<OpFailure>
+Interpreter::evaluateLinalg(linalg::LinalgOp op, ArrayRef<const Array *> in,
+                            Values &values, SmallVector<Array> &outs) {
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   unsigned numLoops = op.getNumLoops();
   // Loop bounds from the operand dims each loop indexes directly.
@@ -852,55 +959,127 @@ static Failure evalGeneric(linalg::GenericOp op, ArrayRef<const Array *> in,
   outs.clear();
   for (unsigned i = numInputs; i < in.size(); ++i)
     outs.push_back(*in[i]);
-  Block &body = op.getRegion().front();
+  Block *body = op.getBlock();
   SmallVector<SmallVector<int64_t, 4>> strides;
   for (const Array *array : in)
     strides.push_back(array->strides());
+  SmallVector<int64_t> savedPoint = linalgPoint;
   Failure failure;
   forEachIndex(bounds, [&](ArrayRef<int64_t> point) {
     if (failure)
       return;
-    llvm::DenseMap<Value, Array> scalars;
+    linalgPoint.assign(point.begin(), point.end());
     SmallVector<int64_t> flat(in.size());
     for (auto [i, map] : llvm::enumerate(maps)) {
       SmallVector<int64_t> index = map.compose(point);
       flat[i] = offsetOf(index, strides[i]);
       const Array &source = i < numInputs ? *in[i] : outs[i - numInputs];
-      scalars[body.getArgument(i)] = Array::scalar(source.data[flat[i]]);
+      values[body->getArgument(i)] = Array::scalar(source.data[flat[i]]);
     }
-    for (Operation &inner : body) {
+    for (Operation &inner : *body) {
       if (auto yield = dyn_cast<linalg::YieldOp>(inner)) {
         for (auto [j, value] : llvm::enumerate(yield.getOperands()))
-          outs[j].data[flat[numInputs + j]] = scalars[value].data[0];
+          outs[j].data[flat[numInputs + j]] = values[value].data[0];
         break;
       }
-      SmallVector<const Array *> operands;
-      for (Value v : inner.getOperands()) {
-        auto it = scalars.find(v);
-        // Values defined above the generic are captured as they are.
-        operands.push_back(it != scalars.end() ? &it->second
-                                               : &outer.find(v)->second);
-      }
-      Array result;
-      if (auto c = dyn_cast<arith::ConstantOp>(inner)) {
-        result = *constantArray(c.getValue(), c.getType());
-      } else if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
-        result = Array::scalar(point[index.getDim()]);
-      } else if (auto r = evalElementwise(&inner, operands, result)) {
-        if (*r) {
-          failure = *r;
-          return;
-        }
-      } else {
-        failure = fail("unsupported op '" +
-                       inner.getName().getStringRef() +
-                       "' in a linalg.generic body");
+      if (auto f = evaluate(&inner, values)) {
+        failure = f;
         return;
       }
-      scalars[inner.getResult(0)] = std::move(result);
     }
   });
+  linalgPoint = savedPoint;
   return failure;
+}
+
+std::optional<OpFailure> Interpreter::evaluateFor(scf::ForOp op,
+                                                  Values &values) {
+  auto scalar = [&](Value v) {
+    return static_cast<int64_t>(values.find(v)->second.data[0]);
+  };
+  int64_t lower = scalar(op.getLowerBound()),
+          upper = scalar(op.getUpperBound()), step = scalar(op.getStep());
+  if (step <= 0)
+    return fail(llvm::formatv("scf.for with step {0}", step));
+  std::vector<Array> carried;
+  for (Value init : op.getInitArgs())
+    carried.push_back(values.find(init)->second);
+  Block &body = *op.getBody();
+  for (int64_t i = lower; i < upper; i += step) {
+    values[op.getInductionVar()] = Array::scalar(static_cast<double>(i));
+    for (auto [arg, value] : llvm::zip(op.getRegionIterArgs(), carried))
+      values[arg] = value;
+    auto results = runBlock(body, values);
+    if (!results)
+      return fail(llvm::toString(results.takeError()));
+    carried = std::move(*results);
+  }
+  for (auto [result, value] : llvm::zip(op.getResults(), carried))
+    values[result] = value;
+  return std::nullopt;
+}
+
+std::optional<OpFailure> Interpreter::evaluateForall(scf::ForallOp op,
+                                                     Values &values) {
+  SmallVector<int64_t> lower, upper, steps;
+  for (OpFoldResult v : op.getMixedLowerBound())
+    lower.push_back(foldedInt(v, values));
+  for (OpFoldResult v : op.getMixedUpperBound())
+    upper.push_back(foldedInt(v, values));
+  for (OpFoldResult v : op.getMixedStep())
+    steps.push_back(foldedInt(v, values));
+  SmallVector<int64_t> counts;
+  for (auto [l, u, s] : llvm::zip(lower, upper, steps)) {
+    if (s <= 0)
+      return fail("scf.forall with a non-positive step");
+    counts.push_back(u > l ? (u - l + s - 1) / s : 0);
+  }
+  std::vector<Array> shared;
+  for (Value init : op.getOutputs())
+    shared.push_back(values.find(init)->second);
+  Block &body = *op.getBody();
+  Failure failure;
+  // The reference runs the iterations in order; they must not depend on it.
+  forEachIndex(counts, [&](ArrayRef<int64_t> index) {
+    if (failure)
+      return;
+    for (auto [d, iv] : llvm::enumerate(op.getInductionVars()))
+      values[iv] = Array::scalar(lower[d] + index[d] * steps[d]);
+    for (auto [arg, value] : llvm::zip(op.getRegionIterArgs(), shared))
+      values[arg] = value;
+    for (Operation &inner : body.without_terminator())
+      if (auto f = evaluate(&inner, values)) {
+        failure = f;
+        return;
+      }
+    for (Operation &yielding : op.getTerminator().getYieldingOps()) {
+      auto insert = cast<tensor::ParallelInsertSliceOp>(yielding);
+      auto [offsets, sizes, strides] =
+          sliceBox(cast<OffsetSizeAndStrideOpInterface>(yielding), values);
+      unsigned which =
+          cast<BlockArgument>(insert.getDest()).getArgNumber() -
+          op.getInductionVars().size();
+      Array &dest = shared[which];
+      const Array &source = values.find(insert.getSource())->second;
+      if (auto f = checkBox(dest.shape, offsets, sizes, strides)) {
+        failure = f;
+        return;
+      }
+      SmallVector<int64_t, 4> destStrides = dest.strides();
+      int64_t flat = 0;
+      forEachIndex(sizes, [&](ArrayRef<int64_t> at) {
+        int64_t offset = 0;
+        for (size_t d = 0; d < at.size(); ++d)
+          offset += (offsets[d] + at[d] * strides[d]) * destStrides[d];
+        dest.data[offset] = source.data[flat++];
+      });
+    }
+  });
+  if (failure)
+    return failure;
+  for (auto [result, value] : llvm::zip(op.getResults(), shared))
+    values[result] = value;
+  return std::nullopt;
 }
 
 //===----------------------------------------------------------------------===//
@@ -1220,49 +1399,56 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
         set(0, std::move(out));
         return std::nullopt;
       })
-      .Case([&](linalg::FillOp f) -> Failure {
-        Array out = *in[1];
-        std::fill(out.data.begin(), out.data.end(), in[0]->data[0]);
-        set(0, std::move(out));
+      .Case([&](linalg::IndexOp index) -> Failure {
+        if (index.getDim() >= linalgPoint.size())
+          return fail("linalg.index outside a linalg op body");
+        set(0, Array::scalar(linalgPoint[index.getDim()]));
         return std::nullopt;
       })
-      .Case([&](linalg::BroadcastOp b) -> Failure {
-        Array out = *in[1];
-        ArrayRef<int64_t> added = b.getDimensions();
-        const Array &source = *in[0];
-        SmallVector<int64_t, 4> sourceStrides = source.strides();
-        int64_t flat = 0;
-        forEachIndex(out.shape, [&](ArrayRef<int64_t> index) {
-          SmallVector<int64_t, 4> sourceIndex;
-          for (int64_t d = 0; d < out.rank(); ++d)
-            if (!llvm::is_contained(added, d))
-              sourceIndex.push_back(index[d]);
-          out.data[flat++] = source.data[offsetOf(sourceIndex, sourceStrides)];
-        });
-        set(0, std::move(out));
-        return std::nullopt;
-      })
-      .Case([&](linalg::TransposeOp t) -> Failure {
-        Array out = *in[1];
-        ArrayRef<int64_t> perm = t.getPermutation();
-        const Array &source = *in[0];
-        SmallVector<int64_t, 4> sourceStrides = source.strides();
-        int64_t flat = 0;
-        forEachIndex(out.shape, [&](ArrayRef<int64_t> index) {
-          SmallVector<int64_t, 4> sourceIndex(index.size());
-          for (size_t d = 0; d < index.size(); ++d)
-            sourceIndex[perm[d]] = index[d];
-          out.data[flat++] = source.data[offsetOf(sourceIndex, sourceStrides)];
-        });
-        set(0, std::move(out));
-        return std::nullopt;
-      })
-      .Case([&](linalg::GenericOp g) -> Failure {
+      .Case([&](linalg::LinalgOp linalgOp) -> Failure {
         SmallVector<Array> outs;
-        if (Failure f = evalGeneric(g, in, values, outs))
+        if (Failure f = evaluateLinalg(linalgOp, in, values, outs))
           return f;
         for (auto [i, out] : llvm::enumerate(outs))
           set(i, std::move(out));
+        return std::nullopt;
+      })
+      .Case([&](scf::ForOp forOp) { return evaluateFor(forOp, values); })
+      .Case([&](scf::ForallOp forall) {
+        return evaluateForall(forall, values);
+      })
+      .Case([&](scf::IfOp ifOp) -> Failure {
+        Region &region = in[0]->data[0] != 0.0 ? ifOp.getThenRegion()
+                                                : ifOp.getElseRegion();
+        if (region.empty())
+          return std::nullopt;
+        auto results = runBlock(region.front(), values);
+        if (!results)
+          return fail(llvm::toString(results.takeError()));
+        for (auto [i, r] : llvm::enumerate(*results))
+          set(i, std::move(r));
+        return std::nullopt;
+      })
+      .Case([&](arith::SelectOp) -> Failure {
+        // Scalar or element-wise condition.
+        Array out = *in[1];
+        for (int64_t i = 0; i < out.numElements(); ++i) {
+          double c = in[0]->data[in[0]->numElements() == 1 ? 0 : i];
+          out.data[i] = c != 0.0 ? in[1]->data[i] : in[2]->data[i];
+        }
+        set(0, std::move(out));
+        return std::nullopt;
+      })
+      .Case([&](tensor::InsertOp insert) -> Failure {
+        SmallVector<int64_t> index;
+        for (unsigned i = 2; i < in.size(); ++i)
+          index.push_back(static_cast<int64_t>(in[i]->data[0]));
+        SmallVector<int64_t> ones(index.size(), 1);
+        if (Failure f = checkBox(in[1]->shape, index, ones, ones))
+          return f;
+        Array out = *in[1];
+        out.data[offsetOf(index, out.strides())] = in[0]->data[0];
+        set(0, std::move(out));
         return std::nullopt;
       })
       .Case([&](func::CallOp call) -> Failure {

@@ -22,6 +22,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Parser/Parser.h"
@@ -45,7 +46,7 @@ protected:
     context.loadDialect<glint::GlintDialect, arith::ArithDialect,
                         func::FuncDialect, linalg::LinalgDialect,
                         math::MathDialect, ml_program::MLProgramDialect,
-                        tensor::TensorDialect>();
+                        scf::SCFDialect, tensor::TensorDialect>();
   }
 
   OwningOpRef<ModuleOp> parse(StringRef source) {
@@ -609,4 +610,73 @@ INSTANTIATE_TEST_SUITE_P(All, ExampleModels,
                                            "griffin", "gla", "retnet",
                                            "hgrn2"));
 
+} // namespace
+
+namespace {
+//===----------------------------------------------------------------------===//
+// Structured ops and loops (what lowered IR is made of)
+//===----------------------------------------------------------------------===//
+
+TEST_F(ReferenceTest, StructuredOpsAndLoops) {
+  SCOPED_TRACE(llvm::formatv("seed {0}", seed).str());
+  // y1 = a @ b (linalg.matmul); y2[i, j] = i >= j ? a[i, j] : -a[i, j]
+  // (generic with linalg.index, cmpi, select); y3 = sum over rows of a with
+  // scf.for; y4 = rows of a doubled by an scf.forall.
+  std::string source = R"mlir(
+    func.func @f(%a: tensor<3x4xf64>, %b: tensor<4x2xf64>)
+        -> (tensor<3x2xf64>, tensor<3x4xf64>, tensor<4xf64>, tensor<3x4xf64>) {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c3 = arith.constant 3 : index
+      %zero = arith.constant 0.0 : f64
+      %e = tensor.empty() : tensor<3x2xf64>
+      %z = linalg.fill ins(%zero : f64) outs(%e : tensor<3x2xf64>) -> tensor<3x2xf64>
+      %y1 = linalg.matmul ins(%a, %b : tensor<3x4xf64>, tensor<4x2xf64>) outs(%z : tensor<3x2xf64>) -> tensor<3x2xf64>
+      %e2 = tensor.empty() : tensor<3x4xf64>
+      %y2 = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                            iterator_types = ["parallel", "parallel"]}
+          ins(%a : tensor<3x4xf64>) outs(%e2 : tensor<3x4xf64>) {
+      ^bb0(%x: f64, %o: f64):
+        %i = linalg.index 0 : index
+        %j = linalg.index 1 : index
+        %ge = arith.cmpi sge, %i, %j : index
+        %n = arith.negf %x : f64
+        %r = arith.select %ge, %x, %n : f64
+        linalg.yield %r : f64
+      } -> tensor<3x4xf64>
+      %e3 = tensor.empty() : tensor<4xf64>
+      %init = linalg.fill ins(%zero : f64) outs(%e3 : tensor<4xf64>) -> tensor<4xf64>
+      %y3 = scf.for %i = %c0 to %c3 step %c1 iter_args(%acc = %init) -> (tensor<4xf64>) {
+        %row = tensor.extract_slice %a[%i, 0] [1, 4] [1, 1] : tensor<3x4xf64> to tensor<4xf64>
+        %s = arith.addf %acc, %row : tensor<4xf64>
+        scf.yield %s : tensor<4xf64>
+      }
+      %y4 = scf.forall (%i) in (3) shared_outs(%o = %e2) -> (tensor<3x4xf64>) {
+        %row = tensor.extract_slice %a[%i, 0] [1, 4] [1, 1] : tensor<3x4xf64> to tensor<1x4xf64>
+        %d = arith.addf %row, %row : tensor<1x4xf64>
+        scf.forall.in_parallel {
+          tensor.parallel_insert_slice %d into %o[%i, 0] [1, 4] [1, 1] : tensor<1x4xf64> into tensor<3x4xf64>
+        }
+      }
+      return %y1, %y2, %y3, %y4 : tensor<3x2xf64>, tensor<3x4xf64>, tensor<4xf64>, tensor<3x4xf64>
+    })mlir";
+  Array a = random({3, 4}), b = random({4, 2});
+  std::vector<Array> r = run(source, {a, b});
+  ASSERT_EQ(r.size(), 4u);
+  Array y1(ArrayRef<int64_t>{3, 2}), y2(ArrayRef<int64_t>{3, 4}),
+      y3(ArrayRef<int64_t>{4}), y4(ArrayRef<int64_t>{3, 4});
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) {
+      double x = a.data[i * 4 + j];
+      for (int k = 0; k < 2; ++k)
+        y1.data[i * 2 + k] += x * b.data[j * 2 + k];
+      y2.data[i * 4 + j] = i >= j ? x : -x;
+      y3.data[j] += x;
+      y4.data[i * 4 + j] = 2 * x;
+    }
+  EXPECT_LT(relativeError(r[0], y1), 1e-14);
+  EXPECT_LT(relativeError(r[1], y2), 1e-15);
+  EXPECT_LT(relativeError(r[2], y3), 1e-15);
+  EXPECT_LT(relativeError(r[3], y4), 1e-15);
+}
 } // namespace
