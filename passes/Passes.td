@@ -51,4 +51,103 @@ def GlintModelSummary : Pass<"glint-model-summary", "ModuleOp"> {
   ];
 }
 
+def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
+  let summary = "Lowers glint.recurrence to loops on tensors";
+  let description = [{
+    Rewrites every `glint.recurrence` into an `scf.forall` over (batch, head)
+    around a sequential `scf.for` over time that carries the head's state,
+    on tensors, with exactly the op's semantics (every decay form, delta,
+    bonus, skip, the normalised ratio form, reverse direction, initial and
+    final state, key groups). The result bufferises with one-shot
+    bufferization and is the starting point of the fused scan kernel:
+
+    ```
+    scf.forall (%b, %h) in (B, H) shared_outs(%out, %final) {
+      per-head values hoisted: time-invariant decay (and its exp), bonus, skip
+      %S0 = initial state of (b, h), or zeros (running max −inf for normalize)
+      scf.for %s = 0 to L iter_args(%S : tensor<K x V'>, %rows : tensor<L x V>) {
+        t = reverse ? L − 1 − s : s
+        read q_t, k_t, v_t, the decay of t; update S; write the output row t
+      }
+      in_parallel: rows → out[b, :, h, :], S → final[b, h]
+    }
+    ```
+  }];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect"];
+}
+
+def ConvertGlintToLinalg : Pass<"convert-glint-to-linalg", "func::FuncOp"> {
+  let summary = "Lowers the per-token and short-memory glint ops to linalg";
+  let description = [{
+    Rewrites `glint.linear`, `glint.act`, the norms, `glint.embedding`,
+    `glint.conv1d`, `glint.token_shift`, `glint.rotary` and
+    `glint.attention` into `linalg` (generic and named ops), `tensor`,
+    `arith` and `math` on tensors. `glint.recurrence` and `glint.mixer` are
+    left to `glint-lower-recurrence` and `glint-inline-mixers`.
+  }];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect"];
+}
+
+def GlintVerifyLowered : Pass<"glint-verify-lowered", "ModuleOp"> {
+  let summary = "Checks that no glint op is left after a lowering";
+  let description = [{
+    Fails, naming each op and its location, if any `glint` op remains: the
+    proof that a lowering pipeline is complete before code generation.
+  }];
+}
+
+def GlintExternalizeWeights
+    : Pass<"glint-externalize-weights", "ModuleOp"> {
+  let summary = "Turns weights bound by name into arguments of the model";
+  let description = [{
+    Rewrites each function that loads external weights
+    (`ml_program.global_load_const` of an `ml_program.global` whose value is
+    `#ml_program.extern`) to take them as trailing arguments instead, in
+    first-use order, each marked with the argument attribute
+    `glint.weight = "<name>"`; weights with an inline value become
+    constants. The globals are then removed, every tensor argument is marked
+    `bufferization.writable = false` (the caller's inputs and weights are
+    reused across calls and must never be updated in place), and public
+    functions are marked `llvm.emit_c_interface`. This is the ABI of compiled models: the runtime
+    maps a checkpoint and passes each tensor by name.
+
+    Before:
+    ```mlir
+    ml_program.global private @w(#ml_program.extern : tensor<4xf32>) : tensor<4xf32>
+    func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+      %w = ml_program.global_load_const @w : tensor<4xf32>
+      ...
+    ```
+    After:
+    ```mlir
+    func.func @forward(%x: tensor<?x4xf32>,
+                       %w: tensor<4xf32> {glint.weight = "w"}) -> tensor<?x4xf32> {
+      ...
+    ```
+  }];
+  let dependentDialects = ["arith::ArithDialect"];
+}
+
+def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
+  let summary = "Prepares bufferized code for loops and LLVM";
+  let description = [{
+    Two rewrites between bufferization and the lowering to loops:
+
+    * `memref.copy` becomes `linalg.copy`, so that it lowers to plain loops
+      rather than to a call of MLIR's runner library (`memrefCopy`), which
+      a compiled model must not depend on;
+    * `memref.expand_shape` of a buffer with the identity layout becomes
+      `memref.reinterpret_cast` with the output sizes and row-major strides.
+      MLIR 22's `expand-strided-metadata` crashes on an expand_shape that
+      splits one dimension into two dynamic ones (`memref<?x96xf32>` into
+      `memref<?x?x96xf32>`, from collapsing [batch, seq] around a matmul).
+  }];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "memref::MemRefDialect"];
+}
+
 #endif // GLINT_PASSES_TD

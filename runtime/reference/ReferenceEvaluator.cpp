@@ -30,6 +30,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <cmath>
+#include <unordered_map>
 
 using namespace mlir;
 using namespace mlir::glint::reference;
@@ -78,6 +79,16 @@ static std::string shapeString(ArrayRef<int64_t> shape) {
 //===----------------------------------------------------------------------===//
 
 namespace {
+struct ValueHash {
+  size_t operator()(Value v) const {
+    return llvm::hash_value(v.getAsOpaquePointer());
+  }
+};
+/// Values computed so far. A node-based map: evaluating an op inserts new
+/// entries (block arguments of loop and linalg bodies) while pointers to its
+/// operands' arrays are held, and those must stay valid.
+using ValueMap = std::unordered_map<Value, Array, ValueHash>;
+
 /// An error raised while executing one op: carries the message; the op and
 /// its location are added where it is caught.
 struct OpFailure {
@@ -93,7 +104,7 @@ public:
                                             ArrayRef<Array> arguments);
 
 private:
-  using Values = llvm::DenseMap<Value, Array>;
+  using Values = ValueMap;
 
   /// Runs the ops of `block` and returns the operands of its terminator.
   Expected<std::vector<Array>> runBlock(Block &block, Values &values);
@@ -187,7 +198,7 @@ Expected<std::vector<Array>> Interpreter::runBlock(Block &block,
     if (op.hasTrait<OpTrait::IsTerminator>()) {
       std::vector<Array> results;
       for (Value operand : op.getOperands())
-        results.push_back(values.lookup(operand));
+        results.push_back(values.at(operand));
       return results;
     }
     if (auto failure = evaluate(&op, values))
@@ -277,10 +288,10 @@ static double activation(glint::ActKind kind, double x) {
 
 /// Reads an OpFoldResult (static attribute or index value) as an integer.
 static int64_t foldedInt(OpFoldResult ofr,
-                         const llvm::DenseMap<Value, Array> &values) {
+                         const ValueMap &values) {
   if (auto attr = dyn_cast<Attribute>(ofr))
     return cast<IntegerAttr>(attr).getInt();
-  return static_cast<int64_t>(values.lookup(cast<Value>(ofr)).data[0]);
+  return static_cast<int64_t>(values.at(cast<Value>(ofr)).data[0]);
 }
 
 /// Calls `fn(index)` for every multi-index of `shape` in row-major order.
@@ -758,7 +769,7 @@ static Array extractBox(const Array &source, ArrayRef<int64_t> offsets,
 static std::tuple<SmallVector<int64_t>, SmallVector<int64_t>,
                   SmallVector<int64_t>>
 sliceBox(OffsetSizeAndStrideOpInterface op,
-         const llvm::DenseMap<Value, Array> &values) {
+         const ValueMap &values) {
   auto read = [&](ArrayRef<OpFoldResult> list) {
     SmallVector<int64_t> result;
     for (OpFoldResult v : list)

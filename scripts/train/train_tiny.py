@@ -42,7 +42,6 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-import transformers  # noqa: E402
 from transformers import (  # noqa: E402
     MambaConfig,
     MambaForCausalLM,
@@ -61,9 +60,10 @@ HELDOUT_SEED = 20250001          # fixed-length text held-out set (shared by the
 HELDOUT_VAR_SEED = 20250002      # variable-length text held-out set
 HELDOUT_IMG_SEED = 20250003      # image held-out set
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 hf_logging.set_verbosity_error()
+hf_logging.disable_progress_bar()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def train_loop(model, steps, lr, batch_fn, loss_fn, log_every=100, warmup=50, na
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        run_loss += float(loss)
+        run_loss += float(loss.detach())
         run_acc += acc
         k += 1
         if (step + 1) % log_every == 0 or step + 1 == steps:
@@ -266,16 +266,155 @@ def eval_vim(model):
 # ----------------------------------------------------------------------------------------------
 
 MODELS = {
-    # name: family, builder, seed, steps, lr, batch
-    "mamba-keyword": dict(kind="text", family="Mamba-1 (transformers MambaForCausalLM)", build=build_mamba,
-                          seed=101, steps=600, lr=5e-3, batch=64),
-    "rwkv-keyword": dict(kind="text", family="RWKV-6 Finch (make_fixtures.py Rwkv6, RWKV-LM x060 layout)",
-                         build=build_rwkv6, seed=102, steps=600, lr=3e-3, batch=64),
-    "griffin-keyword": dict(kind="text", family="Griffin (transformers RecurrentGemmaForCausalLM)",
-                            build=build_griffin, seed=103, steps=600, lr=3e-3, batch=64),
-    "vim-shapes": dict(kind="image", family="Vision Mamba (make_fixtures.py VisionMambaRef, bimamba v2)",
-                       build=build_vim, seed=104, steps=1500, lr=3e-3, batch=64),
+    "mamba-keyword": dict(
+        kind="text", family="Mamba-1 (transformers `MambaForCausalLM`)", build=build_mamba,
+        seed=101, steps=600, lr=5e-3, batch=64,
+        arch=("`MambaForCausalLM`: 2 layers, hidden 32, d_state 8, expand 2 (inner 64), conv 4, "
+              "time_step_rank 2 (= ceil(32/16)), RMSNorm eps 1e-5, tied embeddings (no `lm_head.weight` in "
+              "the safetensors). transformers' own init. Trained with transformers' pure-torch path.")),
+    "rwkv-keyword": dict(
+        kind="text", family="RWKV-6 Finch (`Rwkv6` of scripts/fixtures/make_fixtures.py, RWKV-LM x060 layout)",
+        build=build_rwkv6, seed=102, steps=1000, lr=3e-3, batch=64,
+        arch=("RWKV-6 (`model_type` \"rwkv6\", the layout of `test/fixtures/rwkv6`): 2 blocks, n_embd 32, "
+              "2 heads of 16, dim_ffn 64, D_MIX_LORA 8, D_DECAY_LORA 16, untied head. Initialised with the "
+              "fixture's `init_rwkv6_` (RWKV-LM's x060 ratio init for the time_* vectors, random LoRAs, "
+              "N(0, 0.1²) noise on every parameter), then trained.")),
+    "griffin-keyword": dict(
+        kind="text", family="Griffin (transformers `RecurrentGemmaForCausalLM`)", build=build_griffin,
+        seed=103, steps=600, lr=3e-3, batch=64,
+        arch=("`RecurrentGemmaForCausalLM`: 2 layers with block types (recurrent, attention), hidden 32, "
+              "lru_width 32, 2 heads (head_dim 16) with 1 KV head, intermediate_size 64 (MLP width 32), "
+              "conv 4, attention_window_size 64 (≥ every sequence here, so the mask is plain causal), "
+              "partial rotary 0.5, logits soft cap 30, tied embeddings, pad_token_id null (so `<bos>`, "
+              "id 0, is an ordinary trainable embedding). Trained with attn_implementation \"eager\".")),
+    "vim-shapes": dict(
+        kind="image", family="Vision Mamba (`VisionMambaRef` of scripts/fixtures/make_fixtures.py, bimamba v2)",
+        build=build_vim, seed=104, steps=3000, lr=4e-3, batch=64,
+        arch=("Vim (`model_type` \"vim\", the layout of `test/fixtures/vim`): depth 2, embed_dim 32, "
+              "d_state 8, expand 2, conv 4, dt_rank 2, 32×32 images in 8×8 patches (16 patches + a middle CLS "
+              "token), 4 classes. Initialised with the fixture's `init_vim_`, then trained.")),
 }
+
+
+def save_model(name, spec, model, d, data):
+    if d.exists():
+        for p in d.iterdir():
+            p.unlink()
+    d.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    if isinstance(model, (mf.Rwkv6, mf.VisionMambaRef)):
+        cfg = RWKV6_TINY if isinstance(model, mf.Rwkv6) else VIM_TINY
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
+                  str(d / "model.safetensors"), metadata={"format": "pt"})
+        (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    else:
+        save_hf(model, d)
+    if spec["kind"] == "text":
+        save_text_heldout(d, data)
+    else:
+        img, cls, masks, logits = data
+        save_npy(d / "heldout_images.npy", img.astype(np.float32))
+        save_npy(d / "heldout_labels.npy", cls.astype(np.int64))
+        save_npy(d / "heldout_masks.npy", masks.astype(np.float32))
+        save_npy(d / "heldout_logits.npy", logits)
+
+
+TEXT_TASK_MD = """\
+**Task: planted keyword** (`scripts/train/tasks.py`). A sequence is `<bos>`, N content words and a final
+`?` (N uniform in [16, 40] in training). The content words are drawn uniformly from 48 filler words,
+and exactly one of them, at a uniformly random position, is replaced by a key word. The 8 key words form
+4 classes of 2 synonyms: {excellent, superb} → `positive`, {terrible, awful} → `negative`,
+{tiger, falcon} → `animal`, {crimson, azure} → `colour`. The causal LM must predict, at the `?`
+position, the label word of the key word's class (the training loss is the cross-entropy over the
+whole vocabulary at that position only). **Ground truth** for an explanation of the prediction at `?`:
+the key word's position; every other token is irrelevant by construction.
+
+Vocabulary (`vocab.json`, 62 ids): 0 `<bos>`, 1 `?`, 2–5 the label words (class order), 6–13 the key
+words (2 per class, class order), 14–61 the filler words.
+"""
+
+IMAGE_TASK_MD = """\
+**Task: pasted object** (`scripts/train/tasks.py`). A 3×32×32 float32 image of N(0, 1) noise; one object
+of one of 4 shape classes — 0 filled square, 1 cross (plus), 2 ring, 3 triangle (apex up) — of size
+8–12 px is pasted at a uniformly random place: its pixels are set to a random bright colour (every
+channel in [1.5, 3], one channel 3). Label: the shape class. **Ground truth** for an explanation: the
+object's binary pixel mask (32×32); all the noise is irrelevant by construction. The model sees 16
+patches of 8×8 (row-major) with the CLS token inserted at index 8 (17 tokens).
+"""
+
+
+def write_model_readme(name, spec, model, d, info):
+    cfg_text = (d / "config.json").read_text()
+    acc = info["accuracy"]
+    if spec["kind"] == "text":
+        acc_md = ("| held-out set | accuracy |\n|---|---|\n"
+                  f"| 500 sequences of length 32 (seed {HELDOUT_SEED}) | {acc['heldout_fixed32_500']:.3f} |\n"
+                  f"| the first 200 of them (committed here) | {acc['heldout_fixed32_committed_200']:.3f} |\n"
+                  f"| 500 sequences of lengths 18–42 as in training (seed {HELDOUT_VAR_SEED}) | "
+                  f"{acc['heldout_variable_18to42_500']:.3f} |\n")
+        files_md = (
+            "| file | contents |\n|---|---|\n"
+            "| `config.json`, `model.safetensors` | the checkpoint (float32), in the layout `glint-import` reads |\n"
+            "| `vocab.json` | `word_to_id`, `id_to_word`, special tokens, the classes with their label and key word ids |\n"
+            "| `heldout_ids.npy` | int64 [200, 32]: `<bos>`, 30 words, `?` (the first 200 of the 500-sequence held-out set) |\n"
+            "| `heldout_labels.npy` | int64 [200]: the target **token id** (label word) at the last position |\n"
+            "| `heldout_positions.npy` | int64 [200]: index (0-based, in [1, 30]) of the key word — the ground truth |\n"
+            "| `heldout_logits.npy` | float32 [200, 62]: torch's logits at the last position, for cross-checks |\n")
+        run_md = (f"    build/bin/glint-import models/{name} -o /tmp/{name}.mlir\n"
+                  f"    build/bin/glint-run --interpret /tmp/{name}.mlir --weights models/{name} "
+                  f"--input models/{name}/heldout_ids.npy -o /tmp/{name}.logits.npy\n\n"
+                  "The logits at the last position (`[:, -1, :]`) are the prediction; their argmax should equal "
+                  "`heldout_labels.npy`.\n")
+        task_md = TEXT_TASK_MD
+    else:
+        acc_md = ("| held-out set | accuracy |\n|---|---|\n"
+                  f"| 500 images (seed {HELDOUT_IMG_SEED}) | {acc['heldout_500']:.3f} |\n"
+                  f"| the first 200 of them (committed here) | {acc['heldout_committed_200']:.3f} |\n")
+        files_md = (
+            "| file | contents |\n|---|---|\n"
+            "| `config.json`, `model.safetensors` | the checkpoint (float32): Vim's `.pth` tensor names, config as in `test/fixtures/vim` |\n"
+            "| `heldout_images.npy` | float32 [200, 3, 32, 32] (the first 200 of the 500-image held-out set) |\n"
+            "| `heldout_labels.npy` | int64 [200]: the shape class (0 square, 1 cross, 2 ring, 3 triangle) |\n"
+            "| `heldout_masks.npy` | float32 [200, 32, 32]: 1 on the object's pixels, 0 elsewhere — the ground truth |\n"
+            "| `heldout_logits.npy` | float32 [200, 4]: torch's class logits, for cross-checks |\n")
+        run_md = (f"    build/bin/glint-import models/{name} -o /tmp/{name}.mlir\n"
+                  f"    build/bin/glint-run --interpret /tmp/{name}.mlir --weights models/{name} "
+                  f"--input models/{name}/heldout_images.npy -o /tmp/{name}.logits.npy\n")
+        task_md = IMAGE_TASK_MD
+    text = f"""# {name}
+
+{spec['family']}, trained by `scripts/train/train_tiny.py` (generated file: rerunning the script rewrites it).
+
+{task_md}
+## Model
+
+{spec['arch']}
+
+Parameters: {info['params']:,} (float32; `model.safetensors` {info['safetensors_bytes'] / 1024:.1f} KiB).
+
+```json
+{cfg_text.strip()}
+```
+
+## Training
+
+{info['steps']} steps of Adam (β = 0.9, 0.98), batch {spec['batch']}, peak learning rate {spec['lr']}, 50 warm-up steps
+then cosine to 5 %, gradient clipping 1.0; fresh examples every step from `np.random.default_rng({spec['seed'] + 1000})`,
+`torch.manual_seed({spec['seed']})` for the init; float32 on the CPU, one thread, deterministic algorithms.
+Training took {info['seconds']:.0f} s on a shared 2-core machine (time varies with load; the weights do not).
+
+    {COMMAND} --only {name}
+
+## Held-out accuracy
+
+{acc_md}
+## Files
+
+{files_md}
+## Running it with glint
+
+{run_md}"""
+    (d / "README.md").write_text(text)
 
 
 def main():
@@ -299,8 +438,16 @@ def main():
             secs = train_loop(model, steps, spec["lr"], vim_batch_fn(spec["seed"] + 1000, spec["batch"]),
                               vim_loss, name=name)
             acc, data = eval_vim(model)
-        print(f"{name}: {n_params(model)} params, {secs:.0f}s, accuracy {acc}", flush=True)
-        summary[name] = dict(params=n_params(model), seconds=secs, accuracy=acc)
+        d = args.out / name
+        save_model(name, spec, model, d, data)
+        size = (d / "model.safetensors").stat().st_size
+        info = dict(params=n_params(model), safetensors_bytes=size, steps=steps, seconds=round(secs, 1),
+                    accuracy=acc)
+        write_model_readme(name, spec, model, d, info)
+        for p in d.iterdir():
+            os.chmod(p, 0o644)  # safetensors writes 0600
+        print(f"{name}: {info['params']} params, {size / 1024:.1f} KiB, {secs:.0f}s, accuracy {acc}", flush=True)
+        summary[name] = info
     print(json.dumps(summary, indent=2))
 
 

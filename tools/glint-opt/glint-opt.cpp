@@ -12,6 +12,7 @@
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"
 #include "passes/Passes.h"
+#include "passes/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -33,12 +34,10 @@ using namespace mlir;
 
 int main(int argc, char **argv) {
   DialectRegistry registry;
-  registry.insert<glint::GlintDialect, arith::ArithDialect,
-                  func::FuncDialect, linalg::LinalgDialect,
-                  math::MathDialect, ml_program::MLProgramDialect,
-                  scf::SCFDialect, tensor::TensorDialect>();
+  glint::registerCompilerDialects(registry);
   registerTransformsPasses();
   glint::registerGlintPasses();
+  glint::registerGlintPipelines();
 
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
       argc, argv, "glint optimizer driver\n", registry);

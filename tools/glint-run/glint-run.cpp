@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintDialect.h"
+#include "runtime/CompiledModel.h"
 #include "runtime/Npy.h"
 #include "runtime/Safetensors.h"
 #include "runtime/reference/ReferenceEvaluator.h"
@@ -46,8 +47,10 @@ namespace ref = mlir::glint::reference;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory category("glint-run options");
-static cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.mlir>"),
-                                      cl::Required, cl::cat(category));
+static cl::opt<std::string> modelPath(
+    cl::Positional,
+    cl::desc("<model.so from glint-compile, or model.mlir with --interpret>"),
+    cl::Required, cl::cat(category));
 static cl::opt<bool> interpret(
     "interpret",
     cl::desc("Execute the IR with the double-precision reference evaluator"),
@@ -90,7 +93,8 @@ static cl::opt<std::string> hiddenDir(
     cl::value_desc("DIR"), cl::cat(category));
 static cl::opt<bool> writeF32("f32",
                               cl::desc("Write .npy outputs as float32 "
-                                       "(default: float64)"),
+                                       "(default: float64 with --interpret, "
+                                       "float32 for compiled models)"),
                               cl::cat(category));
 static cl::opt<unsigned> topK("top", cl::desc("Print the top-K next tokens "
                                               "per sequence"),
@@ -187,6 +191,9 @@ static llvm::Expected<ref::Array> parseText(StringRef input,
   return parseTokens(ids);
 }
 
+/// Whether the input holds integers (token ids) rather than floats.
+static bool inputIsInteger = true;
+
 static llvm::Expected<ref::Array> readInput(StringRef path) {
   // Token ids first; a float file is an image.
   if (auto ints = rt::readNpyI64(path)) {
@@ -200,6 +207,7 @@ static llvm::Expected<ref::Array> readInput(StringRef path) {
   auto floats = rt::readNpyF64(path);
   if (!floats)
     return floats.takeError();
+  inputIsInteger = false;
   ref::Array a;
   a.shape.assign(floats->shape.begin(), floats->shape.end());
   a.data = std::move(floats->data);
@@ -207,11 +215,107 @@ static llvm::Expected<ref::Array> readInput(StringRef path) {
 }
 
 static llvm::Error writeArray(StringRef path, const ref::Array &a) {
-  if (writeF32) {
+  if (writeF32 || !interpret) {
     std::vector<float> data(a.data.begin(), a.data.end());
     return rt::writeNpy(path, a.shape, ArrayRef<float>(data));
   }
   return rt::writeNpy(path, a.shape, ArrayRef<double>(a.data));
+}
+
+/// Runs the IR with the reference evaluator; traced values go to
+/// --dump-hidden (their paths into `written`).
+static llvm::Expected<ref::Array>
+interpretModel(const rt::Checkpoint &checkpoint, const ref::Array &input,
+               std::vector<std::string> &written) {
+  DialectRegistry registry;
+  registry.insert<mlir::glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
+                  linalg::LinalgDialect, math::MathDialect,
+                  ml_program::MLProgramDialect, scf::SCFDialect,
+                  tensor::TensorDialect>();
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  std::string error;
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(modelPath, sourceMgr, ParserConfig(&context));
+  if (!module)
+    return llvm::createStringError(
+        modelPath + ": cannot parse the model (see the diagnostics above)");
+
+  ref::WeightProvider weights = ref::weightsFrom(checkpoint);
+  if (!hiddenDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(hiddenDir))
+      return llvm::createStringError("cannot create " + hiddenDir + ": " +
+                                     ec.message());
+  llvm::Error traceError = llvm::Error::success();
+  ref::TraceCallback trace = nullptr;
+  if (!hiddenDir.empty())
+    trace = [&](StringRef name, const ref::Array &value) {
+      SmallString<128> path(hiddenDir);
+      llvm::sys::path::append(path, name + ".npy");
+      if (llvm::Error e = writeArray(path, value))
+        traceError = llvm::joinErrors(std::move(traceError), std::move(e));
+      else
+        written.push_back(std::string(path));
+    };
+
+  ref::ReferenceEvaluator evaluator(*module, weights);
+  auto results = evaluator.run(functionName, {input}, trace);
+  if (!results) {
+    llvm::consumeError(std::move(traceError));
+    // Hidden states of a failed run would look like a complete dump.
+    for (const std::string &path : written)
+      llvm::sys::fs::remove(path);
+    return results.takeError();
+  }
+  if (traceError)
+    return std::move(traceError);
+
+  return std::move((*results)[0]);
+}
+
+/// Runs a library made by glint-compile.
+static llvm::Expected<ref::Array> runCompiled(const rt::Checkpoint &checkpoint,
+                                              const ref::Array &input) {
+  auto model = rt::CompiledModel::load(modelPath);
+  if (!model)
+    return model.takeError();
+  if (llvm::Error e = (*model)->bindWeights(checkpoint))
+    return std::move(e);
+  const rt::ModelInfo &info = (*model)->info();
+  if (info.inputs.size() != 1)
+    return llvm::createStringError(llvm::formatv(
+        "{0} takes {1} inputs; glint-run passes one", modelPath,
+        info.inputs.size()));
+  const std::string &dtype = info.inputs[0].dtype;
+  bool wantsIntegers = dtype == "i64" || dtype == "i32";
+  if (wantsIntegers != inputIsInteger)
+    return llvm::createStringError(llvm::formatv(
+        "{0} takes {1} ({2}), but the input holds {3}", modelPath,
+        wantsIntegers ? "token ids" : "floating-point values", dtype,
+        inputIsInteger ? "integers" : "floating-point values"));
+  rt::HostArray host = rt::HostArray::make(
+      std::vector<int64_t>(input.shape.begin(), input.shape.end()), dtype);
+  for (int64_t i = 0; i < input.numElements(); ++i) {
+    double x = input.data[i];
+    if (dtype == "i64")
+      host.data<int64_t>()[i] = static_cast<int64_t>(x);
+    else if (dtype == "i32")
+      host.data<int32_t>()[i] = static_cast<int32_t>(x);
+    else if (dtype == "f32")
+      host.data<float>()[i] = static_cast<float>(x);
+    else
+      host.data<double>()[i] = x;
+  }
+  auto result = (*model)->run({host});
+  if (!result)
+    return result.takeError();
+  ref::Array out;
+  out.shape.assign(result->shape.begin(), result->shape.end());
+  for (int64_t i = 0; i < result->numElements(); ++i)
+    out.data.push_back(result->dtype == "f32" ? result->data<float>()[i]
+                                              : result->data<double>()[i]);
+  return out;
 }
 
 int main(int argc, char **argv) {
@@ -223,9 +327,6 @@ int main(int argc, char **argv) {
       "  glint-run --interpret model.mlir --weights model.safetensors "
       "--tokens 1,2,3 -o logits.npy\n");
 
-  if (!interpret)
-    return fail("only --interpret is available: running compiled models "
-                "arrives with the CPU compile path (glint-compile)");
   if (weightsPath.empty())
     return fail("--weights is required (a .safetensors file, an index "
                 ".json or a checkpoint directory)");
@@ -241,60 +342,31 @@ int main(int argc, char **argv) {
   if (!text.empty() && !vocab)
     return fail("--text needs --vocab (a JSON object mapping words to ids)");
 
-  DialectRegistry registry;
-  registry.insert<mlir::glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
-                  linalg::LinalgDialect, math::MathDialect,
-                  ml_program::MLProgramDialect, scf::SCFDialect,
-                  tensor::TensorDialect>();
-  MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  std::string error;
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(modelPath, sourceMgr, ParserConfig(&context));
-  if (!module)
-    return 1; // The parser has printed a located diagnostic.
-
   auto checkpoint = rt::Checkpoint::open(weightsPath);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
-  ref::WeightProvider weights = ref::weightsFrom(**checkpoint);
-
   auto input = !text.empty()     ? parseText(text, *vocab)
                : !tokens.empty() ? parseTokens(tokens)
                                  : readInput(inputNpy);
   if (!input)
     return fail(llvm::toString(input.takeError()));
 
-  if (!hiddenDir.empty())
-    if (std::error_code ec = llvm::sys::fs::create_directories(hiddenDir))
-      return fail("cannot create " + hiddenDir + ": " + ec.message());
+  ref::Array logits;
   std::vector<std::string> written;
-  llvm::Error traceError = llvm::Error::success();
-  ref::TraceCallback trace = nullptr;
-  if (!hiddenDir.empty())
-    trace = [&](StringRef name, const ref::Array &value) {
-      SmallString<128> path(hiddenDir);
-      llvm::sys::path::append(path, name + ".npy");
-      if (llvm::Error e = writeArray(path, value))
-        traceError = llvm::joinErrors(std::move(traceError), std::move(e));
-      else
-        written.push_back(std::string(path));
-    };
-
-  ref::ReferenceEvaluator evaluator(*module, weights);
-  auto results = evaluator.run(functionName, {*input}, trace);
-  if (!results) {
-    llvm::consumeError(std::move(traceError));
-    // Hidden states of a failed run would look like a complete dump.
-    for (const std::string &path : written)
-      llvm::sys::fs::remove(path);
-    return fail(llvm::toString(results.takeError()));
+  if (interpret) {
+    auto result = interpretModel(**checkpoint, *input, written);
+    if (!result)
+      return fail(llvm::toString(result.takeError()));
+    logits = std::move(*result);
+  } else {
+    if (!hiddenDir.empty())
+      return fail("--dump-hidden needs --interpret (compiled models do not "
+                  "record hidden states yet)");
+    auto result = runCompiled(**checkpoint, *input);
+    if (!result)
+      return fail(llvm::toString(result.takeError()));
+    logits = std::move(*result);
   }
-  if (traceError)
-    return fail(llvm::toString(std::move(traceError)));
-
-  const ref::Array &logits = (*results)[0];
   llvm::outs() << "result: [";
   llvm::interleaveComma(logits.shape, llvm::outs());
   llvm::outs() << "]\n";

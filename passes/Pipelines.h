@@ -1,0 +1,43 @@
+//===- Pipelines.h - glint pass pipelines -----------------------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The named pipelines, built by functions so that glint-opt, glint-compile
+// and the tests run exactly the same passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_PASSES_PIPELINES_H
+#define GLINT_PASSES_PIPELINES_H
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir::glint {
+
+/// glint model IR → loops on tensors with no glint op left (the "scan" stage
+/// of glint-compile): inline mixers, lower recurrences, lower the other
+/// layers to linalg, clean up, verify.
+void buildGlintLowerToLoopsPipeline(OpPassManager &pm);
+
+/// After glint-externalize-weights (which fixes the ABI of compiled models):
+/// tensors become buffers, loops become the LLVM dialect.
+void buildGlintBuffersToLLVMPipeline(OpPassManager &pm);
+
+/// All of it: loops, weights as arguments, buffers, LLVM:
+/// `glint-lower-to-cpu`.
+void buildGlintLowerToCpuPipeline(OpPassManager &pm);
+
+/// Every dialect and interface model a glint compiler tool needs: the model
+/// dialects, and those the lowering passes through (bufferization models,
+/// conversions to LLVM, translation to LLVM IR).
+void registerCompilerDialects(DialectRegistry &registry);
+
+/// Registers the pipelines as glint-opt flags.
+void registerGlintPipelines();
+
+} // namespace mlir::glint
+
+#endif // GLINT_PASSES_PIPELINES_H

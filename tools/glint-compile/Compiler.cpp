@@ -1,0 +1,311 @@
+//===- Compiler.cpp - glint model IR to native code -----------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tools/glint-compile/Compiler.h"
+
+#include "dialect/GlintOps.h"
+#include "passes/Passes.h"
+#include "passes/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+using namespace mlir;
+using namespace mlir::glint;
+using llvm::Error;
+using llvm::Expected;
+
+llvm::DenseMap<unsigned, int64_t>
+compiler::tokenLimits(ModuleOp module, StringRef function) {
+  llvm::DenseMap<unsigned, int64_t> limits;
+  auto fn = module.lookupSymbol<func::FuncOp>(function);
+  if (!fn)
+    return limits;
+  fn.walk([&](EmbeddingOp embedding) {
+    auto arg = dyn_cast<BlockArgument>(embedding.getIds());
+    int64_t vocab = embedding.getTable().getType().getDimSize(0);
+    if (!arg || arg.getOwner()->getParentOp() != fn ||
+        ShapedType::isDynamic(vocab))
+      return;
+    int64_t &limit = limits[arg.getArgNumber()];
+    limit = limit ? std::min(limit, vocab) : vocab;
+  });
+  return limits;
+}
+
+static Expected<std::string> dtypeOf(Type type) {
+  if (type.isF32())
+    return std::string("f32");
+  if (type.isF64())
+    return std::string("f64");
+  if (type.isInteger(64) || type.isIndex())
+    return std::string("i64");
+  if (type.isInteger(32))
+    return std::string("i32");
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "element type " << type
+     << " is not supported at the interface of a compiled model";
+  return llvm::createStringError(s);
+}
+
+static Expected<runtime::TensorSpec> specOf(Type type, std::string name) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor)
+    return llvm::createStringError("interface value '" + name +
+                                   "' is not a ranked tensor");
+  auto dtype = dtypeOf(tensor.getElementType());
+  if (!dtype)
+    return dtype.takeError();
+  runtime::TensorSpec spec;
+  spec.name = std::move(name);
+  spec.dtype = *dtype;
+  for (int64_t d : tensor.getShape())
+    spec.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  return spec;
+}
+
+Expected<runtime::ModelInfo>
+compiler::collectModelInfo(ModuleOp module, StringRef function,
+                           const llvm::DenseMap<unsigned, int64_t> &limits) {
+  auto fn = module.lookupSymbol<func::FuncOp>(function);
+  if (!fn)
+    return llvm::createStringError("the module has no function @" + function);
+  runtime::ModelInfo info;
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    auto weight = fn.getArgAttrOfType<StringAttr>(i, "glint.weight");
+    auto spec = specOf(fn.getArgumentTypes()[i],
+                       weight ? weight.str() : "input" + std::to_string(i));
+    if (!spec)
+      return spec.takeError();
+    if (weight) {
+      info.weights.push_back(std::move(*spec));
+      continue;
+    }
+    spec->limit = limits.lookup(i);
+    info.inputs.push_back(std::move(*spec));
+  }
+  if (fn.getNumResults() != 1)
+    return llvm::createStringError(llvm::formatv(
+        "@{0} returns {1} values; compiled models return exactly one",
+        function, fn.getNumResults()));
+  auto result = specOf(fn.getResultTypes()[0], "result");
+  if (!result)
+    return result.takeError();
+  info.results.push_back(std::move(*result));
+  return info;
+}
+
+Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
+                            runtime::ModelInfo &info,
+                            const std::function<void(PassManager &)> &configure) {
+  if (stage == Stage::Glint)
+    return Error::success();
+  auto limits = tokenLimits(module, function);
+  PassManager toScan(module.getContext());
+  buildGlintLowerToLoopsPipeline(toScan);
+  if (configure)
+    configure(toScan);
+  if (failed(toScan.run(module)))
+    return llvm::createStringError(
+        "lowering to loops failed (see the diagnostics above)");
+  if (stage == Stage::Scan)
+    return Error::success();
+  // The interface is read between externalizing the weights and
+  // bufferization, which erases the argument attributes.
+  PassManager externalize(module.getContext());
+  externalize.addPass(createGlintExternalizeWeights());
+  if (configure)
+    configure(externalize);
+  if (failed(externalize.run(module)))
+    return llvm::createStringError(
+        "binding the weights as arguments failed (see the diagnostics "
+        "above)");
+  auto collected = collectModelInfo(module, function, limits);
+  if (!collected)
+    return collected.takeError();
+  info = std::move(*collected);
+  // Recorded in `info`; LLVM would only warn about the unknown attribute.
+  module.walk([](func::FuncOp fn) {
+    for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+      fn.removeArgAttr(i, "glint.weight");
+  });
+  PassManager toLLVM(module.getContext());
+  buildGlintBuffersToLLVMPipeline(toLLVM);
+  if (configure)
+    configure(toLLVM);
+  if (failed(toLLVM.run(module)))
+    return llvm::createStringError(
+        "lowering to LLVM failed (see the diagnostics above)");
+  return Error::success();
+}
+
+/// The target machine for the host CPU, with its features.
+static Expected<std::unique_ptr<llvm::TargetMachine>> hostTargetMachine() {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  std::string error;
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return llvm::createStringError("no LLVM target for " + triple.str() +
+                                   ": " + error);
+  llvm::SubtargetFeatures features;
+  for (const auto &[feature, enabled] : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(feature, enabled);
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), features.getString(), options,
+      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  if (!machine)
+    return llvm::createStringError("cannot create a target machine for " +
+                                   triple.str());
+  return machine;
+}
+
+Expected<std::unique_ptr<llvm::Module>>
+compiler::translateForHost(ModuleOp module, llvm::LLVMContext &context,
+                           const runtime::ModelInfo &info,
+                           StringRef function) {
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, context, "glint-model");
+  if (!llvmModule)
+    return llvm::createStringError("translation to LLVM IR failed");
+  auto machine = hostTargetMachine();
+  if (!machine)
+    return machine.takeError();
+  llvmModule->setTargetTriple((*machine)->getTargetTriple());
+  llvmModule->setDataLayout((*machine)->createDataLayout());
+
+  // glint_model_info: a pointer to the JSON record.
+  std::string record;
+  llvm::raw_string_ostream os(record);
+  os << runtime::toJSON(info);
+  llvm::Constant *text =
+      llvm::ConstantDataArray::getString(context, record, /*AddNull=*/true);
+  auto *textGlobal = new llvm::GlobalVariable(
+      *llvmModule, text->getType(), /*isConstant=*/true,
+      llvm::GlobalValue::PrivateLinkage, text, "glint_model_info_text");
+  auto *ptrType = llvm::PointerType::getUnqual(context);
+  new llvm::GlobalVariable(*llvmModule, ptrType, /*isConstant=*/true,
+                           llvm::GlobalValue::ExternalLinkage, textGlobal,
+                           "glint_model_info");
+
+  // glint_forward(void **args): one pointer per C-interface parameter.
+  llvm::Function *ciface =
+      llvmModule->getFunction(("_mlir_ciface_" + function).str());
+  if (!ciface)
+    return llvm::createStringError("no C interface for @" + function);
+  size_t expected = 1 + info.inputs.size() + info.weights.size();
+  if (ciface->arg_size() != expected)
+    return llvm::createStringError(llvm::formatv(
+        "internal error: the C interface of @{0} takes {1} arguments, the "
+        "model record describes {2}",
+        function, ciface->arg_size(), expected));
+  auto *entryType = llvm::FunctionType::get(llvm::Type::getVoidTy(context),
+                                            {ptrType}, false);
+  auto *entry = llvm::Function::Create(
+      entryType, llvm::GlobalValue::ExternalLinkage, info.entry, *llvmModule);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", entry));
+  SmallVector<llvm::Value *> args;
+  for (unsigned i = 0; i < ciface->arg_size(); ++i) {
+    llvm::Value *slot = b.CreateConstGEP1_64(ptrType, entry->getArg(0), i);
+    args.push_back(b.CreateLoad(ptrType, slot));
+  }
+  b.CreateCall(ciface, args);
+  b.CreateRetVoid();
+
+  auto optimize = makeOptimizingTransformer(3, 0, machine->get());
+  if (Error e = optimize(llvmModule.get()))
+    return std::move(e);
+  return llvmModule;
+}
+
+Error compiler::writeObject(llvm::Module &module, StringRef path) {
+  auto machine = hostTargetMachine();
+  if (!machine)
+    return machine.takeError();
+  std::error_code ec;
+  llvm::ToolOutputFile out(path, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return llvm::createStringError(path + ": " + ec.message());
+  llvm::legacy::PassManager codegen;
+  if ((*machine)->addPassesToEmitFile(codegen, out.os(), nullptr,
+                                      llvm::CodeGenFileType::ObjectFile))
+    return llvm::createStringError("the target cannot emit object files");
+  codegen.run(module);
+  out.os().flush();
+  out.keep();
+  return Error::success();
+}
+
+Error compiler::linkSharedLibrary(ArrayRef<std::string> objects,
+                                  StringRef output) {
+  auto cc = llvm::sys::findProgramByName("cc");
+  if (!cc)
+    return llvm::createStringError(
+        "cannot link: no C compiler driver 'cc' on PATH (install gcc)");
+  std::vector<std::string> argv = {*cc, "-shared", "-o", output.str()};
+  for (const std::string &object : objects)
+    argv.push_back(object);
+  argv.push_back("-lm");
+  std::vector<StringRef> args(argv.begin(), argv.end());
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
+                                     &error);
+  if (rc != 0)
+    return llvm::createStringError("linking " + output + " failed" +
+                                   (error.empty() ? "" : ": " + error));
+  return Error::success();
+}
+
+Error compiler::emitLibrary(llvm::Module &module, StringRef output) {
+  // Object and library go to temporaries; the library is renamed into place
+  // at the end, so a failure leaves no file that looks complete.
+  SmallString<128> object;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("glint-model", "o", object))
+    return llvm::createStringError("cannot create a temporary file: " +
+                                   ec.message());
+  llvm::FileRemover removeObject(object);
+  if (Error e = writeObject(module, object))
+    return e;
+  std::string partial = (output + ".partial").str();
+  llvm::FileRemover removePartial(partial);
+  if (Error e = linkSharedLibrary({std::string(object)}, partial))
+    return e;
+  if (std::error_code ec = llvm::sys::fs::rename(partial, output))
+    return llvm::createStringError(output + ": " + ec.message());
+  return Error::success();
+}
+
+Error compiler::compileToLibrary(ModuleOp module, StringRef function,
+                                 StringRef output) {
+  runtime::ModelInfo info;
+  if (Error e = lowerModule(module, function, Stage::LLVM, info))
+    return e;
+  llvm::LLVMContext context;
+  auto llvmModule = translateForHost(module, context, info, function);
+  if (!llvmModule)
+    return llvmModule.takeError();
+  return emitLibrary(**llvmModule, output);
+}

@@ -1,0 +1,77 @@
+//===- Compiler.h - glint model IR to native code ---------------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The stages of glint-compile, as a library that tests use too:
+//
+//   glint IR ──lower-to-loops──▶ scan IR ──scan-to-LLVM──▶ LLVM dialect
+//     ──translate──▶ LLVM IR (+ glint_model_info, glint_forward)
+//     ──codegen for the host CPU──▶ object ──cc -shared──▶ library
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_TOOLS_GLINT_COMPILE_COMPILER_H
+#define GLINT_TOOLS_GLINT_COMPILE_COMPILER_H
+
+#include "runtime/ModelInfo.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/Error.h"
+
+#include <functional>
+#include <memory>
+
+namespace mlir::glint::compiler {
+
+/// How far to compile; each stage can be printed (`-emit=`).
+enum class Stage { Glint, Scan, LLVM, Object, Library };
+
+/// Token-id inputs of `function` in glint IR: argument index → vocabulary
+/// size (from the glint.embedding that reads it).
+llvm::DenseMap<unsigned, int64_t> tokenLimits(ModuleOp module,
+                                              llvm::StringRef function);
+
+/// The interface of `function` after glint-externalize-weights.
+llvm::Expected<runtime::ModelInfo>
+collectModelInfo(ModuleOp module, llvm::StringRef function,
+                 const llvm::DenseMap<unsigned, int64_t> &limits);
+
+/// Lowers glint IR in place to the scan stage, then (if `stage` is later)
+/// to the LLVM dialect, filling `info` on the way. `configure` may adjust
+/// each pass manager (e.g. from command-line options). Diagnostics go to the
+/// context's handler.
+llvm::Error lowerModule(ModuleOp module, llvm::StringRef function,
+                        Stage stage, runtime::ModelInfo &info,
+                        const std::function<void(PassManager &)> &configure =
+                            nullptr);
+
+/// Translates an LLVM-dialect module to LLVM IR for the host CPU, adds the
+/// model record and the packed entry point, and optimises it (-O3).
+llvm::Expected<std::unique_ptr<llvm::Module>>
+translateForHost(ModuleOp module, llvm::LLVMContext &context,
+                 const runtime::ModelInfo &info, llvm::StringRef function);
+
+/// Writes `module` as a host object file.
+llvm::Error writeObject(llvm::Module &module, llvm::StringRef path);
+
+/// Links objects into a shared library with the system C compiler driver.
+llvm::Error linkSharedLibrary(llvm::ArrayRef<std::string> objects,
+                              llvm::StringRef output);
+
+/// Object code of `module` linked into a shared library at `output`,
+/// written atomically (no partial file on failure).
+llvm::Error emitLibrary(llvm::Module &module, llvm::StringRef output);
+
+/// glint IR to a shared library at `output`, written atomically (no partial
+/// file on failure).
+llvm::Error compileToLibrary(ModuleOp module, llvm::StringRef function,
+                             llvm::StringRef output);
+
+} // namespace mlir::glint::compiler
+
+#endif // GLINT_TOOLS_GLINT_COMPILE_COMPILER_H

@@ -1,0 +1,135 @@
+//===- glint-compile.cpp - glint model IR to native code ------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Compiles glint model IR for the host CPU. Like toyc, each stage can be
+// printed with -emit=: glint (verified input), scan (loops on tensors, no
+// glint op left), llvm (LLVM IR with the model record and entry point), obj,
+// lib (default: a shared library that glint-run and the runtime load).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Pipelines.h"
+#include "tools/glint-compile/Compiler.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mlir;
+using namespace mlir::glint;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
+                                       cl::value_desc("file"));
+static cl::opt<compiler::Stage> emit(
+    "emit", cl::desc("What to produce"), cl::init(compiler::Stage::Library),
+    cl::values(
+        clEnumValN(compiler::Stage::Glint, "glint", "the verified glint IR"),
+        clEnumValN(compiler::Stage::Scan, "scan",
+                   "loops on tensors, after glint-lower-to-loops"),
+        clEnumValN(compiler::Stage::LLVM, "llvm",
+                   "LLVM IR for the host CPU, optimised"),
+        clEnumValN(compiler::Stage::Object, "obj", "an object file"),
+        clEnumValN(compiler::Stage::Library, "lib",
+                   "a shared library (default)")));
+static cl::opt<std::string> functionName("function",
+                                         cl::desc("Entry function"),
+                                         cl::init("forward"));
+
+static int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "glint-compile: glint model IR to native code for this CPU\n\n"
+      "  glint-compile model.mlir -o model.so\n"
+      "  glint-compile model.mlir -emit=scan\n");
+
+  bool binary = emit == compiler::Stage::Object ||
+                emit == compiler::Stage::Library;
+  if (binary && (outputPath.empty() || outputPath == "-"))
+    return fail("-o FILE is required for -emit=obj and -emit=lib");
+  if (outputPath.empty())
+    outputPath = "-";
+
+  DialectRegistry registry;
+  registerCompilerDialects(registry);
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(inputPath, &error);
+  if (!input)
+    return fail(error);
+  if (input->getBuffer().trim().empty())
+    return fail(inputPath + ": input is empty: expected glint model IR");
+  sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+  if (!module)
+    return 1; // Located diagnostics are printed.
+
+  runtime::ModelInfo info;
+  auto configure = [](PassManager &pm) {
+    (void)applyPassManagerCLOptions(pm);
+  };
+  if (llvm::Error e = compiler::lowerModule(
+          *module, functionName,
+          binary ? compiler::Stage::LLVM : emit.getValue(), info, configure))
+    return fail(llvm::toString(std::move(e)));
+
+  if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
+    auto output = openOutputFile(outputPath, &error);
+    if (!output)
+      return fail(error);
+    module->print(output->os());
+    output->os() << "\n";
+    output->keep();
+    return 0;
+  }
+
+  llvm::LLVMContext llvmContext;
+  auto llvmModule =
+      compiler::translateForHost(*module, llvmContext, info, functionName);
+  if (!llvmModule)
+    return fail(llvm::toString(llvmModule.takeError()));
+  if (emit == compiler::Stage::Library) {
+    if (llvm::Error e = compiler::emitLibrary(**llvmModule, outputPath))
+      return fail(llvm::toString(std::move(e)));
+    return 0;
+  }
+  if (emit == compiler::Stage::Object) {
+    if (llvm::Error e = compiler::writeObject(**llvmModule, outputPath))
+      return fail(llvm::toString(std::move(e)));
+    return 0;
+  }
+  auto output = openOutputFile(outputPath, &error);
+  if (!output)
+    return fail(error);
+  (*llvmModule)->print(output->os(), nullptr);
+  output->keep();
+  return 0;
+}
