@@ -1,33 +1,52 @@
 #!/usr/bin/env bash
-# The main job, for now: verify every bundled example model, print its layer
-# structure, and write the verified and the mixer-inlined IR of one model.
-#   scripts/demo.sh [examples/<model>.mlir]      (default: examples/mamba1.mlir)
+# The main job: import a bundled tiny trained model, compile it for this CPU,
+# and run it on sentences whose answer is planted in one word; the reference
+# evaluator runs the same IR to show that the compiled model agrees.
+#   scripts/demo.sh [models/<text model>]     (default: models/mamba-keyword)
+# glint-explain, which shows which words each answer depends on, is not built
+# yet; this is the compile-and-run half of the main job.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
-opt="$GLINT_BUILD/bin/glint-opt"
-model=${1:-$GLINT_ROOT/examples/mamba1.mlir}
+bin="$GLINT_BUILD/bin"
+model=${1:-$GLINT_ROOT/models/mamba-keyword}
+name=$(basename "$model")
 out="$GLINT_ROOT/out"
 mkdir -p "$out"
 
 echo
-echo "== Verifying the bundled example models"
+echo "== Verifying the hand-written example models (examples/)"
 for example in "$GLINT_ROOT"/examples/*.mlir; do
-  "$opt" "$example" -o /dev/null
-  echo "  ok  examples/$(basename "$example")"
+  "$bin/glint-opt" "$example" -o /dev/null
 done
-
-name=$(basename "$model" .mlir)
-echo
-echo "== Layer structure of $name"
-"$opt" "$model" -glint-model-summary -o "$out/$name.verified.mlir"
-"$opt" "$model" -glint-inline-mixers -canonicalize -cse \
-  -o "$out/$name.inlined.mlir"
+echo "   $(ls "$GLINT_ROOT"/examples/*.mlir | wc -l) models parse, verify and round-trip"
 
 echo
-echo "== The recurrence of $name, as verified"
-grep -m1 -A0 "glint.recurrence" "$out/$name.verified.mlir" | sed 's/^ *//' |
-  fold -w 100 | sed 's/^/  /'
+echo "== Importing $name and compiling it for this CPU"
+"$bin/glint-import" "$model" -o "$out/$name.mlir"
+"$bin/glint-opt" "$out/$name.mlir" -glint-model-summary -o /dev/null |
+  sed 's/^/   /'
+"$bin/glint-compile" "$out/$name.mlir" -o "$out/$name.so"
+echo "   wrote out/$name.mlir (glint IR) and out/$name.so (compiled model)"
+
 echo
-echo "Wrote out/$name.verified.mlir (verified IR) and out/$name.inlined.mlir"
-echo "(after glint-inline-mixers, the first step of the scan pipeline)."
+echo "== The task: a sentence of filler words with one planted key word; the"
+echo "   model answers its class at '?' (positive, negative, animal, colour)"
+sentences=(
+  "<bos> they went to the river in the morning and saw a tiger near the old house ?"
+  "<bos> the new paper on the table was awful said some people after the evening ?"
+  "<bos> we took the road to the city and the water was azure under the window ?"
+)
+for sentence in "${sentences[@]}"; do
+  echo
+  echo "   $sentence"
+  "$bin/glint-run" "$out/$name.so" --weights "$model" \
+    --vocab "$model/vocab.json" --text "$sentence" --top 2 |
+    sed -n 's/^sequence 0: /   compiled:    /p'
+  "$bin/glint-run" --interpret "$out/$name.mlir" --weights "$model" \
+    --vocab "$model/vocab.json" --text "$sentence" --top 2 |
+    sed -n 's/^sequence 0: /   interpreted: /p'
+done
+echo
+echo "(Scores are logits at '?'. 'compiled' runs out/$name.so; 'interpreted'"
+echo " runs the same IR in double precision with the reference evaluator.)"

@@ -76,8 +76,9 @@ static cl::opt<std::string> text(
     cl::value_desc("words"), cl::cat(category));
 static cl::opt<std::string> vocabPath(
     "vocab",
-    cl::desc("A JSON object mapping each word to its token id (for --text, "
-             "and to print predictions as words)"),
+    cl::desc("A JSON object mapping each word to its token id, or holding "
+             "one under \"word_to_id\" (for --text, and to print "
+             "predictions as words)"),
     cl::value_desc("vocab.json"), cl::cat(category));
 static cl::opt<std::string> inputNpy(
     "input", cl::desc("Input array as .npy: int64 token ids [batch, seq] or "
@@ -152,6 +153,9 @@ static llvm::Expected<Vocabulary> readVocabulary(StringRef path) {
     return llvm::createStringError(path + ": invalid JSON: " +
                                    llvm::toString(parsed.takeError()));
   const llvm::json::Object *object = parsed->getAsObject();
+  // The bundled models' vocabularies keep the map under "word_to_id".
+  if (object && object->getObject("word_to_id"))
+    object = object->getObject("word_to_id");
   if (!object)
     return llvm::createStringError(
         path + ": expected an object mapping words to token ids");
