@@ -29,6 +29,8 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include "test/unit/TestSupport.h"
+
 #include "gtest/gtest.h"
 
 #include <cmath>
@@ -37,17 +39,17 @@
 
 using namespace mlir;
 namespace rt = mlir::glint::runtime;
+using mlir::glint::testing::relativeError;
 
 namespace {
 
-double relativeError(const rt::HostArray &a, const std::vector<double> &b) {
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    double x = a.dtype == "f32" ? a.data<float>()[i] : a.data<double>()[i];
-    num += (x - b[i]) * (x - b[i]);
-    den += b[i] * b[i];
-  }
-  return std::sqrt(num) / std::sqrt(den);
+/// The elements of a result as doubles.
+std::vector<double> valuesOf(const rt::HostArray &a) {
+  std::vector<double> values;
+  for (int64_t i = 0; i < a.numElements(); ++i)
+    values.push_back(a.dtype == "f32" ? a.data<float>()[i]
+                                      : a.data<double>()[i]);
+  return values;
 }
 
 class CompiledFixture : public ::testing::TestWithParam<const char *> {};
@@ -106,7 +108,7 @@ TEST_P(CompiledFixture, MatchesFloat64Reference) {
         llvm::formatv("{0}/logits_float64_{1}.npy", dir, i).str());
     ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
     ASSERT_EQ(result->shape, expected->shape);
-    double error = relativeError(*result, expected->data);
+    double error = relativeError(valuesOf(*result), expected->data);
     std::cout << llvm::formatv("[ {0} case {1} ] compiled vs float64 "
                                "reference: {2:e}\n",
                                GetParam(), i, error)

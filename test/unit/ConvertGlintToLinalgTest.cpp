@@ -50,6 +50,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include "test/unit/TestSupport.h"
+
 #include "gtest/gtest.h"
 
 #include <algorithm>
@@ -59,6 +61,7 @@
 
 using namespace mlir;
 using namespace mlir::glint::reference;
+using mlir::glint::testing::relativeError;
 using llvm::Expected;
 
 namespace {
@@ -69,16 +72,6 @@ constexpr double kTolerance = 1e-12;
 /// relative change of at most 2^-24 each), which the evaluator reproduces.
 constexpr double kF32Tolerance = 1e-6;
 
-/// ‖a − b‖ / ‖b‖ (shapes must agree).
-double relativeError(const Array &a, const Array &b) {
-  EXPECT_EQ(a.shape, b.shape);
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < a.data.size() && i < b.data.size(); ++i) {
-    num += (a.data[i] - b.data[i]) * (a.data[i] - b.data[i]);
-    den += b.data[i] * b.data[i];
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
-}
 
 /// `text` with every `from` replaced by `to`.
 std::string replaceAll(std::string text, StringRef from, StringRef to) {

@@ -36,6 +36,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
+#include "test/unit/TestSupport.h"
+
 #include "gtest/gtest.h"
 
 #include <cmath>
@@ -43,17 +45,10 @@
 using namespace mlir;
 namespace ref = mlir::glint::reference;
 namespace rt = mlir::glint::runtime;
+using mlir::glint::testing::relativeError;
 
 namespace {
 
-double relativeError(ArrayRef<double> a, ArrayRef<double> b) {
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    den += b[i] * b[i];
-  }
-  return std::sqrt(num) / std::sqrt(den);
-}
 
 class Fixture : public ::testing::TestWithParam<const char *> {};
 

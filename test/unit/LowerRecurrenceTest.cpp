@@ -40,6 +40,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include "test/unit/TestSupport.h"
+
 #include "gtest/gtest.h"
 
 #include <algorithm>
@@ -50,6 +52,7 @@
 
 using namespace mlir;
 using namespace mlir::glint::reference;
+using mlir::glint::testing::relativeError;
 using llvm::Expected;
 
 namespace {
@@ -58,16 +61,6 @@ namespace {
 /// so only the rounding of differently associated sums may differ.
 constexpr double kTolerance = 1e-12;
 
-/// ‖a − b‖ / ‖b‖ (shapes must agree).
-double relativeError(const Array &a, const Array &b) {
-  EXPECT_EQ(a.shape, b.shape);
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < a.data.size() && i < b.data.size(); ++i) {
-    num += (a.data[i] - b.data[i]) * (a.data[i] - b.data[i]);
-    den += b.data[i] * b.data[i];
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
-}
 
 class LowerRecurrenceTest : public ::testing::Test {
 protected:

@@ -29,6 +29,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include "test/unit/TestSupport.h"
+
 #include "gtest/gtest.h"
 
 #include <cmath>
@@ -36,6 +38,7 @@
 
 using namespace mlir;
 using namespace mlir::glint::reference;
+using mlir::glint::testing::relativeError;
 using llvm::Expected;
 
 namespace {
@@ -101,16 +104,6 @@ protected:
   std::mt19937_64 rng;
 };
 
-/// ‖a − b‖ / ‖b‖.
-double relativeError(const Array &a, const Array &b) {
-  EXPECT_EQ(a.shape, b.shape);
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < a.data.size() && i < b.data.size(); ++i) {
-    num += (a.data[i] - b.data[i]) * (a.data[i] - b.data[i]);
-    den += b.data[i] * b.data[i];
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
-}
 
 double &at4(Array &a, int64_t i, int64_t j, int64_t k, int64_t l) {
   return a.data[((i * a.shape[1] + j) * a.shape[2] + k) * a.shape[3] + l];

@@ -1,0 +1,42 @@
+//===- TestSupport.h - helpers shared by the unit tests ---------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_TEST_UNIT_TESTSUPPORT_H
+#define GLINT_TEST_UNIT_TESTSUPPORT_H
+
+#include "runtime/reference/ReferenceEvaluator.h"
+
+#include "llvm/ADT/ArrayRef.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace mlir::glint::testing {
+
+/// ‖a − b‖ / ‖b‖, the error measure of every numerical test.
+inline double relativeError(llvm::ArrayRef<double> a,
+                            llvm::ArrayRef<double> b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
+/// The same for evaluator arrays, whose shapes must agree.
+inline double relativeError(const reference::Array &a,
+                            const reference::Array &b) {
+  EXPECT_EQ(a.shape, b.shape);
+  return relativeError(a.data, b.data);
+}
+
+} // namespace mlir::glint::testing
+
+#endif // GLINT_TEST_UNIT_TESTSUPPORT_H
