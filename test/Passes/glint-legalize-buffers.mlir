@@ -1,0 +1,35 @@
+// RUN: glint-opt %s -glint-legalize-buffers -split-input-file | FileCheck %s
+
+// Tests that an expand_shape splitting one contiguous dim into two dynamic
+// ones becomes a reinterpret_cast with row-major strides.
+// CHECK-LABEL: func @expand
+// CHECK-SAME: (%[[M:.+]]: memref<?x96xf32>, %[[B:.+]]: index, %[[L:.+]]: index)
+// CHECK: %[[S:.+]] = arith.muli %[[L]], %{{.+}} : index
+// CHECK: memref.reinterpret_cast %[[M]] to offset: [0], sizes: [%[[B]], %[[L]], 96], strides: [%[[S]], 96, 1]
+// CHECK-NOT: memref.expand_shape
+func.func @expand(%m: memref<?x96xf32>, %b: index, %l: index) -> memref<?x?x96xf32> {
+  %e = memref.expand_shape %m [[0, 1], [2]] output_shape [%b, %l, 96] : memref<?x96xf32> into memref<?x?x96xf32>
+  return %e : memref<?x?x96xf32>
+}
+
+// -----
+
+// Tests that an expand_shape of a strided view is left alone.
+// CHECK-LABEL: func @strided
+// CHECK: memref.expand_shape
+func.func @strided(%m: memref<?x8xf32, strided<[16, 1]>>, %b: index) -> memref<?x2x4xf32, strided<[16, 4, 1]>> {
+  %e = memref.expand_shape %m [[0], [1, 2]] output_shape [%b, 2, 4] : memref<?x8xf32, strided<[16, 1]>> into memref<?x2x4xf32, strided<[16, 4, 1]>>
+  return %e : memref<?x2x4xf32, strided<[16, 4, 1]>>
+}
+
+// -----
+
+// Tests that memref.copy becomes linalg.copy (plain loops later, no runtime
+// library call).
+// CHECK-LABEL: func @copy
+// CHECK: linalg.copy ins(%{{.+}} : memref<?xf32, strided<[2]>>) outs(%{{.+}} : memref<?xf32>)
+// CHECK-NOT: memref.copy
+func.func @copy(%a: memref<?xf32, strided<[2]>>, %b: memref<?xf32>) {
+  memref.copy %a, %b : memref<?xf32, strided<[2]>> to memref<?xf32>
+  return
+}
