@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <random>
 
 using namespace mlir;
 namespace rt = mlir::glint::runtime;
@@ -124,6 +125,45 @@ TEST_P(CompiledFixture, MatchesFloat64Reference) {
   ASSERT_TRUE(bool(again)) << llvm::toString(again.takeError());
   EXPECT_EQ(again->bytes, firstResult->bytes)
       << "the same input gave another result on a later call";
+}
+
+/// A long sequence (L = 16384) through the compiled model stays finite:
+/// the state of every family decays instead of overflowing, and RWKV-4's
+/// ratio form keeps its exponentials stabilised.
+TEST_P(CompiledFixture, LongSequenceStaysFinite) {
+  std::string dir =
+      std::string(GLINT_SOURCE_DIR) + "/test/fixtures/" + GetParam();
+  auto checkpoint = rt::Checkpoint::open(dir);
+  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
+  DialectRegistry registry;
+  glint::registerCompilerDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  auto module = glint::import::importCheckpoint(&context, dir, **checkpoint);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+  llvm::SmallString<128> library;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
+  llvm::FileRemover removeLibrary(library);
+  llvm::Error compiled =
+      glint::compiler::compileToLibrary(**module, "forward", library);
+  ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
+  auto model = rt::CompiledModel::load(library);
+  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
+  llvm::Error bound = (*model)->bindWeights(**checkpoint);
+  ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
+  const rt::TensorSpec &spec = (*model)->info().inputs[0];
+  if (spec.dtype != "i64")
+    GTEST_SKIP() << "image model: its sequence length is fixed";
+  const int64_t length = 16384;
+  rt::HostArray ids = rt::HostArray::make({1, length}, "i64");
+  std::mt19937_64 rng(std::random_device{}());
+  std::uniform_int_distribution<int64_t> token(0, spec.limit - 1);
+  for (int64_t i = 0; i < length; ++i)
+    ids.data<int64_t>()[i] = token(rng);
+  auto result = (*model)->run({ids});
+  ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
+  for (double x : valuesOf(*result))
+    ASSERT_TRUE(std::isfinite(x));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CompiledFixture,
