@@ -13,6 +13,7 @@
 #include "dialect/GlintDialect.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/Npy.h"
+#include "runtime/RunSupport.h"
 #include "runtime/Safetensors.h"
 #include "runtime/reference/ReferenceEvaluator.h"
 
@@ -106,131 +107,14 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// Parses --tokens into a [batch, seq] array.
-static llvm::Expected<ref::Array> parseTokens(StringRef text) {
-  SmallVector<StringRef> rows;
-  text.split(rows, ';', -1, /*KeepEmpty=*/false);
-  if (rows.empty())
-    return llvm::createStringError("--tokens: no token ids given");
-  ref::Array ids;
-  int64_t length = -1;
-  for (auto [r, row] : llvm::enumerate(rows)) {
-    SmallVector<StringRef> items;
-    row.split(items, ',', -1, /*KeepEmpty=*/false);
-    if (length >= 0 && static_cast<int64_t>(items.size()) != length)
-      return llvm::createStringError(llvm::formatv(
-          "--tokens: sequence {0} has {1} ids but sequence 0 has {2}; all "
-          "sequences of a batch need the same length",
-          r, items.size(), length));
-    length = items.size();
-    for (StringRef item : items) {
-      int64_t id;
-      if (item.trim().getAsInteger(10, id))
-        return llvm::createStringError(llvm::formatv(
-            "--tokens: '{0}' in sequence {1} is not an integer token id",
-            item.trim(), r));
-      ids.data.push_back(static_cast<double>(id));
-    }
-  }
-  if (length == 0)
-    return llvm::createStringError("--tokens: empty sequence");
-  ids.shape = {static_cast<int64_t>(rows.size()), length};
-  return ids;
-}
-
-/// Word → id and id → word, from a JSON object {"word": id, ...}.
-struct Vocabulary {
-  llvm::StringMap<int64_t> ids;
-  std::map<int64_t, std::string> words;
-};
-
-static llvm::Expected<Vocabulary> readVocabulary(StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path);
-  if (!buffer)
-    return llvm::createStringError(path + ": " + buffer.getError().message());
-  auto parsed = llvm::json::parse((*buffer)->getBuffer());
-  if (!parsed)
-    return llvm::createStringError(path + ": invalid JSON: " +
-                                   llvm::toString(parsed.takeError()));
-  const llvm::json::Object *object = parsed->getAsObject();
-  // The bundled models' vocabularies keep the map under "word_to_id".
-  if (object && object->getObject("word_to_id"))
-    object = object->getObject("word_to_id");
-  if (!object)
-    return llvm::createStringError(
-        path + ": expected an object mapping words to token ids");
-  Vocabulary vocab;
-  for (const auto &[word, value] : *object) {
-    auto id = value.getAsInteger();
-    if (!id)
-      return llvm::createStringError(path + ": the id of '" + word.str() +
-                                     "' is not an integer");
-    vocab.ids[word.str()] = *id;
-    vocab.words[*id] = word.str();
-  }
-  return vocab;
-}
-
-/// Maps --text through the vocabulary into a [batch, seq] array.
-static llvm::Expected<ref::Array> parseText(StringRef input,
-                                            const Vocabulary &vocab) {
-  std::string ids;
-  SmallVector<StringRef> rows;
-  input.split(rows, ';', -1, /*KeepEmpty=*/false);
-  for (auto [r, row] : llvm::enumerate(rows)) {
-    SmallVector<StringRef> words;
-    row.split(words, ' ', -1, /*KeepEmpty=*/false);
-    if (r)
-      ids += ";";
-    for (auto [i, word] : llvm::enumerate(words)) {
-      auto it = vocab.ids.find(word);
-      if (it == vocab.ids.end())
-        return llvm::createStringError(llvm::formatv(
-            "--text: '{0}' (word {1} of sequence {2}) is not in the "
-            "vocabulary {3}",
-            word, i, r, vocabPath));
-      ids += (i ? "," : "") + std::to_string(it->second);
-    }
-  }
-  return parseTokens(ids);
-}
-
-/// Whether the input holds integers (token ids) rather than floats.
-static bool inputIsInteger = true;
-
-static llvm::Expected<ref::Array> readInput(StringRef path) {
-  // Token ids first; a float file is an image.
-  if (auto ints = rt::readNpyI64(path)) {
-    ref::Array a;
-    a.shape.assign(ints->shape.begin(), ints->shape.end());
-    a.data.assign(ints->data.begin(), ints->data.end());
-    return a;
-  } else {
-    llvm::consumeError(ints.takeError());
-  }
-  auto floats = rt::readNpyF64(path);
-  if (!floats)
-    return floats.takeError();
-  inputIsInteger = false;
-  ref::Array a;
-  a.shape.assign(floats->shape.begin(), floats->shape.end());
-  a.data = std::move(floats->data);
-  return a;
-}
-
-static llvm::Error writeArray(StringRef path, const ref::Array &a) {
-  if (writeF32 || !interpret) {
-    std::vector<float> data(a.data.begin(), a.data.end());
-    return rt::writeNpy(path, a.shape, ArrayRef<float>(data));
-  }
-  return rt::writeNpy(path, a.shape, ArrayRef<double>(a.data));
-}
-
 /// Runs the IR with the reference evaluator; traced values go to
 /// --dump-hidden (their paths into `written`).
-static llvm::Expected<ref::Array>
-interpretModel(const rt::Checkpoint &checkpoint, const ref::Array &input,
+static llvm::Expected<rt::RunArray>
+interpretModel(const rt::Checkpoint &checkpoint, const rt::RunArray &runInput,
                std::vector<std::string> &written) {
+  ref::Array input;
+  input.shape.assign(runInput.shape.begin(), runInput.shape.end());
+  input.data = runInput.data;
   DialectRegistry registry;
   registry.insert<mlir::glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
                   linalg::LinalgDialect, math::MathDialect,
@@ -257,7 +141,11 @@ interpretModel(const rt::Checkpoint &checkpoint, const ref::Array &input,
     trace = [&](StringRef name, const ref::Array &value) {
       SmallString<128> path(hiddenDir);
       llvm::sys::path::append(path, name + ".npy");
-      if (llvm::Error e = writeArray(path, value))
+      rt::RunArray traced;
+      traced.shape.assign(value.shape.begin(), value.shape.end());
+      traced.data = value.data;
+      traced.integer = false;
+      if (llvm::Error e = rt::writeResult(path, traced, writeF32))
         traceError = llvm::joinErrors(std::move(traceError), std::move(e));
       else
         written.push_back(std::string(path));
@@ -275,51 +163,22 @@ interpretModel(const rt::Checkpoint &checkpoint, const ref::Array &input,
   if (traceError)
     return std::move(traceError);
 
-  return std::move((*results)[0]);
+  rt::RunArray out;
+  out.shape.assign((*results)[0].shape.begin(), (*results)[0].shape.end());
+  out.data = std::move((*results)[0].data);
+  out.integer = false;
+  return out;
 }
 
 /// Runs a library made by glint-compile.
-static llvm::Expected<ref::Array> runCompiled(const rt::Checkpoint &checkpoint,
-                                              const ref::Array &input) {
+static llvm::Expected<rt::RunArray>
+runLibrary(const rt::Checkpoint &checkpoint, const rt::RunArray &input) {
   auto model = rt::CompiledModel::load(modelPath);
   if (!model)
     return model.takeError();
   if (llvm::Error e = (*model)->bindWeights(checkpoint))
     return std::move(e);
-  const rt::ModelInfo &info = (*model)->info();
-  if (info.inputs.size() != 1)
-    return llvm::createStringError(llvm::formatv(
-        "{0} takes {1} inputs; glint-run passes one", modelPath,
-        info.inputs.size()));
-  const std::string &dtype = info.inputs[0].dtype;
-  bool wantsIntegers = dtype == "i64" || dtype == "i32";
-  if (wantsIntegers != inputIsInteger)
-    return llvm::createStringError(llvm::formatv(
-        "{0} takes {1} ({2}), but the input holds {3}", modelPath,
-        wantsIntegers ? "token ids" : "floating-point values", dtype,
-        inputIsInteger ? "integers" : "floating-point values"));
-  rt::HostArray host = rt::HostArray::make(
-      std::vector<int64_t>(input.shape.begin(), input.shape.end()), dtype);
-  for (int64_t i = 0; i < input.numElements(); ++i) {
-    double x = input.data[i];
-    if (dtype == "i64")
-      host.data<int64_t>()[i] = static_cast<int64_t>(x);
-    else if (dtype == "i32")
-      host.data<int32_t>()[i] = static_cast<int32_t>(x);
-    else if (dtype == "f32")
-      host.data<float>()[i] = static_cast<float>(x);
-    else
-      host.data<double>()[i] = x;
-  }
-  auto result = (*model)->run({host});
-  if (!result)
-    return result.takeError();
-  ref::Array out;
-  out.shape.assign(result->shape.begin(), result->shape.end());
-  for (int64_t i = 0; i < result->numElements(); ++i)
-    out.data.push_back(result->dtype == "f32" ? result->data<float>()[i]
-                                              : result->data<double>()[i]);
-  return out;
+  return rt::runCompiled(**model, input, modelPath);
 }
 
 int main(int argc, char **argv) {
@@ -336,9 +195,9 @@ int main(int argc, char **argv) {
                 ".json or a checkpoint directory)");
   if (!tokens.empty() + !inputNpy.empty() + !text.empty() != 1)
     return fail("give exactly one input: --tokens, --text or --input");
-  std::optional<Vocabulary> vocab;
+  std::optional<rt::Vocabulary> vocab;
   if (!vocabPath.empty()) {
-    auto read = readVocabulary(vocabPath);
+    auto read = rt::readVocabulary(vocabPath);
     if (!read)
       return fail(llvm::toString(read.takeError()));
     vocab = std::move(*read);
@@ -349,13 +208,13 @@ int main(int argc, char **argv) {
   auto checkpoint = rt::Checkpoint::open(weightsPath);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
-  auto input = !text.empty()     ? parseText(text, *vocab)
-               : !tokens.empty() ? parseTokens(tokens)
-                                 : readInput(inputNpy);
+  auto input = !text.empty()     ? rt::parseText(text, *vocab, vocabPath)
+               : !tokens.empty() ? rt::parseTokens(tokens)
+                                 : rt::readInputNpy(inputNpy);
   if (!input)
     return fail(llvm::toString(input.takeError()));
 
-  ref::Array logits;
+  rt::RunArray logits;
   std::vector<std::string> written;
   if (interpret) {
     auto result = interpretModel(**checkpoint, *input, written);
@@ -366,45 +225,23 @@ int main(int argc, char **argv) {
     if (!hiddenDir.empty())
       return fail("--dump-hidden needs --interpret (compiled models do not "
                   "record hidden states yet)");
-    auto result = runCompiled(**checkpoint, *input);
+    auto result = runLibrary(**checkpoint, *input);
     if (!result)
       return fail(llvm::toString(result.takeError()));
     logits = std::move(*result);
   }
-  llvm::outs() << "result: [";
-  llvm::interleaveComma(logits.shape, llvm::outs());
-  llvm::outs() << "]\n";
+  rt::printShape(llvm::outs(), logits);
   if (!outputPath.empty()) {
-    if (llvm::Error e = writeArray(outputPath, logits))
+    // Compiled models compute in float32: writing float64 would invent
+    // precision.
+    if (llvm::Error e =
+            rt::writeResult(outputPath, logits, writeF32 || !interpret))
       return fail(llvm::toString(std::move(e)));
     llvm::outs() << "wrote " << outputPath << "\n";
   }
   if (!written.empty())
     llvm::outs() << "wrote " << written.size() << " traced values to "
                  << hiddenDir << "\n";
-  // Top-K of the last position of each sequence (or of each row for a
-  // classifier's [batch, classes] output).
-  if (topK > 0 && logits.rank() >= 2) {
-    int64_t classes = logits.shape.back();
-    int64_t rows = logits.shape[0];
-    int64_t perRow = logits.numElements() / rows;
-    for (int64_t r = 0; r < rows; ++r) {
-      const double *last = logits.data.data() + r * perRow + perRow - classes;
-      std::vector<int64_t> order(classes);
-      for (int64_t i = 0; i < classes; ++i)
-        order[i] = i;
-      unsigned k = std::min<int64_t>(topK, classes);
-      std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                        [&](int64_t a, int64_t b) { return last[a] > last[b]; });
-      llvm::outs() << "sequence " << r << ": top " << k << ":";
-      for (unsigned i = 0; i < k; ++i) {
-        llvm::outs() << " " << order[i];
-        if (vocab && vocab->words.count(order[i]))
-          llvm::outs() << " '" << vocab->words[order[i]] << "'";
-        llvm::outs() << llvm::formatv(" ({0:F3})", last[order[i]]);
-      }
-      llvm::outs() << "\n";
-    }
-  }
+  rt::printTopK(llvm::outs(), logits, topK, vocab ? &*vocab : nullptr);
   return 0;
 }

@@ -1,0 +1,203 @@
+//===- RunSupport.cpp - inputs and outputs of the run tools ---------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/RunSupport.h"
+#include "runtime/Npy.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <algorithm>
+
+using namespace mlir::glint::runtime;
+using llvm::Expected;
+using llvm::StringRef;
+
+Expected<RunArray> mlir::glint::runtime::parseTokens(StringRef text) {
+  llvm::SmallVector<StringRef> rows;
+  text.split(rows, ';', -1, /*KeepEmpty=*/false);
+  if (rows.empty())
+    return llvm::createStringError("--tokens: no token ids given");
+  RunArray ids;
+  int64_t length = -1;
+  for (auto [r, row] : llvm::enumerate(rows)) {
+    llvm::SmallVector<StringRef> items;
+    row.split(items, ',', -1, /*KeepEmpty=*/false);
+    if (length >= 0 && static_cast<int64_t>(items.size()) != length)
+      return llvm::createStringError(llvm::formatv(
+          "--tokens: sequence {0} has {1} ids but sequence 0 has {2}; all "
+          "sequences of a batch need the same length",
+          r, items.size(), length));
+    length = items.size();
+    for (StringRef item : items) {
+      int64_t id;
+      if (item.trim().getAsInteger(10, id))
+        return llvm::createStringError(llvm::formatv(
+            "--tokens: '{0}' in sequence {1} is not an integer token id",
+            item.trim(), r));
+      ids.data.push_back(static_cast<double>(id));
+    }
+  }
+  if (length == 0)
+    return llvm::createStringError("--tokens: empty sequence");
+  ids.shape = {static_cast<int64_t>(rows.size()), length};
+  return ids;
+}
+
+Expected<Vocabulary> mlir::glint::runtime::readVocabulary(StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return llvm::createStringError(path + ": " + buffer.getError().message());
+  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  if (!parsed)
+    return llvm::createStringError(path + ": invalid JSON: " +
+                                   llvm::toString(parsed.takeError()));
+  const llvm::json::Object *object = parsed->getAsObject();
+  if (object && object->getObject("word_to_id"))
+    object = object->getObject("word_to_id");
+  if (!object)
+    return llvm::createStringError(
+        path + ": expected an object mapping words to token ids");
+  Vocabulary vocab;
+  for (const auto &[word, value] : *object) {
+    auto id = value.getAsInteger();
+    if (!id)
+      return llvm::createStringError(path + ": the id of '" + word.str() +
+                                     "' is not an integer");
+    vocab.ids[word.str()] = *id;
+    vocab.words[*id] = word.str();
+  }
+  return vocab;
+}
+
+Expected<RunArray> mlir::glint::runtime::parseText(StringRef text,
+                                                   const Vocabulary &vocab,
+                                                   StringRef vocabPath) {
+  std::string ids;
+  llvm::SmallVector<StringRef> rows;
+  text.split(rows, ';', -1, /*KeepEmpty=*/false);
+  for (auto [r, row] : llvm::enumerate(rows)) {
+    llvm::SmallVector<StringRef> words;
+    row.split(words, ' ', -1, /*KeepEmpty=*/false);
+    if (r)
+      ids += ";";
+    for (auto [i, word] : llvm::enumerate(words)) {
+      auto it = vocab.ids.find(word);
+      if (it == vocab.ids.end())
+        return llvm::createStringError(llvm::formatv(
+            "--text: '{0}' (word {1} of sequence {2}) is not in the "
+            "vocabulary {3}",
+            word, i, r, vocabPath));
+      ids += (i ? "," : "") + std::to_string(it->second);
+    }
+  }
+  return parseTokens(ids);
+}
+
+Expected<RunArray> mlir::glint::runtime::readInputNpy(StringRef path) {
+  // Token ids first; a float file is an image.
+  if (auto ints = readNpyI64(path)) {
+    RunArray a;
+    a.shape = ints->shape;
+    a.data.assign(ints->data.begin(), ints->data.end());
+    return a;
+  } else {
+    llvm::consumeError(ints.takeError());
+  }
+  auto floats = readNpyF64(path);
+  if (!floats)
+    return floats.takeError();
+  RunArray a;
+  a.shape = floats->shape;
+  a.data = std::move(floats->data);
+  a.integer = false;
+  return a;
+}
+
+Expected<RunArray> mlir::glint::runtime::runCompiled(CompiledModel &model,
+                                                     const RunArray &input,
+                                                     StringRef modelName) {
+  const ModelInfo &info = model.info();
+  if (info.inputs.size() != 1)
+    return llvm::createStringError(llvm::formatv(
+        "{0} takes {1} inputs; one is given", modelName, info.inputs.size()));
+  const std::string &dtype = info.inputs[0].dtype;
+  bool wantsIntegers = dtype == "i64" || dtype == "i32";
+  if (wantsIntegers != input.integer)
+    return llvm::createStringError(llvm::formatv(
+        "{0} takes {1} ({2}), but the input holds {3}", modelName,
+        wantsIntegers ? "token ids" : "floating-point values", dtype,
+        input.integer ? "integers" : "floating-point values"));
+  HostArray host = HostArray::make(input.shape, dtype);
+  for (int64_t i = 0; i < input.numElements(); ++i) {
+    double x = input.data[i];
+    if (dtype == "i64")
+      host.data<int64_t>()[i] = static_cast<int64_t>(x);
+    else if (dtype == "i32")
+      host.data<int32_t>()[i] = static_cast<int32_t>(x);
+    else if (dtype == "f32")
+      host.data<float>()[i] = static_cast<float>(x);
+    else
+      host.data<double>()[i] = x;
+  }
+  auto result = model.run({host});
+  if (!result)
+    return result.takeError();
+  RunArray out;
+  out.shape = result->shape;
+  out.integer = false;
+  for (int64_t i = 0; i < result->numElements(); ++i)
+    out.data.push_back(result->dtype == "f32" ? result->data<float>()[i]
+                                              : result->data<double>()[i]);
+  return out;
+}
+
+llvm::Error mlir::glint::runtime::writeResult(StringRef path,
+                                              const RunArray &array,
+                                              bool asFloat32) {
+  if (asFloat32) {
+    std::vector<float> data(array.data.begin(), array.data.end());
+    return writeNpy(path, array.shape, llvm::ArrayRef<float>(data));
+  }
+  return writeNpy(path, array.shape, llvm::ArrayRef<double>(array.data));
+}
+
+void mlir::glint::runtime::printShape(llvm::raw_ostream &os,
+                                      const RunArray &result) {
+  os << "result: [";
+  llvm::interleaveComma(result.shape, os);
+  os << "]\n";
+}
+
+void mlir::glint::runtime::printTopK(llvm::raw_ostream &os,
+                                     const RunArray &result, unsigned k,
+                                     const Vocabulary *vocab) {
+  if (k == 0 || result.shape.size() < 2)
+    return;
+  int64_t classes = result.shape.back();
+  int64_t rows = result.shape[0];
+  int64_t perRow = result.numElements() / rows;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double *last = result.data.data() + r * perRow + perRow - classes;
+    std::vector<int64_t> order(classes);
+    for (int64_t i = 0; i < classes; ++i)
+      order[i] = i;
+    unsigned top = std::min<int64_t>(k, classes);
+    std::partial_sort(order.begin(), order.begin() + top, order.end(),
+                      [&](int64_t a, int64_t b) { return last[a] > last[b]; });
+    os << "sequence " << r << ": top " << top << ":";
+    for (unsigned i = 0; i < top; ++i) {
+      os << " " << order[i];
+      if (vocab && vocab->words.count(order[i]))
+        os << " '" << vocab->words.at(order[i]) << "'";
+      os << llvm::formatv(" ({0:F3})", last[order[i]]);
+    }
+    os << "\n";
+  }
+}

@@ -1,0 +1,80 @@
+//===- RunSupport.h - inputs and outputs of the run tools -------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// What glint-run and the standalone model executables share: reading token
+// ids, words or images, running a compiled model on them, and printing and
+// writing the result. No MLIR here.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_RUNTIME_RUNSUPPORT_H
+#define GLINT_RUNTIME_RUNSUPPORT_H
+
+#include "runtime/CompiledModel.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mlir::glint::runtime {
+
+/// An input or output array as doubles, with whether it holds integers
+/// (token ids) or floating-point values (pixels, logits).
+struct RunArray {
+  std::vector<int64_t> shape;
+  std::vector<double> data;
+  bool integer = true;
+
+  int64_t numElements() const { return static_cast<int64_t>(data.size()); }
+};
+
+/// Word → id and id → word.
+struct Vocabulary {
+  llvm::StringMap<int64_t> ids;
+  std::map<int64_t, std::string> words;
+};
+
+/// Token ids "1,2,3;4,5,6": comma-separated, one sequence per ';', equal
+/// lengths.
+llvm::Expected<RunArray> parseTokens(llvm::StringRef text);
+
+/// A JSON object {"word": id, ...}, or one holding such an object under
+/// "word_to_id" (the bundled models' vocab.json).
+llvm::Expected<Vocabulary> readVocabulary(llvm::StringRef path);
+
+/// Words split on spaces and mapped through `vocab`; one sequence per ';'.
+llvm::Expected<RunArray> parseText(llvm::StringRef text,
+                                   const Vocabulary &vocab,
+                                   llvm::StringRef vocabPath);
+
+/// A .npy file: int64/int32 token ids, or float pixels.
+llvm::Expected<RunArray> readInputNpy(llvm::StringRef path);
+
+/// Runs a compiled model with one input, converting it to the model's dtype;
+/// `modelName` names the model in errors.
+llvm::Expected<RunArray> runCompiled(CompiledModel &model,
+                                     const RunArray &input,
+                                     llvm::StringRef modelName);
+
+/// Writes an array as .npy, in float32 or float64.
+llvm::Error writeResult(llvm::StringRef path, const RunArray &array,
+                        bool asFloat32);
+
+/// Prints "result: [shape]".
+void printShape(llvm::raw_ostream &os, const RunArray &result);
+
+/// Prints the top-`k` entries of the last position of each sequence (of each
+/// row, for a classifier), as words when `vocab` has them.
+void printTopK(llvm::raw_ostream &os, const RunArray &result, unsigned k,
+               const Vocabulary *vocab);
+
+} // namespace mlir::glint::runtime
+
+#endif // GLINT_RUNTIME_RUNSUPPORT_H
