@@ -76,6 +76,18 @@ CompiledModel::load(llvm::StringRef libraryPath) {
   return model;
 }
 
+Expected<std::unique_ptr<CompiledModel>>
+CompiledModel::fromSymbols(void (*entry)(void **), const char *record) {
+  std::unique_ptr<CompiledModel> model(new CompiledModel());
+  model->path = "<linked model>";
+  auto parsed = parseModelInfo(record ? record : "");
+  if (!parsed)
+    return parsed.takeError();
+  model->modelInfo = std::move(*parsed);
+  model->entry = entry;
+  return model;
+}
+
 CompiledModel::~CompiledModel() {
   if (handle)
     dlclose(handle);

@@ -39,6 +39,10 @@ public:
   /// Opens the library and reads its `glint_model_info`.
   static llvm::Expected<std::unique_ptr<CompiledModel>>
   load(llvm::StringRef path);
+  /// A model linked into this program (a standalone executable made by
+  /// `glint-compile -emit=exe`): its entry point and record.
+  static llvm::Expected<std::unique_ptr<CompiledModel>>
+  fromSymbols(void (*entry)(void **), const char *record);
   ~CompiledModel();
 
   const ModelInfo &info() const { return modelInfo; }

@@ -298,6 +298,41 @@ Error compiler::emitLibrary(llvm::Module &module, StringRef output) {
   return Error::success();
 }
 
+Error compiler::emitExecutable(llvm::Module &module, StringRef output) {
+  auto cxx = llvm::sys::findProgramByName("c++");
+  if (!cxx)
+    return llvm::createStringError(
+        "cannot link: no C++ compiler driver 'c++' on PATH (install g++)");
+  SmallString<128> object;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("glint-model", "o", object))
+    return llvm::createStringError("cannot create a temporary file: " +
+                                   ec.message());
+  llvm::FileRemover removeObject(object);
+  if (Error e = writeObject(module, object))
+    return e;
+  std::string partial = (output + ".partial").str();
+  llvm::FileRemover removePartial(partial);
+  // The runtime archives and LLVM's library directory are those of this
+  // build (see tools/glint-compile/CMakeLists.txt).
+  std::vector<std::string> argv = {*cxx, "-o", partial, std::string(object)};
+  for (const char *archive :
+       {GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB, GLINT_RUNTIME_IO_LIB})
+    argv.push_back(archive);
+  argv.push_back("-L" GLINT_LLVM_LIBRARY_DIR);
+  argv.push_back("-Wl,-rpath," GLINT_LLVM_LIBRARY_DIR);
+  for (const char *lib : {"-lLLVM", "-ldl", "-lm"})
+    argv.push_back(lib);
+  std::vector<StringRef> args(argv.begin(), argv.end());
+  std::string error;
+  if (llvm::sys::ExecuteAndWait(*cxx, args, std::nullopt, {}, 0, 0, &error))
+    return llvm::createStringError("linking " + output + " failed" +
+                                   (error.empty() ? "" : ": " + error));
+  if (std::error_code ec = llvm::sys::fs::rename(partial, output))
+    return llvm::createStringError(output + ": " + ec.message());
+  return Error::success();
+}
+
 Error compiler::compileToLibrary(ModuleOp module, StringRef function,
                                  StringRef output) {
   runtime::ModelInfo info;

@@ -29,7 +29,7 @@
 namespace mlir::glint::compiler {
 
 /// How far to compile; each stage can be printed (`-emit=`).
-enum class Stage { Glint, Scan, LLVM, Object, Library };
+enum class Stage { Glint, Scan, LLVM, Object, Library, Executable };
 
 /// Token-id inputs of `function` in glint IR: argument index → vocabulary
 /// size (from the glint.embedding that reads it).
@@ -66,6 +66,11 @@ llvm::Error linkSharedLibrary(llvm::ArrayRef<std::string> objects,
 /// Object code of `module` linked into a shared library at `output`,
 /// written atomically (no partial file on failure).
 llvm::Error emitLibrary(llvm::Module &module, llvm::StringRef output);
+
+/// Object code of `module` linked with the runtime's main() into a
+/// standalone executable at `output` (`./model --weights ... --tokens ...`),
+/// written atomically.
+llvm::Error emitExecutable(llvm::Module &module, llvm::StringRef output);
 
 /// glint IR to a shared library at `output`, written atomically (no partial
 /// file on failure).

@@ -7,7 +7,8 @@
 // Compiles glint model IR for the host CPU. Like toyc, each stage can be
 // printed with -emit=: glint (verified input), scan (loops on tensors, no
 // glint op left), llvm (LLVM IR with the model record and entry point), obj,
-// lib (default: a shared library that glint-run and the runtime load).
+// lib (default: a shared library that glint-run and the runtime load), exe
+// (a standalone program with the runtime linked in).
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,7 +47,9 @@ static cl::opt<compiler::Stage> emit(
                    "LLVM IR for the host CPU, optimised"),
         clEnumValN(compiler::Stage::Object, "obj", "an object file"),
         clEnumValN(compiler::Stage::Library, "lib",
-                   "a shared library (default)")));
+                   "a shared library (default)"),
+        clEnumValN(compiler::Stage::Executable, "exe",
+                   "a standalone program: ./model --weights W --tokens ...")));
 static cl::opt<std::string> functionName("function",
                                          cl::desc("Entry function"),
                                          cl::init("forward"));
@@ -68,9 +71,10 @@ int main(int argc, char **argv) {
       "  glint-compile model.mlir -emit=scan\n");
 
   bool binary = emit == compiler::Stage::Object ||
-                emit == compiler::Stage::Library;
+                emit == compiler::Stage::Library ||
+                emit == compiler::Stage::Executable;
   if (binary && (outputPath.empty() || outputPath == "-"))
-    return fail("-o FILE is required for -emit=obj and -emit=lib");
+    return fail("-o FILE is required for -emit=obj, -emit=lib and -emit=exe");
   if (outputPath.empty())
     outputPath = "-";
 
@@ -118,6 +122,11 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(llvmModule.takeError()));
   if (emit == compiler::Stage::Library) {
     if (llvm::Error e = compiler::emitLibrary(**llvmModule, outputPath))
+      return fail(llvm::toString(std::move(e)));
+    return 0;
+  }
+  if (emit == compiler::Stage::Executable) {
+    if (llvm::Error e = compiler::emitExecutable(**llvmModule, outputPath))
       return fail(llvm::toString(std::move(e)));
     return 0;
   }

@@ -1,0 +1,106 @@
+//===- ModelMain.cpp - main() of standalone compiled models ---------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// `glint-compile -emit=exe` links a model's object code with this file and
+// the runtime: the program runs its model like glint-run runs a library,
+//
+//   ./model --weights model.safetensors --tokens 1,2,3 [-o logits.npy]
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/CompiledModel.h"
+#include "runtime/RunSupport.h"
+#include "runtime/Safetensors.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <optional>
+
+using namespace mlir::glint::runtime;
+namespace cl = llvm::cl;
+
+// Defined by the model's object code.
+extern "C" void glint_forward(void **args);
+extern "C" const char *const glint_model_info;
+
+static cl::OptionCategory category("model options");
+static cl::opt<std::string> weightsPath(
+    "weights",
+    cl::desc("Weights: a .safetensors file, a sharded index .json, or a "
+             "checkpoint directory"),
+    cl::value_desc("path"), cl::Required, cl::cat(category));
+static cl::opt<std::string>
+    tokens("tokens",
+           cl::desc("Token ids: comma-separated, one sequence per ';'"),
+           cl::value_desc("ids"), cl::cat(category));
+static cl::opt<std::string>
+    text("text", cl::desc("Input words, mapped through --vocab"),
+         cl::value_desc("words"), cl::cat(category));
+static cl::opt<std::string>
+    vocabPath("vocab", cl::desc("JSON vocabulary (word → token id)"),
+              cl::value_desc("vocab.json"), cl::cat(category));
+static cl::opt<std::string>
+    inputNpy("input",
+             cl::desc("Input .npy: int64 token ids or float pixels"),
+             cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<std::string> outputPath("o",
+                                       cl::desc("Write the result as .npy"),
+                                       cl::value_desc("file.npy"),
+                                       cl::cat(category));
+static cl::opt<unsigned> topK("top",
+                              cl::desc("Print the top-K of the last position"),
+                              cl::init(5), cl::cat(category));
+
+static int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "model") << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "a glint model compiled for this CPU\n");
+  if (!tokens.empty() + !inputNpy.empty() + !text.empty() != 1)
+    return fail("give exactly one input: --tokens, --text or --input");
+  std::optional<Vocabulary> vocab;
+  if (!vocabPath.empty()) {
+    auto read = readVocabulary(vocabPath);
+    if (!read)
+      return fail(llvm::toString(read.takeError()));
+    vocab = std::move(*read);
+  }
+  if (!text.empty() && !vocab)
+    return fail("--text needs --vocab (a JSON object mapping words to ids)");
+
+  auto model = CompiledModel::fromSymbols(glint_forward, glint_model_info);
+  if (!model)
+    return fail(llvm::toString(model.takeError()));
+  auto checkpoint = Checkpoint::open(weightsPath);
+  if (!checkpoint)
+    return fail(llvm::toString(checkpoint.takeError()));
+  if (llvm::Error e = (*model)->bindWeights(**checkpoint))
+    return fail(llvm::toString(std::move(e)));
+  auto input = !text.empty()     ? parseText(text, *vocab, vocabPath)
+               : !tokens.empty() ? parseTokens(tokens)
+                                 : readInputNpy(inputNpy);
+  if (!input)
+    return fail(llvm::toString(input.takeError()));
+  auto result = runCompiled(**model, *input, argv[0]);
+  if (!result)
+    return fail(llvm::toString(result.takeError()));
+  printShape(llvm::outs(), *result);
+  if (!outputPath.empty()) {
+    if (llvm::Error e = writeResult(outputPath, *result, /*asFloat32=*/true))
+      return fail(llvm::toString(std::move(e)));
+    llvm::outs() << "wrote " << outputPath << "\n";
+  }
+  printTopK(llvm::outs(), *result, topK, vocab ? &*vocab : nullptr);
+  return 0;
+}
