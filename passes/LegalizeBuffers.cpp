@@ -17,6 +17,7 @@
 #define DEBUG_TYPE "glint-legalize-buffers"
 
 namespace mlir::glint {
+#define GEN_PASS_DEF_GLINTINLINEALLOCASCOPES
 #define GEN_PASS_DEF_GLINTLEGALIZEBUFFERS
 #include "passes/Passes.h.inc"
 } // namespace mlir::glint
@@ -73,6 +74,35 @@ struct LegalizeBuffersPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<ContiguousExpandShape, CopyAsLinalg>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+/// An alloca_scope with no alloca inside is just its body.
+struct InlineEmptyAllocaScope
+    : public OpRewritePattern<memref::AllocaScopeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(memref::AllocaScopeOp op,
+                                PatternRewriter &rewriter) const override {
+    bool allocates = false;
+    op.getBodyRegion().walk([&](memref::AllocaOp) { allocates = true; });
+    if (allocates || !op.getBodyRegion().hasOneBlock())
+      return failure();
+    Block &body = op.getBodyRegion().front();
+    auto yield = cast<memref::AllocaScopeReturnOp>(body.getTerminator());
+    SmallVector<Value> results(yield.getResults());
+    rewriter.eraseOp(yield);
+    rewriter.inlineBlockBefore(&body, op);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+struct InlineAllocaScopesPass
+    : public glint::impl::GlintInlineAllocaScopesBase<InlineAllocaScopesPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<InlineEmptyAllocaScope>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

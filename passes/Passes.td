@@ -163,4 +163,16 @@ def GlintApproximateMath : Pass<"glint-approximate-math", "func::FuncOp"> {
                            "vector::VectorDialect"];
 }
 
+def GlintInlineAllocaScopes : Pass<"glint-inline-alloca-scopes"> {
+  let summary = "Removes memref.alloca_scope regions that allocate nothing";
+  let description = [{
+    `convert-scf-to-openmp` wraps every parallel loop body in a
+    `memref.alloca_scope`, whose region must stay a single block; lowering
+    the loops inside it to control flow then breaks the verifier. A scope
+    whose body contains no `memref.alloca` bounds nothing, so its body is
+    inlined in place of it (scopes with allocas are left alone).
+  }];
+  let dependentDialects = ["memref::MemRefDialect"];
+}
+
 #endif // GLINT_PASSES_TD

@@ -53,6 +53,12 @@ static cl::opt<std::string> outputPath("o",
                                        cl::desc("Write the result as .npy"),
                                        cl::value_desc("file.npy"),
                                        cl::cat(category));
+// "threads" is taken by an option inside libLLVM.
+static cl::opt<unsigned> threads(
+    "num-threads",
+    cl::desc("Threads for a compiled model's parallel loops (default: one "
+             "per core)"),
+    cl::init(0), cl::cat(category));
 static cl::opt<unsigned> topK("top",
                               cl::desc("Print the top-K of the last position"),
                               cl::init(5), cl::cat(category));
@@ -67,6 +73,7 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "a glint model compiled for this CPU\n");
+  setThreads(threads);
   if (!tokens.empty() + !inputNpy.empty() + !text.empty() != 1)
     return fail("give exactly one input: --tokens, --text or --input");
   std::optional<Vocabulary> vocab;

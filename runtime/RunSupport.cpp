@@ -14,10 +14,18 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 using namespace mlir::glint::runtime;
 using llvm::Expected;
 using llvm::StringRef;
+
+void mlir::glint::runtime::setThreads(unsigned threads) {
+  // Compiled models run their parallel loops on LLVM's OpenMP runtime, which
+  // reads this when it starts, at the first parallel loop.
+  if (threads > 0)
+    setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
+}
 
 Expected<RunArray> mlir::glint::runtime::parseTokens(StringRef text) {
   llvm::SmallVector<StringRef> rows;

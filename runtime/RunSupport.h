@@ -41,6 +41,11 @@ struct Vocabulary {
   std::map<int64_t, std::string> words;
 };
 
+/// Sets how many threads compiled models use for their parallel loops (the
+/// batch × head loops of the recurrences); 0 keeps the default, one per
+/// core. Must be called before the first run.
+void setThreads(unsigned threads);
+
 /// Token ids "1,2,3;4,5,6": comma-separated, one sequence per ';', equal
 /// lengths.
 llvm::Expected<RunArray> parseTokens(llvm::StringRef text);

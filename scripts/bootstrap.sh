@@ -7,7 +7,7 @@ set -euo pipefail
 GLINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GLINT_BUILD=${GLINT_BUILD_DIR:-$GLINT_ROOT/build}
 
-packages=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
+packages=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools libomp-22-dev
           libgtest-dev libbenchmark-dev libpng-dev ninja-build cmake g++
           python3)
 missing=()

@@ -267,6 +267,10 @@ Error compiler::linkSharedLibrary(ArrayRef<std::string> objects,
   std::vector<std::string> argv = {*cc, "-shared", "-o", output.str()};
   for (const std::string &object : objects)
     argv.push_back(object);
+  // Parallel loops call LLVM's OpenMP runtime.
+  argv.push_back("-L" GLINT_LLVM_LIBRARY_DIR);
+  argv.push_back("-Wl,-rpath," GLINT_LLVM_LIBRARY_DIR);
+  argv.push_back("-lomp");
   argv.push_back("-lm");
   std::vector<StringRef> args(argv.begin(), argv.end());
   std::string error;
@@ -321,7 +325,7 @@ Error compiler::emitExecutable(llvm::Module &module, StringRef output) {
     argv.push_back(archive);
   argv.push_back("-L" GLINT_LLVM_LIBRARY_DIR);
   argv.push_back("-Wl,-rpath," GLINT_LLVM_LIBRARY_DIR);
-  for (const char *lib : {"-lLLVM", "-ldl", "-lm"})
+  for (const char *lib : {"-lLLVM", "-lomp", "-ldl", "-lm"})
     argv.push_back(lib);
   std::vector<StringRef> args(argv.begin(), argv.end());
   std::string error;

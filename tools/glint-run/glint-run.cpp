@@ -98,6 +98,12 @@ static cl::opt<bool> writeF32("f32",
                                        "(default: float64 with --interpret, "
                                        "float32 for compiled models)"),
                               cl::cat(category));
+// "threads" is taken by an option inside libLLVM.
+static cl::opt<unsigned> threads(
+    "num-threads",
+    cl::desc("Threads for a compiled model's parallel loops (default: one "
+             "per core)"),
+    cl::init(0), cl::cat(category));
 static cl::opt<unsigned> topK("top", cl::desc("Print the top-K next tokens "
                                               "per sequence"),
                               cl::init(5), cl::cat(category));
@@ -193,6 +199,7 @@ int main(int argc, char **argv) {
   if (weightsPath.empty())
     return fail("--weights is required (a .safetensors file, an index "
                 ".json or a checkpoint directory)");
+  rt::setThreads(threads);
   if (!tokens.empty() + !inputNpy.empty() + !text.empty() != 1)
     return fail("give exactly one input: --tokens, --text or --input");
   std::optional<rt::Vocabulary> vocab;
