@@ -29,5 +29,6 @@ tool_dirs = [config.glint_tools_dir, config.llvm_tools_dir]
 tools = [ToolSubst("glint-opt", unresolved="fatal"),
          ToolSubst("glint-compile", unresolved="fatal"),
          ToolSubst("glint-import", unresolved="fatal"),
-         ToolSubst("glint-run", unresolved="fatal"), "not", "count"]
+         ToolSubst("glint-run", unresolved="fatal"),
+         ToolSubst("glint-bench", unresolved="fatal"), "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
