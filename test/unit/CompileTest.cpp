@@ -53,32 +53,44 @@ std::vector<double> valuesOf(const rt::HostArray &a) {
   return values;
 }
 
-class CompiledFixture : public ::testing::TestWithParam<const char *> {};
+/// The fixture `name` imported, compiled to a temporary library (removed
+/// when the test ends, the model stays loaded), loaded and bound to its
+/// checkpoint.
+class CompiledFixture : public ::testing::TestWithParam<const char *> {
+protected:
+  void SetUp() override {
+    dir = std::string(GLINT_SOURCE_DIR) + "/test/fixtures/" + GetParam();
+    auto opened = rt::Checkpoint::open(dir);
+    ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
+    checkpoint = std::move(*opened);
+
+    DialectRegistry registry;
+    glint::registerCompilerDialects(registry);
+    MLIRContext context(registry);
+    context.loadAllAvailableDialects();
+    auto module = glint::import::importCheckpoint(&context, dir, *checkpoint);
+    ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+
+    llvm::SmallString<128> library;
+    ASSERT_FALSE(
+        llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
+    llvm::FileRemover removeLibrary(library);
+    llvm::Error compiled =
+        glint::compiler::compileToLibrary(**module, "forward", library);
+    ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
+    auto loaded = rt::CompiledModel::load(library);
+    ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
+    model = std::move(*loaded);
+    llvm::Error bound = model->bindWeights(*checkpoint);
+    ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
+  }
+
+  std::string dir;
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  std::unique_ptr<rt::CompiledModel> model;
+};
 
 TEST_P(CompiledFixture, MatchesFloat64Reference) {
-  std::string dir =
-      std::string(GLINT_SOURCE_DIR) + "/test/fixtures/" + GetParam();
-  auto checkpoint = rt::Checkpoint::open(dir);
-  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-
-  DialectRegistry registry;
-  glint::registerCompilerDialects(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
-  auto module = glint::import::importCheckpoint(&context, dir, **checkpoint);
-  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
-
-  llvm::SmallString<128> library;
-  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
-  llvm::FileRemover removeLibrary(library);
-  llvm::Error compiled =
-      glint::compiler::compileToLibrary(**module, "forward", library);
-  ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
-
-  auto model = rt::CompiledModel::load(library);
-  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
-  llvm::Error bound = (*model)->bindWeights(**checkpoint);
-  ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
 
   int cases = 0;
   // The first case's result, to check that a later call gives it again (a
@@ -103,7 +115,7 @@ TEST_P(CompiledFixture, MatchesFloat64Reference) {
       break;
     }
     ++cases;
-    auto result = (*model)->run({input});
+    auto result = model->run({input});
     ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
     auto expected = rt::readNpyF64(
         llvm::formatv("{0}/logits_float64_{1}.npy", dir, i).str());
@@ -121,7 +133,7 @@ TEST_P(CompiledFixture, MatchesFloat64Reference) {
     }
   }
   EXPECT_GE(cases, 2);
-  auto again = (*model)->run({*firstInput});
+  auto again = model->run({*firstInput});
   ASSERT_TRUE(bool(again)) << llvm::toString(again.takeError());
   EXPECT_EQ(again->bytes, firstResult->bytes)
       << "the same input gave another result on a later call";
@@ -131,27 +143,7 @@ TEST_P(CompiledFixture, MatchesFloat64Reference) {
 /// the state of every family decays instead of overflowing, and RWKV-4's
 /// ratio form keeps its exponentials stabilised.
 TEST_P(CompiledFixture, LongSequenceStaysFinite) {
-  std::string dir =
-      std::string(GLINT_SOURCE_DIR) + "/test/fixtures/" + GetParam();
-  auto checkpoint = rt::Checkpoint::open(dir);
-  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-  DialectRegistry registry;
-  glint::registerCompilerDialects(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
-  auto module = glint::import::importCheckpoint(&context, dir, **checkpoint);
-  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
-  llvm::SmallString<128> library;
-  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
-  llvm::FileRemover removeLibrary(library);
-  llvm::Error compiled =
-      glint::compiler::compileToLibrary(**module, "forward", library);
-  ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
-  auto model = rt::CompiledModel::load(library);
-  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
-  llvm::Error bound = (*model)->bindWeights(**checkpoint);
-  ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
-  const rt::TensorSpec &spec = (*model)->info().inputs[0];
+  const rt::TensorSpec &spec = model->info().inputs[0];
   if (spec.dtype != "i64")
     GTEST_SKIP() << "image model: its sequence length is fixed";
   const int64_t length = 16384;
@@ -160,7 +152,7 @@ TEST_P(CompiledFixture, LongSequenceStaysFinite) {
   std::uniform_int_distribution<int64_t> token(0, spec.limit - 1);
   for (int64_t i = 0; i < length; ++i)
     ids.data<int64_t>()[i] = token(rng);
-  auto result = (*model)->run({ids});
+  auto result = model->run({ids});
   ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
   for (double x : valuesOf(*result))
     ASSERT_TRUE(std::isfinite(x));

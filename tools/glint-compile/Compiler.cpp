@@ -258,83 +258,68 @@ Error compiler::writeObject(llvm::Module &module, StringRef path) {
   return Error::success();
 }
 
-Error compiler::linkSharedLibrary(ArrayRef<std::string> objects,
-                                  StringRef output) {
-  auto cc = llvm::sys::findProgramByName("cc");
-  if (!cc)
-    return llvm::createStringError(
-        "cannot link: no C compiler driver 'cc' on PATH (install gcc)");
-  std::vector<std::string> argv = {*cc, "-shared", "-o", output.str()};
-  for (const std::string &object : objects)
-    argv.push_back(object);
+/// Runs a compiler driver to link `object` into `output`: the driver gets
+/// `-o output object` followed by `extra`.
+static Error link(StringRef driver, StringRef object, StringRef output,
+                  ArrayRef<std::string> extra) {
+  auto program = llvm::sys::findProgramByName(driver);
+  if (!program)
+    return llvm::createStringError("cannot link: no compiler driver '" +
+                                   driver + "' on PATH (install g++)");
+  std::vector<std::string> argv = {*program, "-o", output.str(),
+                                   object.str()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
   // Parallel loops call LLVM's OpenMP runtime.
-  argv.push_back("-L" GLINT_LLVM_LIBRARY_DIR);
-  argv.push_back("-Wl,-rpath," GLINT_LLVM_LIBRARY_DIR);
-  argv.push_back("-lomp");
-  argv.push_back("-lm");
+  for (const char *flag :
+       {"-L" GLINT_LLVM_LIBRARY_DIR, "-Wl,-rpath," GLINT_LLVM_LIBRARY_DIR,
+        "-lomp", "-lm"})
+    argv.push_back(flag);
   std::vector<StringRef> args(argv.begin(), argv.end());
   std::string error;
-  int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
-                                     &error);
-  if (rc != 0)
+  if (llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
+                                &error))
     return llvm::createStringError("linking " + output + " failed" +
                                    (error.empty() ? "" : ": " + error));
+  return Error::success();
+}
+
+/// Writes `module` as an object to a temporary file and links it into
+/// `output` with `linkObject`. The result is renamed into place at the end,
+/// so a failure leaves no file that looks complete.
+static Error emitLinked(
+    llvm::Module &module, StringRef output,
+    llvm::function_ref<Error(StringRef object, StringRef output)> linkObject) {
+  SmallString<128> object;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("glint-model", "o", object))
+    return llvm::createStringError("cannot create a temporary file: " +
+                                   ec.message());
+  llvm::FileRemover removeObject(object);
+  if (Error e = compiler::writeObject(module, object))
+    return e;
+  std::string partial = (output + ".partial").str();
+  llvm::FileRemover removePartial(partial);
+  if (Error e = linkObject(object, partial))
+    return e;
+  if (std::error_code ec = llvm::sys::fs::rename(partial, output))
+    return llvm::createStringError(output + ": " + ec.message());
   return Error::success();
 }
 
 Error compiler::emitLibrary(llvm::Module &module, StringRef output) {
-  // Object and library go to temporaries; the library is renamed into place
-  // at the end, so a failure leaves no file that looks complete.
-  SmallString<128> object;
-  if (std::error_code ec =
-          llvm::sys::fs::createTemporaryFile("glint-model", "o", object))
-    return llvm::createStringError("cannot create a temporary file: " +
-                                   ec.message());
-  llvm::FileRemover removeObject(object);
-  if (Error e = writeObject(module, object))
-    return e;
-  std::string partial = (output + ".partial").str();
-  llvm::FileRemover removePartial(partial);
-  if (Error e = linkSharedLibrary({std::string(object)}, partial))
-    return e;
-  if (std::error_code ec = llvm::sys::fs::rename(partial, output))
-    return llvm::createStringError(output + ": " + ec.message());
-  return Error::success();
+  return emitLinked(module, output, [](StringRef object, StringRef out) {
+    return link("cc", object, out, {"-shared"});
+  });
 }
 
 Error compiler::emitExecutable(llvm::Module &module, StringRef output) {
-  auto cxx = llvm::sys::findProgramByName("c++");
-  if (!cxx)
-    return llvm::createStringError(
-        "cannot link: no C++ compiler driver 'c++' on PATH (install g++)");
-  SmallString<128> object;
-  if (std::error_code ec =
-          llvm::sys::fs::createTemporaryFile("glint-model", "o", object))
-    return llvm::createStringError("cannot create a temporary file: " +
-                                   ec.message());
-  llvm::FileRemover removeObject(object);
-  if (Error e = writeObject(module, object))
-    return e;
-  std::string partial = (output + ".partial").str();
-  llvm::FileRemover removePartial(partial);
   // The runtime archives and LLVM's library directory are those of this
   // build (see tools/glint-compile/CMakeLists.txt).
-  std::vector<std::string> argv = {*cxx, "-o", partial, std::string(object)};
-  for (const char *archive :
-       {GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB, GLINT_RUNTIME_IO_LIB})
-    argv.push_back(archive);
-  argv.push_back("-L" GLINT_LLVM_LIBRARY_DIR);
-  argv.push_back("-Wl,-rpath," GLINT_LLVM_LIBRARY_DIR);
-  for (const char *lib : {"-lLLVM", "-lomp", "-ldl", "-lm"})
-    argv.push_back(lib);
-  std::vector<StringRef> args(argv.begin(), argv.end());
-  std::string error;
-  if (llvm::sys::ExecuteAndWait(*cxx, args, std::nullopt, {}, 0, 0, &error))
-    return llvm::createStringError("linking " + output + " failed" +
-                                   (error.empty() ? "" : ": " + error));
-  if (std::error_code ec = llvm::sys::fs::rename(partial, output))
-    return llvm::createStringError(output + ": " + ec.message());
-  return Error::success();
+  return emitLinked(module, output, [](StringRef object, StringRef out) {
+    return link("c++", object, out,
+                {GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB, GLINT_RUNTIME_IO_LIB,
+                 "-lLLVM", "-ldl"});
+  });
 }
 
 Error compiler::compileToLibrary(ModuleOp module, StringRef function,

@@ -59,10 +59,6 @@ translateForHost(ModuleOp module, llvm::LLVMContext &context,
 /// Writes `module` as a host object file.
 llvm::Error writeObject(llvm::Module &module, llvm::StringRef path);
 
-/// Links objects into a shared library with the system C compiler driver.
-llvm::Error linkSharedLibrary(llvm::ArrayRef<std::string> objects,
-                              llvm::StringRef output);
-
 /// Object code of `module` linked into a shared library at `output`,
 /// written atomically (no partial file on failure).
 llvm::Error emitLibrary(llvm::Module &module, llvm::StringRef output);
