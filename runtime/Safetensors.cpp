@@ -540,9 +540,11 @@ Checkpoint::lookup(StringRef name, llvm::ArrayRef<int64_t> expectedShape) const 
   return makeError(message);
 }
 
-Expected<std::vector<float>>
-Checkpoint::loadF32(StringRef name, llvm::ArrayRef<int64_t> expectedShape) const {
-  Expected<const TensorInfo *> info = lookup(name, expectedShape);
+/// loadF32 and loadF64: any float dtype, converted to T.
+template <typename T>
+static Expected<std::vector<T>>
+loadFloats(Expected<const TensorInfo *> info, StringRef name,
+           StringRef loader) {
   if (!info)
     return info.takeError();
   switch ((*info)->dtype) {
@@ -550,32 +552,23 @@ Checkpoint::loadF32(StringRef name, llvm::ArrayRef<int64_t> expectedShape) const
   case DType::F64:
   case DType::F16:
   case DType::BF16:
-    return convertFloats<float>(**info);
+    return convertFloats<T>(**info);
   default:
     return makeError((*info)->file + ": tensor '" + name + "' has dtype " +
-                     dtypeName((*info)->dtype) +
-                     "; loadF32 supports F32, F16, BF16 and F64 "
+                     dtypeName((*info)->dtype) + "; " + loader +
+                     " supports F32, F16, BF16 and F64 "
                      "(I64 and I32 load with loadI64)");
   }
 }
 
+Expected<std::vector<float>>
+Checkpoint::loadF32(StringRef name, llvm::ArrayRef<int64_t> expectedShape) const {
+  return loadFloats<float>(lookup(name, expectedShape), name, "loadF32");
+}
+
 Expected<std::vector<double>>
 Checkpoint::loadF64(StringRef name, llvm::ArrayRef<int64_t> expectedShape) const {
-  Expected<const TensorInfo *> info = lookup(name, expectedShape);
-  if (!info)
-    return info.takeError();
-  switch ((*info)->dtype) {
-  case DType::F32:
-  case DType::F64:
-  case DType::F16:
-  case DType::BF16:
-    return convertFloats<double>(**info);
-  default:
-    return makeError((*info)->file + ": tensor '" + name + "' has dtype " +
-                     dtypeName((*info)->dtype) +
-                     "; loadF64 supports F32, F16, BF16 and F64 "
-                     "(I64 and I32 load with loadI64)");
-  }
+  return loadFloats<double>(lookup(name, expectedShape), name, "loadF64");
 }
 
 Expected<std::vector<int64_t>>
