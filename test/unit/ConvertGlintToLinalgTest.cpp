@@ -104,11 +104,7 @@ protected:
   }
 
   Array random(ArrayRef<int64_t> shape, double range) {
-    Array a(shape);
-    std::uniform_real_distribution<double> dist(-range, range);
-    for (double &x : a.data)
-      x = dist(rng);
-    return a;
+    return mlir::glint::testing::randomArray(rng, shape, -range, range);
   }
 
   /// Fresh inputs for @`name`: dynamic dim 0 is the batch (2), any other

@@ -85,11 +85,7 @@ protected:
   }
 
   Array random(ArrayRef<int64_t> shape, double lo = -1.0, double hi = 1.0) {
-    Array a(shape);
-    std::uniform_real_distribution<double> dist(lo, hi);
-    for (double &x : a.data)
-      x = dist(rng);
-    return a;
+    return mlir::glint::testing::randomArray(rng, shape, lo, hi);
   }
 
   OwningOpRef<ModuleOp> parse(StringRef source) {

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace mlir::glint::testing {
 
@@ -35,6 +36,17 @@ inline double relativeError(const reference::Array &a,
                             const reference::Array &b) {
   EXPECT_EQ(a.shape, b.shape);
   return relativeError(a.data, b.data);
+}
+
+/// An array of `shape` with elements uniform in [lo, hi).
+inline reference::Array randomArray(std::mt19937_64 &rng,
+                                    llvm::ArrayRef<int64_t> shape, double lo,
+                                    double hi) {
+  reference::Array a(shape);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  for (double &x : a.data)
+    x = dist(rng);
+  return a;
 }
 
 } // namespace mlir::glint::testing
