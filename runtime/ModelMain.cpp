@@ -74,18 +74,9 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "a glint model compiled for this CPU\n");
   setThreads(threads);
-  if (!tokens.empty() + !inputNpy.empty() + !text.empty() != 1)
-    return fail("give exactly one input: --tokens, --text or --input");
-  std::optional<Vocabulary> vocab;
-  if (!vocabPath.empty()) {
-    auto read = readVocabulary(vocabPath);
-    if (!read)
-      return fail(llvm::toString(read.takeError()));
-    vocab = std::move(*read);
-  }
-  if (!text.empty() && !vocab)
-    return fail("--text needs --vocab (a JSON object mapping words to ids)");
-
+  auto input = readRunInput(tokens, text, vocabPath, inputNpy);
+  if (!input)
+    return fail(llvm::toString(input.takeError()));
   auto model = CompiledModel::fromSymbols(glint_forward, glint_model_info);
   if (!model)
     return fail(llvm::toString(model.takeError()));
@@ -94,12 +85,7 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(checkpoint.takeError()));
   if (llvm::Error e = (*model)->bindWeights(**checkpoint))
     return fail(llvm::toString(std::move(e)));
-  auto input = !text.empty()     ? parseText(text, *vocab, vocabPath)
-               : !tokens.empty() ? parseTokens(tokens)
-                                 : readInputNpy(inputNpy);
-  if (!input)
-    return fail(llvm::toString(input.takeError()));
-  auto result = runCompiled(**model, *input, argv[0]);
+  auto result = runCompiled(**model, input->array, argv[0]);
   if (!result)
     return fail(llvm::toString(result.takeError()));
   printShape(llvm::outs(), *result);
@@ -108,6 +94,7 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(std::move(e)));
     llvm::outs() << "wrote " << outputPath << "\n";
   }
-  printTopK(llvm::outs(), *result, topK, vocab ? &*vocab : nullptr);
+  printTopK(llvm::outs(), *result, topK,
+            input->vocab ? &*input->vocab : nullptr);
   return 0;
 }

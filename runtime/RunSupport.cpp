@@ -128,6 +128,32 @@ Expected<RunArray> mlir::glint::runtime::readInputNpy(StringRef path) {
   return a;
 }
 
+Expected<RunInput> mlir::glint::runtime::readRunInput(StringRef tokens,
+                                                      StringRef text,
+                                                      StringRef vocabPath,
+                                                      StringRef inputNpy) {
+  if (!tokens.empty() + !inputNpy.empty() + !text.empty() != 1)
+    return llvm::createStringError(
+        "give exactly one input: --tokens, --text or --input");
+  RunInput input;
+  if (!vocabPath.empty()) {
+    auto vocab = readVocabulary(vocabPath);
+    if (!vocab)
+      return vocab.takeError();
+    input.vocab = std::move(*vocab);
+  }
+  if (!text.empty() && !input.vocab)
+    return llvm::createStringError(
+        "--text needs --vocab (a JSON object mapping words to ids)");
+  auto array = !text.empty()     ? parseText(text, *input.vocab, vocabPath)
+               : !tokens.empty() ? parseTokens(tokens)
+                                 : readInputNpy(inputNpy);
+  if (!array)
+    return array.takeError();
+  input.array = std::move(*array);
+  return input;
+}
+
 Expected<RunArray> mlir::glint::runtime::runCompiled(CompiledModel &model,
                                                      const RunArray &input,
                                                      StringRef modelName) {

@@ -20,6 +20,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,21 @@ llvm::Expected<RunArray> parseText(llvm::StringRef text,
 
 /// A .npy file: int64/int32 token ids, or float pixels.
 llvm::Expected<RunArray> readInputNpy(llvm::StringRef path);
+
+/// The input of a run and the vocabulary, if one was given.
+struct RunInput {
+  RunArray array;
+  std::optional<Vocabulary> vocab;
+};
+
+/// Reads the one input the command line gives: token ids (`tokens`), words
+/// mapped through the vocabulary at `vocabPath` (`text`), or a .npy file
+/// (`inputNpy`); exactly one of the three must be non-empty. The vocabulary
+/// is read whenever `vocabPath` is set, to print predictions as words.
+llvm::Expected<RunInput> readRunInput(llvm::StringRef tokens,
+                                      llvm::StringRef text,
+                                      llvm::StringRef vocabPath,
+                                      llvm::StringRef inputNpy);
 
 /// Runs a compiled model with one input, converting it to the model's dtype;
 /// `modelName` names the model in errors.

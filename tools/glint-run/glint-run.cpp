@@ -200,31 +200,16 @@ int main(int argc, char **argv) {
     return fail("--weights is required (a .safetensors file, an index "
                 ".json or a checkpoint directory)");
   rt::setThreads(threads);
-  if (!tokens.empty() + !inputNpy.empty() + !text.empty() != 1)
-    return fail("give exactly one input: --tokens, --text or --input");
-  std::optional<rt::Vocabulary> vocab;
-  if (!vocabPath.empty()) {
-    auto read = rt::readVocabulary(vocabPath);
-    if (!read)
-      return fail(llvm::toString(read.takeError()));
-    vocab = std::move(*read);
-  }
-  if (!text.empty() && !vocab)
-    return fail("--text needs --vocab (a JSON object mapping words to ids)");
-
+  auto input = rt::readRunInput(tokens, text, vocabPath, inputNpy);
+  if (!input)
+    return fail(llvm::toString(input.takeError()));
   auto checkpoint = rt::Checkpoint::open(weightsPath);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
-  auto input = !text.empty()     ? rt::parseText(text, *vocab, vocabPath)
-               : !tokens.empty() ? rt::parseTokens(tokens)
-                                 : rt::readInputNpy(inputNpy);
-  if (!input)
-    return fail(llvm::toString(input.takeError()));
-
   rt::RunArray logits;
   std::vector<std::string> written;
   if (interpret) {
-    auto result = interpretModel(**checkpoint, *input, written);
+    auto result = interpretModel(**checkpoint, input->array, written);
     if (!result)
       return fail(llvm::toString(result.takeError()));
     logits = std::move(*result);
@@ -232,7 +217,7 @@ int main(int argc, char **argv) {
     if (!hiddenDir.empty())
       return fail("--dump-hidden needs --interpret (compiled models do not "
                   "record hidden states yet)");
-    auto result = runLibrary(**checkpoint, *input);
+    auto result = runLibrary(**checkpoint, input->array);
     if (!result)
       return fail(llvm::toString(result.takeError()));
     logits = std::move(*result);
@@ -249,6 +234,7 @@ int main(int argc, char **argv) {
   if (!written.empty())
     llvm::outs() << "wrote " << written.size() << " traced values to "
                  << hiddenDir << "\n";
-  rt::printTopK(llvm::outs(), logits, topK, vocab ? &*vocab : nullptr);
+  rt::printTopK(llvm::outs(), logits, topK,
+               input->vocab ? &*input->vocab : nullptr);
   return 0;
 }
