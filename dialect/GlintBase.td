@@ -35,6 +35,7 @@ def Glint_Dialect : Dialect {
     `ml_program` for weights bound by name).
   }];
   let useDefaultAttributePrinterParser = 1;
+  let useDefaultTypePrinterParser = 1;
   let hasCanonicalizer = 0;
 }
 

@@ -20,10 +20,17 @@ using namespace mlir::glint;
 #define GET_ATTRDEF_CLASSES
 #include "dialect/GlintAttrs.cpp.inc"
 
+#define GET_TYPEDEF_CLASSES
+#include "dialect/GlintTypes.cpp.inc"
+
 void GlintDialect::initialize() {
   addAttributes<
 #define GET_ATTRDEF_LIST
 #include "dialect/GlintAttrs.cpp.inc"
+      >();
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "dialect/GlintTypes.cpp.inc"
       >();
   addOperations<
 #define GET_OP_LIST

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintOps.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
@@ -637,6 +638,133 @@ LogicalResult GroupNormOp::verify() {
 void GroupNormOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                               MLIRContext *context) {
   results.add<DropZeroBias<GroupNormOp>>(context);
+}
+
+
+//===----------------------------------------------------------------------===//
+// Attention-form ops
+//===----------------------------------------------------------------------===//
+
+/// A map's value type must be `[B, L, channels...]` with static channels.
+static LogicalResult verifyMapValueType(Operation *op, MapType type,
+                                        StringRef name) {
+  RankedTensorType value = type.getValueType();
+  if (value.getRank() < 3)
+    return op->emitOpError() << "expects " << name
+                             << " over a [batch, seq, channels...] value, got "
+                             << value;
+  for (int64_t dim : value.getShape().drop_front(2))
+    if (ShapedType::isDynamic(dim))
+      return op->emitOpError()
+             << "expects static channel dims in " << name << ", got " << value;
+  return success();
+}
+
+static int64_t numMapChannels(MapType type) {
+  int64_t channels = 1;
+  for (int64_t dim : type.getValueType().getShape().drop_front(2))
+    channels *= dim;
+  return channels;
+}
+
+/// The value tensor `value` has the map's value type up to dynamic dims.
+static LogicalResult verifyMatchesMap(Operation *op, Value value,
+                                      StringRef name, MapType type) {
+  auto tensor = cast<RankedTensorType>(value.getType());
+  if (succeeded(verifyCompatibleShape(tensor, type.getValueType())) &&
+      tensor.getElementType() == type.getValueType().getElementType())
+    return success();
+  return op->emitOpError() << "expects '" << name << "' of the map's value type "
+                           << type.getValueType() << ", got " << tensor;
+}
+
+LogicalResult MapIdentityOp::verify() {
+  auto type = cast<MapType>(getResult().getType());
+  if (failed(verifyMapValueType(*this, type, "the result")))
+    return failure();
+  return verifyMatchesMap(*this, getInput(), "input", type);
+}
+
+LogicalResult MapConvOp::verify() {
+  auto type = cast<MapType>(getMap().getType());
+  if (getResult().getType() != type)
+    return emitOpError("expects the result type to equal the map's type");
+  if (type.getValueType().getRank() != 3)
+    return emitOpError("expects a map over [batch, seq, channels], got ")
+           << type.getValueType();
+  ShapeChecker check(*this);
+  if (failed(check.rank(getWeight(), "weight", 2, "[channels, width]")))
+    return failure();
+  return check.dim(getWeight(), "weight", 0, "channels",
+                   type.getValueType().getDimSize(2));
+}
+
+LogicalResult MapScaleOp::verify() {
+  auto type = cast<MapType>(getMap().getType());
+  if (getResult().getType() != type)
+    return emitOpError("expects the result type to equal the map's type");
+  return verifyMatchesMap(*this, getGain(), "gain", type);
+}
+
+LogicalResult MapReshapeOp::verify() {
+  auto from = cast<MapType>(getMap().getType());
+  auto to = cast<MapType>(getResult().getType());
+  if (failed(verifyMapValueType(*this, from, "the operand")) ||
+      failed(verifyMapValueType(*this, to, "the result")))
+    return failure();
+  if (numMapChannels(from) != numMapChannels(to))
+    return emitOpError() << "cannot regroup " << numMapChannels(from)
+                         << " channels into " << numMapChannels(to);
+  return success();
+}
+
+LogicalResult MapReduceOp::verify() {
+  auto type = cast<MapType>(getMap().getType());
+  if (failed(verifyMapValueType(*this, type, "the operand")))
+    return failure();
+  int64_t channels = numMapChannels(type);
+  if (auto selected = getChannelsAttr()) {
+    if (selected.empty())
+      return emitOpError("expects at least one selected channel");
+    for (int64_t c : selected.asArrayRef())
+      if (c < 0 || c >= channels)
+        return emitOpError() << "selects channel " << c << ", but the map has "
+                             << channels << " channels";
+  }
+  bool full = getAggregate() == MapAggregate::full;
+  int64_t rank = 3 + (full ? 1 : 0) - (getRowAttr() ? 1 : 0);
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (result.getRank() != rank)
+    return emitOpError() << "expects a result of rank " << rank << " for "
+                         << stringifyMapAggregate(getAggregate())
+                         << (getRowAttr() ? " rows" : " matrices") << ", got "
+                         << result;
+  return success();
+}
+
+LogicalResult MapApplyOp::verify() {
+  auto type = cast<MapType>(getMap().getType());
+  if (failed(verifyMatchesMap(*this, getResult(), "result", type)))
+    return failure();
+  auto input = cast<RankedTensorType>(getInput().getType());
+  if (input.getRank() < 3)
+    return emitOpError("expects a [batch, seq, channels...] value input, got ")
+           << input;
+  return success();
+}
+
+LogicalResult ActGainOp::verify() {
+  switch (getKind()) {
+  case ActKind::sigmoid:
+  case ActKind::softplus:
+  case ActKind::exp:
+  case ActKind::neg_exp:
+    return emitOpError() << "activation '" << stringifyActKind(getKind())
+                         << "' has f(0) != 0 and so no diagonal form "
+                            "f(x) = phi(x) * x";
+  default:
+    return success();
+  }
 }
 
 #define GET_OP_CLASSES

@@ -23,6 +23,9 @@
 #define GET_ATTRDEF_CLASSES
 #include "dialect/GlintAttrs.h.inc"
 
+#define GET_TYPEDEF_CLASSES
+#include "dialect/GlintTypes.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialect/GlintOps.h.inc"
 

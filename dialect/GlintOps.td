@@ -498,4 +498,6 @@ def Glint_GroupNormOp
   let hasCanonicalizer = 1;
 }
 
+include "dialect/GlintAttention.td"
+
 #endif // GLINT_OPS_TD

@@ -175,4 +175,58 @@ def GlintInlineAllocaScopes : Pass<"glint-inline-alloca-scopes"> {
   let dependentDialects = ["memref::MemRefDialect"];
 }
 
+def GlintToAttention : Pass<"glint-to-attention", "func::FuncOp"> {
+  let summary = "Rewrites every token-mixing layer into its implicit attention";
+  let description = [{
+    The attention form (DESIGN §1.2, after Zimerman, Ali & Wolf, ICLR 2025).
+    Each `glint.mixer` is read as `y = A(x) · x + offset`: the pass follows the
+    value input `x` through the layer's body and rewrites every op on that
+    path into a factor of a per-channel `L × L` matrix (`!glint.map`):
+
+    | op on the value path | factor |
+    |---|---|
+    | `glint.conv1d` | banded Toeplitz matrix (`map_conv`); its bias → offset |
+    | `glint.token_shift` | shift matrix (`map_shift`) |
+    | `glint.act` | data-controlled diagonal φ(v) (`act_gain`, `map_scale`) |
+    | `arith.mulf` by a control | gate diagonal (`map_scale`) |
+    | `rms_norm`, `layer_norm`, `group_norm` | diagonal w/σ; the centring → offset |
+    | `glint.recurrence` (value operand) | its unrolled matrix (`map_scan`) |
+    | `glint.attention` (value operand) | its softmax matrix (`map_attention`) |
+    | `arith.addf` of two branches | sum (`map_add`), e.g. bidirectional layers |
+    | `expand_shape` / `collapse_shape` of channels | `map_reshape` |
+
+    Every other value (gates, keys, decays, the selective Δ, B, C computed
+    from `x`) is a control that parameterises the matrix. An op that mixes
+    channels on the value path (e.g. `glint.linear`), or multiplies two
+    values that both depend on `x`, has no such form: the pass fails, naming
+    it. Softmax `glint.attention` layers outside any mixer are hybrid layers
+    whose explicit matrix passes through unchanged.
+
+    Each layer's matrices are reduced by `glint.map_reduce` (option
+    `aggregate`, `channels`, `row`) and appended to the function's results,
+    in layer order; the function gets `glint.attention_layers` (the labels)
+    and `glint.formulation`. With the exact `unified` formulation the layer
+    output is recomputed as `map_apply(A, x) + offset` (offset: conv and
+    norm biases and norm centring, carried through the later factors), so
+    the rewritten model computes the same function as the scan form. The
+    comparison formulations keep the layer's own output: `scan-only` (the
+    recurrence alone, as in Ali et al. 2024, without the skip `D`),
+    `no-conv`, `no-gate`, `no-act` (the unified matrix without that factor).
+  }];
+  let options = [
+    Option<"formulation", "formulation", "std::string", /*default=*/"\"unified\"",
+           "unified | scan-only | no-conv | no-gate | no-act">,
+    Option<"aggregate", "aggregate", "std::string", /*default=*/"\"mean\"",
+           "mean | mean_abs | sum | full (every channel)">,
+    ListOption<"channels", "channels", "int64_t",
+               "Only these (flattened) output channels of each layer">,
+    Option<"row", "row", "int64_t", /*default=*/"0",
+           "With has-row: only this row of each matrix (negative: from the end)">,
+    Option<"hasRow", "has-row", "bool", /*default=*/"false",
+           "Produce one row per matrix instead of the whole matrix">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "tensor::TensorDialect"];
+}
+
 #endif // GLINT_PASSES_TD

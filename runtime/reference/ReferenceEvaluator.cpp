@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/reference/ReferenceEvaluator.h"
+#include "runtime/reference/ImplicitAttention.h"
 
 #include "dialect/GlintOps.h"
 #include "runtime/Safetensors.h"
@@ -142,6 +143,13 @@ private:
   TraceCallback &trace;
   /// Weights loaded so far, by global name.
   llvm::StringMap<Array> weightCache;
+  /// The attention-form maps computed so far.
+  std::unordered_map<Value, MapRef, ValueHash> maps;
+
+  /// Evaluates the attention-form ops (map_*, act_gain, norm_stats); None
+  /// when `op` is not one of them.
+  std::optional<std::optional<OpFailure>>
+  evaluateAttentionForm(Operation *op, Values &values);
 };
 } // namespace
 
@@ -1100,6 +1108,10 @@ std::optional<OpFailure> Interpreter::evaluateForall(scf::ForallOp op,
 std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
   SmallVector<const Array *> in;
   for (Value operand : op->getOperands()) {
+    if (isa<glint::MapType>(operand.getType())) {
+      in.push_back(nullptr); // held in `maps`
+      continue;
+    }
     auto it = values.find(operand);
     if (it == values.end())
       return fail("operand defined outside the evaluated function");
@@ -1130,6 +1142,9 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
       set(1, std::move(state));
     return std::nullopt;
   };
+
+  if (auto handled = evaluateAttentionForm(op, values))
+    return *handled;
 
   if (Array out; auto handled = evalElementwise(op, in, out)) {
     if (*handled)
@@ -1479,6 +1494,171 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
       })
       .Default([&](Operation *) {
         return fail("the reference evaluator does not support this op");
+      });
+}
+
+
+//===----------------------------------------------------------------------===//
+// The attention form
+//===----------------------------------------------------------------------===//
+
+/// φ(x) with act(x) = φ(x)·x.
+static double activationGain(glint::ActKind kind, double x) {
+  using glint::ActKind;
+  switch (kind) {
+  case ActKind::silu:
+    return sigmoid(x);
+  case ActKind::gelu:
+    return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0)));
+  case ActKind::gelu_tanh: {
+    const double c = std::sqrt(2.0 / M_PI);
+    return 0.5 * (1.0 + std::tanh(c * (x + 0.044715 * x * x * x)));
+  }
+  case ActKind::relu:
+    return x > 0.0 ? 1.0 : 0.0;
+  case ActKind::relu_square:
+    return x > 0.0 ? x : 0.0;
+  case ActKind::tanh:
+    return x == 0.0 ? 1.0 : std::tanh(x) / x;
+  default:
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+std::optional<std::optional<OpFailure>>
+Interpreter::evaluateAttentionForm(Operation *op, Values &values) {
+  if (!isa<glint::MapIdentityOp, glint::MapConvOp, glint::MapShiftOp,
+           glint::MapScaleOp, glint::MapScanOp, glint::MapAttentionOp,
+           glint::MapAddOp, glint::MapReshapeOp, glint::MapReduceOp,
+           glint::MapApplyOp, glint::ActGainOp, glint::NormStatsOp>(op))
+    return std::nullopt;
+  auto array = [&](Value v) -> const Array * {
+    return v ? &values.find(v)->second : nullptr;
+  };
+  auto optional = [&](Value v) -> std::optional<Array> {
+    if (!v)
+      return std::nullopt;
+    return *array(v);
+  };
+  auto setMap = [&](Expected<MapRef> map) -> Failure {
+    if (!map)
+      return fail(llvm::toString(map.takeError()));
+    maps[op->getResult(0)] = std::move(*map);
+    return std::nullopt;
+  };
+  auto setArray = [&](Expected<Array> result) -> Failure {
+    if (!result)
+      return fail(llvm::toString(result.takeError()));
+    values[op->getResult(0)] = std::move(*result);
+    return std::nullopt;
+  };
+  auto map = [&](Value v) { return maps.find(v)->second; };
+
+  return llvm::TypeSwitch<Operation *, Failure>(op)
+      .Case([&](glint::MapIdentityOp m) {
+        return setMap(mapIdentity(array(m.getInput())->shape));
+      })
+      .Case([&](glint::MapConvOp m) {
+        return setMap(
+            mapConv(map(m.getMap()), *array(m.getWeight()), m.getReverse()));
+      })
+      .Case([&](glint::MapShiftOp m) {
+        return setMap(mapShift(map(m.getMap())));
+      })
+      .Case([&](glint::MapScaleOp m) {
+        return setMap(mapScale(map(m.getMap()), *array(m.getGain())));
+      })
+      .Case([&](glint::MapScanOp m) {
+        ScanControls controls{optional(m.getQ()),
+                              *array(m.getK()),
+                              *array(m.getLogDecay()),
+                              optional(m.getDelta()),
+                              optional(m.getBonus()),
+                              optional(m.getSkip()),
+                              m.getReverse(),
+                              m.getNormalize()};
+        return setMap(mapScan(map(m.getMap()), std::move(controls)));
+      })
+      .Case([&](glint::MapAttentionOp m) {
+        std::optional<int64_t> window;
+        if (m.getWindowAttr())
+          window = m.getWindowAttr().getInt();
+        return setMap(mapAttention(map(m.getMap()), *array(m.getQ()),
+                                   *array(m.getK()),
+                                   m.getScale().convertToDouble(), window));
+      })
+      .Case([&](glint::MapAddOp m) {
+        return setMap(mapAdd(map(m.getLhs()), map(m.getRhs())));
+      })
+      .Case([&](glint::MapReshapeOp m) {
+        MapRef in = map(m.getMap());
+        auto type = cast<glint::MapType>(m.getResult().getType());
+        SmallVector<int64_t> shape = {mapValueShape(in)[0],
+                                      mapValueShape(in)[1]};
+        llvm::append_range(shape, type.getValueType().getShape().drop_front(2));
+        return setMap(mapReshape(in, shape));
+      })
+      .Case([&](glint::MapReduceOp m) {
+        static const Aggregate kinds[] = {Aggregate::Mean, Aggregate::MeanAbs,
+                                          Aggregate::Sum, Aggregate::Full};
+        SmallVector<int64_t> channels;
+        if (auto selected = m.getChannelsAttr())
+          llvm::append_range(channels, selected.asArrayRef());
+        std::optional<int64_t> row;
+        if (m.getRowAttr())
+          row = m.getRowAttr().getInt();
+        return setArray(reduceMap(map(m.getMap()),
+                                  kinds[static_cast<int>(m.getAggregate())],
+                                  channels, row));
+      })
+      .Case([&](glint::MapApplyOp m) {
+        return setArray(applyMap(map(m.getMap()), *array(m.getInput())));
+      })
+      .Case([&](glint::ActGainOp g) -> Failure {
+        glint::ActKind kind = g.getKind();
+        values[g.getResult()] = mapArray(
+            *array(g.getInput()), [&](double x) { return activationGain(kind, x); });
+        return std::nullopt;
+      })
+      .Case([&](glint::NormStatsOp n) -> Failure {
+        const Array &x = *array(n.getInput());
+        const Array *weight = array(n.getWeight());
+        int64_t channels = x.shape.back(), groups = n.getGroups();
+        if (groups < 1 || channels % groups != 0)
+          return fail(llvm::formatv("{0} channels do not divide into {1} "
+                                    "groups",
+                                    channels, groups));
+        if (weight && weight->numElements() != channels)
+          return fail(llvm::formatv("weight has {0} elements, expected {1}",
+                                    weight->numElements(), channels));
+        int64_t size = channels / groups;
+        double eps = n.getEpsilon().convertToDouble();
+        double offset = n.getWeightOffset().convertToDouble();
+        Array gain(x.shape), mean(x.shape);
+        int64_t rows = x.numElements() / std::max<int64_t>(channels, 1);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t g = 0; g < groups; ++g) {
+            const double *v = x.data.data() + r * channels + g * size;
+            double mu = 0.0;
+            if (n.getCenter()) {
+              for (int64_t i = 0; i < size; ++i)
+                mu += v[i];
+              mu /= size;
+            }
+            double var = 0.0;
+            for (int64_t i = 0; i < size; ++i)
+              var += (v[i] - mu) * (v[i] - mu);
+            double scale = 1.0 / std::sqrt(var / size + eps);
+            for (int64_t i = 0; i < size; ++i) {
+              int64_t c = g * size + i, at = r * channels + c;
+              gain.data[at] =
+                  scale * (weight ? offset + weight->data[c] : 1.0);
+              mean.data[at] = mu;
+            }
+          }
+        values[n.getGain()] = std::move(gain);
+        values[n.getMean()] = std::move(mean);
+        return std::nullopt;
       });
 }
 
