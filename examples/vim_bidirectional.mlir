@@ -36,7 +36,7 @@ module {
   ml_program.global private @"head.weight"(#ml_program.extern : tensor<10x32xf32>) : tensor<10x32xf32>
   ml_program.global private @"head.bias"(#ml_program.extern : tensor<10xf32>) : tensor<10xf32>
 
-  func.func @forward(%img: tensor<?x3x32x32xf32>) -> tensor<?x10xf32> {
+  func.func @forward(%img: tensor<?x3x32x32xf32>) -> tensor<?x10xf32> attributes {glint.readout_position = 8 : i64} {
     %c0 = arith.constant 0 : index
     %half = arith.constant 5.000000e-01 : f32
     %b = tensor.dim %img, %c0 : tensor<?x3x32x32xf32>

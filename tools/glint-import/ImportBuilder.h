@@ -150,6 +150,14 @@ public:
   /// Marks `v` so that the evaluator and tools report it as `name`.
   void trace(Value v, llvm::StringRef name);
 
+  /// Records on @forward the sequence position its result reads (e.g. a
+  /// classifier's CLS token), as `glint.readout_position`: the row that
+  /// explanations of the result start from.
+  void setReadoutPosition(int64_t position) {
+    forward->setAttr("glint.readout_position",
+                     builder.getI64IntegerAttr(position));
+  }
+
   OpBuilder &getBuilder() { return builder; }
   Location loc() const { return location; }
   Type elementType() const { return f32; }

@@ -248,6 +248,7 @@ mlir::glint::import::importVisionMamba(
                              builder.getIndexAttr(hidden)},
       ArrayRef<OpFoldResult>{builder.getIndexAttr(1), builder.getIndexAttr(1),
                              builder.getIndexAttr(1)});
+  b.setReadoutPosition(cls);
   return b.finish(b.linear(clsOut, b.weight("head.weight", {classes, hidden}),
                            b.optionalWeight("head.bias", {classes})));
 }

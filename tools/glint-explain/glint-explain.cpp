@@ -1,0 +1,1062 @@
+//===- glint-explain.cpp - explain a glint model through its attention ----===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Explains a model's prediction through the implicit attention of its
+// token-mixing layers:
+//
+//   glint-explain models/mamba-keyword --heldout 0 -o out/
+//   glint-explain model.mlir --weights w.safetensors --tokens 0,5,9,1 -o out/
+//   glint-explain eval models/mamba-keyword [--count 200]
+//
+// The model (a checkpoint directory that glint-import reads, or glint IR
+// with --weights) is rewritten by glint-to-attention and evaluated by the
+// double-precision reference evaluator: every layer's L×L map, attention
+// rollout, and the relevance of each input token to the explained output.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tools/glint-explain/Methods.h"
+#include "tools/glint-explain/Metrics.h"
+#include "tools/glint-explain/Progress.h"
+#include "tools/glint-explain/Render.h"
+
+#include "dialect/GlintDialect.h"
+#include "passes/Passes.h"
+#include "runtime/Npy.h"
+#include "runtime/RunSupport.h"
+#include "runtime/Safetensors.h"
+#include "runtime/reference/ReferenceEvaluator.h"
+#include "tools/glint-import/Importers.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cmath>
+
+using namespace mlir;
+namespace rt = mlir::glint::runtime;
+namespace ref = mlir::glint::reference;
+namespace ex = mlir::glint::explain;
+namespace cl = llvm::cl;
+using llvm::Expected;
+
+static cl::OptionCategory category("glint-explain options");
+static cl::opt<std::string> modelPath(
+    cl::Positional,
+    cl::desc("<model directory (config.json + safetensors, anything "
+             "glint-import reads) or model.mlir with --weights>"),
+    cl::Required, cl::cat(category));
+static cl::opt<std::string> weightsPath(
+    "weights", cl::desc("Weights for a .mlir model (.safetensors, index "
+                        ".json or directory)"),
+    cl::value_desc("path"), cl::cat(category));
+static cl::opt<std::string> tokensOpt("tokens",
+                                      cl::desc("Token ids, comma-separated"),
+                                      cl::value_desc("ids"), cl::cat(category));
+static cl::opt<std::string> textOpt(
+    "text", cl::desc("Words, mapped through --vocab (default: the model "
+                     "directory's vocab.json)"),
+    cl::value_desc("words"), cl::cat(category));
+static cl::opt<std::string> vocabPath("vocab",
+                                      cl::desc("vocab.json for --text and "
+                                               "for showing tokens as words"),
+                                      cl::value_desc("vocab.json"),
+                                      cl::cat(category));
+static cl::opt<std::string> inputNpy(
+    "input", cl::desc("Input .npy: token ids [1, L] or an image [1, 3, H, W]"),
+    cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<int> heldout(
+    "heldout",
+    cl::desc("Explain held-out example N of a bundled model directory (with "
+             "its ground truth in the report)"),
+    cl::init(-1), cl::cat(category));
+static cl::opt<int> positionOpt(
+    "position",
+    cl::desc("Output position to explain (default: the position the model's "
+             "result reads, e.g. the CLS token, else the last token)"),
+    cl::init(INT_MIN), cl::cat(category));
+static cl::opt<int> targetOpt(
+    "target", cl::desc("Token id / class whose score is explained (default: "
+                       "the predicted one)"),
+    cl::init(-1), cl::cat(category));
+static cl::opt<std::string> formulationOpt(
+    "formulation",
+    cl::desc("unified (default), scan-only, no-conv, no-gate or no-act"),
+    cl::init("unified"), cl::cat(category));
+static cl::opt<std::string> aggregateOpt(
+    "aggregate",
+    cl::desc("How channels are combined into a layer map: mean_abs "
+             "(default), mean or sum"),
+    cl::init("mean_abs"), cl::cat(category));
+static cl::opt<int> layerOpt(
+    "layer", cl::desc("Layer whose raw map gives the raw-attention relevance "
+                      "(default: the last)"),
+    cl::init(-1), cl::cat(category));
+static cl::opt<unsigned> startLayer("start-layer",
+                                    cl::desc("First layer of the rollout"),
+                                    cl::init(0), cl::cat(category));
+static cl::opt<std::string> outDir("o", cl::desc("Output directory"),
+                                   cl::value_desc("dir"),
+                                   cl::init("glint-explain-out"),
+                                   cl::cat(category));
+static cl::opt<unsigned> evalCount(
+    "count", cl::desc("eval: how many held-out examples (default: all)"),
+    cl::init(0), cl::cat(category));
+static cl::opt<unsigned> evalSteps(
+    "steps", cl::desc("eval: perturbation steps (default 10: 10% each)"),
+    cl::init(10), cl::cat(category));
+static cl::opt<std::string> evalJson(
+    "json", cl::desc("eval: also write the table as JSON to this file"),
+    cl::value_desc("file.json"), cl::cat(category));
+
+static int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "glint-explain") << message << "\n";
+  return 1;
+}
+
+//===----------------------------------------------------------------------===//
+// The model and its attention form
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A model, its weights, and what explanations need to know about it.
+struct Model {
+  std::unique_ptr<MLIRContext> context;
+  OwningOpRef<ModuleOp> module;
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  std::string name;
+  /// The model directory, when the model came from one.
+  std::string directory;
+  /// The position the result reads (glint.readout_position), if any.
+  std::optional<int64_t> readout;
+  bool imageInput = false;
+};
+
+/// Logits and every layer's map for one batch.
+struct Explained {
+  ref::Array logits;
+  std::vector<ref::Array> maps; // [B, L, L] each
+  std::vector<std::string> labels;
+};
+
+} // namespace
+
+static Expected<Model> loadModel() {
+  Model model;
+  DialectRegistry registry;
+  registry.insert<glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
+                  linalg::LinalgDialect, math::MathDialect,
+                  ml_program::MLProgramDialect, scf::SCFDialect,
+                  tensor::TensorDialect>();
+  model.context = std::make_unique<MLIRContext>(registry);
+  model.context->loadAllAvailableDialects();
+  model.name = llvm::sys::path::filename(
+                   llvm::sys::path::remove_leading_dotslash(modelPath))
+                   .str();
+  if (llvm::sys::fs::is_directory(modelPath)) {
+    model.directory = modelPath;
+    auto checkpoint =
+        rt::Checkpoint::open(weightsPath.empty() ? modelPath : weightsPath);
+    if (!checkpoint)
+      return checkpoint.takeError();
+    model.checkpoint = std::move(*checkpoint);
+    auto module = glint::import::importCheckpoint(
+        model.context.get(), modelPath, *model.checkpoint);
+    if (!module)
+      return module.takeError();
+    model.module = std::move(*module);
+  } else {
+    if (weightsPath.empty())
+      return llvm::createStringError(
+          "--weights is required with a .mlir model");
+    auto checkpoint = rt::Checkpoint::open(weightsPath);
+    if (!checkpoint)
+      return checkpoint.takeError();
+    model.checkpoint = std::move(*checkpoint);
+    llvm::SourceMgr sourceMgr;
+    SourceMgrDiagnosticHandler diagnostics(sourceMgr, model.context.get());
+    model.module = parseSourceFile<ModuleOp>(
+        modelPath, sourceMgr, ParserConfig(model.context.get()));
+    if (!model.module)
+      return llvm::createStringError(
+          modelPath + ": cannot parse the model (see the diagnostics above)");
+  }
+  auto forward = model.module->lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return llvm::createStringError(modelPath +
+                                   ": the model has no function @forward");
+  if (auto readout =
+          forward->getAttrOfType<IntegerAttr>("glint.readout_position"))
+    model.readout = readout.getInt();
+  auto input = dyn_cast<RankedTensorType>(forward.getArgumentTypes()[0]);
+  model.imageInput = input && input.getRank() == 4;
+  return model;
+}
+
+/// Rewrites a copy of the model into `formulation` and runs it on `input`.
+static Expected<Explained> explainBatch(Model &model, StringRef formulation,
+                                        StringRef aggregate,
+                                        const ref::Array &input) {
+  OwningOpRef<ModuleOp> attention = model.module->clone();
+  PassManager pm(model.context.get());
+  std::string pipeline = llvm::formatv(
+      "func.func(glint-to-attention{{formulation={0} aggregate={1}})",
+      formulation, aggregate);
+  if (failed(parsePassPipeline(pipeline, pm)))
+    return llvm::createStringError("invalid attention-form options: " +
+                                   pipeline);
+  // The pass reports why a layer has no attention form (naming the op).
+  std::string diagnostics;
+  {
+    ScopedDiagnosticHandler handler(model.context.get(), [&](Diagnostic &d) {
+      llvm::raw_string_ostream os(diagnostics);
+      os << d.getLocation() << ": " << d << "\n";
+      for (Diagnostic &note : d.getNotes())
+        os << "  note: " << note << "\n";
+      return success();
+    });
+    if (failed(pm.run(*attention)))
+      return llvm::createStringError(
+          "the model has no attention form:\n" + diagnostics);
+  }
+  auto forward = attention->lookupSymbol<func::FuncOp>("forward");
+  auto labels = forward->getAttrOfType<ArrayAttr>("glint.attention_layers");
+  if (!labels || labels.empty())
+    return llvm::createStringError(
+        "the model has no token-mixing layer (no glint.mixer or "
+        "glint.attention) to explain");
+  ref::ReferenceEvaluator evaluator(*attention,
+                                    ref::weightsFrom(*model.checkpoint));
+  auto results = evaluator.run("forward", {input});
+  if (!results)
+    return results.takeError();
+  Explained out;
+  out.logits = std::move((*results)[0]);
+  for (size_t i = 1; i < results->size(); ++i)
+    out.maps.push_back(std::move((*results)[i]));
+  for (Attribute label : labels)
+    out.labels.push_back(cast<StringAttr>(label).str());
+  return out;
+}
+
+/// The scan-form forward (the model as written) on `input`.
+static Expected<ref::Array> forwardBatch(Model &model,
+                                         const ref::Array &input) {
+  ref::ReferenceEvaluator evaluator(*model.module,
+                                    ref::weightsFrom(*model.checkpoint));
+  auto results = evaluator.run("forward", {input});
+  if (!results)
+    return results.takeError();
+  return std::move((*results)[0]);
+}
+
+/// Batch element `b` of a [B, L, L] map.
+static std::vector<double> mapOf(const ref::Array &maps, int64_t b) {
+  int64_t perMap = maps.shape[1] * maps.shape[2];
+  return std::vector<double>(maps.data.begin() + b * perMap,
+                             maps.data.begin() + (b + 1) * perMap);
+}
+
+/// Softmax probability of `target` in the logits row at `offset`, `count`
+/// classes.
+static double probability(const ref::Array &logits, int64_t offset,
+                          int64_t count, int64_t target) {
+  double top = -INFINITY;
+  for (int64_t i = 0; i < count; ++i)
+    top = std::max(top, logits.data[offset + i]);
+  double total = 0.0;
+  for (int64_t i = 0; i < count; ++i)
+    total += std::exp(logits.data[offset + i] - top);
+  return std::exp(logits.data[offset + target] - top) / total;
+}
+
+static ref::Array toArray(const rt::RunArray &run) {
+  ref::Array array;
+  array.shape.assign(run.shape.begin(), run.shape.end());
+  array.data = run.data;
+  return array;
+}
+
+/// The held-out set of a bundled model directory.
+namespace {
+struct Heldout {
+  ref::Array inputs;             // [N, L] ids or [N, 3, H, W] images
+  std::vector<int64_t> labels;   // target token id / class
+  std::vector<int64_t> positions; // text: the planted key word
+  ref::Array masks;              // image: [N, H, W]
+};
+} // namespace
+
+static Expected<Heldout> readHeldout(const Model &model) {
+  if (model.directory.empty())
+    return llvm::createStringError(
+        "held-out examples need a bundled model directory (models/...)");
+  auto file = [&](StringRef name) {
+    SmallString<128> path(model.directory);
+    llvm::sys::path::append(path, name);
+    return std::string(path);
+  };
+  Heldout set;
+  auto inputs = rt::readInputNpy(
+      file(model.imageInput ? "heldout_images.npy" : "heldout_ids.npy"));
+  if (!inputs)
+    return inputs.takeError();
+  set.inputs = toArray(*inputs);
+  auto labels = rt::readNpyI64(file("heldout_labels.npy"));
+  if (!labels)
+    return labels.takeError();
+  set.labels = labels->data;
+  if (model.imageInput) {
+    auto masks = rt::readInputNpy(file("heldout_masks.npy"));
+    if (!masks)
+      return masks.takeError();
+    set.masks = toArray(*masks);
+  } else {
+    auto positions = rt::readNpyI64(file("heldout_positions.npy"));
+    if (!positions)
+      return positions.takeError();
+    set.positions = positions->data;
+  }
+  int64_t n = set.inputs.shape[0];
+  if (static_cast<int64_t>(set.labels.size()) != n ||
+      (!model.imageInput && static_cast<int64_t>(set.positions.size()) != n) ||
+      (model.imageInput && set.masks.shape[0] != n))
+    return llvm::createStringError(model.directory +
+                                   ": held-out files disagree on the number "
+                                   "of examples");
+  return set;
+}
+
+/// Row `index` of a batch array [N, ...] as a batch of one.
+static ref::Array example(const ref::Array &batch, int64_t index) {
+  ref::Array one;
+  one.shape = batch.shape;
+  one.shape[0] = 1;
+  int64_t per = batch.numElements() / batch.shape[0];
+  one.data.assign(batch.data.begin() + index * per,
+                  batch.data.begin() + (index + 1) * per);
+  return one;
+}
+
+/// Image models: token index of patch p (the CLS token sits at `cls`).
+static int64_t tokenOfPatch(int64_t patch, std::optional<int64_t> cls) {
+  return cls && patch >= *cls ? patch + 1 : patch;
+}
+
+/// The positions an explanation ranks: every token but BOS and the explained
+/// position (text), or every patch token (images).
+static std::vector<int64_t> candidatePositions(const Model &model,
+                                               int64_t len, int64_t position) {
+  std::vector<int64_t> out;
+  for (int64_t t = 0; t < len; ++t) {
+    if (model.imageInput ? (model.readout && t == *model.readout)
+                         : (t == 0 || t == position))
+      continue;
+    out.push_back(t);
+  }
+  return out;
+}
+
+/// Relevance per patch (row-major grid) from relevance per token.
+static std::vector<double> patchRelevance(const Model &model,
+                                          ArrayRef<double> tokens,
+                                          int64_t patches) {
+  std::vector<double> out(patches);
+  for (int64_t p = 0; p < patches; ++p)
+    out[p] = tokens[tokenOfPatch(p, model.readout)];
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// glint-explain: one input
+//===----------------------------------------------------------------------===//
+
+static Expected<std::string> pngFile(StringRef dir, StringRef name,
+                                     ArrayRef<double> values, int64_t rows,
+                                     int64_t cols, std::string &bytes) {
+  auto png = ex::encodeHeatmapPng(values, rows, cols);
+  if (!png)
+    return png.takeError();
+  SmallString<128> path(dir);
+  llvm::sys::path::append(path, name);
+  if (llvm::Error e = ex::writeFileAtomically(path, *png))
+    return std::move(e);
+  bytes = std::move(*png);
+  return std::string(path);
+}
+
+static int explainOne() {
+  auto start = std::chrono::steady_clock::now();
+  auto model = loadModel();
+  if (!model)
+    return fail(llvm::toString(model.takeError()));
+
+  // The input.
+  ref::Array input;
+  std::optional<rt::Vocabulary> vocab;
+  std::string vocabFile = vocabPath;
+  if (vocabFile.empty() && !model->directory.empty()) {
+    SmallString<128> path(model->directory);
+    llvm::sys::path::append(path, "vocab.json");
+    if (llvm::sys::fs::exists(path))
+      vocabFile = std::string(path);
+  }
+  std::optional<Heldout> truth;
+  int sources = !tokensOpt.empty() + !textOpt.empty() + !inputNpy.empty() +
+                (heldout >= 0);
+  if (sources != 1)
+    return fail("give exactly one input: --tokens, --text, --input or "
+                "--heldout");
+  if (heldout >= 0) {
+    auto set = readHeldout(*model);
+    if (!set)
+      return fail(llvm::toString(set.takeError()));
+    if (heldout >= set->inputs.shape[0])
+      return fail(llvm::formatv("--heldout {0} is out of range: {1} has {2} "
+                                "held-out examples",
+                                heldout, model->directory,
+                                set->inputs.shape[0]));
+    input = example(set->inputs, heldout);
+    truth = std::move(*set);
+    if (!vocabFile.empty()) {
+      auto v = rt::readVocabulary(vocabFile);
+      if (!v)
+        return fail(llvm::toString(v.takeError()));
+      vocab = std::move(*v);
+    }
+  } else {
+    auto run = rt::readRunInput(tokensOpt, textOpt,
+                                textOpt.empty() ? StringRef(vocabPath)
+                                                : StringRef(vocabFile),
+                                inputNpy);
+    if (!run)
+      return fail(llvm::toString(run.takeError()));
+    input = toArray(run->array);
+    vocab = std::move(run->vocab);
+    if (!vocab && !vocabFile.empty()) {
+      auto v = rt::readVocabulary(vocabFile);
+      if (!v)
+        return fail(llvm::toString(v.takeError()));
+      vocab = std::move(*v);
+    }
+  }
+  if (input.shape.empty() || input.shape[0] != 1)
+    return fail(llvm::formatv("glint-explain explains one input at a time; "
+                              "got a batch of {0}",
+                              input.shape.empty() ? 0 : input.shape[0]));
+  if (model->imageInput != (input.rank() == 4))
+    return fail(model->imageInput
+                    ? "the model reads images [1, 3, H, W]; give --input "
+                      "image.npy or --heldout"
+                    : "the model reads token ids; give --tokens, --text, "
+                      "--input ids.npy or --heldout");
+  for (double x : input.data)
+    if (!std::isfinite(x))
+      return fail("the input holds a non-finite value (NaN or infinity)");
+
+  auto explained =
+      explainBatch(*model, formulationOpt, aggregateOpt, input);
+  if (!explained)
+    return fail(llvm::toString(explained.takeError()));
+  int64_t layers = explained->maps.size();
+  int64_t len = explained->maps[0].shape[1];
+
+  // What is explained: a position and a target class / token.
+  const ref::Array &logits = explained->logits;
+  int64_t position = positionOpt != INT_MIN ? positionOpt
+                     : model->readout        ? *model->readout
+                                             : len - 1;
+  if (position < 0)
+    position += len;
+  if (position < 0 || position >= len)
+    return fail(llvm::formatv("--position {0} is out of range for {1} tokens",
+                              static_cast<int>(positionOpt), len));
+  bool perPosition = logits.rank() == 3;
+  int64_t classes = logits.shape.back();
+  int64_t offset = perPosition ? position * classes : 0;
+  int64_t predicted = 0;
+  for (int64_t c = 1; c < classes; ++c)
+    if (logits.data[offset + c] > logits.data[offset + predicted])
+      predicted = c;
+  int64_t target = targetOpt >= 0 ? targetOpt : predicted;
+  if (target >= classes)
+    return fail(llvm::formatv("--target {0} is out of range: the model has "
+                              "{1} outputs",
+                              target, classes));
+  if (layerOpt >= layers || layerOpt < -1)
+    return fail(llvm::formatv("--layer {0} is out of range: the model has {1} "
+                              "token-mixing layers",
+                              static_cast<int>(layerOpt), layers));
+  int64_t rawLayer = layerOpt >= 0 ? layerOpt : layers - 1;
+  if (startLayer >= layers)
+    return fail(llvm::formatv("--start-layer {0} is out of range: the model "
+                              "has {1} token-mixing layers",
+                              static_cast<unsigned>(startLayer), layers));
+
+  std::vector<std::vector<double>> maps;
+  for (const ref::Array &m : explained->maps)
+    maps.push_back(mapOf(m, 0));
+  auto rolled = ex::rollout(maps, len, startLayer);
+  if (!rolled)
+    return fail(llvm::toString(rolled.takeError()));
+  auto rawRow = ex::relevanceRow(maps[rawLayer], len, position);
+  auto rollRow = ex::relevanceRow(*rolled, len, position);
+  if (!rawRow || !rollRow)
+    return fail("cannot read the relevance row");
+
+  // The scan-only formulation beside the chosen one, for comparison.
+  std::optional<std::vector<double>> scanOnlyRow;
+  if (formulationOpt != "scan-only") {
+    auto scanOnly = explainBatch(*model, "scan-only", aggregateOpt, input);
+    if (!scanOnly)
+      return fail(llvm::toString(scanOnly.takeError()));
+    std::vector<std::vector<double>> scanMaps;
+    for (const ref::Array &m : scanOnly->maps)
+      scanMaps.push_back(mapOf(m, 0));
+    auto scanRolled = ex::rollout(scanMaps, len, startLayer);
+    if (!scanRolled)
+      return fail(llvm::toString(scanRolled.takeError()));
+    auto row = ex::relevanceRow(*scanRolled, len, position);
+    if (!row)
+      return fail(llvm::toString(row.takeError()));
+    scanOnlyRow = std::move(*row);
+  }
+
+  // Outputs: written into a fresh directory; on failure everything written
+  // is removed, so nothing looks complete that is not.
+  if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+    return fail("cannot create " + outDir + ": " + ec.message());
+  std::vector<std::string> written;
+  auto abort = [&](llvm::Error error) {
+    for (const std::string &path : written)
+      llvm::sys::fs::remove(path);
+    return fail(llvm::toString(std::move(error)));
+  };
+  auto file = [&](StringRef name) {
+    SmallString<128> path(outDir);
+    llvm::sys::path::append(path, name);
+    written.push_back(std::string(path));
+    return written.back();
+  };
+  llvm::json::Array layerJson;
+  ex::ReportData report;
+  for (int64_t l = 0; l < layers; ++l) {
+    std::string npy = file(llvm::formatv("layer{0}.npy", l).str());
+    if (llvm::Error e = rt::writeNpy(npy, {len, len}, maps[l]))
+      return abort(std::move(e));
+    std::string bytes;
+    auto png = pngFile(outDir, llvm::formatv("layer{0}.png", l).str(), maps[l],
+                       len, len, bytes);
+    if (!png)
+      return abort(png.takeError());
+    written.push_back(*png);
+    report.images.push_back(
+        {llvm::formatv("layer {0} ({1}): {2} map, formulation {3}", l,
+                       explained->labels[l], aggregateOpt, formulationOpt)
+             .str(),
+         bytes});
+    layerJson.push_back(llvm::json::Object{
+        {"index", l},
+        {"label", explained->labels[l]},
+        {"map", llvm::sys::path::filename(npy)},
+        {"png", llvm::sys::path::filename(*png)}});
+  }
+  if (llvm::Error e = rt::writeNpy(file("rollout.npy"), {len, len}, *rolled))
+    return abort(std::move(e));
+  std::string rolloutBytes;
+  auto rolloutPng =
+      pngFile(outDir, "rollout.png", *rolled, len, len, rolloutBytes);
+  if (!rolloutPng)
+    return abort(rolloutPng.takeError());
+  written.push_back(*rolloutPng);
+  report.images.insert(report.images.begin(),
+                       ex::ReportImage{llvm::formatv("attention rollout from layer {0}",
+                                      static_cast<unsigned>(startLayer))
+                            .str(),
+                        rolloutBytes});
+  if (llvm::Error e = rt::writeNpy(file("relevance_raw.npy"), {len}, *rawRow))
+    return abort(std::move(e));
+  if (llvm::Error e =
+          rt::writeNpy(file("relevance_rollout.npy"), {len}, *rollRow))
+    return abort(std::move(e));
+
+  // Tokens as text.
+  auto word = [&](int64_t id) -> std::string {
+    if (vocab)
+      if (auto it = vocab->words.find(id); it != vocab->words.end())
+        return it->second;
+    return std::to_string(id);
+  };
+  if (model->imageInput) {
+    for (int64_t t = 0; t < len; ++t)
+      report.tokens.push_back(model->readout && t == *model->readout
+                                  ? std::string("[CLS]")
+                                  : llvm::formatv("patch {0}",
+                                                  t - (model->readout &&
+                                                       t > *model->readout))
+                                        .str());
+  } else {
+    for (double id : input.data)
+      report.tokens.push_back(word(static_cast<int64_t>(id)));
+  }
+
+  // Image models: relevance over the image.
+  if (model->imageInput) {
+    int64_t height = input.shape[2], width = input.shape[3];
+    int64_t patches = len - (model->readout ? 1 : 0);
+    int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(patches)));
+    if (grid * grid != patches || height % grid != 0 || height != width)
+      return abort(llvm::createStringError(llvm::formatv(
+          "cannot lay {0} patch tokens over a {1}x{2} image", patches, height,
+          width)));
+    for (auto [name, row] : {std::pair<const char *, std::vector<double> *>{
+                                 "overlay_rollout.png", &*rollRow},
+                             {"overlay_raw.png", &*rawRow}}) {
+      auto pixels = ex::upsamplePatches(patchRelevance(*model, *row, patches),
+                                        grid, grid, height / grid);
+      if (!pixels)
+        return abort(pixels.takeError());
+      std::vector<float> image(input.data.begin(), input.data.end());
+      auto png = ex::encodeOverlayPng(image, *pixels, height, width);
+      if (!png)
+        return abort(png.takeError());
+      if (llvm::Error e = ex::writeFileAtomically(file(name), *png))
+        return abort(std::move(e));
+      report.images.insert(
+          report.images.begin(),
+          ex::ReportImage{llvm::formatv("{0} relevance of each patch to the "
+                                        "predicted class",
+                                        StringRef(name).contains("rollout")
+                                            ? "rollout"
+                                            : "raw attention")
+                              .str(),
+                          *png});
+    }
+  }
+
+  std::string targetName =
+      model->imageInput ? llvm::formatv("class {0}", target).str()
+                        : word(target);
+  double targetProbability = probability(logits, offset, classes, target);
+  report.title = "glint-explain: " + model->name;
+  report.modelName = model->name;
+  report.targetPosition = position;
+  report.targetLabel = llvm::formatv("{0} (p = {1:F3})", targetName,
+                                     targetProbability)
+                           .str();
+  if (truth && !model->imageInput)
+    report.groundTruth.push_back(truth->positions[heldout]);
+  report.methods.push_back(
+      {llvm::formatv("rollout ({0})", formulationOpt).str(), *rollRow,
+       llvm::formatv("layers {0}..{1}", static_cast<unsigned>(startLayer),
+                     layers - 1)
+           .str()});
+  report.methods.push_back(
+      {llvm::formatv("raw attention, layer {0} ({1})", rawLayer,
+                     formulationOpt)
+           .str(),
+       *rawRow, explained->labels[rawLayer]});
+  if (scanOnlyRow)
+    report.methods.push_back(
+        {"rollout (scan-only, for comparison)", *scanOnlyRow,
+         "the recurrence alone, as in Ali et al. 2024"});
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  report.metadata = {
+      {"input", model->imageInput
+                    ? llvm::formatv("image {0}x{1}", input.shape[2],
+                                    input.shape[3])
+                          .str()
+                    : llvm::formatv("{0} tokens", len).str()},
+      {"formulation", formulationOpt},
+      {"channel aggregate", aggregateOpt},
+      {"layers", std::to_string(layers)},
+      {"explained output",
+       llvm::formatv("position {0}, {1}", position, targetName).str()},
+      {"time", llvm::formatv("{0:F2} s", seconds).str()}};
+  if (truth)
+    report.metadata.push_back(
+        {"ground truth",
+         model->imageInput
+             ? "the object's pixels (heldout_masks.npy)"
+             : llvm::formatv("key word at position {0}",
+                             truth->positions[heldout])
+                   .str()});
+  std::string html = file("report.html");
+  if (llvm::Error e = ex::writeHtmlReport(html, report))
+    return abort(std::move(e));
+
+  llvm::json::Object summary{
+      {"model", model->name},
+      {"formulation", formulationOpt},
+      {"aggregate", aggregateOpt},
+      {"input_shape", llvm::json::Array(input.shape)},
+      {"sequence_length", len},
+      {"position", position},
+      {"target", target},
+      {"target_name", targetName},
+      {"target_probability", targetProbability},
+      {"layers", std::move(layerJson)},
+      {"rollout", llvm::json::Object{{"start_layer",
+                                      static_cast<int64_t>(startLayer)},
+                                     {"map", "rollout.npy"},
+                                     {"relevance", "relevance_rollout.npy"}}},
+      {"raw", llvm::json::Object{{"layer", rawLayer},
+                                 {"relevance", "relevance_raw.npy"}}},
+      {"report", "report.html"},
+      {"seconds", seconds}};
+  if (truth && !model->imageInput)
+    summary["ground_truth_position"] = truth->positions[heldout];
+  std::string json;
+  llvm::raw_string_ostream(json)
+      << llvm::formatv("{0:2}", llvm::json::Value(std::move(summary))) << "\n";
+  if (llvm::Error e = ex::writeFileAtomically(file("summary.json"), json))
+    return abort(std::move(e));
+
+  // A short answer on stdout.
+  llvm::outs() << model->name << ": explained " << targetName
+               << llvm::formatv(" (p = {0:F3})", targetProbability)
+               << " at position " << position << ", " << layers
+               << " token-mixing layers, formulation " << formulationOpt
+               << "\n";
+  std::vector<int64_t> order(len);
+  for (int64_t t = 0; t < len; ++t)
+    order[t] = t;
+  std::vector<int64_t> candidates =
+      candidatePositions(*model, len, position);
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [&](int64_t a, int64_t b) {
+                     return (*rollRow)[a] > (*rollRow)[b];
+                   });
+  llvm::outs() << "most relevant inputs (rollout):";
+  for (size_t i = 0; i < std::min<size_t>(3, candidates.size()); ++i)
+    llvm::outs() << " " << report.tokens[candidates[i]] << "@"
+                 << candidates[i]
+                 << llvm::formatv(" ({0:F3})", (*rollRow)[candidates[i]]);
+  llvm::outs() << "\n";
+  if (truth && !model->imageInput)
+    llvm::outs() << "ground truth: " << report.tokens[truth->positions[heldout]]
+                 << "@" << truth->positions[heldout] << "\n";
+  llvm::outs() << "report: " << html << " (open it in a browser)\n";
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
+// glint-explain eval: score explanations on the held-out set
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct Row {
+  std::string formulation, method;
+  double positiveAuc = 0.0, negativeAuc = 0.0;
+  double pointing = 0.0;                      // text
+  double pixelAccuracy = 0.0, meanIoU = 0.0,  // images
+      averagePrecision = 0.0;
+};
+} // namespace
+
+/// The probabilities of the targets after removing, for every example, the
+/// positions in `removed[i]`: text drops those tokens (all sequences lose
+/// the same number, so they stay one batch); images zero those patches.
+static Expected<std::vector<double>>
+scorePerturbed(Model &model, const Heldout &set, int64_t count,
+               const std::vector<std::vector<int64_t>> &removed) {
+  ref::Array batch;
+  if (model.imageInput) {
+    batch = set.inputs;
+    batch.shape[0] = count;
+    batch.data.resize(count * (set.inputs.numElements() / set.inputs.shape[0]));
+    int64_t channels = batch.shape[1], height = batch.shape[2],
+            width = batch.shape[3];
+    // 8×8 patches (checked by the caller), row-major over the image.
+    const int64_t p = 8;
+    int64_t gw = width / p;
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t token : removed[i]) {
+        int64_t patch =
+            model.readout && token > *model.readout ? token - 1 : token;
+        int64_t py = patch / gw, px = patch % gw;
+        for (int64_t c = 0; c < channels; ++c)
+          for (int64_t y = py * p; y < (py + 1) * p; ++y)
+            for (int64_t x = px * p; x < (px + 1) * p; ++x)
+              batch.data[((i * channels + c) * height + y) * width + x] = 0.0;
+      }
+  } else {
+    int64_t len = set.inputs.shape[1];
+    int64_t kept = len - static_cast<int64_t>(removed[0].size());
+    batch = ref::Array(ArrayRef<int64_t>{count, kept});
+    for (int64_t i = 0; i < count; ++i) {
+      std::vector<bool> drop(len, false);
+      for (int64_t t : removed[i])
+        drop[t] = true;
+      int64_t k = 0;
+      for (int64_t t = 0; t < len; ++t)
+        if (!drop[t])
+          batch.data[i * kept + k++] = set.inputs.data[i * len + t];
+    }
+  }
+  auto logits = forwardBatch(model, batch);
+  if (!logits)
+    return logits.takeError();
+  int64_t classes = logits->shape.back();
+  std::vector<double> probs(count);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t offset = logits->rank() == 3
+                         ? (i * logits->shape[1] + logits->shape[1] - 1) *
+                               classes
+                         : i * classes;
+    probs[i] = probability(*logits, offset, classes, set.labels[i]);
+  }
+  return probs;
+}
+
+static int evaluate() {
+  auto model = loadModel();
+  if (!model)
+    return fail(llvm::toString(model.takeError()));
+  auto set = readHeldout(*model);
+  if (!set)
+    return fail(llvm::toString(set.takeError()));
+  int64_t available = set->inputs.shape[0];
+  int64_t count = evalCount ? std::min<int64_t>(evalCount, available)
+                            : available;
+  if (evalSteps < 1 || evalSteps > 100)
+    return fail("--steps must be between 1 and 100");
+  ref::Array inputs = set->inputs;
+  inputs.shape[0] = count;
+  inputs.data.resize(count * (set->inputs.numElements() / available));
+  if (model->imageInput && (inputs.shape[2] % 8 || inputs.shape[3] % 8))
+    return fail("eval supports images made of 8x8 patches");
+
+  const std::vector<std::string> formulations = {
+      "unified", "scan-only", "no-conv", "no-gate", "no-act"};
+  std::vector<Row> rows;
+  ex::ProgressBar progress("eval " + model->name,
+                           (formulations.size() * 2 + 1) * (2 * evalSteps + 2));
+  int64_t len = 0;
+  // Relevance per (method, example), for every formulation and the random
+  // baseline.
+  auto scoreRelevance = [&](StringRef formulation, StringRef method,
+                            const std::vector<std::vector<double>> &relevance)
+      -> llvm::Error {
+    Row row{formulation.str(), method.str()};
+    int64_t position = model->readout ? *model->readout : len - 1;
+    std::vector<int64_t> candidates =
+        candidatePositions(*model, len, position);
+    for (bool positive : {true, false}) {
+      std::vector<std::vector<int64_t>> orders(count);
+      for (int64_t i = 0; i < count; ++i) {
+        auto order = ex::removalOrder(relevance[i], candidates, positive);
+        if (!order)
+          return order.takeError();
+        orders[i] = std::move(*order);
+      }
+      std::vector<double> aucs(count, 0.0);
+      std::vector<std::vector<double>> curve(count);
+      for (unsigned step = 0; step <= evalSteps; ++step) {
+        std::vector<std::vector<int64_t>> removed(count);
+        for (int64_t i = 0; i < count; ++i)
+          removed[i] = ex::removedAtStep(orders[i], step, evalSteps);
+        auto probs = scorePerturbed(*model, *set, count, removed);
+        if (!probs)
+          return probs.takeError();
+        for (int64_t i = 0; i < count; ++i)
+          curve[i].push_back((*probs)[i]);
+        progress.advance();
+      }
+      for (int64_t i = 0; i < count; ++i) {
+        auto auc = ex::areaUnderCurve(curve[i]);
+        if (!auc)
+          return auc.takeError();
+        aucs[i] = *auc;
+      }
+      (positive ? row.positiveAuc : row.negativeAuc) = ex::mean(aucs);
+    }
+    if (model->imageInput) {
+      int64_t height = inputs.shape[2], width = inputs.shape[3];
+      int64_t grid = height / 8;
+      std::vector<ex::MaskScores> scores;
+      for (int64_t i = 0; i < count; ++i) {
+        auto pixels = ex::upsamplePatches(
+            patchRelevance(*model, relevance[i], grid * (width / 8)), grid,
+            width / 8, 8);
+        if (!pixels)
+          return pixels.takeError();
+        std::vector<float> mask(set->masks.data.begin() + i * height * width,
+                                set->masks.data.begin() +
+                                    (i + 1) * height * width);
+        auto s = ex::scoreMask(*pixels, mask, height, width);
+        if (!s)
+          return s.takeError();
+        scores.push_back(*s);
+      }
+      ex::MaskScores m = ex::meanMaskScores(scores);
+      row.pixelAccuracy = m.pixelAccuracy;
+      row.meanIoU = m.meanIoU;
+      row.averagePrecision = m.averagePrecision;
+    } else {
+      int64_t hits = 0;
+      for (int64_t i = 0; i < count; ++i) {
+        auto hit = ex::pointingHit(relevance[i], candidates,
+                                   {set->positions[i]});
+        if (!hit)
+          return hit.takeError();
+        hits += *hit;
+      }
+      row.pointing = static_cast<double>(hits) / count;
+    }
+    progress.advance();
+    rows.push_back(row);
+    return llvm::Error::success();
+  };
+
+  auto start = std::chrono::steady_clock::now();
+  for (const std::string &formulation : formulations) {
+    auto explained = explainBatch(*model, formulation, aggregateOpt, inputs);
+    if (!explained)
+      return fail(formulation + ": " + llvm::toString(explained.takeError()));
+    len = explained->maps[0].shape[1];
+    int64_t layers = explained->maps.size();
+    int64_t position = model->readout ? *model->readout : len - 1;
+    std::vector<std::vector<double>> raw(count), rolled(count);
+    for (int64_t i = 0; i < count; ++i) {
+      std::vector<std::vector<double>> maps;
+      for (const ref::Array &m : explained->maps)
+        maps.push_back(mapOf(m, i));
+      auto r = ex::rollout(maps, len, 0);
+      if (!r)
+        return fail(llvm::toString(r.takeError()));
+      raw[i] = *ex::relevanceRow(maps[layers - 1], len, position);
+      rolled[i] = *ex::relevanceRow(*r, len, position);
+    }
+    if (llvm::Error e = scoreRelevance(formulation, "raw (last layer)", raw))
+      return fail(llvm::toString(std::move(e)));
+    if (llvm::Error e = scoreRelevance(formulation, "rollout", rolled))
+      return fail(llvm::toString(std::move(e)));
+  }
+  std::vector<std::vector<double>> random(count);
+  for (int64_t i = 0; i < count; ++i)
+    random[i] = ex::randomRelevance(len, 1000 + i);
+  if (llvm::Error e = scoreRelevance("random", "baseline", random))
+    return fail(llvm::toString(std::move(e)));
+  progress.finish();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+
+  // The table.
+  llvm::outs() << llvm::formatv(
+      "{0}: {1} held-out examples, {2} perturbation steps, channel aggregate "
+      "{3}, {4:F1} s\n",
+      model->name, count, static_cast<unsigned>(evalSteps), aggregateOpt,
+      seconds);
+  llvm::outs() << "perturbation AUC of the target's probability: positive "
+                  "(most relevant removed first; lower is better), negative "
+                  "(least relevant first; higher is better)\n";
+  if (model->imageInput)
+    llvm::outs() << llvm::formatv("{0,-10} {1,-17} {2,8} {3,8} {4,8} {5,8} "
+                                  "{6,8}\n",
+                                  "form", "method", "pos-AUC", "neg-AUC",
+                                  "pix-acc", "mIoU", "mAP");
+  else
+    llvm::outs() << llvm::formatv("{0,-10} {1,-17} {2,8} {3,8} {4,9}\n",
+                                  "form", "method", "pos-AUC", "neg-AUC",
+                                  "pointing");
+  llvm::json::Array json;
+  for (const Row &row : rows) {
+    if (model->imageInput)
+      llvm::outs() << llvm::formatv(
+          "{0,-10} {1,-17} {2,8:F3} {3,8:F3} {4,8:F3} {5,8:F3} {6,8:F3}\n",
+          row.formulation, row.method, row.positiveAuc, row.negativeAuc,
+          row.pixelAccuracy, row.meanIoU, row.averagePrecision);
+    else
+      llvm::outs() << llvm::formatv("{0,-10} {1,-17} {2,8:F3} {3,8:F3} "
+                                    "{4,9:F3}\n",
+                                    row.formulation, row.method,
+                                    row.positiveAuc, row.negativeAuc,
+                                    row.pointing);
+    llvm::json::Object entry{{"formulation", row.formulation},
+                             {"method", row.method},
+                             {"positive_auc", row.positiveAuc},
+                             {"negative_auc", row.negativeAuc}};
+    if (model->imageInput) {
+      entry["pixel_accuracy"] = row.pixelAccuracy;
+      entry["miou"] = row.meanIoU;
+      entry["map"] = row.averagePrecision;
+    } else {
+      entry["pointing_accuracy"] = row.pointing;
+    }
+    json.push_back(std::move(entry));
+  }
+  if (!evalJson.empty()) {
+    std::string text;
+    llvm::raw_string_ostream(text) << llvm::formatv(
+        "{0:2}", llvm::json::Value(llvm::json::Object{
+                     {"model", model->name},
+                     {"examples", count},
+                     {"steps", static_cast<int64_t>(evalSteps)},
+                     {"aggregate", aggregateOpt},
+                     {"rows", std::move(json)}}));
+    if (llvm::Error e = ex::writeFileAtomically(evalJson, text + "\n"))
+      return fail(llvm::toString(std::move(e)));
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  glint::registerGlintToAttention();
+  // `glint-explain eval MODEL ...` scores explanations; otherwise explain one
+  // input.
+  bool evalMode = argc > 1 && StringRef(argv[1]) == "eval";
+  std::vector<char *> args(argv, argv + argc);
+  if (evalMode)
+    args.erase(args.begin() + 1);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      static_cast<int>(args.size()), args.data(),
+      "glint-explain: explain a gated-linear RNN through its implicit "
+      "attention\n\n"
+      "  glint-explain models/mamba-keyword --heldout 0 -o out/\n"
+      "  glint-explain models/mamba-keyword --text \"<bos> tiger ... ?\" -o "
+      "out/\n"
+      "  glint-explain model.mlir --weights w.safetensors --tokens 0,5,1 -o "
+      "out/\n"
+      "  glint-explain eval models/mamba-keyword [--count 200] [--json "
+      "t.json]\n");
+  if (aggregateOpt != "mean_abs" && aggregateOpt != "mean" &&
+      aggregateOpt != "sum")
+    return fail("--aggregate must be mean_abs, mean or sum (got '" +
+                aggregateOpt + "')");
+  static const char *forms[] = {"unified", "scan-only", "no-conv", "no-gate",
+                                "no-act"};
+  if (llvm::find(forms, formulationOpt) == std::end(forms))
+    return fail("--formulation must be unified, scan-only, no-conv, no-gate "
+                "or no-act (got '" +
+                formulationOpt + "')");
+  return evalMode ? evaluate() : explainOne();
+}
