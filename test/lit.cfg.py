@@ -30,5 +30,6 @@ tools = [ToolSubst("glint-opt", unresolved="fatal"),
          ToolSubst("glint-compile", unresolved="fatal"),
          ToolSubst("glint-import", unresolved="fatal"),
          ToolSubst("glint-run", unresolved="fatal"),
-         ToolSubst("glint-bench", unresolved="fatal"), "not", "count"]
+         ToolSubst("glint-bench", unresolved="fatal"),
+         ToolSubst("glint-explain", unresolved="fatal"), "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

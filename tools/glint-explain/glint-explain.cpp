@@ -176,6 +176,9 @@ static Expected<Model> loadModel() {
   model.name = llvm::sys::path::filename(
                    llvm::sys::path::remove_leading_dotslash(modelPath))
                    .str();
+  if (!llvm::sys::fs::exists(modelPath))
+    return llvm::createStringError(
+        modelPath + ": no such model directory or IR file");
   if (llvm::sys::fs::is_directory(modelPath)) {
     model.directory = modelPath;
     auto checkpoint =
@@ -581,8 +584,8 @@ static int explainOne() {
     layerJson.push_back(llvm::json::Object{
         {"index", l},
         {"label", explained->labels[l]},
-        {"map", llvm::sys::path::filename(npy)},
-        {"png", llvm::sys::path::filename(*png)}});
+        {"map", llvm::sys::path::filename(npy).str()},
+        {"png", llvm::sys::path::filename(*png).str()}});
   }
   if (llvm::Error e = rt::writeNpy(file("rollout.npy"), {len, len}, *rolled))
     return abort(std::move(e));
@@ -669,8 +672,15 @@ static int explainOne() {
                            .str();
   if (truth && !model->imageInput)
     report.groundTruth.push_back(truth->positions[heldout]);
+  // The explained position's own entry (its self-attention, and the
+  // identity the rollout adds) would dwarf the inputs' relevance: the
+  // report shows the other positions, each row scaled to its largest value.
+  auto shown = [&](std::vector<double> row) {
+    row[position] = 0.0;
+    return row;
+  };
   report.methods.push_back(
-      {llvm::formatv("rollout ({0})", formulationOpt).str(), *rollRow,
+      {llvm::formatv("rollout ({0})", formulationOpt).str(), shown(*rollRow),
        llvm::formatv("layers {0}..{1}", static_cast<unsigned>(startLayer),
                      layers - 1)
            .str()});
@@ -678,10 +688,10 @@ static int explainOne() {
       {llvm::formatv("raw attention, layer {0} ({1})", rawLayer,
                      formulationOpt)
            .str(),
-       *rawRow, explained->labels[rawLayer]});
+       shown(*rawRow), explained->labels[rawLayer]});
   if (scanOnlyRow)
     report.methods.push_back(
-        {"rollout (scan-only, for comparison)", *scanOnlyRow,
+        {"rollout (scan-only, for comparison)", shown(*scanOnlyRow),
          "the recurrence alone, as in Ali et al. 2024"});
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)
