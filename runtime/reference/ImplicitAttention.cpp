@@ -12,6 +12,8 @@
 #include <cmath>
 #include <limits>
 
+#include <unistd.h>
+
 using namespace mlir::glint::reference;
 using llvm::ArrayRef;
 using llvm::Expected;
@@ -34,6 +36,28 @@ std::string shapeString(ArrayRef<int64_t> shape) {
   for (size_t i = 0; i < shape.size(); ++i)
     s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
+}
+
+/// The memory a map request may use: half of this machine's RAM.
+double memoryBudget() {
+  double pages = static_cast<double>(sysconf(_SC_PHYS_PAGES));
+  double pageSize = static_cast<double>(sysconf(_SC_PAGESIZE));
+  if (pages <= 0 || pageSize <= 0)
+    return 8.0 * (1ull << 30);
+  return pages * pageSize / 2.0;
+}
+
+/// Refuses a request whose arrays would not fit, naming the size it would
+/// need and what to ask for instead.
+llvm::Error checkMemory(double bytes, llvm::StringRef what,
+                        llvm::StringRef instead) {
+  double budget = memoryBudget();
+  if (bytes <= budget)
+    return llvm::Error::success();
+  return error(llvm::formatv("{0} would need {1:F1} GiB, more than half of "
+                             "this machine's memory ({2:F1} GiB); {3}",
+                             what, bytes / (1ull << 30),
+                             2.0 * budget / (1ull << 30), instead));
 }
 
 } // namespace
@@ -543,6 +567,25 @@ Expected<Array> mlir::glint::reference::reduceMap(const MapRef &map,
   }
   bool full = aggregate == Aggregate::Full;
   int64_t perMatrix = rows * n;
+  // One channel's matrix is built at a time (with a few of the same size
+  // for its factors); the result holds every selected channel only for
+  // `full`.
+  if (auto e = checkMemory(
+          6.0 * n * n * sizeof(double),
+          llvm::formatv("an L x L matrix per channel at L = {0}", n).str(),
+          "explain a shorter sequence"))
+    return std::move(e);
+  if (full)
+    if (auto e = checkMemory(
+            static_cast<double>(batch) * selected.size() * perMatrix *
+                sizeof(double),
+            llvm::formatv("aggregate 'full' of {0} channels x {1} x {2} "
+                          "(batch {3})",
+                          selected.size(), rows, n, batch)
+                .str(),
+            "request a channel aggregate (mean, mean_abs, sum), a channel "
+            "subset, or single rows"))
+      return std::move(e);
   llvm::SmallVector<int64_t> shape = {batch};
   if (full)
     shape.push_back(static_cast<int64_t>(selected.size()));

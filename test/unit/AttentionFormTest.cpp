@@ -502,3 +502,48 @@ func.func @f(%x: tensor<1x?x2xf64>, %z: tensor<1x?x2xf64>, %w: tensor<2x4xf64>, 
   // negative in a mean of absolute values.
   EXPECT_GT(form[1].data[len - 300], 0.0);
 }
+
+TEST_F(AttentionFormTest, RequestsThatCannotFitAreRefusedWithTheirSize) {
+  const char *source = R"mlir(
+func.func @wide(%x: tensor<1x?x2000xf64>) -> tensor<1x?x2000xf64> {
+  %y = glint.mixer label "wide" (%x) : tensor<1x?x2000xf64> -> tensor<1x?x2000xf64> {
+  ^bb0(%v: tensor<1x?x2000xf64>):
+    %s = glint.token_shift %v : (tensor<1x?x2000xf64>) -> tensor<1x?x2000xf64>
+    glint.yield %s : tensor<1x?x2000xf64>
+  }
+  return %y : tensor<1x?x2000xf64>
+}
+func.func @long(%x: tensor<1x?x1xf64>) -> tensor<1x?x1xf64> {
+  %y = glint.mixer label "long" (%x) : tensor<1x?x1xf64> -> tensor<1x?x1xf64> {
+  ^bb0(%v: tensor<1x?x1xf64>):
+    %s = glint.token_shift %v : (tensor<1x?x1xf64>) -> tensor<1x?x1xf64>
+    glint.yield %s : tensor<1x?x1xf64>
+  }
+  return %y : tensor<1x?x1xf64>
+}
+)mlir";
+  OwningOpRef<ModuleOp> module = parse(source);
+  ASSERT_TRUE(module);
+  ASSERT_TRUE(succeeded(toAttention(*module, "formulation=scan-only aggregate=full")));
+  WeightProvider none = [](StringRef name, ArrayRef<int64_t>) -> Expected<Array> {
+    return llvm::createStringError("no weight " + name.str());
+  };
+  ReferenceEvaluator evaluator(*module, none);
+  // 2000 channels × 4096² doubles is 250 GiB: refused before allocating.
+  auto full = evaluator.run("wide", {random({1, 4096, 2000})});
+  ASSERT_FALSE(bool(full));
+  std::string message = llvm::toString(full.takeError());
+  EXPECT_NE(message.find("aggregate 'full' of 2000 channels x 4096 x 4096 "
+                         "(batch 1) would need 250.0 GiB"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("request a channel aggregate"), std::string::npos);
+  // A single channel's matrix at L = 200000 cannot be built either.
+  auto huge = evaluator.run("long", {random({1, 200000, 1})});
+  ASSERT_FALSE(bool(huge));
+  message = llvm::toString(huge.takeError());
+  EXPECT_NE(message.find("an L x L matrix per channel at L = 200000 would "
+                         "need"),
+            std::string::npos)
+      << message;
+}
