@@ -126,8 +126,9 @@ mlir::glint::import::importRwkv6(MLIRContext *context,
         b.weight(a + "time_decay_w2", {decayRank, att}),
         vec(a + "time_decay", att), WeightLayout::in_out);
     Value logDecay = b.act(ActKind::neg_exp, w);
-    // The mixer ends at the recurrence: ln_x normalises across the head's
-    // channels, which no per-channel matrix can carry.
+    // The mixer holds the paper's unified form, diag(gate) · ln_x · A_wkv:
+    // ln_x's scale is a diagonal; its centring (which mixes the head's
+    // channels) is part of the layer's offset in the attention form.
     Value y = b.mixer(a + "wkv", v, [&](Value vv) {
       ImportBuilder::RecurrenceOperands rec;
       rec.q = b.splitHeads(r, heads);
@@ -135,12 +136,12 @@ mlir::glint::import::importRwkv6(MLIRContext *context,
       rec.v = b.splitHeads(vv, heads);
       rec.logDecay = b.splitHeads(logDecay, heads);
       rec.bonus = b.weight(a + "time_faaaa", {heads, headSize});
-      return b.mergeHeads(b.recurrence(rec));
+      Value o = b.groupNorm(b.mergeHeads(b.recurrence(rec)), heads,
+                            b.weight(a + "ln_x.weight", {att}),
+                            b.weight(a + "ln_x.bias", {att}), lnxEps);
+      return b.mul(o, g);
     });
-    y = b.groupNorm(y, heads, b.weight(a + "ln_x.weight", {att}),
-                    b.weight(a + "ln_x.bias", {att}), lnxEps);
-    x = b.add(x, b.linear(b.mul(y, g),
-                          b.weight(a + "output.weight", {hidden, att})));
+    x = b.add(x, b.linear(y, b.weight(a + "output.weight", {hidden, att})));
 
     // Channel mix.
     std::string f = p + "ffn.";
