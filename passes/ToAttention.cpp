@@ -25,6 +25,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -76,34 +77,34 @@ struct PathValue {
   Value offset;
 };
 
-/// A tensor of zeros shaped like `like`.
-static Value zerosLike(OpBuilder &b, Location loc, Value like) {
+/// An uninitialised tensor shaped like `like`.
+static Value emptyLike(OpBuilder &b, Location loc, Value like) {
   auto type = cast<RankedTensorType>(like.getType());
   SmallVector<Value> dynamic;
   for (int64_t i = 0; i < type.getRank(); ++i)
     if (type.isDynamicDim(i))
       dynamic.push_back(tensor::DimOp::create(b, loc, like, i));
-  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
-                                        type.getElementType(), dynamic);
+  return tensor::EmptyOp::create(b, loc, type.getShape(),
+                                 type.getElementType(), dynamic);
+}
+
+/// A tensor of zeros shaped like `like`.
+static Value zerosLike(OpBuilder &b, Location loc, Value like) {
   Value zero = arith::ConstantOp::create(
-      b, loc, b.getZeroAttr(type.getElementType()));
-  return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+      b, loc, b.getZeroAttr(getElementTypeOrSelf(like.getType())));
+  return linalg::FillOp::create(b, loc, zero, emptyLike(b, loc, like))
+      .getResult(0);
 }
 
 /// Broadcasts a per-channel vector `[C]` to the shape of `like` (`[..., C]`).
 static Value broadcastChannels(OpBuilder &b, Location loc, Value vector,
                                Value like) {
-  auto type = cast<RankedTensorType>(like.getType());
-  SmallVector<Value> dynamic;
-  for (int64_t i = 0; i < type.getRank(); ++i)
-    if (type.isDynamicDim(i))
-      dynamic.push_back(tensor::DimOp::create(b, loc, like, i));
-  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
-                                        type.getElementType(), dynamic);
   SmallVector<int64_t> dims;
-  for (int64_t i = 0; i + 1 < type.getRank(); ++i)
+  for (int64_t i = 0; i + 1 < cast<RankedTensorType>(like.getType()).getRank();
+       ++i)
     dims.push_back(i);
-  return linalg::BroadcastOp::create(b, loc, vector, empty, dims)
+  return linalg::BroadcastOp::create(b, loc, vector, emptyLike(b, loc, like),
+                                     dims)
       .getResult()[0];
 }
 

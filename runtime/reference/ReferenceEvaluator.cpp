@@ -416,44 +416,63 @@ static Failure evalLinear(glint::LinearOp op, const Array &x, const Array &w,
   return std::nullopt;
 }
 
-/// Normalises each group of `groupSize` consecutive elements: RMS (no mean)
-/// or layer norm (mean and biased variance), then the affine terms.
-static Failure evalNorm(const Array &x, const Array *weight, const Array *bias,
-                        double epsilon, double weightOffset, int64_t groups,
-                        bool subtractMean, Array &out) {
+/// The statistics of a normalisation over groups of the last axis: per
+/// element, `gain = (weightOffset + w) / sqrt(var + eps)` and the group's
+/// mean (zero unless `center`; var is then the mean of squares), so that the
+/// normalisation is `gain · (x − mean) + bias`.
+static Failure normStats(const Array &x, const Array *weight, double epsilon,
+                         double weightOffset, int64_t groups, bool center,
+                         Array &gain, Array &mean) {
   int64_t channels = x.shape.back();
   if (weight && weight->numElements() != channels)
     return fail(llvm::formatv("weight has {0} elements, expected {1}",
                               weight->numElements(), channels));
-  if (bias && bias->numElements() != channels)
-    return fail(llvm::formatv("bias has {0} elements, expected {1}",
-                              bias->numElements(), channels));
-  if (channels % groups != 0)
+  if (groups < 1 || channels % groups != 0)
     return fail(llvm::formatv("{0} channels do not divide into {1} groups",
                               channels, groups));
-  int64_t groupSize = channels / groups;
-  out = x;
+  int64_t size = channels / groups;
+  gain = Array(x.shape);
+  mean = Array(x.shape);
   int64_t rows = x.numElements() / std::max<int64_t>(channels, 1);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t g = 0; g < groups; ++g) {
-      double *v = out.data.data() + r * channels + g * groupSize;
-      double mean = 0.0;
-      if (subtractMean) {
-        for (int64_t i = 0; i < groupSize; ++i)
-          mean += v[i];
-        mean /= groupSize;
+      const double *v = x.data.data() + r * channels + g * size;
+      double mu = 0.0;
+      if (center) {
+        for (int64_t i = 0; i < size; ++i)
+          mu += v[i];
+        mu /= size;
       }
       double var = 0.0;
-      for (int64_t i = 0; i < groupSize; ++i)
-        var += (v[i] - mean) * (v[i] - mean);
-      var /= groupSize;
-      double scale = 1.0 / std::sqrt(var + epsilon);
-      for (int64_t i = 0; i < groupSize; ++i) {
-        int64_t c = g * groupSize + i;
-        double w = weight ? weightOffset + weight->data[c] : 1.0;
-        v[i] = (v[i] - mean) * scale * w + (bias ? bias->data[c] : 0.0);
+      for (int64_t i = 0; i < size; ++i)
+        var += (v[i] - mu) * (v[i] - mu);
+      double scale = 1.0 / std::sqrt(var / size + epsilon);
+      for (int64_t i = 0; i < size; ++i) {
+        int64_t c = g * size + i, at = r * channels + c;
+        gain.data[at] = scale * (weight ? weightOffset + weight->data[c] : 1.0);
+        mean.data[at] = mu;
       }
     }
+  return std::nullopt;
+}
+
+/// Normalises each group of the last axis: RMS (no mean) or layer norm
+/// (mean and biased variance), then the affine terms.
+static Failure evalNorm(const Array &x, const Array *weight, const Array *bias,
+                        double epsilon, double weightOffset, int64_t groups,
+                        bool subtractMean, Array &out) {
+  int64_t channels = x.shape.back();
+  if (bias && bias->numElements() != channels)
+    return fail(llvm::formatv("bias has {0} elements, expected {1}",
+                              bias->numElements(), channels));
+  Array gain, mean;
+  if (Failure f = normStats(x, weight, epsilon, weightOffset, groups,
+                            subtractMean, gain, mean))
+    return f;
+  out = Array(x.shape);
+  for (int64_t i = 0; i < x.numElements(); ++i)
+    out.data[i] = (x.data[i] - mean.data[i]) * gain.data[i] +
+                  (bias ? bias->data[i % channels] : 0.0);
   return std::nullopt;
 }
 
@@ -1621,41 +1640,12 @@ Interpreter::evaluateAttentionForm(Operation *op, Values &values) {
         return std::nullopt;
       })
       .Case([&](glint::NormStatsOp n) -> Failure {
-        const Array &x = *array(n.getInput());
-        const Array *weight = array(n.getWeight());
-        int64_t channels = x.shape.back(), groups = n.getGroups();
-        if (groups < 1 || channels % groups != 0)
-          return fail(llvm::formatv("{0} channels do not divide into {1} "
-                                    "groups",
-                                    channels, groups));
-        if (weight && weight->numElements() != channels)
-          return fail(llvm::formatv("weight has {0} elements, expected {1}",
-                                    weight->numElements(), channels));
-        int64_t size = channels / groups;
-        double eps = n.getEpsilon().convertToDouble();
-        double offset = n.getWeightOffset().convertToDouble();
-        Array gain(x.shape), mean(x.shape);
-        int64_t rows = x.numElements() / std::max<int64_t>(channels, 1);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t g = 0; g < groups; ++g) {
-            const double *v = x.data.data() + r * channels + g * size;
-            double mu = 0.0;
-            if (n.getCenter()) {
-              for (int64_t i = 0; i < size; ++i)
-                mu += v[i];
-              mu /= size;
-            }
-            double var = 0.0;
-            for (int64_t i = 0; i < size; ++i)
-              var += (v[i] - mu) * (v[i] - mu);
-            double scale = 1.0 / std::sqrt(var / size + eps);
-            for (int64_t i = 0; i < size; ++i) {
-              int64_t c = g * size + i, at = r * channels + c;
-              gain.data[at] =
-                  scale * (weight ? offset + weight->data[c] : 1.0);
-              mean.data[at] = mu;
-            }
-          }
+        Array gain, mean;
+        if (Failure f = normStats(*array(n.getInput()), array(n.getWeight()),
+                                  n.getEpsilon().convertToDouble(),
+                                  n.getWeightOffset().convertToDouble(),
+                                  n.getGroups(), n.getCenter(), gain, mean))
+          return f;
         values[n.getGain()] = std::move(gain);
         values[n.getMean()] = std::move(mean);
         return std::nullopt;
