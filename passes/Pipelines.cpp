@@ -54,6 +54,9 @@
 using namespace mlir;
 
 void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
+  // The attention form (after glint-to-attention): maps to loops first; a
+  // model without map ops is left unchanged.
+  pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops());
   pm.addPass(createGlintInlineMixers());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   pm.addNestedPass<func::FuncOp>(createConvertGlintToLinalg());
@@ -95,6 +98,8 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createGlintApproximateMath());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
+  // Vector transfers (the attention form's kernels) to loads and stores.
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
