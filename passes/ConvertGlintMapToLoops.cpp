@@ -30,6 +30,7 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -183,8 +184,12 @@ public:
     return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v)));
   }
   Value zeros(ArrayRef<Value> sizes) {
-    Value empty = tensor::EmptyOp::create(
-        b, getAsOpFoldResult(ValueRange(sizes)), f32);
+    // alloc_tensor, not tensor.empty: CSE must not merge two scratch
+    // tensors of the same size (one read while the other is written), which
+    // would make bufferization copy inside the loops.
+    SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
+    Value empty = bufferization::AllocTensorOp::create(
+        b, RankedTensorType::get(shape, f32), ValueRange(sizes));
     return linalg::FillOp::create(b, cst(0.0), empty).getResult(0);
   }
   Value zerosSquare() { return zeros({padded, padded}); }
@@ -882,7 +887,10 @@ LogicalResult lowerReduce(MapReduceOp op) {
           out = store(ib, out, bargs[0], {bi});
         scf::YieldOp::create(ib, out);
       });
-  op.getResult().replaceAllUsesWith(batches.getResult(0));
+  Value reduced = batches.getResult(0);
+  if (reduced.getType() != op.getType())
+    reduced = tensor::CastOp::create(b, op.getType(), reduced);
+  op.getResult().replaceAllUsesWith(reduced);
   op.erase();
   return success();
 }
@@ -945,12 +953,22 @@ LogicalResult lowerApply(MapApplyOp op) {
       });
   Value result = batches.getResult(0);
   auto resultType = cast<RankedTensorType>(op.getType());
+  result = tensor::CastOp::create(
+      b,
+      RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic, count},
+                            b.getF32Type()),
+      result);
   if (resultType.getRank() > 3) {
     SmallVector<ReassociationIndices> groups = {{0}, {1}, {}};
     for (int64_t i = 2; i < resultType.getRank(); ++i)
       groups[2].push_back(i);
-    result = tensor::ExpandShapeOp::create(b, resultType, result, groups);
+    SmallVector<int64_t> shape = {ShapedType::kDynamic, ShapedType::kDynamic};
+    llvm::append_range(shape, resultType.getShape().drop_front(2));
+    result = tensor::ExpandShapeOp::create(
+        b, RankedTensorType::get(shape, b.getF32Type()), result, groups);
   }
+  if (result.getType() != resultType)
+    result = tensor::CastOp::create(b, resultType, result);
   op.getResult().replaceAllUsesWith(result);
   op.erase();
   return success();

@@ -124,9 +124,11 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     `norm_stats`, a conv or shift after a recurrence, factors of mixed
     direction.
   }];
-  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
-                           "math::MathDialect", "scf::SCFDialect",
-                           "tensor::TensorDialect", "vector::VectorDialect"];
+  let dependentDialects = ["arith::ArithDialect",
+                           "bufferization::BufferizationDialect",
+                           "linalg::LinalgDialect", "math::MathDialect",
+                           "scf::SCFDialect", "tensor::TensorDialect",
+                           "vector::VectorDialect"];
 }
 
 def GlintVerifyLowered : Pass<"glint-verify-lowered", "ModuleOp"> {
