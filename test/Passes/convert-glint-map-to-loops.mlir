@@ -12,7 +12,7 @@
 // CHECK: scf.for %[[B:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
 // CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
 // CHECK: math.exp
-// CHECK: scf.for %[[J0:.*]] = %{{.*}} to %{{.*}} step %c16
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
 // CHECK: vector.fma
 // CHECK: vector.transfer_write
 // CHECK-NOT: glint.map
