@@ -92,6 +92,45 @@ def ConvertGlintToLinalg : Pass<"convert-glint-to-linalg", "func::FuncOp"> {
                            "tensor::TensorDialect"];
 }
 
+def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> {
+  let summary = "Lowers the attention form's map ops to loops on tensors";
+  let description = [{
+    Makes the output of `glint-to-attention` compile: every
+    `glint.map_reduce` and `glint.map_apply` becomes a loop over (batch,
+    selected channel) that materialises ONE channel's `L × L` matrix at a
+    time by walking its factor chain, and accumulates it into the result, so
+    that peak memory is the result plus one channel's matrix (never
+    `C × L × L`). `act_gain` becomes an element-wise `linalg.generic`.
+
+    Per channel, the factors below a recurrence (identity, `map_conv`,
+    `map_shift`, `map_scale`, `map_reshape`) are kept as a band of `W`
+    diagonals (`L × W` values); the recurrence is applied to 16 columns at
+    once (one `vector<16xf32>` per state element, `exp(g)` computed once per
+    (token, key)): O(L²·K) multiply-adds, O(L·K) exponentials; the row
+    scales after it (gates) and the aggregate (`mean`, `mean_abs`, `sum`,
+    `full`, `row`) are fused into the write of each row. `map_add` sums its
+    branches (materialised first for `mean_abs`).
+
+    ```
+    scf.for %b, %c:                       (c over the selected channels)
+      band  = prefix factors of (b, c)    L × W, exponentials E, keys·Δ, queries
+      scf.for %j0 = 0 to L step 16:       16 columns, state: K × vector<16xf32>
+        scf.for %i = %j0 to L:            s = E_i ⊙ s + kΔ_i · P[i, j0:+16]
+          acc[i, j0:+16] += gate_i · (q_i · s + D · P[i, j0:+16])
+    ```
+
+    Not lowered yet (the pass fails naming the op): `map_attention`, the
+    normalised (RWKV-4) `map_scan`, a recurrence below another recurrence,
+    `norm_stats`, a conv or shift after a recurrence, factors of mixed
+    direction.
+  }];
+  let dependentDialects = ["arith::ArithDialect",
+                           "bufferization::BufferizationDialect",
+                           "linalg::LinalgDialect", "math::MathDialect",
+                           "scf::SCFDialect", "tensor::TensorDialect",
+                           "vector::VectorDialect"];
+}
+
 def GlintVerifyLowered : Pass<"glint-verify-lowered", "ModuleOp"> {
   let summary = "Checks that no glint op is left after a lowering";
   let description = [{

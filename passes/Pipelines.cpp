@@ -38,6 +38,7 @@
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
@@ -54,6 +55,9 @@
 using namespace mlir;
 
 void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
+  // The attention form (after glint-to-attention): maps to loops first; a
+  // model without map ops is left unchanged.
+  pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops());
   pm.addPass(createGlintInlineMixers());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   pm.addNestedPass<func::FuncOp>(createConvertGlintToLinalg());
@@ -95,6 +99,8 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createGlintApproximateMath());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
+  // Vector transfers (the attention form's kernels) to loads and stores.
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
@@ -114,6 +120,7 @@ void glint::registerCompilerDialects(DialectRegistry &registry) {
   linalg::registerBufferizableOpInterfaceExternalModels(registry);
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  vector::registerBufferizableOpInterfaceExternalModels(registry);
   arith::registerConvertArithToLLVMInterface(registry);
   cf::registerConvertControlFlowToLLVMInterface(registry);
   registerConvertFuncToLLVMInterface(registry);

@@ -46,6 +46,7 @@
 #include "passes/Pipelines.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/RunSupport.h"
+#include "runtime/reference/ReferenceEvaluator.h"
 #include "runtime/Safetensors.h"
 #include "tools/glint-compile/Compiler.h"
 #include "tools/glint-import/Importers.h"
@@ -67,6 +68,8 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <dlfcn.h>
+#include <immintrin.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -276,6 +279,12 @@ struct Case {
   /// The module to compile (MLIR text), or empty for the model case.
   std::string ir;
   std::function<Instance(std::mt19937 &, int64_t L)> make;
+  /// Extra fields of each JSON line, from the median time (optional).
+  std::function<void(json::Object &, double seconds, int64_t L)> annotate;
+  /// A check against the double-precision reference evaluator on a smaller
+  /// instance, run once: the relative error, or an error (optional).
+  std::function<llvm::Expected<double>(MLIRContext &, std::mt19937 &)>
+      referenceCheck;
 };
 
 /// `func.func @forward` of one op over function inputs of `shapes`.
@@ -567,6 +576,159 @@ compileAndLoad(ModuleOp module, llvm::SmallString<128> &path,
   return rt::CompiledModel::load(path);
 }
 
+
+/// The attention form of one Mamba-1 layer (DESIGN §1.2): conv → SiLU →
+/// selective scan with Δ and D → SiLU(z) gate, reduced to the channel mean.
+std::string attnMapMamba1Module(int64_t E, int64_t N, int64_t W) {
+  std::string v = llvm::formatv("tensor<?x?x{0}xf32>", E).str();
+  std::string v4 = llvm::formatv("tensor<?x?x{0}x1xf32>", E).str();
+  std::string m = "!glint.map<" + v + ">", m4 = "!glint.map<" + v4 + ">";
+  std::string bc = llvm::formatv("tensor<?x?x1x{0}xf32>", N).str();
+  std::string a = llvm::formatv("tensor<{0}x{1}xf32>", E, N).str();
+  std::string w = llvm::formatv("tensor<{0}x{1}xf32>", E, W).str();
+  std::string d = llvm::formatv("tensor<{0}xf32>", E).str();
+  return llvm::formatv(
+             "module {{\n"
+             "  func.func @forward(%x: {0}, %w: {6}, %xc: {0}, %q: {4}, "
+             "%k: {4}, %a: {5}, %dt: {0}, %d: {7}, %z: {0}) -> "
+             "tensor<?x?x?xf32> {{\n"
+             "    %m0 = glint.map_identity %x : {0} -> {2}\n"
+             "    %m1 = glint.map_conv %m0, %w : ({2}, {6}) -> {2}\n"
+             "    %g = glint.act_gain silu %xc : {0}\n"
+             "    %m2 = glint.map_scale %m1, %g : ({2}, {0}) -> {2}\n"
+             "    %m3 = glint.map_reshape %m2 : {2} -> {3}\n"
+             "    %m4 = glint.map_scan %m3 q(%q) k(%k) log_decay(%a) "
+             "delta(%dt) skip(%d) : ({3}, {4}, {4}, {5}, {0}, {7}) -> {3}\n"
+             "    %m5 = glint.map_reshape %m4 : {3} -> {2}\n"
+             "    %sz = glint.act silu %z : {0}\n"
+             "    %m6 = glint.map_scale %m5, %sz : ({2}, {0}) -> {2}\n"
+             "    %r = glint.map_reduce mean %m6 : {2} -> tensor<?x?x?xf32>\n"
+             "    return %r : tensor<?x?x?xf32>\n"
+             "  }\n"
+             "}\n",
+             v, v4, m, m4, bc, a, w, d)
+      .str();
+}
+
+/// Random controls of the Mamba-1 layer map, in the module's argument order.
+std::vector<rt::HostArray> attnMapMamba1Inputs(std::mt19937 &rng, int64_t E,
+                                               int64_t N, int64_t W,
+                                               int64_t L) {
+  std::vector<rt::HostArray> in;
+  in.push_back(randomArray(rng, {1, L, E}, -1, 1));       // x
+  in.push_back(randomArray(rng, {E, W}, -0.5f, 0.5f));    // conv weight
+  in.push_back(randomArray(rng, {1, L, E}, -2, 2));       // conv output
+  in.push_back(randomArray(rng, {1, L, 1, N}, -1, 1));    // C
+  in.push_back(randomArray(rng, {1, L, 1, N}, -1, 1));    // B
+  in.push_back(randomArray(rng, {E, N}, -4, -0.1f));      // A
+  in.push_back(randomArray(rng, {1, L, E}, 0.001f, 0.1f)); // Δ
+  in.push_back(randomArray(rng, {E}, -1, 1));             // D
+  in.push_back(randomArray(rng, {1, L, E}, -2, 2));       // z
+  return in;
+}
+
+/// Measured fp32 FMA throughput of one core (multiply-adds per second):
+/// 12 independent 512-bit FMA chains, enough to cover the latency.
+double measureFmaPeak() {
+#if defined(__AVX512F__)
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i)
+    acc[i] = _mm512_set1_ps(0.001f * i);
+  const __m512 mul = _mm512_set1_ps(0.9999f), add = _mm512_set1_ps(1e-4f);
+  const int64_t iterations = 20000000;
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t it = 0; it < iterations; ++it)
+    for (int i = 0; i < 12; ++i)
+      acc[i] = _mm512_fmadd_ps(acc[i], mul, add);
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  float sink = 0;
+  for (int i = 0; i < 12; ++i)
+    sink += _mm512_reduce_add_ps(acc[i]);
+  volatile float keep = sink;
+  (void)keep;
+  return double(iterations) * 12 * 16 / seconds;
+#else
+  return 0;
+#endif
+}
+
+Case attnMapMamba1Case() {
+  const int64_t E = 1536, N = 16, W = 4;
+  Case c;
+  c.name = "attn-map-mamba1";
+  c.description = "attention form: channel-mean map of one Mamba-1 layer "
+                  "(conv, SiLU, scan with delta and D, SiLU(z) gate), "
+                  "materialised one channel at a time";
+  c.unit = "fmas";
+  c.sizes = {{"E", E}, {"N", N}, {"W", W}};
+  c.ir = attnMapMamba1Module(E, N, W);
+  c.make = [=](std::mt19937 &rng, int64_t L) {
+    Instance in;
+    in.inputs = attnMapMamba1Inputs(rng, E, N, W, L);
+    // L²·E·N/2 multiply-adds: the closed form's work.
+    in.work = double(L) * L * E * N / 2;
+    return in;
+  };
+  c.annotate = [](json::Object &line, double seconds, int64_t L) {
+    static double peak = measureFmaPeak();
+    double work = double(L) * L * E * N / 2;
+    line["fma_peak_per_s_measured"] = peak;
+    line["fma_bound_seconds"] = peak > 0 ? work / peak : 0.0;
+    line["fma_bound_fraction"] = peak > 0 ? (work / seconds) / peak : 0.0;
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    line["peak_rss_mib"] = double(usage.ru_maxrss) / 1024.0;
+    line["channel_matrices_mib"] = double(E) * L * L * 4 / (1024.0 * 1024.0);
+  };
+  c.referenceCheck = [](MLIRContext &context,
+                        std::mt19937 &rng) -> llvm::Expected<double> {
+    const int64_t e = 24, n = 16, w = 4, l = 200;
+    auto module = parseSourceString<ModuleOp>(attnMapMamba1Module(e, n, w),
+                                              &context);
+    if (!module)
+      return llvm::createStringError("the small module does not parse");
+    OwningOpRef<ModuleOp> copy = module->clone();
+    std::vector<rt::HostArray> inputs = attnMapMamba1Inputs(rng, e, n, w, l);
+    std::vector<reference::Array> args;
+    for (const rt::HostArray &a : inputs) {
+      reference::Array r(a.shape);
+      for (int64_t i = 0; i < a.numElements(); ++i)
+        r.data[i] = a.data<float>()[i];
+      args.push_back(std::move(r));
+    }
+    reference::ReferenceEvaluator evaluator(
+        *copy, [](llvm::StringRef name, llvm::ArrayRef<int64_t>)
+                   -> llvm::Expected<reference::Array> {
+          return llvm::createStringError("no weight " + name.str());
+        });
+    auto expected = evaluator.run("forward", args);
+    if (!expected)
+      return expected.takeError();
+    llvm::SmallString<128> path;
+    double compileSeconds = 0;
+    auto model = compileAndLoad(*module, path, compileSeconds);
+    llvm::FileRemover removeLibrary(path);
+    if (!model)
+      return model.takeError();
+    auto got = (*model)->run(inputs);
+    if (!got)
+      return got.takeError();
+    const reference::Array &want = (*expected)[0];
+    if (got->numElements() != want.numElements())
+      return llvm::createStringError("the compiled map has the wrong size");
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < want.numElements(); ++i) {
+      double d = double(got->data<float>()[i]) - want.data[i];
+      num += d * d;
+      den += want.data[i] * want.data[i];
+    }
+    return std::sqrt(num / std::max(den, 1e-300));
+  };
+  return c;
+}
+
 /// Runs one case at every length; prints its JSON lines. Returns false if
 /// it could not run or its result was wrong.
 bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
@@ -644,6 +806,23 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
   }
 
   bool ok = true;
+  std::optional<double> referenceError;
+  if (c.referenceCheck) {
+    auto checked = c.referenceCheck(context, rng);
+    if (!checked) {
+      error(c.name + ": reference check: " +
+            llvm::toString(checked.takeError()));
+      return false;
+    }
+    referenceError = *checked;
+    // ‖compiled − reference‖ / ‖reference‖ in f32 against double.
+    if (*referenceError > 1e-5) {
+      error(llvm::formatv("{0}: FAILED: the compiled map differs from the "
+                          "reference evaluator by {1:e} (relative, 2-norm)",
+                          c.name, *referenceError));
+      ok = false;
+    }
+  }
   for (int64_t L : Ls) {
     Instance in;
     if (c.name == "model") {
@@ -749,6 +928,10 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       line["ratio_vs_naive"] = nullptr;
       line["max_rel_error_vs_naive"] = nullptr;
     }
+    if (referenceError)
+      line["rel_error_vs_reference_small"] = *referenceError;
+    if (c.annotate)
+      c.annotate(line, compiled.median, L);
     line["correct"] = correct;
     line["timed"] =
         info.weights.empty() ? "glint_forward" : "CompiledModel::run";
@@ -797,7 +980,8 @@ int main(int argc, char **argv) {
   rt::setThreads(static_cast<unsigned>(threadsUsed));
 
   std::vector<Case> all = {mamba1Case(),     mamba2Case(), gatedCase(true),
-                           gatedCase(false), conv1dCase(), modelCase()};
+                           gatedCase(false), conv1dCase(), modelCase(),
+                           attnMapMamba1Case()};
   std::vector<Case *> selected;
   if (caseNames.empty()) {
     for (Case &c : all)

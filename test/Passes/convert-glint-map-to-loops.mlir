@@ -1,0 +1,36 @@
+// RUN: glint-opt %s -convert-glint-map-to-loops | FileCheck %s
+// RUN: glint-opt %s -convert-glint-map-to-loops -canonicalize | FileCheck %s --check-prefix=NOGLINT
+
+// Tests that a Mamba-1 layer's map (conv → SiLU → scan with Δ and D → gate)
+// reduced to the channel mean becomes a loop over (batch, channel) around
+// the 16-column vector kernel: exponentials once per (token, key), one
+// multiply and one multiply-add per key for every 16 entries, the gate and
+// the mean fused into the row's accumulation.
+// CHECK-LABEL: func.func @mamba
+// CHECK: %[[GAIN:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: scf.for %[[B:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// CHECK: math.exp
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
+// CHECK: vector.fma
+// CHECK: vector.transfer_write
+// CHECK-NOT: glint.map
+// CHECK: return
+// NOGLINT-LABEL: func.func @mamba
+// NOGLINT-NOT: glint.
+func.func @mamba(%x: tensor<?x?x4xf32>, %w: tensor<4x4xf32>, %xc: tensor<?x?x4xf32>,
+    %q: tensor<?x?x1x3xf32>, %k: tensor<?x?x1x3xf32>, %a: tensor<4x3xf32>,
+    %dt: tensor<?x?x4xf32>, %d: tensor<4xf32>, %z: tensor<?x?x4xf32>) -> (tensor<?x?x?xf32>, tensor<?x?x4xf32>) {
+  %m0 = glint.map_identity %x : tensor<?x?x4xf32> -> !glint.map<tensor<?x?x4xf32>>
+  %m1 = glint.map_conv %m0, %w : (!glint.map<tensor<?x?x4xf32>>, tensor<4x4xf32>) -> !glint.map<tensor<?x?x4xf32>>
+  %g = glint.act_gain silu %xc : tensor<?x?x4xf32>
+  %m2 = glint.map_scale %m1, %g : (!glint.map<tensor<?x?x4xf32>>, tensor<?x?x4xf32>) -> !glint.map<tensor<?x?x4xf32>>
+  %m3 = glint.map_reshape %m2 : !glint.map<tensor<?x?x4xf32>> -> !glint.map<tensor<?x?x4x1xf32>>
+  %m4 = glint.map_scan %m3 q(%q) k(%k) log_decay(%a) delta(%dt) skip(%d) : (!glint.map<tensor<?x?x4x1xf32>>, tensor<?x?x1x3xf32>, tensor<?x?x1x3xf32>, tensor<4x3xf32>, tensor<?x?x4xf32>, tensor<4xf32>) -> !glint.map<tensor<?x?x4x1xf32>>
+  %m5 = glint.map_reshape %m4 : !glint.map<tensor<?x?x4x1xf32>> -> !glint.map<tensor<?x?x4xf32>>
+  %m6 = glint.map_scale %m5, %z : (!glint.map<tensor<?x?x4xf32>>, tensor<?x?x4xf32>) -> !glint.map<tensor<?x?x4xf32>>
+  %r = glint.map_reduce mean %m6 : !glint.map<tensor<?x?x4xf32>> -> tensor<?x?x?xf32>
+  %y = glint.map_apply %m6, %x : (!glint.map<tensor<?x?x4xf32>>, tensor<?x?x4xf32>) -> tensor<?x?x4xf32>
+  return %r, %y : tensor<?x?x?xf32>, tensor<?x?x4xf32>
+}
