@@ -412,20 +412,27 @@ Value ImportBuilder::groupNorm(Value x, int64_t groups, Value w, Value b,
                              builder.getF64FloatAttr(eps));
 }
 
-Value ImportBuilder::conv1d(Value x, Value w, Value bias, bool reverse) {
-  return Conv1dOp::create(builder, location, x.getType(), Type(), x, w, bias,
+Location ImportBuilder::loc(StringRef name) const {
+  if (name.empty())
+    return location;
+  return NameLoc::get(StringAttr::get(context, name), location);
+}
+
+Value ImportBuilder::conv1d(Value x, Value w, Value bias, bool reverse,
+                            StringRef name) {
+  return Conv1dOp::create(builder, loc(name), x.getType(), Type(), x, w, bias,
                           Value(), reverse)
       .getOutput();
 }
 
-Value ImportBuilder::tokenShift(Value x) {
-  return TokenShiftOp::create(builder, location, x.getType(), Type(), x,
+Value ImportBuilder::tokenShift(Value x, StringRef name) {
+  return TokenShiftOp::create(builder, loc(name), x.getType(), Type(), x,
                               Value())
       .getOutput();
 }
 
 Value ImportBuilder::recurrence(const RecurrenceOperands &in) {
-  return RecurrenceOp::create(builder, location, in.v.getType(), Type(), in.q,
+  return RecurrenceOp::create(builder, loc(in.name), in.v.getType(), Type(), in.q,
                               in.k, in.v, in.logDecay, in.delta, in.bonus,
                               in.skip, Value(), in.reverse, in.normalize)
       .getOutput();
