@@ -412,30 +412,34 @@ Value ImportBuilder::groupNorm(Value x, int64_t groups, Value w, Value b,
                              builder.getF64FloatAttr(eps));
 }
 
-Location ImportBuilder::loc(StringRef name) const {
-  if (name.empty())
-    return location;
-  return NameLoc::get(StringAttr::get(context, name), location);
+Operation *ImportBuilder::nameState(Operation *op, StringRef name) {
+  if (!name.empty())
+    op->setAttr("glint.state", builder.getStringAttr(name));
+  return op;
 }
 
 Value ImportBuilder::conv1d(Value x, Value w, Value bias, bool reverse,
                             StringRef name) {
-  return Conv1dOp::create(builder, loc(name), x.getType(), Type(), x, w, bias,
-                          Value(), reverse)
-      .getOutput();
+  return nameState(Conv1dOp::create(builder, location, x.getType(), Type(), x,
+                                    w, bias, Value(), reverse),
+                   name)
+      ->getResult(0);
 }
 
 Value ImportBuilder::tokenShift(Value x, StringRef name) {
-  return TokenShiftOp::create(builder, loc(name), x.getType(), Type(), x,
-                              Value())
-      .getOutput();
+  return nameState(TokenShiftOp::create(builder, location, x.getType(), Type(),
+                                        x, Value()),
+                   name)
+      ->getResult(0);
 }
 
 Value ImportBuilder::recurrence(const RecurrenceOperands &in) {
-  return RecurrenceOp::create(builder, loc(in.name), in.v.getType(), Type(), in.q,
-                              in.k, in.v, in.logDecay, in.delta, in.bonus,
-                              in.skip, Value(), in.reverse, in.normalize)
-      .getOutput();
+  return nameState(RecurrenceOp::create(builder, location, in.v.getType(),
+                                        Type(), in.q, in.k, in.v, in.logDecay,
+                                        in.delta, in.bonus, in.skip, Value(),
+                                        in.reverse, in.normalize),
+                   in.name)
+      ->getResult(0);
 }
 
 Value ImportBuilder::mixer(StringRef label, Value x,

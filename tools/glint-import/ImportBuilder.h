@@ -133,8 +133,8 @@ public:
   Value rmsNorm(Value x, Value w, double eps, double weightOffset = 0.0);
   Value layerNorm(Value x, Value w, Value b, double eps);
   Value groupNorm(Value x, int64_t groups, Value w, Value b, double eps);
-  /// Ops that carry a state in generation take a `name` (their location,
-  /// `NameLoc`): glint-expose-state names the state after it.
+  /// Ops that carry a state in generation take a `name`, set as their
+  /// `glint.state` attribute: glint-expose-state names the state after it.
   Value conv1d(Value x, Value w, Value bias, bool reverse = false,
                llvm::StringRef name = {});
   Value tokenShift(Value x, llvm::StringRef name = {});
@@ -157,8 +157,9 @@ public:
 
   OpBuilder &getBuilder() { return builder; }
   Location loc() const { return location; }
-  /// The importer's location named `name` (the plain location when empty).
-  Location loc(llvm::StringRef name) const;
+  /// Names the state `op` carries in generation (`glint.state`), unless
+  /// `name` is empty; returns `op`.
+  Operation *nameState(Operation *op, llvm::StringRef name);
   Type elementType() const { return f32; }
 
 private:

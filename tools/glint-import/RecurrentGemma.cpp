@@ -154,10 +154,14 @@ static Value attention(ImportBuilder &b, Value q, Value k, Value v,
   auto vType = cast<RankedTensorType>(v.getType());
   SmallVector<int64_t> shape(qType.getShape());
   shape.back() = vType.getShape().back();
-  return AttentionOp::create(
-      builder, b.loc(name), RankedTensorType::get(shape, qType.getElementType()), q,
-      k, v, builder.getF64FloatAttr(scale), builder.getI64IntegerAttr(window))
-      .getOutput();
+  return b
+      .nameState(AttentionOp::create(
+                     builder, b.loc(),
+                     RankedTensorType::get(shape, qType.getElementType()), q, k,
+                     v, builder.getF64FloatAttr(scale),
+                     builder.getI64IntegerAttr(window)),
+                 name)
+      ->getResult(0);
 }
 
 Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
