@@ -982,7 +982,8 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
       Value c = arith::ConstantIndexOp::create(rewriter, loc, cacheLength);
       Value before = arith::SubIOp::create(rewriter, loc, c, op.getPosition());
       firstKey = arith::MaxSIOp::create(
-          rewriter, loc, before, arith::ConstantIndexOp::create(rewriter, loc, 0));
+          rewriter, loc, before,
+          arith::ConstantIndexOp::create(rewriter, loc, 0));
     }
     // Inside a generic over (b, i, g, r, j): may query i see key j?
     auto visible = [window, cacheLength, firstKey](OpBuilder &b,
@@ -1110,17 +1111,15 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
       OpFoldResult zeroIndex = rewriter.getIndexAttr(0);
       OpFoldResult one = rewriter.getIndexAttr(1);
       OpFoldResult rows = rewriter.getIndexAttr(cacheLength);
-      for (auto [full, finalCache] :
-           {std::pair(k, op.getFinalKeyCache()),
-            std::pair(v, op.getFinalValueCache())}) {
-        SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc,
-                                                                full);
+      for (auto [full, finalCache] : {std::pair(k, op.getFinalKeyCache()),
+                                      std::pair(v, op.getFinalValueCache())}) {
+        SmallVector<OpFoldResult> sizes =
+            tensor::getMixedSizes(rewriter, loc, full);
         sizes[1] = rows;
         Value slice = tensor::ExtractSliceOp::create(
             rewriter, loc, full, {zeroIndex, len, zeroIndex, zeroIndex}, sizes,
             {one, one, one, one});
-        results.push_back(
-            castTo(rewriter, loc, slice, finalCache.getType()));
+        results.push_back(castTo(rewriter, loc, slice, finalCache.getType()));
       }
     }
     rewriter.replaceOp(op, results);

@@ -65,23 +65,24 @@ static std::string stateTypes(Operation *op,
   if (auto c = dyn_cast<Conv1dOp>(op)) {
     if (c.getWidth() == 1)
       return "";
-    return make({dimOf(c.getInput(), 0), c.getWidth() - 1,
-                 dimOf(c.getInput(), 2)},
-                c.getInput());
+    return make(
+        {dimOf(c.getInput(), 0), c.getWidth() - 1, dimOf(c.getInput(), 2)},
+        c.getInput());
   }
   if (auto t = dyn_cast<TokenShiftOp>(op))
-    return make({dimOf(t.getInput(), 0), dimOf(t.getInput(), 2)},
-                t.getInput());
+    return make({dimOf(t.getInput(), 0), dimOf(t.getInput(), 2)}, t.getInput());
   if (auto a = dyn_cast<AttentionOp>(op)) {
     int64_t rows = a.getWindowAttr().getInt() - 1;
-    std::string why = make({dimOf(a.getK(), 0), rows, dimOf(a.getK(), 2),
-                            dimOf(a.getK(), 3)},
-                           a.getK());
+    if (rows == 0)
+      return ""; // A window of 1 sees only the query's own position.
+    std::string why =
+        make({dimOf(a.getK(), 0), rows, dimOf(a.getK(), 2), dimOf(a.getK(), 3)},
+             a.getK());
     if (!why.empty())
       return why;
-    return make({dimOf(a.getV(), 0), rows, dimOf(a.getV(), 2),
-                 dimOf(a.getV(), 3)},
-                a.getV());
+    return make(
+        {dimOf(a.getV(), 0), rows, dimOf(a.getV(), 2), dimOf(a.getV(), 3)},
+        a.getV());
   }
   return "";
 }
@@ -198,10 +199,10 @@ static Value startEmptyHistories(OpBuilder &b, Location loc, Value state) {
     offsets.push_back(b.getIndexAttr(column));
     return offsets;
   };
-  Value denominator = tensor::ExtractSliceOp::create(
-      b, loc, sliceType, state, at(last - 2), sizes, ones);
-  Value runningMax = tensor::ExtractSliceOp::create(
-      b, loc, sliceType, state, at(last - 1), sizes, ones);
+  Value denominator = tensor::ExtractSliceOp::create(b, loc, sliceType, state,
+                                                     at(last - 2), sizes, ones);
+  Value runningMax = tensor::ExtractSliceOp::create(b, loc, sliceType, state,
+                                                    at(last - 1), sizes, ones);
   auto splat = [&](double value) -> Value {
     Value scalar = arith::ConstantOp::create(
         b, loc, b.getFloatAttr(type.getElementType(), value));
@@ -257,6 +258,11 @@ FailureOr<func::FuncOp> glint::exposeState(func::FuncOp fn,
   step.walk([&](Operation *op) {
     if (!looksBack(op))
       return;
+    auto attention = dyn_cast<AttentionOp>(op);
+    if (attention && attention.getWindowAttr().getInt() == 1)
+      return; // A window of 1: nothing to carry.
+    // Rotary embeddings and attention caches read the position; the
+    // sequence length comes from their first operand ([B, L, ...]).
     if (isa<RotaryOp, AttentionOp>(op) && !sequence)
       sequence = op->getOperand(0);
     carriers.push_back({op, ""});
@@ -293,8 +299,8 @@ FailureOr<func::FuncOp> glint::exposeState(func::FuncOp fn,
     Value arg = addState(RankedTensorType::get({}, b.getI64Type()), "position");
     b.setInsertionPointToStart(&entry);
     positionI64 = tensor::ExtractOp::create(b, loc, arg, ValueRange{});
-    position = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                          positionI64);
+    position =
+        arith::IndexCastOp::create(b, loc, b.getIndexType(), positionI64);
     next.push_back(Value()); // Filled in at the return.
   }
 
@@ -309,9 +315,9 @@ FailureOr<func::FuncOp> glint::exposeState(func::FuncOp fn,
       if (r.getNormalize())
         initial = startEmptyHistories(b, r.getLoc(), initial);
       auto newOp = RecurrenceOp::create(
-          b, r.getLoc(), r.getOutput().getType(), types[0], r.getQ(),
-          r.getK(), r.getV(), r.getLogDecay(), r.getDelta(), r.getBonus(),
-          r.getSkip(), initial, r.getReverse(), r.getNormalize());
+          b, r.getLoc(), r.getOutput().getType(), types[0], r.getQ(), r.getK(),
+          r.getV(), r.getLogDecay(), r.getDelta(), r.getBonus(), r.getSkip(),
+          initial, r.getReverse(), r.getNormalize());
       next.push_back(newOp.getFinalState());
       replacement = newOp;
     } else if (auto c = dyn_cast<Conv1dOp>(op)) {
@@ -333,9 +339,9 @@ FailureOr<func::FuncOp> glint::exposeState(func::FuncOp fn,
       Value keys = addState(types[0], carrier.name + ".key_cache");
       Value values = addState(types[1], carrier.name + ".value_cache");
       auto newOp = AttentionOp::create(
-          b, a.getLoc(), a.getOutput().getType(),
-          TypeRange{types[0], types[1]}, a.getQ(), a.getK(), a.getV(), keys,
-          values, position, a.getScaleAttr(), a.getWindowAttr());
+          b, a.getLoc(), a.getOutput().getType(), TypeRange{types[0], types[1]},
+          a.getQ(), a.getK(), a.getV(), keys, values, position,
+          a.getScaleAttr(), a.getWindowAttr());
       next.push_back(newOp.getFinalKeyCache());
       next.push_back(newOp.getFinalValueCache());
       replacement = newOp;

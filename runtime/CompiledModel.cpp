@@ -178,14 +178,14 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
   if (array.bytes.size() !=
       static_cast<size_t>(array.numElements() * dtypeSize(array.dtype)))
     return llvm::createStringError(llvm::formatv(
-        "{0} #{1} ('{2}') holds {3} bytes, but {4} {5} needs {6}", kind,
-        index, spec.name, array.bytes.size(), array.dtype,
-        shapeString(array.shape), array.numElements() * dtypeSize(array.dtype)));
+        "{0} #{1} ('{2}') holds {3} bytes, but {4} {5} needs {6}", kind, index,
+        spec.name, array.bytes.size(), array.dtype, shapeString(array.shape),
+        array.numElements() * dtypeSize(array.dtype)));
   for (int64_t d : array.shape)
     if (d <= 0)
-      return llvm::createStringError(llvm::formatv(
-          "{3} #{0} ('{1}') has an empty dimension: {2}", index, spec.name,
-          shapeString(array.shape), kind));
+      return llvm::createStringError(
+          llvm::formatv("{3} #{0} ('{1}') has an empty dimension: {2}", index,
+                        spec.name, shapeString(array.shape), kind));
   if (spec.limit > 0) {
     auto check = [&](auto *values) -> Error {
       for (int64_t i = 0; i < array.numElements(); ++i)
@@ -193,8 +193,8 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
           return llvm::createStringError(llvm::formatv(
               "{5} #{0} ('{1}'): token id {2} at flat index {3} is outside "
               "the vocabulary [0, {4})",
-              index, spec.name, static_cast<int64_t>(values[i]), i,
-              spec.limit, kind));
+              index, spec.name, static_cast<int64_t>(values[i]), i, spec.limit,
+              kind));
       return Error::success();
     };
     if (array.dtype == "i64")
@@ -207,9 +207,9 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
       double x = array.dtype == "f32" ? array.data<float>()[i]
                                       : array.data<double>()[i];
       if (std::isnan(x))
-        return llvm::createStringError(llvm::formatv(
-            "{3} #{0} ('{1}') holds NaN at flat index {2}", index,
-            spec.name, i, kind));
+        return llvm::createStringError(
+            llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
+                          spec.name, i, kind));
     }
   return Error::success();
 }
@@ -220,13 +220,13 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
                     llvm::ArrayRef<HostArray> inputs,
                     llvm::ArrayRef<HostArray> states) {
   if (inputs.size() != spec.inputs.size())
-    return llvm::createStringError(llvm::formatv(
-        "the model takes {0} inputs, got {1}", spec.inputs.size(),
-        inputs.size()));
+    return llvm::createStringError(
+        llvm::formatv("the model takes {0} inputs, got {1}", spec.inputs.size(),
+                      inputs.size()));
   if (states.size() != spec.states.size())
-    return llvm::createStringError(llvm::formatv(
-        "the step entry carries {0} states, got {1}", spec.states.size(),
-        states.size()));
+    return llvm::createStringError(
+        llvm::formatv("the step entry carries {0} states, got {1}",
+                      spec.states.size(), states.size()));
   if (weights.size() != spec.weights.size())
     return llvm::createStringError("the model's weights are not bound");
   for (auto [i, input] : llvm::enumerate(inputs))
@@ -290,8 +290,7 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
       int64_t offset = 0;
       for (int64_t k = 0; k < rank; ++k)
         offset += index[k] * d[3 + rank + k];
-      std::memcpy(array.bytes.data() + flat * size, base + offset * size,
-                  size);
+      std::memcpy(array.bytes.data() + flat * size, base + offset * size, size);
       for (int64_t k = rank - 1; k >= 0; --k) {
         if (++index[k] < shape[k])
           break;

@@ -138,8 +138,8 @@ mlir::glint::runtime::parseModelInfo(llvm::StringRef text) {
     if (!stepObject)
       return malformed("'step' is not an object");
     EntryInfo entry;
-    if (llvm::Error e = parseEntry(*stepObject, entry, /*withStates=*/true,
-                                   " in 'step'"))
+    if (llvm::Error e =
+            parseEntry(*stepObject, entry, /*withStates=*/true, " in 'step'"))
       return std::move(e);
     info.step = std::move(entry);
   }

@@ -233,6 +233,8 @@ mlir::glint::runtime::generateCompiled(CompiledModel &model,
                                        StringRef modelName) {
   if (!model.hasStep())
     return model.initialStates(1).takeError(); // Says why there is none.
+  if (count == 0)
+    return llvm::createStringError("no tokens to generate");
   const EntryInfo &step = *model.info().step;
   auto dtype = singleInputDtype(step, prompt, modelName);
   if (!dtype)

@@ -726,9 +726,8 @@ static Failure evalAttention(glint::AttentionOp op, const Array &q,
     if (auto f = checkRuntimeShape(*keyCache, {batch, cached, kvHeads, dim},
                                    "key_cache"))
       return f;
-    if (auto f = checkRuntimeShape(*valueCache,
-                                   {batch, cached, kvHeads, valueDim},
-                                   "value_cache"))
+    if (auto f = checkRuntimeShape(
+            *valueCache, {batch, cached, kvHeads, valueDim}, "value_cache"))
       return f;
     if (position < 0)
       return fail(llvm::formatv("negative position {0}", position));
@@ -1489,9 +1488,8 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
         return std::nullopt;
       })
       .Case([&](scf::ForOp forOp) { return evaluateFor(forOp, values); })
-      .Case([&](scf::ForallOp forall) {
-        return evaluateForall(forall, values);
-      })
+      .Case(
+          [&](scf::ForallOp forall) { return evaluateForall(forall, values); })
       .Case([&](scf::IfOp ifOp) -> Failure {
         Region &region = in[0]->data[0] != 0.0 ? ifOp.getThenRegion()
                                                 : ifOp.getElseRegion();

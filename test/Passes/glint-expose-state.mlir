@@ -118,3 +118,16 @@ func.func @forward(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x1x8xf32>, %v: tensor<
       : (tensor<?x?x2x8xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x6xf32>) -> tensor<?x?x2x6xf32>
   return %o : tensor<?x?x2x6xf32>
 }
+
+// -----
+
+// Tests that attention with a window of 1 (each query sees only itself)
+// carries nothing, and needs no position.
+// CHECK-LABEL: func.func @forward_step(
+// CHECK-SAME: %{{[^:]+}}: tensor<?x?x2x8xf32>, %{{[^:]+}}: tensor<?x?x1x8xf32>) -> tensor<?x?x2x8xf32>
+// CHECK: glint.attention %{{.+}} scale 5.000000e-01 window 1 :
+func.func @forward(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x1x8xf32>) -> tensor<?x?x2x8xf32> {
+  %o = glint.attention %q, %k, %k scale 0.5 window 1
+      : (tensor<?x?x2x8xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>) -> tensor<?x?x2x8xf32>
+  return %o : tensor<?x?x2x8xf32>
+}

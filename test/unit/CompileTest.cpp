@@ -83,8 +83,7 @@ void compileModel(const std::string &dir,
   ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
 
   llvm::SmallString<128> library;
-  ASSERT_FALSE(
-      llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
   llvm::FileRemover removeLibrary(library);
   llvm::Error compiled =
       glint::compiler::compileToLibrary(**module, "forward", library, step);
@@ -188,8 +187,8 @@ TEST_P(CompiledFixture, LongSequenceStaysFinite) {
 rt::HostArray randomIds(const rt::CompiledModel &model, int64_t batch,
                         int64_t length, std::mt19937_64 &rng) {
   rt::HostArray ids = rt::HostArray::make({batch, length}, "i64");
-  std::uniform_int_distribution<int64_t> token(
-      0, model.info().inputs[0].limit - 1);
+  std::uniform_int_distribution<int64_t> token(0, model.info().inputs[0].limit -
+                                                      1);
   for (int64_t i = 0; i < batch * length; ++i)
     ids.data<int64_t>()[i] = token(rng);
   return ids;
@@ -249,8 +248,7 @@ void checkStepByStep(rt::CompiledModel &model, llvm::StringRef name) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t t = 0; t < length; ++t) {
       auto at = [&](const std::vector<double> &v) {
-        return llvm::ArrayRef<double>(v).slice((b * length + t) * vocab,
-                                              vocab);
+        return llvm::ArrayRef<double>(v).slice((b * length + t) * vocab, vocab);
       };
       double error = relativeError(at(streamed), at(expected));
       EXPECT_LE(error, kStepTolerance)
@@ -291,9 +289,8 @@ void checkGreedyGeneration(rt::CompiledModel &model) {
     for (int64_t b = 0; b < batch; ++b) {
       EXPECT_EQ(generated->tokens.data[b * count + i], next[b])
           << "token " << i << " of sequence " << b;
-      llvm::ArrayRef<double> last =
-          llvm::ArrayRef<double>(full.data).slice(
-              (b * length + length - 1) * vocab, vocab);
+      llvm::ArrayRef<double> last = llvm::ArrayRef<double>(full.data).slice(
+          (b * length + length - 1) * vocab, vocab);
       llvm::ArrayRef<double> chosenFrom =
           llvm::ArrayRef<double>(generated->logits.data)
               .slice((b * count + i) * vocab, vocab);
@@ -326,10 +323,11 @@ void checkBadStates(rt::CompiledModel &model) {
   shape.back() += 1;
   wrongShape.back() = rt::HostArray::make(shape, wrongShape.back().dtype);
   std::string error = errorOf(wrongShape);
-  EXPECT_NE(error.find(llvm::formatv("state #{0} ('{1}') is", states->size() - 1,
-                                     step.states.back().name)
-                           .str()),
-            std::string::npos)
+  EXPECT_NE(
+      error.find(llvm::formatv("state #{0} ('{1}') is", states->size() - 1,
+                               step.states.back().name)
+                     .str()),
+      std::string::npos)
       << error;
   EXPECT_NE(error.find("but the model takes"), std::string::npos) << error;
 
@@ -378,8 +376,7 @@ TEST_P(GeneratingFixture, GenerationMatchesFullForward) {
     auto states = model->initialStates(1);
     ASSERT_FALSE(bool(states));
     std::string error = llvm::toString(states.takeError());
-    EXPECT_NE(error.find("has no step entry for generation"),
-              std::string::npos)
+    EXPECT_NE(error.find("has no step entry for generation"), std::string::npos)
         << error;
     std::vector<rt::HostArray> none;
     auto stepped = model->step({}, none);
@@ -409,10 +406,9 @@ INSTANTIATE_TEST_SUITE_P(Families, CompiledFixture,
                                            "rwkv4", "recurrentgemma", "rwkv6",
                                            "vim"));
 INSTANTIATE_TEST_SUITE_P(Families, GeneratingFixture,
-                         ::testing::Values("mamba_conv3",
-                                           "mamba_conv4_untied", "mamba2",
-                                           "rwkv4", "recurrentgemma", "rwkv6",
-                                           "vim"));
+                         ::testing::Values("mamba_conv3", "mamba_conv4_untied",
+                                           "mamba2", "rwkv4", "recurrentgemma",
+                                           "rwkv6", "vim"));
 
 } // namespace
 

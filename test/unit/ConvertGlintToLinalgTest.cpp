@@ -454,12 +454,15 @@ OpCase cachedAttention(StringRef name, int64_t heads, int64_t groups,
   std::string body =
       position < 0
           ? ""
-          : llvm::formatv("  %p = arith.constant {0} : index\n", position).str();
-  body += llvm::formatv(
-      "  %o, %kf, %vf = glint.attention %q, %k, %v scale 0.6 window {0} "
-      "cache(%kc, %vc) position(%p) : ({1}, {2}, {3}, {4}, {5}, index) -> "
-      "({6}, {4}, {5})",
-      window, q, k, v, kc, vc, o).str();
+          : llvm::formatv("  %p = arith.constant {0} : index\n", position)
+                .str();
+  body +=
+      llvm::formatv(
+          "  %o, %kf, %vf = glint.attention %q, %k, %v scale 0.6 window {0} "
+          "cache(%kc, %vc) position(%p) : ({1}, {2}, {3}, {4}, {5}, index) -> "
+          "({6}, {4}, {5})",
+          window, q, k, v, kc, vc, o)
+          .str();
   return OpCase{name.str(),
                 function("%q: " + q + ", %k: " + k + ", %v: " + v +
                              ", %kc: " + kc + ", %vc: " + vc +

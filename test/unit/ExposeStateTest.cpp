@@ -187,8 +187,7 @@ TEST(ExposeStateErrors, VisionMambaIsRejected) {
       mlir::glint::import::importCheckpoint(&context, dir, **checkpoint);
   ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
   auto forward = (*module)->lookupSymbol<func::FuncOp>("forward");
-  std::optional<std::string> reason =
-      mlir::glint::findUnstreamableOp(forward);
+  std::optional<std::string> reason = mlir::glint::findUnstreamableOp(forward);
   ASSERT_TRUE(reason);
   EXPECT_NE(reason->find("runs backwards (reverse)"), std::string::npos)
       << *reason;

@@ -444,9 +444,11 @@ TEST_F(ReferenceTest, AttentionCacheContinuesTheSequence) {
   std::vector<Array> expected = run(whole, {q, k, v});
   ASSERT_EQ(expected.size(), 1u);
 
-  std::string kc = tensorType({B, W - 1, G, D}), vc = tensorType({B, W - 1, G, E});
+  std::string kc = tensorType({B, W - 1, G, D}),
+              vc = tensorType({B, W - 1, G, E});
   std::string piece = llvm::formatv(
-      "func.func @f(%q: tensor<{0}x?x{1}x{2}xf64>, %k: tensor<{0}x?x{3}x{2}xf64>,"
+      "func.func @f(%q: tensor<{0}x?x{1}x{2}xf64>, %k: "
+      "tensor<{0}x?x{3}x{2}xf64>,"
       " %v: tensor<{0}x?x{3}x{4}xf64>, %kc: {5}, %vc: {6}, %p: index) -> "
       "(tensor<{0}x?x{1}x{4}xf64>, {5}, {6}) {{\n"
       "  %o, %kf, %vf = glint.attention %q, %k, %v scale 0.7 window {7} "
@@ -470,10 +472,9 @@ TEST_F(ReferenceTest, AttentionCacheContinuesTheSequence) {
   Array actual(ArrayRef<int64_t>{B, L, H, E});
   int64_t position = 0;
   for (int64_t n : {1, 1, 3, 1, 5}) {
-    std::vector<Array> out =
-        run(piece, {rows(q, position, n), rows(k, position, n),
-                    rows(v, position, n), keys, values,
-                    Array::scalar(position)});
+    std::vector<Array> out = run(
+        piece, {rows(q, position, n), rows(k, position, n),
+                rows(v, position, n), keys, values, Array::scalar(position)});
     ASSERT_EQ(out.size(), 3u);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < n; ++t)

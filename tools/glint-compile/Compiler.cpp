@@ -101,10 +101,10 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
     auto weight = fn.getArgAttrOfType<StringAttr>(i, "glint.weight");
     auto state = fn.getArgAttrOfType<StringAttr>(i, "glint.state");
-    auto spec = specOf(fn.getArgumentTypes()[i],
-                       weight  ? weight.str()
-                       : state ? state.str()
-                               : "input" + std::to_string(i));
+    auto spec =
+        specOf(fn.getArgumentTypes()[i], weight  ? weight.str()
+                                         : state ? state.str()
+                                                 : "input" + std::to_string(i));
     if (!spec)
       return spec.takeError();
     auto kind = weight ? Weight : state ? State : Input;
@@ -144,8 +144,8 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
     if (!name || name.getValue() != state.name || spec->shape != state.shape ||
         spec->dtype != state.dtype)
       return llvm::createStringError(llvm::formatv(
-          "@{0}: result #{1} is not the next value of state '{2}'", function,
-          r, state.name));
+          "@{0}: result #{1} is not the next value of state '{2}'", function, r,
+          state.name));
   }
   return info;
 }
@@ -162,9 +162,9 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
   // A step entry for models over token ids [batch, seq] that can stream.
   bool withStep = step == StepMode::On;
   if (step == StepMode::Auto) {
-    auto ids = fn.getNumArguments() ? dyn_cast<RankedTensorType>(
-                                          fn.getArgumentTypes()[0])
-                                    : RankedTensorType();
+    auto ids = fn.getNumArguments()
+                   ? dyn_cast<RankedTensorType>(fn.getArgumentTypes()[0])
+                   : RankedTensorType();
     withStep = ids && ids.getRank() == 2 &&
                isa<IntegerType>(ids.getElementType()) &&
                !findUnstreamableOp(fn);
@@ -205,7 +205,8 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
   runtime::ModelInfo record;
   static_cast<runtime::EntryInfo &>(record) = std::move(*collected);
   if (withStep) {
-    auto stepInfo = collectEntryInfo(module, stepName, stepLimits, "glint_step");
+    auto stepInfo =
+        collectEntryInfo(module, stepName, stepLimits, "glint_step");
     if (!stepInfo)
       return stepInfo.takeError();
     record.step = std::move(*stepInfo);
@@ -289,8 +290,8 @@ compiler::translateForHost(ModuleOp module, llvm::LLVMContext &context,
         llvmModule->getFunction(("_mlir_ciface_" + fn).str());
     if (!ciface)
       return llvm::createStringError("no C interface for @" + fn);
-    size_t expected = 1 + spec.inputs.size() + spec.states.size() +
-                      spec.weights.size();
+    size_t expected =
+        1 + spec.inputs.size() + spec.states.size() + spec.weights.size();
     if (ciface->arg_size() != expected)
       return llvm::createStringError(llvm::formatv(
           "internal error: the C interface of @{0} takes {1} arguments, the "
@@ -407,8 +408,7 @@ Error compiler::emitExecutable(llvm::Module &module, StringRef output) {
 Error compiler::compileToLibrary(ModuleOp module, StringRef function,
                                  StringRef output, StepMode step) {
   runtime::ModelInfo info;
-  if (Error e = lowerModule(module, function, Stage::LLVM, info, nullptr,
-                            step))
+  if (Error e = lowerModule(module, function, Stage::LLVM, info, nullptr, step))
     return e;
   llvm::LLVMContext context;
   auto llvmModule = translateForHost(module, context, info, function);

@@ -59,11 +59,11 @@ collectEntryInfo(ModuleOp module, llvm::StringRef function,
 /// StepMode) the module gains `@<function>_step` first, recorded as the
 /// step entry. `configure` may adjust each pass manager (e.g. from
 /// command-line options). Diagnostics go to the context's handler.
-llvm::Error lowerModule(ModuleOp module, llvm::StringRef function,
-                        Stage stage, runtime::ModelInfo &info,
-                        const std::function<void(PassManager &)> &configure =
-                            nullptr,
-                        StepMode step = StepMode::Auto);
+llvm::Error
+lowerModule(ModuleOp module, llvm::StringRef function, Stage stage,
+            runtime::ModelInfo &info,
+            const std::function<void(PassManager &)> &configure = nullptr,
+            StepMode step = StepMode::Auto);
 
 /// Translates an LLVM-dialect module to LLVM IR for the host CPU, adds the
 /// model record and the packed entry points (`glint_forward`, and

@@ -298,8 +298,8 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
         // multiplier = after · sqrt(1 - a^2) + (1 - after), exact at both.
         Value aSquare = b.act(ActKind::exp, b.scale(logA, 2.0));
         Value ones = b.splat(1.0, aSquare);
-        Value multiplier = math::SqrtOp::create(b.getBuilder(), b.loc(),
-                                                b.sub(ones, aSquare));
+        Value multiplier =
+            math::SqrtOp::create(b.getBuilder(), b.loc(), b.sub(ones, aSquare));
         Value after = b.tokenShift(ones, g + "reset");
         multiplier = b.add(b.mul(after, multiplier), b.sub(ones, after));
         // One head per channel, K = V = 1, no query. The value is the conv

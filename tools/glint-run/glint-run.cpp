@@ -127,9 +127,9 @@ struct ModelIR {
   static DialectRegistry registry() {
     DialectRegistry registry;
     registry.insert<mlir::glint::GlintDialect, arith::ArithDialect,
-                    func::FuncDialect, linalg::LinalgDialect,
-                    math::MathDialect, ml_program::MLProgramDialect,
-                    scf::SCFDialect, tensor::TensorDialect>();
+                    func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
+                    ml_program::MLProgramDialect, scf::SCFDialect,
+                    tensor::TensorDialect>();
     return registry;
   }
   MLIRContext context;
@@ -218,7 +218,8 @@ interpretGeneration(const rt::Checkpoint &checkpoint,
   auto ir = parseModelIR();
   if (!ir)
     return ir.takeError();
-  ref::ReferenceEvaluator evaluator(*(*ir)->module, ref::weightsFrom(checkpoint));
+  ref::ReferenceEvaluator evaluator(*(*ir)->module,
+                                    ref::weightsFrom(checkpoint));
   int64_t batch = prompt.shape[0], length = prompt.shape[1];
   unsigned count = generate;
   rt::Generation out;
@@ -231,8 +232,7 @@ interpretGeneration(const rt::Checkpoint &checkpoint,
     if (!results)
       return results.takeError();
     rt::RunArray logits;
-    logits.shape.assign((*results)[0].shape.begin(),
-                        (*results)[0].shape.end());
+    logits.shape.assign((*results)[0].shape.begin(), (*results)[0].shape.end());
     logits.data = std::move((*results)[0].data);
     if (logits.shape.size() != 3 || logits.shape[1] != length + i)
       return llvm::createStringError(
@@ -272,8 +272,8 @@ loadLibrary(const rt::Checkpoint &checkpoint) {
 }
 
 /// Runs a library made by glint-compile.
-static llvm::Expected<rt::RunArray>
-runLibrary(const rt::Checkpoint &checkpoint, const rt::RunArray &input) {
+static llvm::Expected<rt::RunArray> runLibrary(const rt::Checkpoint &checkpoint,
+                                               const rt::RunArray &input) {
   auto model = loadLibrary(checkpoint);
   if (!model)
     return model.takeError();
