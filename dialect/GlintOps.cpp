@@ -434,7 +434,49 @@ LogicalResult AttentionOp::verify() {
                          {batch, seq, heads, valueDim},
                          {"batch", "seq", "heads", "value_dim"})))
     return failure();
+  if (bool(getKeyCache()) != bool(getValueCache()))
+    return emitOpError("expects both a key and a value cache, or neither");
+  if (getFinalCaches().size() != 0 && getFinalCaches().size() != 2)
+    return emitOpError("expects the final key and value caches as results, "
+                       "or neither; got ")
+           << getFinalCaches().size() << " final caches";
+  if (!getKeyCache()) {
+    if (getPosition())
+      return emitOpError("has a position but no key/value cache");
+    if (getFinalKeyCache())
+      return emitOpError("returns final caches but has no key/value cache");
+    return verifySameFloatElementType(*this);
+  }
+  if (!getWindowAttr())
+    return emitOpError("with a key/value cache needs a window (the cache "
+                       "holds the window - 1 previous positions)");
+  if (!getPosition())
+    return emitOpError("with a key/value cache needs a position (the number "
+                       "of tokens before this call)");
+  int64_t cache = getCacheLength();
+  SmallVector<StringRef> axes{"batch", "window - 1", "kv heads", "head_dim"};
+  if (failed(check.shape(getKeyCache(), "key_cache",
+                         {batch, cache, kvHeads, headDim}, axes)))
+    return failure();
+  if (getFinalKeyCache() &&
+      failed(check.shape(getFinalKeyCache(), "final_key_cache",
+                         {batch, cache, kvHeads, headDim}, axes)))
+    return failure();
+  axes.back() = "value_dim";
+  if (failed(check.shape(getValueCache(), "value_cache",
+                         {batch, cache, kvHeads, valueDim}, axes)))
+    return failure();
+  if (getFinalValueCache() &&
+      failed(check.shape(getFinalValueCache(), "final_value_cache",
+                         {batch, cache, kvHeads, valueDim}, axes)))
+    return failure();
   return verifySameFloatElementType(*this);
+}
+
+int64_t AttentionOp::getCacheLength() {
+  if (!getKeyCache() || !getWindowAttr())
+    return 0;
+  return getWindowAttr().getInt() - 1;
 }
 
 namespace {
@@ -444,7 +486,8 @@ struct DropInactiveWindow : public OpRewritePattern<AttentionOp> {
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     int64_t seq = dimOf(op.getQ(), 1);
-    if (!op.getWindowAttr() || ShapedType::isDynamic(seq) ||
+    // With a cache, the window reaches back past the start of this call.
+    if (!op.getWindowAttr() || op.getKeyCache() || ShapedType::isDynamic(seq) ||
         op.getWindowAttr().getInt() < seq)
       return failure();
     rewriter.modifyOpInPlace(op, [&] { op.removeWindowAttr(); });

@@ -266,7 +266,8 @@ def Glint_TokenShiftOp : Glint_Op<"token_shift", [Pure]> {
 // Softmax attention (hybrid models)
 //===----------------------------------------------------------------------===//
 
-def Glint_AttentionOp : Glint_Op<"attention", [Pure]> {
+def Glint_AttentionOp : Glint_Op<"attention", [
+    Pure, AttrSizedOperandSegments]> {
   let summary = "causal softmax attention, optionally windowed, grouped heads";
   let description = [{
     Causal multi-head softmax attention with grouped (or multi-query) key /
@@ -281,24 +282,68 @@ def Glint_AttentionOp : Glint_Op<"attention", [Pure]> {
     o_i = Σ_j softmax_j(scale · q_i · k_j) v_j
     ```
 
+    For generation, a windowed attention can continue a sequence from a
+    cache of the keys and values of the `C = W - 1` positions before this
+    call: `cache(key_cache : [B, C, G, D], value_cache : [B, C, G, E])` with
+    `position(p)`, the number of tokens before this call. The keys seen by
+    query `i` are those of `concat(key_cache, k)` at positions
+    `C + i - W < j ≤ C + i`, except the first `C - min(p, C)` cache rows,
+    which lie before the start of the sequence. The optional second and
+    third results (`final_caches`, both or neither) are the key and value
+    caches after this call (the last `C` rows of `concat(key_cache, k)` and
+    of `concat(value_cache, v)`), so that calls
+    on consecutive pieces of a sequence compute what one call on the whole
+    sequence computes.
+
     The matrix is explicit, so the attention form passes it through as is.
 
     ```mlir
     %o = glint.attention %q, %k, %v scale 0.125 window 2048
         : (tensor<?x?x4x64xf32>, tensor<?x?x1x64xf32>, tensor<?x?x1x64xf32>)
         -> tensor<?x?x4x64xf32>
+    %o2, %kc2, %vc2 = glint.attention %q, %k, %v scale 0.125 window 2048
+        cache(%kc, %vc) position(%p)
+        : (tensor<?x?x4x64xf32>, tensor<?x?x1x64xf32>, tensor<?x?x1x64xf32>,
+           tensor<?x2047x1x64xf32>, tensor<?x2047x1x64xf32>, index)
+        -> (tensor<?x?x4x64xf32>, tensor<?x2047x1x64xf32>,
+            tensor<?x2047x1x64xf32>)
     ```
   }];
   let arguments = (ins Glint_FloatTensor:$q, Glint_FloatTensor:$k,
-                       Glint_FloatTensor:$v, F64Attr:$scale,
+                       Glint_FloatTensor:$v,
+                       Optional<Glint_FloatTensor>:$key_cache,
+                       Optional<Glint_FloatTensor>:$value_cache,
+                       Optional<Index>:$position, F64Attr:$scale,
                        OptionalAttr<I64Attr>:$window);
-  let results = (outs Glint_FloatTensor:$output);
+  let results = (outs Glint_FloatTensor:$output,
+                      Variadic<Glint_FloatTensor>:$final_caches);
   let assemblyFormat = [{
     $q `,` $k `,` $v `scale` $scale (`window` $window^)?
+    (`cache` `(` $key_cache^ `,` $value_cache `)`)?
+    (`position` `(` $position^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
+  let builders = [
+    // Attention over one whole sequence (no cache).
+    OpBuilder<(ins "Type":$output, "Value":$q, "Value":$k, "Value":$v,
+                   "FloatAttr":$scale, "IntegerAttr":$window), [{
+      build($_builder, $_state, output, TypeRange(), q, k, v, Value(),
+            Value(), Value(), scale, window);
+    }]>
+  ];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
+  let extraClassDeclaration = [{
+    /// Rows of the key/value cache (`window - 1`), or 0 without a cache.
+    int64_t getCacheLength();
+    /// The caches after this call, or null when not returned.
+    Value getFinalKeyCache() {
+      return getFinalCaches().empty() ? Value() : getFinalCaches()[0];
+    }
+    Value getFinalValueCache() {
+      return getFinalCaches().size() < 2 ? Value() : getFinalCaches()[1];
+    }
+  }];
 }
 
 def Glint_RotaryOp : Glint_Op<"rotary", [

@@ -936,6 +936,11 @@ struct RotaryLowering : public OpRewritePattern<RotaryOp> {
 /// layouts keep the head axes between the sequence axes, where batch_matmul
 /// cannot take them without transposing q, k and v; the generics are
 /// contractions the vectoriser handles all the same.
+///
+/// With a cache of `C` rows, the keys and values are `concat(cache, k)` and
+/// `concat(cache, v)`, query `i` sits at key position `C + i`, the cache rows
+/// before `C - min(position, C)` (before the sequence start) are invisible,
+/// and the final caches are the last `C` rows of the concatenations.
 struct AttentionLowering : public OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op,
@@ -944,10 +949,20 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
     MLIRContext *context = rewriter.getContext();
     Value q = op.getQ(), k = op.getK(), v = op.getV();
     Type elementType = tensorTypeOf(q).getElementType();
+    int64_t cacheLength = op.getCacheLength();
+    if (op.getKeyCache()) {
+      k = tensor::ConcatOp::create(rewriter, loc, 1,
+                                   ValueRange{op.getKeyCache(), k});
+      v = tensor::ConcatOp::create(rewriter, loc, 1,
+                                   ValueRange{op.getValueCache(), v});
+    }
+
     SmallVector<OpFoldResult> qSizes = tensor::getMixedSizes(rewriter, loc, q);
     OpFoldResult batch = qSizes[0], len = qSizes[1], heads = qSizes[2],
                  headDim = qSizes[3];
     OpFoldResult groups = tensor::getMixedSize(rewriter, loc, k, 2);
+    OpFoldResult keyLen =
+        op.getKeyCache() ? tensor::getMixedSize(rewriter, loc, k, 1) : len;
     OpFoldResult valueDim = tensor::getMixedSize(rewriter, loc, v, 3);
     OpFoldResult perGroup = divIndex(rewriter, loc, heads, groups);
     Value grouped = expandTo(rewriter, loc, q, {{0}, {1}, {2, 3}, {4}},
@@ -961,12 +976,30 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
     std::optional<int64_t> window;
     if (auto attr = op.getWindowAttr())
       window = attr.getInt();
+    // The first cache row inside the sequence: max(C - position, 0).
+    Value firstKey;
+    if (op.getKeyCache()) {
+      Value c = arith::ConstantIndexOp::create(rewriter, loc, cacheLength);
+      Value before = arith::SubIOp::create(rewriter, loc, c, op.getPosition());
+      firstKey = arith::MaxSIOp::create(
+          rewriter, loc, before,
+          arith::ConstantIndexOp::create(rewriter, loc, 0));
+    }
     // Inside a generic over (b, i, g, r, j): may query i see key j?
-    auto visible = [window](OpBuilder &b, Location nloc) -> Value {
+    auto visible = [window, cacheLength, firstKey](OpBuilder &b,
+                                                   Location nloc) -> Value {
       Value i = linalg::IndexOp::create(b, nloc, 1);
       Value j = linalg::IndexOp::create(b, nloc, 4);
+      if (cacheLength > 0)
+        i = arith::AddIOp::create(
+            b, nloc, i, arith::ConstantIndexOp::create(b, nloc, cacheLength));
       Value causal =
           arith::CmpIOp::create(b, nloc, arith::CmpIPredicate::ule, j, i);
+      if (firstKey)
+        causal = arith::AndIOp::create(
+            b, nloc, causal,
+            arith::CmpIOp::create(b, nloc, arith::CmpIPredicate::uge, j,
+                                  firstKey));
       if (!window)
         return causal;
       Value limit = arith::AddIOp::create(
@@ -977,7 +1010,7 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
     };
 
     SmallVector<OpFoldResult> rowSizes{batch, len, groups, perGroup};
-    SmallVector<OpFoldResult> scoreSizes{batch, len, groups, perGroup, len};
+    SmallVector<OpFoldResult> scoreSizes{batch, len, groups, perGroup, keyLen};
     AffineMap score5 = rewriter.getMultiDimIdentityMap(5);
     AffineMap row5 = loopsToDims(context, 5, {0, 1, 2, 3});
 
@@ -1071,7 +1104,25 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
     Value result = tensor::CollapseShapeOp::create(
         rewriter, loc, normalised,
         ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}});
-    rewriter.replaceOp(op, castTo(rewriter, loc, result, op.getType()));
+    SmallVector<Value> results{
+        castTo(rewriter, loc, result, op.getOutput().getType())};
+    if (op.getFinalKeyCache()) {
+      // The last C rows: [len, len + C) of the concatenations.
+      OpFoldResult zeroIndex = rewriter.getIndexAttr(0);
+      OpFoldResult one = rewriter.getIndexAttr(1);
+      OpFoldResult rows = rewriter.getIndexAttr(cacheLength);
+      for (auto [full, finalCache] : {std::pair(k, op.getFinalKeyCache()),
+                                      std::pair(v, op.getFinalValueCache())}) {
+        SmallVector<OpFoldResult> sizes =
+            tensor::getMixedSizes(rewriter, loc, full);
+        sizes[1] = rows;
+        Value slice = tensor::ExtractSliceOp::create(
+            rewriter, loc, full, {zeroIndex, len, zeroIndex, zeroIndex}, sizes,
+            {one, one, one, one});
+        results.push_back(castTo(rewriter, loc, slice, finalCache.getType()));
+      }
+    }
+    rewriter.replaceOp(op, results);
     return success();
   }
 };

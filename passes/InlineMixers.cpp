@@ -19,25 +19,27 @@ namespace mlir::glint {
 using namespace mlir;
 using namespace mlir::glint;
 
+void glint::inlineMixers(Operation *root) {
+  SmallVector<MixerOp> mixers;
+  // Post-order: nested mixers are inlined before the ones around them.
+  root->walk([&](MixerOp op) { mixers.push_back(op); });
+  IRRewriter rewriter(root->getContext());
+  for (MixerOp mixer : mixers) {
+    Value yielded = mixer.getYield().getValue();
+    // The block argument dies with the block: an identity body yields the
+    // mixer's input.
+    if (yielded == mixer.getValueArgument())
+      yielded = mixer.getInput();
+    rewriter.eraseOp(mixer.getYield());
+    rewriter.inlineBlockBefore(&mixer.getBody().front(), mixer,
+                               ValueRange{mixer.getInput()});
+    rewriter.replaceOp(mixer, yielded);
+  }
+}
+
 namespace {
 struct InlineMixersPass
     : public glint::impl::GlintInlineMixersBase<InlineMixersPass> {
-  void runOnOperation() override {
-    SmallVector<MixerOp> mixers;
-    // Post-order: nested mixers are inlined before the ones around them.
-    getOperation()->walk([&](MixerOp op) { mixers.push_back(op); });
-    IRRewriter rewriter(&getContext());
-    for (MixerOp mixer : mixers) {
-      Value yielded = mixer.getYield().getValue();
-      // The block argument dies with the block: an identity body yields the
-      // mixer's input.
-      if (yielded == mixer.getValueArgument())
-        yielded = mixer.getInput();
-      rewriter.eraseOp(mixer.getYield());
-      rewriter.inlineBlockBefore(&mixer.getBody().front(), mixer,
-                                 ValueRange{mixer.getInput()});
-      rewriter.replaceOp(mixer, yielded);
-    }
-  }
+  void runOnOperation() override { inlineMixers(getOperation()); }
 };
 } // namespace

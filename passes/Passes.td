@@ -33,6 +33,74 @@ def GlintInlineMixers : Pass<"glint-inline-mixers"> {
   let dependentDialects = [];
 }
 
+def GlintExposeState : Pass<"glint-expose-state", "ModuleOp"> {
+  let summary = "Adds a step function that carries the sequence state between calls";
+  let description = [{
+    Clones the model function `@forward(inputs) -> results` into
+    `@forward_step(inputs, states) -> (results, next states)`: called on
+    consecutive pieces of a sequence (a prompt, then one token at a time),
+    each call continuing from the states the previous one returned, it
+    computes what `@forward` computes on the whole sequence, at a cost that
+    does not grow with the length of what came before (greedy generation).
+    The step function inlines the mixers (it is an execution form) and gives
+    every op that looks back along the sequence its carried state:
+
+    * `glint.recurrence`: `initial_state` in, `final_state` out
+      (`[B, H, K, V]`; RWKV-4's ratio form `[B, H, K, V + 2]`, where a zero
+      denominator marks an empty history and starts the running max at
+      −∞);
+    * `glint.conv1d` of width `W > 1`: its last `W − 1` inputs `[B, W−1, C]`;
+    * `glint.token_shift`: its last input `[B, C]`;
+    * windowed `glint.attention`: the keys and values of the last `W − 1`
+      positions (`[B, W−1, G, D]`, `[B, W−1, G, E]`);
+    * a `position` state (`tensor<i64>`, the number of tokens before the
+      call) when a `glint.rotary` or an attention cache needs it.
+
+    Every state starts as zeros: the first call starts a sequence. States
+    follow the inputs, in program order (`position` first); the function
+    returns the original results, then the next states in the same order.
+    Each state argument and result carries `glint.state = "<name>"`: the
+    op's own `glint.state` attribute (glint-import names every stateful op
+    after its checkpoint prefix, e.g. `backbone.layers.0.mixer.conv1d`), else
+    its location name (`NameLoc`), else the enclosing mixer's label and the
+    op (`layers.0.mixer.recurrence`), else the op; made unique with `.1`,
+    `.2`, …; an attention's two caches add `.key_cache` and `.value_cache`.
+
+    Ops that cannot continue from a state are rejected with an error naming
+    them: anything running backwards (`reverse`), attention without a window
+    (its cache would grow with the sequence), ops that already carry a state
+    or a rotary offset, and stateful ops nested in other regions. The model
+    must be causal otherwise: the ops between the stateful ones act on each
+    token on its own.
+
+    Before:
+    ```mlir
+    func.func @forward(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {
+      %y = glint.token_shift %x : (tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
+      return %y : tensor<?x?x8xf32>
+    }
+    ```
+    After (`@forward` unchanged):
+    ```mlir
+    func.func @forward_step(%x: tensor<?x?x8xf32>,
+        %s: tensor<?x8xf32> {glint.state = "token_shift"})
+        -> (tensor<?x?x8xf32>, tensor<?x8xf32> {glint.state = "token_shift"}) {
+      %y, %next = glint.token_shift %x initial_state(%s)
+          : (tensor<?x?x8xf32>, tensor<?x8xf32>)
+          -> (tensor<?x?x8xf32>, tensor<?x8xf32>)
+      return %y, %next : tensor<?x?x8xf32>, tensor<?x8xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The model function">,
+    Option<"stepFunction", "step-function", "std::string", /*default=*/"\"\"",
+           "Name of the step function (default: <function>_step)">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "tensor::TensorDialect"];
+}
+
 def GlintModelSummary : Pass<"glint-model-summary", "ModuleOp"> {
   let summary = "Reports the layer structure and weights of a glint model";
   let description = [{

@@ -73,11 +73,20 @@ CompiledModel::load(llvm::StringRef libraryPath) {
   if (!model->entry)
     return llvm::createStringError(libraryPath + ": no entry point '" +
                                    model->modelInfo.entry + "'");
+  if (model->modelInfo.step) {
+    const std::string &name = model->modelInfo.step->entry;
+    model->stepEntry =
+        reinterpret_cast<void (*)(void **)>(dlsym(model->handle, name.c_str()));
+    if (!model->stepEntry)
+      return llvm::createStringError(libraryPath + ": no step entry point '" +
+                                     name + "'");
+  }
   return model;
 }
 
 Expected<std::unique_ptr<CompiledModel>>
-CompiledModel::fromSymbols(void (*entry)(void **), const char *record) {
+CompiledModel::fromSymbols(void (*entry)(void **), void (*step)(void **),
+                           const char *record) {
   std::unique_ptr<CompiledModel> model(new CompiledModel());
   model->path = "<linked model>";
   auto parsed = parseModelInfo(record ? record : "");
@@ -85,6 +94,13 @@ CompiledModel::fromSymbols(void (*entry)(void **), const char *record) {
     return parsed.takeError();
   model->modelInfo = std::move(*parsed);
   model->entry = entry;
+  if (model->modelInfo.step) {
+    if (!step)
+      return llvm::createStringError("the model record has a step entry '" +
+                                     model->modelInfo.step->entry +
+                                     "' that is not linked in");
+    model->stepEntry = step;
+  }
   return model;
 }
 
@@ -94,19 +110,39 @@ CompiledModel::~CompiledModel() {
 }
 
 Error CompiledModel::bindWeights(const Checkpoint &checkpoint) {
-  weights.clear();
-  for (const TensorSpec &spec : modelInfo.weights) {
-    if (spec.dtype != "f32")
-      return llvm::createStringError("weight '" + spec.name + "' has dtype " +
-                                     spec.dtype +
+  weightsByName.clear();
+  forwardWeights.clear();
+  stepWeights.clear();
+  std::vector<const TensorSpec *> specs;
+  for (const TensorSpec &spec : modelInfo.weights)
+    specs.push_back(&spec);
+  if (modelInfo.step)
+    for (const TensorSpec &spec : modelInfo.step->weights)
+      specs.push_back(&spec);
+  for (const TensorSpec *spec : specs) {
+    if (auto it = weightsByName.find(spec->name); it != weightsByName.end()) {
+      if (it->second.shape != spec->shape || it->second.dtype != spec->dtype)
+        return llvm::createStringError(
+            "weight '" + spec->name +
+            "' has different types in the forward and step entries");
+      continue;
+    }
+    if (spec->dtype != "f32")
+      return llvm::createStringError("weight '" + spec->name + "' has dtype " +
+                                     spec->dtype +
                                      "; compiled models take f32 weights");
-    auto data = checkpoint.loadF32(spec.name, spec.shape);
+    auto data = checkpoint.loadF32(spec->name, spec->shape);
     if (!data)
       return data.takeError();
-    HostArray array = HostArray::make(spec.shape, spec.dtype);
+    HostArray array = HostArray::make(spec->shape, spec->dtype);
     std::memcpy(array.bytes.data(), data->data(), array.bytes.size());
-    weights.push_back(std::move(array));
+    weightsByName[spec->name] = std::move(array);
   }
+  for (const TensorSpec &spec : modelInfo.weights)
+    forwardWeights.push_back(&weightsByName.find(spec.name)->second);
+  if (modelInfo.step)
+    for (const TensorSpec &spec : modelInfo.step->weights)
+      stepWeights.push_back(&weightsByName.find(spec.name)->second);
   return Error::success();
 }
 
@@ -128,30 +164,37 @@ static std::vector<int64_t> descriptorOf(const HostArray &array) {
   return words;
 }
 
+/// Checks an input (`kind` "input") or a state (`kind` "state").
 static Error checkInput(const TensorSpec &spec, const HostArray &array,
-                        unsigned index) {
+                        unsigned index, llvm::StringRef kind = "input") {
   bool ok = array.dtype == spec.dtype && array.shape.size() == spec.shape.size();
   for (size_t i = 0; ok && i < spec.shape.size(); ++i)
     ok = spec.shape[i] < 0 || spec.shape[i] == array.shape[i];
   if (!ok)
     return llvm::createStringError(llvm::formatv(
-        "input #{0} ('{1}') is {2} {3}, but the model takes {4} {5}", index,
+        "{6} #{0} ('{1}') is {2} {3}, but the model takes {4} {5}", index,
         spec.name, array.dtype, shapeString(array.shape), spec.dtype,
-        shapeString(spec.shape)));
+        shapeString(spec.shape), kind));
+  if (array.bytes.size() !=
+      static_cast<size_t>(array.numElements() * dtypeSize(array.dtype)))
+    return llvm::createStringError(llvm::formatv(
+        "{0} #{1} ('{2}') holds {3} bytes, but {4} {5} needs {6}", kind, index,
+        spec.name, array.bytes.size(), array.dtype, shapeString(array.shape),
+        array.numElements() * dtypeSize(array.dtype)));
   for (int64_t d : array.shape)
     if (d <= 0)
-      return llvm::createStringError(llvm::formatv(
-          "input #{0} ('{1}') has an empty dimension: {2}", index, spec.name,
-          shapeString(array.shape)));
+      return llvm::createStringError(
+          llvm::formatv("{3} #{0} ('{1}') has an empty dimension: {2}", index,
+                        spec.name, shapeString(array.shape), kind));
   if (spec.limit > 0) {
     auto check = [&](auto *values) -> Error {
       for (int64_t i = 0; i < array.numElements(); ++i)
         if (values[i] < 0 || values[i] >= spec.limit)
           return llvm::createStringError(llvm::formatv(
-              "input #{0} ('{1}'): token id {2} at flat index {3} is outside "
+              "{5} #{0} ('{1}'): token id {2} at flat index {3} is outside "
               "the vocabulary [0, {4})",
-              index, spec.name, static_cast<int64_t>(values[i]), i,
-              spec.limit));
+              index, spec.name, static_cast<int64_t>(values[i]), i, spec.limit,
+              kind));
       return Error::success();
     };
     if (array.dtype == "i64")
@@ -164,57 +207,150 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
       double x = array.dtype == "f32" ? array.data<float>()[i]
                                       : array.data<double>()[i];
       if (std::isnan(x))
-        return llvm::createStringError(llvm::formatv(
-            "input #{0} ('{1}') holds NaN at flat index {2}", index,
-            spec.name, i));
+        return llvm::createStringError(
+            llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
+                          spec.name, i, kind));
     }
   return Error::success();
 }
 
-Expected<HostArray> CompiledModel::run(llvm::ArrayRef<HostArray> inputs) {
-  if (inputs.size() != modelInfo.inputs.size())
-    return llvm::createStringError(llvm::formatv(
-        "the model takes {0} inputs, got {1}", modelInfo.inputs.size(),
-        inputs.size()));
-  if (weights.size() != modelInfo.weights.size())
+Expected<std::vector<HostArray>>
+CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
+                    llvm::ArrayRef<const HostArray *> weights,
+                    llvm::ArrayRef<HostArray> inputs,
+                    llvm::ArrayRef<HostArray> states) {
+  if (inputs.size() != spec.inputs.size())
+    return llvm::createStringError(
+        llvm::formatv("the model takes {0} inputs, got {1}", spec.inputs.size(),
+                      inputs.size()));
+  if (states.size() != spec.states.size())
+    return llvm::createStringError(
+        llvm::formatv("the step entry carries {0} states, got {1}",
+                      spec.states.size(), states.size()));
+  if (weights.size() != spec.weights.size())
     return llvm::createStringError("the model's weights are not bound");
   for (auto [i, input] : llvm::enumerate(inputs))
-    if (Error e = checkInput(modelInfo.inputs[i], input, i))
+    if (Error e = checkInput(spec.inputs[i], input, i))
       return std::move(e);
+  for (auto [i, state] : llvm::enumerate(states))
+    if (Error e = checkInput(spec.states[i], state, i, "state"))
+      return std::move(e);
+  // Compiled code trusts that every batch dimension agrees.
+  if (!inputs.empty() && !states.empty()) {
+    int64_t batch = inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
+    for (auto [i, state] : llvm::enumerate(states))
+      if (!spec.states[i].shape.empty() && spec.states[i].shape[0] < 0 &&
+          state.shape[0] != batch)
+        return llvm::createStringError(llvm::formatv(
+            "state #{0} ('{1}') is for a batch of {2} sequences, but the "
+            "input has {3}",
+            i, spec.states[i].name, state.shape[0], batch));
+  }
 
-  const TensorSpec &resultSpec = modelInfo.results[0];
-  std::vector<int64_t> result(3 + 2 * resultSpec.rank(), 0);
+  // Results, then next states: their descriptors lie one after another.
+  std::vector<const TensorSpec *> outSpecs;
+  for (const TensorSpec &result : spec.results)
+    outSpecs.push_back(&result);
+  for (const TensorSpec &state : spec.states)
+    outSpecs.push_back(&state);
+  std::vector<size_t> at;
+  size_t words = 0;
+  for (const TensorSpec *out : outSpecs) {
+    at.push_back(words);
+    words += 3 + 2 * out->rank();
+  }
+  std::vector<int64_t> results(std::max<size_t>(words, 1), 0);
   std::vector<std::vector<int64_t>> descriptors;
   for (const HostArray &input : inputs)
     descriptors.push_back(descriptorOf(input));
-  for (const HostArray &weight : weights)
-    descriptors.push_back(descriptorOf(weight));
+  for (const HostArray &state : states)
+    descriptors.push_back(descriptorOf(state));
+  for (const HostArray *weight : weights)
+    descriptors.push_back(descriptorOf(*weight));
   std::vector<void *> args;
-  args.push_back(result.data());
+  args.push_back(results.data());
   for (auto &d : descriptors)
     args.push_back(d.data());
-  entry(args.data());
+  fn(args.data());
 
-  // Copy the result out of the callee's buffer, then free it.
-  std::vector<int64_t> shape(result.begin() + 3,
-                             result.begin() + 3 + resultSpec.rank());
-  HostArray out = HostArray::make(shape, resultSpec.dtype);
-  int64_t size = dtypeSize(resultSpec.dtype);
-  const char *base =
-      reinterpret_cast<const char *>(result[1]) + result[2] * size;
-  // The strides may not be the row-major ones.
-  std::vector<int64_t> index(shape.size(), 0);
-  for (int64_t flat = 0; flat < out.numElements(); ++flat) {
-    int64_t offset = 0;
-    for (size_t d = 0; d < shape.size(); ++d)
-      offset += index[d] * result[3 + shape.size() + d];
-    std::memcpy(out.bytes.data() + flat * size, base + offset * size, size);
-    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
-      if (++index[d] < shape[d])
-        break;
-      index[d] = 0;
+  // Copy each result out of the callee's buffer, then free the buffers
+  // (once each: two results may share one).
+  std::vector<HostArray> outs;
+  std::vector<void *> owned;
+  for (auto [n, out] : llvm::enumerate(outSpecs)) {
+    const int64_t *d = results.data() + at[n];
+    int64_t rank = out->rank();
+    std::vector<int64_t> shape(d + 3, d + 3 + rank);
+    HostArray array = HostArray::make(shape, out->dtype);
+    int64_t size = dtypeSize(out->dtype);
+    const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;
+    // The strides may not be the row-major ones.
+    std::vector<int64_t> index(rank, 0);
+    for (int64_t flat = 0; flat < array.numElements(); ++flat) {
+      int64_t offset = 0;
+      for (int64_t k = 0; k < rank; ++k)
+        offset += index[k] * d[3 + rank + k];
+      std::memcpy(array.bytes.data() + flat * size, base + offset * size, size);
+      for (int64_t k = rank - 1; k >= 0; --k) {
+        if (++index[k] < shape[k])
+          break;
+        index[k] = 0;
+      }
     }
+    auto *allocated = reinterpret_cast<void *>(d[0]);
+    if (!llvm::is_contained(owned, allocated))
+      owned.push_back(allocated);
+    outs.push_back(std::move(array));
   }
-  std::free(reinterpret_cast<void *>(result[0]));
-  return out;
+  for (void *buffer : owned)
+    std::free(buffer);
+  return outs;
+}
+
+Expected<HostArray> CompiledModel::run(llvm::ArrayRef<HostArray> inputs) {
+  auto outs = call(modelInfo, entry, forwardWeights, inputs, {});
+  if (!outs)
+    return outs.takeError();
+  return std::move(outs->front());
+}
+
+/// The error for a library without a step entry.
+static Error noStepEntry(llvm::StringRef path) {
+  return llvm::createStringError(
+      path + " has no step entry for generation: glint-compile adds one to "
+             "causal language models whose every layer can carry its state "
+             "(glint-compile --step=on names the layer that cannot)");
+}
+
+Expected<std::vector<HostArray>>
+CompiledModel::initialStates(int64_t batch) const {
+  if (!modelInfo.step)
+    return noStepEntry(path);
+  if (batch <= 0)
+    return llvm::createStringError(
+        llvm::formatv("a batch of {0} sequences", batch));
+  std::vector<HostArray> states;
+  for (const TensorSpec &spec : modelInfo.step->states) {
+    std::vector<int64_t> shape = spec.shape;
+    for (int64_t &d : shape)
+      if (d < 0)
+        d = batch;
+    states.push_back(HostArray::make(shape, spec.dtype)); // Zero-filled.
+  }
+  return states;
+}
+
+Expected<HostArray> CompiledModel::step(llvm::ArrayRef<HostArray> inputs,
+                                        std::vector<HostArray> &states) {
+  if (!modelInfo.step)
+    return noStepEntry(path);
+  if (stepWeights.size() != modelInfo.step->weights.size())
+    return llvm::createStringError("the model's weights are not bound");
+  auto outs = call(*modelInfo.step, stepEntry, stepWeights, inputs, states);
+  if (!outs)
+    return outs.takeError();
+  size_t results = modelInfo.step->results.size();
+  states.assign(std::make_move_iterator(outs->begin() + results),
+                std::make_move_iterator(outs->end()));
+  return std::move(outs->front());
 }

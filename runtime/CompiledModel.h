@@ -9,6 +9,7 @@
 
 #include "runtime/ModelInfo.h"
 
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 
 #include <memory>
@@ -40,9 +41,11 @@ public:
   static llvm::Expected<std::unique_ptr<CompiledModel>>
   load(llvm::StringRef path);
   /// A model linked into this program (a standalone executable made by
-  /// `glint-compile -emit=exe`): its entry point and record.
+  /// `glint-compile -emit=exe`): its entry points (`step` may be null when
+  /// the record has no step entry) and record.
   static llvm::Expected<std::unique_ptr<CompiledModel>>
-  fromSymbols(void (*entry)(void **), const char *record);
+  fromSymbols(void (*entry)(void **), void (*step)(void **),
+              const char *record);
   ~CompiledModel();
 
   const ModelInfo &info() const { return modelInfo; }
@@ -52,18 +55,44 @@ public:
   /// a checkpoint of another model, is an error naming the weight.
   llvm::Error bindWeights(const Checkpoint &checkpoint);
 
-  /// Runs the model. The inputs must match the interface (rank, static
-  /// dims, dtype, token ids inside the vocabulary); errors say which.
+  /// Runs the full forward. The inputs must match the interface (rank,
+  /// static dims, dtype, token ids inside the vocabulary); errors say which.
   llvm::Expected<HostArray> run(llvm::ArrayRef<HostArray> inputs);
+
+  /// Whether the library has a step entry (streaming generation).
+  bool hasStep() const { return modelInfo.step.has_value(); }
+
+  /// The step entry's states for `batch` sequences, all zero: the start of
+  /// a sequence. An error if the library has no step entry.
+  llvm::Expected<std::vector<HostArray>> initialStates(int64_t batch) const;
+
+  /// Runs the step entry on the next piece of each sequence (`inputs`, e.g.
+  /// token ids [batch, L]) continuing from `states`, which are replaced by
+  /// the states after it; returns the logits of the piece. Feeding a
+  /// sequence in pieces gives the full forward's logits. Inputs are checked
+  /// as for run(); states must have the shapes of the record, with the
+  /// inputs' batch.
+  llvm::Expected<HostArray> step(llvm::ArrayRef<HostArray> inputs,
+                                 std::vector<HostArray> &states);
 
 private:
   CompiledModel() = default;
+  llvm::Error resolveWeights();
+  /// Calls `fn` (described by `spec`) and returns its results, then its next
+  /// states.
+  llvm::Expected<std::vector<HostArray>>
+  call(const EntryInfo &spec, void (*fn)(void **),
+       llvm::ArrayRef<const HostArray *> weights,
+       llvm::ArrayRef<HostArray> inputs, llvm::ArrayRef<HostArray> states);
 
   void *handle = nullptr;
   void (*entry)(void **) = nullptr;
+  void (*stepEntry)(void **) = nullptr;
   ModelInfo modelInfo;
   std::string path;
-  std::vector<HostArray> weights;
+  /// Every weight either entry names, by name, and each entry's in order.
+  llvm::StringMap<HostArray> weightsByName;
+  std::vector<const HostArray *> forwardWeights, stepWeights;
 };
 
 } // namespace mlir::glint::runtime

@@ -21,18 +21,26 @@ static json::Value specToJSON(const TensorSpec &spec) {
   return object;
 }
 
+static json::Array listToJSON(const std::vector<TensorSpec> &specs) {
+  json::Array array;
+  for (const TensorSpec &spec : specs)
+    array.push_back(specToJSON(spec));
+  return array;
+}
+
 json::Value mlir::glint::runtime::toJSON(const ModelInfo &info) {
-  auto list = [](const std::vector<TensorSpec> &specs) {
-    json::Array array;
-    for (const TensorSpec &spec : specs)
-      array.push_back(specToJSON(spec));
-    return array;
-  };
-  return json::Object{{"version", info.version},
+  json::Object object{{"version", info.version},
                       {"entry", info.entry},
-                      {"inputs", list(info.inputs)},
-                      {"weights", list(info.weights)},
-                      {"results", list(info.results)}};
+                      {"inputs", listToJSON(info.inputs)},
+                      {"weights", listToJSON(info.weights)},
+                      {"results", listToJSON(info.results)}};
+  if (info.step)
+    object["step"] = json::Object{{"entry", info.step->entry},
+                                  {"inputs", listToJSON(info.step->inputs)},
+                                  {"states", listToJSON(info.step->states)},
+                                  {"weights", listToJSON(info.step->weights)},
+                                  {"results", listToJSON(info.step->results)}};
+  return object;
 }
 
 static llvm::Error malformed(const llvm::Twine &what) {
@@ -75,6 +83,42 @@ parseSpecs(const json::Object &object, llvm::StringRef key) {
   return specs;
 }
 
+/// The entry, inputs, weights and results of `object` (and its states when
+/// `withStates`); `what` names it in errors.
+static llvm::Error parseEntry(const json::Object &object, EntryInfo &entry,
+                              bool withStates, llvm::StringRef what) {
+  auto symbol = object.getString("entry");
+  if (!symbol)
+    return malformed("no entry point" + what);
+  entry.entry = symbol->str();
+  auto inputs = parseSpecs(object, "inputs");
+  if (!inputs)
+    return inputs.takeError();
+  auto weights = parseSpecs(object, "weights");
+  if (!weights)
+    return weights.takeError();
+  auto results = parseSpecs(object, "results");
+  if (!results)
+    return results.takeError();
+  if (results->size() != 1)
+    return malformed("expected exactly one result" + what);
+  entry.inputs = std::move(*inputs);
+  entry.weights = std::move(*weights);
+  entry.results = std::move(*results);
+  if (!withStates)
+    return llvm::Error::success();
+  auto states = parseSpecs(object, "states");
+  if (!states)
+    return states.takeError();
+  for (const TensorSpec &state : *states)
+    for (auto [i, d] : llvm::enumerate(state.shape))
+      if (d < 0 && i != 0)
+        return malformed("state '" + state.name +
+                         "' has a dynamic dimension other than the batch");
+  entry.states = std::move(*states);
+  return llvm::Error::success();
+}
+
 llvm::Expected<ModelInfo>
 mlir::glint::runtime::parseModelInfo(llvm::StringRef text) {
   auto parsed = json::parse(text);
@@ -87,23 +131,17 @@ mlir::glint::runtime::parseModelInfo(llvm::StringRef text) {
   auto version = object->getInteger("version");
   if (!version || *version != 1)
     return malformed("unsupported version (expected 1)");
-  auto entry = object->getString("entry");
-  if (!entry)
-    return malformed("no entry point");
-  info.entry = entry->str();
-  auto inputs = parseSpecs(*object, "inputs");
-  if (!inputs)
-    return inputs.takeError();
-  auto weights = parseSpecs(*object, "weights");
-  if (!weights)
-    return weights.takeError();
-  auto results = parseSpecs(*object, "results");
-  if (!results)
-    return results.takeError();
-  if (results->size() != 1)
-    return malformed("expected exactly one result");
-  info.inputs = std::move(*inputs);
-  info.weights = std::move(*weights);
-  info.results = std::move(*results);
+  if (llvm::Error e = parseEntry(*object, info, /*withStates=*/false, ""))
+    return std::move(e);
+  if (const json::Value *step = object->get("step")) {
+    const json::Object *stepObject = step->getAsObject();
+    if (!stepObject)
+      return malformed("'step' is not an object");
+    EntryInfo entry;
+    if (llvm::Error e =
+            parseEntry(*stepObject, entry, /*withStates=*/true, " in 'step'"))
+      return std::move(e);
+    info.step = std::move(entry);
+  }
   return info;
 }

@@ -6,13 +6,17 @@
 //
 // What glint-compile records in every compiled model (as the JSON string
 // `glint_model_info`) and what the runtime reads back to call it: the entry
-// point, its inputs, the weights it expects by name, and its results.
+// points, their inputs, the weights they expect by name, their results, and
+// for the streaming step entry the states it carries between calls. The C
+// ABI is documented in runtime/README.md:
 //
-// The entry point is `void glint_forward(void **args)`: args[0] points to
-// the result's memref descriptor (filled by the callee; its buffer is
-// malloc'ed and owned by the caller), then one pointer per input and per
-// weight, in the order listed, to a strided memref descriptor
-// {allocated, aligned, offset, sizes[rank], strides[rank]}.
+// Every entry point is `void <entry>(void **args)`. args[0] points to the
+// results' memref descriptors, one after another (the results, then for the
+// step entry the next states, in the order listed), which the callee fills;
+// each buffer is malloc'ed and owned by the caller. Then come one pointer
+// per input, per state (step entry) and per weight, in the order listed, to
+// a strided memref descriptor {allocated, aligned, offset, sizes[rank],
+// strides[rank]} (64-bit words).
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +27,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,13 +47,27 @@ struct TensorSpec {
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
 };
 
-struct ModelInfo {
-  /// Format version of this record.
-  int64_t version = 1;
-  std::string entry = "glint_forward";
+/// One entry point of a compiled model.
+struct EntryInfo {
+  /// The symbol of `void entry(void **args)`.
+  std::string entry;
   std::vector<TensorSpec> inputs;
+  /// Carried between calls (step entry only): passed after the inputs,
+  /// returned after the results, in this order. Every state starts as zeros;
+  /// a dynamic dim (-1) is the batch.
+  std::vector<TensorSpec> states;
   std::vector<TensorSpec> weights;
   std::vector<TensorSpec> results;
+};
+
+/// The record: the full forward at the top level (`glint_forward`), and the
+/// streaming step entry under "step" when the model can generate.
+struct ModelInfo : EntryInfo {
+  ModelInfo() { entry = "glint_forward"; }
+  /// Format version of this record.
+  int64_t version = 1;
+  /// `@forward_step` of glint-expose-state: `glint_step`.
+  std::optional<EntryInfo> step;
 };
 
 llvm::json::Value toJSON(const ModelInfo &info);

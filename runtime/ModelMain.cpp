@@ -8,6 +8,7 @@
 // the runtime: the program runs its model like glint-run runs a library,
 //
 //   ./model --weights model.safetensors --tokens 1,2,3 [-o logits.npy]
+//   ./model --weights model.safetensors --tokens 1,2,3 --generate 20
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,8 +26,10 @@
 using namespace mlir::glint::runtime;
 namespace cl = llvm::cl;
 
-// Defined by the model's object code.
+// Defined by the model's object code; glint_step only in models that can
+// generate (weak: null otherwise).
 extern "C" void glint_forward(void **args);
+extern "C" __attribute__((weak)) void glint_step(void **args);
 extern "C" const char *const glint_model_info;
 
 static cl::OptionCategory category("model options");
@@ -62,6 +65,11 @@ static cl::opt<unsigned> threads(
 static cl::opt<unsigned> topK("top",
                               cl::desc("Print the top-K of the last position"),
                               cl::init(5), cl::cat(category));
+static cl::opt<unsigned> generate(
+    "generate",
+    cl::desc("Generate N tokens greedily after the input, one per step, "
+             "carrying the model's state (-o writes their logits)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "model") << message << "\n";
@@ -77,7 +85,8 @@ int main(int argc, char **argv) {
   auto input = readRunInput(tokens, text, vocabPath, inputNpy);
   if (!input)
     return fail(llvm::toString(input.takeError()));
-  auto model = CompiledModel::fromSymbols(glint_forward, glint_model_info);
+  auto model =
+      CompiledModel::fromSymbols(glint_forward, glint_step, glint_model_info);
   if (!model)
     return fail(llvm::toString(model.takeError()));
   auto checkpoint = Checkpoint::open(weightsPath);
@@ -85,6 +94,23 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(checkpoint.takeError()));
   if (llvm::Error e = (*model)->bindWeights(**checkpoint))
     return fail(llvm::toString(std::move(e)));
+  const Vocabulary *vocab = input->vocab ? &*input->vocab : nullptr;
+  if (generate > 0) {
+    auto generation =
+        generateCompiled(**model, input->array, generate, argv[0]);
+    if (!generation)
+      return fail(llvm::toString(generation.takeError()));
+    printGeneration(llvm::outs(), input->array, generation->tokens, vocab);
+    llvm::outs().flush();
+    printGenerationTime(llvm::errs(), *generation, input->array.shape[1]);
+    if (!outputPath.empty()) {
+      if (llvm::Error e = writeResult(outputPath, generation->logits,
+                                      /*asFloat32=*/true))
+        return fail(llvm::toString(std::move(e)));
+      llvm::outs() << "wrote " << outputPath << "\n";
+    }
+    return 0;
+  }
   auto result = runCompiled(**model, input->array, argv[0]);
   if (!result)
     return fail(llvm::toString(result.takeError()));
@@ -94,7 +120,6 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(std::move(e)));
     llvm::outs() << "wrote " << outputPath << "\n";
   }
-  printTopK(llvm::outs(), *result, topK,
-            input->vocab ? &*input->vocab : nullptr);
+  printTopK(llvm::outs(), *result, topK, vocab);
   return 0;
 }

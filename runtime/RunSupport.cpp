@@ -14,6 +14,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 using namespace mlir::glint::runtime;
@@ -154,21 +155,9 @@ Expected<RunInput> mlir::glint::runtime::readRunInput(StringRef tokens,
   return input;
 }
 
-Expected<RunArray> mlir::glint::runtime::runCompiled(CompiledModel &model,
-                                                     const RunArray &input,
-                                                     StringRef modelName) {
-  const ModelInfo &info = model.info();
-  if (info.inputs.size() != 1)
-    return llvm::createStringError(llvm::formatv(
-        "{0} takes {1} inputs; one is given", modelName, info.inputs.size()));
-  const std::string &dtype = info.inputs[0].dtype;
-  bool wantsIntegers = dtype == "i64" || dtype == "i32";
-  if (wantsIntegers != input.integer)
-    return llvm::createStringError(llvm::formatv(
-        "{0} takes {1} ({2}), but the input holds {3}", modelName,
-        wantsIntegers ? "token ids" : "floating-point values", dtype,
-        input.integer ? "integers" : "floating-point values"));
-  HostArray host = HostArray::make(input.shape, dtype);
+HostArray mlir::glint::runtime::toHostArray(const RunArray &input,
+                                            StringRef dtype) {
+  HostArray host = HostArray::make(input.shape, dtype.str());
   for (int64_t i = 0; i < input.numElements(); ++i) {
     double x = input.data[i];
     if (dtype == "i64")
@@ -180,16 +169,162 @@ Expected<RunArray> mlir::glint::runtime::runCompiled(CompiledModel &model,
     else
       host.data<double>()[i] = x;
   }
-  auto result = model.run({host});
+  return host;
+}
+
+RunArray mlir::glint::runtime::fromHostArray(const HostArray &array) {
+  RunArray out;
+  out.shape = array.shape;
+  out.integer = array.dtype == "i64" || array.dtype == "i32";
+  for (int64_t i = 0; i < array.numElements(); ++i)
+    out.data.push_back(array.dtype == "f32"   ? array.data<float>()[i]
+                       : array.dtype == "f64" ? array.data<double>()[i]
+                       : array.dtype == "i64"
+                           ? static_cast<double>(array.data<int64_t>()[i])
+                           : static_cast<double>(array.data<int32_t>()[i]));
+  return out;
+}
+
+/// Checks that `model` takes one input of `input`'s kind; its dtype.
+static Expected<std::string> singleInputDtype(const EntryInfo &entry,
+                                              const RunArray &input,
+                                              StringRef modelName) {
+  if (entry.inputs.size() != 1)
+    return llvm::createStringError(llvm::formatv(
+        "{0} takes {1} inputs; one is given", modelName, entry.inputs.size()));
+  const std::string &dtype = entry.inputs[0].dtype;
+  bool wantsIntegers = dtype == "i64" || dtype == "i32";
+  if (wantsIntegers != input.integer)
+    return llvm::createStringError(llvm::formatv(
+        "{0} takes {1} ({2}), but the input holds {3}", modelName,
+        wantsIntegers ? "token ids" : "floating-point values", dtype,
+        input.integer ? "integers" : "floating-point values"));
+  return dtype;
+}
+
+Expected<RunArray> mlir::glint::runtime::runCompiled(CompiledModel &model,
+                                                     const RunArray &input,
+                                                     StringRef modelName) {
+  auto dtype = singleInputDtype(model.info(), input, modelName);
+  if (!dtype)
+    return dtype.takeError();
+  auto result = model.run({toHostArray(input, *dtype)});
   if (!result)
     return result.takeError();
-  RunArray out;
-  out.shape = result->shape;
+  RunArray out = fromHostArray(*result);
   out.integer = false;
-  for (int64_t i = 0; i < result->numElements(); ++i)
-    out.data.push_back(result->dtype == "f32" ? result->data<float>()[i]
-                                              : result->data<double>()[i]);
   return out;
+}
+
+std::vector<int64_t> mlir::glint::runtime::greedyNext(const RunArray &logits) {
+  int64_t batch = logits.shape.front(), vocab = logits.shape.back();
+  int64_t perRow = logits.numElements() / batch;
+  std::vector<int64_t> next;
+  for (int64_t b = 0; b < batch; ++b) {
+    const double *last = logits.data.data() + b * perRow + perRow - vocab;
+    next.push_back(std::max_element(last, last + vocab) - last);
+  }
+  return next;
+}
+
+Expected<Generation>
+mlir::glint::runtime::generateCompiled(CompiledModel &model,
+                                       const RunArray &prompt, unsigned count,
+                                       StringRef modelName) {
+  if (!model.hasStep())
+    return model.initialStates(1).takeError(); // Says why there is none.
+  if (count == 0)
+    return llvm::createStringError("no tokens to generate");
+  const EntryInfo &step = *model.info().step;
+  auto dtype = singleInputDtype(step, prompt, modelName);
+  if (!dtype)
+    return dtype.takeError();
+  if (prompt.shape.size() != 2)
+    return llvm::createStringError(
+        "generation takes token ids [batch, seq] as its prompt");
+  int64_t batch = prompt.shape[0];
+  auto states = model.initialStates(batch);
+  if (!states)
+    return states.takeError();
+
+  Generation out;
+  out.tokens.shape = {batch, count};
+  out.tokens.data.assign(batch * count, 0.0);
+  out.logits.integer = false;
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now();
+  auto logits = model.step({toHostArray(prompt, *dtype)}, *states);
+  out.prefillSeconds =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  for (unsigned i = 0; i < count; ++i) {
+    if (!logits)
+      return logits.takeError();
+    RunArray last = fromHostArray(*logits);
+    int64_t vocab = last.shape.back();
+    if (i == 0) {
+      out.logits.shape = {batch, count, vocab};
+      out.logits.data.assign(batch * count * vocab, 0.0);
+    }
+    std::vector<int64_t> next = greedyNext(last);
+    int64_t perRow = last.numElements() / batch;
+    RunArray fed;
+    fed.shape = {batch, 1};
+    for (int64_t b = 0; b < batch; ++b) {
+      out.tokens.data[b * count + i] = static_cast<double>(next[b]);
+      std::copy_n(last.data.begin() + b * perRow + perRow - vocab, vocab,
+                  out.logits.data.begin() + (b * count + i) * vocab);
+      fed.data.push_back(static_cast<double>(next[b]));
+    }
+    if (i + 1 == count)
+      break;
+    start = Clock::now();
+    logits = model.step({toHostArray(fed, *dtype)}, *states);
+    out.stepSeconds +=
+        std::chrono::duration<double>(Clock::now() - start).count();
+    ++out.steps;
+  }
+  return out;
+}
+
+/// Token `id` as its word when the vocabulary has one.
+static std::string tokenText(int64_t id, const Vocabulary *vocab) {
+  if (vocab)
+    if (auto it = vocab->words.find(id); it != vocab->words.end())
+      return it->second;
+  return std::to_string(id);
+}
+
+void mlir::glint::runtime::printGeneration(llvm::raw_ostream &os,
+                                           const RunArray &prompt,
+                                           const RunArray &tokens,
+                                           const Vocabulary *vocab) {
+  int64_t batch = tokens.shape[0], count = tokens.shape[1];
+  int64_t length = prompt.shape[1];
+  os << "generated " << count << " tokens per sequence (greedy)\n";
+  for (int64_t b = 0; b < batch; ++b) {
+    os << "sequence " << b << ":";
+    for (int64_t t = 0; t < length; ++t)
+      os << " "
+         << tokenText(static_cast<int64_t>(prompt.data[b * length + t]), vocab);
+    os << " =>";
+    for (int64_t t = 0; t < count; ++t)
+      os << " "
+         << tokenText(static_cast<int64_t>(tokens.data[b * count + t]), vocab);
+    os << "\n";
+  }
+}
+
+void mlir::glint::runtime::printGenerationTime(llvm::raw_ostream &os,
+                                               const Generation &generation,
+                                               int64_t promptLength) {
+  os << llvm::formatv("prefill: {0} tokens in {1:F3} ms", promptLength,
+                      generation.prefillSeconds * 1e3);
+  if (generation.steps > 0)
+    os << llvm::formatv("; {0} steps of one token in {1:F3} ms ({2:F4} ms "
+                        "per token)",
+                        generation.steps, generation.stepSeconds * 1e3,
+                        generation.stepSeconds * 1e3 / generation.steps);
+  os << "\n";
 }
 
 llvm::Error mlir::glint::runtime::writeResult(StringRef path,

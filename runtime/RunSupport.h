@@ -84,6 +84,44 @@ llvm::Expected<RunArray> runCompiled(CompiledModel &model,
                                      const RunArray &input,
                                      llvm::StringRef modelName);
 
+/// A run array in a model's dtype, and back (as doubles).
+HostArray toHostArray(const RunArray &array, llvm::StringRef dtype);
+RunArray fromHostArray(const HostArray &array);
+
+/// Greedy decoding: the id with the largest logit at the last position of
+/// each sequence of `logits` ([batch, L, vocab]); the lowest id on ties.
+std::vector<int64_t> greedyNext(const RunArray &logits);
+
+/// The result of generating tokens.
+struct Generation {
+  /// [batch, count]: the generated token ids.
+  RunArray tokens;
+  /// [batch, count, vocab]: the logits each token was chosen from.
+  RunArray logits;
+  /// The prompt's call (prefill), and the calls after it (one token each).
+  double prefillSeconds = 0.0, stepSeconds = 0.0;
+  int64_t steps = 0;
+};
+
+/// Greedy generation of `count` tokens after `prompt` (token ids [batch,
+/// P]) with a compiled model's step entry: the prompt in one call from zero
+/// states (prefill), then one call per token, each continuing from the
+/// states of the one before, so that a token costs the same however long
+/// the sequence is. `modelName` names the model in errors.
+llvm::Expected<Generation> generateCompiled(CompiledModel &model,
+                                            const RunArray &prompt,
+                                            unsigned count,
+                                            llvm::StringRef modelName);
+
+/// Prints "sequence <r>: <prompt> => <generated>" per sequence, as words
+/// when `vocab` has them.
+void printGeneration(llvm::raw_ostream &os, const RunArray &prompt,
+                     const RunArray &tokens, const Vocabulary *vocab);
+
+/// Prints the time per generated token on `os` (prefill and steps).
+void printGenerationTime(llvm::raw_ostream &os, const Generation &generation,
+                         int64_t promptLength);
+
 /// Writes an array as .npy, in float32 or float64.
 llvm::Error writeResult(llvm::StringRef path, const RunArray &array,
                         bool asFloat32);

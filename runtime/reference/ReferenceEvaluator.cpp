@@ -703,46 +703,99 @@ static Failure evalRecurrence(glint::RecurrenceOp op, const RecurrenceArgs &in,
   return std::nullopt;
 }
 
+/// `concat(cache, x)` along the sequence axis of [B, L, G, D] arrays.
+static Array concatSequence(const Array *cache, const Array &x) {
+  if (!cache)
+    return x;
+  int64_t batch = x.shape[0], rows = cache->shape[1], len = x.shape[1];
+  int64_t row = x.shape[2] * x.shape[3];
+  Array out(ArrayRef<int64_t>{batch, rows + len, x.shape[2], x.shape[3]});
+  for (int64_t b = 0; b < batch; ++b) {
+    std::copy_n(cache->data.begin() + b * rows * row, rows * row,
+                out.data.begin() + b * (rows + len) * row);
+    std::copy_n(x.data.begin() + b * len * row, len * row,
+                out.data.begin() + (b * (rows + len) + rows) * row);
+  }
+  return out;
+}
+
+/// The last `rows` positions of a [B, T, G, D] array.
+static Array lastRows(const Array &x, int64_t rows) {
+  int64_t batch = x.shape[0], total = x.shape[1];
+  int64_t row = x.shape[2] * x.shape[3];
+  Array out(ArrayRef<int64_t>{batch, rows, x.shape[2], x.shape[3]});
+  for (int64_t b = 0; b < batch; ++b)
+    std::copy_n(x.data.begin() + (b * total + total - rows) * row, rows * row,
+                out.data.begin() + b * rows * row);
+  return out;
+}
+
+/// Softmax attention; with a cache of C rows the keys and values are
+/// `concat(cache, k)` and `concat(cache, v)`, query i sits at key position
+/// C + i, and cache rows before C - min(position, C) are not attended.
 static Failure evalAttention(glint::AttentionOp op, const Array &q,
-                             const Array &k, const Array &v, Array &out) {
+                             const Array &kIn, const Array &vIn,
+                             const Array *keyCache, const Array *valueCache,
+                             double position, Array &out, Array *finalKeys,
+                             Array *finalValues) {
   int64_t batch = q.shape[0], len = q.shape[1], heads = q.shape[2];
-  int64_t dim = q.shape[3], kvHeads = k.shape[2], valueDim = v.shape[3];
-  if (auto f = checkRuntimeShape(k, {batch, len, kvHeads, dim}, "k"))
+  int64_t dim = q.shape[3], kvHeads = kIn.shape[2], valueDim = vIn.shape[3];
+  if (auto f = checkRuntimeShape(kIn, {batch, len, kvHeads, dim}, "k"))
     return f;
-  if (auto f = checkRuntimeShape(v, {batch, len, kvHeads, valueDim}, "v"))
+  if (auto f = checkRuntimeShape(vIn, {batch, len, kvHeads, valueDim}, "v"))
     return f;
   if (kvHeads == 0 || heads % kvHeads != 0)
     return fail(llvm::formatv("{0} query heads do not divide into {1} "
                               "key/value heads",
                               heads, kvHeads));
+  int64_t cached = op.getCacheLength();
+  if (keyCache) {
+    if (auto f = checkRuntimeShape(*keyCache, {batch, cached, kvHeads, dim},
+                                   "key_cache"))
+      return f;
+    if (auto f = checkRuntimeShape(
+            *valueCache, {batch, cached, kvHeads, valueDim}, "value_cache"))
+      return f;
+    if (position < 0)
+      return fail(llvm::formatv("negative position {0}", position));
+  }
+  Array k = concatSequence(keyCache, kIn), v = concatSequence(valueCache, vIn);
+  int64_t total = cached + len;
+  int64_t firstKey =
+      std::max<int64_t>(0, cached - static_cast<int64_t>(position));
   double scale = op.getScale().convertToDouble();
-  int64_t window = op.getWindowAttr() ? op.getWindowAttr().getInt() : len;
+  int64_t window = op.getWindowAttr() ? op.getWindowAttr().getInt() : total;
   out = Array(ArrayRef<int64_t>{batch, len, heads, valueDim});
-  std::vector<double> scores(len);
+  std::vector<double> scores(total);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {
       int64_t g = h / (heads / kvHeads);
       for (int64_t i = 0; i < len; ++i) {
-        int64_t first = std::max<int64_t>(0, i - window + 1);
+        int64_t at = cached + i;
+        int64_t first = std::max<int64_t>(firstKey, at - window + 1);
         double maxScore = -std::numeric_limits<double>::infinity();
-        for (int64_t j = first; j <= i; ++j) {
+        for (int64_t j = first; j <= at; ++j) {
           double s = 0.0;
           for (int64_t d = 0; d < dim; ++d)
             s += q.data[((b * len + i) * heads + h) * dim + d] *
-                 k.data[((b * len + j) * kvHeads + g) * dim + d];
+                 k.data[((b * total + j) * kvHeads + g) * dim + d];
           scores[j] = scale * s;
           maxScore = std::max(maxScore, scores[j]);
         }
-        double total = 0.0;
-        for (int64_t j = first; j <= i; ++j)
-          total += scores[j] = std::exp(scores[j] - maxScore);
+        double sum = 0.0;
+        for (int64_t j = first; j <= at; ++j)
+          sum += scores[j] = std::exp(scores[j] - maxScore);
         double *o = &out.data[((b * len + i) * heads + h) * valueDim];
-        for (int64_t j = first; j <= i; ++j)
+        for (int64_t j = first; j <= at; ++j)
           for (int64_t e = 0; e < valueDim; ++e)
-            o[e] += scores[j] / total *
-                    v.data[((b * len + j) * kvHeads + g) * valueDim + e];
+            o[e] += scores[j] / sum *
+                    v.data[((b * total + j) * kvHeads + g) * valueDim + e];
       }
     }
+  if (finalKeys) {
+    *finalKeys = lastRows(k, cached);
+    *finalValues = lastRows(v, cached);
+  }
   return std::nullopt;
 }
 
@@ -1244,11 +1297,21 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
           return evalRecurrence(r, args, out, state);
         });
       })
-      .Case([&](glint::AttentionOp a) {
-        return single([&](Array &out) {
-          return evalAttention(a, *get(a.getQ()), *get(a.getK()),
-                               *get(a.getV()), out);
-        });
+      .Case([&](glint::AttentionOp a) -> Failure {
+        Array out, keys, values;
+        bool caches = bool(a.getFinalKeyCache());
+        double position = a.getPosition() ? get(a.getPosition())->data[0] : 0;
+        if (Failure f = evalAttention(
+                a, *get(a.getQ()), *get(a.getK()), *get(a.getV()),
+                get(a.getKeyCache()), get(a.getValueCache()), position, out,
+                caches ? &keys : nullptr, caches ? &values : nullptr))
+          return f;
+        set(0, std::move(out));
+        if (caches) {
+          set(1, std::move(keys));
+          set(2, std::move(values));
+        }
+        return std::nullopt;
       })
       .Case([&](glint::RotaryOp r) {
         return single([&](Array &out) {
@@ -1459,9 +1522,8 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
         return std::nullopt;
       })
       .Case([&](scf::ForOp forOp) { return evaluateFor(forOp, values); })
-      .Case([&](scf::ForallOp forall) {
-        return evaluateForall(forall, values);
-      })
+      .Case(
+          [&](scf::ForallOp forall) { return evaluateForall(forall, values); })
       .Case([&](scf::IfOp ifOp) -> Failure {
         Region &region = in[0]->data[0] != 0.0 ? ifOp.getThenRegion()
                                                 : ifOp.getElseRegion();

@@ -726,3 +726,40 @@ func.func @recurrence_and_mixer_stay(%x: tensor<?x?x4xf32>, %k: tensor<?x?x4x1xf
   }
   return %y : tensor<?x?x4xf32>
 }
+
+// -----
+
+// Tests that attention with a cache attends over the cache and the new keys
+// concatenated, places query i at key position C + i, hides the cache rows
+// before max(C - position, 0), and returns the last C rows as the caches.
+// CHECK-LABEL: func @attention_cache
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<?x?x2x8xf32>, %[[K:[^:]+]]: tensor<?x?x1x8xf32>, %[[V:[^:]+]]: tensor<?x?x1x6xf32>, %[[KC:[^:]+]]: tensor<?x3x1x8xf32>, %[[VC:[^:]+]]: tensor<?x3x1x6xf32>, %[[P:[^:]+]]: index)
+// CHECK-DAG: %[[KS:.+]] = tensor.concat dim(1) %[[KC]], %[[K]] : (tensor<?x3x1x8xf32>, tensor<?x?x1x8xf32>) -> tensor<?x?x1x8xf32>
+// CHECK-DAG: %[[VS:.+]] = tensor.concat dim(1) %[[VC]], %[[V]] : (tensor<?x3x1x6xf32>, tensor<?x?x1x6xf32>) -> tensor<?x?x1x6xf32>
+// CHECK-DAG: %[[C3:.+]] = arith.constant 3 : index
+// CHECK: tensor.dim %[[Q]], %{{.+}}
+// CHECK-NEXT: %[[L:.+]] = tensor.dim %[[Q]], %{{.+}}
+// CHECK: %[[BEFORE:.+]] = arith.subi %[[C3]], %[[P]] : index
+// CHECK: %[[FIRST:.+]] = arith.maxsi %[[BEFORE]], %{{.+}} : index
+// CHECK: linalg.generic {{.+}} ins(%{{.+}}, %[[KS]] :
+// CHECK: %[[I:.+]] = linalg.index 1 : index
+// CHECK-NEXT: %[[J:.+]] = linalg.index 4 : index
+// CHECK-NEXT: %[[AT:.+]] = arith.addi %[[I]], %[[C3]] : index
+// CHECK-NEXT: %[[CAUSAL:.+]] = arith.cmpi ule, %[[J]], %[[AT]] : index
+// CHECK-NEXT: %[[INSIDE:.+]] = arith.cmpi uge, %[[J]], %[[FIRST]] : index
+// CHECK-NEXT: %[[BOTH:.+]] = arith.andi %[[CAUSAL]], %[[INSIDE]] : i1
+// CHECK: arith.cmpi ult, %[[AT]],
+// CHECK: linalg.generic {{.+}} ins(%{{.+}}, %[[VS]] :
+// CHECK: %[[KF:.+]] = tensor.extract_slice %[[KS]][0, %[[L]], 0, 0] [%{{.+}}, 3, 1, 8] [1, 1, 1, 1] : tensor<?x?x1x8xf32> to tensor<?x3x1x8xf32>
+// CHECK: %[[VF:.+]] = tensor.extract_slice %[[VS]][0, %[[L]], 0, 0] [%{{.+}}, 3, 1, 6] [1, 1, 1, 1] : tensor<?x?x1x6xf32> to tensor<?x3x1x6xf32>
+// CHECK-NOT: glint.
+// CHECK: return %{{.+}}, %[[KF]], %[[VF]]
+func.func @attention_cache(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x1x8xf32>,
+    %v: tensor<?x?x1x6xf32>, %kc: tensor<?x3x1x8xf32>, %vc: tensor<?x3x1x6xf32>,
+    %p: index) -> (tensor<?x?x2x6xf32>, tensor<?x3x1x8xf32>, tensor<?x3x1x6xf32>) {
+  %o, %kf, %vf = glint.attention %q, %k, %v scale 0.3 window 4 cache(%kc, %vc) position(%p)
+      : (tensor<?x?x2x8xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x6xf32>,
+         tensor<?x3x1x8xf32>, tensor<?x3x1x6xf32>, index)
+      -> (tensor<?x?x2x6xf32>, tensor<?x3x1x8xf32>, tensor<?x3x1x6xf32>)
+  return %o, %kf, %vf : tensor<?x?x2x6xf32>, tensor<?x3x1x8xf32>, tensor<?x3x1x6xf32>
+}

@@ -14,10 +14,18 @@
 // ones), so 1e-5 leaves an order of magnitude for summation order and the
 // exp/log/tanh of libm versus torch.
 //
+// Generation: every causal language model (the fixtures but Vision Mamba,
+// and the bundled models) is also compiled with its step entry, and a
+// sequence fed through it in pieces (prefill, then one token at a time)
+// must give the full forward's logits at every position to 1e-5, greedy
+// generation must choose the tokens that rerunning the full forward
+// chooses, and states that do not fit must be errors.
+//
 //===----------------------------------------------------------------------===//
 
 #include "runtime/CompiledModel.h"
 #include "runtime/Npy.h"
+#include "runtime/RunSupport.h"
 #include "runtime/Safetensors.h"
 #include "tools/glint-compile/Compiler.h"
 #include "tools/glint-import/Importers.h"
@@ -35,6 +43,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <optional>
 #include <random>
 
@@ -53,36 +62,48 @@ std::vector<double> valuesOf(const rt::HostArray &a) {
   return values;
 }
 
-/// The fixture `name` imported, compiled to a temporary library (removed
-/// when the test ends, the model stays loaded), loaded and bound to its
-/// checkpoint.
+/// The checkpoint in `dir` imported, compiled to a temporary library (the
+/// file is removed when the test ends, the model stays loaded), loaded and
+/// bound. With `step` Auto the library has a step entry where the model can
+/// generate, which doubles the compile time: only the generation tests ask
+/// for it.
+void compileModel(const std::string &dir,
+                  std::unique_ptr<rt::Checkpoint> &checkpoint,
+                  std::unique_ptr<rt::CompiledModel> &model,
+                  glint::compiler::StepMode step) {
+  auto opened = rt::Checkpoint::open(dir);
+  ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
+  checkpoint = std::move(*opened);
+
+  DialectRegistry registry;
+  glint::registerCompilerDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  auto module = glint::import::importCheckpoint(&context, dir, *checkpoint);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+
+  llvm::SmallString<128> library;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
+  llvm::FileRemover removeLibrary(library);
+  llvm::Error compiled =
+      glint::compiler::compileToLibrary(**module, "forward", library, step);
+  ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
+  auto loaded = rt::CompiledModel::load(library);
+  ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
+  model = std::move(*loaded);
+  llvm::Error bound = model->bindWeights(*checkpoint);
+  ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
+}
+
+/// A reference fixture (test/fixtures/<name>), compiled.
 class CompiledFixture : public ::testing::TestWithParam<const char *> {
 protected:
+  virtual glint::compiler::StepMode stepMode() const {
+    return glint::compiler::StepMode::Off;
+  }
   void SetUp() override {
     dir = std::string(GLINT_SOURCE_DIR) + "/test/fixtures/" + GetParam();
-    auto opened = rt::Checkpoint::open(dir);
-    ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
-    checkpoint = std::move(*opened);
-
-    DialectRegistry registry;
-    glint::registerCompilerDialects(registry);
-    MLIRContext context(registry);
-    context.loadAllAvailableDialects();
-    auto module = glint::import::importCheckpoint(&context, dir, *checkpoint);
-    ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
-
-    llvm::SmallString<128> library;
-    ASSERT_FALSE(
-        llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
-    llvm::FileRemover removeLibrary(library);
-    llvm::Error compiled =
-        glint::compiler::compileToLibrary(**module, "forward", library);
-    ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
-    auto loaded = rt::CompiledModel::load(library);
-    ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
-    model = std::move(*loaded);
-    llvm::Error bound = model->bindWeights(*checkpoint);
-    ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
+    compileModel(dir, checkpoint, model, stepMode());
   }
 
   std::string dir;
@@ -158,10 +179,266 @@ TEST_P(CompiledFixture, LongSequenceStaysFinite) {
     ASSERT_TRUE(std::isfinite(x));
 }
 
+//===----------------------------------------------------------------------===//
+// Generation: the step entry against the full forward
+//===----------------------------------------------------------------------===//
+
+/// Fresh random token ids [batch, length] inside the model's vocabulary.
+rt::HostArray randomIds(const rt::CompiledModel &model, int64_t batch,
+                        int64_t length, std::mt19937_64 &rng) {
+  rt::HostArray ids = rt::HostArray::make({batch, length}, "i64");
+  std::uniform_int_distribution<int64_t> token(0, model.info().inputs[0].limit -
+                                                      1);
+  for (int64_t i = 0; i < batch * length; ++i)
+    ids.data<int64_t>()[i] = token(rng);
+  return ids;
+}
+
+/// Positions [from, from + n) of each sequence of a [batch, L, ...] array.
+rt::HostArray positions(const rt::HostArray &a, int64_t from, int64_t n) {
+  std::vector<int64_t> shape = a.shape;
+  shape[1] = n;
+  rt::HostArray out = rt::HostArray::make(shape, a.dtype);
+  size_t row = a.bytes.size() / (a.shape[0] * a.shape[1]);
+  for (int64_t b = 0; b < a.shape[0]; ++b)
+    std::memcpy(out.bytes.data() + b * n * row,
+                a.bytes.data() + (b * a.shape[1] + from) * row, n * row);
+  return out;
+}
+
+/// The tolerance of compiled (float32) against compiled: both sides round
+/// alike, but the step entry sums some terms in another order (states
+/// carried across calls, the attention cache concatenated).
+constexpr double kStepTolerance = 1e-5;
+
+/// Feeds random sequences through the step entry in pieces (a prompt of 5,
+/// then single tokens, 3 at once, single tokens; 24 in all, longer than
+/// RecurrentGemma's attention window of 16) and compares the logits at
+/// every position with the full forward's on the whole sequences.
+void checkStepByStep(rt::CompiledModel &model, llvm::StringRef name) {
+  ASSERT_TRUE(model.hasStep());
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE(llvm::formatv("seed {0}", seed).str());
+  std::mt19937_64 rng(seed);
+  const int64_t batch = 2, length = 24;
+  rt::HostArray ids = randomIds(model, batch, length, rng);
+  auto full = model.run({ids});
+  ASSERT_TRUE(bool(full)) << llvm::toString(full.takeError());
+  std::vector<double> expected = valuesOf(*full);
+  int64_t vocab = full->shape.back();
+
+  auto states = model.initialStates(batch);
+  ASSERT_TRUE(bool(states)) << llvm::toString(states.takeError());
+  std::vector<int64_t> pieces = {5, 1, 1, 1, 1, 1, 1, 1, 1, 3};
+  while (std::accumulate(pieces.begin(), pieces.end(), int64_t(0)) < length)
+    pieces.push_back(1);
+  std::vector<double> streamed(expected.size(), std::nan(""));
+  int64_t position = 0;
+  for (int64_t n : pieces) {
+    auto logits = model.step({positions(ids, position, n)}, *states);
+    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
+    ASSERT_EQ(logits->shape, (std::vector<int64_t>{batch, n, vocab}));
+    std::vector<double> values = valuesOf(*logits);
+    for (int64_t b = 0; b < batch; ++b)
+      std::copy_n(values.begin() + b * n * vocab, n * vocab,
+                  streamed.begin() + (b * length + position) * vocab);
+    position += n;
+  }
+  double worst = 0.0;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < length; ++t) {
+      auto at = [&](const std::vector<double> &v) {
+        return llvm::ArrayRef<double>(v).slice((b * length + t) * vocab, vocab);
+      };
+      double error = relativeError(at(streamed), at(expected));
+      EXPECT_LE(error, kStepTolerance)
+          << "sequence " << b << ", position " << t;
+      worst = std::max(worst, error);
+    }
+  std::cout << llvm::formatv("[ {0} ] step by step vs full forward "
+                             "(compiled, float32), worst position: {1:e}\n",
+                             name, worst)
+                   .str();
+}
+
+/// Greedy generation through the step entry (prefill, then one token per
+/// call) chooses the tokens that the full forward chooses when rerun on the
+/// whole sequence for every token, from logits equal to 1e-5.
+void checkGreedyGeneration(rt::CompiledModel &model) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE(llvm::formatv("seed {0}", seed).str());
+  std::mt19937_64 rng(seed);
+  const int64_t batch = 2, promptLength = 6;
+  const unsigned count = 12;
+  rt::RunArray prompt =
+      rt::fromHostArray(randomIds(model, batch, promptLength, rng));
+  auto generated = rt::generateCompiled(model, prompt, count, "model");
+  ASSERT_TRUE(bool(generated)) << llvm::toString(generated.takeError());
+  ASSERT_EQ(generated->tokens.shape, (std::vector<int64_t>{batch, count}));
+  EXPECT_EQ(generated->steps, count - 1);
+
+  rt::RunArray sequence = prompt;
+  for (unsigned i = 0; i < count; ++i) {
+    auto logits = model.run({rt::toHostArray(sequence, "i64")});
+    ASSERT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
+    rt::RunArray full = rt::fromHostArray(*logits);
+    std::vector<int64_t> next = rt::greedyNext(full);
+    int64_t vocab = full.shape.back(), length = full.shape[1];
+    rt::RunArray longer;
+    longer.shape = {batch, length + 1};
+    for (int64_t b = 0; b < batch; ++b) {
+      EXPECT_EQ(generated->tokens.data[b * count + i], next[b])
+          << "token " << i << " of sequence " << b;
+      llvm::ArrayRef<double> last = llvm::ArrayRef<double>(full.data).slice(
+          (b * length + length - 1) * vocab, vocab);
+      llvm::ArrayRef<double> chosenFrom =
+          llvm::ArrayRef<double>(generated->logits.data)
+              .slice((b * count + i) * vocab, vocab);
+      EXPECT_LE(relativeError(chosenFrom, last), kStepTolerance)
+          << "token " << i << " of sequence " << b;
+      auto row = sequence.data.begin() + b * length;
+      longer.data.insert(longer.data.end(), row, row + length);
+      longer.data.push_back(static_cast<double>(next[b]));
+    }
+    sequence = std::move(longer);
+  }
+}
+
+/// States that do not fit the step entry are errors naming the state, not
+/// out-of-bounds reads in compiled code.
+void checkBadStates(rt::CompiledModel &model) {
+  std::mt19937_64 rng(7);
+  rt::HostArray ids = randomIds(model, 2, 3, rng);
+  const rt::EntryInfo &step = *model.info().step;
+  auto errorOf = [&](std::vector<rt::HostArray> states) {
+    auto result = model.step({ids}, states);
+    return result ? std::string() : llvm::toString(result.takeError());
+  };
+  auto states = model.initialStates(2);
+  ASSERT_TRUE(bool(states));
+
+  // A state of another shape.
+  std::vector<rt::HostArray> wrongShape = *states;
+  std::vector<int64_t> shape = wrongShape.back().shape;
+  shape.back() += 1;
+  wrongShape.back() = rt::HostArray::make(shape, wrongShape.back().dtype);
+  std::string error = errorOf(wrongShape);
+  EXPECT_NE(
+      error.find(llvm::formatv("state #{0} ('{1}') is", states->size() - 1,
+                               step.states.back().name)
+                     .str()),
+      std::string::npos)
+      << error;
+  EXPECT_NE(error.find("but the model takes"), std::string::npos) << error;
+
+  // States of another batch than the input's.
+  auto single = model.initialStates(1);
+  ASSERT_TRUE(bool(single));
+  error = errorOf(*single);
+  EXPECT_NE(error.find("is for a batch of 1 sequences, but the input has 2"),
+            std::string::npos)
+      << error;
+
+  // A state missing.
+  std::vector<rt::HostArray> fewer(states->begin(), states->end() - 1);
+  error = errorOf(fewer);
+  EXPECT_NE(error.find(llvm::formatv("the step entry carries {0} states, got "
+                                     "{1}",
+                                     states->size(), fewer.size())
+                           .str()),
+            std::string::npos)
+      << error;
+
+  // A NaN in a float state.
+  std::vector<rt::HostArray> poisoned = *states;
+  for (rt::HostArray &state : poisoned)
+    if (state.dtype == "f32") {
+      state.data<float>()[0] = std::nanf("");
+      break;
+    }
+  error = errorOf(poisoned);
+  EXPECT_NE(error.find("holds NaN at flat index 0"), std::string::npos)
+      << error;
+}
+
+/// A reference fixture compiled with its step entry.
+class GeneratingFixture : public CompiledFixture {
+protected:
+  glint::compiler::StepMode stepMode() const override {
+    return glint::compiler::StepMode::Auto;
+  }
+};
+
+TEST_P(GeneratingFixture, GenerationMatchesFullForward) {
+  if (std::string(GetParam()) == "vim") {
+    // Bidirectional: no step entry, and asking for one says why.
+    EXPECT_FALSE(model->hasStep());
+    auto states = model->initialStates(1);
+    ASSERT_FALSE(bool(states));
+    std::string error = llvm::toString(states.takeError());
+    EXPECT_NE(error.find("has no step entry for generation"), std::string::npos)
+        << error;
+    std::vector<rt::HostArray> none;
+    auto stepped = model->step({}, none);
+    ASSERT_FALSE(bool(stepped));
+    llvm::consumeError(stepped.takeError());
+    return;
+  }
+  // One test per model for every generation check: each test process
+  // compiles its model again.
+  {
+    SCOPED_TRACE("step by step");
+    checkStepByStep(*model, GetParam());
+  }
+  {
+    SCOPED_TRACE("greedy generation");
+    checkGreedyGeneration(*model);
+  }
+  {
+    SCOPED_TRACE("bad states");
+    checkBadStates(*model);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, CompiledFixture,
                          ::testing::Values("mamba_conv3",
                                            "mamba_conv4_untied", "mamba2",
                                            "rwkv4", "recurrentgemma", "rwkv6",
                                            "vim"));
+INSTANTIATE_TEST_SUITE_P(Families, GeneratingFixture,
+                         ::testing::Values("mamba_conv3", "mamba_conv4_untied",
+                                           "mamba2", "rwkv4", "recurrentgemma",
+                                           "rwkv6", "vim"));
+
+} // namespace
+
+namespace {
+
+/// A bundled trained model (models/<name>), compiled.
+class CompiledBundledModel : public ::testing::TestWithParam<const char *> {
+protected:
+  void SetUp() override {
+    compileModel(std::string(GLINT_SOURCE_DIR) + "/models/" + GetParam(),
+                 checkpoint, model, glint::compiler::StepMode::Auto);
+  }
+
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  std::unique_ptr<rt::CompiledModel> model;
+};
+
+TEST_P(CompiledBundledModel, GenerationMatchesFullForward) {
+  {
+    SCOPED_TRACE("step by step");
+    checkStepByStep(*model, GetParam());
+  }
+  {
+    SCOPED_TRACE("greedy generation");
+    checkGreedyGeneration(*model);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Bundled, CompiledBundledModel,
+                         ::testing::Values("mamba-keyword", "rwkv-keyword",
+                                           "griffin-keyword"));
 
 } // namespace

@@ -441,6 +441,36 @@ std::vector<OpCase> rotaryCases() {
   };
 }
 
+/// Windowed attention continuing from a cache, returning the final caches.
+/// `position` < 0 makes it an argument (random in [0, 50)).
+OpCase cachedAttention(StringRef name, int64_t heads, int64_t groups,
+                       int64_t window, int64_t position = -1) {
+  std::string q = llvm::formatv("tensor<?x?x{0}x3xFT>", heads);
+  std::string k = llvm::formatv("tensor<?x?x{0}x3xFT>", groups);
+  std::string v = llvm::formatv("tensor<?x?x{0}x5xFT>", groups);
+  std::string o = llvm::formatv("tensor<?x?x{0}x5xFT>", heads);
+  std::string kc = llvm::formatv("tensor<?x{0}x{1}x3xFT>", window - 1, groups);
+  std::string vc = llvm::formatv("tensor<?x{0}x{1}x5xFT>", window - 1, groups);
+  std::string body =
+      position < 0
+          ? ""
+          : llvm::formatv("  %p = arith.constant {0} : index\n", position)
+                .str();
+  body +=
+      llvm::formatv(
+          "  %o, %kf, %vf = glint.attention %q, %k, %v scale 0.6 window {0} "
+          "cache(%kc, %vc) position(%p) : ({1}, {2}, {3}, {4}, {5}, index) -> "
+          "({6}, {4}, {5})",
+          window, q, k, v, kc, vc, o)
+          .str();
+  return OpCase{name.str(),
+                function("%q: " + q + ", %k: " + k + ", %v: " + v +
+                             ", %kc: " + kc + ", %vc: " + vc +
+                             (position < 0 ? ", %p: index" : ""),
+                         o + ", " + kc + ", " + vc, body, "%o, %kf, %vf"),
+                /*range=*/3.0};
+}
+
 std::vector<OpCase> attentionCases() {
   auto attention = [](StringRef name, int64_t heads, int64_t groups,
                       StringRef scale, StringRef window) {
@@ -463,6 +493,14 @@ std::vector<OpCase> attentionCases() {
       attention("attention_multi_query_window", 4, 1, "0.25", "1"),
       attention("attention_per_head", 2, 2, "1.5", "2"),
       attention("attention_window_covers_all", 3, 1, "0.5", "16"),
+      // With a key/value cache of window - 1 rows and a random position in
+      // [0, 50): before and after the cache is full of sequence rows.
+      cachedAttention("attention_cache_grouped", 4, 2, 3),
+      cachedAttention("attention_cache_multi_query", 2, 1, 5),
+      cachedAttention("attention_cache_window_1", 2, 2, 1),
+      // Early in a sequence: only the last `position` cache rows are real.
+      cachedAttention("attention_cache_start", 2, 1, 4, 0),
+      cachedAttention("attention_cache_partly_filled", 4, 2, 5, 2),
       // Dynamic heads (the test makes them L): the group split is computed.
       {"attention_dynamic_heads",
        function("%q: tensor<?x?x?x3xFT>, %k: tensor<?x?x?x3xFT>, "

@@ -426,6 +426,69 @@ TEST_F(ReferenceTest, WindowedGroupedAttention) {
   EXPECT_LT(relativeError(results[0], expected), 1e-13);
 }
 
+/// A sequence split into pieces, each continuing from the previous piece's
+/// key/value cache and position, gives the attention of the whole sequence:
+/// the empty cache at position 0 is masked, early pieces see a partly filled
+/// cache, later ones a full one.
+TEST_F(ReferenceTest, AttentionCacheContinuesTheSequence) {
+  SCOPED_TRACE(llvm::formatv("seed {0}", seed).str());
+  const int64_t B = 2, L = 11, H = 4, G = 2, D = 3, E = 2, W = 4;
+  Array q = random({B, L, H, D}, -3, 3), k = random({B, L, G, D}, -3, 3),
+        v = random({B, L, G, E});
+  std::string whole = llvm::formatv(
+      "func.func @f(%q: {0}, %k: {1}, %v: {2}) -> {3} {{\n"
+      "  %o = glint.attention %q, %k, %v scale 0.7 window {4} : ({0}, {1}, "
+      "{2}) -> {3}\n  return %o : {3}\n}",
+      tensorType({B, L, H, D}), tensorType({B, L, G, D}),
+      tensorType({B, L, G, E}), tensorType({B, L, H, E}), W);
+  std::vector<Array> expected = run(whole, {q, k, v});
+  ASSERT_EQ(expected.size(), 1u);
+
+  std::string kc = tensorType({B, W - 1, G, D}),
+              vc = tensorType({B, W - 1, G, E});
+  std::string piece = llvm::formatv(
+      "func.func @f(%q: tensor<{0}x?x{1}x{2}xf64>, %k: "
+      "tensor<{0}x?x{3}x{2}xf64>,"
+      " %v: tensor<{0}x?x{3}x{4}xf64>, %kc: {5}, %vc: {6}, %p: index) -> "
+      "(tensor<{0}x?x{1}x{4}xf64>, {5}, {6}) {{\n"
+      "  %o, %kf, %vf = glint.attention %q, %k, %v scale 0.7 window {7} "
+      "cache(%kc, %vc) position(%p) : (tensor<{0}x?x{1}x{2}xf64>, "
+      "tensor<{0}x?x{3}x{2}xf64>, tensor<{0}x?x{3}x{4}xf64>, {5}, {6}, index) "
+      "-> (tensor<{0}x?x{1}x{4}xf64>, {5}, {6})\n"
+      "  return %o, %kf, %vf : tensor<{0}x?x{1}x{4}xf64>, {5}, {6}\n}",
+      B, H, D, G, E, kc, vc, W);
+  // Rows [from, from + n) of a [B, L, X, Y] array.
+  auto rows = [](const Array &a, int64_t from, int64_t n) {
+    Array out(ArrayRef<int64_t>{a.shape[0], n, a.shape[2], a.shape[3]});
+    int64_t row = a.shape[2] * a.shape[3];
+    for (int64_t b = 0; b < a.shape[0]; ++b)
+      std::copy_n(a.data.begin() + (b * a.shape[1] + from) * row, n * row,
+                  out.data.begin() + b * n * row);
+    return out;
+  };
+  // Poisoned caches: rows before the sequence start must not be read.
+  Array keys(ArrayRef<int64_t>{B, W - 1, G, D}, 1e3);
+  Array values(ArrayRef<int64_t>{B, W - 1, G, E}, 1e3);
+  Array actual(ArrayRef<int64_t>{B, L, H, E});
+  int64_t position = 0;
+  for (int64_t n : {1, 1, 3, 1, 5}) {
+    std::vector<Array> out = run(
+        piece, {rows(q, position, n), rows(k, position, n),
+                rows(v, position, n), keys, values, Array::scalar(position)});
+    ASSERT_EQ(out.size(), 3u);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t e = 0; e < E; ++e)
+            at4(actual, b, position + t, h, e) = at4(out[0], b, t, h, e);
+    keys = out[1];
+    values = out[2];
+    position += n;
+  }
+  ASSERT_EQ(position, L);
+  EXPECT_LT(relativeError(actual, expected[0]), 1e-13);
+}
+
 //===----------------------------------------------------------------------===//
 // Errors
 //===----------------------------------------------------------------------===//

@@ -85,43 +85,99 @@ static Expected<runtime::TensorSpec> specOf(Type type, std::string name) {
   return spec;
 }
 
-Expected<runtime::ModelInfo>
-compiler::collectModelInfo(ModuleOp module, StringRef function,
-                           const llvm::DenseMap<unsigned, int64_t> &limits) {
+std::string compiler::stepFunctionName(StringRef function) {
+  return (function + "_step").str();
+}
+
+Expected<runtime::EntryInfo>
+compiler::collectEntryInfo(ModuleOp module, StringRef function,
+                           const llvm::DenseMap<unsigned, int64_t> &limits,
+                           StringRef entry) {
   auto fn = module.lookupSymbol<func::FuncOp>(function);
   if (!fn)
     return llvm::createStringError("the module has no function @" + function);
-  runtime::ModelInfo info;
+  runtime::EntryInfo info;
+  info.entry = entry.str();
+  // The ABI passes inputs, states, weights in this order.
+  enum { Input, State, Weight } last = Input;
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
     auto weight = fn.getArgAttrOfType<StringAttr>(i, "glint.weight");
-    auto spec = specOf(fn.getArgumentTypes()[i],
-                       weight ? weight.str() : "input" + std::to_string(i));
+    auto state = fn.getArgAttrOfType<StringAttr>(i, "glint.state");
+    auto spec =
+        specOf(fn.getArgumentTypes()[i], weight  ? weight.str()
+                                         : state ? state.str()
+                                                 : "input" + std::to_string(i));
     if (!spec)
       return spec.takeError();
+    auto kind = weight ? Weight : state ? State : Input;
+    if (kind < last)
+      return llvm::createStringError(llvm::formatv(
+          "@{0}: argument #{1} is an {2} after a {3}; the interface takes "
+          "inputs, then states, then weights",
+          function, i, kind == Input ? "input" : "state",
+          last == Weight ? "weight" : "state"));
+    last = kind;
     if (weight) {
       info.weights.push_back(std::move(*spec));
-      continue;
+    } else if (state) {
+      info.states.push_back(std::move(*spec));
+    } else {
+      spec->limit = limits.lookup(i);
+      info.inputs.push_back(std::move(*spec));
     }
-    spec->limit = limits.lookup(i);
-    info.inputs.push_back(std::move(*spec));
   }
-  if (fn.getNumResults() != 1)
+  size_t results = fn.getNumResults() - info.states.size();
+  if (fn.getNumResults() < info.states.size() || results != 1)
     return llvm::createStringError(llvm::formatv(
-        "@{0} returns {1} values; compiled models return exactly one",
-        function, fn.getNumResults()));
+        "@{0} returns {1} values and carries {2} states; compiled models "
+        "return exactly one result (and the next states)",
+        function, fn.getNumResults(), info.states.size()));
   auto result = specOf(fn.getResultTypes()[0], "result");
   if (!result)
     return result.takeError();
   info.results.push_back(std::move(*result));
+  // The next states come back in the order they went in.
+  for (auto [i, state] : llvm::enumerate(info.states)) {
+    unsigned r = results + i;
+    auto name = fn.getResultAttrOfType<StringAttr>(r, "glint.state");
+    auto spec = specOf(fn.getResultTypes()[r], state.name);
+    if (!spec)
+      return spec.takeError();
+    if (!name || name.getValue() != state.name || spec->shape != state.shape ||
+        spec->dtype != state.dtype)
+      return llvm::createStringError(llvm::formatv(
+          "@{0}: result #{1} is not the next value of state '{2}'", function, r,
+          state.name));
+  }
   return info;
 }
 
 Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
                             runtime::ModelInfo &info,
-                            const std::function<void(PassManager &)> &configure) {
+                            const std::function<void(PassManager &)> &configure,
+                            StepMode step) {
   if (stage == Stage::Glint)
     return Error::success();
+  auto fn = module.lookupSymbol<func::FuncOp>(function);
+  if (!fn)
+    return llvm::createStringError("the module has no function @" + function);
+  // A step entry for models over token ids [batch, seq] that can stream.
+  bool withStep = step == StepMode::On;
+  if (step == StepMode::Auto) {
+    auto ids = fn.getNumArguments()
+                   ? dyn_cast<RankedTensorType>(fn.getArgumentTypes()[0])
+                   : RankedTensorType();
+    withStep = ids && ids.getRank() == 2 &&
+               isa<IntegerType>(ids.getElementType()) &&
+               !findUnstreamableOp(fn);
+  }
+  std::string stepName = stepFunctionName(function);
+  if (withStep && failed(exposeState(fn, stepName)))
+    return llvm::createStringError(
+        "cannot add a step entry for generation (see the diagnostics above)");
   auto limits = tokenLimits(module, function);
+  auto stepLimits = withStep ? tokenLimits(module, stepName)
+                             : llvm::DenseMap<unsigned, int64_t>();
   PassManager toScan(module.getContext());
   buildGlintLowerToLoopsPipeline(toScan);
   if (configure)
@@ -141,14 +197,31 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
     return llvm::createStringError(
         "binding the weights as arguments failed (see the diagnostics "
         "above)");
-  auto collected = collectModelInfo(module, function, limits);
+  auto collected = collectEntryInfo(module, function, limits, "glint_forward");
   if (!collected)
     return collected.takeError();
-  info = std::move(*collected);
-  // Recorded in `info`; LLVM would only warn about the unknown attribute.
+  if (!collected->states.empty())
+    return llvm::createStringError("@" + function +
+                                   " carries states; the forward entry "
+                                   "takes none");
+  runtime::ModelInfo record;
+  static_cast<runtime::EntryInfo &>(record) = std::move(*collected);
+  if (withStep) {
+    auto stepInfo =
+        collectEntryInfo(module, stepName, stepLimits, "glint_step");
+    if (!stepInfo)
+      return stepInfo.takeError();
+    record.step = std::move(*stepInfo);
+  }
+  info = std::move(record);
+  // Recorded in `info`; LLVM would only warn about the unknown attributes.
   module.walk([](func::FuncOp fn) {
-    for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+    for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
       fn.removeArgAttr(i, "glint.weight");
+      fn.removeArgAttr(i, "glint.state");
+    }
+    for (unsigned i = 0; i < fn.getNumResults(); ++i)
+      fn.removeResultAttr(i, StringAttr::get(fn.getContext(), "glint.state"));
   });
   PassManager toLLVM(module.getContext());
   buildGlintBuffersToLLVMPipeline(toLLVM);
@@ -212,47 +285,58 @@ compiler::translateForHost(ModuleOp module, llvm::LLVMContext &context,
                            llvm::GlobalValue::ExternalLinkage, textGlobal,
                            "glint_model_info");
 
-  // glint_forward(void **args): one pointer per C-interface parameter.
-  llvm::Function *ciface =
-      llvmModule->getFunction(("_mlir_ciface_" + function).str());
-  if (!ciface)
-    return llvm::createStringError("no C interface for @" + function);
-  size_t expected = 1 + info.inputs.size() + info.weights.size();
-  if (ciface->arg_size() != expected)
-    return llvm::createStringError(llvm::formatv(
-        "internal error: the C interface of @{0} takes {1} arguments, the "
-        "model record describes {2}",
-        function, ciface->arg_size(), expected));
-  auto *entryType = llvm::FunctionType::get(llvm::Type::getVoidTy(context),
-                                            {ptrType}, false);
-  auto *entry = llvm::Function::Create(
-      entryType, llvm::GlobalValue::ExternalLinkage, info.entry, *llvmModule);
-  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", entry));
-  SmallVector<llvm::Value *> args;
-  for (unsigned i = 0; i < ciface->arg_size(); ++i) {
-    llvm::Value *slot = b.CreateConstGEP1_64(ptrType, entry->getArg(0), i);
-    args.push_back(b.CreateLoad(ptrType, slot));
-  }
-  // x86: flush denormals to zero (FTZ) and treat denormal inputs as zero
-  // (DAZ) for the duration of the call, as ML runtimes do. Decaying
-  // recurrence states (the attention form's columns far from the diagonal)
-  // otherwise run through denormals, which cost ~100 cycles per operation
-  // here: 13× slower at L = 1024 (glint-bench attn-map-mamba1). Only values
-  // below 1.2e-38 change. The caller's MXCSR is restored.
-  llvm::Value *saved = nullptr;
-  bool x86 = llvm::Triple(llvmModule->getTargetTriple()).isX86();
-  if (x86) {
-    saved = b.CreateAlloca(b.getInt32Ty());
-    llvm::Value *flushed = b.CreateAlloca(b.getInt32Ty());
-    b.CreateIntrinsic(llvm::Intrinsic::x86_sse_stmxcsr, {}, {saved});
-    llvm::Value *mode = b.CreateLoad(b.getInt32Ty(), saved);
-    b.CreateStore(b.CreateOr(mode, b.getInt32(0x8040)), flushed);
-    b.CreateIntrinsic(llvm::Intrinsic::x86_sse_ldmxcsr, {}, {flushed});
-  }
-  b.CreateCall(ciface, args);
-  if (x86)
-    b.CreateIntrinsic(llvm::Intrinsic::x86_sse_ldmxcsr, {}, {saved});
-  b.CreateRetVoid();
+  // glint_forward(void **args), glint_step(void **args): one pointer per
+  // C-interface parameter.
+  auto addEntry = [&](StringRef fn, const runtime::EntryInfo &spec) -> Error {
+    llvm::Function *ciface =
+        llvmModule->getFunction(("_mlir_ciface_" + fn).str());
+    if (!ciface)
+      return llvm::createStringError("no C interface for @" + fn);
+    size_t expected =
+        1 + spec.inputs.size() + spec.states.size() + spec.weights.size();
+    if (ciface->arg_size() != expected)
+      return llvm::createStringError(llvm::formatv(
+          "internal error: the C interface of @{0} takes {1} arguments, the "
+          "model record describes {2}",
+          fn, ciface->arg_size(), expected));
+    auto *entryType = llvm::FunctionType::get(llvm::Type::getVoidTy(context),
+                                              {ptrType}, false);
+    auto *entry = llvm::Function::Create(
+        entryType, llvm::GlobalValue::ExternalLinkage, spec.entry, *llvmModule);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", entry));
+    SmallVector<llvm::Value *> args;
+    for (unsigned i = 0; i < ciface->arg_size(); ++i) {
+      llvm::Value *slot = b.CreateConstGEP1_64(ptrType, entry->getArg(0), i);
+      args.push_back(b.CreateLoad(ptrType, slot));
+    }
+    // x86: flush denormals to zero (FTZ) and treat denormal inputs as zero
+    // (DAZ) for the duration of the call, as ML runtimes do. Decaying
+    // recurrence states (the attention form's columns far from the
+    // diagonal) otherwise run through denormals, which cost ~100 cycles per
+    // operation here: 13x slower at L = 1024 (glint-bench
+    // attn-map-mamba1). Only values below 1.2e-38 change. The caller's
+    // MXCSR is restored.
+    llvm::Value *saved = nullptr;
+    bool x86 = llvm::Triple(llvmModule->getTargetTriple()).isX86();
+    if (x86) {
+      saved = b.CreateAlloca(b.getInt32Ty());
+      llvm::Value *flushed = b.CreateAlloca(b.getInt32Ty());
+      b.CreateIntrinsic(llvm::Intrinsic::x86_sse_stmxcsr, {}, {saved});
+      llvm::Value *mode = b.CreateLoad(b.getInt32Ty(), saved);
+      b.CreateStore(b.CreateOr(mode, b.getInt32(0x8040)), flushed);
+      b.CreateIntrinsic(llvm::Intrinsic::x86_sse_ldmxcsr, {}, {flushed});
+    }
+    b.CreateCall(ciface, args);
+    if (x86)
+      b.CreateIntrinsic(llvm::Intrinsic::x86_sse_ldmxcsr, {}, {saved});
+    b.CreateRetVoid();
+    return Error::success();
+  };
+  if (Error e = addEntry(function, info))
+    return std::move(e);
+  if (info.step)
+    if (Error e = addEntry(stepFunctionName(function), *info.step))
+      return std::move(e);
 
   auto optimize = makeOptimizingTransformer(3, 0, machine->get());
   if (Error e = optimize(llvmModule.get()))
@@ -343,9 +427,9 @@ Error compiler::emitExecutable(llvm::Module &module, StringRef output) {
 }
 
 Error compiler::compileToLibrary(ModuleOp module, StringRef function,
-                                 StringRef output) {
+                                 StringRef output, StepMode step) {
   runtime::ModelInfo info;
-  if (Error e = lowerModule(module, function, Stage::LLVM, info))
+  if (Error e = lowerModule(module, function, Stage::LLVM, info, nullptr, step))
     return e;
   llvm::LLVMContext context;
   auto llvmModule = translateForHost(module, context, info, function);

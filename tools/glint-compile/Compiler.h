@@ -31,27 +31,43 @@ namespace mlir::glint::compiler {
 /// How far to compile; each stage can be printed (`-emit=`).
 enum class Stage { Glint, Scan, LLVM, Object, Library, Executable };
 
+/// Whether to add the streaming step entry (glint-expose-state): `Auto`
+/// adds it to models over token ids that can stream and leaves it out
+/// otherwise; `On` requires it (an error names the layer that cannot
+/// stream); `Off` never adds it.
+enum class StepMode { Auto, On, Off };
+
+/// The name of the step function of `function` (`<function>_step`).
+std::string stepFunctionName(llvm::StringRef function);
+
 /// Token-id inputs of `function` in glint IR: argument index → vocabulary
 /// size (from the glint.embedding that reads it).
 llvm::DenseMap<unsigned, int64_t> tokenLimits(ModuleOp module,
                                               llvm::StringRef function);
 
-/// The interface of `function` after glint-externalize-weights.
-llvm::Expected<runtime::ModelInfo>
-collectModelInfo(ModuleOp module, llvm::StringRef function,
-                 const llvm::DenseMap<unsigned, int64_t> &limits);
+/// The interface of `function` after glint-externalize-weights: arguments
+/// marked `glint.weight` are weights, those marked `glint.state` states
+/// (with the results marked so), the others inputs, in that order. `entry`
+/// is the symbol of its packed entry point.
+llvm::Expected<runtime::EntryInfo>
+collectEntryInfo(ModuleOp module, llvm::StringRef function,
+                 const llvm::DenseMap<unsigned, int64_t> &limits,
+                 llvm::StringRef entry);
 
 /// Lowers glint IR in place to the scan stage, then (if `stage` is later)
-/// to the LLVM dialect, filling `info` on the way. `configure` may adjust
-/// each pass manager (e.g. from command-line options). Diagnostics go to the
-/// context's handler.
-llvm::Error lowerModule(ModuleOp module, llvm::StringRef function,
-                        Stage stage, runtime::ModelInfo &info,
-                        const std::function<void(PassManager &)> &configure =
-                            nullptr);
+/// to the LLVM dialect, filling `info` on the way. With `step` (see
+/// StepMode) the module gains `@<function>_step` first, recorded as the
+/// step entry. `configure` may adjust each pass manager (e.g. from
+/// command-line options). Diagnostics go to the context's handler.
+llvm::Error
+lowerModule(ModuleOp module, llvm::StringRef function, Stage stage,
+            runtime::ModelInfo &info,
+            const std::function<void(PassManager &)> &configure = nullptr,
+            StepMode step = StepMode::Auto);
 
 /// Translates an LLVM-dialect module to LLVM IR for the host CPU, adds the
-/// model record and the packed entry point, and optimises it (-O3).
+/// model record and the packed entry points (`glint_forward`, and
+/// `glint_step` when `info` has a step entry), and optimises it (-O3).
 llvm::Expected<std::unique_ptr<llvm::Module>>
 translateForHost(ModuleOp module, llvm::LLVMContext &context,
                  const runtime::ModelInfo &info, llvm::StringRef function);
@@ -71,7 +87,8 @@ llvm::Error emitExecutable(llvm::Module &module, llvm::StringRef output);
 /// glint IR to a shared library at `output`, written atomically (no partial
 /// file on failure).
 llvm::Error compileToLibrary(ModuleOp module, llvm::StringRef function,
-                             llvm::StringRef output);
+                             llvm::StringRef output,
+                             StepMode step = StepMode::Auto);
 
 } // namespace mlir::glint::compiler
 

@@ -53,6 +53,17 @@ static cl::opt<compiler::Stage> emit(
 static cl::opt<std::string> functionName("function",
                                          cl::desc("Entry function"),
                                          cl::init("forward"));
+static cl::opt<compiler::StepMode> stepMode(
+    "step",
+    cl::desc("Add the streaming step entry for generation "
+             "(glint-expose-state)"),
+    cl::init(compiler::StepMode::Auto),
+    cl::values(
+        clEnumValN(compiler::StepMode::Auto, "auto",
+                   "for models over token ids that can stream (default)"),
+        clEnumValN(compiler::StepMode::On, "on",
+                   "always; an error names the layer that cannot stream"),
+        clEnumValN(compiler::StepMode::Off, "off", "never")));
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
@@ -100,9 +111,10 @@ int main(int argc, char **argv) {
   auto configure = [](PassManager &pm) {
     (void)applyPassManagerCLOptions(pm);
   };
-  if (llvm::Error e = compiler::lowerModule(
-          *module, functionName,
-          binary ? compiler::Stage::LLVM : emit.getValue(), info, configure))
+  if (llvm::Error e = compiler::lowerModule(*module, functionName,
+                                            binary ? compiler::Stage::LLVM
+                                                   : emit.getValue(),
+                                            info, configure, stepMode))
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {

@@ -412,23 +412,34 @@ Value ImportBuilder::groupNorm(Value x, int64_t groups, Value w, Value b,
                              builder.getF64FloatAttr(eps));
 }
 
-Value ImportBuilder::conv1d(Value x, Value w, Value bias, bool reverse) {
-  return Conv1dOp::create(builder, location, x.getType(), Type(), x, w, bias,
-                          Value(), reverse)
-      .getOutput();
+Operation *ImportBuilder::nameState(Operation *op, StringRef name) {
+  if (!name.empty())
+    op->setAttr("glint.state", builder.getStringAttr(name));
+  return op;
 }
 
-Value ImportBuilder::tokenShift(Value x) {
-  return TokenShiftOp::create(builder, location, x.getType(), Type(), x,
-                              Value())
-      .getOutput();
+Value ImportBuilder::conv1d(Value x, Value w, Value bias, bool reverse,
+                            StringRef name) {
+  return nameState(Conv1dOp::create(builder, location, x.getType(), Type(), x,
+                                    w, bias, Value(), reverse),
+                   name)
+      ->getResult(0);
+}
+
+Value ImportBuilder::tokenShift(Value x, StringRef name) {
+  return nameState(TokenShiftOp::create(builder, location, x.getType(), Type(),
+                                        x, Value()),
+                   name)
+      ->getResult(0);
 }
 
 Value ImportBuilder::recurrence(const RecurrenceOperands &in) {
-  return RecurrenceOp::create(builder, location, in.v.getType(), Type(), in.q,
-                              in.k, in.v, in.logDecay, in.delta, in.bonus,
-                              in.skip, Value(), in.reverse, in.normalize)
-      .getOutput();
+  return nameState(RecurrenceOp::create(builder, location, in.v.getType(),
+                                        Type(), in.q, in.k, in.v, in.logDecay,
+                                        in.delta, in.bonus, in.skip, Value(),
+                                        in.reverse, in.normalize),
+                   in.name)
+      ->getResult(0);
 }
 
 Value ImportBuilder::mixer(StringRef label, Value x,

@@ -133,12 +133,17 @@ public:
   Value rmsNorm(Value x, Value w, double eps, double weightOffset = 0.0);
   Value layerNorm(Value x, Value w, Value b, double eps);
   Value groupNorm(Value x, int64_t groups, Value w, Value b, double eps);
-  Value conv1d(Value x, Value w, Value bias, bool reverse = false);
-  Value tokenShift(Value x);
+  /// Ops that carry a state in generation take a `name`, set as their
+  /// `glint.state` attribute: glint-expose-state names the state after it.
+  Value conv1d(Value x, Value w, Value bias, bool reverse = false,
+               llvm::StringRef name = {});
+  Value tokenShift(Value x, llvm::StringRef name = {});
 
   struct RecurrenceOperands {
     Value q, k, v, logDecay, delta, bonus, skip;
     bool reverse = false, normalize = false;
+    /// Names the recurrence's state in generation.
+    std::string name;
   };
   Value recurrence(const RecurrenceOperands &operands);
 
@@ -160,6 +165,9 @@ public:
 
   OpBuilder &getBuilder() { return builder; }
   Location loc() const { return location; }
+  /// Names the state `op` carries in generation (`glint.state`), unless
+  /// `name` is empty; returns `op`.
+  Operation *nameState(Operation *op, llvm::StringRef name);
   Type elementType() const { return f32; }
 
 private:

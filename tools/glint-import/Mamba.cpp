@@ -80,7 +80,9 @@ mlir::glint::import::importMamba(MLIRContext *context,
           b.weight(p + "mixer.conv1d.weight", {inner, 1, width}),
           {inner, width});
       Value convB = b.optionalWeight(p + "mixer.conv1d.bias", {inner});
-      Value u = b.act(ActKind::silu, b.conv1d(xv, convW, convB));
+      Value u =
+          b.act(ActKind::silu, b.conv1d(xv, convW, convB,
+                                        /*reverse=*/false, p + "mixer.conv1d"));
       Value dbc = b.linear(
           u, b.weight(p + "mixer.x_proj.weight", {rank + 2 * state, inner}));
       Value dt = b.sliceLast(dbc, 0, rank);
@@ -99,6 +101,7 @@ mlir::glint::import::importMamba(MLIRContext *context,
       r.logDecay = a;
       r.delta = delta;
       r.skip = b.weight(p + "mixer.D", {inner});
+      r.name = p + "mixer.ssm";
       Value s = b.mergeHeads(b.recurrence(r));
       return b.mul(s, b.act(ActKind::silu, z));
     });

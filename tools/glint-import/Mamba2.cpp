@@ -166,7 +166,9 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importMamba2(
     Value convBx = convB ? b.sliceLast(convB, 0, inner) : Value();
     Value convBbc =
         convB ? b.sliceLast(convB, inner, 2 * groupState) : Value();
-    Value bc = b.act(ActKind::silu, b.conv1d(bcIn, convWbc, convBbc));
+    Value bc =
+        b.act(ActKind::silu, b.conv1d(bcIn, convWbc, convBbc, /*reverse=*/false,
+                                      p + "mixer.conv1d.bc"));
     Value bm = b.sliceLast(bc, 0, groupState);
     Value cm = b.sliceLast(bc, groupState, groupState);
 
@@ -185,7 +187,9 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importMamba2(
     Value normW = b.weight(p + "mixer.norm.weight", {inner});
 
     Value y = b.mixer(p + "mixer", x, [&](Value xv) {
-      Value u = b.act(ActKind::silu, b.conv1d(xv, convWx, convBx));
+      Value u =
+          b.act(ActKind::silu, b.conv1d(xv, convWx, convBx, /*reverse=*/false,
+                                        p + "mixer.conv1d.x"));
       ImportBuilder::RecurrenceOperands r;
       r.q = b.splitHeads(cm, groups);
       r.k = b.splitHeads(bm, groups);
@@ -193,6 +197,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importMamba2(
       r.logDecay = a;
       r.delta = delta;
       r.skip = d;
+      r.name = p + "mixer.ssm";
       Value s = b.mergeHeads(b.recurrence(r));
       Value g = b.mul(s, b.act(ActKind::silu, z));
       // MambaRMSNormGated: each of the G groups normalised on its own.

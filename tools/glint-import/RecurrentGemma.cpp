@@ -140,30 +140,6 @@ static void readRope(Config &config, const llvm::json::Object &object,
   number("partial_rotary_factor", partialFactor);
 }
 
-/// `x` with the positions t = 0 of every sequence set to `value` (x is
-/// [B, L, C]).
-static Value setFirstPosition(ImportBuilder &b, Value x, double value) {
-  OpBuilder &builder = b.getBuilder();
-  auto type = cast<RankedTensorType>(x.getType());
-  int64_t channels = type.getDimSize(2);
-  auto rowType = RankedTensorType::get({type.getDimSize(0), 1, channels},
-                                       type.getElementType());
-  SmallVector<Value> dims;
-  if (rowType.isDynamicDim(0))
-    dims.push_back(b.batch());
-  Value scalar = arith::ConstantOp::create(
-      builder, b.loc(), builder.getFloatAttr(type.getElementType(), value));
-  Value row = tensor::SplatOp::create(builder, b.loc(), rowType, scalar, dims);
-  SmallVector<OpFoldResult> offsets(3, builder.getIndexAttr(0));
-  SmallVector<OpFoldResult> sizes = {
-      rowType.isDynamicDim(0) ? OpFoldResult(b.batch())
-                              : builder.getIndexAttr(rowType.getDimSize(0)),
-      builder.getIndexAttr(1), builder.getIndexAttr(channels)};
-  SmallVector<OpFoldResult> strides(3, builder.getIndexAttr(1));
-  return tensor::InsertSliceOp::create(builder, b.loc(), row, x, offsets, sizes,
-                                       strides);
-}
-
 static Value rotary(ImportBuilder &b, Value x, int64_t rotaryDim, double base) {
   OpBuilder &builder = b.getBuilder();
   return RotaryOp::create(builder, b.loc(), x, /*offset=*/Value(),
@@ -172,15 +148,20 @@ static Value rotary(ImportBuilder &b, Value x, int64_t rotaryDim, double base) {
 }
 
 static Value attention(ImportBuilder &b, Value q, Value k, Value v,
-                       double scale, int64_t window) {
+                       double scale, int64_t window, StringRef name) {
   OpBuilder &builder = b.getBuilder();
   auto qType = cast<RankedTensorType>(q.getType());
   auto vType = cast<RankedTensorType>(v.getType());
   SmallVector<int64_t> shape(qType.getShape());
   shape.back() = vType.getShape().back();
-  return AttentionOp::create(
-      builder, b.loc(), RankedTensorType::get(shape, qType.getElementType()), q,
-      k, v, builder.getF64FloatAttr(scale), builder.getI64IntegerAttr(window));
+  return b
+      .nameState(AttentionOp::create(
+                     builder, b.loc(),
+                     RankedTensorType::get(shape, qType.getElementType()), q, k,
+                     v, builder.getF64FloatAttr(scale),
+                     builder.getI64IntegerAttr(window)),
+                 name)
+      ->getResult(0);
 }
 
 Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
@@ -288,7 +269,8 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
         Value convW = b.squeezeWeight(
             b.weight(t + "conv_1d.weight", {lruWidth, 1, convWidth}),
             {lruWidth, convWidth});
-        Value c = b.conv1d(xv, convW, b.weight(t + "conv_1d.bias", {lruWidth}));
+        Value c = b.conv1d(xv, convW, b.weight(t + "conv_1d.bias", {lruWidth}),
+                           /*reverse=*/false, t + "conv_1d");
         std::string g = t + "rg_lru.";
         auto gate = [&](StringRef name) {
           Value w = b.weight(g + name.str() + "_gate_weight",
@@ -309,11 +291,17 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
         Value logA = b.mulChannelVector(gateA, decayScale);
         // multiplier = sqrt(1 - a^2) with a^2 = exp(2 log a), and 1 at the
         // reset (position 0). There a = 0 too in HF, which only scales the
-        // zero initial state, so log a stays as it is.
+        // zero initial state, so log a stays as it is. "After the start" is a
+        // token shift of ones (0 at position 0, 1 after it), so that it
+        // carries over calls on consecutive pieces of a sequence
+        // (generation), which a fixed position 0 would not:
+        // multiplier = after · sqrt(1 - a^2) + (1 - after), exact at both.
         Value aSquare = b.act(ActKind::exp, b.scale(logA, 2.0));
-        Value multiplier = math::SqrtOp::create(
-            b.getBuilder(), b.loc(), b.sub(b.splat(1.0, aSquare), aSquare));
-        multiplier = setFirstPosition(b, multiplier, 1.0);
+        Value ones = b.splat(1.0, aSquare);
+        Value multiplier =
+            math::SqrtOp::create(b.getBuilder(), b.loc(), b.sub(ones, aSquare));
+        Value after = b.tokenShift(ones, g + "reset");
+        multiplier = b.add(b.mul(after, multiplier), b.sub(ones, after));
         // One head per channel, K = V = 1, no query. The value is the conv
         // output (the layer's value path); the key carries the data-dependent
         // input scale gate_x * sqrt(1 - a^2), so k v = normalized_x.
@@ -321,6 +309,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
         rec.k = b.splitHeads(b.mul(multiplier, gateX), lruWidth);
         rec.v = b.splitHeads(c, lruWidth);
         rec.logDecay = logA;
+        rec.name = g.substr(0, g.size() - 1);
         Value s = b.mergeHeads(b.recurrence(rec));
         return b.mul(s, y);
       });
@@ -340,8 +329,9 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
         q = rotary(b, q, rotaryDim, ropeTheta);
         k = rotary(b, k, rotaryDim, ropeTheta);
       }
-      Value a = b.mergeHeads(attention(
-          b, q, k, v, 1.0 / std::sqrt(static_cast<double>(headDim)), window));
+      Value a = b.mergeHeads(
+          attention(b, q, k, v, 1.0 / std::sqrt(static_cast<double>(headDim)),
+                    window, t + "attention"));
       o = b.linear(a, b.weight(t + "o_proj.weight", {hidden, qWidth}),
                    b.weight(t + "o_proj.bias", {hidden}));
     }

@@ -110,7 +110,7 @@ mlir::glint::import::importRwkv4(MLIRContext *context,
 
     // Time-mix.
     Value x = norm(h, p + "ln1", eps);
-    Value shifted = b.tokenShift(x);
+    Value shifted = b.tokenShift(x, p + "attention.time_shift");
     std::string a = p + "attention.";
     Value xk = b.lerp(shifted, x, mix(a + "time_mix_key"));
     Value xv = b.lerp(shifted, x, mix(a + "time_mix_value"));
@@ -129,6 +129,7 @@ mlir::glint::import::importRwkv4(MLIRContext *context,
       wkv.bonus =
           b.splitHeads(b.weight(a + "time_first", {attention}), attention);
       wkv.normalize = true;
+      wkv.name = p + "attention.wkv";
       return b.mul(r, b.mergeHeads(b.recurrence(wkv)));
     });
     Value wo = scaled(b.weight(a + "output.weight", {hidden, attention}));
@@ -136,7 +137,7 @@ mlir::glint::import::importRwkv4(MLIRContext *context,
 
     // Channel-mix.
     Value x2 = norm(h, p + "ln2", eps);
-    Value shifted2 = b.tokenShift(x2);
+    Value shifted2 = b.tokenShift(x2, p + "feed_forward.time_shift");
     std::string f = p + "feed_forward.";
     Value fk = b.lerp(shifted2, x2, mix(f + "time_mix_key"));
     Value fr = b.lerp(shifted2, x2, mix(f + "time_mix_receptance"));

@@ -99,7 +99,7 @@ mlir::glint::import::importRwkv6(MLIRContext *context,
     // Time mix.
     std::string a = p + "att.";
     Value xa = layerNorm(x, p + "ln1");
-    Value xx = b.sub(b.tokenShift(xa), xa);
+    Value xx = b.sub(b.tokenShift(xa, a + "time_shift"), xa);
     Value xxx = b.add(xa, b.mulChannelVector(xx, vec(a + "time_maa_x", hidden)));
     Value lora = b.act(ActKind::tanh,
                        b.linear(xxx, b.weight(a + "time_maa_w1", {hidden, 5 * mix}),
@@ -136,6 +136,7 @@ mlir::glint::import::importRwkv6(MLIRContext *context,
       rec.v = b.splitHeads(vv, heads);
       rec.logDecay = b.splitHeads(logDecay, heads);
       rec.bonus = b.weight(a + "time_faaaa", {heads, headSize});
+      rec.name = a + "wkv";
       Value o = b.groupNorm(b.mergeHeads(b.recurrence(rec)), heads,
                             b.weight(a + "ln_x.weight", {att}),
                             b.weight(a + "ln_x.bias", {att}), lnxEps);
@@ -146,7 +147,7 @@ mlir::glint::import::importRwkv6(MLIRContext *context,
     // Channel mix.
     std::string f = p + "ffn.";
     Value xf = layerNorm(x, p + "ln2");
-    Value shifted = b.tokenShift(xf);
+    Value shifted = b.tokenShift(xf, f + "time_shift");
     Value fk = b.lerp(xf, shifted, vec(f + "time_maa_k", hidden));
     Value fr = b.lerp(xf, shifted, vec(f + "time_maa_r", hidden));
     Value kk = b.act(ActKind::relu_square,

@@ -107,10 +107,52 @@ static cl::opt<unsigned> threads(
 static cl::opt<unsigned> topK("top", cl::desc("Print the top-K next tokens "
                                               "per sequence"),
                               cl::init(5), cl::cat(category));
+static cl::opt<unsigned> generate(
+    "generate",
+    cl::desc("Generate N tokens greedily after the input (a causal language "
+             "model): compiled models run the prompt once, then one token "
+             "per step carrying their state; --interpret reruns the whole "
+             "sequence each step. -o writes the logits each token was "
+             "chosen from"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-run") << message << "\n";
   return 1;
+}
+
+/// The model IR parsed for the reference evaluator.
+struct ModelIR {
+  ModelIR() : context(registry()), diagnostics(sourceMgr, &context) {}
+  static DialectRegistry registry() {
+    DialectRegistry registry;
+    registry.insert<mlir::glint::GlintDialect, arith::ArithDialect,
+                    func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
+                    ml_program::MLProgramDialect, scf::SCFDialect,
+                    tensor::TensorDialect>();
+    return registry;
+  }
+  MLIRContext context;
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics;
+  OwningOpRef<ModuleOp> module;
+};
+
+static llvm::Expected<std::unique_ptr<ModelIR>> parseModelIR() {
+  auto ir = std::make_unique<ModelIR>();
+  ir->module = parseSourceFile<ModuleOp>(modelPath, ir->sourceMgr,
+                                         ParserConfig(&ir->context));
+  if (!ir->module)
+    return llvm::createStringError(
+        modelPath + ": cannot parse the model (see the diagnostics above)");
+  return ir;
+}
+
+static ref::Array toEvaluatorArray(const rt::RunArray &array) {
+  ref::Array out;
+  out.shape.assign(array.shape.begin(), array.shape.end());
+  out.data = array.data;
+  return out;
 }
 
 /// Runs the IR with the reference evaluator; traced values go to
@@ -118,23 +160,11 @@ static int fail(const llvm::Twine &message) {
 static llvm::Expected<rt::RunArray>
 interpretModel(const rt::Checkpoint &checkpoint, const rt::RunArray &runInput,
                std::vector<std::string> &written) {
-  ref::Array input;
-  input.shape.assign(runInput.shape.begin(), runInput.shape.end());
-  input.data = runInput.data;
-  DialectRegistry registry;
-  registry.insert<mlir::glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
-                  linalg::LinalgDialect, math::MathDialect,
-                  ml_program::MLProgramDialect, scf::SCFDialect,
-                  tensor::TensorDialect>();
-  MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  std::string error;
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(modelPath, sourceMgr, ParserConfig(&context));
-  if (!module)
-    return llvm::createStringError(
-        modelPath + ": cannot parse the model (see the diagnostics above)");
+  ref::Array input = toEvaluatorArray(runInput);
+  auto ir = parseModelIR();
+  if (!ir)
+    return ir.takeError();
+  ModuleOp module = *(*ir)->module;
 
   ref::WeightProvider weights = ref::weightsFrom(checkpoint);
   if (!hiddenDir.empty())
@@ -157,7 +187,7 @@ interpretModel(const rt::Checkpoint &checkpoint, const rt::RunArray &runInput,
         written.push_back(std::string(path));
     };
 
-  ref::ReferenceEvaluator evaluator(*module, weights);
+  ref::ReferenceEvaluator evaluator(module, weights);
   auto results = evaluator.run(functionName, {input}, trace);
   if (!results) {
     llvm::consumeError(std::move(traceError));
@@ -176,15 +206,108 @@ interpretModel(const rt::Checkpoint &checkpoint, const rt::RunArray &runInput,
   return out;
 }
 
-/// Runs a library made by glint-compile.
-static llvm::Expected<rt::RunArray>
-runLibrary(const rt::Checkpoint &checkpoint, const rt::RunArray &input) {
+/// Greedy generation with the reference evaluator: the whole sequence so
+/// far through the model for every token (the definition that the compiled
+/// step entry must reproduce, at quadratic cost).
+static llvm::Expected<rt::Generation>
+interpretGeneration(const rt::Checkpoint &checkpoint,
+                    const rt::RunArray &prompt) {
+  if (prompt.shape.size() != 2 || !prompt.integer)
+    return llvm::createStringError(
+        "generation takes token ids [batch, seq] as its prompt");
+  auto ir = parseModelIR();
+  if (!ir)
+    return ir.takeError();
+  ref::ReferenceEvaluator evaluator(*(*ir)->module,
+                                    ref::weightsFrom(checkpoint));
+  int64_t batch = prompt.shape[0], length = prompt.shape[1];
+  unsigned count = generate;
+  rt::Generation out;
+  out.tokens.shape = {batch, count};
+  out.tokens.data.assign(batch * count, 0.0);
+  out.logits.integer = false;
+  rt::RunArray sequence = prompt;
+  for (unsigned i = 0; i < count; ++i) {
+    auto results = evaluator.run(functionName, {toEvaluatorArray(sequence)});
+    if (!results)
+      return results.takeError();
+    rt::RunArray logits;
+    logits.shape.assign((*results)[0].shape.begin(), (*results)[0].shape.end());
+    logits.data = std::move((*results)[0].data);
+    if (logits.shape.size() != 3 || logits.shape[1] != length + i)
+      return llvm::createStringError(
+          "generation needs a language model: @" + functionName +
+          " returns no logits per position [batch, seq, vocab]");
+    int64_t vocab = logits.shape.back();
+    if (i == 0) {
+      out.logits.shape = {batch, count, vocab};
+      out.logits.data.assign(batch * count * vocab, 0.0);
+    }
+    std::vector<int64_t> next = rt::greedyNext(logits);
+    int64_t perRow = logits.numElements() / batch;
+    rt::RunArray longer;
+    longer.shape = {batch, length + i + 1};
+    for (int64_t b = 0; b < batch; ++b) {
+      out.tokens.data[b * count + i] = static_cast<double>(next[b]);
+      std::copy_n(logits.data.begin() + b * perRow + perRow - vocab, vocab,
+                  out.logits.data.begin() + (b * count + i) * vocab);
+      auto row = sequence.data.begin() + b * (length + i);
+      longer.data.insert(longer.data.end(), row, row + length + i);
+      longer.data.push_back(static_cast<double>(next[b]));
+    }
+    sequence = std::move(longer);
+  }
+  return out;
+}
+
+/// The library made by glint-compile, its weights bound.
+static llvm::Expected<std::unique_ptr<rt::CompiledModel>>
+loadLibrary(const rt::Checkpoint &checkpoint) {
   auto model = rt::CompiledModel::load(modelPath);
   if (!model)
     return model.takeError();
   if (llvm::Error e = (*model)->bindWeights(checkpoint))
     return std::move(e);
+  return model;
+}
+
+/// Runs a library made by glint-compile.
+static llvm::Expected<rt::RunArray> runLibrary(const rt::Checkpoint &checkpoint,
+                                               const rt::RunArray &input) {
+  auto model = loadLibrary(checkpoint);
+  if (!model)
+    return model.takeError();
   return rt::runCompiled(**model, input, modelPath);
+}
+
+/// --generate: prints the tokens, writes their logits with -o.
+static int runGeneration(const rt::Checkpoint &checkpoint,
+                         const rt::RunInput &input) {
+  if (!hiddenDir.empty())
+    return fail("--dump-hidden does not combine with --generate");
+  auto generation = [&]() -> llvm::Expected<rt::Generation> {
+    if (interpret)
+      return interpretGeneration(checkpoint, input.array);
+    auto model = loadLibrary(checkpoint);
+    if (!model)
+      return model.takeError();
+    return rt::generateCompiled(**model, input.array, generate, modelPath);
+  }();
+  if (!generation)
+    return fail(llvm::toString(generation.takeError()));
+  rt::printGeneration(llvm::outs(), input.array, generation->tokens,
+                      input.vocab ? &*input.vocab : nullptr);
+  if (!interpret) {
+    llvm::outs().flush();
+    rt::printGenerationTime(llvm::errs(), *generation, input.array.shape[1]);
+  }
+  if (!outputPath.empty()) {
+    if (llvm::Error e = rt::writeResult(outputPath, generation->logits,
+                                        writeF32 || !interpret))
+      return fail(llvm::toString(std::move(e)));
+    llvm::outs() << "wrote " << outputPath << "\n";
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -206,6 +329,8 @@ int main(int argc, char **argv) {
   auto checkpoint = rt::Checkpoint::open(weightsPath);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
+  if (generate > 0)
+    return runGeneration(**checkpoint, *input);
   rt::RunArray logits;
   std::vector<std::string> written;
   if (interpret) {

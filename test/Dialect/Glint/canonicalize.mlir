@@ -134,6 +134,20 @@ func.func @attention_window(%q: tensor<1x8x2x4xf32>, %k: tensor<1x8x1x4xf32>,
 
 // -----
 
+// Tests that the window of an attention with a key/value cache is kept even
+// when it covers the static sequence: the cache reaches back before it.
+// CHECK-LABEL: func @attention_window_cache
+// CHECK: glint.attention %arg0, %arg1, %arg2 scale 2.500000e-01 window 8 cache(
+func.func @attention_window_cache(%q: tensor<1x1x2x4xf32>, %k: tensor<1x1x1x4xf32>,
+    %v: tensor<1x1x1x4xf32>, %kc: tensor<1x7x1x4xf32>, %p: index) -> tensor<1x1x2x4xf32> {
+  %a = glint.attention %q, %k, %v scale 0.25 window 8 cache(%kc, %kc) position(%p)
+      : (tensor<1x1x2x4xf32>, tensor<1x1x1x4xf32>, tensor<1x1x1x4xf32>,
+         tensor<1x7x1x4xf32>, tensor<1x7x1x4xf32>, index) -> tensor<1x1x2x4xf32>
+  return %a : tensor<1x1x2x4xf32>
+}
+
+// -----
+
 // Tests that relu of relu folds to one relu, and other pairs stay.
 // CHECK-LABEL: func @relu_idempotent
 // CHECK: %[[R:.+]] = glint.act relu %arg0

@@ -534,6 +534,87 @@ func.func @f54(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x
 
 // -----
 
+// Tests that a key/value cache needs a window.
+func.func @attention_cache_no_window(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x16xf32>, %kc: tensor<?x3x1x16xf32>, %p: index) {
+  // expected-error @+1 {{with a key/value cache needs a window (the cache holds the window - 1 previous positions)}}
+  %y = glint.attention %q, %k, %v scale 0.25 cache(%kc, %kc) position(%p) : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x16xf32>, index) -> tensor<?x?x4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a key/value cache needs the position of the call.
+func.func @attention_cache_no_position(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x16xf32>, %kc: tensor<?x3x1x16xf32>) {
+  // expected-error @+1 {{with a key/value cache needs a position (the number of tokens before this call)}}
+  %y = glint.attention %q, %k, %v scale 0.25 window 4 cache(%kc, %kc) : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x16xf32>) -> tensor<?x?x4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a position without a cache is rejected.
+func.func @attention_position_no_cache(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x16xf32>, %p: index) {
+  // expected-error @+1 {{has a position but no key/value cache}}
+  %y = glint.attention %q, %k, %v scale 0.25 window 4 position(%p) : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, index) -> tensor<?x?x4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that the key cache holds window - 1 rows.
+func.func @attention_cache_rows(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x16xf32>, %kc: tensor<?x4x1x16xf32>, %vc: tensor<?x3x1x16xf32>, %p: index) {
+  // expected-error @+1 {{'key_cache' dim 1 (window - 1) is 4, expected 3}}
+  %y = glint.attention %q, %k, %v scale 0.25 window 4 cache(%kc, %vc) position(%p) : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x4x1x16xf32>, tensor<?x3x1x16xf32>, index) -> tensor<?x?x4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that the value cache has the value size.
+func.func @attention_value_cache_size(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x8xf32>, %kc: tensor<?x3x1x16xf32>, %vc: tensor<?x3x1x16xf32>, %p: index) {
+  // expected-error @+1 {{'value_cache' dim 3 (value_dim) is 16, expected 8}}
+  %y = glint.attention %q, %k, %v scale 0.25 window 4 cache(%kc, %vc) position(%p) : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x8xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x16xf32>, index) -> tensor<?x?x4x8xf32>
+  return
+}
+
+// -----
+
+// Tests that the final key cache has the shape of the cache.
+func.func @attention_final_cache_shape(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x16xf32>, %kc: tensor<?x3x1x16xf32>, %p: index) {
+  // expected-error @+1 {{'final_key_cache' dim 1 (window - 1) is 2, expected 3}}
+  %y, %fk, %fv = glint.attention %q, %k, %v scale 0.25 window 4 cache(%kc, %kc) position(%p) : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x16xf32>, index) -> (tensor<?x?x4x16xf32>, tensor<?x2x1x16xf32>, tensor<?x3x1x16xf32>)
+  return
+}
+
+// -----
+
+// Tests that final caches need a cache to continue.
+func.func @attention_final_cache_without_cache(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x16xf32>) {
+  // expected-error @+1 {{returns final caches but has no key/value cache}}
+  %y, %fk, %fv = "glint.attention"(%q, %k, %v) <{scale = 2.500000e-01 : f64, window = 4 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0>}> : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>) -> (tensor<?x?x4x16xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x16xf32>)
+  return
+}
+
+// -----
+
+// Tests that the final caches come as a key and value pair.
+func.func @attention_one_final_cache(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x16xf32>, %kc: tensor<?x3x1x16xf32>, %p: index) {
+  // expected-error @+1 {{expects the final key and value caches as results, or neither; got 1 final caches}}
+  %y, %fk = glint.attention %q, %k, %v scale 0.25 window 4 cache(%kc, %kc) position(%p) : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x16xf32>, index) -> (tensor<?x?x4x16xf32>, tensor<?x3x1x16xf32>)
+  return
+}
+
+// -----
+
+// Tests that the key and value caches come together.
+func.func @attention_key_cache_only(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x1x16xf32>, %v: tensor<?x?x1x16xf32>, %kc: tensor<?x3x1x16xf32>, %p: index) {
+  // expected-error @+1 {{expects both a key and a value cache, or neither}}
+  %y = "glint.attention"(%q, %k, %v, %kc, %p) <{scale = 2.500000e-01 : f64, window = 4 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>}> : (tensor<?x?x4x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<?x3x1x16xf32>, index) -> tensor<?x?x4x16xf32>
+  return
+}
+
+// -----
+
 // Tests that rotary input is [batch, seq, heads, head_dim].
 func.func @f55(%x: tensor<?x?x64xf32>) {
   // expected-error @+1 {{expects 'input' of rank 4 [batch, seq, heads, head_dim]}}

@@ -126,6 +126,20 @@ func.func @attention_rotary(%q: tensor<?x?x2x16xf32>, %k: tensor<?x?x1x16xf32>,
   return %o, %o2 : tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>
 }
 
+// Tests windowed attention continuing from a key/value cache.
+// CHECK-LABEL: func @attention_cache
+// CHECK: %{{.+}}, %{{.+}}:2 = glint.attention %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}} scale 2.500000e-01 window 4 cache(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}) position(%{{[a-z0-9_]+}}) : (tensor<?x?x2x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x8xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x8xf32>, index) -> (tensor<?x?x2x8xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x8xf32>)
+func.func @attention_cache(%q: tensor<?x?x2x16xf32>, %k: tensor<?x?x1x16xf32>,
+    %v: tensor<?x?x1x8xf32>, %kc: tensor<?x3x1x16xf32>, %vc: tensor<?x3x1x8xf32>,
+    %pos: index) -> (tensor<?x?x2x8xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x8xf32>) {
+  %o, %kf, %vf = glint.attention %q, %k, %v scale 0.25 window 4
+      cache(%kc, %vc) position(%pos)
+      : (tensor<?x?x2x16xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x8xf32>,
+         tensor<?x3x1x16xf32>, tensor<?x3x1x8xf32>, index)
+      -> (tensor<?x?x2x8xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x8xf32>)
+  return %o, %kf, %vf : tensor<?x?x2x8xf32>, tensor<?x3x1x16xf32>, tensor<?x3x1x8xf32>
+}
+
 // Tests every activation kind.
 // CHECK-LABEL: func @activations
 // CHECK: glint.act silu
