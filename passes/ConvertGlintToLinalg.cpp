@@ -453,9 +453,15 @@ struct LinearLowering : public OpRewritePattern<LinearOp> {
 /// sum of squared deviations from the mean (two passes, so that a large mean
 /// does not cancel the variance), then one element-wise pass
 /// `(x - mean) · rsqrt(var + eps) · (offset + w) + b`.
+///
+/// With `meanOut` the last pass writes the statistics instead
+/// (`glint.norm_stats`): the returned tensor is the gain
+/// `rsqrt(var + eps) · (offset + w)`, `*meanOut` the group mean (zero unless
+/// `subtractMean`), both of `x`'s shape; `bias` must be null.
 static Value buildNorm(OpBuilder &b, Location loc, Value x, Value weight,
                        Value bias, double epsilon, double weightOffset,
-                       int64_t groups, bool subtractMean) {
+                       int64_t groups, bool subtractMean,
+                       Value *meanOut = nullptr) {
   MLIRContext *context = b.getContext();
   RankedTensorType type = tensorTypeOf(x);
   Type elementType = type.getElementType();
@@ -553,6 +559,39 @@ static Value buildNorm(OpBuilder &b, Location loc, Value x, Value weight,
                      ? floatConstant(b, loc, elementType, weightOffset)
                      : Value();
   bool hasWeight = bool(weight), hasBias = bool(bias);
+  if (meanOut) {
+    Value empty = emptyTensor(b, loc, loopSizes, elementType);
+    SmallVector<AffineMap> statsMaps = maps;
+    statsMaps.push_back(identity);
+    Operation *stats = linalg::GenericOp::create(
+        b, loc, TypeRange{empty.getType(), empty.getType()}, inputs,
+        ValueRange{empty, empty}, statsMaps, iterators(loops),
+        [&](OpBuilder &nb, Location nloc, ValueRange args) {
+          unsigned next = 1;
+          Value mean = zero;
+          if (sum)
+            mean = arith::DivFOp::create(nb, nloc, args[next++], count);
+          Value var = arith::DivFOp::create(nb, nloc, args[next++], count);
+          Value gain = math::RsqrtOp::create(
+              nb, nloc, arith::AddFOp::create(nb, nloc, var, eps));
+          if (hasWeight) {
+            Value w = args[next++];
+            if (offset)
+              w = arith::AddFOp::create(nb, nloc, offset, w);
+            gain = arith::MulFOp::create(nb, nloc, gain, w);
+          }
+          linalg::YieldOp::create(nb, nloc, ValueRange{gain, mean});
+        });
+    Value gain = stats->getResult(0), mean = stats->getResult(1);
+    if (groups > 1) {
+      gain = tensor::CollapseShapeOp::create(b, loc, gain,
+                                             pairAt(rank + 1, rank - 1));
+      mean = tensor::CollapseShapeOp::create(b, loc, mean,
+                                             pairAt(rank + 1, rank - 1));
+    }
+    *meanOut = mean;
+    return gain;
+  }
   Value normalised =
       makeGeneric(b, loc, inputs, emptyTensor(b, loc, loopSizes, elementType),
                   maps, iterators(loops),
@@ -625,6 +664,29 @@ struct GroupNormLowering : public OpRewritePattern<GroupNormOp> {
                         op.getBias(), op.getEpsilon().convertToDouble(), 0.0,
                         op.getGroups(), /*subtractMean=*/true);
     rewriter.replaceOp(op, castTo(rewriter, op.getLoc(), y, op.getType()));
+    return success();
+  }
+};
+
+/// `glint.norm_stats` → the statistics of the norm it stands for (the same
+/// reductions as rms/layer/group norm), written as the gain and the mean.
+struct NormStatsLowering : public OpRewritePattern<NormStatsOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(NormStatsOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    int64_t channels = op.getInput().getType().getShape().back();
+    if (op.getGroups() < 1 ||
+        (!ShapedType::isDynamic(channels) && channels % op.getGroups() != 0))
+      return rewriter.notifyMatchFailure(op, "channels do not divide");
+    Value mean;
+    Value gain = buildNorm(rewriter, loc, op.getInput(), op.getWeight(),
+                           Value(), op.getEpsilon().convertToDouble(),
+                           op.getWeightOffset().convertToDouble(),
+                           op.getGroups(), op.getCenter(), &mean);
+    rewriter.replaceOp(
+        op, {castTo(rewriter, loc, gain, op.getGain().getType()),
+             castTo(rewriter, loc, mean, op.getMean().getType())});
     return success();
   }
 };
@@ -1141,7 +1203,8 @@ struct ConvertGlintToLinalgPass
     patterns
         .add<ActLowering, AttentionLowering, Conv1dLowering, EmbeddingLowering,
              GroupNormLowering, LayerNormLowering, LinearLowering,
-             RMSNormLowering, RotaryLowering, TokenShiftLowering>(context);
+             NormStatsLowering, RMSNormLowering, RotaryLowering,
+             TokenShiftLowering>(context);
     // Only the glint ops are rewritten: folding the surrounding IR is
     // canonicalisation's job, and keeps this pass's output predictable.
     GreedyRewriteConfig config;
@@ -1154,7 +1217,8 @@ struct ConvertGlintToLinalgPass
     // is a bug in this pass: report it rather than hand it on.
     WalkResult leftover = getOperation().walk([](Operation *op) {
       if (!isa<ActOp, AttentionOp, Conv1dOp, EmbeddingOp, GroupNormOp,
-               LayerNormOp, LinearOp, RMSNormOp, RotaryOp, TokenShiftOp>(op))
+               LayerNormOp, LinearOp, NormStatsOp, RMSNormOp, RotaryOp,
+               TokenShiftOp>(op))
         return WalkResult::advance();
       op->emitOpError("was not lowered to linalg");
       return WalkResult::interrupt();

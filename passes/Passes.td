@@ -149,7 +149,8 @@ def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
 def ConvertGlintToLinalg : Pass<"convert-glint-to-linalg", "func::FuncOp"> {
   let summary = "Lowers the per-token and short-memory glint ops to linalg";
   let description = [{
-    Rewrites `glint.linear`, `glint.act`, the norms, `glint.embedding`,
+    Rewrites `glint.linear`, `glint.act`, the norms and `glint.norm_stats`
+    (their gain and mean, for the attention form), `glint.embedding`,
     `glint.conv1d`, `glint.token_shift`, `glint.rotary` and
     `glint.attention` into `linalg` (generic and named ops), `tensor`,
     `arith` and `math` on tensors. `glint.recurrence` and `glint.mixer` are
@@ -189,8 +190,9 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
 
     Not lowered yet (the pass fails naming the op): `map_attention`, the
     normalised (RWKV-4) `map_scan`, a recurrence below another recurrence,
-    `norm_stats`, a conv or shift after a recurrence, factors of mixed
-    direction.
+    a conv or shift after a recurrence, factors of mixed direction.
+    `norm_stats` is left to `convert-glint-to-linalg`, which lowers it with
+    the norms.
   }];
   let dependentDialects = ["arith::ArithDialect",
                            "bufferization::BufferizationDialect",

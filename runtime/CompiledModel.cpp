@@ -314,6 +314,11 @@ Expected<HostArray> CompiledModel::run(llvm::ArrayRef<HostArray> inputs) {
   return std::move(outs->front());
 }
 
+Expected<std::vector<HostArray>>
+CompiledModel::runAll(llvm::ArrayRef<HostArray> inputs) {
+  return call(modelInfo, entry, forwardWeights, inputs, {});
+}
+
 /// The error for a library without a step entry.
 static Error noStepEntry(llvm::StringRef path) {
   return llvm::createStringError(

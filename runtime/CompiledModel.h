@@ -59,6 +59,12 @@ public:
   /// static dims, dtype, token ids inside the vocabulary); errors say which.
   llvm::Expected<HostArray> run(llvm::ArrayRef<HostArray> inputs);
 
+  /// Runs the full forward and returns every result in record order: the
+  /// logits, then (libraries compiled with --attention) one map per layer
+  /// of `info().attention->layers`.
+  llvm::Expected<std::vector<HostArray>>
+  runAll(llvm::ArrayRef<HostArray> inputs);
+
   /// Whether the library has a step entry (streaming generation).
   bool hasStep() const { return modelInfo.step.has_value(); }
 

@@ -6,6 +6,8 @@
 
 #include "runtime/ModelInfo.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 using namespace mlir::glint::runtime;
 namespace json = llvm::json;
 
@@ -40,6 +42,15 @@ json::Value mlir::glint::runtime::toJSON(const ModelInfo &info) {
                                   {"states", listToJSON(info.step->states)},
                                   {"weights", listToJSON(info.step->weights)},
                                   {"results", listToJSON(info.step->results)}};
+  if (info.attention) {
+    json::Array layers;
+    for (const std::string &layer : info.attention->layers)
+      layers.push_back(layer);
+    object["attention"] =
+        json::Object{{"formulation", info.attention->formulation},
+                     {"aggregate", info.attention->aggregate},
+                     {"layers", std::move(layers)}};
+  }
   return object;
 }
 
@@ -86,7 +97,8 @@ parseSpecs(const json::Object &object, llvm::StringRef key) {
 /// The entry, inputs, weights and results of `object` (and its states when
 /// `withStates`); `what` names it in errors.
 static llvm::Error parseEntry(const json::Object &object, EntryInfo &entry,
-                              bool withStates, llvm::StringRef what) {
+                              bool withStates, llvm::StringRef what,
+                              size_t numResults = 1) {
   auto symbol = object.getString("entry");
   if (!symbol)
     return malformed("no entry point" + what);
@@ -100,8 +112,13 @@ static llvm::Error parseEntry(const json::Object &object, EntryInfo &entry,
   auto results = parseSpecs(object, "results");
   if (!results)
     return results.takeError();
-  if (results->size() != 1)
+  if (numResults == 1 && results->size() != 1)
     return malformed("expected exactly one result" + what);
+  if (results->size() != numResults)
+    return malformed(llvm::formatv("expected {0} results (the logits and "
+                                   "one map per attention layer), found {1}",
+                                   numResults, results->size())
+                         .str());
   entry.inputs = std::move(*inputs);
   entry.weights = std::move(*weights);
   entry.results = std::move(*results);
@@ -131,7 +148,30 @@ mlir::glint::runtime::parseModelInfo(llvm::StringRef text) {
   auto version = object->getInteger("version");
   if (!version || *version != 1)
     return malformed("unsupported version (expected 1)");
-  if (llvm::Error e = parseEntry(*object, info, /*withStates=*/false, ""))
+  if (const json::Value *attention = object->get("attention")) {
+    const json::Object *attentionObject = attention->getAsObject();
+    if (!attentionObject)
+      return malformed("'attention' is not an object");
+    AttentionInfo parsed;
+    auto formulation = attentionObject->getString("formulation");
+    auto aggregate = attentionObject->getString("aggregate");
+    const json::Array *layers = attentionObject->getArray("layers");
+    if (!formulation || !aggregate || !layers)
+      return malformed("'attention' needs 'formulation', 'aggregate' and "
+                       "'layers'");
+    parsed.formulation = formulation->str();
+    parsed.aggregate = aggregate->str();
+    for (const json::Value &layer : *layers) {
+      auto label = layer.getAsString();
+      if (!label)
+        return malformed("an attention layer label is not a string");
+      parsed.layers.push_back(label->str());
+    }
+    info.attention = std::move(parsed);
+  }
+  size_t numResults = 1 + (info.attention ? info.attention->layers.size() : 0);
+  if (llvm::Error e =
+          parseEntry(*object, info, /*withStates=*/false, "", numResults))
     return std::move(e);
   if (const json::Value *step = object->get("step")) {
     const json::Object *stepObject = step->getAsObject();

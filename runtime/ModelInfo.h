@@ -60,6 +60,19 @@ struct EntryInfo {
   std::vector<TensorSpec> results;
 };
 
+/// What a library compiled with `glint-compile --attention` returns after
+/// the logits: one `[B, L, L]` map per token-mixing layer (the layer's
+/// per-channel matrices combined by `aggregate`), in the order of `layers`.
+struct AttentionInfo {
+  /// glint-to-attention's formulation: unified, scan-only, no-conv, no-gate
+  /// or no-act.
+  std::string formulation;
+  /// mean, mean_abs or sum.
+  std::string aggregate;
+  /// The layers' labels (`glint.attention_layers`), one per extra result.
+  std::vector<std::string> layers;
+};
+
 /// The record: the full forward at the top level (`glint_forward`), and the
 /// streaming step entry under "step" when the model can generate.
 struct ModelInfo : EntryInfo {
@@ -68,6 +81,9 @@ struct ModelInfo : EntryInfo {
   int64_t version = 1;
   /// `@forward_step` of glint-expose-state: `glint_step`.
   std::optional<EntryInfo> step;
+  /// With --attention: the forward's results after the first are the
+  /// layers' maps.
+  std::optional<AttentionInfo> attention;
 };
 
 llvm::json::Value toJSON(const ModelInfo &info);

@@ -126,16 +126,26 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
       info.inputs.push_back(std::move(*spec));
     }
   }
+  // One result, or (glint-to-attention) one plus a map per layer.
+  auto layers = fn->getAttrOfType<ArrayAttr>("glint.attention_layers");
+  size_t expected = 1 + (layers ? layers.size() : 0);
   size_t results = fn.getNumResults() - info.states.size();
-  if (fn.getNumResults() < info.states.size() || results != 1)
+  if (fn.getNumResults() < info.states.size() || results != expected)
     return llvm::createStringError(llvm::formatv(
         "@{0} returns {1} values and carries {2} states; compiled models "
-        "return exactly one result (and the next states)",
-        function, fn.getNumResults(), info.states.size()));
-  auto result = specOf(fn.getResultTypes()[0], "result");
-  if (!result)
-    return result.takeError();
-  info.results.push_back(std::move(*result));
+        "return exactly {3} result(s) (and the next states)",
+        function, fn.getNumResults(), info.states.size(), expected));
+  for (size_t r = 0; r < results; ++r) {
+    std::string name = "result";
+    if (r > 0) {
+      auto label = dyn_cast<StringAttr>(layers[r - 1]);
+      name = "attention:" + (label ? label.str() : std::to_string(r - 1));
+    }
+    auto result = specOf(fn.getResultTypes()[r], std::move(name));
+    if (!result)
+      return result.takeError();
+    info.results.push_back(std::move(*result));
+  }
   // The next states come back in the order they went in.
   for (auto [i, state] : llvm::enumerate(info.states)) {
     unsigned r = results + i;
@@ -152,15 +162,60 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
   return info;
 }
 
+/// Runs glint-to-attention on `fn` alone, with the aggregate a compiled
+/// model can return (one [B, L, L] map per layer).
+static Error toAttention(func::FuncOp fn,
+                         const compiler::AttentionOptions &attention,
+                         const std::function<void(PassManager &)> &configure) {
+  if (attention.aggregate == "full")
+    return llvm::createStringError(
+        "--attention-aggregate=full is not supported by compiled models "
+        "(each layer's result must be [B, L, L]); use mean, mean_abs or sum");
+  GlintToAttentionOptions options;
+  options.formulation = attention.formulation;
+  options.aggregate = attention.aggregate;
+  PassManager pm(fn.getContext(), func::FuncOp::getOperationName());
+  pm.addPass(createGlintToAttention(options));
+  if (configure)
+    configure(pm);
+  if (failed(pm.run(fn)))
+    return llvm::createStringError(
+        "rewriting @" + fn.getSymName() +
+        " into its attention form failed (see the diagnostics above)");
+  auto layers = fn->getAttrOfType<ArrayAttr>("glint.attention_layers");
+  if (!layers || layers.empty())
+    return llvm::createStringError(
+        "@" + fn.getSymName() +
+        " has no token-mixing layer: --attention has no map to return");
+  return Error::success();
+}
+
 Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
                             runtime::ModelInfo &info,
                             const std::function<void(PassManager &)> &configure,
-                            StepMode step) {
-  if (stage == Stage::Glint)
-    return Error::success();
+                            StepMode step, const AttentionOptions &attention) {
   auto fn = module.lookupSymbol<func::FuncOp>(function);
   if (!fn)
     return llvm::createStringError("the module has no function @" + function);
+  std::optional<runtime::AttentionInfo> attentionInfo;
+  if (attention.enabled()) {
+    if (Error e = toAttention(fn, attention, configure))
+      return e;
+    attentionInfo.emplace();
+    attentionInfo->formulation = attention.formulation;
+    attentionInfo->aggregate = attention.aggregate;
+    for (Attribute label :
+         fn->getAttrOfType<ArrayAttr>("glint.attention_layers"))
+      attentionInfo->layers.push_back(cast<StringAttr>(label).str());
+    // The step entry returns logits only; the maps are of a whole sequence.
+    if (step == StepMode::On)
+      return llvm::createStringError(
+          "--step=on and --attention cannot be combined: the attention maps "
+          "are those of the whole sequence, which the step entry never sees");
+    step = StepMode::Off;
+  }
+  if (stage == Stage::Glint)
+    return Error::success();
   // A step entry for models over token ids [batch, seq] that can stream.
   bool withStep = step == StepMode::On;
   if (step == StepMode::Auto) {
@@ -206,6 +261,7 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
                                    "takes none");
   runtime::ModelInfo record;
   static_cast<runtime::EntryInfo &>(record) = std::move(*collected);
+  record.attention = std::move(attentionInfo);
   if (withStep) {
     auto stepInfo =
         collectEntryInfo(module, stepName, stepLimits, "glint_step");
@@ -216,6 +272,8 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
   info = std::move(record);
   // Recorded in `info`; LLVM would only warn about the unknown attributes.
   module.walk([](func::FuncOp fn) {
+    fn->removeAttr("glint.attention_layers");
+    fn->removeAttr("glint.formulation");
     for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
       fn.removeArgAttr(i, "glint.weight");
       fn.removeArgAttr(i, "glint.state");
@@ -427,9 +485,11 @@ Error compiler::emitExecutable(llvm::Module &module, StringRef output) {
 }
 
 Error compiler::compileToLibrary(ModuleOp module, StringRef function,
-                                 StringRef output, StepMode step) {
+                                 StringRef output, StepMode step,
+                                 const AttentionOptions &attention) {
   runtime::ModelInfo info;
-  if (Error e = lowerModule(module, function, Stage::LLVM, info, nullptr, step))
+  if (Error e = lowerModule(module, function, Stage::LLVM, info, nullptr, step,
+                            attention))
     return e;
   llvm::LLVMContext context;
   auto llvmModule = translateForHost(module, context, info, function);

@@ -37,6 +37,20 @@ enum class Stage { Glint, Scan, LLVM, Object, Library, Executable };
 /// stream); `Off` never adds it.
 enum class StepMode { Auto, On, Off };
 
+/// `glint-compile --attention`: glint-to-attention runs on the entry
+/// function before lowering, so that it returns the logits and then one
+/// `[B, L, L]` map per token-mixing layer (recorded as ModelInfo::attention).
+/// A layer the lowering cannot handle yet fails compilation, naming the op.
+struct AttentionOptions {
+  /// Empty: no attention maps. Otherwise unified, scan-only, no-conv,
+  /// no-gate or no-act.
+  std::string formulation;
+  /// mean, mean_abs or sum (full would not be [B, L, L]).
+  std::string aggregate = "mean_abs";
+
+  bool enabled() const { return !formulation.empty(); }
+};
+
 /// The name of the step function of `function` (`<function>_step`).
 std::string stepFunctionName(llvm::StringRef function);
 
@@ -63,7 +77,8 @@ llvm::Error
 lowerModule(ModuleOp module, llvm::StringRef function, Stage stage,
             runtime::ModelInfo &info,
             const std::function<void(PassManager &)> &configure = nullptr,
-            StepMode step = StepMode::Auto);
+            StepMode step = StepMode::Auto,
+            const AttentionOptions &attention = {});
 
 /// Translates an LLVM-dialect module to LLVM IR for the host CPU, adds the
 /// model record and the packed entry points (`glint_forward`, and
@@ -88,7 +103,8 @@ llvm::Error emitExecutable(llvm::Module &module, llvm::StringRef output);
 /// file on failure).
 llvm::Error compileToLibrary(ModuleOp module, llvm::StringRef function,
                              llvm::StringRef output,
-                             StepMode step = StepMode::Auto);
+                             StepMode step = StepMode::Auto,
+                             const AttentionOptions &attention = {});
 
 } // namespace mlir::glint::compiler
 

@@ -8,7 +8,8 @@
 // printed with -emit=: glint (verified input), scan (loops on tensors, no
 // glint op left), llvm (LLVM IR with the model record and entry point), obj,
 // lib (default: a shared library that glint-run and the runtime load), exe
-// (a standalone program with the runtime linked in).
+// (a standalone program with the runtime linked in). --attention makes the
+// library also return every token-mixing layer's attention map.
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,6 +66,19 @@ static cl::opt<compiler::StepMode> stepMode(
                    "always; an error names the layer that cannot stream"),
         clEnumValN(compiler::StepMode::Off, "off", "never")));
 
+static cl::opt<std::string> attentionFormulation(
+    "attention", cl::ValueOptional,
+    cl::desc("Also return each token-mixing layer's [B, L, L] attention map "
+             "after the logits (glint-to-attention); the value is the "
+             "formulation: unified (default), scan-only, no-conv, no-gate, "
+             "no-act"),
+    cl::value_desc("formulation"));
+static cl::opt<std::string> attentionAggregate(
+    "attention-aggregate",
+    cl::desc("How --attention combines a layer's per-channel matrices: "
+             "mean_abs (default), mean, sum"),
+    cl::init("mean_abs"));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
   return 1;
@@ -79,7 +93,8 @@ int main(int argc, char **argv) {
       argc, argv,
       "glint-compile: glint model IR to native code for this CPU\n\n"
       "  glint-compile model.mlir -o model.so\n"
-      "  glint-compile model.mlir -emit=scan\n");
+      "  glint-compile model.mlir -emit=scan\n"
+      "  glint-compile model.mlir --attention -o model.so\n");
 
   bool binary = emit == compiler::Stage::Object ||
                 emit == compiler::Stage::Library ||
@@ -107,6 +122,16 @@ int main(int argc, char **argv) {
   if (!module)
     return 1; // Located diagnostics are printed.
 
+  compiler::AttentionOptions attention;
+  if (attentionFormulation.getNumOccurrences()) {
+    attention.formulation =
+        attentionFormulation.empty() ? std::string("unified")
+                                     : attentionFormulation.getValue();
+    attention.aggregate = attentionAggregate.getValue();
+  } else if (attentionAggregate.getNumOccurrences()) {
+    return fail("--attention-aggregate needs --attention");
+  }
+
   runtime::ModelInfo info;
   auto configure = [](PassManager &pm) {
     (void)applyPassManagerCLOptions(pm);
@@ -114,7 +139,8 @@ int main(int argc, char **argv) {
   if (llvm::Error e = compiler::lowerModule(*module, functionName,
                                             binary ? compiler::Stage::LLVM
                                                    : emit.getValue(),
-                                            info, configure, stepMode))
+                                            info, configure, stepMode,
+                                            attention))
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
