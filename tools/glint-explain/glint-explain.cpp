@@ -25,6 +25,7 @@
 
 #include "dialect/GlintDialect.h"
 #include "passes/Passes.h"
+#include "runtime/CompiledModel.h"
 #include "runtime/Npy.h"
 #include "runtime/RunSupport.h"
 #include "runtime/Safetensors.h"
@@ -66,7 +67,8 @@ static cl::OptionCategory category("glint-explain options");
 static cl::opt<std::string> modelPath(
     cl::Positional,
     cl::desc("<model directory (config.json + safetensors, anything "
-             "glint-import reads) or model.mlir with --weights>"),
+             "glint-import reads), model.mlir with --weights, or a library "
+             "from glint-compile --attention with --weights>"),
     cl::Required, cl::cat(category));
 static cl::opt<std::string> weightsPath(
     "weights", cl::desc("Weights for a .mlir model (.safetensors, index "
@@ -153,6 +155,9 @@ struct Model {
   /// The position the result reads (glint.readout_position), if any.
   std::optional<int64_t> readout;
   bool imageInput = false;
+  /// A library from `glint-compile --attention`: it computes the maps of
+  /// its one formulation and aggregate natively, in float32.
+  std::unique_ptr<rt::CompiledModel> compiled;
 };
 
 /// Logits and every layer's map for one batch.
@@ -179,6 +184,42 @@ static Expected<Model> loadModel() {
   if (!llvm::sys::fs::exists(modelPath))
     return llvm::createStringError(
         modelPath + ": no such model directory or IR file");
+  if (llvm::sys::path::extension(modelPath) == ".so") {
+    if (weightsPath.empty())
+      return llvm::createStringError(
+          "--weights is required with a compiled library (the checkpoint, or "
+          "the bundled model's directory)");
+    auto compiled = rt::CompiledModel::load(modelPath);
+    if (!compiled)
+      return compiled.takeError();
+    if (!(*compiled)->info().attention)
+      return llvm::createStringError(
+          modelPath + " was compiled without its attention form; recompile "
+                      "it with glint-compile --attention");
+    auto checkpoint = rt::Checkpoint::open(weightsPath);
+    if (!checkpoint)
+      return checkpoint.takeError();
+    model.checkpoint = std::move(*checkpoint);
+    if (llvm::Error e = (*compiled)->bindWeights(*model.checkpoint))
+      return std::move(e);
+    model.compiled = std::move(*compiled);
+    model.imageInput = model.compiled->info().inputs[0].rank() == 4;
+    // A model directory holds the held-out set, the vocabulary and the
+    // config from which the readout position is known.
+    if (llvm::sys::fs::is_directory(weightsPath)) {
+      model.directory = weightsPath;
+      auto module = glint::import::importCheckpoint(
+          model.context.get(), weightsPath, *model.checkpoint);
+      if (module)
+        if (auto forward = (*module)->lookupSymbol<func::FuncOp>("forward"))
+          if (auto readout = forward->getAttrOfType<IntegerAttr>(
+                  "glint.readout_position"))
+            model.readout = readout.getInt();
+      if (!module)
+        llvm::consumeError(module.takeError());
+    }
+    return model;
+  }
   if (llvm::sys::fs::is_directory(modelPath)) {
     model.directory = modelPath;
     auto checkpoint =
@@ -220,9 +261,58 @@ static Expected<Model> loadModel() {
 }
 
 /// Rewrites a copy of the model into `formulation` and runs it on `input`.
+/// A compiled library computes one formulation and aggregate: use them
+/// unless the command line asks for others (which is then an error).
+static void adoptLibrarySettings(const Model &model) {
+  if (!model.compiled)
+    return;
+  const rt::AttentionInfo &attention = *model.compiled->info().attention;
+  if (!formulationOpt.getNumOccurrences())
+    formulationOpt = attention.formulation;
+  if (!aggregateOpt.getNumOccurrences())
+    aggregateOpt = attention.aggregate;
+}
+
+/// Runs a library compiled with --attention: the logits and its maps.
+static Expected<Explained> explainCompiled(Model &model,
+                                           StringRef formulation,
+                                           StringRef aggregate,
+                                           const ref::Array &input) {
+  const rt::AttentionInfo &attention = *model.compiled->info().attention;
+  if (formulation != attention.formulation || aggregate != attention.aggregate)
+    return llvm::createStringError(llvm::formatv(
+        "{0} computes the '{1}' formulation with the '{2}' aggregate; "
+        "'{3}' / '{4}' needs glint-compile --attention={3} "
+        "--attention-aggregate={4}, or the model's IR",
+        modelPath, attention.formulation, attention.aggregate, formulation,
+        aggregate));
+  rt::RunArray run;
+  run.shape.assign(input.shape.begin(), input.shape.end());
+  run.data = input.data;
+  const std::string &dtype = model.compiled->info().inputs[0].dtype;
+  auto results = model.compiled->runAll({rt::toHostArray(run, dtype)});
+  if (!results)
+    return results.takeError();
+  Explained out;
+  for (const rt::HostArray &result : *results) {
+    rt::RunArray values = rt::fromHostArray(result);
+    ref::Array array;
+    array.shape.assign(values.shape.begin(), values.shape.end());
+    array.data = std::move(values.data);
+    if (out.logits.shape.empty())
+      out.logits = std::move(array);
+    else
+      out.maps.push_back(std::move(array));
+  }
+  out.labels = attention.layers;
+  return out;
+}
+
 static Expected<Explained> explainBatch(Model &model, StringRef formulation,
                                         StringRef aggregate,
                                         const ref::Array &input) {
+  if (model.compiled)
+    return explainCompiled(model, formulation, aggregate, input);
   OwningOpRef<ModuleOp> attention = model.module->clone();
   PassManager pm(model.context.get());
   std::string pipeline = llvm::formatv(
@@ -268,6 +358,14 @@ static Expected<Explained> explainBatch(Model &model, StringRef formulation,
 /// The scan-form forward (the model as written) on `input`.
 static Expected<ref::Array> forwardBatch(Model &model,
                                          const ref::Array &input) {
+  if (model.compiled) {
+    auto explained =
+        explainCompiled(model, model.compiled->info().attention->formulation,
+                        model.compiled->info().attention->aggregate, input);
+    if (!explained)
+      return explained.takeError();
+    return std::move(explained->logits);
+  }
   ref::ReferenceEvaluator evaluator(*model.module,
                                     ref::weightsFrom(*model.checkpoint));
   auto results = evaluator.run("forward", {input});
@@ -416,6 +514,7 @@ static int explainOne() {
   auto model = loadModel();
   if (!model)
     return fail(llvm::toString(model.takeError()));
+  adoptLibrarySettings(*model);
 
   // The input.
   ref::Array input;
@@ -532,7 +631,7 @@ static int explainOne() {
 
   // The scan-only formulation beside the chosen one, for comparison.
   std::optional<std::vector<double>> scanOnlyRow;
-  if (formulationOpt != "scan-only") {
+  if (formulationOpt != "scan-only" && !model->compiled) {
     auto scanOnly = explainBatch(*model, "scan-only", aggregateOpt, input);
     if (!scanOnly)
       return fail(llvm::toString(scanOnly.takeError()));
@@ -848,6 +947,7 @@ static int evaluate() {
   auto model = loadModel();
   if (!model)
     return fail(llvm::toString(model.takeError()));
+  adoptLibrarySettings(*model);
   auto set = readHeldout(*model);
   if (!set)
     return fail(llvm::toString(set.takeError()));
@@ -862,8 +962,11 @@ static int evaluate() {
   if (model->imageInput && (inputs.shape[2] % 8 || inputs.shape[3] % 8))
     return fail("eval supports images made of 8x8 patches");
 
-  const std::vector<std::string> formulations = {
-      "unified", "scan-only", "no-conv", "no-gate", "no-act"};
+  // A compiled library has its one formulation; IR is rewritten into all.
+  std::vector<std::string> formulations = {"unified", "scan-only", "no-conv",
+                                           "no-gate", "no-act"};
+  if (model->compiled)
+    formulations = {model->compiled->info().attention->formulation};
   std::vector<Row> rows;
   ex::ProgressBar progress("eval " + model->name,
                            (formulations.size() * 2 + 1) * (2 * evalSteps + 2));
