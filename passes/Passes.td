@@ -78,6 +78,96 @@ def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
                            "tensor::TensorDialect"];
 }
 
+def GlintVectorizeRecurrence
+    : Pass<"glint-vectorize-recurrence", "func::FuncOp"> {
+  let summary = "Lowers glint.recurrence to vectorised scan loops for the CPU";
+  let description = [{
+    Rewrites the `glint.recurrence` ops that have a vector form into loops on
+    tensors with `vector` arithmetic, before `glint-lower-recurrence`, which
+    keeps the rest (RWKV-4's ratio form, V = 1 with key groups that are
+    neither shared nor one per channel, non-f32 element types). W is the
+    vector width in f32 lanes (`vector-width`, or the host's: 16 with
+    AVX-512).
+
+    Per-channel recurrences (V = 1: Mamba-1, Vision Mamba, RG-LRU) put W
+    heads side by side in a vector; the K state entries of W channels are K
+    vectors carried through the time loop in registers, keys and queries
+    shared by every head are broadcast, and the decay is one `math.exp` per
+    state vector and step. The channels are split into `chunks` chunks of
+    blocks of W; a chunk runs time blocks of `time-block` steps, each block
+    for all its channel blocks in turn (the state of a block waits in a
+    small buffer meanwhile), so that the rows of a step are read as one run
+    of consecutive lines:
+
+    ```
+    A_n = A[c : c + W, n] packed once per block of channels
+    scf.forall (%b, %chunk) in (B, chunks) shared_outs(%out) {
+      scf.for %tb = 0 to ceil(L / Tb) iter_args(%rows, %states) {
+        scf.for %blk in chunk iter_args(%rows, %states) {
+          S_n = %states[blk, n] for n < K : vector<W x f32>
+          scf.for %t in block tb iter_args(%S0, ..., %S{K-1}, %rows) {
+            u, dt = vector.transfer_read v, delta [b, t, c : c + W]
+            S_n = exp(dt * A_n) * S_n + broadcast(k[b, t, 0, n]) * (dt * u)
+            y = sum_n broadcast(q[b, t, 0, n]) * S_n + D * u
+            vector.transfer_write y -> rows[t, c : c + W]
+          }
+        }
+      }
+    }
+    ```
+
+    Matrix-state recurrences (V > 1: Mamba-2, RWKV-6, GLA, HGRN-2, RetNet)
+    tile each head's K x V state along V into K x Vt tiles of at most
+    `state-tile-bytes` (Vt a multiple of W, at most 4 W), which stay in L1
+    while a head runs a time block. Each step updates the tile row by row
+    with Vt / W vectors per row and forms the read-out in the same pass;
+    per-key decays are exponentiated with vector `math.exp` one step ahead;
+    the next steps' rows are prefetched (`prefetch-distance`):
+
+    ```
+    scf.forall (%b, %chunk, %vt) in (B, chunks, ceil(V / Vt)) shared_outs(%out) {
+      scf.for %tb iter_args(%rows, %tiles : tensor<heads x K x Vt>, %a) {
+        scf.for %h in chunk {
+          scf.for %t in block tb iter_args(%S : tensor<K x Vt>, %rows, %a) {
+            scf.for %k = 0 to K iter_args(%S, %o_0 .. %o_{R-1}) {
+              s_j = S[k, j W : (j + 1) W]; s_j' = a_k s_j + k_t[k] v_t[j]
+              o_j += q_t[k] s_j' (s_j with a bonus); S[k, ...] = s_j'
+            }
+            rows[t, h, v0 : v0 + Vt] = o (+ skip v_t);  %a = exp(g_{t+1})
+          }
+        }
+      }
+    }
+    ```
+
+    When H (or V) is not a multiple of the tile, the last tile's transfers
+    are masked. Every feature of the op is kept: delta, skip, bonus,
+    reverse, initial and final state. Sums run in vector order, so the
+    result agrees with the op to float32 rounding, not bit for bit.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">,
+    Option<"stateTileBytes", "state-tile-bytes", "int64_t",
+           /*default=*/"16384",
+           "Largest K x Vt state tile of a matrix-state recurrence, in bytes">,
+    Option<"timeBlock", "time-block", "int64_t", /*default=*/"4",
+           "Steps of a time block: every chunk of channels (or heads) runs "
+           "a block's steps before the next block">,
+    Option<"chunks", "chunks", "int64_t", /*default=*/"2",
+           "Chunks of channel blocks (or heads) per batch element and V "
+           "tile: the parallel work, best one per core">,
+    Option<"prefetchDistance", "prefetch-distance", "int64_t",
+           /*default=*/"2",
+           "Steps ahead that a matrix-state scan prefetches its rows (0: none)">
+  ];
+  let dependentDialects = ["arith::ArithDialect",
+                           "bufferization::BufferizationDialect",
+                           "linalg::LinalgDialect", "math::MathDialect",
+                           "memref::MemRefDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect", "vector::VectorDialect"];
+}
+
 def ConvertGlintToLinalg : Pass<"convert-glint-to-linalg", "func::FuncOp"> {
   let summary = "Lowers the per-token and short-memory glint ops to linalg";
   let description = [{

@@ -38,6 +38,7 @@
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
@@ -55,6 +56,8 @@ using namespace mlir;
 
 void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
   pm.addPass(createGlintInlineMixers());
+  // Recurrences with a vector form first; the rest as scalar loops.
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   pm.addNestedPass<func::FuncOp>(createConvertGlintToLinalg());
   // Element-wise arith/math on whole tensors (residual adds, gates) become
@@ -95,6 +98,8 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createGlintApproximateMath());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
+  // Vector transfers become (masked) loads and stores, then LLVM vectors.
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
@@ -114,6 +119,7 @@ void glint::registerCompilerDialects(DialectRegistry &registry) {
   linalg::registerBufferizableOpInterfaceExternalModels(registry);
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  vector::registerBufferizableOpInterfaceExternalModels(registry);
   arith::registerConvertArithToLLVMInterface(registry);
   cf::registerConvertControlFlowToLLVMInterface(registry);
   registerConvertFuncToLLVMInterface(registry);
