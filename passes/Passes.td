@@ -243,14 +243,24 @@ def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
 def GlintApproximateMath : Pass<"glint-approximate-math", "func::FuncOp"> {
   let summary = "Replaces libm-bound math ops by polynomial approximations";
   let description = [{
-    Rewrites `math.exp`, `math.tanh`, `math.erf`, `math.log`, `math.log1p`,
-    `math.expm1`, … on f32 (scalars and vectors) into MLIR's polynomial
-    approximations (a few ulp in f32): straight-line arithmetic that LLVM can
-    inline and vectorise, instead of one libm call per element, which
-    PERF.md measures as more than half of a scan's time.
+    Rewrites `math.exp`, `math.exp2`, `math.tanh`, `math.erf`, `math.log`,
+    `math.log1p`, `math.expm1`, … on f32 (scalars and vectors) into
+    polynomial approximations (a few ulp in f32): straight-line arithmetic
+    that LLVM can inline and vectorise, instead of one libm call per
+    element, which PERF.md measures as more than half of a scan's time.
+    `exp` and `exp2` use glint's own forms (13 and 7 to 12 instructions,
+    MLIR's exp takes about 25); `exp2` honours `fastmath<ninf>` by leaving
+    out its clamp, and with `avx512` uses `vrndscaleps` / `vscalefps`
+    (`llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"`) on
+    vector<16xf32>.
   }];
-  let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
-                           "vector::VectorDialect"];
+  let options = [
+    Option<"avx512", "avx512", "bool", /*default=*/"false",
+           "The target has AVX-512F: use its instructions (through LLVM "
+           "intrinsics) where they save work">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "LLVM::LLVMDialect",
+                           "math::MathDialect", "vector::VectorDialect"];
 }
 
 def GlintInlineAllocaScopes : Pass<"glint-inline-alloca-scopes"> {

@@ -51,6 +51,7 @@
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 
@@ -74,7 +75,13 @@ void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm) {
   buildGlintBuffersToLLVMPipeline(pm);
 }
 
+/// Whether the host (the target of the CPU pipeline) has AVX-512F.
+static bool hostHasAvx512() {
+  return llvm::sys::getHostCPUFeatures().lookup("avx512f");
+}
+
 void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
+  bool avx512 = hostHasAvx512();
   // Tensors to buffers. Function results are returned as freshly allocated
   // buffers that the caller (the runtime) owns and frees.
   bufferization::OneShotBufferizePassOptions bufferize;
@@ -95,7 +102,9 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addNestedPass<func::FuncOp>(createGlintApproximateMath());
+  GlintApproximateMathOptions approximate;
+  approximate.avx512 = avx512;
+  pm.addNestedPass<func::FuncOp>(createGlintApproximateMath(approximate));
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   // Vector transfers become (masked) loads and stores, then LLVM vectors.

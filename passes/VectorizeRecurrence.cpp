@@ -135,6 +135,18 @@ protected:
     return math::FmaOp::create(b, loc, x, y, z);
   }
   Value exp(OpBuilder &b, Value x) { return math::ExpOp::create(b, loc, x); }
+  /// 2^x for the decay of a step, x = delta * A log2(e) <= 0 and finite:
+  /// `ninf` lets glint-approximate-math leave out its clamps.
+  Value decayExp2(OpBuilder &b, Value x) {
+    return math::Exp2Op::create(b, loc, x, arith::FastMathFlags::ninf);
+  }
+  /// log2(e) as a vector of W lanes.
+  Value log2e(OpBuilder &b) {
+    return arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get({width}, f32),
+                               static_cast<float>(M_LOG2E)));
+  }
   Value element(OpBuilder &b, Value source, ValueRange indices) {
     return tensor::ExtractOp::create(b, loc, source, indices);
   }
@@ -473,8 +485,8 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                 perKeyDecay = readTile(bb, packedDecay, {blockIv});
               } else if (decayForm == DecayForm::StaticPerHead) {
                 headDecay = read(bb, logDecay, {c0}, width, inBounds);
-                if (!delta)
-                  headDecay = exp(bb, headDecay);
+                headDecay = delta ? mul(bb, headDecay, log2e(bb))
+                                  : exp(bb, headDecay);
               }
               Value skip = op.getSkip()
                                ? read(bb, op.getSkip(), {c0}, width, inBounds)
@@ -557,7 +569,7 @@ ChannelLowering::buildStep(OpBuilder &nb, Value batchIv, Value t, Value c0,
     channelDecay =
         exp(nb, read(nb, logDecay, {batchIv, t, c0}, width, inBounds));
   else if (decayForm == DecayForm::StaticPerHead)
-    channelDecay = dt ? exp(nb, mul(nb, dt, headDecay)) : headDecay;
+    channelDecay = dt ? decayExp2(nb, mul(nb, dt, headDecay)) : headDecay;
   // Keys / queries of this step: a broadcast of the shared row's entry n,
   // or the channels' own (K = 1).
   auto perKey = [&](Value source, int64_t n) -> Value {
@@ -571,7 +583,7 @@ ChannelLowering::buildStep(OpBuilder &nb, Value batchIv, Value t, Value c0,
   for (int64_t n = 0; n < key; ++n) {
     Value a = channelDecay;
     if (!a)
-      a = dt ? exp(nb, mul(nb, dt, perKeyDecay[n])) : perKeyDecay[n];
+      a = dt ? decayExp2(nb, mul(nb, dt, perKeyDecay[n])) : perKeyDecay[n];
     Value sn = fma(nb, perKey(keys, n), x, mul(nb, a, state[n]));
     next.push_back(sn);
     if (!queries)
@@ -600,6 +612,7 @@ void ChannelLowering::lower() {
   logDecay = op.getLogDecay();
   if (decayForm == DecayForm::PerKey) // K = 1: one decay per channel.
     logDecay = dropUnitLast(rewriter, logDecay);
+
 
 
   // Blocks of W channels, `channelChunks` chunks of blocks per batch
@@ -637,9 +650,10 @@ void ChannelLowering::lower() {
           auto [c0, blockWidth] = blockExtent(b, args[0]);
           SmallVector<Value> decay =
               gatherPerKey(b, logDecay, Value(), c0, blockWidth);
-          if (!op.getDelta())
-            for (Value &a : decay)
-              a = exp(b, a);
+          // With delta, A log2(e): the step's factor is then
+          // exp2(delta * A log2(e)), one multiply fewer than exp.
+          for (Value &a : decay)
+            a = op.getDelta() ? mul(b, a, log2e(b)) : exp(b, a);
           Value tile = writeTile(b, decay, tileSlice(b, args[1], {args[0]}));
           auto inParallel = scf::InParallelOp::create(b, loc);
           publish(b, loc, inParallel, tile, args[1],

@@ -1,4 +1,5 @@
 // RUN: glint-opt %s -glint-approximate-math | FileCheck %s
+// RUN: glint-opt %s -glint-approximate-math=avx512 | FileCheck %s --check-prefix=AVX512
 
 // Tests that exp, tanh and erf on f32 become straight-line polynomial
 // arithmetic, with no math call left.
@@ -44,4 +45,47 @@ func.func @approximate(%x: f32, %v: vector<8xf32>) -> (f32, f32, vector<8xf32>) 
 func.func @exp_vector(%x: vector<16xf32>) -> vector<16xf32> {
   %e = math.exp %x : vector<16xf32>
   return %e : vector<16xf32>
+}
+
+// Tests that exp2 on f32 vectors is n = round(y) by the shifter, the
+// degree-5 polynomial in y - n and the scale from the shifter's bits, with
+// a clamp to [-126, 127] (only the lower bound under fastmath<ninf>, where
+// the exponent field would wrap); with AVX-512, vrndscaleps (math.roundeven)
+// and vscalefps, whose LLVM intrinsic takes (a, b, passthrough, mask,
+// rounding) and which needs no clamp for finite inputs.
+// CHECK-LABEL: func @exp2_vector
+// CHECK-SAME: (%[[Y:.+]]: vector<16xf32>, %[[F:.+]]: vector<16xf32>)
+// CHECK-NOT: math.exp2
+// CHECK: arith.cmpf uge, %[[Y]], %{{.+}} : vector<16xf32>
+// CHECK: arith.cmpf ule
+// CHECK: arith.shli
+// CHECK: arith.mulf
+// CHECK: %[[FGE:.+]] = arith.cmpf uge, %[[F]], %{{.+}} : vector<16xf32>
+// CHECK: %[[FY:.+]] = arith.select %[[FGE]], %[[F]], %{{.+}}
+// CHECK-NOT: arith.cmpf
+// CHECK: %[[T:.+]] = arith.addf %[[FY]], %[[SHIFTER:.+]] : vector<16xf32>
+// CHECK: %[[N:.+]] = arith.subf %[[T]], %[[SHIFTER]] : vector<16xf32>
+// CHECK: %[[FR:.+]] = arith.subf %[[FY]], %[[N]] : vector<16xf32>
+// CHECK-COUNT-5: math.fma %{{.+}}, %[[FR]], %{{.+}} : vector<16xf32>
+// CHECK: arith.bitcast %[[T]] : vector<16xf32> to vector<16xi32>
+// CHECK: return
+// AVX512-LABEL: func @exp2_vector
+// AVX512-SAME: (%[[Y:.+]]: vector<16xf32>, %[[F:.+]]: vector<16xf32>)
+// AVX512-NOT: math.exp2
+// AVX512: arith.cmpf uge, %[[Y]], %{{.+}} : vector<16xf32>
+// AVX512: arith.cmpf ule
+// AVX512: math.roundeven
+// AVX512: llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"
+// AVX512-NOT: arith.cmpf
+// AVX512: %[[N:.+]] = math.roundeven %[[F]] : vector<16xf32>
+// AVX512: %[[FR:.+]] = arith.subf %[[F]], %[[N]] : vector<16xf32>
+// AVX512-COUNT-4: math.fma %{{.+}}, %[[FR]], %{{.+}} : vector<16xf32>
+// AVX512: %[[P:.+]] = math.fma %{{.+}}, %[[FR]], %{{.+}} : vector<16xf32>
+// AVX512: %[[E:.+]] = llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"(%[[P]], %[[N]], %[[P]], %{{.+}}, %{{.+}}) : (vector<16xf32>, vector<16xf32>, vector<16xf32>, i16, i32) -> vector<16xf32>
+// AVX512: return %{{.+}}, %[[E]]
+func.func @exp2_vector(%y: vector<16xf32>, %f: vector<16xf32>)
+    -> (vector<16xf32>, vector<16xf32>) {
+  %e = math.exp2 %y : vector<16xf32>
+  %g = math.exp2 %f fastmath<ninf> : vector<16xf32>
+  return %e, %g : vector<16xf32>, vector<16xf32>
 }

@@ -2,9 +2,10 @@
 
 // Tests that a Mamba-1 recurrence (factored delta, per-key decay, B and C
 // shared by every channel, skip) becomes the per-channel vector form: the
-// decay packed once per block of 16 channels, two chunks of blocks per batch
-// element, time blocks of 4 steps, and in each step of a block K = 4 state
-// vectors carried in registers, one vector exp per state vector, B_t[n] and
+// decay packed once per block of 16 channels as A log2(e), two chunks of
+// blocks per batch element, time blocks of 4 steps, and in each step of a
+// block K = 4 state vectors carried in registers, one vector
+// exp2(delta A log2 e) with fastmath<ninf> per state vector, B_t[n] and
 // C_t[n] broadcast, and masked reads and writes (40 channels are not a
 // multiple of 16).
 // CHECK-LABEL: func @mamba1
@@ -14,6 +15,8 @@
 // CHECK: %[[PACKED:.+]] = scf.forall (%{{.+}}) in (3) shared_outs(%{{.+}} = %{{.+}}) -> (tensor<3x4x16xf32>)
 // CHECK:   tensor.extract %[[A]][%{{.+}}, %{{.+}}] : tensor<40x4xf32>
 // CHECK:   vector.insert %{{.+}}, %{{.+}} [%{{.+}}] : f32 into vector<16xf32>
+// CHECK:   %[[LOG2E:.+]] = arith.constant dense<1.44269502> : vector<16xf32>
+// CHECK:   arith.mulf %{{.+}}, %[[LOG2E]] : vector<16xf32>
 // CHECK: %[[RES:.+]] = scf.forall (%[[BI:.+]], %{{.+}}) in (%{{.+}}, 2) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x?x40xf32>)
 // CHECK:   %[[STATES0:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<2x4x16xf32>)
 // CHECK:   %[[ROWS0:.+]] = tensor.extract_slice %[[OUT]][%[[BI]], 0, %{{.+}}] [1, %{{.+}}, %{{.+}}] [1, 1, 1] : tensor<?x?x40xf32> to tensor<?x?xf32>
@@ -30,7 +33,7 @@
 // CHECK:         %[[DTT:.+]] = vector.transfer_read %[[DT]][%[[BI]], %[[T]], %[[C0]]], %{{[a-z0-9_]+}} : tensor<?x?x40xf32>, vector<16xf32>
 // CHECK:         %[[X:.+]] = arith.mulf %[[DTT]], %[[UT]] : vector<16xf32>
 // CHECK:         %[[G0:.+]] = arith.mulf %[[DTT]], %[[A0]] : vector<16xf32>
-// CHECK:         %[[E0:.+]] = math.exp %[[G0]] : vector<16xf32>
+// CHECK:         %[[E0:.+]] = math.exp2 %[[G0]] fastmath<ninf> : vector<16xf32>
 // CHECK:         %[[KEPT:.+]] = arith.mulf %[[E0]], %[[SS0]] : vector<16xf32>
 // CHECK:         %[[K0:.+]] = tensor.extract %[[K]][%[[BI]], %[[T]], %{{.+}}, %{{.+}}] : tensor<?x?x1x4xf32>
 // CHECK:         %[[K0V:.+]] = vector.broadcast %[[K0]] : f32 to vector<16xf32>
@@ -38,7 +41,7 @@
 // CHECK:         %[[Q0:.+]] = tensor.extract %[[Q]][%[[BI]], %[[T]], %{{.+}}, %{{.+}}] : tensor<?x?x1x4xf32>
 // CHECK:         %[[Q0V:.+]] = vector.broadcast %[[Q0]] : f32 to vector<16xf32>
 // CHECK:         arith.mulf %[[Q0V]], %[[NEW0]] : vector<16xf32>
-// CHECK-COUNT-3: math.exp %{{.+}} : vector<16xf32>
+// CHECK-COUNT-3: math.exp2 %{{.+}} fastmath<ninf> : vector<16xf32>
 // CHECK:         %[[Y:.+]] = math.fma %[[SKIP]], %[[UT]], %{{.+}} : vector<16xf32>
 // CHECK:         %[[W:.+]] = vector.transfer_write %[[Y]], %[[ROWS]][%[[T]], %{{.+}}] : vector<16xf32>, tensor<?x?xf32>
 // CHECK:         scf.yield %[[NEW0]], %{{.+}}, %{{.+}}, %{{.+}}, %[[W]] : vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, tensor<?x?xf32>
