@@ -65,6 +65,9 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
   // linalg.generic, which bufferizes and fuses.
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
+  // Element-wise maps (the scans' pre-activations among them) in their own
+  // vector loops.
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeElementwise());
   pm.addPass(createCSEPass());
   pm.addPass(createGlintVerifyLowered());
 }

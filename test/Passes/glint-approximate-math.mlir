@@ -89,3 +89,37 @@ func.func @exp2_vector(%y: vector<16xf32>, %f: vector<16xf32>)
   %g = math.exp2 %f fastmath<ninf> : vector<16xf32>
   return %e, %g : vector<16xf32>, vector<16xf32>
 }
+
+// Tests that softplus's tail log1p(exp(-|x|)) becomes e q(e), a degree-8
+// polynomial with no division, while a log1p of anything else keeps MLIR's
+// general form (which divides).
+// CHECK-LABEL: func @softplus_tail
+// CHECK-SAME: (%[[X:.+]]: vector<16xf32>)
+// CHECK-NOT: math.log1p
+// CHECK-NOT: arith.divf
+// CHECK: %[[A:.+]] = math.absf %[[X]] : vector<16xf32>
+// CHECK: %[[N:.+]] = arith.negf %[[A]] : vector<16xf32>
+// CHECK: %[[E:.+]] = arith.mulf %{{.+}}, %{{.+}} : vector<16xf32>
+// CHECK-COUNT-8: math.fma %{{.+}}, %[[E]], %{{.+}} : vector<16xf32>
+// CHECK: %[[T:.+]] = arith.mulf %{{.+}}, %[[E]] : vector<16xf32>
+// CHECK: arith.divf
+// CHECK: return %[[T]], %{{.+}}
+func.func @softplus_tail(%x: vector<16xf32>) -> (vector<16xf32>, vector<16xf32>) {
+  %a = math.absf %x : vector<16xf32>
+  %n = arith.negf %a : vector<16xf32>
+  %e = math.exp %n : vector<16xf32>
+  %t = math.log1p %e : vector<16xf32>
+  %other = math.log1p %x : vector<16xf32>
+  return %t, %other : vector<16xf32>, vector<16xf32>
+}
+
+// Tests that rsqrt is left for LLVM's exact lowering, also on vectors of a
+// multiple of 8 lanes, where MLIR's approximation would emit AVX2-only
+// x86vector ops.
+// CHECK-LABEL: func @rsqrt_kept
+// CHECK: math.rsqrt %{{.+}} : vector<16xf32>
+// CHECK-NOT: x86vector
+func.func @rsqrt_kept(%x: vector<16xf32>) -> vector<16xf32> {
+  %r = math.rsqrt %x : vector<16xf32>
+  return %r : vector<16xf32>
+}
