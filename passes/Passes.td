@@ -119,22 +119,25 @@ def GlintVectorizeRecurrence
     Matrix-state recurrences (V > 1: Mamba-2, RWKV-6, GLA, HGRN-2, RetNet)
     tile each head's K x V state along V into K x Vt tiles of at most
     `state-tile-bytes` (Vt a multiple of W, at most 4 W), which stay in L1
-    while a head runs a time block. Each step updates the tile row by row
-    with Vt / W vectors per row and forms the read-out in the same pass;
-    per-key decays are exponentiated with vector `math.exp` one step ahead;
-    the next steps' rows are prefetched (`prefetch-distance`):
+    while a head runs a time block. Steps go in pairs: one pass over the
+    tile's rows, each row loaded and stored once, updates it for both steps
+    and forms both read-outs; per-key decays are exponentiated with vector
+    `math.exp` a pair ahead; the next steps' rows are prefetched
+    (`prefetch-distance`):
 
     ```
     scf.forall (%b, %chunk, %vt) in (B, chunks, ceil(V / Vt)) shared_outs(%out) {
       scf.for %tb iter_args(%rows, %tiles : tensor<heads x K x Vt>, %a) {
         scf.for %h in chunk {
-          scf.for %t in block tb iter_args(%S : tensor<K x Vt>, %rows, %a) {
-            scf.for %k = 0 to K iter_args(%S, %o_0 .. %o_{R-1}) {
-              s_j = S[k, j W : (j + 1) W]; s_j' = a_k s_j + k_t[k] v_t[j]
-              o_j += q_t[k] s_j' (s_j with a bonus); S[k, ...] = s_j'
+          scf.for %pair in block tb iter_args(%S : tensor<K x Vt>, %rows, %a : tensor<2 x K>) {
+            scf.for %k = 0 to K iter_args(%S, %o_0 .. %o_{2R-1}) {
+              s = S[k, j W : (j + 1) W]
+              for t in the pair: s = a_t[k] s + k_t[k] v_t[j]; o_tj += q_t[k] s
+              S[k, ...] = s   (with a bonus, o_tj reads s before the update)
             }
-            rows[t, h, v0 : v0 + Vt] = o (+ skip v_t);  %a = exp(g_{t+1})
+            rows[t, h, v0 : v0 + Vt] = o_t (+ skip v_t);  %a = exp(g) of the next pair
           }
+          (the last step of an odd block alone)
         }
       }
     }

@@ -38,21 +38,25 @@
 // Matrix state (V > 1: Mamba-2, RWKV-6, GLA, HGRN-2, RetNet). The K x V state
 // of a head is tiled along V into K x Vt tiles small enough for L1 (Vt a
 // multiple of W, K * Vt floats <= state-tile-bytes). A chunk of heads runs
-// time blocks too, one head after the other, each head's tile updated row
-// by row with its row in vectors:
+// time blocks too, one head after the other; steps go in pairs, so that one
+// pass over the tile (each row loaded and stored once) serves two steps:
 //
 //   scf.forall (%b, %chunk, %vt) in (B, chunks, ceil(V / Vt)) {
 //     scf.for %tb { scf.for %h in chunk {
-//       scf.for %t in tb iter_args(%S : tensor<K x Vt>, %rows, %a) {
+//       scf.for %pair in tb iter_args(%S : tensor<K x Vt>, %rows, %a) {
 //         prefetch q, k, v, g rows of t + distance
-//         v_t[v0 : v0+Vt] as R = Vt / W vectors
-//         o_j = bonus ? (q_t . (u (.) k_t)) v_j : 0
-//         scf.for %k = 0 to K iter_args(%S, %o0 .. %o{R-1}) {
-//           s_j = S[k, j*W : (j+1)*W];  s_j' = a_k s_j + k_t[k] v_j
-//           o_j += q_t[k] (bonus ? s_j : s_j');  S[k, j*W ...] = s_j'
+//         v_t[v0 : v0+Vt] as R = Vt / W vectors, for both steps t
+//         o_tj = bonus ? (q_t . (u (.) k_t)) v_tj : 0
+//         scf.for %k = 0 to K iter_args(%S, %o..) {
+//           s_j = S[k, j*W : (j+1)*W]
+//           for t in pair: s_j = a_t[k] s_j + k_t[k] v_tj; o_tj += q_t[k] s_j
+//           S[k, j*W ...] = s_j    (bonus: o_tj reads s_j before the update)
 //         }
-//         rows[t, h, v0 : v0+Vt] = o + skip * v_t;  %a = exp(g_{t+1})
+//         rows[t, h, v0 : v0+Vt] = o_t + skip * v_t;  %a = exp(g) of the
+//                                                      next pair
 //       }
+//       the last step of an odd block alone (a loop of 0 or 1 iteration:
+//       an scf.if made bufferization copy the tile)
 //     } }
 //   }
 //
@@ -844,7 +848,7 @@ SmallVector<Value>
 MatrixLowering::buildHeadSteps(OpBuilder &b, Value batchIv, Value headIv,
                                Value column, Value v0, Value t0, Value len,
                                Value tile, Value rows, Value decays) {
-  Value zero = index(b, 0), one = index(b, 1);
+  Value zero = index(b, 0), one = index(b, 1), two = index(b, 2);
   Value groupIv = groupOf(b, headIv);
   Value delta = op.getDelta();
   DecayForm form = op.getDecayForm();
@@ -853,8 +857,11 @@ MatrixLowering::buildHeadSteps(OpBuilder &b, Value batchIv, Value headIv,
   Value staticRow, staticScalar;
   if (form == DecayForm::StaticPerKey) {
     staticRow = read(b, op.getLogDecay(), {headIv, zero}, key, true);
-    if (!delta)
-      decays = write(b, exp(b, staticRow), decays, {zero}, true);
+    if (!delta) {
+      Value factors = exp(b, staticRow);
+      for (int64_t slot = 0; slot < 2; ++slot)
+        decays = write(b, factors, decays, {index(b, slot), zero}, true);
+    }
   } else if (form == DecayForm::StaticPerHead) {
     staticScalar = element(b, op.getLogDecay(), {headIv});
     if (!delta)
@@ -871,136 +878,185 @@ MatrixLowering::buildHeadSteps(OpBuilder &b, Value batchIv, Value headIv,
   Value last = op.getReverse()
                    ? arith::SubIOp::create(b, loc, lengthValue, one).getResult()
                    : Value();
-  // Per-step factors exp(g_t (* delta_t)) of the K keys, computed a step
-  // ahead: read back one by one right after a wide store to the same bytes,
-  // they would wait for the store.
+  Value lastStep = arith::SubIOp::create(b, loc, len, one);
+  auto timeOf = [&](OpBuilder &nb, Value step) {
+    return timeIndex(nb, arith::AddIOp::create(nb, loc, t0, step), last);
+  };
+  // Per-step factors exp(g_t (* delta_t)) of the K keys, for two steps at a
+  // time (slots 0, 1), computed a pair of steps ahead: read back one by one
+  // right after a wide store to the same bytes, they would wait for the
+  // store.
   bool perStepDecays = form == DecayForm::PerKey ||
                        (form == DecayForm::StaticPerKey && delta);
-  auto computeDecays = [&](OpBuilder &nb, Value step, Value buffer) -> Value {
-    Value t = timeIndex(nb, arith::AddIOp::create(nb, loc, t0, step), last);
+  auto computeDecays = [&](OpBuilder &nb, Value step, Value buffer,
+                           int64_t slot) -> Value {
+    Value t = timeOf(nb, minIndex(nb, step, lastStep));
     Value g = form == DecayForm::PerKey
                   ? read(nb, op.getLogDecay(), {batchIv, t, headIv, zero}, key,
                          true)
                   : staticRow;
     if (delta)
       g = mul(nb, g, splat(nb, element(nb, delta, {batchIv, t, headIv}), key));
-    return write(nb, exp(nb, g), buffer, {zero}, true);
+    return write(nb, exp(nb, g), buffer, {index(nb, slot), zero}, true);
   };
-  if (perStepDecays) // len >= 1 here.
-    decays = computeDecays(b, zero, decays);
+  if (perStepDecays) { // len >= 1 here.
+    decays = computeDecays(b, zero, decays, 0);
+    decays = computeDecays(b, one, decays, 1);
+  }
 
+  // Steps `steps` (one or two) in one pass over the state's rows: each row
+  // is loaded and stored once for all of them, which halves the L1 traffic
+  // per update with two.
+  auto buildGroup = [&](OpBuilder &nb, ArrayRef<Value> steps, Value state,
+                        Value rowsIn, Value factors) {
+    int64_t count = steps.size();
+    SmallVector<Value> times, deltas, headDecays;
+    SmallVector<SmallVector<Value>> valueRows(count), outputs(count);
+    for (auto [g, step] : llvm::enumerate(steps)) {
+      Value t = timeOf(nb, step);
+      times.push_back(t);
+      if (prefetchDistance > 0)
+        prefetchRows(nb, batchIv, headIv, groupIv, v0, t, last);
+      Value dt = delta ? element(nb, delta, {batchIv, t, headIv}) : Value();
+      deltas.push_back(dt);
+      for (int64_t j = 0; j < rowsPerTile; ++j) {
+        Value offset =
+            arith::AddIOp::create(nb, loc, v0, index(nb, j * rowWidth));
+        valueRows[g].push_back(read(nb, op.getV(),
+                                    {batchIv, t, headIv, offset}, rowWidth,
+                                    fullTiles));
+      }
+      // A decay of the head (per key: in `factors`).
+      Value headDecay;
+      if (form == DecayForm::PerHead)
+        headDecay =
+            exp(nb, element(nb, op.getLogDecay(), {batchIv, t, headIv}));
+      else if (form == DecayForm::StaticPerHead)
+        headDecay = dt ? exp(nb, mul(nb, staticScalar, dt)) : staticScalar;
+      headDecays.push_back(headDecay ? splat(nb, headDecay, rowWidth)
+                                     : Value());
+      // Output accumulators: the bonus term (q . (u (.) k dt)) v_t, or 0.
+      if (bonusRow) {
+        Value weights = mul(
+            nb, bonusRow,
+            read(nb, op.getK(), {batchIv, t, groupIv, zero}, key, true));
+        if (dt)
+          weights = mul(nb, weights, splat(nb, dt, key));
+        if (op.getQ())
+          weights = mul(
+              nb, weights,
+              read(nb, op.getQ(), {batchIv, t, groupIv, zero}, key, true));
+        Value diag = vector::ReductionOp::create(
+            nb, loc, vector::CombiningKind::ADD, weights);
+        Value diagVector = splat(nb, diag, rowWidth);
+        for (Value v : valueRows[g])
+          outputs[g].push_back(mul(nb, diagVector, v));
+      } else {
+        outputs[g].assign(rowsPerTile, zeros(nb, rowWidth));
+      }
+    }
+
+    // The rows of the state, one key at a time.
+    SmallVector<Value> keyInit = {state};
+    for (auto &o : outputs)
+      keyInit.append(o);
+    auto keyLoop = scf::ForOp::create(
+        nb, loc, zero, index(nb, key), one, keyInit,
+        [&](OpBuilder &kb, Location, Value k, ValueRange kc) {
+          SmallVector<Value> a(count), kv(count), q(count);
+          for (int64_t g = 0; g < count; ++g) {
+            a[g] = headDecays[g];
+            if (!a[g])
+              a[g] = splat(kb, element(kb, factors, {index(kb, g), k}),
+                           rowWidth);
+            Value kk = element(kb, op.getK(), {batchIv, times[g], groupIv, k});
+            if (deltas[g])
+              kk = mul(kb, kk, deltas[g]);
+            kv[g] = splat(kb, kk, rowWidth);
+            if (op.getQ())
+              q[g] = splat(
+                  kb, element(kb, op.getQ(), {batchIv, times[g], groupIv, k}),
+                  rowWidth);
+          }
+          auto accumulate = [&](int64_t g, Value o, Value s) -> Value {
+            return q[g] ? fma(kb, q[g], s, o) : add(kb, o, s);
+          };
+          Value current = kc[0];
+          SmallVector<Value> newOutputs(kc.begin() + 1, kc.end());
+          for (int64_t j = 0; j < rowsPerTile; ++j) {
+            Value c = index(kb, j * rowWidth);
+            Value s = read(kb, current, {k, c}, rowWidth, true);
+            for (int64_t g = 0; g < count; ++g) {
+              Value &o = newOutputs[g * rowsPerTile + j];
+              if (bonusRow) // The bonus form reads S_{t-1}.
+                o = accumulate(g, o, s);
+              s = fma(kb, kv[g], valueRows[g][j], mul(kb, a[g], s));
+              if (!bonusRow)
+                o = accumulate(g, o, s);
+            }
+            current = write(kb, s, current, {k, c}, true);
+          }
+          SmallVector<Value> next = {current};
+          next.append(newOutputs);
+          scf::YieldOp::create(kb, loc, next);
+        });
+
+    Value newRows = rowsIn;
+    for (int64_t g = 0; g < count; ++g)
+      for (int64_t j = 0; j < rowsPerTile; ++j) {
+        Value o = keyLoop.getResult(1 + g * rowsPerTile + j);
+        if (skip)
+          o = fma(nb, skip, valueRows[g][j], o);
+        newRows = write(nb, o, newRows,
+                        {times[g], column, index(nb, j * rowWidth)},
+                        fullTiles);
+      }
+    return std::make_pair(keyLoop.getResult(0), newRows);
+  };
+
+  // Pairs of steps, then the last step of an odd block.
   SmallVector<Value> init = {tile, rows};
   if (decays)
     init.push_back(decays);
-  auto timeLoop = scf::ForOp::create(
-      b, loc, zero, len, one, init,
-      [&](OpBuilder &nb, Location, Value step, ValueRange carried) {
-        Value t = timeIndex(nb, arith::AddIOp::create(nb, loc, t0, step), last);
-        if (prefetchDistance > 0)
-          prefetchRows(nb, batchIv, headIv, groupIv, v0, t, last);
-        Value dt = delta ? element(nb, delta, {batchIv, t, headIv}) : Value();
-        SmallVector<Value> valueRows;
-        for (int64_t j = 0; j < rowsPerTile; ++j) {
-          Value offset =
-              arith::AddIOp::create(nb, loc, v0, index(nb, j * rowWidth));
-          valueRows.push_back(read(nb, op.getV(), {batchIv, t, headIv, offset},
-                                   rowWidth, fullTiles));
-        }
-
-        // Decay factors: K of them in the buffer, or one for the head.
-        Value stepDecays = decays ? carried[2] : Value();
-        Value headDecay;
-        if (form == DecayForm::PerHead)
-          headDecay =
-              exp(nb, element(nb, op.getLogDecay(), {batchIv, t, headIv}));
-        else if (form == DecayForm::StaticPerHead)
-          headDecay = dt ? exp(nb, mul(nb, staticScalar, dt)) : staticScalar;
-        Value headDecayVector =
-            headDecay ? splat(nb, headDecay, rowWidth) : Value();
-
-        // Output accumulators: the bonus term (q . (u (.) k dt)) v_t, or 0.
-        SmallVector<Value> outputs;
-        if (bonusRow) {
-          Value weights = mul(
-              nb, bonusRow,
-              read(nb, op.getK(), {batchIv, t, groupIv, zero}, key, true));
-          if (dt)
-            weights = mul(nb, weights, splat(nb, dt, key));
-          if (op.getQ())
-            weights = mul(
-                nb, weights,
-                read(nb, op.getQ(), {batchIv, t, groupIv, zero}, key, true));
-          Value diag = vector::ReductionOp::create(
-              nb, loc, vector::CombiningKind::ADD, weights);
-          Value diagVector = splat(nb, diag, rowWidth);
-          for (Value v : valueRows)
-            outputs.push_back(mul(nb, diagVector, v));
-        } else {
-          outputs.assign(rowsPerTile, zeros(nb, rowWidth));
-        }
-
-        // The rows of the state, one key at a time.
-        SmallVector<Value> keyInit = {carried[0]};
-        keyInit.append(outputs);
-        auto keyLoop = scf::ForOp::create(
-            nb, loc, zero, index(nb, key), one, keyInit,
-            [&](OpBuilder &kb, Location, Value k, ValueRange kc) {
-              Value a = headDecayVector;
-              if (!a)
-                a = splat(kb, element(kb, stepDecays, {k}), rowWidth);
-              Value kv = element(kb, op.getK(), {batchIv, t, groupIv, k});
-              if (dt)
-                kv = mul(kb, kv, dt);
-              Value kvVector = splat(kb, kv, rowWidth);
-              Value qVector =
-                  op.getQ() ? splat(kb,
-                                    element(kb, op.getQ(),
-                                            {batchIv, t, groupIv, k}),
-                                    rowWidth)
-                            : Value();
-              auto accumulate = [&](Value o, Value s) -> Value {
-                return qVector ? fma(kb, qVector, s, o) : add(kb, o, s);
-              };
-              Value state = kc[0];
-              SmallVector<Value> next, newOutputs;
-              for (int64_t j = 0; j < rowsPerTile; ++j) {
-                Value c = index(kb, j * rowWidth);
-                Value s = read(kb, state, {k, c}, rowWidth, true);
-                Value o = kc[1 + j];
-                if (bonusRow) // The bonus form reads S_{t-1}.
-                  o = accumulate(o, s);
-                s = fma(kb, kvVector, valueRows[j], mul(kb, a, s));
-                if (!bonusRow)
-                  o = accumulate(o, s);
-                state = write(kb, s, state, {k, c}, true);
-                newOutputs.push_back(o);
-              }
-              next.push_back(state);
-              next.append(newOutputs);
-              scf::YieldOp::create(kb, loc, next);
-            });
-
-        Value newRows = carried[1];
-        for (int64_t j = 0; j < rowsPerTile; ++j) {
-          Value o = keyLoop.getResult(1 + j);
-          if (skip)
-            o = fma(nb, skip, valueRows[j], o);
-          newRows = write(nb, o, newRows, {t, column, index(nb, j * rowWidth)},
-                          fullTiles);
-        }
-        SmallVector<Value> next = {keyLoop.getResult(0), newRows};
+  Value pairs = arith::DivUIOp::create(b, loc, len, two);
+  auto pairLoop = scf::ForOp::create(
+      b, loc, zero, pairs, one, init,
+      [&](OpBuilder &nb, Location, Value pair, ValueRange carried) {
+        Value first = arith::MulIOp::create(nb, loc, pair, two);
+        Value second = arith::AddIOp::create(nb, loc, first, one);
+        Value factors = decays ? carried[2] : Value();
+        auto [state, newRows] =
+            buildGroup(nb, {first, second}, carried[0], carried[1], factors);
+        SmallVector<Value> next = {state, newRows};
         if (decays) {
-          if (perStepDecays)
-            stepDecays = computeDecays(
-                nb,
-                minIndex(nb, arith::AddIOp::create(nb, loc, step, one),
-                         arith::SubIOp::create(nb, loc, len, one)),
-                stepDecays);
-          next.push_back(stepDecays);
+          if (perStepDecays) {
+            factors = computeDecays(
+                nb, arith::AddIOp::create(nb, loc, first, two), factors, 0);
+            factors = computeDecays(
+                nb, arith::AddIOp::create(nb, loc, first, index(nb, 3)),
+                factors, 1);
+          }
+          next.push_back(factors);
         }
         scf::YieldOp::create(nb, loc, next);
       });
-  return SmallVector<Value>(timeLoop.getResults());
+  // The last step of an odd block, as a loop of zero or one iteration (an
+  // scf.if would keep bufferization from updating the tile in place).
+  ValueRange afterPairs = pairLoop.getResults();
+  auto tail = scf::ForOp::create(
+      b, loc, arith::MulIOp::create(b, loc, pairs, two), len, one,
+      ValueRange{afterPairs[0], afterPairs[1]},
+      [&](OpBuilder &nb, Location, Value step, ValueRange carried) {
+        // The factors of this step are in slot 0 (computed ahead).
+        auto [state, newRows] =
+            buildGroup(nb, {step}, carried[0], carried[1],
+                       decays ? afterPairs[2] : Value());
+        scf::YieldOp::create(nb, loc, ValueRange{state, newRows});
+      });
+  SmallVector<Value> results = {tail.getResult(0), tail.getResult(1)};
+  if (decays)
+    results.push_back(afterPairs[2]);
+  return results;
 }
 
 void MatrixLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
@@ -1059,7 +1115,7 @@ void MatrixLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
   bool perKey = form == DecayForm::PerKey || form == DecayForm::StaticPerKey;
   Value decays;
   if (perKey)
-    decays = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{key}, f32);
+    decays = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{2, key}, f32);
 
   // The chunk's output rows [L, chunkSize, tileSize], written in place.
   SmallVector<OpFoldResult> outOffsets = {batchIv, b.getIndexAttr(0),

@@ -93,28 +93,33 @@ func.func @rglru(%k: tensor<?x?x32x1xf32>, %v: tensor<?x?x32x1xf32>,
 
 // Tests that RWKV-6 (matrix state, per-key data-dependent decay, bonus)
 // takes the matrix form: a forall over (batch, head chunk, V tile), the
-// chunk's K x Vt tiles, the next steps' rows prefetched, the decay
-// exponentiated as one vector<K> a step ahead, the bonus (r . (u (.) k_t))
-// as a vector reduction, and a loop over keys that reads the state row
-// (S_{t-1}) into the output before updating it.
+// chunk's K x Vt tiles, steps in pairs that share one pass over the tile's
+// rows (and a loop for the last step of an odd block), the next steps' rows
+// prefetched, the decays of a pair exponentiated as vector<K> a pair ahead
+// into two slots, the bonus (r . (u (.) k_t)) as a vector reduction, and a
+// loop over keys that loads each state row once, reads it (S_{t-1}) into
+// the first step's output before updating it, then the second step's, and
+// stores it once.
 // CHECK-LABEL: func @rwkv6_bonus
 // CHECK-SAME: (%[[R:[a-z0-9_]+]]: tensor<?x?x2x4xf32>, %[[K:[a-z0-9_]+]]: tensor<?x?x2x4xf32>, %[[V:[a-z0-9_]+]]: tensor<?x?x2x32xf32>, %[[W:[a-z0-9_]+]]: tensor<?x?x2x4xf32>, %[[U:[a-z0-9_]+]]: tensor<2x4xf32>)
 // CHECK-NOT: glint.recurrence
 // CHECK: %[[RBUF:.+]] = bufferization.to_buffer %[[R]] read_only : tensor<?x?x2x4xf32> to memref<?x?x2x4xf32, strided<[?, ?, ?, ?], offset: ?>>
 // CHECK: scf.forall (%[[BI:.+]], %{{.+}}, %{{.+}}) in (%{{.+}}, 2, 1) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x?x2x32xf32>)
 // CHECK:   %[[TILES:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<1x4x32xf32>)
-// CHECK:   %[[DECAYS:.+]] = tensor.empty() : tensor<4xf32>
-// CHECK:   scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %[[TILES]], %{{.+}} = %[[DECAYS]]) -> (tensor<?x1x32xf32>, tensor<1x4x32xf32>, tensor<4xf32>)
-// CHECK:     scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %[[TS:.+]] = %{{.+}}, %[[A0:.+]] = %{{.+}}) -> (tensor<?x1x32xf32>, tensor<1x4x32xf32>, tensor<4xf32>)
+// CHECK:   %[[DECAYS:.+]] = tensor.empty() : tensor<2x4xf32>
+// CHECK:   scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %[[TILES]], %{{.+}} = %[[DECAYS]]) -> (tensor<?x1x32xf32>, tensor<1x4x32xf32>, tensor<2x4xf32>)
+// CHECK:     scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %[[TS:.+]] = %{{.+}}, %[[A0:.+]] = %{{.+}}) -> (tensor<?x1x32xf32>, tensor<1x4x32xf32>, tensor<2x4xf32>)
 // CHECK:       %[[TILE:.+]] = tensor.extract_slice %[[TS]][%{{.+}}, 0, 0] [1, 4, 32] [1, 1, 1] : tensor<1x4x32xf32> to tensor<4x32xf32>
 // CHECK:       %[[UROW:.+]] = vector.transfer_read %[[U]][%{{.+}}, %{{.+}}], %{{.+}} {in_bounds = [true]} : tensor<2x4xf32>, vector<4xf32>
-// CHECK:       %[[G:.+]] = vector.transfer_read %[[W]]{{.+}} : tensor<?x?x2x4xf32>, vector<4xf32>
-// CHECK:       %[[E:.+]] = math.exp %[[G]] : vector<4xf32>
-// CHECK:       %[[FIRST:.+]] = vector.transfer_write %[[E]], %[[A0]]
-// CHECK:       scf.for %{{.+}} iter_args(%[[S:.+]] = %[[TILE]], %{{.+}} = %{{.+}}, %[[A:.+]] = %[[FIRST]]) -> (tensor<4x32xf32>, tensor<?x1x32xf32>, tensor<4xf32>)
+// CHECK:       %[[G0:.+]] = vector.transfer_read %[[W]]{{.+}} : tensor<?x?x2x4xf32>, vector<4xf32>
+// CHECK:       %[[E0:.+]] = math.exp %[[G0]] : vector<4xf32>
+// CHECK:       %[[SLOT0:.+]] = vector.transfer_write %[[E0]], %[[A0]]{{.+}} : vector<4xf32>, tensor<2x4xf32>
+// CHECK:       %[[E1:.+]] = math.exp %{{.+}} : vector<4xf32>
+// CHECK:       %[[SLOTS:.+]] = vector.transfer_write %[[E1]], %[[SLOT0]]{{.+}} : vector<4xf32>, tensor<2x4xf32>
+// CHECK:       %[[PAIRS:.+]] = arith.divui %{{.+}}, %{{.+}} : index
+// CHECK:       %[[PAIRED:.+]]:3 = scf.for %{{.+}} = %{{.+}} to %[[PAIRS]] step %{{.+}} iter_args(%[[S:.+]] = %[[TILE]], %{{.+}} = %{{.+}}, %[[A:.+]] = %[[SLOTS]]) -> (tensor<4x32xf32>, tensor<?x1x32xf32>, tensor<2x4xf32>)
 // CHECK:         memref.prefetch %[[RBUF]][%[[BI]], %{{.+}}], read, locality<3>, data
 // CHECK:         %[[V0:.+]] = vector.transfer_read %[[V]][%[[BI]], %[[T:.+]], %{{.+}}, %{{.+}}], %{{.+}} {in_bounds = [true]} : tensor<?x?x2x32xf32>, vector<16xf32>
-// CHECK:         %[[V1:.+]] = vector.transfer_read %[[V]][%[[BI]], %[[T]], %{{.+}}, %{{.+}}], %{{.+}} {in_bounds = [true]} : tensor<?x?x2x32xf32>, vector<16xf32>
 // CHECK:         %[[KROW:.+]] = vector.transfer_read %[[K]][%[[BI]], %[[T]], %{{.+}}, %{{.+}}]
 // CHECK:         %[[UK:.+]] = arith.mulf %[[UROW]], %[[KROW]] : vector<4xf32>
 // CHECK:         %[[RROW:.+]] = vector.transfer_read %[[R]][%[[BI]], %[[T]], %{{.+}}, %{{.+}}]
@@ -122,20 +127,35 @@ func.func @rglru(%k: tensor<?x?x32x1xf32>, %v: tensor<?x?x32x1xf32>,
 // CHECK:         %[[DIAG:.+]] = vector.reduction <add>, %[[RUK]] : vector<4xf32> into f32
 // CHECK:         %[[DIAGV:.+]] = vector.broadcast %[[DIAG]] : f32 to vector<16xf32>
 // CHECK:         %[[O0:.+]] = arith.mulf %[[DIAGV]], %[[V0]] : vector<16xf32>
-// CHECK:         scf.for %[[KI:[a-z0-9_]+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[SK:.+]] = %[[S]], %[[OK0:.+]] = %[[O0]], %{{.+}} = %{{.+}}) -> (tensor<4x32xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK:           %[[AK:.+]] = tensor.extract %[[A]][%[[KI]]] : tensor<4xf32>
+// CHECK:         memref.prefetch %[[RBUF]]
+// CHECK:         %[[V1:.+]] = vector.transfer_read %[[V]][%[[BI]], %[[T1:.+]], %{{.+}}, %{{.+}}], %{{.+}} {in_bounds = [true]} : tensor<?x?x2x32xf32>, vector<16xf32>
+// CHECK:         vector.reduction <add>
+// CHECK:         scf.for %[[KI:[a-z0-9_]+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[SK:.+]] = %[[S]], %[[OK0:.+]] = %[[O0]], %{{.+}} = %{{.+}}, %[[OK1:.+]] = %{{.+}}, %{{.+}} = %{{.+}}) -> (tensor<4x32xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:           %[[AK:.+]] = tensor.extract %[[A]][%{{.+}}, %[[KI]]] : tensor<2x4xf32>
 // CHECK:           %[[AV:.+]] = vector.broadcast %[[AK]] : f32 to vector<16xf32>
 // CHECK:           %[[KK:.+]] = tensor.extract %[[K]][%[[BI]], %[[T]], %{{.+}}, %[[KI]]] : tensor<?x?x2x4xf32>
 // CHECK:           %[[KV:.+]] = vector.broadcast %[[KK]] : f32 to vector<16xf32>
 // CHECK:           %[[RK:.+]] = tensor.extract %[[R]][%[[BI]], %[[T]], %{{.+}}, %[[KI]]] : tensor<?x?x2x4xf32>
 // CHECK:           %[[RV:.+]] = vector.broadcast %[[RK]] : f32 to vector<16xf32>
+// CHECK:           %[[AK1:.+]] = tensor.extract %[[A]][%{{.+}}, %[[KI]]] : tensor<2x4xf32>
+// CHECK:           %[[AV1:.+]] = vector.broadcast %[[AK1]] : f32 to vector<16xf32>
+// CHECK:           tensor.extract %[[K]][%[[BI]], %[[T1]], %{{.+}}, %[[KI]]]
+// CHECK:           %[[KV1:.+]] = vector.broadcast
+// CHECK:           tensor.extract %[[R]][%[[BI]], %[[T1]], %{{.+}}, %[[KI]]]
+// CHECK:           %[[RV1:.+]] = vector.broadcast
 // CHECK:           %[[ROW:.+]] = vector.transfer_read %[[SK]][%[[KI]], %{{.+}}], %{{.+}} {in_bounds = [true]} : tensor<4x32xf32>, vector<16xf32>
 // CHECK:           %[[ON:.+]] = math.fma %[[RV]], %[[ROW]], %[[OK0]] : vector<16xf32>
 // CHECK:           %[[KEPT:.+]] = arith.mulf %[[AV]], %[[ROW]] : vector<16xf32>
 // CHECK:           %[[NEW:.+]] = math.fma %[[KV]], %[[V0]], %[[KEPT]] : vector<16xf32>
-// CHECK:           vector.transfer_write %[[NEW]], %[[SK]][%[[KI]], %{{.+}}] {in_bounds = [true]} : vector<16xf32>, tensor<4x32xf32>
+// CHECK:           %[[ON1:.+]] = math.fma %[[RV1]], %[[NEW]], %[[OK1]] : vector<16xf32>
+// CHECK:           %[[KEPT1:.+]] = arith.mulf %[[AV1]], %[[NEW]] : vector<16xf32>
+// CHECK:           %[[NEW1:.+]] = math.fma %[[KV1]], %[[V1]], %[[KEPT1]] : vector<16xf32>
+// CHECK:           vector.transfer_write %[[NEW1]], %[[SK]][%[[KI]], %{{.+}}] {in_bounds = [true]} : vector<16xf32>, tensor<4x32xf32>
 // CHECK:         math.exp %{{.+}} : vector<4xf32>
-// CHECK:       tensor.insert_slice %{{.+}} into %[[TS]][%{{.+}}, 0, 0] [1, 4, 32] [1, 1, 1] : tensor<4x32xf32> into tensor<1x4x32xf32>
+// CHECK:         math.exp %{{.+}} : vector<4xf32>
+// CHECK:       %[[LAST:.+]]:2 = scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%{{.+}} = %[[PAIRED]]#0, %{{.+}} = %[[PAIRED]]#1) -> (tensor<4x32xf32>, tensor<?x1x32xf32>)
+// CHECK:         scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (tensor<4x32xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:       tensor.insert_slice %[[LAST]]#0 into %[[TS]][%{{.+}}, 0, 0] [1, 4, 32] [1, 1, 1] : tensor<4x32xf32> into tensor<1x4x32xf32>
 // CHECK:   scf.forall.in_parallel {
 // CHECK-NEXT: tensor.parallel_insert_slice %{{.+}} into %[[OUT]][%[[BI]], 0, %{{.+}}, %{{.+}}] [1, %{{.+}}, 1, 32] [1, 1, 1, 1] : tensor<?x1x32xf32> into tensor<?x?x2x32xf32>
 func.func @rwkv6_bonus(%r: tensor<?x?x2x4xf32>, %k: tensor<?x?x2x4xf32>,
