@@ -146,6 +146,137 @@ def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
                            "tensor::TensorDialect"];
 }
 
+def GlintVectorizeRecurrence
+    : Pass<"glint-vectorize-recurrence", "func::FuncOp"> {
+  let summary = "Lowers glint.recurrence to vectorised scan loops for the CPU";
+  let description = [{
+    Rewrites the `glint.recurrence` ops that have a vector form into loops on
+    tensors with `vector` arithmetic, before `glint-lower-recurrence`, which
+    keeps the rest (RWKV-4's ratio form, V = 1 with key groups that are
+    neither shared nor one per channel, non-f32 element types). W is the
+    vector width in f32 lanes (`vector-width`, or the host's: 16 with
+    AVX-512).
+
+    Per-channel recurrences (V = 1: Mamba-1, Vision Mamba, RG-LRU) put W
+    heads side by side in a vector; the K state entries of W channels are K
+    vectors carried through the time loop in registers, keys and queries
+    shared by every head are broadcast, and the decay is one `math.exp` per
+    state vector and step. The channels are split into `chunks` chunks of
+    blocks of W; a chunk runs time blocks of `time-block` steps, each block
+    for all its channel blocks in turn (the state of a block waits in a
+    small buffer meanwhile), so that the rows of a step are read as one run
+    of consecutive lines:
+
+    ```
+    A_n = A[c : c + W, n] packed once per block of channels
+    scf.forall (%b, %chunk) in (B, chunks) shared_outs(%out) {
+      scf.for %tb = 0 to ceil(L / Tb) iter_args(%rows, %states) {
+        scf.for %blk in chunk iter_args(%rows, %states) {
+          S_n = %states[blk, n] for n < K : vector<W x f32>
+          scf.for %t in block tb iter_args(%S0, ..., %S{K-1}, %rows) {
+            u, dt = vector.transfer_read v, delta [b, t, c : c + W]
+            S_n = exp(dt * A_n) * S_n + broadcast(k[b, t, 0, n]) * (dt * u)
+            y = sum_n broadcast(q[b, t, 0, n]) * S_n + D * u
+            vector.transfer_write y -> rows[t, c : c + W]
+          }
+        }
+      }
+    }
+    ```
+
+    Matrix-state recurrences (V > 1: Mamba-2, RWKV-6, GLA, HGRN-2, RetNet)
+    tile each head's K x V state along V into K x Vt tiles of at most
+    `state-tile-bytes` (Vt a multiple of W, at most 4 W), which stay in L1
+    while a head runs a time block. Steps go in pairs: one pass over the
+    tile's rows, each row loaded and stored once, updates it for both steps
+    and forms both read-outs; per-key decays are exponentiated with vector
+    `math.exp` a pair ahead; the next steps' rows are prefetched
+    (`prefetch-distance`):
+
+    ```
+    scf.forall (%b, %chunk, %vt) in (B, chunks, ceil(V / Vt)) shared_outs(%out) {
+      scf.for %tb iter_args(%rows, %tiles : tensor<heads x K x Vt>, %a) {
+        scf.for %h in chunk {
+          scf.for %pair in block tb iter_args(%S : tensor<K x Vt>, %rows, %a : tensor<2 x K>) {
+            scf.for %k = 0 to K iter_args(%S, %o_0 .. %o_{2R-1}) {
+              s = S[k, j W : (j + 1) W]
+              for t in the pair: s = a_t[k] s + k_t[k] v_t[j]; o_tj += q_t[k] s
+              S[k, ...] = s   (with a bonus, o_tj reads s before the update)
+            }
+            rows[t, h, v0 : v0 + Vt] = o_t (+ skip v_t);  %a = exp(g) of the next pair
+          }
+          (the last step of an odd block alone)
+        }
+      }
+    }
+    ```
+
+    When H (or V) is not a multiple of the tile, the last tile's transfers
+    are masked. Every feature of the op is kept: delta, skip, bonus,
+    reverse, initial and final state. Sums run in vector order, so the
+    result agrees with the op to float32 rounding, not bit for bit.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">,
+    Option<"stateTileBytes", "state-tile-bytes", "int64_t",
+           /*default=*/"16384",
+           "Largest K x Vt state tile of a matrix-state recurrence, in bytes">,
+    Option<"timeBlock", "time-block", "int64_t", /*default=*/"4",
+           "Steps of a time block: every chunk of channels (or heads) runs "
+           "a block's steps before the next block">,
+    Option<"chunks", "chunks", "int64_t", /*default=*/"2",
+           "Chunks of channel blocks (or heads) per batch element and V "
+           "tile: the parallel work, best one per core">,
+    Option<"prefetchDistance", "prefetch-distance", "int64_t",
+           /*default=*/"2",
+           "Steps ahead that a matrix-state scan prefetches its rows (0: none)">
+  ];
+  let dependentDialects = ["arith::ArithDialect",
+                           "bufferization::BufferizationDialect",
+                           "linalg::LinalgDialect", "math::MathDialect",
+                           "memref::MemRefDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect", "vector::VectorDialect"];
+}
+
+def GlintVectorizeElementwise
+    : Pass<"glint-vectorize-elementwise", "func::FuncOp"> {
+  let summary = "Computes element-wise pre-activations in their own vector "
+                "loops";
+  let description = [{
+    The element-wise maps around a scan (softplus(Δ), the SiLU and sigmoid
+    gates, exp of a log-decay, residual adds) are each a `linalg.generic`.
+    This pass writes each of them as explicit vector loops on tensors, W f32
+    lanes (`vector-width`, or the host's: 16 with AVX-512) along the
+    innermost dimension, masked past its end, in a forall over the outer
+    dimensions (their threads):
+
+    ```
+    %y = scf.forall (%i0, ..., %i{r-2}) in (outer dims) shared_outs(%out) {
+      %row = tensor.extract_slice %out[%i0, ..., 0] [1, ..., 1, D]
+      scf.for %j = 0 to D step W iter_args(%row) {
+        x = vector.transfer_read %in[%i0, ..., %j]   (broadcast inputs: a
+        y = the generic's body on vector<W x f32>      row, or one value per
+        vector.transfer_write y, %row[%j]              row)
+      }
+    }
+    ```
+
+    so that they run at the full vector width in their own pass over the
+    data, never inside the scan (PERF.md: Mamba-1's softplus(Δ) alone cost
+    half as much as the vectorised scan when left to LLVM at 256 bits).
+    Generics with reductions, several results, a body that reads its output,
+    index ops, non-element-wise or non-f32 body ops, or an innermost
+    dimension shorter than W / 2, are left as they are.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect", "vector::VectorDialect"];
+}
+
 def ConvertGlintToLinalg : Pass<"convert-glint-to-linalg", "func::FuncOp"> {
   let summary = "Lowers the per-token and short-memory glint ops to linalg";
   let description = [{
@@ -262,14 +393,26 @@ def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
 def GlintApproximateMath : Pass<"glint-approximate-math", "func::FuncOp"> {
   let summary = "Replaces libm-bound math ops by polynomial approximations";
   let description = [{
-    Rewrites `math.exp`, `math.tanh`, `math.erf`, `math.log`, `math.log1p`,
-    `math.expm1`, … on f32 (scalars and vectors) into MLIR's polynomial
-    approximations (a few ulp in f32): straight-line arithmetic that LLVM can
-    inline and vectorise, instead of one libm call per element, which
-    PERF.md measures as more than half of a scan's time.
+    Rewrites `math.exp`, `math.exp2`, `math.tanh`, `math.erf`, `math.log`,
+    `math.log1p`, `math.expm1`, … on f32 (scalars and vectors) into
+    polynomial approximations (a few ulp in f32): straight-line arithmetic
+    that LLVM can inline and vectorise, instead of one libm call per
+    element, which PERF.md measures as more than half of a scan's time.
+    `exp` and `exp2` use glint's own forms (13 and 7 to 12 instructions,
+    MLIR's exp takes about 25); `exp2` honours `fastmath<ninf>` by leaving
+    out its clamp, and with `avx512` uses `vrndscaleps` / `vscalefps`
+    (`llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"`) on
+    vector<16xf32>. Softplus's tail `log1p(exp(-|x|))` (an argument in
+    (0, 1]) becomes a degree-8 polynomial without range reduction or
+    division, matched before the exp is expanded.
   }];
-  let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
-                           "vector::VectorDialect"];
+  let options = [
+    Option<"avx512", "avx512", "bool", /*default=*/"false",
+           "The target has AVX-512F: use its instructions (through LLVM "
+           "intrinsics) where they save work">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "LLVM::LLVMDialect",
+                           "math::MathDialect", "vector::VectorDialect"];
 }
 
 def GlintInlineAllocaScopes : Pass<"glint-inline-alloca-scopes"> {

@@ -51,6 +51,7 @@
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 
@@ -59,12 +60,17 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
   // model without map ops is left unchanged.
   pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops());
   pm.addPass(createGlintInlineMixers());
+  // Recurrences with a vector form first; the rest as scalar loops.
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   pm.addNestedPass<func::FuncOp>(createConvertGlintToLinalg());
   // Element-wise arith/math on whole tensors (residual adds, gates) become
   // linalg.generic, which bufferizes and fuses.
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
+  // Element-wise maps (the scans' pre-activations among them) in their own
+  // vector loops.
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeElementwise());
   pm.addPass(createCSEPass());
   pm.addPass(createGlintVerifyLowered());
 }
@@ -75,7 +81,13 @@ void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm) {
   buildGlintBuffersToLLVMPipeline(pm);
 }
 
+/// Whether the host (the target of the CPU pipeline) has AVX-512F.
+static bool hostHasAvx512() {
+  return llvm::sys::getHostCPUFeatures().lookup("avx512f");
+}
+
 void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
+  bool avx512 = hostHasAvx512();
   // Tensors to buffers. Function results are returned as freshly allocated
   // buffers that the caller (the runtime) owns and frees.
   bufferization::OneShotBufferizePassOptions bufferize;
@@ -96,10 +108,12 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addNestedPass<func::FuncOp>(createGlintApproximateMath());
+  GlintApproximateMathOptions approximate;
+  approximate.avx512 = avx512;
+  pm.addNestedPass<func::FuncOp>(createGlintApproximateMath(approximate));
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
-  // Vector transfers (the attention form's kernels) to loads and stores.
+  // Vector transfers become (masked) loads and stores, then LLVM vectors.
   pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());

@@ -92,7 +92,7 @@ namespace json = llvm::json;
 static cl::list<std::string>
     caseNames("cases",
               cl::desc("Cases to run: mamba1, mamba2, rwkv6, gla, conv1d, "
-                       "model (default: all)"),
+                       "softplus, model (default: all)"),
               cl::CommaSeparated);
 static cl::list<int64_t>
     lengths("L",
@@ -436,6 +436,44 @@ Case conv1dCase() {
                   a[2].data<float>(), out);
     };
     in.work = double(L) * D * W;
+    return in;
+  };
+  return c;
+}
+
+/// softplus(x) = max(x, 0) + log1p(e^{-|x|}) over [L, D]: Mamba's delta
+/// pre-activation, one element per (step, channel), computed in its own
+/// loop before the scan.
+void naiveSoftplus(int64_t n, const float *x, float *y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = std::max(x[i], 0.0f) + std::log1p(std::exp(-std::fabs(x[i])));
+}
+
+Case softplusCase() {
+  const int64_t D = 1536;
+  Case c;
+  c.name = "softplus";
+  c.description = "softplus pre-activation of Mamba-1's delta over [L, D] "
+                  "(updates = elements)";
+  c.unit = "elements";
+  c.sizes = {{"D", D}};
+  // glint.act has one type (operand = result), not a functional type.
+  std::string type = tensorType({-1, -1, D});
+  c.ir = llvm::formatv("module {{\n"
+                       "  func.func @forward(%x: {0}) -> {0} {{\n"
+                       "    %y = glint.act softplus %x : {0}\n"
+                       "    return %y : {0}\n"
+                       "  }\n"
+                       "}\n",
+                       type)
+             .str();
+  c.make = [=](std::mt19937 &rng, int64_t L) {
+    Instance in;
+    in.inputs.push_back(randomArray(rng, {1, L, D}, -6, 3));
+    in.naive = [=](const std::vector<rt::HostArray> &a, float *out) {
+      naiveSoftplus(L * D, a[0].data<float>(), out);
+    };
+    in.work = double(L) * D;
     return in;
   };
   return c;
@@ -982,8 +1020,8 @@ int main(int argc, char **argv) {
   rt::setThreads(static_cast<unsigned>(threadsUsed));
 
   std::vector<Case> all = {mamba1Case(),     mamba2Case(), gatedCase(true),
-                           gatedCase(false), conv1dCase(), modelCase(),
-                           attnMapMamba1Case()};
+                           gatedCase(false), conv1dCase(), softplusCase(),
+                           modelCase(),      attnMapMamba1Case()};
   std::vector<Case *> selected;
   if (caseNames.empty()) {
     for (Case &c : all)
