@@ -345,13 +345,8 @@ TEST_P(ExampleAttentionForm, UnifiedFormReproducesEveryLayer) {
   ASSERT_TRUE(bool(buffer)) << path;
   OwningOpRef<ModuleOp> module = parse((*buffer)->getBuffer());
   ASSERT_TRUE(module);
-  llvm::StringMap<Array> store;
-  WeightProvider weights = [&](StringRef name, ArrayRef<int64_t> shape) {
-    auto it = store.find(name);
-    if (it == store.end())
-      it = store.insert({name, random(shape, -0.3, 0.3)}).first;
-    return Expected<Array>(it->second);
-  };
+  WeightProvider weights =
+      mlir::glint::testing::randomWeights(rng, -0.3, 0.3);
   auto fn = module->lookupSymbol<func::FuncOp>("forward");
   ASSERT_TRUE(fn);
   auto inputType = cast<RankedTensorType>(fn.getArgumentTypes()[0]);
@@ -410,13 +405,8 @@ TEST_F(AttentionFormTest, AggregatesRowsAndChannelsAgreeWithFullMaps) {
   ASSERT_TRUE(bool(buffer));
   OwningOpRef<ModuleOp> module = parse((*buffer)->getBuffer());
   ASSERT_TRUE(module);
-  llvm::StringMap<Array> store;
-  WeightProvider weights = [&](StringRef name, ArrayRef<int64_t> shape) {
-    auto it = store.find(name);
-    if (it == store.end())
-      it = store.insert({name, random(shape, -0.3, 0.3)}).first;
-    return Expected<Array>(it->second);
-  };
+  WeightProvider weights =
+      mlir::glint::testing::randomWeights(rng, -0.3, 0.3);
   const int64_t len = 11;
   Array input(ArrayRef<int64_t>{1, len});
   for (double &x : input.data)

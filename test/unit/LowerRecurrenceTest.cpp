@@ -435,13 +435,8 @@ TEST_P(LowerRecurrenceExamples, LoweredModelMatches) {
   EXPECT_EQ(count(*lowered, "glint.mixer"), 0);
 
   // Weights uniform in [-0.3, 0.3], the same array for both modules.
-  llvm::StringMap<Array> store;
-  WeightProvider weights = [&](StringRef name, ArrayRef<int64_t> shape) {
-    auto it = store.find(name);
-    if (it == store.end())
-      it = store.insert({name, random(shape, -0.3, 0.3)}).first;
-    return Expected<Array>(it->second);
-  };
+  WeightProvider weights =
+      mlir::glint::testing::randomWeights(rng, -0.3, 0.3);
   auto fn = module->lookupSymbol<func::FuncOp>("forward");
   ASSERT_TRUE(fn);
   auto inputType = cast<RankedTensorType>(fn.getArgumentTypes()[0]);

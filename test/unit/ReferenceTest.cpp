@@ -601,13 +601,8 @@ TEST_P(ExampleModels, RunsBatchIndependentAndCausal) {
   ASSERT_TRUE(module);
   // Weights: uniform in [-0.3, 0.3], the same array each time a name is
   // asked for.
-  llvm::StringMap<Array> store;
-  WeightProvider weights = [&](StringRef name, ArrayRef<int64_t> shape) {
-    auto it = store.find(name);
-    if (it == store.end())
-      it = store.insert({name, random(shape, -0.3, 0.3)}).first;
-    return Expected<Array>(it->second);
-  };
+  WeightProvider weights =
+      mlir::glint::testing::randomWeights(rng, -0.3, 0.3);
   ReferenceEvaluator evaluator(*module, weights);
   auto fn = module->lookupSymbol<func::FuncOp>("forward");
   ASSERT_TRUE(fn);

@@ -10,11 +10,13 @@
 #include "runtime/reference/ReferenceEvaluator.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringMap.h"
 
 #include "gtest/gtest.h"
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <random>
 
 namespace mlir::glint::testing {
@@ -47,6 +49,21 @@ inline reference::Array randomArray(std::mt19937_64 &rng,
   for (double &x : a.data)
     x = dist(rng);
   return a;
+}
+
+/// Weights uniform in [lo, hi), the same array each time a name is asked
+/// for (so two modules or two runs bind identical weights). `rng` must
+/// outlive the provider.
+inline reference::WeightProvider randomWeights(std::mt19937_64 &rng,
+                                               double lo, double hi) {
+  auto store = std::make_shared<llvm::StringMap<reference::Array>>();
+  return [&rng, store, lo, hi](llvm::StringRef name,
+                               llvm::ArrayRef<int64_t> shape) {
+    auto it = store->find(name);
+    if (it == store->end())
+      it = store->insert({name, randomArray(rng, shape, lo, hi)}).first;
+    return llvm::Expected<reference::Array>(it->second);
+  };
 }
 
 } // namespace mlir::glint::testing
