@@ -261,6 +261,13 @@ static Expected<Model> loadModel() {
 }
 
 /// Rewrites a copy of the model into `formulation` and runs it on `input`.
+static ref::Array toArray(const rt::RunArray &run) {
+  ref::Array array;
+  array.shape.assign(run.shape.begin(), run.shape.end());
+  array.data = run.data;
+  return array;
+}
+
 /// A compiled library computes one formulation and aggregate: use them
 /// unless the command line asks for others (which is then an error).
 static void adoptLibrarySettings(const Model &model) {
@@ -295,10 +302,7 @@ static Expected<Explained> explainCompiled(Model &model,
     return results.takeError();
   Explained out;
   for (const rt::HostArray &result : *results) {
-    rt::RunArray values = rt::fromHostArray(result);
-    ref::Array array;
-    array.shape.assign(values.shape.begin(), values.shape.end());
-    array.data = std::move(values.data);
+    ref::Array array = toArray(rt::fromHostArray(result));
     if (out.logits.shape.empty())
       out.logits = std::move(array);
     else
@@ -374,11 +378,16 @@ static Expected<ref::Array> forwardBatch(Model &model,
   return std::move((*results)[0]);
 }
 
-/// Batch element `b` of a [B, L, L] map.
-static std::vector<double> mapOf(const ref::Array &maps, int64_t b) {
-  int64_t perMap = maps.shape[1] * maps.shape[2];
-  return std::vector<double>(maps.data.begin() + b * perMap,
-                             maps.data.begin() + (b + 1) * perMap);
+/// Every layer's L×L map of batch element `b` (each result is [B, L, L]).
+static std::vector<std::vector<double>> layerMaps(const Explained &explained,
+                                                  int64_t b) {
+  std::vector<std::vector<double>> maps;
+  for (const ref::Array &m : explained.maps) {
+    int64_t perMap = m.shape[1] * m.shape[2];
+    maps.emplace_back(m.data.begin() + b * perMap,
+                      m.data.begin() + (b + 1) * perMap);
+  }
+  return maps;
 }
 
 /// Softmax probability of `target` in the logits row at `offset`, `count`
@@ -392,13 +401,6 @@ static double probability(const ref::Array &logits, int64_t offset,
   for (int64_t i = 0; i < count; ++i)
     total += std::exp(logits.data[offset + i] - top);
   return std::exp(logits.data[offset + target] - top) / total;
-}
-
-static ref::Array toArray(const rt::RunArray &run) {
-  ref::Array array;
-  array.shape.assign(run.shape.begin(), run.shape.end());
-  array.data = run.data;
-  return array;
 }
 
 /// The held-out set of a bundled model directory.
@@ -618,9 +620,7 @@ static int explainOne() {
                               "has {1} token-mixing layers",
                               static_cast<unsigned>(startLayer), layers));
 
-  std::vector<std::vector<double>> maps;
-  for (const ref::Array &m : explained->maps)
-    maps.push_back(mapOf(m, 0));
+  std::vector<std::vector<double>> maps = layerMaps(*explained, 0);
   auto rolled = ex::rollout(maps, len, startLayer);
   if (!rolled)
     return fail(llvm::toString(rolled.takeError()));
@@ -635,10 +635,7 @@ static int explainOne() {
     auto scanOnly = explainBatch(*model, "scan-only", aggregateOpt, input);
     if (!scanOnly)
       return fail(llvm::toString(scanOnly.takeError()));
-    std::vector<std::vector<double>> scanMaps;
-    for (const ref::Array &m : scanOnly->maps)
-      scanMaps.push_back(mapOf(m, 0));
-    auto scanRolled = ex::rollout(scanMaps, len, startLayer);
+    auto scanRolled = ex::rollout(layerMaps(*scanOnly, 0), len, startLayer);
     if (!scanRolled)
       return fail(llvm::toString(scanRolled.takeError()));
     auto row = ex::relevanceRow(*scanRolled, len, position);
@@ -852,9 +849,6 @@ static int explainOne() {
                << " at position " << position << ", " << layers
                << " token-mixing layers, formulation " << formulationOpt
                << "\n";
-  std::vector<int64_t> order(len);
-  for (int64_t t = 0; t < len; ++t)
-    order[t] = t;
   std::vector<int64_t> candidates =
       candidatePositions(*model, len, position);
   std::stable_sort(candidates.begin(), candidates.end(),
@@ -1057,9 +1051,7 @@ static int evaluate() {
     int64_t position = model->readout ? *model->readout : len - 1;
     std::vector<std::vector<double>> raw(count), rolled(count);
     for (int64_t i = 0; i < count; ++i) {
-      std::vector<std::vector<double>> maps;
-      for (const ref::Array &m : explained->maps)
-        maps.push_back(mapOf(m, i));
+      std::vector<std::vector<double>> maps = layerMaps(*explained, i);
       auto r = ex::rollout(maps, len, 0);
       if (!r)
         return fail(llvm::toString(r.takeError()));
