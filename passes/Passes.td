@@ -239,6 +239,72 @@ def GlintVectorizeRecurrence
                            "tensor::TensorDialect", "vector::VectorDialect"];
 }
 
+def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "func::FuncOp"> {
+  let summary = "Lowers 2-D f32 matrix products to register-blocked vector "
+                "loops";
+  let description = [{
+    Rewrites each `linalg.matmul` on tensors with f32 operands, a weight of
+    static shape `[K, N]` or `[N, K]` (the transposed-B indexing maps that
+    `glint.linear` uses for PyTorch's `[out, in]` weights) and A `[M, K]`
+    (M dynamic) into explicit vector loops, chosen at run time by M:
+
+    ```
+    %c = linalg.matmul ins(%a, %w : tensor<?x768xf32>, tensor<3072x768xf32>)
+                       outs(%init : tensor<?x3072xf32>) -> tensor<?x3072xf32>
+    ```
+
+    becomes
+
+    ```
+    %c = scf.if (M >= pack-min-rows) {
+      %wp = pack %w into [P, K, NR]             -- NR = tile-vectors * W
+      scf.forall (%mb, %pc) in (ceil(M / MC), ceil(P / PC)) shared_outs(%init) {
+        scf.for %kb (depth blocks of KC) {
+          scf.for %p (the chunk's panels) {
+            scf.for %m (row tiles of MR) {
+              acc[MR][NR / W] : vector<W x f32> = C tile
+              scf.for %k iter_args(acc) {        -- outer product per k
+                acc[i][j] = fma(broadcast(A[m + i, k]), wp[p, k, j W : +W], acc[i][j])
+              }
+              C tile = acc
+    } } } } } else {
+      scf.forall over column chunks:
+        [N, K] weight: dot products along k (4 weight rows, W lanes, one
+                       horizontal sum per output)
+        [K, N] weight: the outer-product tile with MR = 1 on the weight rows
+    }
+    ```
+
+    The accumulators start from the output's initial value (zeros or the
+    broadcast bias). Tiles at the end of N are masked (the packed panel is
+    zero-padded); rows past the last full MR tile use MR = 1. Products with
+    a dynamic K or N, other element types or indexing maps, or inside
+    another parallel loop are left for `convert-linalg-to-loops`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">,
+    Option<"tileRows", "tile-rows", "int64_t", /*default=*/"6",
+           "Rows of A per register tile (MR)">,
+    Option<"tileVectors", "tile-vectors", "int64_t", /*default=*/"2",
+           "Vectors of output columns per register tile (NR / W)">,
+    Option<"rowBlock", "row-block", "int64_t", /*default=*/"96",
+           "Rows of A per parallel work item (MC, rounded to a multiple of "
+           "MR): its depth block stays in L2">,
+    Option<"depthBlock", "depth-block", "int64_t", /*default=*/"256",
+           "Depth per pass over a panel (KC): the panel's KC x NR block stays "
+           "in L1">,
+    Option<"panelChunk", "panel-chunk", "int64_t", /*default=*/"4",
+           "Panels of NR columns per parallel work item (PC)">,
+    Option<"packMinRows", "pack-min-rows", "int64_t", /*default=*/"16",
+           "Rows of A from which the weight is packed into panels; fewer rows "
+           "read the weight directly">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect", "vector::VectorDialect"];
+}
+
 def GlintVectorizeElementwise
     : Pass<"glint-vectorize-elementwise", "func::FuncOp"> {
   let summary = "Computes element-wise pre-activations in their own vector "

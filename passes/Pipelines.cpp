@@ -68,6 +68,8 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
   // linalg.generic, which bufferizes and fuses.
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
+  // Matrix products (glint.linear) as register-blocked vector loops.
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeMatmul());
   // Element-wise maps (the scans' pre-activations among them) in their own
   // vector loops.
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeElementwise());

@@ -1,0 +1,128 @@
+// RUN: glint-opt %s -glint-vectorize-matmul=vector-width=8 -split-input-file | FileCheck %s
+
+// Tests that a transposed-B product (PyTorch's [out, in] weight) with a
+// broadcast bias becomes the two register-blocked paths chosen at run time
+// by the row count: from 16 rows the weight is packed into 16-column
+// panels [3, 64, 16] and 6 x 16 tiles run 12 FMAs per k on vector<8xf32>
+// accumulators that start from the bias row (the output starts empty, the
+// broadcast is not read back); below 16 rows, dot products along k with
+// one reassociating horizontal sum per output. 40 columns are not a
+// multiple of the panel, so the last panel's transfers are masked.
+// CHECK-LABEL: func @out_in_with_bias
+// CHECK-SAME: (%[[A:[a-z0-9_]+]]: tensor<?x64xf32>, %[[W:[a-z0-9_]+]]: tensor<40x64xf32>, %[[BIAS:[a-z0-9_]+]]: tensor<40xf32>)
+// CHECK-NOT: linalg.matmul
+// CHECK: linalg.broadcast
+// CHECK: %[[DEST:.+]] = tensor.empty(%{{.+}}) : tensor<?x40xf32>
+// CHECK: %[[ROWS:.+]] = tensor.dim %[[A]], %{{.+}} : tensor<?x64xf32>
+// CHECK: %[[MANY:.+]] = arith.cmpi sge, %[[ROWS]], %{{.+}} : index
+// CHECK: %[[Y:.+]] = scf.if %[[MANY]] -> (tensor<?x40xf32>) {
+// CHECK:   %[[PACKED:.+]] = scf.forall (%{{.+}}) in (3) shared_outs(%{{.+}} = %{{.+}}) -> (tensor<3x64x16xf32>)
+// CHECK:     vector.transfer_read %[[W]]
+// CHECK:     tensor.insert
+// CHECK:   scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 1) shared_outs(%{{.+}} = %[[DEST]]) -> (tensor<?x40xf32>)
+// CHECK:     scf.if
+// CHECK:       %[[B0:.+]] = vector.transfer_read %[[BIAS]][%{{.+}}], %{{.+}} : tensor<40xf32>, vector<8xf32>
+// CHECK:       scf.for {{.+}} iter_args({{.+}} = %[[B0]], {{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK:         %[[P0:.+]] = vector.transfer_read %[[PACKED]]{{.+}} {in_bounds = [true]} : tensor<3x64x16xf32>, vector<8xf32>
+// CHECK:         %[[P1:.+]] = vector.transfer_read %[[PACKED]]{{.+}} {in_bounds = [true]} : tensor<3x64x16xf32>, vector<8xf32>
+// CHECK:         %[[X:.+]] = tensor.extract %[[A]]
+// CHECK:         %[[XS:.+]] = vector.broadcast %[[X]] : f32 to vector<8xf32>
+// CHECK:         math.fma %[[XS]], %[[P0]], %{{.+}} : vector<8xf32>
+// CHECK:         math.fma %[[XS]], %[[P1]], %{{.+}} : vector<8xf32>
+// CHECK-COUNT-10: math.fma
+// CHECK:       vector.transfer_write {{.+}} : vector<8xf32>, tensor<?x?xf32>
+// CHECK:   } else {
+// CHECK:       vector.transfer_read %[[BIAS]]{{.+}} {in_bounds = [true]} : tensor<40xf32>, vector<8xf32>
+// CHECK: } else {
+// CHECK:   scf.forall (%{{.+}}) in (1) shared_outs(%{{.+}} = %[[DEST]]) -> (tensor<?x40xf32>)
+// CHECK:     vector.transfer_read %[[A]]{{.+}} {in_bounds = [true]} : tensor<?x64xf32>, vector<8xf32>
+// CHECK:     vector.transfer_read %[[W]]{{.+}} {in_bounds = [true]} : tensor<40x64xf32>, vector<8xf32>
+// CHECK:     math.fma
+// CHECK:     vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<8xf32> into f32
+// CHECK:     vector.transfer_read %[[BIAS]]{{.+}} {in_bounds = [true]} : tensor<40xf32>, vector<4xf32>
+// CHECK: return %[[Y]] : tensor<?x40xf32>
+func.func @out_in_with_bias(%a: tensor<?x64xf32>, %w: tensor<40x64xf32>, %bias: tensor<40xf32>) -> tensor<?x40xf32> {
+  %c0 = arith.constant 0 : index
+  %m = tensor.dim %a, %c0 : tensor<?x64xf32>
+  %e = tensor.empty(%m) : tensor<?x40xf32>
+  %init = linalg.broadcast ins(%bias : tensor<40xf32>) outs(%e : tensor<?x40xf32>) dimensions = [0]
+  %y = linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>]
+      ins(%a, %w : tensor<?x64xf32>, tensor<40x64xf32>) outs(%init : tensor<?x40xf32>) -> tensor<?x40xf32>
+  return %y : tensor<?x40xf32>
+}
+
+// -----
+
+// Tests that an [in, out] weight with a zero fill needs no masks (32
+// columns are two full panels), that its panels are plain copies of the
+// weight's rows, that the accumulators start from the fill's scalar, and
+// that the few-rows path reads the weight's rows directly, one tile as wide
+// as the column chunk (here the whole 32 columns: 4 vectors).
+// CHECK-LABEL: func @in_out_zero
+// CHECK-SAME: (%[[A:[a-z0-9_]+]]: tensor<?x48xf32>, %[[W:[a-z0-9_]+]]: tensor<48x32xf32>)
+// CHECK-NOT: linalg.matmul
+// CHECK: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+// CHECK: scf.if
+// CHECK:   scf.forall (%{{.+}}) in (2) shared_outs(%{{.+}}) -> (tensor<2x48x16xf32>)
+// CHECK:     vector.transfer_read %[[W]][%{{.+}}, %{{.+}}], %{{.+}} {in_bounds = [true]} : tensor<48x32xf32>, vector<8xf32>
+// CHECK:     vector.transfer_write %{{.+}} {in_bounds = [true]} : vector<8xf32>, tensor<48x16xf32>
+// CHECK:   scf.forall
+// CHECK-NOT: scf.if
+// CHECK:     %[[Z:.+]] = vector.broadcast %[[ZERO]] : f32 to vector<8xf32>
+// CHECK:     scf.for {{.+}} iter_args({{.+}} = %[[Z]], {{.+}} = %[[Z]],
+// CHECK:     vector.transfer_write {{.+}} {in_bounds = [true]} : vector<8xf32>, tensor<?x?xf32>
+// CHECK: } else {
+// CHECK:   scf.forall (%{{.+}}) in (1)
+// CHECK:     scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK:       vector.transfer_read %[[W]]{{.+}} {in_bounds = [true]} : tensor<48x32xf32>, vector<8xf32>
+func.func @in_out_zero(%a: tensor<?x48xf32>, %w: tensor<48x32xf32>) -> tensor<?x32xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %m = tensor.dim %a, %c0 : tensor<?x48xf32>
+  %e = tensor.empty(%m) : tensor<?x32xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<?x32xf32>) -> tensor<?x32xf32>
+  %y = linalg.matmul ins(%a, %w : tensor<?x48xf32>, tensor<48x32xf32>) outs(%init : tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that an initial value the pass does not recognise is the output
+// itself: the accumulators are read from it, and it is the forall's
+// destination.
+// CHECK-LABEL: func @accumulate
+// CHECK-SAME: (%[[A:[a-z0-9_]+]]: tensor<?x16xf32>, %[[W:[a-z0-9_]+]]: tensor<16x16xf32>, %[[C:[a-z0-9_]+]]: tensor<?x16xf32>)
+// CHECK-NOT: linalg.matmul
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 1) shared_outs(%[[OUT:.+]] = %[[C]])
+// CHECK:   %[[TILE:.+]] = tensor.extract_slice %[[OUT]]
+// CHECK:   scf.for {{.+}} iter_args(%{{.+}} = %[[TILE]])
+// CHECK:   scf.for {{.+}} iter_args(%[[T:.+]] = %{{.+}})
+// CHECK:   scf.for {{.+}} iter_args(%[[R:.+]] = %[[T]])
+// CHECK:     %[[ACC:.+]] = vector.transfer_read %[[R]]
+// CHECK:     scf.for {{.+}} iter_args(%{{.+}} = %[[ACC]],
+func.func @accumulate(%a: tensor<?x16xf32>, %w: tensor<16x16xf32>, %c: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %y = linalg.matmul ins(%a, %w : tensor<?x16xf32>, tensor<16x16xf32>) outs(%c : tensor<?x16xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Tests that products the pass does not handle are left as they are: f64,
+// a weight of dynamic shape, and a product inside a parallel loop.
+// CHECK-LABEL: func @left_alone
+// CHECK-COUNT-3: linalg.matmul
+// CHECK-NOT: vector.
+func.func @left_alone(%a: tensor<?x8xf64>, %w: tensor<8x8xf64>, %c: tensor<?x8xf64>,
+                      %b: tensor<?x8xf32>, %v: tensor<?x8xf32>, %d: tensor<?x8xf32>,
+                      %e: tensor<4x8x8xf32>, %u: tensor<8x8xf32>) -> (tensor<?x8xf64>, tensor<?x8xf32>, tensor<4x8x8xf32>) {
+  %0 = linalg.matmul ins(%a, %w : tensor<?x8xf64>, tensor<8x8xf64>) outs(%c : tensor<?x8xf64>) -> tensor<?x8xf64>
+  %1 = linalg.matmul ins(%b, %v : tensor<?x8xf32>, tensor<?x8xf32>) outs(%d : tensor<?x8xf32>) -> tensor<?x8xf32>
+  %2 = scf.forall (%i) in (4) shared_outs(%out = %e) -> (tensor<4x8x8xf32>) {
+    %s = tensor.extract_slice %out[%i, 0, 0] [1, 8, 8] [1, 1, 1] : tensor<4x8x8xf32> to tensor<8x8xf32>
+    %p = linalg.matmul ins(%u, %u : tensor<8x8xf32>, tensor<8x8xf32>) outs(%s : tensor<8x8xf32>) -> tensor<8x8xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %p into %out[%i, 0, 0] [1, 8, 8] [1, 1, 1] : tensor<8x8xf32> into tensor<4x8x8xf32>
+    }
+  }
+  return %0, %1, %2 : tensor<?x8xf64>, tensor<?x8xf32>, tensor<4x8x8xf32>
+}
