@@ -239,7 +239,7 @@ def GlintVectorizeRecurrence
                            "tensor::TensorDialect", "vector::VectorDialect"];
 }
 
-def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "func::FuncOp"> {
+def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
   let summary = "Lowers 2-D f32 matrix products to register-blocked vector "
                 "loops";
   let description = [{
@@ -298,11 +298,15 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "func::FuncOp"> {
            "Panels of NR columns per parallel work item (PC)">,
     Option<"packMinRows", "pack-min-rows", "int64_t", /*default=*/"16",
            "Rows of A from which the weight is packed into panels; fewer rows "
-           "read the weight directly">
+           "read the weight directly">,
+    Option<"outline", "outline", "bool", /*default=*/"true",
+           "Compute each product that starts from a fill or a bias row in a "
+           "private function shared by all products of its shapes">
   ];
-  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
-                           "math::MathDialect", "scf::SCFDialect",
-                           "tensor::TensorDialect", "vector::VectorDialect"];
+  let dependentDialects = ["arith::ArithDialect", "func::FuncDialect",
+                           "linalg::LinalgDialect", "math::MathDialect",
+                           "scf::SCFDialect", "tensor::TensorDialect",
+                           "vector::VectorDialect"];
 }
 
 def GlintVectorizeElementwise

@@ -69,7 +69,7 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   // Matrix products (glint.linear) as register-blocked vector loops.
-  pm.addNestedPass<func::FuncOp>(createGlintVectorizeMatmul());
+  pm.addPass(createGlintVectorizeMatmul());
   // Element-wise maps (the scans' pre-activations among them) in their own
   // vector loops.
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeElementwise());

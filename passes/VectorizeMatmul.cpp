@@ -70,7 +70,10 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/TargetParser/Host.h"
 
 #define DEBUG_TYPE "glint-vectorize-matmul"
@@ -140,6 +143,8 @@ public:
 
   /// Whether `op` is a product this pass rewrites, and its layout.
   static std::optional<Layout> match(linalg::MatmulOp op);
+  /// Where `op`'s accumulators start.
+  static Initial initialOf(linalg::MatmulOp op);
   void lower();
 
 private:
@@ -662,19 +667,24 @@ Value MatmulLowering::directProduct(OpBuilder &b, Value dest) {
       });
 }
 
-void MatmulLowering::lower() {
-  rewriter.setInsertionPoint(op);
-  // Recognise a zero / scalar fill or a broadcast bias row: the output then
-  // starts empty and the accumulators start from registers.
+Initial MatmulLowering::initialOf(linalg::MatmulOp op) {
   Value init = op.getDpsInitOperand(0)->get();
-  Value dest = init;
-  if (auto fill = init.getDefiningOp<linalg::FillOp>()) {
-    initial = {Initial::Scalar, fill.getInputs()[0]};
-  } else if (auto bcast = init.getDefiningOp<linalg::BroadcastOp>()) {
+  if (auto fill = init.getDefiningOp<linalg::FillOp>())
+    return {Initial::Scalar, fill.getInputs()[0]};
+  if (auto bcast = init.getDefiningOp<linalg::BroadcastOp>())
     if (bcast.getDimensions() == ArrayRef<int64_t>{0} &&
         cast<ShapedType>(bcast.getInput().getType()).getRank() == 1)
-      initial = {Initial::Row, bcast.getInput()};
-  }
+      return {Initial::Row, bcast.getInput()};
+  return {Initial::Tensor, init};
+}
+
+void MatmulLowering::lower() {
+  rewriter.setInsertionPoint(op);
+  // A zero / scalar fill or a broadcast bias row: the output then starts
+  // empty and the accumulators start from registers.
+  Value init = op.getDpsInitOperand(0)->get();
+  Value dest = init;
+  initial = initialOf(op);
   if (initial.kind != Initial::Tensor) {
     auto type = cast<RankedTensorType>(init.getType());
     SmallVector<Value> dynamic;
@@ -697,6 +707,93 @@ void MatmulLowering::lower() {
         scf::YieldOp::create(eb, loc, directProduct(eb, dest));
       });
   rewriter.replaceOp(op, choice.getResults());
+}
+
+//===----------------------------------------------------------------------===//
+// Outlining
+//===----------------------------------------------------------------------===//
+
+/// Replaces `op`, whose initial value is a fill or a bias row, by a call to
+/// a private function computing the same product from (A, weight, bias row
+/// or fill scalar), created on first use and shared by every product of the
+/// same layout, types and initial kind: a model repeats the same linear
+/// shapes in every layer, and one copy of each kernel keeps the generated
+/// code (and LLVM's time on it) independent of the depth.
+static void outlineProduct(linalg::MatmulOp op, Layout layout,
+                           const Initial &initial, ModuleOp module,
+                           SymbolTable &symbols, IRRewriter &rewriter,
+                           const Blocking &blocking) {
+  Location loc = op.getLoc();
+  Value a = op.getDpsInputOperand(0)->get();
+  Value weight = op.getDpsInputOperand(1)->get();
+  auto aType = cast<RankedTensorType>(a.getType());
+  auto weightType = cast<RankedTensorType>(weight.getType());
+  Type resultType = op.getResultTypes()[0];
+  auto dim = [](int64_t d) {
+    return ShapedType::isDynamic(d) ? std::string("d") : std::to_string(d);
+  };
+  std::string name =
+      llvm::formatv("__glint_linear_{0}_{1}x{2}x{3}x{4}_{5}",
+                    layout == Layout::NK ? "nk" : "kn", dim(aType.getDimSize(0)),
+                    dim(aType.getDimSize(1)), weightType.getDimSize(0),
+                    weightType.getDimSize(1),
+                    initial.kind == Initial::Row ? "bias" : "fill")
+          .str();
+  SmallVector<Type> argTypes = {aType, weightType, initial.value.getType()};
+  // The kernel of this signature, or a free name for it (another symbol may
+  // hold the name: a suffix is added).
+  func::FuncOp kernel;
+  for (unsigned suffix = 0;; ++suffix) {
+    std::string candidate =
+        suffix ? name + "_" + std::to_string(suffix) : name;
+    Operation *existing = symbols.lookup(candidate);
+    auto fn = dyn_cast_or_null<func::FuncOp>(existing);
+    if (fn && fn.getFunctionType() == rewriter.getFunctionType(
+                                          argTypes, TypeRange{resultType})) {
+      kernel = fn;
+      break;
+    }
+    if (!existing) {
+      name = candidate;
+      break;
+    }
+  }
+  if (!kernel) {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToEnd(module.getBody());
+    kernel = func::FuncOp::create(
+        rewriter, loc, name,
+        rewriter.getFunctionType(argTypes, TypeRange{resultType}));
+    kernel.setPrivate();
+    symbols.insert(kernel);
+    Block *entry = kernel.addEntryBlock();
+    rewriter.setInsertionPointToStart(entry);
+    Value ka = entry->getArgument(0), kw = entry->getArgument(1),
+          start = entry->getArgument(2);
+    auto type = cast<RankedTensorType>(resultType);
+    SmallVector<Value> dynamic;
+    if (type.isDynamicDim(0))
+      dynamic.push_back(tensor::DimOp::create(rewriter, loc, ka, 0));
+    Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynamic);
+    Value init =
+        initial.kind == Initial::Row
+            ? linalg::BroadcastOp::create(rewriter, loc, start, empty,
+                                          ArrayRef<int64_t>{0})
+                  ->getResult(0)
+            : linalg::FillOp::create(rewriter, loc, ValueRange{start},
+                                     ValueRange{empty})
+                  .getResult(0);
+    IRMapping mapping;
+    mapping.map(a, ka);
+    mapping.map(weight, kw);
+    mapping.map(op.getDpsInitOperand(0)->get(), init);
+    auto product = cast<linalg::MatmulOp>(rewriter.clone(*op, mapping));
+    func::ReturnOp::create(rewriter, loc, product->getResults());
+    MatmulLowering(product, layout, rewriter, blocking).lower();
+  }
+  rewriter.setInsertionPoint(op);
+  rewriter.replaceOpWithNewOp<func::CallOp>(
+      op, kernel, ValueRange{a, weight, initial.value});
 }
 
 //===----------------------------------------------------------------------===//
@@ -731,9 +828,18 @@ struct VectorizeMatmulPass
     SmallVector<linalg::MatmulOp> products;
     getOperation()->walk([&](linalg::MatmulOp op) { products.push_back(op); });
     IRRewriter rewriter(&getContext());
-    for (linalg::MatmulOp op : products)
-      if (std::optional<Layout> layout = MatmulLowering::match(op))
+    SymbolTable symbols(getOperation());
+    for (linalg::MatmulOp op : products) {
+      std::optional<Layout> layout = MatmulLowering::match(op);
+      if (!layout)
+        continue;
+      Initial initial = MatmulLowering::initialOf(op);
+      if (outline && initial.kind != Initial::Tensor)
+        outlineProduct(op, *layout, initial, getOperation(), symbols, rewriter,
+                       blocking);
+      else
         MatmulLowering(op, *layout, rewriter, blocking).lower();
+    }
   }
 };
 } // namespace

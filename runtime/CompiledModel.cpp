@@ -284,9 +284,17 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
     HostArray array = HostArray::make(shape, out->dtype);
     int64_t size = dtypeSize(out->dtype);
     const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;
-    // The strides may not be the row-major ones.
+    // Row-major results (the usual case) are one copy; others go element
+    // by element.
+    bool rowMajor = true;
+    for (int64_t k = rank - 1, stride = 1; k >= 0; --k) {
+      rowMajor &= shape[k] == 1 || d[3 + rank + k] == stride;
+      stride *= shape[k];
+    }
     std::vector<int64_t> index(rank, 0);
-    for (int64_t flat = 0; flat < array.numElements(); ++flat) {
+    if (rowMajor && array.numElements() > 0)
+      std::memcpy(array.bytes.data(), base, array.numElements() * size);
+    for (int64_t flat = 0; !rowMajor && flat < array.numElements(); ++flat) {
       int64_t offset = 0;
       for (int64_t k = 0; k < rank; ++k)
         offset += index[k] * d[3 + rank + k];

@@ -597,3 +597,86 @@ Checkpoint::loadI64(StringRef name, llvm::ArrayRef<int64_t> expectedShape) const
                      "load with loadF32 or loadF64)");
   }
 }
+
+Error mlir::glint::runtime::writeSafetensors(
+    StringRef path, llvm::ArrayRef<F32Tensor> tensors,
+    const std::map<std::string, std::string> &metadata) {
+  auto fail = [&](const Twine &message) {
+    return makeError("cannot write '" + path + "': " + message);
+  };
+  llvm::json::Object header;
+  if (!metadata.empty()) {
+    llvm::json::Object meta;
+    for (const auto &[key, value] : metadata)
+      meta[key] = value;
+    header["__metadata__"] = std::move(meta);
+  }
+  uint64_t offset = 0;
+  for (const F32Tensor &t : tensors) {
+    if (t.name == "__metadata__" || header.find(t.name) != header.end())
+      return fail("tensor name '" + t.name + "' is used twice or reserved");
+    int64_t elements = 1;
+    for (int64_t d : t.shape) {
+      if (d < 0)
+        return fail("tensor '" + t.name + "' has a negative dimension");
+      elements *= d;
+    }
+    if (elements != static_cast<int64_t>(t.data.size()))
+      return fail(llvm::formatv("tensor '{0}' has {1} elements for a shape of "
+                                "{2}",
+                                t.name, t.data.size(), elements));
+    uint64_t end = offset + 4 * uint64_t(elements);
+    header[t.name] = llvm::json::Object{
+        {"dtype", "F32"},
+        {"shape", llvm::json::Array(t.shape)},
+        {"data_offsets", llvm::json::Array{offset, end}}};
+    offset = end;
+  }
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::json::Value(std::move(header));
+  // Pad with spaces so the data section starts 8-byte aligned.
+  text.append((8 - text.size() % 8) % 8, ' ');
+
+  // Write beside the destination so the rename cannot cross file systems.
+  int fd;
+  llvm::SmallString<256> tempPath;
+  if (std::error_code ec =
+          llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%%%", fd, tempPath))
+    return fail("cannot create a temporary file: " + ec.message());
+  std::error_code writeError;
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    char length[8];
+    llvm::support::endian::write64le(length, text.size());
+    os.write(length, sizeof(length));
+    os << text;
+    for (const F32Tensor &t : tensors) {
+      if constexpr (llvm::endianness::native == llvm::endianness::little) {
+        os.write(reinterpret_cast<const char *>(t.data.data()),
+                 t.data.size() * sizeof(float));
+      } else {
+        for (float x : t.data) {
+          char bytes[4];
+          llvm::support::endian::write32le(bytes, llvm::bit_cast<uint32_t>(x));
+          os.write(bytes, sizeof(bytes));
+        }
+      }
+    }
+    os.close();
+    // raw_fd_ostream aborts on destruction with an unchecked error.
+    if (os.has_error()) {
+      writeError = os.error();
+      os.clear_error();
+    }
+  }
+  if (writeError) {
+    llvm::sys::fs::remove(tempPath);
+    return fail(writeError.message());
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tempPath, path)) {
+    llvm::sys::fs::remove(tempPath);
+    return fail("cannot rename '" + tempPath + "' into place: " +
+                ec.message());
+  }
+  return Error::success();
+}

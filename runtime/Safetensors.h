@@ -147,6 +147,22 @@ private:
   std::string path;
 };
 
+/// One float32 tensor to write: its name, shape (outermost first) and
+/// C-order elements (as many as the shape has).
+struct F32Tensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  llvm::ArrayRef<float> data;
+};
+
+/// Writes \p tensors as one F32 safetensors file at \p path, in the order
+/// given, with \p metadata as its `__metadata__`. The file appears
+/// complete or not at all (written beside \p path, then renamed). A
+/// duplicate name or a shape that disagrees with its data is an error.
+llvm::Error
+writeSafetensors(llvm::StringRef path, llvm::ArrayRef<F32Tensor> tensors,
+                 const std::map<std::string, std::string> &metadata = {});
+
 } // namespace mlir::glint::runtime
 
 #endif // GLINT_RUNTIME_SAFETENSORS_H

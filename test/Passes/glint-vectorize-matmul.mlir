@@ -1,4 +1,5 @@
-// RUN: glint-opt %s -glint-vectorize-matmul=vector-width=8 -split-input-file | FileCheck %s
+// RUN: glint-opt %s -glint-vectorize-matmul="vector-width=8 outline=false" -split-input-file | FileCheck %s
+// RUN: glint-opt %s -glint-vectorize-matmul=vector-width=8 -split-input-file | FileCheck %s --check-prefix=OUTLINE
 
 // Tests that a transposed-B product (PyTorch's [out, in] weight) with a
 // broadcast bias becomes the two register-blocked paths chosen at run time
@@ -125,4 +126,47 @@ func.func @left_alone(%a: tensor<?x8xf64>, %w: tensor<8x8xf64>, %c: tensor<?x8xf
     }
   }
   return %0, %1, %2 : tensor<?x8xf64>, tensor<?x8xf32>, tensor<4x8x8xf32>
+}
+
+// -----
+
+// Tests that with outlining (the default) products of the same shapes and
+// initial kind share one private kernel function, called with the bias row
+// or the fill's scalar; another shape gets its own kernel, and a product
+// whose initial value is a tensor stays inline.
+// CHECK-LABEL: func @layers
+// CHECK-NOT: call
+// CHECK-NOT: linalg.matmul
+// OUTLINE-LABEL: func @layers
+// OUTLINE-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x64xf32>, %[[W0:[a-z0-9_]+]]: tensor<64x64xf32>, %[[W1:[a-z0-9_]+]]: tensor<64x64xf32>, %[[W2:[a-z0-9_]+]]: tensor<32x64xf32>, %[[B:[a-z0-9_]+]]: tensor<64xf32>, %[[C:[a-z0-9_]+]]: tensor<?x32xf32>)
+// OUTLINE-NOT: linalg.matmul
+// OUTLINE: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+// OUTLINE: %[[Y0:.+]] = call @__glint_linear_nk_dx64x64x64_bias(%[[X]], %[[W0]], %[[B]]) : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+// OUTLINE: %[[Y1:.+]] = call @__glint_linear_nk_dx64x64x64_bias(%[[Y0]], %[[W1]], %[[B]])
+// OUTLINE: %[[Y2:.+]] = call @__glint_linear_nk_dx64x32x64_fill(%[[Y1]], %[[W2]], %[[ZERO]]) : (tensor<?x64xf32>, tensor<32x64xf32>, f32) -> tensor<?x32xf32>
+// OUTLINE: scf.if
+// OUTLINE: return
+// OUTLINE-LABEL: func private @__glint_linear_nk_dx64x64x64_bias
+// OUTLINE-SAME: (%{{.+}}: tensor<?x64xf32>, %{{.+}}: tensor<64x64xf32>, %{{.+}}: tensor<64xf32>) -> tensor<?x64xf32>
+// OUTLINE: scf.if
+// OUTLINE: math.fma
+// OUTLINE-LABEL: func private @__glint_linear_nk_dx64x32x64_fill
+// OUTLINE-SAME: (%{{.+}}: tensor<?x64xf32>, %{{.+}}: tensor<32x64xf32>, %{{.+}}: f32) -> tensor<?x32xf32>
+// OUTLINE-NOT: func private @__glint_linear
+#a = affine_map<(m, n, k) -> (m, k)>
+#w = affine_map<(m, n, k) -> (n, k)>
+#c = affine_map<(m, n, k) -> (m, n)>
+func.func @layers(%x: tensor<?x64xf32>, %w0: tensor<64x64xf32>, %w1: tensor<64x64xf32>, %w2: tensor<32x64xf32>, %bias: tensor<64xf32>, %c: tensor<?x32xf32>) -> (tensor<?x32xf32>, tensor<?x32xf32>) {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %m = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %e = tensor.empty(%m) : tensor<?x64xf32>
+  %i0 = linalg.broadcast ins(%bias : tensor<64xf32>) outs(%e : tensor<?x64xf32>) dimensions = [0]
+  %y0 = linalg.matmul indexing_maps = [#a, #w, #c] ins(%x, %w0 : tensor<?x64xf32>, tensor<64x64xf32>) outs(%i0 : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %y1 = linalg.matmul indexing_maps = [#a, #w, #c] ins(%y0, %w1 : tensor<?x64xf32>, tensor<64x64xf32>) outs(%i0 : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %e2 = tensor.empty(%m) : tensor<?x32xf32>
+  %i2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<?x32xf32>) -> tensor<?x32xf32>
+  %y2 = linalg.matmul indexing_maps = [#a, #w, #c] ins(%y1, %w2 : tensor<?x64xf32>, tensor<32x64xf32>) outs(%i2 : tensor<?x32xf32>) -> tensor<?x32xf32>
+  %y3 = linalg.matmul indexing_maps = [#a, #w, #c] ins(%y1, %w2 : tensor<?x64xf32>, tensor<32x64xf32>) outs(%c : tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %y2, %y3 : tensor<?x32xf32>, tensor<?x32xf32>
 }

@@ -183,6 +183,49 @@ TEST_F(SafetensorsTest, LoadsF32) {
                                        -0.0, 7.0}));
 }
 
+TEST_F(SafetensorsTest, WriterRoundTrips) {
+  // Values that are not round in binary and a 0-d tensor: the writer's file
+  // must read back bit for bit through the validating reader.
+  std::vector<float> a = {0.1f, -2.5e-8f, 3.0e30f, -0.0f, 7.0f, 1.0f / 3.0f};
+  std::vector<float> scalar = {-1.25f};
+  std::string file = path("written.safetensors");
+  ASSERT_FALSE(bool(mlir::glint::runtime::writeSafetensors(
+      file, {{"layer.a", {2, 3}, a}, {"s", {}, scalar}},
+      {{"format", "pt"}})));
+  auto checkpoint = Checkpoint::open(file);
+  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
+  EXPECT_EQ((*checkpoint)->size(), 2u);
+  auto loaded = (*checkpoint)->loadF32("layer.a", {2, 3});
+  ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
+  ASSERT_EQ(loaded->size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(llvm::bit_cast<uint32_t>((*loaded)[i]),
+              llvm::bit_cast<uint32_t>(a[i]));
+  auto loadedScalar = (*checkpoint)->loadF32("s", {});
+  ASSERT_TRUE(bool(loadedScalar));
+  EXPECT_EQ((*loadedScalar)[0], -1.25f);
+  EXPECT_EQ((*checkpoint)->metadata().at("format"), "pt");
+}
+
+TEST_F(SafetensorsTest, WriterRejectsBadTensorsAndLeavesNoFile) {
+  std::vector<float> three = {1, 2, 3};
+  std::string file = path("bad.safetensors");
+  llvm::Error wrongSize =
+      mlir::glint::runtime::writeSafetensors(file, {{"w", {2, 2}, three}});
+  ASSERT_TRUE(bool(wrongSize));
+  EXPECT_CONTAINS(llvm::toString(std::move(wrongSize)),
+                  "tensor 'w' has 3 elements for a shape of 4");
+  llvm::Error duplicate = mlir::glint::runtime::writeSafetensors(
+      file, {{"w", {3}, three}, {"w", {3}, three}});
+  ASSERT_TRUE(bool(duplicate));
+  EXPECT_CONTAINS(llvm::toString(std::move(duplicate)), "'w' is used twice");
+  EXPECT_FALSE(llvm::sys::fs::exists(file));
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec))
+    ADD_FAILURE() << "left behind: " << it->path();
+}
+
 TEST_F(SafetensorsTest, ConvertsF16Exactly) {
   // IEEE binary16 bit patterns and the values they encode.
   const std::pair<uint16_t, double> cases[] = {

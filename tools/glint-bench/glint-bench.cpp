@@ -67,6 +67,12 @@
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
+#ifdef GLINT_BENCH_HAVE_OPENBLAS
+#include <cblas.h>
+#define GLINT_BENCH_LIBRARY "OpenBLAS cblas_sgemm"
+#else
+#define GLINT_BENCH_LIBRARY ""
+#endif
 #include <dlfcn.h>
 #include <immintrin.h>
 #include <sys/resource.h>
@@ -77,6 +83,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -92,7 +99,9 @@ namespace json = llvm::json;
 static cl::list<std::string>
     caseNames("cases",
               cl::desc("Cases to run: mamba1, mamba2, rwkv6, gla, conv1d, "
-                       "softplus, model (default: all)"),
+                       "softplus, matmul-{in_proj,x_proj,dt_proj,out_proj,"
+                       "lm_head}, model, mamba-130m, attn-map-mamba1 "
+                       "(default: all)"),
               cl::CommaSeparated);
 static cl::list<int64_t>
     lengths("L",
@@ -117,6 +126,11 @@ static cl::opt<bool> quick("quick", cl::desc("A fast smoke run: L = 64, 2 "
                                              "repetitions (unless given)"));
 static cl::opt<unsigned> seed("seed", cl::desc("Random seed for the inputs"),
                               cl::init(1));
+static cl::opt<std::string> mamba130mDir(
+    "mamba-130m-dir",
+    cl::desc("Where the mamba-130m case keeps its random checkpoint: written "
+             "there if it has none yet, reused otherwise (default: a "
+             "temporary directory, removed at the end)"));
 static cl::opt<std::string>
     modelDir("model", cl::desc("Checkpoint directory of the `model` case"),
              cl::init(GLINT_SOURCE_DIR "/models/mamba-keyword"));
@@ -265,6 +279,9 @@ struct Instance {
   /// Runs the naive loop on `inputs` into `out` (already sized); null when
   /// there is none (the whole-model case).
   std::function<void(const std::vector<rt::HostArray> &, float *)> naive;
+  /// The same through a tuned library (OpenBLAS), where one applies and
+  /// glint-bench was built with it; timed in the same run.
+  std::function<void(const std::vector<rt::HostArray> &, float *)> library;
   /// Units of work per call (updates, taps or tokens).
   double work = 0;
 };
@@ -479,6 +496,73 @@ Case softplusCase() {
   return c;
 }
 
+/// glint.linear with PyTorch's [N, K] weight and no bias over [L, K] rows:
+///   y[m, n] = Σ_k x[m, k] w[n, k].
+/// The naive loop transposes the weight (part of its time) and runs the
+/// m, k, n loop nest, whose innermost loop g++ vectorises.
+void naiveLinear(int64_t M, int64_t K, int64_t N, const float *x,
+                 const float *w, float *y) {
+  std::vector<float> wt(K * N);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      wt[k * N + n] = w[n * K + k];
+  for (int64_t m = 0; m < M; ++m) {
+    float *row = y + m * N;
+    std::fill(row, row + N, 0.0f);
+    for (int64_t k = 0; k < K; ++k) {
+      float a = x[m * K + k];
+      const float *b = wt.data() + k * N;
+      for (int64_t n = 0; n < N; ++n)
+        row[n] += a * b[n];
+    }
+  }
+}
+
+/// One of Mamba-130m's linear layers (d_model 768, d_inner 1536, dt_rank
+/// 48, N 16, vocabulary 50280) over L rows: `in_proj`, `x_proj`, `dt_proj`,
+/// `out_proj` or `lm_head`. With OpenBLAS, `library_*` fields time
+/// cblas_sgemm on the same operands (its threads set to --threads).
+Case matmulCase(llvm::StringRef layer) {
+  static const std::map<std::string, std::pair<int64_t, int64_t>> shapes = {
+      {"in_proj", {768, 3072}},  {"x_proj", {1536, 80}},
+      {"dt_proj", {48, 1536}},   {"out_proj", {1536, 768}},
+      {"lm_head", {768, 50280}}};
+  auto [K, N] = shapes.at(layer.str());
+  Case c;
+  c.name = ("matmul-" + layer).str();
+  c.description = llvm::formatv("Mamba-130m's {0}: glint.linear [L, {1}] x "
+                                "[{2}, {1}]^T, no bias (updates = "
+                                "multiply-adds)",
+                                layer, K, N)
+                      .str();
+  c.unit = "updates";
+  c.sizes = {{"K", K}, {"N", N}};
+  c.ir = oneOpModule({{1, -1, K}, {N, K}}, {"x", "w"}, "glint.linear %x, %w",
+                     {1, -1, N});
+  c.make = [=](std::mt19937 &rng, int64_t L) {
+    Instance in;
+    in.inputs.push_back(randomArray(rng, {1, L, K}, -1, 1));
+    in.inputs.push_back(randomArray(rng, {N, K}, -0.1f, 0.1f));
+    in.naive = [=](const std::vector<rt::HostArray> &a, float *out) {
+      naiveLinear(L, K, N, a[0].data<float>(), a[1].data<float>(), out);
+    };
+#ifdef GLINT_BENCH_HAVE_OPENBLAS
+    in.library = [=](const std::vector<rt::HostArray> &a, float *out) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, N, K, 1.0f,
+                  a[0].data<float>(), K, a[1].data<float>(), K, 0.0f, out, N);
+    };
+#endif
+    in.work = double(L) * K * N;
+    return in;
+  };
+  c.annotate = [](json::Object &line, double seconds, int64_t L) {
+    const json::Value *work = line.get("work");
+    if (work && work->getAsNumber())
+      line["gflops"] = 2 * *work->getAsNumber() / seconds * 1e-9;
+  };
+  return c;
+}
+
 /// The whole forward pass of a bundled model on random token ids; its
 /// `limit` (vocabulary) is filled in once the model is loaded.
 Case modelCase() {
@@ -490,6 +574,109 @@ Case modelCase() {
                   "logits)";
   c.unit = "tokens";
   return c;
+}
+
+/// A whole model of Mamba-130m's shape (state-spaces/mamba-130m-hf: 24
+/// layers, d_model 768, d_inner 1536, N 16, conv 4, dt_rank 48, vocabulary
+/// 50280, tied head) with random weights, written as a checkpoint to a
+/// temporary directory by `prepare` (0.5 GB of float32).
+Case mamba130mCase() {
+  Case c;
+  c.name = "mamba-130m";
+  c.description = "whole-model forward of a Mamba-130m-shaped model with "
+                  "random weights (no naive loop: ratio_vs_naive is null; "
+                  "correct = finite logits)";
+  c.unit = "tokens";
+  return c;
+}
+
+/// Writes the mamba-130m case's checkpoint (config.json and
+/// model.safetensors) into `dir`. Weights follow the reference
+/// implementation's initialisation closely enough to keep activations in
+/// range: A = -[1..N], D = 1, Δ's bias giving softplus(bias) in [1e-3, 0.1],
+/// linear weights uniform with the fan-in's scale.
+llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
+  const int64_t layers = 24, hidden = 768, inner = 1536, state = 16,
+                width = 4, rank = 48, vocab = 50280;
+  json::Object config{{"architectures", json::Array{"MambaForCausalLM"}},
+                      {"model_type", "mamba"},
+                      {"vocab_size", vocab},
+                      {"hidden_size", hidden},
+                      {"intermediate_size", inner},
+                      {"num_hidden_layers", layers},
+                      {"state_size", state},
+                      {"conv_kernel", width},
+                      {"time_step_rank", rank},
+                      {"layer_norm_epsilon", 1e-5},
+                      {"hidden_act", "silu"},
+                      {"use_bias", false},
+                      {"use_conv_bias", true},
+                      {"tie_word_embeddings", true}};
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(dir.str() + "/config.json", ec);
+    if (ec)
+      return llvm::createStringError(ec, "cannot write config.json");
+    os << json::Value(std::move(config)) << "\n";
+  }
+  // One storage for every tensor, then views into it.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  auto add = [&](std::string name, std::vector<int64_t> shape) {
+    shapes.push_back({std::move(name), std::move(shape)});
+  };
+  add("backbone.embeddings.weight", {vocab, hidden});
+  for (int64_t l = 0; l < layers; ++l) {
+    std::string p = "backbone.layers." + std::to_string(l) + ".";
+    add(p + "norm.weight", {hidden});
+    add(p + "mixer.in_proj.weight", {2 * inner, hidden});
+    add(p + "mixer.conv1d.weight", {inner, 1, width});
+    add(p + "mixer.conv1d.bias", {inner});
+    add(p + "mixer.x_proj.weight", {rank + 2 * state, inner});
+    add(p + "mixer.dt_proj.weight", {inner, rank});
+    add(p + "mixer.dt_proj.bias", {inner});
+    add(p + "mixer.A_log", {inner, state});
+    add(p + "mixer.D", {inner});
+    add(p + "mixer.out_proj.weight", {hidden, inner});
+  }
+  add("backbone.norm_f.weight", {hidden});
+  std::vector<std::vector<float>> data(shapes.size());
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  for (auto [i, entry] : llvm::enumerate(shapes)) {
+    const auto &[name, shape] = entry;
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    std::vector<float> &v = data[i];
+    v.resize(n);
+    llvm::StringRef key(name);
+    if (key.ends_with("norm.weight") || key.ends_with("norm_f.weight") ||
+        key.ends_with(".D")) {
+      std::fill(v.begin(), v.end(), 1.0f);
+    } else if (key.ends_with("A_log")) {
+      for (int64_t j = 0; j < n; ++j)
+        v[j] = std::log(float(j % state + 1));
+    } else if (key.ends_with("dt_proj.bias")) {
+      // softplus⁻¹ of Δ log-uniform in [1e-3, 0.1].
+      std::uniform_real_distribution<float> logDt(std::log(1e-3f),
+                                                  std::log(0.1f));
+      for (float &x : v) {
+        float dt = std::exp(logDt(rng));
+        x = dt + std::log(-std::expm1(-dt));
+      }
+    } else {
+      // Uniform with variance 1 / fan-in (the embedding: 0.02-ish).
+      float scale = key.ends_with("embeddings.weight")
+                        ? 0.035f
+                        : std::sqrt(3.0f / float(shape.back()));
+      for (float &x : v)
+        x = scale * unit(rng);
+    }
+  }
+  std::vector<rt::F32Tensor> tensors;
+  for (auto [i, entry] : llvm::enumerate(shapes))
+    tensors.push_back({entry.first, entry.second, data[i]});
+  return rt::writeSafetensors(dir.str() + "/model.safetensors", tensors,
+                              {{"format", "pt"}});
 }
 
 //===----------------------------------------------------------------------===//
@@ -775,21 +962,54 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
              unsigned reps, int64_t threadsUsed, std::mt19937 &rng) {
   OwningOpRef<ModuleOp> module;
   std::unique_ptr<rt::Checkpoint> checkpoint;
-  if (c.name == "model") {
-    auto opened = rt::Checkpoint::open(modelDir);
+  bool wholeModel = c.name == "model" || c.name == "mamba-130m";
+  std::string checkpointDir = modelDir;
+  llvm::SmallString<128> generatedDir;
+  llvm::scope_exit removeGenerated([&] {
+    if (!generatedDir.empty())
+      llvm::sys::fs::remove_directories(generatedDir);
+  });
+  if (c.name == "mamba-130m") {
+    if (!mamba130mDir.empty()) {
+      checkpointDir = mamba130mDir;
+      if (std::error_code ec =
+              llvm::sys::fs::create_directories(checkpointDir)) {
+        error("mamba-130m: cannot create '" + checkpointDir +
+              "': " + ec.message());
+        return false;
+      }
+    } else {
+      if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(
+              "glint-bench-mamba-130m", generatedDir)) {
+        error("mamba-130m: cannot create a temporary directory: " +
+              ec.message());
+        return false;
+      }
+      checkpointDir = generatedDir.str().str();
+    }
+    if (!llvm::sys::fs::exists(checkpointDir + "/model.safetensors"))
+      if (llvm::Error e = writeMamba130m(checkpointDir, rng)) {
+        error("mamba-130m: " + llvm::toString(std::move(e)));
+        return false;
+      }
+  }
+  if (wholeModel) {
+    auto opened = rt::Checkpoint::open(checkpointDir);
     if (!opened) {
       error("model: " + llvm::toString(opened.takeError()));
       return false;
     }
     checkpoint = std::move(*opened);
-    auto imported = import::importCheckpoint(&context, modelDir, *checkpoint);
+    auto imported =
+        import::importCheckpoint(&context, checkpointDir, *checkpoint);
     if (!imported) {
       error("model: " + llvm::toString(imported.takeError()));
       return false;
     }
     module = std::move(*imported);
     // Report the model's shape from its config.json.
-    if (auto buffer = llvm::MemoryBuffer::getFile(modelDir + "/config.json")) {
+    if (auto buffer =
+            llvm::MemoryBuffer::getFile(checkpointDir + "/config.json")) {
       if (auto config = json::parse((*buffer)->getBuffer())) {
         if (const json::Object *o = config->getAsObject())
           for (auto [key, field] :
@@ -865,7 +1085,7 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
   }
   for (int64_t L : Ls) {
     Instance in;
-    if (c.name == "model") {
+    if (wholeModel) {
       rt::HostArray ids = rt::HostArray::make({1, L}, "i64");
       std::uniform_int_distribution<int64_t> token(
           0, std::max<int64_t>(info.inputs[0].limit, 1) - 1);
@@ -930,11 +1150,33 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     std::optional<Timing> naive;
     // Like the compiled entry point, which mallocs its result on every
     // call, the naive loop writes a freshly allocated (untouched) buffer.
-    if (in.naive)
-      naive = timeIt(reps, [&] {
+    // A naive loop that runs for seconds (a large matmul) is timed once.
+    unsigned naiveReps = reps;
+    if (in.naive) {
+      auto start = std::chrono::steady_clock::now();
+      std::unique_ptr<float[]> out(new float[expected.size()]);
+      in.naive(in.inputs, out.get());
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                        start)
+              .count() > 2.0)
+        naiveReps = 1;
+      naive = timeIt(naiveReps, [&] {
         std::unique_ptr<float[]> out(new float[expected.size()]);
         in.naive(in.inputs, out.get());
       });
+    }
+    std::optional<Timing> library;
+    std::optional<double> libraryError;
+    if (in.library) {
+      std::vector<float> got(expected.size());
+      in.library(in.inputs, got.data());
+      libraryError = maxRelativeError(result->data<float>(), got.data(),
+                                      result->numElements());
+      library = timeIt(reps, [&] {
+        std::unique_ptr<float[]> out(new float[expected.size()]);
+        in.library(in.inputs, out.get());
+      });
+    }
 
     json::Object line;
     line["case"] = c.name;
@@ -958,6 +1200,7 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     if (naive) {
       line["naive_build"] = GLINT_BENCH_NAIVE_FLAGS;
       line["naive_calls_per_repetition"] = naive->calls;
+      line["naive_repetitions"] = int64_t(naiveReps);
       line["naive_threads"] = 1;
       line["naive_seconds_min"] = naive->min;
       line["naive_seconds_median"] = naive->median;
@@ -967,6 +1210,15 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     } else {
       line["ratio_vs_naive"] = nullptr;
       line["max_rel_error_vs_naive"] = nullptr;
+    }
+    if (library) {
+      line["library"] = GLINT_BENCH_LIBRARY;
+      line["library_seconds_min"] = library->min;
+      line["library_seconds_median"] = library->median;
+      line["library_updates_per_s"] = in.work / library->median;
+      // > 1: the compiled kernel is faster than the library.
+      line["ratio_vs_library"] = library->median / compiled.median;
+      line["max_rel_error_vs_library"] = *libraryError;
     }
     if (referenceError)
       line["rel_error_vs_reference_small"] = *referenceError;
@@ -1018,10 +1270,24 @@ int main(int argc, char **argv) {
   }
   // Before any library is loaded: OpenMP reads it when it starts.
   rt::setThreads(static_cast<unsigned>(threadsUsed));
+#ifdef GLINT_BENCH_HAVE_OPENBLAS
+  openblas_set_num_threads(static_cast<int>(threadsUsed));
+#endif
 
-  std::vector<Case> all = {mamba1Case(),     mamba2Case(), gatedCase(true),
-                           gatedCase(false), conv1dCase(), softplusCase(),
-                           modelCase(),      attnMapMamba1Case()};
+  std::vector<Case> all = {mamba1Case(),
+                           mamba2Case(),
+                           gatedCase(true),
+                           gatedCase(false),
+                           conv1dCase(),
+                           softplusCase(),
+                           matmulCase("in_proj"),
+                           matmulCase("x_proj"),
+                           matmulCase("dt_proj"),
+                           matmulCase("out_proj"),
+                           matmulCase("lm_head"),
+                           modelCase(),
+                           mamba130mCase(),
+                           attnMapMamba1Case()};
   std::vector<Case *> selected;
   if (caseNames.empty()) {
     for (Case &c : all)
