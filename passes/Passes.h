@@ -21,6 +21,10 @@ namespace mlir::glint {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// The f32 lanes of the host's widest vector unit (16 with AVX-512, 8 with
+/// AVX, else 4): the default `vector-width` of the vectorising passes.
+int64_t hostVectorWidth();
+
 /// Replaces every `glint.mixer` under `root` by the ops of its body (what
 /// glint-inline-mixers does).
 void inlineMixers(Operation *root);

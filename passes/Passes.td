@@ -161,7 +161,10 @@ def GlintVectorizeRecurrence
     heads side by side in a vector; the K state entries of W channels are K
     vectors carried through the time loop in registers, keys and queries
     shared by every head are broadcast, and the decay is one `math.exp` per
-    state vector and step. The channels are split into `chunks` chunks of
+    state vector and step. Where K vectors and their decays would not fit
+    the register file (K = 16 with AVX2's 16 registers), a time block runs
+    in passes of `key-block` keys, each adding its read-out to the rows the
+    first pass wrote. The channels are split into `chunks` chunks of
     blocks of W; a chunk runs time blocks of `time-block` steps, each block
     for all its channel blocks in turn (the state of a block waits in a
     small buffer meanwhile), so that the rows of a step are read as one run
@@ -230,12 +233,57 @@ def GlintVectorizeRecurrence
            "tile: the parallel work, best one per core">,
     Option<"prefetchDistance", "prefetch-distance", "int64_t",
            /*default=*/"2",
-           "Steps ahead that a matrix-state scan prefetches its rows (0: none)">
+           "Steps ahead that a matrix-state scan prefetches its rows (0: none)">,
+    Option<"keyBlock", "key-block", "int64_t", /*default=*/"0",
+           "State vectors of a per-channel scan kept in registers per pass "
+           "over a time block; more keys take several passes, each adding "
+           "its read-out to the rows (0: 8 with 8 lanes (AVX2's 16 "
+           "registers), else 16)">
   ];
   let dependentDialects = ["arith::ArithDialect",
                            "bufferization::BufferizationDialect",
                            "linalg::LinalgDialect", "math::MathDialect",
                            "memref::MemRefDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect", "vector::VectorDialect"];
+}
+
+def GlintVectorizeConv : Pass<"glint-vectorize-conv", "func::FuncOp"> {
+  let summary = "Lowers glint.conv1d to vector loops over the channels";
+  let description = [{
+    Rewrites each f32 `glint.conv1d` with a static channel count into loops
+    on tensors that compute an output row from the K input rows it reads, W
+    channels per vector (`vector-width`, or the host's), straight from the
+    input (no padded copy), in a forall over the batch and `chunks` chunks of
+    channels:
+
+    ```
+    %wt = linalg.transpose %w : [C, K] -> [K, C]
+    scf.forall (%b, %chunk) in (B, chunks) shared_outs(%out) {
+      scf.for %s = 0 to L {                  -- reverse: t = L - 1 - s
+        scf.for %c in the chunk step W {
+          y = bias[c : c + W]
+          y = fma(wt[i, c : c + W], x[b, t(s - K + 1 + i), c : c + W], y)
+                                             -- i < K; steps before the
+                                             -- start read initial_state
+          out[b, t, c : c + W] = y
+    } } }
+    ```
+
+    Rows are walked in memory order. The first K - 1 steps (which may read
+    the initial state) run in their own loop, so the main loop has no
+    branch; channels past the last full vector are masked. The final state
+    is copied out after the loop. Sums run in tap order, so the result
+    agrees with the op to float32 rounding.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">,
+    Option<"chunks", "chunks", "int64_t", /*default=*/"2",
+           "Chunks of channels per batch element: the parallel work, best "
+           "one per core">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
                            "tensor::TensorDialect", "vector::VectorDialect"];
 }
 

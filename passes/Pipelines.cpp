@@ -63,6 +63,8 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
   // Recurrences with a vector form first; the rest as scalar loops.
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
+  // Convolutions along the sequence as vector loops over the channels.
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeConv());
   pm.addNestedPass<func::FuncOp>(createConvertGlintToLinalg());
   // Element-wise arith/math on whole tensors (residual adds, gates) become
   // linalg.generic, which bufferizes and fuses.
@@ -81,6 +83,15 @@ void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm) {
   buildGlintLowerToLoopsPipeline(pm);
   pm.addPass(createGlintExternalizeWeights());
   buildGlintBuffersToLLVMPipeline(pm);
+}
+
+int64_t glint::hostVectorWidth() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  if (features.lookup("avx512f"))
+    return 16;
+  if (features.lookup("avx") || features.lookup("avx2"))
+    return 8;
+  return 4;
 }
 
 /// Whether the host (the target of the CPU pipeline) has AVX-512F.
@@ -117,6 +128,12 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createConvertMathToLibmPass());
   // Vector transfers become (masked) loads and stores, then LLVM vectors.
   pm.addPass(createConvertVectorToLLVMPass());
+  // Buffers come from MLIR's generic allocation functions, which the
+  // allocator linked into every compiled model provides (a cache of large
+  // blocks: runtime/ModelAlloc.c).
+  FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
+  memrefOptions.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());

@@ -43,7 +43,6 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
-#include "llvm/TargetParser/Host.h"
 
 #define DEBUG_TYPE "glint-vectorize-elementwise"
 
@@ -212,23 +211,13 @@ void vectorize(linalg::GenericOp generic, ArrayRef<Access> access,
   rewriter.replaceOp(generic, result);
 }
 
-/// The f32 lanes of the host's widest vector unit.
-int64_t hostVectorWidth() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  if (features.lookup("avx512f"))
-    return 16;
-  if (features.lookup("avx") || features.lookup("avx2"))
-    return 8;
-  return 4;
-}
-
 struct VectorizeElementwisePass
     : public glint::impl::GlintVectorizeElementwiseBase<
           VectorizeElementwisePass> {
   using GlintVectorizeElementwiseBase::GlintVectorizeElementwiseBase;
 
   void runOnOperation() override {
-    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
+    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
     SmallVector<std::pair<linalg::GenericOp, SmallVector<Access>>> work;
     getOperation()->walk([&](linalg::GenericOp generic) {
       SmallVector<Access> access;

@@ -74,7 +74,6 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/TargetParser/Host.h"
 
 #define DEBUG_TYPE "glint-vectorize-matmul"
 
@@ -800,16 +799,6 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
 // The pass
 //===----------------------------------------------------------------------===//
 
-/// The f32 lanes of the host's widest vector unit.
-static int64_t hostVectorWidth() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  if (features.lookup("avx512f"))
-    return 16;
-  if (features.lookup("avx") || features.lookup("avx2"))
-    return 8;
-  return 4;
-}
-
 namespace {
 struct VectorizeMatmulPass
     : public glint::impl::GlintVectorizeMatmulBase<VectorizeMatmulPass> {
@@ -817,7 +806,7 @@ struct VectorizeMatmulPass
 
   void runOnOperation() override {
     Blocking blocking;
-    blocking.width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
+    blocking.width = vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
     blocking.tileRows = std::max<int64_t>(tileRows, 1);
     blocking.tileVectors = std::max<int64_t>(tileVectors, 1);
     blocking.rowBlock = std::max<int64_t>(rowBlock / blocking.tileRows, 1) *

@@ -216,10 +216,11 @@ protected:
 class ChannelLowering : public VectorRecurrenceLowering {
 public:
   ChannelLowering(RecurrenceOp op, RewriterBase &rewriter, int64_t width,
-                  int64_t timeBlock, int64_t channelChunks)
+                  int64_t timeBlock, int64_t channelChunks, int64_t keyBlock)
       : VectorRecurrenceLowering(op, rewriter, width),
         timeBlock(std::max<int64_t>(timeBlock, 1)),
-        channelChunks(std::max<int64_t>(channelChunks, 1)) {}
+        channelChunks(std::max<int64_t>(channelChunks, 1)),
+        keyBlock(std::max<int64_t>(keyBlock, 1)) {}
 
   /// Whether the op has the per-channel form: V = 1, K small enough to keep
   /// K vectors in registers, keys and queries either shared by every head
@@ -233,9 +234,13 @@ private:
   void buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                   ValueRange shared);
   /// One step of one block at time t: the K new state vectors, then y.
+  /// With `prior` (the read-out of the keys before `keyBegin`), only keys
+  /// [keyBegin, keyBegin + state.size()) are updated and y is prior + their
+  /// read-out; without, y also has the skip term.
   SmallVector<Value> buildStep(OpBuilder &b, Value batchIv, Value t, Value c0,
                                bool inBounds, ArrayRef<Value> perKeyDecay,
-                               Value headDecay, Value skip, ValueRange state);
+                               Value headDecay, Value skip, ValueRange state,
+                               int64_t keyBegin, Value prior);
   /// Offset and width (<= W) of a channel block.
   std::pair<Value, Value> blockExtent(OpBuilder &b, Value blockIv);
   /// `source[c0 + lane, n, ...]` for each n < K as K vectors over the lanes
@@ -257,6 +262,10 @@ private:
   Value storeTile(OpBuilder &b, ValueRange vectors, Value states, Value j);
 
   int64_t timeBlock, channelChunks;
+  /// State vectors per pass over a time block (the rest wait in memory): the
+  /// K vectors of a Mamba-1 block and their decays do not fit AVX2's 16
+  /// registers at once.
+  int64_t keyBlock;
   /// Channel blocks per forall iteration, and whether every chunk is full.
   int64_t chunkBlocks = 1;
   bool fullChunks = false;
@@ -497,27 +506,41 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                                : Value();
               SmallVector<Value> blockState = readTile(bb, carried[1], {j});
 
-              SmallVector<Value> init(blockState);
-              init.push_back(carried[0]);
-              auto timeLoop = scf::ForOp::create(
-                  bb, loc, zero, len, one, init,
-                  [&](OpBuilder &nb, Location, Value step,
-                      ValueRange stepCarried) {
-                    Value s = arith::AddIOp::create(nb, loc, t0, step);
-                    Value t = timeIndex(nb, s, last);
-                    SmallVector<Value> next =
-                        buildStep(nb, batchIv, t, c0, inBounds, perKeyDecay,
-                                  headDecay, skip,
-                                  stepCarried.take_front(key));
-                    Value y = next.pop_back_val();
-                    next.push_back(write(nb, y, stepCarried[key],
-                                         {t, column}, inBounds));
-                    scf::YieldOp::create(nb, loc, next);
-                  });
-              Value newState = storeTile(
-                  bb, timeLoop.getResults().take_front(key), carried[1], j);
-              scf::YieldOp::create(
-                  bb, loc, ValueRange{timeLoop.getResults()[key], newState});
+              // The time block, once per slice of keyBlock keys; later
+              // slices add their read-out to the rows the first wrote.
+              Value rows = carried[0];
+              SmallVector<Value> newState;
+              for (int64_t k0 = 0; k0 < key; k0 += keyBlock) {
+                int64_t count = std::min(keyBlock, key - k0);
+                SmallVector<Value> init(blockState.begin() + k0,
+                                        blockState.begin() + k0 + count);
+                init.push_back(rows);
+                auto timeLoop = scf::ForOp::create(
+                    bb, loc, zero, len, one, init,
+                    [&](OpBuilder &nb, Location, Value step,
+                        ValueRange stepCarried) {
+                      Value s = arith::AddIOp::create(nb, loc, t0, step);
+                      Value t = timeIndex(nb, s, last);
+                      Value stepRows = stepCarried[count];
+                      Value prior =
+                          k0 == 0 ? Value()
+                                  : read(nb, stepRows, {t, column}, width,
+                                         inBounds);
+                      SmallVector<Value> next = buildStep(
+                          nb, batchIv, t, c0, inBounds, perKeyDecay,
+                          headDecay, skip, stepCarried.take_front(count), k0,
+                          prior);
+                      Value y = next.pop_back_val();
+                      next.push_back(
+                          write(nb, y, stepRows, {t, column}, inBounds));
+                      scf::YieldOp::create(nb, loc, next);
+                    });
+                rows = timeLoop.getResults()[count];
+                newState.append(timeLoop.getResults().begin(),
+                                timeLoop.getResults().begin() + count);
+              }
+              Value stored = storeTile(bb, newState, carried[1], j);
+              scf::YieldOp::create(bb, loc, ValueRange{rows, stored});
             });
         scf::YieldOp::create(tb, loc, blockLoop.getResults());
       });
@@ -559,7 +582,8 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
 SmallVector<Value>
 ChannelLowering::buildStep(OpBuilder &nb, Value batchIv, Value t, Value c0,
                            bool inBounds, ArrayRef<Value> perKeyDecay,
-                           Value headDecay, Value skip, ValueRange state) {
+                           Value headDecay, Value skip, ValueRange state,
+                           int64_t keyBegin, Value prior) {
   Value zero = index(nb, 0);
   Value u = read(nb, values, {batchIv, t, c0}, width, inBounds);
   Value dt = op.getDelta()
@@ -582,13 +606,13 @@ ChannelLowering::buildStep(OpBuilder &nb, Value batchIv, Value t, Value c0,
                    width);
     return read(nb, source, {batchIv, t, c0}, width, inBounds);
   };
-  Value y;
+  Value y = prior;
   SmallVector<Value> next;
-  for (int64_t n = 0; n < key; ++n) {
+  for (int64_t n = keyBegin, e = keyBegin + state.size(); n < e; ++n) {
     Value a = channelDecay;
     if (!a)
       a = dt ? decayExp2(nb, mul(nb, dt, perKeyDecay[n])) : perKeyDecay[n];
-    Value sn = fma(nb, perKey(keys, n), x, mul(nb, a, state[n]));
+    Value sn = fma(nb, perKey(keys, n), x, mul(nb, a, state[n - keyBegin]));
     next.push_back(sn);
     if (!queries)
       y = y ? add(nb, y, sn) : sn;
@@ -596,7 +620,7 @@ ChannelLowering::buildStep(OpBuilder &nb, Value batchIv, Value t, Value c0,
       y = y ? fma(nb, perKey(queries, n), sn, y)
             : mul(nb, perKey(queries, n), sn);
   }
-  if (skip)
+  if (skip && !prior)
     y = fma(nb, skip, u, y);
   next.push_back(y);
   return next;
@@ -1254,16 +1278,6 @@ void MatrixLowering::lower() {
 // The pass
 //===----------------------------------------------------------------------===//
 
-/// The f32 lanes of the host's widest vector unit.
-static int64_t hostVectorWidth() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  if (features.lookup("avx512f"))
-    return 16;
-  if (features.lookup("avx") || features.lookup("avx2"))
-    return 8;
-  return 4;
-}
-
 namespace {
 struct VectorizeRecurrencePass
     : public glint::impl::GlintVectorizeRecurrenceBase<
@@ -1271,13 +1285,17 @@ struct VectorizeRecurrencePass
   using GlintVectorizeRecurrenceBase::GlintVectorizeRecurrenceBase;
 
   void runOnOperation() override {
-    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
+    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
     SmallVector<RecurrenceOp> recurrences;
     getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (RecurrenceOp op : recurrences) {
       if (ChannelLowering::matches(op))
-        ChannelLowering(op, rewriter, width, timeBlock, chunks).lower();
+        ChannelLowering(op, rewriter, width, timeBlock, chunks,
+                        keyBlock > 0 ? int64_t(keyBlock)
+                        : width <= 8 ? 8
+                                     : 16)
+            .lower();
       else if (MatrixLowering::matches(op))
         MatrixLowering(op, rewriter, width, stateTileBytes, timeBlock, chunks,
                        prefetchDistance)

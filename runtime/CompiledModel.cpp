@@ -68,6 +68,11 @@ CompiledModel::load(llvm::StringRef libraryPath) {
     return llvm::createStringError(libraryPath + ": " +
                                    llvm::toString(parsed.takeError()));
   model->modelInfo = std::move(*parsed);
+  // Results come from the library's allocator and go back to it.
+  model->release =
+      reinterpret_cast<void (*)(void *)>(dlsym(model->handle, "glint_free"));
+  if (!model->release)
+    model->release = std::free;
   model->entry = reinterpret_cast<void (*)(void **)>(
       dlsym(model->handle, model->modelInfo.entry.c_str()));
   if (!model->entry)
@@ -86,9 +91,10 @@ CompiledModel::load(llvm::StringRef libraryPath) {
 
 Expected<std::unique_ptr<CompiledModel>>
 CompiledModel::fromSymbols(void (*entry)(void **), void (*step)(void **),
-                           const char *record) {
+                           const char *record, void (*release)(void *)) {
   std::unique_ptr<CompiledModel> model(new CompiledModel());
   model->path = "<linked model>";
+  model->release = release ? release : std::free;
   auto parsed = parseModelInfo(record ? record : "");
   if (!parsed)
     return parsed.takeError();
@@ -311,7 +317,7 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
     outs.push_back(std::move(array));
   }
   for (void *buffer : owned)
-    std::free(buffer);
+    release(buffer);
   return outs;
 }
 

@@ -42,10 +42,11 @@ public:
   load(llvm::StringRef path);
   /// A model linked into this program (a standalone executable made by
   /// `glint-compile -emit=exe`): its entry points (`step` may be null when
-  /// the record has no step entry) and record.
+  /// the record has no step entry), record, and the function that releases
+  /// its results (`glint_free`; null: free()).
   static llvm::Expected<std::unique_ptr<CompiledModel>>
   fromSymbols(void (*entry)(void **), void (*step)(void **),
-              const char *record);
+              const char *record, void (*release)(void *) = nullptr);
   ~CompiledModel();
 
   const ModelInfo &info() const { return modelInfo; }
@@ -94,6 +95,9 @@ private:
   void *handle = nullptr;
   void (*entry)(void **) = nullptr;
   void (*stepEntry)(void **) = nullptr;
+  /// Releases a result buffer: the library's `glint_free`, or free() for
+  /// libraries made before it existed.
+  void (*release)(void *) = nullptr;
   ModelInfo modelInfo;
   std::string path;
   /// Every weight either entry names, by name, and each entry's in order.

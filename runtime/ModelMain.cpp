@@ -31,6 +31,8 @@ namespace cl = llvm::cl;
 extern "C" void glint_forward(void **args);
 extern "C" __attribute__((weak)) void glint_step(void **args);
 extern "C" const char *const glint_model_info;
+// The model's allocator (runtime/ModelAlloc.c) releases its results.
+extern "C" __attribute__((weak)) void glint_free(void *pointer);
 
 static cl::OptionCategory category("model options");
 static cl::opt<std::string> weightsPath(
@@ -86,7 +88,8 @@ int main(int argc, char **argv) {
   if (!input)
     return fail(llvm::toString(input.takeError()));
   auto model =
-      CompiledModel::fromSymbols(glint_forward, glint_step, glint_model_info);
+      CompiledModel::fromSymbols(glint_forward, glint_step, glint_model_info,
+                                 glint_free);
   if (!model)
     return fail(llvm::toString(model.takeError()));
   auto checkpoint = Checkpoint::open(weightsPath);

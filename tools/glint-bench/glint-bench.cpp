@@ -685,12 +685,13 @@ llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
 
 /// Calls the compiled entry point directly on `inputs` and `weights`: the
 /// same descriptors CompiledModel::run builds, without its checks and
-/// result copy. The result buffer the callee mallocs is freed.
+/// result copy. The result buffer the callee allocates is released to its
+/// allocator (glint_free), as the runtime does.
 class DirectCall {
 public:
-  DirectCall(void (*entry)(void **), const std::vector<rt::HostArray> &inputs,
-             int64_t resultRank)
-      : entry(entry), result(3 + 2 * resultRank, 0) {
+  DirectCall(void (*entry)(void **), void (*release)(void *),
+             const std::vector<rt::HostArray> &inputs, int64_t resultRank)
+      : entry(entry), release(release), result(3 + 2 * resultRank, 0) {
     for (const rt::HostArray &a : inputs) {
       int64_t rank = a.shape.size();
       std::vector<int64_t> words(3 + 2 * rank);
@@ -711,11 +712,12 @@ public:
     for (auto &d : descriptors)
       args.push_back(d.data());
     entry(args.data());
-    std::free(reinterpret_cast<void *>(result[0]));
+    release(reinterpret_cast<void *>(result[0]));
   }
 
 private:
   void (*entry)(void **);
+  void (*release)(void *);
   std::vector<int64_t> result;
   std::vector<std::vector<int64_t>> descriptors;
 };
@@ -1138,7 +1140,10 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     // and logits copy are small next to a forward pass.
     Timing compiled;
     if (info.weights.empty()) {
-      DirectCall call(entry, in.inputs, info.results[0].rank());
+      auto *release = reinterpret_cast<void (*)(void *)>(
+          dlsym(handle, "glint_free"));
+      DirectCall call(entry, release ? release : std::free, in.inputs,
+                      info.results[0].rank());
       compiled = timeIt(reps, call);
     } else {
       compiled = timeIt(reps, [&] {

@@ -428,8 +428,10 @@ static Error link(StringRef driver, StringRef object, StringRef output,
   if (!program)
     return llvm::createStringError("cannot link: no compiler driver '" +
                                    driver + "' on PATH (install g++)");
-  std::vector<std::string> argv = {*program, "-o", output.str(),
-                                   object.str()};
+  // The model's allocator (runtime/ModelAlloc.c) comes right after its
+  // object: it defines the allocation functions the object calls.
+  std::vector<std::string> argv = {*program, "-o", output.str(), object.str(),
+                                   GLINT_MODEL_ALLOC_LIB};
   argv.insert(argv.end(), extra.begin(), extra.end());
   // Parallel loops call LLVM's OpenMP runtime.
   for (const char *flag :

@@ -1,0 +1,177 @@
+/*===- ModelAlloc.c - the allocator linked into compiled models -----------===*
+ *
+ * Part of the glint project.
+ *
+ *===----------------------------------------------------------------------===*
+ *
+ * Compiled models allocate every tensor through MLIR's generic allocation
+ * functions (finalize-memref-to-llvm{use-generic-functions}); glint-compile
+ * links this file into each library and program to provide them. Without
+ * it, each call of a model mallocs its large intermediates and its result
+ * afresh: above glibc's mmap threshold that is a new mapping every time,
+ * and every page of it is faulted in and zeroed again (a Mamba-1 scan at
+ * L = 8192 spent 25% of its time there, glint-bench). Here blocks of at
+ * least 1 MiB are kept when freed, up to a limit, and handed out again to
+ * requests they fit (at most twice the size asked for), so a model that
+ * runs repeatedly reuses warm pages. Smaller blocks go straight to malloc.
+ *
+ * Every block starts with a header holding its capacity and the distance
+ * to the start of its allocation, so blocks must be freed here: the
+ * results a model returns are released with `glint_free` (runtime/README.md,
+ * the C ABI), never with free().
+ *
+ * GLINT_ALLOC_CACHE_MB (read once) sets the limit of kept blocks in MiB;
+ * 0 turns the cache off. The default is 1024.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define GLINT_HIDDEN __attribute__((visibility("hidden")))
+#define GLINT_EXPORT __attribute__((visibility("default")))
+
+enum {
+  /* Alignment of every block (a cache line, and AVX-512's vector size). */
+  kAlign = 64,
+  /* Blocks from this size are kept when freed. */
+  kLargeBytes = 1 << 20,
+  /* Kept blocks at most. */
+  kSlots = 64,
+};
+
+/* In front of every block. */
+typedef struct {
+  size_t capacity;
+  size_t offset; /* from the start of the allocation to the block */
+} Header;
+
+typedef struct {
+  char *block;
+  size_t capacity;
+} Kept;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static Kept kept[kSlots];
+static int keptCount;
+static size_t keptBytes;
+static long long limitBytes = -1; /* read from the environment on first use */
+
+static Header *headerOf(void *block) { return (Header *)block - 1; }
+
+static size_t cacheLimit(void) {
+  if (limitBytes < 0) {
+    const char *text = getenv("GLINT_ALLOC_CACHE_MB");
+    long long mib = 1024;
+    if (text && *text) {
+      char *end;
+      long long parsed = strtoll(text, &end, 10);
+      if (*end == '\0' && parsed >= 0)
+        mib = parsed;
+    }
+    limitBytes = mib << 20;
+  }
+  return (size_t)limitBytes;
+}
+
+static void *fresh(size_t capacity, size_t alignment) {
+  /* The header sits in the `alignment` bytes before the block. */
+  if (alignment < kAlign)
+    alignment = kAlign;
+  void *base;
+  if (capacity > SIZE_MAX - alignment ||
+      posix_memalign(&base, alignment, capacity + alignment) != 0)
+    return NULL;
+  char *block = (char *)base + alignment;
+  headerOf(block)->capacity = capacity;
+  headerOf(block)->offset = alignment;
+  return block;
+}
+
+static void *allocate(size_t size, size_t alignment) {
+  if (size == 0)
+    size = 1;
+  if (size >= kLargeBytes && alignment <= kAlign) {
+    /* The smallest kept block that fits and wastes at most half of itself. */
+    pthread_mutex_lock(&lock);
+    int best = -1;
+    for (int i = 0; i < keptCount; ++i)
+      if (kept[i].capacity >= size && kept[i].capacity / 2 <= size &&
+          (best < 0 || kept[i].capacity < kept[best].capacity))
+        best = i;
+    char *block = NULL;
+    if (best >= 0) {
+      block = kept[best].block;
+      keptBytes -= kept[best].capacity;
+      kept[best] = kept[--keptCount];
+    }
+    pthread_mutex_unlock(&lock);
+    if (block)
+      return block;
+    /* Round up, so that sizes that differ a little share blocks. */
+    size = (size + 0xffff) & ~(size_t)0xffff;
+  }
+  return fresh(size, alignment);
+}
+
+static void release(void *pointer) {
+  if (!pointer)
+    return;
+  char *block = pointer;
+  Header *header = headerOf(block);
+  if (header->capacity >= kLargeBytes && header->offset == kAlign) {
+    size_t limit = cacheLimit();
+    char *evicted[kSlots];
+    int evictedCount = 0;
+    int keep = 0;
+    pthread_mutex_lock(&lock);
+    if (header->capacity <= limit) {
+      /* Make room by dropping the oldest kept blocks. */
+      while (keptCount > 0 && (keptCount == kSlots ||
+                               keptBytes + header->capacity > limit)) {
+        evicted[evictedCount++] = kept[0].block;
+        keptBytes -= kept[0].capacity;
+        for (int i = 1; i < keptCount; ++i)
+          kept[i - 1] = kept[i];
+        --keptCount;
+      }
+      kept[keptCount].block = block;
+      kept[keptCount].capacity = header->capacity;
+      ++keptCount;
+      keptBytes += header->capacity;
+      keep = 1;
+    }
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < evictedCount; ++i)
+      free(evicted[i] - headerOf(evicted[i])->offset);
+    if (keep)
+      return;
+  }
+  free(block - header->offset);
+}
+
+/* The kept blocks go back to the system when the library is unloaded. */
+__attribute__((destructor)) static void drain(void) {
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < keptCount; ++i)
+    free(kept[i].block - headerOf(kept[i].block)->offset);
+  keptCount = 0;
+  keptBytes = 0;
+  pthread_mutex_unlock(&lock);
+}
+
+GLINT_HIDDEN void *_mlir_memref_to_llvm_alloc(size_t size) {
+  return allocate(size, kAlign);
+}
+
+GLINT_HIDDEN void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment,
+                                                      size_t size) {
+  return allocate(size, alignment);
+}
+
+GLINT_HIDDEN void _mlir_memref_to_llvm_free(void *pointer) { release(pointer); }
+
+/* Releases a result buffer that the model returned (its `allocated`
+ * pointer). */
+GLINT_EXPORT void glint_free(void *pointer) { release(pointer); }
