@@ -264,6 +264,10 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"Mamba1", 2, 13, 37, 1, 5, 1, 2,
              Query | Delta | Skip | DynamicSizes},
         Case{"Mamba1FullBlocks", 1, 9, 64, 1, 16, 1, 2, Query | Delta | Skip},
+        // K = 19: with 8-lane vectors, passes of 8, 8 and 3 keys.
+        Case{"Mamba1KeyPasses", 2, 11, 21, 1, 19, 1, 2,
+             Query | Delta | Skip | Reverse | InitialState | FinalState |
+                 DynamicSizes},
         Case{"Mamba1ManyChunks", 2, 7, 200, 1, 3, 1, 2,
              Query | Delta | Skip | DynamicSizes},
         Case{"Mamba1SingleToken", 2, 1, 19, 1, 4, 1, 2,
