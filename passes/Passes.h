@@ -21,6 +21,12 @@ namespace mlir::glint {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// The threads compiled code gets from OpenMP when nothing sets them at run
+/// time, estimated at compile time: OMP_NUM_THREADS if this process has it
+/// (glint-bench and glint-run set it from --threads), else the host's
+/// hardware threads.
+int64_t defaultThreads();
+
 /// Replaces every `glint.mixer` under `root` by the ops of its body (what
 /// glint-inline-mixers does).
 void inlineMixers(Operation *root);

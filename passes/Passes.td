@@ -146,6 +146,28 @@ def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
                            "tensor::TensorDialect"];
 }
 
+def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "func::FuncOp"> {
+  let summary = "Lowers matrix-state recurrences to the chunked form";
+  let description = [{
+    DESCRIPTION-PLACEHOLDER
+  }];
+  let options = [
+    Option<"form", "form", "std::string", /*default=*/"\"auto\"",
+           "auto | recurrent (leave every op) | chunked (every op that has "
+           "the form)">,
+    Option<"threads", "threads", "int64_t", /*default=*/"0",
+           "Threads the compiled code will run on (0: OMP_NUM_THREADS, "
+           "else the host's hardware threads)">,
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
+           "Steps per chunk (rounded up to a multiple of the vector width)">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect", "vector::VectorDialect"];
+}
+
 def GlintVectorizeRecurrence
     : Pass<"glint-vectorize-recurrence", "func::FuncOp"> {
   let summary = "Lowers glint.recurrence to vectorised scan loops for the CPU";

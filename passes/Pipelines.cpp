@@ -55,12 +55,18 @@
 
 using namespace mlir;
 
-void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
+void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
+                                           const LoopsOptions &options) {
   // The attention form (after glint-to-attention): maps to loops first; a
   // model without map ops is left unchanged.
   pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops());
   pm.addPass(createGlintInlineMixers());
-  // Recurrences with a vector form first; the rest as scalar loops.
+  // Matrix-state recurrences that gain from it in the chunked form, then
+  // those with a recurrent vector form; the rest as scalar loops.
+  GlintChunkRecurrenceOptions chunked;
+  chunked.form = options.recurrenceForm;
+  chunked.threads = options.threads > 0 ? options.threads : defaultThreads();
+  pm.addNestedPass<func::FuncOp>(createGlintChunkRecurrence(chunked));
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   pm.addNestedPass<func::FuncOp>(createConvertGlintToLinalg());
@@ -75,8 +81,9 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
   pm.addPass(createGlintVerifyLowered());
 }
 
-void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm) {
-  buildGlintLowerToLoopsPipeline(pm);
+void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm,
+                                         const LoopsOptions &options) {
+  buildGlintLowerToLoopsPipeline(pm, options);
   pm.addPass(createGlintExternalizeWeights());
   buildGlintBuffersToLLVMPipeline(pm);
 }
@@ -149,13 +156,36 @@ void glint::registerCompilerDialects(DialectRegistry &registry) {
   registerOpenMPDialectTranslation(registry);
 }
 
+namespace {
+/// The pipelines' options as glint-opt flags, e.g.
+/// `-glint-lower-to-cpu="recurrence-form=chunked threads=2"`.
+struct PipelineFlags : public PassPipelineOptions<PipelineFlags> {
+  Option<std::string> recurrenceForm{
+      *this, "recurrence-form",
+      llvm::cl::desc("How matrix-state recurrences are lowered: auto, "
+                     "recurrent or chunked"),
+      llvm::cl::init("auto")};
+  Option<int64_t> threads{
+      *this, "threads",
+      llvm::cl::desc("Threads the compiled code will run on (0: "
+                     "OMP_NUM_THREADS, else the host's)"),
+      llvm::cl::init(0)};
+
+  glint::LoopsOptions loops() const { return {recurrenceForm, threads}; }
+};
+} // namespace
+
 void glint::registerGlintPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PipelineFlags>(
       "glint-lower-to-loops",
       "Lower glint model IR to loops on tensors (no glint op left)",
-      buildGlintLowerToLoopsPipeline);
-  PassPipelineRegistration<>(
+      [](OpPassManager &pm, const PipelineFlags &flags) {
+        buildGlintLowerToLoopsPipeline(pm, flags.loops());
+      });
+  PassPipelineRegistration<PipelineFlags>(
       "glint-lower-to-cpu",
       "Lower glint model IR to the LLVM dialect for the host CPU",
-      buildGlintLowerToCpuPipeline);
+      [](OpPassManager &pm, const PipelineFlags &flags) {
+        buildGlintLowerToCpuPipeline(pm, flags.loops());
+      });
 }

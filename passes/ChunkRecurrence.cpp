@@ -1,0 +1,963 @@
+//===- ChunkRecurrence.cpp - glint-chunk-recurrence -----------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// HEADER-PLACEHOLDER
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/GlintOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <cstdlib>
+#include <thread>
+
+#define DEBUG_TYPE "glint-chunk-recurrence"
+
+namespace mlir::glint {
+#define GEN_PASS_DEF_GLINTCHUNKRECURRENCE
+#include "passes/Passes.h.inc"
+} // namespace mlir::glint
+
+using namespace mlir;
+using namespace mlir::glint;
+
+using DecayForm = RecurrenceOp::DecayForm;
+
+namespace {
+
+/// Rows of the output (or of the chunk state) that one register block of
+/// the small matmuls accumulates at once, and the vectors of W lanes along
+/// V that it covers: 4 x 4 accumulators, 4 loads and 4 broadcasts per 16
+/// FMAs.
+constexpr int64_t kRowBlock = 4;
+constexpr int64_t kValueVectors = 4;
+/// Rows of the score block Q Kᵀ per pass over the keys (one vector of W
+/// columns each).
+constexpr int64_t kScoreRows = 8;
+
+/// Builds the chunked form of one recurrence (see the file comment).
+class ChunkLowering {
+public:
+  ChunkLowering(RecurrenceOp op, OpBuilder &builder, int64_t width,
+                int64_t chunk)
+      : op(op), builder(builder), loc(op.getLoc()),
+        f32(builder.getF32Type()), width(width), chunk(chunk),
+        key(op.getKeySize()), value(op.getValueSize()),
+        rowBlock(std::min(kRowBlock, width)),
+        scoreRows(std::min(kScoreRows, width)) {}
+
+  /// Why the op has no chunked form, or nothing when it has one.
+  static std::optional<StringRef> unsupported(RecurrenceOp op);
+
+  /// Builds the three phases at the builder's insertion point and returns
+  /// the values that replace the op's results.
+  SmallVector<Value> build();
+
+private:
+  //===--------------------------------------------------------------------===//
+  // Small builders
+  //===--------------------------------------------------------------------===//
+
+  Value index(OpBuilder &b, int64_t i) {
+    return arith::ConstantIndexOp::create(b, loc, i);
+  }
+  Value constant(OpBuilder &b, float x) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(x));
+  }
+  Value zeros(OpBuilder &b) {
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(VectorType::get({width}, f32), 0.0f));
+  }
+  Value splat(OpBuilder &b, Value scalar) {
+    return vector::BroadcastOp::create(b, loc, VectorType::get({width}, f32),
+                                       scalar);
+  }
+  Value add(OpBuilder &b, Value x, Value y) {
+    return arith::AddIOp::create(b, loc, x, y);
+  }
+  Value sub(OpBuilder &b, Value x, Value y) {
+    return arith::SubIOp::create(b, loc, x, y);
+  }
+  Value mulIndex(OpBuilder &b, Value x, int64_t y) {
+    return arith::MulIOp::create(b, loc, x, index(b, y));
+  }
+  Value minIndex(OpBuilder &b, Value x, Value y) {
+    return arith::MinSIOp::create(b, loc, x, y);
+  }
+  Value mulf(OpBuilder &b, Value x, Value y) {
+    return arith::MulFOp::create(b, loc, x, y);
+  }
+  /// x * y + z.
+  Value fma(OpBuilder &b, Value x, Value y, Value z) {
+    return math::FmaOp::create(b, loc, x, y, z);
+  }
+  Value element(OpBuilder &b, Value source, ValueRange indices) {
+    return tensor::ExtractOp::create(b, loc, source, indices);
+  }
+  Value insert(OpBuilder &b, Value scalar, Value dest, ValueRange indices) {
+    return tensor::InsertOp::create(b, loc, scalar, dest, indices);
+  }
+  /// W consecutive elements of `source` along its last axis from `indices`;
+  /// lanes past the end read 0 unless `inBounds`.
+  Value read(OpBuilder &b, Value source, ValueRange indices, bool inBounds) {
+    return vector::TransferReadOp::create(b, loc, VectorType::get({width}, f32),
+                                          source, indices, constant(b, 0.0f),
+                                          ArrayRef<bool>{inBounds});
+  }
+  /// Writes `vector` into `dest` along its last axis; lanes past the end are
+  /// dropped unless `inBounds`.
+  Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices,
+              bool inBounds) {
+    return vector::TransferWriteOp::create(b, loc, vector, dest, indices,
+                                           ArrayRef<bool>{inBounds})
+        .getResult();
+  }
+  /// A zero-filled local tensor of static `shape`.
+  Value zeroTensor(OpBuilder &b, ArrayRef<int64_t> shape) {
+    Value empty = tensor::EmptyOp::create(b, loc, shape, f32);
+    return linalg::FillOp::create(b, loc, ValueRange{constant(b, 0.0f)},
+                                  ValueRange{empty})
+        .getResult(0);
+  }
+  /// A slice of `source` (unit strides) of type `type`, which may drop unit
+  /// dimensions.
+  Value slice(OpBuilder &b, RankedTensorType type, Value source,
+              ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes) {
+    return tensor::ExtractSliceOp::create(
+        b, loc, type, source, offsets, sizes,
+        SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
+  }
+  /// An scf.for from `lower` to `upper` (step `step`) with `init` carried.
+  scf::ForOp loop(OpBuilder &b, Value lower, Value upper, int64_t step,
+                  ValueRange init,
+                  function_ref<SmallVector<Value>(OpBuilder &, Value,
+                                                  ValueRange)>
+                      body) {
+    return scf::ForOp::create(
+        b, loc, lower, upper, index(b, step), init,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange carried) {
+          scf::YieldOp::create(nb, loc, body(nb, iv, carried));
+        });
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Chunks
+  //===--------------------------------------------------------------------===//
+
+  /// Where chunk `c` lies: its first position and its length n <= C.
+  /// Chunks are aligned with position 0 in both directions; a reverse
+  /// recurrence walks each chunk, and the chunks, from the end.
+  std::pair<Value, Value> chunkExtent(OpBuilder &b, Value c) {
+    Value t0 = mulIndex(b, c, chunk);
+    return {t0, minIndex(b, sub(b, lengthValue, t0), index(b, chunk))};
+  }
+  /// The local row (position - t0) of step i of a chunk of length n.
+  Value rowOf(OpBuilder &b, Value i, Value n) {
+    return op.getReverse() ? sub(b, sub(b, n, index(b, 1)), i) : i;
+  }
+  /// The position of step i.
+  Value timeOf(OpBuilder &b, Value t0, Value i, Value n) {
+    return add(b, t0, rowOf(b, i, n));
+  }
+  Value groupOf(OpBuilder &b, Value head);
+  /// q[b, t, g, k], or 1 without queries.
+  Value queryAt(OpBuilder &b, Value batchIv, Value t, Value group, Value k) {
+    return op.getQ() ? element(b, op.getQ(), {batchIv, t, group, k})
+                     : constant(b, 1.0f);
+  }
+  /// The decay factor exp(g_t (* delta_t)) of head h at position t, and
+  /// delta_t (null without delta).
+  std::pair<Value, Value> decayAt(OpBuilder &b, Value batchIv, Value t,
+                                  Value head);
+
+  /// The vectors of W lanes along V, in tiles of at most kValueVectors:
+  /// (first vector, vector count) of each tile.
+  SmallVector<std::pair<int64_t, int64_t>> valueTiles() const {
+    SmallVector<std::pair<int64_t, int64_t>> tiles;
+    int64_t vectors = (value + width - 1) / width;
+    for (int64_t first = 0; first < vectors; first += kValueVectors)
+      tiles.push_back({first, std::min(kValueVectors, vectors - first)});
+    return tiles;
+  }
+  /// Whether vector `j` along V lies wholly inside V.
+  bool valueInBounds(int64_t j) const { return (j + 1) * width <= value; }
+
+  //===--------------------------------------------------------------------===//
+  // The phases
+  //===--------------------------------------------------------------------===//
+
+  /// Phase 1, one (batch, key group, chunk): the scores, then per head of
+  /// the group the masked weights, the intra-chunk output (+ skip), the
+  /// chunk's state contribution and its total decay.
+  void buildIntraChunk(OpBuilder &b, Value batchIv, Value groupIv, Value c,
+                       ValueRange shared);
+  /// keysT[k, i] = k at step i of the chunk (zero past n).
+  Value transposeKeys(OpBuilder &b, Value batchIv, Value groupIv, Value t0,
+                      Value n, Value keysT);
+  /// scores[i, j] = q_i . k_j for the column blocks of W on or below the
+  /// diagonal (rows i >= the block's first column).
+  Value buildScores(OpBuilder &b, Value batchIv, Value groupIv, Value t0,
+                    Value n, Value keysT, Value scores);
+  /// Per head: scalars[0, i] = a_i, scalars[1, i] = delta_i and
+  /// scalars[2, j] = delta_j prod_{j < s < n} a_s (the weight of step j in
+  /// the chunk's state); returns them and prod_s a_s.
+  std::pair<Value, Value> buildChunkScalars(OpBuilder &b, Value batchIv,
+                                            Value head, Value t0, Value n,
+                                            Value scalars);
+  /// weights[i, j] = scores[i, j] prod_{j < s <= i} a_s delta_j, 0 for
+  /// j > i, on the blocks of the scores.
+  Value buildWeights(OpBuilder &b, Value n, Value scores, Value scalars,
+                     Value weights);
+  /// rows[r(i), hl, :] = sum_{j <= i} weights[i, j] v_j (+ skip v_i).
+  Value buildIntraOutput(OpBuilder &b, Value batchIv, Value head,
+                         Value localHead, Value t0, Value n, Value weights,
+                         Value rows);
+  /// The chunk's state contribution sum_j scalars[2, j] k_j v_jᵀ into
+  /// `state` [K, V], through scaled[j, :] = scalars[2, j] v_j.
+  Value buildChunkState(OpBuilder &b, Value batchIv, Value head, Value t0,
+                        Value n, Value keysT, Value scalars, Value scaled,
+                        Value state);
+  /// Phase 2, one (batch, head, key row): the states entering each chunk,
+  /// in place of the contributions, and the final state.
+  void buildStatePassing(OpBuilder &b, Value batchIv, Value head, Value k,
+                         ValueRange shared);
+  /// Phase 3, one (batch, head, chunk): rows += prod_{s <= i} a_s q_iᵀ S.
+  void buildInterChunk(OpBuilder &b, Value batchIv, Value head, Value c,
+                       ValueRange shared);
+
+  RecurrenceOp op;
+  OpBuilder &builder;
+  Location loc;
+  FloatType f32;
+  int64_t width, chunk, key, value, rowBlock, scoreRows;
+  OpFoldResult batch, length, heads, groups, headsPerGroup, chunks;
+  Value lengthValue, chunkCount;
+  /// Phase 1's results, read by the later phases.
+  Value decays;
+  /// Phase 2's result: the state entering each chunk.
+  Value entryStates;
+};
+
+} // namespace
+
+std::optional<StringRef> ChunkLowering::unsupported(RecurrenceOp op) {
+  if (op.getNormalize())
+    return StringRef("RWKV-4's ratio form has no chunked form");
+  if (ShapedType::isDynamic(op.getValueSize()) ||
+      ShapedType::isDynamic(op.getKeySize()))
+    return StringRef("K and V must be static");
+  if (op.getValueSize() == 1)
+    return StringRef("V = 1: the per-channel form keeps the state in "
+                     "registers");
+  if (!cast<RankedTensorType>(op.getV().getType()).getElementType().isF32())
+    return StringRef("only f32 is lowered");
+  DecayForm form = op.getDecayForm();
+  if (form == DecayForm::PerKey || form == DecayForm::StaticPerKey)
+    return StringRef("per-key decays have no safe factored mask");
+  if (op.getBonus())
+    return StringRef("bonus");
+  return std::nullopt;
+}
+
+Value ChunkLowering::groupOf(OpBuilder &b, Value head) {
+  std::optional<int64_t> ratio = getConstantIntValue(headsPerGroup);
+  if (ratio && *ratio == 1)
+    return head;
+  if (std::optional<int64_t> g = getConstantIntValue(groups); g && *g == 1)
+    return index(b, 0);
+  return arith::DivSIOp::create(
+      b, loc, head, getValueOrCreateConstantIndexOp(b, loc, headsPerGroup));
+}
+
+std::pair<Value, Value> ChunkLowering::decayAt(OpBuilder &b, Value batchIv,
+                                               Value t, Value head) {
+  Value g = op.getDecayForm() == DecayForm::PerHead
+                ? element(b, op.getLogDecay(), {batchIv, t, head})
+                : element(b, op.getLogDecay(), {head});
+  Value dt;
+  if (Value delta = op.getDelta()) {
+    dt = element(b, delta, {batchIv, t, head});
+    g = mulf(b, g, dt);
+  }
+  return {math::ExpOp::create(b, loc, g), dt};
+}
+
+//===----------------------------------------------------------------------===//
+// Phase 1: within chunks
+//===----------------------------------------------------------------------===//
+
+Value ChunkLowering::transposeKeys(OpBuilder &b, Value batchIv, Value groupIv,
+                                   Value t0, Value n, Value keysT) {
+  // Scalar copies: K n of them, next to the K n W-lane FMAs per row block
+  // of scores that read them.
+  Value zero = index(b, 0);
+  return loop(b, zero, n, 1, keysT,
+              [&](OpBuilder &jb, Value j, ValueRange carried) {
+                Value t = timeOf(jb, t0, j, n);
+                return SmallVector<Value>{
+                    loop(jb, index(jb, 0), index(jb, key), 1, carried,
+                         [&](OpBuilder &kb, Value k, ValueRange inner) {
+                           Value x =
+                               element(kb, op.getK(), {batchIv, t, groupIv, k});
+                           return SmallVector<Value>{
+                               insert(kb, x, inner[0], {k, j})};
+                         })
+                        .getResult(0)};
+              })
+      .getResult(0);
+}
+
+Value ChunkLowering::buildScores(OpBuilder &b, Value batchIv, Value groupIv,
+                                 Value t0, Value n, Value keysT,
+                                 Value scores) {
+  Value zero = index(b, 0), lastRow = sub(b, n, index(b, 1));
+  Value blocks = arith::CeilDivSIOp::create(b, loc, n, index(b, width));
+  return loop(
+             b, zero, blocks, 1, scores,
+             [&](OpBuilder &cb, Value block, ValueRange carried) {
+               Value column = mulIndex(cb, block, width);
+               return SmallVector<Value>{
+                   loop(cb, column, n, scoreRows, carried,
+                        [&](OpBuilder &rb, Value i0, ValueRange inner) {
+                          // Rows past the chunk repeat its last row: the same
+                          // value written twice.
+                          SmallVector<Value> rows, times;
+                          for (int64_t r = 0; r < scoreRows; ++r) {
+                            rows.push_back(
+                                minIndex(rb, add(rb, i0, index(rb, r)),
+                                         lastRow));
+                            times.push_back(timeOf(rb, t0, rows.back(), n));
+                          }
+                          SmallVector<Value> init(scoreRows, zeros(rb));
+                          auto keyLoop = loop(
+                              rb, index(rb, 0), index(rb, key), 1, init,
+                              [&](OpBuilder &kb, Value k, ValueRange acc) {
+                                Value kv = read(kb, keysT, {k, column}, true);
+                                SmallVector<Value> next;
+                                for (int64_t r = 0; r < scoreRows; ++r)
+                                  next.push_back(fma(
+                                      kb,
+                                      splat(kb, queryAt(kb, batchIv, times[r],
+                                                        groupIv, k)),
+                                      kv, acc[r]));
+                                return next;
+                              });
+                          Value out = inner[0];
+                          for (int64_t r = 0; r < scoreRows; ++r)
+                            out = write(rb, keyLoop.getResult(r), out,
+                                        {rows[r], column}, true);
+                          return SmallVector<Value>{out};
+                        })
+                       .getResult(0)};
+             })
+      .getResult(0);
+}
+
+std::pair<Value, Value>
+ChunkLowering::buildChunkScalars(OpBuilder &b, Value batchIv, Value head,
+                                 Value t0, Value n, Value scalars) {
+  Value zero = index(b, 0), one = index(b, 1), two = index(b, 2);
+  Value lastRow = sub(b, n, one);
+  scalars = loop(b, zero, n, 1, scalars,
+                 [&](OpBuilder &nb, Value i, ValueRange carried) {
+                   auto [a, dt] =
+                       decayAt(nb, batchIv, timeOf(nb, t0, i, n), head);
+                   Value next = insert(nb, a, carried[0], {index(nb, 0), i});
+                   if (dt)
+                     next = insert(nb, dt, next, {one, i});
+                   return SmallVector<Value>{next};
+                 })
+                .getResult(0);
+  // From the last step back: the decay a step's input still meets before
+  // the chunk ends is the product of the factors after it (a product, not
+  // the exponential of a difference: nothing can overflow).
+  auto suffix = loop(
+      b, zero, n, 1, ValueRange{scalars, constant(b, 1.0f)},
+      [&](OpBuilder &nb, Value s, ValueRange carried) {
+        Value i = sub(nb, lastRow, s);
+        Value product = carried[1];
+        Value weight =
+            op.getDelta() ? mulf(nb, product, element(nb, carried[0], {one, i}))
+                          : product;
+        Value next = insert(nb, weight, carried[0], {two, i});
+        product = mulf(nb, product, element(nb, next, {index(nb, 0), i}));
+        return SmallVector<Value>{next, product};
+      });
+  return {suffix.getResult(0), suffix.getResult(1)};
+}
+
+Value ChunkLowering::buildWeights(OpBuilder &b, Value n, Value scores,
+                                  Value scalars, Value weights) {
+  Value zero = index(b, 0), one = index(b, 1);
+  Value blocks = arith::CeilDivSIOp::create(b, loc, n, index(b, width));
+  auto i32 = b.getI32Type();
+  SmallVector<int32_t> lanes(width);
+  for (int64_t l = 0; l < width; ++l)
+    lanes[l] = static_cast<int32_t>(l);
+  Value iota = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(VectorType::get({width}, i32),
+                                     ArrayRef<int32_t>(lanes)));
+  Value ones = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(VectorType::get({width}, f32), 1.0f));
+  return loop(
+             b, zero, blocks, 1, weights,
+             [&](OpBuilder &cb, Value block, ValueRange carried) {
+               Value column = mulIndex(cb, block, width);
+               Value deltas =
+                   op.getDelta() ? read(cb, scalars, {one, column}, true)
+                                 : Value();
+               // m[j] = prod_{j < s <= i} a_s for j <= i, 0 for j > i: each
+               // row is the last times a_i, with a 1 entering at j = i.
+               // Lanes past i stay exactly 0, which is the causal mask.
+               auto rows = loop(
+                   cb, column, n, 1, ValueRange{carried[0], zeros(cb)},
+                   [&](OpBuilder &rb, Value i, ValueRange inner) {
+                     Value a = element(rb, scalars, {index(rb, 0), i});
+                     Value m = mulf(rb, splat(rb, a), inner[1]);
+                     Value lane = arith::IndexCastOp::create(
+                         rb, loc, i32, sub(rb, i, column));
+                     Value diagonal = arith::CmpIOp::create(
+                         rb, loc, arith::CmpIPredicate::eq, iota,
+                         vector::BroadcastOp::create(
+                             rb, loc, VectorType::get({width}, i32), lane));
+                     m = arith::SelectOp::create(rb, loc, diagonal, ones, m);
+                     Value w = mulf(rb, read(rb, scores, {i, column}, true), m);
+                     if (deltas)
+                       w = mulf(rb, w, deltas);
+                     return SmallVector<Value>{
+                         write(rb, w, inner[0], {i, column}, true), m};
+                   });
+               return SmallVector<Value>{rows.getResult(0)};
+             })
+      .getResult(0);
+}
+
+Value ChunkLowering::buildIntraOutput(OpBuilder &b, Value batchIv, Value head,
+                                      Value localHead, Value t0, Value n,
+                                      Value weights, Value rows) {
+  Value zero = index(b, 0), lastRow = sub(b, n, index(b, 1));
+  Value skip =
+      op.getSkip() ? splat(b, element(b, op.getSkip(), {head})) : Value();
+  for (auto [first, count] : valueTiles()) {
+    rows = loop(
+               b, zero, n, rowBlock, rows,
+               [&](OpBuilder &rb, Value i0, ValueRange carried) {
+                 // Rows past the chunk repeat its last row (same values
+                 // written twice). Weights past a row's diagonal are 0, and
+                 // a block of rows lies within one block of columns, so the
+                 // block can run to its last row's diagonal.
+                 SmallVector<Value> steps;
+                 for (int64_t r = 0; r < rowBlock; ++r)
+                   steps.push_back(
+                       minIndex(rb, add(rb, i0, index(rb, r)), lastRow));
+                 Value end = add(rb, steps.back(), index(rb, 1));
+                 SmallVector<Value> init(rowBlock * count, zeros(rb));
+                 auto inner = loop(
+                     rb, index(rb, 0), end, 1, init,
+                     [&](OpBuilder &jb, Value j, ValueRange acc) {
+                       Value t = timeOf(jb, t0, j, n);
+                       SmallVector<Value> vj;
+                       for (int64_t x = 0; x < count; ++x)
+                         vj.push_back(read(jb, op.getV(),
+                                           {batchIv, t, head,
+                                            index(jb, (first + x) * width)},
+                                           valueInBounds(first + x)));
+                       SmallVector<Value> next(acc);
+                       for (int64_t r = 0; r < rowBlock; ++r) {
+                         Value w = splat(jb, element(jb, weights, {steps[r], j}));
+                         for (int64_t x = 0; x < count; ++x)
+                           next[r * count + x] =
+                               fma(jb, w, vj[x], next[r * count + x]);
+                       }
+                       return next;
+                     });
+                 Value out = carried[0];
+                 for (int64_t r = 0; r < rowBlock; ++r) {
+                   Value t = timeOf(rb, t0, steps[r], n);
+                   Value row = rowOf(rb, steps[r], n);
+                   for (int64_t x = 0; x < count; ++x) {
+                     Value column = index(rb, (first + x) * width);
+                     Value o = inner.getResult(r * count + x);
+                     if (skip)
+                       o = fma(rb, skip,
+                               read(rb, op.getV(), {batchIv, t, head, column},
+                                    valueInBounds(first + x)),
+                               o);
+                     out = write(rb, o, out, {row, localHead, column},
+                                 valueInBounds(first + x));
+                   }
+                 }
+                 return SmallVector<Value>{out};
+               })
+               .getResult(0);
+  }
+  return rows;
+}
+
+Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
+                                     Value t0, Value n, Value keysT,
+                                     Value scalars, Value scaled,
+                                     Value state) {
+  Value zero = index(b, 0), two = index(b, 2);
+  int64_t vectors = (value + width - 1) / width;
+  // scaled[j, :] = weight_j v_j, once per step rather than once per key.
+  scaled = loop(b, zero, n, 1, scaled,
+                [&](OpBuilder &jb, Value j, ValueRange carried) {
+                  Value t = timeOf(jb, t0, j, n);
+                  Value w = splat(jb, element(jb, scalars, {two, j}));
+                  Value out = carried[0];
+                  for (int64_t x = 0; x < vectors; ++x) {
+                    Value column = index(jb, x * width);
+                    Value vj = read(jb, op.getV(), {batchIv, t, head, column},
+                                    valueInBounds(x));
+                    out = write(jb, mulf(jb, w, vj), out, {j, column},
+                                valueInBounds(x));
+                  }
+                  return SmallVector<Value>{out};
+                })
+               .getResult(0);
+  Value lastKey = index(b, key - 1);
+  for (auto [first, count] : valueTiles()) {
+    state = loop(
+                b, zero, index(b, key), rowBlock, state,
+                [&](OpBuilder &kb, Value k0, ValueRange carried) {
+                  // Keys past K repeat the last key (written twice).
+                  SmallVector<Value> keys;
+                  for (int64_t r = 0; r < rowBlock; ++r)
+                    keys.push_back(
+                        minIndex(kb, add(kb, k0, index(kb, r)), lastKey));
+                  SmallVector<Value> init(rowBlock * count, zeros(kb));
+                  auto inner = loop(
+                      kb, index(kb, 0), n, 1, init,
+                      [&](OpBuilder &jb, Value j, ValueRange acc) {
+                        SmallVector<Value> vj;
+                        for (int64_t x = 0; x < count; ++x)
+                          vj.push_back(read(jb, scaled,
+                                            {j, index(jb, (first + x) * width)},
+                                            valueInBounds(first + x)));
+                        SmallVector<Value> next(acc);
+                        for (int64_t r = 0; r < rowBlock; ++r) {
+                          Value kk =
+                              splat(jb, element(jb, keysT, {keys[r], j}));
+                          for (int64_t x = 0; x < count; ++x)
+                            next[r * count + x] =
+                                fma(jb, kk, vj[x], next[r * count + x]);
+                        }
+                        return next;
+                      });
+                  Value out = carried[0];
+                  for (int64_t r = 0; r < rowBlock; ++r)
+                    for (int64_t x = 0; x < count; ++x)
+                      out = write(kb, inner.getResult(r * count + x), out,
+                                  {keys[r], index(kb, (first + x) * width)},
+                                  valueInBounds(first + x));
+                  return SmallVector<Value>{out};
+                })
+                .getResult(0);
+  }
+  return state;
+}
+
+/// Publishes `value` into `dest` at `offsets` / `sizes` (unit strides) from
+/// the terminator of the forall that `inParallel` ends.
+static void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
+                    Value value, Value dest, ArrayRef<OpFoldResult> offsets,
+                    ArrayRef<OpFoldResult> sizes) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(inParallel.getBody());
+  tensor::ParallelInsertSliceOp::create(
+      b, loc, value, dest, offsets, sizes,
+      SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
+}
+
+void ChunkLowering::buildIntraChunk(OpBuilder &b, Value batchIv,
+                                    Value groupIv, Value c,
+                                    ValueRange shared) {
+  auto [t0, n] = chunkExtent(b, c);
+  Value zero = index(b, 0);
+  Value perGroup = getValueOrCreateConstantIndexOp(b, loc, headsPerGroup);
+  Value firstHead = arith::MulIOp::create(b, loc, groupIv, perGroup);
+  std::optional<int64_t> staticPerGroup = getConstantIntValue(headsPerGroup);
+  int64_t perGroupSize = staticPerGroup.value_or(ShapedType::kDynamic);
+  OpFoldResult one = b.getIndexAttr(1), zeroAttr = b.getIndexAttr(0);
+
+  // This chunk's rows of the group's heads, [n, H/G, V]; their state
+  // contributions [H/G, K, V] and total decays [H/G].
+  SmallVector<OpFoldResult> rowOffsets = {batchIv, t0, firstHead, zeroAttr};
+  SmallVector<OpFoldResult> rowSizes = {one, n, headsPerGroup,
+                                        b.getIndexAttr(value)};
+  Value rows = slice(
+      b,
+      RankedTensorType::get({ShapedType::kDynamic, perGroupSize, value}, f32),
+      shared[0], rowOffsets, rowSizes);
+  SmallVector<OpFoldResult> stateOffsets = {batchIv, firstHead, c, zeroAttr,
+                                            zeroAttr};
+  SmallVector<OpFoldResult> stateSizes = {one, headsPerGroup, one,
+                                          b.getIndexAttr(key),
+                                          b.getIndexAttr(value)};
+  Value states =
+      slice(b, RankedTensorType::get({perGroupSize, key, value}, f32),
+            shared[1], stateOffsets, stateSizes);
+  SmallVector<OpFoldResult> decayOffsets = {batchIv, firstHead, c};
+  SmallVector<OpFoldResult> decaySizes = {one, headsPerGroup, one};
+  Value totals = slice(b, RankedTensorType::get({perGroupSize}, f32),
+                       shared[2], decayOffsets, decaySizes);
+
+  // Local buffers, zero past n so that the unused lanes of full-width
+  // vectors stay finite.
+  Value keysT = zeroTensor(b, {key, chunk});
+  keysT = transposeKeys(b, batchIv, groupIv, t0, n, keysT);
+  Value scores = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{chunk, chunk}, f32);
+  scores = buildScores(b, batchIv, groupIv, t0, n, keysT, scores);
+  Value scalars = zeroTensor(b, {3, chunk});
+  Value weights = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{chunk, chunk}, f32);
+  Value scaled = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{chunk, value}, f32);
+
+  auto headLoop = loop(
+      b, zero, perGroup, 1,
+      ValueRange{rows, states, totals, scalars, weights, scaled},
+      [&](OpBuilder &hb, Value local, ValueRange carried) {
+        Value head = add(hb, firstHead, local);
+        auto [newScalars, total] =
+            buildChunkScalars(hb, batchIv, head, t0, n, carried[3]);
+        Value newWeights = buildWeights(hb, n, scores, newScalars, carried[4]);
+        Value newRows = buildIntraOutput(hb, batchIv, head, local, t0, n,
+                                         newWeights, carried[0]);
+        SmallVector<OpFoldResult> tileOffsets = {local, zeroAttr, zeroAttr};
+        SmallVector<OpFoldResult> tileSizes = {one, hb.getIndexAttr(key),
+                                               hb.getIndexAttr(value)};
+        Value state = slice(hb, RankedTensorType::get({key, value}, f32),
+                            carried[1], tileOffsets, tileSizes);
+        state = buildChunkState(hb, batchIv, head, t0, n, keysT, newScalars,
+                                carried[5], state);
+        Value newStates = tensor::InsertSliceOp::create(
+            hb, loc, state, carried[1], tileOffsets, tileSizes,
+            SmallVector<OpFoldResult>(3, one));
+        Value newTotals = insert(hb, total, carried[2], {local});
+        return SmallVector<Value>{newRows,    newStates,  newTotals,
+                                  newScalars, newWeights, carried[5]};
+      });
+
+  auto inParallel = scf::InParallelOp::create(b, loc);
+  publish(b, loc, inParallel, headLoop.getResult(0), shared[0], rowOffsets,
+          rowSizes);
+  publish(b, loc, inParallel, headLoop.getResult(1), shared[1], stateOffsets,
+          stateSizes);
+  publish(b, loc, inParallel, headLoop.getResult(2), shared[2], decayOffsets,
+          decaySizes);
+}
+
+//===----------------------------------------------------------------------===//
+// Phase 2: between chunks
+//===----------------------------------------------------------------------===//
+
+void ChunkLowering::buildStatePassing(OpBuilder &b, Value batchIv, Value head,
+                                      Value k, ValueRange shared) {
+  Value zero = index(b, 0);
+  OpFoldResult one = b.getIndexAttr(1), zeroAttr = b.getIndexAttr(0);
+  int64_t vectors = (value + width - 1) / width;
+  // Row k of every chunk's state, [chunks, V].
+  SmallVector<OpFoldResult> offsets = {batchIv, head, zeroAttr, k, zeroAttr};
+  SmallVector<OpFoldResult> sizes = {one, one, chunks, one,
+                                     b.getIndexAttr(value)};
+  Value column = slice(
+      b,
+      RankedTensorType::get(
+          {getConstantIntValue(chunks).value_or(ShapedType::kDynamic), value},
+          f32),
+      shared[0], offsets, sizes);
+  SmallVector<Value> init = {column};
+  for (int64_t x = 0; x < vectors; ++x)
+    init.push_back(op.getInitialState()
+                       ? read(b, op.getInitialState(),
+                              {batchIv, head, k, index(b, x * width)},
+                              valueInBounds(x))
+                       : zeros(b));
+  Value last = sub(b, chunkCount, index(b, 1));
+  auto passing = loop(
+      b, zero, chunkCount, 1, init,
+      [&](OpBuilder &nb, Value s, ValueRange carried) {
+        Value c = op.getReverse() ? sub(nb, last, s) : s;
+        Value decay = splat(nb, element(nb, decays, {batchIv, head, c}));
+        Value out = carried[0];
+        SmallVector<Value> next = {Value()};
+        for (int64_t x = 0; x < vectors; ++x) {
+          Value offset = index(nb, x * width);
+          Value contribution = read(nb, out, {c, offset}, valueInBounds(x));
+          out = write(nb, carried[1 + x], out, {c, offset}, valueInBounds(x));
+          next.push_back(fma(nb, decay, carried[1 + x], contribution));
+        }
+        next[0] = out;
+        return next;
+      });
+  SmallVector<OpFoldResult> finalOffsets, finalSizes;
+  Value finalRow;
+  if (shared.size() > 1) {
+    finalOffsets = {batchIv, head, k, zeroAttr};
+    finalSizes = {one, one, one, b.getIndexAttr(value)};
+    finalRow = slice(b, RankedTensorType::get({value}, f32), shared[1],
+                     finalOffsets, finalSizes);
+    for (int64_t x = 0; x < vectors; ++x)
+      finalRow = write(b, passing.getResult(1 + x), finalRow,
+                       {index(b, x * width)}, valueInBounds(x));
+  }
+  auto inParallel = scf::InParallelOp::create(b, loc);
+  publish(b, loc, inParallel, passing.getResult(0), shared[0], offsets, sizes);
+  if (finalRow)
+    publish(b, loc, inParallel, finalRow, shared[1], finalOffsets,
+            finalSizes);
+}
+
+//===----------------------------------------------------------------------===//
+// Phase 3: the state entering each chunk, read out
+//===----------------------------------------------------------------------===//
+
+void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
+                                    Value c, ValueRange shared) {
+  auto [t0, n] = chunkExtent(b, c);
+  Value zero = index(b, 0), lastRow = sub(b, n, index(b, 1));
+  Value groupIv = groupOf(b, head);
+  OpFoldResult one = b.getIndexAttr(1), zeroAttr = b.getIndexAttr(0);
+  SmallVector<OpFoldResult> rowOffsets = {batchIv, t0, head, zeroAttr};
+  SmallVector<OpFoldResult> rowSizes = {one, n, one, b.getIndexAttr(value)};
+  Value rows =
+      slice(b, RankedTensorType::get({ShapedType::kDynamic, value}, f32),
+            shared[0], rowOffsets, rowSizes);
+  Value state = slice(b, RankedTensorType::get({key, value}, f32),
+                      entryStates, {batchIv, head, c, zeroAttr, zeroAttr},
+                      {one, one, one, b.getIndexAttr(key),
+                       b.getIndexAttr(value)});
+
+  // prefix[i] = prod_{s <= i} a_s: how much of the entering state is left
+  // at step i.
+  Value prefix =
+      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk}, f32);
+  prefix = loop(b, zero, n, 1, ValueRange{prefix, constant(b, 1.0f)},
+                [&](OpBuilder &nb, Value i, ValueRange carried) {
+                  Value a =
+                      decayAt(nb, batchIv, timeOf(nb, t0, i, n), head).first;
+                  Value product = mulf(nb, carried[1], a);
+                  return SmallVector<Value>{
+                      insert(nb, product, carried[0], {i}), product};
+                })
+               .getResult(0);
+
+  for (auto [first, count] : valueTiles()) {
+    rows = loop(
+               b, zero, n, rowBlock, rows,
+               [&](OpBuilder &rb, Value i0, ValueRange carried) {
+                 SmallVector<Value> steps, times;
+                 for (int64_t r = 0; r < rowBlock; ++r) {
+                   steps.push_back(
+                       minIndex(rb, add(rb, i0, index(rb, r)), lastRow));
+                   times.push_back(timeOf(rb, t0, steps.back(), n));
+                 }
+                 SmallVector<Value> init(rowBlock * count, zeros(rb));
+                 auto inner = loop(
+                     rb, index(rb, 0), index(rb, key), 1, init,
+                     [&](OpBuilder &kb, Value k, ValueRange acc) {
+                       SmallVector<Value> sk;
+                       for (int64_t x = 0; x < count; ++x)
+                         sk.push_back(read(kb, state,
+                                           {k, index(kb, (first + x) * width)},
+                                           valueInBounds(first + x)));
+                       SmallVector<Value> next(acc);
+                       for (int64_t r = 0; r < rowBlock; ++r) {
+                         Value q = splat(
+                             kb, queryAt(kb, batchIv, times[r], groupIv, k));
+                         for (int64_t x = 0; x < count; ++x)
+                           next[r * count + x] =
+                               fma(kb, q, sk[x], next[r * count + x]);
+                       }
+                       return next;
+                     });
+                 // Every row of the block is read before any is written: a
+                 // row past the chunk repeats the last one, and must add to
+                 // the same old value.
+                 Value out = carried[0];
+                 SmallVector<Value> updated;
+                 for (int64_t r = 0; r < rowBlock; ++r) {
+                   Value p = splat(rb, element(rb, prefix, {steps[r]}));
+                   Value row = rowOf(rb, steps[r], n);
+                   for (int64_t x = 0; x < count; ++x) {
+                     Value old =
+                         read(rb, out, {row, index(rb, (first + x) * width)},
+                              valueInBounds(first + x));
+                     updated.push_back(
+                         fma(rb, p, inner.getResult(r * count + x), old));
+                   }
+                 }
+                 for (int64_t r = 0; r < rowBlock; ++r) {
+                   Value row = rowOf(rb, steps[r], n);
+                   for (int64_t x = 0; x < count; ++x)
+                     out = write(rb, updated[r * count + x], out,
+                                 {row, index(rb, (first + x) * width)},
+                                 valueInBounds(first + x));
+                 }
+                 return SmallVector<Value>{out};
+               })
+               .getResult(0);
+  }
+  auto inParallel = scf::InParallelOp::create(b, loc);
+  publish(b, loc, inParallel, rows, shared[0], rowOffsets, rowSizes);
+}
+
+//===----------------------------------------------------------------------===//
+// The three phases
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> ChunkLowering::build() {
+  OpBuilder &b = builder;
+  Value v = op.getV();
+  batch = tensor::getMixedSize(b, loc, v, 0);
+  length = tensor::getMixedSize(b, loc, v, 1);
+  heads = tensor::getMixedSize(b, loc, v, 2);
+  groups = tensor::getMixedSize(b, loc, op.getK(), 2);
+  std::optional<int64_t> staticHeads = getConstantIntValue(heads),
+                         staticGroups = getConstantIntValue(groups);
+  if (staticHeads && staticGroups)
+    headsPerGroup = b.getIndexAttr(*staticHeads / *staticGroups);
+  else
+    headsPerGroup = arith::DivSIOp::create(
+                        b, loc, getValueOrCreateConstantIndexOp(b, loc, heads),
+                        getValueOrCreateConstantIndexOp(b, loc, groups))
+                        .getResult();
+  lengthValue = getValueOrCreateConstantIndexOp(b, loc, length);
+  if (std::optional<int64_t> l = getConstantIntValue(length))
+    chunks = b.getIndexAttr((*l + chunk - 1) / chunk);
+  else
+    chunks = arith::CeilDivSIOp::create(b, loc, lengthValue, index(b, chunk))
+                 .getResult();
+  chunkCount = getValueOrCreateConstantIndexOp(b, loc, chunks);
+
+  auto empty = [&](ArrayRef<OpFoldResult> sizes) -> Value {
+    SmallVector<int64_t> shape;
+    SmallVector<Value> dynamic;
+    for (OpFoldResult size : sizes) {
+      std::optional<int64_t> s = getConstantIntValue(size);
+      shape.push_back(s.value_or(ShapedType::kDynamic));
+      if (!s)
+        dynamic.push_back(cast<Value>(size));
+    }
+    return tensor::EmptyOp::create(b, loc, shape, f32, dynamic);
+  };
+  OpFoldResult keySize = b.getIndexAttr(key), valueSize = b.getIndexAttr(value);
+
+  // Phase 1, in parallel over (batch, key group, chunk).
+  auto intra = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{batch, groups, chunks},
+      ValueRange{empty({batch, length, heads, valueSize}),
+                 empty({batch, heads, chunks, keySize, valueSize}),
+                 empty({batch, heads, chunks})},
+      /*mapping=*/std::nullopt, [&](OpBuilder &nb, Location, ValueRange args) {
+        buildIntraChunk(nb, args[0], args[1], args[2], args.drop_front(3));
+      });
+  decays = intra.getResult(2);
+
+  // Phase 2, in parallel over (batch, head, key row).
+  SmallVector<Value> passingOuts = {intra.getResult(1)};
+  if (op.getFinalState())
+    passingOuts.push_back(empty({batch, heads, keySize, valueSize}));
+  auto passing = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{batch, heads, keySize}, passingOuts,
+      /*mapping=*/std::nullopt, [&](OpBuilder &nb, Location, ValueRange args) {
+        buildStatePassing(nb, args[0], args[1], args[2], args.drop_front(3));
+      });
+  entryStates = passing.getResult(0);
+
+  // Phase 3, in parallel over (batch, head, chunk).
+  auto inter = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{batch, heads, chunks},
+      ValueRange{intra.getResult(0)}, /*mapping=*/std::nullopt,
+      [&](OpBuilder &nb, Location, ValueRange args) {
+        buildInterChunk(nb, args[0], args[1], args[2], args.drop_front(3));
+      });
+
+  SmallVector<Value> results = {inter.getResult(0)};
+  if (op.getFinalState())
+    results.push_back(passing.getResult(1));
+  return results;
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+int64_t glint::defaultThreads() {
+  // OpenMP reads the first entry of a nested list ("4,2").
+  if (const char *env = std::getenv("OMP_NUM_THREADS")) {
+    int64_t threads = 0;
+    if (!StringRef(env).split(',').first.trim().getAsInteger(10, threads) &&
+        threads > 0)
+      return threads;
+  }
+  return std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
+
+/// The f32 lanes of the host's widest vector unit.
+static int64_t hostVectorWidth() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  if (features.lookup("avx512f"))
+    return 16;
+  if (features.lookup("avx") || features.lookup("avx2"))
+    return 8;
+  return 4;
+}
+
+namespace {
+struct ChunkRecurrencePass
+    : public glint::impl::GlintChunkRecurrenceBase<ChunkRecurrencePass> {
+  using GlintChunkRecurrenceBase::GlintChunkRecurrenceBase;
+
+  void runOnOperation() override {
+    if (form != "auto" && form != "recurrent" && form != "chunked") {
+      getOperation()->emitError()
+          << "glint-chunk-recurrence: form must be auto, recurrent or "
+             "chunked, not '"
+          << form << "'";
+      return signalPassFailure();
+    }
+    if (chunkSize < 1) {
+      getOperation()->emitError()
+          << "glint-chunk-recurrence: chunk-size must be positive, not "
+          << chunkSize;
+      return signalPassFailure();
+    }
+    // TODO: the measured heuristic; until then auto leaves every op.
+    if (form != "chunked")
+      return;
+    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
+    // Whole vectors of columns per chunk.
+    int64_t chunk = (chunkSize + width - 1) / width * width;
+    SmallVector<RecurrenceOp> recurrences;
+    getOperation()->walk([&](RecurrenceOp op) {
+      if (!ChunkLowering::unsupported(op))
+        recurrences.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (RecurrenceOp op : recurrences) {
+      rewriter.setInsertionPoint(op);
+      SmallVector<Value> results =
+          ChunkLowering(op, rewriter, width, chunk).build();
+      rewriter.replaceOp(op, results);
+    }
+  }
+};
+} // namespace
