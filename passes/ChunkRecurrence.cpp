@@ -40,25 +40,27 @@ using DecayForm = RecurrenceOp::DecayForm;
 namespace {
 
 /// Rows of the output (or of the chunk state) that one register block of
-/// the small matmuls accumulates at once, and the vectors of W lanes along
-/// V that it covers: 4 x 4 accumulators, 4 loads and 4 broadcasts per 16
-/// FMAs.
+/// the small matmuls accumulates at once. With the vectors along V that it
+/// covers (half the vector registers' worth of accumulators: 4 x 2 with
+/// AVX2's 16 registers, 4 x 4 with AVX-512's 32), each step of its inner
+/// loop loads 2 (4) vectors and broadcasts 4 scalars for 8 (16) FMAs.
 constexpr int64_t kRowBlock = 4;
-constexpr int64_t kValueVectors = 4;
 /// Rows of the score block Q Kᵀ per pass over the keys (one vector of W
-/// columns each).
+/// columns each): one load and 8 broadcasts per 8 FMAs.
 constexpr int64_t kScoreRows = 8;
 
 /// Builds the chunked form of one recurrence (see the file comment).
 class ChunkLowering {
 public:
   ChunkLowering(RecurrenceOp op, OpBuilder &builder, int64_t width,
-                int64_t chunk)
+                int64_t chunk, int64_t chunksPerPass)
       : op(op), builder(builder), loc(op.getLoc()),
         f32(builder.getF32Type()), width(width), chunk(chunk),
+        chunksPerPass(chunksPerPass),
         key(op.getKeySize()), value(op.getValueSize()),
         rowBlock(std::min(kRowBlock, width)),
-        scoreRows(std::min(kScoreRows, width)) {}
+        scoreRows(std::min(kScoreRows, width)),
+        valueVectors(width >= 16 ? 4 : 2) {}
 
   /// Why the op has no chunked form, or nothing when it has one.
   static std::optional<StringRef> unsupported(RecurrenceOp op);
@@ -158,10 +160,13 @@ private:
   // Chunks
   //===--------------------------------------------------------------------===//
 
-  /// Where chunk `c` lies: its first position and its length n <= C.
-  /// Chunks are aligned with position 0 in both directions; a reverse
-  /// recurrence walks each chunk, and the chunks, from the end.
-  std::pair<Value, Value> chunkExtent(OpBuilder &b, Value c) {
+  /// Where chunk `local` of the pass lies: its first position and its
+  /// length n <= C. Chunks are aligned with position 0 in both directions;
+  /// a reverse recurrence walks each chunk, and the chunks, from the end.
+  std::pair<Value, Value> chunkExtent(OpBuilder &b, Value local) {
+    Value c = add(b, passFirst, local);
+    if (op.getReverse())
+      c = sub(b, sub(b, chunkCount, index(b, 1)), c);
     Value t0 = mulIndex(b, c, chunk);
     return {t0, minIndex(b, sub(b, lengthValue, t0), index(b, chunk))};
   }
@@ -174,25 +179,51 @@ private:
     return add(b, t0, rowOf(b, i, n));
   }
   Value groupOf(OpBuilder &b, Value head);
-  /// q[b, t, g, k], or 1 without queries.
-  Value queryAt(OpBuilder &b, Value batchIv, Value t, Value group, Value k) {
-    return op.getQ() ? element(b, op.getQ(), {batchIv, t, group, k})
-                     : constant(b, 1.0f);
-  }
   /// The decay factor exp(g_t (* delta_t)) of head h at position t, and
   /// delta_t (null without delta).
   std::pair<Value, Value> decayAt(OpBuilder &b, Value batchIv, Value t,
                                   Value head);
 
-  /// The vectors of W lanes along V, in tiles of at most kValueVectors:
+  /// The vectors of W lanes along V, in tiles of at most `valueVectors`:
   /// (first vector, vector count) of each tile.
   SmallVector<std::pair<int64_t, int64_t>> valueTiles() const {
     SmallVector<std::pair<int64_t, int64_t>> tiles;
     int64_t vectors = (value + width - 1) / width;
-    for (int64_t first = 0; first < vectors; first += kValueVectors)
-      tiles.push_back({first, std::min(kValueVectors, vectors - first)});
+    for (int64_t first = 0; first < vectors; first += valueVectors)
+      tiles.push_back({first, std::min(valueVectors, vectors - first)});
     return tiles;
   }
+  /// Blocks of `block` rows over [lower, upper), then the rows left one at
+  /// a time: `body(b, first, rows, carried)` builds `rows` (a static count)
+  /// rows from `first` and returns the new `carried`. Exact bounds: no row
+  /// is computed twice or past the end.
+  Value blockedRows(OpBuilder &b, Value lower, Value upper, int64_t block,
+                    Value carried,
+                    function_ref<Value(OpBuilder &, Value, int64_t, Value)>
+                        body) {
+    Value full = add(
+        b, lower,
+        mulIndex(b,
+                 arith::DivSIOp::create(b, loc, sub(b, upper, lower),
+                                        index(b, block)),
+                 block));
+    carried = loop(b, lower, full, block, carried,
+                   [&](OpBuilder &nb, Value first, ValueRange inner) {
+                     return SmallVector<Value>{body(nb, first, block,
+                                                    inner[0])};
+                   })
+                  .getResult(0);
+    if (block == 1)
+      return carried;
+    return loop(b, full, upper, 1, carried,
+                [&](OpBuilder &nb, Value first, ValueRange inner) {
+                  return SmallVector<Value>{body(nb, first, 1, inner[0])};
+                })
+        .getResult(0);
+  }
+  /// rows[i, :] = q at step i of the chunk, for i < n.
+  Value copyQueries(OpBuilder &b, Value batchIv, Value groupIv, Value t0,
+                    Value n, Value rows);
   /// Whether vector `j` along V lies wholly inside V.
   bool valueInBounds(int64_t j) const { return (j + 1) * width <= value; }
 
@@ -208,10 +239,11 @@ private:
   /// keysT[k, i] = k at step i of the chunk (zero past n).
   Value transposeKeys(OpBuilder &b, Value batchIv, Value groupIv, Value t0,
                       Value n, Value keysT);
-  /// scores[i, j] = q_i . k_j for the column blocks of W on or below the
-  /// diagonal (rows i >= the block's first column).
-  Value buildScores(OpBuilder &b, Value batchIv, Value groupIv, Value t0,
-                    Value n, Value keysT, Value scores);
+  /// scores[i, j] = q_i . k_j (queries[i, :] . keysT[:, j]) for the column
+  /// blocks of W on or below the diagonal (rows i >= the block's first
+  /// column).
+  Value buildScores(OpBuilder &b, Value n, Value queries, Value keysT,
+                    Value scores);
   /// Per head: scalars[0, i] = a_i, scalars[1, i] = delta_i and
   /// scalars[2, j] = delta_j prod_{j < s < n} a_s (the weight of step j in
   /// the chunk's state); returns them and prod_s a_s.
@@ -243,12 +275,16 @@ private:
   OpBuilder &builder;
   Location loc;
   FloatType f32;
-  int64_t width, chunk, key, value, rowBlock, scoreRows;
-  OpFoldResult batch, length, heads, groups, headsPerGroup, chunks;
+  int64_t width, chunk, chunksPerPass, key, value, rowBlock, scoreRows,
+      valueVectors;
+  OpFoldResult batch, length, heads, groups, headsPerGroup;
   Value lengthValue, chunkCount;
-  /// Phase 1's results, read by the later phases.
+  /// The pass being built: its first chunk (in the order the recurrence
+  /// runs) and its number of chunks.
+  Value passFirst, passCount;
+  /// Phase 1's total decays of the pass's chunks, read by phase 2.
   Value decays;
-  /// Phase 2's result: the state entering each chunk.
+  /// Phase 2's result: the state entering each of the pass's chunks.
   Value entryStates;
 };
 
@@ -321,48 +357,62 @@ Value ChunkLowering::transposeKeys(OpBuilder &b, Value batchIv, Value groupIv,
       .getResult(0);
 }
 
-Value ChunkLowering::buildScores(OpBuilder &b, Value batchIv, Value groupIv,
-                                 Value t0, Value n, Value keysT,
-                                 Value scores) {
-  Value zero = index(b, 0), lastRow = sub(b, n, index(b, 1));
+Value ChunkLowering::copyQueries(OpBuilder &b, Value batchIv, Value groupIv,
+                                 Value t0, Value n, Value rows) {
+  // A contiguous copy, so that the rows of a register block are one base
+  // pointer and constant offsets.
+  int64_t vectors = (key + width - 1) / width;
+  return loop(b, index(b, 0), n, 1, rows,
+              [&](OpBuilder &nb, Value i, ValueRange carried) {
+                Value t = timeOf(nb, t0, i, n);
+                Value out = carried[0];
+                for (int64_t x = 0; x < vectors; ++x) {
+                  Value column = index(nb, x * width);
+                  bool inBounds = (x + 1) * width <= key;
+                  out = write(nb,
+                              read(nb, op.getQ(),
+                                   {batchIv, t, groupIv, column}, inBounds),
+                              out, {i, column}, inBounds);
+                }
+                return SmallVector<Value>{out};
+              })
+      .getResult(0);
+}
+
+Value ChunkLowering::buildScores(OpBuilder &b, Value n, Value queries,
+                                 Value keysT, Value scores) {
   Value blocks = arith::CeilDivSIOp::create(b, loc, n, index(b, width));
   return loop(
-             b, zero, blocks, 1, scores,
+             b, index(b, 0), blocks, 1, scores,
              [&](OpBuilder &cb, Value block, ValueRange carried) {
                Value column = mulIndex(cb, block, width);
-               return SmallVector<Value>{
-                   loop(cb, column, n, scoreRows, carried,
-                        [&](OpBuilder &rb, Value i0, ValueRange inner) {
-                          // Rows past the chunk repeat its last row: the same
-                          // value written twice.
-                          SmallVector<Value> rows, times;
-                          for (int64_t r = 0; r < scoreRows; ++r) {
-                            rows.push_back(
-                                minIndex(rb, add(rb, i0, index(rb, r)),
-                                         lastRow));
-                            times.push_back(timeOf(rb, t0, rows.back(), n));
-                          }
-                          SmallVector<Value> init(scoreRows, zeros(rb));
-                          auto keyLoop = loop(
-                              rb, index(rb, 0), index(rb, key), 1, init,
-                              [&](OpBuilder &kb, Value k, ValueRange acc) {
-                                Value kv = read(kb, keysT, {k, column}, true);
-                                SmallVector<Value> next;
-                                for (int64_t r = 0; r < scoreRows; ++r)
-                                  next.push_back(fma(
-                                      kb,
-                                      splat(kb, queryAt(kb, batchIv, times[r],
-                                                        groupIv, k)),
-                                      kv, acc[r]));
-                                return next;
-                              });
-                          Value out = inner[0];
-                          for (int64_t r = 0; r < scoreRows; ++r)
-                            out = write(rb, keyLoop.getResult(r), out,
-                                        {rows[r], column}, true);
-                          return SmallVector<Value>{out};
-                        })
-                       .getResult(0)};
+               // Rows from the block's first column down: the blocks right
+               // of the diagonal are never read.
+               return SmallVector<Value>{blockedRows(
+                   cb, column, n, scoreRows, carried[0],
+                   [&](OpBuilder &rb, Value i0, int64_t count, Value out) {
+                     SmallVector<Value> rows;
+                     for (int64_t r = 0; r < count; ++r)
+                       rows.push_back(add(rb, i0, index(rb, r)));
+                     SmallVector<Value> init(count, zeros(rb));
+                     auto keyLoop = loop(
+                         rb, index(rb, 0), index(rb, key), 1, init,
+                         [&](OpBuilder &kb, Value k, ValueRange acc) {
+                           Value kv = read(kb, keysT, {k, column}, true);
+                           SmallVector<Value> next;
+                           for (int64_t r = 0; r < count; ++r) {
+                             Value q = queries
+                                           ? element(kb, queries, {rows[r], k})
+                                           : constant(kb, 1.0f);
+                             next.push_back(fma(kb, splat(kb, q), kv, acc[r]));
+                           }
+                           return next;
+                         });
+                     for (int64_t r = 0; r < count; ++r)
+                       out = write(rb, keyLoop.getResult(r), out,
+                                   {rows[r], column}, true);
+                     return out;
+                   })};
              })
       .getResult(0);
 }
@@ -449,61 +499,56 @@ Value ChunkLowering::buildWeights(OpBuilder &b, Value n, Value scores,
 Value ChunkLowering::buildIntraOutput(OpBuilder &b, Value batchIv, Value head,
                                       Value localHead, Value t0, Value n,
                                       Value weights, Value rows) {
-  Value zero = index(b, 0), lastRow = sub(b, n, index(b, 1));
   Value skip =
       op.getSkip() ? splat(b, element(b, op.getSkip(), {head})) : Value();
   for (auto [first, count] : valueTiles()) {
-    rows = loop(
-               b, zero, n, rowBlock, rows,
-               [&](OpBuilder &rb, Value i0, ValueRange carried) {
-                 // Rows past the chunk repeat its last row (same values
-                 // written twice). Weights past a row's diagonal are 0, and
-                 // a block of rows lies within one block of columns, so the
-                 // block can run to its last row's diagonal.
-                 SmallVector<Value> steps;
-                 for (int64_t r = 0; r < rowBlock; ++r)
-                   steps.push_back(
-                       minIndex(rb, add(rb, i0, index(rb, r)), lastRow));
-                 Value end = add(rb, steps.back(), index(rb, 1));
-                 SmallVector<Value> init(rowBlock * count, zeros(rb));
-                 auto inner = loop(
-                     rb, index(rb, 0), end, 1, init,
-                     [&](OpBuilder &jb, Value j, ValueRange acc) {
-                       Value t = timeOf(jb, t0, j, n);
-                       SmallVector<Value> vj;
-                       for (int64_t x = 0; x < count; ++x)
-                         vj.push_back(read(jb, op.getV(),
-                                           {batchIv, t, head,
-                                            index(jb, (first + x) * width)},
-                                           valueInBounds(first + x)));
-                       SmallVector<Value> next(acc);
-                       for (int64_t r = 0; r < rowBlock; ++r) {
-                         Value w = splat(jb, element(jb, weights, {steps[r], j}));
-                         for (int64_t x = 0; x < count; ++x)
-                           next[r * count + x] =
-                               fma(jb, w, vj[x], next[r * count + x]);
-                       }
-                       return next;
-                     });
-                 Value out = carried[0];
-                 for (int64_t r = 0; r < rowBlock; ++r) {
-                   Value t = timeOf(rb, t0, steps[r], n);
-                   Value row = rowOf(rb, steps[r], n);
-                   for (int64_t x = 0; x < count; ++x) {
-                     Value column = index(rb, (first + x) * width);
-                     Value o = inner.getResult(r * count + x);
-                     if (skip)
-                       o = fma(rb, skip,
-                               read(rb, op.getV(), {batchIv, t, head, column},
-                                    valueInBounds(first + x)),
-                               o);
-                     out = write(rb, o, out, {row, localHead, column},
-                                 valueInBounds(first + x));
-                   }
-                 }
-                 return SmallVector<Value>{out};
-               })
-               .getResult(0);
+    rows = blockedRows(
+        b, index(b, 0), n, rowBlock, rows,
+        [&, first = first, count = count](OpBuilder &rb, Value i0,
+                                          int64_t rowCount, Value out) {
+          // Weights past a row's diagonal are 0, and a block of rows lies
+          // within one block of columns of the weights, so the block can
+          // run to its last row's diagonal.
+          SmallVector<Value> steps;
+          for (int64_t r = 0; r < rowCount; ++r)
+            steps.push_back(add(rb, i0, index(rb, r)));
+          Value end = add(rb, steps.back(), index(rb, 1));
+          SmallVector<Value> init(rowCount * count, zeros(rb));
+          auto inner = loop(
+              rb, index(rb, 0), end, 1, init,
+              [&](OpBuilder &jb, Value j, ValueRange acc) {
+                Value t = timeOf(jb, t0, j, n);
+                SmallVector<Value> vj;
+                for (int64_t x = 0; x < count; ++x)
+                  vj.push_back(read(
+                      jb, op.getV(),
+                      {batchIv, t, head, index(jb, (first + x) * width)},
+                      valueInBounds(first + x)));
+                SmallVector<Value> next(acc);
+                for (int64_t r = 0; r < rowCount; ++r) {
+                  Value w = splat(jb, element(jb, weights, {steps[r], j}));
+                  for (int64_t x = 0; x < count; ++x)
+                    next[r * count + x] = fma(jb, w, vj[x], next[r * count + x]);
+                }
+                return next;
+              });
+          for (int64_t r = 0; r < rowCount; ++r) {
+            Value t = timeOf(rb, t0, steps[r], n);
+            Value row = rowOf(rb, steps[r], n);
+            for (int64_t x = 0; x < count; ++x) {
+              Value column = index(rb, (first + x) * width);
+              Value o = inner.getResult(r * count + x);
+              if (skip)
+                o = fma(rb, skip,
+                        read(rb, op.getV(), {batchIv, t, head, column},
+                             valueInBounds(first + x)),
+                        o);
+              out = write(rb, o, out, {row, localHead, column},
+                          valueInBounds(first + x));
+            }
+          }
+          return out;
+        });
   }
   return rows;
 }
@@ -530,44 +575,39 @@ Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
                   return SmallVector<Value>{out};
                 })
                .getResult(0);
-  Value lastKey = index(b, key - 1);
   for (auto [first, count] : valueTiles()) {
-    state = loop(
-                b, zero, index(b, key), rowBlock, state,
-                [&](OpBuilder &kb, Value k0, ValueRange carried) {
-                  // Keys past K repeat the last key (written twice).
-                  SmallVector<Value> keys;
-                  for (int64_t r = 0; r < rowBlock; ++r)
-                    keys.push_back(
-                        minIndex(kb, add(kb, k0, index(kb, r)), lastKey));
-                  SmallVector<Value> init(rowBlock * count, zeros(kb));
-                  auto inner = loop(
-                      kb, index(kb, 0), n, 1, init,
-                      [&](OpBuilder &jb, Value j, ValueRange acc) {
-                        SmallVector<Value> vj;
-                        for (int64_t x = 0; x < count; ++x)
-                          vj.push_back(read(jb, scaled,
-                                            {j, index(jb, (first + x) * width)},
-                                            valueInBounds(first + x)));
-                        SmallVector<Value> next(acc);
-                        for (int64_t r = 0; r < rowBlock; ++r) {
-                          Value kk =
-                              splat(jb, element(jb, keysT, {keys[r], j}));
-                          for (int64_t x = 0; x < count; ++x)
-                            next[r * count + x] =
-                                fma(jb, kk, vj[x], next[r * count + x]);
-                        }
-                        return next;
-                      });
-                  Value out = carried[0];
-                  for (int64_t r = 0; r < rowBlock; ++r)
-                    for (int64_t x = 0; x < count; ++x)
-                      out = write(kb, inner.getResult(r * count + x), out,
-                                  {keys[r], index(kb, (first + x) * width)},
-                                  valueInBounds(first + x));
-                  return SmallVector<Value>{out};
-                })
-                .getResult(0);
+    state = blockedRows(
+        b, zero, index(b, key), rowBlock, state,
+        [&, first = first, count = count](OpBuilder &kb, Value k0,
+                                          int64_t keyCount, Value out) {
+          SmallVector<Value> keys;
+          for (int64_t r = 0; r < keyCount; ++r)
+            keys.push_back(add(kb, k0, index(kb, r)));
+          SmallVector<Value> init(keyCount * count, zeros(kb));
+          auto inner = loop(
+              kb, index(kb, 0), n, 1, init,
+              [&](OpBuilder &jb, Value j, ValueRange acc) {
+                SmallVector<Value> vj;
+                for (int64_t x = 0; x < count; ++x)
+                  vj.push_back(read(jb, scaled,
+                                    {j, index(jb, (first + x) * width)},
+                                    valueInBounds(first + x)));
+                SmallVector<Value> next(acc);
+                for (int64_t r = 0; r < keyCount; ++r) {
+                  Value kk = splat(jb, element(jb, keysT, {keys[r], j}));
+                  for (int64_t x = 0; x < count; ++x)
+                    next[r * count + x] =
+                        fma(jb, kk, vj[x], next[r * count + x]);
+                }
+                return next;
+              });
+          for (int64_t r = 0; r < keyCount; ++r)
+            for (int64_t x = 0; x < count; ++x)
+              out = write(kb, inner.getResult(r * count + x), out,
+                          {keys[r], index(kb, (first + x) * width)},
+                          valueInBounds(first + x));
+          return out;
+        });
   }
   return state;
 }
@@ -621,9 +661,14 @@ void ChunkLowering::buildIntraChunk(OpBuilder &b, Value batchIv,
   // vectors stay finite.
   Value keysT = zeroTensor(b, {key, chunk});
   keysT = transposeKeys(b, batchIv, groupIv, t0, n, keysT);
+  Value queries;
+  if (op.getQ())
+    queries = copyQueries(
+        b, batchIv, groupIv, t0, n,
+        tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk, key}, f32));
   Value scores = tensor::EmptyOp::create(
       b, loc, ArrayRef<int64_t>{chunk, chunk}, f32);
-  scores = buildScores(b, batchIv, groupIv, t0, n, keysT, scores);
+  scores = buildScores(b, n, queries, keysT, scores);
   Value scalars = zeroTensor(b, {3, chunk});
   Value weights = tensor::EmptyOp::create(
       b, loc, ArrayRef<int64_t>{chunk, chunk}, f32);
@@ -670,31 +715,27 @@ void ChunkLowering::buildIntraChunk(OpBuilder &b, Value batchIv,
 
 void ChunkLowering::buildStatePassing(OpBuilder &b, Value batchIv, Value head,
                                       Value k, ValueRange shared) {
-  Value zero = index(b, 0);
   OpFoldResult one = b.getIndexAttr(1), zeroAttr = b.getIndexAttr(0);
   int64_t vectors = (value + width - 1) / width;
-  // Row k of every chunk's state, [chunks, V].
+  // Row k of the pass's chunk states, [P, V], and of the running state.
   SmallVector<OpFoldResult> offsets = {batchIv, head, zeroAttr, k, zeroAttr};
-  SmallVector<OpFoldResult> sizes = {one, one, chunks, one,
-                                     b.getIndexAttr(value)};
-  Value column = slice(
-      b,
-      RankedTensorType::get(
-          {getConstantIntValue(chunks).value_or(ShapedType::kDynamic), value},
-          f32),
-      shared[0], offsets, sizes);
+  SmallVector<OpFoldResult> sizes = {one, one, b.getIndexAttr(chunksPerPass),
+                                     one, b.getIndexAttr(value)};
+  Value column =
+      slice(b, RankedTensorType::get({chunksPerPass, value}, f32), shared[0],
+            offsets, sizes);
+  SmallVector<OpFoldResult> runningOffsets = {batchIv, head, k, zeroAttr};
+  SmallVector<OpFoldResult> runningSizes = {one, one, one,
+                                            b.getIndexAttr(value)};
+  Value running = slice(b, RankedTensorType::get({value}, f32), shared[1],
+                        runningOffsets, runningSizes);
   SmallVector<Value> init = {column};
   for (int64_t x = 0; x < vectors; ++x)
-    init.push_back(op.getInitialState()
-                       ? read(b, op.getInitialState(),
-                              {batchIv, head, k, index(b, x * width)},
-                              valueInBounds(x))
-                       : zeros(b));
-  Value last = sub(b, chunkCount, index(b, 1));
+    init.push_back(
+        read(b, running, {index(b, x * width)}, valueInBounds(x)));
   auto passing = loop(
-      b, zero, chunkCount, 1, init,
-      [&](OpBuilder &nb, Value s, ValueRange carried) {
-        Value c = op.getReverse() ? sub(nb, last, s) : s;
+      b, index(b, 0), passCount, 1, init,
+      [&](OpBuilder &nb, Value c, ValueRange carried) {
         Value decay = splat(nb, element(nb, decays, {batchIv, head, c}));
         Value out = carried[0];
         SmallVector<Value> next = {Value()};
@@ -707,22 +748,13 @@ void ChunkLowering::buildStatePassing(OpBuilder &b, Value batchIv, Value head,
         next[0] = out;
         return next;
       });
-  SmallVector<OpFoldResult> finalOffsets, finalSizes;
-  Value finalRow;
-  if (shared.size() > 1) {
-    finalOffsets = {batchIv, head, k, zeroAttr};
-    finalSizes = {one, one, one, b.getIndexAttr(value)};
-    finalRow = slice(b, RankedTensorType::get({value}, f32), shared[1],
-                     finalOffsets, finalSizes);
-    for (int64_t x = 0; x < vectors; ++x)
-      finalRow = write(b, passing.getResult(1 + x), finalRow,
-                       {index(b, x * width)}, valueInBounds(x));
-  }
+  for (int64_t x = 0; x < vectors; ++x)
+    running = write(b, passing.getResult(1 + x), running,
+                    {index(b, x * width)}, valueInBounds(x));
   auto inParallel = scf::InParallelOp::create(b, loc);
   publish(b, loc, inParallel, passing.getResult(0), shared[0], offsets, sizes);
-  if (finalRow)
-    publish(b, loc, inParallel, finalRow, shared[1], finalOffsets,
-            finalSizes);
+  publish(b, loc, inParallel, running, shared[1], runningOffsets,
+          runningSizes);
 }
 
 //===----------------------------------------------------------------------===//
@@ -732,7 +764,7 @@ void ChunkLowering::buildStatePassing(OpBuilder &b, Value batchIv, Value head,
 void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
                                     Value c, ValueRange shared) {
   auto [t0, n] = chunkExtent(b, c);
-  Value zero = index(b, 0), lastRow = sub(b, n, index(b, 1));
+  Value zero = index(b, 0);
   Value groupIv = groupOf(b, head);
   OpFoldResult one = b.getIndexAttr(1), zeroAttr = b.getIndexAttr(0);
   SmallVector<OpFoldResult> rowOffsets = {batchIv, t0, head, zeroAttr};
@@ -744,6 +776,11 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
                       entryStates, {batchIv, head, c, zeroAttr, zeroAttr},
                       {one, one, one, b.getIndexAttr(key),
                        b.getIndexAttr(value)});
+  Value queries;
+  if (op.getQ())
+    queries = copyQueries(
+        b, batchIv, groupIv, t0, n,
+        tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk, key}, f32));
 
   // prefix[i] = prod_{s <= i} a_s: how much of the entering state is left
   // at step i.
@@ -760,60 +797,44 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
                .getResult(0);
 
   for (auto [first, count] : valueTiles()) {
-    rows = loop(
-               b, zero, n, rowBlock, rows,
-               [&](OpBuilder &rb, Value i0, ValueRange carried) {
-                 SmallVector<Value> steps, times;
-                 for (int64_t r = 0; r < rowBlock; ++r) {
-                   steps.push_back(
-                       minIndex(rb, add(rb, i0, index(rb, r)), lastRow));
-                   times.push_back(timeOf(rb, t0, steps.back(), n));
-                 }
-                 SmallVector<Value> init(rowBlock * count, zeros(rb));
-                 auto inner = loop(
-                     rb, index(rb, 0), index(rb, key), 1, init,
-                     [&](OpBuilder &kb, Value k, ValueRange acc) {
-                       SmallVector<Value> sk;
-                       for (int64_t x = 0; x < count; ++x)
-                         sk.push_back(read(kb, state,
-                                           {k, index(kb, (first + x) * width)},
-                                           valueInBounds(first + x)));
-                       SmallVector<Value> next(acc);
-                       for (int64_t r = 0; r < rowBlock; ++r) {
-                         Value q = splat(
-                             kb, queryAt(kb, batchIv, times[r], groupIv, k));
-                         for (int64_t x = 0; x < count; ++x)
-                           next[r * count + x] =
-                               fma(kb, q, sk[x], next[r * count + x]);
-                       }
-                       return next;
-                     });
-                 // Every row of the block is read before any is written: a
-                 // row past the chunk repeats the last one, and must add to
-                 // the same old value.
-                 Value out = carried[0];
-                 SmallVector<Value> updated;
-                 for (int64_t r = 0; r < rowBlock; ++r) {
-                   Value p = splat(rb, element(rb, prefix, {steps[r]}));
-                   Value row = rowOf(rb, steps[r], n);
-                   for (int64_t x = 0; x < count; ++x) {
-                     Value old =
-                         read(rb, out, {row, index(rb, (first + x) * width)},
-                              valueInBounds(first + x));
-                     updated.push_back(
-                         fma(rb, p, inner.getResult(r * count + x), old));
-                   }
-                 }
-                 for (int64_t r = 0; r < rowBlock; ++r) {
-                   Value row = rowOf(rb, steps[r], n);
-                   for (int64_t x = 0; x < count; ++x)
-                     out = write(rb, updated[r * count + x], out,
-                                 {row, index(rb, (first + x) * width)},
-                                 valueInBounds(first + x));
-                 }
-                 return SmallVector<Value>{out};
-               })
-               .getResult(0);
+    rows = blockedRows(
+        b, zero, n, rowBlock, rows,
+        [&, first = first, count = count](OpBuilder &rb, Value i0,
+                                          int64_t rowCount, Value out) {
+          SmallVector<Value> steps;
+          for (int64_t r = 0; r < rowCount; ++r)
+            steps.push_back(add(rb, i0, index(rb, r)));
+          SmallVector<Value> init(rowCount * count, zeros(rb));
+          auto inner = loop(
+              rb, index(rb, 0), index(rb, key), 1, init,
+              [&](OpBuilder &kb, Value k, ValueRange acc) {
+                SmallVector<Value> sk;
+                for (int64_t x = 0; x < count; ++x)
+                  sk.push_back(read(kb, state,
+                                    {k, index(kb, (first + x) * width)},
+                                    valueInBounds(first + x)));
+                SmallVector<Value> next(acc);
+                for (int64_t r = 0; r < rowCount; ++r) {
+                  Value q = splat(kb, queries
+                                          ? element(kb, queries, {steps[r], k})
+                                          : constant(kb, 1.0f));
+                  for (int64_t x = 0; x < count; ++x)
+                    next[r * count + x] = fma(kb, q, sk[x], next[r * count + x]);
+                }
+                return next;
+              });
+          for (int64_t r = 0; r < rowCount; ++r) {
+            Value p = splat(rb, element(rb, prefix, {steps[r]}));
+            Value row = rowOf(rb, steps[r], n);
+            for (int64_t x = 0; x < count; ++x) {
+              Value column = index(rb, (first + x) * width);
+              Value old = read(rb, out, {row, column}, valueInBounds(first + x));
+              out = write(rb, fma(rb, p, inner.getResult(r * count + x), old),
+                          out, {row, column}, valueInBounds(first + x));
+            }
+          }
+          return out;
+        });
   }
   auto inParallel = scf::InParallelOp::create(b, loc);
   publish(b, loc, inParallel, rows, shared[0], rowOffsets, rowSizes);
@@ -840,12 +861,7 @@ SmallVector<Value> ChunkLowering::build() {
                         getValueOrCreateConstantIndexOp(b, loc, groups))
                         .getResult();
   lengthValue = getValueOrCreateConstantIndexOp(b, loc, length);
-  if (std::optional<int64_t> l = getConstantIntValue(length))
-    chunks = b.getIndexAttr((*l + chunk - 1) / chunk);
-  else
-    chunks = arith::CeilDivSIOp::create(b, loc, lengthValue, index(b, chunk))
-                 .getResult();
-  chunkCount = getValueOrCreateConstantIndexOp(b, loc, chunks);
+  chunkCount = arith::CeilDivSIOp::create(b, loc, lengthValue, index(b, chunk));
 
   auto empty = [&](ArrayRef<OpFoldResult> sizes) -> Value {
     SmallVector<int64_t> shape;
@@ -859,40 +875,67 @@ SmallVector<Value> ChunkLowering::build() {
     return tensor::EmptyOp::create(b, loc, shape, f32, dynamic);
   };
   OpFoldResult keySize = b.getIndexAttr(key), valueSize = b.getIndexAttr(value);
+  OpFoldResult perPass = b.getIndexAttr(chunksPerPass);
 
-  // Phase 1, in parallel over (batch, key group, chunk).
-  auto intra = scf::ForallOp::create(
-      b, loc, ArrayRef<OpFoldResult>{batch, groups, chunks},
-      ValueRange{empty({batch, length, heads, valueSize}),
-                 empty({batch, heads, chunks, keySize, valueSize}),
-                 empty({batch, heads, chunks})},
-      /*mapping=*/std::nullopt, [&](OpBuilder &nb, Location, ValueRange args) {
-        buildIntraChunk(nb, args[0], args[1], args[2], args.drop_front(3));
+  // The running state of every (batch, head), from pass to pass: the
+  // initial state (copied by bufferization: inputs are read-only) or zeros.
+  Value running;
+  if (Value init = op.getInitialState())
+    running = init;
+  else
+    running = linalg::FillOp::create(
+                  b, loc, ValueRange{constant(b, 0.0f)},
+                  ValueRange{empty({batch, heads, keySize, valueSize})})
+                  .getResult(0);
+
+  // Passes of P chunks: the chunks' states [B, H, P, K, V] live only for a
+  // pass, so that this scratch stays small however long the sequence.
+  Value passes =
+      arith::CeilDivSIOp::create(b, loc, chunkCount, index(b, chunksPerPass));
+  auto passLoop = loop(
+      b, index(b, 0), passes, 1,
+      ValueRange{empty({batch, length, heads, valueSize}), running,
+                 empty({batch, heads, perPass, keySize, valueSize}),
+                 empty({batch, heads, perPass})},
+      [&](OpBuilder &pb, Value pass, ValueRange carried) {
+        passFirst = mulIndex(pb, pass, chunksPerPass);
+        passCount = minIndex(pb, sub(pb, chunkCount, passFirst),
+                             index(pb, chunksPerPass));
+        // Phase 1, in parallel over (batch, key group, chunk).
+        auto intra = scf::ForallOp::create(
+            pb, loc, ArrayRef<OpFoldResult>{batch, groups, passCount},
+            ValueRange{carried[0], carried[2], carried[3]},
+            /*mapping=*/std::nullopt,
+            [&](OpBuilder &nb, Location, ValueRange args) {
+              buildIntraChunk(nb, args[0], args[1], args[2],
+                              args.drop_front(3));
+            });
+        decays = intra.getResult(2);
+        // Phase 2, in parallel over (batch, head, key row).
+        auto passing = scf::ForallOp::create(
+            pb, loc, ArrayRef<OpFoldResult>{batch, heads, keySize},
+            ValueRange{intra.getResult(1), carried[1]},
+            /*mapping=*/std::nullopt,
+            [&](OpBuilder &nb, Location, ValueRange args) {
+              buildStatePassing(nb, args[0], args[1], args[2],
+                                args.drop_front(3));
+            });
+        entryStates = passing.getResult(0);
+        // Phase 3, in parallel over (batch, head, chunk).
+        auto inter = scf::ForallOp::create(
+            pb, loc, ArrayRef<OpFoldResult>{batch, heads, passCount},
+            ValueRange{intra.getResult(0)}, /*mapping=*/std::nullopt,
+            [&](OpBuilder &nb, Location, ValueRange args) {
+              buildInterChunk(nb, args[0], args[1], args[2],
+                              args.drop_front(3));
+            });
+        return SmallVector<Value>{inter.getResult(0), passing.getResult(1),
+                                  passing.getResult(0), intra.getResult(2)};
       });
-  decays = intra.getResult(2);
 
-  // Phase 2, in parallel over (batch, head, key row).
-  SmallVector<Value> passingOuts = {intra.getResult(1)};
+  SmallVector<Value> results = {passLoop.getResult(0)};
   if (op.getFinalState())
-    passingOuts.push_back(empty({batch, heads, keySize, valueSize}));
-  auto passing = scf::ForallOp::create(
-      b, loc, ArrayRef<OpFoldResult>{batch, heads, keySize}, passingOuts,
-      /*mapping=*/std::nullopt, [&](OpBuilder &nb, Location, ValueRange args) {
-        buildStatePassing(nb, args[0], args[1], args[2], args.drop_front(3));
-      });
-  entryStates = passing.getResult(0);
-
-  // Phase 3, in parallel over (batch, head, chunk).
-  auto inter = scf::ForallOp::create(
-      b, loc, ArrayRef<OpFoldResult>{batch, heads, chunks},
-      ValueRange{intra.getResult(0)}, /*mapping=*/std::nullopt,
-      [&](OpBuilder &nb, Location, ValueRange args) {
-        buildInterChunk(nb, args[0], args[1], args[2], args.drop_front(3));
-      });
-
-  SmallVector<Value> results = {inter.getResult(0)};
-  if (op.getFinalState())
-    results.push_back(passing.getResult(1));
+    results.push_back(passLoop.getResult(1));
   return results;
 }
 
@@ -946,6 +989,9 @@ struct ChunkRecurrencePass
     int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
     // Whole vectors of columns per chunk.
     int64_t chunk = (chunkSize + width - 1) / width * width;
+    int64_t threadCount = threads > 0 ? int64_t(threads) : defaultThreads();
+    int64_t perPass = chunksPerPass > 0 ? int64_t(chunksPerPass)
+                                        : std::max<int64_t>(4, 2 * threadCount);
     SmallVector<RecurrenceOp> recurrences;
     getOperation()->walk([&](RecurrenceOp op) {
       if (!ChunkLowering::unsupported(op))
@@ -955,7 +1001,7 @@ struct ChunkRecurrencePass
     for (RecurrenceOp op : recurrences) {
       rewriter.setInsertionPoint(op);
       SmallVector<Value> results =
-          ChunkLowering(op, rewriter, width, chunk).build();
+          ChunkLowering(op, rewriter, width, chunk, perPass).build();
       rewriter.replaceOp(op, results);
     }
   }

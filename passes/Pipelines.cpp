@@ -21,6 +21,7 @@
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Transforms/BufferDeallocationOpInterfaceImpl.h"
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
@@ -33,6 +34,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/BufferDeallocationOpInterfaceImpl.h"
 #include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
@@ -66,6 +68,8 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   GlintChunkRecurrenceOptions chunked;
   chunked.form = options.recurrenceForm;
   chunked.threads = options.threads > 0 ? options.threads : defaultThreads();
+  if (options.chunkSize > 0)
+    chunked.chunkSize = options.chunkSize;
   pm.addNestedPass<func::FuncOp>(createGlintChunkRecurrence(chunked));
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
@@ -142,6 +146,11 @@ void glint::registerCompilerDialects(DialectRegistry &registry) {
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   vector::registerBufferizableOpInterfaceExternalModels(registry);
+  // Without these, buffer deallocation silently skips the bodies of
+  // scf.forall (and arith.select of buffers): a buffer allocated per
+  // parallel iteration would leak on every call.
+  arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
+  scf::registerBufferDeallocationOpInterfaceExternalModels(registry);
   arith::registerConvertArithToLLVMInterface(registry);
   cf::registerConvertControlFlowToLLVMInterface(registry);
   registerConvertFuncToLLVMInterface(registry);
@@ -171,7 +180,15 @@ struct PipelineFlags : public PassPipelineOptions<PipelineFlags> {
                      "OMP_NUM_THREADS, else the host's)"),
       llvm::cl::init(0)};
 
-  glint::LoopsOptions loops() const { return {recurrenceForm, threads}; }
+  Option<int64_t> chunkSize{
+      *this, "chunk-size",
+      llvm::cl::desc("Steps per chunk of the chunked form (0: "
+                     "glint-chunk-recurrence's default)"),
+      llvm::cl::init(0)};
+
+  glint::LoopsOptions loops() const {
+    return {recurrenceForm, threads, chunkSize};
+  }
 };
 } // namespace
 

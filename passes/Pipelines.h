@@ -27,6 +27,8 @@ struct LoopsOptions {
   /// The threads the compiled code will run on, for that choice (0: what
   /// defaultThreads() estimates).
   int64_t threads = 0;
+  /// Steps per chunk of the chunked form (0: the pass's default).
+  int64_t chunkSize = 0;
 };
 
 /// glint model IR → loops on tensors with no glint op left (the "scan" stage
