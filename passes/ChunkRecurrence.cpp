@@ -184,14 +184,40 @@ private:
   std::pair<Value, Value> decayAt(OpBuilder &b, Value batchIv, Value t,
                                   Value head);
 
-  /// The vectors of W lanes along V, in tiles of at most `valueVectors`:
-  /// (first vector, vector count) of each tile.
-  SmallVector<std::pair<int64_t, int64_t>> valueTiles() const {
-    SmallVector<std::pair<int64_t, int64_t>> tiles;
-    int64_t vectors = (value + width - 1) / width;
-    for (int64_t first = 0; first < vectors; first += valueVectors)
-      tiles.push_back({first, std::min(valueVectors, vectors - first)});
-    return tiles;
+  /// A tile of vectors of W lanes along V: `count` vectors from lane
+  /// `base`, the first `whole` of them wholly inside V (the one after, if
+  /// any, is masked).
+  struct ValueTile {
+    Value base;
+    int64_t count, whole;
+  };
+  /// The tiles of at most `valueVectors` vectors that cover V, each given to
+  /// `body` with `carried`, which it returns updated: the full tiles in an
+  /// scf.for (so that the IR does not grow with V), the rest after it.
+  Value forEachValueTile(
+      OpBuilder &b, Value carried,
+      function_ref<Value(OpBuilder &, const ValueTile &, Value)> body) {
+    int64_t whole = value / width, all = (value + width - 1) / width;
+    int64_t fullTiles = whole / valueVectors;
+    if (fullTiles == 1)
+      carried = body(b, {index(b, 0), valueVectors, valueVectors}, carried);
+    else if (fullTiles > 1)
+      carried = loop(b, index(b, 0), index(b, fullTiles * valueVectors * width),
+                     valueVectors * width, carried,
+                     [&](OpBuilder &nb, Value base, ValueRange inner) {
+                       return SmallVector<Value>{body(
+                           nb, {base, valueVectors, valueVectors}, inner[0])};
+                     })
+                    .getResult(0);
+    int64_t done = fullTiles * valueVectors;
+    if (all > done)
+      carried = body(b, {index(b, done * width), all - done, whole - done},
+                     carried);
+    return carried;
+  }
+  /// The lane where vector `x` of `tile` starts.
+  Value tileColumn(OpBuilder &b, const ValueTile &tile, int64_t x) {
+    return x ? add(b, tile.base, index(b, x * width)) : tile.base;
   }
   /// Blocks of `block` rows over [lower, upper), then the rows left one at
   /// a time: `body(b, first, rows, carried)` builds `rows` (a static count)
@@ -501,11 +527,12 @@ Value ChunkLowering::buildIntraOutput(OpBuilder &b, Value batchIv, Value head,
                                       Value weights, Value rows) {
   Value skip =
       op.getSkip() ? splat(b, element(b, op.getSkip(), {head})) : Value();
-  for (auto [first, count] : valueTiles()) {
-    rows = blockedRows(
-        b, index(b, 0), n, rowBlock, rows,
-        [&, first = first, count = count](OpBuilder &rb, Value i0,
-                                          int64_t rowCount, Value out) {
+  return forEachValueTile(b, rows, [&](OpBuilder &tb, const ValueTile &tile,
+                                       Value tileRows) {
+    int64_t count = tile.count;
+    return blockedRows(
+        tb, index(tb, 0), n, rowBlock, tileRows,
+        [&](OpBuilder &rb, Value i0, int64_t rowCount, Value out) {
           // Weights past a row's diagonal are 0, and a block of rows lies
           // within one block of columns of the weights, so the block can
           // run to its last row's diagonal.
@@ -520,10 +547,9 @@ Value ChunkLowering::buildIntraOutput(OpBuilder &b, Value batchIv, Value head,
                 Value t = timeOf(jb, t0, j, n);
                 SmallVector<Value> vj;
                 for (int64_t x = 0; x < count; ++x)
-                  vj.push_back(read(
-                      jb, op.getV(),
-                      {batchIv, t, head, index(jb, (first + x) * width)},
-                      valueInBounds(first + x)));
+                  vj.push_back(read(jb, op.getV(),
+                                    {batchIv, t, head, tileColumn(jb, tile, x)},
+                                    x < tile.whole));
                 SmallVector<Value> next(acc);
                 for (int64_t r = 0; r < rowCount; ++r) {
                   Value w = splat(jb, element(jb, weights, {steps[r], j}));
@@ -536,21 +562,19 @@ Value ChunkLowering::buildIntraOutput(OpBuilder &b, Value batchIv, Value head,
             Value t = timeOf(rb, t0, steps[r], n);
             Value row = rowOf(rb, steps[r], n);
             for (int64_t x = 0; x < count; ++x) {
-              Value column = index(rb, (first + x) * width);
+              Value column = tileColumn(rb, tile, x);
               Value o = inner.getResult(r * count + x);
               if (skip)
                 o = fma(rb, skip,
                         read(rb, op.getV(), {batchIv, t, head, column},
-                             valueInBounds(first + x)),
+                             x < tile.whole),
                         o);
-              out = write(rb, o, out, {row, localHead, column},
-                          valueInBounds(first + x));
+              out = write(rb, o, out, {row, localHead, column}, x < tile.whole);
             }
           }
           return out;
         });
-  }
-  return rows;
+  });
 }
 
 Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
@@ -575,11 +599,12 @@ Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
                   return SmallVector<Value>{out};
                 })
                .getResult(0);
-  for (auto [first, count] : valueTiles()) {
-    state = blockedRows(
-        b, zero, index(b, key), rowBlock, state,
-        [&, first = first, count = count](OpBuilder &kb, Value k0,
-                                          int64_t keyCount, Value out) {
+  return forEachValueTile(b, state, [&](OpBuilder &tb, const ValueTile &tile,
+                                        Value tileState) {
+    int64_t count = tile.count;
+    return blockedRows(
+        tb, index(tb, 0), index(tb, key), rowBlock, tileState,
+        [&](OpBuilder &kb, Value k0, int64_t keyCount, Value out) {
           SmallVector<Value> keys;
           for (int64_t r = 0; r < keyCount; ++r)
             keys.push_back(add(kb, k0, index(kb, r)));
@@ -589,9 +614,8 @@ Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
               [&](OpBuilder &jb, Value j, ValueRange acc) {
                 SmallVector<Value> vj;
                 for (int64_t x = 0; x < count; ++x)
-                  vj.push_back(read(jb, scaled,
-                                    {j, index(jb, (first + x) * width)},
-                                    valueInBounds(first + x)));
+                  vj.push_back(read(jb, scaled, {j, tileColumn(jb, tile, x)},
+                                    x < tile.whole));
                 SmallVector<Value> next(acc);
                 for (int64_t r = 0; r < keyCount; ++r) {
                   Value kk = splat(jb, element(jb, keysT, {keys[r], j}));
@@ -604,12 +628,10 @@ Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
           for (int64_t r = 0; r < keyCount; ++r)
             for (int64_t x = 0; x < count; ++x)
               out = write(kb, inner.getResult(r * count + x), out,
-                          {keys[r], index(kb, (first + x) * width)},
-                          valueInBounds(first + x));
+                          {keys[r], tileColumn(kb, tile, x)}, x < tile.whole);
           return out;
         });
-  }
-  return state;
+  });
 }
 
 /// Publishes `value` into `dest` at `offsets` / `sizes` (unit strides) from
@@ -796,11 +818,12 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
                 })
                .getResult(0);
 
-  for (auto [first, count] : valueTiles()) {
-    rows = blockedRows(
-        b, zero, n, rowBlock, rows,
-        [&, first = first, count = count](OpBuilder &rb, Value i0,
-                                          int64_t rowCount, Value out) {
+  rows = forEachValueTile(b, rows, [&](OpBuilder &tb, const ValueTile &tile,
+                                       Value tileRows) {
+    int64_t count = tile.count;
+    return blockedRows(
+        tb, index(tb, 0), n, rowBlock, tileRows,
+        [&](OpBuilder &rb, Value i0, int64_t rowCount, Value out) {
           SmallVector<Value> steps;
           for (int64_t r = 0; r < rowCount; ++r)
             steps.push_back(add(rb, i0, index(rb, r)));
@@ -810,9 +833,8 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
               [&](OpBuilder &kb, Value k, ValueRange acc) {
                 SmallVector<Value> sk;
                 for (int64_t x = 0; x < count; ++x)
-                  sk.push_back(read(kb, state,
-                                    {k, index(kb, (first + x) * width)},
-                                    valueInBounds(first + x)));
+                  sk.push_back(read(kb, state, {k, tileColumn(kb, tile, x)},
+                                    x < tile.whole));
                 SmallVector<Value> next(acc);
                 for (int64_t r = 0; r < rowCount; ++r) {
                   Value q = splat(kb, queries
@@ -827,15 +849,15 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
             Value p = splat(rb, element(rb, prefix, {steps[r]}));
             Value row = rowOf(rb, steps[r], n);
             for (int64_t x = 0; x < count; ++x) {
-              Value column = index(rb, (first + x) * width);
-              Value old = read(rb, out, {row, column}, valueInBounds(first + x));
+              Value column = tileColumn(rb, tile, x);
+              Value old = read(rb, out, {row, column}, x < tile.whole);
               out = write(rb, fma(rb, p, inner.getResult(r * count + x), old),
-                          out, {row, column}, valueInBounds(first + x));
+                          out, {row, column}, x < tile.whole);
             }
           }
           return out;
         });
-  }
+  });
   auto inParallel = scf::InParallelOp::create(b, loc);
   publish(b, loc, inParallel, rows, shared[0], rowOffsets, rowSizes);
 }
@@ -964,46 +986,163 @@ static int64_t hostVectorWidth() {
   return 4;
 }
 
+/// The state tile of glint-vectorize-recurrence's matrix form (its
+/// `state-tile-bytes` default, which the pipelines keep).
+static constexpr int64_t kRecurrentTileBytes = 16384;
+
+/// The parallel work items per batch element of glint-vectorize-recurrence's
+/// matrix form, as it splits them: min(H, 2) chunks of heads (its `chunks`
+/// default) times the K x Vt state tiles along V.
+static int64_t recurrentItemsPerBatch(RecurrenceOp op, int64_t width) {
+  int64_t key = op.getKeySize(), value = op.getValueSize();
+  int64_t heads = op.getNumHeads();
+  int64_t headChunks = ShapedType::isDynamic(heads) ? 2 : std::min<int64_t>(heads, 2);
+  int64_t tileWidth = value;
+  if (value >= width) {
+    int64_t fit = kRecurrentTileBytes / (4 * key * width);
+    int64_t needed = (value + width - 1) / width;
+    tileWidth = width * std::clamp<int64_t>(fit, 1, std::min<int64_t>(4, needed));
+  }
+  return headChunks * ((value + tileWidth - 1) / tileWidth);
+}
+
+/// The op-count model behind form=auto: per step and head, the recurrent
+/// form scales, updates and reads out the K x V state (3 K V vector ops);
+/// the chunked form adds each step to its chunk's state and reads the
+/// entering state (2 K V FMAs) and spends C V / 2 on the masked intra-chunk
+/// product and C K / 2 on the scores, shared by the H / G heads of a key
+/// group. Whether the chunked form does no more work.
+static bool chunkedDoesLessWork(RecurrenceOp op, int64_t chunk) {
+  int64_t key = op.getKeySize(), value = op.getValueSize();
+  int64_t heads = op.getNumHeads(), groups = op.getNumKeyGroups();
+  int64_t perGroup = !ShapedType::isDynamic(heads) &&
+                             !ShapedType::isDynamic(groups)
+                         ? heads / groups
+                         : 1;
+  double chunked = 2.0 * key * value + chunk * value / 2.0 +
+                   chunk * key / (2.0 * perGroup);
+  return chunked <= 3.0 * key * value;
+}
+
 namespace {
 struct ChunkRecurrencePass
     : public glint::impl::GlintChunkRecurrenceBase<ChunkRecurrencePass> {
   using GlintChunkRecurrenceBase::GlintChunkRecurrenceBase;
 
-  void runOnOperation() override {
-    if (form != "auto" && form != "recurrent" && form != "chunked") {
-      getOperation()->emitError()
-          << "glint-chunk-recurrence: form must be auto, recurrent or "
-             "chunked, not '"
-          << form << "'";
-      return signalPassFailure();
+  /// With form=auto: whether the chunked form runs `op`, as a constant or
+  /// a condition on B and L built before `op` (null: the recurrent form).
+  Value autoCondition(OpBuilder &b, RecurrenceOp op, int64_t width,
+                      int64_t chunk, int64_t threadCount);
+
+  void runOnOperation() override;
+};
+} // namespace
+
+Value ChunkRecurrencePass::autoCondition(OpBuilder &b, RecurrenceOp op,
+                                         int64_t width, int64_t chunk,
+                                         int64_t threadCount) {
+  Location loc = op.getLoc();
+  bool lessWork = chunkedDoesLessWork(op, chunk);
+  int64_t items = recurrentItemsPerBatch(op, width);
+  // More work and no threads to gain (even at B = 1): never.
+  if (!lessWork && items >= threadCount)
+    return Value();
+  auto v = cast<RankedTensorType>(op.getV().getType());
+  auto constantIndex = [&](int64_t i) {
+    return arith::ConstantIndexOp::create(b, loc, i);
+  };
+  auto size = [&](int64_t dim) -> Value {
+    return tensor::DimOp::create(b, loc, op.getV(), dim);
+  };
+  // Long enough to amortise the chunk's fixed costs (scores, copies, three
+  // parallel phases).
+  Value condition;
+  if (!v.isDynamicDim(1)) {
+    if (v.getDimSize(1) < minLength)
+      return Value();
+  } else {
+    condition = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                      size(1), constantIndex(minLength));
+  }
+  // With more work, only where the recurrent form leaves threads idle.
+  if (!lessWork) {
+    Value idle;
+    if (!v.isDynamicDim(0)) {
+      if (v.getDimSize(0) * items >= threadCount)
+        return Value();
+    } else {
+      idle = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::slt,
+          arith::MulIOp::create(b, loc, size(0), constantIndex(items)),
+          constantIndex(threadCount));
     }
-    if (chunkSize < 1) {
-      getOperation()->emitError()
-          << "glint-chunk-recurrence: chunk-size must be positive, not "
-          << chunkSize;
-      return signalPassFailure();
+    if (idle)
+      condition = condition ? arith::AndIOp::create(b, loc, condition, idle)
+                                  .getResult()
+                            : idle;
+  }
+  if (!condition)
+    condition = arith::ConstantIntOp::create(b, loc, 1, 1);
+  return condition;
+}
+
+void ChunkRecurrencePass::runOnOperation() {
+  if (form != "auto" && form != "recurrent" && form != "chunked") {
+    getOperation()->emitError()
+        << "glint-chunk-recurrence: form must be auto, recurrent or "
+           "chunked, not '"
+        << form << "'";
+    return signalPassFailure();
+  }
+  if (chunkSize < 1) {
+    getOperation()->emitError()
+        << "glint-chunk-recurrence: chunk-size must be positive, not "
+        << chunkSize;
+    return signalPassFailure();
+  }
+  if (form == "recurrent")
+    return;
+  int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
+  // Whole vectors of columns per chunk.
+  int64_t chunk = (chunkSize + width - 1) / width * width;
+  int64_t threadCount = threads > 0 ? int64_t(threads) : defaultThreads();
+  int64_t perPass = chunksPerPass > 0 ? int64_t(chunksPerPass)
+                                      : std::max<int64_t>(4, 2 * threadCount);
+  SmallVector<RecurrenceOp> recurrences;
+  getOperation()->walk([&](RecurrenceOp op) {
+    if (!ChunkLowering::unsupported(op))
+      recurrences.push_back(op);
+  });
+  IRRewriter rewriter(&getContext());
+  for (RecurrenceOp op : recurrences) {
+    rewriter.setInsertionPoint(op);
+    Value condition;
+    if (form == "chunked") {
+      condition = arith::ConstantIntOp::create(rewriter, op.getLoc(), 1, 1);
+    } else {
+      condition = autoCondition(rewriter, op, width, chunk, threadCount);
+      if (!condition)
+        continue;
     }
-    // TODO: the measured heuristic; until then auto leaves every op.
-    if (form != "chunked")
-      return;
-    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
-    // Whole vectors of columns per chunk.
-    int64_t chunk = (chunkSize + width - 1) / width * width;
-    int64_t threadCount = threads > 0 ? int64_t(threads) : defaultThreads();
-    int64_t perPass = chunksPerPass > 0 ? int64_t(chunksPerPass)
-                                        : std::max<int64_t>(4, 2 * threadCount);
-    SmallVector<RecurrenceOp> recurrences;
-    getOperation()->walk([&](RecurrenceOp op) {
-      if (!ChunkLowering::unsupported(op))
-        recurrences.push_back(op);
-    });
-    IRRewriter rewriter(&getContext());
-    for (RecurrenceOp op : recurrences) {
-      rewriter.setInsertionPoint(op);
+    std::optional<int64_t> constant = getConstantIntValue(condition);
+    if (constant && *constant) {
       SmallVector<Value> results =
           ChunkLowering(op, rewriter, width, chunk, perPass).build();
       rewriter.replaceOp(op, results);
+      continue;
     }
+    // Chosen at run time: the chunked form, or the op itself, for
+    // glint-vectorize-recurrence.
+    auto choice = scf::IfOp::create(rewriter, op.getLoc(),
+                                    op->getResultTypes(), condition,
+                                    /*withElseRegion=*/true);
+    rewriter.setInsertionPointToStart(choice.thenBlock());
+    SmallVector<Value> results =
+        ChunkLowering(op, rewriter, width, chunk, perPass).build();
+    scf::YieldOp::create(rewriter, op.getLoc(), results);
+    rewriter.setInsertionPointToStart(choice.elseBlock());
+    Operation *recurrent = rewriter.clone(*op);
+    scf::YieldOp::create(rewriter, op.getLoc(), recurrent->getResults());
+    rewriter.replaceOp(op, choice.getResults());
   }
-};
-} // namespace
+}

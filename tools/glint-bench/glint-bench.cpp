@@ -92,8 +92,9 @@ namespace json = llvm::json;
 static cl::list<std::string>
     caseNames("cases",
               cl::desc("Cases to run: mamba1, mamba2, mamba2-h2, mamba2-h1, "
-                       "retnet, retnet-h1, rwkv6, gla, conv1d, softplus, "
-                       "model, attn-map-mamba1 (default: all)"),
+                       "retnet, retnet-h1, retnet-h1-v32, retnet-k32, rwkv6, "
+                       "gla, conv1d, softplus, model, attn-map-mamba1 "
+                       "(default: all)"),
               cl::CommaSeparated);
 static cl::list<int64_t>
     lengths("L",
@@ -396,12 +397,13 @@ Case mamba2Case(int64_t H = 24) {
   return c;
 }
 
-/// RetNet-like retention: H heads of K = 128, V = 256 (values twice as wide
-/// as keys, as in RetNet), a constant decay per head, no delta or skip.
-Case retnetCase(int64_t H = 8) {
-  const int64_t K = 128, V = 256;
+/// RetNet-like retention: H heads of K keys and V values (by default
+/// K = 128, V = 256: values twice as wide as keys, as in RetNet), a
+/// constant decay per head, no delta or skip.
+Case retnetCase(std::string name, int64_t H, int64_t K = 128,
+                int64_t V = 256) {
   Case c;
-  c.name = H == 8 ? "retnet" : "retnet-h" + std::to_string(H);
+  c.name = std::move(name);
   c.description = "RetNet-like retention (B=1, constant decay per head, "
                   "own keys per head)";
   c.unit = "updates";
@@ -1120,7 +1122,11 @@ int main(int argc, char **argv) {
     }
   std::vector<Case> all = {
       mamba1Case(),     mamba2Case(),  mamba2Case(2),   mamba2Case(1),
-      retnetCase(),     retnetCase(1), gatedCase(true), gatedCase(false),
+      retnetCase("retnet", 8), retnetCase("retnet-h1", 1),
+      // One head of 32 values: a single work item for the recurrent form.
+      retnetCase("retnet-h1-v32", 1, 128, 32),
+      // Small keys: the chunked form's intra-chunk work outweighs its saving.
+      retnetCase("retnet-k32", 16, 32, 64), gatedCase(true), gatedCase(false),
       conv1dCase(),     softplusCase(), modelCase(),    attnMapMamba1Case()};
   std::vector<Case *> selected;
   if (caseNames.empty()) {
