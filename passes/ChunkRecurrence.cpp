@@ -1024,6 +1024,20 @@ static bool chunkedDoesLessWork(RecurrenceOp op, int64_t chunk) {
   return chunked <= 3.0 * key * value;
 }
 
+/// Chunks per pass: as many as keep a batch element's chunk states within
+/// 4 MiB (shared cache, not memory, between the phases), between twice the
+/// threads and 64, a multiple of the threads so that a pass divides evenly.
+/// Each pass is three parallel regions, so few heads want long passes.
+static int64_t defaultChunksPerPass(RecurrenceOp op, int64_t threads) {
+  int64_t heads = op.getNumHeads();
+  int64_t perChunk = (ShapedType::isDynamic(heads) ? 1 : heads) *
+                     op.getKeySize() * op.getValueSize() * 4;
+  int64_t fit = (int64_t(4) << 20) / std::max<int64_t>(perChunk, 1);
+  int64_t chunks = std::clamp<int64_t>(fit, 2 * threads,
+                                       std::max<int64_t>(64, 2 * threads));
+  return std::max<int64_t>(chunks / threads * threads, threads);
+}
+
 namespace {
 struct ChunkRecurrencePass
     : public glint::impl::GlintChunkRecurrenceBase<ChunkRecurrencePass> {
@@ -1106,8 +1120,6 @@ void ChunkRecurrencePass::runOnOperation() {
   // Whole vectors of columns per chunk.
   int64_t chunk = (chunkSize + width - 1) / width * width;
   int64_t threadCount = threads > 0 ? int64_t(threads) : defaultThreads();
-  int64_t perPass = chunksPerPass > 0 ? int64_t(chunksPerPass)
-                                      : std::max<int64_t>(4, 2 * threadCount);
   SmallVector<RecurrenceOp> recurrences;
   getOperation()->walk([&](RecurrenceOp op) {
     if (!ChunkLowering::unsupported(op))
@@ -1115,6 +1127,9 @@ void ChunkRecurrencePass::runOnOperation() {
   });
   IRRewriter rewriter(&getContext());
   for (RecurrenceOp op : recurrences) {
+    int64_t perPass = chunksPerPass > 0
+                          ? int64_t(chunksPerPass)
+                          : defaultChunksPerPass(op, threadCount);
     rewriter.setInsertionPoint(op);
     Value condition;
     if (form == "chunked") {

@@ -164,8 +164,8 @@ def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "func::FuncOp"> {
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
            "Steps per chunk (rounded up to a multiple of the vector width)">,
     Option<"chunksPerPass", "chunks-per-pass", "int64_t", /*default=*/"0",
-           "Chunks whose states are kept at once (0: twice the threads, at "
-           "least 4)">,
+           "Chunks whose states are kept at once (0: as many as fit 4 MiB "
+           "per batch element, from twice the threads to 64)">,
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
            "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">
   ];

@@ -105,6 +105,13 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  // Buffers whose layout bufferization cannot infer (the results of an
+  // scf.if choosing between two forms of a recurrence, each a fresh
+  // allocation) get the identity layout too: with the default, fully
+  // dynamic one, every such result was copied before it was returned or
+  // reshaped.
+  bufferize.unknownTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
 
