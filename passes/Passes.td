@@ -158,9 +158,10 @@ def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "func::FuncOp"> {
     Option<"threads", "threads", "int64_t", /*default=*/"0",
            "Threads the compiled code will run on (0: OMP_NUM_THREADS, "
            "else the host's hardware threads)">,
-    Option<"minLength", "min-length", "int64_t", /*default=*/"256",
-           "form=auto: the shortest sequence (L) that runs chunked; checked "
-           "at run time when L is dynamic">,
+    Option<"minLength", "min-length", "int64_t", /*default=*/"0",
+           "form=auto: the shortest sequence (L) that runs chunked, checked "
+           "at run time when L is dynamic (0: a chunk per thread, "
+           "chunk-size x threads)">,
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
            "Steps per chunk (rounded up to a multiple of the vector width)">,
     Option<"chunksPerPass", "chunks-per-pass", "int64_t", /*default=*/"0",
