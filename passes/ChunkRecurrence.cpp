@@ -4,7 +4,44 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// HEADER-PLACEHOLDER
+// Lowers matrix-state recurrences with a decay per head (Mamba-2, RetNet,
+// data-dependent per-head decays) to the chunked form of Mamba-2's SSD:
+// per chunk of C steps, small matrix products in vector loops; between
+// chunks, only the K x V state. Three phases per pass of P chunks:
+//
+//   1. scf.forall (batch, key group, chunk): the chunk's keys transposed
+//      and queries copied once for the group, scores = Q Kᵀ (column blocks
+//      of W on or below the diagonal, 8 rows per pass over the keys); per
+//      head of the group: a_i = exp(g_i (* delta_i)), the weights
+//      W = scores ⊙ M ⊙ delta_j, rows = W V (+ skip v), the chunk's state
+//      contribution Σ_j w_j k_j v_jᵀ and its total decay Π a_i.
+//   2. scf.forall (batch, head, key row): the running state passed from
+//      chunk to chunk, S ← total_c S + contribution_c, each chunk's entering
+//      state written in place of its contribution.
+//   3. scf.forall (batch, head, chunk): rows_i += (a_0 ... a_i) q_iᵀ S_c.
+//
+// Numerics. Every decay is a product of step factors a_s = exp(g_s) <= 1
+// from one step to another inside a chunk: the mask row i is row i - 1
+// times a_i with a 1 entering at column i (lanes right of the diagonal
+// stay exactly 0: the causal mask comes free), a step's weight in the
+// chunk's state is the product of the factors after it (a suffix product),
+// the entering state's a prefix product. No exponential of a difference of
+// cumulative sums, no cumulative sum across chunks: strong decays underflow
+// to 0 instead of overflowing, and long sequences lose nothing.
+//
+// Speed. The products are register blocks of vector FMAs: rows of the
+// output (or keys of the state) in blocks of 4 by 2 or 4 vectors of W
+// lanes along V (half the vector registers as accumulators), scalars of
+// the other operand broadcast from local, contiguous copies (one base
+// pointer, constant offsets). Bounds are exact: a loop of whole blocks,
+// then the rows left one at a time; along V, tiles of whole vectors in an
+// scf.for and the rest (masked past V) after it, so that the IR does not
+// grow with V. Local buffers are allocated per forall iteration (freed by
+// buffer deallocation, which needs the scf interface models registered).
+//
+// Which ops, and form=auto's choice with the numbers behind it, are in the
+// pass description (Passes.td); the numerics are tested against the float64
+// evaluator by test/unit/VectorizeRecurrenceTest.cpp (ChunkRecurrenceTest).
 //
 //===----------------------------------------------------------------------===//
 

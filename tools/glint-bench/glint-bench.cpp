@@ -41,6 +41,13 @@
 // kernel) shows how many cores it actually kept busy. The naive loops are
 // always single-threaded.
 //
+// --form chooses how matrix-state recurrences are compiled (auto, the
+// compiler's choice; recurrent; chunked: glint-chunk-recurrence). Given
+// several (--form=recurrent,chunked), each case is compiled once per form
+// and, at each length, the forms are timed one after the other, so that
+// their ratio comes from the same moment of a shared machine; each line
+// says its `form`.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Pipelines.h"
