@@ -174,8 +174,9 @@ Built build(const Case &c, bool returnState, std::mt19937_64 &rng) {
   return built;
 }
 
-/// The lowering under test.
-enum class Form { Recurrent, Chunked };
+/// The lowering under test: a form forced, or glint-chunk-recurrence's
+/// form=auto for two threads.
+enum class Form { Recurrent, Chunked, Auto };
 
 class CompiledRecurrenceTest : public ::testing::TestWithParam<Case> {
 protected:
@@ -207,7 +208,10 @@ protected:
         llvm::sys::fs::createTemporaryFile("glint-vector-test", "so", library));
     llvm::FileRemover removeLibrary(library);
     glint::LoopsOptions loops;
-    loops.recurrenceForm = form == Form::Chunked ? "chunked" : "recurrent";
+    loops.recurrenceForm = form == Form::Chunked   ? "chunked"
+                           : form == Form::Auto    ? "auto"
+                                                   : "recurrent";
+    loops.threads = 2;
     llvm::Error compiled = glint::compiler::compileToLibrary(
         module, "forward", library, glint::compiler::StepMode::Auto,
         /*attention=*/{}, loops);
@@ -241,9 +245,10 @@ protected:
     {
       OwningOpRef<ModuleOp> copy = module->clone();
       PassManager pm(context.get());
-      if (form == Form::Chunked) {
+      if (form != Form::Recurrent) {
         glint::GlintChunkRecurrenceOptions options;
-        options.form = "chunked";
+        options.form = form == Form::Chunked ? "chunked" : "auto";
+        options.threads = 2;
         pm.addNestedPass<func::FuncOp>(
             glint::createGlintChunkRecurrence(options));
       } else {
@@ -251,9 +256,16 @@ protected:
             glint::createGlintVectorizeRecurrence());
       }
       ASSERT_TRUE(succeeded(pm.run(*copy)));
-      EXPECT_EQ(count(*copy, "glint.recurrence"), c.vectorized ? 0 : 1)
-          << built.source;
-      if (c.vectorized) {
+      if (form == Form::Auto) {
+        // Both forms, chosen by an scf.if on L; the op itself in the else
+        // branch.
+        EXPECT_EQ(count(*copy, "scf.if"), 1) << built.source;
+        EXPECT_EQ(count(*copy, "glint.recurrence"), 1) << built.source;
+      } else {
+        EXPECT_EQ(count(*copy, "glint.recurrence"), c.vectorized ? 0 : 1)
+            << built.source;
+      }
+      if (c.vectorized && form != Form::Auto) {
         EXPECT_GT(count(*copy, "vector.transfer_read"), 0);
         // Within chunks, between chunks, the entering states read out.
         if (form == Form::Chunked) {
@@ -402,6 +414,28 @@ INSTANTIATE_TEST_SUITE_P(
              false},
         Case{"Mamba1", 2, 70, 37, 1, 5, 1, 2,
              Query | Delta | Skip | DynamicSizes, false}),
+    [](const auto &info) { return info.param.name; });
+
+class AutoFormTest : public CompiledRecurrenceTest {};
+
+// Tests that form=auto's run-time choice compiles and runs both ways: with a
+// dynamic length, an op that does less work chunked (K = V = 128, model
+// ratio 0.83 at 64-step chunks) runs chunked from L = 128 (a chunk per
+// thread at two threads) and recurrent below; at both lengths it agrees
+// with the evaluator.
+TEST_P(AutoFormTest, BothBranchesMatchReference) {
+  Case c = GetParam();
+  for (int64_t len : {40, 300}) {
+    c.len = len;
+    ASSERT_NO_FATAL_FAILURE(
+        check(c, build(c, /*returnState=*/false, rng), Form::Auto));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, AutoFormTest,
+    ::testing::Values(Case{"RetNetDynamicLength", 2, 0, 2, 2, 128, 128, 1,
+                           Query | DynamicSizes}),
     [](const auto &info) { return info.param.name; });
 
 /// Bytes in use in the main malloc arena (where the calling thread's share
