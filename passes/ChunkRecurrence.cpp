@@ -57,6 +57,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/Debug.h"
 #include "llvm/TargetParser/Host.h"
 
 #include <cstdlib>
@@ -91,9 +92,8 @@ class ChunkLowering {
 public:
   ChunkLowering(RecurrenceOp op, OpBuilder &builder, int64_t width,
                 int64_t chunk, int64_t chunksPerPass)
-      : op(op), builder(builder), loc(op.getLoc()),
-        f32(builder.getF32Type()), width(width), chunk(chunk),
-        chunksPerPass(chunksPerPass),
+      : op(op), builder(builder), loc(op.getLoc()), f32(builder.getF32Type()),
+        width(width), chunk(chunk), chunksPerPass(chunksPerPass),
         key(op.getKeySize()), value(op.getValueSize()),
         rowBlock(std::min(kRowBlock, width)),
         scoreRows(std::min(kScoreRows, width)),
@@ -181,11 +181,9 @@ private:
         SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
   }
   /// An scf.for from `lower` to `upper` (step `step`) with `init` carried.
-  scf::ForOp loop(OpBuilder &b, Value lower, Value upper, int64_t step,
-                  ValueRange init,
-                  function_ref<SmallVector<Value>(OpBuilder &, Value,
-                                                  ValueRange)>
-                      body) {
+  scf::ForOp
+  loop(OpBuilder &b, Value lower, Value upper, int64_t step, ValueRange init,
+       function_ref<SmallVector<Value>(OpBuilder &, Value, ValueRange)> body) {
     return scf::ForOp::create(
         b, loc, lower, upper, index(b, step), init,
         [&](OpBuilder &nb, Location, Value iv, ValueRange carried) {
@@ -248,8 +246,8 @@ private:
                     .getResult(0);
     int64_t done = fullTiles * valueVectors;
     if (all > done)
-      carried = body(b, {index(b, done * width), all - done, whole - done},
-                     carried);
+      carried =
+          body(b, {index(b, done * width), all - done, whole - done}, carried);
     return carried;
   }
   /// The lane where vector `x` of `tile` starts.
@@ -260,22 +258,22 @@ private:
   /// a time: `body(b, first, rows, carried)` builds `rows` (a static count)
   /// rows from `first` and returns the new `carried`. Exact bounds: no row
   /// is computed twice or past the end.
-  Value blockedRows(OpBuilder &b, Value lower, Value upper, int64_t block,
-                    Value carried,
-                    function_ref<Value(OpBuilder &, Value, int64_t, Value)>
-                        body) {
-    Value full = add(
-        b, lower,
-        mulIndex(b,
-                 arith::DivSIOp::create(b, loc, sub(b, upper, lower),
-                                        index(b, block)),
-                 block));
-    carried = loop(b, lower, full, block, carried,
-                   [&](OpBuilder &nb, Value first, ValueRange inner) {
-                     return SmallVector<Value>{body(nb, first, block,
-                                                    inner[0])};
-                   })
-                  .getResult(0);
+  Value
+  blockedRows(OpBuilder &b, Value lower, Value upper, int64_t block,
+              Value carried,
+              function_ref<Value(OpBuilder &, Value, int64_t, Value)> body) {
+    Value full =
+        add(b, lower,
+            mulIndex(b,
+                     arith::DivSIOp::create(b, loc, sub(b, upper, lower),
+                                            index(b, block)),
+                     block));
+    carried =
+        loop(b, lower, full, block, carried,
+             [&](OpBuilder &nb, Value first, ValueRange inner) {
+               return SmallVector<Value>{body(nb, first, block, inner[0])};
+             })
+            .getResult(0);
     if (block == 1)
       return carried;
     return loop(b, full, upper, 1, carried,
@@ -433,8 +431,8 @@ Value ChunkLowering::copyQueries(OpBuilder &b, Value batchIv, Value groupIv,
                   Value column = index(nb, x * width);
                   bool inBounds = (x + 1) * width <= key;
                   out = write(nb,
-                              read(nb, op.getQ(),
-                                   {batchIv, t, groupIv, column}, inBounds),
+                              read(nb, op.getQ(), {batchIv, t, groupIv, column},
+                                   inBounds),
                               out, {i, column}, inBounds);
                 }
                 return SmallVector<Value>{out};
@@ -445,38 +443,37 @@ Value ChunkLowering::copyQueries(OpBuilder &b, Value batchIv, Value groupIv,
 Value ChunkLowering::buildScores(OpBuilder &b, Value n, Value queries,
                                  Value keysT, Value scores) {
   Value blocks = arith::CeilDivSIOp::create(b, loc, n, index(b, width));
-  return loop(
-             b, index(b, 0), blocks, 1, scores,
-             [&](OpBuilder &cb, Value block, ValueRange carried) {
-               Value column = mulIndex(cb, block, width);
-               // Rows from the block's first column down: the blocks right
-               // of the diagonal are never read.
-               return SmallVector<Value>{blockedRows(
-                   cb, column, n, scoreRows, carried[0],
-                   [&](OpBuilder &rb, Value i0, int64_t count, Value out) {
-                     SmallVector<Value> rows;
-                     for (int64_t r = 0; r < count; ++r)
-                       rows.push_back(add(rb, i0, index(rb, r)));
-                     SmallVector<Value> init(count, zeros(rb));
-                     auto keyLoop = loop(
-                         rb, index(rb, 0), index(rb, key), 1, init,
-                         [&](OpBuilder &kb, Value k, ValueRange acc) {
-                           Value kv = read(kb, keysT, {k, column}, true);
-                           SmallVector<Value> next;
-                           for (int64_t r = 0; r < count; ++r) {
-                             Value q = queries
-                                           ? element(kb, queries, {rows[r], k})
-                                           : constant(kb, 1.0f);
-                             next.push_back(fma(kb, splat(kb, q), kv, acc[r]));
-                           }
-                           return next;
-                         });
-                     for (int64_t r = 0; r < count; ++r)
-                       out = write(rb, keyLoop.getResult(r), out,
-                                   {rows[r], column}, true);
-                     return out;
-                   })};
-             })
+  return loop(b, index(b, 0), blocks, 1, scores,
+              [&](OpBuilder &cb, Value block, ValueRange carried) {
+                Value column = mulIndex(cb, block, width);
+                // Rows from the block's first column down: the blocks right
+                // of the diagonal are never read.
+                return SmallVector<Value>{blockedRows(
+                    cb, column, n, scoreRows, carried[0],
+                    [&](OpBuilder &rb, Value i0, int64_t count, Value out) {
+                      SmallVector<Value> rows;
+                      for (int64_t r = 0; r < count; ++r)
+                        rows.push_back(add(rb, i0, index(rb, r)));
+                      SmallVector<Value> init(count, zeros(rb));
+                      auto keyLoop = loop(
+                          rb, index(rb, 0), index(rb, key), 1, init,
+                          [&](OpBuilder &kb, Value k, ValueRange acc) {
+                            Value kv = read(kb, keysT, {k, column}, true);
+                            SmallVector<Value> next;
+                            for (int64_t r = 0; r < count; ++r) {
+                              Value q = queries
+                                            ? element(kb, queries, {rows[r], k})
+                                            : constant(kb, 1.0f);
+                              next.push_back(fma(kb, splat(kb, q), kv, acc[r]));
+                            }
+                            return next;
+                          });
+                      for (int64_t r = 0; r < count; ++r)
+                        out = write(rb, keyLoop.getResult(r), out,
+                                    {rows[r], column}, true);
+                      return out;
+                    })};
+              })
       .getResult(0);
 }
 
@@ -498,18 +495,19 @@ ChunkLowering::buildChunkScalars(OpBuilder &b, Value batchIv, Value head,
   // From the last step back: the decay a step's input still meets before
   // the chunk ends is the product of the factors after it (a product, not
   // the exponential of a difference: nothing can overflow).
-  auto suffix = loop(
-      b, zero, n, 1, ValueRange{scalars, constant(b, 1.0f)},
-      [&](OpBuilder &nb, Value s, ValueRange carried) {
-        Value i = sub(nb, lastRow, s);
-        Value product = carried[1];
-        Value weight =
-            op.getDelta() ? mulf(nb, product, element(nb, carried[0], {one, i}))
-                          : product;
-        Value next = insert(nb, weight, carried[0], {two, i});
-        product = mulf(nb, product, element(nb, next, {index(nb, 0), i}));
-        return SmallVector<Value>{next, product};
-      });
+  auto suffix =
+      loop(b, zero, n, 1, ValueRange{scalars, constant(b, 1.0f)},
+           [&](OpBuilder &nb, Value s, ValueRange carried) {
+             Value i = sub(nb, lastRow, s);
+             Value product = carried[1];
+             Value weight =
+                 op.getDelta()
+                     ? mulf(nb, product, element(nb, carried[0], {one, i}))
+                     : product;
+             Value next = insert(nb, weight, carried[0], {two, i});
+             product = mulf(nb, product, element(nb, next, {index(nb, 0), i}));
+             return SmallVector<Value>{next, product};
+           });
   return {suffix.getResult(0), suffix.getResult(1)};
 }
 
@@ -522,17 +520,18 @@ Value ChunkLowering::buildWeights(OpBuilder &b, Value n, Value scores,
   for (int64_t l = 0; l < width; ++l)
     lanes[l] = static_cast<int32_t>(l);
   Value iota = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(VectorType::get({width}, i32),
-                                     ArrayRef<int32_t>(lanes)));
+      b, loc,
+      DenseElementsAttr::get(VectorType::get({width}, i32),
+                             ArrayRef<int32_t>(lanes)));
   Value ones = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(VectorType::get({width}, f32), 1.0f));
   return loop(
              b, zero, blocks, 1, weights,
              [&](OpBuilder &cb, Value block, ValueRange carried) {
                Value column = mulIndex(cb, block, width);
-               Value deltas =
-                   op.getDelta() ? read(cb, scalars, {one, column}, true)
-                                 : Value();
+               Value deltas = op.getDelta()
+                                  ? read(cb, scalars, {one, column}, true)
+                                  : Value();
                // m[j] = prod_{j < s <= i} a_s for j <= i, 0 for j > i: each
                // row is the last times a_i, with a 1 entering at j = i.
                // Lanes past i stay exactly 0, which is the causal mask.
@@ -564,60 +563,62 @@ Value ChunkLowering::buildIntraOutput(OpBuilder &b, Value batchIv, Value head,
                                       Value weights, Value rows) {
   Value skip =
       op.getSkip() ? splat(b, element(b, op.getSkip(), {head})) : Value();
-  return forEachValueTile(b, rows, [&](OpBuilder &tb, const ValueTile &tile,
-                                       Value tileRows) {
-    int64_t count = tile.count;
-    return blockedRows(
-        tb, index(tb, 0), n, rowBlock, tileRows,
-        [&](OpBuilder &rb, Value i0, int64_t rowCount, Value out) {
-          // Weights past a row's diagonal are 0, and a block of rows lies
-          // within one block of columns of the weights, so the block can
-          // run to its last row's diagonal.
-          SmallVector<Value> steps;
-          for (int64_t r = 0; r < rowCount; ++r)
-            steps.push_back(add(rb, i0, index(rb, r)));
-          Value end = add(rb, steps.back(), index(rb, 1));
-          SmallVector<Value> init(rowCount * count, zeros(rb));
-          auto inner = loop(
-              rb, index(rb, 0), end, 1, init,
-              [&](OpBuilder &jb, Value j, ValueRange acc) {
-                Value t = timeOf(jb, t0, j, n);
-                SmallVector<Value> vj;
-                for (int64_t x = 0; x < count; ++x)
-                  vj.push_back(read(jb, op.getV(),
-                                    {batchIv, t, head, tileColumn(jb, tile, x)},
-                                    x < tile.whole));
-                SmallVector<Value> next(acc);
-                for (int64_t r = 0; r < rowCount; ++r) {
-                  Value w = splat(jb, element(jb, weights, {steps[r], j}));
-                  for (int64_t x = 0; x < count; ++x)
-                    next[r * count + x] = fma(jb, w, vj[x], next[r * count + x]);
+  return forEachValueTile(
+      b, rows, [&](OpBuilder &tb, const ValueTile &tile, Value tileRows) {
+        int64_t count = tile.count;
+        return blockedRows(
+            tb, index(tb, 0), n, rowBlock, tileRows,
+            [&](OpBuilder &rb, Value i0, int64_t rowCount, Value out) {
+              // Weights past a row's diagonal are 0, and a block of rows lies
+              // within one block of columns of the weights, so the block can
+              // run to its last row's diagonal.
+              SmallVector<Value> steps;
+              for (int64_t r = 0; r < rowCount; ++r)
+                steps.push_back(add(rb, i0, index(rb, r)));
+              Value end = add(rb, steps.back(), index(rb, 1));
+              SmallVector<Value> init(rowCount * count, zeros(rb));
+              auto inner = loop(
+                  rb, index(rb, 0), end, 1, init,
+                  [&](OpBuilder &jb, Value j, ValueRange acc) {
+                    Value t = timeOf(jb, t0, j, n);
+                    SmallVector<Value> vj;
+                    for (int64_t x = 0; x < count; ++x)
+                      vj.push_back(
+                          read(jb, op.getV(),
+                               {batchIv, t, head, tileColumn(jb, tile, x)},
+                               x < tile.whole));
+                    SmallVector<Value> next(acc);
+                    for (int64_t r = 0; r < rowCount; ++r) {
+                      Value w = splat(jb, element(jb, weights, {steps[r], j}));
+                      for (int64_t x = 0; x < count; ++x)
+                        next[r * count + x] =
+                            fma(jb, w, vj[x], next[r * count + x]);
+                    }
+                    return next;
+                  });
+              for (int64_t r = 0; r < rowCount; ++r) {
+                Value t = timeOf(rb, t0, steps[r], n);
+                Value row = rowOf(rb, steps[r], n);
+                for (int64_t x = 0; x < count; ++x) {
+                  Value column = tileColumn(rb, tile, x);
+                  Value o = inner.getResult(r * count + x);
+                  if (skip)
+                    o = fma(rb, skip,
+                            read(rb, op.getV(), {batchIv, t, head, column},
+                                 x < tile.whole),
+                            o);
+                  out = write(rb, o, out, {row, localHead, column},
+                              x < tile.whole);
                 }
-                return next;
-              });
-          for (int64_t r = 0; r < rowCount; ++r) {
-            Value t = timeOf(rb, t0, steps[r], n);
-            Value row = rowOf(rb, steps[r], n);
-            for (int64_t x = 0; x < count; ++x) {
-              Value column = tileColumn(rb, tile, x);
-              Value o = inner.getResult(r * count + x);
-              if (skip)
-                o = fma(rb, skip,
-                        read(rb, op.getV(), {batchIv, t, head, column},
-                             x < tile.whole),
-                        o);
-              out = write(rb, o, out, {row, localHead, column}, x < tile.whole);
-            }
-          }
-          return out;
-        });
-  });
+              }
+              return out;
+            });
+      });
 }
 
 Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
                                      Value t0, Value n, Value keysT,
-                                     Value scalars, Value scaled,
-                                     Value state) {
+                                     Value scalars, Value scaled, Value state) {
   Value zero = index(b, 0), two = index(b, 2);
   int64_t vectors = (value + width - 1) / width;
   // scaled[j, :] = weight_j v_j, once per step rather than once per key.
@@ -636,39 +637,41 @@ Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
                   return SmallVector<Value>{out};
                 })
                .getResult(0);
-  return forEachValueTile(b, state, [&](OpBuilder &tb, const ValueTile &tile,
-                                        Value tileState) {
-    int64_t count = tile.count;
-    return blockedRows(
-        tb, index(tb, 0), index(tb, key), rowBlock, tileState,
-        [&](OpBuilder &kb, Value k0, int64_t keyCount, Value out) {
-          SmallVector<Value> keys;
-          for (int64_t r = 0; r < keyCount; ++r)
-            keys.push_back(add(kb, k0, index(kb, r)));
-          SmallVector<Value> init(keyCount * count, zeros(kb));
-          auto inner = loop(
-              kb, index(kb, 0), n, 1, init,
-              [&](OpBuilder &jb, Value j, ValueRange acc) {
-                SmallVector<Value> vj;
+  return forEachValueTile(
+      b, state, [&](OpBuilder &tb, const ValueTile &tile, Value tileState) {
+        int64_t count = tile.count;
+        return blockedRows(
+            tb, index(tb, 0), index(tb, key), rowBlock, tileState,
+            [&](OpBuilder &kb, Value k0, int64_t keyCount, Value out) {
+              SmallVector<Value> keys;
+              for (int64_t r = 0; r < keyCount; ++r)
+                keys.push_back(add(kb, k0, index(kb, r)));
+              SmallVector<Value> init(keyCount * count, zeros(kb));
+              auto inner = loop(
+                  kb, index(kb, 0), n, 1, init,
+                  [&](OpBuilder &jb, Value j, ValueRange acc) {
+                    SmallVector<Value> vj;
+                    for (int64_t x = 0; x < count; ++x)
+                      vj.push_back(read(jb, scaled,
+                                        {j, tileColumn(jb, tile, x)},
+                                        x < tile.whole));
+                    SmallVector<Value> next(acc);
+                    for (int64_t r = 0; r < keyCount; ++r) {
+                      Value kk = splat(jb, element(jb, keysT, {keys[r], j}));
+                      for (int64_t x = 0; x < count; ++x)
+                        next[r * count + x] =
+                            fma(jb, kk, vj[x], next[r * count + x]);
+                    }
+                    return next;
+                  });
+              for (int64_t r = 0; r < keyCount; ++r)
                 for (int64_t x = 0; x < count; ++x)
-                  vj.push_back(read(jb, scaled, {j, tileColumn(jb, tile, x)},
-                                    x < tile.whole));
-                SmallVector<Value> next(acc);
-                for (int64_t r = 0; r < keyCount; ++r) {
-                  Value kk = splat(jb, element(jb, keysT, {keys[r], j}));
-                  for (int64_t x = 0; x < count; ++x)
-                    next[r * count + x] =
-                        fma(jb, kk, vj[x], next[r * count + x]);
-                }
-                return next;
-              });
-          for (int64_t r = 0; r < keyCount; ++r)
-            for (int64_t x = 0; x < count; ++x)
-              out = write(kb, inner.getResult(r * count + x), out,
-                          {keys[r], tileColumn(kb, tile, x)}, x < tile.whole);
-          return out;
-        });
-  });
+                  out =
+                      write(kb, inner.getResult(r * count + x), out,
+                            {keys[r], tileColumn(kb, tile, x)}, x < tile.whole);
+              return out;
+            });
+      });
 }
 
 /// Publishes `value` into `dest` at `offsets` / `sizes` (unit strides) from
@@ -683,9 +686,8 @@ static void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
       SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
 }
 
-void ChunkLowering::buildIntraChunk(OpBuilder &b, Value batchIv,
-                                    Value groupIv, Value c,
-                                    ValueRange shared) {
+void ChunkLowering::buildIntraChunk(OpBuilder &b, Value batchIv, Value groupIv,
+                                    Value c, ValueRange shared) {
   auto [t0, n] = chunkExtent(b, c);
   Value zero = index(b, 0);
   Value perGroup = getValueOrCreateConstantIndexOp(b, loc, headsPerGroup);
@@ -705,16 +707,15 @@ void ChunkLowering::buildIntraChunk(OpBuilder &b, Value batchIv,
       shared[0], rowOffsets, rowSizes);
   SmallVector<OpFoldResult> stateOffsets = {batchIv, firstHead, c, zeroAttr,
                                             zeroAttr};
-  SmallVector<OpFoldResult> stateSizes = {one, headsPerGroup, one,
-                                          b.getIndexAttr(key),
-                                          b.getIndexAttr(value)};
+  SmallVector<OpFoldResult> stateSizes = {
+      one, headsPerGroup, one, b.getIndexAttr(key), b.getIndexAttr(value)};
   Value states =
       slice(b, RankedTensorType::get({perGroupSize, key, value}, f32),
             shared[1], stateOffsets, stateSizes);
   SmallVector<OpFoldResult> decayOffsets = {batchIv, firstHead, c};
   SmallVector<OpFoldResult> decaySizes = {one, headsPerGroup, one};
-  Value totals = slice(b, RankedTensorType::get({perGroupSize}, f32),
-                       shared[2], decayOffsets, decaySizes);
+  Value totals = slice(b, RankedTensorType::get({perGroupSize}, f32), shared[2],
+                       decayOffsets, decaySizes);
 
   // Local buffers, zero past n so that the unused lanes of full-width
   // vectors stay finite.
@@ -725,14 +726,14 @@ void ChunkLowering::buildIntraChunk(OpBuilder &b, Value batchIv,
     queries = copyQueries(
         b, batchIv, groupIv, t0, n,
         tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk, key}, f32));
-  Value scores = tensor::EmptyOp::create(
-      b, loc, ArrayRef<int64_t>{chunk, chunk}, f32);
+  Value scores =
+      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk, chunk}, f32);
   scores = buildScores(b, n, queries, keysT, scores);
   Value scalars = zeroTensor(b, {3, chunk});
-  Value weights = tensor::EmptyOp::create(
-      b, loc, ArrayRef<int64_t>{chunk, chunk}, f32);
-  Value scaled = tensor::EmptyOp::create(
-      b, loc, ArrayRef<int64_t>{chunk, value}, f32);
+  Value weights =
+      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk, chunk}, f32);
+  Value scaled =
+      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk, value}, f32);
 
   auto headLoop = loop(
       b, zero, perGroup, 1,
@@ -780,9 +781,8 @@ void ChunkLowering::buildStatePassing(OpBuilder &b, Value batchIv, Value head,
   SmallVector<OpFoldResult> offsets = {batchIv, head, zeroAttr, k, zeroAttr};
   SmallVector<OpFoldResult> sizes = {one, one, b.getIndexAttr(chunksPerPass),
                                      one, b.getIndexAttr(value)};
-  Value column =
-      slice(b, RankedTensorType::get({chunksPerPass, value}, f32), shared[0],
-            offsets, sizes);
+  Value column = slice(b, RankedTensorType::get({chunksPerPass, value}, f32),
+                       shared[0], offsets, sizes);
   SmallVector<OpFoldResult> runningOffsets = {batchIv, head, k, zeroAttr};
   SmallVector<OpFoldResult> runningSizes = {one, one, one,
                                             b.getIndexAttr(value)};
@@ -790,8 +790,7 @@ void ChunkLowering::buildStatePassing(OpBuilder &b, Value batchIv, Value head,
                         runningOffsets, runningSizes);
   SmallVector<Value> init = {column};
   for (int64_t x = 0; x < vectors; ++x)
-    init.push_back(
-        read(b, running, {index(b, x * width)}, valueInBounds(x)));
+    init.push_back(read(b, running, {index(b, x * width)}, valueInBounds(x)));
   auto passing = loop(
       b, index(b, 0), passCount, 1, init,
       [&](OpBuilder &nb, Value c, ValueRange carried) {
@@ -808,12 +807,11 @@ void ChunkLowering::buildStatePassing(OpBuilder &b, Value batchIv, Value head,
         return next;
       });
   for (int64_t x = 0; x < vectors; ++x)
-    running = write(b, passing.getResult(1 + x), running,
-                    {index(b, x * width)}, valueInBounds(x));
+    running = write(b, passing.getResult(1 + x), running, {index(b, x * width)},
+                    valueInBounds(x));
   auto inParallel = scf::InParallelOp::create(b, loc);
   publish(b, loc, inParallel, passing.getResult(0), shared[0], offsets, sizes);
-  publish(b, loc, inParallel, running, shared[1], runningOffsets,
-          runningSizes);
+  publish(b, loc, inParallel, running, shared[1], runningOffsets, runningSizes);
 }
 
 //===----------------------------------------------------------------------===//
@@ -831,10 +829,10 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
   Value rows =
       slice(b, RankedTensorType::get({ShapedType::kDynamic, value}, f32),
             shared[0], rowOffsets, rowSizes);
-  Value state = slice(b, RankedTensorType::get({key, value}, f32),
-                      entryStates, {batchIv, head, c, zeroAttr, zeroAttr},
-                      {one, one, one, b.getIndexAttr(key),
-                       b.getIndexAttr(value)});
+  Value state =
+      slice(b, RankedTensorType::get({key, value}, f32), entryStates,
+            {batchIv, head, c, zeroAttr, zeroAttr},
+            {one, one, one, b.getIndexAttr(key), b.getIndexAttr(value)});
   Value queries;
   if (op.getQ())
     queries = copyQueries(
@@ -843,58 +841,59 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
 
   // prefix[i] = prod_{s <= i} a_s: how much of the entering state is left
   // at step i.
-  Value prefix =
-      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk}, f32);
-  prefix = loop(b, zero, n, 1, ValueRange{prefix, constant(b, 1.0f)},
-                [&](OpBuilder &nb, Value i, ValueRange carried) {
-                  Value a =
-                      decayAt(nb, batchIv, timeOf(nb, t0, i, n), head).first;
-                  Value product = mulf(nb, carried[1], a);
-                  return SmallVector<Value>{
-                      insert(nb, product, carried[0], {i}), product};
-                })
-               .getResult(0);
+  Value prefix = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{chunk}, f32);
+  prefix =
+      loop(b, zero, n, 1, ValueRange{prefix, constant(b, 1.0f)},
+           [&](OpBuilder &nb, Value i, ValueRange carried) {
+             Value a = decayAt(nb, batchIv, timeOf(nb, t0, i, n), head).first;
+             Value product = mulf(nb, carried[1], a);
+             return SmallVector<Value>{insert(nb, product, carried[0], {i}),
+                                       product};
+           })
+          .getResult(0);
 
-  rows = forEachValueTile(b, rows, [&](OpBuilder &tb, const ValueTile &tile,
-                                       Value tileRows) {
-    int64_t count = tile.count;
-    return blockedRows(
-        tb, index(tb, 0), n, rowBlock, tileRows,
-        [&](OpBuilder &rb, Value i0, int64_t rowCount, Value out) {
-          SmallVector<Value> steps;
-          for (int64_t r = 0; r < rowCount; ++r)
-            steps.push_back(add(rb, i0, index(rb, r)));
-          SmallVector<Value> init(rowCount * count, zeros(rb));
-          auto inner = loop(
-              rb, index(rb, 0), index(rb, key), 1, init,
-              [&](OpBuilder &kb, Value k, ValueRange acc) {
-                SmallVector<Value> sk;
-                for (int64_t x = 0; x < count; ++x)
-                  sk.push_back(read(kb, state, {k, tileColumn(kb, tile, x)},
-                                    x < tile.whole));
-                SmallVector<Value> next(acc);
-                for (int64_t r = 0; r < rowCount; ++r) {
-                  Value q = splat(kb, queries
-                                          ? element(kb, queries, {steps[r], k})
-                                          : constant(kb, 1.0f));
-                  for (int64_t x = 0; x < count; ++x)
-                    next[r * count + x] = fma(kb, q, sk[x], next[r * count + x]);
+  rows = forEachValueTile(
+      b, rows, [&](OpBuilder &tb, const ValueTile &tile, Value tileRows) {
+        int64_t count = tile.count;
+        return blockedRows(
+            tb, index(tb, 0), n, rowBlock, tileRows,
+            [&](OpBuilder &rb, Value i0, int64_t rowCount, Value out) {
+              SmallVector<Value> steps;
+              for (int64_t r = 0; r < rowCount; ++r)
+                steps.push_back(add(rb, i0, index(rb, r)));
+              SmallVector<Value> init(rowCount * count, zeros(rb));
+              auto inner = loop(
+                  rb, index(rb, 0), index(rb, key), 1, init,
+                  [&](OpBuilder &kb, Value k, ValueRange acc) {
+                    SmallVector<Value> sk;
+                    for (int64_t x = 0; x < count; ++x)
+                      sk.push_back(read(kb, state, {k, tileColumn(kb, tile, x)},
+                                        x < tile.whole));
+                    SmallVector<Value> next(acc);
+                    for (int64_t r = 0; r < rowCount; ++r) {
+                      Value q = splat(
+                          kb, queries ? element(kb, queries, {steps[r], k})
+                                      : constant(kb, 1.0f));
+                      for (int64_t x = 0; x < count; ++x)
+                        next[r * count + x] =
+                            fma(kb, q, sk[x], next[r * count + x]);
+                    }
+                    return next;
+                  });
+              for (int64_t r = 0; r < rowCount; ++r) {
+                Value p = splat(rb, element(rb, prefix, {steps[r]}));
+                Value row = rowOf(rb, steps[r], n);
+                for (int64_t x = 0; x < count; ++x) {
+                  Value column = tileColumn(rb, tile, x);
+                  Value old = read(rb, out, {row, column}, x < tile.whole);
+                  out =
+                      write(rb, fma(rb, p, inner.getResult(r * count + x), old),
+                            out, {row, column}, x < tile.whole);
                 }
-                return next;
-              });
-          for (int64_t r = 0; r < rowCount; ++r) {
-            Value p = splat(rb, element(rb, prefix, {steps[r]}));
-            Value row = rowOf(rb, steps[r], n);
-            for (int64_t x = 0; x < count; ++x) {
-              Value column = tileColumn(rb, tile, x);
-              Value old = read(rb, out, {row, column}, x < tile.whole);
-              out = write(rb, fma(rb, p, inner.getResult(r * count + x), old),
-                          out, {row, column}, x < tile.whole);
-            }
-          }
-          return out;
-        });
-  });
+              }
+              return out;
+            });
+      });
   auto inParallel = scf::InParallelOp::create(b, loc);
   publish(b, loc, inParallel, rows, shared[0], rowOffsets, rowSizes);
 }
@@ -1033,12 +1032,14 @@ static constexpr int64_t kRecurrentTileBytes = 16384;
 static int64_t recurrentItemsPerBatch(RecurrenceOp op, int64_t width) {
   int64_t key = op.getKeySize(), value = op.getValueSize();
   int64_t heads = op.getNumHeads();
-  int64_t headChunks = ShapedType::isDynamic(heads) ? 2 : std::min<int64_t>(heads, 2);
+  int64_t headChunks =
+      ShapedType::isDynamic(heads) ? 2 : std::min<int64_t>(heads, 2);
   int64_t tileWidth = value;
   if (value >= width) {
     int64_t fit = kRecurrentTileBytes / (4 * key * width);
     int64_t needed = (value + width - 1) / width;
-    tileWidth = width * std::clamp<int64_t>(fit, 1, std::min<int64_t>(4, needed));
+    tileWidth =
+        width * std::clamp<int64_t>(fit, 1, std::min<int64_t>(4, needed));
   }
   return headChunks * ((value + tileWidth - 1) / tileWidth);
 }
@@ -1055,12 +1056,12 @@ static int64_t recurrentItemsPerBatch(RecurrenceOp op, int64_t width) {
 static bool chunkedDoesLessWork(RecurrenceOp op, int64_t chunk) {
   int64_t key = op.getKeySize(), value = op.getValueSize();
   int64_t heads = op.getNumHeads(), groups = op.getNumKeyGroups();
-  int64_t perGroup = !ShapedType::isDynamic(heads) &&
-                             !ShapedType::isDynamic(groups)
-                         ? heads / groups
-                         : 1;
-  double chunked = 2.0 * key * value + chunk * value / 2.0 +
-                   chunk * key / (2.0 * perGroup);
+  int64_t perGroup =
+      !ShapedType::isDynamic(heads) && !ShapedType::isDynamic(groups)
+          ? heads / groups
+          : 1;
+  double chunked =
+      2.0 * key * value + chunk * value / 2.0 + chunk * key / (2.0 * perGroup);
   return chunked <= 0.9 * 3.0 * key * value;
 }
 
@@ -1073,8 +1074,8 @@ static int64_t defaultChunksPerPass(RecurrenceOp op, int64_t threads) {
   int64_t perChunk = (ShapedType::isDynamic(heads) ? 1 : heads) *
                      op.getKeySize() * op.getValueSize() * 4;
   int64_t fit = (int64_t(4) << 20) / std::max<int64_t>(perChunk, 1);
-  int64_t chunks = std::clamp<int64_t>(fit, 2 * threads,
-                                       std::max<int64_t>(64, 2 * threads));
+  int64_t chunks =
+      std::clamp<int64_t>(fit, 2 * threads, std::max<int64_t>(64, 2 * threads));
   return std::max<int64_t>(chunks / threads * threads, threads);
 }
 
@@ -1132,9 +1133,9 @@ Value ChunkRecurrencePass::autoCondition(OpBuilder &b, RecurrenceOp op,
           constantIndex(threadCount));
     }
     if (idle)
-      condition = condition ? arith::AndIOp::create(b, loc, condition, idle)
-                                  .getResult()
-                            : idle;
+      condition =
+          condition ? arith::AndIOp::create(b, loc, condition, idle).getResult()
+                    : idle;
   }
   if (!condition)
     condition = arith::ConstantIntOp::create(b, loc, 1, 1);
@@ -1163,14 +1164,17 @@ void ChunkRecurrencePass::runOnOperation() {
   int64_t threadCount = threads > 0 ? int64_t(threads) : defaultThreads();
   SmallVector<RecurrenceOp> recurrences;
   getOperation()->walk([&](RecurrenceOp op) {
-    if (!ChunkLowering::unsupported(op))
-      recurrences.push_back(op);
+    if (std::optional<StringRef> why = ChunkLowering::unsupported(op)) {
+      LLVM_DEBUG(llvm::dbgs() << "left to the recurrent forms (" << *why
+                              << "): " << op << "\n");
+      return;
+    }
+    recurrences.push_back(op);
   });
   IRRewriter rewriter(&getContext());
   for (RecurrenceOp op : recurrences) {
-    int64_t perPass = chunksPerPass > 0
-                          ? int64_t(chunksPerPass)
-                          : defaultChunksPerPass(op, threadCount);
+    int64_t perPass = chunksPerPass > 0 ? int64_t(chunksPerPass)
+                                        : defaultChunksPerPass(op, threadCount);
     rewriter.setInsertionPoint(op);
     Value condition;
     if (form == "chunked") {
@@ -1189,8 +1193,8 @@ void ChunkRecurrencePass::runOnOperation() {
     }
     // Chosen at run time: the chunked form, or the op itself, for
     // glint-vectorize-recurrence.
-    auto choice = scf::IfOp::create(rewriter, op.getLoc(),
-                                    op->getResultTypes(), condition,
+    auto choice = scf::IfOp::create(rewriter, op.getLoc(), op->getResultTypes(),
+                                    condition,
                                     /*withElseRegion=*/true);
     rewriter.setInsertionPointToStart(choice.thenBlock());
     SmallVector<Value> results =

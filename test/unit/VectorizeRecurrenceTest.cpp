@@ -208,9 +208,9 @@ protected:
         llvm::sys::fs::createTemporaryFile("glint-vector-test", "so", library));
     llvm::FileRemover removeLibrary(library);
     glint::LoopsOptions loops;
-    loops.recurrenceForm = form == Form::Chunked   ? "chunked"
-                           : form == Form::Auto    ? "auto"
-                                                   : "recurrent";
+    loops.recurrenceForm = form == Form::Chunked ? "chunked"
+                           : form == Form::Auto  ? "auto"
+                                                 : "recurrent";
     loops.threads = 2;
     llvm::Error compiled = glint::compiler::compileToLibrary(
         module, "forward", library, glint::compiler::StepMode::Auto,
@@ -252,8 +252,7 @@ protected:
         pm.addNestedPass<func::FuncOp>(
             glint::createGlintChunkRecurrence(options));
       } else {
-        pm.addNestedPass<func::FuncOp>(
-            glint::createGlintVectorizeRecurrence());
+        pm.addNestedPass<func::FuncOp>(glint::createGlintVectorizeRecurrence());
       }
       ASSERT_TRUE(succeeded(pm.run(*copy)));
       if (form == Form::Auto) {
@@ -432,11 +431,11 @@ TEST_P(AutoFormTest, BothBranchesMatchReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, AutoFormTest,
-    ::testing::Values(Case{"RetNetDynamicLength", 2, 0, 2, 2, 128, 128, 1,
-                           Query | DynamicSizes}),
-    [](const auto &info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Cases, AutoFormTest,
+                         ::testing::Values(Case{"RetNetDynamicLength", 2, 0, 2,
+                                                2, 128, 128, 1,
+                                                Query | DynamicSizes}),
+                         [](const auto &info) { return info.param.name; });
 
 /// Bytes in use in the main malloc arena (where the calling thread's share
 /// of a parallel loop allocates).
@@ -476,10 +475,9 @@ TEST_P(RecurrenceHeapTest, RepeatedCallsFreeTheirBuffers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, RecurrenceHeapTest,
-    ::testing::Values(Case{"Mamba2", 1, 512, 4, 1, 32, 64, 1,
-                           Query | Delta | Skip}),
-    [](const auto &info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Cases, RecurrenceHeapTest,
+                         ::testing::Values(Case{"Mamba2", 1, 512, 4, 1, 32, 64,
+                                                1, Query | Delta | Skip}),
+                         [](const auto &info) { return info.param.name; });
 
 } // namespace

@@ -407,8 +407,7 @@ Case mamba2Case(int64_t H = 24) {
 /// RetNet-like retention: H heads of K keys and V values (by default
 /// K = 128, V = 256: values twice as wide as keys, as in RetNet), a
 /// constant decay per head, no delta or skip.
-Case retnetCase(std::string name, int64_t H, int64_t K = 128,
-                int64_t V = 256) {
+Case retnetCase(std::string name, int64_t H, int64_t K = 128, int64_t V = 256) {
   Case c;
   c.name = std::move(name);
   c.description = "RetNet-like retention (B=1, constant decay per head, "
@@ -671,16 +670,15 @@ compileAndLoad(ModuleOp module, llvm::StringRef recurrenceForm,
   LoopsOptions loops;
   loops.recurrenceForm = recurrenceForm.str();
   loops.chunkSize = chunkSize;
-  if (llvm::Error e = compiler::compileToLibrary(
-          module, "forward", path, compiler::StepMode::Off,
-          /*attention=*/{}, loops))
+  if (llvm::Error e = compiler::compileToLibrary(module, "forward", path,
+                                                 compiler::StepMode::Off,
+                                                 /*attention=*/{}, loops))
     return std::move(e);
   compileSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   return rt::CompiledModel::load(path);
 }
-
 
 /// The attention form of one Mamba-1 layer (DESIGN §1.2): conv → SiLU →
 /// selective scan with Δ and D → SiLU(z) gate, reduced to the channel mean.
@@ -1128,13 +1126,13 @@ int main(int argc, char **argv) {
       return 1;
     }
   std::vector<Case> all = {
-      mamba1Case(),     mamba2Case(),  mamba2Case(2),   mamba2Case(1),
+      mamba1Case(), mamba2Case(), mamba2Case(2), mamba2Case(1),
       retnetCase("retnet", 8), retnetCase("retnet-h1", 1),
       // One head of 32 values: a single work item for the recurrent form.
       retnetCase("retnet-h1-v32", 1, 128, 32),
       // Small keys: the chunked form's intra-chunk work outweighs its saving.
       retnetCase("retnet-k32", 16, 32, 64), gatedCase(true), gatedCase(false),
-      conv1dCase(),     softplusCase(), modelCase(),    attnMapMamba1Case()};
+      conv1dCase(), softplusCase(), modelCase(), attnMapMamba1Case()};
   std::vector<Case *> selected;
   if (caseNames.empty()) {
     for (Case &c : all)

@@ -150,11 +150,10 @@ int main(int argc, char **argv) {
   auto configure = [](PassManager &pm) {
     (void)applyPassManagerCLOptions(pm);
   };
-  if (llvm::Error e = compiler::lowerModule(*module, functionName,
-                                            binary ? compiler::Stage::LLVM
-                                                   : emit.getValue(),
-                                            info, configure, stepMode,
-                                            attention, loops))
+  if (llvm::Error e = compiler::lowerModule(
+          *module, functionName,
+          binary ? compiler::Stage::LLVM : emit.getValue(), info, configure,
+          stepMode, attention, loops))
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
