@@ -1050,9 +1050,10 @@ static int64_t recurrentItemsPerBatch(RecurrenceOp op, int64_t width) {
 /// entering state (2 K V FMAs) and spends C V / 2 on the masked intra-chunk
 /// product and C K / 2 on the scores, shared by the H / G heads of a key
 /// group. Whether the chunked form does clearly less work: at most 0.9 of
-/// the recurrent form's. Measured (one thread, see the pass description):
-/// a model ratio of 0.76 ran 1.27-1.38x faster chunked, 0.79 1.0-1.25x,
-/// 0.83 1.11-1.19x, 0.92 0.91-1.04x, 1.08 0.61-0.68x, 1.17 0.47-0.53x.
+/// the recurrent form's. Measured on one thread (see the pass
+/// description), chunked over recurrent: model ratio 0.76 ran 1.35-1.37x,
+/// 0.79 1.05-1.29x, 0.83 1.11-1.20x, 0.92 0.99-1.04x, 1.08 0.66-0.69x,
+/// 1.17 0.48-0.55x.
 static bool chunkedDoesLessWork(RecurrenceOp op, int64_t chunk) {
   int64_t key = op.getKeySize(), value = op.getValueSize();
   int64_t heads = op.getNumHeads(), groups = op.getNumKeyGroups();

@@ -218,17 +218,33 @@ def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "func::FuncOp"> {
     without run-time settings, estimated at compile time (OMP_NUM_THREADS,
     else the host's hardware threads); the pipelines pass it.
 
-    Measured with `glint-bench --form=recurrent,chunked` (both forms timed
-    back to back in one process; AMD EPYC, AVX2, one thread; updates/s of
-    the chunked form over the recurrent one at L = 512 / 2048 / 8192):
-    Mamba-2 H=24, N=128, P=64 (model ratio 0.76): 1.32 / 1.38 / 1.27x;
-    Mamba-2 H=2 (0.83): 1.16 / 1.19 / 1.11x; Mamba-2 H=1 (0.92): 1.04 /
-    1.04 / 0.91x; RetNet-like H=8, K=128, V=256 (0.79): 1.01 / 1.25 /
-    1.18x, and H=1: 1.19 / 1.12 / 1.23x; K=128, V=32 (1.08): 0.68 / 0.67 /
-    0.61x; K=32, V=64 (1.17): 0.53 / 0.47 / 0.49x. Within one chunk
-    (L = 64), two threads and a recurrent form with two work items: 0.51x.
-    With one head of V = 32 (a single work item for the recurrent form) on
-    two threads: 1.09 / 1.09 / 1.08x.
+    Measured with `glint-bench --form=recurrent,chunked,auto` (the forms
+    timed back to back in one process; AMD EPYC with AVX2, 2 cores, W = 8):
+    updates/s of the chunked form over the recurrent one at L = 512 / 2048
+    / 8192, on one thread; on two:
+
+    | shape (model ratio) | 1 thread | 2 threads |
+    |---|---|---|
+    | Mamba-2 H=24, N=128, P=64 (0.76) | 1.37 / 1.35 / 1.35 | 1.34 / 1.37 / 1.29 |
+    | Mamba-2 H=2 (0.83) | 1.20 / 1.18 / 1.11 | 1.17 / 1.16 / 1.13 |
+    | Mamba-2 H=1 (0.92: recurrent) | 1.04 / 1.03 / 0.99 | 1.01 / 1.02 / 0.98 |
+    | RetNet-like H=8, K=128, V=256 (0.79) | 1.05 / 1.29 / 1.26 | 0.91 / 1.14 / 1.05 |
+    | RetNet-like H=1 (0.79) | 1.19 / 1.16 / 1.19 | 1.15 / 1.11 / 1.23 |
+    | H=1, K=128, V=32 (1.08; one work item recurrent) | 0.69 / 0.67 / 0.66 (recurrent) | 1.34 / 1.30 / 1.26 (chunked: idle thread) |
+    | H=16, K=32, V=64 (1.17: recurrent) | 0.55 / 0.48 / 0.52 | 0.46 / 0.44 / 0.49 |
+
+    Shorter than a chunk per thread (L = 64 on two threads) the chunked
+    form ran 0.51-0.77x; from L = 128, 0.96-1.30x. In every row form=auto
+    ran within noise of the better form (auto over recurrent 0.96-1.40x).
+    Not measured: more than two threads, where the recurrent form's
+    B x min(H, 2) x tiles work items leave most threads idle for B = 1.
+    On a machine busy with other work the chunked form's three parallel
+    regions per pass wait on descheduled threads more than the recurrent
+    form's one region (seen at 0.3-0.6 busy cores of two: 0.4-0.5x).
+    Tried and reverted: computing each output row once in phase 3 (intra
+    and inter products in the same accumulators, scores kept for it)
+    instead of writing the intra-chunk rows in phase 1 and adding the
+    entering state's read-out in phase 3: 2-8% slower, 25% with V = 32.
   }];
   let options = [
     Option<"form", "form", "std::string", /*default=*/"\"auto\"",
