@@ -25,6 +25,12 @@ namespace mlir::glint {
 /// AVX, else 4): the default `vector-width` of the vectorising passes.
 int64_t hostVectorWidth();
 
+/// The threads compiled code gets from OpenMP when nothing sets them at run
+/// time, estimated at compile time: OMP_NUM_THREADS if this process has it
+/// (glint-bench and glint-run set it from --threads), else the host's
+/// hardware threads.
+int64_t defaultThreads();
+
 /// Replaces every `glint.mixer` under `root` by the ops of its body (what
 /// glint-inline-mixers does).
 void inlineMixers(Operation *root);

@@ -21,6 +21,7 @@
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Transforms/BufferDeallocationOpInterfaceImpl.h"
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
@@ -33,6 +34,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/BufferDeallocationOpInterfaceImpl.h"
 #include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
@@ -55,12 +57,20 @@
 
 using namespace mlir;
 
-void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
+void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
+                                           const LoopsOptions &options) {
   // The attention form (after glint-to-attention): maps to loops first; a
   // model without map ops is left unchanged.
   pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops());
   pm.addPass(createGlintInlineMixers());
-  // Recurrences with a vector form first; the rest as scalar loops.
+  // Matrix-state recurrences that gain from it in the chunked form, then
+  // those with a recurrent vector form; the rest as scalar loops.
+  GlintChunkRecurrenceOptions chunked;
+  chunked.form = options.recurrenceForm;
+  chunked.threads = options.threads > 0 ? options.threads : defaultThreads();
+  if (options.chunkSize > 0)
+    chunked.chunkSize = options.chunkSize;
+  pm.addNestedPass<func::FuncOp>(createGlintChunkRecurrence(chunked));
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   // Convolutions along the sequence as vector loops over the channels.
@@ -79,8 +89,9 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm) {
   pm.addPass(createGlintVerifyLowered());
 }
 
-void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm) {
-  buildGlintLowerToLoopsPipeline(pm);
+void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm,
+                                         const LoopsOptions &options) {
+  buildGlintLowerToLoopsPipeline(pm, options);
   pm.addPass(createGlintExternalizeWeights());
   buildGlintBuffersToLLVMPipeline(pm);
 }
@@ -106,6 +117,13 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  // Buffers whose layout bufferization cannot infer (the results of an
+  // scf.if choosing between two forms of a recurrence, each a fresh
+  // allocation) get the identity layout too: with the default, fully
+  // dynamic one, every such result was copied before it was returned or
+  // reshaped.
+  bufferize.unknownTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
@@ -154,6 +172,11 @@ void glint::registerCompilerDialects(DialectRegistry &registry) {
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   vector::registerBufferizableOpInterfaceExternalModels(registry);
+  // Without these, buffer deallocation silently skips the bodies of
+  // scf.forall (and arith.select of buffers): a buffer allocated per
+  // parallel iteration would leak on every call.
+  arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
+  scf::registerBufferDeallocationOpInterfaceExternalModels(registry);
   arith::registerConvertArithToLLVMInterface(registry);
   cf::registerConvertControlFlowToLLVMInterface(registry);
   registerConvertFuncToLLVMInterface(registry);
@@ -168,13 +191,44 @@ void glint::registerCompilerDialects(DialectRegistry &registry) {
   registerOpenMPDialectTranslation(registry);
 }
 
+namespace {
+/// The pipelines' options as glint-opt flags, e.g.
+/// `-glint-lower-to-cpu="recurrence-form=chunked threads=2"`.
+struct PipelineFlags : public PassPipelineOptions<PipelineFlags> {
+  Option<std::string> recurrenceForm{
+      *this, "recurrence-form",
+      llvm::cl::desc("How matrix-state recurrences are lowered: auto, "
+                     "recurrent or chunked"),
+      llvm::cl::init("auto")};
+  Option<int64_t> threads{
+      *this, "threads",
+      llvm::cl::desc("Threads the compiled code will run on (0: "
+                     "OMP_NUM_THREADS, else the host's)"),
+      llvm::cl::init(0)};
+
+  Option<int64_t> chunkSize{
+      *this, "chunk-size",
+      llvm::cl::desc("Steps per chunk of the chunked form (0: "
+                     "glint-chunk-recurrence's default)"),
+      llvm::cl::init(0)};
+
+  glint::LoopsOptions loops() const {
+    return {recurrenceForm, threads, chunkSize};
+  }
+};
+} // namespace
+
 void glint::registerGlintPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PipelineFlags>(
       "glint-lower-to-loops",
       "Lower glint model IR to loops on tensors (no glint op left)",
-      buildGlintLowerToLoopsPipeline);
-  PassPipelineRegistration<>(
+      [](OpPassManager &pm, const PipelineFlags &flags) {
+        buildGlintLowerToLoopsPipeline(pm, flags.loops());
+      });
+  PassPipelineRegistration<PipelineFlags>(
       "glint-lower-to-cpu",
       "Lower glint model IR to the LLVM dialect for the host CPU",
-      buildGlintLowerToCpuPipeline);
+      [](OpPassManager &pm, const PipelineFlags &flags) {
+        buildGlintLowerToCpuPipeline(pm, flags.loops());
+      });
 }

@@ -15,12 +15,27 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+
 namespace mlir::glint {
+
+/// What a caller may choose about the lowering to loops.
+struct LoopsOptions {
+  /// How matrix-state recurrences are lowered: glint-chunk-recurrence's
+  /// `form`, "auto", "recurrent" or "chunked".
+  std::string recurrenceForm = "auto";
+  /// The threads the compiled code will run on, for that choice (0: what
+  /// defaultThreads() estimates).
+  int64_t threads = 0;
+  /// Steps per chunk of the chunked form (0: the pass's default).
+  int64_t chunkSize = 0;
+};
 
 /// glint model IR → loops on tensors with no glint op left (the "scan" stage
 /// of glint-compile): inline mixers, lower recurrences, lower the other
 /// layers to linalg, clean up, verify.
-void buildGlintLowerToLoopsPipeline(OpPassManager &pm);
+void buildGlintLowerToLoopsPipeline(OpPassManager &pm,
+                                    const LoopsOptions &options = {});
 
 /// After glint-externalize-weights (which fixes the ABI of compiled models):
 /// tensors become buffers, loops become the LLVM dialect.
@@ -28,7 +43,8 @@ void buildGlintBuffersToLLVMPipeline(OpPassManager &pm);
 
 /// All of it: loops, weights as arguments, buffers, LLVM:
 /// `glint-lower-to-cpu`.
-void buildGlintLowerToCpuPipeline(OpPassManager &pm);
+void buildGlintLowerToCpuPipeline(OpPassManager &pm,
+                                  const LoopsOptions &options = {});
 
 /// Every dialect and interface model a glint compiler tool needs: the model
 /// dialects, and those the lowering passes through (bufferization models,

@@ -4,20 +4,25 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// glint-vectorize-recurrence lowers a recurrence to vector loops whose sums
-// run in vector order, so its IR is not checked op by op against the
-// evaluator (LowerRecurrenceTest does that for the scalar form). Instead,
-// each case here is one recurrence in a function, compiled to a library by
-// the CPU pipeline (glint-lower-to-cpu, LLVM -O3 for this host) and run in
-// float32 on fresh random inputs; its output (and, in a second library, its
-// final state) must agree with the reference evaluator's float64 result to
-// 1e-5 relative error. malloc is set to fill new blocks with 0x7f bytes
-// (3.4e38 as floats), so an output element the loops forget to write fails.
+// glint-vectorize-recurrence (the recurrent vector forms) and
+// glint-chunk-recurrence (the chunked form of matrix-state recurrences)
+// lower a recurrence to vector loops whose sums run in vector order, so
+// their IR is not checked op by op against the evaluator
+// (LowerRecurrenceTest does that for the scalar form). Instead, each case
+// here is one recurrence in a function, compiled to a library by the CPU
+// pipeline (glint-lower-to-cpu with the form under test forced, LLVM -O3
+// for this host) and run in float32 on fresh random inputs; its output
+// (and, in a second library, its final state) must agree with the reference
+// evaluator's float64 result to 1e-5 relative error. malloc is set to fill
+// new blocks with 0x7f bytes (3.4e38 as floats), so an output element the
+// loops forget to write fails.
 //
-// Each case first checks which form the pass chose (vectorised or left to
-// glint-lower-recurrence). The shapes are awkward on purpose: channel counts
-// and V that are not multiples of the vector width, odd K, L = 1, B = 2,
-// dynamic B / L / H, reverse, initial and final states.
+// Each case first checks which form the pass chose (vectorised or chunked,
+// or left to the next pass). The shapes are awkward on purpose: channel
+// counts and V that are not multiples of the vector width, odd K, L = 1,
+// B = 2, dynamic B / L / H, reverse, initial and final states; for the
+// chunked form also lengths below, between and far above multiples of the
+// chunk, key groups, log-decays down to -20 per step, and L = 16384.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,6 +46,7 @@
 
 #include <malloc.h>
 
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -73,8 +79,11 @@ struct Case {
   /// 1: [H], 2: [H, K], 3: [B, L, H], 4: [B, L, H, K].
   int decayRank;
   unsigned features;
-  /// Whether glint-vectorize-recurrence is expected to take the op.
+  /// Whether the pass under test (glint-vectorize-recurrence, or
+  /// glint-chunk-recurrence with form=chunked) is expected to take the op.
   bool vectorized = true;
+  /// The range of the log-decay operand (per step, before delta).
+  double decayLow = -3.0, decayHigh = -0.01;
 
   bool has(Feature f) const { return (features & f) != 0; }
 };
@@ -138,9 +147,10 @@ Built build(const Case &c, bool returnState, std::mt19937_64 &rng) {
   add("k", "k", "BLGK", -1.0, 1.0);
   add("v", "v", "BLHV", -1.0, 1.0);
   static const char *decayAxes[] = {"H", "HK", "BLH", "BLHK"};
-  // Log-decays down to -3 (with delta up to 1): the state forgets within a
-  // few steps in some channels and keeps most of itself in others.
-  add("g", "log_decay", decayAxes[c.decayRank - 1], -3.0, -0.01);
+  // Log-decays down to -3 by default (with delta up to 1): the state
+  // forgets within a few steps in some channels and keeps most of itself in
+  // others.
+  add("g", "log_decay", decayAxes[c.decayRank - 1], c.decayLow, c.decayHigh);
   if (c.has(Delta))
     add("dt", "delta", "BLH", 0.05, 1.0);
   if (c.has(Bonus))
@@ -164,9 +174,13 @@ Built build(const Case &c, bool returnState, std::mt19937_64 &rng) {
   return built;
 }
 
-class VectorizeRecurrenceTest : public ::testing::TestWithParam<Case> {
+/// The lowering under test: a form forced, or glint-chunk-recurrence's
+/// form=auto for two threads.
+enum class Form { Recurrent, Chunked, Auto };
+
+class CompiledRecurrenceTest : public ::testing::TestWithParam<Case> {
 protected:
-  VectorizeRecurrenceTest() : rng(std::random_device{}()) {
+  CompiledRecurrenceTest() : rng(std::random_device{}()) {
     glint::registerCompilerDialects(registry);
     context = std::make_unique<MLIRContext>(registry);
     context->loadAllAvailableDialects();
@@ -174,7 +188,7 @@ protected:
     // cannot pass for a correct one.
     mallopt(M_PERTURB, 0x80);
   }
-  ~VectorizeRecurrenceTest() override { mallopt(M_PERTURB, 0); }
+  ~CompiledRecurrenceTest() override { mallopt(M_PERTURB, 0); }
 
   static int64_t count(ModuleOp module, StringRef opName) {
     int64_t n = 0;
@@ -185,9 +199,44 @@ protected:
     return n;
   }
 
-  /// Compiles `source`, runs it on `inputs` in float32 and compares its
-  /// result with the evaluator's float64 one.
-  void check(const Case &c, const Built &built) {
+  /// `module` compiled to a library by the CPU pipeline with `form` forced,
+  /// and loaded.
+  void compile(ModuleOp module, Form form,
+               std::unique_ptr<rt::CompiledModel> &model) {
+    llvm::SmallString<128> library;
+    ASSERT_FALSE(
+        llvm::sys::fs::createTemporaryFile("glint-vector-test", "so", library));
+    llvm::FileRemover removeLibrary(library);
+    glint::LoopsOptions loops;
+    loops.recurrenceForm = form == Form::Chunked ? "chunked"
+                           : form == Form::Auto  ? "auto"
+                                                 : "recurrent";
+    loops.threads = 2;
+    llvm::Error compiled = glint::compiler::compileToLibrary(
+        module, "forward", library, glint::compiler::StepMode::Auto,
+        /*attention=*/{}, loops);
+    ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
+    auto loaded = rt::CompiledModel::load(library);
+    ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
+    model = std::move(*loaded);
+  }
+
+  /// The inputs of `built` in float32.
+  static std::vector<rt::HostArray> hostInputs(const Built &built) {
+    std::vector<rt::HostArray> inputs;
+    for (const Array &a : built.inputs) {
+      rt::HostArray h = rt::HostArray::make(
+          std::vector<int64_t>(a.shape.begin(), a.shape.end()), "f32");
+      for (int64_t i = 0; i < a.numElements(); ++i)
+        h.data<float>()[i] = static_cast<float>(a.data[i]);
+      inputs.push_back(std::move(h));
+    }
+    return inputs;
+  }
+
+  /// Compiles `source` with `form` forced, runs it on `inputs` in float32
+  /// and compares its result with the evaluator's float64 one.
+  void check(const Case &c, const Built &built, Form form) {
     OwningOpRef<ModuleOp> module =
         parseSourceString<ModuleOp>(built.source, context.get());
     ASSERT_TRUE(module) << built.source;
@@ -196,13 +245,31 @@ protected:
     {
       OwningOpRef<ModuleOp> copy = module->clone();
       PassManager pm(context.get());
-      pm.addNestedPass<func::FuncOp>(
-          glint::createGlintVectorizeRecurrence());
+      if (form != Form::Recurrent) {
+        glint::GlintChunkRecurrenceOptions options;
+        options.form = form == Form::Chunked ? "chunked" : "auto";
+        options.threads = 2;
+        pm.addNestedPass<func::FuncOp>(
+            glint::createGlintChunkRecurrence(options));
+      } else {
+        pm.addNestedPass<func::FuncOp>(glint::createGlintVectorizeRecurrence());
+      }
       ASSERT_TRUE(succeeded(pm.run(*copy)));
-      EXPECT_EQ(count(*copy, "glint.recurrence"), c.vectorized ? 0 : 1)
-          << built.source;
-      if (c.vectorized) {
+      if (form == Form::Auto) {
+        // Both forms, chosen by an scf.if on L; the op itself in the else
+        // branch.
+        EXPECT_EQ(count(*copy, "scf.if"), 1) << built.source;
+        EXPECT_EQ(count(*copy, "glint.recurrence"), 1) << built.source;
+      } else {
+        EXPECT_EQ(count(*copy, "glint.recurrence"), c.vectorized ? 0 : 1)
+            << built.source;
+      }
+      if (c.vectorized && form != Form::Auto) {
         EXPECT_GT(count(*copy, "vector.transfer_read"), 0);
+        // Within chunks, between chunks, the entering states read out.
+        if (form == Form::Chunked) {
+          EXPECT_EQ(count(*copy, "scf.forall"), 3);
+        }
       }
     }
 
@@ -214,31 +281,18 @@ protected:
     auto expected = evaluator.run("forward", built.inputs);
     ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
 
-    llvm::SmallString<128> library;
-    ASSERT_FALSE(
-        llvm::sys::fs::createTemporaryFile("glint-vector-test", "so", library));
-    llvm::FileRemover removeLibrary(library);
-    llvm::Error compiled =
-        glint::compiler::compileToLibrary(*module, "forward", library);
-    ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
-    auto model = rt::CompiledModel::load(library);
-    ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
-
-    std::vector<rt::HostArray> inputs;
-    for (const Array &a : built.inputs) {
-      rt::HostArray h = rt::HostArray::make(
-          std::vector<int64_t>(a.shape.begin(), a.shape.end()), "f32");
-      for (int64_t i = 0; i < a.numElements(); ++i)
-        h.data<float>()[i] = static_cast<float>(a.data[i]);
-      inputs.push_back(std::move(h));
-    }
-    auto result = (*model)->run(inputs);
+    std::unique_ptr<rt::CompiledModel> model;
+    ASSERT_NO_FATAL_FAILURE(compile(*module, form, model));
+    auto result = model->run(hostInputs(built));
     ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
     const Array &reference = (*expected)[0];
     ASSERT_EQ(result->shape, std::vector<int64_t>(reference.shape.begin(),
                                                   reference.shape.end()));
     std::vector<double> actual(result->data<float>(),
                                result->data<float>() + result->numElements());
+    EXPECT_TRUE(llvm::all_of(actual, [](double x) { return std::isfinite(x); }))
+        << "a compiled result is not finite\n"
+        << built.source;
     double error = relativeError(actual, reference.data);
     EXPECT_LT(error, 1e-5) << built.source;
   }
@@ -248,11 +302,15 @@ protected:
   std::mt19937_64 rng;
 };
 
+class VectorizeRecurrenceTest : public CompiledRecurrenceTest {};
+
 TEST_P(VectorizeRecurrenceTest, CompiledMatchesReference) {
   const Case &c = GetParam();
-  ASSERT_NO_FATAL_FAILURE(check(c, build(c, /*returnState=*/false, rng)));
+  ASSERT_NO_FATAL_FAILURE(
+      check(c, build(c, /*returnState=*/false, rng), Form::Recurrent));
   if (c.has(FinalState)) {
-    ASSERT_NO_FATAL_FAILURE(check(c, build(c, /*returnState=*/true, rng)));
+    ASSERT_NO_FATAL_FAILURE(
+        check(c, build(c, /*returnState=*/true, rng), Form::Recurrent));
   }
 }
 
@@ -308,5 +366,122 @@ INSTANTIATE_TEST_SUITE_P(
         // neither shared nor one per channel.
         Case{"ChannelGroups", 1, 5, 8, 2, 3, 1, 2, Query | Delta, false}),
     [](const auto &info) { return info.param.name; });
+
+class ChunkRecurrenceTest : public CompiledRecurrenceTest {};
+
+TEST_P(ChunkRecurrenceTest, CompiledMatchesReference) {
+  const Case &c = GetParam();
+  ASSERT_NO_FATAL_FAILURE(
+      check(c, build(c, /*returnState=*/false, rng), Form::Chunked));
+  if (c.has(FinalState)) {
+    ASSERT_NO_FATAL_FAILURE(
+        check(c, build(c, /*returnState=*/true, rng), Form::Chunked));
+  }
+}
+
+// The default chunk is 64 steps (a multiple of every vector width).
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ChunkRecurrenceTest,
+    ::testing::Values(
+        // name, B, L, H, G, K, V, decay rank, features[, taken, decay range]
+        // Mamba-2: delta, skip, two key groups, L = 3 C + 8, odd K.
+        Case{"Mamba2Groups", 2, 200, 4, 2, 7, 20, 1,
+             Query | Delta | Skip | DynamicSizes},
+        Case{"Mamba2Wide", 1, 130, 2, 1, 128, 64, 1, Query | Delta | Skip},
+        Case{"Mamba2DynamicHeads", 2, 100, 4, 2, 5, 24, 1,
+             Query | Delta | DynamicSizes | DynamicHeads},
+        // One step; shorter than a chunk; L = 3 C + 5.
+        Case{"SingleToken", 2, 1, 3, 1, 5, 17, 3, Query | DynamicSizes},
+        Case{"RetNetShort", 1, 37, 2, 2, 16, 33, 1, Query},
+        Case{"RetNetReverse", 1, 197, 4, 4, 9, 24, 1, Query | Reverse},
+        // Data-dependent per-head decay, initial and final state.
+        Case{"HeadDecayStreaming", 2, 150, 3, 3, 6, 18, 3,
+             Query | InitialState | FinalState | DynamicSizes},
+        Case{"ReverseStreaming", 2, 130, 2, 1, 8, 16, 1,
+             Query | Delta | Skip | Reverse | InitialState | FinalState},
+        Case{"HeadDecayNoQuery", 2, 70, 3, 3, 2, 17, 3, DynamicSizes},
+        // Log-decays down to -20 per step: factors of e^-20 that underflow
+        // within a chunk.
+        Case{"StrongDecay", 1, 300, 2, 1, 12, 40, 3, Query, true, -20.0},
+        Case{"StrongDecayDelta", 2, 133, 3, 1, 9, 20, 1,
+             Query | Delta | Skip | Reverse | InitialState | FinalState, true,
+             -20.0},
+        // 256 chunks, the state remembering tens of steps (weaker decays
+        // make float32 itself, in any form, drift past 1e-5 here).
+        Case{"Long", 1, 16384, 2, 1, 4, 17, 3, Query | Skip, true, -0.05,
+             -0.01},
+        // Left to the recurrent forms: per-key decays, bonus, V = 1.
+        Case{"RWKV6", 2, 70, 3, 3, 7, 5, 4, Query | Bonus | DynamicSizes,
+             false},
+        Case{"GLA", 1, 70, 2, 2, 16, 40, 4, Query | InitialState | FinalState,
+             false},
+        Case{"Mamba1", 2, 70, 37, 1, 5, 1, 2,
+             Query | Delta | Skip | DynamicSizes, false}),
+    [](const auto &info) { return info.param.name; });
+
+class AutoFormTest : public CompiledRecurrenceTest {};
+
+// Tests that form=auto's run-time choice compiles and runs both ways: with a
+// dynamic length, an op that does less work chunked (K = V = 128, model
+// ratio 0.83 at 64-step chunks) runs chunked from L = 128 (a chunk per
+// thread at two threads) and recurrent below; at both lengths it agrees
+// with the evaluator.
+TEST_P(AutoFormTest, BothBranchesMatchReference) {
+  Case c = GetParam();
+  for (int64_t len : {40, 300}) {
+    c.len = len;
+    ASSERT_NO_FATAL_FAILURE(
+        check(c, build(c, /*returnState=*/false, rng), Form::Auto));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, AutoFormTest,
+                         ::testing::Values(Case{"RetNetDynamicLength", 2, 0, 2,
+                                                2, 128, 128, 1,
+                                                Query | DynamicSizes}),
+                         [](const auto &info) { return info.param.name; });
+
+/// Bytes in use in the main malloc arena (where the calling thread's share
+/// of a parallel loop allocates).
+size_t heapInUse() { return mallinfo2().uordblks; }
+
+class RecurrenceHeapTest : public CompiledRecurrenceTest {};
+
+// Tests that repeated calls of a compiled matrix-state recurrence free what
+// they allocate, the scratch of every parallel iteration included (buffer
+// deallocation only sees inside scf.forall with the scf interface models:
+// without them the recurrent form leaked 32 KiB per call here, the chunked
+// one 0.7 MiB).
+TEST_P(RecurrenceHeapTest, RepeatedCallsFreeTheirBuffers) {
+  const Case &c = GetParam();
+  for (Form form : {Form::Recurrent, Form::Chunked}) {
+    Built built = build(c, /*returnState=*/false, rng);
+    OwningOpRef<ModuleOp> module =
+        parseSourceString<ModuleOp>(built.source, context.get());
+    ASSERT_TRUE(module) << built.source;
+    std::unique_ptr<rt::CompiledModel> model;
+    ASSERT_NO_FATAL_FAILURE(compile(*module, form, model));
+    std::vector<rt::HostArray> inputs = hostInputs(built);
+    auto call = [&] {
+      auto result = model->run(inputs);
+      ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
+    };
+    // The first calls start OpenMP's threads and grow the arena.
+    for (int i = 0; i < 3; ++i)
+      ASSERT_NO_FATAL_FAILURE(call());
+    size_t before = heapInUse();
+    for (int i = 0; i < 50; ++i)
+      ASSERT_NO_FATAL_FAILURE(call());
+    // 50 calls: a leak of even 8 KiB per call would show as 400 KiB.
+    EXPECT_LT(heapInUse(), before + (size_t(64) << 10))
+        << (form == Form::Chunked ? "chunked" : "recurrent") << " form\n"
+        << built.source;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, RecurrenceHeapTest,
+                         ::testing::Values(Case{"Mamba2", 1, 512, 4, 1, 32, 64,
+                                                1, Query | Delta | Skip}),
+                         [](const auto &info) { return info.param.name; });
 
 } // namespace

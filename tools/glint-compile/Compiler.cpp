@@ -193,7 +193,8 @@ static Error toAttention(func::FuncOp fn,
 Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
                             runtime::ModelInfo &info,
                             const std::function<void(PassManager &)> &configure,
-                            StepMode step, const AttentionOptions &attention) {
+                            StepMode step, const AttentionOptions &attention,
+                            const LoopsOptions &loops) {
   auto fn = module.lookupSymbol<func::FuncOp>(function);
   if (!fn)
     return llvm::createStringError("the module has no function @" + function);
@@ -234,7 +235,7 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
   auto stepLimits = withStep ? tokenLimits(module, stepName)
                              : llvm::DenseMap<unsigned, int64_t>();
   PassManager toScan(module.getContext());
-  buildGlintLowerToLoopsPipeline(toScan);
+  buildGlintLowerToLoopsPipeline(toScan, loops);
   if (configure)
     configure(toScan);
   if (failed(toScan.run(module)))
@@ -488,10 +489,11 @@ Error compiler::emitExecutable(llvm::Module &module, StringRef output) {
 
 Error compiler::compileToLibrary(ModuleOp module, StringRef function,
                                  StringRef output, StepMode step,
-                                 const AttentionOptions &attention) {
+                                 const AttentionOptions &attention,
+                                 const LoopsOptions &loops) {
   runtime::ModelInfo info;
   if (Error e = lowerModule(module, function, Stage::LLVM, info, nullptr, step,
-                            attention))
+                            attention, loops))
     return e;
   llvm::LLVMContext context;
   auto llvmModule = translateForHost(module, context, info, function);

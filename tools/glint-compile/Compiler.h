@@ -15,6 +15,7 @@
 #ifndef GLINT_TOOLS_GLINT_COMPILE_COMPILER_H
 #define GLINT_TOOLS_GLINT_COMPILE_COMPILER_H
 
+#include "passes/Pipelines.h"
 #include "runtime/ModelInfo.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -72,13 +73,16 @@ collectEntryInfo(ModuleOp module, llvm::StringRef function,
 /// to the LLVM dialect, filling `info` on the way. With `step` (see
 /// StepMode) the module gains `@<function>_step` first, recorded as the
 /// step entry. `configure` may adjust each pass manager (e.g. from
-/// command-line options). Diagnostics go to the context's handler.
+/// command-line options); `loops` are the choices of the lowering to loops
+/// (the form of matrix-state recurrences). Diagnostics go to the context's
+/// handler.
 llvm::Error
 lowerModule(ModuleOp module, llvm::StringRef function, Stage stage,
             runtime::ModelInfo &info,
             const std::function<void(PassManager &)> &configure = nullptr,
             StepMode step = StepMode::Auto,
-            const AttentionOptions &attention = {});
+            const AttentionOptions &attention = {},
+            const LoopsOptions &loops = {});
 
 /// Translates an LLVM-dialect module to LLVM IR for the host CPU, adds the
 /// model record and the packed entry points (`glint_forward`, and
@@ -104,7 +108,8 @@ llvm::Error emitExecutable(llvm::Module &module, llvm::StringRef output);
 llvm::Error compileToLibrary(ModuleOp module, llvm::StringRef function,
                              llvm::StringRef output,
                              StepMode step = StepMode::Auto,
-                             const AttentionOptions &attention = {});
+                             const AttentionOptions &attention = {},
+                             const LoopsOptions &loops = {});
 
 } // namespace mlir::glint::compiler
 

@@ -79,6 +79,13 @@ static cl::opt<std::string> attentionAggregate(
              "mean_abs (default), mean, sum"),
     cl::init("mean_abs"));
 
+static cl::opt<std::string> recurrenceForm(
+    "recurrence-form",
+    cl::desc("How matrix-state recurrences are lowered: auto (default: "
+             "chunked where it is measured to win, see "
+             "glint-chunk-recurrence), recurrent, chunked"),
+    cl::init("auto"));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
   return 1;
@@ -132,15 +139,21 @@ int main(int argc, char **argv) {
     return fail("--attention-aggregate needs --attention");
   }
 
+  if (recurrenceForm != "auto" && recurrenceForm != "recurrent" &&
+      recurrenceForm != "chunked")
+    return fail("--recurrence-form must be auto, recurrent or chunked, not '" +
+                recurrenceForm + "'");
+  LoopsOptions loops;
+  loops.recurrenceForm = recurrenceForm;
+
   runtime::ModelInfo info;
   auto configure = [](PassManager &pm) {
     (void)applyPassManagerCLOptions(pm);
   };
-  if (llvm::Error e = compiler::lowerModule(*module, functionName,
-                                            binary ? compiler::Stage::LLVM
-                                                   : emit.getValue(),
-                                            info, configure, stepMode,
-                                            attention))
+  if (llvm::Error e = compiler::lowerModule(
+          *module, functionName,
+          binary ? compiler::Stage::LLVM : emit.getValue(), info, configure,
+          stepMode, attention, loops))
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
