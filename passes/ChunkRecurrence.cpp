@@ -38,6 +38,8 @@
 // scf.for and the rest (masked past V) after it, so that the IR does not
 // grow with V. Local buffers are allocated per forall iteration (freed by
 // buffer deallocation, which needs the scf interface models registered).
+// Each distinct op (types, operands, direction) is lowered once, into a
+// private function the ops call: layers repeat, compile time should not.
 //
 // Which ops, and form=auto's choice with the numbers behind it, are in the
 // pass description (Passes.td); the numerics are tested against the float64
@@ -56,8 +58,11 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/Debug.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <cstdlib>
 #include <thread>
@@ -1070,9 +1075,22 @@ static int64_t defaultChunksPerPass(RecurrenceOp op, int64_t threads) {
 }
 
 namespace {
+/// The shape of the chunked code: vector width, chunk size, chunks per
+/// pass.
+struct ChunkParameters {
+  int64_t width = 0, chunk = 0, perPass = 0;
+};
+
 struct ChunkRecurrencePass
     : public glint::impl::GlintChunkRecurrenceBase<ChunkRecurrencePass> {
   using GlintChunkRecurrenceBase::GlintChunkRecurrenceBase;
+
+  /// Builds the chunked form of `op` at the rewriter's insertion point,
+  /// inline or (with `outline`) as a call of a shared private function;
+  /// `results` replace the op's.
+  void chunked(RecurrenceOp op, RewriterBase &rewriter,
+               const ChunkParameters &parameters,
+               SmallVectorImpl<Value> &results);
 
   /// With form=auto: whether the chunked form runs `op`, as a constant or
   /// a condition on B and L built before `op` (null: the recurrent form).
@@ -1080,6 +1098,8 @@ struct ChunkRecurrencePass
                       int64_t chunk, int64_t threadCount);
 
   void runOnOperation() override;
+
+  SymbolTable *symbols = nullptr;
 };
 } // namespace
 
@@ -1132,6 +1152,71 @@ Value ChunkRecurrencePass::autoCondition(OpBuilder &b, RecurrenceOp op,
   return condition;
 }
 
+/// What makes two recurrences lower to the same chunked code: their types,
+/// which optional operands they have, and their direction.
+static std::string kernelSignature(RecurrenceOp op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << op->getOperandTypes() << " -> " << op->getResultTypes() << " q"
+     << bool(op.getQ()) << " delta" << bool(op.getDelta()) << " skip"
+     << bool(op.getSkip()) << " init" << bool(op.getInitialState())
+     << " reverse" << op.getReverse();
+  return text;
+}
+
+void ChunkRecurrencePass::chunked(RecurrenceOp op, RewriterBase &rewriter,
+                                  const ChunkParameters &parameters,
+                                  SmallVectorImpl<Value> &results) {
+  if (!outline) {
+    results = ChunkLowering(op, rewriter, parameters.width, parameters.chunk,
+                            parameters.perPass)
+                  .build();
+    return;
+  }
+  // A private function per signature and parameters, created on first use:
+  // a model repeats the same recurrence in every layer, and one copy keeps
+  // the generated code (and LLVM's time on it) independent of the depth.
+  ModuleOp module = getOperation();
+  std::string signature =
+      kernelSignature(op) + llvm::formatv(" W{0} C{1} P{2}", parameters.width,
+                                          parameters.chunk, parameters.perPass)
+                                .str();
+  func::FuncOp kernel;
+  for (auto fn : module.getOps<func::FuncOp>())
+    if (auto attr = fn->getAttrOfType<StringAttr>("glint.chunked_recurrence"))
+      if (attr.getValue() == signature)
+        kernel = fn;
+  if (!kernel) {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToEnd(module.getBody());
+    Location loc = op.getLoc();
+    kernel = func::FuncOp::create(
+        rewriter, loc, "__glint_chunked_recurrence",
+        rewriter.getFunctionType(op->getOperandTypes(), op->getResultTypes()));
+    kernel.setPrivate();
+    kernel->setAttr("glint.chunked_recurrence",
+                    rewriter.getStringAttr(signature));
+    symbols->insert(kernel); // Renamed if the name is taken.
+    Block *entry = kernel.addEntryBlock();
+    rewriter.setInsertionPointToStart(entry);
+    IRMapping mapping;
+    mapping.map(op->getOperands(), entry->getArguments());
+    auto copy = cast<RecurrenceOp>(rewriter.clone(*op, mapping));
+    copy->removeAttr("glint.state");
+    rewriter.setInsertionPoint(copy);
+    SmallVector<Value> built =
+        ChunkLowering(copy, rewriter, parameters.width, parameters.chunk,
+                      parameters.perPass)
+            .build();
+    rewriter.setInsertionPoint(copy);
+    func::ReturnOp::create(rewriter, loc, built);
+    rewriter.eraseOp(copy);
+  }
+  auto call =
+      func::CallOp::create(rewriter, op.getLoc(), kernel, op->getOperands());
+  results.assign(call->result_begin(), call->result_end());
+}
+
 void ChunkRecurrencePass::runOnOperation() {
   if (form != "auto" && form != "recurrent" && form != "chunked") {
     getOperation()->emitError()
@@ -1148,9 +1233,12 @@ void ChunkRecurrencePass::runOnOperation() {
   }
   if (form == "recurrent")
     return;
-  int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
+  ChunkParameters parameters;
+  parameters.width =
+      vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
   // Whole vectors of columns per chunk.
-  int64_t chunk = (chunkSize + width - 1) / width * width;
+  parameters.chunk =
+      (chunkSize + parameters.width - 1) / parameters.width * parameters.width;
   int64_t threadCount = threads > 0 ? int64_t(threads) : defaultThreads();
   SmallVector<RecurrenceOp> recurrences;
   getOperation()->walk([&](RecurrenceOp op) {
@@ -1161,23 +1249,29 @@ void ChunkRecurrencePass::runOnOperation() {
     }
     recurrences.push_back(op);
   });
+  SymbolTable symbolTable(getOperation());
+  symbols = &symbolTable;
   IRRewriter rewriter(&getContext());
   for (RecurrenceOp op : recurrences) {
-    int64_t perPass = chunksPerPass > 0 ? int64_t(chunksPerPass)
-                                        : defaultChunksPerPass(op, threadCount);
+    parameters.perPass = chunksPerPass > 0
+                             ? int64_t(chunksPerPass)
+                             : defaultChunksPerPass(op, threadCount);
     rewriter.setInsertionPoint(op);
     Value condition;
-    if (form == "chunked") {
-      condition = arith::ConstantIntOp::create(rewriter, op.getLoc(), 1, 1);
-    } else {
-      condition = autoCondition(rewriter, op, width, chunk, threadCount);
+    if (form == "auto") {
+      condition = autoCondition(rewriter, op, parameters.width,
+                                parameters.chunk, threadCount);
       if (!condition)
         continue;
+      std::optional<int64_t> constant = getConstantIntValue(condition);
+      if (constant && *constant) {
+        rewriter.eraseOp(condition.getDefiningOp());
+        condition = Value();
+      }
     }
-    std::optional<int64_t> constant = getConstantIntValue(condition);
-    if (constant && *constant) {
-      SmallVector<Value> results =
-          ChunkLowering(op, rewriter, width, chunk, perPass).build();
+    SmallVector<Value> results;
+    if (!condition) {
+      chunked(op, rewriter, parameters, results);
       rewriter.replaceOp(op, results);
       continue;
     }
@@ -1187,8 +1281,7 @@ void ChunkRecurrencePass::runOnOperation() {
                                     condition,
                                     /*withElseRegion=*/true);
     rewriter.setInsertionPointToStart(choice.thenBlock());
-    SmallVector<Value> results =
-        ChunkLowering(op, rewriter, width, chunk, perPass).build();
+    chunked(op, rewriter, parameters, results);
     scf::YieldOp::create(rewriter, op.getLoc(), results);
     rewriter.setInsertionPointToStart(choice.elseBlock());
     Operation *recurrent = rewriter.clone(*op);

@@ -146,7 +146,7 @@ def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
                            "tensor::TensorDialect"];
 }
 
-def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "func::FuncOp"> {
+def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "ModuleOp"> {
   let summary = "Lowers matrix-state recurrences to the chunked form";
   let description = [{
     Rewrites matrix-state `glint.recurrence` ops (f32, V > 1, static K and
@@ -193,7 +193,13 @@ def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "func::FuncOp"> {
     scratch does not grow with L and each pass is three parallel regions.
     `reverse` walks the chunks, and each chunk, from the end;
     `initial_state` starts the running state and `final_state` is its last
-    value; key groups share the scores of the group.
+    value; key groups share the scores of the group. With `outline` (the
+    default) the chunked form is a private function
+    (`@__glint_chunked_recurrence`), shared by every op of the same types,
+    operands and direction and called in their place: a model's layers
+    share one copy, so the generated code and the compile time do not grow
+    with the depth (four Mamba-2 layers: 4.3 s inline, 1.0 s outlined; the
+    recurrent form 0.4 s).
 
     Left to the recurrent forms: RWKV-4's `normalize`, V = 1 (the
     per-channel form keeps the state in registers), non-f32 types, and
@@ -263,11 +269,15 @@ def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "func::FuncOp"> {
            "Chunks whose states are kept at once (0: as many as fit 4 MiB "
            "per batch element, from twice the threads to 64)">,
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
-           "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">
+           "f32 lanes per vector (0: the host's widest, 16 with AVX-512)">,
+    Option<"outline", "outline", "bool", /*default=*/"true",
+           "Put the chunked form in a private function shared by every op "
+           "of the same types, operands and direction">
   ];
-  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
-                           "math::MathDialect", "scf::SCFDialect",
-                           "tensor::TensorDialect", "vector::VectorDialect"];
+  let dependentDialects = ["arith::ArithDialect", "func::FuncDialect",
+                           "linalg::LinalgDialect", "math::MathDialect",
+                           "scf::SCFDialect", "tensor::TensorDialect",
+                           "vector::VectorDialect"];
 }
 
 def GlintVectorizeRecurrence

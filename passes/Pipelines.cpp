@@ -70,7 +70,7 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   chunked.threads = options.threads > 0 ? options.threads : defaultThreads();
   if (options.chunkSize > 0)
     chunked.chunkSize = options.chunkSize;
-  pm.addNestedPass<func::FuncOp>(createGlintChunkRecurrence(chunked));
+  pm.addPass(createGlintChunkRecurrence(chunked));
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence());
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   // Convolutions along the sequence as vector loops over the channels.

@@ -1,4 +1,5 @@
-// RUN: glint-opt %s -glint-chunk-recurrence="form=chunked vector-width=8 chunk-size=16 chunks-per-pass=4 threads=2" -split-input-file | FileCheck %s
+// RUN: glint-opt %s -glint-chunk-recurrence="form=chunked vector-width=8 chunk-size=16 chunks-per-pass=4 threads=2 outline=false" -split-input-file | FileCheck %s
+// RUN: glint-opt %s -glint-chunk-recurrence="form=chunked vector-width=8 chunk-size=16 chunks-per-pass=4 threads=2" -split-input-file | FileCheck %s --check-prefix=OUTLINE
 // RUN: glint-opt %s -glint-chunk-recurrence="vector-width=8 chunk-size=16 threads=2 min-length=256" -split-input-file | FileCheck %s --check-prefix=AUTO
 // RUN: glint-opt %s -glint-chunk-recurrence="form=recurrent" -split-input-file | FileCheck %s --check-prefix=RECURRENT
 
@@ -79,12 +80,14 @@ func.func @mamba2(%q: tensor<?x?x1x4xf32>, %k: tensor<?x?x1x4xf32>,
 // AUTO: %[[L:.+]] = tensor.dim %{{.+}}, %{{.+}} : tensor<?x?x2x64xf32>
 // AUTO: %[[LONG:.+]] = arith.cmpi sge, %[[L]], %{{.+}} : index
 // AUTO: %[[R:.+]]:2 = scf.if %[[LONG]] -> (tensor<?x?x2x64xf32>, tensor<?x2x64x64xf32>) {
-// AUTO:   scf.for
-// AUTO:   scf.yield
+// AUTO:   %[[C:.+]]:2 = func.call @__glint_chunked_recurrence(
+// AUTO:   scf.yield %[[C]]#0, %[[C]]#1
 // AUTO: } else {
 // AUTO:   %[[Y:.+]], %[[S:.+]] = glint.recurrence reverse
 // AUTO:   scf.yield %[[Y]], %[[S]]
 // AUTO: return %[[R]]#0, %[[R]]#1
+// AUTO: func.func private @__glint_chunked_recurrence(
+// AUTO:   scf.for
 func.func @retnet_reverse_state(%q: tensor<?x?x2x64xf32>,
     %k: tensor<?x?x2x64xf32>, %v: tensor<?x?x2x64xf32>, %g: tensor<2xf32>,
     %s0: tensor<?x2x64x64xf32>)
@@ -188,4 +191,44 @@ func.func @gla_rwkv6(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x2x8xf32>,
       : (tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x16xf32>,
          tensor<2xf32>, tensor<2x8xf32>) -> tensor<?x?x2x16xf32>
   return %y, %z : tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>
+}
+
+// -----
+
+// Tests that the chunked form goes into a private function shared by the
+// ops of the same types, operands and direction (a model's layers), called
+// in their place; another direction gets its own function. The layer's
+// state name does not make a signature. With outline=false each op is
+// lowered in place.
+// CHECK-LABEL: func @layers
+// CHECK-NOT: call
+// CHECK-COUNT-3: scf.for {{.*}} -> (tensor<?x?x2x16xf32>, tensor<?x2x16x16xf32>, tensor<?x2x4x16x16xf32>, tensor<?x2x4xf32>)
+// CHECK-NOT: call
+// OUTLINE-LABEL: func @layers
+// OUTLINE-SAME: (%[[Q:[a-z0-9_]+]]: tensor<?x?x2x16xf32>, %[[K:[a-z0-9_]+]]: tensor<?x?x2x16xf32>, %[[V:[a-z0-9_]+]]: tensor<?x?x2x16xf32>, %[[G:[a-z0-9_]+]]: tensor<2xf32>)
+// OUTLINE-NOT: glint.recurrence
+// OUTLINE: %[[Y0:.+]] = call @__glint_chunked_recurrence(%[[Q]], %[[K]], %[[V]], %[[G]])
+// OUTLINE: %[[Y1:.+]] = call @__glint_chunked_recurrence(%[[Q]], %[[K]], %[[Y0]], %[[G]])
+// OUTLINE: %[[Y2:.+]] = call @[[REVERSE:__glint_chunked_recurrence_[0-9]+]](%[[Q]], %[[K]], %[[Y1]], %[[G]])
+// OUTLINE: return %[[Y2]]
+// OUTLINE: func.func private @__glint_chunked_recurrence({{.*}}) -> tensor<?x?x2x16xf32> attributes {glint.chunked_recurrence = "{{.*}}reverse0{{.*}}"}
+// OUTLINE-NOT: glint.state
+// OUTLINE:   scf.forall
+// OUTLINE: func.func private @[[REVERSE]]({{.*}}) -> tensor<?x?x2x16xf32> attributes {glint.chunked_recurrence = "{{.*}}reverse1{{.*}}"}
+// OUTLINE-NOT: glint.state
+// OUTLINE:   scf.forall
+func.func @layers(%q: tensor<?x?x2x16xf32>, %k: tensor<?x?x2x16xf32>,
+    %v: tensor<?x?x2x16xf32>, %g: tensor<2xf32>) -> tensor<?x?x2x16xf32> {
+  %y0 = glint.recurrence q(%q) k(%k) v(%v) log_decay(%g)
+      {glint.state = "layers.0.mixer.recurrence"}
+      : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>,
+         tensor<2xf32>) -> tensor<?x?x2x16xf32>
+  %y1 = glint.recurrence q(%q) k(%k) v(%y0) log_decay(%g)
+      {glint.state = "layers.1.mixer.recurrence"}
+      : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>,
+         tensor<2xf32>) -> tensor<?x?x2x16xf32>
+  %y2 = glint.recurrence reverse q(%q) k(%k) v(%y1) log_decay(%g)
+      : (tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>,
+         tensor<2xf32>) -> tensor<?x?x2x16xf32>
+  return %y2 : tensor<?x?x2x16xf32>
 }

@@ -249,8 +249,7 @@ protected:
         glint::GlintChunkRecurrenceOptions options;
         options.form = form == Form::Chunked ? "chunked" : "auto";
         options.threads = 2;
-        pm.addNestedPass<func::FuncOp>(
-            glint::createGlintChunkRecurrence(options));
+        pm.addPass(glint::createGlintChunkRecurrence(options));
       } else {
         pm.addNestedPass<func::FuncOp>(glint::createGlintVectorizeRecurrence());
       }
