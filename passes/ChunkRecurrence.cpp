@@ -49,6 +49,7 @@
 
 #include "dialect/GlintOps.h"
 #include "passes/Passes.h"
+#include "passes/BuilderUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -157,17 +158,13 @@ private:
   /// W consecutive elements of `source` along its last axis from `indices`;
   /// lanes past the end read 0 unless `inBounds`.
   Value read(OpBuilder &b, Value source, ValueRange indices, bool inBounds) {
-    return vector::TransferReadOp::create(b, loc, VectorType::get({width}, f32),
-                                          source, indices, constant(b, 0.0f),
-                                          ArrayRef<bool>{inBounds});
+    return readLanes(b, loc, source, indices, width, inBounds);
   }
   /// Writes `vector` into `dest` along its last axis; lanes past the end are
   /// dropped unless `inBounds`.
   Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices,
               bool inBounds) {
-    return vector::TransferWriteOp::create(b, loc, vector, dest, indices,
-                                           ArrayRef<bool>{inBounds})
-        .getResult();
+    return writeLanes(b, loc, vector, dest, indices, inBounds);
   }
   /// A zero-filled local tensor of static `shape`.
   Value zeroTensor(OpBuilder &b, ArrayRef<int64_t> shape) {
@@ -676,18 +673,6 @@ Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
               return out;
             });
       });
-}
-
-/// Publishes `value` into `dest` at `offsets` / `sizes` (unit strides) from
-/// the terminator of the forall that `inParallel` ends.
-static void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
-                    Value value, Value dest, ArrayRef<OpFoldResult> offsets,
-                    ArrayRef<OpFoldResult> sizes) {
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(inParallel.getBody());
-  tensor::ParallelInsertSliceOp::create(
-      b, loc, value, dest, offsets, sizes,
-      SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
 }
 
 void ChunkLowering::buildIntraChunk(OpBuilder &b, Value batchIv, Value groupIv,

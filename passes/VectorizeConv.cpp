@@ -41,6 +41,7 @@
 
 #include "dialect/GlintOps.h"
 #include "passes/Passes.h"
+#include "passes/BuilderUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -92,22 +93,16 @@ private:
   Value sub(OpBuilder &b, Value x, Value y) {
     return arith::SubIOp::create(b, loc, x, y);
   }
-  Value zeroF32(OpBuilder &b) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  }
   Value zeros(OpBuilder &b) {
     return arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(VectorType::get({lanes}, f32), 0.0f));
   }
+  /// A vector of channels, masked past C unless it is a multiple of W.
   Value read(OpBuilder &b, Value source, ValueRange indices) {
-    return vector::TransferReadOp::create(b, loc, VectorType::get({lanes}, f32),
-                                          source, indices, zeroF32(b),
-                                          ArrayRef<bool>{fullVectors});
+    return readLanes(b, loc, source, indices, lanes, fullVectors);
   }
   Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices) {
-    return vector::TransferWriteOp::create(b, loc, vector, dest, indices,
-                                           ArrayRef<bool>{fullVectors})
-        .getResult();
+    return writeLanes(b, loc, vector, dest, indices, fullVectors);
   }
   /// The time index of processing step `s` (reverse: L - 1 - s).
   Value timeOf(OpBuilder &b, Value s) {
@@ -137,8 +132,8 @@ Value ConvLowering::input(OpBuilder &b, Value batchIv, Value s, Value c,
   Value x = op.getInput();
   if (!mayBeEarly)
     return read(b, x, {batchIv, timeOf(b, s), c});
-  Value early = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, s,
-                                      index(b, 0));
+  Value early =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, s, index(b, 0));
   auto choice = scf::IfOp::create(
       b, loc, early,
       [&](OpBuilder &tb, Location) {
@@ -148,8 +143,7 @@ Value ConvLowering::input(OpBuilder &b, Value batchIv, Value s, Value c,
         scf::YieldOp::create(tb, loc, v);
       },
       [&](OpBuilder &eb, Location) {
-        scf::YieldOp::create(eb, loc,
-                             read(eb, x, {batchIv, timeOf(eb, s), c}));
+        scf::YieldOp::create(eb, loc, read(eb, x, {batchIv, timeOf(eb, s), c}));
       });
   return choice.getResult(0);
 }
@@ -164,8 +158,8 @@ void ConvLowering::lower() {
   length = tensor::DimOp::create(rewriter, loc, x, 1);
 
   // The taps of a vector of channels, contiguous: wt[i, c] = w[c, i].
-  Value empty = tensor::EmptyOp::create(
-      rewriter, loc, ArrayRef<int64_t>{taps, channels}, f32);
+  Value empty = tensor::EmptyOp::create(rewriter, loc,
+                                        ArrayRef<int64_t>{taps, channels}, f32);
   transposed = linalg::TransposeOp::create(rewriter, loc, w, empty,
                                            ArrayRef<int64_t>{1, 0})
                    ->getResult(0);
@@ -186,9 +180,8 @@ void ConvLowering::lower() {
 
   auto forall = scf::ForallOp::create(
       rewriter, loc,
-      ArrayRef<OpFoldResult>{batch, rewriter.getIndexAttr(chunkCount)},
-      outputs, /*mapping=*/std::nullopt,
-      [&](OpBuilder &b, Location, ValueRange args) {
+      ArrayRef<OpFoldResult>{batch, rewriter.getIndexAttr(chunkCount)}, outputs,
+      /*mapping=*/std::nullopt, [&](OpBuilder &b, Location, ValueRange args) {
         Value batchIv = args[0], chunk = args[1], out = args[2];
         Value c0 = arith::MulIOp::create(b, loc, chunk,
                                          index(b, chunkVectors * lanes));
@@ -207,8 +200,8 @@ void ConvLowering::lower() {
         Value cWidth = sub(b, c1, c0);
         offsets[2] = c0;
         sizes[2] = cWidth;
-        Value rows = tensor::ExtractSliceOp::create(b, loc, out, offsets,
-                                                    sizes, strides);
+        Value rows = tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes,
+                                                    strides);
         // Inside the slice, channels count from 0 and the batch index is 0.
         Value zero = index(b, 0);
         Value local = rows;
@@ -222,8 +215,7 @@ void ConvLowering::lower() {
                 Value t = timeOf(sb, s);
                 auto channelLoop = scf::ForOp::create(
                     sb, loc, zero, cWidth, index(sb, lanes), carried,
-                    [&](OpBuilder &cb, Location, Value j,
-                        ValueRange cCarried) {
+                    [&](OpBuilder &cb, Location, Value j, ValueRange cCarried) {
                       Value c = arith::AddIOp::create(cb, loc, c0, j);
                       Value y = bias ? read(cb, bias, {c}) : zeros(cb);
                       for (int64_t i = 0; i < taps; ++i) {
@@ -244,11 +236,8 @@ void ConvLowering::lower() {
         local = localSteps(b, zero, head, local, /*early=*/true);
         local = localSteps(b, head, length, local, /*early=*/false);
 
-        auto inParallel = scf::InParallelOp::create(b, loc);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToEnd(inParallel.getBody());
-        tensor::ParallelInsertSliceOp::create(b, loc, local, out, offsets,
-                                              sizes, strides);
+        publish(b, loc, scf::InParallelOp::create(b, loc), local, out, offsets,
+                sizes);
       });
   SmallVector<Value> results = {forall.getResult(0)};
 
@@ -259,8 +248,8 @@ void ConvLowering::lower() {
     SmallVector<Value> stateDynamic;
     if (stateType.isDynamicDim(0))
       stateDynamic.push_back(batch);
-    Value state = tensor::EmptyOp::create(rewriter, loc, stateType,
-                                          stateDynamic);
+    Value state =
+        tensor::EmptyOp::create(rewriter, loc, stateType, stateDynamic);
     Value zero = index(rewriter, 0), one = index(rewriter, 1);
     auto batchLoop = scf::ForOp::create(
         rewriter, loc, zero, batch, one, ValueRange{state},
@@ -297,14 +286,14 @@ struct VectorizeConvPass
   using GlintVectorizeConvBase::GlintVectorizeConvBase;
 
   void runOnOperation() override {
-    int64_t lanes = vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
+    int64_t lanes =
+        vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
     SmallVector<Conv1dOp> convs;
     getOperation()->walk([&](Conv1dOp op) { convs.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (Conv1dOp op : convs)
       if (ConvLowering::matches(op))
-        ConvLowering(op, rewriter, lanes, std::max<int64_t>(chunks, 1))
-            .lower();
+        ConvLowering(op, rewriter, lanes, std::max<int64_t>(chunks, 1)).lower();
   }
 };
 } // namespace

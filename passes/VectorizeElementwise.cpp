@@ -217,7 +217,8 @@ struct VectorizeElementwisePass
   using GlintVectorizeElementwiseBase::GlintVectorizeElementwiseBase;
 
   void runOnOperation() override {
-    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
+    int64_t width =
+        vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
     SmallVector<std::pair<linalg::GenericOp, SmallVector<Access>>> work;
     getOperation()->walk([&](linalg::GenericOp generic) {
       SmallVector<Access> access;

@@ -60,6 +60,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/BuilderUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -83,6 +84,7 @@ namespace mlir::glint {
 } // namespace mlir::glint
 
 using namespace mlir;
+using namespace mlir::glint;
 
 namespace {
 
@@ -136,8 +138,8 @@ public:
     cols = weightType.getDimSize(layout == Layout::KN ? 1 : 0);
     panelWidth = blk.tileVectors * blk.width;
     panels = ceilDiv(cols, panelWidth);
-    packedDepth = layout == Layout::NK ? ceilDiv(depth, blk.width) * blk.width
-                                       : depth;
+    packedDepth =
+        layout == Layout::NK ? ceilDiv(depth, blk.width) * blk.width : depth;
   }
 
   /// Whether `op` is a product this pass rewrites, and its layout.
@@ -169,9 +171,6 @@ private:
     return arith::MinSIOp::create(b, loc, x, y);
   }
   Value min(OpBuilder &b, Value x, int64_t y) { return min(b, x, index(b, y)); }
-  Value zeroF32(OpBuilder &b) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  }
   Value zeros(OpBuilder &b, int64_t lanes) {
     return arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(VectorType::get({lanes}, f32), 0.0f));
@@ -180,17 +179,13 @@ private:
   /// past the end read 0 unless `inBounds`.
   Value read(OpBuilder &b, Value source, ValueRange indices, int64_t lanes,
              bool inBounds) {
-    return vector::TransferReadOp::create(b, loc, VectorType::get({lanes}, f32),
-                                          source, indices, zeroF32(b),
-                                          ArrayRef<bool>{inBounds});
+    return readLanes(b, loc, source, indices, lanes, inBounds);
   }
   /// Writes `vector` along the last axis of `dest`; lanes past the end are
   /// dropped unless `inBounds`.
   Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices,
               bool inBounds) {
-    return vector::TransferWriteOp::create(b, loc, vector, dest, indices,
-                                           ArrayRef<bool>{inBounds})
-        .getResult();
+    return writeLanes(b, loc, vector, dest, indices, inBounds);
   }
   Value fma(OpBuilder &b, Value x, Value y, Value z) {
     return math::FmaOp::create(b, loc, x, y, z);
@@ -201,13 +196,11 @@ private:
   }
   Value forLoop(OpBuilder &b, Value from, Value to, int64_t step, Value carried,
                 llvm::function_ref<Value(OpBuilder &, Value, Value)> body) {
-    return scf::ForOp::create(b, loc, from, to, index(b, step),
-                              ValueRange{carried},
-                              [&](OpBuilder &nb, Location, Value iv,
-                                  ValueRange args) {
-                                scf::YieldOp::create(nb, loc,
-                                                     body(nb, iv, args[0]));
-                              })
+    return scf::ForOp::create(
+               b, loc, from, to, index(b, step), ValueRange{carried},
+               [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+                 scf::YieldOp::create(nb, loc, body(nb, iv, args[0]));
+               })
         .getResult(0);
   }
   /// A forall over `counts` with `dest` as its shared output: `body(b, ivs,
@@ -313,12 +306,8 @@ Value MatmulLowering::parallel(
       [&](OpBuilder &fb, Location, ValueRange args) {
         SmallVector<OpFoldResult> offsets, sizes;
         Value result = body(fb, args.drop_back(), args.back(), offsets, sizes);
-        auto inParallel = scf::InParallelOp::create(fb, loc);
-        OpBuilder::InsertionGuard guard(fb);
-        fb.setInsertionPointToEnd(inParallel.getBody());
-        tensor::ParallelInsertSliceOp::create(
-            fb, loc, result, args.back(), offsets, sizes,
-            SmallVector<OpFoldResult>(offsets.size(), fb.getIndexAttr(1)));
+        publish(fb, loc, scf::InParallelOp::create(fb, loc), result,
+                args.back(), offsets, sizes);
       });
   return forall.getResult(0);
 }
@@ -351,8 +340,7 @@ Value MatmulLowering::pack(OpBuilder &b) {
         offsets.assign({p, fb.getIndexAttr(0), fb.getIndexAttr(0)});
         sizes.assign({fb.getIndexAttr(1), fb.getIndexAttr(packedDepth),
                       fb.getIndexAttr(panelWidth)});
-        auto panelType =
-            RankedTensorType::get({packedDepth, panelWidth}, f32);
+        auto panelType = RankedTensorType::get({packedDepth, panelWidth}, f32);
         Value panel = tensor::ExtractSliceOp::create(
             fb, loc, panelType, out, offsets, sizes,
             SmallVector<OpFoldResult>(3, fb.getIndexAttr(1)));
@@ -365,8 +353,8 @@ Value MatmulLowering::pack(OpBuilder &b) {
               fb, zero, index(fb, depth), 1, panel,
               [&](OpBuilder &kb, Value k, Value tile) {
                 for (int64_t j = 0; j < nv; ++j) {
-                  Value v = read(kb, weight, {k, add(kb, col0, j * w)}, w,
-                                 full);
+                  Value v =
+                      read(kb, weight, {k, add(kb, col0, j * w)}, w, full);
                   tile = write(kb, v, tile, {k, index(kb, j * w)}, true);
                 }
                 return tile;
@@ -570,8 +558,8 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
   // Weight rows n0 + j, clamped to the last (their sums are not stored).
   SmallVector<Value> weightRows;
   for (int64_t j = 0; j < nb; ++j)
-    weightRows.push_back(
-        inBounds ? add(b, n0, j) : min(b, add(b, n0, j), cols - 1));
+    weightRows.push_back(inBounds ? add(b, n0, j)
+                                  : min(b, add(b, n0, j), cols - 1));
   return forLoop(
       b, index(b, 0), rowCount, 1, tile,
       [&](OpBuilder &rb, Value m, Value rTile) {
@@ -599,9 +587,9 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
         // Horizontal sums in any order (reassoc): a tree, not a chain.
         SmallVector<Value> sums;
         for (Value v : acc)
-          sums.push_back(vector::ReductionOp::create(
-              rb, loc, vector::CombiningKind::ADD, v,
-              arith::FastMathFlags::reassoc));
+          sums.push_back(
+              vector::ReductionOp::create(rb, loc, vector::CombiningKind::ADD,
+                                          v, arith::FastMathFlags::reassoc));
         Value dots = vector::FromElementsOp::create(
             rb, loc, VectorType::get({nb}, f32), sums);
         Value start = initialVector(rb, rTile, m, col, n0, nb, inBounds);
@@ -630,8 +618,8 @@ Value MatmulLowering::directProduct(OpBuilder &b, Value dest) {
             SmallVector<OpFoldResult>(2, fb.getIndexAttr(1)));
         if (layout == Layout::NK) {
           int64_t nb = Blocking::kDotRows;
-          Value blocks = arith::CeilDivSIOp::create(fb, loc, width,
-                                                    index(fb, nb));
+          Value blocks =
+              arith::CeilDivSIOp::create(fb, loc, width, index(fb, nb));
           return forLoop(fb, index(fb, 0), blocks, 1, tile,
                          [&](OpBuilder &bb, Value j, Value t) {
                            Value col = mul(bb, j, nb);
@@ -648,21 +636,21 @@ Value MatmulLowering::directProduct(OpBuilder &b, Value dest) {
                       inBounds);
         };
         Value chunkEnd = add(fb, col0, chunkCols);
-        return forColumns(
-            fb, chunkCols, chunkEnd, tile,
-            [&](OpBuilder &tb, Value t, bool inBounds) {
-              return forLoop(
-                  tb, index(tb, 0), rowsTotal, 1, t,
-                  [&](OpBuilder &rb, Value m, Value rTile) {
-                    return outerProductTile(
-                        rb, rTile, m, Value(), Value(), index(rb, 0), col0, 1,
-                        vectors, index(rb, 0), index(rb, depth),
-                        /*fromStart=*/true, Value(), inBounds,
-                        [&](OpBuilder &nb, Value k, int64_t j) {
-                          return weightRow(nb, k, j, inBounds);
-                        });
-                  });
-            });
+        return forColumns(fb, chunkCols, chunkEnd, tile,
+                          [&](OpBuilder &tb, Value t, bool inBounds) {
+                            return forLoop(
+                                tb, index(tb, 0), rowsTotal, 1, t,
+                                [&](OpBuilder &rb, Value m, Value rTile) {
+                                  return outerProductTile(
+                                      rb, rTile, m, Value(), Value(),
+                                      index(rb, 0), col0, 1, vectors,
+                                      index(rb, 0), index(rb, depth),
+                                      /*fromStart=*/true, Value(), inBounds,
+                                      [&](OpBuilder &nb, Value k, int64_t j) {
+                                        return weightRow(nb, k, j, inBounds);
+                                      });
+                                });
+                          });
       });
 }
 
@@ -695,8 +683,8 @@ void MatmulLowering::lower() {
 
   Value rowsTotal = tensor::DimOp::create(rewriter, loc, a, 0);
   Value many =
-      arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge,
-                            rowsTotal, index(rewriter, blk.packMinRows));
+      arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, rowsTotal,
+                            index(rewriter, blk.packMinRows));
   auto choice = scf::IfOp::create(
       rewriter, loc, many,
       [&](OpBuilder &tb, Location) {
@@ -733,9 +721,9 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
   };
   std::string name =
       llvm::formatv("__glint_linear_{0}_{1}x{2}x{3}x{4}_{5}",
-                    layout == Layout::NK ? "nk" : "kn", dim(aType.getDimSize(0)),
-                    dim(aType.getDimSize(1)), weightType.getDimSize(0),
-                    weightType.getDimSize(1),
+                    layout == Layout::NK ? "nk" : "kn",
+                    dim(aType.getDimSize(0)), dim(aType.getDimSize(1)),
+                    weightType.getDimSize(0), weightType.getDimSize(1),
                     initial.kind == Initial::Row ? "bias" : "fill")
           .str();
   SmallVector<Type> argTypes = {aType, weightType, initial.value.getType()};
@@ -743,12 +731,11 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
   // hold the name: a suffix is added).
   func::FuncOp kernel;
   for (unsigned suffix = 0;; ++suffix) {
-    std::string candidate =
-        suffix ? name + "_" + std::to_string(suffix) : name;
+    std::string candidate = suffix ? name + "_" + std::to_string(suffix) : name;
     Operation *existing = symbols.lookup(candidate);
     auto fn = dyn_cast_or_null<func::FuncOp>(existing);
-    if (fn && fn.getFunctionType() == rewriter.getFunctionType(
-                                          argTypes, TypeRange{resultType})) {
+    if (fn && fn.getFunctionType() ==
+                  rewriter.getFunctionType(argTypes, TypeRange{resultType})) {
       kernel = fn;
       break;
     }
@@ -774,14 +761,13 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
     if (type.isDynamicDim(0))
       dynamic.push_back(tensor::DimOp::create(rewriter, loc, ka, 0));
     Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynamic);
-    Value init =
-        initial.kind == Initial::Row
-            ? linalg::BroadcastOp::create(rewriter, loc, start, empty,
-                                          ArrayRef<int64_t>{0})
-                  ->getResult(0)
-            : linalg::FillOp::create(rewriter, loc, ValueRange{start},
-                                     ValueRange{empty})
-                  .getResult(0);
+    Value init = initial.kind == Initial::Row
+                     ? linalg::BroadcastOp::create(rewriter, loc, start, empty,
+                                                   ArrayRef<int64_t>{0})
+                           ->getResult(0)
+                     : linalg::FillOp::create(rewriter, loc, ValueRange{start},
+                                              ValueRange{empty})
+                           .getResult(0);
     IRMapping mapping;
     mapping.map(a, ka);
     mapping.map(weight, kw);
@@ -806,11 +792,12 @@ struct VectorizeMatmulPass
 
   void runOnOperation() override {
     Blocking blocking;
-    blocking.width = vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
+    blocking.width =
+        vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
     blocking.tileRows = std::max<int64_t>(tileRows, 1);
     blocking.tileVectors = std::max<int64_t>(tileVectors, 1);
-    blocking.rowBlock = std::max<int64_t>(rowBlock / blocking.tileRows, 1) *
-                        blocking.tileRows;
+    blocking.rowBlock =
+        std::max<int64_t>(rowBlock / blocking.tileRows, 1) * blocking.tileRows;
     blocking.depthBlock = std::max<int64_t>(depthBlock, 1);
     blocking.panelChunk = std::max<int64_t>(panelChunk, 1);
     blocking.packMinRows = std::max<int64_t>(packMinRows, 1);

@@ -75,6 +75,7 @@
 
 #include "dialect/GlintOps.h"
 #include "passes/Passes.h"
+#include "passes/BuilderUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -162,17 +163,13 @@ protected:
   /// `indices`; lanes past the end read 0 unless `inBounds`.
   Value read(OpBuilder &b, Value source, ValueRange indices, int64_t size,
              bool inBounds) {
-    return vector::TransferReadOp::create(b, loc, VectorType::get({size}, f32),
-                                          source, indices, zeroF32(b),
-                                          ArrayRef<bool>{inBounds});
+    return readLanes(b, loc, source, indices, size, inBounds);
   }
   /// Writes `vector` into `dest` along its last axis from `indices`; lanes
   /// past the end are dropped unless `inBounds`.
   Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices,
               bool inBounds) {
-    return vector::TransferWriteOp::create(b, loc, vector, dest, indices,
-                                           ArrayRef<bool>{inBounds})
-        .getResult();
+    return writeLanes(b, loc, vector, dest, indices, inBounds);
   }
 
   /// `source` [..., X, 1] as [..., X].
@@ -396,18 +393,6 @@ Value ChannelLowering::storeTile(OpBuilder &b, ValueRange vectors, Value states,
   return states;
 }
 
-/// Publishes `value` into `dest` at `offsets` / `sizes` (unit strides) from
-/// the terminator of the forall that `inParallel` ends.
-static void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
-                    Value value, Value dest, ArrayRef<OpFoldResult> offsets,
-                    ArrayRef<OpFoldResult> sizes) {
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(inParallel.getBody());
-  tensor::ParallelInsertSliceOp::create(
-      b, loc, value, dest, offsets, sizes,
-      SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
-}
-
 void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                                  ValueRange shared) {
   Value zero = index(b, 0), one = index(b, 1);
@@ -522,14 +507,12 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                       Value s = arith::AddIOp::create(nb, loc, t0, step);
                       Value t = timeIndex(nb, s, last);
                       Value stepRows = stepCarried[count];
-                      Value prior =
-                          k0 == 0 ? Value()
-                                  : read(nb, stepRows, {t, column}, width,
-                                         inBounds);
+                      Value prior = k0 == 0 ? Value()
+                                            : read(nb, stepRows, {t, column},
+                                                   width, inBounds);
                       SmallVector<Value> next = buildStep(
-                          nb, batchIv, t, c0, inBounds, perKeyDecay,
-                          headDecay, skip, stepCarried.take_front(count), k0,
-                          prior);
+                          nb, batchIv, t, c0, inBounds, perKeyDecay, headDecay,
+                          skip, stepCarried.take_front(count), k0, prior);
                       Value y = next.pop_back_val();
                       next.push_back(
                           write(nb, y, stepRows, {t, column}, inBounds));
@@ -579,11 +562,12 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
             stateSizes);
 }
 
-SmallVector<Value>
-ChannelLowering::buildStep(OpBuilder &nb, Value batchIv, Value t, Value c0,
-                           bool inBounds, ArrayRef<Value> perKeyDecay,
-                           Value headDecay, Value skip, ValueRange state,
-                           int64_t keyBegin, Value prior) {
+SmallVector<Value> ChannelLowering::buildStep(OpBuilder &nb, Value batchIv,
+                                              Value t, Value c0, bool inBounds,
+                                              ArrayRef<Value> perKeyDecay,
+                                              Value headDecay, Value skip,
+                                              ValueRange state,
+                                              int64_t keyBegin, Value prior) {
   Value zero = index(nb, 0);
   Value u = read(nb, values, {batchIv, t, c0}, width, inBounds);
   Value dt = op.getDelta()
@@ -1285,7 +1269,8 @@ struct VectorizeRecurrencePass
   using GlintVectorizeRecurrenceBase::GlintVectorizeRecurrenceBase;
 
   void runOnOperation() override {
-    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
+    int64_t width =
+        vectorWidth > 0 ? int64_t(vectorWidth) : glint::hostVectorWidth();
     SmallVector<RecurrenceOp> recurrences;
     getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
     IRRewriter rewriter(&getContext());

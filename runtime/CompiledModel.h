@@ -45,8 +45,8 @@ public:
   /// the record has no step entry), record, and the function that releases
   /// its results (`glint_free`; null: free()).
   static llvm::Expected<std::unique_ptr<CompiledModel>>
-  fromSymbols(void (*entry)(void **), void (*step)(void **),
-              const char *record, void (*release)(void *) = nullptr);
+  fromSymbols(void (*entry)(void **), void (*step)(void **), const char *record,
+              void (*release)(void *) = nullptr);
   ~CompiledModel();
 
   const ModelInfo &info() const { return modelInfo; }

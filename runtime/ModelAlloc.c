@@ -128,8 +128,8 @@ static void release(void *pointer) {
     pthread_mutex_lock(&lock);
     if (header->capacity <= limit) {
       /* Make room by dropping the oldest kept blocks. */
-      while (keptCount > 0 && (keptCount == kSlots ||
-                               keptBytes + header->capacity > limit)) {
+      while (keptCount > 0 &&
+             (keptCount == kSlots || keptBytes + header->capacity > limit)) {
         evicted[evictedCount++] = kept[0].block;
         keptBytes -= kept[0].capacity;
         for (int i = 1; i < keptCount; ++i)

@@ -87,9 +87,8 @@ int main(int argc, char **argv) {
   auto input = readRunInput(tokens, text, vocabPath, inputNpy);
   if (!input)
     return fail(llvm::toString(input.takeError()));
-  auto model =
-      CompiledModel::fromSymbols(glint_forward, glint_step, glint_model_info,
-                                 glint_free);
+  auto model = CompiledModel::fromSymbols(glint_forward, glint_step,
+                                          glint_model_info, glint_free);
   if (!model)
     return fail(llvm::toString(model.takeError()));
   auto checkpoint = Checkpoint::open(weightsPath);

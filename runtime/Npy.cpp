@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Npy.h"
+#include "runtime/AtomicFile.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
@@ -416,39 +417,14 @@ Error writeAs(StringRef path, llvm::ArrayRef<int64_t> shape,
     return fail("shape " + formatTuple(shape) +
                 " makes a header too long for .npy format 1.0");
 
-  // Write beside the destination so the rename cannot cross file systems.
-  int fd;
-  llvm::SmallString<256> tempPath;
-  if (std::error_code ec = llvm::sys::fs::createUniqueFile(
-          path + ".tmp-%%%%%%%%", fd, tempPath))
-    return fail("cannot create a temporary file: " + ec.message());
-
-  std::error_code writeError;
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+  return writeFileAtomically(path, [&](llvm::raw_ostream &os) {
     os.write(kMagic, kMagicSize);
     os << char(1) << char(0);
     llvm::support::endian::write(os, uint16_t(header.size()),
                                  llvm::endianness::little);
     os << header;
     writeElements(os, data);
-    os.close();
-    // raw_fd_ostream aborts on destruction with an unchecked error.
-    if (os.has_error()) {
-      writeError = os.error();
-      os.clear_error();
-    }
-  }
-  if (writeError) {
-    llvm::sys::fs::remove(tempPath);
-    return fail("cannot write '" + tempPath + "': " + writeError.message());
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(tempPath, path)) {
-    llvm::sys::fs::remove(tempPath);
-    return fail("cannot rename '" + tempPath + "' into place: " +
-                ec.message());
-  }
-  return Error::success();
+  });
 }
 
 } // namespace

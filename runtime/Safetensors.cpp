@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Safetensors.h"
+#include "runtime/AtomicFile.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
@@ -602,7 +603,7 @@ Error mlir::glint::runtime::writeSafetensors(
     StringRef path, llvm::ArrayRef<F32Tensor> tensors,
     const std::map<std::string, std::string> &metadata) {
   auto fail = [&](const Twine &message) {
-    return makeError("cannot write '" + path + "': " + message);
+    return makeError(path + ": " + message);
   };
   llvm::json::Object header;
   if (!metadata.empty()) {
@@ -626,10 +627,10 @@ Error mlir::glint::runtime::writeSafetensors(
                                 "{2}",
                                 t.name, t.data.size(), elements));
     uint64_t end = offset + 4 * uint64_t(elements);
-    header[t.name] = llvm::json::Object{
-        {"dtype", "F32"},
-        {"shape", llvm::json::Array(t.shape)},
-        {"data_offsets", llvm::json::Array{offset, end}}};
+    header[t.name] =
+        llvm::json::Object{{"dtype", "F32"},
+                           {"shape", llvm::json::Array(t.shape)},
+                           {"data_offsets", llvm::json::Array{offset, end}}};
     offset = end;
   }
   std::string text;
@@ -637,15 +638,7 @@ Error mlir::glint::runtime::writeSafetensors(
   // Pad with spaces so the data section starts 8-byte aligned.
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  // Write beside the destination so the rename cannot cross file systems.
-  int fd;
-  llvm::SmallString<256> tempPath;
-  if (std::error_code ec =
-          llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%%%", fd, tempPath))
-    return fail("cannot create a temporary file: " + ec.message());
-  std::error_code writeError;
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+  return writeFileAtomically(path, [&](llvm::raw_ostream &os) {
     char length[8];
     llvm::support::endian::write64le(length, text.size());
     os.write(length, sizeof(length));
@@ -662,21 +655,5 @@ Error mlir::glint::runtime::writeSafetensors(
         }
       }
     }
-    os.close();
-    // raw_fd_ostream aborts on destruction with an unchecked error.
-    if (os.has_error()) {
-      writeError = os.error();
-      os.clear_error();
-    }
-  }
-  if (writeError) {
-    llvm::sys::fs::remove(tempPath);
-    return fail(writeError.message());
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(tempPath, path)) {
-    llvm::sys::fs::remove(tempPath);
-    return fail("cannot rename '" + tempPath + "' into place: " +
-                ec.message());
-  }
-  return Error::success();
+  });
 }

@@ -190,8 +190,7 @@ TEST_F(SafetensorsTest, WriterRoundTrips) {
   std::vector<float> scalar = {-1.25f};
   std::string file = path("written.safetensors");
   ASSERT_FALSE(bool(mlir::glint::runtime::writeSafetensors(
-      file, {{"layer.a", {2, 3}, a}, {"s", {}, scalar}},
-      {{"format", "pt"}})));
+      file, {{"layer.a", {2, 3}, a}, {"s", {}, scalar}}, {{"format", "pt"}})));
   auto checkpoint = Checkpoint::open(file);
   ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
   EXPECT_EQ((*checkpoint)->size(), 2u);

@@ -31,11 +31,9 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
-#include "test/unit/TestSupport.h"
+#include "test/unit/CompiledTestSupport.h"
 
 #include "gtest/gtest.h"
-
-#include <malloc.h>
 
 #include <random>
 #include <string>
@@ -44,7 +42,6 @@
 using namespace mlir;
 namespace rt = mlir::glint::runtime;
 using mlir::glint::reference::Array;
-using mlir::glint::testing::relativeError;
 
 namespace {
 
@@ -56,22 +53,7 @@ struct Case {
 
 void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
 
-class VectorizeConvTest : public ::testing::TestWithParam<Case> {
-protected:
-  VectorizeConvTest() : rng(std::random_device{}()) {
-    glint::registerCompilerDialects(registry);
-    context = std::make_unique<MLIRContext>(registry);
-    context->loadAllAvailableDialects();
-    // New heap blocks read 0x7f7f7f7f = 3.4e38: an unwritten output element
-    // cannot pass for a correct one.
-    mallopt(M_PERTURB, 0x80);
-  }
-  ~VectorizeConvTest() override { mallopt(M_PERTURB, 0); }
-
-  DialectRegistry registry;
-  std::unique_ptr<MLIRContext> context;
-  std::mt19937_64 rng;
-};
+class VectorizeConvTest : public glint::testing::CompiledTest<Case> {};
 
 TEST_P(VectorizeConvTest, CompiledMatchesReference) {
   const Case &c = GetParam();
@@ -102,13 +84,13 @@ TEST_P(VectorizeConvTest, CompiledMatchesReference) {
                     c.reverse ? "reverse " : "", operands, types)
           .str();
   if (c.finalState)
-    source = llvm::formatv("func.func @forward({0}) -> {1} {{\n"
-                           "  %y, %f = glint.conv1d {2}{3} : ({4}) -> ({5}, "
-                           "{1})\n"
-                           "  return %f : {1}\n}",
-                           args, s, c.reverse ? "reverse " : "", operands,
-                           types, x)
-                 .str();
+    source =
+        llvm::formatv("func.func @forward({0}) -> {1} {{\n"
+                      "  %y, %f = glint.conv1d {2}{3} : ({4}) -> ({5}, "
+                      "{1})\n"
+                      "  return %f : {1}\n}",
+                      args, s, c.reverse ? "reverse " : "", operands, types, x)
+            .str();
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(source, context.get());
   ASSERT_TRUE(module) << source;
@@ -157,22 +139,9 @@ TEST_P(VectorizeConvTest, CompiledMatchesReference) {
     auto expected = evaluator.run("forward", inputs);
     ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
 
-    std::vector<rt::HostArray> hostInputs;
-    for (const Array &a : inputs) {
-      rt::HostArray h = rt::HostArray::make(
-          std::vector<int64_t>(a.shape.begin(), a.shape.end()), "f32");
-      for (int64_t i = 0; i < a.numElements(); ++i)
-        h.data<float>()[i] = static_cast<float>(a.data[i]);
-      hostInputs.push_back(std::move(h));
-    }
-    auto result = (*model)->run(hostInputs);
+    auto result = (*model)->run(glint::testing::toHost(inputs));
     ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
-    const Array &reference = (*expected)[0];
-    ASSERT_EQ(result->shape, std::vector<int64_t>(reference.shape.begin(),
-                                                  reference.shape.end()));
-    std::vector<double> actual(result->data<float>(),
-                               result->data<float>() + result->numElements());
-    EXPECT_LT(relativeError(actual, reference.data), 1e-6) << source;
+    glint::testing::expectClose(*result, (*expected)[0], 1e-6, source);
   }
 }
 

@@ -29,11 +29,9 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
-#include "test/unit/TestSupport.h"
+#include "test/unit/CompiledTestSupport.h"
 
 #include "gtest/gtest.h"
-
-#include <malloc.h>
 
 #include <random>
 #include <string>
@@ -42,7 +40,6 @@
 using namespace mlir;
 namespace rt = mlir::glint::runtime;
 using mlir::glint::reference::Array;
-using mlir::glint::testing::relativeError;
 
 namespace {
 
@@ -58,22 +55,7 @@ struct Case {
 
 void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
 
-class VectorizeMatmulTest : public ::testing::TestWithParam<Case> {
-protected:
-  VectorizeMatmulTest() : rng(std::random_device{}()) {
-    glint::registerCompilerDialects(registry);
-    context = std::make_unique<MLIRContext>(registry);
-    context->loadAllAvailableDialects();
-    // New heap blocks read 0x7f7f7f7f = 3.4e38: an unwritten output element
-    // cannot pass for a correct one.
-    mallopt(M_PERTURB, 0x80);
-  }
-  ~VectorizeMatmulTest() override { mallopt(M_PERTURB, 0); }
-
-  DialectRegistry registry;
-  std::unique_ptr<MLIRContext> context;
-  std::mt19937_64 rng;
-};
+class VectorizeMatmulTest : public glint::testing::CompiledTest<Case> {};
 
 TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
   const Case &c = GetParam();
@@ -88,7 +70,8 @@ TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
       "  return %y : {3}\n}",
       x, w, c.bias ? ", %b: " + b : "", y, c.bias ? " bias %b" : "",
       c.outIn ? "" : " layout in_out", c.bias ? ", " + b : "");
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, context.get());
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(source, context.get());
   ASSERT_TRUE(module) << source;
 
   // The pass takes the product: no linalg.matmul is left at the scan stage.
@@ -120,8 +103,8 @@ TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
   ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
 
   Array weight = mlir::glint::testing::randomArray(
-      rng, c.outIn ? ArrayRef<int64_t>{c.out, c.in}
-                   : ArrayRef<int64_t>{c.in, c.out},
+      rng,
+      c.outIn ? ArrayRef<int64_t>{c.out, c.in} : ArrayRef<int64_t>{c.in, c.out},
       -1.0, 1.0);
   Array bias = mlir::glint::testing::randomArray(rng, {c.out}, -1.0, 1.0);
   for (auto [batch, len] : c.sizes) {
@@ -139,22 +122,9 @@ TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
     auto expected = evaluator.run("forward", inputs);
     ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
 
-    std::vector<rt::HostArray> hostInputs;
-    for (const Array &a : inputs) {
-      rt::HostArray h = rt::HostArray::make(
-          std::vector<int64_t>(a.shape.begin(), a.shape.end()), "f32");
-      for (int64_t i = 0; i < a.numElements(); ++i)
-        h.data<float>()[i] = static_cast<float>(a.data[i]);
-      hostInputs.push_back(std::move(h));
-    }
-    auto result = (*model)->run(hostInputs);
+    auto result = (*model)->run(glint::testing::toHost(inputs));
     ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
-    const Array &reference = (*expected)[0];
-    ASSERT_EQ(result->shape, std::vector<int64_t>(reference.shape.begin(),
-                                                  reference.shape.end()));
-    std::vector<double> actual(result->data<float>(),
-                               result->data<float>() + result->numElements());
-    EXPECT_LT(relativeError(actual, reference.data), 1e-5) << source;
+    glint::testing::expectClose(*result, (*expected)[0], 1e-5, source);
   }
 }
 

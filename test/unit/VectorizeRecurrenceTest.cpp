@@ -40,7 +40,7 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
-#include "test/unit/TestSupport.h"
+#include "test/unit/CompiledTestSupport.h"
 
 #include "gtest/gtest.h"
 
@@ -178,17 +178,8 @@ Built build(const Case &c, bool returnState, std::mt19937_64 &rng) {
 /// form=auto for two threads.
 enum class Form { Recurrent, Chunked, Auto };
 
-class CompiledRecurrenceTest : public ::testing::TestWithParam<Case> {
+class CompiledRecurrenceTest : public glint::testing::CompiledTest<Case> {
 protected:
-  CompiledRecurrenceTest() : rng(std::random_device{}()) {
-    glint::registerCompilerDialects(registry);
-    context = std::make_unique<MLIRContext>(registry);
-    context->loadAllAvailableDialects();
-    // New heap blocks read 0x7f7f7f7f = 3.4e38: an unwritten output element
-    // cannot pass for a correct one.
-    mallopt(M_PERTURB, 0x80);
-  }
-  ~CompiledRecurrenceTest() override { mallopt(M_PERTURB, 0); }
 
   static int64_t count(ModuleOp module, StringRef opName) {
     int64_t n = 0;
@@ -223,15 +214,7 @@ protected:
 
   /// The inputs of `built` in float32.
   static std::vector<rt::HostArray> hostInputs(const Built &built) {
-    std::vector<rt::HostArray> inputs;
-    for (const Array &a : built.inputs) {
-      rt::HostArray h = rt::HostArray::make(
-          std::vector<int64_t>(a.shape.begin(), a.shape.end()), "f32");
-      for (int64_t i = 0; i < a.numElements(); ++i)
-        h.data<float>()[i] = static_cast<float>(a.data[i]);
-      inputs.push_back(std::move(h));
-    }
-    return inputs;
+    return glint::testing::toHost(built.inputs);
   }
 
   /// Compiles `source` with `form` forced, runs it on `inputs` in float32
@@ -295,10 +278,6 @@ protected:
     double error = relativeError(actual, reference.data);
     EXPECT_LT(error, 1e-5) << built.source;
   }
-
-  DialectRegistry registry;
-  std::unique_ptr<MLIRContext> context;
-  std::mt19937_64 rng;
 };
 
 class VectorizeRecurrenceTest : public CompiledRecurrenceTest {};

@@ -584,8 +584,10 @@ void naiveLinear(int64_t M, int64_t K, int64_t N, const float *x,
 /// cblas_sgemm on the same operands (its threads set to --threads).
 Case matmulCase(llvm::StringRef layer) {
   static const std::map<std::string, std::pair<int64_t, int64_t>> shapes = {
-      {"in_proj", {768, 3072}},  {"x_proj", {1536, 80}},
-      {"dt_proj", {48, 1536}},   {"out_proj", {1536, 768}},
+      {"in_proj", {768, 3072}},
+      {"x_proj", {1536, 80}},
+      {"dt_proj", {48, 1536}},
+      {"out_proj", {1536, 768}},
       {"lm_head", {768, 50280}}};
   auto [K, N] = shapes.at(layer.str());
   Case c;
@@ -656,8 +658,8 @@ Case mamba130mCase() {
 /// range: A = -[1..N], D = 1, Δ's bias giving softplus(bias) in [1e-3, 0.1],
 /// linear weights uniform with the fan-in's scale.
 llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
-  const int64_t layers = 24, hidden = 768, inner = 1536, state = 16,
-                width = 4, rank = 48, vocab = 50280;
+  const int64_t layers = 24, hidden = 768, inner = 1536, state = 16, width = 4,
+                rank = 48, vocab = 50280;
   json::Object config{{"architectures", json::Array{"MambaForCausalLM"}},
                       {"model_type", "mamba"},
                       {"vocab_size", vocab},
@@ -1393,10 +1395,9 @@ int main(int argc, char **argv) {
       retnetCase("retnet-h1-v32", 1, 128, 32),
       // Small keys: the chunked form's intra-chunk work outweighs its saving.
       retnetCase("retnet-k32", 16, 32, 64), gatedCase(true), gatedCase(false),
-      conv1dCase(), softplusCase(), matmulCase("in_proj"),
-      matmulCase("x_proj"), matmulCase("dt_proj"), matmulCase("out_proj"),
-      matmulCase("lm_head"), modelCase(), mamba130mCase(),
-      attnMapMamba1Case()};
+      conv1dCase(), softplusCase(), matmulCase("in_proj"), matmulCase("x_proj"),
+      matmulCase("dt_proj"), matmulCase("out_proj"), matmulCase("lm_head"),
+      modelCase(), mamba130mCase(), attnMapMamba1Case()};
   std::vector<Case *> selected;
   if (caseNames.empty()) {
     for (Case &c : all)

@@ -1,0 +1,59 @@
+//===- BuilderUtils.h - builders the lowering passes share ------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// What every vectorising pass (recurrence, chunked recurrence, matmul,
+// conv) builds the same way: 1-D transfers along a tensor's contiguous axis
+// (f32 lanes, zero padding past the end unless in bounds) and the slices a
+// forall iteration publishes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_PASSES_BUILDERUTILS_H
+#define GLINT_PASSES_BUILDERUTILS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::glint {
+
+/// `lanes` consecutive f32 elements of `source` along its last axis from
+/// `indices`; lanes past the end read 0 (masked) unless `inBounds`.
+inline Value readLanes(OpBuilder &b, Location loc, Value source,
+                       ValueRange indices, int64_t lanes, bool inBounds) {
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  return vector::TransferReadOp::create(
+      b, loc, VectorType::get({lanes}, b.getF32Type()), source, indices, zero,
+      ArrayRef<bool>{inBounds});
+}
+
+/// Writes `vector` into `dest` along its last axis from `indices`; lanes
+/// past the end are dropped (masked) unless `inBounds`. Returns the new
+/// tensor.
+inline Value writeLanes(OpBuilder &b, Location loc, Value vector, Value dest,
+                        ValueRange indices, bool inBounds) {
+  return vector::TransferWriteOp::create(b, loc, vector, dest, indices,
+                                         ArrayRef<bool>{inBounds})
+      .getResult();
+}
+
+/// Publishes `value` into `dest` at `offsets` / `sizes` (unit strides) from
+/// the terminator of the forall that `inParallel` ends.
+inline void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
+                    Value value, Value dest, ArrayRef<OpFoldResult> offsets,
+                    ArrayRef<OpFoldResult> sizes) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(inParallel.getBody());
+  tensor::ParallelInsertSliceOp::create(
+      b, loc, value, dest, offsets, sizes,
+      SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
+}
+
+} // namespace mlir::glint
+
+#endif // GLINT_PASSES_BUILDERUTILS_H

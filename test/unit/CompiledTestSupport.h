@@ -1,0 +1,83 @@
+//===- CompiledTestSupport.h - compile, run, compare ------------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// What the tests of compiled kernels share: a fixture with the compiler's
+// dialects and a poisoned heap, and the conversion of evaluator arrays to
+// the float32 inputs of a compiled model and back.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_TEST_UNIT_COMPILEDTESTSUPPORT_H
+#define GLINT_TEST_UNIT_COMPILEDTESTSUPPORT_H
+
+#include "passes/Pipelines.h"
+#include "runtime/CompiledModel.h"
+#include "runtime/reference/ReferenceEvaluator.h"
+#include "test/unit/TestSupport.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include "gtest/gtest.h"
+
+#include <malloc.h>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace mlir::glint::testing {
+
+/// A parameterised test that compiles and runs glint IR: an MLIR context
+/// with the compiler's dialects, a random engine seeded afresh, and, for the
+/// test's lifetime, new heap blocks that read 0x7f7f7f7f = 3.4e38 as
+/// floats, so that an output element the compiled loops forget to write
+/// cannot pass for a correct one.
+template <typename Param>
+class CompiledTest : public ::testing::TestWithParam<Param> {
+protected:
+  CompiledTest() : rng(std::random_device{}()) {
+    registerCompilerDialects(registry);
+    context = std::make_unique<MLIRContext>(registry);
+    context->loadAllAvailableDialects();
+    mallopt(M_PERTURB, 0x80);
+  }
+  ~CompiledTest() override { mallopt(M_PERTURB, 0); }
+
+  DialectRegistry registry;
+  std::unique_ptr<MLIRContext> context;
+  std::mt19937_64 rng;
+};
+
+/// `arrays` as float32 host arrays, the inputs of a compiled model.
+inline std::vector<runtime::HostArray>
+toHost(llvm::ArrayRef<reference::Array> arrays) {
+  std::vector<runtime::HostArray> host;
+  for (const reference::Array &a : arrays) {
+    runtime::HostArray h = runtime::HostArray::make(
+        std::vector<int64_t>(a.shape.begin(), a.shape.end()), "f32");
+    for (int64_t i = 0; i < a.numElements(); ++i)
+      h.data<float>()[i] = static_cast<float>(a.data[i]);
+    host.push_back(std::move(h));
+  }
+  return host;
+}
+
+/// Checks that a compiled float32 result has the reference's shape and
+/// agrees with it to `tolerance` relative error (‖a − b‖ / ‖b‖).
+inline void expectClose(const runtime::HostArray &result,
+                        const reference::Array &reference, double tolerance,
+                        llvm::StringRef context) {
+  ASSERT_EQ(result.shape, std::vector<int64_t>(reference.shape.begin(),
+                                               reference.shape.end()))
+      << context.str();
+  std::vector<double> actual(result.data<float>(),
+                             result.data<float>() + result.numElements());
+  EXPECT_LT(relativeError(actual, reference.data), tolerance) << context.str();
+}
+
+} // namespace mlir::glint::testing
+
+#endif // GLINT_TEST_UNIT_COMPILEDTESTSUPPORT_H
