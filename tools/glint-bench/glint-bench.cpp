@@ -53,8 +53,8 @@
 #include "passes/Pipelines.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/RunSupport.h"
-#include "runtime/reference/ReferenceEvaluator.h"
 #include "runtime/Safetensors.h"
+#include "runtime/reference/ReferenceEvaluator.h"
 #include "tools/glint-compile/Compiler.h"
 #include "tools/glint-import/Importers.h"
 
@@ -103,8 +103,10 @@ namespace cl = llvm::cl;
 namespace rt = mlir::glint::runtime;
 namespace json = llvm::json;
 
+static cl::OptionCategory category("glint-bench options");
+
 static cl::list<std::string>
-    caseNames("cases",
+    caseNames("cases", cl::cat(category),
               cl::desc("Cases to run: mamba1, mamba2, mamba2-h2, mamba2-h1, "
                        "retnet, retnet-h1, retnet-h1-v32, retnet-k32, rwkv6, "
                        "gla, conv1d, softplus, matmul-{in_proj,x_proj,"
@@ -113,12 +115,12 @@ static cl::list<std::string>
                        "(default: all)"),
               cl::CommaSeparated);
 static cl::list<int64_t>
-    lengths("L",
+    lengths("L", cl::cat(category),
             cl::desc("Sequence lengths (default 512,2048,8192; 64 "
                      "with --quick)"),
             cl::CommaSeparated);
 static cl::opt<unsigned>
-    repetitions("repetitions",
+    repetitions("repetitions", cl::cat(category),
                 cl::desc("Timed calls of each implementation per case "
                          "(default 5; 2 with --quick)"),
                 cl::init(0));
@@ -132,7 +134,7 @@ static cl::opt<int> *threadsOption() {
 }
 
 static cl::list<std::string>
-    formNames("form",
+    formNames("form", cl::cat(category),
               cl::desc("How matrix-state recurrences are compiled: auto (the "
                        "compiler's choice, default), recurrent, chunked "
                        "(glint-chunk-recurrence), or several (each case is "
@@ -140,22 +142,25 @@ static cl::list<std::string>
                        "as `form`"),
               cl::CommaSeparated);
 static cl::opt<int64_t>
-    chunkSize("chunk-size",
+    chunkSize("chunk-size", cl::cat(category),
               cl::desc("Steps per chunk of the chunked form (default: the "
                        "pass's)"),
               cl::init(0));
 
-static cl::opt<bool> quick("quick", cl::desc("A fast smoke run: L = 64, 2 "
-                                             "repetitions (unless given)"));
-static cl::opt<unsigned> seed("seed", cl::desc("Random seed for the inputs"),
+static cl::opt<bool> quick("quick", cl::cat(category),
+                           cl::desc("A fast smoke run: L = 64, 2 "
+                                    "repetitions (unless given)"));
+static cl::opt<unsigned> seed("seed", cl::cat(category),
+                              cl::desc("Random seed for the inputs"),
                               cl::init(1));
 static cl::opt<std::string> mamba130mDir(
-    "mamba-130m-dir",
+    "mamba-130m-dir", cl::cat(category),
     cl::desc("Where the mamba-130m case keeps its random checkpoint: written "
              "there if it has none yet, reused otherwise (default: a "
              "temporary directory, removed at the end)"));
 static cl::opt<std::string>
-    modelDir("model", cl::desc("Checkpoint directory of the `model` case"),
+    modelDir("model", cl::cat(category),
+             cl::desc("Checkpoint directory of the `model` case"),
              cl::init(GLINT_SOURCE_DIR "/models/mamba-keyword"));
 
 /// Above this relative error (float32 against float32) a case fails.
@@ -909,15 +914,15 @@ std::vector<rt::HostArray> attnMapMamba1Inputs(std::mt19937 &rng, int64_t E,
                                                int64_t N, int64_t W,
                                                int64_t L) {
   std::vector<rt::HostArray> in;
-  in.push_back(randomArray(rng, {1, L, E}, -1, 1));       // x
-  in.push_back(randomArray(rng, {E, W}, -0.5f, 0.5f));    // conv weight
-  in.push_back(randomArray(rng, {1, L, E}, -2, 2));       // conv output
-  in.push_back(randomArray(rng, {1, L, 1, N}, -1, 1));    // C
-  in.push_back(randomArray(rng, {1, L, 1, N}, -1, 1));    // B
-  in.push_back(randomArray(rng, {E, N}, -4, -0.1f));      // A
+  in.push_back(randomArray(rng, {1, L, E}, -1, 1));        // x
+  in.push_back(randomArray(rng, {E, W}, -0.5f, 0.5f));     // conv weight
+  in.push_back(randomArray(rng, {1, L, E}, -2, 2));        // conv output
+  in.push_back(randomArray(rng, {1, L, 1, N}, -1, 1));     // C
+  in.push_back(randomArray(rng, {1, L, 1, N}, -1, 1));     // B
+  in.push_back(randomArray(rng, {E, N}, -4, -0.1f));       // A
   in.push_back(randomArray(rng, {1, L, E}, 0.001f, 0.1f)); // Δ
-  in.push_back(randomArray(rng, {E}, -1, 1));             // D
-  in.push_back(randomArray(rng, {1, L, E}, -2, 2));       // z
+  in.push_back(randomArray(rng, {E}, -1, 1));              // D
+  in.push_back(randomArray(rng, {1, L, E}, -2, 2));        // z
   return in;
 }
 
@@ -934,9 +939,9 @@ double measureFmaPeak() {
   for (int64_t it = 0; it < iterations; ++it)
     for (int i = 0; i < 12; ++i)
       acc[i] = _mm512_fmadd_ps(acc[i], mul, add);
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   float sink = 0;
   for (int i = 0; i < 12; ++i)
     sink += _mm512_reduce_add_ps(acc[i]);
@@ -979,8 +984,8 @@ Case attnMapMamba1Case() {
   c.referenceCheck = [](MLIRContext &context,
                         std::mt19937 &rng) -> llvm::Expected<double> {
     const int64_t e = 24, n = 16, w = 4, l = 200;
-    auto module = parseSourceString<ModuleOp>(attnMapMamba1Module(e, n, w),
-                                              &context);
+    auto module =
+        parseSourceString<ModuleOp>(attnMapMamba1Module(e, n, w), &context);
     if (!module)
       return llvm::createStringError("the small module does not parse");
     OwningOpRef<ModuleOp> copy = module->clone();
@@ -993,8 +998,9 @@ Case attnMapMamba1Case() {
       args.push_back(std::move(r));
     }
     reference::ReferenceEvaluator evaluator(
-        *copy, [](llvm::StringRef name, llvm::ArrayRef<int64_t>)
-                   -> llvm::Expected<reference::Array> {
+        *copy,
+        [](llvm::StringRef name,
+           llvm::ArrayRef<int64_t>) -> llvm::Expected<reference::Array> {
           return llvm::createStringError("no weight " + name.str());
         });
     auto expected = evaluator.run("forward", args);
@@ -1163,8 +1169,8 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
   if (c.referenceCheck) {
     auto checked = c.referenceCheck(context, rng);
     if (!checked) {
-      error(c.name + ": reference check: " +
-            llvm::toString(checked.takeError()));
+      error(c.name +
+            ": reference check: " + llvm::toString(checked.takeError()));
       return false;
     }
     referenceError = *checked;
@@ -1349,7 +1355,9 @@ int main(int argc, char **argv) {
     threadsOpt->setDescription(
         "Threads for the compiled kernels' parallel loops (default 1)");
     threadsOpt->setValueStr("n");
+    threadsOpt->addCategory(category);
   }
+  cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
       "glint-bench: times compiled glint kernels against naive loops, one "

@@ -34,12 +34,19 @@ using namespace mlir;
 using namespace mlir::glint;
 namespace cl = llvm::cl;
 
+static cl::OptionCategory category("glint-compile options");
+// MLIR's own options (--mlir-print-ir-after-all, --mlir-timing, ...) stay
+// listed under --help; libLLVM's hundreds of codegen flags do not.
+static cl::OptionCategory mlirCategory("MLIR options");
+
 static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.mlir>"),
-                                      cl::Required);
+                                      cl::Required, cl::cat(category));
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
-                                       cl::value_desc("file"));
+                                       cl::value_desc("file"),
+                                       cl::cat(category));
 static cl::opt<compiler::Stage> emit(
     "emit", cl::desc("What to produce"), cl::init(compiler::Stage::Library),
+    cl::cat(category),
     cl::values(
         clEnumValN(compiler::Stage::Glint, "glint", "the verified glint IR"),
         clEnumValN(compiler::Stage::Scan, "scan",
@@ -51,14 +58,14 @@ static cl::opt<compiler::Stage> emit(
                    "a shared library (default)"),
         clEnumValN(compiler::Stage::Executable, "exe",
                    "a standalone program: ./model --weights W --tokens ...")));
-static cl::opt<std::string> functionName("function",
-                                         cl::desc("Entry function"),
-                                         cl::init("forward"));
+static cl::opt<std::string> functionName("function", cl::desc("Entry function"),
+                                         cl::init("forward"),
+                                         cl::cat(category));
 static cl::opt<compiler::StepMode> stepMode(
     "step",
     cl::desc("Add the streaming step entry for generation "
              "(glint-expose-state)"),
-    cl::init(compiler::StepMode::Auto),
+    cl::init(compiler::StepMode::Auto), cl::cat(category),
     cl::values(
         clEnumValN(compiler::StepMode::Auto, "auto",
                    "for models over token ids that can stream (default)"),
@@ -72,19 +79,19 @@ static cl::opt<std::string> attentionFormulation(
              "after the logits (glint-to-attention); the value is the "
              "formulation: unified (default), scan-only, no-conv, no-gate, "
              "no-act"),
-    cl::value_desc("formulation"));
+    cl::value_desc("formulation"), cl::cat(category));
 static cl::opt<std::string> attentionAggregate(
     "attention-aggregate",
     cl::desc("How --attention combines a layer's per-channel matrices: "
              "mean_abs (default), mean, sum"),
-    cl::init("mean_abs"));
+    cl::init("mean_abs"), cl::cat(category));
 
 static cl::opt<std::string> recurrenceForm(
     "recurrence-form",
     cl::desc("How matrix-state recurrences are lowered: auto (default: "
              "chunked where it is measured to win, see "
              "glint-chunk-recurrence), recurrent, chunked"),
-    cl::init("auto"));
+    cl::init("auto"), cl::cat(category));
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
@@ -96,6 +103,10 @@ int main(int argc, char **argv) {
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
+  for (auto &entry : cl::getRegisteredOptions())
+    if (entry.first.starts_with("mlir-"))
+      entry.second->addCategory(mlirCategory);
+  cl::HideUnrelatedOptions({&category, &mlirCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "glint-compile: glint model IR to native code for this CPU\n\n"
@@ -131,9 +142,9 @@ int main(int argc, char **argv) {
 
   compiler::AttentionOptions attention;
   if (attentionFormulation.getNumOccurrences()) {
-    attention.formulation =
-        attentionFormulation.empty() ? std::string("unified")
-                                     : attentionFormulation.getValue();
+    attention.formulation = attentionFormulation.empty()
+                                ? std::string("unified")
+                                : attentionFormulation.getValue();
     attention.aggregate = attentionAggregate.getValue();
   } else if (attentionAggregate.getNumOccurrences()) {
     return fail("--attention-aggregate needs --attention");
@@ -147,9 +158,7 @@ int main(int argc, char **argv) {
   loops.recurrenceForm = recurrenceForm;
 
   runtime::ModelInfo info;
-  auto configure = [](PassManager &pm) {
-    (void)applyPassManagerCLOptions(pm);
-  };
+  auto configure = [](PassManager &pm) { (void)applyPassManagerCLOptions(pm); };
   if (llvm::Error e = compiler::lowerModule(
           *module, functionName,
           binary ? compiler::Stage::LLVM : emit.getValue(), info, configure,
