@@ -1028,12 +1028,19 @@ static int64_t recurrentItemsPerBatch(RecurrenceOp op, int64_t width) {
 /// the chunked form adds each step to its chunk's state and reads the
 /// entering state (2 K V FMAs) and spends C V / 2 on the masked intra-chunk
 /// product and C K / 2 on the scores, shared by the H / G heads of a key
-/// group. Whether the chunked form does clearly less work: at most 0.9 of
-/// the recurrent form's. Measured on one thread (see the pass
-/// description), chunked over recurrent: model ratio 0.76 ran 1.35-1.37x,
-/// 0.79 1.05-1.29x, 0.83 1.11-1.20x, 0.92 0.99-1.04x, 1.08 0.66-0.69x,
-/// 1.17 0.48-0.55x.
-static bool chunkedDoesLessWork(RecurrenceOp op, int64_t chunk) {
+/// group. Whether the chunked form does clearly less work: at most
+/// `chunkedWorkLimit(width)` of the recurrent form's. Measured on one
+/// thread (see the pass description), chunked over recurrent, W = 8 (AVX2,
+/// AMD Zen 2): model ratio 0.76 ran 1.35-1.37x, 0.79 1.05-1.29x, 0.83
+/// 1.11-1.20x, 0.92 0.99-1.04x, 1.08 0.66-0.69x, 1.17 0.48-0.55x; W = 16
+/// (AVX-512, Intel Xeon), where the recurrent form's K x Vt tile is four
+/// 16-lane rows per key: 0.76 1.00-1.09x, 0.79 0.84-0.98x, 0.92 0.77-0.81x.
+static double chunkedWorkLimit(int64_t width) {
+  return width >= 16 ? 0.77 : 0.9;
+}
+
+static bool chunkedDoesLessWork(RecurrenceOp op, int64_t chunk,
+                                int64_t width) {
   int64_t key = op.getKeySize(), value = op.getValueSize();
   int64_t heads = op.getNumHeads(), groups = op.getNumKeyGroups();
   int64_t perGroup =
@@ -1042,7 +1049,7 @@ static bool chunkedDoesLessWork(RecurrenceOp op, int64_t chunk) {
           : 1;
   double chunked =
       2.0 * key * value + chunk * value / 2.0 + chunk * key / (2.0 * perGroup);
-  return chunked <= 0.9 * 3.0 * key * value;
+  return chunked <= chunkedWorkLimit(width) * 3.0 * key * value;
 }
 
 /// Chunks per pass: as many as keep a batch element's chunk states within
@@ -1095,10 +1102,13 @@ Value ChunkRecurrencePass::autoCondition(OpBuilder &b, RecurrenceOp op,
   // A chunk per thread at least: shorter, the chunked form cannot spread
   // its work over the threads (measured at two threads, one chunk: 0.5x).
   int64_t shortest = minLength > 0 ? int64_t(minLength) : chunk * threadCount;
-  bool lessWork = chunkedDoesLessWork(op, chunk);
+  bool lessWork = chunkedDoesLessWork(op, chunk, width);
   int64_t items = recurrentItemsPerBatch(op, width);
-  // More work and no threads to gain (even at B = 1): never.
-  if (!lessWork && items >= threadCount)
+  // More work and no threads to gain (even at B = 1): never. With 16 lanes
+  // the recurrent form on one thread outran the chunked form on two
+  // (measured: H = 1, K = 128, V = 32, 1.19-1.27x), so idle threads alone
+  // do not choose it there.
+  if (!lessWork && (items >= threadCount || width >= 16))
     return Value();
   auto v = cast<RankedTensorType>(op.getV().getType());
   auto constantIndex = [&](int64_t i) {

@@ -215,10 +215,10 @@ def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "ModuleOp"> {
     `form=auto` (the default) an op runs chunked when L >= `min-length`
     (default: a chunk per thread, C x `threads`; shorter, the chunks cannot
     fill the threads) and either the chunked form does at most 0.9 of the
-    recurrent form's work by an op count per step and head (recurrent:
-    3 K V; chunked: 2 K V + C V / 2 + C K / (2 H/G)), or the recurrent form
-    would leave threads idle (its B x min(H, 2) x ceil(V / Vt) work items
-    fewer than `threads`). When L or B is dynamic the choice is an `scf.if`
+    recurrent form's work (0.77 with W = 16) by an op count per step and
+    head (recurrent: 3 K V; chunked: 2 K V + C V / 2 + C K / (2 H/G)), or,
+    with W = 8, the recurrent form would leave threads idle (its
+    B x min(H, 2) x ceil(V / Vt) work items fewer than `threads`). When L or B is dynamic the choice is an `scf.if`
     at run time, with the op itself, for the recurrent forms, in the else
     branch. `threads` defaults to what OpenMP will give the compiled code
     without run-time settings, estimated at compile time (OMP_NUM_THREADS,
@@ -242,6 +242,23 @@ def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "ModuleOp"> {
     Shorter than a chunk per thread (L = 64 on two threads) the chunked
     form ran 0.51-0.77x; from L = 128, 0.96-1.30x. In every row form=auto
     ran within noise of the better form (auto over recurrent 0.96-1.40x).
+    The same on an Intel Xeon with AVX-512 (2 cores, W = 16), where the
+    recurrent form's state tile is four 16-lane rows per key and the
+    chunked form gains less (L = 512 / 2048 / 8192; one thread: 2048 / 8192
+    only):
+
+    | shape (model ratio) | 1 thread | 2 threads |
+    |---|---|---|
+    | Mamba-2 H=24 (0.76: chunked) | 1.09 / 1.00 | 1.14 / 1.10 / 0.88 |
+    | Mamba-2 H=2 (0.83: recurrent) | | 0.88 / 0.89 / 0.91 |
+    | Mamba-2 H=1 (0.92: recurrent) | 0.81 / 0.77 | 0.70 / 0.81 / 0.82 |
+    | RetNet-like H=8 (0.79: recurrent) | 0.98 / 0.89 | 0.90 / 0.89 / 0.71 |
+    | RetNet-like H=1 (0.79: recurrent) | 0.84 / 0.86 | 0.83 / 0.85 / 0.88 |
+    | H=1, K=128, V=32 (1.08: recurrent, idle thread) | | 0.79 / 0.84 / 0.80 |
+    | H=16, K=32, V=64 (1.17: recurrent) | | 0.41 / 0.43 / 0.31 |
+
+    Hence the lower limit with 16 lanes, and no chunked form for idle
+    threads alone there. Both limits are calibrated on one machine each.
     Not measured: more than two threads, where the recurrent form's
     B x min(H, 2) x tiles work items leave most threads idle for B = 1.
     On a machine busy with other work the chunked form's three parallel

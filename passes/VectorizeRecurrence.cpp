@@ -625,8 +625,6 @@ void ChannelLowering::lower() {
   if (decayForm == DecayForm::PerKey) // K = 1: one decay per channel.
     logDecay = dropUnitLast(rewriter, logDecay);
 
-
-
   // Blocks of W channels, `channelChunks` chunks of blocks per batch
   // element: one per thread, so that each chunk's part of a row is a long
   // run of consecutive lines that the hardware prefetchers stream in.

@@ -2,6 +2,8 @@
 // RUN: glint-opt %s -glint-chunk-recurrence="form=chunked vector-width=8 chunk-size=16 chunks-per-pass=4 threads=2" -split-input-file | FileCheck %s --check-prefix=OUTLINE
 // RUN: glint-opt %s -glint-chunk-recurrence="vector-width=8 chunk-size=16 threads=2 min-length=256" -split-input-file | FileCheck %s --check-prefix=AUTO
 // RUN: glint-opt %s -glint-chunk-recurrence="form=recurrent" -split-input-file | FileCheck %s --check-prefix=RECURRENT
+// RUN: glint-opt %s -glint-chunk-recurrence="vector-width=8 chunk-size=64 threads=2" -split-input-file | FileCheck %s --check-prefix=AUTO8
+// RUN: glint-opt %s -glint-chunk-recurrence="vector-width=16 chunk-size=64 threads=2" -split-input-file | FileCheck %s --check-prefix=AUTO16
 
 // Tests that Mamba-2 (scalar decay per head factored with delta, skip, one
 // key group, V = 20 not a multiple of 8) becomes the chunked form: passes of
@@ -133,6 +135,12 @@ func.func @static_long(%q: tensor<1x512x2x64xf32>, %k: tensor<1x512x2x64xf32>,
 // AUTO-NOT: scf.if
 // AUTO-NOT: glint.recurrence
 // AUTO: scf.forall
+// With 16 lanes, idle threads alone do not choose the chunked form.
+// AUTO8-LABEL: func @one_head_idle_threads
+// AUTO8-NOT: glint.recurrence
+// AUTO8: scf.forall
+// AUTO16-LABEL: func @one_head_idle_threads
+// AUTO16-NEXT: glint.recurrence
 func.func @one_head_idle_threads(%q: tensor<1x512x1x128xf32>,
     %k: tensor<1x512x1x128xf32>, %v: tensor<1x512x1x8xf32>,
     %g: tensor<1x512x1xf32>) -> tensor<1x512x1x8xf32> {
@@ -140,6 +148,26 @@ func.func @one_head_idle_threads(%q: tensor<1x512x1x128xf32>,
       : (tensor<1x512x1x128xf32>, tensor<1x512x1x128xf32>,
          tensor<1x512x1x8xf32>, tensor<1x512x1xf32>) -> tensor<1x512x1x8xf32>
   return %y : tensor<1x512x1x8xf32>
+}
+
+// -----
+
+// Tests form=auto's work limit per vector width on a RetNet-like shape
+// (H = 2, K = 128, V = 256, C = 64: the chunked form does 0.79 of the
+// recurrent form's work): chunked with 8 lanes (limit 0.9), recurrent with
+// 16 (limit 0.77), as measured on the machines in the pass description.
+// AUTO8-LABEL: func @retnet_work_limit
+// AUTO8-NOT: glint.recurrence
+// AUTO8: scf.forall
+// AUTO16-LABEL: func @retnet_work_limit
+// AUTO16-NEXT: glint.recurrence
+func.func @retnet_work_limit(%q: tensor<1x512x2x128xf32>,
+    %k: tensor<1x512x2x128xf32>, %v: tensor<1x512x2x256xf32>,
+    %g: tensor<2xf32>) -> tensor<1x512x2x256xf32> {
+  %y = glint.recurrence q(%q) k(%k) v(%v) log_decay(%g)
+      : (tensor<1x512x2x128xf32>, tensor<1x512x2x128xf32>,
+         tensor<1x512x2x256xf32>, tensor<2xf32>) -> tensor<1x512x2x256xf32>
+  return %y : tensor<1x512x2x256xf32>
 }
 
 // -----
