@@ -51,19 +51,16 @@ static cl::opt<std::string>
     vocabPath("vocab", cl::desc("JSON vocabulary (word → token id)"),
               cl::value_desc("vocab.json"), cl::cat(category));
 static cl::opt<std::string>
-    inputNpy("input",
-             cl::desc("Input .npy: int64 token ids or float pixels"),
+    inputNpy("input", cl::desc("Input .npy: int64 token ids or float pixels"),
              cl::value_desc("file.npy"), cl::cat(category));
 static cl::opt<std::string> outputPath("o",
                                        cl::desc("Write the result as .npy"),
                                        cl::value_desc("file.npy"),
                                        cl::cat(category));
-// "threads" is taken by an option inside libLLVM.
-static cl::opt<unsigned> threads(
-    "num-threads",
-    cl::desc("Threads for a compiled model's parallel loops (default: one "
-             "per core)"),
-    cl::init(0), cl::cat(category));
+// The old name of --threads (see main), kept for scripts that use it.
+static cl::opt<unsigned> numThreads("num-threads", cl::Hidden,
+                                    cl::desc("Same as --threads"), cl::init(0),
+                                    cl::cat(category));
 static cl::opt<unsigned> topK("top",
                               cl::desc("Print the top-K of the last position"),
                               cl::init(5), cl::cat(category));
@@ -80,10 +77,16 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::opt<int> *threadsOpt = adoptThreadsOption(
+      category, "Threads for a compiled model's parallel loops (default: "
+                "one per core)");
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "a glint model compiled for this CPU\n");
-  setThreads(threads);
+  auto threads = threadsGiven(threadsOpt, numThreads);
+  if (!threads)
+    return fail(llvm::toString(threads.takeError()));
+  setThreads(*threads);
   auto input = readRunInput(tokens, text, vocabPath, inputNpy);
   if (!input)
     return fail(llvm::toString(input.takeError()));

@@ -28,6 +28,31 @@ void mlir::glint::runtime::setThreads(unsigned threads) {
     setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
 }
 
+llvm::cl::opt<int> *
+mlir::glint::runtime::adoptThreadsOption(llvm::cl::OptionCategory &category,
+                                         StringRef description) {
+  auto &options = llvm::cl::getRegisteredOptions();
+  auto it = options.find("threads");
+  if (it == options.end())
+    return nullptr;
+  auto *option = static_cast<llvm::cl::opt<int> *>(it->second);
+  option->setDescription(description);
+  option->setValueStr("n");
+  option->addCategory(category);
+  return option;
+}
+
+Expected<unsigned>
+mlir::glint::runtime::threadsGiven(llvm::cl::opt<int> *option,
+                                   unsigned fallback) {
+  if (!option || !option->getNumOccurrences())
+    return fallback;
+  if (option->getValue() < 1)
+    return llvm::createStringError(llvm::formatv(
+        "--threads: {0} is not a positive count", option->getValue()));
+  return static_cast<unsigned>(option->getValue());
+}
+
 Expected<RunArray> mlir::glint::runtime::parseTokens(StringRef text) {
   llvm::SmallVector<StringRef> rows;
   text.split(rows, ';', -1, /*KeepEmpty=*/false);
@@ -65,8 +90,8 @@ Expected<Vocabulary> mlir::glint::runtime::readVocabulary(StringRef path) {
     return llvm::createStringError(path + ": " + buffer.getError().message());
   auto parsed = llvm::json::parse((*buffer)->getBuffer());
   if (!parsed)
-    return llvm::createStringError(path + ": invalid JSON: " +
-                                   llvm::toString(parsed.takeError()));
+    return llvm::createStringError(
+        path + ": invalid JSON: " + llvm::toString(parsed.takeError()));
   const llvm::json::Object *object = parsed->getAsObject();
   if (object && object->getObject("word_to_id"))
     object = object->getObject("word_to_id");

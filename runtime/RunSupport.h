@@ -16,6 +16,7 @@
 #include "runtime/CompiledModel.h"
 
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -46,6 +47,18 @@ struct Vocabulary {
 /// batch × head loops of the recurrences); 0 keeps the default, one per
 /// core. Must be called before the first run.
 void setThreads(unsigned threads);
+
+/// The tool's `--threads=N`. libLLVM.so, which every tool links, registers
+/// an option of that name (a cl::opt<int>), and registering a second one
+/// aborts: the tool takes that one over, with `description`, under
+/// `category`. Null if this libLLVM has none.
+llvm::cl::opt<int> *adoptThreadsOption(llvm::cl::OptionCategory &category,
+                                       llvm::StringRef description);
+
+/// After parsing: the count given with `--threads` (`option`, from
+/// adoptThreadsOption) or else `fallback`; an error names a count below 1.
+llvm::Expected<unsigned> threadsGiven(llvm::cl::opt<int> *option,
+                                      unsigned fallback);
 
 /// Token ids "1,2,3;4,5,6": comma-separated, one sequence per ';', equal
 /// lengths.

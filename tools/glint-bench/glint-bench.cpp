@@ -124,14 +124,6 @@ static cl::opt<unsigned>
                 cl::desc("Timed calls of each implementation per case "
                          "(default 5; 2 with --quick)"),
                 cl::init(0));
-// "threads" is taken by an option inside libLLVM: glint-bench reuses it
-// (see main) rather than registering a second one, which would abort.
-static cl::opt<int> *threadsOption() {
-  auto &options = cl::getRegisteredOptions();
-  auto it = options.find("threads");
-  return it == options.end() ? nullptr
-                             : static_cast<cl::opt<int> *>(it->second);
-}
 
 static cl::list<std::string>
     formNames("form", cl::cat(category),
@@ -1350,13 +1342,8 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::opt<int> *threadsOpt = threadsOption();
-  if (threadsOpt) {
-    threadsOpt->setDescription(
-        "Threads for the compiled kernels' parallel loops (default 1)");
-    threadsOpt->setValueStr("n");
-    threadsOpt->addCategory(category);
-  }
+  cl::opt<int> *threadsOpt = rt::adoptThreadsOption(
+      category, "Threads for the compiled kernels' parallel loops (default 1)");
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -1375,13 +1362,12 @@ int main(int argc, char **argv) {
       return 1;
     }
   unsigned reps = repetitions ? unsigned(repetitions) : (quick ? 2 : 5);
-  int64_t threadsUsed = 1;
-  if (threadsOpt && threadsOpt->getNumOccurrences())
-    threadsUsed = threadsOpt->getValue();
-  if (threadsUsed < 1) {
-    error(llvm::formatv("--threads: {0} is not a positive count", threadsUsed));
+  auto threadsGiven = rt::threadsGiven(threadsOpt, 1);
+  if (!threadsGiven) {
+    error(llvm::toString(threadsGiven.takeError()));
     return 1;
   }
+  int64_t threadsUsed = *threadsGiven;
   // Before any library is loaded: OpenMP reads it when it starts.
   rt::setThreads(static_cast<unsigned>(threadsUsed));
 #ifdef GLINT_BENCH_HAVE_OPENBLAS

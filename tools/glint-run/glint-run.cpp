@@ -28,8 +28,8 @@
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -65,11 +65,11 @@ static cl::opt<std::string> functionName("function",
                                          cl::desc("Function to run"),
                                          cl::init("forward"),
                                          cl::cat(category));
-static cl::opt<std::string> tokens(
-    "tokens",
-    cl::desc("Token ids: comma-separated, one sequence per ';' (equal "
-             "lengths), e.g. '1,2,3;4,5,6'"),
-    cl::value_desc("ids"), cl::cat(category));
+static cl::opt<std::string>
+    tokens("tokens",
+           cl::desc("Token ids: comma-separated, one sequence per ';' (equal "
+                    "lengths), e.g. '1,2,3;4,5,6'"),
+           cl::value_desc("ids"), cl::cat(category));
 static cl::opt<std::string> text(
     "text",
     cl::desc("Input words, split on spaces and mapped through --vocab; one "
@@ -81,13 +81,15 @@ static cl::opt<std::string> vocabPath(
              "one under \"word_to_id\" (for --text, and to print "
              "predictions as words)"),
     cl::value_desc("vocab.json"), cl::cat(category));
-static cl::opt<std::string> inputNpy(
-    "input", cl::desc("Input array as .npy: int64 token ids [batch, seq] or "
+static cl::opt<std::string>
+    inputNpy("input",
+             cl::desc("Input array as .npy: int64 token ids [batch, seq] or "
                       "float pixels [batch, 3, H, W]"),
-    cl::value_desc("file.npy"), cl::cat(category));
-static cl::opt<std::string> outputPath(
-    "o", cl::desc("Write the first result (logits) to this .npy file"),
-    cl::value_desc("file.npy"), cl::cat(category));
+             cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<std::string>
+    outputPath("o",
+               cl::desc("Write the first result (logits) to this .npy file"),
+               cl::value_desc("file.npy"), cl::cat(category));
 static cl::opt<std::string> hiddenDir(
     "dump-hidden",
     cl::desc("Write every value marked glint.trace (each layer's hidden "
@@ -98,14 +100,13 @@ static cl::opt<bool> writeF32("f32",
                                        "(default: float64 with --interpret, "
                                        "float32 for compiled models)"),
                               cl::cat(category));
-// "threads" is taken by an option inside libLLVM.
-static cl::opt<unsigned> threads(
-    "num-threads",
-    cl::desc("Threads for a compiled model's parallel loops (default: one "
-             "per core)"),
-    cl::init(0), cl::cat(category));
-static cl::opt<unsigned> topK("top", cl::desc("Print the top-K next tokens "
-                                              "per sequence"),
+// The old name of --threads (see main), kept for scripts that use it.
+static cl::opt<unsigned> numThreads("num-threads", cl::Hidden,
+                                    cl::desc("Same as --threads"), cl::init(0),
+                                    cl::cat(category));
+static cl::opt<unsigned> topK("top",
+                              cl::desc("Print the top-K next tokens "
+                                       "per sequence"),
                               cl::init(5), cl::cat(category));
 static cl::opt<unsigned> generate(
     "generate",
@@ -312,6 +313,9 @@ static int runGeneration(const rt::Checkpoint &checkpoint,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::opt<int> *threadsOpt = rt::adoptThreadsOption(
+      category, "Threads for a compiled model's parallel loops (default: "
+                "one per core)");
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -322,7 +326,10 @@ int main(int argc, char **argv) {
   if (weightsPath.empty())
     return fail("--weights is required (a .safetensors file, an index "
                 ".json or a checkpoint directory)");
-  rt::setThreads(threads);
+  auto threads = rt::threadsGiven(threadsOpt, numThreads);
+  if (!threads)
+    return fail(llvm::toString(threads.takeError()));
+  rt::setThreads(*threads);
   auto input = rt::readRunInput(tokens, text, vocabPath, inputNpy);
   if (!input)
     return fail(llvm::toString(input.takeError()));
@@ -360,6 +367,6 @@ int main(int argc, char **argv) {
     llvm::outs() << "wrote " << written.size() << " traced values to "
                  << hiddenDir << "\n";
   rt::printTopK(llvm::outs(), logits, topK,
-               input->vocab ? &*input->vocab : nullptr);
+                input->vocab ? &*input->vocab : nullptr);
   return 0;
 }
