@@ -44,6 +44,7 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include "test/unit/CompiledTestSupport.h"
 #include "test/unit/TestSupport.h"
 
 #include "gtest/gtest.h"
@@ -297,12 +298,7 @@ TEST_P(CompiledMap, MatchesReferenceEvaluator) {
     args.push_back(std::move(r));
     inputs.push_back(std::move(h));
   }
-  ref::ReferenceEvaluator evaluator(
-      *copy, [](llvm::StringRef name, llvm::ArrayRef<int64_t>)
-                 -> llvm::Expected<ref::Array> {
-        return llvm::createStringError("no weight " + name.str());
-      });
-  auto expected = evaluator.run("forward", args);
+  auto expected = mlir::glint::testing::evaluateWithoutWeights(*copy, args);
   ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
 
   llvm::SmallString<128> library;
@@ -316,17 +312,7 @@ TEST_P(CompiledMap, MatchesReferenceEvaluator) {
   auto result = (*model)->run(inputs);
   ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
 
-  const ref::Array &want = (*expected)[0];
-  ASSERT_EQ(result->shape, std::vector<int64_t>(want.shape.begin(),
-                                                want.shape.end()));
-  std::vector<double> got;
-  bool finite = true;
-  for (int64_t i = 0; i < result->numElements(); ++i) {
-    got.push_back(result->data<float>()[i]);
-    finite &= std::isfinite(got.back());
-  }
-  EXPECT_TRUE(finite);
-  EXPECT_LT(relativeError(got, want.data), c.tolerance);
+  mlir::glint::testing::expectClose(*result, (*expected)[0], c.tolerance, ir);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, CompiledMap, ::testing::ValuesIn(cases()),

@@ -5,8 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // What the tests of compiled kernels share: a fixture with the compiler's
-// dialects and a poisoned heap, and the conversion of evaluator arrays to
-// the float32 inputs of a compiled model and back.
+// dialects and a poisoned heap, the conversion of evaluator arrays to the
+// float32 inputs of a compiled model, and the comparison of a compiled
+// result with the evaluator's.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,10 +21,13 @@
 
 #include "mlir/IR/MLIRContext.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 #include "gtest/gtest.h"
 
 #include <malloc.h>
 
+#include <cmath>
 #include <memory>
 #include <random>
 #include <vector>
@@ -65,8 +69,9 @@ toHost(llvm::ArrayRef<reference::Array> arrays) {
   return host;
 }
 
-/// Checks that a compiled float32 result has the reference's shape and
-/// agrees with it to `tolerance` relative error (‖a − b‖ / ‖b‖).
+/// Checks that a compiled float32 result has the reference's shape, is
+/// finite, and agrees with it to `tolerance` relative error
+/// (‖a − b‖ / ‖b‖).
 inline void expectClose(const runtime::HostArray &result,
                         const reference::Array &reference, double tolerance,
                         llvm::StringRef context) {
@@ -75,7 +80,37 @@ inline void expectClose(const runtime::HostArray &result,
       << context.str();
   std::vector<double> actual(result.data<float>(),
                              result.data<float>() + result.numElements());
+  EXPECT_TRUE(llvm::all_of(actual, [](double x) { return std::isfinite(x); }))
+      << "a compiled result is not finite\n"
+      << context.str();
   EXPECT_LT(relativeError(actual, reference.data), tolerance) << context.str();
+}
+
+/// What `fn` of `module` returns in the reference evaluator, for a module
+/// whose arrays are all arguments (it reads no weights).
+inline llvm::Expected<std::vector<reference::Array>>
+evaluateWithoutWeights(ModuleOp module, llvm::ArrayRef<reference::Array> inputs,
+                       llvm::StringRef fn = "forward") {
+  reference::ReferenceEvaluator evaluator(
+      module,
+      [](llvm::StringRef name,
+         llvm::ArrayRef<int64_t>) -> llvm::Expected<reference::Array> {
+        return llvm::createStringError("no weight " + name.str());
+      });
+  return evaluator.run(fn, inputs);
+}
+
+/// Runs `model` on `inputs` in float32 and checks its first result against
+/// what the evaluator computes from `module` (see expectClose).
+inline void expectMatchesEvaluator(runtime::CompiledModel &model,
+                                   ModuleOp module,
+                                   llvm::ArrayRef<reference::Array> inputs,
+                                   double tolerance, llvm::StringRef context) {
+  auto expected = evaluateWithoutWeights(module, inputs);
+  ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+  auto result = model.run(toHost(inputs));
+  ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
+  expectClose(*result, (*expected)[0], tolerance, context);
 }
 
 } // namespace mlir::glint::testing

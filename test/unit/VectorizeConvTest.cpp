@@ -131,17 +131,8 @@ TEST_P(VectorizeConvTest, CompiledMatchesReference) {
       inputs.push_back(bias);
     if (c.initialState)
       inputs.push_back(randomArray(rng, {batch, W - 1, C}, -1.0, 1.0));
-    glint::reference::ReferenceEvaluator evaluator(
-        *module, [](StringRef name, ArrayRef<int64_t>) {
-          return llvm::Expected<Array>(
-              llvm::createStringError("no weight " + name.str()));
-        });
-    auto expected = evaluator.run("forward", inputs);
-    ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
-
-    auto result = (*model)->run(glint::testing::toHost(inputs));
-    ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
-    glint::testing::expectClose(*result, (*expected)[0], 1e-6, source);
+    glint::testing::expectMatchesEvaluator(**model, *module, inputs, 1e-6,
+                                           source);
   }
 }
 

@@ -114,17 +114,8 @@ TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
         weight};
     if (c.bias)
       inputs.push_back(bias);
-    glint::reference::ReferenceEvaluator evaluator(
-        *module, [](StringRef name, ArrayRef<int64_t>) {
-          return llvm::Expected<Array>(
-              llvm::createStringError("no weight " + name.str()));
-        });
-    auto expected = evaluator.run("forward", inputs);
-    ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
-
-    auto result = (*model)->run(glint::testing::toHost(inputs));
-    ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
-    glint::testing::expectClose(*result, (*expected)[0], 1e-5, source);
+    glint::testing::expectMatchesEvaluator(**model, *module, inputs, 1e-5,
+                                           source);
   }
 }
 
