@@ -255,6 +255,15 @@ private:
   Value tileColumn(OpBuilder &b, const ValueTile &tile, int64_t x) {
     return x ? add(b, tile.base, index(b, x * width)) : tile.base;
   }
+  /// The tile's vectors of a row: `readAt(column, inBounds)` for each.
+  SmallVector<Value>
+  readTile(OpBuilder &b, const ValueTile &tile,
+           function_ref<Value(OpBuilder &, Value, bool)> readAt) {
+    SmallVector<Value> vectors;
+    for (int64_t x = 0; x < tile.count; ++x)
+      vectors.push_back(readAt(b, tileColumn(b, tile, x), x < tile.whole));
+    return vectors;
+  }
   /// Blocks of `block` rows over [lower, upper), then the rows left one at
   /// a time: `body(b, first, rows, carried)` builds `rows` (a static count)
   /// rows from `first` and returns the new `carried`. Exact bounds: no row
@@ -282,6 +291,39 @@ private:
                   return SmallVector<Value>{body(nb, first, 1, inner[0])};
                 })
         .getResult(0);
+  }
+  /// first, first + 1, ..., first + count - 1.
+  SmallVector<Value> consecutive(OpBuilder &b, Value first, int64_t count) {
+    SmallVector<Value> values;
+    for (int64_t r = 0; r < count; ++r)
+      values.push_back(add(b, first, index(b, r)));
+    return values;
+  }
+  /// The register block of the small matmuls: for `rows` output rows and
+  /// the `vectors` vectors of W columns that `load(j)` returns for step j,
+  /// the sums over j in [0, end) of `scalar(j, r) * load(j)[x]`, as
+  /// rows x vectors accumulators (row after row). Each step loads the
+  /// vectors once and broadcasts each row's scalar once.
+  SmallVector<Value>
+  productBlock(OpBuilder &b, int64_t rows, int64_t vectors, Value end,
+               function_ref<SmallVector<Value>(OpBuilder &, Value)> load,
+               function_ref<Value(OpBuilder &, Value, int64_t)> scalar) {
+    SmallVector<Value> init(rows * vectors, zeros(b));
+    scf::ForOp steps =
+        loop(b, index(b, 0), end, 1, init,
+             [&](OpBuilder &jb, Value j, ValueRange acc) {
+               SmallVector<Value> loaded = load(jb, j);
+               assert(int64_t(loaded.size()) == vectors);
+               SmallVector<Value> next(acc);
+               for (int64_t r = 0; r < rows; ++r) {
+                 Value factor = splat(jb, scalar(jb, j, r));
+                 for (int64_t x = 0; x < vectors; ++x)
+                   next[r * vectors + x] =
+                       fma(jb, factor, loaded[x], next[r * vectors + x]);
+               }
+               return next;
+             });
+    return SmallVector<Value>(steps.getResults());
   }
   /// rows[i, :] = q at step i of the chunk, for i < n.
   Value copyQueries(OpBuilder &b, Value batchIv, Value groupIv, Value t0,
@@ -452,26 +494,19 @@ Value ChunkLowering::buildScores(OpBuilder &b, Value n, Value queries,
                 return SmallVector<Value>{blockedRows(
                     cb, column, n, scoreRows, carried[0],
                     [&](OpBuilder &rb, Value i0, int64_t count, Value out) {
-                      SmallVector<Value> rows;
-                      for (int64_t r = 0; r < count; ++r)
-                        rows.push_back(add(rb, i0, index(rb, r)));
-                      SmallVector<Value> init(count, zeros(rb));
-                      auto keyLoop = loop(
-                          rb, index(rb, 0), index(rb, key), 1, init,
-                          [&](OpBuilder &kb, Value k, ValueRange acc) {
-                            Value kv = read(kb, keysT, {k, column}, true);
-                            SmallVector<Value> next;
-                            for (int64_t r = 0; r < count; ++r) {
-                              Value q = queries
-                                            ? element(kb, queries, {rows[r], k})
-                                            : constant(kb, 1.0f);
-                              next.push_back(fma(kb, splat(kb, q), kv, acc[r]));
-                            }
-                            return next;
+                      SmallVector<Value> rows = consecutive(rb, i0, count);
+                      SmallVector<Value> sums = productBlock(
+                          rb, count, 1, index(rb, key),
+                          [&](OpBuilder &kb, Value k) {
+                            return SmallVector<Value>{
+                                read(kb, keysT, {k, column}, true)};
+                          },
+                          [&](OpBuilder &kb, Value k, int64_t r) {
+                            return queries ? element(kb, queries, {rows[r], k})
+                                           : constant(kb, 1.0f);
                           });
                       for (int64_t r = 0; r < count; ++r)
-                        out = write(rb, keyLoop.getResult(r), out,
-                                    {rows[r], column}, true);
+                        out = write(rb, sums[r], out, {rows[r], column}, true);
                       return out;
                     })};
               })
@@ -573,36 +608,28 @@ Value ChunkLowering::buildIntraOutput(OpBuilder &b, Value batchIv, Value head,
               // Weights past a row's diagonal are 0, and a block of rows lies
               // within one block of columns of the weights, so the block can
               // run to its last row's diagonal.
-              SmallVector<Value> steps;
-              for (int64_t r = 0; r < rowCount; ++r)
-                steps.push_back(add(rb, i0, index(rb, r)));
+              SmallVector<Value> steps = consecutive(rb, i0, rowCount);
               Value end = add(rb, steps.back(), index(rb, 1));
-              SmallVector<Value> init(rowCount * count, zeros(rb));
-              auto inner = loop(
-                  rb, index(rb, 0), end, 1, init,
-                  [&](OpBuilder &jb, Value j, ValueRange acc) {
+              SmallVector<Value> sums = productBlock(
+                  rb, rowCount, count, end,
+                  [&](OpBuilder &jb, Value j) {
                     Value t = timeOf(jb, t0, j, n);
-                    SmallVector<Value> vj;
-                    for (int64_t x = 0; x < count; ++x)
-                      vj.push_back(
-                          read(jb, op.getV(),
-                               {batchIv, t, head, tileColumn(jb, tile, x)},
-                               x < tile.whole));
-                    SmallVector<Value> next(acc);
-                    for (int64_t r = 0; r < rowCount; ++r) {
-                      Value w = splat(jb, element(jb, weights, {steps[r], j}));
-                      for (int64_t x = 0; x < count; ++x)
-                        next[r * count + x] =
-                            fma(jb, w, vj[x], next[r * count + x]);
-                    }
-                    return next;
+                    return readTile(
+                        jb, tile,
+                        [&](OpBuilder &xb, Value column, bool inBounds) {
+                          return read(xb, op.getV(), {batchIv, t, head, column},
+                                      inBounds);
+                        });
+                  },
+                  [&](OpBuilder &jb, Value j, int64_t r) {
+                    return element(jb, weights, {steps[r], j});
                   });
               for (int64_t r = 0; r < rowCount; ++r) {
                 Value t = timeOf(rb, t0, steps[r], n);
                 Value row = rowOf(rb, steps[r], n);
                 for (int64_t x = 0; x < count; ++x) {
                   Value column = tileColumn(rb, tile, x);
-                  Value o = inner.getResult(r * count + x);
+                  Value o = sums[r * count + x];
                   if (skip)
                     o = fma(rb, skip,
                             read(rb, op.getV(), {batchIv, t, head, column},
@@ -644,31 +671,23 @@ Value ChunkLowering::buildChunkState(OpBuilder &b, Value batchIv, Value head,
         return blockedRows(
             tb, index(tb, 0), index(tb, key), rowBlock, tileState,
             [&](OpBuilder &kb, Value k0, int64_t keyCount, Value out) {
-              SmallVector<Value> keys;
-              for (int64_t r = 0; r < keyCount; ++r)
-                keys.push_back(add(kb, k0, index(kb, r)));
-              SmallVector<Value> init(keyCount * count, zeros(kb));
-              auto inner = loop(
-                  kb, index(kb, 0), n, 1, init,
-                  [&](OpBuilder &jb, Value j, ValueRange acc) {
-                    SmallVector<Value> vj;
-                    for (int64_t x = 0; x < count; ++x)
-                      vj.push_back(read(jb, scaled,
-                                        {j, tileColumn(jb, tile, x)},
-                                        x < tile.whole));
-                    SmallVector<Value> next(acc);
-                    for (int64_t r = 0; r < keyCount; ++r) {
-                      Value kk = splat(jb, element(jb, keysT, {keys[r], j}));
-                      for (int64_t x = 0; x < count; ++x)
-                        next[r * count + x] =
-                            fma(jb, kk, vj[x], next[r * count + x]);
-                    }
-                    return next;
+              SmallVector<Value> keys = consecutive(kb, k0, keyCount);
+              SmallVector<Value> sums = productBlock(
+                  kb, keyCount, count, n,
+                  [&](OpBuilder &jb, Value j) {
+                    return readTile(
+                        jb, tile,
+                        [&](OpBuilder &xb, Value column, bool inBounds) {
+                          return read(xb, scaled, {j, column}, inBounds);
+                        });
+                  },
+                  [&](OpBuilder &jb, Value j, int64_t r) {
+                    return element(jb, keysT, {keys[r], j});
                   });
               for (int64_t r = 0; r < keyCount; ++r)
                 for (int64_t x = 0; x < count; ++x)
                   out =
-                      write(kb, inner.getResult(r * count + x), out,
+                      write(kb, sums[r * count + x], out,
                             {keys[r], tileColumn(kb, tile, x)}, x < tile.whole);
               return out;
             });
@@ -847,27 +866,19 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
         return blockedRows(
             tb, index(tb, 0), n, rowBlock, tileRows,
             [&](OpBuilder &rb, Value i0, int64_t rowCount, Value out) {
-              SmallVector<Value> steps;
-              for (int64_t r = 0; r < rowCount; ++r)
-                steps.push_back(add(rb, i0, index(rb, r)));
-              SmallVector<Value> init(rowCount * count, zeros(rb));
-              auto inner = loop(
-                  rb, index(rb, 0), index(rb, key), 1, init,
-                  [&](OpBuilder &kb, Value k, ValueRange acc) {
-                    SmallVector<Value> sk;
-                    for (int64_t x = 0; x < count; ++x)
-                      sk.push_back(read(kb, state, {k, tileColumn(kb, tile, x)},
-                                        x < tile.whole));
-                    SmallVector<Value> next(acc);
-                    for (int64_t r = 0; r < rowCount; ++r) {
-                      Value q = splat(
-                          kb, queries ? element(kb, queries, {steps[r], k})
-                                      : constant(kb, 1.0f));
-                      for (int64_t x = 0; x < count; ++x)
-                        next[r * count + x] =
-                            fma(kb, q, sk[x], next[r * count + x]);
-                    }
-                    return next;
+              SmallVector<Value> steps = consecutive(rb, i0, rowCount);
+              SmallVector<Value> sums = productBlock(
+                  rb, rowCount, count, index(rb, key),
+                  [&](OpBuilder &kb, Value k) {
+                    return readTile(
+                        kb, tile,
+                        [&](OpBuilder &xb, Value column, bool inBounds) {
+                          return read(xb, state, {k, column}, inBounds);
+                        });
+                  },
+                  [&](OpBuilder &kb, Value k, int64_t r) {
+                    return queries ? element(kb, queries, {steps[r], k})
+                                   : constant(kb, 1.0f);
                   });
               for (int64_t r = 0; r < rowCount; ++r) {
                 Value p = splat(rb, element(rb, prefix, {steps[r]}));
@@ -875,9 +886,8 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
                 for (int64_t x = 0; x < count; ++x) {
                   Value column = tileColumn(rb, tile, x);
                   Value old = read(rb, out, {row, column}, x < tile.whole);
-                  out =
-                      write(rb, fma(rb, p, inner.getResult(r * count + x), old),
-                            out, {row, column}, x < tile.whole);
+                  out = write(rb, fma(rb, p, sums[r * count + x], old), out,
+                              {row, column}, x < tile.whole);
                 }
               }
               return out;
