@@ -6,8 +6,9 @@
 //
 // What every vectorising pass (recurrence, chunked recurrence, matmul,
 // conv) builds the same way: 1-D transfers along a tensor's contiguous axis
-// (f32 lanes, zero padding past the end unless in bounds) and the slices a
-// forall iteration publishes.
+// (f32 lanes, zero padding past the end unless in bounds), the slices a
+// forall iteration publishes, and the short builders of their lowering
+// classes (LoweringBuilder).
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +16,7 @@
 #define GLINT_PASSES_BUILDERUTILS_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -53,6 +55,52 @@ inline void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
       b, loc, value, dest, offsets, sizes,
       SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
 }
+
+/// The short builders that the lowering classes of the vectorising passes
+/// share, all at the location of the op being lowered; each class derives
+/// from it and adds its own.
+class LoweringBuilder {
+protected:
+  explicit LoweringBuilder(Location loc)
+      : loc(loc), f32(Float32Type::get(loc.getContext())) {}
+
+  Value index(OpBuilder &b, int64_t i) const {
+    return arith::ConstantIndexOp::create(b, loc, i);
+  }
+  Value minIndex(OpBuilder &b, Value x, Value y) const {
+    return arith::MinSIOp::create(b, loc, x, y);
+  }
+  /// A vector of `lanes` f32 zeros.
+  Value zeros(OpBuilder &b, int64_t lanes) const {
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(VectorType::get({lanes}, f32), 0.0f));
+  }
+  /// `scalar` in each of `lanes` f32 lanes.
+  Value splat(OpBuilder &b, Value scalar, int64_t lanes) const {
+    return vector::BroadcastOp::create(b, loc, VectorType::get({lanes}, f32),
+                                       scalar);
+  }
+  /// x * y + z.
+  Value fma(OpBuilder &b, Value x, Value y, Value z) const {
+    return math::FmaOp::create(b, loc, x, y, z);
+  }
+  Value element(OpBuilder &b, Value source, ValueRange indices) const {
+    return tensor::ExtractOp::create(b, loc, source, indices);
+  }
+  /// See readLanes.
+  Value read(OpBuilder &b, Value source, ValueRange indices, int64_t lanes,
+             bool inBounds) const {
+    return readLanes(b, loc, source, indices, lanes, inBounds);
+  }
+  /// See writeLanes.
+  Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices,
+              bool inBounds) const {
+    return writeLanes(b, loc, vector, dest, indices, inBounds);
+  }
+
+  Location loc;
+  FloatType f32;
+};
 
 } // namespace mlir::glint
 

@@ -93,14 +93,13 @@ constexpr int64_t kRowBlock = 4;
 constexpr int64_t kScoreRows = 8;
 
 /// Builds the chunked form of one recurrence (see the file comment).
-class ChunkLowering {
+class ChunkLowering : LoweringBuilder {
 public:
   ChunkLowering(RecurrenceOp op, OpBuilder &builder, int64_t width,
                 int64_t chunk, int64_t chunksPerPass)
-      : op(op), builder(builder), loc(op.getLoc()), f32(builder.getF32Type()),
-        width(width), chunk(chunk), chunksPerPass(chunksPerPass),
-        key(op.getKeySize()), value(op.getValueSize()),
-        rowBlock(std::min(kRowBlock, width)),
+      : LoweringBuilder(op.getLoc()), op(op), builder(builder), width(width),
+        chunk(chunk), chunksPerPass(chunksPerPass), key(op.getKeySize()),
+        value(op.getValueSize()), rowBlock(std::min(kRowBlock, width)),
         scoreRows(std::min(kScoreRows, width)),
         valueVectors(width >= 16 ? 4 : 2) {}
 
@@ -116,19 +115,13 @@ private:
   // Small builders
   //===--------------------------------------------------------------------===//
 
-  Value index(OpBuilder &b, int64_t i) {
-    return arith::ConstantIndexOp::create(b, loc, i);
-  }
   Value constant(OpBuilder &b, float x) {
     return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(x));
   }
-  Value zeros(OpBuilder &b) {
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(VectorType::get({width}, f32), 0.0f));
-  }
+  // Vectors here are W lanes wide.
+  Value zeros(OpBuilder &b) { return LoweringBuilder::zeros(b, width); }
   Value splat(OpBuilder &b, Value scalar) {
-    return vector::BroadcastOp::create(b, loc, VectorType::get({width}, f32),
-                                       scalar);
+    return LoweringBuilder::splat(b, scalar, width);
   }
   Value add(OpBuilder &b, Value x, Value y) {
     return arith::AddIOp::create(b, loc, x, y);
@@ -139,18 +132,8 @@ private:
   Value mulIndex(OpBuilder &b, Value x, int64_t y) {
     return arith::MulIOp::create(b, loc, x, index(b, y));
   }
-  Value minIndex(OpBuilder &b, Value x, Value y) {
-    return arith::MinSIOp::create(b, loc, x, y);
-  }
   Value mulf(OpBuilder &b, Value x, Value y) {
     return arith::MulFOp::create(b, loc, x, y);
-  }
-  /// x * y + z.
-  Value fma(OpBuilder &b, Value x, Value y, Value z) {
-    return math::FmaOp::create(b, loc, x, y, z);
-  }
-  Value element(OpBuilder &b, Value source, ValueRange indices) {
-    return tensor::ExtractOp::create(b, loc, source, indices);
   }
   Value insert(OpBuilder &b, Value scalar, Value dest, ValueRange indices) {
     return tensor::InsertOp::create(b, loc, scalar, dest, indices);
@@ -158,13 +141,7 @@ private:
   /// W consecutive elements of `source` along its last axis from `indices`;
   /// lanes past the end read 0 unless `inBounds`.
   Value read(OpBuilder &b, Value source, ValueRange indices, bool inBounds) {
-    return readLanes(b, loc, source, indices, width, inBounds);
-  }
-  /// Writes `vector` into `dest` along its last axis; lanes past the end are
-  /// dropped unless `inBounds`.
-  Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices,
-              bool inBounds) {
-    return writeLanes(b, loc, vector, dest, indices, inBounds);
+    return LoweringBuilder::read(b, source, indices, width, inBounds);
   }
   /// A zero-filled local tensor of static `shape`.
   Value zeroTensor(OpBuilder &b, ArrayRef<int64_t> shape) {
@@ -377,8 +354,6 @@ private:
 
   RecurrenceOp op;
   OpBuilder &builder;
-  Location loc;
-  FloatType f32;
   int64_t width, chunk, chunksPerPass, key, value, rowBlock, scoreRows,
       valueVectors;
   OpFoldResult batch, length, heads, groups, headsPerGroup;

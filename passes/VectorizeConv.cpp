@@ -66,13 +66,12 @@ using namespace mlir::glint;
 
 namespace {
 
-class ConvLowering {
+class ConvLowering : LoweringBuilder {
 public:
   ConvLowering(Conv1dOp op, RewriterBase &rewriter, int64_t lanes,
                int64_t chunks)
-      : op(op), rewriter(rewriter), loc(op.getLoc()),
-        f32(rewriter.getF32Type()), lanes(lanes), chunks(chunks),
-        taps(op.getWidth()) {}
+      : LoweringBuilder(op.getLoc()), op(op), rewriter(rewriter), lanes(lanes),
+        chunks(chunks), taps(op.getWidth()) {}
 
   /// f32, a static channel count (the weight's) and a static width.
   static bool matches(Conv1dOp op) {
@@ -84,25 +83,19 @@ public:
   void lower();
 
 private:
-  Value index(OpBuilder &b, int64_t i) {
-    return arith::ConstantIndexOp::create(b, loc, i);
-  }
   Value add(OpBuilder &b, Value x, int64_t y) {
     return y == 0 ? x : arith::AddIOp::create(b, loc, x, index(b, y));
   }
   Value sub(OpBuilder &b, Value x, Value y) {
     return arith::SubIOp::create(b, loc, x, y);
   }
-  Value zeros(OpBuilder &b) {
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(VectorType::get({lanes}, f32), 0.0f));
-  }
+  Value zeros(OpBuilder &b) { return LoweringBuilder::zeros(b, lanes); }
   /// A vector of channels, masked past C unless it is a multiple of W.
   Value read(OpBuilder &b, Value source, ValueRange indices) {
-    return readLanes(b, loc, source, indices, lanes, fullVectors);
+    return LoweringBuilder::read(b, source, indices, lanes, fullVectors);
   }
   Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices) {
-    return writeLanes(b, loc, vector, dest, indices, fullVectors);
+    return LoweringBuilder::write(b, vector, dest, indices, fullVectors);
   }
   /// The time index of processing step `s` (reverse: L - 1 - s).
   Value timeOf(OpBuilder &b, Value s) {
@@ -117,8 +110,6 @@ private:
 
   Conv1dOp op;
   RewriterBase &rewriter;
-  Location loc;
-  FloatType f32;
   int64_t lanes, chunks, taps;
   /// Whether C is a multiple of the lanes (no masks).
   bool fullVectors = false;

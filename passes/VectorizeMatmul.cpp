@@ -125,12 +125,12 @@ struct Blocking {
   static constexpr int64_t kDotRows = 4;
 };
 
-class MatmulLowering {
+class MatmulLowering : LoweringBuilder {
 public:
   MatmulLowering(linalg::MatmulOp op, Layout layout, RewriterBase &rewriter,
                  const Blocking &blocking)
-      : op(op), layout(layout), rewriter(rewriter), loc(op.getLoc()),
-        f32(rewriter.getF32Type()), blk(blocking) {
+      : LoweringBuilder(op.getLoc()), op(op), layout(layout),
+        rewriter(rewriter), blk(blocking) {
     a = op.getDpsInputOperand(0)->get();
     weight = op.getDpsInputOperand(1)->get();
     auto weightType = cast<RankedTensorType>(weight.getType());
@@ -152,9 +152,6 @@ private:
   static int64_t ceilDiv(int64_t x, int64_t y) { return (x + y - 1) / y; }
 
   // Small builders.
-  Value index(OpBuilder &b, int64_t i) {
-    return arith::ConstantIndexOp::create(b, loc, i);
-  }
   Value add(OpBuilder &b, Value x, Value y) {
     return arith::AddIOp::create(b, loc, x, y);
   }
@@ -167,33 +164,8 @@ private:
   Value sub(OpBuilder &b, Value x, Value y) {
     return arith::SubIOp::create(b, loc, x, y);
   }
-  Value min(OpBuilder &b, Value x, Value y) {
-    return arith::MinSIOp::create(b, loc, x, y);
-  }
+  Value min(OpBuilder &b, Value x, Value y) { return minIndex(b, x, y); }
   Value min(OpBuilder &b, Value x, int64_t y) { return min(b, x, index(b, y)); }
-  Value zeros(OpBuilder &b, int64_t lanes) {
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(VectorType::get({lanes}, f32), 0.0f));
-  }
-  /// `lanes` consecutive elements along the last axis of `source`; lanes
-  /// past the end read 0 unless `inBounds`.
-  Value read(OpBuilder &b, Value source, ValueRange indices, int64_t lanes,
-             bool inBounds) {
-    return readLanes(b, loc, source, indices, lanes, inBounds);
-  }
-  /// Writes `vector` along the last axis of `dest`; lanes past the end are
-  /// dropped unless `inBounds`.
-  Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices,
-              bool inBounds) {
-    return writeLanes(b, loc, vector, dest, indices, inBounds);
-  }
-  Value fma(OpBuilder &b, Value x, Value y, Value z) {
-    return math::FmaOp::create(b, loc, x, y, z);
-  }
-  Value broadcast(OpBuilder &b, Value scalar, int64_t lanes) {
-    return vector::BroadcastOp::create(b, loc, VectorType::get({lanes}, f32),
-                                       scalar);
-  }
   Value forLoop(OpBuilder &b, Value from, Value to, int64_t step, Value carried,
                 llvm::function_ref<Value(OpBuilder &, Value, Value)> body) {
     return scf::ForOp::create(
@@ -251,8 +223,6 @@ private:
   linalg::MatmulOp op;
   Layout layout;
   RewriterBase &rewriter;
-  Location loc;
-  FloatType f32;
   Blocking blk;
   Value a, weight;
   Initial initial;
@@ -321,7 +291,7 @@ Value MatmulLowering::initialVector(OpBuilder &b, Value tile, Value row,
   case Initial::Row:
     return read(b, initial.value, {globalCol}, lanes, inBounds);
   case Initial::Scalar:
-    return broadcast(b, initial.value, lanes);
+    return splat(b, initial.value, lanes);
   }
   llvm_unreachable("unknown initial value");
 }
@@ -469,7 +439,7 @@ Value MatmulLowering::outerProductTile(
         for (int64_t i = 0; i < rows; ++i) {
           Value x =
               tensor::ExtractOp::create(nb, loc, a, ValueRange{aRows[i], k});
-          Value xs = broadcast(nb, x, w);
+          Value xs = splat(nb, x, w);
           for (int64_t j = 0; j < vectors; ++j)
             next.push_back(fma(nb, xs, panel[j], carried[i * vectors + j]));
         }

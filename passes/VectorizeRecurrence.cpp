@@ -106,38 +106,22 @@ namespace {
 
 /// What both vector forms share: the op, the builder, and small builders of
 /// vector arithmetic.
-class VectorRecurrenceLowering {
+class VectorRecurrenceLowering : protected LoweringBuilder {
 public:
   VectorRecurrenceLowering(RecurrenceOp op, RewriterBase &rewriter,
                            int64_t width)
-      : op(op), rewriter(rewriter), loc(op.getLoc()),
-        f32(rewriter.getF32Type()), width(width), key(op.getKeySize()),
-        value(op.getValueSize()) {}
+      : LoweringBuilder(op.getLoc()), op(op), rewriter(rewriter), width(width),
+        key(op.getKeySize()), value(op.getValueSize()) {}
 
 protected:
-  Value index(OpBuilder &b, int64_t i) {
-    return arith::ConstantIndexOp::create(b, loc, i);
-  }
   Value zeroF32(OpBuilder &b) {
     return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  }
-  Value zeros(OpBuilder &b, int64_t size) {
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(VectorType::get({size}, f32), 0.0f));
-  }
-  Value splat(OpBuilder &b, Value scalar, int64_t size) {
-    return vector::BroadcastOp::create(b, loc, VectorType::get({size}, f32),
-                                       scalar);
   }
   Value add(OpBuilder &b, Value x, Value y) {
     return arith::AddFOp::create(b, loc, x, y);
   }
   Value mul(OpBuilder &b, Value x, Value y) {
     return arith::MulFOp::create(b, loc, x, y);
-  }
-  /// x * y + z.
-  Value fma(OpBuilder &b, Value x, Value y, Value z) {
-    return math::FmaOp::create(b, loc, x, y, z);
   }
   Value exp(OpBuilder &b, Value x) { return math::ExpOp::create(b, loc, x); }
   /// 2^x for the decay of a step, x = delta * A log2(e) <= 0 and finite:
@@ -152,26 +136,6 @@ protected:
         DenseElementsAttr::get(VectorType::get({width}, f32),
                                static_cast<float>(M_LOG2E)));
   }
-  Value element(OpBuilder &b, Value source, ValueRange indices) {
-    return tensor::ExtractOp::create(b, loc, source, indices);
-  }
-  Value minIndex(OpBuilder &b, Value x, Value y) {
-    return arith::MinSIOp::create(b, loc, x, y);
-  }
-
-  /// `size` consecutive elements of `source` along its last axis from
-  /// `indices`; lanes past the end read 0 unless `inBounds`.
-  Value read(OpBuilder &b, Value source, ValueRange indices, int64_t size,
-             bool inBounds) {
-    return readLanes(b, loc, source, indices, size, inBounds);
-  }
-  /// Writes `vector` into `dest` along its last axis from `indices`; lanes
-  /// past the end are dropped unless `inBounds`.
-  Value write(OpBuilder &b, Value vector, Value dest, ValueRange indices,
-              bool inBounds) {
-    return writeLanes(b, loc, vector, dest, indices, inBounds);
-  }
-
   /// `source` [..., X, 1] as [..., X].
   Value dropUnitLast(OpBuilder &b, Value source) {
     auto type = cast<RankedTensorType>(source.getType());
@@ -201,8 +165,6 @@ protected:
 
   RecurrenceOp op;
   RewriterBase &rewriter;
-  Location loc;
-  FloatType f32;
   int64_t width, key, value;
 };
 
