@@ -301,15 +301,9 @@ TEST_P(CompiledMap, MatchesReferenceEvaluator) {
   auto expected = mlir::glint::testing::evaluateWithoutWeights(*copy, args);
   ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
 
-  llvm::SmallString<128> library;
-  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-map", "so", library));
-  llvm::FileRemover removeLibrary(library);
-  llvm::Error compiled =
-      glint::compiler::compileToLibrary(*module, "forward", library);
-  ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
-  auto model = rt::CompiledModel::load(library);
-  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
-  auto result = (*model)->run(inputs);
+  std::unique_ptr<rt::CompiledModel> model;
+  ASSERT_NO_FATAL_FAILURE(mlir::glint::testing::compileAndLoad(*module, model));
+  auto result = model->run(inputs);
   ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
 
   mlir::glint::testing::expectClose(*result, (*expected)[0], c.tolerance, ir);

@@ -18,10 +18,15 @@
 #include "runtime/CompiledModel.h"
 #include "runtime/reference/ReferenceEvaluator.h"
 #include "test/unit/TestSupport.h"
+#include "tools/glint-compile/Compiler.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/SmallString.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 
 #include "gtest/gtest.h"
 
@@ -54,6 +59,25 @@ protected:
   std::unique_ptr<MLIRContext> context;
   std::mt19937_64 rng;
 };
+
+/// `module` compiled by the CPU pipeline (with `loops`) into a temporary
+/// library, loaded into `model`; the library file is removed once loaded
+/// and `module` is left as it was (the pipeline rewrites a copy).
+inline void compileAndLoad(ModuleOp module,
+                           std::unique_ptr<runtime::CompiledModel> &model,
+                           const LoopsOptions &loops = {}) {
+  llvm::SmallString<128> library;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
+  llvm::FileRemover removeLibrary(library);
+  OwningOpRef<ModuleOp> copy = module.clone();
+  llvm::Error compiled = compiler::compileToLibrary(*copy, "forward", library,
+                                                    compiler::StepMode::Auto,
+                                                    /*attention=*/{}, loops);
+  ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
+  auto loaded = runtime::CompiledModel::load(library);
+  ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
+  model = std::move(*loaded);
+}
 
 /// `arrays` as float32 host arrays, the inputs of a compiled model.
 inline std::vector<runtime::HostArray>

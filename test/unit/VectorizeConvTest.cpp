@@ -21,14 +21,11 @@
 #include "passes/Pipelines.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/reference/ReferenceEvaluator.h"
-#include "tools/glint-compile/Compiler.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include "test/unit/CompiledTestSupport.h"
@@ -108,16 +105,8 @@ TEST_P(VectorizeConvTest, CompiledMatchesReference) {
     EXPECT_EQ(convs, 0) << source;
   }
 
-  llvm::SmallString<128> library;
-  ASSERT_FALSE(
-      llvm::sys::fs::createTemporaryFile("glint-conv-test", "so", library));
-  llvm::FileRemover removeLibrary(library);
-  OwningOpRef<ModuleOp> compiled = module->clone();
-  llvm::Error error =
-      glint::compiler::compileToLibrary(*compiled, "forward", library);
-  ASSERT_FALSE(bool(error)) << llvm::toString(std::move(error));
-  auto model = rt::CompiledModel::load(library);
-  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
+  std::unique_ptr<rt::CompiledModel> model;
+  ASSERT_NO_FATAL_FAILURE(glint::testing::compileAndLoad(*module, model));
 
   using mlir::glint::testing::randomArray;
   Array weight = randomArray(rng, {C, W}, -1.0, 1.0);
@@ -131,7 +120,7 @@ TEST_P(VectorizeConvTest, CompiledMatchesReference) {
       inputs.push_back(bias);
     if (c.initialState)
       inputs.push_back(randomArray(rng, {batch, W - 1, C}, -1.0, 1.0));
-    glint::testing::expectMatchesEvaluator(**model, *module, inputs, 1e-6,
+    glint::testing::expectMatchesEvaluator(*model, *module, inputs, 1e-6,
                                            source);
   }
 }

@@ -25,8 +25,6 @@
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include "test/unit/CompiledTestSupport.h"
@@ -91,16 +89,8 @@ TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
     EXPECT_GT(fmas, 0);
   }
 
-  llvm::SmallString<128> library;
-  ASSERT_FALSE(
-      llvm::sys::fs::createTemporaryFile("glint-matmul-test", "so", library));
-  llvm::FileRemover removeLibrary(library);
-  OwningOpRef<ModuleOp> compiled = module->clone();
-  llvm::Error error =
-      glint::compiler::compileToLibrary(*compiled, "forward", library);
-  ASSERT_FALSE(bool(error)) << llvm::toString(std::move(error));
-  auto model = rt::CompiledModel::load(library);
-  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
+  std::unique_ptr<rt::CompiledModel> model;
+  ASSERT_NO_FATAL_FAILURE(glint::testing::compileAndLoad(*module, model));
 
   Array weight = mlir::glint::testing::randomArray(
       rng,
@@ -114,7 +104,7 @@ TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
         weight};
     if (c.bias)
       inputs.push_back(bias);
-    glint::testing::expectMatchesEvaluator(**model, *module, inputs, 1e-5,
+    glint::testing::expectMatchesEvaluator(*model, *module, inputs, 1e-5,
                                            source);
   }
 }

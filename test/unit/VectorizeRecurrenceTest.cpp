@@ -30,14 +30,11 @@
 #include "passes/Pipelines.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/reference/ReferenceEvaluator.h"
-#include "tools/glint-compile/Compiler.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include "test/unit/CompiledTestSupport.h"
@@ -193,25 +190,12 @@ protected:
   /// and loaded.
   void compile(ModuleOp module, Form form,
                std::unique_ptr<rt::CompiledModel> &model) {
-    llvm::SmallString<128> library;
-    ASSERT_FALSE(
-        llvm::sys::fs::createTemporaryFile("glint-vector-test", "so", library));
-    llvm::FileRemover removeLibrary(library);
     glint::LoopsOptions loops;
     loops.recurrenceForm = form == Form::Chunked ? "chunked"
                            : form == Form::Auto  ? "auto"
                                                  : "recurrent";
     loops.threads = 2;
-    // The pipeline rewrites the module it is given: `module` stays as it is
-    // for the evaluator.
-    OwningOpRef<ModuleOp> copy = module.clone();
-    llvm::Error compiled = glint::compiler::compileToLibrary(
-        *copy, "forward", library, glint::compiler::StepMode::Auto,
-        /*attention=*/{}, loops);
-    ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
-    auto loaded = rt::CompiledModel::load(library);
-    ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
-    model = std::move(*loaded);
+    glint::testing::compileAndLoad(module, model, loops);
   }
 
   /// The inputs of `built` in float32.
