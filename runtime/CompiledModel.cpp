@@ -297,18 +297,22 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
       rowMajor &= shape[k] == 1 || d[3 + rank + k] == stride;
       stride *= shape[k];
     }
-    std::vector<int64_t> index(rank, 0);
-    if (rowMajor && array.numElements() > 0)
-      std::memcpy(array.bytes.data(), base, array.numElements() * size);
-    for (int64_t flat = 0; !rowMajor && flat < array.numElements(); ++flat) {
-      int64_t offset = 0;
-      for (int64_t k = 0; k < rank; ++k)
-        offset += index[k] * d[3 + rank + k];
-      std::memcpy(array.bytes.data() + flat * size, base + offset * size, size);
-      for (int64_t k = rank - 1; k >= 0; --k) {
-        if (++index[k] < shape[k])
-          break;
-        index[k] = 0;
+    if (rowMajor) {
+      if (array.numElements() > 0)
+        std::memcpy(array.bytes.data(), base, array.numElements() * size);
+    } else {
+      std::vector<int64_t> index(rank, 0);
+      for (int64_t flat = 0; flat < array.numElements(); ++flat) {
+        int64_t offset = 0;
+        for (int64_t k = 0; k < rank; ++k)
+          offset += index[k] * d[3 + rank + k];
+        std::memcpy(array.bytes.data() + flat * size, base + offset * size,
+                    size);
+        for (int64_t k = rank - 1; k >= 0; --k) {
+          if (++index[k] < shape[k])
+            break;
+          index[k] = 0;
+        }
       }
     }
     auto *allocated = reinterpret_cast<void *>(d[0]);
