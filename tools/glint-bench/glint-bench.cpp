@@ -51,6 +51,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Pipelines.h"
+#include "runtime/AtomicFile.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/RunSupport.h"
 #include "runtime/Safetensors.h"
@@ -671,13 +672,11 @@ llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
                       {"use_bias", false},
                       {"use_conv_bias", true},
                       {"tie_word_embeddings", true}};
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(dir.str() + "/config.json", ec);
-    if (ec)
-      return llvm::createStringError(ec, "cannot write config.json");
-    os << json::Value(std::move(config)) << "\n";
-  }
+  if (llvm::Error e = rt::writeFileAtomically(
+          dir.str() + "/config.json", [&](llvm::raw_ostream &os) {
+            os << json::Value(std::move(config)) << "\n";
+          }))
+    return e;
   // One storage for every tensor, then views into it.
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
   auto add = [&](std::string name, std::vector<int64_t> shape) {
