@@ -98,6 +98,33 @@ protected:
     return writeLanes(b, loc, vector, dest, indices, inBounds);
   }
 
+  /// The inner loop of a register-blocked product, over k in [lower,
+  /// upper): `acc` holds rows x vectors accumulators (row after row) of
+  /// `lanes` lanes; each step loads the `vectors` vectors `load(k)` once,
+  /// broadcasts `scalar(k, r)` once per row r, and adds their products.
+  /// Returns the accumulators after the loop.
+  SmallVector<Value>
+  outerProducts(OpBuilder &b, Value lower, Value upper, ValueRange acc,
+                int64_t rows, int64_t vectors, int64_t lanes,
+                function_ref<SmallVector<Value>(OpBuilder &, Value)> load,
+                function_ref<Value(OpBuilder &, Value, int64_t)> scalar) const {
+    auto steps = scf::ForOp::create(
+        b, loc, lower, upper, index(b, 1), acc,
+        [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
+          SmallVector<Value> loaded = load(kb, k);
+          assert(int64_t(loaded.size()) == vectors);
+          SmallVector<Value> next(carried);
+          for (int64_t r = 0; r < rows; ++r) {
+            Value factor = splat(kb, scalar(kb, k, r), lanes);
+            for (int64_t x = 0; x < vectors; ++x)
+              next[r * vectors + x] =
+                  fma(kb, factor, loaded[x], next[r * vectors + x]);
+          }
+          scf::YieldOp::create(kb, loc, next);
+        });
+    return SmallVector<Value>(steps.getResults());
+  }
+
   Location loc;
   FloatType f32;
 };

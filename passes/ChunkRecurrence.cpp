@@ -279,28 +279,14 @@ private:
   /// The register block of the small matmuls: for `rows` output rows and
   /// the `vectors` vectors of W columns that `load(j)` returns for step j,
   /// the sums over j in [0, end) of `scalar(j, r) * load(j)[x]`, as
-  /// rows x vectors accumulators (row after row). Each step loads the
-  /// vectors once and broadcasts each row's scalar once.
+  /// rows x vectors accumulators (row after row).
   SmallVector<Value>
   productBlock(OpBuilder &b, int64_t rows, int64_t vectors, Value end,
                function_ref<SmallVector<Value>(OpBuilder &, Value)> load,
                function_ref<Value(OpBuilder &, Value, int64_t)> scalar) {
     SmallVector<Value> init(rows * vectors, zeros(b));
-    scf::ForOp steps =
-        loop(b, index(b, 0), end, 1, init,
-             [&](OpBuilder &jb, Value j, ValueRange acc) {
-               SmallVector<Value> loaded = load(jb, j);
-               assert(int64_t(loaded.size()) == vectors);
-               SmallVector<Value> next(acc);
-               for (int64_t r = 0; r < rows; ++r) {
-                 Value factor = splat(jb, scalar(jb, j, r));
-                 for (int64_t x = 0; x < vectors; ++x)
-                   next[r * vectors + x] =
-                       fma(jb, factor, loaded[x], next[r * vectors + x]);
-               }
-               return next;
-             });
-    return SmallVector<Value>(steps.getResults());
+    return outerProducts(b, index(b, 0), end, init, rows, vectors, width, load,
+                         scalar);
   }
   /// rows[i, :] = q at step i of the chunk, for i < n.
   Value copyQueries(OpBuilder &b, Value batchIv, Value groupIv, Value t0,

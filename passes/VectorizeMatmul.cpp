@@ -429,26 +429,21 @@ Value MatmulLowering::outerProductTile(
     acc.assign(choice.getResults().begin(), choice.getResults().end());
   }
 
-  auto loop = scf::ForOp::create(
-      b, loc, k0, add(b, k0, kLen), index(b, 1), acc,
-      [&](OpBuilder &nb, Location, Value k, ValueRange carried) {
+  SmallVector<Value> sums = outerProducts(
+      b, k0, add(b, k0, kLen), acc, rows, vectors, w,
+      [&](OpBuilder &nb, Value k) {
         SmallVector<Value> panel;
         for (int64_t j = 0; j < vectors; ++j)
           panel.push_back(panelRow(nb, k, j));
-        SmallVector<Value> next;
-        for (int64_t i = 0; i < rows; ++i) {
-          Value x =
-              tensor::ExtractOp::create(nb, loc, a, ValueRange{aRows[i], k});
-          Value xs = splat(nb, x, w);
-          for (int64_t j = 0; j < vectors; ++j)
-            next.push_back(fma(nb, xs, panel[j], carried[i * vectors + j]));
-        }
-        scf::YieldOp::create(nb, loc, next);
+        return panel;
+      },
+      [&](OpBuilder &nb, Value k, int64_t i) {
+        return element(nb, a, {aRows[i], k});
       });
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < vectors; ++j)
-      tile = write(b, loop.getResult(i * vectors + j), tile,
-                   {tileRows[i], columns[j]}, inBounds);
+      tile = write(b, sums[i * vectors + j], tile, {tileRows[i], columns[j]},
+                   inBounds);
   return tile;
 }
 
