@@ -1732,6 +1732,12 @@ WeightProvider mlir::glint::reference::weightsFrom(
   };
 }
 
+WeightProvider mlir::glint::reference::noWeights() {
+  return [](StringRef name, ArrayRef<int64_t>) -> Expected<Array> {
+    return llvm::createStringError("no weight " + name.str());
+  };
+}
+
 ReferenceEvaluator::ReferenceEvaluator(ModuleOp module, WeightProvider weights)
     : module(module), weights(std::move(weights)) {}
 

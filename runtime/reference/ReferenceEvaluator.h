@@ -59,6 +59,10 @@ using WeightProvider = std::function<llvm::Expected<Array>(
 /// must outlive the provider.
 WeightProvider weightsFrom(const mlir::glint::runtime::Checkpoint &checkpoint);
 
+/// Supplies no weights, for modules whose arrays are all arguments: a
+/// weight asked for is an error naming it ("no weight NAME").
+WeightProvider noWeights();
+
 /// Receives every value the IR marks with the discardable attribute
 /// `glint.trace = "<name>"` (e.g. each layer's hidden state), as computed.
 using TraceCallback =

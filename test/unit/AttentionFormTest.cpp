@@ -81,9 +81,7 @@ protected:
   std::vector<Array> run(ModuleOp module, StringRef fn, ArrayRef<Array> args,
                          WeightProvider weights = nullptr) {
     if (!weights)
-      weights = [](StringRef name, ArrayRef<int64_t>) -> Expected<Array> {
-        return llvm::createStringError("no weight " + name.str());
-      };
+      weights = noWeights();
     ReferenceEvaluator evaluator(module, weights);
     auto results = evaluator.run(fn, args);
     if (!results) {
@@ -515,10 +513,7 @@ func.func @long(%x: tensor<1x?x1xf64>) -> tensor<1x?x1xf64> {
   OwningOpRef<ModuleOp> module = parse(source);
   ASSERT_TRUE(module);
   ASSERT_TRUE(succeeded(toAttention(*module, "formulation=scan-only aggregate=full")));
-  WeightProvider none = [](StringRef name, ArrayRef<int64_t>) -> Expected<Array> {
-    return llvm::createStringError("no weight " + name.str());
-  };
-  ReferenceEvaluator evaluator(*module, none);
+  ReferenceEvaluator evaluator(*module, noWeights());
   // 2000 channels × 4096² doubles is 250 GiB: refused before allocating.
   auto full = evaluator.run("wide", {random({1, 4096, 2000})});
   ASSERT_FALSE(bool(full));

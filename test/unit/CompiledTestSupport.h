@@ -115,12 +115,7 @@ inline void expectClose(const runtime::HostArray &result,
 inline llvm::Expected<std::vector<reference::Array>>
 evaluateWithoutWeights(ModuleOp module, llvm::ArrayRef<reference::Array> inputs,
                        llvm::StringRef fn = "forward") {
-  reference::ReferenceEvaluator evaluator(
-      module,
-      [](llvm::StringRef name,
-         llvm::ArrayRef<int64_t>) -> llvm::Expected<reference::Array> {
-        return llvm::createStringError("no weight " + name.str());
-      });
+  reference::ReferenceEvaluator evaluator(module, reference::noWeights());
   return evaluator.run(fn, inputs);
 }
 

@@ -313,11 +313,8 @@ protected:
     EXPECT_EQ(count(*lowered, "glint.recurrence"), 0);
     EXPECT_EQ(count(*lowered, "scf.forall"), 1);
     EXPECT_EQ(count(*lowered, "scf.for"), 1);
-    WeightProvider noWeights = [](StringRef name,
-                                  ArrayRef<int64_t>) -> Expected<Array> {
-      return llvm::createStringError("no weight " + name.str());
-    };
-    expectSameResults(*module, *lowered, "f", builder.inputs, noWeights);
+    expectSameResults(*module, *lowered, "f", builder.inputs,
+                      glint::reference::noWeights());
   }
 };
 

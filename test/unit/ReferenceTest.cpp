@@ -68,9 +68,7 @@ protected:
     if (!module)
       return llvm::createStringError("the test IR does not parse");
     if (!weights)
-      weights = [](StringRef name, ArrayRef<int64_t>) -> Expected<Array> {
-        return llvm::createStringError("no weight " + name.str());
-      };
+      weights = noWeights();
     ReferenceEvaluator evaluator(*module, weights);
     return evaluator.run("f", args);
   }

@@ -988,12 +988,7 @@ Case attnMapMamba1Case() {
         r.data[i] = a.data<float>()[i];
       args.push_back(std::move(r));
     }
-    reference::ReferenceEvaluator evaluator(
-        *copy,
-        [](llvm::StringRef name,
-           llvm::ArrayRef<int64_t>) -> llvm::Expected<reference::Array> {
-          return llvm::createStringError("no weight " + name.str());
-        });
+    reference::ReferenceEvaluator evaluator(*copy, reference::noWeights());
     auto expected = evaluator.run("forward", args);
     if (!expected)
       return expected.takeError();
