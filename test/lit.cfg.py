@@ -30,6 +30,7 @@ tools = [ToolSubst("glint-opt", unresolved="fatal"),
          ToolSubst("glint-compile", unresolved="fatal"),
          ToolSubst("glint-import", unresolved="fatal"),
          ToolSubst("glint-run", unresolved="fatal"),
+         ToolSubst("glint-interpret", unresolved="fatal"),
          ToolSubst("glint-bench", unresolved="fatal"),
          ToolSubst("glint-explain", unresolved="fatal"), "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

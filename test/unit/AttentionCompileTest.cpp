@@ -20,17 +20,17 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/CompiledModel.h"
-#include "runtime/reference/ReferenceEvaluator.h"
-#include "tools/glint-compile/Compiler.h"
-#include "tools/glint-import/Importers.h"
+#include "runtime/host/CompiledModel.h"
+#include "reference/ReferenceEvaluator.h"
+#include "compiler/Compiler.h"
+#include "import/Importers.h"
 
-#include "passes/Pipelines.h"
+#include "passes/cpu/Pipelines.h"
 
 #include "dialect/GlintOps.h"
 #include "passes/Passes.h"
-#include "runtime/Npy.h"
-#include "runtime/Safetensors.h"
+#include "runtime/io/Npy.h"
+#include "runtime/io/Safetensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"

@@ -19,7 +19,7 @@
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"
 #include "passes/Passes.h"
-#include "runtime/reference/ReferenceEvaluator.h"
+#include "reference/ReferenceEvaluator.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -23,14 +23,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/CompiledModel.h"
-#include "runtime/Npy.h"
-#include "runtime/RunSupport.h"
-#include "runtime/Safetensors.h"
-#include "tools/glint-compile/Compiler.h"
-#include "tools/glint-import/Importers.h"
+#include "runtime/host/CompiledModel.h"
+#include "runtime/io/Npy.h"
+#include "runtime/host/RunSupport.h"
+#include "runtime/io/Safetensors.h"
+#include "compiler/Compiler.h"
+#include "import/Importers.h"
 
-#include "passes/Pipelines.h"
+#include "passes/cpu/Pipelines.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"

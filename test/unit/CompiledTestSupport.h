@@ -14,11 +14,11 @@
 #ifndef GLINT_TEST_UNIT_COMPILEDTESTSUPPORT_H
 #define GLINT_TEST_UNIT_COMPILEDTESTSUPPORT_H
 
-#include "passes/Pipelines.h"
-#include "runtime/CompiledModel.h"
-#include "runtime/reference/ReferenceEvaluator.h"
+#include "passes/cpu/Pipelines.h"
+#include "runtime/host/CompiledModel.h"
+#include "reference/ReferenceEvaluator.h"
 #include "test/unit/TestSupport.h"
-#include "tools/glint-compile/Compiler.h"
+#include "compiler/Compiler.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -60,19 +60,21 @@ protected:
   std::mt19937_64 rng;
 };
 
-/// `module` compiled by the CPU pipeline (with `loops`) into a temporary
-/// library, loaded into `model`; the library file is removed once loaded
-/// and `module` is left as it was (the pipeline rewrites a copy).
-inline void compileAndLoad(ModuleOp module,
-                           std::unique_ptr<runtime::CompiledModel> &model,
-                           const LoopsOptions &loops = {}) {
+/// `module` compiled by the CPU pipeline (with `loops`, for `target`) into a
+/// temporary library, loaded into `model`; the library file is removed once
+/// loaded and `module` is left as it was (the pipeline rewrites a copy).
+inline void
+compileAndLoad(ModuleOp module, std::unique_ptr<runtime::CompiledModel> &model,
+               const LoopsOptions &loops = {},
+               const TargetOptions &target = compiler::hostTarget()) {
   llvm::SmallString<128> library;
   ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
   llvm::FileRemover removeLibrary(library);
   OwningOpRef<ModuleOp> copy = module.clone();
   llvm::Error compiled = compiler::compileToLibrary(*copy, "forward", library,
                                                     compiler::StepMode::Auto,
-                                                    /*attention=*/{}, loops);
+                                                    /*attention=*/{}, loops,
+                                                    target);
   ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
   auto loaded = runtime::CompiledModel::load(library);
   ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());

@@ -12,10 +12,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "tools/glint-explain/Methods.h"
-#include "tools/glint-explain/Metrics.h"
-#include "tools/glint-explain/Progress.h"
-#include "tools/glint-explain/Render.h"
+#include "explain/Methods.h"
+#include "explain/Metrics.h"
+#include "explain/Progress.h"
+#include "explain/Render.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"

@@ -20,9 +20,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
-#include "runtime/Safetensors.h"
-#include "runtime/reference/ReferenceEvaluator.h"
-#include "tools/glint-import/Importers.h"
+#include "runtime/io/Safetensors.h"
+#include "reference/ReferenceEvaluator.h"
+#include "import/Importers.h"
 
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"

@@ -19,10 +19,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/Npy.h"
-#include "runtime/Safetensors.h"
-#include "runtime/reference/ReferenceEvaluator.h"
-#include "tools/glint-import/Importers.h"
+#include "runtime/io/Npy.h"
+#include "runtime/io/Safetensors.h"
+#include "reference/ReferenceEvaluator.h"
+#include "import/Importers.h"
 
 #include "dialect/GlintDialect.h"
 

@@ -17,7 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/reference/ReferenceEvaluator.h"
+#include "reference/ReferenceEvaluator.h"
 
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"

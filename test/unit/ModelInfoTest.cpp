@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/ModelInfo.h"
+#include "runtime/io/ModelInfo.h"
 
 #include "llvm/Support/raw_ostream.h"
 

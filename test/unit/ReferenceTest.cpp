@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/reference/ReferenceEvaluator.h"
+#include "reference/ReferenceEvaluator.h"
 
 #include "dialect/GlintDialect.h"
 

@@ -11,7 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/Safetensors.h"
+#include "runtime/io/Safetensors.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/Endian.h"

@@ -7,7 +7,7 @@
 #ifndef GLINT_TEST_UNIT_TESTSUPPORT_H
 #define GLINT_TEST_UNIT_TESTSUPPORT_H
 
-#include "runtime/reference/ReferenceEvaluator.h"
+#include "reference/ReferenceEvaluator.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringMap.h"

@@ -18,9 +18,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
-#include "passes/Pipelines.h"
-#include "runtime/CompiledModel.h"
-#include "runtime/reference/ReferenceEvaluator.h"
+#include "passes/cpu/Pipelines.h"
+#include "runtime/host/CompiledModel.h"
+#include "reference/ReferenceEvaluator.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"

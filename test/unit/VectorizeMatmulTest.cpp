@@ -18,10 +18,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/Pipelines.h"
-#include "runtime/CompiledModel.h"
-#include "runtime/reference/ReferenceEvaluator.h"
-#include "tools/glint-compile/Compiler.h"
+#include "passes/cpu/Pipelines.h"
+#include "runtime/host/CompiledModel.h"
+#include "reference/ReferenceEvaluator.h"
+#include "compiler/Compiler.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"

@@ -27,9 +27,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
-#include "passes/Pipelines.h"
-#include "runtime/CompiledModel.h"
-#include "runtime/reference/ReferenceEvaluator.h"
+#include "passes/cpu/Pipelines.h"
+#include "runtime/host/CompiledModel.h"
+#include "reference/ReferenceEvaluator.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -191,11 +191,12 @@ protected:
   void compile(ModuleOp module, Form form,
                std::unique_ptr<rt::CompiledModel> &model) {
     glint::LoopsOptions loops;
-    loops.recurrenceForm = form == Form::Chunked ? "chunked"
-                           : form == Form::Auto  ? "auto"
-                                                 : "recurrent";
-    loops.threads = 2;
-    glint::testing::compileAndLoad(module, model, loops);
+    loops.recurrenceForm = form == Form::Chunked ? glint::RecurrenceForm::Chunked
+                           : form == Form::Auto ? glint::RecurrenceForm::Auto
+                                                : glint::RecurrenceForm::Recurrent;
+    glint::TargetOptions target = glint::compiler::hostTarget();
+    target.threads = 2;
+    glint::testing::compileAndLoad(module, model, loops, target);
   }
 
   /// The inputs of `built` in float32.
@@ -216,11 +217,16 @@ protected:
       PassManager pm(context.get());
       if (form != Form::Recurrent) {
         glint::GlintChunkRecurrenceOptions options;
-        options.form = form == Form::Chunked ? "chunked" : "auto";
+        options.form = form == Form::Chunked ? glint::RecurrenceForm::Chunked
+                                             : glint::RecurrenceForm::Auto;
         options.threads = 2;
+        options.vectorWidth = glint::compiler::hostTarget().vectorWidth;
         pm.addPass(glint::createGlintChunkRecurrence(options));
       } else {
-        pm.addNestedPass<func::FuncOp>(glint::createGlintVectorizeRecurrence());
+        glint::GlintVectorizeRecurrenceOptions options;
+        options.vectorWidth = glint::compiler::hostTarget().vectorWidth;
+        pm.addNestedPass<func::FuncOp>(
+            glint::createGlintVectorizeRecurrence(options));
       }
       ASSERT_TRUE(succeeded(pm.run(*copy)));
       if (form == Form::Auto) {

@@ -50,14 +50,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/Pipelines.h"
-#include "runtime/AtomicFile.h"
-#include "runtime/CompiledModel.h"
-#include "runtime/RunSupport.h"
-#include "runtime/Safetensors.h"
-#include "runtime/reference/ReferenceEvaluator.h"
-#include "tools/glint-compile/Compiler.h"
-#include "tools/glint-import/Importers.h"
+#include "passes/cpu/Pipelines.h"
+#include "runtime/io/AtomicFile.h"
+#include "runtime/host/CompiledModel.h"
+#include "runtime/host/RunSupport.h"
+#include "runtime/io/Safetensors.h"
+#include "reference/ReferenceEvaluator.h"
+#include "compiler/Compiler.h"
+#include "import/Importers.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -844,10 +844,13 @@ double maxRelativeError(const float *a, const float *b, int64_t n) {
   return num / std::max(den, 1e-30);
 }
 
+/// What the cases compile for: the host, at --threads.
+static TargetOptions benchTarget;
+
 /// Compiles `module` to a temporary library at `path` (the caller removes
 /// it) and loads it.
 llvm::Expected<std::unique_ptr<rt::CompiledModel>>
-compileAndLoad(ModuleOp module, llvm::StringRef recurrenceForm,
+compileAndLoad(ModuleOp module, RecurrenceForm recurrenceForm,
                llvm::SmallString<128> &path, double &compileSeconds) {
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("glint-bench", "so", path))
@@ -855,11 +858,11 @@ compileAndLoad(ModuleOp module, llvm::StringRef recurrenceForm,
   auto start = std::chrono::steady_clock::now();
   // Only the full forward is timed: no step entry (half the compile time).
   LoopsOptions loops;
-  loops.recurrenceForm = recurrenceForm.str();
+  loops.recurrenceForm = recurrenceForm;
   loops.chunkSize = chunkSize;
-  if (llvm::Error e = compiler::compileToLibrary(module, "forward", path,
-                                                 compiler::StepMode::Off,
-                                                 /*attention=*/{}, loops))
+  if (llvm::Error e = compiler::compileToLibrary(
+          module, "forward", path, compiler::StepMode::Off,
+          /*attention=*/{}, loops, benchTarget))
     return std::move(e);
   compileSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -994,7 +997,7 @@ Case attnMapMamba1Case() {
       return expected.takeError();
     llvm::SmallString<128> path;
     double compileSeconds = 0;
-    auto model = compileAndLoad(*module, "auto", path, compileSeconds);
+    auto model = compileAndLoad(*module, RecurrenceForm::Auto, path, compileSeconds);
     llvm::FileRemover removeLibrary(path);
     if (!model)
       return model.takeError();
@@ -1118,7 +1121,8 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     auto one = std::make_unique<CompiledForm>();
     one->form = f;
     OwningOpRef<ModuleOp> copy = module->clone();
-    auto model = compileAndLoad(*copy, f, one->path, one->compileSeconds);
+    auto model = compileAndLoad(*copy, *parseRecurrenceForm(f), one->path,
+                                one->compileSeconds);
     if (!model) {
       error(c.name + ": " + llvm::toString(model.takeError()));
       return false;
@@ -1367,12 +1371,19 @@ int main(int argc, char **argv) {
 #ifdef GLINT_BENCH_HAVE_OPENBLAS
   openblas_set_num_threads(static_cast<int>(threadsUsed));
 #endif
+  // The cases compile for this host, for the threads they run on.
+  auto target = compiler::makeTarget("", 0, threadsUsed);
+  if (!target) {
+    error(llvm::toString(target.takeError()));
+    return 1;
+  }
+  benchTarget = *target;
 
   std::vector<std::string> forms(formNames.begin(), formNames.end());
   if (forms.empty())
     forms.push_back("auto");
   for (const std::string &f : forms)
-    if (f != "auto" && f != "recurrent" && f != "chunked") {
+    if (!parseRecurrenceForm(f)) {
       error("--form: '" + f + "' is not auto, recurrent or chunked");
       return 1;
     }

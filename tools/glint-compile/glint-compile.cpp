@@ -4,7 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Compiles glint model IR for the host CPU. Like toyc, each stage can be
+// Compiles glint model IR for a CPU (the host's unless --cpu names
+// another). Like toyc, each stage can be
 // printed with -emit=: glint (verified input), scan (loops on tensors, no
 // glint op left), llvm (LLVM IR with the model record and entry point), obj,
 // lib (default: a shared library that glint-run and the runtime load), exe
@@ -13,8 +14,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/Pipelines.h"
-#include "tools/glint-compile/Compiler.h"
+#include "compiler/Compiler.h"
+#include "compiler/Target.h"
+#include "passes/cpu/Codegen.h"
+#include "passes/cpu/Pipelines.h"
+#include "runtime/host/RunSupport.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -86,12 +90,28 @@ static cl::opt<std::string> attentionAggregate(
              "mean_abs (default), mean, sum"),
     cl::init("mean_abs"), cl::cat(category));
 
-static cl::opt<std::string> recurrenceForm(
-    "recurrence-form",
-    cl::desc("How matrix-state recurrences are lowered: auto (default: "
-             "chunked where it is measured to win, see "
-             "glint-chunk-recurrence), recurrent, chunked"),
-    cl::init("auto"), cl::cat(category));
+static cl::opt<RecurrenceForm> recurrenceForm(
+    "recurrence-form", cl::desc("How matrix-state recurrences are lowered"),
+    cl::init(RecurrenceForm::Auto), cl::cat(category),
+    cl::values(clEnumValN(RecurrenceForm::Auto, "auto",
+                          "chunked where it is measured to win, see "
+                          "glint-chunk-recurrence (default)"),
+               clEnumValN(RecurrenceForm::Recurrent, "recurrent",
+                          "the recurrent forms only"),
+               clEnumValN(RecurrenceForm::Chunked, "chunked",
+                          "the chunked form wherever it applies")));
+
+static cl::opt<std::string> cpuName(
+    "cpu",
+    cl::desc("The CPU to compile for, as LLVM names it (x86-64-v3, haswell, "
+             "skylake-avx512, znver4, ...; default: native, this machine)"),
+    cl::value_desc("name"), cl::init("native"), cl::cat(category));
+static cl::opt<int64_t> vectorWidth(
+    "vector-width",
+    cl::desc("f32 lanes of the vector loops: 4, 8 or 16 (default: the "
+             "CPU's widest vectors, 16 with AVX-512)"),
+    cl::init(0), cl::cat(category));
+
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
@@ -100,6 +120,11 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // libLLVM already has a --threads option: glint-compile takes it over.
+  cl::opt<int> *threadsOpt = runtime::adoptThreadsOption(
+      category, "Threads the compiled code will run on, for the choices "
+                "that depend on it (default: OMP_NUM_THREADS, else this "
+                "machine's hardware threads)");
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
@@ -109,7 +134,7 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions({&category, &mlirCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
-      "glint-compile: glint model IR to native code for this CPU\n\n"
+      "glint-compile: glint model IR to native code for a CPU\n\n"
       "  glint-compile model.mlir -o model.so\n"
       "  glint-compile model.mlir -emit=scan\n"
       "  glint-compile model.mlir --attention -o model.so\n");
@@ -150,10 +175,12 @@ int main(int argc, char **argv) {
     return fail("--attention-aggregate needs --attention");
   }
 
-  if (recurrenceForm != "auto" && recurrenceForm != "recurrent" &&
-      recurrenceForm != "chunked")
-    return fail("--recurrence-form must be auto, recurrent or chunked, not '" +
-                recurrenceForm + "'");
+  auto threads = runtime::threadsGiven(threadsOpt, 0);
+  if (!threads)
+    return fail(llvm::toString(threads.takeError()));
+  auto target = compiler::makeTarget(cpuName, vectorWidth, *threads);
+  if (!target)
+    return fail(llvm::toString(target.takeError()));
   LoopsOptions loops;
   loops.recurrenceForm = recurrenceForm;
 
@@ -162,7 +189,7 @@ int main(int argc, char **argv) {
   if (llvm::Error e = compiler::lowerModule(
           *module, functionName,
           binary ? compiler::Stage::LLVM : emit.getValue(), info, configure,
-          stepMode, attention, loops))
+          stepMode, attention, loops, *target))
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
@@ -177,21 +204,21 @@ int main(int argc, char **argv) {
 
   llvm::LLVMContext llvmContext;
   auto llvmModule =
-      compiler::translateForHost(*module, llvmContext, info, functionName);
+      cpu::translateToLLVMIR(*module, llvmContext, info, functionName, *target);
   if (!llvmModule)
     return fail(llvm::toString(llvmModule.takeError()));
   if (emit == compiler::Stage::Library) {
-    if (llvm::Error e = compiler::emitLibrary(**llvmModule, outputPath))
+    if (llvm::Error e = cpu::emitLibrary(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
     return 0;
   }
   if (emit == compiler::Stage::Executable) {
-    if (llvm::Error e = compiler::emitExecutable(**llvmModule, outputPath))
+    if (llvm::Error e = cpu::emitExecutable(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
     return 0;
   }
   if (emit == compiler::Stage::Object) {
-    if (llvm::Error e = compiler::writeObject(**llvmModule, outputPath))
+    if (llvm::Error e = cpu::writeObject(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
     return 0;
   }

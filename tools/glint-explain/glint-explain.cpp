@@ -18,19 +18,19 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "tools/glint-explain/Methods.h"
-#include "tools/glint-explain/Metrics.h"
-#include "tools/glint-explain/Progress.h"
-#include "tools/glint-explain/Render.h"
+#include "explain/Methods.h"
+#include "explain/Metrics.h"
+#include "explain/Progress.h"
+#include "explain/Render.h"
 
 #include "dialect/GlintDialect.h"
 #include "passes/Passes.h"
-#include "runtime/CompiledModel.h"
-#include "runtime/Npy.h"
-#include "runtime/RunSupport.h"
-#include "runtime/Safetensors.h"
-#include "runtime/reference/ReferenceEvaluator.h"
-#include "tools/glint-import/Importers.h"
+#include "runtime/host/CompiledModel.h"
+#include "runtime/io/Npy.h"
+#include "runtime/host/RunSupport.h"
+#include "runtime/io/Safetensors.h"
+#include "reference/ReferenceEvaluator.h"
+#include "import/Importers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

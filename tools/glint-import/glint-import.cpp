@@ -12,7 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintDialect.h"
-#include "tools/glint-import/Importers.h"
+#include "import/Importers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -11,8 +11,9 @@
 
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"
+#include "compiler/Target.h"
 #include "passes/Passes.h"
-#include "passes/Pipelines.h"
+#include "passes/cpu/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -37,7 +38,8 @@ int main(int argc, char **argv) {
   glint::registerCompilerDialects(registry);
   registerTransformsPasses();
   glint::registerGlintPasses();
-  glint::registerGlintPipelines();
+  // The pipelines' target defaults to this machine.
+  glint::registerGlintCpuPipelines(glint::compiler::hostTarget());
 
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
       argc, argv, "glint optimizer driver\n", registry);

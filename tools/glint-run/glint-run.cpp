@@ -6,46 +6,31 @@
 //
 // Runs a model on token ids (or an image) and writes its outputs as .npy.
 // With --interpret, the model IR is executed by the double-precision
-// reference evaluator, the oracle every compiled path is checked against.
+// reference evaluator, the oracle every compiled path is checked against;
+// glint-run itself loads no MLIR and hands that mode to glint-interpret (see
+// Interpreter.h).
 //
 //===----------------------------------------------------------------------===//
 
-#include "dialect/GlintDialect.h"
-#include "runtime/CompiledModel.h"
-#include "runtime/Npy.h"
-#include "runtime/RunSupport.h"
-#include "runtime/Safetensors.h"
-#include "runtime/reference/ReferenceEvaluator.h"
+#include "tools/glint-run/Interpreter.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/Verifier.h"
-#include "mlir/Parser/Parser.h"
-#include "llvm/ADT/StringExtras.h"
+#include "runtime/host/CompiledModel.h"
+#include "runtime/host/RunSupport.h"
+#include "runtime/io/Npy.h"
+#include "runtime/io/Safetensors.h"
+
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <algorithm>
-#include <map>
-#include <optional>
-
-using namespace mlir;
 namespace rt = mlir::glint::runtime;
-namespace ref = mlir::glint::reference;
+namespace run = mlir::glint::run;
 namespace cl = llvm::cl;
+using llvm::StringRef;
 
 static cl::OptionCategory category("glint-run options");
 static cl::opt<std::string> modelPath(
@@ -122,143 +107,29 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// The model IR parsed for the reference evaluator.
-struct ModelIR {
-  ModelIR() : context(registry()), diagnostics(sourceMgr, &context) {}
-  static DialectRegistry registry() {
-    DialectRegistry registry;
-    registry.insert<mlir::glint::GlintDialect, arith::ArithDialect,
-                    func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
-                    ml_program::MLProgramDialect, scf::SCFDialect,
-                    tensor::TensorDialect>();
-    return registry;
-  }
-  MLIRContext context;
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics;
-  OwningOpRef<ModuleOp> module;
-};
+/// The reference evaluator (--interpret) when this binary has it.
+static std::unique_ptr<run::Interpreter> interpreter;
 
-static llvm::Expected<std::unique_ptr<ModelIR>> parseModelIR() {
-  auto ir = std::make_unique<ModelIR>();
-  ir->module = parseSourceFile<ModuleOp>(modelPath, ir->sourceMgr,
-                                         ParserConfig(&ir->context));
-  if (!ir->module)
-    return llvm::createStringError(
-        modelPath + ": cannot parse the model (see the diagnostics above)");
-  return ir;
-}
-
-static ref::Array toEvaluatorArray(const rt::RunArray &array) {
-  ref::Array out;
-  out.shape.assign(array.shape.begin(), array.shape.end());
-  out.data = array.data;
-  return out;
-}
-
-/// Runs the IR with the reference evaluator; traced values go to
-/// --dump-hidden (their paths into `written`).
-static llvm::Expected<rt::RunArray>
-interpretModel(const rt::Checkpoint &checkpoint, const rt::RunArray &runInput,
-               std::vector<std::string> &written) {
-  ref::Array input = toEvaluatorArray(runInput);
-  auto ir = parseModelIR();
-  if (!ir)
-    return ir.takeError();
-  ModuleOp module = *(*ir)->module;
-
-  ref::WeightProvider weights = ref::weightsFrom(checkpoint);
-  if (!hiddenDir.empty())
-    if (std::error_code ec = llvm::sys::fs::create_directories(hiddenDir))
-      return llvm::createStringError("cannot create " + hiddenDir + ": " +
-                                     ec.message());
-  llvm::Error traceError = llvm::Error::success();
-  ref::TraceCallback trace = nullptr;
-  if (!hiddenDir.empty())
-    trace = [&](StringRef name, const ref::Array &value) {
-      SmallString<128> path(hiddenDir);
-      llvm::sys::path::append(path, name + ".npy");
-      rt::RunArray traced;
-      traced.shape.assign(value.shape.begin(), value.shape.end());
-      traced.data = value.data;
-      traced.integer = false;
-      if (llvm::Error e = rt::writeResult(path, traced, writeF32))
-        traceError = llvm::joinErrors(std::move(traceError), std::move(e));
-      else
-        written.push_back(std::string(path));
-    };
-
-  ref::ReferenceEvaluator evaluator(module, weights);
-  auto results = evaluator.run(functionName, {input}, trace);
-  if (!results) {
-    llvm::consumeError(std::move(traceError));
-    // Hidden states of a failed run would look like a complete dump.
-    for (const std::string &path : written)
-      llvm::sys::fs::remove(path);
-    return results.takeError();
-  }
-  if (traceError)
-    return std::move(traceError);
-
-  rt::RunArray out;
-  out.shape.assign((*results)[0].shape.begin(), (*results)[0].shape.end());
-  out.data = std::move((*results)[0].data);
-  out.integer = false;
-  return out;
-}
-
-/// Greedy generation with the reference evaluator: the whole sequence so
-/// far through the model for every token (the definition that the compiled
-/// step entry must reproduce, at quadratic cost).
-static llvm::Expected<rt::Generation>
-interpretGeneration(const rt::Checkpoint &checkpoint,
-                    const rt::RunArray &prompt) {
-  if (prompt.shape.size() != 2 || !prompt.integer)
-    return llvm::createStringError(
-        "generation takes token ids [batch, seq] as its prompt");
-  auto ir = parseModelIR();
-  if (!ir)
-    return ir.takeError();
-  ref::ReferenceEvaluator evaluator(*(*ir)->module,
-                                    ref::weightsFrom(checkpoint));
-  int64_t batch = prompt.shape[0], length = prompt.shape[1];
-  unsigned count = generate;
-  rt::Generation out;
-  out.tokens.shape = {batch, count};
-  out.tokens.data.assign(batch * count, 0.0);
-  out.logits.integer = false;
-  rt::RunArray sequence = prompt;
-  for (unsigned i = 0; i < count; ++i) {
-    auto results = evaluator.run(functionName, {toEvaluatorArray(sequence)});
-    if (!results)
-      return results.takeError();
-    rt::RunArray logits;
-    logits.shape.assign((*results)[0].shape.begin(), (*results)[0].shape.end());
-    logits.data = std::move((*results)[0].data);
-    if (logits.shape.size() != 3 || logits.shape[1] != length + i)
-      return llvm::createStringError(
-          "generation needs a language model: @" + functionName +
-          " returns no logits per position [batch, seq, vocab]");
-    int64_t vocab = logits.shape.back();
-    if (i == 0) {
-      out.logits.shape = {batch, count, vocab};
-      out.logits.data.assign(batch * count * vocab, 0.0);
-    }
-    std::vector<int64_t> next = rt::greedyNext(logits);
-    int64_t perRow = logits.numElements() / batch;
-    rt::RunArray longer;
-    longer.shape = {batch, length + i + 1};
-    for (int64_t b = 0; b < batch; ++b) {
-      out.tokens.data[b * count + i] = static_cast<double>(next[b]);
-      std::copy_n(logits.data.begin() + b * perRow + perRow - vocab, vocab,
-                  out.logits.data.begin() + (b * count + i) * vocab);
-      auto row = sequence.data.begin() + b * (length + i);
-      longer.data.insert(longer.data.end(), row, row + length + i);
-      longer.data.push_back(static_cast<double>(next[b]));
-    }
-    sequence = std::move(longer);
-  }
-  return out;
+/// Runs glint-interpret, next to this program, with this program's
+/// arguments, and returns its exit code.
+static int runInterpreterTool(int argc, char **argv) {
+  std::string self =
+      llvm::sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&fail));
+  llvm::SmallString<256> tool(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(tool, "glint-interpret");
+  if (!llvm::sys::fs::can_execute(tool))
+    return fail("--interpret runs glint-interpret, which is not next to "
+                "glint-run (" +
+                tool + ")");
+  std::vector<StringRef> args = {tool};
+  for (int i = 1; i < argc; ++i)
+    args.push_back(argv[i]);
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(tool, args, std::nullopt, {}, 0, 0,
+                                     &error);
+  if (rc < 0)
+    return fail("cannot run " + tool + ": " + error);
+  return rc;
 }
 
 /// The library made by glint-compile, its weights bound.
@@ -287,8 +158,8 @@ static int runGeneration(const rt::Checkpoint &checkpoint,
   if (!hiddenDir.empty())
     return fail("--dump-hidden does not combine with --generate");
   auto generation = [&]() -> llvm::Expected<rt::Generation> {
-    if (interpret)
-      return interpretGeneration(checkpoint, input.array);
+    if (interpreter)
+      return interpreter->generate(checkpoint, input.array, generate);
     auto model = loadLibrary(checkpoint);
     if (!model)
       return model.takeError();
@@ -298,13 +169,13 @@ static int runGeneration(const rt::Checkpoint &checkpoint,
     return fail(llvm::toString(generation.takeError()));
   rt::printGeneration(llvm::outs(), input.array, generation->tokens,
                       input.vocab ? &*input.vocab : nullptr);
-  if (!interpret) {
+  if (!interpreter) {
     llvm::outs().flush();
     rt::printGenerationTime(llvm::errs(), *generation, input.array.shape[1]);
   }
   if (!outputPath.empty()) {
     if (llvm::Error e = rt::writeResult(outputPath, generation->logits,
-                                        writeF32 || !interpret))
+                                        writeF32 || !interpreter))
       return fail(llvm::toString(std::move(e)));
     llvm::outs() << "wrote " << outputPath << "\n";
   }
@@ -323,6 +194,11 @@ int main(int argc, char **argv) {
       "  glint-run --interpret model.mlir --weights model.safetensors "
       "--tokens 1,2,3 -o logits.npy\n");
 
+  interpreter = run::makeInterpreter(
+      {modelPath, functionName, hiddenDir, writeF32});
+  if (interpret && !interpreter)
+    return runInterpreterTool(argc, argv);
+
   if (weightsPath.empty())
     return fail("--weights is required (a .safetensors file, an index "
                 ".json or a checkpoint directory)");
@@ -340,8 +216,8 @@ int main(int argc, char **argv) {
     return runGeneration(**checkpoint, *input);
   rt::RunArray logits;
   std::vector<std::string> written;
-  if (interpret) {
-    auto result = interpretModel(**checkpoint, input->array, written);
+  if (interpreter) {
+    auto result = interpreter->run(**checkpoint, input->array, written);
     if (!result)
       return fail(llvm::toString(result.takeError()));
     logits = std::move(*result);
@@ -359,7 +235,7 @@ int main(int argc, char **argv) {
     // Compiled models compute in float32: writing float64 would invent
     // precision.
     if (llvm::Error e =
-            rt::writeResult(outputPath, logits, writeF32 || !interpret))
+            rt::writeResult(outputPath, logits, writeF32 || !interpreter))
       return fail(llvm::toString(std::move(e)));
     llvm::outs() << "wrote " << outputPath << "\n";
   }

@@ -1,0 +1,291 @@
+//===- Compiler.cpp - glint model IR to native code -----------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/Compiler.h"
+
+#include "dialect/GlintOps.h"
+#include "passes/Passes.h"
+#include "passes/cpu/Codegen.h"
+#include "passes/cpu/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::glint;
+using llvm::Error;
+using llvm::Expected;
+
+llvm::DenseMap<unsigned, int64_t>
+compiler::tokenLimits(ModuleOp module, StringRef function) {
+  llvm::DenseMap<unsigned, int64_t> limits;
+  auto fn = module.lookupSymbol<func::FuncOp>(function);
+  if (!fn)
+    return limits;
+  fn.walk([&](EmbeddingOp embedding) {
+    auto arg = dyn_cast<BlockArgument>(embedding.getIds());
+    int64_t vocab = embedding.getTable().getType().getDimSize(0);
+    if (!arg || arg.getOwner()->getParentOp() != fn ||
+        ShapedType::isDynamic(vocab))
+      return;
+    int64_t &limit = limits[arg.getArgNumber()];
+    limit = limit ? std::min(limit, vocab) : vocab;
+  });
+  return limits;
+}
+
+static Expected<std::string> dtypeOf(Type type) {
+  if (type.isF32())
+    return std::string("f32");
+  if (type.isF64())
+    return std::string("f64");
+  if (type.isInteger(64) || type.isIndex())
+    return std::string("i64");
+  if (type.isInteger(32))
+    return std::string("i32");
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "element type " << type
+     << " is not supported at the interface of a compiled model";
+  return llvm::createStringError(s);
+}
+
+static Expected<runtime::TensorSpec> specOf(Type type, std::string name) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor)
+    return llvm::createStringError("interface value '" + name +
+                                   "' is not a ranked tensor");
+  auto dtype = dtypeOf(tensor.getElementType());
+  if (!dtype)
+    return dtype.takeError();
+  runtime::TensorSpec spec;
+  spec.name = std::move(name);
+  spec.dtype = *dtype;
+  for (int64_t d : tensor.getShape())
+    spec.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  return spec;
+}
+
+Expected<runtime::EntryInfo>
+compiler::collectEntryInfo(ModuleOp module, StringRef function,
+                           const llvm::DenseMap<unsigned, int64_t> &limits,
+                           StringRef entry) {
+  auto fn = module.lookupSymbol<func::FuncOp>(function);
+  if (!fn)
+    return llvm::createStringError("the module has no function @" + function);
+  runtime::EntryInfo info;
+  info.entry = entry.str();
+  // The ABI passes inputs, states, weights in this order.
+  enum { Input, State, Weight } last = Input;
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    auto weight = fn.getArgAttrOfType<StringAttr>(i, "glint.weight");
+    auto state = fn.getArgAttrOfType<StringAttr>(i, "glint.state");
+    auto spec =
+        specOf(fn.getArgumentTypes()[i], weight  ? weight.str()
+                                         : state ? state.str()
+                                                 : "input" + std::to_string(i));
+    if (!spec)
+      return spec.takeError();
+    auto kind = weight ? Weight : state ? State : Input;
+    if (kind < last)
+      return llvm::createStringError(llvm::formatv(
+          "@{0}: argument #{1} is an {2} after a {3}; the interface takes "
+          "inputs, then states, then weights",
+          function, i, kind == Input ? "input" : "state",
+          last == Weight ? "weight" : "state"));
+    last = kind;
+    if (weight) {
+      info.weights.push_back(std::move(*spec));
+    } else if (state) {
+      info.states.push_back(std::move(*spec));
+    } else {
+      spec->limit = limits.lookup(i);
+      info.inputs.push_back(std::move(*spec));
+    }
+  }
+  // One result, or (glint-to-attention) one plus a map per layer.
+  auto layers = fn->getAttrOfType<ArrayAttr>("glint.attention_layers");
+  size_t expected = 1 + (layers ? layers.size() : 0);
+  size_t results = fn.getNumResults() - info.states.size();
+  if (fn.getNumResults() < info.states.size() || results != expected)
+    return llvm::createStringError(llvm::formatv(
+        "@{0} returns {1} values and carries {2} states; compiled models "
+        "return exactly {3} result(s) (and the next states)",
+        function, fn.getNumResults(), info.states.size(), expected));
+  for (size_t r = 0; r < results; ++r) {
+    std::string name = "result";
+    if (r > 0) {
+      auto label = dyn_cast<StringAttr>(layers[r - 1]);
+      name = "attention:" + (label ? label.str() : std::to_string(r - 1));
+    }
+    auto result = specOf(fn.getResultTypes()[r], std::move(name));
+    if (!result)
+      return result.takeError();
+    info.results.push_back(std::move(*result));
+  }
+  // The next states come back in the order they went in.
+  for (auto [i, state] : llvm::enumerate(info.states)) {
+    unsigned r = results + i;
+    auto name = fn.getResultAttrOfType<StringAttr>(r, "glint.state");
+    auto spec = specOf(fn.getResultTypes()[r], state.name);
+    if (!spec)
+      return spec.takeError();
+    if (!name || name.getValue() != state.name || spec->shape != state.shape ||
+        spec->dtype != state.dtype)
+      return llvm::createStringError(llvm::formatv(
+          "@{0}: result #{1} is not the next value of state '{2}'", function, r,
+          state.name));
+  }
+  return info;
+}
+
+/// Runs glint-to-attention on `fn` alone, with the aggregate a compiled
+/// model can return (one [B, L, L] map per layer).
+static Error toAttention(func::FuncOp fn,
+                         const compiler::AttentionOptions &attention,
+                         const std::function<void(PassManager &)> &configure) {
+  if (attention.aggregate == "full")
+    return llvm::createStringError(
+        "--attention-aggregate=full is not supported by compiled models "
+        "(each layer's result must be [B, L, L]); use mean, mean_abs or sum");
+  GlintToAttentionOptions options;
+  options.formulation = attention.formulation;
+  options.aggregate = attention.aggregate;
+  PassManager pm(fn.getContext(), func::FuncOp::getOperationName());
+  pm.addPass(createGlintToAttention(options));
+  if (configure)
+    configure(pm);
+  if (failed(pm.run(fn)))
+    return llvm::createStringError(
+        "rewriting @" + fn.getSymName() +
+        " into its attention form failed (see the diagnostics above)");
+  auto layers = fn->getAttrOfType<ArrayAttr>("glint.attention_layers");
+  if (!layers || layers.empty())
+    return llvm::createStringError(
+        "@" + fn.getSymName() +
+        " has no token-mixing layer: --attention has no map to return");
+  return Error::success();
+}
+
+Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
+                            runtime::ModelInfo &info,
+                            const std::function<void(PassManager &)> &configure,
+                            StepMode step, const AttentionOptions &attention,
+                            const LoopsOptions &loops,
+                            const TargetOptions &target) {
+  auto fn = module.lookupSymbol<func::FuncOp>(function);
+  if (!fn)
+    return llvm::createStringError("the module has no function @" + function);
+  std::optional<runtime::AttentionInfo> attentionInfo;
+  if (attention.enabled()) {
+    if (Error e = toAttention(fn, attention, configure))
+      return e;
+    attentionInfo.emplace();
+    attentionInfo->formulation = attention.formulation;
+    attentionInfo->aggregate = attention.aggregate;
+    for (Attribute label :
+         fn->getAttrOfType<ArrayAttr>("glint.attention_layers"))
+      attentionInfo->layers.push_back(cast<StringAttr>(label).str());
+    // The step entry returns logits only; the maps are of a whole sequence.
+    if (step == StepMode::On)
+      return llvm::createStringError(
+          "--step=on and --attention cannot be combined: the attention maps "
+          "are those of the whole sequence, which the step entry never sees");
+    step = StepMode::Off;
+  }
+  if (stage == Stage::Glint)
+    return Error::success();
+  // A step entry for models over token ids [batch, seq] that can stream.
+  bool withStep = step == StepMode::On;
+  if (step == StepMode::Auto) {
+    auto ids = fn.getNumArguments()
+                   ? dyn_cast<RankedTensorType>(fn.getArgumentTypes()[0])
+                   : RankedTensorType();
+    withStep = ids && ids.getRank() == 2 &&
+               isa<IntegerType>(ids.getElementType()) &&
+               !findUnstreamableOp(fn);
+  }
+  std::string stepName = stepFunctionName(function);
+  if (withStep && failed(exposeState(fn, stepName)))
+    return llvm::createStringError(
+        "cannot add a step entry for generation (see the diagnostics above)");
+  auto limits = tokenLimits(module, function);
+  auto stepLimits = withStep ? tokenLimits(module, stepName)
+                             : llvm::DenseMap<unsigned, int64_t>();
+  PassManager toScan(module.getContext());
+  buildGlintLowerToLoopsPipeline(toScan, target, loops);
+  if (configure)
+    configure(toScan);
+  if (failed(toScan.run(module)))
+    return llvm::createStringError(
+        "lowering to loops failed (see the diagnostics above)");
+  if (stage == Stage::Scan)
+    return Error::success();
+  // The interface is read between externalizing the weights and
+  // bufferization, which erases the argument attributes.
+  PassManager externalize(module.getContext());
+  externalize.addPass(createGlintExternalizeWeights());
+  if (configure)
+    configure(externalize);
+  if (failed(externalize.run(module)))
+    return llvm::createStringError(
+        "binding the weights as arguments failed (see the diagnostics "
+        "above)");
+  auto collected = collectEntryInfo(module, function, limits, "glint_forward");
+  if (!collected)
+    return collected.takeError();
+  if (!collected->states.empty())
+    return llvm::createStringError("@" + function +
+                                   " carries states; the forward entry "
+                                   "takes none");
+  runtime::ModelInfo record;
+  static_cast<runtime::EntryInfo &>(record) = std::move(*collected);
+  record.attention = std::move(attentionInfo);
+  if (withStep) {
+    auto stepInfo =
+        collectEntryInfo(module, stepName, stepLimits, "glint_step");
+    if (!stepInfo)
+      return stepInfo.takeError();
+    record.step = std::move(*stepInfo);
+  }
+  info = std::move(record);
+  // Recorded in `info`; LLVM would only warn about the unknown attributes.
+  module.walk([](func::FuncOp fn) {
+    fn->removeAttr("glint.attention_layers");
+    fn->removeAttr("glint.formulation");
+    for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+      fn.removeArgAttr(i, "glint.weight");
+      fn.removeArgAttr(i, "glint.state");
+    }
+    for (unsigned i = 0; i < fn.getNumResults(); ++i)
+      fn.removeResultAttr(i, StringAttr::get(fn.getContext(), "glint.state"));
+  });
+  PassManager toLLVM(module.getContext());
+  buildGlintBuffersToLLVMPipeline(toLLVM, target);
+  if (configure)
+    configure(toLLVM);
+  if (failed(toLLVM.run(module)))
+    return llvm::createStringError(
+        "lowering to LLVM failed (see the diagnostics above)");
+  return Error::success();
+}
+
+Error compiler::compileToLibrary(ModuleOp module, StringRef function,
+                                 StringRef output, StepMode step,
+                                 const AttentionOptions &attention,
+                                 const LoopsOptions &loops,
+                                 const TargetOptions &target) {
+  runtime::ModelInfo info;
+  if (Error e = lowerModule(module, function, Stage::LLVM, info, nullptr, step,
+                            attention, loops, target))
+    return e;
+  llvm::LLVMContext context;
+  auto llvmModule =
+      cpu::translateToLLVMIR(module, context, info, function, target);
+  if (!llvmModule)
+    return llvmModule.takeError();
+  return cpu::emitLibrary(**llvmModule, output, target);
+}

@@ -1,0 +1,91 @@
+//===- Importers.cpp - choosing an importer -------------------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "import/Importers.h"
+
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace mlir;
+using namespace mlir::glint::import;
+using llvm::Expected;
+namespace json = llvm::json;
+
+ArrayRef<Architecture> mlir::glint::import::architectures() {
+  static const Architecture table[] = {
+      {"MambaForCausalLM", "Mamba-1 (model_type 'mamba')", importMamba},
+      {"Mamba2ForCausalLM", "Mamba-2 (model_type 'mamba2')", importMamba2},
+      {"RwkvForCausalLM", "RWKV-4 (model_type 'rwkv')", importRwkv4},
+      {"RecurrentGemmaForCausalLM",
+       "Griffin / RecurrentGemma (model_type 'recurrent_gemma')",
+       importRecurrentGemma},
+      {"Rwkv6ForCausalLM",
+       "RWKV-6 Finch, public checkpoint layout (model_type 'rwkv6')",
+       importRwkv6},
+      {"VisionMamba",
+       "Vision Mamba (Vim), bidirectional, middle CLS token (model_type "
+       "'vim')",
+       importVisionMamba},
+  };
+  return table;
+}
+
+/// The `model_type` each architecture's config carries, for configs without
+/// an `architectures` list.
+static StringRef architectureForModelType(StringRef modelType) {
+  if (modelType == "mamba")
+    return "MambaForCausalLM";
+  if (modelType == "mamba2")
+    return "Mamba2ForCausalLM";
+  if (modelType == "rwkv")
+    return "RwkvForCausalLM";
+  if (modelType == "recurrent_gemma")
+    return "RecurrentGemmaForCausalLM";
+  if (modelType == "rwkv6")
+    return "Rwkv6ForCausalLM";
+  if (modelType == "vim")
+    return "VisionMamba";
+  return "";
+}
+
+Expected<OwningOpRef<ModuleOp>>
+mlir::glint::import::importCheckpoint(MLIRContext *context,
+                                      StringRef directory,
+                                      const mlir::glint::runtime::Checkpoint &ckpt) {
+  SmallString<256> configPath(directory);
+  llvm::sys::path::append(configPath, "config.json");
+  auto buffer = llvm::MemoryBuffer::getFile(configPath);
+  if (!buffer)
+    return llvm::createStringError(configPath + ": " +
+                                   buffer.getError().message());
+  auto parsed = json::parse((*buffer)->getBuffer());
+  if (!parsed)
+    return llvm::createStringError(configPath + ": invalid JSON: " +
+                                   llvm::toString(parsed.takeError()));
+  const json::Object *config = parsed->getAsObject();
+  if (!config)
+    return llvm::createStringError(configPath +
+                                   ": expected a JSON object at the top");
+
+  std::string name;
+  if (const json::Array *list = config->getArray("architectures");
+      list && !list->empty() && (*list)[0].getAsString())
+    name = (*list)[0].getAsString()->str();
+  else if (auto modelType = config->getString("model_type"))
+    name = architectureForModelType(*modelType).str();
+
+  std::string supported;
+  for (const Architecture &a : architectures()) {
+    if (a.name == name)
+      return a.build(context, *config, ckpt, configPath);
+    supported += "\n  " + a.name.str() + "  " + a.description.str();
+  }
+  return llvm::createStringError(
+      configPath + ": " +
+      (name.empty() ? std::string("no 'architectures' or known 'model_type'")
+                    : "unsupported architecture '" + name + "'") +
+      "; glint-import supports:" + supported);
+}

@@ -1,0 +1,1112 @@
+//===- ConvertGlintMapToLoops.cpp - convert-glint-map-to-loops ------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers the attention form (`!glint.map` factor chains, consumed by
+// `glint.map_reduce` and `glint.map_apply`) to scf loops, vector arithmetic
+// and tensor reads/writes, computing what the reference evaluator computes
+// (runtime/reference/ImplicitAttention.cpp) one (batch, channel) at a time.
+//
+// Per channel, a chain is
+//
+//   row scales (post) · [recurrence R] · prefix
+//
+// where the prefix (identity, conv, shift, row scales, reshapes) is a banded
+// lower-triangular matrix in the chain's step coordinates (time reversed for
+// anti-causal chains), kept as `band[p, d] = P[p, p − d]` for d < W. The
+// recurrence is run from each column: 16 columns at a time, one
+// vector<16xf32> per key element holding the state of 16 columns, so that
+// row i of R · P for those columns costs K multiplies and K multiply-adds
+// per 16 entries, with exp(g) computed once per (token, key) beforehand.
+// Rows are scaled by the post gains, taken |·| for mean_abs, and added into
+// the accumulator as they are produced: no channel matrix is written unless
+// the chain is a sum of branches aggregated with mean_abs, or is reversed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/GlintOps.h"
+#include "passes/conversions/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+#define DEBUG_TYPE "convert-glint-map-to-loops"
+
+namespace mlir::glint {
+#define GEN_PASS_DEF_CONVERTGLINTMAPTOLOOPS
+#include "passes/conversions/Passes.h.inc"
+} // namespace mlir::glint
+
+using namespace mlir;
+using namespace mlir::glint;
+
+namespace {
+
+/// One product of factors: post · scan · prefix.
+struct Chain {
+  SmallVector<Value> post;          // row gains applied last
+  MapScanOp scan;                   // may be null
+  SmallVector<Operation *> prefix;  // below the scan, in application order
+  MapIdentityOp identity;
+  bool reverse = false;
+  int64_t width = 1;                // band width of the prefix
+};
+
+/// Splits `map` into chains (one per branch of map_add); diagnoses what
+/// this lowering cannot do yet.
+static LogicalResult collectChains(Value map, SmallVector<Value> post,
+                                   SmallVectorImpl<Chain> &chains) {
+  Value m = map;
+  Operation *op = m.getDefiningOp();
+  while (true) {
+    op = m.getDefiningOp();
+    if (!op)
+      return emitError(m.getLoc(), "a !glint.map that is a block argument "
+                                   "cannot be lowered");
+    if (auto scale = dyn_cast<MapScaleOp>(op)) {
+      post.push_back(scale.getGain());
+      m = scale.getMap();
+      continue;
+    }
+    if (auto reshape = dyn_cast<MapReshapeOp>(op)) {
+      m = reshape.getMap();
+      continue;
+    }
+    if (auto add = dyn_cast<MapAddOp>(op)) {
+      if (failed(collectChains(add.getLhs(), post, chains)))
+        return failure();
+      return collectChains(add.getRhs(), post, chains);
+    }
+    break;
+  }
+  Chain chain;
+  chain.post = std::move(post);
+  if (auto scan = dyn_cast<MapScanOp>(op)) {
+    if (scan.getNormalize())
+      return scan.emitOpError(
+          "with `normalize` (RWKV-4) is not lowered by "
+          "convert-glint-map-to-loops yet; use the reference evaluator");
+    chain.scan = scan;
+    chain.reverse = scan.getReverse();
+    m = scan.getMap();
+  }
+  SmallVector<Operation *> below;
+  std::optional<bool> direction;
+  if (chain.scan)
+    direction = chain.reverse;
+  while (true) {
+    op = m.getDefiningOp();
+    if (!op)
+      return emitError(m.getLoc(), "a !glint.map that is a block argument "
+                                   "cannot be lowered");
+    if (auto id = dyn_cast<MapIdentityOp>(op)) {
+      chain.identity = id;
+      break;
+    }
+    if (auto conv = dyn_cast<MapConvOp>(op)) {
+      if (direction && *direction != conv.getReverse())
+        return conv.emitOpError(
+            "mixes causal and anti-causal factors in one chain; "
+            "convert-glint-map-to-loops does not lower that yet");
+      direction = conv.getReverse();
+      auto weight = cast<RankedTensorType>(conv.getWeight().getType());
+      if (weight.isDynamicDim(1))
+        return conv.emitOpError("needs a static conv width to be lowered");
+      chain.width += weight.getDimSize(1) - 1;
+      below.push_back(op);
+      m = conv.getMap();
+      continue;
+    }
+    if (auto shift = dyn_cast<MapShiftOp>(op)) {
+      if (direction && *direction)
+        return shift.emitOpError(
+            "in an anti-causal chain is not lowered by "
+            "convert-glint-map-to-loops yet");
+      direction = false;
+      chain.width += 1;
+      below.push_back(op);
+      m = shift.getMap();
+      continue;
+    }
+    if (isa<MapScaleOp, MapReshapeOp>(op)) {
+      below.push_back(op);
+      m = op->getOperand(0);
+      continue;
+    }
+    if (isa<MapScanOp>(op))
+      return op->emitOpError(
+          "below a later recurrence or gate chain (a recurrence of a "
+          "recurrence) is not lowered by convert-glint-map-to-loops yet");
+    if (isa<MapAttentionOp>(op))
+      return op->emitOpError(
+          "(softmax attention in the attention form) is not lowered by "
+          "convert-glint-map-to-loops yet; use the reference evaluator");
+    return op->emitOpError(
+        "below another factor is not lowered by convert-glint-map-to-loops "
+        "yet");
+  }
+  chain.reverse = direction.value_or(false);
+  chain.prefix.assign(below.rbegin(), below.rend());
+  chains.push_back(std::move(chain));
+  return success();
+}
+
+/// Emits the loops of one map consumer.
+class Emitter {
+public:
+  /// `lanes`: the columns computed together, one vector register of f32.
+  Emitter(ImplicitLocOpBuilder &b, Value x, int64_t lanes)
+      : b(b), lanes(lanes) {
+    f32 = b.getF32Type();
+    batch = tensor::DimOp::create(b, x, 0);
+    len = tensor::DimOp::create(b, x, 1);
+    // Lp = ceil(L / 16) * 16: accumulators are padded to whole vectors.
+    Value rounded = arith::AddIOp::create(b, len, idx(lanes - 1));
+    padded = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, rounded, idx(lanes)), idx(lanes));
+  }
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value cst(double v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v)));
+  }
+  Value zeros(ArrayRef<Value> sizes) {
+    // alloc_tensor, not tensor.empty: CSE must not merge two scratch
+    // tensors of the same size (one read while the other is written), which
+    // would make bufferization copy inside the loops.
+    SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
+    Value empty = bufferization::AllocTensorOp::create(
+        b, RankedTensorType::get(shape, f32), ValueRange(sizes));
+    return linalg::FillOp::create(b, cst(0.0), empty).getResult(0);
+  }
+  Value zerosSquare() { return zeros({padded, padded}); }
+
+  /// `value` as [B, L, C] (channel dims flattened), created once where the
+  /// loops start.
+  Value flat(Value value) {
+    auto it = flatCache.find(value);
+    if (it != flatCache.end())
+      return it->second;
+    auto type = cast<RankedTensorType>(value.getType());
+    Value result = value;
+    if (type.getRank() > 3) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(loopsStart);
+      SmallVector<ReassociationIndices> groups = {{0}, {1}, {}};
+      for (int64_t i = 2; i < type.getRank(); ++i)
+        groups[2].push_back(i);
+      result = tensor::CollapseShapeOp::create(b, value, groups);
+    }
+    flatCache[value] = result;
+    return result;
+  }
+
+  /// Step coordinate → time (the chain runs backwards when reversed).
+  Value timeOf(Value p, bool reverse) {
+    if (!reverse)
+      return p;
+    return arith::SubIOp::create(
+        b, arith::SubIOp::create(b, len, idx(1)), p);
+  }
+
+  /// Accumulates channel `c` of batch `bi` of `chains` into `target`
+  /// ([Lp, Lp], rows/cols in time coordinates).
+  Value emitChannel(ArrayRef<Chain> chains, Value bi, Value c, Value target,
+                    bool abs);
+
+  Operation *loopsStart = nullptr;
+
+  /// Flattens every gain the chains read, before the loops start.
+  void prepare(ArrayRef<Chain> chains) {
+    for (const Chain &chain : chains) {
+      for (Value g : chain.post)
+        flat(g);
+      for (Operation *op : chain.prefix)
+        if (auto scale = dyn_cast<MapScaleOp>(op))
+          flat(scale.getGain());
+    }
+  }
+
+private:
+  Value emitChain(const Chain &chain, Value bi, Value c, Value target,
+                  bool abs);
+  Value emitBand(const Chain &chain, Value bi, Value c);
+  Value emitPost(const Chain &chain, Value bi, Value c);
+  Value emitBandOnly(const Chain &chain, Value band, Value post, Value target,
+                     bool abs);
+  Value emitScan(const Chain &chain, Value bi, Value c, Value band,
+                 Value post, Value target, bool abs);
+  Value flipAdd(Value from, Value target, bool abs);
+
+  /// Rows of padding before the band, so that reads at p − e stay inside.
+  int64_t bandOffset(const Chain &chain) const { return chain.width + 1; }
+
+  ImplicitLocOpBuilder &b;
+  const int64_t lanes;
+  Type f32;
+  Value batch, len, padded;
+  DenseMap<Value, Value> flatCache;
+};
+
+} // namespace
+
+Value Emitter::emitChannel(ArrayRef<Chain> chains, Value bi, Value c,
+                           Value target, bool abs) {
+  if (chains.size() > 1 && abs) {
+    // |A + B| is not |A| + |B|: materialise the sum first.
+    Value sum = zerosSquare();
+    for (const Chain &chain : chains)
+      sum = emitChain(chain, bi, c, sum, /*abs=*/false);
+    return flipAdd(sum, target, /*abs=*/true);
+  }
+  for (const Chain &chain : chains)
+    target = emitChain(chain, bi, c, target, abs);
+  return target;
+}
+
+Value Emitter::emitChain(const Chain &chain, Value bi, Value c, Value target,
+                         bool abs) {
+  Value band = emitBand(chain, bi, c);
+  Value post = emitPost(chain, bi, c);
+  if (!chain.scan)
+    return emitBandOnly(chain, band, post, target, abs);
+  if (!chain.reverse)
+    return emitScan(chain, bi, c, band, post, target, abs);
+  // The vector kernel writes step coordinates; flip them into place.
+  Value steps = emitScan(chain, bi, c, band, post, zerosSquare(), abs);
+  return flipAdd(steps, target, /*abs=*/false);
+}
+
+/// target[L-1-p, L-1-q] += from[p, q] (reversed chains); with `flip` false
+/// (same coordinates) for the materialised sums of mean_abs... both are
+/// done here: a chain that is not reversed never calls this with flip.
+Value Emitter::flipAdd(Value from, Value target, bool abs) {
+  // `abs` marks a same-coordinate |·| accumulation (map_add under
+  // mean_abs); otherwise the rows and columns are reversed.
+  Value zero = idx(0), one = idx(1);
+  auto rows = scf::ForOp::create(
+      b, zero, len, one, ValueRange{target},
+      [&](OpBuilder &nb, Location loc, Value p, ValueRange rowArgs) {
+        ImplicitLocOpBuilder rb(loc, nb);
+        auto cols = scf::ForOp::create(
+            rb, zero, len, one, rowArgs,
+            [&](OpBuilder &cb, Location cloc, Value q, ValueRange colArgs) {
+              ImplicitLocOpBuilder ib(cloc, cb);
+              Value v = tensor::ExtractOp::create(ib, from, ValueRange{p, q});
+              Value r = p, s = q;
+              if (abs) {
+                v = math::AbsFOp::create(ib, v);
+              } else {
+                Value last = arith::SubIOp::create(ib, len, idx(1));
+                r = arith::SubIOp::create(ib, last, p);
+                s = arith::SubIOp::create(ib, last, q);
+              }
+              Value t = colArgs[0];
+              Value old = tensor::ExtractOp::create(ib, t, ValueRange{r, s});
+              Value sum = arith::AddFOp::create(ib, old, v);
+              Value next =
+                  tensor::InsertOp::create(ib, sum, t, ValueRange{r, s});
+              scf::YieldOp::create(ib, next);
+            });
+        scf::YieldOp::create(rb, cols.getResult(0));
+      });
+  return rows.getResult(0);
+}
+
+Value Emitter::emitBand(const Chain &chain, Value bi, Value c) {
+  int64_t w = chain.width, off = bandOffset(chain);
+  Value rowsTotal = arith::AddIOp::create(b, padded, idx(off + lanes + w));
+  Value zero = idx(0), one = idx(1);
+  // Identity: band[p, 0] = 1.
+  Value band = zeros({rowsTotal, idx(w)});
+  {
+    auto loop = scf::ForOp::create(
+        b, zero, len, one, ValueRange{band},
+        [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Value row = arith::AddIOp::create(ib, p, idx(off));
+          Value next = tensor::InsertOp::create(ib, cst(1.0), args[0],
+                                                ValueRange{row, idx(0)});
+          scf::YieldOp::create(ib, next);
+        });
+    band = loop.getResult(0);
+  }
+  int64_t current = 1;
+  for (Operation *factor : chain.prefix) {
+    if (isa<MapReshapeOp>(factor))
+      continue;
+    if (auto scale = dyn_cast<MapScaleOp>(factor)) {
+      Value gain = flat(scale.getGain());
+      auto loop = scf::ForOp::create(
+          b, zero, len, one, ValueRange{band},
+          [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
+            ImplicitLocOpBuilder ib(loc, nb);
+            Value t = chain.reverse
+                          ? arith::SubIOp::create(
+                                ib, arith::SubIOp::create(ib, len, idx(1)), p)
+                                .getResult()
+                          : p;
+            Value g = tensor::ExtractOp::create(ib, gain, ValueRange{bi, t, c});
+            Value row = arith::AddIOp::create(ib, p, idx(off));
+            Value cur = args[0];
+            for (int64_t d = 0; d < current; ++d) {
+              Value v =
+                  tensor::ExtractOp::create(ib, cur, ValueRange{row, idx(d)});
+              v = arith::MulFOp::create(ib, v, g);
+              cur = tensor::InsertOp::create(ib, v, cur, ValueRange{row, idx(d)});
+            }
+            scf::YieldOp::create(ib, cur);
+          });
+      band = loop.getResult(0);
+      continue;
+    }
+    if (isa<MapShiftOp>(factor)) {
+      // new[p, d] = old[p − 1, d − 1].
+      Value fresh = zeros({rowsTotal, idx(w)});
+      Value old = band;
+      auto loop = scf::ForOp::create(
+          b, zero, len, one, ValueRange{fresh},
+          [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
+            ImplicitLocOpBuilder ib(loc, nb);
+            Value row = arith::AddIOp::create(ib, p, idx(off));
+            Value prev = arith::SubIOp::create(ib, row, idx(1));
+            Value cur = args[0];
+            for (int64_t d = 1; d <= current; ++d) {
+              Value v = tensor::ExtractOp::create(ib, old,
+                                                  ValueRange{prev, idx(d - 1)});
+              cur = tensor::InsertOp::create(ib, v, cur, ValueRange{row, idx(d)});
+            }
+            scf::YieldOp::create(ib, cur);
+          });
+      band = loop.getResult(0);
+      current += 1;
+      continue;
+    }
+    auto conv = cast<MapConvOp>(factor);
+    // In step coordinates the anti-causal conv is causal:
+    // new[p, d] = Σ_e w[W-1-e] · old[p − e, d − e].
+    Value weight = conv.getWeight();
+    int64_t width = cast<RankedTensorType>(weight.getType()).getDimSize(1);
+    Value fresh = zeros({rowsTotal, idx(w)});
+    Value old = band;
+    SmallVector<Value> taps;
+    for (int64_t e = 0; e < width; ++e)
+      taps.push_back(tensor::ExtractOp::create(
+          b, weight, ValueRange{c, idx(width - 1 - e)}));
+    int64_t next = current + width - 1;
+    auto loop = scf::ForOp::create(
+        b, zero, len, one, ValueRange{fresh},
+        [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Value row = arith::AddIOp::create(ib, p, idx(off));
+          Value cur = args[0];
+          for (int64_t d = 0; d < next; ++d) {
+            Value acc = cst(0.0);
+            for (int64_t e = 0; e < width; ++e) {
+              if (d - e < 0 || d - e >= current)
+                continue;
+              Value from = arith::SubIOp::create(ib, row, idx(e));
+              Value v = tensor::ExtractOp::create(ib, old,
+                                                  ValueRange{from, idx(d - e)});
+              acc = math::FmaOp::create(ib, taps[e], v, acc);
+            }
+            cur = tensor::InsertOp::create(ib, acc, cur, ValueRange{row, idx(d)});
+          }
+          scf::YieldOp::create(ib, cur);
+        });
+    band = loop.getResult(0);
+    current = next;
+  }
+  return band;
+}
+
+Value Emitter::emitPost(const Chain &chain, Value bi, Value c) {
+  if (chain.post.empty())
+    return Value();
+  SmallVector<Value> gains;
+  for (Value g : chain.post)
+    gains.push_back(flat(g));
+  Value zero = idx(0), one = idx(1);
+  Value post = zeros({arith::AddIOp::create(b, padded, idx(lanes))});
+  auto loop = scf::ForOp::create(
+      b, zero, len, one, ValueRange{post},
+      [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Value t = chain.reverse
+                      ? arith::SubIOp::create(
+                            ib, arith::SubIOp::create(ib, len, idx(1)), p)
+                            .getResult()
+                      : p;
+        Value prod = cst(1.0);
+        for (Value g : gains)
+          prod = arith::MulFOp::create(
+              ib, prod, tensor::ExtractOp::create(ib, g, ValueRange{bi, t, c}));
+        scf::YieldOp::create(
+            ib, tensor::InsertOp::create(ib, prod, args[0], ValueRange{p})
+                    .getResult());
+      });
+  return loop.getResult(0);
+}
+
+Value Emitter::emitBandOnly(const Chain &chain, Value band, Value post,
+                            Value target, bool abs) {
+  int64_t off = bandOffset(chain);
+  Value zero = idx(0), one = idx(1);
+  auto loop = scf::ForOp::create(
+      b, zero, len, one, ValueRange{target},
+      [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Value row = arith::AddIOp::create(ib, p, idx(off));
+        Value scale = post ? tensor::ExtractOp::create(ib, post, ValueRange{p})
+                                 .getResult()
+                           : Value();
+        Value last = arith::SubIOp::create(ib, len, idx(1));
+        Value cur = args[0];
+        for (int64_t d = 0; d < chain.width; ++d) {
+          Value v = tensor::ExtractOp::create(ib, band, ValueRange{row, idx(d)});
+          if (scale)
+            v = arith::MulFOp::create(ib, v, scale);
+          if (abs)
+            v = math::AbsFOp::create(ib, v);
+          // Column p − d; entries left of column 0 are zero: clamp.
+          Value col = arith::SubIOp::create(ib, p, idx(d));
+          Value inside = arith::CmpIOp::create(ib, arith::CmpIPredicate::sge,
+                                               col, zero);
+          col = arith::SelectOp::create(ib, inside, col, zero);
+          v = arith::SelectOp::create(ib, inside, v, cst(0.0));
+          Value r = p;
+          if (chain.reverse) {
+            r = arith::SubIOp::create(ib, last, p);
+            col = arith::SubIOp::create(ib, last, col);
+          }
+          Value old = tensor::ExtractOp::create(ib, cur, ValueRange{r, col});
+          cur = tensor::InsertOp::create(ib, arith::AddFOp::create(ib, old, v),
+                                         cur, ValueRange{r, col});
+        }
+        scf::YieldOp::create(ib, cur);
+      });
+  return loop.getResult(0);
+}
+
+Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
+                        Value post, Value target, bool abs) {
+  MapScanOp scan = chain.scan;
+  auto valueType = cast<MapType>(scan.getResult().getType()).getValueType();
+  int64_t heads = valueType.getDimSize(2), valueSize = valueType.getDimSize(3);
+  auto keyType = cast<RankedTensorType>(scan.getK().getType());
+  int64_t groups = keyType.getDimSize(2), keys = keyType.getDimSize(3);
+  auto decayType = cast<RankedTensorType>(scan.getLogDecay().getType());
+  int64_t w = chain.width, off = bandOffset(chain);
+  bool reverse = chain.reverse, bonus = bool(scan.getBonus());
+  Value zero = idx(0), one = idx(1);
+
+  Value head = arith::DivUIOp::create(b, c, idx(valueSize));
+  Value group = arith::DivUIOp::create(b, head, idx(heads / groups));
+  Value skip = scan.getSkip()
+                   ? tensor::ExtractOp::create(b, scan.getSkip(),
+                                               ValueRange{head})
+                         .getResult()
+                   : Value();
+  SmallVector<Value> bonusU;
+  if (bonus)
+    for (int64_t n = 0; n < keys; ++n)
+      bonusU.push_back(tensor::ExtractOp::create(
+          b, scan.getBonus(), ValueRange{head, idx(n)}));
+
+  // Per step p: E = exp(g·Δ), KD = k·Δ, Q = q, in step coordinates.
+  Value rowsTotal = arith::AddIOp::create(b, padded, idx(lanes));
+  Value tables = zeros({rowsTotal, idx(3 * keys)});
+  {
+    auto loop = scf::ForOp::create(
+        b, zero, len, one, ValueRange{tables},
+        [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Value t = reverse ? arith::SubIOp::create(
+                                  ib, arith::SubIOp::create(ib, len, idx(1)), p)
+                                  .getResult()
+                            : p;
+          Value delta =
+              scan.getDelta()
+                  ? tensor::ExtractOp::create(ib, scan.getDelta(),
+                                              ValueRange{bi, t, head})
+                        .getResult()
+                  : Value();
+          auto inner = scf::ForOp::create(
+              ib, zero, idx(keys), one, args,
+              [&](OpBuilder &kb, Location kloc, Value n, ValueRange kargs) {
+                ImplicitLocOpBuilder jb(kloc, kb);
+                Value ld;
+                switch (decayType.getRank()) {
+                case 1:
+                  ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
+                                                 ValueRange{head});
+                  break;
+                case 2:
+                  ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
+                                                 ValueRange{head, n});
+                  break;
+                case 3:
+                  ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
+                                                 ValueRange{bi, t, head});
+                  break;
+                default:
+                  ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
+                                                 ValueRange{bi, t, head, n});
+                  break;
+                }
+                Value k = tensor::ExtractOp::create(
+                    jb, scan.getK(), ValueRange{bi, t, group, n});
+                if (delta) {
+                  ld = arith::MulFOp::create(jb, ld, delta);
+                  k = arith::MulFOp::create(jb, k, delta);
+                }
+                Value e = math::ExpOp::create(jb, ld);
+                Value q = scan.getQ()
+                              ? tensor::ExtractOp::create(
+                                    jb, scan.getQ(), ValueRange{bi, t, group, n})
+                                    .getResult()
+                              : cst(1.0);
+                Value cur = kargs[0];
+                cur = tensor::InsertOp::create(jb, e, cur, ValueRange{p, n});
+                Value n1 = arith::AddIOp::create(jb, n, idx(keys));
+                cur = tensor::InsertOp::create(jb, k, cur, ValueRange{p, n1});
+                Value n2 = arith::AddIOp::create(jb, n, idx(2 * keys));
+                cur = tensor::InsertOp::create(jb, q, cur, ValueRange{p, n2});
+                scf::YieldOp::create(jb, cur);
+              });
+          scf::YieldOp::create(ib, inner.getResult(0));
+        });
+    tables = loop.getResult(0);
+  }
+
+  auto vecType = VectorType::get({lanes}, f32);
+  int64_t injectRows = lanes + w - 1;
+
+  // One row i of the 16 columns [j0, j0 + 16): update the state, read it,
+  // add the row into the target.
+  auto step = [&](ImplicitLocOpBuilder &ib, Value i, Value j0,
+                  SmallVector<Value> states, Value v,
+                  Value tgt) -> std::pair<SmallVector<Value>, Value> {
+    auto load = [&](int64_t column) -> Value {
+      Value s = tensor::ExtractOp::create(ib, tables,
+                                          ValueRange{i, idx(column)});
+      return vector::BroadcastOp::create(ib, vecType, s);
+    };
+    auto read = [&](ArrayRef<Value> st) {
+      // Four partial sums keep the multiply-add chains short.
+      SmallVector<Value> partial;
+      for (int64_t n = 0; n < keys; ++n) {
+        Value q = load(2 * keys + n);
+        if ((int64_t)partial.size() < 4 && n < 4)
+          partial.push_back(arith::MulFOp::create(ib, q, st[n]));
+        else
+          partial[n % 4] = vector::FMAOp::create(ib, q, st[n], partial[n % 4]);
+      }
+      Value y = partial[0];
+      for (size_t k = 1; k < partial.size(); ++k)
+        y = arith::AddFOp::create(ib, y, partial[k]);
+      return y;
+    };
+    Value y;
+    if (bonus) {
+      y = read(states);
+      if (v) {
+        // The diagonal: q_i · (u ⊙ k_i Δ_i) v_i.
+        Value coeff = cst(0.0);
+        for (int64_t n = 0; n < keys; ++n) {
+          Value q = tensor::ExtractOp::create(
+              ib, tables, ValueRange{i, idx(2 * keys + n)});
+          Value k =
+              tensor::ExtractOp::create(ib, tables, ValueRange{i, idx(keys + n)});
+          coeff = math::FmaOp::create(
+              ib, arith::MulFOp::create(ib, q, bonusU[n]), k, coeff);
+        }
+        y = vector::FMAOp::create(
+            ib, vector::BroadcastOp::create(ib, vecType, coeff), v, y);
+      }
+    }
+    for (int64_t n = 0; n < keys; ++n) {
+      states[n] = arith::MulFOp::create(ib, states[n], load(n));
+      if (v)
+        states[n] = vector::FMAOp::create(ib, load(keys + n), v, states[n]);
+    }
+    if (!bonus)
+      y = read(states);
+    if (skip && v)
+      y = vector::FMAOp::create(
+          ib, vector::BroadcastOp::create(ib, vecType, skip), v, y);
+    if (post) {
+      Value s = tensor::ExtractOp::create(ib, post, ValueRange{i});
+      y = arith::MulFOp::create(ib, y,
+                                vector::BroadcastOp::create(ib, vecType, s));
+    }
+    if (abs)
+      y = math::AbsFOp::create(ib, y);
+    Value old = vector::TransferReadOp::create(
+        ib, vecType, tgt, ValueRange{i, j0}, cst(0.0),
+        ArrayRef<bool>{true});
+    Value sum = arith::AddFOp::create(ib, old, y);
+    Value next = vector::TransferWriteOp::create(ib, sum, tgt,
+                                                 ValueRange{i, j0},
+                                                 ArrayRef<bool>{true})
+                     .getResult();
+    return {states, next};
+  };
+
+  Value zeroVec = arith::ConstantOp::create(
+      b, vecType, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
+  auto blocks = scf::ForOp::create(
+      b, zero, padded, idx(lanes), ValueRange{target},
+      [&](OpBuilder &nb, Location loc, Value j0, ValueRange blockArgs) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        SmallVector<Value> init(keys, zeroVec);
+        init.push_back(blockArgs[0]);
+        // Rows where the band of these columns enters the state.
+        Value left = arith::SubIOp::create(ib, len, j0);
+        Value injectEnd = arith::MinUIOp::create(ib, left, idx(injectRows));
+        auto inject = scf::ForOp::create(
+            ib, zero, injectEnd, one, init,
+            [&](OpBuilder &rb, Location rloc, Value r, ValueRange args) {
+              ImplicitLocOpBuilder jb(rloc, rb);
+              Value i = arith::AddIOp::create(jb, j0, r);
+              Value row = arith::AddIOp::create(jb, i, idx(off));
+              // v[l] = P[i, j0 + l] = band[i, r − l].
+              Value v = zeroVec;
+              for (int64_t d = 0; d < w; ++d) {
+                Value lane = arith::SubIOp::create(jb, r, idx(d));
+                Value inside = arith::AndIOp::create(
+                    jb,
+                    arith::CmpIOp::create(jb, arith::CmpIPredicate::sge, lane,
+                                          zero),
+                    arith::CmpIOp::create(jb, arith::CmpIPredicate::slt, lane,
+                                          idx(lanes)));
+                Value safe = arith::SelectOp::create(jb, inside, lane, zero);
+                Value val = tensor::ExtractOp::create(
+                    jb, band, ValueRange{row, idx(d)});
+                Value put = vector::InsertOp::create(
+                    jb, val, v, ArrayRef<OpFoldResult>{safe});
+                v = arith::SelectOp::create(jb, inside, put, v);
+              }
+              SmallVector<Value> st(args.drop_back());
+              auto [ns, nt] = step(jb, i, j0, st, v, args.back());
+              ns.push_back(nt);
+              scf::YieldOp::create(jb, ns);
+            });
+        Value start = arith::AddIOp::create(ib, j0, injectEnd);
+        auto rest = scf::ForOp::create(
+            ib, start, len, one, inject.getResults(),
+            [&](OpBuilder &rb, Location rloc, Value i, ValueRange args) {
+              ImplicitLocOpBuilder jb(rloc, rb);
+              SmallVector<Value> st(args.drop_back());
+              auto [ns, nt] = step(jb, i, j0, st, Value(), args.back());
+              ns.push_back(nt);
+              scf::YieldOp::create(jb, ns);
+            });
+        scf::YieldOp::create(ib, rest.getResults().back());
+      });
+  return blocks.getResult(0);
+}
+
+namespace {
+
+/// The flattened channel count of a map's value type.
+int64_t channelCount(Value map) {
+  auto type = cast<MapType>(map.getType()).getValueType();
+  int64_t count = 1;
+  for (int64_t d : type.getShape().drop_front(2))
+    count *= d;
+  return count;
+}
+
+LogicalResult checkMap(Operation *op, Value map) {
+  auto type = cast<MapType>(map.getType()).getValueType();
+  if (!type.getElementType().isF32())
+    return op->emitOpError("convert-glint-map-to-loops lowers f32 maps only");
+  for (int64_t d : type.getShape().drop_front(2))
+    if (ShapedType::isDynamic(d))
+      return op->emitOpError(
+          "needs static channel dims to be lowered to loops");
+  return success();
+}
+
+LogicalResult checkScans(ArrayRef<Chain> chains) {
+  for (const Chain &chain : chains) {
+    MapScanOp scan = chain.scan;
+    if (!scan)
+      continue;
+    auto value = cast<MapType>(scan.getResult().getType()).getValueType();
+    auto key = cast<RankedTensorType>(scan.getK().getType());
+    if (value.getRank() != 4 || key.getRank() != 4 || key.isDynamicDim(2) ||
+        key.isDynamicDim(3) || value.isDynamicDim(2) || value.isDynamicDim(3))
+      return scan.emitOpError(
+          "needs static heads, key groups and key size to be lowered");
+    if (key.getDimSize(3) > 256)
+      return scan.emitOpError(
+          "has a key size above 256, which this lowering keeps in registers");
+  }
+  return success();
+}
+
+LogicalResult lowerReduce(MapReduceOp op, int64_t lanes) {
+  Value map = op.getMap();
+  if (failed(checkMap(op, map)))
+    return failure();
+  SmallVector<Chain> chains;
+  if (failed(collectChains(map, {}, chains)) || failed(checkScans(chains)))
+    return failure();
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  Value x = chains.front().identity.getInput();
+  Emitter e(b, x, lanes);
+  e.loopsStart = op;
+  e.prepare(chains);
+
+  int64_t count = channelCount(map);
+  SmallVector<int64_t> selected;
+  if (auto list = op.getChannels())
+    selected.assign(list->begin(), list->end());
+  else
+    for (int64_t c = 0; c < count; ++c)
+      selected.push_back(c);
+  for (int64_t c : selected)
+    if (c < 0 || c >= count)
+      return op.emitOpError() << "selects channel " << c
+                              << ", but the map has " << count << " channels";
+  MapAggregate aggregate = op.getAggregate();
+  bool full = aggregate == MapAggregate::full;
+  bool abs = aggregate == MapAggregate::mean_abs;
+  double scale = (aggregate == MapAggregate::mean || abs)
+                     ? 1.0 / double(selected.size())
+                     : 1.0;
+  std::optional<int64_t> row;
+  if (auto r = op.getRow())
+    row = static_cast<int64_t>(*r);
+  Value len = tensor::DimOp::create(b, x, 1);
+  Value rowIndex;
+  if (row) {
+    // Negative rows count from the end (the verifier cannot check L).
+    rowIndex = *row >= 0 ? e.idx(*row)
+                         : arith::AddIOp::create(b, len, e.idx(*row))
+                               .getResult();
+  }
+
+  auto resultType = cast<RankedTensorType>(op.getType());
+  SmallVector<Value> sizes;
+  Value batch = tensor::DimOp::create(b, x, 0);
+  sizes.push_back(batch);
+  if (full)
+    sizes.push_back(e.idx(selected.size()));
+  if (!row)
+    sizes.push_back(len);
+  sizes.push_back(len);
+  Value result = e.zeros(sizes);
+
+  // Selected channels as a constant table.
+  auto tableType = RankedTensorType::get({(int64_t)selected.size()},
+                                         b.getIndexType());
+  Value table = arith::ConstantOp::create(
+      b, tableType,
+      DenseElementsAttr::get(tableType,
+                             llvm::to_vector(llvm::map_range(
+                                 selected, [&](int64_t c) -> Attribute {
+                                   return b.getIndexAttr(c);
+                                 }))));
+  Value zero = e.idx(0), one = e.idx(1);
+
+  // Copies (scaled) rows of `acc` into `res` at [prefix..., i, j].
+  auto store = [&](ImplicitLocOpBuilder &ib, Value acc, Value res,
+                   SmallVector<Value> prefix) -> Value {
+    Value firstRow = row ? rowIndex : zero;
+    Value endRow = row ? arith::AddIOp::create(ib, rowIndex, one).getResult()
+                       : len;
+    auto rows = scf::ForOp::create(
+        ib, firstRow, endRow, one, ValueRange{res},
+        [&](OpBuilder &nb, Location loc, Value i, ValueRange rargs) {
+          ImplicitLocOpBuilder rb(loc, nb);
+          auto cols = scf::ForOp::create(
+              rb, zero, len, one, rargs,
+              [&](OpBuilder &cb, Location cloc, Value j, ValueRange cargs) {
+                ImplicitLocOpBuilder jb(cloc, cb);
+                Value v = tensor::ExtractOp::create(jb, acc, ValueRange{i, j});
+                if (scale != 1.0)
+                  v = arith::MulFOp::create(
+                      jb, v,
+                      arith::ConstantOp::create(
+                          jb, jb.getF32FloatAttr(float(scale))));
+                SmallVector<Value> at(prefix);
+                if (!row)
+                  at.push_back(i);
+                at.push_back(j);
+                scf::YieldOp::create(
+                    jb, tensor::InsertOp::create(jb, v, cargs[0], at)
+                            .getResult());
+              });
+          scf::YieldOp::create(rb, cols.getResult(0));
+        });
+    return rows.getResult(0);
+  };
+
+  auto batches = scf::ForOp::create(
+      b, zero, batch, one, ValueRange{result},
+      [&](OpBuilder &nb, Location loc, Value bi, ValueRange bargs) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        OpBuilder::InsertionGuard outer(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value init = full ? bargs[0] : e.zerosSquare();
+        auto channels = scf::ForOp::create(
+            ib, zero, e.idx(selected.size()), one, ValueRange{init},
+            [&](OpBuilder &cb, Location cloc, Value k, ValueRange cargs) {
+              ImplicitLocOpBuilder jb(cloc, cb);
+              Value c = tensor::ExtractOp::create(jb, table, ValueRange{k});
+              // Emit with the inner builder's insertion point.
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPoint(jb.getInsertionBlock(),
+                                  jb.getInsertionPoint());
+              if (full) {
+                Value acc = e.emitChannel(chains, bi, c, e.zerosSquare(), abs);
+                Value res = store(b, acc, cargs[0], {bi, k});
+                scf::YieldOp::create(b, res);
+              } else {
+                Value acc = e.emitChannel(chains, bi, c, cargs[0], abs);
+                scf::YieldOp::create(b, acc);
+              }
+            });
+        Value out = channels.getResult(0);
+        if (!full)
+          out = store(ib, out, bargs[0], {bi});
+        scf::YieldOp::create(ib, out);
+      });
+  Value reduced = batches.getResult(0);
+  if (reduced.getType() != op.getType())
+    reduced = tensor::CastOp::create(b, op.getType(), reduced);
+  op.getResult().replaceAllUsesWith(reduced);
+  op.erase();
+  return success();
+}
+
+LogicalResult lowerApply(MapApplyOp op, int64_t lanes) {
+  Value map = op.getMap();
+  if (failed(checkMap(op, map)))
+    return failure();
+  SmallVector<Chain> chains;
+  if (failed(collectChains(map, {}, chains)) || failed(checkScans(chains)))
+    return failure();
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  Value x = chains.front().identity.getInput();
+  Emitter e(b, x, lanes);
+  e.loopsStart = op;
+  e.prepare(chains);
+  int64_t count = channelCount(map);
+  Value input = e.flat(op.getInput());
+  Value batch = tensor::DimOp::create(b, x, 0);
+  Value len = tensor::DimOp::create(b, x, 1);
+  Value zero = e.idx(0), one = e.idx(1);
+  Value out = e.zeros({batch, len, e.idx(count)});
+  auto batches = scf::ForOp::create(
+      b, zero, batch, one, ValueRange{out},
+      [&](OpBuilder &nb, Location loc, Value bi, ValueRange bargs) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        auto channels = scf::ForOp::create(
+            ib, zero, e.idx(count), one, bargs,
+            [&](OpBuilder &cb, Location cloc, Value c, ValueRange cargs) {
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPoint(cb.getInsertionBlock(),
+                                  cb.getInsertionPoint());
+              Value m = e.emitChannel(chains, bi, c, e.zerosSquare(), false);
+              auto rows = scf::ForOp::create(
+                  b, zero, len, one, cargs,
+                  [&](OpBuilder &rb, Location rloc, Value i, ValueRange rargs) {
+                    ImplicitLocOpBuilder jb(rloc, rb);
+                    auto dot = scf::ForOp::create(
+                        jb, zero, len, one, ValueRange{e.cst(0.0)},
+                        [&](OpBuilder &db, Location dloc, Value j,
+                            ValueRange dargs) {
+                          ImplicitLocOpBuilder kb(dloc, db);
+                          Value a = tensor::ExtractOp::create(kb, m,
+                                                              ValueRange{i, j});
+                          Value v = tensor::ExtractOp::create(
+                              kb, input, ValueRange{bi, j, c});
+                          scf::YieldOp::create(
+                              kb, math::FmaOp::create(kb, a, v, dargs[0])
+                                      .getResult());
+                        });
+                    scf::YieldOp::create(
+                        jb, tensor::InsertOp::create(jb, dot.getResult(0),
+                                                     rargs[0],
+                                                     ValueRange{bi, i, c})
+                                .getResult());
+                  });
+              scf::YieldOp::create(b, rows.getResult(0));
+            });
+        scf::YieldOp::create(ib, channels.getResult(0));
+      });
+  Value result = batches.getResult(0);
+  auto resultType = cast<RankedTensorType>(op.getType());
+  result = tensor::CastOp::create(
+      b,
+      RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic, count},
+                            b.getF32Type()),
+      result);
+  if (resultType.getRank() > 3) {
+    SmallVector<ReassociationIndices> groups = {{0}, {1}, {}};
+    for (int64_t i = 2; i < resultType.getRank(); ++i)
+      groups[2].push_back(i);
+    SmallVector<int64_t> shape = {ShapedType::kDynamic, ShapedType::kDynamic};
+    llvm::append_range(shape, resultType.getShape().drop_front(2));
+    result = tensor::ExpandShapeOp::create(
+        b, RankedTensorType::get(shape, b.getF32Type()), result, groups);
+  }
+  if (result.getType() != resultType)
+    result = tensor::CastOp::create(b, resultType, result);
+  op.getResult().replaceAllUsesWith(result);
+  op.erase();
+  return success();
+}
+
+/// φ(x) of act(x) = φ(x)·x, element-wise.
+Value actGain(OpBuilder &nb, Location loc, ActKind kind, Value x) {
+  ImplicitLocOpBuilder b(loc, nb);
+  Type type = x.getType();
+  auto cst = [&](double v) -> Value {
+    return arith::ConstantOp::create(b, FloatAttr::get(type, v));
+  };
+  switch (kind) {
+  case ActKind::silu: {
+    Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+    return arith::DivFOp::create(b, cst(1.0),
+                                 arith::AddFOp::create(b, cst(1.0), e));
+  }
+  case ActKind::gelu: {
+    Value erf = math::ErfOp::create(
+        b, arith::MulFOp::create(b, x, cst(M_SQRT1_2)));
+    return arith::MulFOp::create(b, cst(0.5),
+                                 arith::AddFOp::create(b, cst(1.0), erf));
+  }
+  case ActKind::gelu_tanh: {
+    Value x3 = arith::MulFOp::create(b, arith::MulFOp::create(b, x, x), x);
+    Value inner = arith::MulFOp::create(
+        b, cst(std::sqrt(2.0 / M_PI)),
+        arith::AddFOp::create(b, x, arith::MulFOp::create(b, cst(0.044715), x3)));
+    return arith::MulFOp::create(
+        b, cst(0.5),
+        arith::AddFOp::create(b, cst(1.0), math::TanhOp::create(b, inner)));
+  }
+  case ActKind::relu: {
+    Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, cst(0));
+    return arith::SelectOp::create(b, pos, cst(1.0), cst(0.0));
+  }
+  case ActKind::relu_square:
+    return arith::MaximumFOp::create(b, x, cst(0.0));
+  case ActKind::tanh: {
+    Value zero = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, x, cst(0));
+    Value safe = arith::SelectOp::create(b, zero, cst(1.0), x);
+    Value ratio = arith::DivFOp::create(b, math::TanhOp::create(b, safe), safe);
+    return arith::SelectOp::create(b, zero, cst(1.0), ratio);
+  }
+  default:
+    return Value();
+  }
+}
+
+LogicalResult lowerActGain(ActGainOp op) {
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  auto type = cast<RankedTensorType>(op.getType());
+  SmallVector<Value> dynamic;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      dynamic.push_back(tensor::DimOp::create(b, op.getInput(), i));
+  Value empty = tensor::EmptyOp::create(b, type.getShape(),
+                                        type.getElementType(), dynamic);
+  auto id = b.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                             utils::IteratorType::parallel);
+  bool ok = true;
+  auto generic = linalg::GenericOp::create(
+      b, TypeRange{type}, ValueRange{op.getInput()}, ValueRange{empty},
+      ArrayRef<AffineMap>{id, id}, iterators,
+      [&](OpBuilder &nb, Location loc, ValueRange args) {
+        Value g = actGain(nb, loc, op.getKind(), args[0]);
+        if (!g) {
+          ok = false;
+          g = args[0];
+        }
+        linalg::YieldOp::create(nb, loc, g);
+      });
+  if (!ok) {
+    generic.erase();
+    return op.emitOpError("has no data-controlled diagonal to lower");
+  }
+  op.getOutput().replaceAllUsesWith(generic.getResult(0));
+  op.erase();
+  return success();
+}
+
+struct ConvertGlintMapToLoopsPass
+    : public glint::impl::ConvertGlintMapToLoopsBase<
+          ConvertGlintMapToLoopsPass> {
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    if (vectorWidth < 1) {
+      func.emitError() << "convert-glint-map-to-loops: vector-width must be "
+                          "positive, not "
+                       << vectorWidth;
+      return signalPassFailure();
+    }
+    SmallVector<Operation *> consumers;
+    func.walk([&](Operation *op) {
+      if (isa<MapReduceOp, MapApplyOp>(op))
+        consumers.push_back(op);
+    });
+    for (Operation *op : consumers) {
+      LogicalResult r = isa<MapReduceOp>(op)
+                            ? lowerReduce(cast<MapReduceOp>(op), vectorWidth)
+                            : lowerApply(cast<MapApplyOp>(op), vectorWidth);
+      if (failed(r))
+        return signalPassFailure();
+    }
+    // The map values are now dead: erase them, users first.
+    SmallVector<Operation *> dead;
+    func.walk([&](Operation *op) {
+      if (llvm::any_of(op->getResultTypes(),
+                       [](Type t) { return isa<MapType>(t); }))
+        dead.push_back(op);
+    });
+    for (Operation *op : llvm::reverse(dead)) {
+      if (!op->use_empty()) {
+        op->emitOpError("has a use that convert-glint-map-to-loops does not "
+                        "lower");
+        return signalPassFailure();
+      }
+      op->erase();
+    }
+    // `norm_stats` shares the norms' reductions, so convert-glint-to-linalg
+    // lowers it with them; a dead one goes now.
+    SmallVector<Operation *> rest;
+    func.walk([&](Operation *op) {
+      if (isa<ActGainOp, NormStatsOp>(op))
+        rest.push_back(op);
+    });
+    for (Operation *op : rest) {
+      if (auto gain = dyn_cast<ActGainOp>(op)) {
+        if (failed(lowerActGain(gain)))
+          return signalPassFailure();
+        continue;
+      }
+      if (op->use_empty())
+        op->erase();
+    }
+  }
+};
+
+} // namespace

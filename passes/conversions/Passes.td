@@ -1,0 +1,107 @@
+//===- Passes.td - glint passes: target-independent lowerings of glint ops to loops ---*- tablegen -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_PASSES_CONVERSIONS_PASSES_TD
+#define GLINT_PASSES_CONVERSIONS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
+  let summary = "Lowers glint.recurrence to loops on tensors";
+  let description = [{
+    Rewrites every `glint.recurrence` into an `scf.forall` over (batch, head)
+    around a sequential `scf.for` over time that carries the head's state,
+    on tensors, with exactly the op's semantics (every decay form, delta,
+    bonus, skip, the normalised ratio form, reverse direction, initial and
+    final state, key groups). The result bufferises with one-shot
+    bufferization and is the starting point of the fused scan kernel:
+
+    ```
+    scf.forall (%b, %h) in (B, H) shared_outs(%out, %final) {
+      per-head values hoisted: time-invariant decay (and its exp), bonus, skip
+      %S0 = initial state of (b, h), or zeros (running max −inf for normalize)
+      scf.for %s = 0 to L iter_args(%S : tensor<K x V'>, %rows : tensor<L x V>) {
+        t = reverse ? L − 1 − s : s
+        read q_t, k_t, v_t, the decay of t; update S; write the output row t
+      }
+      in_parallel: rows → out[b, :, h, :], S → final[b, h]
+    }
+    ```
+  }];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect"];
+}
+
+def ConvertGlintToLinalg : Pass<"convert-glint-to-linalg", "func::FuncOp"> {
+  let summary = "Lowers the per-token and short-memory glint ops to linalg";
+  let description = [{
+    Rewrites `glint.linear`, `glint.act`, the norms and `glint.norm_stats`
+    (their gain and mean, for the attention form), `glint.embedding`,
+    `glint.conv1d`, `glint.token_shift`, `glint.rotary` and
+    `glint.attention` into `linalg` (generic and named ops), `tensor`,
+    `arith` and `math` on tensors. `glint.recurrence` and `glint.mixer` are
+    left to `glint-lower-recurrence` and `glint-inline-mixers`.
+  }];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect"];
+}
+
+def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> {
+  let summary = "Lowers the attention form's map ops to loops on tensors";
+  let description = [{
+    Makes the output of `glint-to-attention` compile: every
+    `glint.map_reduce` and `glint.map_apply` becomes a loop over (batch,
+    selected channel) that materialises ONE channel's `L × L` matrix at a
+    time by walking its factor chain, and accumulates it into the result, so
+    that peak memory is the result plus one channel's matrix (never
+    `C × L × L`). `act_gain` becomes an element-wise `linalg.generic`.
+
+    Per channel, the factors below a recurrence (identity, `map_conv`,
+    `map_shift`, `map_scale`, `map_reshape`) are kept as a band of `W`
+    diagonals (`L × W` values); the recurrence is applied to 16 columns at
+    once (one `vector<16xf32>` per state element, `exp(g)` computed once per
+    (token, key)): O(L²·K) multiply-adds, O(L·K) exponentials; the row
+    scales after it (gates) and the aggregate (`mean`, `mean_abs`, `sum`,
+    `full`, `row`) are fused into the write of each row. `map_add` sums its
+    branches (materialised first for `mean_abs`).
+
+    ```
+    scf.for %b, %c:                       (c over the selected channels)
+      band  = prefix factors of (b, c)    L × W, exponentials E, keys·Δ, queries
+      scf.for %j0 = 0 to L step 16:       16 columns, state: K × vector<16xf32>
+        scf.for %i = %j0 to L:            s = E_i ⊙ s + kΔ_i · P[i, j0:+16]
+          acc[i, j0:+16] += gate_i · (q_i · s + D · P[i, j0:+16])
+    ```
+
+    Not lowered yet (the pass fails naming the op): `map_attention`, the
+    normalised (RWKV-4) `map_scan`, a recurrence below another recurrence,
+    a conv or shift after a recurrence, factors of mixed direction.
+    `norm_stats` is left to `convert-glint-to-linalg`, which lowers it with
+    the norms.
+  }];
+  let dependentDialects = ["arith::ArithDialect",
+                           "bufferization::BufferizationDialect",
+                           "linalg::LinalgDialect", "math::MathDialect",
+                           "scf::SCFDialect", "tensor::TensorDialect",
+                           "vector::VectorDialect"];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "Columns of a map computed together (f32 lanes of one vector; "
+           "the CPU pipeline passes its target's)">,
+  ];
+}
+
+def GlintVerifyLowered : Pass<"glint-verify-lowered", "ModuleOp"> {
+  let summary = "Checks that no glint op is left after a lowering";
+  let description = [{
+    Fails, naming each op and its location, if any `glint` op remains: the
+    proof that a lowering pipeline is complete before code generation.
+  }];
+}
+
+#endif // GLINT_PASSES_CONVERSIONS_PASSES_TD

@@ -1,0 +1,60 @@
+//===- Pipelines.h - glint pass pipelines -----------------------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The named pipelines, built by functions so that glint-opt, glint-compile
+// and the tests run exactly the same passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_PASSES_CPU_PIPELINES_H
+#define GLINT_PASSES_CPU_PIPELINES_H
+
+#include "passes/TargetOptions.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir::glint {
+
+/// What a caller may choose about the lowering to loops, beyond the target.
+struct LoopsOptions {
+  /// How matrix-state recurrences are lowered (glint-chunk-recurrence's
+  /// `form`).
+  RecurrenceForm recurrenceForm = RecurrenceForm::Auto;
+  /// Steps per chunk of the chunked form (0: the pass's default).
+  int64_t chunkSize = 0;
+};
+
+/// glint model IR → loops on tensors with no glint op left (the "scan" stage
+/// of glint-compile): inline mixers, lower recurrences, lower the other
+/// layers to linalg, clean up, verify.
+void buildGlintLowerToLoopsPipeline(OpPassManager &pm,
+                                    const TargetOptions &target,
+                                    const LoopsOptions &options = {});
+
+/// After glint-externalize-weights (which fixes the ABI of compiled models):
+/// tensors become buffers, loops become the LLVM dialect.
+void buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
+                                     const TargetOptions &target);
+
+/// All of it: loops, weights as arguments, buffers, LLVM:
+/// `glint-lower-to-cpu`.
+void buildGlintLowerToCpuPipeline(OpPassManager &pm,
+                                  const TargetOptions &target,
+                                  const LoopsOptions &options = {});
+
+/// Every dialect and interface model a glint compiler tool needs: the model
+/// dialects, and those the lowering passes through (bufferization models,
+/// conversions to LLVM, translation to LLVM IR).
+void registerCompilerDialects(DialectRegistry &registry);
+
+/// Registers the pipelines as glint-opt flags; what their options leave
+/// unset comes from `defaults` (glint-opt passes the host's).
+void registerGlintCpuPipelines(const TargetOptions &defaults);
+
+} // namespace mlir::glint
+
+#endif // GLINT_PASSES_CPU_PIPELINES_H

@@ -1,0 +1,243 @@
+//===- VectorizeElementwise.cpp - glint-vectorize-elementwise -------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The element-wise pre-activations of a scan (softplus(Δ), the SiLU and
+// sigmoid gates, exp of a log-decay, RG-LRU's sqrt(1 - a²)) are each their
+// own linalg.generic. Left to LLVM's loop vectoriser after linalg-to-loops,
+// they run at its preferred width (256 bits on Intel server cores) or not
+// at all when the strides are dynamic; next to the vectorised scan, Mamba-1's
+// softplus alone took about half the scan's time (glint-bench softplus).
+// This pass writes each such generic as explicit vector loops on tensors:
+//
+//   %y = scf.forall (%i0, ..., %i{r-2}) in (outer dims) shared_outs(%out) {
+//     %row = tensor.extract_slice %out[%i0, ..., 0] [1, ..., 1, D]
+//     %r = scf.for %j = 0 to D step W iter_args(%row) {
+//       x = vector.transfer_read %in[%i0, ..., %j]   (masked past D)
+//       y = the generic's body on vector<W x f32>
+//       vector.transfer_write y, %row[%j]
+//     }
+//     scf.forall.in_parallel { parallel_insert_slice %r into %out[...] }
+//   }
+//
+// so that they run at the full vector width, in their own loop (never fused
+// into the scan), and on the OpenMP threads through the forall. Inputs may be
+// broadcast along outer dimensions (a bias row) or along the innermost one (a
+// value per row). Generics with reductions, several results, an output that
+// the body reads, index ops or non-element-wise body ops are left as they
+// are.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/cpu/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+
+#define DEBUG_TYPE "glint-vectorize-elementwise"
+
+namespace mlir::glint {
+#define GEN_PASS_DEF_GLINTVECTORIZEELEMENTWISE
+#include "passes/cpu/Passes.h.inc"
+} // namespace mlir::glint
+
+using namespace mlir;
+
+namespace {
+
+/// How an input of the generic is read in the innermost loop.
+enum class Access {
+  /// W consecutive elements along the innermost dimension.
+  Row,
+  /// One element per row (the map has no innermost dimension): broadcast.
+  Scalar,
+};
+
+/// Whether `generic` is an element-wise map this pass rewrites; fills the
+/// access of each input.
+bool isVectorizable(linalg::GenericOp generic, SmallVectorImpl<Access> &access) {
+  if (!generic.hasPureTensorSemantics() || generic.getNumDpsInits() != 1 ||
+      generic.getNumLoops() == 0 ||
+      generic.getNumParallelLoops() != generic.getNumLoops())
+    return false;
+  OpOperand *init = generic.getDpsInitOperand(0);
+  auto outType = cast<RankedTensorType>(init->get().getType());
+  if (!outType.getElementType().isF32() ||
+      !generic.getMatchingIndexingMap(init).isIdentity())
+    return false;
+  // The body reads the inputs only, and is made of element-wise ops on f32
+  // scalars (comparisons and selects included).
+  Block &body = generic.getRegion().front();
+  if (!generic.getMatchingBlockArgument(init).use_empty())
+    return false;
+  for (Operation &op : body.without_terminator()) {
+    if (!OpTrait::hasElementwiseMappableTraits(&op) || op.getNumRegions() ||
+        op.getNumResults() != 1 ||
+        !isa<arith::ArithDialect, math::MathDialect>(op.getDialect()))
+      return false;
+    for (Type t : op.getResultTypes())
+      if (!t.isF32() && !t.isInteger(1))
+        return false;
+  }
+  unsigned rank = generic.getNumLoops();
+  for (OpOperand *input : generic.getDpsInputOperands()) {
+    auto type = dyn_cast<RankedTensorType>(input->get().getType());
+    if (!type || !type.getElementType().isF32())
+      return false;
+    AffineMap map = generic.getMatchingIndexingMap(input);
+    if (!map.isProjectedPermutation() || map.getNumSymbols())
+      return false;
+    // Dimensions in increasing order (a broadcast, no transpose).
+    int64_t previous = -1;
+    for (AffineExpr e : map.getResults()) {
+      int64_t d = cast<AffineDimExpr>(e).getPosition();
+      if (d <= previous)
+        return false;
+      previous = d;
+    }
+    access.push_back(previous == int64_t(rank) - 1 ? Access::Row
+                                                   : Access::Scalar);
+  }
+  return true;
+}
+
+/// Rewrites one generic into the loops described at the top of this file.
+void vectorize(linalg::GenericOp generic, ArrayRef<Access> access,
+               int64_t width, RewriterBase &rewriter) {
+  Location loc = generic.getLoc();
+  rewriter.setInsertionPoint(generic);
+  unsigned rank = generic.getNumLoops();
+  Value out = generic.getDpsInitOperand(0)->get();
+  auto outType = cast<RankedTensorType>(out.getType());
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, out);
+  int64_t innerSize = outType.getDimSize(rank - 1);
+  bool inBounds = !ShapedType::isDynamic(innerSize) && innerSize % width == 0;
+  Type f32 = rewriter.getF32Type();
+  auto vectorType = VectorType::get({width}, f32);
+
+  // One row [1, ..., 1, D] per iteration of the outer dimensions.
+  auto buildRow = [&](OpBuilder &b, ValueRange outer, Value row) -> Value {
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value step = arith::ConstantIndexOp::create(b, loc, width);
+    Value inner = getValueOrCreateConstantIndexOp(b, loc, sizes[rank - 1]);
+    Value padding = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    auto loop = scf::ForOp::create(
+        b, loc, zero, inner, step, ValueRange{row},
+        [&](OpBuilder &nb, Location, Value j, ValueRange carried) {
+          IRMapping mapping;
+          Block &body = generic.getRegion().front();
+          for (auto [n, input] :
+               llvm::enumerate(generic.getDpsInputOperands())) {
+            AffineMap map = generic.getMatchingIndexingMap(input);
+            SmallVector<Value> indices;
+            for (AffineExpr e : map.getResults()) {
+              unsigned d = cast<AffineDimExpr>(e).getPosition();
+              indices.push_back(d == rank - 1 ? j : outer[d]);
+            }
+            Value v;
+            if (access[n] == Access::Row)
+              v = vector::TransferReadOp::create(
+                  nb, loc, vectorType, input->get(), indices, padding,
+                  ArrayRef<bool>{inBounds});
+            else
+              v = vector::BroadcastOp::create(
+                  nb, loc, vectorType,
+                  tensor::ExtractOp::create(nb, loc, input->get(), indices));
+            mapping.map(body.getArgument(n), v);
+          }
+          // The body on vectors: each op cloned with its vector operands
+          // (scalars from outside broadcast) and result type.
+          for (Operation &op : body.without_terminator()) {
+            for (Value operand : op.getOperands())
+              if (!mapping.contains(operand))
+                mapping.map(operand,
+                            vector::BroadcastOp::create(
+                                nb, loc,
+                                VectorType::get({width}, operand.getType()),
+                                operand));
+            Operation *vectorOp = nb.clone(op, mapping);
+            vectorOp->getResult(0).setType(
+                VectorType::get({width}, op.getResult(0).getType()));
+          }
+          Value result = mapping.lookupOrDefault(
+              body.getTerminator()->getOperand(0));
+          if (!isa<VectorType>(result.getType())) // yield of a captured value
+            result = vector::BroadcastOp::create(nb, loc, vectorType, result);
+          Value written = vector::TransferWriteOp::create(
+                              nb, loc, result, carried[0], ValueRange{j},
+                              ArrayRef<bool>{inBounds})
+                              .getResult();
+          scf::YieldOp::create(nb, loc, written);
+        });
+    return loop.getResult(0);
+  };
+
+  Value result;
+  if (rank == 1) {
+    result = buildRow(rewriter, {}, out);
+  } else {
+    SmallVector<OpFoldResult> outerSizes(sizes.begin(), sizes.end() - 1);
+    auto forall = scf::ForallOp::create(
+        rewriter, loc, outerSizes, ValueRange{out}, /*mapping=*/std::nullopt,
+        [&](OpBuilder &b, Location, ValueRange args) {
+          ValueRange outer = args.take_front(rank - 1);
+          SmallVector<OpFoldResult> offsets(outer.begin(), outer.end());
+          offsets.push_back(b.getIndexAttr(0));
+          SmallVector<OpFoldResult> rowSizes(rank - 1, b.getIndexAttr(1));
+          rowSizes.push_back(sizes[rank - 1]);
+          SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+          Value row = tensor::ExtractSliceOp::create(
+              b, loc, RankedTensorType::get({innerSize}, f32), args.back(),
+              offsets, rowSizes, strides);
+          Value newRow = buildRow(b, outer, row);
+          auto inParallel = scf::InParallelOp::create(b, loc);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(inParallel.getBody());
+          tensor::ParallelInsertSliceOp::create(b, loc, newRow, args.back(),
+                                                offsets, rowSizes, strides);
+        });
+    result = forall.getResult(0);
+  }
+  rewriter.replaceOp(generic, result);
+}
+
+struct VectorizeElementwisePass
+    : public glint::impl::GlintVectorizeElementwiseBase<
+          VectorizeElementwisePass> {
+  using GlintVectorizeElementwiseBase::GlintVectorizeElementwiseBase;
+
+  void runOnOperation() override {
+    int64_t width = vectorWidth;
+    if (failed(checkVectorWidth(getOperation(), getArgument(), width)))
+      return signalPassFailure();
+    SmallVector<std::pair<linalg::GenericOp, SmallVector<Access>>> work;
+    getOperation()->walk([&](linalg::GenericOp generic) {
+      SmallVector<Access> access;
+      if (!isVectorizable(generic, access))
+        return;
+      // An innermost dimension known to be shorter than half a vector
+      // would waste most lanes.
+      auto type = cast<RankedTensorType>(
+          generic.getDpsInitOperand(0)->get().getType());
+      int64_t inner = type.getDimSize(type.getRank() - 1);
+      if (!ShapedType::isDynamic(inner) && 2 * inner < width)
+        return;
+      work.push_back({generic, std::move(access)});
+    });
+    IRRewriter rewriter(&getContext());
+    for (auto &[generic, access] : work)
+      vectorize(generic, access, width, rewriter);
+  }
+};
+
+} // namespace

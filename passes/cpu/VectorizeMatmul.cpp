@@ -1,0 +1,787 @@
+//===- VectorizeMatmul.cpp - glint-vectorize-matmul -----------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers the model's matrix products (`glint.linear` becomes a 2-D
+// `linalg.matmul`, its weight either PyTorch's [N, K] — the transposed-B
+// form — or [K, N]) to register-blocked vector loops on tensors. Left to
+// convert-linalg-to-loops, a matmul ran at 2 GFLOP/s on one core, 40x under
+// OpenBLAS on the same shapes; this pass is the BLIS recipe written as MLIR:
+//
+// Many rows (M >= pack-min-rows: a prompt, a training-length sequence). The
+// weight is packed into panels of NR = tile-vectors * W columns, laid out
+// [P, K, NR] (P = ceil(N / NR), the last panel zero-padded), so that a
+// panel's columns at one k are one contiguous run of NR floats. The output is
+// then computed in MR x NR tiles held in MR * tile-vectors vector registers
+// (6 x 16 with AVX2: 12 accumulators, 2 panel vectors, 1 broadcast = 15 of
+// the 16 ymm registers; 6 x 32 with AVX-512), each k an outer product of
+// MR broadcast elements of A and the panel's NR-wide row:
+//
+//   Bp = pack(B)                                     : [P, K, NR]
+//   scf.forall (%mb, %pc) in (ceil(M / MC), ceil(P / PC)) shared_outs(%C) {
+//     %tile = %C[mb MC : +MC, pc PC NR : +PC NR]
+//     scf.for %kb = 0 to K step KC {                 -- A block in L2
+//       scf.for %p in the chunk's PC panels {        -- panel block in L1
+//         scf.for %m = 0 to rows step MR {
+//           acc[i][j] = tile[m + i, p NR + j W : +W]    (masked at N)
+//           scf.for %k = kb to kb + KC iter_args(acc) {
+//             b_j = Bp[p, k, j W : +W]
+//             acc[i][j] = fma(broadcast(A[m + i, k]), b_j, acc[i][j])
+//           }
+//           tile[m + i, ...] = acc[i][j]
+//         }
+//         (rows past the last full tile: the same with MR = 1)
+//       }
+//     }
+//   }
+//
+// The accumulators start from the output's initial value (zeros, or the
+// broadcast bias), so the bias costs nothing extra and depth blocks simply
+// accumulate. Packing costs one pass over the weight (N K) per call, small
+// next to the product's M N K multiply-adds at these row counts.
+//
+// Few rows (M < pack-min-rows: a generation step, one token per sequence).
+// The product is bound by reading the weight once; packing would double that.
+// With the [N, K] weight each output is a dot product along k, the
+// contiguous axis of both operands: NB = 4 weight rows at a time, W lanes
+// along k, one horizontal sum per output at the end. With the [K, N] weight,
+// the outer-product tile above with MR = 1 reads the weight rows directly.
+//
+// Both paths are emitted; an `scf.if` on M picks one at run time (M is the
+// batch times the sequence length, dynamic). Only f32 products whose K and N
+// are static (a weight's shape) are rewritten; the others are left to
+// convert-linalg-to-loops. A product inside another parallel loop is left
+// alone too (its forall would nest). Sums run in a different order than the
+// reference evaluator's, so this pass is checked by compiling and running
+// against the float64 evaluator (test/unit/VectorizeMatmulTest.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/cpu/Passes.h"
+#include "passes/BuilderUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#define DEBUG_TYPE "glint-vectorize-matmul"
+
+namespace mlir::glint {
+#define GEN_PASS_DEF_GLINTVECTORIZEMATMUL
+#include "passes/cpu/Passes.h.inc"
+} // namespace mlir::glint
+
+using namespace mlir;
+using namespace mlir::glint;
+
+namespace {
+
+/// Where the weight's contraction axis is.
+enum class Layout {
+  /// C[m, n] = init[m, n] + Σ_k A[m, k] B[k, n].
+  KN,
+  /// C[m, n] = init[m, n] + Σ_k A[m, k] B[n, k] (PyTorch's [out, in]).
+  NK,
+};
+
+/// Where the accumulators start: the product's `outs` operand, recognised
+/// when it is a fill or a broadcast row, so that the kernel starts from
+/// registers and writes into an empty tensor instead of reading a
+/// materialised [M, N] initial value back from memory.
+struct Initial {
+  enum Kind {
+    /// Any [M, N] tensor: read from the output (which starts as it).
+    Tensor,
+    /// linalg.broadcast of a [N] row along the rows (a bias).
+    Row,
+    /// linalg.fill with a scalar (zero when there is no bias).
+    Scalar,
+  } kind = Tensor;
+  Value value;
+};
+
+/// The blocking, in elements (see the file comment).
+struct Blocking {
+  int64_t width;       // W: f32 lanes per vector
+  int64_t tileRows;    // MR
+  int64_t tileVectors; // NR / W
+  int64_t rowBlock;    // MC, a multiple of MR
+  int64_t depthBlock;  // KC
+  int64_t panelChunk;  // PC: panels per parallel work item
+  int64_t packMinRows;
+  /// Weight rows per dot-product block of the few-rows [N, K] path.
+  static constexpr int64_t kDotRows = 4;
+};
+
+class MatmulLowering : LoweringBuilder {
+public:
+  MatmulLowering(linalg::MatmulOp op, Layout layout, RewriterBase &rewriter,
+                 const Blocking &blocking)
+      : LoweringBuilder(op.getLoc()), op(op), layout(layout),
+        rewriter(rewriter), blk(blocking) {
+    a = op.getDpsInputOperand(0)->get();
+    weight = op.getDpsInputOperand(1)->get();
+    auto weightType = cast<RankedTensorType>(weight.getType());
+    depth = weightType.getDimSize(layout == Layout::KN ? 0 : 1);
+    cols = weightType.getDimSize(layout == Layout::KN ? 1 : 0);
+    panelWidth = blk.tileVectors * blk.width;
+    panels = ceilDiv(cols, panelWidth);
+    packedDepth =
+        layout == Layout::NK ? ceilDiv(depth, blk.width) * blk.width : depth;
+  }
+
+  /// Whether `op` is a product this pass rewrites, and its layout.
+  static std::optional<Layout> match(linalg::MatmulOp op);
+  /// Where `op`'s accumulators start.
+  static Initial initialOf(linalg::MatmulOp op);
+  void lower();
+
+private:
+  static int64_t ceilDiv(int64_t x, int64_t y) { return (x + y - 1) / y; }
+
+  // Small builders.
+  Value add(OpBuilder &b, Value x, Value y) {
+    return arith::AddIOp::create(b, loc, x, y);
+  }
+  Value add(OpBuilder &b, Value x, int64_t y) {
+    return y == 0 ? x : add(b, x, index(b, y));
+  }
+  Value mul(OpBuilder &b, Value x, int64_t y) {
+    return arith::MulIOp::create(b, loc, x, index(b, y));
+  }
+  Value sub(OpBuilder &b, Value x, Value y) {
+    return arith::SubIOp::create(b, loc, x, y);
+  }
+  Value min(OpBuilder &b, Value x, Value y) { return minIndex(b, x, y); }
+  Value min(OpBuilder &b, Value x, int64_t y) { return min(b, x, index(b, y)); }
+  Value forLoop(OpBuilder &b, Value from, Value to, int64_t step, Value carried,
+                llvm::function_ref<Value(OpBuilder &, Value, Value)> body) {
+    return scf::ForOp::create(
+               b, loc, from, to, index(b, step), ValueRange{carried},
+               [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+                 scf::YieldOp::create(nb, loc, body(nb, iv, args[0]));
+               })
+        .getResult(0);
+  }
+  /// A forall over `counts` with `dest` as its shared output: `body(b, ivs,
+  /// out)` returns the slice it computed, published at `offsets(ivs)` with
+  /// `sizes(ivs)`.
+  Value parallel(OpBuilder &b, ArrayRef<OpFoldResult> counts, Value dest,
+                 llvm::function_ref<Value(OpBuilder &, ValueRange, Value,
+                                          SmallVectorImpl<OpFoldResult> &,
+                                          SmallVectorImpl<OpFoldResult> &)>
+                     body);
+
+  /// The initial value of `lanes` accumulators at tile position (row, col)
+  /// (global column `globalCol`), as `initial` says.
+  Value initialVector(OpBuilder &b, Value tile, Value row, Value col,
+                      Value globalCol, int64_t lanes, bool inBounds);
+  /// The weight as panels [P, K', NR] (K' = K rounded up to W for [N, K]),
+  /// zero past N: one contiguous run of NR floats per panel and k.
+  Value pack(OpBuilder &b);
+  /// The many-rows path: tiles over the packed weight.
+  Value packedProduct(OpBuilder &b, Value packed, Value dest);
+  /// One rows x (vectors W) tile at tile row `m` and column `col` over depth
+  /// [k0, k0 + kLen). Rows m + i past `lastRow` (when given) are clamped to
+  /// it: a partial tile recomputes the last row and rewrites it with
+  /// identical values, so no tile of another height is needed. A is read at
+  /// row `aRow0` + tile row, the weight through `panelRow(b, k, j)` (the
+  /// j-th vector at depth k); the tile's columns start at global column
+  /// `col0`. The accumulators start from the initial value when `fromStart`
+  /// (the first depth block), or when the i1 `first` is true at run time if
+  /// it is given; otherwise from the tile (the sums of earlier depth
+  /// blocks). `inBounds`: the tile's columns all exist.
+  Value outerProductTile(
+      OpBuilder &b, Value tile, Value m, Value lastRow, Value aRow0, Value col,
+      Value col0, int64_t rows, int64_t vectors, Value k0, Value kLen,
+      bool fromStart, Value first, bool inBounds,
+      llvm::function_ref<Value(OpBuilder &, Value, int64_t)> panelRow);
+  /// Runs `body(b, tile, inBounds)` on a block of columns ending at
+  /// `blockEnd`: in bounds when N is a multiple of the block (`blockCols`),
+  /// else through an scf.if that masks only the block that crosses N.
+  Value forColumns(OpBuilder &b, int64_t blockCols, Value blockEnd, Value tile,
+                   llvm::function_ref<Value(OpBuilder &, Value, bool)> body);
+  /// The few-rows path.
+  Value directProduct(OpBuilder &b, Value dest);
+  /// Few rows, [N, K] weight: the dot products of every row of A with
+  /// weight rows [n0, n0 + NB), written at tile column `col`.
+  Value dotProducts(OpBuilder &b, Value tile, Value rowCount, Value n0,
+                    Value col);
+
+  linalg::MatmulOp op;
+  Layout layout;
+  RewriterBase &rewriter;
+  Blocking blk;
+  Value a, weight;
+  Initial initial;
+  int64_t depth, cols, panelWidth, panels, packedDepth;
+};
+
+} // namespace
+
+std::optional<Layout> MatmulLowering::match(linalg::MatmulOp op) {
+  if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1)
+    return std::nullopt;
+  auto typeOf = [](Value v) { return dyn_cast<RankedTensorType>(v.getType()); };
+  auto aType = typeOf(op.getDpsInputOperand(0)->get());
+  auto wType = typeOf(op.getDpsInputOperand(1)->get());
+  auto cType = typeOf(op.getDpsInitOperand(0)->get());
+  if (!aType || !wType || !cType || aType.getRank() != 2 ||
+      wType.getRank() != 2 || cType.getRank() != 2 ||
+      !aType.getElementType().isF32() || !wType.getElementType().isF32() ||
+      !cType.getElementType().isF32() || !wType.hasStaticShape() ||
+      aType.isDynamicDim(1))
+    return std::nullopt;
+  // Nested in another parallel loop, a forall here would nest: leave it.
+  if (op->getParentOfType<scf::ForallOp>() ||
+      op->getParentOfType<scf::ParallelOp>())
+    return std::nullopt;
+  MLIRContext *context = op.getContext();
+  AffineExpr m, n, k;
+  bindDims(context, m, n, k);
+  auto map = [&](ArrayRef<AffineExpr> results) {
+    return AffineMap::get(3, 0, results, context);
+  };
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  if (maps.size() != 3 || maps[0] != map({m, k}) || maps[2] != map({m, n}))
+    return std::nullopt;
+  if (maps[1] == map({k, n}))
+    return Layout::KN;
+  if (maps[1] == map({n, k}))
+    return Layout::NK;
+  return std::nullopt;
+}
+
+Value MatmulLowering::parallel(
+    OpBuilder &b, ArrayRef<OpFoldResult> counts, Value dest,
+    llvm::function_ref<Value(OpBuilder &, ValueRange, Value,
+                             SmallVectorImpl<OpFoldResult> &,
+                             SmallVectorImpl<OpFoldResult> &)>
+        body) {
+  auto forall = scf::ForallOp::create(
+      b, loc, counts, ValueRange{dest}, /*mapping=*/std::nullopt,
+      [&](OpBuilder &fb, Location, ValueRange args) {
+        SmallVector<OpFoldResult> offsets, sizes;
+        Value result = body(fb, args.drop_back(), args.back(), offsets, sizes);
+        publish(fb, loc, scf::InParallelOp::create(fb, loc), result,
+                args.back(), offsets, sizes);
+      });
+  return forall.getResult(0);
+}
+
+Value MatmulLowering::initialVector(OpBuilder &b, Value tile, Value row,
+                                    Value col, Value globalCol, int64_t lanes,
+                                    bool inBounds) {
+  switch (initial.kind) {
+  case Initial::Tensor:
+    return read(b, tile, {row, col}, lanes, inBounds);
+  case Initial::Row:
+    return read(b, initial.value, {globalCol}, lanes, inBounds);
+  case Initial::Scalar:
+    return splat(b, initial.value, lanes);
+  }
+  llvm_unreachable("unknown initial value");
+}
+
+Value MatmulLowering::pack(OpBuilder &b) {
+  int64_t w = blk.width, nv = blk.tileVectors;
+  Value packed = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{panels, packedDepth, panelWidth}, f32);
+  Value zero = index(b, 0);
+  return parallel(
+      b, {b.getIndexAttr(panels)}, packed,
+      [&](OpBuilder &fb, ValueRange ivs, Value out,
+          SmallVectorImpl<OpFoldResult> &offsets,
+          SmallVectorImpl<OpFoldResult> &sizes) {
+        Value p = ivs[0];
+        offsets.assign({p, fb.getIndexAttr(0), fb.getIndexAttr(0)});
+        sizes.assign({fb.getIndexAttr(1), fb.getIndexAttr(packedDepth),
+                      fb.getIndexAttr(panelWidth)});
+        auto panelType = RankedTensorType::get({packedDepth, panelWidth}, f32);
+        Value panel = tensor::ExtractSliceOp::create(
+            fb, loc, panelType, out, offsets, sizes,
+            SmallVector<OpFoldResult>(3, fb.getIndexAttr(1)));
+        Value col0 = mul(fb, p, panelWidth);
+        bool full = cols % panelWidth == 0;
+        if (layout == Layout::KN) {
+          // Rows of the weight are already contiguous along n: copy each
+          // panel's NR columns, zeros past N.
+          return forLoop(
+              fb, zero, index(fb, depth), 1, panel,
+              [&](OpBuilder &kb, Value k, Value tile) {
+                for (int64_t j = 0; j < nv; ++j) {
+                  Value v =
+                      read(kb, weight, {k, add(kb, col0, j * w)}, w, full);
+                  tile = write(kb, v, tile, {k, index(kb, j * w)}, true);
+                }
+                return tile;
+              });
+        }
+        // [N, K]: for each W consecutive k, read them from each of the
+        // panel's rows (rows past N repeat the last; their columns are never
+        // stored) and store them down the panel's columns: the block of W
+        // panel rows being written stays in L1.
+        Value lastRow = index(fb, cols - 1);
+        return forLoop(
+            fb, zero, index(fb, packedDepth), w, panel,
+            [&](OpBuilder &kb, Value k0, Value tile) {
+              return forLoop(
+                  kb, zero, index(kb, panelWidth), 1, tile,
+                  [&](OpBuilder &rb, Value r, Value t) {
+                    Value row = full ? add(rb, col0, r)
+                                     : min(rb, add(rb, col0, r), lastRow);
+                    Value v = read(rb, weight, {row, k0}, w, depth % w == 0);
+                    for (int64_t c = 0; c < w; ++c) {
+                      Value e = vector::ExtractOp::create(rb, loc, v, c);
+                      t = tensor::InsertOp::create(
+                          rb, loc, e, t, ValueRange{add(rb, k0, c), r});
+                    }
+                    return t;
+                  });
+            });
+      });
+}
+
+Value MatmulLowering::forColumns(
+    OpBuilder &b, int64_t blockCols, Value blockEnd, Value tile,
+    llvm::function_ref<Value(OpBuilder &, Value, bool)> body) {
+  if (cols % blockCols == 0)
+    return body(b, tile, /*inBounds=*/true);
+  Value crosses = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                        blockEnd, index(b, cols));
+  return scf::IfOp::create(
+             b, loc, crosses,
+             [&](OpBuilder &tb, Location) {
+               scf::YieldOp::create(tb, loc, body(tb, tile, false));
+             },
+             [&](OpBuilder &eb, Location) {
+               scf::YieldOp::create(eb, loc, body(eb, tile, true));
+             })
+      .getResult(0);
+}
+
+Value MatmulLowering::outerProductTile(
+    OpBuilder &b, Value tile, Value m, Value lastRow, Value aRow0, Value col,
+    Value col0, int64_t rows, int64_t vectors, Value k0, Value kLen,
+    bool fromStart, Value first, bool inBounds,
+    llvm::function_ref<Value(OpBuilder &, Value, int64_t)> panelRow) {
+  int64_t w = blk.width;
+  SmallVector<Value> tileRows, aRows, columns, globalColumns;
+  for (int64_t i = 0; i < rows; ++i) {
+    Value r = add(b, m, i);
+    tileRows.push_back(lastRow && i > 0 ? min(b, r, lastRow) : r);
+    aRows.push_back(aRow0 ? add(b, aRow0, tileRows.back()) : tileRows.back());
+  }
+  for (int64_t j = 0; j < vectors; ++j) {
+    columns.push_back(add(b, col, j * w));
+    globalColumns.push_back(add(b, col0, columns.back()));
+  }
+
+  // The accumulators: from the initial value, or from the tile (a later
+  // depth block), or chosen at run time.
+  auto fromInitial = [&](OpBuilder &ib) {
+    SmallVector<Value> acc;
+    SmallVector<Value> row;
+    for (int64_t j = 0; j < vectors; ++j)
+      row.push_back(initialVector(ib, tile, tileRows[0], columns[j],
+                                  globalColumns[j], w, inBounds));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < vectors; ++j)
+        acc.push_back(initial.kind == Initial::Tensor && i > 0
+                          ? initialVector(ib, tile, tileRows[i], columns[j],
+                                          globalColumns[j], w, inBounds)
+                          : row[j]);
+    return acc;
+  };
+  auto fromTile = [&](OpBuilder &ib) {
+    SmallVector<Value> acc;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < vectors; ++j)
+        acc.push_back(read(ib, tile, {tileRows[i], columns[j]}, w, inBounds));
+    return acc;
+  };
+  SmallVector<Value> acc;
+  if (initial.kind == Initial::Tensor || (!first && !fromStart)) {
+    acc = fromTile(b);
+  } else if (!first) {
+    acc = fromInitial(b);
+  } else {
+    SmallVector<Type> types(rows * vectors, VectorType::get({w}, f32));
+    auto choice =
+        scf::IfOp::create(b, loc, types, first, /*withElseRegion=*/true);
+    OpBuilder tb = choice.getThenBodyBuilder();
+    scf::YieldOp::create(tb, loc, fromInitial(tb));
+    OpBuilder eb = choice.getElseBodyBuilder();
+    scf::YieldOp::create(eb, loc, fromTile(eb));
+    acc.assign(choice.getResults().begin(), choice.getResults().end());
+  }
+
+  SmallVector<Value> sums = outerProducts(
+      b, k0, add(b, k0, kLen), acc, rows, vectors, w,
+      [&](OpBuilder &nb, Value k) {
+        SmallVector<Value> panel;
+        for (int64_t j = 0; j < vectors; ++j)
+          panel.push_back(panelRow(nb, k, j));
+        return panel;
+      },
+      [&](OpBuilder &nb, Value k, int64_t i) {
+        return element(nb, a, {aRows[i], k});
+      });
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < vectors; ++j)
+      tile = write(b, sums[i * vectors + j], tile, {tileRows[i], columns[j]},
+                   inBounds);
+  return tile;
+}
+
+Value MatmulLowering::packedProduct(OpBuilder &b, Value packed, Value dest) {
+  int64_t mr = blk.tileRows, mc = blk.rowBlock, pc = blk.panelChunk;
+  int64_t kc = std::min(blk.depthBlock, depth);
+  int64_t depthBlocks = ceilDiv(depth, kc);
+  Value rowsTotal = tensor::DimOp::create(b, loc, a, 0);
+  Value rowBlocks = arith::CeilDivSIOp::create(b, loc, rowsTotal, index(b, mc));
+  return parallel(
+      b, {rowBlocks, b.getIndexAttr(ceilDiv(panels, pc))}, dest,
+      [&](OpBuilder &fb, ValueRange ivs, Value out,
+          SmallVectorImpl<OpFoldResult> &offsets,
+          SmallVectorImpl<OpFoldResult> &sizes) {
+        Value row0 = mul(fb, ivs[0], mc);
+        Value rows = min(fb, sub(fb, rowsTotal, row0), mc);
+        Value firstPanel = mul(fb, ivs[1], pc);
+        Value col0 = mul(fb, firstPanel, panelWidth);
+        Value width = min(fb, sub(fb, index(fb, cols), col0), pc * panelWidth);
+        Value chunkPanels = min(fb, sub(fb, index(fb, panels), firstPanel), pc);
+        Value lastRow = sub(fb, rows, index(fb, 1));
+        offsets.assign({row0, col0});
+        sizes.assign({rows, width});
+        Value tile = tensor::ExtractSliceOp::create(
+            fb, loc, out, offsets, sizes,
+            SmallVector<OpFoldResult>(2, fb.getIndexAttr(1)));
+
+        // Depth blocks, the chunk's panels, row tiles.
+        return forLoop(
+            fb, index(fb, 0), index(fb, depthBlocks), 1, tile,
+            [&](OpBuilder &db, Value kb, Value dTile) {
+              Value k0 = mul(db, kb, kc);
+              Value kLen = depth % kc == 0
+                               ? index(db, kc)
+                               : min(db, sub(db, index(db, depth), k0), kc);
+              Value first =
+                  depthBlocks > 1
+                      ? arith::CmpIOp::create(db, loc, arith::CmpIPredicate::eq,
+                                              kb, index(db, 0))
+                            .getResult()
+                      : Value();
+              return forLoop(
+                  db, index(db, 0), chunkPanels, 1, dTile,
+                  [&](OpBuilder &pb, Value p, Value pTile) {
+                    Value panel = add(pb, firstPanel, p);
+                    Value col = mul(pb, p, panelWidth);
+                    // Packed panels are zero-padded: always in bounds.
+                    auto panelRow = [&](OpBuilder &nb, Value k, int64_t j) {
+                      return read(nb, packed,
+                                  {panel, k, index(nb, j * blk.width)},
+                                  blk.width, /*inBounds=*/true);
+                    };
+                    Value panelEnd = mul(pb, add(pb, panel, 1), panelWidth);
+                    return forColumns(
+                        pb, panelWidth, panelEnd, pTile,
+                        [&](OpBuilder &tb, Value t, bool inBounds) {
+                          return forLoop(
+                              tb, index(tb, 0), rows, mr, t,
+                              [&](OpBuilder &rb, Value m, Value rTile) {
+                                return outerProductTile(
+                                    rb, rTile, m, lastRow, row0, col, col0, mr,
+                                    blk.tileVectors, k0, kLen,
+                                    /*fromStart=*/depthBlocks == 1, first,
+                                    inBounds, panelRow);
+                              });
+                        });
+                  });
+            });
+      });
+}
+
+Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
+                                  Value n0, Value col) {
+  int64_t w = blk.width, nb = Blocking::kDotRows;
+  int64_t fullDepth = depth / w * w;
+  bool inBounds = cols % nb == 0;
+  // Weight rows n0 + j, clamped to the last (their sums are not stored).
+  SmallVector<Value> weightRows;
+  for (int64_t j = 0; j < nb; ++j)
+    weightRows.push_back(inBounds ? add(b, n0, j)
+                                  : min(b, add(b, n0, j), cols - 1));
+  return forLoop(
+      b, index(b, 0), rowCount, 1, tile,
+      [&](OpBuilder &rb, Value m, Value rTile) {
+        auto step = [&](OpBuilder &sb, Value k, ValueRange acc,
+                        bool kInBounds) {
+          Value x = read(sb, a, {m, k}, w, kInBounds);
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < nb; ++j)
+            next.push_back(
+                fma(sb, x, read(sb, weight, {weightRows[j], k}, w, kInBounds),
+                    acc[j]));
+          return next;
+        };
+        SmallVector<Value> acc(nb, zeros(rb, w));
+        if (fullDepth > 0) {
+          auto kLoop = scf::ForOp::create(
+              rb, loc, index(rb, 0), index(rb, fullDepth), index(rb, w), acc,
+              [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
+                scf::YieldOp::create(kb, loc, step(kb, k, carried, true));
+              });
+          acc.assign(kLoop.getResults().begin(), kLoop.getResults().end());
+        }
+        if (fullDepth < depth)
+          acc = step(rb, index(rb, fullDepth), acc, false);
+        // Horizontal sums in any order (reassoc): a tree, not a chain.
+        SmallVector<Value> sums;
+        for (Value v : acc)
+          sums.push_back(
+              vector::ReductionOp::create(rb, loc, vector::CombiningKind::ADD,
+                                          v, arith::FastMathFlags::reassoc));
+        Value dots = vector::FromElementsOp::create(
+            rb, loc, VectorType::get({nb}, f32), sums);
+        Value start = initialVector(rb, rTile, m, col, n0, nb, inBounds);
+        Value sum = arith::AddFOp::create(rb, loc, start, dots);
+        return write(rb, sum, rTile, {m, col}, inBounds);
+      });
+}
+
+Value MatmulLowering::directProduct(OpBuilder &b, Value dest) {
+  // Work items: chunks of PC panels' columns (fewer if N is less), all
+  // rows.
+  int64_t chunkCols = std::min(blk.panelChunk * panelWidth,
+                               ceilDiv(cols, blk.width) * blk.width);
+  Value rowsTotal = tensor::DimOp::create(b, loc, a, 0);
+  return parallel(
+      b, {b.getIndexAttr(ceilDiv(cols, chunkCols))}, dest,
+      [&](OpBuilder &fb, ValueRange ivs, Value out,
+          SmallVectorImpl<OpFoldResult> &offsets,
+          SmallVectorImpl<OpFoldResult> &sizes) {
+        Value col0 = mul(fb, ivs[0], chunkCols);
+        Value width = min(fb, sub(fb, index(fb, cols), col0), chunkCols);
+        offsets.assign({fb.getIndexAttr(0), col0});
+        sizes.assign({rowsTotal, width});
+        Value tile = tensor::ExtractSliceOp::create(
+            fb, loc, out, offsets, sizes,
+            SmallVector<OpFoldResult>(2, fb.getIndexAttr(1)));
+        if (layout == Layout::NK) {
+          int64_t nb = Blocking::kDotRows;
+          Value blocks =
+              arith::CeilDivSIOp::create(fb, loc, width, index(fb, nb));
+          return forLoop(fb, index(fb, 0), blocks, 1, tile,
+                         [&](OpBuilder &bb, Value j, Value t) {
+                           Value col = mul(bb, j, nb);
+                           return dotProducts(bb, t, rowsTotal,
+                                              add(bb, col0, col), col);
+                         });
+        }
+        // [K, N]: each row is one tile as wide as the chunk (PC * NR
+        // columns, or N rounded up to W if less), so that a step reads that
+        // many consecutive floats of a weight row.
+        int64_t vectors = chunkCols / blk.width;
+        auto weightRow = [&](OpBuilder &nb, Value k, int64_t j, bool inBounds) {
+          return read(nb, weight, {k, add(nb, col0, j * blk.width)}, blk.width,
+                      inBounds);
+        };
+        Value chunkEnd = add(fb, col0, chunkCols);
+        return forColumns(fb, chunkCols, chunkEnd, tile,
+                          [&](OpBuilder &tb, Value t, bool inBounds) {
+                            return forLoop(
+                                tb, index(tb, 0), rowsTotal, 1, t,
+                                [&](OpBuilder &rb, Value m, Value rTile) {
+                                  return outerProductTile(
+                                      rb, rTile, m, Value(), Value(),
+                                      index(rb, 0), col0, 1, vectors,
+                                      index(rb, 0), index(rb, depth),
+                                      /*fromStart=*/true, Value(), inBounds,
+                                      [&](OpBuilder &nb, Value k, int64_t j) {
+                                        return weightRow(nb, k, j, inBounds);
+                                      });
+                                });
+                          });
+      });
+}
+
+Initial MatmulLowering::initialOf(linalg::MatmulOp op) {
+  Value init = op.getDpsInitOperand(0)->get();
+  if (auto fill = init.getDefiningOp<linalg::FillOp>())
+    return {Initial::Scalar, fill.getInputs()[0]};
+  if (auto bcast = init.getDefiningOp<linalg::BroadcastOp>())
+    if (bcast.getDimensions() == ArrayRef<int64_t>{0} &&
+        cast<ShapedType>(bcast.getInput().getType()).getRank() == 1)
+      return {Initial::Row, bcast.getInput()};
+  return {Initial::Tensor, init};
+}
+
+void MatmulLowering::lower() {
+  rewriter.setInsertionPoint(op);
+  // A zero / scalar fill or a broadcast bias row: the output then starts
+  // empty and the accumulators start from registers.
+  Value init = op.getDpsInitOperand(0)->get();
+  Value dest = init;
+  initial = initialOf(op);
+  if (initial.kind != Initial::Tensor) {
+    auto type = cast<RankedTensorType>(init.getType());
+    SmallVector<Value> dynamic;
+    for (int64_t d = 0; d < 2; ++d)
+      if (type.isDynamicDim(d))
+        dynamic.push_back(tensor::DimOp::create(rewriter, loc, init, d));
+    dest = tensor::EmptyOp::create(rewriter, loc, type, dynamic);
+  }
+
+  Value rowsTotal = tensor::DimOp::create(rewriter, loc, a, 0);
+  Value many =
+      arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sge, rowsTotal,
+                            index(rewriter, blk.packMinRows));
+  auto choice = scf::IfOp::create(
+      rewriter, loc, many,
+      [&](OpBuilder &tb, Location) {
+        scf::YieldOp::create(tb, loc, packedProduct(tb, pack(tb), dest));
+      },
+      [&](OpBuilder &eb, Location) {
+        scf::YieldOp::create(eb, loc, directProduct(eb, dest));
+      });
+  rewriter.replaceOp(op, choice.getResults());
+}
+
+//===----------------------------------------------------------------------===//
+// Outlining
+//===----------------------------------------------------------------------===//
+
+/// Replaces `op`, whose initial value is a fill or a bias row, by a call to
+/// a private function computing the same product from (A, weight, bias row
+/// or fill scalar), created on first use and shared by every product of the
+/// same layout, types and initial kind: a model repeats the same linear
+/// shapes in every layer, and one copy of each kernel keeps the generated
+/// code (and LLVM's time on it) independent of the depth.
+static void outlineProduct(linalg::MatmulOp op, Layout layout,
+                           const Initial &initial, ModuleOp module,
+                           SymbolTable &symbols, IRRewriter &rewriter,
+                           const Blocking &blocking) {
+  Location loc = op.getLoc();
+  Value a = op.getDpsInputOperand(0)->get();
+  Value weight = op.getDpsInputOperand(1)->get();
+  auto aType = cast<RankedTensorType>(a.getType());
+  auto weightType = cast<RankedTensorType>(weight.getType());
+  Type resultType = op.getResultTypes()[0];
+  auto dim = [](int64_t d) {
+    return ShapedType::isDynamic(d) ? std::string("d") : std::to_string(d);
+  };
+  std::string name =
+      llvm::formatv("__glint_linear_{0}_{1}x{2}x{3}x{4}_{5}",
+                    layout == Layout::NK ? "nk" : "kn",
+                    dim(aType.getDimSize(0)), dim(aType.getDimSize(1)),
+                    weightType.getDimSize(0), weightType.getDimSize(1),
+                    initial.kind == Initial::Row ? "bias" : "fill")
+          .str();
+  SmallVector<Type> argTypes = {aType, weightType, initial.value.getType()};
+  // The kernel of this signature, or a free name for it (another symbol may
+  // hold the name: a suffix is added).
+  func::FuncOp kernel;
+  for (unsigned suffix = 0;; ++suffix) {
+    std::string candidate = suffix ? name + "_" + std::to_string(suffix) : name;
+    Operation *existing = symbols.lookup(candidate);
+    auto fn = dyn_cast_or_null<func::FuncOp>(existing);
+    if (fn && fn.getFunctionType() ==
+                  rewriter.getFunctionType(argTypes, TypeRange{resultType})) {
+      kernel = fn;
+      break;
+    }
+    if (!existing) {
+      name = candidate;
+      break;
+    }
+  }
+  if (!kernel) {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToEnd(module.getBody());
+    kernel = func::FuncOp::create(
+        rewriter, loc, name,
+        rewriter.getFunctionType(argTypes, TypeRange{resultType}));
+    kernel.setPrivate();
+    symbols.insert(kernel);
+    Block *entry = kernel.addEntryBlock();
+    rewriter.setInsertionPointToStart(entry);
+    Value ka = entry->getArgument(0), kw = entry->getArgument(1),
+          start = entry->getArgument(2);
+    auto type = cast<RankedTensorType>(resultType);
+    SmallVector<Value> dynamic;
+    if (type.isDynamicDim(0))
+      dynamic.push_back(tensor::DimOp::create(rewriter, loc, ka, 0));
+    Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynamic);
+    Value init = initial.kind == Initial::Row
+                     ? linalg::BroadcastOp::create(rewriter, loc, start, empty,
+                                                   ArrayRef<int64_t>{0})
+                           ->getResult(0)
+                     : linalg::FillOp::create(rewriter, loc, ValueRange{start},
+                                              ValueRange{empty})
+                           .getResult(0);
+    IRMapping mapping;
+    mapping.map(a, ka);
+    mapping.map(weight, kw);
+    mapping.map(op.getDpsInitOperand(0)->get(), init);
+    auto product = cast<linalg::MatmulOp>(rewriter.clone(*op, mapping));
+    func::ReturnOp::create(rewriter, loc, product->getResults());
+    MatmulLowering(product, layout, rewriter, blocking).lower();
+  }
+  rewriter.setInsertionPoint(op);
+  rewriter.replaceOpWithNewOp<func::CallOp>(
+      op, kernel, ValueRange{a, weight, initial.value});
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct VectorizeMatmulPass
+    : public glint::impl::GlintVectorizeMatmulBase<VectorizeMatmulPass> {
+  using GlintVectorizeMatmulBase::GlintVectorizeMatmulBase;
+
+  void runOnOperation() override {
+    Blocking blocking;
+    blocking.width = vectorWidth;
+    if (failed(checkVectorWidth(getOperation(), getArgument(), vectorWidth)))
+      return signalPassFailure();
+    blocking.tileRows = std::max<int64_t>(tileRows, 1);
+    blocking.tileVectors = std::max<int64_t>(tileVectors, 1);
+    blocking.rowBlock =
+        std::max<int64_t>(rowBlock / blocking.tileRows, 1) * blocking.tileRows;
+    blocking.depthBlock = std::max<int64_t>(depthBlock, 1);
+    blocking.panelChunk = std::max<int64_t>(panelChunk, 1);
+    blocking.packMinRows = std::max<int64_t>(packMinRows, 1);
+    SmallVector<linalg::MatmulOp> products;
+    getOperation()->walk([&](linalg::MatmulOp op) { products.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    SymbolTable symbols(getOperation());
+    for (linalg::MatmulOp op : products) {
+      std::optional<Layout> layout = MatmulLowering::match(op);
+      if (!layout)
+        continue;
+      Initial initial = MatmulLowering::initialOf(op);
+      if (outline && initial.kind != Initial::Tensor)
+        outlineProduct(op, *layout, initial, getOperation(), symbols, rewriter,
+                       blocking);
+      else
+        MatmulLowering(op, *layout, rewriter, blocking).lower();
+    }
+  }
+};
+} // namespace

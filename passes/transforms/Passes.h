@@ -1,0 +1,50 @@
+//===- Passes.h - glint to glint rewrites ----------------------*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Target-independent rewrites of glint IR into glint IR: mixers inlined,
+// weights bound as arguments, the streaming step function, the attention
+// form, the model summary.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_PASSES_TRANSFORMS_PASSES_H
+#define GLINT_PASSES_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::glint {
+
+#define GEN_PASS_DECL
+#include "passes/transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/transforms/Passes.h.inc"
+
+/// Replaces every `glint.mixer` under `root` by the ops of its body (what
+/// glint-inline-mixers does).
+void inlineMixers(Operation *root);
+
+/// Why `fn` cannot run step by step, naming the first op that cannot carry
+/// its state across calls ("'glint.recurrence' at loc(...) runs backwards
+/// ..."), or nothing when glint-expose-state can make its step function.
+std::optional<std::string> findUnstreamableOp(func::FuncOp fn);
+
+/// The name glint-compile gives the step function of `function`
+/// (`<function>_step`), the compiled library's `glint_step` entry.
+std::string stepFunctionName(StringRef function);
+
+/// The work of glint-expose-state: adds `@stepName`, the streaming variant
+/// of `fn`, next to it (see the pass description). Emits an error on the
+/// offending op and fails if `fn` cannot stream.
+FailureOr<func::FuncOp> exposeState(func::FuncOp fn, StringRef stepName);
+
+} // namespace mlir::glint
+
+#endif // GLINT_PASSES_TRANSFORMS_PASSES_H

@@ -1,0 +1,379 @@
+//===- CompiledModel.cpp - loading and running compiled models ------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/host/CompiledModel.h"
+#include "runtime/io/Safetensors.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+
+using namespace mlir::glint::runtime;
+using llvm::Error;
+using llvm::Expected;
+
+static int64_t dtypeSize(llvm::StringRef dtype) {
+  return dtype == "f64" || dtype == "i64" ? 8 : 4;
+}
+
+static std::string shapeString(llvm::ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape))
+    s += (i ? ", " : "") + (d < 0 ? std::string("?") : std::to_string(d));
+  return s + "]";
+}
+
+int64_t HostArray::numElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+HostArray HostArray::make(std::vector<int64_t> shape, std::string dtype) {
+  HostArray a;
+  a.shape = std::move(shape);
+  a.dtype = std::move(dtype);
+  a.bytes.resize(a.numElements() * dtypeSize(a.dtype));
+  return a;
+}
+
+Expected<std::unique_ptr<CompiledModel>>
+CompiledModel::load(llvm::StringRef libraryPath) {
+  std::unique_ptr<CompiledModel> model(new CompiledModel());
+  // dlopen searches the library path for names without a slash.
+  llvm::SmallString<256> absolute(libraryPath);
+  if (std::error_code ec = llvm::sys::fs::make_absolute(absolute))
+    return llvm::createStringError(libraryPath + ": " + ec.message());
+  model->path = std::string(absolute);
+  // RTLD_LOCAL: two models may be loaded side by side.
+  model->handle = dlopen(model->path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!model->handle)
+    return llvm::createStringError(libraryPath + ": cannot load: " +
+                                   dlerror());
+  auto *info = static_cast<const char *const *>(
+      dlsym(model->handle, "glint_model_info"));
+  if (!info || !*info)
+    return llvm::createStringError(libraryPath +
+                                   ": not a glint model (no glint_model_info)");
+  auto parsed = parseModelInfo(*info);
+  if (!parsed)
+    return llvm::createStringError(libraryPath + ": " +
+                                   llvm::toString(parsed.takeError()));
+  model->modelInfo = std::move(*parsed);
+  // Results come from the library's allocator and go back to it.
+  model->release =
+      reinterpret_cast<void (*)(void *)>(dlsym(model->handle, "glint_free"));
+  if (!model->release)
+    model->release = std::free;
+  model->entry = reinterpret_cast<void (*)(void **)>(
+      dlsym(model->handle, model->modelInfo.entry.c_str()));
+  if (!model->entry)
+    return llvm::createStringError(libraryPath + ": no entry point '" +
+                                   model->modelInfo.entry + "'");
+  if (model->modelInfo.step) {
+    const std::string &name = model->modelInfo.step->entry;
+    model->stepEntry =
+        reinterpret_cast<void (*)(void **)>(dlsym(model->handle, name.c_str()));
+    if (!model->stepEntry)
+      return llvm::createStringError(libraryPath + ": no step entry point '" +
+                                     name + "'");
+  }
+  return model;
+}
+
+Expected<std::unique_ptr<CompiledModel>>
+CompiledModel::fromSymbols(void (*entry)(void **), void (*step)(void **),
+                           const char *record, void (*release)(void *)) {
+  std::unique_ptr<CompiledModel> model(new CompiledModel());
+  model->path = "<linked model>";
+  model->release = release ? release : std::free;
+  auto parsed = parseModelInfo(record ? record : "");
+  if (!parsed)
+    return parsed.takeError();
+  model->modelInfo = std::move(*parsed);
+  model->entry = entry;
+  if (model->modelInfo.step) {
+    if (!step)
+      return llvm::createStringError("the model record has a step entry '" +
+                                     model->modelInfo.step->entry +
+                                     "' that is not linked in");
+    model->stepEntry = step;
+  }
+  return model;
+}
+
+CompiledModel::~CompiledModel() {
+  if (handle)
+    dlclose(handle);
+}
+
+Error CompiledModel::bindWeights(const Checkpoint &checkpoint) {
+  weightsByName.clear();
+  forwardWeights.clear();
+  stepWeights.clear();
+  std::vector<const TensorSpec *> specs;
+  for (const TensorSpec &spec : modelInfo.weights)
+    specs.push_back(&spec);
+  if (modelInfo.step)
+    for (const TensorSpec &spec : modelInfo.step->weights)
+      specs.push_back(&spec);
+  for (const TensorSpec *spec : specs) {
+    if (auto it = weightsByName.find(spec->name); it != weightsByName.end()) {
+      if (it->second.shape != spec->shape || it->second.dtype != spec->dtype)
+        return llvm::createStringError(
+            "weight '" + spec->name +
+            "' has different types in the forward and step entries");
+      continue;
+    }
+    if (spec->dtype != "f32")
+      return llvm::createStringError("weight '" + spec->name + "' has dtype " +
+                                     spec->dtype +
+                                     "; compiled models take f32 weights");
+    auto data = checkpoint.loadF32(spec->name, spec->shape);
+    if (!data)
+      return data.takeError();
+    HostArray array = HostArray::make(spec->shape, spec->dtype);
+    std::memcpy(array.bytes.data(), data->data(), array.bytes.size());
+    weightsByName[spec->name] = std::move(array);
+  }
+  for (const TensorSpec &spec : modelInfo.weights)
+    forwardWeights.push_back(&weightsByName.find(spec.name)->second);
+  if (modelInfo.step)
+    for (const TensorSpec &spec : modelInfo.step->weights)
+      stepWeights.push_back(&weightsByName.find(spec.name)->second);
+  return Error::success();
+}
+
+/// A strided memref descriptor {allocated, aligned, offset, sizes, strides}
+/// as 64-bit words.
+static std::vector<int64_t> descriptorOf(const HostArray &array) {
+  int64_t rank = array.shape.size();
+  std::vector<int64_t> words(3 + 2 * rank);
+  auto pointer = reinterpret_cast<int64_t>(array.bytes.data());
+  words[0] = pointer;
+  words[1] = pointer;
+  words[2] = 0;
+  int64_t stride = 1;
+  for (int64_t i = rank - 1; i >= 0; --i) {
+    words[3 + i] = array.shape[i];
+    words[3 + rank + i] = stride;
+    stride *= array.shape[i];
+  }
+  return words;
+}
+
+/// Checks an input (`kind` "input") or a state (`kind` "state").
+static Error checkInput(const TensorSpec &spec, const HostArray &array,
+                        unsigned index, llvm::StringRef kind = "input") {
+  bool ok = array.dtype == spec.dtype && array.shape.size() == spec.shape.size();
+  for (size_t i = 0; ok && i < spec.shape.size(); ++i)
+    ok = spec.shape[i] < 0 || spec.shape[i] == array.shape[i];
+  if (!ok)
+    return llvm::createStringError(llvm::formatv(
+        "{6} #{0} ('{1}') is {2} {3}, but the model takes {4} {5}", index,
+        spec.name, array.dtype, shapeString(array.shape), spec.dtype,
+        shapeString(spec.shape), kind));
+  if (array.bytes.size() !=
+      static_cast<size_t>(array.numElements() * dtypeSize(array.dtype)))
+    return llvm::createStringError(llvm::formatv(
+        "{0} #{1} ('{2}') holds {3} bytes, but {4} {5} needs {6}", kind, index,
+        spec.name, array.bytes.size(), array.dtype, shapeString(array.shape),
+        array.numElements() * dtypeSize(array.dtype)));
+  for (int64_t d : array.shape)
+    if (d <= 0)
+      return llvm::createStringError(
+          llvm::formatv("{3} #{0} ('{1}') has an empty dimension: {2}", index,
+                        spec.name, shapeString(array.shape), kind));
+  if (spec.limit > 0) {
+    auto check = [&](auto *values) -> Error {
+      for (int64_t i = 0; i < array.numElements(); ++i)
+        if (values[i] < 0 || values[i] >= spec.limit)
+          return llvm::createStringError(llvm::formatv(
+              "{5} #{0} ('{1}'): token id {2} at flat index {3} is outside "
+              "the vocabulary [0, {4})",
+              index, spec.name, static_cast<int64_t>(values[i]), i, spec.limit,
+              kind));
+      return Error::success();
+    };
+    if (array.dtype == "i64")
+      return check(array.data<int64_t>());
+    if (array.dtype == "i32")
+      return check(array.data<int32_t>());
+  }
+  if (array.dtype == "f32" || array.dtype == "f64")
+    for (int64_t i = 0; i < array.numElements(); ++i) {
+      double x = array.dtype == "f32" ? array.data<float>()[i]
+                                      : array.data<double>()[i];
+      if (std::isnan(x))
+        return llvm::createStringError(
+            llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
+                          spec.name, i, kind));
+    }
+  return Error::success();
+}
+
+Expected<std::vector<HostArray>>
+CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
+                    llvm::ArrayRef<const HostArray *> weights,
+                    llvm::ArrayRef<HostArray> inputs,
+                    llvm::ArrayRef<HostArray> states) {
+  if (inputs.size() != spec.inputs.size())
+    return llvm::createStringError(
+        llvm::formatv("the model takes {0} inputs, got {1}", spec.inputs.size(),
+                      inputs.size()));
+  if (states.size() != spec.states.size())
+    return llvm::createStringError(
+        llvm::formatv("the step entry carries {0} states, got {1}",
+                      spec.states.size(), states.size()));
+  if (weights.size() != spec.weights.size())
+    return llvm::createStringError("the model's weights are not bound");
+  for (auto [i, input] : llvm::enumerate(inputs))
+    if (Error e = checkInput(spec.inputs[i], input, i))
+      return std::move(e);
+  for (auto [i, state] : llvm::enumerate(states))
+    if (Error e = checkInput(spec.states[i], state, i, "state"))
+      return std::move(e);
+  // Compiled code trusts that every batch dimension agrees.
+  if (!inputs.empty() && !states.empty()) {
+    int64_t batch = inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
+    for (auto [i, state] : llvm::enumerate(states))
+      if (!spec.states[i].shape.empty() && spec.states[i].shape[0] < 0 &&
+          state.shape[0] != batch)
+        return llvm::createStringError(llvm::formatv(
+            "state #{0} ('{1}') is for a batch of {2} sequences, but the "
+            "input has {3}",
+            i, spec.states[i].name, state.shape[0], batch));
+  }
+
+  // Results, then next states: their descriptors lie one after another.
+  std::vector<const TensorSpec *> outSpecs;
+  for (const TensorSpec &result : spec.results)
+    outSpecs.push_back(&result);
+  for (const TensorSpec &state : spec.states)
+    outSpecs.push_back(&state);
+  std::vector<size_t> at;
+  size_t words = 0;
+  for (const TensorSpec *out : outSpecs) {
+    at.push_back(words);
+    words += 3 + 2 * out->rank();
+  }
+  std::vector<int64_t> results(std::max<size_t>(words, 1), 0);
+  std::vector<std::vector<int64_t>> descriptors;
+  for (const HostArray &input : inputs)
+    descriptors.push_back(descriptorOf(input));
+  for (const HostArray &state : states)
+    descriptors.push_back(descriptorOf(state));
+  for (const HostArray *weight : weights)
+    descriptors.push_back(descriptorOf(*weight));
+  std::vector<void *> args;
+  args.push_back(results.data());
+  for (auto &d : descriptors)
+    args.push_back(d.data());
+  fn(args.data());
+
+  // Copy each result out of the callee's buffer, then free the buffers
+  // (once each: two results may share one).
+  std::vector<HostArray> outs;
+  std::vector<void *> owned;
+  for (auto [n, out] : llvm::enumerate(outSpecs)) {
+    const int64_t *d = results.data() + at[n];
+    int64_t rank = out->rank();
+    std::vector<int64_t> shape(d + 3, d + 3 + rank);
+    HostArray array = HostArray::make(shape, out->dtype);
+    int64_t size = dtypeSize(out->dtype);
+    const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;
+    // Row-major results (the usual case) are one copy; others go element
+    // by element.
+    bool rowMajor = true;
+    for (int64_t k = rank - 1, stride = 1; k >= 0; --k) {
+      rowMajor &= shape[k] == 1 || d[3 + rank + k] == stride;
+      stride *= shape[k];
+    }
+    if (rowMajor) {
+      if (array.numElements() > 0)
+        std::memcpy(array.bytes.data(), base, array.numElements() * size);
+    } else {
+      std::vector<int64_t> index(rank, 0);
+      for (int64_t flat = 0; flat < array.numElements(); ++flat) {
+        int64_t offset = 0;
+        for (int64_t k = 0; k < rank; ++k)
+          offset += index[k] * d[3 + rank + k];
+        std::memcpy(array.bytes.data() + flat * size, base + offset * size,
+                    size);
+        for (int64_t k = rank - 1; k >= 0; --k) {
+          if (++index[k] < shape[k])
+            break;
+          index[k] = 0;
+        }
+      }
+    }
+    auto *allocated = reinterpret_cast<void *>(d[0]);
+    if (!llvm::is_contained(owned, allocated))
+      owned.push_back(allocated);
+    outs.push_back(std::move(array));
+  }
+  for (void *buffer : owned)
+    release(buffer);
+  return outs;
+}
+
+Expected<HostArray> CompiledModel::run(llvm::ArrayRef<HostArray> inputs) {
+  auto outs = call(modelInfo, entry, forwardWeights, inputs, {});
+  if (!outs)
+    return outs.takeError();
+  return std::move(outs->front());
+}
+
+Expected<std::vector<HostArray>>
+CompiledModel::runAll(llvm::ArrayRef<HostArray> inputs) {
+  return call(modelInfo, entry, forwardWeights, inputs, {});
+}
+
+/// The error for a library without a step entry.
+static Error noStepEntry(llvm::StringRef path) {
+  return llvm::createStringError(
+      path + " has no step entry for generation: glint-compile adds one to "
+             "causal language models whose every layer can carry its state "
+             "(glint-compile --step=on names the layer that cannot)");
+}
+
+Expected<std::vector<HostArray>>
+CompiledModel::initialStates(int64_t batch) const {
+  if (!modelInfo.step)
+    return noStepEntry(path);
+  if (batch <= 0)
+    return llvm::createStringError(
+        llvm::formatv("a batch of {0} sequences", batch));
+  std::vector<HostArray> states;
+  for (const TensorSpec &spec : modelInfo.step->states) {
+    std::vector<int64_t> shape = spec.shape;
+    for (int64_t &d : shape)
+      if (d < 0)
+        d = batch;
+    states.push_back(HostArray::make(shape, spec.dtype)); // Zero-filled.
+  }
+  return states;
+}
+
+Expected<HostArray> CompiledModel::step(llvm::ArrayRef<HostArray> inputs,
+                                        std::vector<HostArray> &states) {
+  if (!modelInfo.step)
+    return noStepEntry(path);
+  if (stepWeights.size() != modelInfo.step->weights.size())
+    return llvm::createStringError("the model's weights are not bound");
+  auto outs = call(*modelInfo.step, stepEntry, stepWeights, inputs, states);
+  if (!outs)
+    return outs.takeError();
+  size_t results = modelInfo.step->results.size();
+  states.assign(std::make_move_iterator(outs->begin() + results),
+                std::make_move_iterator(outs->end()));
+  return std::move(outs->front());
+}

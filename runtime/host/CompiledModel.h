@@ -1,0 +1,110 @@
+//===- CompiledModel.h - loading and running compiled models ----*- C++ -*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_RUNTIME_HOST_COMPILEDMODEL_H
+#define GLINT_RUNTIME_HOST_COMPILEDMODEL_H
+
+#include "runtime/io/ModelInfo.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <vector>
+
+namespace mlir::glint::runtime {
+
+class Checkpoint;
+
+/// A dense row-major host array in one of the interface dtypes.
+struct HostArray {
+  std::vector<int64_t> shape;
+  std::string dtype; // "f32", "f64", "i64" or "i32"
+  std::vector<char> bytes;
+
+  int64_t numElements() const;
+  template <typename T> T *data() { return reinterpret_cast<T *>(bytes.data()); }
+  template <typename T> const T *data() const {
+    return reinterpret_cast<const T *>(bytes.data());
+  }
+  static HostArray make(std::vector<int64_t> shape, std::string dtype);
+};
+
+/// A shared library made by `glint-compile -emit=lib`, its weights bound
+/// from a checkpoint by name.
+class CompiledModel {
+public:
+  /// Opens the library and reads its `glint_model_info`.
+  static llvm::Expected<std::unique_ptr<CompiledModel>>
+  load(llvm::StringRef path);
+  /// A model linked into this program (a standalone executable made by
+  /// `glint-compile -emit=exe`): its entry points (`step` may be null when
+  /// the record has no step entry), record, and the function that releases
+  /// its results (`glint_free`; null: free()).
+  static llvm::Expected<std::unique_ptr<CompiledModel>>
+  fromSymbols(void (*entry)(void **), void (*step)(void **), const char *record,
+              void (*release)(void *) = nullptr);
+  ~CompiledModel();
+
+  const ModelInfo &info() const { return modelInfo; }
+
+  /// Loads every weight the model names from `checkpoint` (converted to the
+  /// model's dtype) and checks its shape: a missing or mis-shaped weight, or
+  /// a checkpoint of another model, is an error naming the weight.
+  llvm::Error bindWeights(const Checkpoint &checkpoint);
+
+  /// Runs the full forward. The inputs must match the interface (rank,
+  /// static dims, dtype, token ids inside the vocabulary); errors say which.
+  llvm::Expected<HostArray> run(llvm::ArrayRef<HostArray> inputs);
+
+  /// Runs the full forward and returns every result in record order: the
+  /// logits, then (libraries compiled with --attention) one map per layer
+  /// of `info().attention->layers`.
+  llvm::Expected<std::vector<HostArray>>
+  runAll(llvm::ArrayRef<HostArray> inputs);
+
+  /// Whether the library has a step entry (streaming generation).
+  bool hasStep() const { return modelInfo.step.has_value(); }
+
+  /// The step entry's states for `batch` sequences, all zero: the start of
+  /// a sequence. An error if the library has no step entry.
+  llvm::Expected<std::vector<HostArray>> initialStates(int64_t batch) const;
+
+  /// Runs the step entry on the next piece of each sequence (`inputs`, e.g.
+  /// token ids [batch, L]) continuing from `states`, which are replaced by
+  /// the states after it; returns the logits of the piece. Feeding a
+  /// sequence in pieces gives the full forward's logits. Inputs are checked
+  /// as for run(); states must have the shapes of the record, with the
+  /// inputs' batch.
+  llvm::Expected<HostArray> step(llvm::ArrayRef<HostArray> inputs,
+                                 std::vector<HostArray> &states);
+
+private:
+  CompiledModel() = default;
+  llvm::Error resolveWeights();
+  /// Calls `fn` (described by `spec`) and returns its results, then its next
+  /// states.
+  llvm::Expected<std::vector<HostArray>>
+  call(const EntryInfo &spec, void (*fn)(void **),
+       llvm::ArrayRef<const HostArray *> weights,
+       llvm::ArrayRef<HostArray> inputs, llvm::ArrayRef<HostArray> states);
+
+  void *handle = nullptr;
+  void (*entry)(void **) = nullptr;
+  void (*stepEntry)(void **) = nullptr;
+  /// Releases a result buffer: the library's `glint_free`, or free() for
+  /// libraries made before it existed.
+  void (*release)(void *) = nullptr;
+  ModelInfo modelInfo;
+  std::string path;
+  /// Every weight either entry names, by name, and each entry's in order.
+  llvm::StringMap<HostArray> weightsByName;
+  std::vector<const HostArray *> forwardWeights, stepWeights;
+};
+
+} // namespace mlir::glint::runtime
+
+#endif // GLINT_RUNTIME_HOST_COMPILEDMODEL_H

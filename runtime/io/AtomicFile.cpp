@@ -1,0 +1,51 @@
+//===- AtomicFile.cpp - files that appear complete or not at all ----------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/io/AtomicFile.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/Twine.h"
+#include "llvm/Support/FileSystem.h"
+
+using llvm::Error;
+using llvm::StringRef;
+using llvm::Twine;
+
+Error mlir::glint::runtime::writeFileAtomically(
+    StringRef path, llvm::function_ref<void(llvm::raw_ostream &)> write) {
+  auto fail = [&](const Twine &problem) {
+    return llvm::createStringError(
+        std::make_error_code(std::errc::invalid_argument),
+        path + ": " + problem);
+  };
+  int fd;
+  llvm::SmallString<256> tempPath;
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(
+          path + ".tmp-%%%%%%%%", fd, tempPath))
+    return fail("cannot create a temporary file: " + ec.message());
+
+  std::error_code writeError;
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    write(os);
+    os.close();
+    // raw_fd_ostream aborts on destruction with an unchecked error.
+    if (os.has_error()) {
+      writeError = os.error();
+      os.clear_error();
+    }
+  }
+  if (writeError) {
+    llvm::sys::fs::remove(tempPath);
+    return fail("cannot write '" + tempPath + "': " + writeError.message());
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tempPath, path)) {
+    llvm::sys::fs::remove(tempPath);
+    return fail("cannot rename '" + tempPath + "' into place: " +
+                ec.message());
+  }
+  return Error::success();
+}

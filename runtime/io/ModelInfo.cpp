@@ -1,0 +1,187 @@
+//===- ModelInfo.cpp - the interface of a compiled model ------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/io/ModelInfo.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir::glint::runtime;
+namespace json = llvm::json;
+
+static json::Value specToJSON(const TensorSpec &spec) {
+  json::Array shape;
+  for (int64_t d : spec.shape)
+    shape.push_back(d);
+  json::Object object{{"name", spec.name},
+                      {"dtype", spec.dtype},
+                      {"shape", std::move(shape)}};
+  if (spec.limit > 0)
+    object["limit"] = spec.limit;
+  return object;
+}
+
+static json::Array listToJSON(const std::vector<TensorSpec> &specs) {
+  json::Array array;
+  for (const TensorSpec &spec : specs)
+    array.push_back(specToJSON(spec));
+  return array;
+}
+
+json::Value mlir::glint::runtime::toJSON(const ModelInfo &info) {
+  json::Object object{{"version", info.version},
+                      {"entry", info.entry},
+                      {"inputs", listToJSON(info.inputs)},
+                      {"weights", listToJSON(info.weights)},
+                      {"results", listToJSON(info.results)}};
+  if (info.step)
+    object["step"] = json::Object{{"entry", info.step->entry},
+                                  {"inputs", listToJSON(info.step->inputs)},
+                                  {"states", listToJSON(info.step->states)},
+                                  {"weights", listToJSON(info.step->weights)},
+                                  {"results", listToJSON(info.step->results)}};
+  if (info.attention) {
+    json::Array layers;
+    for (const std::string &layer : info.attention->layers)
+      layers.push_back(layer);
+    object["attention"] =
+        json::Object{{"formulation", info.attention->formulation},
+                     {"aggregate", info.attention->aggregate},
+                     {"layers", std::move(layers)}};
+  }
+  return object;
+}
+
+static llvm::Error malformed(const llvm::Twine &what) {
+  return llvm::createStringError("malformed glint_model_info: " + what);
+}
+
+static llvm::Expected<std::vector<TensorSpec>>
+parseSpecs(const json::Object &object, llvm::StringRef key) {
+  const json::Array *array = object.getArray(key);
+  if (!array)
+    return malformed("no '" + key + "' list");
+  std::vector<TensorSpec> specs;
+  for (const json::Value &item : *array) {
+    const json::Object *spec = item.getAsObject();
+    if (!spec)
+      return malformed("an entry of '" + key + "' is not an object");
+    TensorSpec result;
+    auto name = spec->getString("name");
+    auto dtype = spec->getString("dtype");
+    const json::Array *shape = spec->getArray("shape");
+    if (!name || !dtype || !shape)
+      return malformed("an entry of '" + key +
+                       "' lacks name, dtype or shape");
+    if (*dtype != "f32" && *dtype != "f64" && *dtype != "i64" &&
+        *dtype != "i32")
+      return malformed("unknown dtype '" + *dtype + "'");
+    result.name = name->str();
+    result.dtype = dtype->str();
+    for (const json::Value &d : *shape) {
+      auto size = d.getAsInteger();
+      if (!size || *size < -1)
+        return malformed("a dimension of '" + result.name +
+                         "' is not an integer >= -1");
+      result.shape.push_back(*size);
+    }
+    if (auto limit = spec->getInteger("limit"))
+      result.limit = *limit;
+    specs.push_back(std::move(result));
+  }
+  return specs;
+}
+
+/// The entry, inputs, weights and results of `object` (and its states when
+/// `withStates`); `what` names it in errors.
+static llvm::Error parseEntry(const json::Object &object, EntryInfo &entry,
+                              bool withStates, llvm::StringRef what,
+                              size_t numResults = 1) {
+  auto symbol = object.getString("entry");
+  if (!symbol)
+    return malformed("no entry point" + what);
+  entry.entry = symbol->str();
+  auto inputs = parseSpecs(object, "inputs");
+  if (!inputs)
+    return inputs.takeError();
+  auto weights = parseSpecs(object, "weights");
+  if (!weights)
+    return weights.takeError();
+  auto results = parseSpecs(object, "results");
+  if (!results)
+    return results.takeError();
+  if (numResults == 1 && results->size() != 1)
+    return malformed("expected exactly one result" + what);
+  if (results->size() != numResults)
+    return malformed(llvm::formatv("expected {0} results (the logits and "
+                                   "one map per attention layer), found {1}",
+                                   numResults, results->size())
+                         .str());
+  entry.inputs = std::move(*inputs);
+  entry.weights = std::move(*weights);
+  entry.results = std::move(*results);
+  if (!withStates)
+    return llvm::Error::success();
+  auto states = parseSpecs(object, "states");
+  if (!states)
+    return states.takeError();
+  for (const TensorSpec &state : *states)
+    for (auto [i, d] : llvm::enumerate(state.shape))
+      if (d < 0 && i != 0)
+        return malformed("state '" + state.name +
+                         "' has a dynamic dimension other than the batch");
+  entry.states = std::move(*states);
+  return llvm::Error::success();
+}
+
+llvm::Expected<ModelInfo>
+mlir::glint::runtime::parseModelInfo(llvm::StringRef text) {
+  auto parsed = json::parse(text);
+  if (!parsed)
+    return malformed(llvm::toString(parsed.takeError()));
+  const json::Object *object = parsed->getAsObject();
+  if (!object)
+    return malformed("not a JSON object");
+  ModelInfo info;
+  auto version = object->getInteger("version");
+  if (!version || *version != 1)
+    return malformed("unsupported version (expected 1)");
+  if (const json::Value *attention = object->get("attention")) {
+    const json::Object *attentionObject = attention->getAsObject();
+    if (!attentionObject)
+      return malformed("'attention' is not an object");
+    AttentionInfo parsed;
+    auto formulation = attentionObject->getString("formulation");
+    auto aggregate = attentionObject->getString("aggregate");
+    const json::Array *layers = attentionObject->getArray("layers");
+    if (!formulation || !aggregate || !layers)
+      return malformed("'attention' needs 'formulation', 'aggregate' and "
+                       "'layers'");
+    parsed.formulation = formulation->str();
+    parsed.aggregate = aggregate->str();
+    for (const json::Value &layer : *layers) {
+      auto label = layer.getAsString();
+      if (!label)
+        return malformed("an attention layer label is not a string");
+      parsed.layers.push_back(label->str());
+    }
+    info.attention = std::move(parsed);
+  }
+  size_t numResults = 1 + (info.attention ? info.attention->layers.size() : 0);
+  if (llvm::Error e =
+          parseEntry(*object, info, /*withStates=*/false, "", numResults))
+    return std::move(e);
+  if (const json::Value *step = object->get("step")) {
+    const json::Object *stepObject = step->getAsObject();
+    if (!stepObject)
+      return malformed("'step' is not an object");
+    EntryInfo entry;
+    if (llvm::Error e =
+            parseEntry(*stepObject, entry, /*withStates=*/true, " in 'step'"))
+      return std::move(e);
+    info.step = std::move(entry);
+  }
+  return info;
+}
