@@ -81,8 +81,8 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
   // The ABI passes inputs, states, weights in this order.
   enum { Input, State, Weight } last = Input;
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    auto weight = fn.getArgAttrOfType<StringAttr>(i, "glint.weight");
-    auto state = fn.getArgAttrOfType<StringAttr>(i, "glint.state");
+    auto weight = fn.getArgAttrOfType<StringAttr>(i, GlintDialect::kWeightAttrName);
+    auto state = fn.getArgAttrOfType<StringAttr>(i, GlintDialect::kStateAttrName);
     auto spec =
         specOf(fn.getArgumentTypes()[i], weight  ? weight.str()
                                          : state ? state.str()
@@ -107,7 +107,7 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
     }
   }
   // One result, or (glint-to-attention) one plus a map per layer.
-  auto layers = fn->getAttrOfType<ArrayAttr>("glint.attention_layers");
+  auto layers = fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName);
   size_t expected = 1 + (layers ? layers.size() : 0);
   size_t results = fn.getNumResults() - info.states.size();
   if (fn.getNumResults() < info.states.size() || results != expected)
@@ -129,7 +129,7 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
   // The next states come back in the order they went in.
   for (auto [i, state] : llvm::enumerate(info.states)) {
     unsigned r = results + i;
-    auto name = fn.getResultAttrOfType<StringAttr>(r, "glint.state");
+    auto name = fn.getResultAttrOfType<StringAttr>(r, GlintDialect::kStateAttrName);
     auto spec = specOf(fn.getResultTypes()[r], state.name);
     if (!spec)
       return spec.takeError();
@@ -162,7 +162,7 @@ static Error toAttention(func::FuncOp fn,
     return llvm::createStringError(
         "rewriting @" + fn.getSymName() +
         " into its attention form failed (see the diagnostics above)");
-  auto layers = fn->getAttrOfType<ArrayAttr>("glint.attention_layers");
+  auto layers = fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName);
   if (!layers || layers.empty())
     return llvm::createStringError(
         "@" + fn.getSymName() +
@@ -187,7 +187,7 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
     attentionInfo->formulation = attention.formulation;
     attentionInfo->aggregate = attention.aggregate;
     for (Attribute label :
-         fn->getAttrOfType<ArrayAttr>("glint.attention_layers"))
+         fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName))
       attentionInfo->layers.push_back(cast<StringAttr>(label).str());
     // The step entry returns logits only; the maps are of a whole sequence.
     if (step == StepMode::On)
@@ -254,14 +254,14 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
   info = std::move(record);
   // Recorded in `info`; LLVM would only warn about the unknown attributes.
   module.walk([](func::FuncOp fn) {
-    fn->removeAttr("glint.attention_layers");
-    fn->removeAttr("glint.formulation");
+    fn->removeAttr(GlintDialect::kAttentionLayersAttrName);
+    fn->removeAttr(GlintDialect::kFormulationAttrName);
     for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-      fn.removeArgAttr(i, "glint.weight");
-      fn.removeArgAttr(i, "glint.state");
+      fn.removeArgAttr(i, GlintDialect::kWeightAttrName);
+      fn.removeArgAttr(i, GlintDialect::kStateAttrName);
     }
     for (unsigned i = 0; i < fn.getNumResults(); ++i)
-      fn.removeResultAttr(i, StringAttr::get(fn.getContext(), "glint.state"));
+      fn.removeResultAttr(i, StringAttr::get(fn.getContext(), GlintDialect::kStateAttrName));
   });
   PassManager toLLVM(module.getContext());
   buildGlintBuffersToLLVMPipeline(toLLVM, target);

@@ -37,6 +37,36 @@ def Glint_Dialect : Dialect {
   let useDefaultAttributePrinterParser = 1;
   let useDefaultTypePrinterParser = 1;
   let hasCanonicalizer = 0;
+  let extraClassDeclaration = [{
+    /// The discardable attributes that glint's importers, passes, compiler
+    /// and tools agree on, named once here.
+
+    /// On a function argument: the checkpoint tensor the argument is bound
+    /// to (glint-externalize-weights).
+    static constexpr ::llvm::StringLiteral kWeightAttrName = "glint.weight";
+    /// On an op that carries a state across calls: the state's name
+    /// (glint-import); on a step function's argument or result: the state it
+    /// carries (glint-expose-state).
+    static constexpr ::llvm::StringLiteral kStateAttrName = "glint.state";
+    /// On an op: the name its result is recorded under (a layer's hidden
+    /// state, `hidden_states.<k>`), for glint-run --dump-hidden.
+    static constexpr ::llvm::StringLiteral kTraceAttrName = "glint.trace";
+    /// On a function rewritten by glint-to-attention: the labels of its
+    /// token-mixing layers, one per returned map.
+    static constexpr ::llvm::StringLiteral kAttentionLayersAttrName =
+        "glint.attention_layers";
+    /// On a function rewritten by glint-to-attention: its formulation.
+    static constexpr ::llvm::StringLiteral kFormulationAttrName =
+        "glint.formulation";
+    /// On a classifier's function: the position whose logits are the
+    /// answer (glint-import; glint-explain explains it).
+    static constexpr ::llvm::StringLiteral kReadoutPositionAttrName =
+        "glint.readout_position";
+    /// On the private function of glint-chunk-recurrence's chunked form:
+    /// the signature it serves.
+    static constexpr ::llvm::StringLiteral kChunkedRecurrenceAttrName =
+        "glint.chunked_recurrence";
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -72,6 +102,20 @@ def Glint_WeightLayout : I32EnumAttr<"WeightLayout", "linear weight layout", [
 def Glint_WeightLayoutAttr
     : EnumAttr<Glint_Dialect, Glint_WeightLayout, "layout"> {
   let assemblyFormat = "$value";
+}
+
+// The formulations of glint-to-attention, named once for the pass,
+// glint-compile --attention and glint-explain --formulation.
+def Glint_Formulation : I32EnumAttr<"Formulation",
+    "which factors a layer's implicit attention keeps", [
+    I32EnumAttrCase<"unified", 0>,
+    I32EnumAttrCase<"scan_only", 1, "scan-only">,
+    I32EnumAttrCase<"no_conv", 2, "no-conv">,
+    I32EnumAttrCase<"no_gate", 3, "no-gate">,
+    I32EnumAttrCase<"no_act", 4, "no-act">
+  ]> {
+  let cppNamespace = "::mlir::glint";
+  let genSpecializedAttr = 0;
 }
 
 class Glint_Op<string mnemonic, list<Trait> traits = []>

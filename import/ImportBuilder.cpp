@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "import/ImportBuilder.h"
+#include "runtime/io/ModelInfo.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -18,14 +19,8 @@ using namespace mlir;
 using namespace mlir::glint;
 using namespace mlir::glint::import;
 using llvm::Expected;
+using mlir::glint::runtime::shapeString;
 namespace json = llvm::json;
-
-static std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (auto [i, d] : llvm::enumerate(shape))
-    s += (i ? ", " : "") + std::to_string(d);
-  return s + "]";
-}
 
 //===----------------------------------------------------------------------===//
 // Config
@@ -414,7 +409,7 @@ Value ImportBuilder::groupNorm(Value x, int64_t groups, Value w, Value b,
 
 Operation *ImportBuilder::nameState(Operation *op, StringRef name) {
   if (!name.empty())
-    op->setAttr("glint.state", builder.getStringAttr(name));
+    op->setAttr(GlintDialect::kStateAttrName, builder.getStringAttr(name));
   return op;
 }
 
@@ -465,7 +460,7 @@ Value ImportBuilder::mixer(StringRef label, Value x,
 
 void ImportBuilder::trace(Value v, StringRef name) {
   Operation *op = v.getDefiningOp();
-  if (!op || op->hasAttr("glint.trace") || op->getNumResults() != 1)
+  if (!op || op->hasAttr(GlintDialect::kTraceAttrName) || op->getNumResults() != 1)
     op = tensor::CastOp::create(builder, location, v.getType(), v);
-  op->setAttr("glint.trace", builder.getStringAttr(name));
+  op->setAttr(GlintDialect::kTraceAttrName, builder.getStringAttr(name));
 }

@@ -159,7 +159,7 @@ public:
   /// classifier's CLS token), as `glint.readout_position`: the row that
   /// explanations of the result start from.
   void setReadoutPosition(int64_t position) {
-    forward->setAttr("glint.readout_position",
+    forward->setAttr(glint::GlintDialect::kReadoutPositionAttrName,
                      builder.getI64IntegerAttr(position));
   }
 

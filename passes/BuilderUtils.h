@@ -16,9 +16,11 @@
 #define GLINT_PASSES_BUILDERUTILS_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 
@@ -54,6 +56,30 @@ inline void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
   tensor::ParallelInsertSliceOp::create(
       b, loc, value, dest, offsets, sizes,
       SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
+}
+
+/// The key group that value head `head` reads when `heads` value heads
+/// share `groups` key groups (heads is a multiple of groups): the head itself
+/// when each head has its own group, 0 when there is one group, else
+/// head / (heads / groups). `headsPerGroup` is that ratio when the caller
+/// has already built it; otherwise it is built here.
+inline Value groupOf(OpBuilder &b, Location loc, Value head,
+                     OpFoldResult heads, OpFoldResult groups,
+                     Value headsPerGroup = {}) {
+  std::optional<int64_t> h = getConstantIntValue(heads),
+                         g = getConstantIntValue(groups);
+  if (h && g && *h == *g)
+    return head;
+  if (g && *g == 1)
+    return arith::ConstantIndexOp::create(b, loc, 0);
+  Value ratio = headsPerGroup;
+  if (!ratio && h && g)
+    ratio = arith::ConstantIndexOp::create(b, loc, *h / *g);
+  else if (!ratio)
+    ratio = arith::DivSIOp::create(
+        b, loc, getValueOrCreateConstantIndexOp(b, loc, heads),
+        getValueOrCreateConstantIndexOp(b, loc, groups));
+  return arith::DivSIOp::create(b, loc, head, ratio);
 }
 
 /// The short builders that the lowering classes of the vectorising passes

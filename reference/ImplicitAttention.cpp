@@ -6,6 +6,8 @@
 
 #include "reference/ImplicitAttention.h"
 
+#include "runtime/io/ModelInfo.h"
+
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 using namespace mlir::glint::reference;
 using llvm::ArrayRef;
 using llvm::Expected;
+using mlir::glint::runtime::shapeString;
 
 namespace {
 
@@ -29,13 +32,6 @@ struct Channel {
 
 llvm::Error error(const llvm::Twine &message) {
   return llvm::createStringError(message.str());
-}
-
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 /// The memory a map request may use: half of this machine's RAM.

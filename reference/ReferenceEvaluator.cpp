@@ -14,6 +14,7 @@
 #include "reference/ImplicitAttention.h"
 
 #include "dialect/GlintOps.h"
+#include "runtime/io/ModelInfo.h"
 #include "runtime/io/Safetensors.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -37,6 +38,7 @@ using namespace mlir;
 using namespace mlir::glint::reference;
 using llvm::Error;
 using llvm::Expected;
+using mlir::glint::runtime::shapeString;
 
 //===----------------------------------------------------------------------===//
 // Array
@@ -65,14 +67,6 @@ Expected<int64_t> mlir::glint::reference::numElementsOf(ArrayRef<int64_t> shape)
       return llvm::createStringError("shape has too many elements");
   }
   return n;
-}
-
-static std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (auto [i, d] : llvm::enumerate(shape))
-    s += (i ? ", " : "") + (ShapedType::isDynamic(d) ? std::string("?")
-                                                     : std::to_string(d));
-  return s + "]";
 }
 
 //===----------------------------------------------------------------------===//
@@ -232,7 +226,7 @@ Expected<std::vector<Array>> Interpreter::runBlock(Block &block,
         return opError(&op, failure->message);
     }
     if (trace)
-      if (auto name = op.getAttrOfType<StringAttr>("glint.trace"))
+      if (auto name = op.getAttrOfType<StringAttr>(glint::GlintDialect::kTraceAttrName))
         trace(name.getValue(), values[op.getResult(0)]);
   }
   return llvm::createStringError("block without a terminator");

@@ -1055,6 +1055,7 @@ LogicalResult lowerActGain(ActGainOp op) {
 struct ConvertGlintMapToLoopsPass
     : public glint::impl::ConvertGlintMapToLoopsBase<
           ConvertGlintMapToLoopsPass> {
+  using Base::Base;
   void runOnOperation() override {
     func::FuncOp func = getOperation();
     if (vectorWidth < 1) {

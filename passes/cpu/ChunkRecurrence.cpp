@@ -189,7 +189,6 @@ private:
   Value timeOf(OpBuilder &b, Value t0, Value i, Value n) {
     return add(b, t0, rowOf(b, i, n));
   }
-  Value groupOf(OpBuilder &b, Value head);
   /// The decay factor exp(g_t (* delta_t)) of head h at position t, and
   /// delta_t (null without delta).
   std::pair<Value, Value> decayAt(OpBuilder &b, Value batchIv, Value t,
@@ -370,16 +369,6 @@ std::optional<StringRef> ChunkLowering::unsupported(RecurrenceOp op) {
   if (op.getBonus())
     return StringRef("bonus");
   return std::nullopt;
-}
-
-Value ChunkLowering::groupOf(OpBuilder &b, Value head) {
-  std::optional<int64_t> ratio = getConstantIntValue(headsPerGroup);
-  if (ratio && *ratio == 1)
-    return head;
-  if (std::optional<int64_t> g = getConstantIntValue(groups); g && *g == 1)
-    return index(b, 0);
-  return arith::DivSIOp::create(
-      b, loc, head, getValueOrCreateConstantIndexOp(b, loc, headsPerGroup));
 }
 
 std::pair<Value, Value> ChunkLowering::decayAt(OpBuilder &b, Value batchIv,
@@ -789,7 +778,8 @@ void ChunkLowering::buildInterChunk(OpBuilder &b, Value batchIv, Value head,
                                     Value c, ValueRange shared) {
   auto [t0, n] = chunkExtent(b, c);
   Value zero = index(b, 0);
-  Value groupIv = groupOf(b, head);
+  Value groupIv =
+      groupOf(b, loc, head, heads, groups, dyn_cast<Value>(headsPerGroup));
   OpFoldResult one = b.getIndexAttr(1), zeroAttr = b.getIndexAttr(0);
   SmallVector<OpFoldResult> rowOffsets = {batchIv, t0, head, zeroAttr};
   SmallVector<OpFoldResult> rowSizes = {one, n, one, b.getIndexAttr(value)};
@@ -1136,7 +1126,7 @@ void ChunkRecurrencePass::chunked(RecurrenceOp op, RewriterBase &rewriter,
                                 .str();
   func::FuncOp kernel;
   for (auto fn : module.getOps<func::FuncOp>())
-    if (auto attr = fn->getAttrOfType<StringAttr>("glint.chunked_recurrence"))
+    if (auto attr = fn->getAttrOfType<StringAttr>(GlintDialect::kChunkedRecurrenceAttrName))
       if (attr.getValue() == signature)
         kernel = fn;
   if (!kernel) {
@@ -1147,7 +1137,7 @@ void ChunkRecurrencePass::chunked(RecurrenceOp op, RewriterBase &rewriter,
         rewriter, loc, "__glint_chunked_recurrence",
         rewriter.getFunctionType(op->getOperandTypes(), op->getResultTypes()));
     kernel.setPrivate();
-    kernel->setAttr("glint.chunked_recurrence",
+    kernel->setAttr(GlintDialect::kChunkedRecurrenceAttrName,
                     rewriter.getStringAttr(signature));
     symbols->insert(kernel); // Renamed if the name is taken.
     Block *entry = kernel.addEntryBlock();
@@ -1155,7 +1145,7 @@ void ChunkRecurrencePass::chunked(RecurrenceOp op, RewriterBase &rewriter,
     IRMapping mapping;
     mapping.map(op->getOperands(), entry->getArguments());
     auto copy = cast<RecurrenceOp>(rewriter.clone(*op, mapping));
-    copy->removeAttr("glint.state");
+    copy->removeAttr(GlintDialect::kStateAttrName);
     rewriter.setInsertionPoint(copy);
     SmallVector<Value> built =
         ChunkLowering(copy, rewriter, parameters.width, parameters.chunk,
@@ -1182,7 +1172,7 @@ void ChunkRecurrencePass::runOnOperation() {
         << "glint-chunk-recurrence: threads must be positive, not " << threads;
     return signalPassFailure();
   }
-  if (failed(checkVectorWidth(getOperation(), getArgument(), vectorWidth)))
+  if (failed(glint::checkVectorWidth(getOperation(), getArgument(), vectorWidth)))
     return signalPassFailure();
   if (form == RecurrenceForm::Recurrent)
     return;

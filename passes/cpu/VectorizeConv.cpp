@@ -278,7 +278,7 @@ struct VectorizeConvPass
 
   void runOnOperation() override {
     int64_t lanes = vectorWidth;
-    if (failed(checkVectorWidth(getOperation(), getArgument(), lanes)))
+    if (failed(glint::checkVectorWidth(getOperation(), getArgument(), lanes)))
       return signalPassFailure();
     SmallVector<Conv1dOp> convs;
     getOperation()->walk([&](Conv1dOp op) { convs.push_back(op); });

@@ -218,7 +218,7 @@ struct VectorizeElementwisePass
 
   void runOnOperation() override {
     int64_t width = vectorWidth;
-    if (failed(checkVectorWidth(getOperation(), getArgument(), width)))
+    if (failed(glint::checkVectorWidth(getOperation(), getArgument(), width)))
       return signalPassFailure();
     SmallVector<std::pair<linalg::GenericOp, SmallVector<Access>>> work;
     getOperation()->walk([&](linalg::GenericOp generic) {

@@ -758,7 +758,7 @@ struct VectorizeMatmulPass
   void runOnOperation() override {
     Blocking blocking;
     blocking.width = vectorWidth;
-    if (failed(checkVectorWidth(getOperation(), getArgument(), vectorWidth)))
+    if (failed(glint::checkVectorWidth(getOperation(), getArgument(), vectorWidth)))
       return signalPassFailure();
     blocking.tileRows = std::max<int64_t>(tileRows, 1);
     blocking.tileVectors = std::max<int64_t>(tileVectors, 1);

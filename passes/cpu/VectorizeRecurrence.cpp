@@ -733,7 +733,6 @@ private:
                                     Value column, Value v0, Value t0,
                                     Value len, Value tile, Value rows,
                                     Value decays);
-  Value groupOf(OpBuilder &b, Value headIv);
   /// Prefetches the rows that step `t` of a tile reads, `prefetchDistance`
   /// steps ahead.
   void prefetchRows(OpBuilder &b, Value batchIv, Value headIv, Value groupIv,
@@ -754,22 +753,6 @@ private:
 };
 
 } // namespace
-
-Value MatrixLowering::groupOf(OpBuilder &b, Value headIv) {
-  std::optional<int64_t> h = getConstantIntValue(heads),
-                         g = getConstantIntValue(groups);
-  if (h && g && *h == *g)
-    return headIv;
-  if (g && *g == 1)
-    return index(b, 0);
-  Value ratio =
-      h && g ? index(b, *h / *g)
-             : arith::DivSIOp::create(
-                   b, loc, getValueOrCreateConstantIndexOp(b, loc, heads),
-                   getValueOrCreateConstantIndexOp(b, loc, groups))
-                   .getResult();
-  return arith::DivSIOp::create(b, loc, headIv, ratio);
-}
 
 void MatrixLowering::prefetchRows(OpBuilder &b, Value batchIv, Value headIv,
                                   Value groupIv, Value v0, Value t,
@@ -817,7 +800,7 @@ MatrixLowering::buildHeadSteps(OpBuilder &b, Value batchIv, Value headIv,
                                Value column, Value v0, Value t0, Value len,
                                Value tile, Value rows, Value decays) {
   Value zero = index(b, 0), one = index(b, 1), two = index(b, 2);
-  Value groupIv = groupOf(b, headIv);
+  Value groupIv = groupOf(b, loc, headIv, heads, groups);
   Value delta = op.getDelta();
   DecayForm form = op.getDecayForm();
 
@@ -1230,7 +1213,7 @@ struct VectorizeRecurrencePass
 
   void runOnOperation() override {
     int64_t width = vectorWidth;
-    if (failed(checkVectorWidth(getOperation(), getArgument(), width)))
+    if (failed(glint::checkVectorWidth(getOperation(), getArgument(), width)))
       return signalPassFailure();
     SmallVector<RecurrenceOp> recurrences;
     getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });

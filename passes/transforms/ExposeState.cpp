@@ -154,7 +154,7 @@ std::optional<std::string> glint::findUnstreamableOp(func::FuncOp fn) {
 /// kind, else its kind; made unique among `used`.
 static std::string stateName(Operation *op, llvm::StringSet<> &used) {
   std::string base;
-  if (auto attr = op->getAttrOfType<StringAttr>("glint.state")) {
+  if (auto attr = op->getAttrOfType<StringAttr>(GlintDialect::kStateAttrName)) {
     base = attr.str();
   } else if (auto named = op->getLoc()->findInstanceOf<NameLoc>()) {
     base = named.getName().str();
@@ -281,7 +281,7 @@ FailureOr<func::FuncOp> glint::exposeState(func::FuncOp fn,
   OpBuilder b(context);
   auto stateAttr = [&](StringRef name) {
     return DictionaryAttr::get(
-        context, {NamedAttribute(StringAttr::get(context, "glint.state"),
+        context, {NamedAttribute(StringAttr::get(context, GlintDialect::kStateAttrName),
                                  StringAttr::get(context, name))});
   };
   SmallVector<Value> next;
@@ -350,7 +350,7 @@ FailureOr<func::FuncOp> glint::exposeState(func::FuncOp fn,
       continue;
     }
     replacement->setDiscardableAttrs(op->getDiscardableAttrDictionary());
-    replacement->removeAttr("glint.state");
+    replacement->removeAttr(GlintDialect::kStateAttrName);
     op->getResult(0).replaceAllUsesWith(replacement->getResult(0));
     op->erase();
   }

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialect/GlintDialect.h"
 #include "passes/transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -73,7 +74,7 @@ struct ExternalizeWeightsPass
                                          &getContext(),
                                          {NamedAttribute(
                                              StringAttr::get(&getContext(),
-                                                             "glint.weight"),
+                                                             glint::GlintDialect::kWeightAttrName),
                                              StringAttr::get(&getContext(),
                                                              name))}),
                                      fn.getLoc()))) {

@@ -42,7 +42,7 @@ using namespace mlir::glint;
 namespace {
 
 /// Which factors a formulation keeps.
-struct Formulation {
+struct Factors {
   bool exact = true;     // unified: the matrix plus offset is the layer
   bool conv = true;      // conv1d and token shift
   bool gate = true;      // multiplications by a data-dependent control
@@ -51,23 +51,27 @@ struct Formulation {
   bool skip = true;      // the recurrence's skip term (Mamba's D)
 };
 
-static FailureOr<Formulation> parseFormulation(StringRef name) {
-  Formulation f;
-  if (name == "unified")
+static Factors factorsOf(Formulation formulation) {
+  Factors f;
+  if (formulation == Formulation::unified)
     return f;
   f.exact = false;
-  if (name == "scan-only") {
+  switch (formulation) {
+  case Formulation::unified:
+    break;
+  case Formulation::scan_only:
     f.conv = f.gate = f.act = f.norm = f.skip = false;
-    return f;
-  }
-  if (name == "no-conv")
+    break;
+  case Formulation::no_conv:
     f.conv = false;
-  else if (name == "no-gate")
+    break;
+  case Formulation::no_gate:
     f.gate = false;
-  else if (name == "no-act")
+    break;
+  case Formulation::no_act:
     f.act = false;
-  else
-    return failure();
+    break;
+  }
   return f;
 }
 
@@ -126,7 +130,7 @@ static MapType mapTypeOf(Value value) {
 /// Rewrites the layers of one function.
 class LayerRewriter {
 public:
-  LayerRewriter(func::FuncOp func, const Formulation &formulation,
+  LayerRewriter(func::FuncOp func, const Factors &formulation,
                 MapAggregate aggregate, ArrayRef<int64_t> channels,
                 std::optional<int64_t> row)
       : func(func), formulation(formulation), aggregate(aggregate),
@@ -149,7 +153,7 @@ private:
   void explainBrokenPath(MixerOp mixer, Value yielded);
 
   func::FuncOp func;
-  const Formulation &formulation;
+  const Factors &formulation;
   MapAggregate aggregate;
   ArrayRef<int64_t> channels;
   std::optional<int64_t> row;
@@ -482,12 +486,8 @@ LogicalResult LayerRewriter::rewriteAttentionLayer(AttentionOp attention) {
       attention.getQ(), attention.getK(), attention.getScaleAttr(),
       attention.getWindowAttr());
   layerMaps.push_back(reduce(loc, map));
-  std::string label;
-  if (auto name = attention->getAttrOfType<StringAttr>("glint.label"))
-    label = name.str();
-  else
-    label = llvm::formatv("attention{0}", layerLabels.size()).str();
-  layerLabels.push_back(rewriter.getStringAttr(label));
+  layerLabels.push_back(rewriter.getStringAttr(
+      llvm::formatv("attention{0}", layerLabels.size()).str()));
   return success();
 }
 
@@ -522,7 +522,7 @@ LogicalResult LayerRewriter::run() {
     results.push_back(map.getType());
   func.setFunctionType(rewriter.getFunctionType(
       func.getFunctionType().getInputs(), results));
-  func->setAttr("glint.attention_layers", rewriter.getArrayAttr(layerLabels));
+  func->setAttr(GlintDialect::kAttentionLayersAttrName, rewriter.getArrayAttr(layerLabels));
   return success();
 }
 
@@ -533,13 +533,14 @@ struct ToAttentionPass
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    FailureOr<Formulation> parsed = parseFormulation(formulation);
-    if (failed(parsed)) {
+    std::optional<Formulation> named = symbolizeFormulation(formulation);
+    if (!named) {
       func.emitError() << "unknown formulation '" << formulation
                        << "' (expected unified, scan-only, no-conv, no-gate "
                           "or no-act)";
       return signalPassFailure();
     }
+    Factors factors = factorsOf(*named);
     std::optional<MapAggregate> kind = symbolizeMapAggregate(aggregate);
     if (!kind) {
       func.emitError() << "unknown aggregate '" << aggregate
@@ -550,10 +551,10 @@ struct ToAttentionPass
     std::optional<int64_t> selectedRow;
     if (hasRow)
       selectedRow = row;
-    LayerRewriter layers(func, *parsed, *kind, selected, selectedRow);
+    LayerRewriter layers(func, factors, *kind, selected, selectedRow);
     if (failed(layers.run()))
       return signalPassFailure();
-    func->setAttr("glint.formulation",
+    func->setAttr(GlintDialect::kFormulationAttrName,
                   StringAttr::get(&getContext(), formulation));
   }
 };

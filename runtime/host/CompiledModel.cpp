@@ -8,6 +8,7 @@
 #include "runtime/io/Safetensors.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -19,15 +20,24 @@ using namespace mlir::glint::runtime;
 using llvm::Error;
 using llvm::Expected;
 
-static int64_t dtypeSize(llvm::StringRef dtype) {
-  return dtype == "f64" || dtype == "i64" ? 8 : 4;
+/// The bytes of one element of an interface dtype ("f32", "f64", "i64" or
+/// "i32"); std::nullopt for any other.
+static std::optional<int64_t> elementBytes(llvm::StringRef dtype) {
+  if (dtype == "f64" || dtype == "i64")
+    return 8;
+  if (dtype == "f32" || dtype == "i32")
+    return 4;
+  return std::nullopt;
 }
 
-static std::string shapeString(llvm::ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (auto [i, d] : llvm::enumerate(shape))
-    s += (i ? ", " : "") + (d < 0 ? std::string("?") : std::to_string(d));
-  return s + "]";
+/// The bytes of one element of tensor `name`, whose dtype is `dtype`; an
+/// unknown dtype is an error naming both.
+static Expected<int64_t> dtypeSize(llvm::StringRef dtype,
+                                   llvm::StringRef name) {
+  if (std::optional<int64_t> size = elementBytes(dtype))
+    return *size;
+  return llvm::createStringError("tensor '" + name + "' has unknown dtype '" +
+                                 dtype + "'");
 }
 
 int64_t HostArray::numElements() const {
@@ -41,7 +51,11 @@ HostArray HostArray::make(std::vector<int64_t> shape, std::string dtype) {
   HostArray a;
   a.shape = std::move(shape);
   a.dtype = std::move(dtype);
-  a.bytes.resize(a.numElements() * dtypeSize(a.dtype));
+  std::optional<int64_t> size = elementBytes(a.dtype);
+  if (!size)
+    llvm::report_fatal_error("HostArray::make: unknown dtype '" +
+                             llvm::Twine(a.dtype) + "'");
+  a.bytes.resize(a.numElements() * *size);
   return a;
 }
 
@@ -181,12 +195,14 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
         "{6} #{0} ('{1}') is {2} {3}, but the model takes {4} {5}", index,
         spec.name, array.dtype, shapeString(array.shape), spec.dtype,
         shapeString(spec.shape), kind));
-  if (array.bytes.size() !=
-      static_cast<size_t>(array.numElements() * dtypeSize(array.dtype)))
+  Expected<int64_t> size = dtypeSize(array.dtype, spec.name);
+  if (!size)
+    return size.takeError();
+  if (array.bytes.size() != static_cast<size_t>(array.numElements() * *size))
     return llvm::createStringError(llvm::formatv(
         "{0} #{1} ('{2}') holds {3} bytes, but {4} {5} needs {6}", kind, index,
         spec.name, array.bytes.size(), array.dtype, shapeString(array.shape),
-        array.numElements() * dtypeSize(array.dtype)));
+        array.numElements() * *size));
   for (int64_t d : array.shape)
     if (d <= 0)
       return llvm::createStringError(
@@ -260,8 +276,13 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
   for (const TensorSpec &state : spec.states)
     outSpecs.push_back(&state);
   std::vector<size_t> at;
+  std::vector<int64_t> elementSizes;
   size_t words = 0;
   for (const TensorSpec *out : outSpecs) {
+    Expected<int64_t> size = dtypeSize(out->dtype, out->name);
+    if (!size)
+      return size.takeError();
+    elementSizes.push_back(*size);
     at.push_back(words);
     words += 3 + 2 * out->rank();
   }
@@ -288,7 +309,7 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
     int64_t rank = out->rank();
     std::vector<int64_t> shape(d + 3, d + 3 + rank);
     HostArray array = HostArray::make(shape, out->dtype);
-    int64_t size = dtypeSize(out->dtype);
+    int64_t size = elementSizes[n];
     const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;
     // Row-major results (the usual case) are one copy; others go element
     // by element.

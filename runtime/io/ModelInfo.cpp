@@ -6,10 +6,18 @@
 
 #include "runtime/io/ModelInfo.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir::glint::runtime;
 namespace json = llvm::json;
+
+std::string mlir::glint::runtime::shapeString(llvm::ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape))
+    s += (i ? ", " : "") + (d < 0 ? std::string("?") : std::to_string(d));
+  return s + "]";
+}
 
 static json::Value specToJSON(const TensorSpec &spec) {
   json::Array shape;

@@ -23,6 +23,7 @@
 #ifndef GLINT_RUNTIME_IO_MODELINFO_H
 #define GLINT_RUNTIME_IO_MODELINFO_H
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
 
@@ -46,6 +47,10 @@ struct TensorSpec {
 
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
 };
+
+/// A shape as error messages print it, e.g. `[2, ?, 64]`: a dynamic dim (any
+/// negative value: -1 in a record, ShapedType::kDynamic in IR) prints as `?`.
+std::string shapeString(llvm::ArrayRef<int64_t> shape);
 
 /// One entry point of a compiled model.
 struct EntryInfo {

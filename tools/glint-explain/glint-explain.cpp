@@ -24,6 +24,7 @@
 #include "explain/Render.h"
 
 #include "dialect/GlintDialect.h"
+#include "dialect/GlintOps.h"
 #include "passes/Passes.h"
 #include "runtime/host/CompiledModel.h"
 #include "runtime/io/Npy.h"
@@ -213,7 +214,7 @@ static Expected<Model> loadModel() {
       if (module)
         if (auto forward = (*module)->lookupSymbol<func::FuncOp>("forward"))
           if (auto readout = forward->getAttrOfType<IntegerAttr>(
-                  "glint.readout_position"))
+                  glint::GlintDialect::kReadoutPositionAttrName))
             model.readout = readout.getInt();
       if (!module)
         llvm::consumeError(module.takeError());
@@ -253,7 +254,7 @@ static Expected<Model> loadModel() {
     return llvm::createStringError(modelPath +
                                    ": the model has no function @forward");
   if (auto readout =
-          forward->getAttrOfType<IntegerAttr>("glint.readout_position"))
+          forward->getAttrOfType<IntegerAttr>(glint::GlintDialect::kReadoutPositionAttrName))
     model.readout = readout.getInt();
   auto input = dyn_cast<RankedTensorType>(forward.getArgumentTypes()[0]);
   model.imageInput = input && input.getRank() == 4;
@@ -340,7 +341,7 @@ static Expected<Explained> explainBatch(Model &model, StringRef formulation,
           "the model has no attention form:\n" + diagnostics);
   }
   auto forward = attention->lookupSymbol<func::FuncOp>("forward");
-  auto labels = forward->getAttrOfType<ArrayAttr>("glint.attention_layers");
+  auto labels = forward->getAttrOfType<ArrayAttr>(glint::GlintDialect::kAttentionLayersAttrName);
   if (!labels || labels.empty())
     return llvm::createStringError(
         "the model has no token-mixing layer (no glint.mixer or "
@@ -631,8 +632,9 @@ static int explainOne() {
 
   // The scan-only formulation beside the chosen one, for comparison.
   std::optional<std::vector<double>> scanOnlyRow;
-  if (formulationOpt != "scan-only" && !model->compiled) {
-    auto scanOnly = explainBatch(*model, "scan-only", aggregateOpt, input);
+  StringRef scanOnlyName = glint::stringifyFormulation(glint::Formulation::scan_only);
+  if (formulationOpt != scanOnlyName && !model->compiled) {
+    auto scanOnly = explainBatch(*model, scanOnlyName, aggregateOpt, input);
     if (!scanOnly)
       return fail(llvm::toString(scanOnly.takeError()));
     auto scanRolled = ex::rollout(layerMaps(*scanOnly, 0), len, startLayer);
@@ -957,8 +959,10 @@ static int evaluate() {
     return fail("eval supports images made of 8x8 patches");
 
   // A compiled library has its one formulation; IR is rewritten into all.
-  std::vector<std::string> formulations = {"unified", "scan-only", "no-conv",
-                                           "no-gate", "no-act"};
+  std::vector<std::string> formulations;
+  for (uint32_t i = 0; i <= glint::getMaxEnumValForFormulation(); ++i)
+    formulations.push_back(
+        glint::stringifyFormulation(static_cast<glint::Formulation>(i)).str());
   if (model->compiled)
     formulations = {model->compiled->info().attention->formulation};
   std::vector<Row> rows;
@@ -1153,13 +1157,11 @@ int main(int argc, char **argv) {
       "out/\n"
       "  glint-explain eval models/mamba-keyword [--count 200] [--json "
       "t.json]\n");
-  if (aggregateOpt != "mean_abs" && aggregateOpt != "mean" &&
-      aggregateOpt != "sum")
+  std::optional<glint::MapAggregate> aggregate = glint::symbolizeMapAggregate(aggregateOpt);
+  if (!aggregate || *aggregate == glint::MapAggregate::full)
     return fail("--aggregate must be mean_abs, mean or sum (got '" +
                 aggregateOpt + "')");
-  static const char *forms[] = {"unified", "scan-only", "no-conv", "no-gate",
-                                "no-act"};
-  if (llvm::find(forms, formulationOpt) == std::end(forms))
+  if (!glint::symbolizeFormulation(formulationOpt))
     return fail("--formulation must be unified, scan-only, no-conv, no-gate "
                 "or no-act (got '" +
                 formulationOpt + "')");

@@ -32,9 +32,11 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory category("glint-import options");
-static cl::opt<std::string> checkpointDir(
-    cl::Positional, cl::desc("<checkpoint directory>"), cl::Required,
-    cl::cat(category));
+// Optional for the parser so that --list alone parses; main() requires it
+// otherwise.
+static cl::opt<std::string> checkpointDir(cl::Positional,
+                                          cl::desc("<checkpoint directory>"),
+                                          cl::cat(category));
 static cl::opt<std::string> outputPath("o", cl::desc("Output .mlir file"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(category));
@@ -50,15 +52,17 @@ static int fail(const llvm::Twine &message) {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
-  if (argc == 2 && StringRef(argv[1]) == "--list") {
-    for (const auto &a : mlir::glint::import::architectures())
-      llvm::outs() << a.name << "  " << a.description << "\n";
-    return 0;
-  }
   cl::ParseCommandLineOptions(
       argc, argv,
       "glint-import: a Hugging Face-style checkpoint to glint model IR\n\n"
       "  glint-import path/to/checkpoint -o model.mlir\n");
+  if (listArchitectures) {
+    for (const auto &a : mlir::glint::import::architectures())
+      llvm::outs() << a.name << "  " << a.description << "\n";
+    return 0;
+  }
+  if (checkpointDir.empty())
+    return fail("no checkpoint directory given (see glint-import --help)");
 
   auto checkpoint = mlir::glint::runtime::Checkpoint::open(checkpointDir);
   if (!checkpoint)
