@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The evaluations of DESIGN.md §1.4, as helpers: the caller runs the model,
-// these pick what to remove and score what comes back.
+// How glint-explain evaluates an explanation, as helpers: the caller runs the
+// model, these pick what to remove and score what comes back.
 //
 // Perturbation tests (Chefer et al. 2021): remove tokens or patches in order of
 // relevance, in 10% steps, run the model at each step and record the target's

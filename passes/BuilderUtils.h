@@ -63,9 +63,8 @@ inline void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
 /// when each head has its own group, 0 when there is one group, else
 /// head / (heads / groups). `headsPerGroup` is that ratio when the caller
 /// has already built it; otherwise it is built here.
-inline Value groupOf(OpBuilder &b, Location loc, Value head,
-                     OpFoldResult heads, OpFoldResult groups,
-                     Value headsPerGroup = {}) {
+inline Value groupOf(OpBuilder &b, Location loc, Value head, OpFoldResult heads,
+                     OpFoldResult groups, Value headsPerGroup = {}) {
   std::optional<int64_t> h = getConstantIntValue(heads),
                          g = getConstantIntValue(groups);
   if (h && g && *h == *g)

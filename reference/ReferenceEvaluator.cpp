@@ -105,6 +105,12 @@ private:
   Expected<std::vector<Array>> runBlock(Block &block, Values &values);
   /// Evaluates one non-terminator op, or returns a message.
   std::optional<OpFailure> evaluate(Operation *op, Values &values);
+  /// Parts of evaluate(): the glint model ops, and the array that an
+  /// ml_program.global_load_const reads (see their definitions).
+  std::optional<std::optional<OpFailure>>
+  evaluateGlintOp(Operation *op, ArrayRef<const Array *> in, Values &values);
+  std::optional<OpFailure> loadWeight(ml_program::GlobalLoadConstOp load,
+                                      Array &out);
   /// Runs a structured linalg op (generic or named): its body once per point
   /// of the iteration space, on scalars, through evaluate().
   std::optional<OpFailure> evaluateLinalg(linalg::LinalgOp op,
@@ -1171,190 +1177,15 @@ std::optional<OpFailure> Interpreter::evaluateForall(scf::ForallOp op,
 // Dispatch
 //===----------------------------------------------------------------------===//
 
-std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
-  SmallVector<const Array *> in;
-  for (Value operand : op->getOperands()) {
-    if (isa<glint::MapType>(operand.getType())) {
-      in.push_back(nullptr); // held in `maps`
-      continue;
-    }
-    auto it = values.find(operand);
-    if (it == values.end())
-      return fail("operand defined outside the evaluated function");
-    in.push_back(&it->second);
-  }
-  auto get = [&](Value v) -> const Array * {
-    if (!v)
-      return nullptr;
-    return &values.find(v)->second;
-  };
+/// Evaluates the arith and tensor ops that make, reshape, read and write
+/// whole tensors (constant, dim, empty, cast, splat, extract, slices,
+/// reshapes, concat, select, insert); None when `op` is not one of them.
+static std::optional<Failure>
+evalTensorOp(Operation *op, ArrayRef<const Array *> in, ValueMap &values) {
   auto set = [&](unsigned i, Array array) {
     values[op->getResult(i)] = std::move(array);
   };
-  auto single = [&](auto fn) -> Failure {
-    Array out;
-    if (Failure f = fn(out))
-      return f;
-    set(0, std::move(out));
-    return std::nullopt;
-  };
-  // Ops with a streaming state: second result only when requested.
-  auto withState = [&](Value finalStateResult, auto fn) -> Failure {
-    Array out, state;
-    if (Failure f = fn(out, finalStateResult ? &state : nullptr))
-      return f;
-    set(0, std::move(out));
-    if (finalStateResult)
-      set(1, std::move(state));
-    return std::nullopt;
-  };
-
-  if (auto handled = evaluateAttentionForm(op, values))
-    return *handled;
-
-  if (Array out; auto handled = evalElementwise(op, in, out)) {
-    if (*handled)
-      return *handled;
-    set(0, std::move(out));
-    return std::nullopt;
-  }
-
-  return llvm::TypeSwitch<Operation *, Failure>(op)
-      // glint
-      .Case([&](glint::MixerOp mixer) -> Failure {
-        values[mixer.getValueArgument()] = *in[0];
-        auto results = runBlock(mixer.getBody().front(), values);
-        if (!results)
-          return fail(llvm::toString(results.takeError()));
-        set(0, std::move((*results)[0]));
-        return std::nullopt;
-      })
-      .Case([&](glint::EmbeddingOp e) {
-        return single([&](Array &out) {
-          return evalEmbedding(*get(e.getIds()), *get(e.getTable()), out);
-        });
-      })
-      .Case([&](glint::LinearOp l) {
-        return single([&](Array &out) {
-          return evalLinear(l, *get(l.getInput()), *get(l.getWeight()),
-                            get(l.getBias()), out);
-        });
-      })
-      .Case([&](glint::RMSNormOp n) {
-        return single([&](Array &out) {
-          return evalNorm(*get(n.getInput()), get(n.getWeight()), nullptr,
-                          n.getEpsilon().convertToDouble(),
-                          n.getWeightOffset().convertToDouble(), 1,
-                          /*subtractMean=*/false, out);
-        });
-      })
-      .Case([&](glint::LayerNormOp n) {
-        return single([&](Array &out) {
-          return evalNorm(*get(n.getInput()), get(n.getWeight()),
-                          get(n.getBias()), n.getEpsilon().convertToDouble(),
-                          0.0, 1, /*subtractMean=*/true, out);
-        });
-      })
-      .Case([&](glint::GroupNormOp n) {
-        return single([&](Array &out) {
-          return evalNorm(*get(n.getInput()), get(n.getWeight()),
-                          get(n.getBias()), n.getEpsilon().convertToDouble(),
-                          0.0, n.getGroups(), /*subtractMean=*/true, out);
-        });
-      })
-      .Case([&](glint::ActOp a) {
-        return single([&](Array &out) -> Failure {
-          out = mapArray(*in[0],
-                         [&](double x) { return activation(a.getKind(), x); });
-          return std::nullopt;
-        });
-      })
-      .Case([&](glint::Conv1dOp c) {
-        return withState(c.getFinalState(), [&](Array &out, Array *state) {
-          return evalConv1d(c, *get(c.getInput()), *get(c.getWeight()),
-                            get(c.getBias()), get(c.getInitialState()), out,
-                            state);
-        });
-      })
-      .Case([&](glint::TokenShiftOp t) {
-        return withState(t.getFinalState(), [&](Array &out, Array *state) {
-          return evalTokenShift(*get(t.getInput()), get(t.getInitialState()),
-                                out, state);
-        });
-      })
-      .Case([&](glint::RecurrenceOp r) {
-        return withState(r.getFinalState(), [&](Array &out, Array *state) {
-          RecurrenceArgs args{get(r.getQ()),     *get(r.getK()),
-                              *get(r.getV()),    *get(r.getLogDecay()),
-                              get(r.getDelta()), get(r.getBonus()),
-                              get(r.getSkip()),  get(r.getInitialState())};
-          return evalRecurrence(r, args, out, state);
-        });
-      })
-      .Case([&](glint::AttentionOp a) -> Failure {
-        Array out, keys, values;
-        bool caches = bool(a.getFinalKeyCache());
-        double position = a.getPosition() ? get(a.getPosition())->data[0] : 0;
-        if (Failure f = evalAttention(
-                a, *get(a.getQ()), *get(a.getK()), *get(a.getV()),
-                get(a.getKeyCache()), get(a.getValueCache()), position, out,
-                caches ? &keys : nullptr, caches ? &values : nullptr))
-          return f;
-        set(0, std::move(out));
-        if (caches) {
-          set(1, std::move(keys));
-          set(2, std::move(values));
-        }
-        return std::nullopt;
-      })
-      .Case([&](glint::RotaryOp r) {
-        return single([&](Array &out) {
-          double offset = r.getOffset() ? get(r.getOffset())->data[0] : 0.0;
-          return evalRotary(r, *get(r.getInput()), offset, out);
-        });
-      })
-      // Weights.
-      .Case([&](ml_program::GlobalLoadConstOp load) -> Failure {
-        auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
-            load, load.getGlobalAttr());
-        if (!global)
-          return fail("no ml_program.global named " +
-                      load.getGlobal().getLeafReference().getValue());
-        StringRef name = global.getSymName();
-        if (auto cached = weightCache.find(name); cached != weightCache.end()) {
-          set(0, cached->second);
-          return std::nullopt;
-        }
-        Array array;
-        if (isa_and_nonnull<ml_program::ExternAttr>(global.getValueAttr())) {
-          auto type = dyn_cast<RankedTensorType>(global.getType());
-          if (!type || !type.hasStaticShape())
-            return fail("external weight '" + name +
-                        "' needs a static tensor type");
-          auto loaded = weights(name, type.getShape());
-          if (!loaded)
-            return fail(llvm::toString(loaded.takeError()));
-          array = std::move(*loaded);
-          if (array.shape != SmallVector<int64_t, 4>(type.getShape()))
-            return fail("weight '" + name + "' has shape " +
-                        shapeString(array.shape) + " but the IR declares " +
-                        shapeString(type.getShape()));
-          for (auto [i, x] : llvm::enumerate(array.data))
-            if (!std::isfinite(x))
-              return fail(llvm::formatv("weight '{0}' holds a non-finite "
-                                        "value ({1}) at flat index {2}",
-                                        name, x, i));
-        } else if (auto value = constantArray(global.getValueAttr(),
-                                               global.getType())) {
-          array = std::move(*value);
-        } else {
-          return fail("global '" + name + "' has no usable value");
-        }
-        weightCache[name] = array;
-        set(0, std::move(array));
-        return std::nullopt;
-      })
-      // arith / tensor / linalg structure.
+  return llvm::TypeSwitch<Operation *, std::optional<Failure>>(op)
       .Case([&](arith::ConstantOp c) -> Failure {
         auto value = constantArray(c.getValue(), c.getType());
         if (!value)
@@ -1501,6 +1332,244 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
         set(0, std::move(out));
         return std::nullopt;
       })
+      .Case([&](arith::SelectOp) -> Failure {
+        // Scalar or element-wise condition.
+        Array out = *in[1];
+        for (int64_t i = 0; i < out.numElements(); ++i) {
+          double c = in[0]->data[in[0]->numElements() == 1 ? 0 : i];
+          out.data[i] = c != 0.0 ? in[1]->data[i] : in[2]->data[i];
+        }
+        set(0, std::move(out));
+        return std::nullopt;
+      })
+      .Case([&](tensor::InsertOp insert) -> Failure {
+        SmallVector<int64_t> index;
+        for (unsigned i = 2; i < in.size(); ++i)
+          index.push_back(static_cast<int64_t>(in[i]->data[0]));
+        SmallVector<int64_t> ones(index.size(), 1);
+        if (Failure f = checkBox(in[1]->shape, index, ones, ones))
+          return f;
+        Array out = *in[1];
+        out.data[offsetOf(index, out.strides())] = in[0]->data[0];
+        set(0, std::move(out));
+        return std::nullopt;
+      })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+/// Evaluates the model ops of the glint dialect (mixer, embedding, linear,
+/// norms, act, conv1d, token shift, recurrence, attention, rotary); None when
+/// `op` is not one of them.
+std::optional<std::optional<OpFailure>>
+Interpreter::evaluateGlintOp(Operation *op, ArrayRef<const Array *> in,
+                             Values &values) {
+  auto get = [&](Value v) -> const Array * {
+    if (!v)
+      return nullptr;
+    return &values.find(v)->second;
+  };
+  auto set = [&](unsigned i, Array array) {
+    values[op->getResult(i)] = std::move(array);
+  };
+  auto single = [&](auto fn) -> Failure {
+    Array out;
+    if (Failure f = fn(out))
+      return f;
+    set(0, std::move(out));
+    return std::nullopt;
+  };
+  // Ops with a streaming state: second result only when requested.
+  auto withState = [&](Value finalStateResult, auto fn) -> Failure {
+    Array out, state;
+    if (Failure f = fn(out, finalStateResult ? &state : nullptr))
+      return f;
+    set(0, std::move(out));
+    if (finalStateResult)
+      set(1, std::move(state));
+    return std::nullopt;
+  };
+
+  return llvm::TypeSwitch<Operation *, std::optional<Failure>>(op)
+      .Case([&](glint::MixerOp mixer) -> Failure {
+        values[mixer.getValueArgument()] = *in[0];
+        auto results = runBlock(mixer.getBody().front(), values);
+        if (!results)
+          return fail(llvm::toString(results.takeError()));
+        set(0, std::move((*results)[0]));
+        return std::nullopt;
+      })
+      .Case([&](glint::EmbeddingOp e) {
+        return single([&](Array &out) {
+          return evalEmbedding(*get(e.getIds()), *get(e.getTable()), out);
+        });
+      })
+      .Case([&](glint::LinearOp l) {
+        return single([&](Array &out) {
+          return evalLinear(l, *get(l.getInput()), *get(l.getWeight()),
+                            get(l.getBias()), out);
+        });
+      })
+      .Case([&](glint::RMSNormOp n) {
+        return single([&](Array &out) {
+          return evalNorm(*get(n.getInput()), get(n.getWeight()), nullptr,
+                          n.getEpsilon().convertToDouble(),
+                          n.getWeightOffset().convertToDouble(), 1,
+                          /*subtractMean=*/false, out);
+        });
+      })
+      .Case([&](glint::LayerNormOp n) {
+        return single([&](Array &out) {
+          return evalNorm(*get(n.getInput()), get(n.getWeight()),
+                          get(n.getBias()), n.getEpsilon().convertToDouble(),
+                          0.0, 1, /*subtractMean=*/true, out);
+        });
+      })
+      .Case([&](glint::GroupNormOp n) {
+        return single([&](Array &out) {
+          return evalNorm(*get(n.getInput()), get(n.getWeight()),
+                          get(n.getBias()), n.getEpsilon().convertToDouble(),
+                          0.0, n.getGroups(), /*subtractMean=*/true, out);
+        });
+      })
+      .Case([&](glint::ActOp a) {
+        return single([&](Array &out) -> Failure {
+          out = mapArray(*in[0],
+                         [&](double x) { return activation(a.getKind(), x); });
+          return std::nullopt;
+        });
+      })
+      .Case([&](glint::Conv1dOp c) {
+        return withState(c.getFinalState(), [&](Array &out, Array *state) {
+          return evalConv1d(c, *get(c.getInput()), *get(c.getWeight()),
+                            get(c.getBias()), get(c.getInitialState()), out,
+                            state);
+        });
+      })
+      .Case([&](glint::TokenShiftOp t) {
+        return withState(t.getFinalState(), [&](Array &out, Array *state) {
+          return evalTokenShift(*get(t.getInput()), get(t.getInitialState()),
+                                out, state);
+        });
+      })
+      .Case([&](glint::RecurrenceOp r) {
+        return withState(r.getFinalState(), [&](Array &out, Array *state) {
+          RecurrenceArgs args{get(r.getQ()),     *get(r.getK()),
+                              *get(r.getV()),    *get(r.getLogDecay()),
+                              get(r.getDelta()), get(r.getBonus()),
+                              get(r.getSkip()),  get(r.getInitialState())};
+          return evalRecurrence(r, args, out, state);
+        });
+      })
+      .Case([&](glint::AttentionOp a) -> Failure {
+        Array out, keys, values;
+        bool caches = bool(a.getFinalKeyCache());
+        double position = a.getPosition() ? get(a.getPosition())->data[0] : 0;
+        if (Failure f = evalAttention(
+                a, *get(a.getQ()), *get(a.getK()), *get(a.getV()),
+                get(a.getKeyCache()), get(a.getValueCache()), position, out,
+                caches ? &keys : nullptr, caches ? &values : nullptr))
+          return f;
+        set(0, std::move(out));
+        if (caches) {
+          set(1, std::move(keys));
+          set(2, std::move(values));
+        }
+        return std::nullopt;
+      })
+      .Case([&](glint::RotaryOp r) {
+        return single([&](Array &out) {
+          double offset = r.getOffset() ? get(r.getOffset())->data[0] : 0.0;
+          return evalRotary(r, *get(r.getInput()), offset, out);
+        });
+      })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+/// The array an ml_program.global_load_const reads: a weight loaded before,
+/// an external weight from the weight provider (checked against the global's
+/// type and for non-finite values), or the global's own value.
+std::optional<OpFailure>
+Interpreter::loadWeight(ml_program::GlobalLoadConstOp load, Array &out) {
+  auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
+      load, load.getGlobalAttr());
+  if (!global)
+    return fail("no ml_program.global named " +
+                load.getGlobal().getLeafReference().getValue());
+  StringRef name = global.getSymName();
+  if (auto cached = weightCache.find(name); cached != weightCache.end()) {
+    out = cached->second;
+    return std::nullopt;
+  }
+  Array array;
+  if (isa_and_nonnull<ml_program::ExternAttr>(global.getValueAttr())) {
+    auto type = dyn_cast<RankedTensorType>(global.getType());
+    if (!type || !type.hasStaticShape())
+      return fail("external weight '" + name + "' needs a static tensor type");
+    auto loaded = weights(name, type.getShape());
+    if (!loaded)
+      return fail(llvm::toString(loaded.takeError()));
+    array = std::move(*loaded);
+    if (array.shape != SmallVector<int64_t, 4>(type.getShape()))
+      return fail("weight '" + name + "' has shape " +
+                  shapeString(array.shape) + " but the IR declares " +
+                  shapeString(type.getShape()));
+    for (auto [i, x] : llvm::enumerate(array.data))
+      if (!std::isfinite(x))
+        return fail(llvm::formatv("weight '{0}' holds a non-finite "
+                                  "value ({1}) at flat index {2}",
+                                  name, x, i));
+  } else if (auto value =
+                 constantArray(global.getValueAttr(), global.getType())) {
+    array = std::move(*value);
+  } else {
+    return fail("global '" + name + "' has no usable value");
+  }
+  weightCache[name] = array;
+  out = std::move(array);
+  return std::nullopt;
+}
+
+std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
+  SmallVector<const Array *> in;
+  for (Value operand : op->getOperands()) {
+    if (isa<glint::MapType>(operand.getType())) {
+      in.push_back(nullptr); // held in `maps`
+      continue;
+    }
+    auto it = values.find(operand);
+    if (it == values.end())
+      return fail("operand defined outside the evaluated function");
+    in.push_back(&it->second);
+  }
+  auto set = [&](unsigned i, Array array) {
+    values[op->getResult(i)] = std::move(array);
+  };
+
+  if (auto handled = evaluateAttentionForm(op, values))
+    return *handled;
+
+  if (Array out; auto handled = evalElementwise(op, in, out)) {
+    if (*handled)
+      return *handled;
+    set(0, std::move(out));
+    return std::nullopt;
+  }
+
+  if (auto handled = evaluateGlintOp(op, in, values))
+    return *handled;
+
+  if (auto handled = evalTensorOp(op, in, values))
+    return *handled;
+
+  return llvm::TypeSwitch<Operation *, Failure>(op)
+      .Case([&](ml_program::GlobalLoadConstOp load) -> Failure {
+        Array array;
+        if (Failure f = loadWeight(load, array))
+          return f;
+        set(0, std::move(array));
+        return std::nullopt;
+      })
+      // linalg structure, loops, calls.
       .Case([&](linalg::IndexOp index) -> Failure {
         if (index.getDim() >= linalgPoint.size())
           return fail("linalg.index outside a linalg op body");
@@ -1530,28 +1599,6 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
           set(i, std::move(r));
         return std::nullopt;
       })
-      .Case([&](arith::SelectOp) -> Failure {
-        // Scalar or element-wise condition.
-        Array out = *in[1];
-        for (int64_t i = 0; i < out.numElements(); ++i) {
-          double c = in[0]->data[in[0]->numElements() == 1 ? 0 : i];
-          out.data[i] = c != 0.0 ? in[1]->data[i] : in[2]->data[i];
-        }
-        set(0, std::move(out));
-        return std::nullopt;
-      })
-      .Case([&](tensor::InsertOp insert) -> Failure {
-        SmallVector<int64_t> index;
-        for (unsigned i = 2; i < in.size(); ++i)
-          index.push_back(static_cast<int64_t>(in[i]->data[0]));
-        SmallVector<int64_t> ones(index.size(), 1);
-        if (Failure f = checkBox(in[1]->shape, index, ones, ones))
-          return f;
-        Array out = *in[1];
-        out.data[offsetOf(index, out.strides())] = in[0]->data[0];
-        set(0, std::move(out));
-        return std::nullopt;
-      })
       .Case([&](func::CallOp call) -> Failure {
         auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
             call, call.getCalleeAttr());
@@ -1571,7 +1618,6 @@ std::optional<OpFailure> Interpreter::evaluate(Operation *op, Values &values) {
         return fail("the reference evaluator does not support this op");
       });
 }
-
 
 //===----------------------------------------------------------------------===//
 // The attention form

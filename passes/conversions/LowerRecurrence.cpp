@@ -56,8 +56,8 @@
 // (a broadcast along V for the decay and kv, vector.outerproduct or FMAs for
 // kv v_t^T, vector.multi_reduction over K for the read-out), and lower
 // math.exp with the polynomial approximation. Tiling the forall's head axis
-// by the vector width (16 Mamba-1 channels per vector, V = 1) is what the
-// PERF.md anchor does.
+// by the vector width (16 Mamba-1 channels per vector, V = 1) is what
+// glint-vectorize-recurrence does.
 //
 //===----------------------------------------------------------------------===//
 

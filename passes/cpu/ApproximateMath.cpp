@@ -29,8 +29,8 @@ using namespace mlir;
 namespace {
 
 /// exp(x) on f32 in 13 vector instructions, where MLIR's approximation
-/// takes about 25: the exponential is most of a selective scan's work
-/// (PERF.md), one per state entry and step.
+/// takes about 25: the exponential is most of a selective scan's work, one
+/// per state entry and step.
 ///
 ///   x  = clamp(x, -126 ln 2, 127 ln 2)          (NaN passes through)
 ///   t  = x log2(e) + (1.5 * 2^23 + 127)         rounds n = round(x log2 e)

@@ -407,8 +407,8 @@ def GlintVectorizeElementwise
     ```
 
     so that they run at the full vector width in their own pass over the
-    data, never inside the scan (PERF.md: Mamba-1's softplus(Δ) alone cost
-    half as much as the vectorised scan when left to LLVM at 256 bits).
+    data, never inside the scan (left to LLVM at 256 bits, Mamba-1's
+    softplus(Δ) alone took half as long as the vectorised scan).
     Generics with reductions, several results, a body that reads its output,
     index ops, non-element-wise or non-f32 body ops, or an innermost
     dimension shorter than W / 2, are left as they are.
@@ -447,7 +447,7 @@ def GlintApproximateMath : Pass<"glint-approximate-math", "func::FuncOp"> {
     `math.log1p`, `math.expm1`, … on f32 (scalars and vectors) into
     polynomial approximations (a few ulp in f32): straight-line arithmetic
     that LLVM can inline and vectorise, instead of one libm call per
-    element, which PERF.md measures as more than half of a scan's time.
+    element, which took more than half of a scan's time.
     `exp` and `exp2` use glint's own forms (13 and 7 to 12 instructions,
     MLIR's exp takes about 25); `exp2` honours `fastmath<ninf>` by leaving
     out its clamp, and with `avx512` uses `vrndscaleps` / `vscalefps`

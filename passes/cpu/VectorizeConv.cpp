@@ -8,7 +8,7 @@
 // Griffin's scans) to vector loops on tensors. Through linalg it became a
 // padded copy of the input and a scalar depthwise-convolution loop nest,
 // about as fast as the naive C++ loop (glint-bench conv1d, 1.07x); with
-// the scan fast, it is the next bottleneck (PERF.md). Here each output row
+// the scan fast, it is the next bottleneck. Here each output row
 // is computed from the W input rows it reads, W lanes of channels at a
 // time, straight from the input (no padded copy):
 //

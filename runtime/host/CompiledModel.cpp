@@ -199,10 +199,10 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
   if (!size)
     return size.takeError();
   if (array.bytes.size() != static_cast<size_t>(array.numElements() * *size))
-    return llvm::createStringError(llvm::formatv(
-        "{0} #{1} ('{2}') holds {3} bytes, but {4} {5} needs {6}", kind, index,
-        spec.name, array.bytes.size(), array.dtype, shapeString(array.shape),
-        array.numElements() * *size));
+    return llvm::createStringError(
+        llvm::formatv("{0} #{1} ('{2}') holds {3} bytes, but {4} {5} needs {6}",
+                      kind, index, spec.name, array.bytes.size(), array.dtype,
+                      shapeString(array.shape), array.numElements() * *size));
   for (int64_t d : array.shape)
     if (d <= 0)
       return llvm::createStringError(

@@ -4,9 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Measures the benchmark cases of the project's performance notes
-// (PERF.md) as the compiler builds them today and prints one JSON line per
-// case and sequence length on stdout:
+// Measures glint's benchmark cases (the scans, conv1d, softplus, the
+// matmuls, whole models, an attention map) as the compiler builds them
+// today and prints one JSON line per case and sequence length on stdout:
 //
 //   glint-bench                          # every case, L = 512, 2048, 8192
 //   glint-bench --cases=mamba1,conv1d --L=8192 --repetitions=9
@@ -24,9 +24,9 @@
 // means the compiled kernel is faster).
 //
 // Timing is a plain std::chrono loop rather than Google Benchmark: the
-// cases are long (milliseconds to seconds per call), a fixed number of
-// repetitions with min and median is what PERF.md asks for, and it
-// gives exactly the one-JSON-line-per-case output without post-processing.
+// cases are long (milliseconds to seconds per call), min and median over a
+// fixed number of repetitions are the figures compared, and it gives
+// exactly the one-JSON-line-per-case output without post-processing.
 //
 // An op case's compiled kernel is timed by calling its `glint_forward`
 // entry point directly with descriptors of the input buffers (freeing the
@@ -385,7 +385,8 @@ Case mamba1Case() {
   return c;
 }
 
-/// Mamba-2 with H heads (24 in PERF.md; 1 or 2: fewer heads than threads).
+/// Mamba-2 with H heads (24: the case `mamba2`; 1 or 2: fewer heads than
+/// threads).
 Case mamba2Case(int64_t H = 24) {
   const int64_t N = 128, P = 64;
   Case c;
@@ -870,8 +871,9 @@ compileAndLoad(ModuleOp module, RecurrenceForm recurrenceForm,
   return rt::CompiledModel::load(path);
 }
 
-/// The attention form of one Mamba-1 layer (DESIGN §1.2): conv → SiLU →
-/// selective scan with Δ and D → SiLU(z) gate, reduced to the channel mean.
+/// The attention form of one Mamba-1 layer (glint-to-attention's, after
+/// Zimerman, Ali & Wolf, ICLR 2025): conv → SiLU → selective scan with Δ
+/// and D → SiLU(z) gate, reduced to the channel mean.
 std::string attnMapMamba1Module(int64_t E, int64_t N, int64_t W) {
   std::string v = llvm::formatv("tensor<?x?x{0}xf32>", E).str();
   std::string v4 = llvm::formatv("tensor<?x?x{0}x1xf32>", E).str();
@@ -1037,22 +1039,17 @@ struct CompiledForm {
   }
 };
 
-/// Runs one case at every length, in each of `forms`; prints its JSON lines
-/// (per length, the forms one after the other, so that their ratios come
-/// from the same moment of a busy machine). Returns false if it could not
-/// run or a result was wrong.
-bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
-             llvm::ArrayRef<std::string> forms, unsigned reps,
-             int64_t threadsUsed, std::mt19937 &rng) {
+/// The module of case `c` and, for the whole-model cases, the checkpoint of
+/// its weights: the case's IR, or the import of the model's checkpoint
+/// (mamba-130m's written first, into --mamba-130m-dir or a temporary
+/// directory left in `generatedDir` for the caller to remove), whose
+/// config.json sizes are added to c.sizes. Null after an error is reported.
+OwningOpRef<ModuleOp>
+loadCaseModule(MLIRContext &context, Case &c, bool wholeModel,
+               std::mt19937 &rng, llvm::SmallString<128> &generatedDir,
+               std::unique_ptr<rt::Checkpoint> &checkpoint) {
   OwningOpRef<ModuleOp> module;
-  std::unique_ptr<rt::Checkpoint> checkpoint;
-  bool wholeModel = c.name == "model" || c.name == "mamba-130m";
   std::string checkpointDir = modelDir;
-  llvm::SmallString<128> generatedDir;
-  llvm::scope_exit removeGenerated([&] {
-    if (!generatedDir.empty())
-      llvm::sys::fs::remove_directories(generatedDir);
-  });
   if (c.name == "mamba-130m") {
     if (!mamba130mDir.empty()) {
       checkpointDir = mamba130mDir;
@@ -1060,35 +1057,35 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
               llvm::sys::fs::create_directories(checkpointDir)) {
         error("mamba-130m: cannot create '" + checkpointDir +
               "': " + ec.message());
-        return false;
+        return nullptr;
       }
     } else {
       if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(
               "glint-bench-mamba-130m", generatedDir)) {
         error("mamba-130m: cannot create a temporary directory: " +
               ec.message());
-        return false;
+        return nullptr;
       }
       checkpointDir = generatedDir.str().str();
     }
     if (!llvm::sys::fs::exists(checkpointDir + "/model.safetensors"))
       if (llvm::Error e = writeMamba130m(checkpointDir, rng)) {
         error("mamba-130m: " + llvm::toString(std::move(e)));
-        return false;
+        return nullptr;
       }
   }
   if (wholeModel) {
     auto opened = rt::Checkpoint::open(checkpointDir);
     if (!opened) {
       error("model: " + llvm::toString(opened.takeError()));
-      return false;
+      return nullptr;
     }
     checkpoint = std::move(*opened);
     auto imported =
         import::importCheckpoint(&context, checkpointDir, *checkpoint);
     if (!imported) {
       error("model: " + llvm::toString(imported.takeError()));
-      return false;
+      return nullptr;
     }
     module = std::move(*imported);
     // Report the model's shape from its config.json.
@@ -1111,16 +1108,24 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     module = parseSourceString<ModuleOp>(c.ir, &context);
     if (!module) {
       error(c.name + ": the generated IR does not parse:\n" + c.ir);
-      return false;
+      return nullptr;
     }
   }
+  return module;
+}
 
-  // Each form compiles its own copy: lowering rewrites the module.
-  std::vector<std::unique_ptr<CompiledForm>> compiled;
+/// Compiles `module` once per form (each form its own copy: lowering
+/// rewrites the module), loads each library, binds the checkpoint's weights
+/// (whole-model cases) and finds its entry point. False after an error is
+/// reported.
+bool compileForms(const Case &c, ModuleOp module,
+                  llvm::ArrayRef<std::string> forms,
+                  const rt::Checkpoint *checkpoint,
+                  std::vector<std::unique_ptr<CompiledForm>> &compiled) {
   for (const std::string &f : forms) {
     auto one = std::make_unique<CompiledForm>();
     one->form = f;
-    OwningOpRef<ModuleOp> copy = module->clone();
+    OwningOpRef<ModuleOp> copy = module.clone();
     auto model = compileAndLoad(*copy, *parseRecurrenceForm(f), one->path,
                                 one->compileSeconds);
     if (!model) {
@@ -1152,6 +1157,183 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     }
     compiled.push_back(std::move(one));
   }
+  return true;
+}
+
+/// The inputs of case `c` at length L: random token ids [1, L] for a whole
+/// model (its interface is `info`), else the case's own.
+Instance makeInstance(Case &c, bool wholeModel, const rt::ModelInfo &info,
+                      std::mt19937 &rng, int64_t L) {
+  Instance in;
+  if (wholeModel) {
+    rt::HostArray ids = rt::HostArray::make({1, L}, "i64");
+    std::uniform_int_distribution<int64_t> token(
+        0, std::max<int64_t>(info.inputs[0].limit, 1) - 1);
+    for (int64_t i = 0; i < L; ++i)
+      ids.data<int64_t>()[i] = token(rng);
+    in.inputs.push_back(std::move(ids));
+    in.work = double(L);
+  } else {
+    in = c.make(rng, L);
+  }
+  return in;
+}
+
+/// Checks a compiled result against the naive loop's (computed into
+/// `expected` on first use) or, without a naive loop, that it is finite;
+/// reports a failure. Returns whether it is correct, and the relative error
+/// against the naive loop when there is one.
+std::pair<bool, std::optional<double>>
+checkResult(const Case &c, const CompiledForm &one, int64_t L,
+            const Instance &in, const rt::HostArray &result,
+            std::vector<float> &expected) {
+  std::optional<double> relError;
+  if (in.naive) {
+    if (expected.empty()) {
+      expected.assign(result.numElements(), 0.0f);
+      in.naive(in.inputs, expected.data());
+    }
+    relError = maxRelativeError(result.data<float>(), expected.data(),
+                                result.numElements());
+  }
+  // Without a naive loop (the model case) only check that the result is
+  // finite.
+  bool correct = relError
+                     ? *relError <= kTolerance
+                     : llvm::all_of(llvm::ArrayRef<float>(result.data<float>(),
+                                                          result.numElements()),
+                                    [](float x) { return std::isfinite(x); });
+  if (!relError && !correct)
+    error(llvm::formatv("{0} L={1}: FAILED: the result is not finite", c.name,
+                        L));
+  if (relError && !correct)
+    error(llvm::formatv("{0} L={1} form={2}: FAILED: compiled result "
+                        "differs from the naive loop by {3:e} (relative, "
+                        "max norm) > {4:e}",
+                        c.name, L, one.form, *relError, kTolerance));
+  return {correct, relError};
+}
+
+/// Times the compiled kernel of one form: op cases call the entry point
+/// directly; the model case has weights (held inside CompiledModel), so it
+/// times run(), whose input checks and logits copy are small next to a
+/// forward pass.
+Timing timeCompiled(CompiledForm &one, const rt::ModelInfo &info,
+                    const Instance &in, unsigned reps) {
+  rt::CompiledModel &model = *one.model;
+  Timing timing;
+  if (info.weights.empty()) {
+    auto *release =
+        reinterpret_cast<void (*)(void *)>(dlsym(one.handle, "glint_free"));
+    DirectCall call(one.entry, release ? release : std::free, in.inputs,
+                    info.results[0].rank());
+    timing = timeIt(reps, call);
+  } else {
+    timing = timeIt(reps, [&] {
+      auto again = model.run(in.inputs);
+      if (!again)
+        llvm::report_fatal_error(again.takeError());
+    });
+  }
+  return timing;
+}
+
+/// One form of a case measured at one length: what its JSON line reports.
+struct Measurement {
+  int64_t L = 0;
+  Timing timing;
+  bool correct = false;
+  /// The relative errors against the naive loop, the tuned library and (on
+  /// a smaller instance) the reference evaluator, where measured.
+  std::optional<double> relError, libraryError, referenceError;
+  /// The naive loop's and the library's timings, and the naive loop's
+  /// repetitions.
+  std::optional<Timing> naive, library;
+  unsigned naiveReps = 0;
+};
+
+/// Prints the JSON line of one form of a case at one length.
+void printLine(const Case &c, const CompiledForm &one,
+               const rt::ModelInfo &info, const Instance &in, unsigned reps,
+               int64_t threadsUsed, const Measurement &m) {
+  json::Object line;
+  line["case"] = c.name;
+  line["description"] = c.description;
+  line["threads"] = threadsUsed;
+  line["form"] = one.form;
+  if (chunkSize > 0)
+    line["chunk_size"] = chunkSize.getValue();
+  line["cpu_per_wall"] = m.timing.cpuPerWall;
+  line["B"] = 1;
+  line["L"] = m.L;
+  for (auto &[key, value] : c.sizes)
+    line[key] = value;
+  line["repetitions"] = int64_t(reps);
+  line["calls_per_repetition"] = m.timing.calls;
+  line["unit"] = c.unit;
+  line["work"] = in.work;
+  line["seconds_min"] = m.timing.min;
+  line["seconds_median"] = m.timing.median;
+  line["updates_per_s"] = in.work / m.timing.median;
+  line["updates_per_s_best"] = in.work / m.timing.min;
+  if (c.unit != "updates")
+    line[c.unit + "_per_s"] = in.work / m.timing.median;
+  if (m.naive) {
+    line["naive_build"] = GLINT_BENCH_NAIVE_FLAGS;
+    line["naive_calls_per_repetition"] = m.naive->calls;
+    line["naive_repetitions"] = int64_t(m.naiveReps);
+    line["naive_threads"] = 1;
+    line["naive_seconds_min"] = m.naive->min;
+    line["naive_seconds_median"] = m.naive->median;
+    line["naive_updates_per_s"] = in.work / m.naive->median;
+    line["ratio_vs_naive"] = m.naive->median / m.timing.median;
+    line["max_rel_error_vs_naive"] = *m.relError;
+  } else {
+    line["ratio_vs_naive"] = nullptr;
+    line["max_rel_error_vs_naive"] = nullptr;
+  }
+  if (m.library) {
+    line["library"] = GLINT_BENCH_LIBRARY;
+    line["library_seconds_min"] = m.library->min;
+    line["library_seconds_median"] = m.library->median;
+    line["library_updates_per_s"] = in.work / m.library->median;
+    // > 1: the compiled kernel is faster than the library.
+    line["ratio_vs_library"] = m.library->median / m.timing.median;
+    line["max_rel_error_vs_library"] = *m.libraryError;
+  }
+  if (m.referenceError)
+    line["rel_error_vs_reference_small"] = *m.referenceError;
+  if (c.annotate)
+    c.annotate(line, m.timing.median, m.L);
+  line["correct"] = m.correct;
+  line["timed"] = info.weights.empty() ? "glint_forward" : "CompiledModel::run";
+  line["compile_seconds"] = one.compileSeconds;
+  llvm::outs() << json::Value(std::move(line)) << "\n";
+  llvm::outs().flush();
+}
+
+/// Runs one case at every length, in each of `forms`; prints its JSON lines
+/// (per length, the forms one after the other, so that their ratios come
+/// from the same moment of a busy machine). Returns false if it could not
+/// run or a result was wrong.
+bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
+             llvm::ArrayRef<std::string> forms, unsigned reps,
+             int64_t threadsUsed, std::mt19937 &rng) {
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  bool wholeModel = c.name == "model" || c.name == "mamba-130m";
+  llvm::SmallString<128> generatedDir;
+  llvm::scope_exit removeGenerated([&] {
+    if (!generatedDir.empty())
+      llvm::sys::fs::remove_directories(generatedDir);
+  });
+  OwningOpRef<ModuleOp> module =
+      loadCaseModule(context, c, wholeModel, rng, generatedDir, checkpoint);
+  if (!module)
+    return false;
+
+  std::vector<std::unique_ptr<CompiledForm>> compiled;
+  if (!compileForms(c, *module, forms, checkpoint.get(), compiled))
+    return false;
   const rt::ModelInfo &info = compiled.front()->model->info();
 
   bool ok = true;
@@ -1173,18 +1355,7 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     }
   }
   for (int64_t L : Ls) {
-    Instance in;
-    if (wholeModel) {
-      rt::HostArray ids = rt::HostArray::make({1, L}, "i64");
-      std::uniform_int_distribution<int64_t> token(
-          0, std::max<int64_t>(info.inputs[0].limit, 1) - 1);
-      for (int64_t i = 0; i < L; ++i)
-        ids.data<int64_t>()[i] = token(rng);
-      in.inputs.push_back(std::move(ids));
-      in.work = double(L);
-    } else {
-      in = c.make(rng, L);
-    }
+    Instance in = makeInstance(c, wholeModel, info, rng, L);
 
     std::vector<float> expected;
     std::optional<Timing> naive, library;
@@ -1199,52 +1370,11 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
         ok = false;
         continue;
       }
-      std::optional<double> relError;
-      if (in.naive) {
-        if (expected.empty()) {
-          expected.assign(result->numElements(), 0.0f);
-          in.naive(in.inputs, expected.data());
-        }
-        relError = maxRelativeError(result->data<float>(), expected.data(),
-                                    result->numElements());
-      }
-      // Without a naive loop (the model case) only check that the result is
-      // finite.
-      bool correct =
-          relError ? *relError <= kTolerance
-                   : llvm::all_of(llvm::ArrayRef<float>(result->data<float>(),
-                                                        result->numElements()),
-                                  [](float x) { return std::isfinite(x); });
-      if (!relError && !correct) {
-        error(llvm::formatv("{0} L={1}: FAILED: the result is not finite",
-                            c.name, L));
+      auto [correct, relError] = checkResult(c, *one, L, in, *result, expected);
+      if (!correct)
         ok = false;
-      }
-      if (relError && !correct) {
-        error(llvm::formatv("{0} L={1} form={2}: FAILED: compiled result "
-                            "differs from the naive loop by {3:e} (relative, "
-                            "max norm) > {4:e}",
-                            c.name, L, one->form, *relError, kTolerance));
-        ok = false;
-      }
 
-      // Op cases call the entry point directly; the model case has weights
-      // (held inside CompiledModel), so it times run(), whose input checks
-      // and logits copy are small next to a forward pass.
-      Timing timing;
-      if (info.weights.empty()) {
-        auto *release = reinterpret_cast<void (*)(void *)>(
-            dlsym(one->handle, "glint_free"));
-        DirectCall call(one->entry, release ? release : std::free, in.inputs,
-                        info.results[0].rank());
-        timing = timeIt(reps, call);
-      } else {
-        timing = timeIt(reps, [&] {
-          auto again = model.run(in.inputs);
-          if (!again)
-            llvm::report_fatal_error(again.takeError());
-        });
-      }
+      Timing timing = timeCompiled(*one, info, in, reps);
       // Like the compiled entry point, which allocates its result on every
       // call, the naive loop writes a freshly allocated (untouched) buffer.
       // Timed once per length, after the first form; a naive loop that runs
@@ -1276,61 +1406,9 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
           });
       }
 
-      json::Object line;
-      line["case"] = c.name;
-      line["description"] = c.description;
-      line["threads"] = threadsUsed;
-      line["form"] = one->form;
-      if (chunkSize > 0)
-        line["chunk_size"] = chunkSize.getValue();
-      line["cpu_per_wall"] = timing.cpuPerWall;
-      line["B"] = 1;
-      line["L"] = L;
-      for (auto &[key, value] : c.sizes)
-        line[key] = value;
-      line["repetitions"] = int64_t(reps);
-      line["calls_per_repetition"] = timing.calls;
-      line["unit"] = c.unit;
-      line["work"] = in.work;
-      line["seconds_min"] = timing.min;
-      line["seconds_median"] = timing.median;
-      line["updates_per_s"] = in.work / timing.median;
-      line["updates_per_s_best"] = in.work / timing.min;
-      if (c.unit != "updates")
-        line[c.unit + "_per_s"] = in.work / timing.median;
-      if (naive) {
-        line["naive_build"] = GLINT_BENCH_NAIVE_FLAGS;
-        line["naive_calls_per_repetition"] = naive->calls;
-        line["naive_repetitions"] = int64_t(naiveReps);
-        line["naive_threads"] = 1;
-        line["naive_seconds_min"] = naive->min;
-        line["naive_seconds_median"] = naive->median;
-        line["naive_updates_per_s"] = in.work / naive->median;
-        line["ratio_vs_naive"] = naive->median / timing.median;
-        line["max_rel_error_vs_naive"] = *relError;
-      } else {
-        line["ratio_vs_naive"] = nullptr;
-        line["max_rel_error_vs_naive"] = nullptr;
-      }
-      if (library) {
-        line["library"] = GLINT_BENCH_LIBRARY;
-        line["library_seconds_min"] = library->min;
-        line["library_seconds_median"] = library->median;
-        line["library_updates_per_s"] = in.work / library->median;
-        // > 1: the compiled kernel is faster than the library.
-        line["ratio_vs_library"] = library->median / timing.median;
-        line["max_rel_error_vs_library"] = *libraryError;
-      }
-      if (referenceError)
-        line["rel_error_vs_reference_small"] = *referenceError;
-      if (c.annotate)
-        c.annotate(line, timing.median, L);
-      line["correct"] = correct;
-      line["timed"] =
-          info.weights.empty() ? "glint_forward" : "CompiledModel::run";
-      line["compile_seconds"] = one->compileSeconds;
-      llvm::outs() << json::Value(std::move(line)) << "\n";
-      llvm::outs().flush();
+      printLine(c, *one, info, in, reps, threadsUsed,
+                Measurement{L, timing, correct, relError, libraryError,
+                            referenceError, naive, library, naiveReps});
     }
   }
   return ok;

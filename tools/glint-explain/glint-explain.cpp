@@ -512,44 +512,50 @@ static Expected<std::string> pngFile(StringRef dir, StringRef name,
   return std::string(path);
 }
 
-static int explainOne() {
-  auto start = std::chrono::steady_clock::now();
-  auto model = loadModel();
-  if (!model)
-    return fail(llvm::toString(model.takeError()));
-  adoptLibrarySettings(*model);
-
-  // The input.
+namespace {
+/// The input explained (a batch of one), the vocabulary that names its
+/// tokens, and with --heldout the held-out set it comes from.
+struct ExplainInput {
   ref::Array input;
   std::optional<rt::Vocabulary> vocab;
+  std::optional<Heldout> truth;
+};
+} // namespace
+
+/// Reads the one input that --tokens, --text, --input or --heldout gives and
+/// the vocabulary (--vocab, or the model directory's vocab.json), and checks
+/// that the input is one example of the kind the model reads, all finite.
+static Expected<ExplainInput> readExplainInput(const Model &model) {
+  ExplainInput result;
+  ref::Array &input = result.input;
+  std::optional<rt::Vocabulary> &vocab = result.vocab;
   std::string vocabFile = vocabPath;
-  if (vocabFile.empty() && !model->directory.empty()) {
-    SmallString<128> path(model->directory);
+  if (vocabFile.empty() && !model.directory.empty()) {
+    SmallString<128> path(model.directory);
     llvm::sys::path::append(path, "vocab.json");
     if (llvm::sys::fs::exists(path))
       vocabFile = std::string(path);
   }
-  std::optional<Heldout> truth;
   int sources = !tokensOpt.empty() + !textOpt.empty() + !inputNpy.empty() +
                 (heldout >= 0);
   if (sources != 1)
-    return fail("give exactly one input: --tokens, --text, --input or "
-                "--heldout");
+    return llvm::createStringError("give exactly one input: --tokens, --text, "
+                                   "--input or --heldout");
   if (heldout >= 0) {
-    auto set = readHeldout(*model);
+    auto set = readHeldout(model);
     if (!set)
-      return fail(llvm::toString(set.takeError()));
+      return set.takeError();
     if (heldout >= set->inputs.shape[0])
-      return fail(llvm::formatv("--heldout {0} is out of range: {1} has {2} "
-                                "held-out examples",
-                                heldout, model->directory,
-                                set->inputs.shape[0]));
+      return llvm::createStringError(
+          llvm::formatv("--heldout {0} is out of range: {1} has {2} "
+                        "held-out examples",
+                        heldout, model.directory, set->inputs.shape[0]));
     input = example(set->inputs, heldout);
-    truth = std::move(*set);
+    result.truth = std::move(*set);
     if (!vocabFile.empty()) {
       auto v = rt::readVocabulary(vocabFile);
       if (!v)
-        return fail(llvm::toString(v.takeError()));
+        return v.takeError();
       vocab = std::move(*v);
     }
   } else {
@@ -558,47 +564,62 @@ static int explainOne() {
                                                 : StringRef(vocabFile),
                                 inputNpy);
     if (!run)
-      return fail(llvm::toString(run.takeError()));
+      return run.takeError();
     input = toArray(run->array);
     vocab = std::move(run->vocab);
     if (!vocab && !vocabFile.empty()) {
       auto v = rt::readVocabulary(vocabFile);
       if (!v)
-        return fail(llvm::toString(v.takeError()));
+        return v.takeError();
       vocab = std::move(*v);
     }
   }
   if (input.shape.empty() || input.shape[0] != 1)
-    return fail(llvm::formatv("glint-explain explains one input at a time; "
-                              "got a batch of {0}",
-                              input.shape.empty() ? 0 : input.shape[0]));
-  if (model->imageInput != (input.rank() == 4))
-    return fail(model->imageInput
-                    ? "the model reads images [1, 3, H, W]; give --input "
-                      "image.npy or --heldout"
-                    : "the model reads token ids; give --tokens, --text, "
-                      "--input ids.npy or --heldout");
+    return llvm::createStringError(
+        llvm::formatv("glint-explain explains one input at a time; "
+                      "got a batch of {0}",
+                      input.shape.empty() ? 0 : input.shape[0]));
+  if (model.imageInput != (input.rank() == 4))
+    return llvm::createStringError(
+        model.imageInput ? "the model reads images [1, 3, H, W]; give --input "
+                           "image.npy or --heldout"
+                         : "the model reads token ids; give --tokens, --text, "
+                           "--input ids.npy or --heldout");
   for (double x : input.data)
     if (!std::isfinite(x))
-      return fail("the input holds a non-finite value (NaN or infinity)");
+      return llvm::createStringError(
+          "the input holds a non-finite value (NaN or infinity)");
+  return result;
+}
 
-  auto explained =
-      explainBatch(*model, formulationOpt, aggregateOpt, input);
-  if (!explained)
-    return fail(llvm::toString(explained.takeError()));
-  int64_t layers = explained->maps.size();
-  int64_t len = explained->maps[0].shape[1];
+namespace {
+/// What is explained: an output position and a class / token there.
+struct ExplainedOutput {
+  int64_t position;
+  /// The output's classes (or vocabulary), and where the explained
+  /// position's logits start.
+  int64_t classes, offset;
+  int64_t target;
+  /// The layer whose raw map is shown (--layer, else the last).
+  int64_t rawLayer;
+};
+} // namespace
 
-  // What is explained: a position and a target class / token.
-  const ref::Array &logits = explained->logits;
+/// Chooses the explained position (--position, else the position the result
+/// reads, else the last) and target (--target, else the prediction there),
+/// and checks --layer and --start-layer against the model's `layers`.
+static Expected<ExplainedOutput> chooseTarget(const Model &model,
+                                              const ref::Array &logits,
+                                              int64_t len, int64_t layers) {
   int64_t position = positionOpt != INT_MIN ? positionOpt
-                     : model->readout        ? *model->readout
-                                             : len - 1;
+                     : model.readout        ? *model.readout
+                                            : len - 1;
   if (position < 0)
     position += len;
   if (position < 0 || position >= len)
-    return fail(llvm::formatv("--position {0} is out of range for {1} tokens",
-                              static_cast<int>(positionOpt), len));
+    return llvm::createStringError(
+        llvm::formatv("--position {0} is out of range for {1} tokens",
+                      static_cast<int>(positionOpt), len));
   bool perPosition = logits.rank() == 3;
   int64_t classes = logits.shape.back();
   int64_t offset = perPosition ? position * classes : 0;
@@ -608,18 +629,192 @@ static int explainOne() {
       predicted = c;
   int64_t target = targetOpt >= 0 ? targetOpt : predicted;
   if (target >= classes)
-    return fail(llvm::formatv("--target {0} is out of range: the model has "
-                              "{1} outputs",
-                              target, classes));
+    return llvm::createStringError(
+        llvm::formatv("--target {0} is out of range: the model has "
+                      "{1} outputs",
+                      target, classes));
   if (layerOpt >= layers || layerOpt < -1)
-    return fail(llvm::formatv("--layer {0} is out of range: the model has {1} "
-                              "token-mixing layers",
-                              static_cast<int>(layerOpt), layers));
+    return llvm::createStringError(
+        llvm::formatv("--layer {0} is out of range: the model has {1} "
+                      "token-mixing layers",
+                      static_cast<int>(layerOpt), layers));
   int64_t rawLayer = layerOpt >= 0 ? layerOpt : layers - 1;
   if (startLayer >= layers)
-    return fail(llvm::formatv("--start-layer {0} is out of range: the model "
-                              "has {1} token-mixing layers",
-                              static_cast<unsigned>(startLayer), layers));
+    return llvm::createStringError(
+        llvm::formatv("--start-layer {0} is out of range: the model "
+                      "has {1} token-mixing layers",
+                      static_cast<unsigned>(startLayer), layers));
+  return ExplainedOutput{position, classes, offset, target, rawLayer};
+}
+
+/// The rollout relevance row of the scan-only formulation, to show beside
+/// the chosen one; none when that is scan-only or the model is a library
+/// (which computes only its own formulation).
+static Expected<std::optional<std::vector<double>>>
+scanOnlyRelevance(Model &model, const ref::Array &input, int64_t len,
+                  int64_t position) {
+  StringRef scanOnlyName =
+      glint::stringifyFormulation(glint::Formulation::scan_only);
+  if (formulationOpt == scanOnlyName || model.compiled)
+    return std::nullopt;
+  auto scanOnly = explainBatch(model, scanOnlyName, aggregateOpt, input);
+  if (!scanOnly)
+    return scanOnly.takeError();
+  auto scanRolled = ex::rollout(layerMaps(*scanOnly, 0), len, startLayer);
+  if (!scanRolled)
+    return scanRolled.takeError();
+  auto row = ex::relevanceRow(*scanRolled, len, position);
+  if (!row)
+    return row.takeError();
+  return std::optional<std::vector<double>>(std::move(*row));
+}
+
+namespace {
+/// The files of one explanation, written into a fresh directory (-o): on
+/// failure everything written is removed, so nothing looks complete that is
+/// not.
+struct OutputFiles {
+  std::vector<std::string> written;
+
+  /// The path of `name` in the directory, recorded as written.
+  std::string file(StringRef name) {
+    SmallString<128> path(outDir);
+    llvm::sys::path::append(path, name);
+    written.push_back(std::string(path));
+    return written.back();
+  }
+  /// Removes every file written and fails with `error`.
+  int abort(llvm::Error error) {
+    for (const std::string &path : written)
+      llvm::sys::fs::remove(path);
+    return fail(llvm::toString(std::move(error)));
+  }
+};
+} // namespace
+
+/// Writes every layer's map (layer<l>.npy and .png), the rollout
+/// (rollout.npy and .png) and the two relevance rows, adds the heatmaps to
+/// the report, and returns the layers' entries of summary.json.
+static Expected<llvm::json::Array>
+writeMaps(OutputFiles &outputs, const Explained &explained,
+          const std::vector<std::vector<double>> &maps,
+          const std::vector<double> &rolled, const std::vector<double> &rawRow,
+          const std::vector<double> &rollRow, int64_t len,
+          ex::ReportData &report) {
+  int64_t layers = explained.maps.size();
+  llvm::json::Array layerJson;
+  for (int64_t l = 0; l < layers; ++l) {
+    std::string npy = outputs.file(llvm::formatv("layer{0}.npy", l).str());
+    if (llvm::Error e = rt::writeNpy(npy, {len, len}, maps[l]))
+      return std::move(e);
+    std::string bytes;
+    auto png = pngFile(outDir, llvm::formatv("layer{0}.png", l).str(), maps[l],
+                       len, len, bytes);
+    if (!png)
+      return png.takeError();
+    outputs.written.push_back(*png);
+    report.images.push_back(
+        {llvm::formatv("layer {0} ({1}): {2} map, formulation {3}", l,
+                       explained.labels[l], aggregateOpt, formulationOpt)
+             .str(),
+         bytes});
+    layerJson.push_back(
+        llvm::json::Object{{"index", l},
+                           {"label", explained.labels[l]},
+                           {"map", llvm::sys::path::filename(npy).str()},
+                           {"png", llvm::sys::path::filename(*png).str()}});
+  }
+  if (llvm::Error e =
+          rt::writeNpy(outputs.file("rollout.npy"), {len, len}, rolled))
+    return std::move(e);
+  std::string rolloutBytes;
+  auto rolloutPng =
+      pngFile(outDir, "rollout.png", rolled, len, len, rolloutBytes);
+  if (!rolloutPng)
+    return rolloutPng.takeError();
+  outputs.written.push_back(*rolloutPng);
+  report.images.insert(
+      report.images.begin(),
+      ex::ReportImage{llvm::formatv("attention rollout from layer {0}",
+                                    static_cast<unsigned>(startLayer))
+                          .str(),
+                      rolloutBytes});
+  if (llvm::Error e =
+          rt::writeNpy(outputs.file("relevance_raw.npy"), {len}, rawRow))
+    return std::move(e);
+  if (llvm::Error e =
+          rt::writeNpy(outputs.file("relevance_rollout.npy"), {len}, rollRow))
+    return std::move(e);
+  return layerJson;
+}
+
+/// Image models: the relevance of each patch laid over the image
+/// (overlay_rollout.png, overlay_raw.png), added to the report.
+static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
+                                 const ref::Array &input, int64_t len,
+                                 const std::vector<double> &rollRow,
+                                 const std::vector<double> &rawRow,
+                                 ex::ReportData &report) {
+  int64_t height = input.shape[2], width = input.shape[3];
+  int64_t patches = len - (model.readout ? 1 : 0);
+  int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(patches)));
+  if (grid * grid != patches || height % grid != 0 || height != width)
+    return llvm::createStringError(
+        llvm::formatv("cannot lay {0} patch tokens over a {1}x{2} image",
+                      patches, height, width));
+  for (auto [name, row] : {std::pair<const char *, const std::vector<double> *>{
+                               "overlay_rollout.png", &rollRow},
+                           {"overlay_raw.png", &rawRow}}) {
+    auto pixels = ex::upsamplePatches(patchRelevance(model, *row, patches),
+                                      grid, grid, height / grid);
+    if (!pixels)
+      return pixels.takeError();
+    std::vector<float> image(input.data.begin(), input.data.end());
+    auto png = ex::encodeOverlayPng(image, *pixels, height, width);
+    if (!png)
+      return png.takeError();
+    if (llvm::Error e = ex::writeFileAtomically(outputs.file(name), *png))
+      return e;
+    report.images.insert(
+        report.images.begin(),
+        ex::ReportImage{llvm::formatv("{0} relevance of each patch to the "
+                                      "predicted class",
+                                      StringRef(name).contains("rollout")
+                                          ? "rollout"
+                                          : "raw attention")
+                            .str(),
+                        *png});
+  }
+  return llvm::Error::success();
+}
+
+static int explainOne() {
+  auto start = std::chrono::steady_clock::now();
+  auto model = loadModel();
+  if (!model)
+    return fail(llvm::toString(model.takeError()));
+  adoptLibrarySettings(*model);
+
+  auto read = readExplainInput(*model);
+  if (!read)
+    return fail(llvm::toString(read.takeError()));
+  const ref::Array &input = read->input;
+  const std::optional<rt::Vocabulary> &vocab = read->vocab;
+  const std::optional<Heldout> &truth = read->truth;
+
+  auto explained = explainBatch(*model, formulationOpt, aggregateOpt, input);
+  if (!explained)
+    return fail(llvm::toString(explained.takeError()));
+  int64_t layers = explained->maps.size();
+  int64_t len = explained->maps[0].shape[1];
+
+  const ref::Array &logits = explained->logits;
+  auto chosen = chooseTarget(*model, logits, len, layers);
+  if (!chosen)
+    return fail(llvm::toString(chosen.takeError()));
+  int64_t position = chosen->position, classes = chosen->classes,
+          offset = chosen->offset, target = chosen->target,
+          rawLayer = chosen->rawLayer;
 
   std::vector<std::vector<double>> maps = layerMaps(*explained, 0);
   auto rolled = ex::rollout(maps, len, startLayer);
@@ -630,79 +825,19 @@ static int explainOne() {
   if (!rawRow || !rollRow)
     return fail("cannot read the relevance row");
 
-  // The scan-only formulation beside the chosen one, for comparison.
-  std::optional<std::vector<double>> scanOnlyRow;
-  StringRef scanOnlyName = glint::stringifyFormulation(glint::Formulation::scan_only);
-  if (formulationOpt != scanOnlyName && !model->compiled) {
-    auto scanOnly = explainBatch(*model, scanOnlyName, aggregateOpt, input);
-    if (!scanOnly)
-      return fail(llvm::toString(scanOnly.takeError()));
-    auto scanRolled = ex::rollout(layerMaps(*scanOnly, 0), len, startLayer);
-    if (!scanRolled)
-      return fail(llvm::toString(scanRolled.takeError()));
-    auto row = ex::relevanceRow(*scanRolled, len, position);
-    if (!row)
-      return fail(llvm::toString(row.takeError()));
-    scanOnlyRow = std::move(*row);
-  }
+  auto scanOnly = scanOnlyRelevance(*model, input, len, position);
+  if (!scanOnly)
+    return fail(llvm::toString(scanOnly.takeError()));
+  std::optional<std::vector<double>> scanOnlyRow = std::move(*scanOnly);
 
-  // Outputs: written into a fresh directory; on failure everything written
-  // is removed, so nothing looks complete that is not.
   if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
     return fail("cannot create " + outDir + ": " + ec.message());
-  std::vector<std::string> written;
-  auto abort = [&](llvm::Error error) {
-    for (const std::string &path : written)
-      llvm::sys::fs::remove(path);
-    return fail(llvm::toString(std::move(error)));
-  };
-  auto file = [&](StringRef name) {
-    SmallString<128> path(outDir);
-    llvm::sys::path::append(path, name);
-    written.push_back(std::string(path));
-    return written.back();
-  };
-  llvm::json::Array layerJson;
+  OutputFiles outputs;
   ex::ReportData report;
-  for (int64_t l = 0; l < layers; ++l) {
-    std::string npy = file(llvm::formatv("layer{0}.npy", l).str());
-    if (llvm::Error e = rt::writeNpy(npy, {len, len}, maps[l]))
-      return abort(std::move(e));
-    std::string bytes;
-    auto png = pngFile(outDir, llvm::formatv("layer{0}.png", l).str(), maps[l],
-                       len, len, bytes);
-    if (!png)
-      return abort(png.takeError());
-    written.push_back(*png);
-    report.images.push_back(
-        {llvm::formatv("layer {0} ({1}): {2} map, formulation {3}", l,
-                       explained->labels[l], aggregateOpt, formulationOpt)
-             .str(),
-         bytes});
-    layerJson.push_back(llvm::json::Object{
-        {"index", l},
-        {"label", explained->labels[l]},
-        {"map", llvm::sys::path::filename(npy).str()},
-        {"png", llvm::sys::path::filename(*png).str()}});
-  }
-  if (llvm::Error e = rt::writeNpy(file("rollout.npy"), {len, len}, *rolled))
-    return abort(std::move(e));
-  std::string rolloutBytes;
-  auto rolloutPng =
-      pngFile(outDir, "rollout.png", *rolled, len, len, rolloutBytes);
-  if (!rolloutPng)
-    return abort(rolloutPng.takeError());
-  written.push_back(*rolloutPng);
-  report.images.insert(report.images.begin(),
-                       ex::ReportImage{llvm::formatv("attention rollout from layer {0}",
-                                      static_cast<unsigned>(startLayer))
-                            .str(),
-                        rolloutBytes});
-  if (llvm::Error e = rt::writeNpy(file("relevance_raw.npy"), {len}, *rawRow))
-    return abort(std::move(e));
-  if (llvm::Error e =
-          rt::writeNpy(file("relevance_rollout.npy"), {len}, *rollRow))
-    return abort(std::move(e));
+  auto layerJson = writeMaps(outputs, *explained, maps, *rolled, *rawRow,
+                             *rollRow, len, report);
+  if (!layerJson)
+    return outputs.abort(layerJson.takeError());
 
   // Tokens as text.
   auto word = [&](int64_t id) -> std::string {
@@ -725,38 +860,10 @@ static int explainOne() {
   }
 
   // Image models: relevance over the image.
-  if (model->imageInput) {
-    int64_t height = input.shape[2], width = input.shape[3];
-    int64_t patches = len - (model->readout ? 1 : 0);
-    int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(patches)));
-    if (grid * grid != patches || height % grid != 0 || height != width)
-      return abort(llvm::createStringError(llvm::formatv(
-          "cannot lay {0} patch tokens over a {1}x{2} image", patches, height,
-          width)));
-    for (auto [name, row] : {std::pair<const char *, std::vector<double> *>{
-                                 "overlay_rollout.png", &*rollRow},
-                             {"overlay_raw.png", &*rawRow}}) {
-      auto pixels = ex::upsamplePatches(patchRelevance(*model, *row, patches),
-                                        grid, grid, height / grid);
-      if (!pixels)
-        return abort(pixels.takeError());
-      std::vector<float> image(input.data.begin(), input.data.end());
-      auto png = ex::encodeOverlayPng(image, *pixels, height, width);
-      if (!png)
-        return abort(png.takeError());
-      if (llvm::Error e = ex::writeFileAtomically(file(name), *png))
-        return abort(std::move(e));
-      report.images.insert(
-          report.images.begin(),
-          ex::ReportImage{llvm::formatv("{0} relevance of each patch to the "
-                                        "predicted class",
-                                        StringRef(name).contains("rollout")
-                                            ? "rollout"
-                                            : "raw attention")
-                              .str(),
-                          *png});
-    }
-  }
+  if (model->imageInput)
+    if (llvm::Error e = writeOverlays(outputs, *model, input, len, *rollRow,
+                                      *rawRow, report))
+      return outputs.abort(std::move(e));
 
   std::string targetName =
       model->imageInput ? llvm::formatv("class {0}", target).str()
@@ -814,9 +921,9 @@ static int explainOne() {
              : llvm::formatv("key word at position {0}",
                              truth->positions[heldout])
                    .str()});
-  std::string html = file("report.html");
+  std::string html = outputs.file("report.html");
   if (llvm::Error e = ex::writeHtmlReport(html, report))
-    return abort(std::move(e));
+    return outputs.abort(std::move(e));
 
   llvm::json::Object summary{
       {"model", model->name},
@@ -828,11 +935,11 @@ static int explainOne() {
       {"target", target},
       {"target_name", targetName},
       {"target_probability", targetProbability},
-      {"layers", std::move(layerJson)},
-      {"rollout", llvm::json::Object{{"start_layer",
-                                      static_cast<int64_t>(startLayer)},
-                                     {"map", "rollout.npy"},
-                                     {"relevance", "relevance_rollout.npy"}}},
+      {"layers", std::move(*layerJson)},
+      {"rollout",
+       llvm::json::Object{{"start_layer", static_cast<int64_t>(startLayer)},
+                          {"map", "rollout.npy"},
+                          {"relevance", "relevance_rollout.npy"}}},
       {"raw", llvm::json::Object{{"layer", rawLayer},
                                  {"relevance", "relevance_raw.npy"}}},
       {"report", "report.html"},
@@ -842,8 +949,9 @@ static int explainOne() {
   std::string json;
   llvm::raw_string_ostream(json)
       << llvm::formatv("{0:2}", llvm::json::Value(std::move(summary))) << "\n";
-  if (llvm::Error e = ex::writeFileAtomically(file("summary.json"), json))
-    return abort(std::move(e));
+  if (llvm::Error e =
+          ex::writeFileAtomically(outputs.file("summary.json"), json))
+    return outputs.abort(std::move(e));
 
   // A short answer on stdout.
   llvm::outs() << model->name << ": explained " << targetName
