@@ -14,6 +14,7 @@
 #include "reference/ImplicitAttention.h"
 
 #include "dialect/GlintOps.h"
+#include "runtime/host/RunSupport.h"
 #include "runtime/io/ModelInfo.h"
 #include "runtime/io/Safetensors.h"
 
@@ -232,7 +233,8 @@ Expected<std::vector<Array>> Interpreter::runBlock(Block &block,
         return opError(&op, failure->message);
     }
     if (trace)
-      if (auto name = op.getAttrOfType<StringAttr>(glint::GlintDialect::kTraceAttrName))
+      if (auto name =
+              op.getAttrOfType<StringAttr>(glint::GlintDialect::kTraceAttrName))
         trace(name.getValue(), values[op.getResult(0)]);
   }
   return llvm::createStringError("block without a terminator");
@@ -1776,6 +1778,23 @@ WeightProvider mlir::glint::reference::noWeights() {
   return [](StringRef name, ArrayRef<int64_t>) -> Expected<Array> {
     return llvm::createStringError("no weight " + name.str());
   };
+}
+
+Array mlir::glint::reference::fromRunArray(
+    const glint::runtime::RunArray &array) {
+  Array out;
+  out.shape.assign(array.shape.begin(), array.shape.end());
+  out.data = array.data;
+  return out;
+}
+
+glint::runtime::RunArray mlir::glint::reference::toRunArray(Array array,
+                                                            bool integer) {
+  runtime::RunArray out;
+  out.shape.assign(array.shape.begin(), array.shape.end());
+  out.data = std::move(array.data);
+  out.integer = integer;
+  return out;
 }
 
 ReferenceEvaluator::ReferenceEvaluator(ModuleOp module, WeightProvider weights)

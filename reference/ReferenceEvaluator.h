@@ -25,6 +25,7 @@
 
 namespace mlir::glint::runtime {
 class Checkpoint;
+struct RunArray;
 } // namespace mlir::glint::runtime
 
 namespace mlir::glint::reference {
@@ -62,6 +63,14 @@ WeightProvider weightsFrom(const mlir::glint::runtime::Checkpoint &checkpoint);
 /// Supplies no weights, for modules whose arrays are all arguments: a
 /// weight asked for is an error naming it ("no weight NAME").
 WeightProvider noWeights();
+
+/// The runtime's array (token ids or floats, held as doubles) as an input
+/// of the evaluator.
+Array fromRunArray(const runtime::RunArray &array);
+
+/// An array of the evaluator as the runtime's; `integer` says whether it
+/// holds token ids.
+runtime::RunArray toRunArray(Array array, bool integer);
 
 /// Receives every value the IR marks with the discardable attribute
 /// `glint.trace = "<name>"` (e.g. each layer's hidden state), as computed.

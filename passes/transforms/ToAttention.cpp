@@ -53,9 +53,7 @@ struct Factors {
 
 static Factors factorsOf(Formulation formulation) {
   Factors f;
-  if (formulation == Formulation::unified)
-    return f;
-  f.exact = false;
+  f.exact = formulation == Formulation::unified;
   switch (formulation) {
   case Formulation::unified:
     break;
@@ -522,7 +520,8 @@ LogicalResult LayerRewriter::run() {
     results.push_back(map.getType());
   func.setFunctionType(rewriter.getFunctionType(
       func.getFunctionType().getInputs(), results));
-  func->setAttr(GlintDialect::kAttentionLayersAttrName, rewriter.getArrayAttr(layerLabels));
+  func->setAttr(GlintDialect::kAttentionLayersAttrName,
+                rewriter.getArrayAttr(layerLabels));
   return success();
 }
 

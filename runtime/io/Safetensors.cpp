@@ -13,6 +13,7 @@
 
 #include "runtime/io/Safetensors.h"
 #include "runtime/io/AtomicFile.h"
+#include "runtime/io/ModelInfo.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
@@ -81,14 +82,6 @@ const DTypeEntry &entryOf(DType dtype) {
 Error makeError(const Twine &message) {
   return llvm::createStringError(
       std::make_error_code(std::errc::invalid_argument), message);
-}
-
-std::string formatShape(llvm::ArrayRef<int64_t> shape) {
-  std::string result = "[";
-  llvm::raw_string_ostream os(result);
-  llvm::interleave(shape, os, ", ");
-  os << "]";
-  return result;
 }
 
 std::string formatJSON(const llvm::json::Value &value) {
@@ -226,7 +219,7 @@ Error parseTensorEntry(StringRef file, StringRef name,
       std::optional<uint64_t> product =
           llvm::checkedMulUnsigned(numElements, uint64_t(extent));
       if (!product)
-        return fail("shape " + formatShape(shape) +
+        return fail("shape " + shapeString(shape) +
                     " has more elements than a 64-bit count holds");
       numElements = *product;
     }
@@ -235,18 +228,18 @@ Error parseTensorEntry(StringRef file, StringRef name,
   std::optional<uint64_t> numBits =
       llvm::checkedMulUnsigned(numElements, uint64_t(dtypeBits(*dtype)));
   if (!numBits)
-    return fail(dtypeText + " " + formatShape(shape) +
+    return fail(dtypeText + " " + shapeString(shape) +
                 " needs more bytes than a 64-bit size holds");
   if (*numBits % 8 != 0)
-    return fail(dtypeText + " " + formatShape(shape) +
+    return fail(dtypeText + " " + shapeString(shape) +
                 " does not fill a whole number of bytes");
   uint64_t needed = *numBits / 8;
   uint64_t held = *end - *begin;
   if (held != needed)
     return fail(llvm::formatv("data_offsets [{0}, {1}] hold {2} bytes but {3} "
                               "{4} needs {5}",
-                              *begin, *end, held, dtypeText,
-                              formatShape(shape), needed));
+                              *begin, *end, held, dtypeText, shapeString(shape),
+                              needed));
 
   info.name = name.str();
   info.dtype = *dtype;
@@ -518,8 +511,8 @@ Checkpoint::lookup(StringRef name, llvm::ArrayRef<int64_t> expectedShape) const 
     if (!expectedShape.empty() &&
         expectedShape != llvm::ArrayRef<int64_t>(info->shape))
       return makeError(info->file + ": tensor '" + name + "' has shape " +
-                       formatShape(info->shape) + " but " +
-                       formatShape(expectedShape) + " was expected");
+                       shapeString(info->shape) + " but " +
+                       shapeString(expectedShape) + " was expected");
     return info;
   }
   // Suggest the closest name: a typo or a renamed layer is the usual cause.

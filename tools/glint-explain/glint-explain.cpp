@@ -25,13 +25,13 @@
 
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"
-#include "passes/Passes.h"
-#include "runtime/host/CompiledModel.h"
-#include "runtime/io/Npy.h"
-#include "runtime/host/RunSupport.h"
-#include "runtime/io/Safetensors.h"
-#include "reference/ReferenceEvaluator.h"
 #include "import/Importers.h"
+#include "passes/Passes.h"
+#include "reference/ReferenceEvaluator.h"
+#include "runtime/host/CompiledModel.h"
+#include "runtime/host/RunSupport.h"
+#include "runtime/io/Npy.h"
+#include "runtime/io/Safetensors.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -253,20 +253,12 @@ static Expected<Model> loadModel() {
   if (!forward)
     return llvm::createStringError(modelPath +
                                    ": the model has no function @forward");
-  if (auto readout =
-          forward->getAttrOfType<IntegerAttr>(glint::GlintDialect::kReadoutPositionAttrName))
+  if (auto readout = forward->getAttrOfType<IntegerAttr>(
+          glint::GlintDialect::kReadoutPositionAttrName))
     model.readout = readout.getInt();
   auto input = dyn_cast<RankedTensorType>(forward.getArgumentTypes()[0]);
   model.imageInput = input && input.getRank() == 4;
   return model;
-}
-
-/// Rewrites a copy of the model into `formulation` and runs it on `input`.
-static ref::Array toArray(const rt::RunArray &run) {
-  ref::Array array;
-  array.shape.assign(run.shape.begin(), run.shape.end());
-  array.data = run.data;
-  return array;
 }
 
 /// A compiled library computes one formulation and aggregate: use them
@@ -294,16 +286,15 @@ static Expected<Explained> explainCompiled(Model &model,
         "--attention-aggregate={4}, or the model's IR",
         modelPath, attention.formulation, attention.aggregate, formulation,
         aggregate));
-  rt::RunArray run;
-  run.shape.assign(input.shape.begin(), input.shape.end());
-  run.data = input.data;
   const std::string &dtype = model.compiled->info().inputs[0].dtype;
+  rt::RunArray run =
+      ref::toRunArray(input, /*integer=*/dtype == "i64" || dtype == "i32");
   auto results = model.compiled->runAll({rt::toHostArray(run, dtype)});
   if (!results)
     return results.takeError();
   Explained out;
   for (const rt::HostArray &result : *results) {
-    ref::Array array = toArray(rt::fromHostArray(result));
+    ref::Array array = ref::fromRunArray(rt::fromHostArray(result));
     if (out.logits.shape.empty())
       out.logits = std::move(array);
     else
@@ -313,6 +304,8 @@ static Expected<Explained> explainCompiled(Model &model,
   return out;
 }
 
+/// Rewrites a copy of the model into `formulation` and runs it on `input`
+/// (or runs the compiled library, which has its one formulation).
 static Expected<Explained> explainBatch(Model &model, StringRef formulation,
                                         StringRef aggregate,
                                         const ref::Array &input) {
@@ -341,7 +334,8 @@ static Expected<Explained> explainBatch(Model &model, StringRef formulation,
           "the model has no attention form:\n" + diagnostics);
   }
   auto forward = attention->lookupSymbol<func::FuncOp>("forward");
-  auto labels = forward->getAttrOfType<ArrayAttr>(glint::GlintDialect::kAttentionLayersAttrName);
+  auto labels = forward->getAttrOfType<ArrayAttr>(
+      glint::GlintDialect::kAttentionLayersAttrName);
   if (!labels || labels.empty())
     return llvm::createStringError(
         "the model has no token-mixing layer (no glint.mixer or "
@@ -428,7 +422,7 @@ static Expected<Heldout> readHeldout(const Model &model) {
       file(model.imageInput ? "heldout_images.npy" : "heldout_ids.npy"));
   if (!inputs)
     return inputs.takeError();
-  set.inputs = toArray(*inputs);
+  set.inputs = ref::fromRunArray(*inputs);
   auto labels = rt::readNpyI64(file("heldout_labels.npy"));
   if (!labels)
     return labels.takeError();
@@ -437,7 +431,7 @@ static Expected<Heldout> readHeldout(const Model &model) {
     auto masks = rt::readInputNpy(file("heldout_masks.npy"));
     if (!masks)
       return masks.takeError();
-    set.masks = toArray(*masks);
+    set.masks = ref::fromRunArray(*masks);
   } else {
     auto positions = rt::readNpyI64(file("heldout_positions.npy"));
     if (!positions)
@@ -565,7 +559,7 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
                                 inputNpy);
     if (!run)
       return run.takeError();
-    input = toArray(run->array);
+    input = ref::fromRunArray(run->array);
     vocab = std::move(run->vocab);
     if (!vocab && !vocabFile.empty()) {
       auto v = rt::readVocabulary(vocabFile);
@@ -1265,7 +1259,8 @@ int main(int argc, char **argv) {
       "out/\n"
       "  glint-explain eval models/mamba-keyword [--count 200] [--json "
       "t.json]\n");
-  std::optional<glint::MapAggregate> aggregate = glint::symbolizeMapAggregate(aggregateOpt);
+  std::optional<glint::MapAggregate> aggregate =
+      glint::symbolizeMapAggregate(aggregateOpt);
   if (!aggregate || *aggregate == glint::MapAggregate::full)
     return fail("--aggregate must be mean_abs, mean or sum (got '" +
                 aggregateOpt + "')");

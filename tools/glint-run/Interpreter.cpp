@@ -59,13 +59,6 @@ parseModelIR(StringRef modelPath) {
   return ir;
 }
 
-static ref::Array toEvaluatorArray(const rt::RunArray &array) {
-  ref::Array out;
-  out.shape.assign(array.shape.begin(), array.shape.end());
-  out.data = array.data;
-  return out;
-}
-
 namespace {
 /// The reference evaluator on the model IR.
 class EvaluatorInterpreter : public Interpreter {
@@ -96,7 +89,7 @@ EvaluatorInterpreter::run(const rt::Checkpoint &checkpoint,
                           const rt::RunArray &runInput,
                           std::vector<std::string> &written) {
   const std::string &hiddenDir = options.hiddenDir;
-  ref::Array input = toEvaluatorArray(runInput);
+  ref::Array input = ref::fromRunArray(runInput);
   auto ir = parseModelIR(options.modelPath);
   if (!ir)
     return ir.takeError();
@@ -113,11 +106,9 @@ EvaluatorInterpreter::run(const rt::Checkpoint &checkpoint,
     trace = [&](StringRef name, const ref::Array &value) {
       SmallString<128> path(hiddenDir);
       llvm::sys::path::append(path, name + ".npy");
-      rt::RunArray traced;
-      traced.shape.assign(value.shape.begin(), value.shape.end());
-      traced.data = value.data;
-      traced.integer = false;
-      if (llvm::Error e = rt::writeResult(path, traced, options.writeF32))
+      if (llvm::Error e =
+              rt::writeResult(path, ref::toRunArray(value, /*integer=*/false),
+                              options.writeF32))
         traceError = llvm::joinErrors(std::move(traceError), std::move(e));
       else
         written.push_back(std::string(path));
@@ -135,11 +126,7 @@ EvaluatorInterpreter::run(const rt::Checkpoint &checkpoint,
   if (traceError)
     return std::move(traceError);
 
-  rt::RunArray out;
-  out.shape.assign((*results)[0].shape.begin(), (*results)[0].shape.end());
-  out.data = std::move((*results)[0].data);
-  out.integer = false;
-  return out;
+  return ref::toRunArray(std::move((*results)[0]), /*integer=*/false);
 }
 
 /// Greedy generation with the reference evaluator: the whole sequence so
@@ -164,12 +151,11 @@ EvaluatorInterpreter::generate(const rt::Checkpoint &checkpoint,
   rt::RunArray sequence = prompt;
   for (unsigned i = 0; i < count; ++i) {
     auto results =
-        evaluator.run(options.functionName, {toEvaluatorArray(sequence)});
+        evaluator.run(options.functionName, {ref::fromRunArray(sequence)});
     if (!results)
       return results.takeError();
-    rt::RunArray logits;
-    logits.shape.assign((*results)[0].shape.begin(), (*results)[0].shape.end());
-    logits.data = std::move((*results)[0].data);
+    rt::RunArray logits =
+        ref::toRunArray(std::move((*results)[0]), /*integer=*/false);
     if (logits.shape.size() != 3 || logits.shape[1] != length + i)
       return llvm::createStringError(
           "generation needs a language model: @" + options.functionName +
@@ -195,4 +181,3 @@ EvaluatorInterpreter::generate(const rt::Checkpoint &checkpoint,
   }
   return out;
 }
-
