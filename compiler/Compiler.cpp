@@ -19,8 +19,8 @@ using namespace mlir::glint;
 using llvm::Error;
 using llvm::Expected;
 
-llvm::DenseMap<unsigned, int64_t>
-compiler::tokenLimits(ModuleOp module, StringRef function) {
+llvm::DenseMap<unsigned, int64_t> compiler::tokenLimits(ModuleOp module,
+                                                        StringRef function) {
   llvm::DenseMap<unsigned, int64_t> limits;
   auto fn = module.lookupSymbol<func::FuncOp>(function);
   if (!fn)
@@ -81,8 +81,10 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
   // The ABI passes inputs, states, weights in this order.
   enum { Input, State, Weight } last = Input;
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    auto weight = fn.getArgAttrOfType<StringAttr>(i, GlintDialect::kWeightAttrName);
-    auto state = fn.getArgAttrOfType<StringAttr>(i, GlintDialect::kStateAttrName);
+    auto weight =
+        fn.getArgAttrOfType<StringAttr>(i, GlintDialect::kWeightAttrName);
+    auto state =
+        fn.getArgAttrOfType<StringAttr>(i, GlintDialect::kStateAttrName);
     auto spec =
         specOf(fn.getArgumentTypes()[i], weight  ? weight.str()
                                          : state ? state.str()
@@ -107,7 +109,8 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
     }
   }
   // One result, or (glint-to-attention) one plus a map per layer.
-  auto layers = fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName);
+  auto layers =
+      fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName);
   size_t expected = 1 + (layers ? layers.size() : 0);
   size_t results = fn.getNumResults() - info.states.size();
   if (fn.getNumResults() < info.states.size() || results != expected)
@@ -129,7 +132,8 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
   // The next states come back in the order they went in.
   for (auto [i, state] : llvm::enumerate(info.states)) {
     unsigned r = results + i;
-    auto name = fn.getResultAttrOfType<StringAttr>(r, GlintDialect::kStateAttrName);
+    auto name =
+        fn.getResultAttrOfType<StringAttr>(r, GlintDialect::kStateAttrName);
     auto spec = specOf(fn.getResultTypes()[r], state.name);
     if (!spec)
       return spec.takeError();
@@ -162,7 +166,8 @@ static Error toAttention(func::FuncOp fn,
     return llvm::createStringError(
         "rewriting @" + fn.getSymName() +
         " into its attention form failed (see the diagnostics above)");
-  auto layers = fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName);
+  auto layers =
+      fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName);
   if (!layers || layers.empty())
     return llvm::createStringError(
         "@" + fn.getSymName() +
@@ -261,7 +266,8 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
       fn.removeArgAttr(i, GlintDialect::kStateAttrName);
     }
     for (unsigned i = 0; i < fn.getNumResults(); ++i)
-      fn.removeResultAttr(i, StringAttr::get(fn.getContext(), GlintDialect::kStateAttrName));
+      fn.removeResultAttr(
+          i, StringAttr::get(fn.getContext(), GlintDialect::kStateAttrName));
   });
   PassManager toLLVM(module.getContext());
   buildGlintBuffersToLLVMPipeline(toLLVM, target);

@@ -78,14 +78,12 @@ collectEntryInfo(ModuleOp module, llvm::StringRef function,
 /// command-line options); `loops` are the choices of the lowering to loops
 /// (the form of matrix-state recurrences), `target` what the code is
 /// generated for. Diagnostics go to the context's handler.
-llvm::Error
-lowerModule(ModuleOp module, llvm::StringRef function, Stage stage,
-            runtime::ModelInfo &info,
-            const std::function<void(PassManager &)> &configure = nullptr,
-            StepMode step = StepMode::Auto,
-            const AttentionOptions &attention = {},
-            const LoopsOptions &loops = {},
-            const TargetOptions &target = hostTarget());
+llvm::Error lowerModule(
+    ModuleOp module, llvm::StringRef function, Stage stage,
+    runtime::ModelInfo &info,
+    const std::function<void(PassManager &)> &configure = nullptr,
+    StepMode step = StepMode::Auto, const AttentionOptions &attention = {},
+    const LoopsOptions &loops = {}, const TargetOptions &target = hostTarget());
 
 /// glint IR to a shared library for `target` at `output`, written
 /// atomically (no partial file on failure).

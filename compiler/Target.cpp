@@ -48,9 +48,8 @@ TargetOptions compiler::hostTarget() {
     features.AddFeature(feature, enabled);
   target.features = features.getString();
   target.avx512 = hostFeatures.lookup("avx512f");
-  target.vectorWidth =
-      vectorWidthOf(target.avx512, hostFeatures.lookup("avx") ||
-                                       hostFeatures.lookup("avx2"));
+  target.vectorWidth = vectorWidthOf(
+      target.avx512, hostFeatures.lookup("avx") || hostFeatures.lookup("avx2"));
   target.threads = defaultThreads();
   return target;
 }
@@ -83,9 +82,9 @@ static llvm::Expected<TargetOptions> namedCpu(llvm::StringRef cpu) {
   return target;
 }
 
-llvm::Expected<TargetOptions>
-compiler::makeTarget(llvm::StringRef cpu, int64_t vectorWidth,
-                     int64_t threads) {
+llvm::Expected<TargetOptions> compiler::makeTarget(llvm::StringRef cpu,
+                                                   int64_t vectorWidth,
+                                                   int64_t threads) {
   llvm::Expected<TargetOptions> target =
       cpu.empty() || cpu == "native" || cpu == "host" ? hostTarget()
                                                       : namedCpu(cpu);

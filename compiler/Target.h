@@ -37,9 +37,8 @@ TargetOptions hostTarget();
 /// `vectorWidth` (4, 8 or 16) and `threads` override what the CPU and
 /// defaultThreads() give when positive. Unknown CPUs and bad values are
 /// errors that say what is accepted.
-llvm::Expected<TargetOptions> makeTarget(llvm::StringRef cpu,
-                                         int64_t vectorWidth = 0,
-                                         int64_t threads = 0);
+llvm::Expected<TargetOptions>
+makeTarget(llvm::StringRef cpu, int64_t vectorWidth = 0, int64_t threads = 0);
 
 } // namespace mlir::glint::compiler
 

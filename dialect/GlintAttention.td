@@ -111,7 +111,7 @@ def Glint_MapScanOp : Glint_MapOp<"map_scan", [AttrSizedOperandSegments]> {
     For the map's value type `[B, L, H, V]` and the control operands of a
     `glint.recurrence` (same meaning and shapes), `A_c ← R_{b,h} · A_c` for
     the channels `c = (h, v)` of head `h`, where `R` is the recurrence
-    unrolled (DESIGN §1.1):
+    unrolled (docs/rationale.md, "One recurrence for all families"):
     `R[i, j] = Σ_n q_i[n] exp(Σ_{s=j+1}^{i} g_s[n]) k_j[n] δ_j` for `j ≤ i`
     (read of `S_{i-1}` plus `q_i·(u ⊙ k_i)` on the diagonal with `bonus`;
     softmax-like weights over `{G + k_j}` with `normalize`), plus

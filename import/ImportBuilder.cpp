@@ -460,7 +460,8 @@ Value ImportBuilder::mixer(StringRef label, Value x,
 
 void ImportBuilder::trace(Value v, StringRef name) {
   Operation *op = v.getDefiningOp();
-  if (!op || op->hasAttr(GlintDialect::kTraceAttrName) || op->getNumResults() != 1)
+  if (!op || op->hasAttr(GlintDialect::kTraceAttrName) ||
+      op->getNumResults() != 1)
     op = tensor::CastOp::create(builder, location, v.getType(), v);
   op->setAttr(GlintDialect::kTraceAttrName, builder.getStringAttr(name));
 }

@@ -48,8 +48,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintOps.h"
-#include "passes/cpu/Passes.h"
 #include "passes/BuilderUtils.h"
+#include "passes/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -64,7 +64,6 @@
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/Debug.h"
 #include "llvm/Support/FormatVariadic.h"
-
 
 #define DEBUG_TYPE "glint-chunk-recurrence"
 
@@ -1126,7 +1125,8 @@ void ChunkRecurrencePass::chunked(RecurrenceOp op, RewriterBase &rewriter,
                                 .str();
   func::FuncOp kernel;
   for (auto fn : module.getOps<func::FuncOp>())
-    if (auto attr = fn->getAttrOfType<StringAttr>(GlintDialect::kChunkedRecurrenceAttrName))
+    if (auto attr = fn->getAttrOfType<StringAttr>(
+            GlintDialect::kChunkedRecurrenceAttrName))
       if (attr.getValue() == signature)
         kernel = fn;
   if (!kernel) {
@@ -1172,7 +1172,8 @@ void ChunkRecurrencePass::runOnOperation() {
         << "glint-chunk-recurrence: threads must be positive, not " << threads;
     return signalPassFailure();
   }
-  if (failed(glint::checkVectorWidth(getOperation(), getArgument(), vectorWidth)))
+  if (failed(
+          glint::checkVectorWidth(getOperation(), getArgument(), vectorWidth)))
     return signalPassFailure();
   if (form == RecurrenceForm::Recurrent)
     return;

@@ -39,8 +39,8 @@ targetMachine(const TargetOptions &target) {
   const llvm::Target *llvmTarget =
       llvm::TargetRegistry::lookupTarget(triple, error);
   if (!llvmTarget)
-    return llvm::createStringError("no LLVM target for " + triple.str() +
-                                   ": " + error);
+    return llvm::createStringError("no LLVM target for " + triple.str() + ": " +
+                                   error);
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
       triple, target.cpu, target.features, options, llvm::Reloc::PIC_,
@@ -177,8 +177,7 @@ static Error link(StringRef driver, StringRef object, StringRef output,
     argv.push_back(flag);
   std::vector<StringRef> args(argv.begin(), argv.end());
   std::string error;
-  if (llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
-                                &error))
+  if (llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0, &error))
     return llvm::createStringError("linking " + output + " failed" +
                                    (error.empty() ? "" : ": " + error));
   return Error::success();
@@ -209,21 +208,20 @@ static Error emitLinked(
 
 Error cpu::emitLibrary(llvm::Module &module, StringRef output,
                        const TargetOptions &target) {
-  return emitLinked(module, output, target, [](StringRef object,
-                                               StringRef out) {
-    return link("cc", object, out, {"-shared"});
-  });
+  return emitLinked(module, output, target,
+                    [](StringRef object, StringRef out) {
+                      return link("cc", object, out, {"-shared"});
+                    });
 }
 
 Error cpu::emitExecutable(llvm::Module &module, StringRef output,
                           const TargetOptions &target) {
   // The runtime archives and LLVM's library directory are those of this
   // build (see passes/cpu/CMakeLists.txt).
-  return emitLinked(module, output, target, [](StringRef object,
-                                               StringRef out) {
-    return link("c++", object, out,
-                {GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB, GLINT_RUNTIME_IO_LIB,
-                 "-lLLVM", "-ldl"});
-  });
+  return emitLinked(module, output, target,
+                    [](StringRef object, StringRef out) {
+                      return link("c++", object, out,
+                                  {GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB,
+                                   GLINT_RUNTIME_IO_LIB, "-lLLVM", "-ldl"});
+                    });
 }
-

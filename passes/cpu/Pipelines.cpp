@@ -95,8 +95,7 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   // vector loops.
   GlintVectorizeElementwiseOptions elementwise;
   elementwise.vectorWidth = target.vectorWidth;
-  pm.addNestedPass<func::FuncOp>(
-      createGlintVectorizeElementwise(elementwise));
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeElementwise(elementwise));
   pm.addPass(createCSEPass());
   pm.addPass(createGlintVerifyLowered());
 }
@@ -199,13 +198,12 @@ struct PipelineFlags : public PassPipelineOptions<PipelineFlags> {
       *this, "recurrence-form",
       llvm::cl::desc("How matrix-state recurrences are lowered"),
       llvm::cl::init(glint::RecurrenceForm::Auto),
-      llvm::cl::values(
-          clEnumValN(glint::RecurrenceForm::Auto, "auto",
-                     "chunked where it is measured to win"),
-          clEnumValN(glint::RecurrenceForm::Recurrent, "recurrent",
-                     "the recurrent forms only"),
-          clEnumValN(glint::RecurrenceForm::Chunked, "chunked",
-                     "the chunked form wherever it applies"))};
+      llvm::cl::values(clEnumValN(glint::RecurrenceForm::Auto, "auto",
+                                  "chunked where it is measured to win"),
+                       clEnumValN(glint::RecurrenceForm::Recurrent, "recurrent",
+                                  "the recurrent forms only"),
+                       clEnumValN(glint::RecurrenceForm::Chunked, "chunked",
+                                  "the chunked form wherever it applies"))};
   Option<int64_t> chunkSize{
       *this, "chunk-size",
       llvm::cl::desc("Steps per chunk of the chunked form (0: "
@@ -248,7 +246,6 @@ void glint::registerGlintCpuPipelines(const TargetOptions &defaults) {
       "glint-lower-to-cpu",
       "Lower glint model IR to the LLVM dialect for a CPU",
       [defaults](OpPassManager &pm, const PipelineFlags &flags) {
-        buildGlintLowerToCpuPipeline(pm, flags.target(defaults),
-                                     flags.loops());
+        buildGlintLowerToCpuPipeline(pm, flags.target(defaults), flags.loops());
       });
 }

@@ -40,8 +40,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintOps.h"
-#include "passes/cpu/Passes.h"
 #include "passes/BuilderUtils.h"
+#include "passes/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"

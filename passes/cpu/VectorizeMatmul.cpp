@@ -59,8 +59,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/cpu/Passes.h"
 #include "passes/BuilderUtils.h"
+#include "passes/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -758,7 +758,8 @@ struct VectorizeMatmulPass
   void runOnOperation() override {
     Blocking blocking;
     blocking.width = vectorWidth;
-    if (failed(glint::checkVectorWidth(getOperation(), getArgument(), vectorWidth)))
+    if (failed(glint::checkVectorWidth(getOperation(), getArgument(),
+                                       vectorWidth)))
       return signalPassFailure();
     blocking.tileRows = std::max<int64_t>(tileRows, 1);
     blocking.tileVectors = std::max<int64_t>(tileVectors, 1);

@@ -74,8 +74,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintOps.h"
-#include "passes/cpu/Passes.h"
 #include "passes/BuilderUtils.h"
+#include "passes/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -730,9 +730,8 @@ private:
   /// The steps [t0, t0 + len) of head `headIv`, whose tile is `tile`:
   /// returns the new tile, rows and decay buffer.
   SmallVector<Value> buildHeadSteps(OpBuilder &b, Value batchIv, Value headIv,
-                                    Value column, Value v0, Value t0,
-                                    Value len, Value tile, Value rows,
-                                    Value decays);
+                                    Value column, Value v0, Value t0, Value len,
+                                    Value tile, Value rows, Value decays);
   /// Prefetches the rows that step `t` of a tile reads, `prefetchDistance`
   /// steps ahead.
   void prefetchRows(OpBuilder &b, Value batchIv, Value headIv, Value groupIv,

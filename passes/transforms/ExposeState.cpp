@@ -281,8 +281,9 @@ FailureOr<func::FuncOp> glint::exposeState(func::FuncOp fn,
   OpBuilder b(context);
   auto stateAttr = [&](StringRef name) {
     return DictionaryAttr::get(
-        context, {NamedAttribute(StringAttr::get(context, GlintDialect::kStateAttrName),
-                                 StringAttr::get(context, name))});
+        context,
+        {NamedAttribute(StringAttr::get(context, GlintDialect::kStateAttrName),
+                        StringAttr::get(context, name))});
   };
   SmallVector<Value> next;
   SmallVector<std::string> names;

@@ -69,15 +69,15 @@ struct ExternalizeWeightsPass
       for (auto &[name, loads] : uses) {
         Type type = loads.front().getType();
         unsigned index = fn.getNumArguments();
-        if (mlir::failed(fn.insertArgument(index, type,
-                                     DictionaryAttr::get(
-                                         &getContext(),
-                                         {NamedAttribute(
-                                             StringAttr::get(&getContext(),
-                                                             glint::GlintDialect::kWeightAttrName),
-                                             StringAttr::get(&getContext(),
-                                                             name))}),
-                                     fn.getLoc()))) {
+        if (mlir::failed(fn.insertArgument(
+                index, type,
+                DictionaryAttr::get(
+                    &getContext(),
+                    {NamedAttribute(
+                        StringAttr::get(&getContext(),
+                                        glint::GlintDialect::kWeightAttrName),
+                        StringAttr::get(&getContext(), name))}),
+                fn.getLoc()))) {
           fn.emitError("cannot add the argument of weight '") << name << "'";
           hadError = true;
           return;

@@ -154,7 +154,8 @@ def GlintExternalizeWeights
 def GlintToAttention : Pass<"glint-to-attention", "func::FuncOp"> {
   let summary = "Rewrites every token-mixing layer into its implicit attention";
   let description = [{
-    The attention form (DESIGN §1.2, after Zimerman, Ali & Wolf, ICLR 2025).
+    The attention form (after Zimerman, Ali & Wolf, ICLR 2025; see
+    docs/rationale.md, "The attention form").
     Each `glint.mixer` is read as `y = A(x) · x + offset`: the pass follows the
     value input `x` through the layer's body and rewrites every op on that
     path into a factor of a per-channel `L × L` matrix (`!glint.map`):

@@ -4,7 +4,8 @@
 // RUN: glint-opt %s -glint-to-attention="has-row=true row=-1" | FileCheck %s --check-prefix=ROW
 
 // A gated Mamba-1 mixer: conv → SiLU → selective scan with D → SiLU(z)
-// gate. Every factor of DESIGN §1.2 appears, in order, and the layer output
+// gate. Every factor of the layer matrix, diag(SiLU(z)) · (scan + D) ·
+// diag(σ(x̂)) · T_conv, appears, in order, and the layer output
 // becomes A·x + offset (the conv bias carried through the later factors).
 
 // CHECK-LABEL: func.func @mamba

@@ -22,9 +22,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/Compiler.h"
 #include "passes/cpu/Pipelines.h"
 #include "runtime/host/CompiledModel.h"
-#include "compiler/Compiler.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"

@@ -20,10 +20,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/host/CompiledModel.h"
-#include "reference/ReferenceEvaluator.h"
 #include "compiler/Compiler.h"
 #include "import/Importers.h"
+#include "reference/ReferenceEvaluator.h"
+#include "runtime/host/CompiledModel.h"
 
 #include "passes/cpu/Pipelines.h"
 
@@ -73,8 +73,9 @@ struct MapCase {
   double tolerance = 1e-5;
 };
 
-/// Mamba-1 (DESIGN §1.2) over E channels, N keys, conv width 4, ending in
-/// `tail` (which reads the gated map %m6 and returns %r : `result`).
+/// Mamba-1 (layer matrix diag(SiLU(z)) · (scan + diag(D)) · diag(σ(x̂)) ·
+/// T_conv) over E channels, N keys, conv width 4, ending in `tail` (which
+/// reads the gated map %m6 and returns %r : `result`).
 MapCase mamba1(const char *name, int64_t B, int64_t L, int64_t E, int64_t N,
                std::string tail, std::string result) {
   std::string v = llvm::formatv("tensor<?x?x{0}xf32>", E);

@@ -23,12 +23,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/host/CompiledModel.h"
-#include "runtime/io/Npy.h"
-#include "runtime/host/RunSupport.h"
-#include "runtime/io/Safetensors.h"
 #include "compiler/Compiler.h"
 #include "import/Importers.h"
+#include "runtime/host/CompiledModel.h"
+#include "runtime/host/RunSupport.h"
+#include "runtime/io/Npy.h"
+#include "runtime/io/Safetensors.h"
 
 #include "passes/cpu/Pipelines.h"
 

@@ -14,11 +14,11 @@
 #ifndef GLINT_TEST_UNIT_COMPILEDTESTSUPPORT_H
 #define GLINT_TEST_UNIT_COMPILEDTESTSUPPORT_H
 
-#include "passes/cpu/Pipelines.h"
-#include "runtime/host/CompiledModel.h"
-#include "reference/ReferenceEvaluator.h"
-#include "test/unit/TestSupport.h"
 #include "compiler/Compiler.h"
+#include "passes/cpu/Pipelines.h"
+#include "reference/ReferenceEvaluator.h"
+#include "runtime/host/CompiledModel.h"
+#include "test/unit/TestSupport.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -71,10 +71,9 @@ compileAndLoad(ModuleOp module, std::unique_ptr<runtime::CompiledModel> &model,
   ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
   llvm::FileRemover removeLibrary(library);
   OwningOpRef<ModuleOp> copy = module.clone();
-  llvm::Error compiled = compiler::compileToLibrary(*copy, "forward", library,
-                                                    compiler::StepMode::Auto,
-                                                    /*attention=*/{}, loops,
-                                                    target);
+  llvm::Error compiled = compiler::compileToLibrary(
+      *copy, "forward", library, compiler::StepMode::Auto,
+      /*attention=*/{}, loops, target);
   ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
   auto loaded = runtime::CompiledModel::load(library);
   ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());

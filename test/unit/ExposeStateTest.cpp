@@ -19,10 +19,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/Passes.h"
-#include "runtime/io/Safetensors.h"
-#include "reference/ReferenceEvaluator.h"
 #include "import/Importers.h"
+#include "passes/Passes.h"
+#include "reference/ReferenceEvaluator.h"
+#include "runtime/io/Safetensors.h"
 
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"

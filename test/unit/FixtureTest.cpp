@@ -19,10 +19,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "import/Importers.h"
+#include "reference/ReferenceEvaluator.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Safetensors.h"
-#include "reference/ReferenceEvaluator.h"
-#include "import/Importers.h"
 
 #include "dialect/GlintDialect.h"
 

@@ -19,8 +19,8 @@
 
 #include "passes/Passes.h"
 #include "passes/cpu/Pipelines.h"
-#include "runtime/host/CompiledModel.h"
 #include "reference/ReferenceEvaluator.h"
+#include "runtime/host/CompiledModel.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"

@@ -18,10 +18,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/cpu/Pipelines.h"
-#include "runtime/host/CompiledModel.h"
-#include "reference/ReferenceEvaluator.h"
 #include "compiler/Compiler.h"
+#include "passes/cpu/Pipelines.h"
+#include "reference/ReferenceEvaluator.h"
+#include "runtime/host/CompiledModel.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"

@@ -28,8 +28,8 @@
 
 #include "passes/Passes.h"
 #include "passes/cpu/Pipelines.h"
-#include "runtime/host/CompiledModel.h"
 #include "reference/ReferenceEvaluator.h"
+#include "runtime/host/CompiledModel.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -191,9 +191,10 @@ protected:
   void compile(ModuleOp module, Form form,
                std::unique_ptr<rt::CompiledModel> &model) {
     glint::LoopsOptions loops;
-    loops.recurrenceForm = form == Form::Chunked ? glint::RecurrenceForm::Chunked
-                           : form == Form::Auto ? glint::RecurrenceForm::Auto
-                                                : glint::RecurrenceForm::Recurrent;
+    loops.recurrenceForm =
+        form == Form::Chunked ? glint::RecurrenceForm::Chunked
+        : form == Form::Auto  ? glint::RecurrenceForm::Auto
+                              : glint::RecurrenceForm::Recurrent;
     glint::TargetOptions target = glint::compiler::hostTarget();
     target.threads = 2;
     glint::testing::compileAndLoad(module, model, loops, target);

@@ -50,14 +50,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/cpu/Pipelines.h"
-#include "runtime/io/AtomicFile.h"
-#include "runtime/host/CompiledModel.h"
-#include "runtime/host/RunSupport.h"
-#include "runtime/io/Safetensors.h"
-#include "reference/ReferenceEvaluator.h"
 #include "compiler/Compiler.h"
 #include "import/Importers.h"
+#include "passes/cpu/Pipelines.h"
+#include "reference/ReferenceEvaluator.h"
+#include "runtime/host/CompiledModel.h"
+#include "runtime/host/RunSupport.h"
+#include "runtime/io/AtomicFile.h"
+#include "runtime/io/Safetensors.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -999,7 +999,8 @@ Case attnMapMamba1Case() {
       return expected.takeError();
     llvm::SmallString<128> path;
     double compileSeconds = 0;
-    auto model = compileAndLoad(*module, RecurrenceForm::Auto, path, compileSeconds);
+    auto model =
+        compileAndLoad(*module, RecurrenceForm::Auto, path, compileSeconds);
     llvm::FileRemover removeLibrary(path);
     if (!model)
       return model.takeError();

@@ -112,7 +112,6 @@ static cl::opt<int64_t> vectorWidth(
              "CPU's widest vectors, 16 with AVX-512)"),
     cl::init(0), cl::cat(category));
 
-
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
   return 1;

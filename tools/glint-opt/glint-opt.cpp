@@ -9,9 +9,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/Target.h"
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"
-#include "compiler/Target.h"
 #include "passes/Passes.h"
 #include "passes/cpu/Pipelines.h"
 

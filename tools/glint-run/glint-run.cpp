@@ -113,8 +113,8 @@ static std::unique_ptr<run::Interpreter> interpreter;
 /// Runs glint-interpret, next to this program, with this program's
 /// arguments, and returns its exit code.
 static int runInterpreterTool(int argc, char **argv) {
-  std::string self =
-      llvm::sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&fail));
+  std::string self = llvm::sys::fs::getMainExecutable(
+      argv[0], reinterpret_cast<void *>(&fail));
   llvm::SmallString<256> tool(llvm::sys::path::parent_path(self));
   llvm::sys::path::append(tool, "glint-interpret");
   if (!llvm::sys::fs::can_execute(tool))
@@ -125,8 +125,8 @@ static int runInterpreterTool(int argc, char **argv) {
   for (int i = 1; i < argc; ++i)
     args.push_back(argv[i]);
   std::string error;
-  int rc = llvm::sys::ExecuteAndWait(tool, args, std::nullopt, {}, 0, 0,
-                                     &error);
+  int rc =
+      llvm::sys::ExecuteAndWait(tool, args, std::nullopt, {}, 0, 0, &error);
   if (rc < 0)
     return fail("cannot run " + tool + ": " + error);
   return rc;
@@ -194,8 +194,8 @@ int main(int argc, char **argv) {
       "  glint-run --interpret model.mlir --weights model.safetensors "
       "--tokens 1,2,3 -o logits.npy\n");
 
-  interpreter = run::makeInterpreter(
-      {modelPath, functionName, hiddenDir, writeF32});
+  interpreter =
+      run::makeInterpreter({modelPath, functionName, hiddenDir, writeF32});
   if (interpret && !interpreter)
     return runInterpreterTool(argc, argv);
 
