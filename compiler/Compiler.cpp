@@ -10,6 +10,8 @@
 #include "passes/Passes.h"
 #include "passes/cpu/Codegen.h"
 #include "passes/cpu/Pipelines.h"
+#include "passes/cuda/Codegen.h"
+#include "passes/cuda/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -220,8 +222,12 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
   auto limits = tokenLimits(module, function);
   auto stepLimits = withStep ? tokenLimits(module, stepName)
                              : llvm::DenseMap<unsigned, int64_t>();
+  bool cuda = target.kind == TargetOptions::Kind::Cuda;
   PassManager toScan(module.getContext());
-  buildGlintLowerToLoopsPipeline(toScan, target, loops);
+  if (cuda)
+    buildGlintLowerToGpuLoopsPipeline(toScan, target);
+  else
+    buildGlintLowerToLoopsPipeline(toScan, target, loops);
   if (configure)
     configure(toScan);
   if (failed(toScan.run(module)))
@@ -270,7 +276,10 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
           i, StringAttr::get(fn.getContext(), GlintDialect::kStateAttrName));
   });
   PassManager toLLVM(module.getContext());
-  buildGlintBuffersToLLVMPipeline(toLLVM, target);
+  if (cuda)
+    buildGlintBuffersToCudaPipeline(toLLVM, target);
+  else
+    buildGlintBuffersToLLVMPipeline(toLLVM, target);
   if (configure)
     configure(toLLVM);
   if (failed(toLLVM.run(module)))
@@ -289,6 +298,13 @@ Error compiler::compileToLibrary(ModuleOp module, StringRef function,
                             attention, loops, target))
     return e;
   llvm::LLVMContext context;
+  if (target.kind == TargetOptions::Kind::Cuda && !target.gpuEmulate) {
+    auto llvmModule =
+        cuda::translateToLLVMIR(module, context, info, function, target);
+    if (!llvmModule)
+      return llvmModule.takeError();
+    return cuda::emitLibrary(**llvmModule, output, target);
+  }
   auto llvmModule =
       cpu::translateToLLVMIR(module, context, info, function, target);
   if (!llvmModule)

@@ -35,7 +35,8 @@
 namespace mlir::glint::compiler {
 
 /// How far to compile; each stage can be printed (`-emit=`).
-enum class Stage { Glint, Scan, LLVM, Object, Library, Executable };
+/// (Kernels: the CUDA target's PTX.)
+enum class Stage { Glint, Scan, LLVM, Kernels, Object, Library, Executable };
 
 /// Whether to add the streaming step entry (glint-expose-state): `Auto`
 /// adds it to models over token ids that can stream and leaves it out

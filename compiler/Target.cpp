@@ -9,7 +9,10 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
@@ -103,4 +106,54 @@ llvm::Expected<TargetOptions> compiler::makeTarget(llvm::StringRef cpu,
   if (threads > 0)
     target->threads = threads;
   return target;
+}
+
+std::string compiler::findCudaToolkit() {
+  auto hasPtxas = [](llvm::StringRef dir) {
+    llvm::SmallString<128> path(dir);
+    llvm::sys::path::append(path, "bin", "ptxas");
+    return llvm::sys::fs::can_execute(path);
+  };
+  for (const char *variable : {"CUDA_HOME", "CUDA_PATH"})
+    if (const char *dir = std::getenv(variable); dir && hasPtxas(dir))
+      return dir;
+  if (auto ptxas = llvm::sys::findProgramByName("ptxas")) {
+    llvm::StringRef dir =
+        llvm::sys::path::parent_path(llvm::sys::path::parent_path(*ptxas));
+    if (hasPtxas(dir))
+      return dir.str();
+  }
+  if (hasPtxas("/usr/local/cuda"))
+    return "/usr/local/cuda";
+  return "";
+}
+
+llvm::Error compiler::makeCudaTarget(TargetOptions &target,
+                                     llvm::StringRef gpuArch,
+                                     llvm::StringRef binary) {
+  unsigned capability = 0;
+  if (!gpuArch.consume_front("sm_") || gpuArch.getAsInteger(10, capability) ||
+      capability < 50)
+    return llvm::createStringError(
+        "--gpu-arch must name a compute capability from sm_50 on (sm_80 for "
+        "A100, sm_90 for H100/H200), not '" +
+        gpuArch + "'");
+  target.kind = TargetOptions::Kind::Cuda;
+  target.gpuArch = ("sm_" + llvm::Twine(capability)).str();
+  target.cudaToolkit = findCudaToolkit();
+  if (binary == "auto") {
+    binary = target.cudaToolkit.empty() ? "isa" : "fatbin";
+  } else if (binary != "isa" && binary != "bin" && binary != "fatbin") {
+    return llvm::createStringError(
+        "--gpu-binary must be auto, isa (PTX), bin (cubin) or fatbin, not '" +
+        binary + "'");
+  } else if (binary != "isa" && target.cudaToolkit.empty()) {
+    return llvm::createStringError(
+        "--gpu-binary=" + binary +
+        " needs the CUDA toolkit's ptxas, which is not on PATH, in "
+        "$CUDA_HOME or in /usr/local/cuda; --gpu-binary=isa embeds PTX "
+        "instead, which the driver compiles when the model is loaded");
+  }
+  target.gpuBinary = binary.str();
+  return llvm::Error::success();
 }

@@ -40,6 +40,19 @@ TargetOptions hostTarget();
 llvm::Expected<TargetOptions>
 makeTarget(llvm::StringRef cpu, int64_t vectorWidth = 0, int64_t threads = 0);
 
+/// The CUDA toolkit's directory (the one holding bin/ptxas): $CUDA_HOME,
+/// $CUDA_PATH, the one of the ptxas on PATH, or /usr/local/cuda; empty if
+/// none is found.
+std::string findCudaToolkit();
+
+/// Makes `target` (whose host side is already set, e.g. by makeTarget) a
+/// CUDA target for `gpuArch` (`sm_80`, `sm_90`, ...), its kernels embedded
+/// as `binary`: `isa` (PTX), `bin` (cubin), `fatbin`, or `auto` (fatbin when
+/// the CUDA toolkit is found, else PTX). Bad names, and cubins without the
+/// toolkit, are errors that say what is accepted.
+llvm::Error makeCudaTarget(TargetOptions &target, llvm::StringRef gpuArch,
+                           llvm::StringRef binary = "auto");
+
 } // namespace mlir::glint::compiler
 
 #endif // GLINT_COMPILER_TARGET_H

@@ -14,6 +14,7 @@
 
 #include "passes/conversions/Passes.h"
 #include "passes/cpu/Passes.h"
+#include "passes/cuda/Passes.h"
 #include "passes/transforms/Passes.h"
 
 namespace mlir::glint {
@@ -23,6 +24,7 @@ inline void registerGlintPasses() {
   registerGlintTransformsPasses();
   registerGlintConversionsPasses();
   registerGlintCpuPasses();
+  registerGlintCudaPasses();
 }
 
 } // namespace mlir::glint

@@ -56,8 +56,9 @@ inline std::optional<RecurrenceForm> parseRecurrenceForm(llvm::StringRef name) {
 }
 
 struct TargetOptions {
-  enum class Kind { Cpu };
-  /// What is targeted; the CUDA target joins it with the GPU backend.
+  enum class Kind { Cpu, Cuda };
+  /// What is targeted: the host CPU alone, or an NVIDIA GPU driven from the
+  /// host (the fields below then describe the host side).
   Kind kind = Kind::Cpu;
 
   /// LLVM's target triple, CPU name and feature string ("+avx2,-avx512f,...")
@@ -75,6 +76,20 @@ struct TargetOptions {
   /// The threads the compiled code is expected to run on: picks the forms
   /// that keep them busy and sizes the parallel work.
   int64_t threads = 1;
+
+  /// Kind::Cuda: the GPU's compute capability (`sm_90`, `sm_80`, ...).
+  std::string gpuArch = "sm_90";
+  /// Kind::Cuda: what the kernels are embedded as: `isa` (PTX, compiled by
+  /// the driver when loaded), `bin` (a cubin for gpuArch) or `fatbin` (the
+  /// cubin and the PTX). `bin` and `fatbin` need the CUDA toolkit's ptxas
+  /// (and fatbinary) at compile time.
+  std::string gpuBinary = "isa";
+  /// Kind::Cuda: the CUDA toolkit's directory (empty: found on PATH).
+  std::string cudaToolkit;
+  /// Kind::Cuda: run the kernels as parallel loops on the host CPU instead
+  /// (glint-gpu-launch-to-loops), to check the GPU lowering without a GPU;
+  /// the result is a CPU library.
+  bool gpuEmulate = false;
 };
 
 } // namespace mlir::glint

@@ -34,3 +34,24 @@ tools = [ToolSubst("glint-opt", unresolved="fatal"),
          ToolSubst("glint-bench", unresolved="fatal"),
          ToolSubst("glint-explain", unresolved="fatal"), "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# The CUDA target: ptxas validates the PTX glint-compile --target=cuda
+# makes (from PATH, $CUDA_HOME or /usr/local/cuda; tests that need it are
+# reported UNSUPPORTED without it), and a machine with a CUDA driver runs
+# the compiled models instead of refusing them.
+import shutil
+ptxas = shutil.which("ptxas")
+for home in [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+             "/usr/local/cuda"]:
+    if not ptxas and home and os.access(os.path.join(home, "bin", "ptxas"),
+                                        os.X_OK):
+        ptxas = os.path.join(home, "bin", "ptxas")
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+import ctypes
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass

@@ -54,7 +54,7 @@ targetMachine(const TargetOptions &target) {
 Expected<std::unique_ptr<llvm::Module>>
 cpu::translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
                        const runtime::ModelInfo &info, StringRef function,
-                       const TargetOptions &target) {
+                       const TargetOptions &target, const EntryHooks &hooks) {
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, context, "glint-model");
   if (!llvmModule)
@@ -98,7 +98,7 @@ cpu::translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
     auto *entry = llvm::Function::Create(
         entryType, llvm::GlobalValue::ExternalLinkage, spec.entry, *llvmModule);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", entry));
-    SmallVector<llvm::Value *> args;
+    std::vector<llvm::Value *> args;
     for (unsigned i = 0; i < ciface->arg_size(); ++i) {
       llvm::Value *slot = b.CreateConstGEP1_64(ptrType, entry->getArg(0), i);
       args.push_back(b.CreateLoad(ptrType, slot));
@@ -120,7 +120,11 @@ cpu::translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
       b.CreateStore(b.CreateOr(mode, b.getInt32(0x8040)), flushed);
       b.CreateIntrinsic(llvm::Intrinsic::x86_sse_ldmxcsr, {}, {flushed});
     }
+    if (hooks.beforeCall)
+      hooks.beforeCall(b, args, spec);
     b.CreateCall(ciface, args);
+    if (hooks.afterCall)
+      hooks.afterCall(b);
     if (x86)
       b.CreateIntrinsic(llvm::Intrinsic::x86_sse_ldmxcsr, {}, {saved});
     b.CreateRetVoid();
@@ -158,23 +162,18 @@ Error cpu::writeObject(llvm::Module &module, StringRef path,
 }
 
 /// Runs a compiler driver to link `object` into `output`: the driver gets
-/// `-o output object` followed by `extra`.
+/// `-o output object runtime` followed by `extra`.
 static Error link(StringRef driver, StringRef object, StringRef output,
-                  ArrayRef<std::string> extra) {
+                  StringRef runtime, ArrayRef<std::string> extra) {
   auto program = llvm::sys::findProgramByName(driver);
   if (!program)
     return llvm::createStringError("cannot link: no compiler driver '" +
                                    driver + "' on PATH (install g++)");
-  // The model's allocator (runtime/ModelAlloc.c) comes right after its
-  // object: it defines the allocation functions the object calls.
+  // The model's runtime (runtime/host/ModelAlloc.c on the CPU) comes right
+  // after its object: it defines the allocation functions the object calls.
   std::vector<std::string> argv = {*program, "-o", output.str(), object.str(),
-                                   GLINT_MODEL_ALLOC_LIB};
+                                   runtime.str()};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  // Parallel loops call LLVM's OpenMP runtime.
-  for (const char *flag :
-       {"-L" GLINT_LLVM_LIBRARY_DIR, "-Wl,-rpath," GLINT_LLVM_LIBRARY_DIR,
-        "-lomp", "-lm"})
-    argv.push_back(flag);
   std::vector<StringRef> args(argv.begin(), argv.end());
   std::string error;
   if (llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0, &error))
@@ -206,12 +205,29 @@ static Error emitLinked(
   return Error::success();
 }
 
+/// Parallel loops call LLVM's OpenMP runtime.
+static const std::vector<std::string> &openMPFlags() {
+  static const std::vector<std::string> flags = {
+      "-L" GLINT_LLVM_LIBRARY_DIR, "-Wl,-rpath," GLINT_LLVM_LIBRARY_DIR,
+      "-lomp", "-lm"};
+  return flags;
+}
+
+Error cpu::emitLibraryWith(llvm::Module &module, StringRef output,
+                           const TargetOptions &target, StringRef runtime,
+                           ArrayRef<std::string> flags) {
+  std::vector<std::string> extra = {"-shared"};
+  extra.insert(extra.end(), flags.begin(), flags.end());
+  return emitLinked(module, output, target,
+                    [&](StringRef object, StringRef out) {
+                      return link("cc", object, out, runtime, extra);
+                    });
+}
+
 Error cpu::emitLibrary(llvm::Module &module, StringRef output,
                        const TargetOptions &target) {
-  return emitLinked(module, output, target,
-                    [](StringRef object, StringRef out) {
-                      return link("cc", object, out, {"-shared"});
-                    });
+  return emitLibraryWith(module, output, target, GLINT_MODEL_ALLOC_LIB,
+                         openMPFlags());
 }
 
 Error cpu::emitExecutable(llvm::Module &module, StringRef output,
@@ -220,8 +236,12 @@ Error cpu::emitExecutable(llvm::Module &module, StringRef output,
   // build (see passes/cpu/CMakeLists.txt).
   return emitLinked(module, output, target,
                     [](StringRef object, StringRef out) {
-                      return link("c++", object, out,
-                                  {GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB,
-                                   GLINT_RUNTIME_IO_LIB, "-lLLVM", "-ldl"});
+                      std::vector<std::string> extra = {
+                          GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB,
+                          GLINT_RUNTIME_IO_LIB, "-lLLVM", "-ldl"};
+                      extra.insert(extra.end(), openMPFlags().begin(),
+                                   openMPFlags().end());
+                      return link("c++", object, out, GLINT_MODEL_ALLOC_LIB,
+                                  extra);
                     });
 }

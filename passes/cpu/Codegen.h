@@ -19,21 +19,37 @@
 #include "runtime/io/ModelInfo.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/Error.h"
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace mlir::glint::cpu {
 
-/// Translates an LLVM-dialect module to LLVM IR for `target`, adds the
-/// model record and the packed entry points (`glint_forward`, and
-/// `glint_step` when `info` has a step entry), and optimises it (-O3).
+/// What a target's runtime adds around the model's call in each packed
+/// entry point (the CUDA target stages the arguments on the device).
+struct EntryHooks {
+  /// May replace the C-interface arguments: pointers to memref descriptors,
+  /// the results' first, then those of `entry`'s inputs, states, weights.
+  std::function<void(llvm::IRBuilder<> &, std::vector<llvm::Value *> &args,
+                     const runtime::EntryInfo &entry)>
+      beforeCall;
+  std::function<void(llvm::IRBuilder<> &)> afterCall;
+};
+
+/// Translates an LLVM-dialect module to LLVM IR for `target` (its host
+/// side), adds the model record and the packed entry points
+/// (`glint_forward`, and `glint_step` when `info` has a step entry), and
+/// optimises it (-O3).
 llvm::Expected<std::unique_ptr<llvm::Module>>
 translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
                   const runtime::ModelInfo &info, llvm::StringRef function,
-                  const TargetOptions &target);
+                  const TargetOptions &target, const EntryHooks &hooks = {});
 
 /// Writes `module` as an object file for `target`.
 llvm::Error writeObject(llvm::Module &module, llvm::StringRef path,
@@ -43,6 +59,14 @@ llvm::Error writeObject(llvm::Module &module, llvm::StringRef path,
 /// written atomically (no partial file on failure).
 llvm::Error emitLibrary(llvm::Module &module, llvm::StringRef output,
                         const TargetOptions &target);
+
+/// Object code of `module` linked with `runtime` (an archive providing the
+/// allocation functions and whatever else the host code calls) and `flags`
+/// into a shared library at `output`, written atomically.
+llvm::Error emitLibraryWith(llvm::Module &module, llvm::StringRef output,
+                            const TargetOptions &target,
+                            llvm::StringRef runtime,
+                            llvm::ArrayRef<std::string> flags);
 
 /// Object code of `module` linked with the host runtime's main() into a
 /// standalone executable at `output` (`./model --weights ... --tokens ...`),

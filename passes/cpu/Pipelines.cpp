@@ -5,7 +5,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/cpu/Pipelines.h"
-#include "passes/Passes.h"
+#include "passes/conversions/Passes.h"
+#include "passes/cpu/Passes.h"
+#include "passes/transforms/Passes.h"
 
 #include "dialect/GlintDialect.h"
 
@@ -129,6 +131,11 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
   // Buffers to loops to LLVM.
   pm.addNestedPass<func::FuncOp>(createGlintLegalizeBuffers());
   pm.addPass(createConvertLinalgToLoopsPass());
+  buildGlintParallelLoopsToLLVMPipeline(pm, target);
+}
+
+void glint::buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,
+                                                  const TargetOptions &target) {
   // The recurrences' loops over (batch, head) run on OpenMP threads.
   pm.addPass(createForallToParallelLoopPass());
   pm.addPass(createConvertSCFToOpenMPPass());

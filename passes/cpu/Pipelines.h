@@ -40,6 +40,11 @@ void buildGlintLowerToLoopsPipeline(OpPassManager &pm,
 void buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
                                      const TargetOptions &target);
 
+/// The end of buildGlintBuffersToLLVMPipeline: loops on buffers (scf.forall
+/// and scf.parallel on OpenMP threads) to the LLVM dialect.
+void buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,
+                                           const TargetOptions &target);
+
 /// All of it: loops, weights as arguments, buffers, LLVM:
 /// `glint-lower-to-cpu`.
 void buildGlintLowerToCpuPipeline(OpPassManager &pm,

@@ -100,6 +100,20 @@ CompiledModel::load(llvm::StringRef libraryPath) {
       return llvm::createStringError(libraryPath + ": no step entry point '" +
                                      name + "'");
   }
+  // Libraries compiled for CUDA (runtime/cuda/CudaModel.c) load their
+  // kernels when opened, and say so if there is no driver or no GPU.
+  model->deviceError = reinterpret_cast<const char *(*)()>(
+      dlsym(model->handle, "glint_cuda_error"));
+  model->clearDeviceError = reinterpret_cast<void (*)()>(
+      dlsym(model->handle, "glint_cuda_clear_error"));
+  model->forgetWeights = reinterpret_cast<void (*)()>(
+      dlsym(model->handle, "glint_cuda_forget_weights"));
+  if (model->deviceError && (!model->clearDeviceError || !model->forgetWeights))
+    return llvm::createStringError(
+        libraryPath + ": a CUDA model without its runtime's functions");
+  if (model->deviceError)
+    if (const char *error = model->deviceError())
+      return llvm::createStringError(libraryPath + ": " + error);
   return model;
 }
 
@@ -130,6 +144,10 @@ CompiledModel::~CompiledModel() {
 }
 
 Error CompiledModel::bindWeights(const Checkpoint &checkpoint) {
+  // The device copies of the old weights go; the new ones are copied on the
+  // next call.
+  if (forgetWeights)
+    forgetWeights();
   weightsByName.clear();
   forwardWeights.clear();
   stepWeights.clear();
@@ -299,6 +317,12 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
   for (auto &d : descriptors)
     args.push_back(d.data());
   fn(args.data());
+  std::string deviceFailure;
+  if (deviceError)
+    if (const char *error = deviceError()) {
+      deviceFailure = error;
+      clearDeviceError();
+    }
 
   // Copy each result out of the callee's buffer, then free the buffers
   // (once each: two results may share one).
@@ -343,6 +367,9 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
   }
   for (void *buffer : owned)
     release(buffer);
+  if (!deviceFailure.empty())
+    return llvm::createStringError(path + ": " + spec.entry +
+                                   " failed on the GPU: " + deviceFailure);
   return outs;
 }
 

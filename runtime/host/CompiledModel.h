@@ -66,6 +66,9 @@ public:
   llvm::Expected<std::vector<HostArray>>
   runAll(llvm::ArrayRef<HostArray> inputs);
 
+  /// Whether the library runs on a GPU (compiled with --target=cuda).
+  bool onDevice() const { return deviceError != nullptr; }
+
   /// Whether the library has a step entry (streaming generation).
   bool hasStep() const { return modelInfo.step.has_value(); }
 
@@ -98,6 +101,11 @@ private:
   /// Releases a result buffer: the library's `glint_free`, or free() for
   /// libraries made before it existed.
   void (*release)(void *) = nullptr;
+  /// CUDA libraries (runtime/cuda): the first error since the last clear,
+  /// or null; clearing it; dropping the device copies of the weights.
+  const char *(*deviceError)() = nullptr;
+  void (*clearDeviceError)() = nullptr;
+  void (*forgetWeights)() = nullptr;
   ModelInfo modelInfo;
   std::string path;
   /// Every weight either entry names, by name, and each entry's in order.

@@ -30,7 +30,9 @@
 #include "runtime/io/Npy.h"
 #include "runtime/io/Safetensors.h"
 
+#include "compiler/Target.h"
 #include "passes/cpu/Pipelines.h"
+#include "passes/cuda/Pipelines.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
@@ -70,13 +72,16 @@ std::vector<double> valuesOf(const rt::HostArray &a) {
 void compileModel(const std::string &dir,
                   std::unique_ptr<rt::Checkpoint> &checkpoint,
                   std::unique_ptr<rt::CompiledModel> &model,
-                  glint::compiler::StepMode step) {
+                  glint::compiler::StepMode step,
+                  const glint::TargetOptions &target =
+                      glint::compiler::hostTarget()) {
   auto opened = rt::Checkpoint::open(dir);
   ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
   checkpoint = std::move(*opened);
 
   DialectRegistry registry;
   glint::registerCompilerDialects(registry);
+  glint::registerCudaDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   auto module = glint::import::importCheckpoint(&context, dir, *checkpoint);
@@ -85,8 +90,8 @@ void compileModel(const std::string &dir,
   llvm::SmallString<128> library;
   ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
   llvm::FileRemover removeLibrary(library);
-  llvm::Error compiled =
-      glint::compiler::compileToLibrary(**module, "forward", library, step);
+  llvm::Error compiled = glint::compiler::compileToLibrary(
+      **module, "forward", library, step, {}, {}, target);
   ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
   auto loaded = rt::CompiledModel::load(library);
   ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
@@ -101,18 +106,24 @@ protected:
   virtual glint::compiler::StepMode stepMode() const {
     return glint::compiler::StepMode::Off;
   }
+  virtual glint::TargetOptions target() const {
+    return glint::compiler::hostTarget();
+  }
   void SetUp() override {
     dir = std::string(GLINT_SOURCE_DIR) + "/test/fixtures/" + GetParam();
-    compileModel(dir, checkpoint, model, stepMode());
+    compileModel(dir, checkpoint, model, stepMode(), target());
   }
+  /// Runs every case of the fixture and compares with its float64 logits.
+  void checkAgainstReference();
 
   std::string dir;
   std::unique_ptr<rt::Checkpoint> checkpoint;
   std::unique_ptr<rt::CompiledModel> model;
 };
 
-TEST_P(CompiledFixture, MatchesFloat64Reference) {
+TEST_P(CompiledFixture, MatchesFloat64Reference) { checkAgainstReference(); }
 
+void CompiledFixture::checkAgainstReference() {
   int cases = 0;
   // The first case's result, to check that a later call gives it again (a
   // model must not change its weights or keep state between calls).
@@ -409,6 +420,50 @@ INSTANTIATE_TEST_SUITE_P(Families, GeneratingFixture,
                          ::testing::Values("mamba_conv3", "mamba_conv4_untied",
                                            "mamba2", "rwkv4", "recurrentgemma",
                                            "rwkv6", "vim"));
+
+/// The CUDA target with its kernels run as loops on this CPU (glint-compile
+/// --target=cuda --gpu-emulate): the GPU lowering's structure (one thread
+/// per iteration of each parallel loop nest, the index arithmetic, bounds
+/// guards and per-thread stack buffers, the scalar recurrences) against the
+/// float64 reference without a GPU, at the same tolerance, forward and step
+/// by step. Not covered here: NVVM code generation and the CUDA runtime
+/// (scripts/gpu-check.sh, on a GPU).
+glint::TargetOptions emulatedGpu() {
+  glint::TargetOptions target = glint::compiler::hostTarget();
+  target.kind = glint::TargetOptions::Kind::Cuda;
+  target.gpuEmulate = true;
+  return target;
+}
+
+class EmulatedGpuFixture : public CompiledFixture {
+protected:
+  glint::TargetOptions target() const override { return emulatedGpu(); }
+};
+
+TEST_P(EmulatedGpuFixture, MatchesFloat64Reference) {
+  checkAgainstReference();
+}
+
+class EmulatedGpuGenerating : public CompiledFixture {
+protected:
+  glint::compiler::StepMode stepMode() const override {
+    return glint::compiler::StepMode::On;
+  }
+  glint::TargetOptions target() const override { return emulatedGpu(); }
+};
+
+TEST_P(EmulatedGpuGenerating, StepByStepMatchesFullForward) {
+  checkStepByStep(*model, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, EmulatedGpuFixture,
+                         ::testing::Values("mamba_conv3",
+                                           "mamba_conv4_untied", "mamba2",
+                                           "rwkv4", "recurrentgemma", "rwkv6",
+                                           "vim"));
+INSTANTIATE_TEST_SUITE_P(Families, EmulatedGpuGenerating,
+                         ::testing::Values("mamba_conv3", "mamba2", "rwkv4",
+                                           "recurrentgemma", "rwkv6"));
 
 } // namespace
 

@@ -18,6 +18,8 @@
 #include "compiler/Target.h"
 #include "passes/cpu/Codegen.h"
 #include "passes/cpu/Pipelines.h"
+#include "passes/cuda/Codegen.h"
+#include "passes/cuda/Pipelines.h"
 #include "runtime/host/RunSupport.h"
 
 #include "mlir/IR/AsmState.h"
@@ -57,6 +59,8 @@ static cl::opt<compiler::Stage> emit(
                    "loops on tensors, after glint-lower-to-loops"),
         clEnumValN(compiler::Stage::LLVM, "llvm",
                    "LLVM IR for the host CPU, optimised"),
+        clEnumValN(compiler::Stage::Kernels, "ptx",
+                   "--target=cuda: the kernels' PTX"),
         clEnumValN(compiler::Stage::Object, "obj", "an object file"),
         clEnumValN(compiler::Stage::Library, "lib",
                    "a shared library (default)"),
@@ -112,6 +116,31 @@ static cl::opt<int64_t> vectorWidth(
              "CPU's widest vectors, 16 with AVX-512)"),
     cl::init(0), cl::cat(category));
 
+enum class TargetKind { Cpu, Cuda };
+static cl::opt<TargetKind> targetKind(
+    "target", cl::desc("What the model runs on"), cl::init(TargetKind::Cpu),
+    cl::cat(category),
+    cl::values(clEnumValN(TargetKind::Cpu, "cpu", "the CPU (default)"),
+               clEnumValN(TargetKind::Cuda, "cuda",
+                          "an NVIDIA GPU, driven from the CPU (--cpu)")));
+static cl::opt<std::string>
+    gpuArch("gpu-arch",
+            cl::desc("--target=cuda: the GPU's compute capability (default "
+                     "sm_90; sm_80 for A100)"),
+            cl::value_desc("sm_NN"), cl::init("sm_90"), cl::cat(category));
+static cl::opt<std::string> gpuBinary(
+    "gpu-binary",
+    cl::desc("--target=cuda: how the kernels are embedded: auto (default: "
+             "fatbin with the CUDA toolkit, else isa), isa (PTX, compiled by "
+             "the driver at load), bin (cubin), fatbin (cubin and PTX)"),
+    cl::init("auto"), cl::cat(category));
+
+static cl::opt<bool> gpuEmulate(
+    "gpu-emulate",
+    cl::desc("--target=cuda: run the kernels as parallel loops on this CPU "
+             "(a CPU library that checks the GPU lowering without a GPU)"),
+    cl::cat(category));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
   return 1;
@@ -133,7 +162,8 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions({&category, &mlirCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
-      "glint-compile: glint model IR to native code for a CPU\n\n"
+      "glint-compile: glint model IR to native code for a CPU or an NVIDIA "
+      "GPU\n\n"
       "  glint-compile model.mlir -o model.so\n"
       "  glint-compile model.mlir -emit=scan\n"
       "  glint-compile model.mlir --attention -o model.so\n");
@@ -148,6 +178,7 @@ int main(int argc, char **argv) {
 
   DialectRegistry registry;
   registerCompilerDialects(registry);
+  registerCudaDialects(registry);
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
@@ -180,6 +211,29 @@ int main(int argc, char **argv) {
   auto target = compiler::makeTarget(cpuName, vectorWidth, *threads);
   if (!target)
     return fail(llvm::toString(target.takeError()));
+  bool cuda = targetKind == TargetKind::Cuda;
+  if (!cuda && (gpuArch.getNumOccurrences() ||
+                gpuBinary.getNumOccurrences() || gpuEmulate))
+    return fail("--gpu-arch, --gpu-binary and --gpu-emulate need "
+                "--target=cuda");
+  if (cuda && emit == compiler::Stage::Executable)
+    return fail("-emit=exe is for the CPU target; compile a library "
+                "(-emit=lib) and run it with glint-run");
+  if (!cuda && emit == compiler::Stage::Kernels)
+    return fail("-emit=ptx needs --target=cuda");
+  if (cuda) {
+    if (llvm::Error e = compiler::makeCudaTarget(
+            *target, gpuArch,
+            emit == compiler::Stage::Kernels ? "isa" : gpuBinary.getValue()))
+      return fail(llvm::toString(std::move(e)));
+    if (attention.enabled())
+      return fail("--attention is not supported with --target=cuda yet");
+    target->gpuEmulate = gpuEmulate;
+    if (gpuEmulate && emit == compiler::Stage::Kernels)
+      return fail("-emit=ptx and --gpu-emulate exclude each other: emulated "
+                  "kernels are CPU code");
+  }
+  bool device = cuda && !gpuEmulate;
   LoopsOptions loops;
   loops.recurrenceForm = recurrenceForm;
 
@@ -187,7 +241,9 @@ int main(int argc, char **argv) {
   auto configure = [](PassManager &pm) { (void)applyPassManagerCLOptions(pm); };
   if (llvm::Error e = compiler::lowerModule(
           *module, functionName,
-          binary ? compiler::Stage::LLVM : emit.getValue(), info, configure,
+          binary || emit == compiler::Stage::Kernels ? compiler::Stage::LLVM
+                                                     : emit.getValue(),
+          info, configure,
           stepMode, attention, loops, *target))
     return fail(llvm::toString(std::move(e)));
 
@@ -201,13 +257,30 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  if (emit == compiler::Stage::Kernels) {
+    auto ptx = cuda::kernelAssembly(*module);
+    if (!ptx)
+      return fail(llvm::toString(ptx.takeError()));
+    auto output = openOutputFile(outputPath, &error);
+    if (!output)
+      return fail(error);
+    output->os() << *ptx;
+    output->keep();
+    return 0;
+  }
+
   llvm::LLVMContext llvmContext;
   auto llvmModule =
-      cpu::translateToLLVMIR(*module, llvmContext, info, functionName, *target);
+      device ? cuda::translateToLLVMIR(*module, llvmContext, info, functionName,
+                                     *target)
+           : cpu::translateToLLVMIR(*module, llvmContext, info, functionName,
+                                    *target);
   if (!llvmModule)
     return fail(llvm::toString(llvmModule.takeError()));
   if (emit == compiler::Stage::Library) {
-    if (llvm::Error e = cpu::emitLibrary(**llvmModule, outputPath, *target))
+    if (llvm::Error e =
+            device ? cuda::emitLibrary(**llvmModule, outputPath, *target)
+                 : cpu::emitLibrary(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
     return 0;
   }

@@ -14,6 +14,7 @@
 #include "dialect/GlintOps.h"
 #include "passes/Passes.h"
 #include "passes/cpu/Pipelines.h"
+#include "passes/cuda/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -36,10 +37,12 @@ using namespace mlir;
 int main(int argc, char **argv) {
   DialectRegistry registry;
   glint::registerCompilerDialects(registry);
+  glint::registerCudaDialects(registry);
   registerTransformsPasses();
   glint::registerGlintPasses();
   // The pipelines' target defaults to this machine.
   glint::registerGlintCpuPipelines(glint::compiler::hostTarget());
+  glint::registerGlintCudaPipelines(glint::compiler::hostTarget());
 
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
       argc, argv, "glint optimizer driver\n", registry);

@@ -21,6 +21,7 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -30,6 +31,8 @@
 namespace rt = mlir::glint::runtime;
 namespace run = mlir::glint::run;
 namespace cl = llvm::cl;
+#include <chrono>
+
 using llvm::StringRef;
 
 static cl::OptionCategory category("glint-run options");
@@ -102,6 +105,12 @@ static cl::opt<unsigned> generate(
              "chosen from"),
     cl::value_desc("N"), cl::init(0), cl::cat(category));
 
+static cl::opt<unsigned> repeat(
+    "repeat",
+    cl::desc("Compiled models: after the first forward, run it N more times "
+             "and print the mean time per call and tokens per second"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-run") << message << "\n";
   return 1;
@@ -143,13 +152,31 @@ loadLibrary(const rt::Checkpoint &checkpoint) {
   return model;
 }
 
-/// Runs a library made by glint-compile.
+/// Runs a library made by glint-compile (and with --repeat, times it).
 static llvm::Expected<rt::RunArray> runLibrary(const rt::Checkpoint &checkpoint,
                                                const rt::RunArray &input) {
   auto model = loadLibrary(checkpoint);
   if (!model)
     return model.takeError();
-  return rt::runCompiled(**model, input, modelPath);
+  auto result = rt::runCompiled(**model, input, modelPath);
+  if (!result || repeat == 0)
+    return result;
+  auto start = std::chrono::steady_clock::now();
+  for (unsigned i = 0; i < repeat; ++i)
+    if (auto again = rt::runCompiled(**model, input, modelPath); !again)
+      return again.takeError();
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count() /
+                   repeat;
+  int64_t tokens = 1;
+  for (size_t k = 0; k < std::min<size_t>(2, input.shape.size()); ++k)
+    tokens *= input.shape[k];
+  llvm::errs() << llvm::formatv("forward: {0:f3} ms per call over {1} calls "
+                                "({2:f1} tokens/s, {3})\n",
+                                seconds * 1e3, repeat, tokens / seconds,
+                                (*model)->onDevice() ? "GPU" : "CPU");
+  return result;
 }
 
 /// --generate: prints the tokens, writes their logits with -o.

@@ -1,0 +1,179 @@
+//===- ParallelToGpu.cpp - glint-parallel-to-gpu --------------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// One kernel per outermost parallel loop nest, one thread per iteration.
+// Upstream's convert-parallel-loops-to-gpu maps nested parallel loops to
+// blocks and threads by nesting depth, which leaves a flat loop over (batch,
+// sequence, channel) with one thread per block; numbering the iterations
+// instead fills every block whatever the nest looks like.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/cuda/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+
+namespace mlir::glint {
+#define GEN_PASS_DEF_GLINTPARALLELTOGPU
+#include "passes/cuda/Passes.h.inc"
+} // namespace mlir::glint
+
+using namespace mlir;
+
+/// The trip count of each dimension of `loop`: ceil((ub - lb) / step), at
+/// least 0.
+static SmallVector<Value> tripCounts(OpBuilder &b, scf::ParallelOp loop) {
+  Location loc = loop.getLoc();
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  SmallVector<Value> counts;
+  for (auto [lb, ub, step] : llvm::zip(
+           loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+    Value span = arith::SubIOp::create(b, loc, ub, lb);
+    Value count = arith::CeilDivSIOp::create(b, loc, span, step);
+    counts.push_back(arith::MaxSIOp::create(b, loc, count, zero));
+  }
+  return counts;
+}
+
+/// Clones the body of `loop` (without its terminator) at `b`, its induction
+/// variables replaced by `ivs`.
+static void cloneBody(OpBuilder &b, scf::ParallelOp loop, ValueRange ivs) {
+  IRMapping map;
+  map.map(loop.getInductionVars(), ivs);
+  for (Operation &op : loop.getBody()->without_terminator())
+    b.clone(op, map);
+}
+
+/// Replaces `loop` (no results) by a nest of scf.for with its bounds.
+static void sequentialize(scf::ParallelOp loop) {
+  OpBuilder b(loop);
+  scf::buildLoopNest(b, loop.getLoc(), loop.getLowerBound(),
+                     loop.getUpperBound(), loop.getStep(),
+                     [&](OpBuilder &nested, Location, ValueRange ivs) {
+                       cloneBody(nested, loop, ivs);
+                     });
+  loop.erase();
+}
+
+/// Why `loop` cannot become a kernel, or an empty string.
+static std::string unsupported(scf::ParallelOp loop) {
+  if (loop.getNumResults() != 0)
+    return "a parallel loop with a reduction";
+  std::string why;
+  loop.getBody()->walk([&](Operation *op) {
+    if (isa<memref::AllocOp, memref::ReallocOp, memref::DeallocOp>(op)) {
+      why = "a heap buffer allocated or freed inside the loop (" +
+            op->getName().getStringRef().str() +
+            "; only small static buffers can live in a kernel)";
+      return WalkResult::interrupt();
+    }
+    if (auto inner = dyn_cast<scf::ParallelOp>(op);
+        inner && inner.getNumResults() != 0) {
+      why = "a nested parallel loop with a reduction";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return why;
+}
+
+/// Rewrites `loop` into a gpu.launch of ceil(iterations / blockSize) blocks
+/// of blockSize threads, guarded so that an empty loop launches nothing.
+/// All kernels go to one module, `@glint_kernels`, so that a model loads
+/// its kernels at once; each is named after its function and its position
+/// there (`forward_kernel_3`).
+static void launch(scf::ParallelOp loop, int64_t blockSize, unsigned number) {
+  OpBuilder b(loop);
+  Location loc = loop.getLoc();
+  SmallVector<Value> counts = tripCounts(b, loop);
+  Value total = arith::ConstantIndexOp::create(b, loc, 1);
+  for (Value count : counts)
+    total = arith::MulIOp::create(b, loc, total, count);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
+  Value any =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, total, zero);
+  auto guard = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
+  b.setInsertionPointToStart(guard.thenBlock());
+  Value blocks = arith::CeilDivUIOp::create(b, loc, total, threads);
+  auto fn = loop->getParentOfType<func::FuncOp>();
+  MLIRContext *context = loop.getContext();
+  auto module = FlatSymbolRefAttr::get(context, "glint_kernels");
+  auto name = FlatSymbolRefAttr::get(
+      context, (fn.getSymName() + "_kernel_" + llvm::Twine(number)).str());
+  auto kernel = gpu::LaunchOp::create(
+      b, loc, blocks, one, one, threads, one, one,
+      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/{}, /*workgroupAttributions=*/{},
+      /*privateAttributions=*/{}, /*clusterSizeX=*/nullptr,
+      /*clusterSizeY=*/nullptr, /*clusterSizeZ=*/nullptr, module, name);
+  b.setInsertionPointToEnd(&kernel.getBody().front());
+  auto terminator = gpu::TerminatorOp::create(b, loc);
+  b.setInsertionPoint(terminator);
+  // iteration = block * blockSize + thread; the last dimension varies
+  // fastest.
+  Value first = arith::MulIOp::create(b, loc, kernel.getBlockIds().x, threads);
+  Value iteration =
+      arith::AddIOp::create(b, loc, first, kernel.getThreadIds().x);
+  Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                       iteration, total);
+  auto body = scf::IfOp::create(b, loc, inside, /*withElseRegion=*/false);
+  b.setInsertionPointToStart(body.thenBlock());
+  SmallVector<Value> ivs(counts.size());
+  Value rest = iteration;
+  for (int64_t k = counts.size() - 1; k >= 0; --k) {
+    Value index = arith::RemUIOp::create(b, loc, rest, counts[k]);
+    if (k > 0)
+      rest = arith::DivUIOp::create(b, loc, rest, counts[k]);
+    Value offset = arith::MulIOp::create(b, loc, index, loop.getStep()[k]);
+    ivs[k] = arith::AddIOp::create(b, loc, loop.getLowerBound()[k], offset);
+  }
+  cloneBody(b, loop, ivs);
+  loop.erase();
+  // Parallel loops inside the kernel run in their thread.
+  SmallVector<scf::ParallelOp> inner;
+  kernel.getBody().walk([&](scf::ParallelOp op) { inner.push_back(op); });
+  for (scf::ParallelOp op : inner) // innermost first (post-order)
+    sequentialize(op);
+}
+
+namespace {
+struct GlintParallelToGpu
+    : public glint::impl::GlintParallelToGpuBase<GlintParallelToGpu> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp fn = getOperation();
+    if (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0) {
+      fn.emitError() << "glint-parallel-to-gpu: block-size must be a multiple "
+                        "of 32 from 32 to 1024, not "
+                     << blockSize;
+      return signalPassFailure();
+    }
+    SmallVector<scf::ParallelOp> roots;
+    fn.walk<WalkOrder::PreOrder>([&](scf::ParallelOp loop) {
+      roots.push_back(loop);
+      return WalkResult::skip();
+    });
+    for (auto [number, loop] : llvm::enumerate(roots)) {
+      std::string why = unsupported(loop);
+      if (!why.empty()) {
+        loop.emitError() << "glint-parallel-to-gpu: cannot run this loop as "
+                            "a GPU kernel: it contains "
+                         << why;
+        return signalPassFailure();
+      }
+      launch(loop, blockSize, number);
+    }
+  }
+};
+} // namespace

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The on-device check of the CUDA target, for a GPU machine without LLVM,
+# MLIR or network (see ../shared/GPU.md for the one it was written for).
+#
+#   scripts/gpu-check/prepare.sh        # here: builds build-gpu/ (runner,
+#                                       # models compiled --target=cuda,
+#                                       # CPU expectations)
+#   scripts/gpu-check.sh [OUT]          # there, from the repository root
+#
+# Prints, and writes to OUT/gpu-check.txt (default: ./gpu-check-out):
+#   1. every reference fixture compiled for the GPU against the fixture's
+#      float64 logits (PASS at relative error <= 1e-4);
+#   2. greedy generation on the GPU (prompt, then one token per step with
+#      the state carried) against the CPU's tokens;
+#   3. timings: the Mamba-1 scan kernel at B=1, D=4096, N=16, L=8192 (from
+#      the runtime's per-kernel profile, GLINT_CUDA_PROFILE) against the
+#      bytes it must move and the measured copy bandwidth; the whole
+#      Mamba-130m-shaped model at L=2048 against glint's CPU path (measured
+#      by prepare.sh) and PyTorch eager.
+# Needs: an NVIDIA driver, python3 with numpy, torch, safetensors (and
+# transformers for the PyTorch model).
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+gpu=$root/build-gpu
+out=${1:-$root/gpu-check-out}
+mkdir -p "$out"
+run=$gpu/bin/glint-run
+check="python3 $root/scripts/gpu-check/check.py"
+exec > >(tee "$out/gpu-check.txt") 2>&1
+[ -x "$run" ] || { echo "no $run: run scripts/gpu-check/prepare.sh first"; exit 1; }
+failures=0
+
+echo "== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+ldd --version | head -1
+
+echo "== 1. fixtures: compiled for the GPU vs float64 reference"
+for so in "$gpu"/models/*.so; do
+  case=$(basename "$so" .so)
+  dir=$root/test/fixtures/$case
+  [ -d "$dir" ] || continue
+  for i in 0 1; do
+    input=$dir/input_ids_$i.npy
+    [ -f "$input" ] || input=$dir/pixel_values_$i.npy
+    [ -f "$input" ] || continue
+    if "$run" "$so" --weights "$dir" --input "$input" -o "$out/$case.$i.npy" \
+        > "$out/$case.$i.log" 2>&1; then
+      $check compare "$out/$case.$i.npy" "$dir/logits_float64_$i.npy" \
+        "$case case $i" || failures=$((failures + 1))
+    else
+      echo "$case case $i: FAIL"; cat "$out/$case.$i.log"; failures=$((failures + 1))
+    fi
+  done
+done
+
+echo "== 2. generation on the GPU (8 tokens after 1,2,3,4,5) vs the CPU"
+for expected in "$gpu"/expected/*.generate.txt; do
+  case=$(basename "$expected" .generate.txt)
+  "$run" "$gpu/models/$case.so" --weights "$root/test/fixtures/$case" \
+    --tokens 1,2,3,4,5 --generate 8 > "$out/$case.generate.txt" \
+    2> "$out/$case.generate.log"
+  if diff -q "$expected" "$out/$case.generate.txt" > /dev/null; then
+    echo "$case: PASS $(head -1 "$out/$case.generate.txt")"
+    cat "$out/$case.generate.log"
+  else
+    echo "$case: FAIL"; diff "$expected" "$out/$case.generate.txt"
+    cat "$out/$case.generate.log"; failures=$((failures + 1))
+  fi
+done
+
+echo "== 3a. Mamba-1 scan, B=1 D=4096 N=16 L=8192"
+$check weights "$gpu/weights/scan1.json" "$out/scan1.safetensors"
+$check ids 8192 "$out/ids8192.npy"
+GLINT_CUDA_PROFILE=1 "$run" "$gpu/models/scan1.so" --weights \
+  "$out/scan1.safetensors" --input "$out/ids8192.npy" --repeat 3 \
+  > "$out/scan1.log" 2> "$out/scan1.profile.jsonl" || failures=$((failures + 1))
+cat "$out/scan1.log"
+head -5 "$out/scan1.profile.jsonl"
+
+echo "== 3b. Mamba-130m shapes, prefill L=2048"
+mkdir -p "$out/m130"
+cp "$gpu/weights/mamba-130m.config.json" "$out/m130/config.json"
+$check weights "$gpu/weights/mamba-130m.json" "$out/m130/model.safetensors"
+$check ids 2048 "$out/ids2048.npy"
+GLINT_CUDA_PROFILE=1 "$run" "$gpu/models/mamba-130m.so" --weights "$out/m130" \
+  --input "$out/ids2048.npy" --repeat 3 > "$out/m130.log" \
+  2> "$out/m130.profile.jsonl" || failures=$((failures + 1))
+cat "$out/m130.log"
+grep -v '^{' "$out/m130.profile.jsonl"
+echo "slowest kernels:"; grep '^{' "$out/m130.profile.jsonl" | head -8
+echo "glint CPU (prepare.sh's machine):"
+grep mamba-130m "$gpu/expected/mamba-130m.cpu.jsonl" | head -2
+
+echo "== 3c. peers: PyTorch eager, copy bandwidth"
+$check peers "$out/peers.json" || true
+
+echo "== summary: $failures failure(s)"
+exit $((failures > 0))

@@ -1,0 +1,54 @@
+// RUN: glint-opt %s -glint-parallel-to-gpu -split-input-file -verify-diagnostics | FileCheck %s
+
+// Tests that an outermost parallel loop becomes one launch over all its
+// iterations, numbered row-major (the last loop fastest), guarded so that
+// an empty loop launches nothing and the last block's extra threads do
+// nothing; the inner parallel loop runs in its thread.
+// CHECK-LABEL: func @nest
+// CHECK-SAME: (%[[M:.+]]: memref<?x64x8xf32>, %[[N:.+]]: index)
+// CHECK-DAG: %[[C256:.+]] = arith.constant 256 : index
+// CHECK: %[[ANY:.+]] = arith.cmpi sgt, %[[TOTAL:.+]], %{{.+}} : index
+// CHECK: scf.if %[[ANY]] {
+// CHECK: %[[BLOCKS:.+]] = arith.ceildivui %[[TOTAL]], %[[C256]] : index
+// CHECK: gpu.launch blocks(%[[BX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[BLOCKS]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) threads(%[[TX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C256]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}})
+// CHECK: %[[FIRST:.+]] = arith.muli %[[BX]], %[[C256]] : index
+// CHECK: %[[K:.+]] = arith.addi %[[FIRST]], %[[TX]] : index
+// CHECK: %[[IN:.+]] = arith.cmpi ult, %[[K]], %[[TOTAL]] : index
+// CHECK: scf.if %[[IN]] {
+// CHECK: %[[J:.+]] = arith.remui %[[K]], %{{.+}} : index
+// CHECK: %[[REST:.+]] = arith.divui %[[K]], %{{.+}} : index
+// CHECK: %[[I:.+]] = arith.remui %[[REST]], %{{.+}} : index
+// CHECK: scf.for %[[L:.+]] = %{{.+}} to %{{.+}} step %{{.+}} {
+// CHECK: memref.store %{{.+}}, %[[M]][%{{.+}}, %{{.+}}, %[[L]]]
+// CHECK-NOT: scf.parallel
+// CHECK: gpu.terminator
+func.func @nest(%m: memref<?x64x8xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %x = arith.constant 1.0 : f32
+  scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c64) step (%c1, %c1) {
+    scf.parallel (%l) = (%c0) to (%c8) step (%c1) {
+      memref.store %x, %m[%i, %j, %l] : memref<?x64x8xf32>
+      scf.reduce
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Tests that a loop that allocates on the heap is refused, naming it.
+func.func @heap(%m: memref<?xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  // expected-error @+1 {{cannot run this loop as a GPU kernel: it contains a heap buffer allocated or freed inside the loop}}
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    %b = memref.alloc(%n) : memref<?xf32>
+    memref.dealloc %b : memref<?xf32>
+    scf.reduce
+  }
+  return
+}
