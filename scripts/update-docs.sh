@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 for doc in GlintOps GlintTransformsPasses GlintConversionsPasses \
-           GlintCpuPasses; do
+           GlintCpuPasses GlintCudaPasses; do
   cp "$GLINT_BUILD/docs/Glint/$doc.md" "$GLINT_ROOT/docs/$doc.md"
 done
 echo "docs/GlintOps.md and docs/Glint*Passes.md updated"
