@@ -30,6 +30,12 @@ def Glint_MapType : TypeDef<Glint_Dialect, "Map"> {
   }];
   let parameters = (ins "::mlir::RankedTensorType":$valueType);
   let assemblyFormat = "`<` $valueType `>`";
+  let builders = [
+    TypeBuilderWithInferredContext<(ins "::mlir::RankedTensorType":$valueType),
+                                   [{
+      return $_get(valueType.getContext(), valueType);
+    }]>
+  ];
 }
 
 def Glint_MapAggregate : I32EnumAttr<"MapAggregate",

@@ -4,19 +4,25 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Verifiers, folders and canonicalisation patterns of the glint ops. Shapes
-// are checked wherever both sides are static; a dynamic size (batch and
-// sequence length usually are) agrees with anything.
+// Verifiers, folders and canonicalisation patterns of the glint ops, and
+// each op's rules of the glint → glint transforms (GlintInterfaces.td): its
+// streaming form (glint-expose-state) and its implicit-attention form
+// (glint-to-attention). Shapes are checked wherever both sides are static; a
+// dynamic size (batch and sequence length usually are) agrees with anything.
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintOps.h"
-#include "mlir/IR/TypeUtilities.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::glint;
@@ -144,6 +150,30 @@ struct DropZeroBias : public OpRewritePattern<OpTy> {
   }
 };
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// Shared parts of the streaming rule (StreamingOpInterface)
+//===----------------------------------------------------------------------===//
+
+static constexpr const char *kCarriesState =
+    "already carries a state; glint-expose-state expects the model function "
+    "without states";
+static constexpr const char *kRunsBackwards =
+    "runs backwards (reverse): an anti-causal layer reads tokens that come "
+    "later, so the model cannot run step by step";
+
+/// Appends a state of `shape` with the element type of `like` to `types`, or
+/// returns why it cannot be built.
+static std::string appendStateType(SmallVectorImpl<RankedTensorType> &types,
+                                   ArrayRef<int64_t> shape, Value like) {
+  for (int64_t d : shape.drop_front())
+    if (ShapedType::isDynamic(d))
+      return "has a dynamic size other than the batch, which its state "
+             "needs static";
+  types.push_back(RankedTensorType::get(
+      shape, cast<RankedTensorType>(like.getType()).getElementType()));
+  return "";
+}
 
 //===----------------------------------------------------------------------===//
 // MixerOp
@@ -326,6 +356,102 @@ void RecurrenceOp::getCanonicalizationPatterns(RewritePatternSet &results,
   results.add<DropUnusedFinalState<RecurrenceOp>>(context);
 }
 
+std::string RecurrenceOp::getStreamingBlocker() {
+  if (getReverse())
+    return kRunsBackwards;
+  if (getInitialState() || getFinalState())
+    return kCarriesState;
+  SmallVector<RankedTensorType> types;
+  return getStateTypes(types);
+}
+
+std::string
+RecurrenceOp::getStateTypes(SmallVectorImpl<RankedTensorType> &types) {
+  int64_t value = getValueSize();
+  if (getNormalize() && !ShapedType::isDynamic(value))
+    value += 2;
+  return appendStateType(
+      types, {dimOf(getV(), 0), getNumHeads(), getKeySize(), value}, getV());
+}
+
+/// RWKV-4's ratio state `[..., numerator (V), denominator, running max]`
+/// with the running max set to −∞ where the denominator is 0: a zero state
+/// then means "no history", exactly as an absent initial state does.
+static Value startEmptyHistories(OpBuilder &b, Location loc, Value state) {
+  auto type = cast<RankedTensorType>(state.getType());
+  int64_t last = type.getDimSize(3);
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = 1;
+  auto sliceType = RankedTensorType::get(shape, type.getElementType());
+  SmallVector<Value> dynamic;
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < 4; ++i) {
+    if (i == 3) {
+      sizes.push_back(b.getIndexAttr(1));
+    } else if (type.isDynamicDim(i)) {
+      Value d = tensor::DimOp::create(b, loc, state, i);
+      dynamic.push_back(d);
+      sizes.push_back(d);
+    } else {
+      sizes.push_back(b.getIndexAttr(type.getDimSize(i)));
+    }
+  }
+  SmallVector<OpFoldResult> ones(4, b.getIndexAttr(1));
+  auto at = [&](int64_t column) {
+    SmallVector<OpFoldResult> offsets(3, b.getIndexAttr(0));
+    offsets.push_back(b.getIndexAttr(column));
+    return offsets;
+  };
+  Value denominator = tensor::ExtractSliceOp::create(b, loc, sliceType, state,
+                                                     at(last - 2), sizes, ones);
+  Value runningMax = tensor::ExtractSliceOp::create(b, loc, sliceType, state,
+                                                    at(last - 1), sizes, ones);
+  auto splat = [&](double value) -> Value {
+    Value scalar = arith::ConstantOp::create(
+        b, loc, b.getFloatAttr(type.getElementType(), value));
+    return tensor::SplatOp::create(b, loc, sliceType, scalar, dynamic);
+  };
+  Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                      denominator, splat(0.0));
+  Value fixed = arith::SelectOp::create(
+      b, loc, empty, splat(-std::numeric_limits<double>::infinity()),
+      runningMax);
+  return tensor::InsertSliceOp::create(b, loc, fixed, state, at(last - 1),
+                                       sizes, ones);
+}
+
+Operation *
+RecurrenceOp::buildStreamingStep(OpBuilder &builder, ValueRange states,
+                                 Value position,
+                                 SmallVectorImpl<Value> &nextStates) {
+  Value initial = states[0];
+  if (getNormalize())
+    initial = startEmptyHistories(builder, getLoc(), initial);
+  auto step = RecurrenceOp::create(
+      builder, getLoc(), getOutput().getType(), states[0].getType(), getQ(),
+      getK(), getV(), getLogDecay(), getDelta(), getBonus(), getSkip(), initial,
+      getReverse(), getNormalize());
+  nextStates.push_back(step.getFinalState());
+  return step;
+}
+
+LogicalResult RecurrenceOp::buildAttentionForm(AttentionFormBuilder &form) {
+  if (!form.onPath(getV()))
+    return success(); // Reads the path as a control (keys, decays).
+  if (getInitialState())
+    return emitOpError(
+        "on a layer's value path must not have an initial state: the "
+        "attention form explains one sequence from its start");
+  Value in = form.getMap(getV());
+  Value skip = form.getFactors().skip ? getSkip() : Value();
+  Value map = MapScanOp::create(form.getBuilder(), getLoc(),
+                                MapType::get(getOutput().getType()), in, getQ(),
+                                getK(), getLogDecay(), getDelta(), getBonus(),
+                                skip, getReverseAttr(), getNormalizeAttr());
+  form.record(getOutput(), map, form.cloneOnOffset(*this, getV()));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Conv1dOp
 //===----------------------------------------------------------------------===//
@@ -371,6 +497,53 @@ void Conv1dOp::getCanonicalizationPatterns(RewritePatternSet &results,
       context);
 }
 
+std::string Conv1dOp::getStreamingBlocker() {
+  if (getReverse())
+    return kRunsBackwards;
+  if (getInitialState() || getFinalState())
+    return kCarriesState;
+  SmallVector<RankedTensorType> types;
+  return getStateTypes(types);
+}
+
+std::string Conv1dOp::getStateTypes(SmallVectorImpl<RankedTensorType> &types) {
+  // The last W - 1 inputs; none for a width of 1.
+  if (getWidth() == 1)
+    return "";
+  return appendStateType(
+      types, {dimOf(getInput(), 0), getWidth() - 1, dimOf(getInput(), 2)},
+      getInput());
+}
+
+Operation *Conv1dOp::buildStreamingStep(OpBuilder &builder, ValueRange states,
+                                        Value position,
+                                        SmallVectorImpl<Value> &nextStates) {
+  if (states.empty())
+    return nullptr; // Width 1: no history.
+  auto step = Conv1dOp::create(builder, getLoc(), getOutput().getType(),
+                               states[0].getType(), getInput(), getWeight(),
+                               getBias(), states[0], getReverse());
+  nextStates.push_back(step.getFinalState());
+  return step;
+}
+
+LogicalResult Conv1dOp::buildAttentionForm(AttentionFormBuilder &form) {
+  if (!form.onPath(getInput()))
+    return success();
+  if (getInitialState())
+    return emitOpError(
+        "on a layer's value path must not have an initial state: the "
+        "attention form explains one sequence from its start");
+  Value in = form.getMap(getInput());
+  Value map = form.getFactors().conv
+                  ? MapConvOp::create(form.getBuilder(), getLoc(), in.getType(),
+                                      in, getWeight(), getReverseAttr())
+                        .getResult()
+                  : in;
+  form.record(getOutput(), map, form.cloneOnOffset(*this, getInput()));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // TokenShiftOp
 //===----------------------------------------------------------------------===//
@@ -398,6 +571,42 @@ LogicalResult TokenShiftOp::verify() {
 void TokenShiftOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                                MLIRContext *context) {
   results.add<DropUnusedFinalState<TokenShiftOp>>(context);
+}
+
+std::string TokenShiftOp::getStreamingBlocker() {
+  if (getInitialState() || getFinalState())
+    return kCarriesState;
+  SmallVector<RankedTensorType> types;
+  return getStateTypes(types);
+}
+
+std::string
+TokenShiftOp::getStateTypes(SmallVectorImpl<RankedTensorType> &types) {
+  return appendStateType(types, {dimOf(getInput(), 0), dimOf(getInput(), 2)},
+                         getInput());
+}
+
+Operation *
+TokenShiftOp::buildStreamingStep(OpBuilder &builder, ValueRange states,
+                                 Value position,
+                                 SmallVectorImpl<Value> &nextStates) {
+  auto step = TokenShiftOp::create(builder, getLoc(), getOutput().getType(),
+                                   states[0].getType(), getInput(), states[0]);
+  nextStates.push_back(step.getFinalState());
+  return step;
+}
+
+LogicalResult TokenShiftOp::buildAttentionForm(AttentionFormBuilder &form) {
+  if (getInitialState())
+    return emitOpError(
+        "on a layer's value path must not have an initial state");
+  Value in = form.getMap(getInput());
+  Value map =
+      form.getFactors().conv
+          ? MapShiftOp::create(form.getBuilder(), getLoc(), in).getResult()
+          : in;
+  form.record(getOutput(), map, form.cloneOnOffset(*this, getInput()));
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -501,6 +710,69 @@ void AttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,
   results.add<DropInactiveWindow>(context);
 }
 
+/// A window of 1 sees only the query's own position: nothing to carry, no
+/// position to read.
+static bool hasWindowOfOne(AttentionOp op) {
+  return op.getWindow() && *op.getWindow() == 1;
+}
+
+std::string AttentionOp::getStreamingBlocker() {
+  if (!getWindowAttr())
+    return "attends to the whole sequence (no window): its key/value cache "
+           "would grow with the sequence, so the model cannot run step by "
+           "step in constant memory";
+  if (getKeyCache())
+    return kCarriesState;
+  SmallVector<RankedTensorType> types;
+  return getStateTypes(types);
+}
+
+std::string
+AttentionOp::getStateTypes(SmallVectorImpl<RankedTensorType> &types) {
+  int64_t rows = getWindowAttr().getInt() - 1;
+  if (rows == 0)
+    return "";
+  std::string why = appendStateType(
+      types, {dimOf(getK(), 0), rows, dimOf(getK(), 2), dimOf(getK(), 3)},
+      getK());
+  if (!why.empty())
+    return why;
+  return appendStateType(
+      types, {dimOf(getV(), 0), rows, dimOf(getV(), 2), dimOf(getV(), 3)},
+      getV());
+}
+
+StringRef AttentionOp::getStateNameSuffix(unsigned index) {
+  return index == 0 ? ".key_cache" : ".value_cache";
+}
+
+bool AttentionOp::carriesState() { return !hasWindowOfOne(*this); }
+
+bool AttentionOp::readsPosition() { return !hasWindowOfOne(*this); }
+
+Operation *AttentionOp::buildStreamingStep(OpBuilder &builder,
+                                           ValueRange states, Value position,
+                                           SmallVectorImpl<Value> &nextStates) {
+  auto step =
+      AttentionOp::create(builder, getLoc(), getOutput().getType(),
+                          states.getTypes(), getQ(), getK(), getV(), states[0],
+                          states[1], position, getScaleAttr(), getWindowAttr());
+  nextStates.push_back(step.getFinalKeyCache());
+  nextStates.push_back(step.getFinalValueCache());
+  return step;
+}
+
+LogicalResult AttentionOp::buildAttentionForm(AttentionFormBuilder &form) {
+  if (!form.onPath(getV()))
+    return success();
+  Value in = form.getMap(getV());
+  Value map = MapAttentionOp::create(
+      form.getBuilder(), getLoc(), MapType::get(getOutput().getType()), in,
+      getQ(), getK(), getScaleAttr(), getWindowAttr());
+  form.record(getOutput(), map, form.cloneOnOffset(*this, getV()));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // RotaryOp
 //===----------------------------------------------------------------------===//
@@ -533,6 +805,28 @@ OpFoldResult RotaryOp::fold(FoldAdaptor adaptor) {
   return getInput();
 }
 
+std::string RotaryOp::getStreamingBlocker() {
+  if (getOffset())
+    return "already has a position offset; glint-expose-state expects the "
+           "model function without one";
+  return "";
+}
+
+std::string RotaryOp::getStateTypes(SmallVectorImpl<RankedTensorType> &types) {
+  return ""; // The position only.
+}
+
+bool RotaryOp::carriesState() { return false; }
+
+bool RotaryOp::readsPosition() { return true; }
+
+Operation *RotaryOp::buildStreamingStep(OpBuilder &builder, ValueRange states,
+                                        Value position,
+                                        SmallVectorImpl<Value> &nextStates) {
+  getOffsetMutable().assign(position);
+  return nullptr;
+}
+
 //===----------------------------------------------------------------------===//
 // ActOp
 //===----------------------------------------------------------------------===//
@@ -544,6 +838,29 @@ OpFoldResult ActOp::fold(FoldAdaptor adaptor) {
       if (inner.getKind() == ActKind::relu)
         return getInput();
   return {};
+}
+
+LogicalResult ActOp::buildAttentionForm(AttentionFormBuilder &form) {
+  switch (getKind()) {
+  case ActKind::sigmoid:
+  case ActKind::softplus:
+  case ActKind::exp:
+  case ActKind::neg_exp:
+    return emitOpError() << "'" << stringifyActKind(getKind())
+                         << "' on a layer's value path has f(0) != 0, so it "
+                            "is no data-controlled diagonal f(x) = phi(x) * "
+                            "x; the layer has no attention form";
+  default:
+    break;
+  }
+  Location loc = getLoc();
+  Value gain =
+      ActGainOp::create(form.getBuilder(), loc, getKindAttr(), getInput());
+  Value offset = form.mulOffset(loc, form.getOffset(getInput()), gain);
+  Value map =
+      form.scaled(loc, form.getMap(getInput()), gain, form.getFactors().act);
+  form.record(getOutput(), map, offset);
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -683,6 +1000,54 @@ void GroupNormOp::getCanonicalizationPatterns(RewritePatternSet &results,
   results.add<DropZeroBias<GroupNormOp>>(context);
 }
 
+/// The attention form of the three norms: the diagonal `gain` of
+/// `glint.norm_stats` on the map; on the offset (exact formulation) the
+/// centring, the gain and the bias.
+template <typename NormOp>
+static LogicalResult
+buildNormAttentionForm(NormOp norm, AttentionFormBuilder &form, int64_t groups,
+                       double weightOffset, bool center, Value bias) {
+  OpBuilder &b = form.getBuilder();
+  Location loc = norm.getLoc();
+  Value input = norm.getInput();
+  auto stats = NormStatsOp::create(
+      b, loc, input.getType(), input.getType(), input,
+      b.getI64IntegerAttr(groups), norm.getWeight(), norm.getEpsilonAttr(),
+      b.getF64FloatAttr(weightOffset), center ? b.getUnitAttr() : UnitAttr());
+  Value offset;
+  if (form.isExact()) {
+    offset = form.getOffset(input);
+    if (center)
+      offset = arith::SubFOp::create(b, loc, offset, stats.getMean());
+    offset = arith::MulFOp::create(b, loc, offset, stats.getGain());
+    if (bias)
+      offset = arith::AddFOp::create(b, loc, offset,
+                                     form.broadcastChannels(loc, bias, offset));
+  }
+  form.record(norm.getOutput(),
+              form.scaled(loc, form.getMap(input), stats.getGain(),
+                          form.getFactors().norm),
+              offset);
+  return success();
+}
+
+LogicalResult RMSNormOp::buildAttentionForm(AttentionFormBuilder &form) {
+  return buildNormAttentionForm(*this, form, /*groups=*/1,
+                                getWeightOffset().convertToDouble(),
+                                /*center=*/false, /*bias=*/Value());
+}
+
+LogicalResult LayerNormOp::buildAttentionForm(AttentionFormBuilder &form) {
+  return buildNormAttentionForm(*this, form, /*groups=*/1,
+                                /*weightOffset=*/0.0, /*center=*/true,
+                                getBias());
+}
+
+LogicalResult GroupNormOp::buildAttentionForm(AttentionFormBuilder &form) {
+  return buildNormAttentionForm(*this, form, getGroups(),
+                                /*weightOffset=*/0.0, /*center=*/true,
+                                getBias());
+}
 
 //===----------------------------------------------------------------------===//
 // Attention-form ops

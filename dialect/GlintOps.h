@@ -8,6 +8,7 @@
 #define GLINT_DIALECT_GLINTOPS_H
 
 #include "dialect/GlintDialect.h"
+#include "dialect/GlintInterfaces.h"
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"

@@ -8,6 +8,7 @@
 #define GLINT_OPS_TD
 
 include "dialect/GlintBase.td"
+include "dialect/GlintInterfaces.td"
 include "mlir/IR/OpAsmInterface.td"
 include "mlir/IR/RegionKindInterface.td"
 include "mlir/IR/SymbolInterfaces.td"
@@ -90,7 +91,9 @@ def Glint_YieldOp : Glint_Op<"yield", [
 //===----------------------------------------------------------------------===//
 
 def Glint_RecurrenceOp : Glint_Op<"recurrence", [
-    Pure, AttrSizedOperandSegments]> {
+    Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<Glint_StreamingOpInterface>,
+    DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "general gated-linear recurrence (matrix state per head)";
   let description = [{
     Per batch element and head `h`, a state `S` of shape `K × V` evolves over
@@ -192,7 +195,10 @@ def Glint_RecurrenceOp : Glint_Op<"recurrence", [
 // Sequence ops with short memory
 //===----------------------------------------------------------------------===//
 
-def Glint_Conv1dOp : Glint_Op<"conv1d", [Pure, AttrSizedOperandSegments]> {
+def Glint_Conv1dOp : Glint_Op<"conv1d", [
+    Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<Glint_StreamingOpInterface>,
+    DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "causal depthwise 1-D convolution along the sequence";
   let description = [{
     For input `x : [B, L, C]`, weight `w : [C, W]` (any width `W ≥ 1`) and
@@ -238,7 +244,9 @@ def Glint_Conv1dOp : Glint_Op<"conv1d", [Pure, AttrSizedOperandSegments]> {
   }];
 }
 
-def Glint_TokenShiftOp : Glint_Op<"token_shift", [Pure]> {
+def Glint_TokenShiftOp : Glint_Op<"token_shift", [
+    Pure, DeclareOpInterfaceMethods<Glint_StreamingOpInterface>,
+    DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "shifts a sequence one position later (RWKV token shift)";
   let description = [{
     `y[t] = x[t-1]` for `x : [B, L, C]`; `y[0]` is `initial_state : [B, C]`
@@ -267,7 +275,10 @@ def Glint_TokenShiftOp : Glint_Op<"token_shift", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 def Glint_AttentionOp : Glint_Op<"attention", [
-    Pure, AttrSizedOperandSegments]> {
+    Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<Glint_StreamingOpInterface, [
+        "getStateNameSuffix", "carriesState", "readsPosition"]>,
+    DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "causal softmax attention, optionally windowed, grouped heads";
   let description = [{
     Causal multi-head softmax attention with grouped (or multi-query) key /
@@ -347,7 +358,9 @@ def Glint_AttentionOp : Glint_Op<"attention", [
 }
 
 def Glint_RotaryOp : Glint_Op<"rotary", [
-    Pure, AllTypesMatch<["input", "output"]>]> {
+    Pure, AllTypesMatch<["input", "output"]>,
+    DeclareOpInterfaceMethods<Glint_StreamingOpInterface, [
+        "carriesState", "readsPosition"]>]> {
   let summary = "rotary position embedding on (a leading part of) each head";
   let description = [{
     Rotates the first `rotary_dim` features of each head of
@@ -378,7 +391,9 @@ def Glint_RotaryOp : Glint_Op<"rotary", [
 // Per-token layers
 //===----------------------------------------------------------------------===//
 
-def Glint_ActOp : Glint_Op<"act", [Pure, SameOperandsAndResultType]> {
+def Glint_ActOp : Glint_Op<"act", [
+    Pure, SameOperandsAndResultType,
+    DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "element-wise activation";
   let description = [{
     Applies an activation element-wise. The attention form writes each as a
@@ -466,7 +481,9 @@ def Glint_EmbeddingOp : Glint_Op<"embedding", [Pure]> {
 }
 
 class Glint_NormOp<string mnemonic, list<Trait> traits = []>
-    : Glint_Op<mnemonic, !listconcat([Pure], traits)> {
+    : Glint_Op<mnemonic, !listconcat([
+        Pure, DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>],
+        traits)> {
   let results = (outs Glint_FloatTensor:$output);
   let hasVerifier = 1;
 }

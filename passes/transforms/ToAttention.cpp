@@ -11,7 +11,10 @@
 // by the same op applied to the offset (the part of the value that the
 // matrices cannot carry: biases and normalisation centring). Values off the
 // path are the controls that parameterise the matrices; they stay as they
-// are and are computed as before.
+// are and are computed as before. A glint op's factor is its rule
+// (ImplicitAttentionOpInterface, next to the op in dialect/GlintOps.cpp);
+// the standard ops (products, sums, differences, channel reshapes) are
+// mirrored here.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,10 +25,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -41,18 +42,8 @@ using namespace mlir::glint;
 
 namespace {
 
-/// Which factors a formulation keeps.
-struct Factors {
-  bool exact = true;     // unified: the matrix plus offset is the layer
-  bool conv = true;      // conv1d and token shift
-  bool gate = true;      // multiplications by a data-dependent control
-  bool act = true;       // activation diagonals
-  bool norm = true;      // normalisation diagonals
-  bool skip = true;      // the recurrence's skip term (Mamba's D)
-};
-
-static Factors factorsOf(Formulation formulation) {
-  Factors f;
+static AttentionFactors factorsOf(Formulation formulation) {
+  AttentionFactors f;
   f.exact = formulation == Formulation::unified;
   switch (formulation) {
   case Formulation::unified:
@@ -73,42 +64,35 @@ static Factors factorsOf(Formulation formulation) {
   return f;
 }
 
-/// A value on the value path: its matrices and (exact formulation) offset.
-struct PathValue {
-  Value map;
-  Value offset;
+/// The value path of the layer being rewritten: the matrices and (exact
+/// formulation) offset of each value on it. The ops' rules
+/// (ImplicitAttentionOpInterface) read and extend it.
+class ValuePath final : public AttentionFormBuilder {
+public:
+  ValuePath(OpBuilder &builder, const AttentionFactors &factors)
+      : builder(builder), factors(factors) {}
+
+  OpBuilder &getBuilder() override { return builder; }
+  const AttentionFactors &getFactors() const override { return factors; }
+  bool onPath(Value value) const override { return values.contains(value); }
+  Value getMap(Value value) const override { return values.lookup(value).map; }
+  Value getOffset(Value value) const override {
+    return values.lookup(value).offset;
+  }
+  void record(Value result, Value map, Value offset) override {
+    values[result] = {map, offset};
+  }
+  void clear() { values.clear(); }
+
+private:
+  struct Entry {
+    Value map;
+    Value offset;
+  };
+  OpBuilder &builder;
+  const AttentionFactors &factors;
+  DenseMap<Value, Entry> values;
 };
-
-/// An uninitialised tensor shaped like `like`.
-static Value emptyLike(OpBuilder &b, Location loc, Value like) {
-  auto type = cast<RankedTensorType>(like.getType());
-  SmallVector<Value> dynamic;
-  for (int64_t i = 0; i < type.getRank(); ++i)
-    if (type.isDynamicDim(i))
-      dynamic.push_back(tensor::DimOp::create(b, loc, like, i));
-  return tensor::EmptyOp::create(b, loc, type.getShape(),
-                                 type.getElementType(), dynamic);
-}
-
-/// A tensor of zeros shaped like `like`.
-static Value zerosLike(OpBuilder &b, Location loc, Value like) {
-  Value zero = arith::ConstantOp::create(
-      b, loc, b.getZeroAttr(getElementTypeOrSelf(like.getType())));
-  return linalg::FillOp::create(b, loc, zero, emptyLike(b, loc, like))
-      .getResult(0);
-}
-
-/// Broadcasts a per-channel vector `[C]` to the shape of `like` (`[..., C]`).
-static Value broadcastChannels(OpBuilder &b, Location loc, Value vector,
-                               Value like) {
-  SmallVector<int64_t> dims;
-  for (int64_t i = 0; i + 1 < cast<RankedTensorType>(like.getType()).getRank();
-       ++i)
-    dims.push_back(i);
-  return linalg::BroadcastOp::create(b, loc, vector, emptyLike(b, loc, like),
-                                     dims)
-      .getResult()[0];
-}
 
 /// True when `value` is a compile-time constant (a dense constant or a
 /// splat of one): multiplying by it is a fixed scale, not a gate.
@@ -121,18 +105,18 @@ static bool isConstantTensor(Value value) {
 }
 
 static MapType mapTypeOf(Value value) {
-  return MapType::get(value.getContext(),
-                      cast<RankedTensorType>(value.getType()));
+  return MapType::get(cast<RankedTensorType>(value.getType()));
 }
 
 /// Rewrites the layers of one function.
 class LayerRewriter {
 public:
-  LayerRewriter(func::FuncOp func, const Factors &formulation,
+  LayerRewriter(func::FuncOp func, const AttentionFactors &formulation,
                 MapAggregate aggregate, ArrayRef<int64_t> channels,
                 std::optional<int64_t> row)
       : func(func), formulation(formulation), aggregate(aggregate),
-        channels(channels), row(row), rewriter(func.getContext()) {}
+        channels(channels), row(row), rewriter(func.getContext()),
+        path(rewriter, formulation) {}
 
   LogicalResult run();
 
@@ -141,22 +125,24 @@ private:
   LogicalResult rewriteAttentionLayer(AttentionOp attention);
   /// Mirrors `op` on the value path; returns failure with a diagnostic if
   /// the op has no attention form, or success with nothing recorded when
-  /// the op only reads path values as controls.
+  /// the op only reads path values as controls. Glint ops have their rule
+  /// (ImplicitAttentionOpInterface); the standard ops are mirrored here.
   LogicalResult mirror(Operation *op);
-  void record(Value result, Value map, Value offset) {
-    path[result] = PathValue{map, offset};
-  }
+  LogicalResult mirrorMul(arith::MulFOp mul);
+  LogicalResult mirrorAdd(arith::AddFOp add);
+  LogicalResult mirrorSub(arith::SubFOp sub);
+  template <typename ReshapeOp> LogicalResult mirrorReshape(ReshapeOp reshape);
   Value reduce(Location loc, Value map);
   /// Explains why the layer output is not on the value path.
   void explainBrokenPath(MixerOp mixer, Value yielded);
 
   func::FuncOp func;
-  const Factors &formulation;
+  const AttentionFactors &formulation;
   MapAggregate aggregate;
   ArrayRef<int64_t> channels;
   std::optional<int64_t> row;
   IRRewriter rewriter;
-  DenseMap<Value, PathValue> path;
+  ValuePath path;
   SmallVector<Value> layerMaps;
   SmallVector<Attribute> layerLabels;
 };
@@ -187,210 +173,97 @@ Value LayerRewriter::reduce(Location loc, Value map) {
 }
 
 LogicalResult LayerRewriter::mirror(Operation *op) {
-  auto onPath = [&](Value v) { return path.count(v) != 0; };
-  if (llvm::none_of(op->getOperands(), onPath))
+  if (llvm::none_of(op->getOperands(), [&](Value v) { return path.onPath(v); }))
     return success();
-  Location loc = op->getLoc();
   rewriter.setInsertionPointAfter(op);
-  bool exact = formulation.exact;
-
-  // The offset version of a path op: the same op with the offset in place
-  // of the path operand.
-  auto cloneOnOffset = [&](Value pathOperand) -> Value {
-    if (!exact)
-      return Value();
-    IRMapping mapping;
-    mapping.map(pathOperand, path[pathOperand].offset);
-    return rewriter.clone(*op, mapping)->getResult(0);
-  };
-  auto scaled = [&](Value map, Value gain, bool keep) -> Value {
-    if (!keep)
-      return map;
-    return MapScaleOp::create(rewriter, loc, map.getType(), map, gain);
-  };
-  auto mulOffset = [&](Value offset, Value gain) -> Value {
-    if (!exact)
-      return Value();
-    return arith::MulFOp::create(rewriter, loc, offset, gain);
-  };
-
+  if (auto rule = dyn_cast<ImplicitAttentionOpInterface>(op))
+    return rule.buildAttentionForm(path);
   return TypeSwitch<Operation *, LogicalResult>(op)
-      .Case([&](Conv1dOp conv) -> LogicalResult {
-        if (!onPath(conv.getInput()))
-          return success();
-        if (conv.getInitialState())
-          return conv.emitOpError(
-              "on a layer's value path must not have an initial state: the "
-              "attention form explains one sequence from its start");
-        Value in = path[conv.getInput()].map;
-        Value map = formulation.conv
-                        ? MapConvOp::create(rewriter, loc, in.getType(), in,
-                                            conv.getWeight(),
-                                            conv.getReverseAttr())
-                              .getResult()
-                        : in;
-        record(conv.getOutput(), map, cloneOnOffset(conv.getInput()));
-        return success();
-      })
-      .Case([&](TokenShiftOp shift) -> LogicalResult {
-        if (shift.getInitialState())
-          return shift.emitOpError(
-              "on a layer's value path must not have an initial state");
-        Value in = path[shift.getInput()].map;
-        Value map = formulation.conv
-                        ? MapShiftOp::create(rewriter, loc, in).getResult()
-                        : in;
-        record(shift.getOutput(), map, cloneOnOffset(shift.getInput()));
-        return success();
-      })
-      .Case([&](ActOp act) -> LogicalResult {
-        switch (act.getKind()) {
-        case ActKind::sigmoid:
-        case ActKind::softplus:
-        case ActKind::exp:
-        case ActKind::neg_exp:
-          return act.emitOpError()
-                 << "'" << stringifyActKind(act.getKind())
-                 << "' on a layer's value path has f(0) != 0, so it is no "
-                    "data-controlled diagonal f(x) = phi(x) * x; the layer "
-                    "has no attention form";
-        default:
-          break;
-        }
-        Value gain = ActGainOp::create(rewriter, loc, act.getKindAttr(),
-                                       act.getInput());
-        PathValue in = path[act.getInput()];
-        record(act.getOutput(), scaled(in.map, gain, formulation.act),
-               mulOffset(in.offset, gain));
-        return success();
-      })
-      .Case([&](arith::MulFOp mul) -> LogicalResult {
-        if (onPath(mul.getLhs()) && onPath(mul.getRhs()))
-          return mul.emitOpError(
-              "multiplies two values that both depend on the layer's value "
-              "input: the layer is not linear in it and has no attention "
-              "form");
-        Value p = onPath(mul.getLhs()) ? mul.getLhs() : mul.getRhs();
-        Value control = p == mul.getLhs() ? mul.getRhs() : mul.getLhs();
-        bool keep = isConstantTensor(control) || formulation.gate;
-        PathValue in = path[p];
-        record(mul.getResult(), scaled(in.map, control, keep),
-               mulOffset(in.offset, control));
-        return success();
-      })
-      .Case([&](arith::AddFOp add) -> LogicalResult {
-        Value lhs = add.getLhs(), rhs = add.getRhs();
-        if (onPath(lhs) && onPath(rhs)) {
-          Value map = MapAddOp::create(rewriter, loc, path[lhs].map,
-                                       path[rhs].map);
-          Value offset = exact ? arith::AddFOp::create(rewriter, loc,
-                                                       path[lhs].offset,
-                                                       path[rhs].offset)
-                                     .getResult()
-                               : Value();
-          record(add.getResult(), map, offset);
-          return success();
-        }
-        Value p = onPath(lhs) ? lhs : rhs;
-        Value control = p == lhs ? rhs : lhs;
-        Value offset = exact ? arith::AddFOp::create(rewriter, loc,
-                                                     path[p].offset, control)
-                                   .getResult()
-                             : Value();
-        record(add.getResult(), path[p].map, offset);
-        return success();
-      })
-      .Case([&](arith::SubFOp sub) -> LogicalResult {
-        if (onPath(sub.getRhs()))
-          return sub.emitOpError(
-              "subtracts a value that depends on the layer's value input; "
-              "only `path - control` has an attention form here");
-        PathValue in = path[sub.getLhs()];
-        Value offset = exact ? arith::SubFOp::create(rewriter, loc, in.offset,
-                                                     sub.getRhs())
-                                   .getResult()
-                             : Value();
-        record(sub.getResult(), in.map, offset);
-        return success();
-      })
+      .Case([&](arith::MulFOp mul) { return mirrorMul(mul); })
+      .Case([&](arith::AddFOp add) { return mirrorAdd(add); })
+      .Case([&](arith::SubFOp sub) { return mirrorSub(sub); })
       .Case<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(
-          [&](auto reshape) -> LogicalResult {
-            auto reassociation = reshape.getReassociationIndices();
-            if (reassociation.size() < 2 || reassociation[0].size() != 1 ||
-                reassociation[1].size() != 1)
-              return reshape.emitOpError(
-                  "regroups the batch or sequence axes of a layer's value "
-                  "path; only channel axes can be regrouped in the "
-                  "attention form");
-            Value in = path[reshape.getSrc()].map;
-            Value map = MapReshapeOp::create(
-                rewriter, loc, mapTypeOf(reshape.getResult()), in);
-            record(reshape.getResult(), map, cloneOnOffset(reshape.getSrc()));
-            return success();
-          })
-      .Case([&](RecurrenceOp rec) -> LogicalResult {
-        if (!onPath(rec.getV()))
-          return success(); // reads the path as a control (keys, decays)
-        if (rec.getInitialState())
-          return rec.emitOpError(
-              "on a layer's value path must not have an initial state: the "
-              "attention form explains one sequence from its start");
-        Value in = path[rec.getV()].map;
-        Value skip = formulation.skip ? rec.getSkip() : Value();
-        Value map = MapScanOp::create(
-            rewriter, loc, mapTypeOf(rec.getOutput()), in, rec.getQ(),
-            rec.getK(), rec.getLogDecay(), rec.getDelta(), rec.getBonus(),
-            skip, rec.getReverseAttr(), rec.getNormalizeAttr());
-        record(rec.getOutput(), map, cloneOnOffset(rec.getV()));
-        return success();
-      })
-      .Case([&](AttentionOp att) -> LogicalResult {
-        if (!onPath(att.getV()))
-          return success();
-        Value in = path[att.getV()].map;
-        Value map = MapAttentionOp::create(
-            rewriter, loc, mapTypeOf(att.getOutput()), in, att.getQ(),
-            att.getK(), att.getScaleAttr(), att.getWindowAttr());
-        record(att.getOutput(), map, cloneOnOffset(att.getV()));
-        return success();
-      })
-      .Case<RMSNormOp, LayerNormOp, GroupNormOp>(
-          [&](auto norm) -> LogicalResult {
-            Value input = norm.getInput();
-            int64_t groups = 1;
-            double weightOffset = 0.0;
-            bool center = !isa<RMSNormOp>(norm.getOperation());
-            Value bias;
-            if constexpr (std::is_same_v<decltype(norm), GroupNormOp>)
-              groups = norm.getGroups();
-            if constexpr (std::is_same_v<decltype(norm), RMSNormOp>)
-              weightOffset = norm.getWeightOffset().convertToDouble();
-            else
-              bias = norm.getBias();
-            auto stats = NormStatsOp::create(
-                rewriter, loc, input.getType(), input.getType(), input,
-                rewriter.getI64IntegerAttr(groups), norm.getWeight(),
-                norm.getEpsilonAttr(), rewriter.getF64FloatAttr(weightOffset),
-                center ? rewriter.getUnitAttr() : UnitAttr());
-            PathValue in = path[input];
-            Value offset;
-            if (exact) {
-              offset = in.offset;
-              if (center)
-                offset = arith::SubFOp::create(rewriter, loc, offset,
-                                               stats.getMean());
-              offset = arith::MulFOp::create(rewriter, loc, offset,
-                                             stats.getGain());
-              if (bias)
-                offset = arith::AddFOp::create(
-                    rewriter, loc, offset,
-                    broadcastChannels(rewriter, loc, bias, offset));
-            }
-            record(norm.getOutput(),
-                   scaled(in.map, stats.getGain(), formulation.norm), offset);
-            return success();
-          })
+          [&](auto reshape) { return mirrorReshape(reshape); })
       .Default([&](Operation *) { return success(); });
+}
+
+/// `path * control`: a gate (a diagonal), or a fixed scale when the control
+/// is a constant.
+LogicalResult LayerRewriter::mirrorMul(arith::MulFOp mul) {
+  Value lhs = mul.getLhs(), rhs = mul.getRhs();
+  if (path.onPath(lhs) && path.onPath(rhs))
+    return mul.emitOpError(
+        "multiplies two values that both depend on the layer's value "
+        "input: the layer is not linear in it and has no attention "
+        "form");
+  Value p = path.onPath(lhs) ? lhs : rhs;
+  Value control = p == lhs ? rhs : lhs;
+  bool keep = isConstantTensor(control) || formulation.gate;
+  Location loc = mul.getLoc();
+  Value offset = path.mulOffset(loc, path.getOffset(p), control);
+  Value map = path.scaled(loc, path.getMap(p), control, keep);
+  path.record(mul.getResult(), map, offset);
+  return success();
+}
+
+/// `path + path` sums the maps; `path + control` changes only the offset.
+LogicalResult LayerRewriter::mirrorAdd(arith::AddFOp add) {
+  Location loc = add.getLoc();
+  bool exact = formulation.exact;
+  Value lhs = add.getLhs(), rhs = add.getRhs();
+  if (path.onPath(lhs) && path.onPath(rhs)) {
+    Value map =
+        MapAddOp::create(rewriter, loc, path.getMap(lhs), path.getMap(rhs));
+    Value offset =
+        exact ? arith::AddFOp::create(rewriter, loc, path.getOffset(lhs),
+                                      path.getOffset(rhs))
+                    .getResult()
+              : Value();
+    path.record(add.getResult(), map, offset);
+    return success();
+  }
+  Value p = path.onPath(lhs) ? lhs : rhs;
+  Value control = p == lhs ? rhs : lhs;
+  Value offset =
+      exact ? arith::AddFOp::create(rewriter, loc, path.getOffset(p), control)
+                  .getResult()
+            : Value();
+  path.record(add.getResult(), path.getMap(p), offset);
+  return success();
+}
+
+/// `path - control` changes only the offset.
+LogicalResult LayerRewriter::mirrorSub(arith::SubFOp sub) {
+  if (path.onPath(sub.getRhs()))
+    return sub.emitOpError(
+        "subtracts a value that depends on the layer's value input; "
+        "only `path - control` has an attention form here");
+  Value lhs = sub.getLhs();
+  Value offset = formulation.exact
+                     ? arith::SubFOp::create(rewriter, sub.getLoc(),
+                                             path.getOffset(lhs), sub.getRhs())
+                           .getResult()
+                     : Value();
+  path.record(sub.getResult(), path.getMap(lhs), offset);
+  return success();
+}
+
+/// A reshape that regroups channels only.
+template <typename ReshapeOp>
+LogicalResult LayerRewriter::mirrorReshape(ReshapeOp reshape) {
+  auto reassociation = reshape.getReassociationIndices();
+  if (reassociation.size() < 2 || reassociation[0].size() != 1 ||
+      reassociation[1].size() != 1)
+    return reshape.emitOpError(
+        "regroups the batch or sequence axes of a layer's value "
+        "path; only channel axes can be regrouped in the "
+        "attention form");
+  Value map = MapReshapeOp::create(rewriter, reshape.getLoc(),
+                                   mapTypeOf(reshape.getResult()),
+                                   path.getMap(reshape.getSrc()));
+  path.record(reshape.getResult(), map,
+              path.cloneOnOffset(reshape, reshape.getSrc()));
+  return success();
 }
 
 void LayerRewriter::explainBrokenPath(MixerOp mixer, Value yielded) {
@@ -406,7 +279,7 @@ void LayerRewriter::explainBrokenPath(MixerOp mixer, Value yielded) {
     if (!def)
       continue;
     if (llvm::any_of(def->getOperands(),
-                     [&](Value o) { return path.count(o); })) {
+                     [&](Value o) { return path.onPath(o); })) {
       InFlightDiagnostic diag = def->emitOpError();
       if (isa<LinearOp>(def))
         diag << "mixes channels on the value path of layer ";
@@ -430,7 +303,7 @@ LogicalResult LayerRewriter::rewriteMixer(MixerOp mixer) {
   rewriter.setInsertionPoint(mixer);
   Value identity = MapIdentityOp::create(rewriter, loc, mapTypeOf(input),
                                          input);
-  Value zeros = formulation.exact ? zerosLike(rewriter, loc, input) : Value();
+  Value zeros = formulation.exact ? path.zerosLike(loc, input) : Value();
 
   Block &body = mixer.getBody().front();
   if (!body.getOps<MixerOp>().empty())
@@ -447,28 +320,28 @@ LogicalResult LayerRewriter::rewriteMixer(MixerOp mixer) {
     yielded = input;
 
   path.clear();
-  record(input, identity, zeros);
+  path.record(input, identity, zeros);
   for (Operation *op : ops)
     if (failed(mirror(op)))
       return failure();
-  auto it = path.find(yielded);
-  if (it == path.end()) {
+  if (!path.onPath(yielded)) {
     explainBrokenPath(mixer, yielded);
     return failure();
   }
 
   rewriter.setInsertionPoint(mixer);
-  layerMaps.push_back(reduce(loc, it->second.map));
+  Value map = path.getMap(yielded);
+  layerMaps.push_back(reduce(loc, map));
   layerLabels.push_back(mixer.getLabelAttr()
                             ? Attribute(mixer.getLabelAttr())
                             : rewriter.getStringAttr(llvm::formatv(
                                   "layer{0}", layerLabels.size())));
   Value output = yielded;
   if (formulation.exact) {
-    Value applied = MapApplyOp::create(rewriter, loc, yielded.getType(),
-                                       it->second.map, input);
-    output = arith::AddFOp::create(rewriter, loc, applied,
-                                   it->second.offset);
+    Value applied =
+        MapApplyOp::create(rewriter, loc, yielded.getType(), map, input);
+    output =
+        arith::AddFOp::create(rewriter, loc, applied, path.getOffset(yielded));
   }
   rewriter.replaceOp(mixer, output);
   return success();
@@ -539,7 +412,7 @@ struct ToAttentionPass
                           "or no-act)";
       return signalPassFailure();
     }
-    Factors factors = factorsOf(*named);
+    AttentionFactors factors = factorsOf(*named);
     std::optional<MapAggregate> kind = symbolizeMapAggregate(aggregate);
     if (!kind) {
       func.emitError() << "unknown aggregate '" << aggregate
