@@ -29,6 +29,10 @@ check="python3 $root/scripts/gpu-check/check.py"
 exec > >(tee "$out/gpu-check.txt") 2>&1
 [ -x "$run" ] || { echo "no $run: run scripts/gpu-check/prepare.sh first"; exit 1; }
 failures=0
+# cuBLAS for the matrix products: the CUDA toolkit's, or PyTorch's wheel's.
+blas_dirs=/usr/local/cuda/lib64:$(python3 -c 'import os, nvidia.cublas as c;
+print(os.path.join(list(c.__path__)[0], "lib"))' 2>/dev/null || true)
+export LD_LIBRARY_PATH=$blas_dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 echo "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
@@ -51,6 +55,19 @@ for so in "$gpu"/models/*.so; do
       echo "$case case $i: FAIL"; cat "$out/$case.$i.log"; failures=$((failures + 1))
     fi
   done
+done
+
+echo "== 1b. the same without cuBLAS (every matrix product as a kernel)"
+for case in mamba_conv3 rwkv6; do
+  dir=$root/test/fixtures/$case
+  if GLINT_CUDA_BLAS=0 "$run" "$gpu/models/$case.so" --weights "$dir" \
+      --input "$dir/input_ids_0.npy" -o "$out/$case.noblas.npy" \
+      > "$out/$case.noblas.log" 2>&1; then
+    $check compare "$out/$case.noblas.npy" "$dir/logits_float64_0.npy" \
+      "$case no cuBLAS" || failures=$((failures + 1))
+  else
+    echo "$case no cuBLAS: FAIL"; cat "$out/$case.noblas.log"; failures=$((failures + 1))
+  fi
 done
 
 echo "== 2. generation on the GPU (8 tokens after 1,2,3,4,5) vs the CPU"
@@ -88,8 +105,14 @@ GLINT_CUDA_PROFILE=1 "$run" "$gpu/models/mamba-130m.so" --weights "$out/m130" \
 cat "$out/m130.log"
 grep -v '^{' "$out/m130.profile.jsonl"
 echo "slowest kernels:"; grep '^{' "$out/m130.profile.jsonl" | head -8
-echo "glint CPU (prepare.sh's machine):"
-grep mamba-130m "$gpu/expected/mamba-130m.cpu.jsonl" | head -2
+echo "glint CPU (prepare.sh's machine), seconds per forward:"
+python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("case") == "mamba-130m":
+        print(f"  threads={r[\"threads\"]}: {r[\"seconds_median\"]:.3f} s ({r[\"tokens_per_s\"]:.1f} tokens/s)")
+' "$gpu/expected/mamba-130m.cpu.jsonl"
 
 echo "== 3c. peers: PyTorch eager, copy bandwidth"
 $check peers "$out/peers.json" || true

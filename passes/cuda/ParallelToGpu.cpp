@@ -20,6 +20,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace mlir::glint {
 #define GEN_PASS_DEF_GLINTPARALLELTOGPU
@@ -139,6 +140,16 @@ static void launch(scf::ParallelOp loop, int64_t blockSize, unsigned number) {
   }
   cloneBody(b, loop, ivs);
   loop.erase();
+  // Constants the kernel reads (memref.get_global, from dense tensors) are
+  // fetched inside it, so that outlining copies their globals into the
+  // kernel module: the host's globals are not visible to the GPU.
+  llvm::SetVector<Value> captured;
+  getUsedValuesDefinedAbove(kernel.getBody(), captured);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  for (Value value : captured)
+    if (auto global = value.getDefiningOp<memref::GetGlobalOp>())
+      replaceAllUsesInRegionWith(value, b.clone(*global)->getResult(0),
+                                 kernel.getBody());
   // Parallel loops inside the kernel run in their thread.
   SmallVector<scf::ParallelOp> inner;
   kernel.getBody().walk([&](scf::ParallelOp op) { inner.push_back(op); });

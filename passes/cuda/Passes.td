@@ -24,7 +24,9 @@ def GlintParallelToGpu : Pass<"glint-parallel-to-gpu", "func::FuncOp"> {
 
     Buffers are shared with the host (the CUDA runtime allocates them as
     managed memory), so code left outside the kernels (index arithmetic,
-    the odd scalar load) stays correct. A buffer allocated inside a loop
+    the odd scalar load) stays correct. Constant buffers
+    (`memref.get_global`) are fetched inside the kernel, so that outlining
+    puts their globals in the kernel module, in device memory. A buffer allocated inside a loop
     nest must have been promoted to the stack (`promote-buffers-to-stack`);
     any other allocation, and parallel loops with reductions, are errors
     naming the loop.
@@ -47,6 +49,27 @@ def GlintParallelToGpu : Pass<"glint-parallel-to-gpu", "func::FuncOp"> {
   ];
   let dependentDialects = ["arith::ArithDialect", "gpu::GPUDialect",
                            "scf::SCFDialect"];
+}
+
+def GlintMatmulToBlas : Pass<"glint-matmul-to-blas", "func::FuncOp"> {
+  let summary = "Runs f32 matrix products through cuBLAS, kernels as fallback";
+  let description = [{
+    Rewrites every f32 `linalg.matmul` on buffers, `C[m, n] += A[m, k] *
+    B[k, n]` or with `B[n, k]` transposed (how `glint.linear` lowers), into a
+    call of the CUDA runtime's `glint_cuda_sgemm` with the three buffers'
+    pointers and strides. The runtime runs it with cuBLAS (loaded with
+    dlopen) when it can; where it cannot (no cuBLAS on the machine, a
+    buffer whose columns are not contiguous) the call returns 0 and the
+    original `linalg.matmul`, kept under an `scf.if`, runs as a kernel.
+
+    ```mlir
+    %done = func.call @glint_cuda_sgemm(%transposed, %m, %n, %k, %a, %a_row,
+        %a_col, %b, %b_row, %b_col, %c, %c_row, %c_col) : (...) -> i32
+    scf.if (%done == 0) { linalg.matmul ... }
+    ```
+  }];
+  let dependentDialects = ["arith::ArithDialect", "func::FuncDialect",
+                           "memref::MemRefDialect", "scf::SCFDialect"];
 }
 
 def GlintStackKernelBuffers

@@ -61,8 +61,11 @@ void glint::buildGlintBuffersToCudaPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createGlintStackKernelBuffers());
   bufferization::buildBufferDeallocationPipeline(pm);
 
-  // Buffers to parallel loops to kernels.
+  // Buffers to parallel loops to kernels; matrix products through cuBLAS
+  // where the machine has it (the kernels stay as the fallback).
   pm.addNestedPass<func::FuncOp>(createGlintLegalizeBuffers());
+  if (!target.gpuEmulate)
+    pm.addNestedPass<func::FuncOp>(createGlintMatmulToBlas());
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createForallToParallelLoopPass());
   pm.addPass(createGlintInlineAllocaScopes());

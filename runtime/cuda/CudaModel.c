@@ -398,6 +398,105 @@ GLINT_EXPORT void glint_cuda_forget_weights(void) {
     release(copies[i].copy);
 }
 
+static double now(void);
+static int profiling = -1; /* GLINT_CUDA_PROFILE, read on first use */
+static long long blasCalls;
+static double blasSeconds;
+
+static int profileOn(void) {
+  if (profiling < 0) {
+    const char *env = getenv("GLINT_CUDA_PROFILE");
+    profiling = env && *env && strcmp(env, "0") != 0;
+  }
+  return profiling;
+}
+
+/*===-- Matrix products (glint-matmul-to-blas) -----------------------------===*/
+
+/* cuBLAS, loaded on first use: the names its libraries have in CUDA 13 and
+ * 12, found through the loader's path (LD_LIBRARY_PATH, ldconfig) or in
+ * /usr/local/cuda. GLINT_CUDA_BLAS=0 turns it off (the kernels run). */
+typedef struct cublasContext *cublasHandle_t;
+static struct {
+  int state; /* 0: not tried, 1: ready, -1: unavailable */
+  cublasHandle_t handle;
+  int (*setStream)(cublasHandle_t, CUstream);
+  int (*sgemm)(cublasHandle_t, int, int, int, int, int, const float *,
+               const float *, int, const float *, int, const float *, float *,
+               int);
+} blas;
+
+static int blasReady(void) {
+  pthread_mutex_lock(&lock);
+  if (blas.state == 0) {
+    blas.state = -1;
+    const char *off = getenv("GLINT_CUDA_BLAS");
+    const char *names[] = {"libcublas.so.13", "libcublas.so.12",
+                           "/usr/local/cuda/lib64/libcublas.so.13",
+                           "/usr/local/cuda/lib64/libcublas.so.12",
+                           "libcublas.so"};
+    void *library = NULL;
+    for (size_t i = 0;
+         !(off && strcmp(off, "0") == 0) && !library && i < sizeof names /
+         sizeof *names; ++i)
+      library = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    int (*create)(cublasHandle_t *) =
+        library ? (int (*)(cublasHandle_t *))dlsym(library, "cublasCreate_v2")
+                : NULL;
+    if (library) {
+      *(void **)&blas.setStream = dlsym(library, "cublasSetStream_v2");
+      *(void **)&blas.sgemm = dlsym(library, "cublasSgemm_v2");
+    }
+    if (create && blas.setStream && blas.sgemm &&
+        create(&blas.handle) == 0 && blas.setStream(blas.handle, stream) == 0)
+      blas.state = 1;
+  }
+  int ready = blas.state > 0;
+  pthread_mutex_unlock(&lock);
+  return ready;
+}
+
+/* C[m, n] += A[m, k] B (B[k, n], or B[n, k] when `transposed`), each given
+ * by its address and row and column strides in elements. Returns 1 when
+ * cuBLAS did it, 0 when the caller must (no cuBLAS, columns not
+ * contiguous, sizes beyond int). Row-major C = A op(B) is column-major
+ * Cᵀ = op(B)ᵀ Aᵀ, which is what cuBLAS is asked for. */
+GLINT_HIDDEN int32_t glint_cuda_sgemm(int64_t transposed, int64_t m,
+                                      int64_t n, int64_t k, int64_t a,
+                                      int64_t aRow, int64_t aCol, int64_t b,
+                                      int64_t bRow, int64_t bCol, int64_t c,
+                                      int64_t cRow, int64_t cCol) {
+  if (m == 0 || n == 0)
+    return 1;
+  if (aCol != 1 || bCol != 1 || cCol != 1 || m > 0x7fffffff ||
+      n > 0x7fffffff || k > 0x7fffffff || aRow > 0x7fffffff ||
+      bRow > 0x7fffffff || cRow > 0x7fffffff || !ready() || !blasReady())
+    return 0;
+  if (k == 0)
+    return 1; /* C += nothing */
+  static const float one = 1.0f;
+  enum { kNoTranspose = 0, kTranspose = 1 };
+  double start = profileOn() ? now() : 0;
+  int status = blas.sgemm(
+      blas.handle, transposed ? kTranspose : kNoTranspose, kNoTranspose,
+      (int)n, (int)m, (int)k, &one, (const float *)(uintptr_t)b, (int)bRow,
+      (const float *)(uintptr_t)a, (int)aRow, &one, (float *)(uintptr_t)c,
+      (int)cRow);
+  if (status != 0) {
+    fail("cublasSgemm_v2(%ldx%ldx%ld) failed: status %d", (long)m, (long)n,
+         (long)k, status);
+    return 1;
+  }
+  check(cu.streamSynchronize(stream), "cublasSgemm_v2", "a matrix product");
+  if (profiling > 0) {
+    pthread_mutex_lock(&lock);
+    blasCalls += 1;
+    blasSeconds += now() - start;
+    pthread_mutex_unlock(&lock);
+  }
+  return 1;
+}
+
 /*===-- MLIR's mgpu* functions (gpu-to-llvm's host code calls these) ------===*/
 
 /* The kernels' names, for messages, and their profile. */
@@ -409,7 +508,6 @@ static struct {
   long long threads; /* of the last launch */
 } names[1024];
 static int nameCount;
-static int profiling = -1; /* GLINT_CUDA_PROFILE, read on first launch */
 
 static int indexOf(CUfunction function) {
   for (int i = 0; i < nameCount; ++i)
@@ -443,6 +541,11 @@ __attribute__((destructor)) static void printProfile(void) {
       order[j] = order[j - 1];
       order[j - 1] = t;
     }
+  if (blasCalls)
+    fprintf(stderr,
+            "{\"kernel\": \"cublasSgemm_v2 (all matrix products)\", "
+            "\"calls\": %lld, \"ms\": %.4f, \"ms_per_call\": %.4f}\n",
+            blasCalls, blasSeconds * 1e3, blasSeconds * 1e3 / blasCalls);
   for (int k = 0; k < nameCount; ++k) {
     int i = order[k];
     if (names[i].calls == 0)
@@ -513,11 +616,7 @@ GLINT_HIDDEN void mgpuLaunchKernel(void *function, intptr_t gridX,
   if (!function || !ready())
     return;
   const char *name = nameOf(function);
-  if (profiling < 0) {
-    const char *env = getenv("GLINT_CUDA_PROFILE");
-    profiling = env && *env && strcmp(env, "0") != 0;
-  }
-  double start = profiling ? now() : 0;
+  double start = profileOn() ? now() : 0;
   if (gridX > 0x7fffffff || gridY > 65535 || gridZ > 65535) {
     fail("kernel %s: a grid of %ld x %ld x %ld blocks is more than the GPU "
          "takes",

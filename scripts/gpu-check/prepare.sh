@@ -15,7 +15,8 @@
 #                        scan1.mlir) and mamba-130m.so (Mamba-130m's shapes)
 #   expected/            what the CPU computes for the same runs: the
 #                        greedy continuations, and glint's CPU prefill time
-#                        of the mamba-130m model at L = 2048 (glint-bench)
+#                        of the mamba-130m model at L = 2048 (glint-bench,
+#                        one thread and all cores)
 #   weights/*.json       the names and shapes of the weights the GPU machine
 #                        fills with random values (safetensors headers)
 set -euo pipefail
@@ -87,8 +88,10 @@ EOF
 #    random weights of the same names and shapes.
 m130=$(mktemp -d)
 trap 'rm -rf "$m130"' EXIT
-"$bin/glint-bench" --cases=mamba-130m --L=2048 --repetitions=2 \
-  --mamba-130m-dir="$m130" > "$out/expected/mamba-130m.cpu.jsonl"
+for threads in 1 $(nproc); do
+  "$bin/glint-bench" --cases=mamba-130m --L=2048 --repetitions=2 \
+    --threads="$threads" --mamba-130m-dir="$m130"
+done > "$out/expected/mamba-130m.cpu.jsonl"
 cp "$m130/config.json" "$out/weights/mamba-130m.config.json"
 "$bin/glint-import" "$m130" -o "$m130/model.mlir"
 "$bin/glint-compile" "$m130/model.mlir" --target=cuda -o "$out/models/mamba-130m.so"

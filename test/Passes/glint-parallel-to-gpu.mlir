@@ -52,3 +52,26 @@ func.func @heap(%m: memref<?xf32>, %n: index) {
   }
   return
 }
+
+// -----
+
+// Tests that a constant buffer is fetched inside the kernel (outlining then
+// copies its global into device memory), not captured from the host.
+memref.global "private" constant @table : memref<4xf32> = dense<[1.0, 2.0, 3.0, 4.0]>
+// CHECK-LABEL: func @constant
+// CHECK: gpu.launch
+// CHECK: %[[T:.+]] = memref.get_global @table : memref<4xf32>
+// CHECK: memref.load %[[T]]
+func.func @constant(%m: memref<?xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %t = memref.get_global @table : memref<4xf32>
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    %j = arith.andi %i, %c3 : index
+    %v = memref.load %t[%j] : memref<4xf32>
+    memref.store %v, %m[%i] : memref<?xf32>
+    scf.reduce
+  }
+  return
+}
