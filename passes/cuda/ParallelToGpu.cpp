@@ -86,12 +86,14 @@ static std::string unsupported(scf::ParallelOp loop) {
   return why;
 }
 
-/// Rewrites `loop` into a gpu.launch of ceil(iterations / blockSize) blocks
-/// of blockSize threads, guarded so that an empty loop launches nothing.
+/// Rewrites `loop` into a gpu.launch with one thread per iteration, in
+/// blocks of at most blockSize threads (at least minBlocks blocks where the
+/// iterations allow), guarded so that an empty loop launches nothing.
 /// All kernels go to one module, `@glint_kernels`, so that a model loads
 /// its kernels at once; each is named after its function and its position
 /// there (`forward_kernel_3`).
-static void launch(scf::ParallelOp loop, int64_t blockSize, unsigned number) {
+static void launch(scf::ParallelOp loop, int64_t blockSize, int64_t minBlocks,
+                   unsigned number) {
   OpBuilder b(loop);
   Location loc = loop.getLoc();
   SmallVector<Value> counts = tripCounts(b, loop);
@@ -100,11 +102,22 @@ static void launch(scf::ParallelOp loop, int64_t blockSize, unsigned number) {
     total = arith::MulIOp::create(b, loc, total, count);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
   Value any =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, total, zero);
   auto guard = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
   b.setInsertionPointToStart(guard.thenBlock());
+  // Threads per block: blockSize, or fewer (a multiple of 32) when that
+  // leaves fewer than minBlocks blocks, so that a small iteration space
+  // (the channels of a scan, each a long sequential loop) still spreads
+  // over the GPU's multiprocessors.
+  Value warp = arith::ConstantIndexOp::create(b, loc, 32);
+  Value fewest = arith::ConstantIndexOp::create(b, loc, minBlocks);
+  Value most = arith::ConstantIndexOp::create(b, loc, blockSize);
+  Value perBlock = arith::CeilDivUIOp::create(b, loc, total, fewest);
+  Value warps = arith::CeilDivUIOp::create(b, loc, perBlock, warp);
+  Value rounded = arith::MulIOp::create(b, loc, warps, warp);
+  Value atLeastWarp = arith::MaxUIOp::create(b, loc, rounded, warp);
+  Value threads = arith::MinUIOp::create(b, loc, most, atLeastWarp);
   Value blocks = arith::CeilDivUIOp::create(b, loc, total, threads);
   auto fn = loop->getParentOfType<func::FuncOp>();
   MLIRContext *context = loop.getContext();
@@ -120,9 +133,10 @@ static void launch(scf::ParallelOp loop, int64_t blockSize, unsigned number) {
   b.setInsertionPointToEnd(&kernel.getBody().front());
   auto terminator = gpu::TerminatorOp::create(b, loc);
   b.setInsertionPoint(terminator);
-  // iteration = block * blockSize + thread; the last dimension varies
+  // iteration = block * threads per block + thread; the last dimension varies
   // fastest.
-  Value first = arith::MulIOp::create(b, loc, kernel.getBlockIds().x, threads);
+  Value first = arith::MulIOp::create(b, loc, kernel.getBlockIds().x,
+                                      kernel.getBlockSize().x);
   Value iteration =
       arith::AddIOp::create(b, loc, first, kernel.getThreadIds().x);
   Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
@@ -164,6 +178,12 @@ struct GlintParallelToGpu
 
   void runOnOperation() override {
     func::FuncOp fn = getOperation();
+    if (minBlocks < 1) {
+      fn.emitError() << "glint-parallel-to-gpu: min-blocks must be positive, "
+                        "not "
+                     << minBlocks;
+      return signalPassFailure();
+    }
     if (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0) {
       fn.emitError() << "glint-parallel-to-gpu: block-size must be a multiple "
                         "of 32 from 32 to 1024, not "
@@ -183,7 +203,7 @@ struct GlintParallelToGpu
                          << why;
         return signalPassFailure();
       }
-      launch(loop, blockSize, number);
+      launch(loop, blockSize, minBlocks, number);
     }
   }
 };

@@ -17,7 +17,9 @@ def GlintParallelToGpu : Pass<"glint-parallel-to-gpu", "func::FuncOp"> {
     recurrences) into a `gpu.launch` over its whole iteration space: the
     iterations are numbered row-major (the last loop fastest, so that
     neighbouring threads touch neighbouring elements of row-major buffers),
-    each thread runs one iteration, and `block-size` threads form a block.
+    each thread runs one iteration, and `block-size` threads form a block
+    (fewer, down to one warp, when the launch would otherwise have fewer
+    than `min-blocks` blocks: the sizes are computed at run time).
     Parallel loops inside the nest run sequentially in their thread.
     Loops with no iteration launch nothing. Every kernel is outlined into
     one module, `@glint_kernels`, as `@<function>_kernel_<n>`.
@@ -35,10 +37,11 @@ def GlintParallelToGpu : Pass<"glint-parallel-to-gpu", "func::FuncOp"> {
     scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c64) step (%c1, %c1) {
       ...
     }
-    // becomes, with t = n * 64 iterations:
-    gpu.launch blocks(%bx, ...) in (%gx = ceildiv(t, 256), ...)
-               threads(%tx, ...) in (%sx = 256, ...) {
-      %k = %bx * 256 + %tx
+    // becomes, with t = n * 64 iterations and
+    // s = min(256, max(32, 32 * ceildiv(ceildiv(t, 264), 32))):
+    gpu.launch blocks(%bx, ...) in (%gx = ceildiv(t, s), ...)
+               threads(%tx, ...) in (%sx = s, ...) {
+      %k = %bx * %sx + %tx
       scf.if %k < t { %i = %k / 64; %j = %k % 64; ... }
     }
     ```
@@ -46,6 +49,10 @@ def GlintParallelToGpu : Pass<"glint-parallel-to-gpu", "func::FuncOp"> {
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
            "Threads per block (a multiple of 32, at most 1024)">,
+    Option<"minBlocks", "min-blocks", "int64_t", /*default=*/"264",
+           "Blocks a launch should have at least: smaller blocks (down to "
+           "one warp) are used to reach it (264: two per multiprocessor of "
+           "an H100/H200)">,
   ];
   let dependentDialects = ["arith::ArithDialect", "gpu::GPUDialect",
                            "scf::SCFDialect"];

@@ -1,17 +1,25 @@
 // RUN: glint-opt %s -glint-parallel-to-gpu -split-input-file -verify-diagnostics | FileCheck %s
 
 // Tests that an outermost parallel loop becomes one launch over all its
-// iterations, numbered row-major (the last loop fastest), guarded so that
-// an empty loop launches nothing and the last block's extra threads do
-// nothing; the inner parallel loop runs in its thread.
+// iterations, numbered row-major (the last loop fastest), in blocks of up
+// to 256 threads (fewer, down to a warp, to have at least 264 blocks),
+// guarded so that an empty loop launches nothing and the last block's
+// extra threads do nothing; the inner parallel loop runs in its thread.
 // CHECK-LABEL: func @nest
 // CHECK-SAME: (%[[M:.+]]: memref<?x64x8xf32>, %[[N:.+]]: index)
-// CHECK-DAG: %[[C256:.+]] = arith.constant 256 : index
 // CHECK: %[[ANY:.+]] = arith.cmpi sgt, %[[TOTAL:.+]], %{{.+}} : index
 // CHECK: scf.if %[[ANY]] {
-// CHECK: %[[BLOCKS:.+]] = arith.ceildivui %[[TOTAL]], %[[C256]] : index
-// CHECK: gpu.launch blocks(%[[BX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[BLOCKS]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) threads(%[[TX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[C256]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}})
-// CHECK: %[[FIRST:.+]] = arith.muli %[[BX]], %[[C256]] : index
+// CHECK-DAG: %[[WARP:.+]] = arith.constant 32 : index
+// CHECK-DAG: %[[MIN:.+]] = arith.constant 264 : index
+// CHECK-DAG: %[[MAX:.+]] = arith.constant 256 : index
+// CHECK: %[[PER:.+]] = arith.ceildivui %[[TOTAL]], %[[MIN]] : index
+// CHECK: %[[WARPS:.+]] = arith.ceildivui %[[PER]], %[[WARP]] : index
+// CHECK: %[[ROUND:.+]] = arith.muli %[[WARPS]], %[[WARP]] : index
+// CHECK: %[[ATLEAST:.+]] = arith.maxui %[[ROUND]], %[[WARP]] : index
+// CHECK: %[[THREADS:.+]] = arith.minui %[[MAX]], %[[ATLEAST]] : index
+// CHECK: %[[BLOCKS:.+]] = arith.ceildivui %[[TOTAL]], %[[THREADS]] : index
+// CHECK: gpu.launch blocks(%[[BX:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[BLOCKS]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) threads(%[[TX:.+]], %{{.+}}, %{{.+}}) in (%[[SX:.+]] = %[[THREADS]], %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}})
+// CHECK: %[[FIRST:.+]] = arith.muli %[[BX]], %[[SX]] : index
 // CHECK: %[[K:.+]] = arith.addi %[[FIRST]], %[[TX]] : index
 // CHECK: %[[IN:.+]] = arith.cmpi ult, %[[K]], %[[TOTAL]] : index
 // CHECK: scf.if %[[IN]] {
