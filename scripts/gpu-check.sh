@@ -117,5 +117,9 @@ for line in open(sys.argv[1]):
 echo "== 3c. peers: PyTorch eager, copy bandwidth"
 $check peers "$out/peers.json" || true
 
+echo "== 4. table"
+python3 "$root/scripts/gpu-check/table.py" "$out" \
+  "$gpu/expected/mamba-130m.cpu.jsonl" || true
+
 echo "== summary: $failures failure(s)"
 exit $((failures > 0))
