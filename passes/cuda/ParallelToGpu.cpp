@@ -19,6 +19,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/RegionUtils.h"
 
@@ -62,6 +63,27 @@ static void sequentialize(scf::ParallelOp loop) {
                        cloneBody(nested, loop, ivs);
                      });
   loop.erase();
+}
+
+/// Unrolls the loops of `region` with a constant trip count whose unrolled
+/// body stays small (at most kUnrolledOps ops), innermost first: a
+/// recurrence's loops over its 16 state entries then index its stack
+/// buffers with constants, which LLVM keeps in registers instead of the
+/// thread's local memory.
+static void unrollSmallLoops(Region &region) {
+  constexpr int64_t kUnrolledOps = 512;
+  SmallVector<scf::ForOp> loops;
+  region.walk([&](scf::ForOp loop) { loops.push_back(loop); });
+  for (scf::ForOp loop : loops) { // innermost first (post-order)
+    std::optional<llvm::APInt> trips = loop.getStaticTripCount();
+    if (!trips || trips->getZExtValue() < 1 ||
+        trips->getZExtValue() > uint64_t(kUnrolledOps))
+      continue;
+    int64_t ops = 0;
+    loop.getBody()->walk([&](Operation *) { ++ops; });
+    if (int64_t(trips->getZExtValue()) * ops <= kUnrolledOps)
+      (void)loopUnrollFull(loop);
+  }
 }
 
 /// Why `loop` cannot become a kernel, or an empty string.
@@ -154,21 +176,27 @@ static void launch(scf::ParallelOp loop, int64_t blockSize, int64_t minBlocks,
   }
   cloneBody(b, loop, ivs);
   loop.erase();
-  // Constants the kernel reads (memref.get_global, from dense tensors) are
-  // fetched inside it, so that outlining copies their globals into the
-  // kernel module: the host's globals are not visible to the GPU.
+  // Constants the kernel uses are defined inside it: scalars, so that its
+  // index arithmetic and loop bounds are constants there (not kernel
+  // parameters), and buffers (memref.get_global, from dense tensors), so
+  // that outlining puts their globals in the kernel module, in device
+  // memory: the host's globals are not visible to the GPU.
   llvm::SetVector<Value> captured;
   getUsedValuesDefinedAbove(kernel.getBody(), captured);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  for (Value value : captured)
-    if (auto global = value.getDefiningOp<memref::GetGlobalOp>())
-      replaceAllUsesInRegionWith(value, b.clone(*global)->getResult(0),
+  for (Value value : captured) {
+    Operation *def = value.getDefiningOp();
+    if (def && (def->hasTrait<OpTrait::ConstantLike>() ||
+                isa<memref::GetGlobalOp>(def)))
+      replaceAllUsesInRegionWith(value, b.clone(*def)->getResult(0),
                                  kernel.getBody());
+  }
   // Parallel loops inside the kernel run in their thread.
   SmallVector<scf::ParallelOp> inner;
   kernel.getBody().walk([&](scf::ParallelOp op) { inner.push_back(op); });
   for (scf::ParallelOp op : inner) // innermost first (post-order)
     sequentialize(op);
+  unrollSmallLoops(kernel.getBody());
 }
 
 namespace {

@@ -20,7 +20,10 @@ def GlintParallelToGpu : Pass<"glint-parallel-to-gpu", "func::FuncOp"> {
     each thread runs one iteration, and `block-size` threads form a block
     (fewer, down to one warp, when the launch would otherwise have fewer
     than `min-blocks` blocks: the sizes are computed at run time).
-    Parallel loops inside the nest run sequentially in their thread.
+    Parallel loops inside the nest run sequentially in their thread; loops
+    with a constant trip count whose unrolled body stays under 512 ops are
+    unrolled (a recurrence's loops over its state entries then index its
+    stack buffers with constants, which LLVM keeps in registers).
     Loops with no iteration launch nothing. Every kernel is outlined into
     one module, `@glint_kernels`, as `@<function>_kernel_<n>`.
 

@@ -16,7 +16,9 @@
  * kernels (index arithmetic, an odd scalar) and the caller reading results
  * see the same pointers as the kernels. Large blocks are kept when freed and
  * handed out again, as on the CPU (runtime/host/ModelAlloc.c), so repeated
- * calls reuse pages that already live on the device.
+ * calls reuse pages that already live on the device (on an H200 a
+ * Mamba-130m-shaped forward at L = 2048 spent 3 of its 3.6 s outside the
+ * kernels with room for only 64 blocks).
  *
  * Arguments: the entry points (glint_forward, glint_step) stage every
  * argument before the call (glint_cuda_stage): inputs and states are copied
@@ -202,7 +204,9 @@ enum {
   /* Room in front of every block: its capacity, and where it came from. */
   kHeader = 256,
   kLargeBytes = 1 << 20,
-  kSlots = 64,
+  /* A whole model's intermediates: a fresh managed block costs a page fault
+   * per page the first time the GPU touches it, so every one is kept. */
+  kSlots = 4096,
 };
 
 typedef struct {
