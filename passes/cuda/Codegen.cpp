@@ -57,8 +57,21 @@ cuda::translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
     llvm::Module *m = b.GetInsertBlock()->getModule();
     b.CreateCall(m->getOrInsertFunction("glint_cuda_end_call", b.getVoidTy()));
   };
-  return cpu::translateToLLVMIR(module, context, info, function, target,
-                                hooks);
+  // glint-mark-device-memory's verdict, as the symbol runtime/cuda reads.
+  auto onDevice = module->getAttrOfType<BoolAttr>("glint.device_memory");
+  module->removeAttr("glint.device_memory");
+  auto translated =
+      cpu::translateToLLVMIR(module, context, info, function, target, hooks);
+  if (!translated)
+    return translated.takeError();
+  auto *flag = new llvm::GlobalVariable(
+      **translated, llvm::Type::getInt32Ty(context), /*isConstant=*/true,
+      llvm::GlobalValue::ExternalLinkage,
+      llvm::ConstantInt::get(llvm::Type::getInt32Ty(context),
+                             onDevice && onDevice.getValue() ? 1 : 0),
+      "glint_cuda_device_memory");
+  flag->setVisibility(llvm::GlobalValue::HiddenVisibility);
+  return translated;
 }
 
 llvm::Expected<std::string> cuda::kernelAssembly(ModuleOp module) {

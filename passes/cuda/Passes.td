@@ -82,6 +82,20 @@ def GlintMatmulToBlas : Pass<"glint-matmul-to-blas", "func::FuncOp"> {
                            "memref::MemRefDialect", "scf::SCFDialect"];
 }
 
+def GlintMarkDeviceMemory : Pass<"glint-mark-device-memory", "ModuleOp"> {
+  let summary = "Records whether buffers can live in device memory";
+  let description = [{
+    Runs after `glint-parallel-to-gpu`. When no op outside the kernels
+    reads or writes the contents of a buffer (the host code only allocates,
+    frees, takes views and passes pointers; a `glint_cuda_sgemm` call hands
+    them to cuBLAS), the module gets `glint.device_memory = true` and its
+    buffers are plain device memory; otherwise `false`, and the CUDA runtime
+    uses managed memory, which the host can touch too. The code generation
+    turns the attribute into the symbol `glint_cuda_device_memory`, which
+    runtime/cuda reads.
+  }];
+}
+
 def GlintStackKernelBuffers
     : Pass<"glint-stack-kernel-buffers", "func::FuncOp"> {
   let summary = "Puts the small buffers of parallel loop bodies on the stack";

@@ -78,6 +78,7 @@ void glint::buildGlintBuffersToCudaPipeline(OpPassManager &pm,
     buildGlintParallelLoopsToLLVMPipeline(pm, target);
     return;
   }
+  pm.addPass(createGlintMarkDeviceMemory());
   pm.addPass(createGpuKernelOutliningPass());
   GpuNVVMAttachTargetOptions nvvm;
   nvvm.chip = target.gpuArch;

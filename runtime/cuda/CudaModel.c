@@ -12,9 +12,11 @@
  * machine without a driver the library still loads and says why it cannot
  * run (glint_cuda_error).
  *
- * Memory: every buffer is CUDA managed memory, so the host code between the
- * kernels (index arithmetic, an odd scalar) and the caller reading results
- * see the same pointers as the kernels. Large blocks are kept when freed and
+ * Memory: buffers are device memory when the model's host code never reads
+ * or writes a buffer itself (glint-compile then defines
+ * glint_cuda_device_memory; the caller reads results through
+ * glint_cuda_copy_out); otherwise CUDA managed memory, which the host code
+ * between the kernels can touch too. Large blocks are kept when freed and
  * handed out again, as on the CPU (runtime/host/ModelAlloc.c), so repeated
  * calls reuse pages that already live on the device (on an H200 a
  * Mamba-130m-shaped forward at L = 2048 spent 3 of its 3.6 s outside the
@@ -77,6 +79,8 @@ static struct {
   CUresult (*streamCreate)(CUstream *, unsigned);
   CUresult (*streamSynchronize)(CUstream);
   CUresult (*memAllocManaged)(CUdeviceptr *, size_t, unsigned);
+  CUresult (*memAlloc)(CUdeviceptr *, size_t);
+  CUresult (*memcpy)(CUdeviceptr, CUdeviceptr, size_t);
   CUresult (*memFree)(CUdeviceptr);
   CUresult (*getErrorName)(CUresult, const char **);
 } cu;
@@ -151,6 +155,8 @@ static int initializeLocked(void) {
   LOAD(streamCreate, "cuStreamCreate")
   LOAD(streamSynchronize, "cuStreamSynchronize")
   LOAD(memAllocManaged, "cuMemAllocManaged")
+  LOAD(memAlloc, "cuMemAlloc_v2")
+  LOAD(memcpy, "cuMemcpy")
   LOAD(memFree, "cuMemFree_v2")
   LOAD(getErrorName, "cuGetErrorName")
 #undef LOAD
@@ -222,8 +228,70 @@ typedef struct {
 static Kept kept[kSlots];
 static int keptCount;
 
-static Header *headerOf(void *block) {
-  return (Header *)((char *)block - kHeader);
+/* Whether buffers are device memory: glint-compile defines this in the
+ * model (1) when no host code touches a buffer's contents (everything but
+ * the kernels passes pointers around), else managed memory is used. */
+extern const int32_t glint_cuda_device_memory
+    __attribute__((weak, visibility("hidden")));
+
+static int onDevice(void) {
+  return &glint_cuda_device_memory && glint_cuda_device_memory;
+}
+
+/* Device blocks have no header (the host cannot write there): their
+ * capacities are kept here, in an open-addressing table keyed by address. */
+enum { kTable = 1 << 16 };
+static Kept table[kTable];
+static int tableCount;
+
+static size_t slotOf(const char *block) {
+  return (size_t)((((uintptr_t)block >> 8) * 0x9E3779B97F4A7C15ull) >> 48);
+}
+
+/* With the lock held. */
+static int remember(char *block, size_t capacity) {
+  if (tableCount >= kTable / 2)
+    return 0;
+  size_t i = slotOf(block);
+  while (table[i].block)
+    i = (i + 1) % kTable;
+  table[i].block = block;
+  table[i].capacity = capacity;
+  ++tableCount;
+  return 1;
+}
+
+/* The slot of `block`, or -1. With the lock held. */
+static long find(const char *block) {
+  for (size_t i = slotOf(block); table[i].block; i = (i + 1) % kTable)
+    if (table[i].block == block)
+      return (long)i;
+  return -1;
+}
+
+/* With the lock held: empties slot `i`, moving later entries of its probe
+ * run back so that lookups still find them. */
+static void forget(size_t i) {
+  table[i].block = NULL;
+  --tableCount;
+  for (size_t j = (i + 1) % kTable; table[j].block; j = (j + 1) % kTable) {
+    Kept moved = table[j];
+    table[j].block = NULL;
+    size_t k = slotOf(moved.block);
+    while (table[k].block)
+      k = (k + 1) % kTable;
+    table[k] = moved;
+  }
+}
+
+/* The capacity of `block`, and whether it is device memory. */
+static size_t capacityOf(char *block, int *device) {
+  pthread_mutex_lock(&lock);
+  long i = find(block);
+  size_t capacity = i >= 0 ? table[i].capacity : 0;
+  pthread_mutex_unlock(&lock);
+  *device = i >= 0;
+  return i >= 0 ? capacity : ((Header *)(block - kHeader))->capacity;
 }
 
 static void *fresh(size_t capacity) {
@@ -231,9 +299,20 @@ static void *fresh(size_t capacity) {
   int managed = 0;
   if (ready()) {
     CUdeviceptr pointer = 0;
-    if (check(cu.memAllocManaged(&pointer, capacity + kHeader,
-                                 CU_MEM_ATTACH_GLOBAL),
-              "cuMemAllocManaged", "a buffer")) {
+    if (onDevice()) {
+      if (check(cu.memAlloc(&pointer, capacity), "cuMemAlloc_v2",
+                "a buffer")) {
+        pthread_mutex_lock(&lock);
+        int kept = remember((char *)(uintptr_t)pointer, capacity);
+        pthread_mutex_unlock(&lock);
+        if (kept)
+          return (void *)(uintptr_t)pointer;
+        cu.memFree(pointer);
+        fail("more than %d device buffers at once", kTable / 2);
+      }
+    } else if (check(cu.memAllocManaged(&pointer, capacity + kHeader,
+                                        CU_MEM_ATTACH_GLOBAL),
+                     "cuMemAllocManaged", "a buffer")) {
       base = (char *)(uintptr_t)pointer;
       managed = 1;
     }
@@ -247,6 +326,25 @@ static void *fresh(size_t capacity) {
   header->capacity = capacity;
   header->managed = managed;
   return base + kHeader;
+}
+
+/* Copies between any two of host, managed and device memory. */
+static void copyBytes(void *to, const void *from, size_t bytes) {
+  if (bytes == 0)
+    return;
+  if (onDevice() && initialized > 0)
+    check(cu.memcpy((CUdeviceptr)(uintptr_t)to, (CUdeviceptr)(uintptr_t)from,
+                    bytes),
+          "cuMemcpy", "an argument or result");
+  else
+    memcpy(to, from, bytes);
+}
+
+/* Copies `bytes` of a result (device, managed or host memory) to the host:
+ * the runtime reads every result through this. */
+GLINT_EXPORT void glint_cuda_copy_out(void *to, const void *from,
+                                      size_t bytes) {
+  copyBytes(to, from, bytes);
 }
 
 static void *allocate(size_t size) {
@@ -267,7 +365,18 @@ static void *allocate(size_t size) {
 }
 
 static void drop(char *block) {
-  Header *header = headerOf(block);
+  int device;
+  capacityOf(block, &device);
+  if (device) {
+    pthread_mutex_lock(&lock);
+    long i = find(block);
+    if (i >= 0)
+      forget((size_t)i);
+    pthread_mutex_unlock(&lock);
+    cu.memFree((CUdeviceptr)(uintptr_t)block);
+    return;
+  }
+  Header *header = (Header *)(block - kHeader);
   if (header->managed)
     cu.memFree((CUdeviceptr)(uintptr_t)(block - kHeader));
   else
@@ -278,8 +387,10 @@ static void release(void *pointer) {
   if (!pointer)
     return;
   char *block = pointer;
-  Header *header = headerOf(block);
-  if (header->capacity >= kLargeBytes && header->managed) {
+  int device;
+  size_t capacity = capacityOf(block, &device);
+  int gpu = device || ((Header *)(block - kHeader))->managed;
+  if (capacity >= kLargeBytes && gpu) {
     char *evicted = NULL;
     pthread_mutex_lock(&lock);
     if (keptCount == kSlots) {
@@ -287,7 +398,7 @@ static void release(void *pointer) {
       kept[0] = kept[--keptCount];
     }
     kept[keptCount].block = block;
-    kept[keptCount].capacity = header->capacity;
+    kept[keptCount].capacity = capacity;
     ++keptCount;
     pthread_mutex_unlock(&lock);
     if (evicted)
@@ -362,7 +473,7 @@ GLINT_EXPORT void glint_cuda_stage(void *descriptorPointer, int32_t rank,
       fail("out of memory staging an argument of %zu bytes", bytes);
       return;
     }
-    memcpy(copy, host, bytes);
+    copyBytes(copy, host, bytes);
     pthread_mutex_lock(&lock);
     if (kind == 1 && weightCount < (int)(sizeof weights / sizeof *weights))
       weights[weightCount++] = (Staged){host, bytes, copy};

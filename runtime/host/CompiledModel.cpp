@@ -59,6 +59,11 @@ HostArray HostArray::make(std::vector<int64_t> shape, std::string dtype) {
   return a;
 }
 
+/// memcpy with the signature of a CUDA library's glint_cuda_copy_out.
+static void copyHost(void *to, const void *from, size_t bytes) {
+  std::memcpy(to, from, bytes);
+}
+
 Expected<std::unique_ptr<CompiledModel>>
 CompiledModel::load(llvm::StringRef libraryPath) {
   std::unique_ptr<CompiledModel> model(new CompiledModel());
@@ -108,7 +113,10 @@ CompiledModel::load(llvm::StringRef libraryPath) {
       dlsym(model->handle, "glint_cuda_clear_error"));
   model->forgetWeights = reinterpret_cast<void (*)()>(
       dlsym(model->handle, "glint_cuda_forget_weights"));
-  if (model->deviceError && (!model->clearDeviceError || !model->forgetWeights))
+  model->copyOut = reinterpret_cast<void (*)(void *, const void *, size_t)>(
+      dlsym(model->handle, "glint_cuda_copy_out"));
+  if (model->deviceError &&
+      (!model->clearDeviceError || !model->forgetWeights || !model->copyOut))
     return llvm::createStringError(
         libraryPath + ": a CUDA model without its runtime's functions");
   if (model->deviceError)
@@ -342,9 +350,21 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
       rowMajor &= shape[k] == 1 || d[3 + rank + k] == stride;
       stride *= shape[k];
     }
+    // A CUDA library's results may be in device memory: they are read
+    // through its copy function, the strided ones as the span they cover.
+    std::vector<char> span;
+    if (copyOut && !rowMajor && array.numElements() > 0) {
+      int64_t last = 0;
+      for (int64_t k = 0; k < rank; ++k)
+        last += (shape[k] - 1) * d[3 + rank + k];
+      span.resize((last + 1) * size);
+      copyOut(span.data(), base, span.size());
+      base = span.data();
+    }
     if (rowMajor) {
       if (array.numElements() > 0)
-        std::memcpy(array.bytes.data(), base, array.numElements() * size);
+        (copyOut ? copyOut : copyHost)(array.bytes.data(), base,
+                                       array.numElements() * size);
     } else {
       std::vector<int64_t> index(rank, 0);
       for (int64_t flat = 0; flat < array.numElements(); ++flat) {

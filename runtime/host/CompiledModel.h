@@ -106,6 +106,8 @@ private:
   const char *(*deviceError)() = nullptr;
   void (*clearDeviceError)() = nullptr;
   void (*forgetWeights)() = nullptr;
+  /// Copies result bytes to the host (they may be in device memory).
+  void (*copyOut)(void *, const void *, size_t) = nullptr;
   ModelInfo modelInfo;
   std::string path;
   /// Every weight either entry names, by name, and each entry's in order.
