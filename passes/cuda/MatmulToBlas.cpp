@@ -76,11 +76,12 @@ static void describe(OpBuilder &b, Location loc, Value buffer,
 namespace {
 struct GlintMatmulToBlas
     : public glint::impl::GlintMatmulToBlasBase<GlintMatmulToBlas> {
+  // A module pass: it declares the runtime's function in the module (as a
+  // function pass, two functions could declare it at once).
   void runOnOperation() override {
-    func::FuncOp fn = getOperation();
-    auto module = fn->getParentOfType<ModuleOp>();
+    ModuleOp module = getOperation();
     SmallVector<linalg::MatmulOp> matmuls;
-    fn.walk([&](linalg::MatmulOp matmul) { matmuls.push_back(matmul); });
+    module.walk([&](linalg::MatmulOp matmul) { matmuls.push_back(matmul); });
     for (linalg::MatmulOp matmul : matmuls) {
       std::optional<bool> transposed = transposedB(matmul);
       if (!transposed)

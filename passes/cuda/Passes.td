@@ -61,7 +61,7 @@ def GlintParallelToGpu : Pass<"glint-parallel-to-gpu", "func::FuncOp"> {
                            "scf::SCFDialect"];
 }
 
-def GlintMatmulToBlas : Pass<"glint-matmul-to-blas", "func::FuncOp"> {
+def GlintMatmulToBlas : Pass<"glint-matmul-to-blas", "ModuleOp"> {
   let summary = "Runs f32 matrix products through cuBLAS, kernels as fallback";
   let description = [{
     Rewrites every f32 `linalg.matmul` on buffers, `C[m, n] += A[m, k] *

@@ -65,7 +65,7 @@ void glint::buildGlintBuffersToCudaPipeline(OpPassManager &pm,
   // where the machine has it (the kernels stay as the fallback).
   pm.addNestedPass<func::FuncOp>(createGlintLegalizeBuffers());
   if (!target.gpuEmulate)
-    pm.addNestedPass<func::FuncOp>(createGlintMatmulToBlas());
+    pm.addPass(createGlintMatmulToBlas());
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createForallToParallelLoopPass());
   pm.addPass(createGlintInlineAllocaScopes());
