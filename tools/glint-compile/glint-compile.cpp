@@ -16,6 +16,7 @@
 
 #include "compiler/Compiler.h"
 #include "compiler/Target.h"
+#include "dialect/GlintOps.h"
 #include "passes/cpu/Codegen.h"
 #include "passes/cpu/Pipelines.h"
 #include "passes/cuda/Codegen.h"
@@ -28,6 +29,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -81,18 +83,56 @@ static cl::opt<compiler::StepMode> stepMode(
                    "always; an error names the layer that cannot stream"),
         clEnumValN(compiler::StepMode::Off, "off", "never")));
 
-static cl::opt<std::string> attentionFormulation(
-    "attention", cl::ValueOptional,
-    cl::desc("Also return each token-mixing layer's [B, L, L] attention map "
-             "after the logits (glint-to-attention); the value is the "
-             "formulation: unified (default), scan-only, no-conv, no-gate, "
-             "no-act"),
-    cl::value_desc("formulation"), cl::cat(category));
-static cl::opt<std::string> attentionAggregate(
-    "attention-aggregate",
-    cl::desc("How --attention combines a layer's per-channel matrices: "
-             "mean_abs (default), mean, sum"),
-    cl::init("mean_abs"), cl::cat(category));
+/// Parses a flag's value as one of the names a dialect enum defines
+/// (`MaxValue` is its getMaxEnumValFor*()), so that a misspelt name fails at
+/// the flag with the accepted names, and --help lists them. A "" entry given
+/// with cl::values is the value of a cl::ValueOptional flag given bare.
+template <typename Enum, unsigned MaxValue>
+class DialectEnumParser : public cl::parser<Enum> {
+public:
+  using cl::parser<Enum>::parser;
+
+  void initialize() {
+    for (unsigned i = 0; i <= MaxValue; ++i) {
+      auto value = static_cast<Enum>(i);
+      this->addLiteralOption(stringifyEnum(value), value, "");
+    }
+  }
+
+  bool parse(cl::Option &option, StringRef argName, StringRef arg,
+             Enum &value) {
+    if (this->findOption(arg) != this->getNumOptions())
+      return cl::parser<Enum>::parse(option, argName, arg, value);
+    SmallVector<StringRef> names;
+    for (unsigned i = 0; i <= MaxValue; ++i)
+      names.push_back(stringifyEnum(static_cast<Enum>(i)));
+    return option.error("unknown " + option.ValueStr + " '" + arg +
+                        "' (expected " +
+                        llvm::join(ArrayRef(names).drop_back(), ", ") + " or " +
+                        names.back() + ")");
+  }
+};
+
+static cl::opt<Formulation, false,
+               DialectEnumParser<Formulation, getMaxEnumValForFormulation()>>
+    attentionFormulation(
+        "attention", cl::ValueOptional,
+        cl::desc("Also return each token-mixing layer's [B, L, L] attention "
+                 "map after the logits (glint-to-attention); the value is "
+                 "the formulation (default: unified)"),
+        cl::value_desc("formulation"), cl::init(Formulation::unified),
+        // --attention alone.
+        cl::values(clEnumValN(Formulation::unified, "", "")),
+        cl::cat(category));
+static cl::opt<MapAggregate, false,
+               DialectEnumParser<MapAggregate, getMaxEnumValForMapAggregate()>>
+    attentionAggregate(
+        "attention-aggregate",
+        cl::desc("How --attention combines a layer's per-channel matrices "
+                 "(default: mean_abs; not full: a compiled layer returns one "
+                 "[B, L, L] map)"),
+        cl::value_desc("aggregate"), cl::init(MapAggregate::mean_abs),
+        cl::cat(category));
 
 static cl::opt<RecurrenceForm> recurrenceForm(
     "recurrence-form", cl::desc("How matrix-state recurrences are lowered"),
@@ -197,10 +237,8 @@ int main(int argc, char **argv) {
 
   compiler::AttentionOptions attention;
   if (attentionFormulation.getNumOccurrences()) {
-    attention.formulation = attentionFormulation.empty()
-                                ? std::string("unified")
-                                : attentionFormulation.getValue();
-    attention.aggregate = attentionAggregate.getValue();
+    attention.formulation = stringifyFormulation(attentionFormulation).str();
+    attention.aggregate = stringifyMapAggregate(attentionAggregate).str();
   } else if (attentionAggregate.getNumOccurrences()) {
     return fail("--attention-aggregate needs --attention");
   }

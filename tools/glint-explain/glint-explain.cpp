@@ -782,193 +782,286 @@ static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
   return llvm::Error::success();
 }
 
+namespace {
+/// The relevance an explanation shows: every layer's [len, len] map, their
+/// rollout, the explained position's rows of the raw map (--layer) and of
+/// the rollout, and the scan-only rollout row for comparison.
+struct Relevance {
+  std::vector<std::vector<double>> maps;
+  std::vector<double> rolled, rawRow, rollRow;
+  std::optional<std::vector<double>> scanOnlyRow;
+};
+
+/// One input's explanation: what the report, summary.json and the answer on
+/// stdout are made of.
+struct Explanation {
+  ExplainInput read;
+  Explained explained;
+  /// The input's tokens (or patches) and the token-mixing layers.
+  int64_t len, layers;
+  ExplainedOutput output;
+  Relevance relevance;
+  std::string targetName;
+  double targetProbability;
+};
+} // namespace
+
+/// Rolls out `explained`'s maps from --start-layer and reads the rows of
+/// the explained position.
+static Expected<Relevance> computeRelevance(Model &model,
+                                            const ref::Array &input,
+                                            const Explained &explained,
+                                            int64_t len,
+                                            const ExplainedOutput &output) {
+  Relevance result;
+  result.maps = layerMaps(explained, 0);
+  auto rolled = ex::rollout(result.maps, len, startLayer);
+  if (!rolled)
+    return rolled.takeError();
+  auto rawRow =
+      ex::relevanceRow(result.maps[output.rawLayer], len, output.position);
+  auto rollRow = ex::relevanceRow(*rolled, len, output.position);
+  if (!rawRow || !rollRow) {
+    llvm::consumeError(rawRow.takeError());
+    llvm::consumeError(rollRow.takeError());
+    return llvm::createStringError("cannot read the relevance row");
+  }
+  auto scanOnly = scanOnlyRelevance(model, input, len, output.position);
+  if (!scanOnly)
+    return scanOnly.takeError();
+  result.rolled = std::move(*rolled);
+  result.rawRow = std::move(*rawRow);
+  result.rollRow = std::move(*rollRow);
+  result.scanOnlyRow = std::move(*scanOnly);
+  return result;
+}
+
+/// The text of token `id`: its word in the vocabulary, else the id.
+static std::string tokenText(const std::optional<rt::Vocabulary> &vocab,
+                             int64_t id) {
+  if (vocab)
+    if (auto it = vocab->words.find(id); it != vocab->words.end())
+      return it->second;
+  return std::to_string(id);
+}
+
+/// The name of every input position: each token's text, or for images
+/// "patch <p>" and "[CLS]".
+static std::vector<std::string> positionNames(const Model &model,
+                                              const Explanation &explanation) {
+  std::vector<std::string> names;
+  if (model.imageInput) {
+    for (int64_t t = 0; t < explanation.len; ++t)
+      names.push_back(model.readout && t == *model.readout
+                          ? std::string("[CLS]")
+                          : llvm::formatv("patch {0}", t - (model.readout &&
+                                                            t > *model.readout))
+                                .str());
+  } else {
+    for (double id : explanation.read.input.data)
+      names.push_back(
+          tokenText(explanation.read.vocab, static_cast<int64_t>(id)));
+  }
+  return names;
+}
+
+/// Reads the input, computes its maps with the chosen formulation and
+/// aggregate, chooses what to explain and reads its relevance.
+static Expected<Explanation> computeExplanation(Model &model) {
+  auto read = readExplainInput(model);
+  if (!read)
+    return read.takeError();
+  auto explained =
+      explainBatch(model, formulationOpt, aggregateOpt, read->input);
+  if (!explained)
+    return explained.takeError();
+  int64_t layers = explained->maps.size();
+  int64_t len = explained->maps[0].shape[1];
+  auto output = chooseTarget(model, explained->logits, len, layers);
+  if (!output)
+    return output.takeError();
+  auto relevance =
+      computeRelevance(model, read->input, *explained, len, *output);
+  if (!relevance)
+    return relevance.takeError();
+  std::string targetName =
+      model.imageInput ? llvm::formatv("class {0}", output->target).str()
+                       : tokenText(read->vocab, output->target);
+  double targetProbability = probability(explained->logits, output->offset,
+                                         output->classes, output->target);
+  return Explanation{std::move(*read),
+                     std::move(*explained),
+                     len,
+                     layers,
+                     *output,
+                     std::move(*relevance),
+                     std::move(targetName),
+                     targetProbability};
+}
+
+/// Fills in the report's title, explained output, methods and metadata
+/// (its images and token names are added as they are written and read).
+static void fillReport(ex::ReportData &report, const Model &model,
+                       const Explanation &explanation, double seconds) {
+  const ExplainedOutput &output = explanation.output;
+  const Relevance &relevance = explanation.relevance;
+  const std::optional<Heldout> &truth = explanation.read.truth;
+  report.title = "glint-explain: " + model.name;
+  report.modelName = model.name;
+  report.targetPosition = output.position;
+  report.targetLabel = llvm::formatv("{0} (p = {1:F3})", explanation.targetName,
+                                     explanation.targetProbability)
+                           .str();
+  if (truth && !model.imageInput)
+    report.groundTruth.push_back(truth->positions[heldout]);
+  // The explained position's own entry (its self-attention, and the
+  // identity the rollout adds) would dwarf the inputs' relevance: the
+  // report shows the other positions, each row scaled to its largest value.
+  auto shown = [&](std::vector<double> row) {
+    row[output.position] = 0.0;
+    return row;
+  };
+  report.methods.push_back(
+      {llvm::formatv("rollout ({0})", formulationOpt).str(),
+       shown(relevance.rollRow),
+       llvm::formatv("layers {0}..{1}", static_cast<unsigned>(startLayer),
+                     explanation.layers - 1)
+           .str()});
+  report.methods.push_back({llvm::formatv("raw attention, layer {0} ({1})",
+                                          output.rawLayer, formulationOpt)
+                                .str(),
+                            shown(relevance.rawRow),
+                            explanation.explained.labels[output.rawLayer]});
+  if (relevance.scanOnlyRow)
+    report.methods.push_back({"rollout (scan-only, for comparison)",
+                              shown(*relevance.scanOnlyRow),
+                              "the recurrence alone, as in Ali et al. 2024"});
+  const ref::Array &input = explanation.read.input;
+  report.metadata = {
+      {"input",
+       model.imageInput
+           ? llvm::formatv("image {0}x{1}", input.shape[2], input.shape[3])
+                 .str()
+           : llvm::formatv("{0} tokens", explanation.len).str()},
+      {"formulation", formulationOpt},
+      {"channel aggregate", aggregateOpt},
+      {"layers", std::to_string(explanation.layers)},
+      {"explained output", llvm::formatv("position {0}, {1}", output.position,
+                                         explanation.targetName)
+                               .str()},
+      {"time", llvm::formatv("{0:F2} s", seconds).str()}};
+  if (truth)
+    report.metadata.push_back(
+        {"ground truth", model.imageInput
+                             ? "the object's pixels (heldout_masks.npy)"
+                             : llvm::formatv("key word at position {0}",
+                                             truth->positions[heldout])
+                                   .str()});
+}
+
+/// Writes summary.json: what was explained and the files that hold it,
+/// with `layerJson` from writeMaps.
+static llvm::Error writeSummary(OutputFiles &outputs, const Model &model,
+                                const Explanation &explanation,
+                                llvm::json::Array layerJson, double seconds) {
+  const ExplainedOutput &output = explanation.output;
+  const std::optional<Heldout> &truth = explanation.read.truth;
+  llvm::json::Object summary{
+      {"model", model.name},
+      {"formulation", formulationOpt},
+      {"aggregate", aggregateOpt},
+      {"input_shape", llvm::json::Array(explanation.read.input.shape)},
+      {"sequence_length", explanation.len},
+      {"position", output.position},
+      {"target", output.target},
+      {"target_name", explanation.targetName},
+      {"target_probability", explanation.targetProbability},
+      {"layers", std::move(layerJson)},
+      {"rollout",
+       llvm::json::Object{{"start_layer", static_cast<int64_t>(startLayer)},
+                          {"map", "rollout.npy"},
+                          {"relevance", "relevance_rollout.npy"}}},
+      {"raw", llvm::json::Object{{"layer", output.rawLayer},
+                                 {"relevance", "relevance_raw.npy"}}},
+      {"report", "report.html"},
+      {"seconds", seconds}};
+  if (truth && !model.imageInput)
+    summary["ground_truth_position"] = truth->positions[heldout];
+  std::string json;
+  llvm::raw_string_ostream(json)
+      << llvm::formatv("{0:2}", llvm::json::Value(std::move(summary))) << "\n";
+  return ex::writeFileAtomically(outputs.file("summary.json"), json);
+}
+
+/// The short answer on stdout: the explained output, the three most
+/// relevant inputs by rollout, the ground truth if known, and the report.
+static void printAnswer(const Model &model, const Explanation &explanation,
+                        const std::vector<std::string> &names, StringRef html) {
+  const ExplainedOutput &output = explanation.output;
+  const std::vector<double> &rollRow = explanation.relevance.rollRow;
+  const std::optional<Heldout> &truth = explanation.read.truth;
+  llvm::outs() << model.name << ": explained " << explanation.targetName
+               << llvm::formatv(" (p = {0:F3})", explanation.targetProbability)
+               << " at position " << output.position << ", "
+               << explanation.layers << " token-mixing layers, formulation "
+               << formulationOpt << "\n";
+  std::vector<int64_t> candidates =
+      candidatePositions(model, explanation.len, output.position);
+  std::stable_sort(
+      candidates.begin(), candidates.end(),
+      [&](int64_t a, int64_t b) { return rollRow[a] > rollRow[b]; });
+  llvm::outs() << "most relevant inputs (rollout):";
+  for (size_t i = 0; i < std::min<size_t>(3, candidates.size()); ++i)
+    llvm::outs() << " " << names[candidates[i]] << "@" << candidates[i]
+                 << llvm::formatv(" ({0:F3})", rollRow[candidates[i]]);
+  llvm::outs() << "\n";
+  if (truth && !model.imageInput)
+    llvm::outs() << "ground truth: " << names[truth->positions[heldout]] << "@"
+                 << truth->positions[heldout] << "\n";
+  llvm::outs() << "report: " << html << " (open it in a browser)\n";
+}
+
+/// Explains one input: writes the maps, report.html and summary.json into
+/// -o (all or nothing) and prints the short answer.
 static int explainOne() {
   auto start = std::chrono::steady_clock::now();
   auto model = loadModel();
   if (!model)
     return fail(llvm::toString(model.takeError()));
   adoptLibrarySettings(*model);
-
-  auto read = readExplainInput(*model);
-  if (!read)
-    return fail(llvm::toString(read.takeError()));
-  const ref::Array &input = read->input;
-  const std::optional<rt::Vocabulary> &vocab = read->vocab;
-  const std::optional<Heldout> &truth = read->truth;
-
-  auto explained = explainBatch(*model, formulationOpt, aggregateOpt, input);
-  if (!explained)
-    return fail(llvm::toString(explained.takeError()));
-  int64_t layers = explained->maps.size();
-  int64_t len = explained->maps[0].shape[1];
-
-  const ref::Array &logits = explained->logits;
-  auto chosen = chooseTarget(*model, logits, len, layers);
-  if (!chosen)
-    return fail(llvm::toString(chosen.takeError()));
-  int64_t position = chosen->position, classes = chosen->classes,
-          offset = chosen->offset, target = chosen->target,
-          rawLayer = chosen->rawLayer;
-
-  std::vector<std::vector<double>> maps = layerMaps(*explained, 0);
-  auto rolled = ex::rollout(maps, len, startLayer);
-  if (!rolled)
-    return fail(llvm::toString(rolled.takeError()));
-  auto rawRow = ex::relevanceRow(maps[rawLayer], len, position);
-  auto rollRow = ex::relevanceRow(*rolled, len, position);
-  if (!rawRow || !rollRow)
-    return fail("cannot read the relevance row");
-
-  auto scanOnly = scanOnlyRelevance(*model, input, len, position);
-  if (!scanOnly)
-    return fail(llvm::toString(scanOnly.takeError()));
-  std::optional<std::vector<double>> scanOnlyRow = std::move(*scanOnly);
+  auto explanation = computeExplanation(*model);
+  if (!explanation)
+    return fail(llvm::toString(explanation.takeError()));
+  const Relevance &relevance = explanation->relevance;
 
   if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
     return fail("cannot create " + outDir + ": " + ec.message());
   OutputFiles outputs;
   ex::ReportData report;
-  auto layerJson = writeMaps(outputs, *explained, maps, *rolled, *rawRow,
-                             *rollRow, len, report);
+  auto layerJson = writeMaps(outputs, explanation->explained, relevance.maps,
+                             relevance.rolled, relevance.rawRow,
+                             relevance.rollRow, explanation->len, report);
   if (!layerJson)
     return outputs.abort(layerJson.takeError());
-
-  // Tokens as text.
-  auto word = [&](int64_t id) -> std::string {
-    if (vocab)
-      if (auto it = vocab->words.find(id); it != vocab->words.end())
-        return it->second;
-    return std::to_string(id);
-  };
-  if (model->imageInput) {
-    for (int64_t t = 0; t < len; ++t)
-      report.tokens.push_back(model->readout && t == *model->readout
-                                  ? std::string("[CLS]")
-                                  : llvm::formatv("patch {0}",
-                                                  t - (model->readout &&
-                                                       t > *model->readout))
-                                        .str());
-  } else {
-    for (double id : input.data)
-      report.tokens.push_back(word(static_cast<int64_t>(id)));
-  }
-
-  // Image models: relevance over the image.
+  report.tokens = positionNames(*model, *explanation);
   if (model->imageInput)
-    if (llvm::Error e = writeOverlays(outputs, *model, input, len, *rollRow,
-                                      *rawRow, report))
+    if (llvm::Error e = writeOverlays(outputs, *model, explanation->read.input,
+                                      explanation->len, relevance.rollRow,
+                                      relevance.rawRow, report))
       return outputs.abort(std::move(e));
 
-  std::string targetName =
-      model->imageInput ? llvm::formatv("class {0}", target).str()
-                        : word(target);
-  double targetProbability = probability(logits, offset, classes, target);
-  report.title = "glint-explain: " + model->name;
-  report.modelName = model->name;
-  report.targetPosition = position;
-  report.targetLabel = llvm::formatv("{0} (p = {1:F3})", targetName,
-                                     targetProbability)
-                           .str();
-  if (truth && !model->imageInput)
-    report.groundTruth.push_back(truth->positions[heldout]);
-  // The explained position's own entry (its self-attention, and the
-  // identity the rollout adds) would dwarf the inputs' relevance: the
-  // report shows the other positions, each row scaled to its largest value.
-  auto shown = [&](std::vector<double> row) {
-    row[position] = 0.0;
-    return row;
-  };
-  report.methods.push_back(
-      {llvm::formatv("rollout ({0})", formulationOpt).str(), shown(*rollRow),
-       llvm::formatv("layers {0}..{1}", static_cast<unsigned>(startLayer),
-                     layers - 1)
-           .str()});
-  report.methods.push_back(
-      {llvm::formatv("raw attention, layer {0} ({1})", rawLayer,
-                     formulationOpt)
-           .str(),
-       shown(*rawRow), explained->labels[rawLayer]});
-  if (scanOnlyRow)
-    report.methods.push_back(
-        {"rollout (scan-only, for comparison)", shown(*scanOnlyRow),
-         "the recurrence alone, as in Ali et al. 2024"});
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-  report.metadata = {
-      {"input", model->imageInput
-                    ? llvm::formatv("image {0}x{1}", input.shape[2],
-                                    input.shape[3])
-                          .str()
-                    : llvm::formatv("{0} tokens", len).str()},
-      {"formulation", formulationOpt},
-      {"channel aggregate", aggregateOpt},
-      {"layers", std::to_string(layers)},
-      {"explained output",
-       llvm::formatv("position {0}, {1}", position, targetName).str()},
-      {"time", llvm::formatv("{0:F2} s", seconds).str()}};
-  if (truth)
-    report.metadata.push_back(
-        {"ground truth",
-         model->imageInput
-             ? "the object's pixels (heldout_masks.npy)"
-             : llvm::formatv("key word at position {0}",
-                             truth->positions[heldout])
-                   .str()});
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  fillReport(report, *model, *explanation, seconds);
   std::string html = outputs.file("report.html");
   if (llvm::Error e = ex::writeHtmlReport(html, report))
     return outputs.abort(std::move(e));
-
-  llvm::json::Object summary{
-      {"model", model->name},
-      {"formulation", formulationOpt},
-      {"aggregate", aggregateOpt},
-      {"input_shape", llvm::json::Array(input.shape)},
-      {"sequence_length", len},
-      {"position", position},
-      {"target", target},
-      {"target_name", targetName},
-      {"target_probability", targetProbability},
-      {"layers", std::move(*layerJson)},
-      {"rollout",
-       llvm::json::Object{{"start_layer", static_cast<int64_t>(startLayer)},
-                          {"map", "rollout.npy"},
-                          {"relevance", "relevance_rollout.npy"}}},
-      {"raw", llvm::json::Object{{"layer", rawLayer},
-                                 {"relevance", "relevance_raw.npy"}}},
-      {"report", "report.html"},
-      {"seconds", seconds}};
-  if (truth && !model->imageInput)
-    summary["ground_truth_position"] = truth->positions[heldout];
-  std::string json;
-  llvm::raw_string_ostream(json)
-      << llvm::formatv("{0:2}", llvm::json::Value(std::move(summary))) << "\n";
-  if (llvm::Error e =
-          ex::writeFileAtomically(outputs.file("summary.json"), json))
+  if (llvm::Error e = writeSummary(outputs, *model, *explanation,
+                                   std::move(*layerJson), seconds))
     return outputs.abort(std::move(e));
 
-  // A short answer on stdout.
-  llvm::outs() << model->name << ": explained " << targetName
-               << llvm::formatv(" (p = {0:F3})", targetProbability)
-               << " at position " << position << ", " << layers
-               << " token-mixing layers, formulation " << formulationOpt
-               << "\n";
-  std::vector<int64_t> candidates =
-      candidatePositions(*model, len, position);
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [&](int64_t a, int64_t b) {
-                     return (*rollRow)[a] > (*rollRow)[b];
-                   });
-  llvm::outs() << "most relevant inputs (rollout):";
-  for (size_t i = 0; i < std::min<size_t>(3, candidates.size()); ++i)
-    llvm::outs() << " " << report.tokens[candidates[i]] << "@"
-                 << candidates[i]
-                 << llvm::formatv(" ({0:F3})", (*rollRow)[candidates[i]]);
-  llvm::outs() << "\n";
-  if (truth && !model->imageInput)
-    llvm::outs() << "ground truth: " << report.tokens[truth->positions[heldout]]
-                 << "@" << truth->positions[heldout] << "\n";
-  llvm::outs() << "report: " << html << " (open it in a browser)\n";
+  printAnswer(*model, *explanation, report.tokens, html);
   return 0;
 }
 
