@@ -110,8 +110,7 @@ void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm,
   buildGlintBuffersToLLVMPipeline(pm, target);
 }
 
-void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
-                                            const TargetOptions &target) {
+void glint::addGlintBufferizePass(OpPassManager &pm) {
   // Tensors to buffers. Function results are returned as freshly allocated
   // buffers that the caller (the runtime) owns and frees.
   bufferization::OneShotBufferizePassOptions bufferize;
@@ -126,6 +125,11 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
   bufferize.unknownTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+}
+
+void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
+                                            const TargetOptions &target) {
+  addGlintBufferizePass(pm);
   bufferization::buildBufferDeallocationPipeline(pm);
 
   // Buffers to loops to LLVM.

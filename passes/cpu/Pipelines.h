@@ -40,6 +40,10 @@ void buildGlintLowerToLoopsPipeline(OpPassManager &pm,
 void buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
                                      const TargetOptions &target);
 
+/// One-shot bufferization as every target runs it: across function
+/// boundaries, identity layouts, results returned as fresh buffers.
+void addGlintBufferizePass(OpPassManager &pm);
+
 /// The end of buildGlintBuffersToLLVMPipeline: loops on buffers (scf.forall
 /// and scf.parallel on OpenMP threads) to the LLVM dialect.
 void buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,

@@ -48,14 +48,8 @@ void glint::buildGlintLowerToGpuLoopsPipeline(OpPassManager &pm,
 void glint::buildGlintBuffersToCudaPipeline(OpPassManager &pm,
                                             const TargetOptions &target) {
   // Tensors to buffers as on the CPU: results are fresh buffers the caller
-  // owns (here managed memory from runtime/cuda).
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  bufferize.unknownTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // owns (here from runtime/cuda).
+  addGlintBufferizePass(pm);
   // A kernel cannot allocate: the small fixed buffers of a loop body (a
   // recurrence's state) live on the thread's stack.
   pm.addNestedPass<func::FuncOp>(createGlintStackKernelBuffers());
