@@ -12,6 +12,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -151,7 +152,8 @@ CompiledModel::~CompiledModel() {
     dlclose(handle);
 }
 
-Error CompiledModel::bindWeights(const Checkpoint &checkpoint) {
+Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
+                                 bool allowNonFinite) {
   // The device copies of the old weights go; the new ones are copied on the
   // next call.
   if (forgetWeights)
@@ -180,6 +182,17 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint) {
     auto data = checkpoint.loadF32(spec->name, spec->shape);
     if (!data)
       return data.takeError();
+    // NaN or Inf in a weight makes every output it reaches NaN, silently.
+    if (!allowNonFinite) {
+      auto bad = llvm::find_if(*data, [](float x) { return !std::isfinite(x); });
+      if (bad != data->end())
+        return llvm::createStringError(llvm::formatv(
+            "weight '{0}' holds {1} at element {2} of {3}: a model with "
+            "non-finite weights computes NaN (allow it explicitly, e.g. "
+            "glint-run --allow-nonfinite-weights, to run it anyway)",
+            spec->name, std::isnan(*bad) ? "NaN" : *bad > 0 ? "+Inf" : "-Inf",
+            bad - data->begin(), data->size()));
+    }
     HostArray array = HostArray::make(spec->shape, spec->dtype);
     std::memcpy(array.bytes.data(), data->data(), array.bytes.size());
     weightsByName[spec->name] = std::move(array);

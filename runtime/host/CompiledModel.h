@@ -53,8 +53,10 @@ public:
 
   /// Loads every weight the model names from `checkpoint` (converted to the
   /// model's dtype) and checks its shape: a missing or mis-shaped weight, or
-  /// a checkpoint of another model, is an error naming the weight.
-  llvm::Error bindWeights(const Checkpoint &checkpoint);
+  /// a checkpoint of another model, is an error naming the weight; so is a
+  /// NaN or Inf in a weight, unless `allowNonFinite`.
+  llvm::Error bindWeights(const Checkpoint &checkpoint,
+                          bool allowNonFinite = false);
 
   /// Runs the full forward. The inputs must match the interface (rank,
   /// static dims, dtype, token ids inside the vocabulary); errors say which.

@@ -338,6 +338,14 @@ Expected<ParsedFile> parseFile(StringRef file, const llvm::MemoryBuffer &buf) {
 
 /// Maps \p file without copying it.
 Expected<std::unique_ptr<llvm::MemoryBuffer>> mapFile(StringRef file) {
+  // A FIFO or a device would block or never end (/dev/zero): weights come
+  // from regular files only, checked before anything is opened.
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(file, status))
+    return makeError(file + ": " + ec.message());
+  if (status.type() != llvm::sys::fs::file_type::regular_file)
+    return makeError(file + ": not a regular file (weights are read from "
+                            "regular files only)");
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
       llvm::MemoryBuffer::getFile(file, /*IsText=*/false,
                                   /*RequiresNullTerminator=*/false);

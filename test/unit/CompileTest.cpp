@@ -44,6 +44,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <numeric>
 #include <optional>
@@ -420,6 +421,51 @@ INSTANTIATE_TEST_SUITE_P(Families, GeneratingFixture,
                          ::testing::Values("mamba_conv3", "mamba_conv4_untied",
                                            "mamba2", "rwkv4", "recurrentgemma",
                                            "rwkv6", "vim"));
+
+/// A weight holding NaN or ±Inf is refused when the weights are bound, the
+/// message naming the weight, the value and its element; allowed on
+/// request.
+TEST(CompiledModelWeights, NonFiniteWeightsAreRefused) {
+  std::string dir = std::string(GLINT_SOURCE_DIR) + "/test/fixtures/mamba_conv3";
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  std::unique_ptr<rt::CompiledModel> model;
+  compileModel(dir, checkpoint, model, glint::compiler::StepMode::Off);
+  ASSERT_TRUE(model);
+  // The fixture's tensors, with one value of one weight replaced.
+  const std::string victim = model->info().weights.back().name;
+  std::vector<std::vector<float>> values;
+  std::vector<rt::F32Tensor> tensors;
+  const std::vector<std::string> names = checkpoint->names();
+  for (const std::string &name : names) {
+    auto data = checkpoint->loadF32(name);
+    ASSERT_TRUE(bool(data)) << llvm::toString(data.takeError());
+    values.push_back(std::move(*data));
+  }
+  for (auto [name, data] : llvm::zip(names, values))
+    tensors.push_back({name, checkpoint->find(name)->shape, data});
+  auto index = llvm::find(names, victim) - names.begin();
+  ASSERT_LT(index, int64_t(names.size()));
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(),
+                    -std::numeric_limits<float>::infinity()}) {
+    values[index][3] = bad;
+    llvm::SmallString<128> file;
+    ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-nonfinite",
+                                                    "safetensors", file));
+    llvm::FileRemover remove(file);
+    ASSERT_FALSE(bool(rt::writeSafetensors(file, tensors)));
+    auto broken = rt::Checkpoint::open(file);
+    ASSERT_TRUE(bool(broken)) << llvm::toString(broken.takeError());
+    llvm::Error refused = model->bindWeights(**broken);
+    ASSERT_TRUE(bool(refused));
+    std::string message = llvm::toString(std::move(refused));
+    EXPECT_NE(message.find("weight '" + victim + "' holds " +
+                           (std::isnan(bad) ? "NaN" : "-Inf") +
+                           " at element 3 of"),
+              std::string::npos)
+        << message;
+    EXPECT_FALSE(bool(model->bindWeights(**broken, /*allowNonFinite=*/true)));
+  }
+}
 
 /// The CUDA target with its kernels run as loops on this CPU (glint-compile
 /// --target=cuda --gpu-emulate): the GPU lowering's structure (one thread

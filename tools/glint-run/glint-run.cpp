@@ -105,6 +105,12 @@ static cl::opt<unsigned> generate(
              "chosen from"),
     cl::value_desc("N"), cl::init(0), cl::cat(category));
 
+static cl::opt<bool> allowNonFinite(
+    "allow-nonfinite-weights",
+    cl::desc("Compiled models: run even if a weight holds NaN or Inf (by "
+             "default that is an error naming the weight)"),
+    cl::cat(category));
+
 static cl::opt<unsigned> repeat(
     "repeat",
     cl::desc("Compiled models: after the first forward, call the model N "
@@ -149,7 +155,7 @@ loadLibrary(const rt::Checkpoint &checkpoint) {
   auto model = rt::CompiledModel::load(modelPath);
   if (!model)
     return model.takeError();
-  if (llvm::Error e = (*model)->bindWeights(checkpoint))
+  if (llvm::Error e = (*model)->bindWeights(checkpoint, allowNonFinite))
     return std::move(e);
   return model;
 }
