@@ -21,6 +21,13 @@ Error mlir::glint::runtime::writeFileAtomically(
         std::make_error_code(std::errc::invalid_argument),
         path + ": " + problem);
   };
+  // Only a missing path or a regular file is replaced: renaming over a FIFO,
+  // a device node or a directory entry of another kind would turn it into a
+  // regular file (as root, a device node).
+  llvm::sys::fs::file_status status;
+  if (!llvm::sys::fs::status(path, status) &&
+      status.type() != llvm::sys::fs::file_type::regular_file)
+    return fail("exists and is not a regular file; refusing to replace it");
   int fd;
   llvm::SmallString<256> tempPath;
   if (std::error_code ec = llvm::sys::fs::createUniqueFile(
