@@ -17,6 +17,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/bit.h"
 #include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/Endian.h"
@@ -250,6 +251,50 @@ Error parseTensorEntry(StringRef file, StringRef name,
 }
 
 /// Validates the header and data layout of one mapped safetensors file.
+/// Calls `key` with the raw text (escapes kept) of every key of the
+/// top-level object of `json`, which json::parse has accepted.
+static void forEachTopLevelKey(StringRef json,
+                               llvm::function_ref<void(StringRef)> key) {
+  int depth = 0;
+  bool expectKey = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    char c = json[i];
+    if (c == '"') {
+      size_t end = i + 1;
+      while (end < json.size() && json[end] != '"')
+        end += json[end] == '\\' ? 2 : 1;
+      if (depth == 1 && expectKey)
+        key(json.slice(i + 1, end));
+      expectKey = false;
+      i = end;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+      expectKey = c == '{' && depth == 1;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    } else if (c == ',' && depth == 1) {
+      expectKey = true;
+    }
+  }
+}
+
+/// A key the top-level object of `json` has twice, as written.
+static std::optional<std::string> repeatedTopLevelKey(StringRef json) {
+  llvm::StringSet<> seen;
+  std::optional<std::string> repeated;
+  forEachTopLevelKey(json, [&](StringRef key) {
+    if (!seen.insert(key).second && !repeated)
+      repeated = key.str();
+  });
+  return repeated;
+}
+
+static size_t countTopLevelKeys(StringRef json) {
+  size_t count = 0;
+  forEachTopLevelKey(json, [&](StringRef) { ++count; });
+  return count;
+}
+
 Expected<ParsedFile> parseFile(StringRef file, const llvm::MemoryBuffer &buf) {
   auto fail = [&](const Twine &problem) {
     return makeError(file + ": " + problem);
@@ -280,10 +325,17 @@ Expected<ParsedFile> parseFile(StringRef file, const llvm::MemoryBuffer &buf) {
   if (!root)
     return fail("header is not a JSON object");
 
+  // json::parse keeps one entry of a name given twice: which tensor is
+  // meant would be a guess, so a repeated name is an error.
+  if (std::optional<std::string> repeated = repeatedTopLevelKey(headerText))
+    return fail("header names '" + *repeated + "' more than once");
+  auto countedKeys = countTopLevelKeys(headerText);
+  if (countedKeys != root->size())
+    return fail("header repeats a name (in another spelling of the same "
+                "characters)");
+
   // Validate in name order so that, of several problems, the same one is
-  // always reported (json::Object iterates in hash order). A name repeated in
-  // the header cannot be detected: json::parse keeps its last entry, and the
-  // bytes of the others are simply never read.
+  // always reported (json::Object iterates in hash order).
   std::vector<StringRef> keys;
   for (const auto &member : *root)
     keys.push_back(member.first);

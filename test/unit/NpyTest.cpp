@@ -424,14 +424,16 @@ TEST_F(NpyTest, FailedWriteInUnwritableDirectoryLeavesNoFile) {
   EXPECT_EQ(listDirectory(dir), std::vector<std::string>{"file"});
 }
 
-TEST_F(NpyTest, FailedRenameLeavesNoFile) {
-  // The temporary file is written in full, then the rename fails because
-  // the destination is a directory: the temporary must be removed.
+TEST_F(NpyTest, DirectoryTargetIsRefusedAndLeavesNoFile) {
+  // A destination that exists and is not a regular file (here a directory)
+  // is refused before anything is written: no temporary is left and the
+  // directory stays as it was.
   std::string target = path("target.npy");
   ASSERT_FALSE(llvm::sys::fs::create_directory(target));
   std::vector<double> values = {1.0, 2.0};
   EXPECT_TRUE(failsWith(writeNpy(target, {2}, llvm::ArrayRef<double>(values)),
-                        "' into place: "));
+                        target + ": exists and is not a regular file; "
+                                 "refusing to replace it"));
   EXPECT_TRUE(llvm::sys::fs::is_directory(target));
   EXPECT_EQ(listDirectory(dir), std::vector<std::string>{"target.npy"});
   EXPECT_TRUE(listDirectory(target).empty());

@@ -450,6 +450,40 @@ TEST_F(SafetensorsTest, RejectsMissingFileAndEmptyDirectory) {
                                   "nor model.safetensors.index.json");
 }
 
+TEST_F(SafetensorsTest, RejectsRepeatedNamesAndFilesThatAreNotRegular) {
+  Bytes data;
+  appendF32(data, 1.0f);
+  appendF32(data, 2.0f);
+  // The same name twice, as written and in another spelling ("\u0061" is
+  // "a"); a name inside a tensor's entry does not count.
+  std::string twice = writeSafetensors(
+      "twice.safetensors",
+      R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+      R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+      R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+      data);
+  EXPECT_CONTAINS(openError(twice), "header names 'a' more than once");
+  std::string escaped = writeSafetensors(
+      "escaped.safetensors",
+      R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+      R"("\u0061":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+      data);
+  EXPECT_CONTAINS(openError(escaped), "header repeats a name");
+  std::string nested = writeSafetensors(
+      "nested.safetensors",
+      R"({"__metadata__":{"a":"x","b":"y"},)"
+      R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+      data);
+  EXPECT_EQ(openError(nested), "<opened>");
+  // A directory named like a weights file, and a device.
+  llvm::SmallString<256> folder(dir);
+  llvm::sys::path::append(folder, "folder.safetensors");
+  ASSERT_FALSE(llvm::sys::fs::create_directory(folder));
+  EXPECT_CONTAINS(openError("/dev/null"),
+                  "/dev/null: not a regular file (weights are read from "
+                  "regular files only)");
+}
+
 TEST_F(SafetensorsTest, RejectsShortFiles) {
   std::string empty = writeRaw("empty.safetensors", "");
   EXPECT_CONTAINS(openError(empty),
