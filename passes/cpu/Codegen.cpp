@@ -234,14 +234,12 @@ Error cpu::emitExecutable(llvm::Module &module, StringRef output,
                           const TargetOptions &target) {
   // The runtime archives and LLVM's library directory are those of this
   // build (see passes/cpu/CMakeLists.txt).
-  return emitLinked(module, output, target,
-                    [](StringRef object, StringRef out) {
-                      std::vector<std::string> extra = {
-                          GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB,
-                          GLINT_RUNTIME_IO_LIB, "-lLLVM", "-ldl"};
-                      extra.insert(extra.end(), openMPFlags().begin(),
-                                   openMPFlags().end());
-                      return link("c++", object, out, GLINT_MODEL_ALLOC_LIB,
-                                  extra);
-                    });
+  return emitLinked(
+      module, output, target, [](StringRef object, StringRef out) {
+        std::vector<std::string> extra = {
+            GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB, GLINT_RUNTIME_IO_LIB,
+            "-lLLVM", "-ldl"};
+        extra.insert(extra.end(), openMPFlags().begin(), openMPFlags().end());
+        return link("c++", object, out, GLINT_MODEL_ALLOC_LIB, extra);
+      });
 }

@@ -30,9 +30,9 @@ cuda::translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
                         const runtime::EntryInfo &entry) {
     llvm::Module *m = b.GetInsertBlock()->getModule();
     auto *ptr = b.getPtrTy();
-    llvm::FunctionCallee stage = m->getOrInsertFunction(
-        "glint_cuda_stage", b.getVoidTy(), ptr, b.getInt32Ty(), b.getInt64Ty(),
-        b.getInt32Ty());
+    llvm::FunctionCallee stage =
+        m->getOrInsertFunction("glint_cuda_stage", b.getVoidTy(), ptr,
+                               b.getInt32Ty(), b.getInt64Ty(), b.getInt32Ty());
     std::vector<std::pair<const runtime::TensorSpec *, int>> specs;
     for (const auto &spec : entry.inputs)
       specs.push_back({&spec, 0});

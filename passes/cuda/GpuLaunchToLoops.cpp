@@ -29,9 +29,8 @@ static LogicalResult unlaunch(gpu::LaunchOp launch) {
     return launch.emitError("glint-gpu-launch-to-loops: only single-block "
                             "synchronous kernels without attributions can "
                             "run as loops");
-  WalkResult barriers = body.walk([](gpu::BarrierOp) {
-    return WalkResult::interrupt();
-  });
+  WalkResult barriers =
+      body.walk([](gpu::BarrierOp) { return WalkResult::interrupt(); });
   if (barriers.wasInterrupted())
     return launch.emitError("glint-gpu-launch-to-loops: a kernel with "
                             "barriers cannot run as loops");
@@ -82,9 +81,8 @@ struct GlintGpuLaunchToLoops
     : public glint::impl::GlintGpuLaunchToLoopsBase<GlintGpuLaunchToLoops> {
   void runOnOperation() override {
     SmallVector<gpu::LaunchOp> launches;
-    getOperation().walk([&](gpu::LaunchOp launch) {
-      launches.push_back(launch);
-    });
+    getOperation().walk(
+        [&](gpu::LaunchOp launch) { launches.push_back(launch); });
     for (gpu::LaunchOp launch : launches)
       if (failed(unlaunch(launch)))
         return signalPassFailure();

@@ -95,15 +95,14 @@ struct GlintMatmulToBlas
       Value n = memref::DimOp::create(b, loc, C, 1);
       Value k = memref::DimOp::create(b, loc, A, 1);
       SmallVector<Value> args = {
-          arith::ConstantIndexOp::create(b, loc, *transposed ? 1 : 0), m, n,
-          k};
+          arith::ConstantIndexOp::create(b, loc, *transposed ? 1 : 0), m, n, k};
       describe(b, loc, A, args);
       describe(b, loc, B, args);
       describe(b, loc, C, args);
       auto call = func::CallOp::create(b, loc, sgemm, args);
       Value zero = arith::ConstantIntOp::create(b, loc, 0, 32);
-      Value fallback = arith::CmpIOp::create(
-          b, loc, arith::CmpIPredicate::eq, call.getResult(0), zero);
+      Value fallback = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                             call.getResult(0), zero);
       auto guard = scf::IfOp::create(b, loc, fallback,
                                      /*withElseRegion=*/false);
       matmul->moveBefore(guard.thenBlock()->getTerminator());

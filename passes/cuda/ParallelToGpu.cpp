@@ -36,8 +36,8 @@ static SmallVector<Value> tripCounts(OpBuilder &b, scf::ParallelOp loop) {
   Location loc = loop.getLoc();
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   SmallVector<Value> counts;
-  for (auto [lb, ub, step] : llvm::zip(
-           loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+  for (auto [lb, ub, step] :
+       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
     Value span = arith::SubIOp::create(b, loc, ub, lb);
     Value count = arith::CeilDivSIOp::create(b, loc, span, step);
     counts.push_back(arith::MaxSIOp::create(b, loc, count, zero));

@@ -20,14 +20,12 @@ using namespace mlir;
 static std::optional<int64_t> staticBytes(MemRefType type) {
   if (!type.hasStaticShape() || !type.getElementType().isIntOrFloat())
     return std::nullopt;
-  return type.getNumElements() *
-         ((type.getElementTypeBitWidth() + 7) / 8);
+  return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
 }
 
 namespace {
 struct GlintStackKernelBuffers
-    : public glint::impl::GlintStackKernelBuffersBase<
-          GlintStackKernelBuffers> {
+    : public glint::impl::GlintStackKernelBuffersBase<GlintStackKernelBuffers> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -51,9 +49,8 @@ struct GlintStackKernelBuffers
         // At the start of the body (an alloc erased below may be its first
         // op, so the insertion point is set anew each time).
         b.setInsertionPointToStart(loop.getBody());
-        auto stack = memref::AllocaOp::create(b, alloc.getLoc(),
-                                              alloc.getType(),
-                                              alloc.getAlignmentAttr());
+        auto stack = memref::AllocaOp::create(
+            b, alloc.getLoc(), alloc.getType(), alloc.getAlignmentAttr());
         alloc.replaceAllUsesWith(stack.getResult());
         alloc.erase();
       }

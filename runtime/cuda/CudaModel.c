@@ -103,8 +103,7 @@ static void fail(const char *format, ...) {
 
 static const char *errorName(CUresult result) {
   const char *name = NULL;
-  if (cu.getErrorName && cu.getErrorName(result, &name) == CUDA_SUCCESS &&
-      name)
+  if (cu.getErrorName && cu.getErrorName(result, &name) == CUDA_SUCCESS && name)
     return name;
   return "an unknown CUDA error";
 }
@@ -175,8 +174,8 @@ static int initializeLocked(void) {
       !check(cu.primaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain",
              "device 0") ||
       !check(cu.ctxSetCurrent(context), "cuCtxSetCurrent", "device 0") ||
-      !check(cu.streamCreate(&stream, CU_STREAM_NON_BLOCKING),
-             "cuStreamCreate", ""))
+      !check(cu.streamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate",
+             ""))
     return 0;
   initialized = 1;
   return 1;
@@ -300,8 +299,7 @@ static void *fresh(size_t capacity) {
   if (ready()) {
     CUdeviceptr pointer = 0;
     if (onDevice()) {
-      if (check(cu.memAlloc(&pointer, capacity), "cuMemAlloc_v2",
-                "a buffer")) {
+      if (check(cu.memAlloc(&pointer, capacity), "cuMemAlloc_v2", "a buffer")) {
         pthread_mutex_lock(&lock);
         int kept = remember((char *)(uintptr_t)pointer, capacity);
         pthread_mutex_unlock(&lock);
@@ -418,9 +416,7 @@ GLINT_HIDDEN void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment,
   return allocate(size);
 }
 
-GLINT_HIDDEN void _mlir_memref_to_llvm_free(void *pointer) {
-  release(pointer);
-}
+GLINT_HIDDEN void _mlir_memref_to_llvm_free(void *pointer) { release(pointer); }
 
 /* Releases a result buffer that the model returned. */
 GLINT_EXPORT void glint_free(void *pointer) { release(pointer); }
@@ -526,7 +522,8 @@ static int profileOn(void) {
   return profiling;
 }
 
-/*===-- Matrix products (glint-matmul-to-blas) -----------------------------===*/
+/*===-- Matrix products (glint-matmul-to-blas)
+ * -----------------------------===*/
 
 /* cuBLAS, loaded on first use: the names its libraries have in CUDA 13 and
  * 12, found through the loader's path (LD_LIBRARY_PATH, ldconfig) or in
@@ -551,9 +548,9 @@ static int blasReady(void) {
                            "/usr/local/cuda/lib64/libcublas.so.12",
                            "libcublas.so"};
     void *library = NULL;
-    for (size_t i = 0;
-         !(off && strcmp(off, "0") == 0) && !library && i < sizeof names /
-         sizeof *names; ++i)
+    for (size_t i = 0; !(off && strcmp(off, "0") == 0) && !library &&
+                       i < sizeof names / sizeof *names;
+         ++i)
       library = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     int (*create)(cublasHandle_t *) =
         library ? (int (*)(cublasHandle_t *))dlsym(library, "cublasCreate_v2")
@@ -562,8 +559,8 @@ static int blasReady(void) {
       *(void **)&blas.setStream = dlsym(library, "cublasSetStream_v2");
       *(void **)&blas.sgemm = dlsym(library, "cublasSgemm_v2");
     }
-    if (create && blas.setStream && blas.sgemm &&
-        create(&blas.handle) == 0 && blas.setStream(blas.handle, stream) == 0)
+    if (create && blas.setStream && blas.sgemm && create(&blas.handle) == 0 &&
+        blas.setStream(blas.handle, stream) == 0)
       blas.state = 1;
   }
   int ready = blas.state > 0;
@@ -576,27 +573,27 @@ static int blasReady(void) {
  * cuBLAS did it, 0 when the caller must (no cuBLAS, columns not
  * contiguous, sizes beyond int). Row-major C = A op(B) is column-major
  * Cᵀ = op(B)ᵀ Aᵀ, which is what cuBLAS is asked for. */
-GLINT_HIDDEN int32_t glint_cuda_sgemm(int64_t transposed, int64_t m,
-                                      int64_t n, int64_t k, int64_t a,
-                                      int64_t aRow, int64_t aCol, int64_t b,
-                                      int64_t bRow, int64_t bCol, int64_t c,
-                                      int64_t cRow, int64_t cCol) {
+GLINT_HIDDEN int32_t glint_cuda_sgemm(int64_t transposed, int64_t m, int64_t n,
+                                      int64_t k, int64_t a, int64_t aRow,
+                                      int64_t aCol, int64_t b, int64_t bRow,
+                                      int64_t bCol, int64_t c, int64_t cRow,
+                                      int64_t cCol) {
   if (m == 0 || n == 0)
     return 1;
-  if (aCol != 1 || bCol != 1 || cCol != 1 || m > 0x7fffffff ||
-      n > 0x7fffffff || k > 0x7fffffff || aRow > 0x7fffffff ||
-      bRow > 0x7fffffff || cRow > 0x7fffffff || !ready() || !blasReady())
+  if (aCol != 1 || bCol != 1 || cCol != 1 || m > 0x7fffffff || n > 0x7fffffff ||
+      k > 0x7fffffff || aRow > 0x7fffffff || bRow > 0x7fffffff ||
+      cRow > 0x7fffffff || !ready() || !blasReady())
     return 0;
   if (k == 0)
     return 1; /* C += nothing */
   static const float one = 1.0f;
   enum { kNoTranspose = 0, kTranspose = 1 };
   double start = profileOn() ? now() : 0;
-  int status = blas.sgemm(
-      blas.handle, transposed ? kTranspose : kNoTranspose, kNoTranspose,
-      (int)n, (int)m, (int)k, &one, (const float *)(uintptr_t)b, (int)bRow,
-      (const float *)(uintptr_t)a, (int)aRow, &one, (float *)(uintptr_t)c,
-      (int)cRow);
+  int status = blas.sgemm(blas.handle, transposed ? kTranspose : kNoTranspose,
+                          kNoTranspose, (int)n, (int)m, (int)k, &one,
+                          (const float *)(uintptr_t)b, (int)bRow,
+                          (const float *)(uintptr_t)a, (int)aRow, &one,
+                          (float *)(uintptr_t)c, (int)cRow);
   if (status != 0) {
     fail("cublasSgemm_v2(%ldx%ldx%ld) failed: status %d", (long)m, (long)n,
          (long)k, status);
@@ -649,9 +646,8 @@ __attribute__((destructor)) static void printProfile(void) {
   for (int i = 0; i < nameCount; ++i)
     order[i] = i;
   for (int i = 1; i < nameCount; ++i) /* insertion sort, slowest first */
-    for (int j = i; j > 0 && names[order[j]].seconds >
-                                 names[order[j - 1]].seconds;
-         --j) {
+    for (int j = i;
+         j > 0 && names[order[j]].seconds > names[order[j - 1]].seconds; --j) {
       int t = order[j];
       order[j] = order[j - 1];
       order[j - 1] = t;
@@ -717,7 +713,8 @@ GLINT_HIDDEN void mgpuStreamDestroy(void *unused) { (void)unused; }
 GLINT_HIDDEN void mgpuStreamSynchronize(void *unused) {
   (void)unused;
   if (ready())
-    check(cu.streamSynchronize(stream), "cuStreamSynchronize", "after a kernel");
+    check(cu.streamSynchronize(stream), "cuStreamSynchronize",
+          "after a kernel");
 }
 
 GLINT_HIDDEN void mgpuLaunchKernel(void *function, intptr_t gridX,
@@ -749,8 +746,8 @@ GLINT_HIDDEN void mgpuLaunchKernel(void *function, intptr_t gridX,
     if (i >= 0) {
       names[i].calls += 1;
       names[i].seconds += seconds;
-      names[i].threads = (long long)gridX * gridY * gridZ * blockX * blockY *
-                         blockZ;
+      names[i].threads =
+          (long long)gridX * gridY * gridZ * blockX * blockY * blockZ;
     }
     pthread_mutex_unlock(&lock);
   }

@@ -184,13 +184,17 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
       return data.takeError();
     // NaN or Inf in a weight makes every output it reaches NaN, silently.
     if (!allowNonFinite) {
-      auto bad = llvm::find_if(*data, [](float x) { return !std::isfinite(x); });
+      auto bad =
+          llvm::find_if(*data, [](float x) { return !std::isfinite(x); });
       if (bad != data->end())
         return llvm::createStringError(llvm::formatv(
             "weight '{0}' holds {1} at element {2} of {3}: a model with "
             "non-finite weights computes NaN (allow it explicitly, e.g. "
             "glint-run --allow-nonfinite-weights, to run it anyway)",
-            spec->name, std::isnan(*bad) ? "NaN" : *bad > 0 ? "+Inf" : "-Inf",
+            spec->name,
+            std::isnan(*bad) ? "NaN"
+            : *bad > 0       ? "+Inf"
+                             : "-Inf",
             bad - data->begin(), data->size()));
     }
     HostArray array = HostArray::make(spec->shape, spec->dtype);

@@ -44,8 +44,8 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -70,12 +70,10 @@ std::vector<double> valuesOf(const rt::HostArray &a) {
 /// bound. With `step` Auto the library has a step entry where the model can
 /// generate, which doubles the compile time: only the generation tests ask
 /// for it.
-void compileModel(const std::string &dir,
-                  std::unique_ptr<rt::Checkpoint> &checkpoint,
-                  std::unique_ptr<rt::CompiledModel> &model,
-                  glint::compiler::StepMode step,
-                  const glint::TargetOptions &target =
-                      glint::compiler::hostTarget()) {
+void compileModel(
+    const std::string &dir, std::unique_ptr<rt::Checkpoint> &checkpoint,
+    std::unique_ptr<rt::CompiledModel> &model, glint::compiler::StepMode step,
+    const glint::TargetOptions &target = glint::compiler::hostTarget()) {
   auto opened = rt::Checkpoint::open(dir);
   ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
   checkpoint = std::move(*opened);
@@ -426,7 +424,8 @@ INSTANTIATE_TEST_SUITE_P(Families, GeneratingFixture,
 /// message naming the weight, the value and its element; allowed on
 /// request.
 TEST(CompiledModelWeights, NonFiniteWeightsAreRefused) {
-  std::string dir = std::string(GLINT_SOURCE_DIR) + "/test/fixtures/mamba_conv3";
+  std::string dir =
+      std::string(GLINT_SOURCE_DIR) + "/test/fixtures/mamba_conv3";
   std::unique_ptr<rt::Checkpoint> checkpoint;
   std::unique_ptr<rt::CompiledModel> model;
   compileModel(dir, checkpoint, model, glint::compiler::StepMode::Off);
@@ -486,9 +485,7 @@ protected:
   glint::TargetOptions target() const override { return emulatedGpu(); }
 };
 
-TEST_P(EmulatedGpuFixture, MatchesFloat64Reference) {
-  checkAgainstReference();
-}
+TEST_P(EmulatedGpuFixture, MatchesFloat64Reference) { checkAgainstReference(); }
 
 class EmulatedGpuGenerating : public CompiledFixture {
 protected:
@@ -503,10 +500,9 @@ TEST_P(EmulatedGpuGenerating, StepByStepMatchesFullForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, EmulatedGpuFixture,
-                         ::testing::Values("mamba_conv3",
-                                           "mamba_conv4_untied", "mamba2",
-                                           "rwkv4", "recurrentgemma", "rwkv6",
-                                           "vim"));
+                         ::testing::Values("mamba_conv3", "mamba_conv4_untied",
+                                           "mamba2", "rwkv4", "recurrentgemma",
+                                           "rwkv6", "vim"));
 INSTANTIATE_TEST_SUITE_P(Families, EmulatedGpuGenerating,
                          ::testing::Values("mamba_conv3", "mamba2", "rwkv4",
                                            "recurrentgemma", "rwkv6"));

@@ -250,8 +250,8 @@ int main(int argc, char **argv) {
   if (!target)
     return fail(llvm::toString(target.takeError()));
   bool cuda = targetKind == TargetKind::Cuda;
-  if (!cuda && (gpuArch.getNumOccurrences() ||
-                gpuBinary.getNumOccurrences() || gpuEmulate))
+  if (!cuda && (gpuArch.getNumOccurrences() || gpuBinary.getNumOccurrences() ||
+                gpuEmulate))
     return fail("--gpu-arch, --gpu-binary and --gpu-emulate need "
                 "--target=cuda");
   if (cuda && emit == compiler::Stage::Executable)
@@ -281,8 +281,7 @@ int main(int argc, char **argv) {
           *module, functionName,
           binary || emit == compiler::Stage::Kernels ? compiler::Stage::LLVM
                                                      : emit.getValue(),
-          info, configure,
-          stepMode, attention, loops, *target))
+          info, configure, stepMode, attention, loops, *target))
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
@@ -308,17 +307,16 @@ int main(int argc, char **argv) {
   }
 
   llvm::LLVMContext llvmContext;
-  auto llvmModule =
-      device ? cuda::translateToLLVMIR(*module, llvmContext, info, functionName,
-                                     *target)
-           : cpu::translateToLLVMIR(*module, llvmContext, info, functionName,
-                                    *target);
+  auto llvmModule = device ? cuda::translateToLLVMIR(*module, llvmContext, info,
+                                                     functionName, *target)
+                           : cpu::translateToLLVMIR(*module, llvmContext, info,
+                                                    functionName, *target);
   if (!llvmModule)
     return fail(llvm::toString(llvmModule.takeError()));
   if (emit == compiler::Stage::Library) {
     if (llvm::Error e =
             device ? cuda::emitLibrary(**llvmModule, outputPath, *target)
-                 : cpu::emitLibrary(**llvmModule, outputPath, *target))
+                   : cpu::emitLibrary(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
     return 0;
   }

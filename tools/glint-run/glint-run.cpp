@@ -177,10 +177,10 @@ static llvm::Expected<rt::RunArray> runLibrary(const rt::Checkpoint &checkpoint,
   for (unsigned i = 0; i < repeat; ++i)
     if (auto again = (*model)->run({hostInput}); !again)
       return again.takeError();
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count() /
-                   repeat;
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count() /
+      repeat;
   int64_t tokens = 1;
   for (size_t k = 0; k < std::min<size_t>(2, input.shape.size()); ++k)
     tokens *= input.shape[k];
