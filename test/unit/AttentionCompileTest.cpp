@@ -21,11 +21,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/Compiler.h"
+#include "compiler/Target.h"
 #include "import/Importers.h"
 #include "reference/ReferenceEvaluator.h"
 #include "runtime/host/CompiledModel.h"
 
 #include "passes/cpu/Pipelines.h"
+#include "passes/cuda/Pipelines.h"
 
 #include "dialect/GlintOps.h"
 #include "passes/Passes.h"
@@ -395,9 +397,27 @@ std::vector<ModelCase> modelCases() {
           {"griffin-keyword", true, softmax}};
 }
 
-class CompiledAttentionModel : public ::testing::TestWithParam<ModelCase> {};
+class CompiledAttentionModel : public ::testing::TestWithParam<ModelCase> {
+protected:
+  /// Compiles the case for `target`, runs it and compares its logits and
+  /// maps with the reference evaluator's.
+  void check(const glint::TargetOptions &target);
+};
 
 TEST_P(CompiledAttentionModel, LogitsAndMapsMatchReferenceEvaluator) {
+  check(glint::compiler::hostTarget());
+}
+
+/// The CUDA target's kernels for the attention form, run as loops on this
+/// CPU (--gpu-emulate): the same checks, without a GPU.
+TEST_P(CompiledAttentionModel, EmulatedGpuMatchesReferenceEvaluator) {
+  glint::TargetOptions target = glint::compiler::hostTarget();
+  target.kind = glint::TargetOptions::Kind::Cuda;
+  target.gpuEmulate = true;
+  check(target);
+}
+
+void CompiledAttentionModel::check(const glint::TargetOptions &target) {
   const ModelCase &c = GetParam();
   uint64_t seed = std::random_device{}();
   if (const char *fixed = std::getenv("GLINT_TEST_SEED"))
@@ -407,6 +427,7 @@ TEST_P(CompiledAttentionModel, LogitsAndMapsMatchReferenceEvaluator) {
 
   DialectRegistry registry;
   glint::registerCompilerDialects(registry);
+  glint::registerCudaDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   std::string diagnostics;
@@ -444,7 +465,8 @@ TEST_P(CompiledAttentionModel, LogitsAndMapsMatchReferenceEvaluator) {
   attention.formulation = "unified";
   attention.aggregate = "mean_abs";
   llvm::Error compiled = glint::compiler::compileToLibrary(
-      *module, "forward", library, glint::compiler::StepMode::Auto, attention);
+      *module, "forward", library, glint::compiler::StepMode::Auto, attention,
+      {}, target);
   if (*c.unsupported) {
     ASSERT_TRUE(bool(compiled)) << c.name << " compiled";
     llvm::consumeError(std::move(compiled));

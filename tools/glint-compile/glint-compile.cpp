@@ -264,8 +264,6 @@ int main(int argc, char **argv) {
             *target, gpuArch,
             emit == compiler::Stage::Kernels ? "isa" : gpuBinary.getValue()))
       return fail(llvm::toString(std::move(e)));
-    if (attention.enabled())
-      return fail("--attention is not supported with --target=cuda yet");
     target->gpuEmulate = gpuEmulate;
     if (gpuEmulate && emit == compiler::Stage::Kernels)
       return fail("-emit=ptx and --gpu-emulate exclude each other: emulated "
