@@ -298,16 +298,28 @@ Error compiler::compileToLibrary(ModuleOp module, StringRef function,
                             attention, loops, target))
     return e;
   llvm::LLVMContext context;
-  if (target.kind == TargetOptions::Kind::Cuda && !target.gpuEmulate) {
-    auto llvmModule =
-        cuda::translateToLLVMIR(module, context, info, function, target);
-    if (!llvmModule)
-      return llvmModule.takeError();
-    return cuda::emitLibrary(**llvmModule, output, target);
-  }
-  auto llvmModule =
-      cpu::translateToLLVMIR(module, context, info, function, target);
+  auto llvmModule = translateToLLVMIR(module, context, info, function, target);
   if (!llvmModule)
     return llvmModule.takeError();
-  return cpu::emitLibrary(**llvmModule, output, target);
+  return emitLibrary(**llvmModule, output, target);
+}
+
+/// Whether `target`'s code runs on a GPU (CUDA, not emulated on the CPU).
+static bool onGpu(const TargetOptions &target) {
+  return target.kind == TargetOptions::Kind::Cuda && !target.gpuEmulate;
+}
+
+Expected<std::unique_ptr<llvm::Module>>
+compiler::translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
+                            const runtime::ModelInfo &info, StringRef function,
+                            const TargetOptions &target) {
+  return onGpu(target)
+             ? cuda::translateToLLVMIR(module, context, info, function, target)
+             : cpu::translateToLLVMIR(module, context, info, function, target);
+}
+
+Error compiler::emitLibrary(llvm::Module &module, StringRef output,
+                            const TargetOptions &target) {
+  return onGpu(target) ? cuda::emitLibrary(module, output, target)
+                       : cpu::emitLibrary(module, output, target);
 }

@@ -86,6 +86,19 @@ llvm::Error lowerModule(
     StepMode step = StepMode::Auto, const AttentionOptions &attention = {},
     const LoopsOptions &loops = {}, const TargetOptions &target = hostTarget());
 
+/// An LLVM-dialect module (lowerModule's Stage::LLVM) as LLVM IR with the
+/// model record and entry points, for `target` (cpu:: or cuda::
+/// translateToLLVMIR, by where the code runs).
+llvm::Expected<std::unique_ptr<llvm::Module>>
+translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
+                  const runtime::ModelInfo &info, llvm::StringRef function,
+                  const TargetOptions &target);
+
+/// `module` linked into a shared library for `target` at `output`, written
+/// atomically (cpu:: or cuda::emitLibrary, by where the code runs).
+llvm::Error emitLibrary(llvm::Module &module, llvm::StringRef output,
+                        const TargetOptions &target);
+
 /// glint IR to a shared library for `target` at `output`, written
 /// atomically (no partial file on failure).
 llvm::Error compileToLibrary(ModuleOp module, llvm::StringRef function,

@@ -269,7 +269,6 @@ int main(int argc, char **argv) {
       return fail("-emit=ptx and --gpu-emulate exclude each other: emulated "
                   "kernels are CPU code");
   }
-  bool device = cuda && !gpuEmulate;
   LoopsOptions loops;
   loops.recurrenceForm = recurrenceForm;
 
@@ -305,16 +304,13 @@ int main(int argc, char **argv) {
   }
 
   llvm::LLVMContext llvmContext;
-  auto llvmModule = device ? cuda::translateToLLVMIR(*module, llvmContext, info,
-                                                     functionName, *target)
-                           : cpu::translateToLLVMIR(*module, llvmContext, info,
-                                                    functionName, *target);
+  auto llvmModule = compiler::translateToLLVMIR(*module, llvmContext, info,
+                                                functionName, *target);
   if (!llvmModule)
     return fail(llvm::toString(llvmModule.takeError()));
   if (emit == compiler::Stage::Library) {
     if (llvm::Error e =
-            device ? cuda::emitLibrary(**llvmModule, outputPath, *target)
-                   : cpu::emitLibrary(**llvmModule, outputPath, *target))
+            compiler::emitLibrary(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
     return 0;
   }
