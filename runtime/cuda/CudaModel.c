@@ -363,14 +363,12 @@ static void *allocate(size_t size) {
 }
 
 static void drop(char *block) {
-  int device;
-  capacityOf(block, &device);
-  if (device) {
-    pthread_mutex_lock(&lock);
-    long i = find(block);
-    if (i >= 0)
-      forget((size_t)i);
-    pthread_mutex_unlock(&lock);
+  pthread_mutex_lock(&lock);
+  long i = find(block);
+  if (i >= 0)
+    forget((size_t)i);
+  pthread_mutex_unlock(&lock);
+  if (i >= 0) { /* a device block */
     cu.memFree((CUdeviceptr)(uintptr_t)block);
     return;
   }
