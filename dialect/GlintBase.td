@@ -62,6 +62,10 @@ def Glint_Dialect : Dialect {
     /// answer (glint-import; glint-explain explains it).
     static constexpr ::llvm::StringLiteral kReadoutPositionAttrName =
         "glint.readout_position";
+    /// On a function built by glint-differentiate: the labels of the
+    /// token-mixing layers whose output cotangents it returns, in order.
+    static constexpr ::llvm::StringLiteral kGradientLayersAttrName =
+        "glint.gradient_layers";
     /// On the private function of glint-chunk-recurrence's chunked form:
     /// the signature it serves.
     static constexpr ::llvm::StringLiteral kChunkedRecurrenceAttrName =

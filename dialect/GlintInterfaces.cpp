@@ -61,17 +61,18 @@ static Value emptyLike(OpBuilder &b, Location loc, Value like) {
                                  dynamic);
 }
 
-Value AttentionFormBuilder::zerosLike(Location loc, Value like) {
-  OpBuilder &b = getBuilder();
-  Value zero = arith::ConstantOp::create(
-      b, loc, b.getZeroAttr(getElementTypeOrSelf(like.getType())));
-  return linalg::FillOp::create(b, loc, zero, emptyLike(b, loc, like))
+/// A tensor shaped like `like` filled with `value`.
+static Value fillLike(OpBuilder &b, Location loc, Value like, double value) {
+  Type element = getElementTypeOrSelf(like.getType());
+  Value scalar = arith::ConstantOp::create(
+      b, loc, b.getFloatAttr(element, value));
+  return linalg::FillOp::create(b, loc, scalar, emptyLike(b, loc, like))
       .getResult(0);
 }
 
-Value AttentionFormBuilder::broadcastChannels(Location loc, Value vector,
-                                              Value like) {
-  OpBuilder &b = getBuilder();
+/// The `[C]` vector broadcast over the leading axes of `like` (`[..., C]`).
+static Value broadcastLastAxis(OpBuilder &b, Location loc, Value vector,
+                               Value like) {
   SmallVector<int64_t> dims;
   for (int64_t i = 0; i + 1 < cast<RankedTensorType>(like.getType()).getRank();
        ++i)
@@ -79,4 +80,43 @@ Value AttentionFormBuilder::broadcastChannels(Location loc, Value vector,
   return linalg::BroadcastOp::create(b, loc, vector, emptyLike(b, loc, like),
                                      dims)
       .getResult()[0];
+}
+
+Value AttentionFormBuilder::zerosLike(Location loc, Value like) {
+  return fillLike(getBuilder(), loc, like, 0.0);
+}
+
+Value AttentionFormBuilder::broadcastChannels(Location loc, Value vector,
+                                              Value like) {
+  return broadcastLastAxis(getBuilder(), loc, vector, like);
+}
+
+//===----------------------------------------------------------------------===//
+// GradientBuilder
+//===----------------------------------------------------------------------===//
+
+GradientBuilder::~GradientBuilder() = default;
+
+SmallVector<OpFoldResult> GradientBuilder::sizesOf(Location loc, Value like) {
+  OpBuilder &b = getBuilder();
+  auto type = cast<RankedTensorType>(like.getType());
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    sizes.push_back(type.isDynamicDim(i)
+                        ? OpFoldResult(tensor::DimOp::create(b, loc, like, i))
+                        : OpFoldResult(b.getIndexAttr(type.getDimSize(i))));
+  return sizes;
+}
+
+Value GradientBuilder::emptyLike(Location loc, Value like) {
+  return ::emptyLike(getBuilder(), loc, like);
+}
+
+Value GradientBuilder::splatLike(Location loc, Value like, double value) {
+  return fillLike(getBuilder(), loc, like, value);
+}
+
+Value GradientBuilder::broadcastChannels(Location loc, Value vector,
+                                         Value like) {
+  return broadcastLastAxis(getBuilder(), loc, vector, like);
 }

@@ -68,6 +68,34 @@ public:
   Value broadcastChannels(Location loc, Value vector, Value like);
 };
 
+/// What a backward rule (DifferentiableOpInterface) reads and extends: the
+/// cotangents of the values of the function being differentiated.
+class GradientBuilder {
+public:
+  virtual ~GradientBuilder();
+
+  /// The builder; its insertion point is where the backward ops go (after
+  /// every forward value).
+  virtual OpBuilder &getBuilder() = 0;
+  /// The cotangent of `value`, or null when it is zero.
+  virtual Value getCotangent(Value value) const = 0;
+  /// Whether `value` depends on the differentiated input, so that its
+  /// cotangent is wanted.
+  virtual bool isActive(Value value) const = 0;
+  /// Adds `cotangent` to the cotangent of `value`.
+  virtual void accumulate(Value value, Value cotangent) = 0;
+
+  /// The sizes of `like` as index values (constants where static).
+  SmallVector<OpFoldResult> sizesOf(Location loc, Value like);
+  /// An uninitialised tensor shaped like `like`.
+  Value emptyLike(Location loc, Value like);
+  /// A tensor shaped like `like` holding `value` everywhere.
+  Value splatLike(Location loc, Value like, double value);
+  /// The per-channel vector `vector` (`[C]`) broadcast to the shape of `like`
+  /// (`[..., C]`).
+  Value broadcastChannels(Location loc, Value vector, Value like);
+};
+
 } // namespace mlir::glint
 
 #include "dialect/GlintInterfaces.h.inc"

@@ -102,4 +102,29 @@ def Glint_ImplicitAttentionOpInterface
   ];
 }
 
+def Glint_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
+  let description = [{
+    An op with a backward rule for `glint-differentiate`: given the
+    cotangents of its results (the gradient of the differentiated scalar
+    with respect to each), the op builds the cotangents of those of its
+    operands that depend on the differentiated input, from ops that run in
+    the reference evaluator and compile through the CPU pipeline. The pass
+    keeps the cotangents and sums the contributions of a value's uses; the
+    op reads and extends them through a `GradientBuilder`.
+  }];
+  let cppNamespace = "::mlir::glint";
+  let methods = [
+    InterfaceMethod<[{
+        Adds, for every operand `grad.isActive` says is wanted, its
+        cotangent (`grad.accumulate`), built at the builder's insertion
+        point from the op's operands, results and the result cotangents
+        (`grad.getCotangent`, null for a result whose cotangent is zero).
+        Fails with a diagnostic naming what has no backward rule (a weight
+        that depends on the input, a carried state, ...).
+      }],
+      "::llvm::LogicalResult", "buildGradient",
+      (ins "::mlir::glint::GradientBuilder &":$grad)>,
+  ];
+}
+
 #endif // GLINT_INTERFACES_TD

@@ -91,7 +91,7 @@ def Glint_YieldOp : Glint_Op<"yield", [
 //===----------------------------------------------------------------------===//
 
 def Glint_RecurrenceOp : Glint_Op<"recurrence", [
-    Pure, AttrSizedOperandSegments,
+    Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>,
     DeclareOpInterfaceMethods<Glint_StreamingOpInterface>,
     DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "general gated-linear recurrence (matrix state per head)";
@@ -196,7 +196,7 @@ def Glint_RecurrenceOp : Glint_Op<"recurrence", [
 //===----------------------------------------------------------------------===//
 
 def Glint_Conv1dOp : Glint_Op<"conv1d", [
-    Pure, AttrSizedOperandSegments,
+    Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>,
     DeclareOpInterfaceMethods<Glint_StreamingOpInterface>,
     DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "causal depthwise 1-D convolution along the sequence";
@@ -245,7 +245,7 @@ def Glint_Conv1dOp : Glint_Op<"conv1d", [
 }
 
 def Glint_TokenShiftOp : Glint_Op<"token_shift", [
-    Pure, DeclareOpInterfaceMethods<Glint_StreamingOpInterface>,
+    Pure, DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>, DeclareOpInterfaceMethods<Glint_StreamingOpInterface>,
     DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "shifts a sequence one position later (RWKV token shift)";
   let description = [{
@@ -275,7 +275,7 @@ def Glint_TokenShiftOp : Glint_Op<"token_shift", [
 //===----------------------------------------------------------------------===//
 
 def Glint_AttentionOp : Glint_Op<"attention", [
-    Pure, AttrSizedOperandSegments,
+    Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>,
     DeclareOpInterfaceMethods<Glint_StreamingOpInterface, [
         "getStateNameSuffix", "carriesState", "readsPosition"]>,
     DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
@@ -358,7 +358,7 @@ def Glint_AttentionOp : Glint_Op<"attention", [
 }
 
 def Glint_RotaryOp : Glint_Op<"rotary", [
-    Pure, AllTypesMatch<["input", "output"]>,
+    Pure, DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>, AllTypesMatch<["input", "output"]>,
     DeclareOpInterfaceMethods<Glint_StreamingOpInterface, [
         "carriesState", "readsPosition"]>]> {
   let summary = "rotary position embedding on (a leading part of) each head";
@@ -392,7 +392,7 @@ def Glint_RotaryOp : Glint_Op<"rotary", [
 //===----------------------------------------------------------------------===//
 
 def Glint_ActOp : Glint_Op<"act", [
-    Pure, SameOperandsAndResultType,
+    Pure, DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>, SameOperandsAndResultType,
     DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>]> {
   let summary = "element-wise activation";
   let description = [{
@@ -422,7 +422,8 @@ def Glint_ActOp : Glint_Op<"act", [
   let hasFolder = 1;
 }
 
-def Glint_LinearOp : Glint_Op<"linear", [Pure]> {
+def Glint_LinearOp : Glint_Op<"linear", [
+    Pure, DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>]> {
   let summary = "dense or block-diagonal linear layer on the last axis";
   let description = [{
     `y = x · Wᵀ + b` on the last axis of `x : [..., I]`. The weight is bound
@@ -461,7 +462,8 @@ def Glint_LinearOp : Glint_Op<"linear", [Pure]> {
   }];
 }
 
-def Glint_EmbeddingOp : Glint_Op<"embedding", [Pure]> {
+def Glint_EmbeddingOp : Glint_Op<"embedding", [
+    Pure, DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>]> {
   let summary = "token embedding lookup";
   let description = [{
     `y[b, t, :] = table[ids[b, t], :]` for `ids : [B, L]` (any integer type)
@@ -482,7 +484,8 @@ def Glint_EmbeddingOp : Glint_Op<"embedding", [Pure]> {
 
 class Glint_NormOp<string mnemonic, list<Trait> traits = []>
     : Glint_Op<mnemonic, !listconcat([
-        Pure, DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>],
+        Pure, DeclareOpInterfaceMethods<Glint_ImplicitAttentionOpInterface>,
+        DeclareOpInterfaceMethods<Glint_DifferentiableOpInterface>],
         traits)> {
   let results = (outs Glint_FloatTensor:$output);
   let hasVerifier = 1;
@@ -561,5 +564,6 @@ def Glint_GroupNormOp
 }
 
 include "dialect/GlintAttention.td"
+include "dialect/GlintGradients.td"
 
 #endif // GLINT_OPS_TD

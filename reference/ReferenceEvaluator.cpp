@@ -801,6 +801,308 @@ static Failure evalAttention(glint::AttentionOp op, const Array &q,
   return std::nullopt;
 }
 
+namespace {
+/// The operands of a recurrence's backward op, as run-time arrays.
+struct RecurrenceGradArgs {
+  const Array *q, &k, &v, &logDecay, *delta, *bonus, *skip, &grad;
+};
+/// Its results.
+struct RecurrenceGrads {
+  Array q, k, v, logDecay, delta;
+};
+} // namespace
+
+/// The vector–Jacobian product of a recurrence, from its closed form rather
+/// than its scan: in processing order (reversed with `reverse`), the output
+/// read at step i is
+///   o_i = Σ_{j ≤ i'} Σ_κ q_i[κ] e^{Γ_κ(j, i')} δ_j k_j[κ] v_j
+///         (+ Σ_κ q_i[κ] u[κ] δ_i k_i[κ] v_i with a bonus) + skip · v_i,
+/// with i' = i − 1 when there is a bonus (the state before the token) and i
+/// otherwise, and Γ_κ(j, i') = Σ_{s=j+1}^{i'} g_s[κ] the log-decay between
+/// them (g = δ · log_decay when factored). RWKV-4's ratio form is the same
+/// sum as a softmax over the scores s_ij = k_j + Γ(j, i') (u + k_i for the
+/// bonus). Every term is differentiated as written; the cotangent of Γ is
+/// spread over the steps it sums with a difference array. O(L²) per head:
+/// this is the oracle the compiled backward scan is checked against.
+static Failure evalRecurrenceGrad(glint::RecurrenceGradOp op,
+                                  const RecurrenceGradArgs &in,
+                                  RecurrenceGrads &out) {
+  const Array &k = in.k, &v = in.v, &decay = in.logDecay, &dy = in.grad;
+  int64_t batch = v.shape[0], len = v.shape[1], heads = v.shape[2];
+  int64_t valueSize = v.shape[3], groups = k.shape[2], key = k.shape[3];
+  if (auto f = checkRuntimeShape(k, {batch, len, groups, key}, "k"))
+    return f;
+  if (auto f = checkRuntimeShape(dy, v.shape, "grad"))
+    return f;
+  if (in.q)
+    if (auto f = checkRuntimeShape(*in.q, k.shape, "q"))
+      return f;
+  if (groups == 0 || heads % groups != 0)
+    return fail(llvm::formatv("{0} heads do not divide into {1} key groups",
+                              heads, groups));
+  SmallVector<SmallVector<int64_t>> decayShapes = {
+      {heads}, {heads, key}, {batch, len, heads}, {batch, len, heads, key}};
+  if (auto f = checkRuntimeShape(decay, decayShapes[decay.rank() - 1],
+                                 "log_decay"))
+    return f;
+  if (in.delta)
+    if (auto f = checkRuntimeShape(*in.delta, {batch, len, heads}, "delta"))
+      return f;
+  bool normalize = op.getNormalize(), hasBonus = in.bonus;
+  if (normalize && key != 1)
+    return fail("the ratio form needs a key size of 1");
+
+  out.q = Array(k.shape);
+  out.k = Array(k.shape);
+  out.v = Array(v.shape);
+  out.logDecay = Array(decay.shape);
+  out.delta = Array(ArrayRef<int64_t>{batch, len, heads});
+  int64_t headsPerGroup = heads / groups;
+  auto timeOf = [&](int64_t p) { return op.getReverse() ? len - 1 - p : p; };
+  auto keyAt = [&](const Array &a, int64_t b, int64_t t, int64_t g) {
+    return ((b * len + t) * groups + g) * key;
+  };
+  auto valueAt = [&](int64_t b, int64_t t, int64_t h) {
+    return ((b * len + t) * heads + h) * valueSize;
+  };
+  auto rawDecay = [&](int64_t b, int64_t t, int64_t h, int64_t kk) {
+    switch (decay.rank()) {
+    case 1:
+      return decay.data[h];
+    case 2:
+      return decay.data[h * key + kk];
+    case 3:
+      return decay.data[(b * len + t) * heads + h];
+    default:
+      return decay.data[((b * len + t) * heads + h) * key + kk];
+    }
+  };
+  auto dot = [&](const double *x, const double *y) {
+    double sum = 0.0;
+    for (int64_t j = 0; j < valueSize; ++j)
+      sum += x[j] * y[j];
+    return sum;
+  };
+
+  // Per head, in processing order: the step δ, the prefix sums of the
+  // effective log-decay, and the cotangents gathered along the way.
+  std::vector<double> step(len), prefix((len + 1) * key), spread((len + 1) * key);
+  std::vector<double> dStep(len), scores(len), ratio(valueSize);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      int64_t g = h / headsPerGroup;
+      for (int64_t p = 0; p < len; ++p) {
+        int64_t t = timeOf(p);
+        step[p] = in.delta ? in.delta->data[(b * len + t) * heads + h] : 1.0;
+        for (int64_t kk = 0; kk < key; ++kk)
+          prefix[(p + 1) * key + kk] =
+              prefix[p * key + kk] + step[p] * rawDecay(b, t, h, kk);
+      }
+      std::fill(spread.begin(), spread.end(), 0.0);
+      std::fill(dStep.begin(), dStep.end(), 0.0);
+      // Γ_κ(j, r) = prefix[r + 1] − prefix[j + 1]; its cotangent goes to the
+      // steps j + 1 … r.
+      auto gamma = [&](int64_t j, int64_t r, int64_t kk) {
+        return prefix[(r + 1) * key + kk] - prefix[(j + 1) * key + kk];
+      };
+      auto spreadGamma = [&](int64_t j, int64_t r, int64_t kk, double d) {
+        spread[(j + 1) * key + kk] += d;
+        spread[(r + 1) * key + kk] -= d;
+      };
+      for (int64_t i = 0; i < len; ++i) {
+        int64_t ti = timeOf(i), last = hasBonus ? i - 1 : i;
+        const double *dyi = &dy.data[valueAt(b, ti, h)];
+        double *dvi = &out.v.data[valueAt(b, ti, h)];
+        const double *vi = &v.data[valueAt(b, ti, h)];
+        if (in.skip)
+          for (int64_t e = 0; e < valueSize; ++e)
+            dvi[e] += in.skip->data[h] * dyi[e];
+        if (normalize) {
+          // Softmax over the scores of the keys the read sees.
+          double top = -std::numeric_limits<double>::infinity();
+          for (int64_t j = 0; j <= last; ++j) {
+            scores[j] = k.data[keyAt(k, b, timeOf(j), g)] + gamma(j, last, 0);
+            top = std::max(top, scores[j]);
+          }
+          double diag = hasBonus
+                            ? in.bonus->data[h] + k.data[keyAt(k, b, ti, g)]
+                            : 0.0;
+          if (hasBonus)
+            top = std::max(top, diag);
+          double total = 0.0;
+          for (int64_t j = 0; j <= last; ++j)
+            total += scores[j] = std::exp(scores[j] - top);
+          double diagWeight = hasBonus ? std::exp(diag - top) : 0.0;
+          total += diagWeight;
+          std::fill(ratio.begin(), ratio.end(), 0.0);
+          for (int64_t j = 0; j <= last; ++j)
+            for (int64_t e = 0; e < valueSize; ++e)
+              ratio[e] += scores[j] / total *
+                          v.data[valueAt(b, timeOf(j), h) + e];
+          for (int64_t e = 0; e < valueSize; ++e)
+            ratio[e] += diagWeight / total * vi[e];
+          double mean = dot(dyi, ratio.data());
+          for (int64_t j = 0; j <= last; ++j) {
+            int64_t tj = timeOf(j);
+            double pj = scores[j] / total;
+            double *dvj = &out.v.data[valueAt(b, tj, h)];
+            for (int64_t e = 0; e < valueSize; ++e)
+              dvj[e] += pj * dyi[e];
+            double ds = pj * (dot(dyi, &v.data[valueAt(b, tj, h)]) - mean);
+            out.k.data[keyAt(k, b, tj, g)] += ds;
+            spreadGamma(j, last, 0, ds);
+          }
+          if (hasBonus) {
+            double pi = diagWeight / total;
+            for (int64_t e = 0; e < valueSize; ++e)
+              dvi[e] += pi * dyi[e];
+            out.k.data[keyAt(k, b, ti, g)] += pi * (dot(dyi, vi) - mean);
+          }
+          continue;
+        }
+        const double *qi = in.q ? &in.q->data[keyAt(k, b, ti, g)] : nullptr;
+        double *dqi = &out.q.data[keyAt(k, b, ti, g)];
+        auto query = [&](int64_t kk) { return qi ? qi[kk] : 1.0; };
+        for (int64_t j = 0; j <= last; ++j) {
+          int64_t tj = timeOf(j);
+          const double *kj = &k.data[keyAt(k, b, tj, g)];
+          double *dkj = &out.k.data[keyAt(k, b, tj, g)];
+          double a = dot(dyi, &v.data[valueAt(b, tj, h)]), weight = 0.0;
+          for (int64_t kk = 0; kk < key; ++kk) {
+            double e = std::exp(gamma(j, last, kk));
+            double keyScaled = step[j] * kj[kk];
+            double term = query(kk) * e * keyScaled * a;
+            weight += query(kk) * e * keyScaled;
+            dqi[kk] += e * keyScaled * a;
+            double dKeyScaled = query(kk) * e * a;
+            dkj[kk] += dKeyScaled * step[j];
+            dStep[j] += dKeyScaled * kj[kk];
+            spreadGamma(j, last, kk, term);
+          }
+          double *dvj = &out.v.data[valueAt(b, tj, h)];
+          for (int64_t e = 0; e < valueSize; ++e)
+            dvj[e] += weight * dyi[e];
+        }
+        if (hasBonus) {
+          const double *ki = &k.data[keyAt(k, b, ti, g)];
+          double *dki = &out.k.data[keyAt(k, b, ti, g)];
+          double a = dot(dyi, vi), weight = 0.0;
+          for (int64_t kk = 0; kk < key; ++kk) {
+            double u = in.bonus->data[h * key + kk];
+            weight += query(kk) * u * step[i] * ki[kk];
+            dqi[kk] += u * step[i] * ki[kk] * a;
+            double dKeyScaled = query(kk) * u * a;
+            dki[kk] += dKeyScaled * step[i];
+            dStep[i] += dKeyScaled * ki[kk];
+          }
+          for (int64_t e = 0; e < valueSize; ++e)
+            dvi[e] += weight * dyi[e];
+        }
+      }
+      // The cotangent of each step's effective log-decay g_s = δ_s · raw_s,
+      // then of its factors.
+      std::vector<double> running(key, 0.0);
+      for (int64_t s = 0; s < len; ++s) {
+        int64_t ts = timeOf(s);
+        for (int64_t kk = 0; kk < key; ++kk) {
+          running[kk] += spread[s * key + kk];
+          double dg = running[kk];
+          if (in.delta)
+            dStep[s] += dg * rawDecay(b, ts, h, kk);
+          double dRaw = dg * step[s];
+          switch (decay.rank()) {
+          case 1:
+            out.logDecay.data[h] += dRaw;
+            break;
+          case 2:
+            out.logDecay.data[h * key + kk] += dRaw;
+            break;
+          case 3:
+            out.logDecay.data[(b * len + ts) * heads + h] += dRaw;
+            break;
+          default:
+            out.logDecay.data[((b * len + ts) * heads + h) * key + kk] += dRaw;
+          }
+        }
+        out.delta.data[(b * len + ts) * heads + h] += dStep[s];
+      }
+    }
+  return std::nullopt;
+}
+
+/// The vector–Jacobian product of softmax attention without a cache,
+/// written from the probabilities of each query row.
+static Failure evalAttentionGrad(glint::AttentionGradOp op, const Array &q,
+                                 const Array &k, const Array &v,
+                                 const Array &dy, Array &dq, Array &dk,
+                                 Array &dv) {
+  int64_t batch = q.shape[0], len = q.shape[1], heads = q.shape[2];
+  int64_t dim = q.shape[3], kvHeads = k.shape[2], valueDim = v.shape[3];
+  if (auto f = checkRuntimeShape(k, {batch, len, kvHeads, dim}, "k"))
+    return f;
+  if (auto f = checkRuntimeShape(v, {batch, len, kvHeads, valueDim}, "v"))
+    return f;
+  if (auto f = checkRuntimeShape(dy, {batch, len, heads, valueDim}, "grad"))
+    return f;
+  if (kvHeads == 0 || heads % kvHeads != 0)
+    return fail(llvm::formatv("{0} query heads do not divide into {1} "
+                              "key/value heads",
+                              heads, kvHeads));
+  double scale = op.getScale().convertToDouble();
+  int64_t window = op.getWindowAttr() ? op.getWindowAttr().getInt() : len;
+  dq = Array(q.shape);
+  dk = Array(k.shape);
+  dv = Array(v.shape);
+  std::vector<double> prob(len), dprob(len);
+  auto qAt = [&](int64_t b, int64_t i, int64_t h) {
+    return ((b * len + i) * heads + h) * dim;
+  };
+  auto kAt = [&](int64_t b, int64_t j, int64_t g) {
+    return ((b * len + j) * kvHeads + g) * dim;
+  };
+  auto vAt = [&](int64_t b, int64_t j, int64_t g) {
+    return ((b * len + j) * kvHeads + g) * valueDim;
+  };
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      int64_t g = h / (heads / kvHeads);
+      for (int64_t i = 0; i < len; ++i) {
+        int64_t first = std::max<int64_t>(0, i - window + 1);
+        double top = -std::numeric_limits<double>::infinity();
+        for (int64_t j = first; j <= i; ++j) {
+          double s = 0.0;
+          for (int64_t d = 0; d < dim; ++d)
+            s += q.data[qAt(b, i, h) + d] * k.data[kAt(b, j, g) + d];
+          prob[j] = scale * s;
+          top = std::max(top, prob[j]);
+        }
+        double total = 0.0;
+        for (int64_t j = first; j <= i; ++j)
+          total += prob[j] = std::exp(prob[j] - top);
+        const double *dyi = &dy.data[((b * len + i) * heads + h) * valueDim];
+        double mean = 0.0;
+        for (int64_t j = first; j <= i; ++j) {
+          prob[j] /= total;
+          double d = 0.0;
+          for (int64_t e = 0; e < valueDim; ++e) {
+            d += dyi[e] * v.data[vAt(b, j, g) + e];
+            dv.data[vAt(b, j, g) + e] += prob[j] * dyi[e];
+          }
+          dprob[j] = d;
+          mean += prob[j] * d;
+        }
+        for (int64_t j = first; j <= i; ++j) {
+          double ds = scale * prob[j] * (dprob[j] - mean);
+          for (int64_t d = 0; d < dim; ++d) {
+            dq.data[qAt(b, i, h) + d] += ds * k.data[kAt(b, j, g) + d];
+            dk.data[kAt(b, j, g) + d] += ds * q.data[qAt(b, i, h) + d];
+          }
+        }
+      }
+    }
+  return std::nullopt;
+}
+
 static Failure evalRotary(glint::RotaryOp op, const Array &x, double offset,
                           Array &out) {
   int64_t rotaryDim = op.getRotaryDim(), dim = x.shape[3];
@@ -1476,6 +1778,32 @@ Interpreter::evaluateGlintOp(Operation *op, ArrayRef<const Array *> in,
           set(1, std::move(keys));
           set(2, std::move(values));
         }
+        return std::nullopt;
+      })
+      .Case([&](glint::RecurrenceGradOp r) -> Failure {
+        RecurrenceGradArgs args{get(r.getQ()),     *get(r.getK()),
+                                *get(r.getV()),    *get(r.getLogDecay()),
+                                get(r.getDelta()), get(r.getBonus()),
+                                get(r.getSkip()),  *get(r.getGrad())};
+        RecurrenceGrads grads;
+        if (Failure f = evalRecurrenceGrad(r, args, grads))
+          return f;
+        set(0, std::move(grads.q));
+        set(1, std::move(grads.k));
+        set(2, std::move(grads.v));
+        set(3, std::move(grads.logDecay));
+        set(4, std::move(grads.delta));
+        return std::nullopt;
+      })
+      .Case([&](glint::AttentionGradOp a) -> Failure {
+        Array dq, dk, dv;
+        if (Failure f = evalAttentionGrad(a, *get(a.getQ()), *get(a.getK()),
+                                          *get(a.getV()), *get(a.getGrad()),
+                                          dq, dk, dv))
+          return f;
+        set(0, std::move(dq));
+        set(1, std::move(dk));
+        set(2, std::move(dv));
         return std::nullopt;
       })
       .Case([&](glint::RotaryOp r) {

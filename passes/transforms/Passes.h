@@ -45,6 +45,15 @@ std::string stepFunctionName(StringRef function);
 /// offending op and fails if `fn` cannot stream.
 FailureOr<func::FuncOp> exposeState(func::FuncOp fn, StringRef stepName);
 
+/// The default name of the gradient function of `function`
+/// (`<function>_grad`).
+std::string gradientFunctionName(StringRef function);
+
+/// Adds `name`, the reverse-mode gradient function of `forward` (see
+/// glint-differentiate), next to it in its module; fails with a diagnostic
+/// naming the op without a backward rule, leaving the module unchanged.
+FailureOr<func::FuncOp> differentiate(func::FuncOp forward, StringRef name);
+
 } // namespace mlir::glint
 
 #endif // GLINT_PASSES_TRANSFORMS_PASSES_H

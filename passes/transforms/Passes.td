@@ -206,4 +206,57 @@ def GlintToAttention : Pass<"glint-to-attention", "func::FuncOp"> {
                            "tensor::TensorDialect"];
 }
 
+def GlintDifferentiate : Pass<"glint-differentiate", "ModuleOp"> {
+  let summary = "Adds the reverse-mode gradient function of a model";
+  let description = [{
+    Clones the model function `@forward(inputs) -> (out, ...)` into
+    `@forward_grad(inputs, seed) -> (out, ..., g_1, ..., g_n, g_in...)`, which
+    also computes the vector–Jacobian product of its first result with
+    `seed` (a tensor of `out`'s type: a one-hot seed picks one logit or one
+    class score at one position), with respect to
+
+    * the output of every token-mixing layer (each `glint.mixer`, and each
+      `glint.attention` outside one), in program order, labelled as
+      glint-to-attention labels them (`glint.gradient_layers`);
+    * the model input: the result of every `glint.embedding` (token
+      models), else every floating-point argument (images).
+
+    Weights are constants. The mixers are inlined; each op on a path from
+    the input to the output contributes its backward rule: a glint op's is
+    its `DifferentiableOpInterface` (next to the op; recurrences and softmax
+    attention get `glint.recurrence_grad` / `glint.attention_grad`), the
+    standard ops' (sums, products, quotients, negation, `math.exp`,
+    `math.sqrt`, slices, concatenation, reshapes, transposes) are here.
+    Contributions of several uses are summed. An op on such a path without a
+    rule is an error naming it.
+
+    Before:
+    ```mlir
+    func.func @forward(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {
+      %y = glint.act tanh %x : tensor<?x?x8xf32>
+      return %y : tensor<?x?x8xf32>
+    }
+    ```
+    After (`@forward` unchanged; `g` is the cotangent of `%x`):
+    ```mlir
+    func.func @forward_grad(%x: tensor<?x?x8xf32>, %seed: tensor<?x?x8xf32>)
+        -> (tensor<?x?x8xf32>, tensor<?x?x8xf32>) {
+      %y = glint.act tanh %x : tensor<?x?x8xf32>
+      // g = seed * (1 - y * y)
+      ...
+      return %y, %g : tensor<?x?x8xf32>, tensor<?x?x8xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The model function">,
+    Option<"gradientFunction", "gradient-function", "std::string",
+           /*default=*/"\"\"",
+           "Name of the gradient function (default: <function>_grad)">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "tensor::TensorDialect"];
+}
+
 #endif // GLINT_PASSES_TRANSFORMS_PASSES_TD
