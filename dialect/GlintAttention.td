@@ -208,6 +208,27 @@ def Glint_MapReduceOp : Glint_MapOp<"map_reduce"> {
   let hasVerifier = 1;
 }
 
+def Glint_MapAttributionOp : Glint_MapOp<"map_attribution"> {
+  let summary = "gradient-weighted attribution map of a layer";
+  let description = [{
+    The attribution of Chefer et al. (2021) as the Mamba explainability
+    papers apply it to implicit attention: for the layer `y = A · x` per
+    channel, the gradient of a score `s` with respect to `A_c` is
+    `∂s/∂A_c[i, j] = g[i, c] · x[j, src(c)]`, with `g = ∂s/∂y` (`grad`, of
+    the map's value type) and `x` the layer's value input (`input`). The
+    result is the channel mean of the positive part of the product,
+    `R[b, i, j] = mean_c max(0, A_c[b, i, j] · g[b, i, c] · x[b, j, src(c)])`,
+    `[B, L, L]`, streamed one channel at a time like `map_reduce`.
+  }];
+  let arguments = (ins Glint_MapType:$map, Glint_FloatTensor:$grad,
+                       Glint_FloatTensor:$input);
+  let results = (outs Glint_FloatTensor:$result);
+  let assemblyFormat = [{
+    $map `,` $grad `,` $input attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Glint_MapApplyOp : Glint_MapOp<"map_apply"> {
   let summary = "applies a map to its value input: y[:, :, c] = A_c · x[:, :, src(c)]";
   let arguments = (ins Glint_MapType:$map, Glint_FloatTensor:$input);

@@ -1161,6 +1161,20 @@ LogicalResult MapApplyOp::verify() {
   return success();
 }
 
+LogicalResult MapAttributionOp::verify() {
+  auto type = cast<MapType>(getMap().getType());
+  if (failed(verifyMatchesMap(*this, getGrad(), "grad", type)))
+    return failure();
+  auto input = cast<RankedTensorType>(getInput().getType());
+  if (input.getRank() < 3)
+    return emitOpError("expects a [batch, seq, channels...] value input, got ")
+           << input;
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (result.getRank() != 3)
+    return emitOpError("result must be [batch, seq, seq], got ") << result;
+  return success();
+}
+
 LogicalResult ActGainOp::verify() {
   switch (getKind()) {
   case ActKind::sigmoid:

@@ -636,3 +636,48 @@ Expected<Array> mlir::glint::reference::applyMap(const MapRef &map,
     }
   return out;
 }
+
+Expected<Array> mlir::glint::reference::attributeMap(const MapRef &map,
+                                                     const Array &grad,
+                                                     const Array &input) {
+  int64_t batch = map->batch(), n = map->len(), count = map->channels();
+  if (grad.shape != map->shape)
+    return error("map_attribution: grad has run-time shape " +
+                 shapeString(grad.shape) + ", expected " +
+                 shapeString(map->shape));
+  if (input.rank() < 3 || input.shape[0] != batch || input.shape[1] != n)
+    return error("map_attribution: input has run-time shape " +
+                 shapeString(input.shape) + ", expected [" +
+                 std::to_string(batch) + ", " + std::to_string(n) +
+                 ", channels...]");
+  if (auto e = checkMemory(
+          6.0 * n * n * sizeof(double),
+          llvm::formatv("an L x L matrix per channel at L = {0}", n).str(),
+          "explain a shorter sequence"))
+    return std::move(e);
+  int64_t inChannels = input.numElements() / std::max<int64_t>(batch * n, 1);
+  Array out(ArrayRef<int64_t>{batch, n, n});
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t c = 0; c < count; ++c) {
+      auto channel = map->materialise(b, c);
+      if (!channel)
+        return channel.takeError();
+      if (channel->src < 0 || channel->src >= inChannels)
+        return error(llvm::formatv("map_attribution: channel {0} reads input "
+                                   "channel {1} of {2}",
+                                   c, channel->src, inChannels));
+      double *dst = out.data.data() + b * n * n;
+      for (int64_t i = 0; i < n; ++i) {
+        double g = grad.data[(b * n + i) * count + c];
+        for (int64_t j = 0; j < n; ++j) {
+          double v = channel->m[i * n + j] * g *
+                     input.data[(b * n + j) * inChannels + channel->src];
+          if (v > 0.0)
+            dst[i * n + j] += v;
+        }
+      }
+    }
+  for (double &x : out.data)
+    x /= static_cast<double>(std::max<int64_t>(count, 1));
+  return out;
+}

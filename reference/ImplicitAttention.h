@@ -56,6 +56,10 @@ llvm::Expected<Array> reduceMap(const MapRef &map, Aggregate aggregate,
                                 std::optional<int64_t> row);
 /// `y[b, :, c] = A_{b,c} · x[b, :, src(c)]`, shaped like the map's value.
 llvm::Expected<Array> applyMap(const MapRef &map, const Array &x);
+/// mean_c max(0, A_c[b, i, j] · grad[b, i, c] · input[b, j, src(c)]), one
+/// channel's matrix at a time: the gradient-weighted attribution map.
+llvm::Expected<Array> attributeMap(const MapRef &map, const Array &grad,
+                                   const Array &input);
 
 /// The run-time value shape of a map.
 llvm::ArrayRef<int64_t> mapValueShape(const MapRef &map);

@@ -1981,7 +1981,8 @@ Interpreter::evaluateAttentionForm(Operation *op, Values &values) {
   if (!isa<glint::MapIdentityOp, glint::MapConvOp, glint::MapShiftOp,
            glint::MapScaleOp, glint::MapScanOp, glint::MapAttentionOp,
            glint::MapAddOp, glint::MapReshapeOp, glint::MapReduceOp,
-           glint::MapApplyOp, glint::ActGainOp, glint::NormStatsOp>(op))
+           glint::MapApplyOp, glint::MapAttributionOp, glint::ActGainOp,
+           glint::NormStatsOp>(op))
     return std::nullopt;
   auto array = [&](Value v) -> const Array * {
     return v ? &values.find(v)->second : nullptr;
@@ -2064,6 +2065,10 @@ Interpreter::evaluateAttentionForm(Operation *op, Values &values) {
       })
       .Case([&](glint::MapApplyOp m) {
         return setArray(applyMap(map(m.getMap()), *array(m.getInput())));
+      })
+      .Case([&](glint::MapAttributionOp m) {
+        return setArray(attributeMap(map(m.getMap()), *array(m.getGrad()),
+                                     *array(m.getInput())));
       })
       .Case([&](glint::ActGainOp g) -> Failure {
         glint::ActKind kind = g.getKind();

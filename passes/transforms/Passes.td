@@ -200,7 +200,12 @@ def GlintToAttention : Pass<"glint-to-attention", "func::FuncOp"> {
     Option<"row", "row", "int64_t", /*default=*/"0",
            "With has-row: only this row of each matrix (negative: from the end)">,
     Option<"hasRow", "has-row", "bool", /*default=*/"false",
-           "Produce one row per matrix instead of the whole matrix">
+           "Produce one row per matrix instead of the whole matrix">,
+    Option<"attribution", "attribution", "bool", /*default=*/"false",
+           "Return each layer's gradient-weighted attribution map "
+           "(glint.map_attribution) instead of its channel aggregate; the "
+           "cotangent of each layer's output (glint-differentiate) is read "
+           "from one more function argument per layer, after the inputs">
   ];
   let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
                            "tensor::TensorDialect"];

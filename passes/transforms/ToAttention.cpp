@@ -113,10 +113,10 @@ class LayerRewriter {
 public:
   LayerRewriter(func::FuncOp func, const AttentionFactors &formulation,
                 MapAggregate aggregate, ArrayRef<int64_t> channels,
-                std::optional<int64_t> row)
+                std::optional<int64_t> row, bool attribution)
       : func(func), formulation(formulation), aggregate(aggregate),
-        channels(channels), row(row), rewriter(func.getContext()),
-        path(rewriter, formulation) {}
+        channels(channels), row(row), attribution(attribution),
+        rewriter(func.getContext()), path(rewriter, formulation) {}
 
   LogicalResult run();
 
@@ -133,6 +133,9 @@ private:
   LogicalResult mirrorSub(arith::SubFOp sub);
   template <typename ReshapeOp> LogicalResult mirrorReshape(ReshapeOp reshape);
   Value reduce(Location loc, Value map);
+  /// The layer's attribution map, from its output cotangent (a new argument
+  /// of the function) and its value input `input`.
+  Value attribute(Location loc, Value map, Value input);
   /// Explains why the layer output is not on the value path.
   void explainBrokenPath(MixerOp mixer, Value yielded);
 
@@ -141,6 +144,7 @@ private:
   MapAggregate aggregate;
   ArrayRef<int64_t> channels;
   std::optional<int64_t> row;
+  bool attribution;
   IRRewriter rewriter;
   ValuePath path;
   SmallVector<Value> layerMaps;
@@ -170,6 +174,15 @@ Value LayerRewriter::reduce(Location loc, Value map) {
                        : rewriter.getDenseI64ArrayAttr(channels),
       row ? rewriter.getI64IntegerAttr(*row) : IntegerAttr());
   return op.getResult();
+}
+
+Value LayerRewriter::attribute(Location loc, Value map, Value input) {
+  auto type = cast<MapType>(map.getType()).getValueType();
+  Value grad = func.getBody().front().addArgument(type, loc);
+  auto resultType = RankedTensorType::get(
+      {type.getDimSize(0), type.getDimSize(1), type.getDimSize(1)},
+      type.getElementType());
+  return MapAttributionOp::create(rewriter, loc, resultType, map, grad, input);
 }
 
 LogicalResult LayerRewriter::mirror(Operation *op) {
@@ -331,7 +344,8 @@ LogicalResult LayerRewriter::rewriteMixer(MixerOp mixer) {
 
   rewriter.setInsertionPoint(mixer);
   Value map = path.getMap(yielded);
-  layerMaps.push_back(reduce(loc, map));
+  layerMaps.push_back(attribution ? attribute(loc, map, input)
+                                  : reduce(loc, map));
   layerLabels.push_back(mixer.getLabelAttr()
                             ? Attribute(mixer.getLabelAttr())
                             : rewriter.getStringAttr(llvm::formatv(
@@ -356,7 +370,8 @@ LogicalResult LayerRewriter::rewriteAttentionLayer(AttentionOp attention) {
       rewriter, loc, mapTypeOf(attention.getOutput()), identity,
       attention.getQ(), attention.getK(), attention.getScaleAttr(),
       attention.getWindowAttr());
-  layerMaps.push_back(reduce(loc, map));
+  layerMaps.push_back(attribution ? attribute(loc, map, attention.getV())
+                                  : reduce(loc, map));
   layerLabels.push_back(rewriter.getStringAttr(
       llvm::formatv("attention{0}", layerLabels.size()).str()));
   return success();
@@ -392,7 +407,7 @@ LogicalResult LayerRewriter::run() {
   for (Value map : layerMaps)
     results.push_back(map.getType());
   func.setFunctionType(rewriter.getFunctionType(
-      func.getFunctionType().getInputs(), results));
+      func.getBody().front().getArgumentTypes(), results));
   func->setAttr(GlintDialect::kAttentionLayersAttrName,
                 rewriter.getArrayAttr(layerLabels));
   return success();
@@ -423,7 +438,8 @@ struct ToAttentionPass
     std::optional<int64_t> selectedRow;
     if (hasRow)
       selectedRow = row;
-    LayerRewriter layers(func, factors, *kind, selected, selectedRow);
+    LayerRewriter layers(func, factors, *kind, selected, selectedRow,
+                         attribution);
     if (failed(layers.run()))
       return signalPassFailure();
     func->setAttr(GlintDialect::kFormulationAttrName,

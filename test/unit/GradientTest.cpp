@@ -30,6 +30,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
@@ -494,6 +495,65 @@ TEST(Differentiate, OpWithoutRuleIsNamed) {
             std::string::npos)
       << diagnostics;
   EXPECT_FALSE(module->lookupSymbol("forward_grad"));
+}
+
+} // namespace
+
+namespace {
+
+/// glint.map_attribution against the per-channel maps (aggregate `full`)
+/// combined by hand: mean_c max(0, A_c[i, j] · g[i, c] · x[j, c]).
+TEST(Attribution, MatchesPerChannelMaps) {
+  mlir::glint::registerGlintToAttention();
+  auto context = makeContext();
+  const char *ir = R"(module {
+  ml_program.global private @w(#ml_program.extern : tensor<4x3xf32>) : tensor<4x3xf32>
+  func.func @forward(%x: tensor<?x?x4xf32>) -> tensor<?x?x4xf32> {
+    %y = glint.mixer label "mix" (%x) : tensor<?x?x4xf32> -> tensor<?x?x4xf32> {
+    ^bb0(%v: tensor<?x?x4xf32>):
+      %w = ml_program.global_load_const @w : tensor<4x3xf32>
+      %c = glint.conv1d %v, %w : (tensor<?x?x4xf32>, tensor<4x3xf32>) -> tensor<?x?x4xf32>
+      %m = glint.act silu %c : tensor<?x?x4xf32>
+      glint.yield %m : tensor<?x?x4xf32>
+    }
+    return %y : tensor<?x?x4xf32>
+  }
+})";
+  std::mt19937_64 rng(11);
+  ref::WeightProvider weights = randomWeights(rng, -1.0, 1.0);
+  ref::Array x = randomArray(rng, {1, 6, 4}, -1.0, 1.0);
+  ref::Array g = randomArray(rng, {1, 6, 4}, -1.0, 1.0);
+  auto run = [&](StringRef pipeline,
+                 std::vector<ref::Array> args) -> std::vector<ref::Array> {
+    auto module = parseSourceString<ModuleOp>(ir, context.get());
+    EXPECT_TRUE(module);
+    PassManager pm(context.get());
+    EXPECT_TRUE(succeeded(parsePassPipeline(pipeline, pm)));
+    EXPECT_TRUE(succeeded(pm.run(*module)));
+    auto results =
+        ref::ReferenceEvaluator(*module, weights).run("forward", args);
+    EXPECT_TRUE(bool(results)) << llvm::toString(results.takeError());
+    return results ? *results : std::vector<ref::Array>();
+  };
+  auto full = run("func.func(glint-to-attention{aggregate=full})", {x});
+  auto attributed =
+      run("func.func(glint-to-attention{attribution=true})", {x, g});
+  ASSERT_EQ(full.size(), 2u);
+  ASSERT_EQ(attributed.size(), 2u);
+  int64_t n = 6, channels = 4;
+  ref::Array expected(ArrayRef<int64_t>{1, n, n});
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double v = full[1].data[(c * n + i) * n + j] *
+                   g.data[i * channels + c] * x.data[j * channels + c];
+        expected.data[i * n + j] += std::max(v, 0.0) / channels;
+      }
+  EXPECT_LE(relativeError(attributed[1], expected), 1e-12);
+  double total = 0.0;
+  for (double v : expected.data)
+    total += v;
+  EXPECT_GT(total, 0.0);
 }
 
 } // namespace

@@ -134,6 +134,23 @@ static cl::opt<std::string> evalJson(
     "json", cl::desc("eval: also write the table as JSON to this file"),
     cl::value_desc("file.json"), cl::cat(category));
 
+static cl::list<std::string> methodsOpt(
+    "method", cl::CommaSeparated,
+    cl::desc("Explanation methods shown side by side (default: all the "
+             "model supports): rollout, raw_attention, attribution (the "
+             "gradient-weighted implicit attention of Ali et al. after "
+             "Chefer et al.), input_x_gradient, integrated_gradients (names "
+             "as in Captum)"),
+    cl::value_desc("names"), cl::cat(category));
+static cl::opt<unsigned> igSteps(
+    "ig-steps", cl::desc("integrated_gradients: number of steps (default 32)"),
+    cl::init(32), cl::cat(category));
+static cl::opt<std::string> igBaseline(
+    "ig-baseline",
+    cl::desc("integrated_gradients: 'zero' embeddings (default) or a token "
+             "id whose embedding fills every position"),
+    cl::init("zero"), cl::cat(category));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-explain") << message << "\n";
   return 1;
@@ -792,6 +809,12 @@ struct Relevance {
   std::optional<std::vector<double>> scanOnlyRow;
 };
 
+/// One method's relevance row beside rollout and raw attention.
+struct MethodRow {
+  std::string method, title, note;
+  std::vector<double> relevance;
+};
+
 /// One input's explanation: what the report, summary.json and the answer on
 /// stdout are made of.
 struct Explanation {
@@ -803,6 +826,9 @@ struct Explanation {
   Relevance relevance;
   std::string targetName;
   double targetProbability;
+  /// The gradient-based methods' rows (attribution, input x gradient,
+  /// integrated gradients).
+  std::vector<MethodRow> gradientRows;
 };
 } // namespace
 
@@ -834,6 +860,305 @@ static Expected<Relevance> computeRelevance(Model &model,
   result.rollRow = std::move(*rollRow);
   result.scanOnlyRow = std::move(*scanOnly);
   return result;
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient-based methods
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The explanation methods, named as Captum names them where it has them.
+constexpr StringLiteral kRollout = "rollout", kRaw = "raw_attention",
+                        kAttribution = "attribution",
+                        kInputXGradient = "input_x_gradient",
+                        kIntegratedGradients = "integrated_gradients";
+
+/// A token model's @forward as a function of its embeddings (the lookup
+/// replaced by an argument after the ids), with its gradient function.
+struct EmbeddingGradient {
+  OwningOpRef<ModuleOp> module;
+  ref::Array embeddings; // of the input, [1, L, D]
+  std::string tableName;
+  int64_t layers = 0;
+};
+} // namespace
+
+static bool methodWanted(StringRef name) {
+  return methodsOpt.empty() || llvm::is_contained(methodsOpt, name);
+}
+
+/// Runs the diagnostics of `body` into an error with `what` in front.
+static llvm::Error withDiagnostics(MLIRContext *context, StringRef what,
+                                   function_ref<LogicalResult()> body) {
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(context, [&](Diagnostic &d) {
+    llvm::raw_string_ostream os(diagnostics);
+    os << d.getLocation() << ": " << d << "\n";
+    return success();
+  });
+  if (failed(body()))
+    return llvm::createStringError(what + ":\n" + diagnostics);
+  return llvm::Error::success();
+}
+
+/// Builds the embeddings-input gradient function of a token model and the
+/// embeddings of `input` (read from the table the lookup reads).
+static Expected<EmbeddingGradient> embeddingGradient(Model &model,
+                                                     const ref::Array &input) {
+  EmbeddingGradient result;
+  result.module = model.module->clone();
+  auto forward = result.module->lookupSymbol<func::FuncOp>("forward");
+  SmallVector<glint::EmbeddingOp> lookups;
+  forward.walk([&](glint::EmbeddingOp e) { lookups.push_back(e); });
+  if (lookups.size() != 1)
+    return llvm::createStringError(
+        "gradient methods need a model with one embedding lookup");
+  glint::EmbeddingOp lookup = lookups.front();
+  auto load =
+      lookup.getTable().getDefiningOp<ml_program::GlobalLoadConstOp>();
+  if (!load)
+    return llvm::createStringError(
+        "the embedding table is not a checkpoint weight");
+  result.tableName = load.getGlobal().getLeafReference().str();
+  auto tableType = cast<RankedTensorType>(lookup.getTable().getType());
+  auto table = ref::weightsFrom(*model.checkpoint)(result.tableName,
+                                                   tableType.getShape());
+  if (!table)
+    return table.takeError();
+  int64_t width = tableType.getDimSize(1), len = input.shape[1];
+  result.embeddings = ref::Array(ArrayRef<int64_t>{1, len, width});
+  for (int64_t t = 0; t < len; ++t)
+    std::copy_n(table->data.begin() +
+                    static_cast<int64_t>(input.data[t]) * width,
+                width, result.embeddings.data.begin() + t * width);
+  Block &block = forward.getBody().front();
+  Value argument = block.addArgument(lookup.getType(), lookup.getLoc());
+  lookup.getResult().replaceAllUsesWith(argument);
+  lookup.erase();
+  forward.setFunctionType(FunctionType::get(
+      forward.getContext(), block.getArgumentTypes(),
+      forward.getFunctionType().getResults()));
+  FailureOr<func::FuncOp> grad;
+  if (llvm::Error e = withDiagnostics(
+          model.context.get(), "the model has no gradient", [&] {
+            grad = glint::differentiate(forward, "forward_grad");
+            return success(succeeded(grad));
+          }))
+    return std::move(e);
+  result.layers = (*grad)->getAttrOfType<ArrayAttr>(
+                              glint::GlintDialect::kGradientLayersAttrName)
+                      .size();
+  return result;
+}
+
+/// The seed that selects the explained score: the target's logit at the
+/// explained position.
+static ref::Array scoreSeed(const ref::Array &logits,
+                            const ExplainedOutput &output) {
+  ref::Array seed(logits.shape);
+  seed.data[output.offset + output.target] = 1.0;
+  return seed;
+}
+
+/// The gradient function's results at `embeddings`: the logits, each layer's
+/// output cotangent, and the embeddings' cotangent.
+static Expected<std::vector<ref::Array>>
+runGradient(Model &model, const EmbeddingGradient &gradient,
+            const ref::Array &ids, const ref::Array &embeddings,
+            const ref::Array &seed) {
+  ref::ReferenceEvaluator evaluator(*gradient.module,
+                                    ref::weightsFrom(*model.checkpoint));
+  auto results = evaluator.run("forward_grad", {ids, embeddings, seed});
+  if (!results)
+    return results.takeError();
+  for (const ref::Array &r : *results)
+    for (double v : r.data)
+      if (!std::isfinite(v))
+        return llvm::createStringError(
+            "the gradient is not finite (the model's output saturates at "
+            "this input)");
+  return std::move(*results);
+}
+
+/// Σ_d a[t, d] · b[t, d] per position: the token-level sum of an
+/// element-wise product of [1, L, D] arrays.
+static std::vector<double> perToken(const ref::Array &a, const ref::Array &b) {
+  int64_t len = a.shape[1], width = a.shape[2];
+  std::vector<double> row(len, 0.0);
+  for (int64_t t = 0; t < len; ++t)
+    for (int64_t d = 0; d < width; ++d)
+      row[t] += a.data[t * width + d] * b.data[t * width + d];
+  return row;
+}
+
+/// The attribution method: each layer's gradient-weighted map (the positive
+/// part of A ⊙ ∂s/∂A, channel mean) rolled out with the identity.
+static Expected<MethodRow>
+attributionRow(Model &model, const ref::Array &input,
+               ArrayRef<ref::Array> layerGradients, int64_t len,
+               const ExplainedOutput &output) {
+  OwningOpRef<ModuleOp> attention = model.module->clone();
+  PassManager pm(model.context.get());
+  std::string pipeline = llvm::formatv(
+      "func.func(glint-to-attention{{formulation={0} attribution=true})",
+      formulationOpt);
+  if (failed(parsePassPipeline(pipeline, pm)))
+    return llvm::createStringError("invalid pipeline " + pipeline);
+  if (llvm::Error e =
+          withDiagnostics(model.context.get(), "the model has no attention "
+                                               "form",
+                          [&] { return pm.run(*attention); }))
+    return std::move(e);
+  std::vector<ref::Array> args = {input};
+  llvm::append_range(args, layerGradients);
+  ref::ReferenceEvaluator evaluator(*attention,
+                                    ref::weightsFrom(*model.checkpoint));
+  auto results = evaluator.run("forward", args);
+  if (!results)
+    return results.takeError();
+  std::vector<std::vector<double>> maps;
+  for (size_t i = 1; i < results->size(); ++i)
+    maps.push_back(std::vector<double>((*results)[i].data.begin(),
+                                       (*results)[i].data.begin() + len * len));
+  auto rolled = ex::rollout(maps, len, startLayer);
+  if (!rolled)
+    return rolled.takeError();
+  auto row = ex::relevanceRow(*rolled, len, output.position);
+  if (!row)
+    return row.takeError();
+  return MethodRow{std::string(kAttribution),
+                   llvm::formatv("attribution ({0})", formulationOpt).str(),
+                   "positive part of implicit attention x its gradient, "
+                   "channel mean, rolled out",
+                   std::move(*row)};
+}
+
+/// Integrated gradients from the baseline (zero or a token's embedding at
+/// every position) to the input's embeddings, midpoint rule; the note
+/// reports the completeness gap |Σ attributions − (s(x) − s(baseline))|
+/// relative to |s(x) − s(baseline)|.
+static Expected<MethodRow>
+integratedGradientsRow(Model &model, const EmbeddingGradient &gradient,
+                       const ref::Array &ids, const ref::Array &seed,
+                       double score) {
+  if (igSteps == 0)
+    return llvm::createStringError("--ig-steps must be at least 1");
+  ref::Array baseline(gradient.embeddings.shape);
+  if (igBaseline != "zero") {
+    int64_t id;
+    if (StringRef(igBaseline).getAsInteger(10, id))
+      return llvm::createStringError("--ig-baseline must be 'zero' or a "
+                                     "token id (got '" +
+                                     igBaseline + "')");
+    int64_t width = gradient.embeddings.shape[2];
+    auto forward = model.module->lookupSymbol<func::FuncOp>("forward");
+    int64_t vocab = 0;
+    forward.walk([&](glint::EmbeddingOp e) {
+      vocab = e.getTable().getType().getDimSize(0);
+    });
+    if (id < 0 || id >= vocab)
+      return llvm::createStringError(llvm::formatv(
+          "--ig-baseline {0} is not a token id of the model (0..{1})", id,
+          vocab - 1));
+    auto rows = ref::weightsFrom(*model.checkpoint)(
+        gradient.tableName, {vocab, width});
+    if (!rows)
+      return rows.takeError();
+    for (int64_t t = 0; t < baseline.shape[1]; ++t)
+      std::copy_n(rows->data.begin() + id * width, width,
+                  baseline.data.begin() + t * width);
+  }
+  ref::Array sum(baseline.shape), point(baseline.shape);
+  size_t last = 0;
+  for (unsigned k = 0; k < igSteps; ++k) {
+    double alpha = (k + 0.5) / igSteps;
+    for (size_t i = 0; i < point.data.size(); ++i)
+      point.data[i] = baseline.data[i] +
+                      alpha * (gradient.embeddings.data[i] - baseline.data[i]);
+    auto results = runGradient(model, gradient, ids, point, seed);
+    if (!results)
+      return results.takeError();
+    last = results->size() - 1;
+    for (size_t i = 0; i < sum.data.size(); ++i)
+      sum.data[i] += (*results)[last].data[i] / igSteps;
+  }
+  ref::Array difference(baseline.shape);
+  for (size_t i = 0; i < difference.data.size(); ++i)
+    difference.data[i] = gradient.embeddings.data[i] - baseline.data[i];
+  std::vector<double> row = perToken(difference, sum);
+  // s(baseline) for the completeness check.
+  ref::ReferenceEvaluator evaluator(*gradient.module,
+                                    ref::weightsFrom(*model.checkpoint));
+  auto base = evaluator.run("forward", {ids, baseline});
+  if (!base)
+    return base.takeError();
+  double baseScore = 0.0;
+  for (size_t i = 0; i < seed.data.size(); ++i)
+    baseScore += seed.data[i] * (*base)[0].data[i];
+  double total = 0.0;
+  for (double v : row)
+    total += v;
+  double delta = score - baseScore;
+  double gap = std::fabs(total - delta) / std::max(std::fabs(delta), 1e-12);
+  return MethodRow{
+      std::string(kIntegratedGradients),
+      llvm::formatv("integrated gradients ({0} steps, {1} baseline)",
+                    static_cast<unsigned>(igSteps), igBaseline)
+          .str(),
+      llvm::formatv("completeness: sum {0:F4} vs s(x) - s(baseline) {1:F4} "
+                    "(gap {2:P1})",
+                    total, delta, gap)
+          .str(),
+      std::move(row)};
+}
+
+/// The gradient-based rows the command line asks for (all by default) of
+/// a token model given as IR; none for images and compiled libraries, which
+/// have no gradient function yet (said in the report's notes).
+static Expected<std::vector<MethodRow>>
+gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
+             int64_t len, const ExplainedOutput &output) {
+  std::vector<MethodRow> rows;
+  bool wanted = methodWanted(kAttribution) || methodWanted(kInputXGradient) ||
+                methodWanted(kIntegratedGradients);
+  if (!wanted || model.compiled || model.imageInput) {
+    if (!methodsOpt.empty() && wanted)
+      return llvm::createStringError(
+          model.compiled
+              ? "gradient methods need the model's IR (a compiled library "
+                "has no gradient entry point yet)"
+              : "gradient methods are not available for image models yet");
+    return rows;
+  }
+  auto gradient = embeddingGradient(model, input);
+  if (!gradient)
+    return gradient.takeError();
+  ref::Array seed = scoreSeed(logits, output);
+  auto at = runGradient(model, *gradient, input, gradient->embeddings, seed);
+  if (!at)
+    return at.takeError();
+  size_t firstLayer = 1;
+  ArrayRef<ref::Array> layerGradients(at->data() + firstLayer,
+                                      gradient->layers);
+  const ref::Array &inputGradient = at->back();
+  if (methodWanted(kAttribution)) {
+    auto row = attributionRow(model, input, layerGradients, len, output);
+    if (!row)
+      return row.takeError();
+    rows.push_back(std::move(*row));
+  }
+  if (methodWanted(kInputXGradient))
+    rows.push_back({std::string(kInputXGradient), "input x gradient",
+                    "embedding . gradient of the score, per token",
+                    perToken(gradient->embeddings, inputGradient)});
+  if (methodWanted(kIntegratedGradients)) {
+    double score = logits.data[output.offset + output.target];
+    auto row = integratedGradientsRow(model, *gradient, input, seed, score);
+    if (!row)
+      return row.takeError();
+    rows.push_back(std::move(*row));
+  }
+  return rows;
 }
 
 /// The text of token `id`: its word in the vocabulary, else the id.
@@ -889,6 +1214,10 @@ static Expected<Explanation> computeExplanation(Model &model) {
                        : tokenText(read->vocab, output->target);
   double targetProbability = probability(explained->logits, output->offset,
                                          output->classes, output->target);
+  auto rows =
+      gradientRows(model, read->input, explained->logits, len, *output);
+  if (!rows)
+    return rows.takeError();
   return Explanation{std::move(*read),
                      std::move(*explained),
                      len,
@@ -896,7 +1225,8 @@ static Expected<Explanation> computeExplanation(Model &model) {
                      *output,
                      std::move(*relevance),
                      std::move(targetName),
-                     targetProbability};
+                     targetProbability,
+                     std::move(*rows)};
 }
 
 /// Fills in the report's title, explained output, methods and metadata
@@ -921,18 +1251,23 @@ static void fillReport(ex::ReportData &report, const Model &model,
     row[output.position] = 0.0;
     return row;
   };
-  report.methods.push_back(
-      {llvm::formatv("rollout ({0})", formulationOpt).str(),
-       shown(relevance.rollRow),
-       llvm::formatv("layers {0}..{1}", static_cast<unsigned>(startLayer),
-                     explanation.layers - 1)
-           .str()});
-  report.methods.push_back({llvm::formatv("raw attention, layer {0} ({1})",
-                                          output.rawLayer, formulationOpt)
-                                .str(),
-                            shown(relevance.rawRow),
-                            explanation.explained.labels[output.rawLayer]});
-  if (relevance.scanOnlyRow)
+  if (methodWanted(kRollout))
+    report.methods.push_back(
+        {llvm::formatv("rollout ({0})", formulationOpt).str(),
+         shown(relevance.rollRow),
+         llvm::formatv("layers {0}..{1}", static_cast<unsigned>(startLayer),
+                       explanation.layers - 1)
+             .str()});
+  if (methodWanted(kRaw))
+    report.methods.push_back({llvm::formatv("raw attention, layer {0} ({1})",
+                                            output.rawLayer, formulationOpt)
+                                  .str(),
+                              shown(relevance.rawRow),
+                              explanation.explained.labels[output.rawLayer]});
+  for (const MethodRow &row : explanation.gradientRows)
+    report.methods.push_back(
+        {row.title, shown(row.relevance), row.note});
+  if (relevance.scanOnlyRow && methodWanted(kRollout))
     report.methods.push_back({"rollout (scan-only, for comparison)",
                               shown(*relevance.scanOnlyRow),
                               "the recurrence alone, as in Ali et al. 2024"});
@@ -985,6 +1320,14 @@ static llvm::Error writeSummary(OutputFiles &outputs, const Model &model,
                                  {"relevance", "relevance_raw.npy"}}},
       {"report", "report.html"},
       {"seconds", seconds}};
+  llvm::json::Array methods;
+  for (const MethodRow &row : explanation.gradientRows)
+    methods.push_back(llvm::json::Object{
+        {"method", row.method},
+        {"title", row.title},
+        {"note", row.note},
+        {"relevance", ("relevance_" + row.method + ".npy")}});
+  summary["gradient_methods"] = std::move(methods);
   if (truth && !model.imageInput)
     summary["ground_truth_position"] = truth->positions[heldout];
   std::string json;
@@ -1043,6 +1386,11 @@ static int explainOne() {
                              relevance.rollRow, explanation->len, report);
   if (!layerJson)
     return outputs.abort(layerJson.takeError());
+  for (const MethodRow &row : explanation->gradientRows)
+    if (llvm::Error e = rt::writeNpy(
+            outputs.file("relevance_" + row.method + ".npy"),
+            {explanation->len}, row.relevance))
+      return outputs.abort(std::move(e));
   report.tokens = positionNames(*model, *explanation);
   if (model->imageInput)
     if (llvm::Error e = writeOverlays(outputs, *model, explanation->read.input,
@@ -1361,5 +1709,14 @@ int main(int argc, char **argv) {
     return fail("--formulation must be unified, scan-only, no-conv, no-gate "
                 "or no-act (got '" +
                 formulationOpt + "')");
+  for (const std::string &method : methodsOpt)
+    if (!llvm::is_contained({kRollout, kRaw, kAttribution, kInputXGradient,
+                             kIntegratedGradients},
+                            StringRef(method)))
+      return fail("unknown --method '" + method +
+                  "' (expected rollout, raw_attention, attribution, "
+                  "input_x_gradient or integrated_gradients)");
+  if (igSteps == 0)
+    return fail("--ig-steps must be at least 1");
   return evalMode ? evaluate() : explainOne();
 }
