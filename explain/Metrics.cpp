@@ -160,6 +160,53 @@ mlir::glint::explain::pointingHit(ArrayRef<double> relevance,
   return llvm::is_contained(truthPositions, order->front());
 }
 
+Expected<TokenScores>
+mlir::glint::explain::scoreTokens(ArrayRef<double> relevance,
+                                  ArrayRef<int64_t> candidates,
+                                  ArrayRef<int64_t> truthPositions) {
+  std::vector<double> scores;
+  std::vector<char> positive;
+  for (int64_t c : candidates) {
+    if (c < 0 || c >= static_cast<int64_t>(relevance.size()))
+      return llvm::createStringError(
+          llvm::formatv("candidate position {0} is out of range for {1} "
+                        "tokens",
+                        c, relevance.size())
+              .str());
+    if (!std::isfinite(relevance[c]))
+      return llvm::createStringError(
+          llvm::formatv("relevance holds {0} at position {1}", relevance[c], c)
+              .str());
+    scores.push_back(relevance[c]);
+    positive.push_back(llvm::is_contained(truthPositions, c));
+  }
+  int64_t relevant = llvm::count(positive, 1);
+  int64_t irrelevant = static_cast<int64_t>(scores.size()) - relevant;
+  if (relevant == 0 || irrelevant == 0)
+    return llvm::createStringError(
+        "token AUROC needs both relevant and irrelevant candidates");
+  // Mann-Whitney: average ranks (1-based, ties share their mean rank).
+  std::vector<size_t> order(scores.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  llvm::sort(order, [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+  double rankSum = 0.0;
+  for (size_t n = 0; n < order.size();) {
+    size_t end = n;
+    while (end < order.size() && scores[order[end]] == scores[order[n]])
+      ++end;
+    double rank = (n + 1 + end) / 2.0; // mean of ranks n+1 .. end
+    for (size_t m = n; m < end; ++m)
+      if (positive[order[m]])
+        rankSum += rank;
+    n = end;
+  }
+  TokenScores result;
+  result.auroc = (rankSum - relevant * (relevant + 1) / 2.0) /
+                 (static_cast<double>(relevant) * irrelevant);
+  result.averagePrecision = averagePrecision(scores, positive);
+  return result;
+}
+
 Expected<std::vector<double>>
 mlir::glint::explain::upsamplePatches(ArrayRef<double> patchRelevance,
                                       int64_t gridH, int64_t gridW,

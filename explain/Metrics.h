@@ -71,6 +71,23 @@ llvm::Expected<bool> pointingHit(llvm::ArrayRef<double> relevance,
                                  llvm::ArrayRef<int64_t> candidates,
                                  llvm::ArrayRef<int64_t> truthPositions);
 
+/// How well a relevance ranking of tokens finds a set of relevant ones.
+struct TokenScores {
+  /// sklearn's average_precision_score of the candidates' relevance against
+  /// membership in the relevant set.
+  double averagePrecision = 0.0;
+  /// The area under the ROC curve: the probability that a relevant candidate
+  /// outranks an irrelevant one (ties count one half), from the rank sum.
+  double auroc = 0.0;
+};
+
+/// Scores \p relevance over \p candidates against \p truthPositions. It is
+/// an error if a candidate is out of range, a value is not finite, or the
+/// candidates are all relevant or all irrelevant (AUROC is then undefined).
+llvm::Expected<TokenScores> scoreTokens(llvm::ArrayRef<double> relevance,
+                                        llvm::ArrayRef<int64_t> candidates,
+                                        llvm::ArrayRef<int64_t> truthPositions);
+
 //===----------------------------------------------------------------------===//
 // Ground truth: images
 //===----------------------------------------------------------------------===//

@@ -826,3 +826,54 @@ TEST(ExplainProgress, DrawsAndFinishes) {
 }
 
 } // namespace
+
+// Token AUROC from the rank sum against the definition counted pair by pair
+// (ties one half), on random relevance with ties, and AP against the
+// definition on a small case.
+TEST(TokenScores, AurocMatchesPairwiseCount) {
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<int> level(0, 6); // few levels: many ties
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<double> relevance(20);
+    for (double &r : relevance)
+      r = level(rng) / 3.0;
+    std::vector<int64_t> candidates;
+    for (int64_t t = 1; t < 20; ++t)
+      candidates.push_back(t);
+    std::vector<int64_t> truth = {int64_t(1 + trial % 19),
+                                  int64_t(1 + (trial * 7) % 19)};
+    auto scores = scoreTokens(relevance, candidates, truth);
+    ASSERT_TRUE(bool(scores)) << llvm::toString(scores.takeError());
+    double wins = 0.0, pairs = 0.0;
+    for (int64_t a : candidates)
+      for (int64_t b : candidates) {
+        bool aRelevant = llvm::is_contained(truth, a);
+        bool bRelevant = llvm::is_contained(truth, b);
+        if (!aRelevant || bRelevant)
+          continue;
+        pairs += 1.0;
+        wins += relevance[a] > relevance[b]    ? 1.0
+                : relevance[a] == relevance[b] ? 0.5
+                                               : 0.0;
+      }
+    EXPECT_NEAR(scores->auroc, wins / pairs, 1e-12);
+  }
+}
+
+TEST(TokenScores, AveragePrecisionAndErrors) {
+  // Ranking 3 > 1 > 2 > 0 with relevant {3, 2}: precision 1/1 at recall
+  // 1/2, then 2/3 at recall 1: AP = 0.5 + 0.5 * 2/3.
+  std::vector<double> relevance = {0.1, 0.7, 0.4, 0.9};
+  auto scores = scoreTokens(relevance, {0, 1, 2, 3}, {3, 2});
+  ASSERT_TRUE(bool(scores)) << llvm::toString(scores.takeError());
+  EXPECT_NEAR(scores->averagePrecision, 0.5 + 0.5 * 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(scores->auroc, 3.0 / 4.0, 1e-12);
+  auto none = scoreTokens(relevance, {0, 1}, {3});
+  ASSERT_FALSE(bool(none));
+  EXPECT_NE(llvm::toString(none.takeError()).find("both relevant and "
+                                                   "irrelevant"),
+            std::string::npos);
+  auto range = scoreTokens(relevance, {0, 9}, {0});
+  ASSERT_FALSE(bool(range));
+  llvm::consumeError(range.takeError());
+}

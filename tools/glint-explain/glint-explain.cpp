@@ -134,6 +134,22 @@ static cl::opt<std::string> evalJson(
     "json", cl::desc("eval: also write the table as JSON to this file"),
     cl::value_desc("file.json"), cl::cat(category));
 
+static cl::opt<std::string> evalInputs(
+    "eval-inputs",
+    cl::desc("eval: your own examples instead of the bundled held-out set: "
+             "token ids [N, L] or images [N, 3, H, W] (.npy); needs "
+             "--eval-labels and --eval-relevant"),
+    cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<std::string> evalLabels(
+    "eval-labels", cl::desc("eval: the target token id / class per example "
+                            "[N] (.npy, integers)"),
+    cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<std::string> evalRelevant(
+    "eval-relevant",
+    cl::desc("eval: the ground truth: for text a [N, L] mask of the relevant "
+             "tokens (non-zero = relevant), for images [N, H, W] object "
+             "masks (.npy)"),
+    cl::value_desc("file.npy"), cl::cat(category));
 static cl::list<std::string> methodsOpt(
     "method", cl::CommaSeparated,
     cl::desc("Explanation methods shown side by side (default: all the "
@@ -421,11 +437,77 @@ struct Heldout {
   ref::Array inputs;             // [N, L] ids or [N, 3, H, W] images
   std::vector<int64_t> labels;   // target token id / class
   std::vector<int64_t> positions; // text: the planted key word
+  /// text: every relevant position of each example (the key word for the
+  /// bundled sets, the mask's non-zero entries for --eval-relevant).
+  std::vector<std::vector<int64_t>> relevant;
   ref::Array masks;              // image: [N, H, W]
 };
 } // namespace
 
+/// The user's labelled examples (--eval-inputs, --eval-labels,
+/// --eval-relevant), checked against each other and the model's input kind.
+static Expected<Heldout> readUserExamples(const Model &model) {
+  if (evalLabels.empty() || evalRelevant.empty())
+    return llvm::createStringError(
+        "--eval-inputs needs --eval-labels and --eval-relevant");
+  Heldout set;
+  auto inputs = rt::readInputNpy(evalInputs);
+  if (!inputs)
+    return inputs.takeError();
+  set.inputs = ref::fromRunArray(*inputs);
+  int64_t rank = set.inputs.rank();
+  if (rank != (model.imageInput ? 4 : 2))
+    return llvm::createStringError(llvm::formatv(
+        "{0}: expected {1}, got shape {2}", evalInputs,
+        model.imageInput ? "images [N, 3, H, W]" : "token ids [N, L]",
+        llvm::join(llvm::map_range(set.inputs.shape,
+                                   [](int64_t d) { return std::to_string(d); }),
+                   "x")));
+  auto labels = rt::readNpyI64(evalLabels);
+  if (!labels)
+    return labels.takeError();
+  set.labels = labels->data;
+  auto truth = rt::readInputNpy(evalRelevant);
+  if (!truth)
+    return truth.takeError();
+  ref::Array relevant = ref::fromRunArray(*truth);
+  int64_t n = set.inputs.shape[0];
+  if (static_cast<int64_t>(set.labels.size()) != n)
+    return llvm::createStringError(llvm::formatv(
+        "{0} holds {1} labels for the {2} examples of {3}", evalLabels,
+        set.labels.size(), n, evalInputs));
+  if (model.imageInput) {
+    if (relevant.rank() != 3 || relevant.shape[0] != n ||
+        relevant.shape[1] != set.inputs.shape[2] ||
+        relevant.shape[2] != set.inputs.shape[3])
+      return llvm::createStringError(
+          evalRelevant + ": expected masks [N, H, W] matching " + evalInputs);
+    set.masks = std::move(relevant);
+    return set;
+  }
+  int64_t len = set.inputs.shape[1];
+  if (relevant.rank() != 2 || relevant.shape[0] != n ||
+      relevant.shape[1] != len)
+    return llvm::createStringError(llvm::formatv(
+        "{0}: expected a relevance mask [{1}, {2}] matching {3}",
+        evalRelevant, n, len, evalInputs));
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<int64_t> positions;
+    for (int64_t t = 0; t < len; ++t)
+      if (relevant.data[i * len + t] != 0.0)
+        positions.push_back(t);
+    if (positions.empty())
+      return llvm::createStringError(llvm::formatv(
+          "{0}: example {1} has no relevant token", evalRelevant, i));
+    set.positions.push_back(positions.front());
+    set.relevant.push_back(std::move(positions));
+  }
+  return set;
+}
+
 static Expected<Heldout> readHeldout(const Model &model) {
+  if (!evalInputs.empty())
+    return readUserExamples(model);
   if (model.directory.empty())
     return llvm::createStringError(
         "held-out examples need a bundled model directory (models/...)");
@@ -454,6 +536,8 @@ static Expected<Heldout> readHeldout(const Model &model) {
     if (!positions)
       return positions.takeError();
     set.positions = positions->data;
+    for (int64_t p : set.positions)
+      set.relevant.push_back({p});
   }
   int64_t n = set.inputs.shape[0];
   if (static_cast<int64_t>(set.labels.size()) != n ||
@@ -877,7 +961,7 @@ constexpr StringLiteral kRollout = "rollout", kRaw = "raw_attention",
 /// replaced by an argument after the ids), with its gradient function.
 struct EmbeddingGradient {
   OwningOpRef<ModuleOp> module;
-  ref::Array embeddings; // of the input, [1, L, D]
+  ref::Array embeddings; // of the input, [B, L, D]
   std::string tableName;
   int64_t layers = 0;
 };
@@ -925,9 +1009,10 @@ static Expected<EmbeddingGradient> embeddingGradient(Model &model,
                                                    tableType.getShape());
   if (!table)
     return table.takeError();
-  int64_t width = tableType.getDimSize(1), len = input.shape[1];
-  result.embeddings = ref::Array(ArrayRef<int64_t>{1, len, width});
-  for (int64_t t = 0; t < len; ++t)
+  int64_t width = tableType.getDimSize(1), tokens = input.numElements();
+  result.embeddings =
+      ref::Array(ArrayRef<int64_t>{input.shape[0], input.shape[1], width});
+  for (int64_t t = 0; t < tokens; ++t)
     std::copy_n(table->data.begin() +
                     static_cast<int64_t>(input.data[t]) * width,
                 width, result.embeddings.data.begin() + t * width);
@@ -980,28 +1065,30 @@ runGradient(Model &model, const EmbeddingGradient &gradient,
   return std::move(*results);
 }
 
-/// Σ_d a[t, d] · b[t, d] per position: the token-level sum of an
-/// element-wise product of [1, L, D] arrays.
-static std::vector<double> perToken(const ref::Array &a, const ref::Array &b) {
+/// Σ_d a[i, t, d] · b[i, t, d] per position of example `i`: the token-level
+/// sum of an element-wise product of [B, L, D] arrays.
+static std::vector<double> perToken(const ref::Array &a, const ref::Array &b,
+                                    int64_t i = 0) {
   int64_t len = a.shape[1], width = a.shape[2];
   std::vector<double> row(len, 0.0);
   for (int64_t t = 0; t < len; ++t)
-    for (int64_t d = 0; d < width; ++d)
-      row[t] += a.data[t * width + d] * b.data[t * width + d];
+    for (int64_t d = 0; d < width; ++d) {
+      int64_t at = (i * len + t) * width + d;
+      row[t] += a.data[at] * b.data[at];
+    }
   return row;
 }
 
-/// The attribution method: each layer's gradient-weighted map (the positive
-/// part of A ⊙ ∂s/∂A, channel mean) rolled out with the identity.
-static Expected<MethodRow>
-attributionRow(Model &model, const ref::Array &input,
-               ArrayRef<ref::Array> layerGradients, int64_t len,
-               const ExplainedOutput &output) {
+/// Every layer's gradient-weighted attribution map ([B, L, L] each) in
+/// `formulation`, from the layers' output cotangents.
+static Expected<std::vector<ref::Array>>
+attributionMaps(Model &model, StringRef formulation, const ref::Array &input,
+                ArrayRef<ref::Array> layerGradients) {
   OwningOpRef<ModuleOp> attention = model.module->clone();
   PassManager pm(model.context.get());
   std::string pipeline = llvm::formatv(
       "func.func(glint-to-attention{{formulation={0} attribution=true})",
-      formulationOpt);
+      formulation);
   if (failed(parsePassPipeline(pipeline, pm)))
     return llvm::createStringError("invalid pipeline " + pipeline);
   if (llvm::Error e =
@@ -1016,100 +1103,130 @@ attributionRow(Model &model, const ref::Array &input,
   auto results = evaluator.run("forward", args);
   if (!results)
     return results.takeError();
-  std::vector<std::vector<double>> maps;
-  for (size_t i = 1; i < results->size(); ++i)
-    maps.push_back(std::vector<double>((*results)[i].data.begin(),
-                                       (*results)[i].data.begin() + len * len));
-  auto rolled = ex::rollout(maps, len, startLayer);
-  if (!rolled)
-    return rolled.takeError();
-  auto row = ex::relevanceRow(*rolled, len, output.position);
-  if (!row)
-    return row.takeError();
-  return MethodRow{std::string(kAttribution),
-                   llvm::formatv("attribution ({0})", formulationOpt).str(),
-                   "positive part of implicit attention x its gradient, "
-                   "channel mean, rolled out",
-                   std::move(*row)};
+  results->erase(results->begin());
+  return std::move(*results);
 }
 
-/// Integrated gradients from the baseline (zero or a token's embedding at
-/// every position) to the input's embeddings, midpoint rule; the note
-/// reports the completeness gap |Σ attributions − (s(x) − s(baseline))|
-/// relative to |s(x) − s(baseline)|.
-static Expected<MethodRow>
-integratedGradientsRow(Model &model, const EmbeddingGradient &gradient,
-                       const ref::Array &ids, const ref::Array &seed,
-                       double score) {
+/// The attribution method: each layer's gradient-weighted map (the positive
+/// part of A ⊙ ∂s/∂A, channel mean) rolled out with the identity, read at
+/// the explained position of example `i`.
+static Expected<std::vector<double>>
+attributionRelevance(ArrayRef<ref::Array> maps, int64_t len, int64_t i,
+                     int64_t position) {
+  std::vector<std::vector<double>> layers;
+  for (const ref::Array &m : maps)
+    layers.push_back(std::vector<double>(m.data.begin() + i * len * len,
+                                         m.data.begin() + (i + 1) * len * len));
+  auto rolled = ex::rollout(layers, len, startLayer);
+  if (!rolled)
+    return rolled.takeError();
+  return ex::relevanceRow(*rolled, len, position);
+}
+
+/// The integrated-gradients baseline: zero embeddings, or the embedding of
+/// the --ig-baseline token at every position.
+static Expected<ref::Array> igBaselineOf(Model &model,
+                                         const EmbeddingGradient &gradient) {
+  ref::Array baseline(gradient.embeddings.shape);
+  if (igBaseline == "zero")
+    return baseline;
+  int64_t id;
+  if (StringRef(igBaseline).getAsInteger(10, id))
+    return llvm::createStringError("--ig-baseline must be 'zero' or a token "
+                                   "id (got '" +
+                                   igBaseline + "')");
+  int64_t width = gradient.embeddings.shape[2], vocab = 0;
+  model.module->walk([&](glint::EmbeddingOp e) {
+    vocab = e.getTable().getType().getDimSize(0);
+  });
+  if (id < 0 || id >= vocab)
+    return llvm::createStringError(
+        llvm::formatv("--ig-baseline {0} is not a token id of the model "
+                      "(0..{1})",
+                      id, vocab - 1));
+  auto rows = ref::weightsFrom(*model.checkpoint)(gradient.tableName,
+                                                  {vocab, width});
+  if (!rows)
+    return rows.takeError();
+  for (int64_t t = 0; t < baseline.numElements() / width; ++t)
+    std::copy_n(rows->data.begin() + id * width, width,
+                baseline.data.begin() + t * width);
+  return baseline;
+}
+
+namespace {
+/// Integrated gradients of a batch: per example, the token attributions
+/// and the completeness check's two sides.
+struct IntegratedGradients {
+  std::vector<std::vector<double>> rows;
+  std::vector<double> sums, deltas;
+};
+} // namespace
+
+/// Integrated gradients from the baseline to the inputs' embeddings with
+/// the midpoint rule over --ig-steps; `seed` selects each example's score.
+static Expected<IntegratedGradients>
+integratedGradients(Model &model, const EmbeddingGradient &gradient,
+                    const ref::Array &ids, const ref::Array &seed,
+                    ex::ProgressBar *progress = nullptr) {
   if (igSteps == 0)
     return llvm::createStringError("--ig-steps must be at least 1");
-  ref::Array baseline(gradient.embeddings.shape);
-  if (igBaseline != "zero") {
-    int64_t id;
-    if (StringRef(igBaseline).getAsInteger(10, id))
-      return llvm::createStringError("--ig-baseline must be 'zero' or a "
-                                     "token id (got '" +
-                                     igBaseline + "')");
-    int64_t width = gradient.embeddings.shape[2];
-    auto forward = model.module->lookupSymbol<func::FuncOp>("forward");
-    int64_t vocab = 0;
-    forward.walk([&](glint::EmbeddingOp e) {
-      vocab = e.getTable().getType().getDimSize(0);
-    });
-    if (id < 0 || id >= vocab)
-      return llvm::createStringError(llvm::formatv(
-          "--ig-baseline {0} is not a token id of the model (0..{1})", id,
-          vocab - 1));
-    auto rows = ref::weightsFrom(*model.checkpoint)(
-        gradient.tableName, {vocab, width});
-    if (!rows)
-      return rows.takeError();
-    for (int64_t t = 0; t < baseline.shape[1]; ++t)
-      std::copy_n(rows->data.begin() + id * width, width,
-                  baseline.data.begin() + t * width);
-  }
-  ref::Array sum(baseline.shape), point(baseline.shape);
-  size_t last = 0;
+  auto baseline = igBaselineOf(model, gradient);
+  if (!baseline)
+    return baseline.takeError();
+  ref::Array mean(baseline->shape), point(baseline->shape);
   for (unsigned k = 0; k < igSteps; ++k) {
     double alpha = (k + 0.5) / igSteps;
     for (size_t i = 0; i < point.data.size(); ++i)
-      point.data[i] = baseline.data[i] +
-                      alpha * (gradient.embeddings.data[i] - baseline.data[i]);
+      point.data[i] =
+          baseline->data[i] +
+          alpha * (gradient.embeddings.data[i] - baseline->data[i]);
     auto results = runGradient(model, gradient, ids, point, seed);
     if (!results)
       return results.takeError();
-    last = results->size() - 1;
-    for (size_t i = 0; i < sum.data.size(); ++i)
-      sum.data[i] += (*results)[last].data[i] / igSteps;
+    for (size_t i = 0; i < mean.data.size(); ++i)
+      mean.data[i] += results->back().data[i] / igSteps;
+    if (progress)
+      progress->advance();
   }
-  ref::Array difference(baseline.shape);
+  ref::Array difference(baseline->shape);
   for (size_t i = 0; i < difference.data.size(); ++i)
-    difference.data[i] = gradient.embeddings.data[i] - baseline.data[i];
-  std::vector<double> row = perToken(difference, sum);
-  // s(baseline) for the completeness check.
+    difference.data[i] = gradient.embeddings.data[i] - baseline->data[i];
+  // The scores at the input and at the baseline, per example.
   ref::ReferenceEvaluator evaluator(*gradient.module,
                                     ref::weightsFrom(*model.checkpoint));
-  auto base = evaluator.run("forward", {ids, baseline});
-  if (!base)
-    return base.takeError();
-  double baseScore = 0.0;
-  for (size_t i = 0; i < seed.data.size(); ++i)
-    baseScore += seed.data[i] * (*base)[0].data[i];
-  double total = 0.0;
-  for (double v : row)
-    total += v;
-  double delta = score - baseScore;
-  double gap = std::fabs(total - delta) / std::max(std::fabs(delta), 1e-12);
-  return MethodRow{
-      std::string(kIntegratedGradients),
-      llvm::formatv("integrated gradients ({0} steps, {1} baseline)",
-                    static_cast<unsigned>(igSteps), igBaseline)
-          .str(),
-      llvm::formatv("completeness: sum {0:F4} vs s(x) - s(baseline) {1:F4} "
-                    "(gap {2:P1})",
-                    total, delta, gap)
-          .str(),
-      std::move(row)};
+  IntegratedGradients result;
+  int64_t batch = ids.shape[0];
+  int64_t perExample = seed.numElements() / batch;
+  std::vector<double> scores[2];
+  const ref::Array *points[] = {&gradient.embeddings, &*baseline};
+  for (const ref::Array *at : points) {
+    auto out = evaluator.run("forward", {ids, *at});
+    if (!out)
+      return out.takeError();
+    std::vector<double> &side = scores[at == &*baseline];
+    for (int64_t i = 0; i < batch; ++i) {
+      double score = 0.0;
+      for (int64_t e = i * perExample; e < (i + 1) * perExample; ++e)
+        score += seed.data[e] * (*out)[0].data[e];
+      side.push_back(score);
+    }
+  }
+  for (int64_t i = 0; i < batch; ++i) {
+    result.rows.push_back(perToken(difference, mean, i));
+    double total = 0.0;
+    for (double v : result.rows.back())
+      total += v;
+    result.sums.push_back(total);
+    result.deltas.push_back(scores[0][i] - scores[1][i]);
+  }
+  return result;
+}
+
+/// The completeness gap |Σ attributions − (s(x) − s(baseline))| relative to
+/// |s(x) − s(baseline)|.
+static double completenessGap(double sum, double delta) {
+  return std::fabs(sum - delta) / std::max(std::fabs(delta), 1e-12);
 }
 
 /// The gradient-based rows the command line asks for (all by default) of
@@ -1142,21 +1259,37 @@ gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
                                       gradient->layers);
   const ref::Array &inputGradient = at->back();
   if (methodWanted(kAttribution)) {
-    auto row = attributionRow(model, input, layerGradients, len, output);
+    auto maps = attributionMaps(model, formulationOpt, input, layerGradients);
+    if (!maps)
+      return maps.takeError();
+    auto row = attributionRelevance(*maps, len, 0, output.position);
     if (!row)
       return row.takeError();
-    rows.push_back(std::move(*row));
+    rows.push_back({std::string(kAttribution),
+                    llvm::formatv("attribution ({0})", formulationOpt).str(),
+                    "positive part of implicit attention x its gradient, "
+                    "channel mean, rolled out",
+                    std::move(*row)});
   }
   if (methodWanted(kInputXGradient))
     rows.push_back({std::string(kInputXGradient), "input x gradient",
                     "embedding . gradient of the score, per token",
                     perToken(gradient->embeddings, inputGradient)});
   if (methodWanted(kIntegratedGradients)) {
-    double score = logits.data[output.offset + output.target];
-    auto row = integratedGradientsRow(model, *gradient, input, seed, score);
-    if (!row)
-      return row.takeError();
-    rows.push_back(std::move(*row));
+    auto ig = integratedGradients(model, *gradient, input, seed);
+    if (!ig)
+      return ig.takeError();
+    rows.push_back(
+        {std::string(kIntegratedGradients),
+         llvm::formatv("integrated gradients ({0} steps, {1} baseline)",
+                       static_cast<unsigned>(igSteps), igBaseline)
+             .str(),
+         llvm::formatv("completeness: sum {0:F4} vs s(x) - s(baseline) "
+                       "{1:F4} (gap {2:P1})",
+                       ig->sums[0], ig->deltas[0],
+                       completenessGap(ig->sums[0], ig->deltas[0]))
+             .str(),
+         std::move(ig->rows[0])});
   }
   return rows;
 }
@@ -1422,6 +1555,9 @@ struct Row {
   std::string formulation, method;
   double positiveAuc = 0.0, negativeAuc = 0.0;
   double pointing = 0.0;                      // text
+  double tokenAp = 0.0, tokenAuroc = 0.0;     // text
+  /// Integrated gradients: the mean completeness gap.
+  std::optional<double> completenessGap;
   double pixelAccuracy = 0.0, meanIoU = 0.0,  // images
       averagePrecision = 0.0;
 };
@@ -1509,9 +1645,29 @@ static int evaluate() {
   if (model->compiled)
     formulations = {model->compiled->info().attention->formulation};
   std::vector<Row> rows;
-  ex::ProgressBar progress("eval " + model->name,
-                           (formulations.size() * 2 + 1) * (2 * evalSteps + 2));
-  int64_t len = 0;
+  // Gradient methods need the model's IR and token inputs; asked for
+  // explicitly, their absence is an error, else they are skipped and said.
+  bool wantGradients = methodWanted(kAttribution) ||
+                       methodWanted(kInputXGradient) ||
+                       methodWanted(kIntegratedGradients);
+  bool gradients = wantGradients && !model->compiled && !model->imageInput;
+  if (wantGradients && !gradients) {
+    StringRef why = model->compiled
+                        ? "a compiled library has no gradient entry point yet"
+                        : "they are not available for image models yet";
+    if (!methodsOpt.empty())
+      return fail("gradient methods: " + why);
+    llvm::errs() << "glint-explain: gradient methods skipped: " << why << "\n";
+  }
+  unsigned perFormulation = methodWanted(kRaw) + methodWanted(kRollout) +
+                            (gradients && methodWanted(kAttribution));
+  unsigned overall = 1 + (gradients && methodWanted(kInputXGradient)) +
+                     (gradients && methodWanted(kIntegratedGradients));
+  ex::ProgressBar progress(
+      "eval " + model->name,
+      (formulations.size() * perFormulation + overall) * (2 * evalSteps + 2) +
+          (gradients && methodWanted(kIntegratedGradients) ? igSteps : 0));
+  int64_t len = model->imageInput ? 0 : inputs.shape[1];
   // Relevance per (method, example), for every formulation and the random
   // baseline.
   auto scoreRelevance = [&](StringRef formulation, StringRef method,
@@ -1574,14 +1730,23 @@ static int evaluate() {
       row.averagePrecision = m.averagePrecision;
     } else {
       int64_t hits = 0;
+      std::vector<double> aps, aurocs;
       for (int64_t i = 0; i < count; ++i) {
-        auto hit = ex::pointingHit(relevance[i], candidates,
-                                   {set->positions[i]});
+        auto hit =
+            ex::pointingHit(relevance[i], candidates, set->relevant[i]);
         if (!hit)
           return hit.takeError();
         hits += *hit;
+        auto scores =
+            ex::scoreTokens(relevance[i], candidates, set->relevant[i]);
+        if (!scores)
+          return scores.takeError();
+        aps.push_back(scores->averagePrecision);
+        aurocs.push_back(scores->auroc);
       }
       row.pointing = static_cast<double>(hits) / count;
+      row.tokenAp = ex::mean(aps);
+      row.tokenAuroc = ex::mean(aurocs);
     }
     progress.advance();
     rows.push_back(row);
@@ -1589,6 +1754,38 @@ static int evaluate() {
   };
 
   auto start = std::chrono::steady_clock::now();
+  // The explained score of every example (its label's logit at the read
+  // position) and, for the gradient methods, every layer's output cotangent
+  // and the embeddings', from one batched gradient run.
+  std::optional<EmbeddingGradient> gradient;
+  std::vector<ref::Array> atInput;
+  ref::Array seed;
+  if (gradients) {
+    auto built = embeddingGradient(*model, inputs);
+    if (!built)
+      return fail(llvm::toString(built.takeError()));
+    gradient = std::move(*built);
+    auto logits = forwardBatch(*model, inputs);
+    if (!logits)
+      return fail(llvm::toString(logits.takeError()));
+    seed = ref::Array(logits->shape);
+    int64_t classes = logits->shape.back();
+    int64_t position = model->readout ? *model->readout : len - 1;
+    for (int64_t i = 0; i < count; ++i) {
+      if (set->labels[i] < 0 || set->labels[i] >= classes)
+        return fail(llvm::formatv("example {0}: target {1} is out of range "
+                                  "for {2} outputs",
+                                  i, set->labels[i], classes));
+      int64_t offset = logits->rank() == 3 ? (i * len + position) * classes
+                                           : i * classes;
+      seed.data[offset + set->labels[i]] = 1.0;
+    }
+    auto results =
+        runGradient(*model, *gradient, inputs, gradient->embeddings, seed);
+    if (!results)
+      return fail(llvm::toString(results.takeError()));
+    atInput = std::move(*results);
+  }
   for (const std::string &formulation : formulations) {
     auto explained = explainBatch(*model, formulation, aggregateOpt, inputs);
     if (!explained)
@@ -1605,10 +1802,50 @@ static int evaluate() {
       raw[i] = *ex::relevanceRow(maps[layers - 1], len, position);
       rolled[i] = *ex::relevanceRow(*r, len, position);
     }
-    if (llvm::Error e = scoreRelevance(formulation, "raw (last layer)", raw))
+    if (methodWanted(kRaw))
+      if (llvm::Error e = scoreRelevance(formulation, "raw (last layer)", raw))
+        return fail(llvm::toString(std::move(e)));
+    if (methodWanted(kRollout))
+      if (llvm::Error e = scoreRelevance(formulation, "rollout", rolled))
+        return fail(llvm::toString(std::move(e)));
+    if (gradients && methodWanted(kAttribution)) {
+      ArrayRef<ref::Array> layerGradients(atInput.data() + 1, layers);
+      auto maps = attributionMaps(*model, formulation, inputs, layerGradients);
+      if (!maps)
+        return fail(formulation + ": " + llvm::toString(maps.takeError()));
+      std::vector<std::vector<double>> attributed(count);
+      for (int64_t i = 0; i < count; ++i) {
+        auto row = attributionRelevance(*maps, len, i, position);
+        if (!row)
+          return fail(llvm::toString(row.takeError()));
+        attributed[i] = std::move(*row);
+      }
+      if (llvm::Error e = scoreRelevance(formulation, "attribution",
+                                         attributed))
+        return fail(llvm::toString(std::move(e)));
+    }
+  }
+  if (gradients && methodWanted(kInputXGradient)) {
+    std::vector<std::vector<double>> products(count);
+    for (int64_t i = 0; i < count; ++i)
+      products[i] = perToken(gradient->embeddings, atInput.back(), i);
+    if (llvm::Error e = scoreRelevance("-", "input x gradient", products))
       return fail(llvm::toString(std::move(e)));
-    if (llvm::Error e = scoreRelevance(formulation, "rollout", rolled))
+  }
+  if (gradients && methodWanted(kIntegratedGradients)) {
+    auto ig = integratedGradients(*model, *gradient, inputs, seed, &progress);
+    if (!ig)
+      return fail(llvm::toString(ig.takeError()));
+    if (llvm::Error e = scoreRelevance(
+            "-", llvm::formatv("int. gradients/{0}",
+                               static_cast<unsigned>(igSteps))
+                     .str(),
+            ig->rows))
       return fail(llvm::toString(std::move(e)));
+    std::vector<double> gaps;
+    for (int64_t i = 0; i < count; ++i)
+      gaps.push_back(completenessGap(ig->sums[i], ig->deltas[i]));
+    rows.back().completenessGap = ex::mean(gaps);
   }
   std::vector<std::vector<double>> random(count);
   for (int64_t i = 0; i < count; ++i)
@@ -1635,9 +1872,10 @@ static int evaluate() {
                                   "form", "method", "pos-AUC", "neg-AUC",
                                   "pix-acc", "mIoU", "mAP");
   else
-    llvm::outs() << llvm::formatv("{0,-10} {1,-17} {2,8} {3,8} {4,9}\n",
+    llvm::outs() << llvm::formatv("{0,-10} {1,-20} {2,8} {3,8} {4,9} {5,7} "
+                                  "{6,9}\n",
                                   "form", "method", "pos-AUC", "neg-AUC",
-                                  "pointing");
+                                  "pointing", "tok-AP", "tok-AUROC");
   llvm::json::Array json;
   for (const Row &row : rows) {
     if (model->imageInput)
@@ -1646,11 +1884,12 @@ static int evaluate() {
           row.formulation, row.method, row.positiveAuc, row.negativeAuc,
           row.pixelAccuracy, row.meanIoU, row.averagePrecision);
     else
-      llvm::outs() << llvm::formatv("{0,-10} {1,-17} {2,8:F3} {3,8:F3} "
-                                    "{4,9:F3}\n",
+      llvm::outs() << llvm::formatv("{0,-10} {1,-20} {2,8:F3} {3,8:F3} "
+                                    "{4,9:F3} {5,7:F3} {6,9:F3}\n",
                                     row.formulation, row.method,
                                     row.positiveAuc, row.negativeAuc,
-                                    row.pointing);
+                                    row.pointing, row.tokenAp,
+                                    row.tokenAuroc);
     llvm::json::Object entry{{"formulation", row.formulation},
                              {"method", row.method},
                              {"positive_auc", row.positiveAuc},
@@ -1661,7 +1900,11 @@ static int evaluate() {
       entry["map"] = row.averagePrecision;
     } else {
       entry["pointing_accuracy"] = row.pointing;
+      entry["token_ap"] = row.tokenAp;
+      entry["token_auroc"] = row.tokenAuroc;
     }
+    if (row.completenessGap)
+      entry["completeness_gap"] = *row.completenessGap;
     json.push_back(std::move(entry));
   }
   if (!evalJson.empty()) {
