@@ -444,6 +444,34 @@ struct Heldout {
 };
 } // namespace
 
+/// Fills `set`'s relevant positions (and the first of each as its
+/// position) from a [N, L] mask of `set`'s inputs; `file` and `inputs` name
+/// the files in errors.
+static llvm::Error readRelevantMask(Heldout &set, const ref::Array &mask,
+                                    StringRef file, StringRef inputs) {
+  int64_t n = set.inputs.shape[0], len = set.inputs.shape[1];
+  if (mask.rank() != 2 || mask.shape[0] != n || mask.shape[1] != len)
+    return llvm::createStringError(
+        llvm::formatv("{0}: expected a relevance mask [{1}, {2}] matching {3}",
+                      file, n, len, inputs)
+            .str());
+  set.positions.clear();
+  set.relevant.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<int64_t> positions;
+    for (int64_t t = 0; t < len; ++t)
+      if (mask.data[i * len + t] != 0.0)
+        positions.push_back(t);
+    if (positions.empty())
+      return llvm::createStringError(
+          llvm::formatv("{0}: example {1} has no relevant token", file, i)
+              .str());
+    set.positions.push_back(positions.front());
+    set.relevant.push_back(std::move(positions));
+  }
+  return llvm::Error::success();
+}
+
 /// The user's labelled examples (--eval-inputs, --eval-labels,
 /// --eval-relevant), checked against each other and the model's input kind.
 static Expected<Heldout> readUserExamples(const Model &model) {
@@ -485,23 +513,8 @@ static Expected<Heldout> readUserExamples(const Model &model) {
     set.masks = std::move(relevant);
     return set;
   }
-  int64_t len = set.inputs.shape[1];
-  if (relevant.rank() != 2 || relevant.shape[0] != n ||
-      relevant.shape[1] != len)
-    return llvm::createStringError(llvm::formatv(
-        "{0}: expected a relevance mask [{1}, {2}] matching {3}",
-        evalRelevant, n, len, evalInputs));
-  for (int64_t i = 0; i < n; ++i) {
-    std::vector<int64_t> positions;
-    for (int64_t t = 0; t < len; ++t)
-      if (relevant.data[i * len + t] != 0.0)
-        positions.push_back(t);
-    if (positions.empty())
-      return llvm::createStringError(llvm::formatv(
-          "{0}: example {1} has no relevant token", evalRelevant, i));
-    set.positions.push_back(positions.front());
-    set.relevant.push_back(std::move(positions));
-  }
+  if (llvm::Error e = readRelevantMask(set, relevant, evalRelevant, evalInputs))
+    return std::move(e);
   return set;
 }
 
@@ -538,6 +551,17 @@ static Expected<Heldout> readHeldout(const Model &model) {
     set.positions = positions->data;
     for (int64_t p : set.positions)
       set.relevant.push_back({p});
+    // Tasks with several relevant tokens store them as a mask.
+    std::string maskFile = file("heldout_relevant.npy");
+    if (llvm::sys::fs::exists(maskFile)) {
+      auto mask = rt::readInputNpy(maskFile);
+      if (!mask)
+        return mask.takeError();
+      if (llvm::Error e = readRelevantMask(set, ref::fromRunArray(*mask),
+                                           maskFile,
+                                           file("heldout_ids.npy")))
+        return std::move(e);
+    }
   }
   int64_t n = set.inputs.shape[0];
   if (static_cast<int64_t>(set.labels.size()) != n ||
@@ -1376,7 +1400,7 @@ static void fillReport(ex::ReportData &report, const Model &model,
                                      explanation.targetProbability)
                            .str();
   if (truth && !model.imageInput)
-    report.groundTruth.push_back(truth->positions[heldout]);
+    llvm::append_range(report.groundTruth, truth->relevant[heldout]);
   // The explained position's own entry (its self-attention, and the
   // identity the rollout adds) would dwarf the inputs' relevance: the
   // report shows the other positions, each row scaled to its largest value.
