@@ -988,6 +988,7 @@ struct EmbeddingGradient {
   ref::Array embeddings; // of the input, [B, L, D]
   std::string tableName;
   int64_t layers = 0;
+  std::vector<std::string> labels; // of the layers, in order
 };
 } // namespace
 
@@ -1054,9 +1055,10 @@ static Expected<EmbeddingGradient> embeddingGradient(Model &model,
             return success(succeeded(grad));
           }))
     return std::move(e);
-  result.layers = (*grad)->getAttrOfType<ArrayAttr>(
-                              glint::GlintDialect::kGradientLayersAttrName)
-                      .size();
+  for (Attribute label : (*grad)->getAttrOfType<ArrayAttr>(
+           glint::GlintDialect::kGradientLayersAttrName))
+    result.labels.push_back(cast<StringAttr>(label).str());
+  result.layers = result.labels.size();
   return result;
 }
 
@@ -1080,12 +1082,24 @@ runGradient(Model &model, const EmbeddingGradient &gradient,
   auto results = evaluator.run("forward_grad", {ids, embeddings, seed});
   if (!results)
     return results.takeError();
-  for (const ref::Array &r : *results)
-    for (double v : r.data)
-      if (!std::isfinite(v))
-        return llvm::createStringError(
-            "the gradient is not finite (the model's output saturates at "
-            "this input)");
+  // Name the first non-finite cotangent: a layer's output (deepest first is
+  // where it appears, since the sweep runs from the output) or the input.
+  const std::vector<std::string> &labels = gradient.labels;
+  size_t first = results->size() - labels.size() - 1;
+  for (size_t k = results->size(); k-- > first;) {
+    const ref::Array &r = (*results)[k];
+    for (size_t i = 0; i < r.data.size(); ++i)
+      if (!std::isfinite(r.data[i])) {
+        std::string where =
+            k < first + labels.size()
+                ? "the output of layer " + labels[k - first]
+                : std::string("the input embeddings");
+        return llvm::createStringError(llvm::formatv(
+            "the gradient of the explained score is {0} at element {1} of "
+            "the cotangent of {2}",
+            r.data[i], i, where));
+      }
+  }
   return std::move(*results);
 }
 
