@@ -6,6 +6,7 @@
 
 #include "runtime/host/Generate.h"
 
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -21,12 +22,13 @@ Sampler::Sampler(const SamplingOptions &options)
 
 llvm::Error Sampler::check(const SamplingOptions &options) {
   if (!(options.temperature >= 0.0) || !std::isfinite(options.temperature))
-    return llvm::createStringError(llvm::formatv(
-        "--temp {0}: the temperature must be 0 (greedy) or positive",
-        options.temperature));
+    return llvm::createStringError(
+        llvm::formatv("--temp {0}: the temperature must be 0 (greedy) or "
+                      "positive",
+                      llvm::format("%g", options.temperature)));
   if (!(options.topP > 0.0 && options.topP <= 1.0))
     return llvm::createStringError(llvm::formatv(
-        "--top-p {0}: must be in (0, 1]", options.topP));
+        "--top-p {0}: must be in (0, 1]", llvm::format("%g", options.topP)));
   if (options.topK < 0)
     return llvm::createStringError(llvm::formatv(
         "--top-k {0}: must be 0 (all tokens) or positive", options.topK));

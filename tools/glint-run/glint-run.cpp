@@ -28,6 +28,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
@@ -67,6 +68,12 @@ static cl::opt<std::string> prompt("p", cl::desc("The prompt (-m)"),
                                    cl::cat(runCategory));
 static cl::alias promptLong("prompt", cl::aliasopt(prompt),
                             cl::desc("Alias for -p"), cl::cat(runCategory));
+static cl::opt<std::string> promptFile(
+    "f", cl::desc("Read the prompt from this file (-m), byte for byte"),
+    cl::value_desc("file"), cl::cat(runCategory));
+static cl::alias promptFileLong("file", cl::aliasopt(promptFile),
+                                cl::desc("Alias for -f"),
+                                cl::cat(runCategory));
 static cl::opt<unsigned> predict("n",
                                  cl::desc("Tokens to generate (-m; default "
                                           "32)"),
@@ -382,8 +389,14 @@ static int runCheckpoint(const char *argv0,
                 "does not combine with --tokens, --text, --input, --weights, "
                 "--vocab, --generate, --interpret, --dump-hidden, --repeat or "
                 "-o");
-  if (!prompt.getNumOccurrences())
-    return fail("-m needs a prompt: -p TEXT");
+  if (prompt.getNumOccurrences() + promptFile.getNumOccurrences() != 1)
+    return fail("-m needs one prompt: -p TEXT or -f FILE");
+  if (!promptFile.empty()) {
+    auto buffer = llvm::MemoryBuffer::getFile(promptFile);
+    if (!buffer)
+      return fail("-f " + promptFile + ": " + buffer.getError().message());
+    prompt = (*buffer)->getBuffer().str();
+  }
   if (!llvm::sys::fs::is_directory(checkpointDir))
     return fail(checkpointDir + ": not a checkpoint directory");
   rt::SamplingOptions sampling;
@@ -481,8 +494,10 @@ static int runCheckpoint(const char *argv0,
   if (temperature > 0)
     llvm::errs() << llvm::formatv("sampling: temperature {0}, top-k {1}, "
                                   "top-p {2}, seed {3}\n",
-                                  sampling.temperature, sampling.topK,
-                                  sampling.topP, sampling.seed);
+                                  llvm::format("%g", sampling.temperature),
+                                  sampling.topK,
+                                  llvm::format("%g", sampling.topP),
+                                  sampling.seed);
   llvm::errs() << llvm::formatv("prompt: {0} tokens in {1:F3} ms ({2})\n",
                                 stats->promptTokens,
                                 stats->promptSeconds * 1e3,
@@ -510,9 +525,10 @@ int main(int argc, char **argv) {
       "  glint-run --interpret model.mlir --weights model.safetensors "
       "--tokens 1,2,3 -o logits.npy\n");
 
-  if (!checkpointDir.empty() || prompt.getNumOccurrences()) {
+  if (!checkpointDir.empty() || prompt.getNumOccurrences() ||
+      promptFile.getNumOccurrences()) {
     if (checkpointDir.empty())
-      return fail("-p needs -m DIR (the checkpoint to run)");
+      return fail("-p and -f need -m DIR (the checkpoint to run)");
     auto threads = rt::threadsGiven(threadsOpt, numThreads);
     if (!threads)
       return fail(llvm::toString(threads.takeError()));
