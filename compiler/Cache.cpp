@@ -21,8 +21,8 @@ using namespace mlir::glint;
 using llvm::StringRef;
 
 std::string compiler::defaultCacheDirectory() {
-  if (auto dir = llvm::sys::Process::GetEnv("GLINT_CACHE_DIR"); dir &&
-                                                               !dir->empty())
+  if (auto dir = llvm::sys::Process::GetEnv("GLINT_CACHE_DIR");
+      dir && !dir->empty())
     return *dir;
   llvm::SmallString<256> path;
   if (auto xdg = llvm::sys::Process::GetEnv("XDG_CACHE_HOME");
@@ -64,22 +64,19 @@ std::string compiler::cacheKey(ModuleOp module, StringRef function,
      << "\nattention " << attention.formulation << " " << attention.aggregate
      << "\nrecurrence-form " << recurrenceFormName(loops.recurrenceForm)
      << "\ntarget " << static_cast<int>(target.kind) << " " << target.triple
-     << " " << target.cpu << " " << target.features << " "
-     << target.vectorWidth << " " << target.avx512 << " " << target.threads
-     << " " << target.gpuArch << " " << target.gpuBinary << " "
-     << target.gpuEmulate << "\n";
+     << " " << target.cpu << " " << target.features << " " << target.vectorWidth
+     << " " << target.avx512 << " " << target.threads << " " << target.gpuArch
+     << " " << target.gpuBinary << " " << target.gpuEmulate << "\n";
   module->print(os);
   llvm::SHA256 hash;
   hash.update(text);
   return llvm::toHex(hash.final(), /*LowerCase=*/true);
 }
 
-llvm::Expected<compiler::CachedLibrary>
-compiler::compileCached(ModuleOp module, StringRef function,
-                        StringRef directory, StepMode step,
-                        const AttentionOptions &attention,
-                        const LoopsOptions &loops,
-                        const TargetOptions &target) {
+llvm::Expected<compiler::CachedLibrary> compiler::compileCached(
+    ModuleOp module, StringRef function, StringRef directory, StepMode step,
+    const AttentionOptions &attention, const LoopsOptions &loops,
+    const TargetOptions &target) {
   if (directory.empty())
     return llvm::createStringError(
         "no cache directory: set GLINT_CACHE_DIR, XDG_CACHE_HOME or HOME, or "
@@ -91,8 +88,8 @@ compiler::compileCached(ModuleOp module, StringRef function,
   };
   if (std::error_code ec = llvm::sys::fs::create_directories(directory))
     return unwritable(ec.message());
-  if (std::error_code ec = llvm::sys::fs::access(
-          directory, llvm::sys::fs::AccessMode::Write))
+  if (std::error_code ec =
+          llvm::sys::fs::access(directory, llvm::sys::fs::AccessMode::Write))
     return unwritable(ec.message());
   CachedLibrary library;
   llvm::SmallString<256> path(directory);

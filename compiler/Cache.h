@@ -44,12 +44,10 @@ struct CachedLibrary {
 /// The library for `module` in `directory` (created if missing), compiled
 /// with compileToLibrary when it is not there yet. An unwritable directory
 /// is an error that names it and says how to choose another.
-llvm::Expected<CachedLibrary>
-compileCached(ModuleOp module, llvm::StringRef function,
-              llvm::StringRef directory, StepMode step = StepMode::Auto,
-              const AttentionOptions &attention = {},
-              const LoopsOptions &loops = {},
-              const TargetOptions &target = hostTarget());
+llvm::Expected<CachedLibrary> compileCached(
+    ModuleOp module, llvm::StringRef function, llvm::StringRef directory,
+    StepMode step = StepMode::Auto, const AttentionOptions &attention = {},
+    const LoopsOptions &loops = {}, const TargetOptions &target = hostTarget());
 
 } // namespace mlir::glint::compiler
 

@@ -42,9 +42,8 @@ int64_t Sampler::next(llvm::ArrayRef<float> logits) {
   // The candidates, most likely first (ties: the lower id first).
   std::vector<int64_t> order(vocab);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return logits[a] > logits[b];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
   if (options.topK > 0 && options.topK < vocab)
     order.resize(options.topK);
   std::vector<double> p(order.size());
@@ -78,8 +77,9 @@ static std::vector<float> lastLogits(const HostArray &logits) {
   std::vector<float> out(vocab);
   for (int64_t i = 0; i < vocab; ++i) {
     int64_t k = n - vocab + i;
-    out[i] = logits.dtype == "f32" ? logits.data<float>()[k]
-                                   : static_cast<float>(logits.data<double>()[k]);
+    out[i] = logits.dtype == "f32"
+                 ? logits.data<float>()[k]
+                 : static_cast<float>(logits.data<double>()[k]);
   }
   return out;
 }
@@ -98,12 +98,10 @@ static HostArray tokenArray(llvm::ArrayRef<int64_t> ids,
   return array;
 }
 
-Expected<StreamStats>
-mlir::glint::runtime::generateStream(CompiledModel &model,
-                                     llvm::ArrayRef<int64_t> prompt,
-                                     unsigned count, Sampler &sampler,
-                                     llvm::function_ref<bool(int64_t)> onToken,
-                                     llvm::StringRef modelName) {
+Expected<StreamStats> mlir::glint::runtime::generateStream(
+    CompiledModel &model, llvm::ArrayRef<int64_t> prompt, unsigned count,
+    Sampler &sampler, llvm::function_ref<bool(int64_t)> onToken,
+    llvm::StringRef modelName) {
   if (!model.hasStep())
     return model.initialStates(1).takeError(); // Says why there is none.
   const EntryInfo &step = *model.info().step;

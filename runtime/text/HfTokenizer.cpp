@@ -1,4 +1,5 @@
-//===- HfTokenizer.cpp - Hugging Face tokenizer.json, byte-level BPE -------===//
+//===- HfTokenizer.cpp - Hugging Face tokenizer.json, byte-level BPE
+//-------===//
 //
 // Part of the glint project.
 //
@@ -60,10 +61,9 @@ public:
   static Expected<std::shared_ptr<Regex>> compile(StringRef pattern) {
     int error;
     PCRE2_SIZE offset;
-    pcre2_code *code =
-        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()),
-                      pattern.size(), PCRE2_UTF | PCRE2_UCP, &error, &offset,
-                      nullptr);
+    pcre2_code *code = pcre2_compile(
+        reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+        PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
     if (!code) {
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(error, message, sizeof(message));
@@ -406,7 +406,8 @@ llvm::Error readPreTokenizer(StringRef path, const llvm::json::Value *p,
   PreTokenizerStep step;
   if (type == "ByteLevel") {
     step.byteLevel = true;
-    step.addPrefixSpace = object->getBoolean("add_prefix_space").value_or(false);
+    step.addPrefixSpace =
+        object->getBoolean("add_prefix_space").value_or(false);
     if (object->getBoolean("use_regex").value_or(true)) {
       auto regex = Regex::compile(kGpt2Pattern);
       if (!regex)
@@ -465,20 +466,19 @@ mlir::glint::text::openHfTokenizer(StringRef path) {
     return unsupported(path, "model type '" + type + "'");
   auto bpe = std::make_unique<ByteLevelBpe>();
   bpe->file = path.str();
-  if (llvm::Error e = readNormalizer(path, root->get("normalizer"),
-                                     bpe->normalizers))
+  if (llvm::Error e =
+          readNormalizer(path, root->get("normalizer"), bpe->normalizers))
     return std::move(e);
-  if (llvm::Error e = readPreTokenizer(path, root->get("pre_tokenizer"),
-                                       bpe->preTokenizer))
+  if (llvm::Error e =
+          readPreTokenizer(path, root->get("pre_tokenizer"), bpe->preTokenizer))
     return std::move(e);
   if (bpe->preTokenizer.empty() || !bpe->preTokenizer.back().byteLevel)
     return unsupported(path, "a BPE without the ByteLevel pre-tokenizer "
                              "last");
   if (const llvm::json::Object *decoder = root->getObject("decoder"))
     if (decoder->getString("type").value_or("") != "ByteLevel")
-      return unsupported(path, "decoder '" +
-                                   decoder->getString("type").value_or("") +
-                                   "'");
+      return unsupported(
+          path, "decoder '" + decoder->getString("type").value_or("") + "'");
   if (model->getBoolean("byte_fallback").value_or(false))
     return unsupported(path, "a byte-level BPE with byte_fallback");
   if (model->getString("continuing_subword_prefix") ||

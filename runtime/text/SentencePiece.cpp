@@ -1,4 +1,5 @@
-//===- SentencePiece.cpp - SentencePiece models through libsentencepiece ---===//
+//===- SentencePiece.cpp - SentencePiece models through libsentencepiece
+//---===//
 //
 // Part of the glint project.
 //

@@ -1,4 +1,5 @@
-//===- Tokenizer.cpp - choosing a tokenizer, UTF-8, word level -------------===//
+//===- Tokenizer.cpp - choosing a tokenizer, UTF-8, word level
+//-------------===//
 //
 // Part of the glint project.
 //
@@ -144,8 +145,7 @@ std::string Tokenizer::tokenText(int64_t id) const {
   return decode({id});
 }
 
-Expected<std::vector<int64_t>>
-Tokenizer::encodePrompt(StringRef text) const {
+Expected<std::vector<int64_t>> Tokenizer::encodePrompt(StringRef text) const {
   if (text.empty())
     return llvm::createStringError("the prompt is empty");
   auto ids = encode(text);
@@ -215,8 +215,8 @@ Tokenizer::fromDirectory(StringRef directory) {
     // A tokenizer.json glint does not read yet (Gemma's SentencePiece-style
     // BPE, say) comes with the tokenizer.model it was made from.
     if (!tokenizer && !model.empty()) {
-      llvm::Error e = llvm::handleErrors(
-          tokenizer.takeError(), [](const UnsupportedTokenizer &) {});
+      llvm::Error e = llvm::handleErrors(tokenizer.takeError(),
+                                         [](const UnsupportedTokenizer &) {});
       if (e)
         return std::move(e);
       tokenizer = open(model);
@@ -242,8 +242,7 @@ Tokenizer::fromDirectory(StringRef directory) {
     return tokenizer;
   auto buffer = llvm::MemoryBuffer::getFile(config);
   if (!buffer)
-    return llvm::createStringError(config + ": " +
-                                   buffer.getError().message());
+    return llvm::createStringError(config + ": " + buffer.getError().message());
   auto parsed = llvm::json::parse((*buffer)->getBuffer());
   if (!parsed)
     return llvm::createStringError(
@@ -262,7 +261,8 @@ Tokenizer::fromDirectory(StringRef directory) {
     if (!ids)
       llvm::consumeError(ids.takeError());
     return llvm::createStringError(config + ": the bos_token '" + *bosText +
-                                   "' is not one token of " + (*tokenizer)->path());
+                                   "' is not one token of " +
+                                   (*tokenizer)->path());
   }
   (*tokenizer)->bos = ids->front();
   return tokenizer;
@@ -288,9 +288,8 @@ public:
     for (auto [i, word] : llvm::enumerate(split)) {
       auto it = ids.find(word);
       if (it == ids.end())
-        return llvm::createStringError(
-            llvm::formatv("'{0}' (word {1}) is not in the vocabulary {2}",
-                          word, i, file));
+        return llvm::createStringError(llvm::formatv(
+            "'{0}' (word {1}) is not in the vocabulary {2}", word, i, file));
       out.push_back(it->second);
     }
     return out;
@@ -371,9 +370,8 @@ public:
           break;
         }
       if (n == 0)
-        return llvm::createStringError(
-            llvm::formatv("byte {0} of the text is in no token of {1}", i,
-                          file));
+        return llvm::createStringError(llvm::formatv(
+            "byte {0} of the text is in no token of {1}", i, file));
       i += n;
     }
     return out;
@@ -419,16 +417,36 @@ Expected<std::string> parsePythonLiteral(StringRef s) {
       return v;
     };
     switch (e) {
-    case 'n': out += '\n'; break;
-    case 't': out += '\t'; break;
-    case 'r': out += '\r'; break;
-    case 'a': out += '\a'; break;
-    case 'b': out += '\b'; break;
-    case 'f': out += '\f'; break;
-    case 'v': out += '\v'; break;
-    case '\\': out += '\\'; break;
-    case '\'': out += '\''; break;
-    case '"': out += '"'; break;
+    case 'n':
+      out += '\n';
+      break;
+    case 't':
+      out += '\t';
+      break;
+    case 'r':
+      out += '\r';
+      break;
+    case 'a':
+      out += '\a';
+      break;
+    case 'b':
+      out += '\b';
+      break;
+    case 'f':
+      out += '\f';
+      break;
+    case 'v':
+      out += '\v';
+      break;
+    case '\\':
+      out += '\\';
+      break;
+    case '\'':
+      out += '\'';
+      break;
+    case '"':
+      out += '"';
+      break;
     case 'x': {
       auto v = hex(2);
       if (!v)
@@ -454,8 +472,8 @@ Expected<std::string> parsePythonLiteral(StringRef s) {
     default:
       if (e >= '0' && e <= '7') { // Up to three octal digits.
         uint32_t v = e - '0';
-        for (int k = 0; k < 2 && !s.empty() && s.front() >= '0' &&
-                        s.front() <= '7';
+        for (int k = 0;
+             k < 2 && !s.empty() && s.front() >= '0' && s.front() <= '7';
              ++k, s = s.drop_front())
           v = v * 8 + (s.front() - '0');
         if (isBytes)
@@ -464,7 +482,8 @@ Expected<std::string> parsePythonLiteral(StringRef s) {
           appendUtf8(out, v);
         break;
       }
-      return llvm::createStringError("an unknown escape \\" + std::string(1, e));
+      return llvm::createStringError("an unknown escape \\" +
+                                     std::string(1, e));
     }
   }
   return out;

@@ -190,16 +190,17 @@ TEST(TokenizerTest, UnknownTypes) {
                 "reads byte-level BPE tokenizer.json files, as GPT-2, "
                 "GPT-NeoX and Mamba ship)");
   // From a directory, with no tokenizer.model to fall back on.
-  EXPECT_NE(message(Tokenizer::fromDirectory(dir)).find("model type "
-                                                        "'WordPiece'"),
+  EXPECT_NE(message(Tokenizer::fromDirectory(dir))
+                .find("model type "
+                      "'WordPiece'"),
             std::string::npos);
   std::string model = write("tokenizer.model", "not a protobuf");
-  EXPECT_NE(message(Tokenizer::open(model)).find(
-                "unknown tokenizer type: not a SentencePiece model"),
+  EXPECT_NE(message(Tokenizer::open(model))
+                .find("unknown tokenizer type: not a SentencePiece model"),
             std::string::npos);
   std::string rwkv = write("rwkv_vocab.txt", "1 'a' 1\n2 oops 3\n");
-  EXPECT_NE(message(Tokenizer::open(rwkv)).find(
-                "rwkv_vocab.txt:2: unknown tokenizer type"),
+  EXPECT_NE(message(Tokenizer::open(rwkv))
+                .find("rwkv_vocab.txt:2: unknown tokenizer type"),
             std::string::npos);
   std::string other = write("merges.bin", "");
   EXPECT_NE(message(Tokenizer::open(other)).find("unknown tokenizer type"),
@@ -212,7 +213,10 @@ TEST(TokenizerTest, Utf8Helpers) {
   EXPECT_EQ(findInvalidUtf8("a\xED\xA0\x80"), 1u); // A surrogate.
   EXPECT_EQ(findInvalidUtf8("\xF0\x9F\x9A\x80 ok"), std::nullopt);
   // One U+FFFD per maximal invalid subpart.
-  EXPECT_EQ(toValidUtf8("a\xF0\x9F\x9A" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(toValidUtf8("a\xF0\x9F\x9A"
+                        "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(toValidUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(completeUtf8Prefix("ab\xF0\x9F\x9A"), 2u);
   EXPECT_EQ(completeUtf8Prefix("ab\xF0\x9F\x9A\x80"), 6u);

@@ -80,11 +80,11 @@ static cl::opt<bool> useCache(
              "there (keyed by a hash of the IR, the target and glint's "
              "build), and print 'cached: PATH' or 'compiled: PATH'"),
     cl::cat(category));
-static cl::opt<std::string> cacheDir(
-    "cache-dir",
-    cl::desc("The compile cache (default: $GLINT_CACHE_DIR, else "
-             "$XDG_CACHE_HOME/glint, else ~/.cache/glint)"),
-    cl::value_desc("dir"), cl::cat(category));
+static cl::opt<std::string>
+    cacheDir("cache-dir",
+             cl::desc("The compile cache (default: $GLINT_CACHE_DIR, else "
+                      "$XDG_CACHE_HOME/glint, else ~/.cache/glint)"),
+             cl::value_desc("dir"), cl::cat(category));
 static cl::opt<std::string> functionName("function", cl::desc("Entry function"),
                                          cl::init("forward"),
                                          cl::cat(category));
@@ -253,8 +253,7 @@ int main(int argc, char **argv) {
     if (!checkpoint)
       return fail(llvm::toString(checkpoint.takeError()));
     context.loadAllAvailableDialects();
-    auto imported =
-        import::importCheckpoint(&context, inputPath, **checkpoint);
+    auto imported = import::importCheckpoint(&context, inputPath, **checkpoint);
     if (!imported)
       return fail(llvm::toString(imported.takeError()));
     module = std::move(*imported);
@@ -316,8 +315,8 @@ int main(int argc, char **argv) {
     if (!library)
       return fail(llvm::toString(library.takeError()));
     // One line a caller can read: whether it was there, and where.
-    llvm::outs() << (library->hit ? "cached: " : "compiled: ")
-                 << library->path << "\n";
+    llvm::outs() << (library->hit ? "cached: " : "compiled: ") << library->path
+                 << "\n";
     return 0;
   }
 

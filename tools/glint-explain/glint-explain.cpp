@@ -82,11 +82,12 @@ static cl::opt<std::string> weightsPath(
 static cl::opt<std::string> tokensOpt("tokens",
                                       cl::desc("Token ids, comma-separated"),
                                       cl::value_desc("ids"), cl::cat(category));
-static cl::opt<std::string> textOpt(
-    "text", cl::desc("Text, through --vocab or the model directory's "
+static cl::opt<std::string>
+    textOpt("text",
+            cl::desc("Text, through --vocab or the model directory's "
                      "tokenizer (tokenizer.json, tokenizer.model, "
                      "rwkv_vocab*.txt or vocab.json)"),
-    cl::value_desc("text"), cl::cat(category));
+            cl::value_desc("text"), cl::cat(category));
 static cl::alias textShort("p", cl::aliasopt(textOpt),
                            cl::desc("Alias for --text"), cl::cat(category));
 static cl::opt<std::string> vocabPath(
@@ -607,7 +608,7 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
     }
   } else {
     auto run = rt::readRunInput(tokensOpt, textOpt,
-                                result.tokenizer ? StringRef()
+                                result.tokenizer  ? StringRef()
                                 : textOpt.empty() ? StringRef(vocabPath)
                                                   : StringRef(vocabFile),
                                 inputNpy);
@@ -1224,8 +1225,7 @@ static std::vector<std::string> positionNames(const Model &model,
                                 .str());
   } else {
     for (double id : explanation.read.input.data)
-      names.push_back(
-          tokenText(explanation.read, static_cast<int64_t>(id)));
+      names.push_back(tokenText(explanation.read, static_cast<int64_t>(id)));
   }
   return names;
 }

@@ -53,8 +53,8 @@ static cl::opt<std::string> modelPath(
     cl::desc("<model.so from glint-compile, or model.mlir with --interpret>"),
     cl::cat(category));
 
-static cl::OptionCategory runCategory(
-    "One-command run (glint-run -m DIR -p TEXT -n N)");
+static cl::OptionCategory
+    runCategory("One-command run (glint-run -m DIR -p TEXT -n N)");
 static cl::opt<std::string> checkpointDir(
     "m",
     cl::desc("A checkpoint directory (config.json, safetensors and a "
@@ -68,12 +68,12 @@ static cl::opt<std::string> prompt("p", cl::desc("The prompt (-m)"),
                                    cl::cat(runCategory));
 static cl::alias promptLong("prompt", cl::aliasopt(prompt),
                             cl::desc("Alias for -p"), cl::cat(runCategory));
-static cl::opt<std::string> promptFile(
-    "f", cl::desc("Read the prompt from this file (-m), byte for byte"),
-    cl::value_desc("file"), cl::cat(runCategory));
+static cl::opt<std::string>
+    promptFile("f",
+               cl::desc("Read the prompt from this file (-m), byte for byte"),
+               cl::value_desc("file"), cl::cat(runCategory));
 static cl::alias promptFileLong("file", cl::aliasopt(promptFile),
-                                cl::desc("Alias for -f"),
-                                cl::cat(runCategory));
+                                cl::desc("Alias for -f"), cl::cat(runCategory));
 static cl::opt<unsigned> predict("n",
                                  cl::desc("Tokens to generate (-m; default "
                                           "32)"),
@@ -81,35 +81,37 @@ static cl::opt<unsigned> predict("n",
                                  cl::cat(runCategory));
 static cl::alias predictLong("n-predict", cl::aliasopt(predict),
                              cl::desc("Alias for -n"), cl::cat(runCategory));
-static cl::opt<double> temperature(
-    "temp", cl::desc("Sampling temperature (-m; default 0: greedy)"),
-    cl::init(0.0), cl::cat(runCategory));
-static cl::opt<int64_t> topKSampling(
-    "top-k", cl::desc("Sample from the K most likely tokens (-m; 0: all)"),
-    cl::init(0), cl::cat(runCategory));
+static cl::opt<double>
+    temperature("temp",
+                cl::desc("Sampling temperature (-m; default 0: greedy)"),
+                cl::init(0.0), cl::cat(runCategory));
+static cl::opt<int64_t>
+    topKSampling("top-k",
+                 cl::desc("Sample from the K most likely tokens (-m; 0: all)"),
+                 cl::init(0), cl::cat(runCategory));
 static cl::opt<double>
     topP("top-p",
          cl::desc("Sample from the most likely tokens that make up "
                   "probability P (-m; default 1: all)"),
          cl::init(1.0), cl::cat(runCategory));
-static cl::opt<uint64_t> seed(
-    "seed",
-    cl::desc("Seed of the sampler (-m; default: a random one, printed)"),
-    cl::cat(runCategory));
-static cl::opt<std::string> cacheDir(
-    "cache-dir",
-    cl::desc("The compile cache (-m; default: $GLINT_CACHE_DIR, else "
-             "$XDG_CACHE_HOME/glint, else ~/.cache/glint)"),
-    cl::value_desc("dir"), cl::cat(runCategory));
+static cl::opt<uint64_t>
+    seed("seed",
+         cl::desc("Seed of the sampler (-m; default: a random one, printed)"),
+         cl::cat(runCategory));
+static cl::opt<std::string>
+    cacheDir("cache-dir",
+             cl::desc("The compile cache (-m; default: $GLINT_CACHE_DIR, else "
+                      "$XDG_CACHE_HOME/glint, else ~/.cache/glint)"),
+             cl::value_desc("dir"), cl::cat(runCategory));
 static cl::opt<bool> ignoreEos(
     "ignore-eos",
     cl::desc("-m: go on after the end-of-sequence token (config.json's "
              "eos_token_id)"),
     cl::cat(runCategory));
-static cl::opt<bool> showIds(
-    "show-ids",
-    cl::desc("-m: also print the prompt's and the generated token ids"),
-    cl::cat(runCategory));
+static cl::opt<bool>
+    showIds("show-ids",
+            cl::desc("-m: also print the prompt's and the generated token ids"),
+            cl::cat(runCategory));
 static cl::opt<bool> interpret(
     "interpret",
     cl::desc("Execute the IR with the double-precision reference evaluator"),
@@ -405,8 +407,8 @@ static int runCheckpoint(const char *argv0,
   sampling.topP = topP;
   if (llvm::Error e = rt::Sampler::check(sampling))
     return fail(llvm::toString(std::move(e)));
-  sampling.seed = seed.getNumOccurrences() ? seed.getValue()
-                                           : std::random_device()();
+  sampling.seed =
+      seed.getNumOccurrences() ? seed.getValue() : std::random_device()();
   auto tokenizer = tx::Tokenizer::fromDirectory(checkpointDir);
   if (!tokenizer)
     return fail(llvm::toString(tokenizer.takeError()));
@@ -432,11 +434,11 @@ static int runCheckpoint(const char *argv0,
                                 "model's vocabulary: the tokenizer of {1} "
                                 "does not belong to this model",
                                 id, checkpointDir));
-  double startup = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - started)
-                       .count();
-  std::optional<int64_t> eos = ignoreEos ? std::nullopt
-                                         : endOfSequence(checkpointDir);
+  double startup =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
+  std::optional<int64_t> eos =
+      ignoreEos ? std::nullopt : endOfSequence(checkpointDir);
 
   // The continuation, printed as soon as its bytes make whole characters.
   const tx::Tokenizer &tok = **tokenizer;
@@ -492,16 +494,15 @@ static int runCheckpoint(const char *argv0,
                       : "compiled into the compile cache:",
       library->first, tok.kind(), tok.path());
   if (temperature > 0)
-    llvm::errs() << llvm::formatv("sampling: temperature {0}, top-k {1}, "
-                                  "top-p {2}, seed {3}\n",
-                                  llvm::format("%g", sampling.temperature),
-                                  sampling.topK,
-                                  llvm::format("%g", sampling.topP),
-                                  sampling.seed);
-  llvm::errs() << llvm::formatv("prompt: {0} tokens in {1:F3} ms ({2})\n",
-                                stats->promptTokens,
-                                stats->promptSeconds * 1e3,
-                                rate(stats->promptTokens, stats->promptSeconds));
+    llvm::errs() << llvm::formatv(
+        "sampling: temperature {0}, top-k {1}, "
+        "top-p {2}, seed {3}\n",
+        llvm::format("%g", sampling.temperature), sampling.topK,
+        llvm::format("%g", sampling.topP), sampling.seed);
+  llvm::errs() << llvm::formatv(
+      "prompt: {0} tokens in {1:F3} ms ({2})\n", stats->promptTokens,
+      stats->promptSeconds * 1e3,
+      rate(stats->promptTokens, stats->promptSeconds));
   llvm::errs() << llvm::formatv(
       "generation: {0} tokens; {1} steps of one token in {2:F3} ms ({3})\n",
       stats->generated, stats->steps, stats->stepSeconds * 1e3,
