@@ -25,6 +25,7 @@
 #include "passes/cuda/Pipelines.h"
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/Safetensors.h"
+#include "tools/ToolVersion.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -205,6 +206,7 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  mlir::glint::addGlintVersionPrinter();
   // libLLVM already has a --threads option: glint-compile takes it over.
   cl::opt<int> *threadsOpt = runtime::adoptThreadsOption(
       category, "Threads the compiled code will run on, for the choices "

@@ -22,6 +22,7 @@
 #include "explain/Metrics.h"
 #include "explain/Progress.h"
 #include "explain/Render.h"
+#include "tools/ToolVersion.h"
 
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"
@@ -1721,6 +1722,7 @@ static int evaluate() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  mlir::glint::addGlintVersionPrinter();
   glint::registerGlintToAttention();
   // `glint-explain eval MODEL ...` scores explanations; otherwise explain one
   // input.

@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tools/ToolVersion.h"
 #include "tools/glint-run/Interpreter.h"
 
 #include "runtime/host/CompiledModel.h"
@@ -513,6 +514,7 @@ static int runCheckpoint(const char *argv0,
 int main(int argc, char **argv) {
   auto started = std::chrono::steady_clock::now();
   llvm::InitLLVM init(argc, argv);
+  mlir::glint::addGlintVersionPrinter();
   cl::opt<int> *threadsOpt = rt::adoptThreadsOption(
       category, "Threads for a compiled model's parallel loops (default: "
                 "one per core)");
