@@ -8,7 +8,8 @@ GLINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GLINT_BUILD=${GLINT_BUILD_DIR:-$GLINT_ROOT/build}
 
 packages=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools libomp-22-dev
-          libgtest-dev libbenchmark-dev libpng-dev libopenblas-dev pkg-config
+          libgtest-dev libbenchmark-dev libpng-dev libopenblas-dev libpcre2-dev
+          libicu-dev libsentencepiece-dev pkg-config
           ninja-build cmake g++ python3)
 missing=()
 for package in "${packages[@]}"; do

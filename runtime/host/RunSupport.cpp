@@ -323,18 +323,23 @@ void mlir::glint::runtime::printGeneration(llvm::raw_ostream &os,
                                            const RunArray &prompt,
                                            const RunArray &tokens,
                                            const Vocabulary *vocab) {
+  printGeneration(os, prompt, tokens,
+                  [&](int64_t id) { return tokenText(id, vocab); });
+}
+
+void mlir::glint::runtime::printGeneration(
+    llvm::raw_ostream &os, const RunArray &prompt, const RunArray &tokens,
+    llvm::function_ref<std::string(int64_t)> name) {
   int64_t batch = tokens.shape[0], count = tokens.shape[1];
   int64_t length = prompt.shape[1];
   os << "generated " << count << " tokens per sequence (greedy)\n";
   for (int64_t b = 0; b < batch; ++b) {
     os << "sequence " << b << ":";
     for (int64_t t = 0; t < length; ++t)
-      os << " "
-         << tokenText(static_cast<int64_t>(prompt.data[b * length + t]), vocab);
+      os << " " << name(static_cast<int64_t>(prompt.data[b * length + t]));
     os << " =>";
     for (int64_t t = 0; t < count; ++t)
-      os << " "
-         << tokenText(static_cast<int64_t>(tokens.data[b * count + t]), vocab);
+      os << " " << name(static_cast<int64_t>(tokens.data[b * count + t]));
     os << "\n";
   }
 }
@@ -372,6 +377,16 @@ void mlir::glint::runtime::printShape(llvm::raw_ostream &os,
 void mlir::glint::runtime::printTopK(llvm::raw_ostream &os,
                                      const RunArray &result, unsigned k,
                                      const Vocabulary *vocab) {
+  printTopK(os, result, k, [&](int64_t id) -> std::string {
+    if (vocab && vocab->words.count(id))
+      return vocab->words.at(id);
+    return "";
+  });
+}
+
+void mlir::glint::runtime::printTopK(
+    llvm::raw_ostream &os, const RunArray &result, unsigned k,
+    llvm::function_ref<std::string(int64_t)> name) {
   if (k == 0 || result.shape.size() < 2)
     return;
   int64_t classes = result.shape.back();
@@ -388,8 +403,8 @@ void mlir::glint::runtime::printTopK(llvm::raw_ostream &os,
     os << "sequence " << r << ": top " << top << ":";
     for (unsigned i = 0; i < top; ++i) {
       os << " " << order[i];
-      if (vocab && vocab->words.count(order[i]))
-        os << " '" << vocab->words.at(order[i]) << "'";
+      if (std::string word = name(order[i]); !word.empty())
+        os << " '" << word << "'";
       os << llvm::formatv(" ({0:F3})", last[order[i]]);
     }
     os << "\n";

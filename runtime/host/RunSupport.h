@@ -15,6 +15,7 @@
 
 #include "runtime/host/CompiledModel.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
@@ -131,6 +132,11 @@ llvm::Expected<Generation> generateCompiled(CompiledModel &model,
 void printGeneration(llvm::raw_ostream &os, const RunArray &prompt,
                      const RunArray &tokens, const Vocabulary *vocab);
 
+/// The same with each token named by `name` (a tokenizer's text of it).
+void printGeneration(llvm::raw_ostream &os, const RunArray &prompt,
+                     const RunArray &tokens,
+                     llvm::function_ref<std::string(int64_t)> name);
+
 /// Prints the time per generated token on `os` (prefill and steps).
 void printGenerationTime(llvm::raw_ostream &os, const Generation &generation,
                          int64_t promptLength);
@@ -146,6 +152,10 @@ void printShape(llvm::raw_ostream &os, const RunArray &result);
 /// row, for a classifier), as words when `vocab` has them.
 void printTopK(llvm::raw_ostream &os, const RunArray &result, unsigned k,
                const Vocabulary *vocab);
+
+/// The same with each token named by `name` (a tokenizer's text of it).
+void printTopK(llvm::raw_ostream &os, const RunArray &result, unsigned k,
+               llvm::function_ref<std::string(int64_t)> name);
 
 } // namespace mlir::glint::runtime
 

@@ -58,6 +58,7 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/AtomicFile.h"
 #include "runtime/io/Safetensors.h"
+#include "tools/ToolVersion.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -1419,6 +1420,7 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  mlir::glint::addGlintVersionPrinter();
   cl::opt<int> *threadsOpt = rt::adoptThreadsOption(
       category, "Threads for the compiled kernels' parallel loops (default 1)");
   cl::HideUnrelatedOptions(category);

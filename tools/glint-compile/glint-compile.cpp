@@ -14,14 +14,18 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/Cache.h"
 #include "compiler/Compiler.h"
 #include "compiler/Target.h"
 #include "dialect/GlintOps.h"
+#include "import/Importers.h"
 #include "passes/cpu/Codegen.h"
 #include "passes/cpu/Pipelines.h"
 #include "passes/cuda/Codegen.h"
 #include "passes/cuda/Pipelines.h"
 #include "runtime/host/RunSupport.h"
+#include "runtime/io/Safetensors.h"
+#include "tools/ToolVersion.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -47,8 +51,11 @@ static cl::OptionCategory category("glint-compile options");
 // listed under --help; libLLVM's hundreds of codegen flags do not.
 static cl::OptionCategory mlirCategory("MLIR options");
 
-static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.mlir>"),
-                                      cl::Required, cl::cat(category));
+static cl::opt<std::string> inputPath(
+    cl::Positional,
+    cl::desc("<model.mlir, or a checkpoint directory that glint-import "
+             "reads>"),
+    cl::Required, cl::cat(category));
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
                                        cl::value_desc("file"),
                                        cl::cat(category));
@@ -68,6 +75,17 @@ static cl::opt<compiler::Stage> emit(
                    "a shared library (default)"),
         clEnumValN(compiler::Stage::Executable, "exe",
                    "a standalone program: ./model --weights W --tokens ...")));
+static cl::opt<bool> useCache(
+    "cache",
+    cl::desc("Compile a shared library into the compile cache, or find it "
+             "there (keyed by a hash of the IR, the target and glint's "
+             "build), and print 'cached: PATH' or 'compiled: PATH'"),
+    cl::cat(category));
+static cl::opt<std::string>
+    cacheDir("cache-dir",
+             cl::desc("The compile cache (default: $GLINT_CACHE_DIR, else "
+                      "$XDG_CACHE_HOME/glint, else ~/.cache/glint)"),
+             cl::value_desc("dir"), cl::cat(category));
 static cl::opt<std::string> functionName("function", cl::desc("Entry function"),
                                          cl::init("forward"),
                                          cl::cat(category));
@@ -188,6 +206,7 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  mlir::glint::addGlintVersionPrinter();
   // libLLVM already has a --threads option: glint-compile takes it over.
   cl::opt<int> *threadsOpt = runtime::adoptThreadsOption(
       category, "Threads the compiled code will run on, for the choices "
@@ -208,10 +227,15 @@ int main(int argc, char **argv) {
       "  glint-compile model.mlir -emit=scan\n"
       "  glint-compile model.mlir --attention -o model.so\n");
 
+  if (useCache && (emit.getNumOccurrences() || !outputPath.empty()))
+    return fail("--cache makes a shared library in the cache and prints its "
+                "path: it takes neither -o nor -emit");
+  if (cacheDir.getNumOccurrences() && !useCache)
+    return fail("--cache-dir needs --cache");
   bool binary = emit == compiler::Stage::Object ||
                 emit == compiler::Stage::Library ||
                 emit == compiler::Stage::Executable;
-  if (binary && (outputPath.empty() || outputPath == "-"))
+  if (binary && !useCache && (outputPath.empty() || outputPath == "-"))
     return fail("-o FILE is required for -emit=obj, -emit=lib and -emit=exe");
   if (outputPath.empty())
     outputPath = "-";
@@ -224,16 +248,29 @@ int main(int argc, char **argv) {
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
   std::string error;
-  std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(inputPath, &error);
-  if (!input)
-    return fail(error);
-  if (input->getBuffer().trim().empty())
-    return fail(inputPath + ": input is empty: expected glint model IR");
-  sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
-  if (!module)
-    return 1; // Located diagnostics are printed.
+  OwningOpRef<ModuleOp> module;
+  if (llvm::sys::fs::is_directory(inputPath)) {
+    // A checkpoint: imported as glint-import would.
+    auto checkpoint = runtime::Checkpoint::open(inputPath);
+    if (!checkpoint)
+      return fail(llvm::toString(checkpoint.takeError()));
+    context.loadAllAvailableDialects();
+    auto imported = import::importCheckpoint(&context, inputPath, **checkpoint);
+    if (!imported)
+      return fail(llvm::toString(imported.takeError()));
+    module = std::move(*imported);
+  } else {
+    std::unique_ptr<llvm::MemoryBuffer> input =
+        openInputFile(inputPath, &error);
+    if (!input)
+      return fail(error);
+    if (input->getBuffer().trim().empty())
+      return fail(inputPath + ": input is empty: expected glint model IR");
+    sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+    if (!module)
+      return 1; // Located diagnostics are printed.
+  }
 
   compiler::AttentionOptions attention;
   if (attentionFormulation.getNumOccurrences()) {
@@ -271,6 +308,19 @@ int main(int argc, char **argv) {
   }
   LoopsOptions loops;
   loops.recurrenceForm = recurrenceForm;
+
+  if (useCache) {
+    auto library = compiler::compileCached(
+        *module, functionName,
+        cacheDir.empty() ? compiler::defaultCacheDirectory() : cacheDir,
+        stepMode, attention, loops, *target);
+    if (!library)
+      return fail(llvm::toString(library.takeError()));
+    // One line a caller can read: whether it was there, and where.
+    llvm::outs() << (library->hit ? "cached: " : "compiled: ") << library->path
+                 << "\n";
+    return 0;
+  }
 
   runtime::ModelInfo info;
   auto configure = [](PassManager &pm) { (void)applyPassManagerCLOptions(pm); };

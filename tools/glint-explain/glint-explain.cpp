@@ -22,6 +22,7 @@
 #include "explain/Metrics.h"
 #include "explain/Progress.h"
 #include "explain/Render.h"
+#include "tools/ToolVersion.h"
 
 #include "dialect/GlintDialect.h"
 #include "dialect/GlintOps.h"
@@ -32,6 +33,7 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Safetensors.h"
+#include "runtime/text/Tokenizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -70,7 +72,10 @@ static cl::opt<std::string> modelPath(
     cl::desc("<model directory (config.json + safetensors, anything "
              "glint-import reads), model.mlir with --weights, or a library "
              "from glint-compile --attention with --weights>"),
-    cl::Required, cl::cat(category));
+    cl::cat(category));
+static cl::opt<std::string> modelDir(
+    "m", cl::desc("The model directory (instead of the positional argument)"),
+    cl::value_desc("dir"), cl::cat(category));
 static cl::opt<std::string> weightsPath(
     "weights", cl::desc("Weights for a .mlir model (.safetensors, index "
                         ".json or directory)"),
@@ -78,15 +83,19 @@ static cl::opt<std::string> weightsPath(
 static cl::opt<std::string> tokensOpt("tokens",
                                       cl::desc("Token ids, comma-separated"),
                                       cl::value_desc("ids"), cl::cat(category));
-static cl::opt<std::string> textOpt(
-    "text", cl::desc("Words, mapped through --vocab (default: the model "
-                     "directory's vocab.json)"),
-    cl::value_desc("words"), cl::cat(category));
-static cl::opt<std::string> vocabPath("vocab",
-                                      cl::desc("vocab.json for --text and "
-                                               "for showing tokens as words"),
-                                      cl::value_desc("vocab.json"),
-                                      cl::cat(category));
+static cl::opt<std::string>
+    textOpt("text",
+            cl::desc("Text, through --vocab or the model directory's "
+                     "tokenizer (tokenizer.json, tokenizer.model, "
+                     "rwkv_vocab*.txt or vocab.json)"),
+            cl::value_desc("text"), cl::cat(category));
+static cl::alias textShort("p", cl::aliasopt(textOpt),
+                           cl::desc("Alias for --text"), cl::cat(category));
+static cl::opt<std::string> vocabPath(
+    "vocab",
+    cl::desc("The tokenizer file for --text and for showing tokens as text "
+             "(default: the model directory's)"),
+    cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> inputNpy(
     "input", cl::desc("Input .npy: token ids [1, L] or an image [1, 3, H, W]"),
     cl::value_desc("file.npy"), cl::cat(category));
@@ -637,6 +646,8 @@ namespace {
 struct ExplainInput {
   ref::Array input;
   std::optional<rt::Vocabulary> vocab;
+  /// A tokenizer other than a word-level vocab.json, for --text and names.
+  std::shared_ptr<mlir::glint::text::Tokenizer> tokenizer;
   std::optional<Heldout> truth;
 };
 } // namespace
@@ -655,12 +666,39 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
     if (llvm::sys::fs::exists(path))
       vocabFile = std::string(path);
   }
-  int sources = !tokensOpt.empty() + !textOpt.empty() + !inputNpy.empty() +
-                (heldout >= 0);
+  int sources = !tokensOpt.empty() + (textOpt.getNumOccurrences() > 0) +
+                !inputNpy.empty() + (heldout >= 0);
   if (sources != 1)
     return llvm::createStringError("give exactly one input: --tokens, --text, "
                                    "--input or --heldout");
-  if (heldout >= 0) {
+  // A tokenizer other than a word-level vocab.json: --vocab, or the model
+  // directory's (needed for --text, else only to name the tokens).
+  namespace tx = mlir::glint::text;
+  if (!vocabPath.empty() || !model.directory.empty()) {
+    auto tokenizer = !vocabPath.empty()
+                         ? tx::Tokenizer::open(vocabPath)
+                         : tx::Tokenizer::fromDirectory(model.directory);
+    if (!tokenizer && textOpt.getNumOccurrences() &&
+        (!vocabPath.empty() || vocabFile.empty()))
+      return llvm::createStringError("--text: " +
+                                     llvm::toString(tokenizer.takeError()));
+    if (!tokenizer)
+      llvm::consumeError(tokenizer.takeError());
+    else if (!(*tokenizer)->isWordLevel())
+      result.tokenizer = std::move(*tokenizer);
+  }
+  if (result.tokenizer && textOpt.getNumOccurrences()) {
+    auto ids = result.tokenizer->encodePrompt(textOpt);
+    if (!ids)
+      return llvm::createStringError("--text: " +
+                                     llvm::toString(ids.takeError()));
+    rt::RunArray run;
+    run.shape = {1, static_cast<int64_t>(ids->size())};
+    run.data.assign(ids->begin(), ids->end());
+    input = ref::fromRunArray(run);
+  } else if (textOpt.getNumOccurrences() && textOpt.empty()) {
+    return llvm::createStringError("--text: the prompt is empty");
+  } else if (heldout >= 0) {
     auto set = readHeldout(model);
     if (!set)
       return set.takeError();
@@ -671,7 +709,7 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
                         heldout, model.directory, set->inputs.shape[0]));
     input = example(set->inputs, heldout);
     result.truth = std::move(*set);
-    if (!vocabFile.empty()) {
+    if (!vocabFile.empty() && !result.tokenizer) {
       auto v = rt::readVocabulary(vocabFile);
       if (!v)
         return v.takeError();
@@ -679,14 +717,15 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
     }
   } else {
     auto run = rt::readRunInput(tokensOpt, textOpt,
-                                textOpt.empty() ? StringRef(vocabPath)
-                                                : StringRef(vocabFile),
+                                result.tokenizer  ? StringRef()
+                                : textOpt.empty() ? StringRef(vocabPath)
+                                                  : StringRef(vocabFile),
                                 inputNpy);
     if (!run)
       return run.takeError();
     input = ref::fromRunArray(run->array);
     vocab = std::move(run->vocab);
-    if (!vocab && !vocabFile.empty()) {
+    if (!vocab && !vocabFile.empty() && !result.tokenizer) {
       auto v = rt::readVocabulary(vocabFile);
       if (!v)
         return v.takeError();
@@ -1332,9 +1371,12 @@ gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
   return rows;
 }
 
-/// The text of token `id`: its word in the vocabulary, else the id.
-static std::string tokenText(const std::optional<rt::Vocabulary> &vocab,
-                             int64_t id) {
+/// The text of token `id`: its word in the vocabulary, else the
+/// tokenizer's text of it, else the id.
+static std::string tokenText(const ExplainInput &read, int64_t id) {
+  const std::optional<rt::Vocabulary> &vocab = read.vocab;
+  if (read.tokenizer && !vocab)
+    return read.tokenizer->tokenText(id);
   if (vocab)
     if (auto it = vocab->words.find(id); it != vocab->words.end())
       return it->second;
@@ -1355,8 +1397,7 @@ static std::vector<std::string> positionNames(const Model &model,
                                 .str());
   } else {
     for (double id : explanation.read.input.data)
-      names.push_back(
-          tokenText(explanation.read.vocab, static_cast<int64_t>(id)));
+      names.push_back(tokenText(explanation.read, static_cast<int64_t>(id)));
   }
   return names;
 }
@@ -1382,7 +1423,7 @@ static Expected<Explanation> computeExplanation(Model &model) {
     return relevance.takeError();
   std::string targetName =
       model.imageInput ? llvm::formatv("class {0}", output->target).str()
-                       : tokenText(read->vocab, output->target);
+                       : tokenText(*read, output->target);
   double targetProbability = probability(explained->logits, output->offset,
                                          output->classes, output->target);
   auto rows =
@@ -1962,6 +2003,7 @@ static int evaluate() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  mlir::glint::addGlintVersionPrinter();
   glint::registerGlintToAttention();
   // `glint-explain eval MODEL ...` scores explanations; otherwise explain one
   // input.
@@ -1974,6 +2016,8 @@ int main(int argc, char **argv) {
       static_cast<int>(args.size()), args.data(),
       "glint-explain: explain a gated-linear RNN through its implicit "
       "attention\n\n"
+      "  glint-explain -m models/mamba-keyword -p \"<bos> tiger ... ?\" -o "
+      "out/\n"
       "  glint-explain models/mamba-keyword --heldout 0 -o out/\n"
       "  glint-explain models/mamba-keyword --text \"<bos> tiger ... ?\" -o "
       "out/\n"
@@ -1981,6 +2025,13 @@ int main(int argc, char **argv) {
       "out/\n"
       "  glint-explain eval models/mamba-keyword [--count 200] [--json "
       "t.json]\n");
+  if (!modelDir.empty() && !modelPath.empty())
+    return fail("give the model once: -m DIR or the positional argument");
+  if (!modelDir.empty())
+    modelPath = modelDir.getValue();
+  if (modelPath.empty())
+    return fail("no model given: glint-explain -m DIR -p TEXT, or "
+                "glint-explain MODEL ... (see glint-explain --help)");
   std::optional<glint::MapAggregate> aggregate =
       glint::symbolizeMapAggregate(aggregateOpt);
   if (!aggregate || *aggregate == glint::MapAggregate::full)

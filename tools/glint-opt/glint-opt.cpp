@@ -15,6 +15,7 @@
 #include "passes/Passes.h"
 #include "passes/cpu/Pipelines.h"
 #include "passes/cuda/Pipelines.h"
+#include "tools/ToolVersion.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -44,6 +45,7 @@ int main(int argc, char **argv) {
   glint::registerGlintCpuPipelines(glint::compiler::hostTarget());
   glint::registerGlintCudaPipelines(glint::compiler::hostTarget());
 
+  glint::addGlintVersionPrinter();
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
       argc, argv, "glint optimizer driver\n", registry);
   MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();

@@ -5,6 +5,10 @@
 //===----------------------------------------------------------------------===//
 //
 // Runs a model on token ids (or an image) and writes its outputs as .npy.
+// With -m DIR -p TEXT it is the one-command run of a checkpoint: the
+// tokenizer DIR ships, the model compiled by glint-compile --cache (once;
+// later runs load it from the cache), the continuation printed as text as
+// it is generated.
 // With --interpret, the model IR is executed by the double-precision
 // reference evaluator, the oracle every compiled path is checked against;
 // glint-run itself loads no MLIR and hands that mode to glint-interpret (see
@@ -12,17 +16,24 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tools/ToolVersion.h"
 #include "tools/glint-run/Interpreter.h"
 
 #include "runtime/host/CompiledModel.h"
+#include "runtime/host/Generate.h"
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Safetensors.h"
+#include "runtime/text/Tokenizer.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/WithColor.h"
@@ -31,7 +42,9 @@
 namespace rt = mlir::glint::runtime;
 namespace run = mlir::glint::run;
 namespace cl = llvm::cl;
+namespace tx = mlir::glint::text;
 #include <chrono>
+#include <random>
 
 using llvm::StringRef;
 
@@ -39,7 +52,67 @@ static cl::OptionCategory category("glint-run options");
 static cl::opt<std::string> modelPath(
     cl::Positional,
     cl::desc("<model.so from glint-compile, or model.mlir with --interpret>"),
-    cl::Required, cl::cat(category));
+    cl::cat(category));
+
+static cl::OptionCategory
+    runCategory("One-command run (glint-run -m DIR -p TEXT -n N)");
+static cl::opt<std::string> checkpointDir(
+    "m",
+    cl::desc("A checkpoint directory (config.json, safetensors and a "
+             "tokenizer): compile it (cached) and generate text after -p"),
+    cl::value_desc("dir"), cl::cat(runCategory));
+static cl::alias checkpointDirLong("model", cl::aliasopt(checkpointDir),
+                                   cl::desc("Alias for -m"),
+                                   cl::cat(runCategory));
+static cl::opt<std::string> prompt("p", cl::desc("The prompt (-m)"),
+                                   cl::value_desc("text"),
+                                   cl::cat(runCategory));
+static cl::alias promptLong("prompt", cl::aliasopt(prompt),
+                            cl::desc("Alias for -p"), cl::cat(runCategory));
+static cl::opt<std::string>
+    promptFile("f",
+               cl::desc("Read the prompt from this file (-m), byte for byte"),
+               cl::value_desc("file"), cl::cat(runCategory));
+static cl::alias promptFileLong("file", cl::aliasopt(promptFile),
+                                cl::desc("Alias for -f"), cl::cat(runCategory));
+static cl::opt<unsigned> predict("n",
+                                 cl::desc("Tokens to generate (-m; default "
+                                          "32)"),
+                                 cl::value_desc("N"), cl::init(32),
+                                 cl::cat(runCategory));
+static cl::alias predictLong("n-predict", cl::aliasopt(predict),
+                             cl::desc("Alias for -n"), cl::cat(runCategory));
+static cl::opt<double>
+    temperature("temp",
+                cl::desc("Sampling temperature (-m; default 0: greedy)"),
+                cl::init(0.0), cl::cat(runCategory));
+static cl::opt<int64_t>
+    topKSampling("top-k",
+                 cl::desc("Sample from the K most likely tokens (-m; 0: all)"),
+                 cl::init(0), cl::cat(runCategory));
+static cl::opt<double>
+    topP("top-p",
+         cl::desc("Sample from the most likely tokens that make up "
+                  "probability P (-m; default 1: all)"),
+         cl::init(1.0), cl::cat(runCategory));
+static cl::opt<uint64_t>
+    seed("seed",
+         cl::desc("Seed of the sampler (-m; default: a random one, printed)"),
+         cl::cat(runCategory));
+static cl::opt<std::string>
+    cacheDir("cache-dir",
+             cl::desc("The compile cache (-m; default: $GLINT_CACHE_DIR, else "
+                      "$XDG_CACHE_HOME/glint, else ~/.cache/glint)"),
+             cl::value_desc("dir"), cl::cat(runCategory));
+static cl::opt<bool> ignoreEos(
+    "ignore-eos",
+    cl::desc("-m: go on after the end-of-sequence token (config.json's "
+             "eos_token_id)"),
+    cl::cat(runCategory));
+static cl::opt<bool>
+    showIds("show-ids",
+            cl::desc("-m: also print the prompt's and the generated token ids"),
+            cl::cat(runCategory));
 static cl::opt<bool> interpret(
     "interpret",
     cl::desc("Execute the IR with the double-precision reference evaluator"),
@@ -60,15 +133,17 @@ static cl::opt<std::string>
            cl::value_desc("ids"), cl::cat(category));
 static cl::opt<std::string> text(
     "text",
-    cl::desc("Input words, split on spaces and mapped through --vocab; one "
-             "sequence per ';'"),
-    cl::value_desc("words"), cl::cat(category));
+    cl::desc("Input text, through --vocab or the tokenizer of the --weights "
+             "directory (with a word-level vocab.json: words split on "
+             "spaces, one sequence per ';')"),
+    cl::value_desc("text"), cl::cat(category));
 static cl::opt<std::string> vocabPath(
     "vocab",
-    cl::desc("A JSON object mapping each word to its token id, or holding "
-             "one under \"word_to_id\" (for --text, and to print "
-             "predictions as words)"),
-    cl::value_desc("vocab.json"), cl::cat(category));
+    cl::desc("The tokenizer for --text and for printing tokens as text: a "
+             "tokenizer.json, tokenizer.model, RWKV rwkv_vocab*.txt or a "
+             "word-level vocab.json (default: the one in the --weights "
+             "directory)"),
+    cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string>
     inputNpy("input",
              cl::desc("Input array as .npy: int64 token ids [batch, seq] or "
@@ -193,7 +268,8 @@ static llvm::Expected<rt::RunArray> runLibrary(const rt::Checkpoint &checkpoint,
 
 /// --generate: prints the tokens, writes their logits with -o.
 static int runGeneration(const rt::Checkpoint &checkpoint,
-                         const rt::RunInput &input) {
+                         const rt::RunInput &input,
+                         llvm::function_ref<std::string(int64_t)> name) {
   if (!hiddenDir.empty())
     return fail("--dump-hidden does not combine with --generate");
   auto generation = [&]() -> llvm::Expected<rt::Generation> {
@@ -206,8 +282,7 @@ static int runGeneration(const rt::Checkpoint &checkpoint,
   }();
   if (!generation)
     return fail(llvm::toString(generation.takeError()));
-  rt::printGeneration(llvm::outs(), input.array, generation->tokens,
-                      input.vocab ? &*input.vocab : nullptr);
+  rt::printGeneration(llvm::outs(), input.array, generation->tokens, name);
   if (!interpreter) {
     llvm::outs().flush();
     rt::printGenerationTime(llvm::errs(), *generation, input.array.shape[1]);
@@ -221,17 +296,251 @@ static int runGeneration(const rt::Checkpoint &checkpoint,
   return 0;
 }
 
+/// Runs `glint-compile DIR --cache` (next to this program), which finds the
+/// checkpoint's library in the compile cache or compiles it there; its path,
+/// and whether it was cached. glint-compile's one-line errors become ours.
+static llvm::Expected<std::pair<std::string, bool>>
+compileInCache(const char *argv0) {
+  std::string self =
+      llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&fail));
+  llvm::SmallString<256> tool(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(tool, "glint-compile");
+  if (!llvm::sys::fs::can_execute(tool))
+    return llvm::createStringError(
+        "-m compiles with glint-compile, which is not next to glint-run (" +
+        tool + ")");
+  llvm::SmallString<128> out, err;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("glint-run", "out", out))
+    return llvm::createStringError("cannot create a temporary file: " +
+                                   ec.message());
+  llvm::FileRemover removeOut(out);
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("glint-run", "err", err))
+    return llvm::createStringError("cannot create a temporary file: " +
+                                   ec.message());
+  llvm::FileRemover removeErr(err);
+  std::string cacheOption = "--cache-dir=" + cacheDir;
+  std::vector<StringRef> args = {tool, checkpointDir, "--cache"};
+  if (!cacheDir.empty())
+    args.push_back(cacheOption);
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(out),
+                                          StringRef(err)};
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(tool, args, std::nullopt, redirects, 0, 0,
+                                     &error);
+  auto read = [](StringRef path) {
+    auto buffer = llvm::MemoryBuffer::getFile(path);
+    return buffer ? (*buffer)->getBuffer().str() : std::string();
+  };
+  std::string messages = read(err);
+  if (rc < 0)
+    return llvm::createStringError("cannot run " + tool + ": " + error);
+  StringRef prefix = "glint-compile: error: ";
+  if (rc != 0) {
+    StringRef m = StringRef(messages).trim();
+    if (m.starts_with(prefix) && !m.contains('\n'))
+      return llvm::createStringError(m.drop_front(prefix.size()));
+    llvm::errs() << messages;
+    return llvm::createStringError("glint-compile cannot compile " +
+                                   checkpointDir + " (see above)");
+  }
+  llvm::errs() << messages; // Warnings, if any.
+  std::string record = StringRef(read(out)).trim().str();
+  StringRef line = record;
+  bool cached = line.consume_front("cached: ");
+  if (!cached && !line.consume_front("compiled: "))
+    return llvm::createStringError("glint-compile --cache printed '" + record +
+                                   "', not the library's path");
+  return std::make_pair(line.str(), cached);
+}
+
+/// config.json's eos_token_id (a number, or the first of a list), if any.
+static std::optional<int64_t> endOfSequence(StringRef directory) {
+  llvm::SmallString<256> path(directory);
+  llvm::sys::path::append(path, "config.json");
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return std::nullopt;
+  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  if (!parsed) {
+    llvm::consumeError(parsed.takeError());
+    return std::nullopt;
+  }
+  const llvm::json::Object *config = parsed->getAsObject();
+  const llvm::json::Value *eos = config ? config->get("eos_token_id") : nullptr;
+  if (!eos)
+    return std::nullopt;
+  if (const llvm::json::Array *list = eos->getAsArray())
+    return list->empty() ? std::nullopt : (*list)[0].getAsInteger();
+  return eos->getAsInteger();
+}
+
+/// glint-run -m DIR -p TEXT: tokenizes the prompt, finds or compiles the
+/// model in the compile cache, and prints the prompt and its continuation
+/// as text as each token is chosen; times on stderr. Every check of the
+/// input comes before any output.
+static int runCheckpoint(const char *argv0,
+                         std::chrono::steady_clock::time_point started) {
+  if (!modelPath.empty())
+    return fail("-m DIR runs the checkpoint in DIR: give no model file (" +
+                modelPath + ") with it");
+  if (!tokens.empty() || !text.empty() || !inputNpy.empty() ||
+      !weightsPath.empty() || !vocabPath.empty() || generate > 0 ||
+      !outputPath.empty() || interpret || !hiddenDir.empty() || repeat > 0)
+    return fail("-m DIR -p TEXT takes its weights and tokenizer from DIR: it "
+                "does not combine with --tokens, --text, --input, --weights, "
+                "--vocab, --generate, --interpret, --dump-hidden, --repeat or "
+                "-o");
+  if (prompt.getNumOccurrences() + promptFile.getNumOccurrences() != 1)
+    return fail("-m needs one prompt: -p TEXT or -f FILE");
+  if (!promptFile.empty()) {
+    auto buffer = llvm::MemoryBuffer::getFile(promptFile);
+    if (!buffer)
+      return fail("-f " + promptFile + ": " + buffer.getError().message());
+    prompt = (*buffer)->getBuffer().str();
+  }
+  if (!llvm::sys::fs::is_directory(checkpointDir))
+    return fail(checkpointDir + ": not a checkpoint directory");
+  rt::SamplingOptions sampling;
+  sampling.temperature = temperature;
+  sampling.topK = topKSampling;
+  sampling.topP = topP;
+  if (llvm::Error e = rt::Sampler::check(sampling))
+    return fail(llvm::toString(std::move(e)));
+  sampling.seed =
+      seed.getNumOccurrences() ? seed.getValue() : std::random_device()();
+  auto tokenizer = tx::Tokenizer::fromDirectory(checkpointDir);
+  if (!tokenizer)
+    return fail(llvm::toString(tokenizer.takeError()));
+  auto ids = (*tokenizer)->encodePrompt(prompt);
+  if (!ids)
+    return fail("-p: " + llvm::toString(ids.takeError()));
+  auto checkpoint = rt::Checkpoint::open(checkpointDir);
+  if (!checkpoint)
+    return fail(llvm::toString(checkpoint.takeError()));
+  auto library = compileInCache(argv0);
+  if (!library)
+    return fail(llvm::toString(library.takeError()));
+  auto model = rt::CompiledModel::load(library->first);
+  if (!model)
+    return fail(llvm::toString(model.takeError()));
+  if (llvm::Error e = (*model)->bindWeights(**checkpoint, allowNonFinite))
+    return fail(llvm::toString(std::move(e)));
+  const rt::ModelInfo &info = (*model)->info();
+  int64_t limit = info.inputs.empty() ? 0 : info.inputs.front().limit;
+  for (int64_t id : *ids)
+    if (limit > 0 && id >= limit)
+      return fail(llvm::formatv("-p: token {0} of the prompt is outside the "
+                                "model's vocabulary: the tokenizer of {1} "
+                                "does not belong to this model",
+                                id, checkpointDir));
+  double startup =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
+  std::optional<int64_t> eos =
+      ignoreEos ? std::nullopt : endOfSequence(checkpointDir);
+
+  // The continuation, printed as soon as its bytes make whole characters.
+  const tx::Tokenizer &tok = **tokenizer;
+  std::vector<int64_t> sequence = *ids;
+  size_t base = tok.decodeBytes(*ids).size(), printed = 0;
+  std::string pending;
+  llvm::outs() << prompt;
+  llvm::outs().flush();
+  rt::Sampler sampler(sampling);
+  auto stats = rt::generateStream(
+      **model, *ids, predict, sampler,
+      [&](int64_t token) {
+        if (eos && token == *eos)
+          return false;
+        sequence.push_back(token);
+        std::string all = tok.decodeBytes(sequence);
+        if (all.size() >= base + printed) {
+          StringRef fresh = StringRef(all).drop_front(base + printed);
+          size_t whole = tx::completeUtf8Prefix(fresh);
+          llvm::outs() << tx::toValidUtf8(fresh.take_front(whole));
+          printed += whole;
+        }
+        llvm::outs().flush();
+        return true;
+      },
+      library->first);
+  if (!stats) {
+    llvm::outs() << "\n";
+    return fail(llvm::toString(stats.takeError()));
+  }
+  std::string all = tok.decodeBytes(sequence);
+  if (all.size() > base + printed)
+    llvm::outs() << tx::toValidUtf8(StringRef(all).drop_front(base + printed));
+  llvm::outs() << "\n";
+  if (showIds) {
+    llvm::outs() << "ids:";
+    for (int64_t id : *ids)
+      llvm::outs() << " " << id;
+    llvm::outs() << " =>";
+    for (size_t i = ids->size(); i < sequence.size(); ++i)
+      llvm::outs() << " " << sequence[i];
+    llvm::outs() << "\n";
+  }
+  llvm::outs().flush();
+
+  auto rate = [](int64_t n, double seconds) {
+    return seconds > 0 ? llvm::formatv("{0:F1} tokens/s", n / seconds).str()
+                       : std::string("- tokens/s");
+  };
+  llvm::errs() << llvm::formatv(
+      "start-up: {0:F1} ms ({1} {2}; {3} tokenizer {4})\n", startup * 1e3,
+      library->second ? "library from the compile cache:"
+                      : "compiled into the compile cache:",
+      library->first, tok.kind(), tok.path());
+  if (temperature > 0)
+    llvm::errs() << llvm::formatv(
+        "sampling: temperature {0}, top-k {1}, "
+        "top-p {2}, seed {3}\n",
+        llvm::format("%g", sampling.temperature), sampling.topK,
+        llvm::format("%g", sampling.topP), sampling.seed);
+  llvm::errs() << llvm::formatv(
+      "prompt: {0} tokens in {1:F3} ms ({2})\n", stats->promptTokens,
+      stats->promptSeconds * 1e3,
+      rate(stats->promptTokens, stats->promptSeconds));
+  llvm::errs() << llvm::formatv(
+      "generation: {0} tokens; {1} steps of one token in {2:F3} ms ({3})\n",
+      stats->generated, stats->steps, stats->stepSeconds * 1e3,
+      rate(stats->steps, stats->stepSeconds));
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  auto started = std::chrono::steady_clock::now();
   llvm::InitLLVM init(argc, argv);
+  mlir::glint::addGlintVersionPrinter();
   cl::opt<int> *threadsOpt = rt::adoptThreadsOption(
       category, "Threads for a compiled model's parallel loops (default: "
                 "one per core)");
-  cl::HideUnrelatedOptions(category);
+  cl::HideUnrelatedOptions({&category, &runCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "glint-run: run a glint model on token ids or an image\n\n"
+      "  glint-run -m checkpoint/ -p 'Once upon a time' -n 32\n"
+      "  glint-run model.so --weights checkpoint/ --text 'Once upon' "
+      "--generate 8\n"
       "  glint-run --interpret model.mlir --weights model.safetensors "
       "--tokens 1,2,3 -o logits.npy\n");
+
+  if (!checkpointDir.empty() || prompt.getNumOccurrences() ||
+      promptFile.getNumOccurrences()) {
+    if (checkpointDir.empty())
+      return fail("-p and -f need -m DIR (the checkpoint to run)");
+    auto threads = rt::threadsGiven(threadsOpt, numThreads);
+    if (!threads)
+      return fail(llvm::toString(threads.takeError()));
+    rt::setThreads(*threads);
+    return runCheckpoint(argv[0], started);
+  }
+  if (modelPath.empty())
+    return fail("no model given: glint-run MODEL.so --weights DIR ..., or "
+                "glint-run -m CHECKPOINT_DIR -p TEXT (see glint-run --help)");
 
   interpreter =
       run::makeInterpreter({modelPath, functionName, hiddenDir, writeF32});
@@ -245,14 +554,55 @@ int main(int argc, char **argv) {
   if (!threads)
     return fail(llvm::toString(threads.takeError()));
   rt::setThreads(*threads);
-  auto input = rt::readRunInput(tokens, text, vocabPath, inputNpy);
+  // The tokenizer: --vocab, else (for --text) the --weights directory's.
+  std::unique_ptr<tx::Tokenizer> tokenizer;
+  if (!vocabPath.empty()) {
+    auto t = tx::Tokenizer::open(vocabPath);
+    if (!t)
+      return fail(llvm::toString(t.takeError()));
+    tokenizer = std::move(*t);
+  } else if (!text.empty()) {
+    auto t = llvm::sys::fs::is_directory(weightsPath)
+                 ? tx::Tokenizer::fromDirectory(weightsPath)
+                 : llvm::createStringError("--weights is a file");
+    if (!t)
+      return fail("--text needs --vocab (a tokenizer file) or a --weights "
+                  "directory with a tokenizer: " +
+                  llvm::toString(t.takeError()));
+    tokenizer = std::move(*t);
+  }
+  llvm::Expected<rt::RunInput> input = rt::RunInput();
+  if (tokenizer && tokenizer->isWordLevel()) {
+    // Words split on spaces, one sequence per ';', as always.
+    input = rt::readRunInput(tokens, text, tokenizer->path(), inputNpy);
+  } else if (!text.empty()) {
+    if (!tokens.empty() || !inputNpy.empty())
+      return fail("give exactly one input: --tokens, --text or --input");
+    auto ids = tokenizer->encodePrompt(text);
+    if (!ids)
+      return fail("--text: " + llvm::toString(ids.takeError()));
+    input->array.shape = {1, static_cast<int64_t>(ids->size())};
+    input->array.data.assign(ids->begin(), ids->end());
+  } else {
+    input = rt::readRunInput(tokens, "", "", inputNpy);
+  }
   if (!input)
     return fail(llvm::toString(input.takeError()));
+  // Tokens as text: the word-level vocabulary's words, or the tokenizer's.
+  auto word = [&](int64_t id) -> std::string {
+    if (input->vocab)
+      return input->vocab->words.count(id) ? input->vocab->words.at(id) : "";
+    return tokenizer ? tokenizer->tokenText(id) : "";
+  };
+  auto name = [&](int64_t id) {
+    std::string w = word(id);
+    return w.empty() ? std::to_string(id) : w;
+  };
   auto checkpoint = rt::Checkpoint::open(weightsPath);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
   if (generate > 0)
-    return runGeneration(**checkpoint, *input);
+    return runGeneration(**checkpoint, *input, name);
   rt::RunArray logits;
   std::vector<std::string> written;
   if (interpreter) {
@@ -281,7 +631,6 @@ int main(int argc, char **argv) {
   if (!written.empty())
     llvm::outs() << "wrote " << written.size() << " traced values to "
                  << hiddenDir << "\n";
-  rt::printTopK(llvm::outs(), logits, topK,
-                input->vocab ? &*input->vocab : nullptr);
+  rt::printTopK(llvm::outs(), logits, topK, word);
   return 0;
 }
