@@ -1501,9 +1501,17 @@ static void fillReport(ex::ReportData &report, const Model &model,
     report.metadata.push_back(
         {"ground truth", model.imageInput
                              ? "the object's pixels (heldout_masks.npy)"
-                             : llvm::formatv("key word at position {0}",
+                         : truth->relevant[heldout].size() == 1
+                             ? llvm::formatv("key word at position {0}",
                                              truth->positions[heldout])
-                                   .str()});
+                                   .str()
+                             : "relevant tokens at positions " +
+                                   llvm::join(llvm::map_range(
+                                                  truth->relevant[heldout],
+                                                  [](int64_t p) {
+                                                    return std::to_string(p);
+                                                  }),
+                                              ", ")});
 }
 
 /// Writes summary.json: what was explained and the files that hold it,
@@ -1540,8 +1548,11 @@ static llvm::Error writeSummary(OutputFiles &outputs, const Model &model,
         {"note", row.note},
         {"relevance", ("relevance_" + row.method + ".npy")}});
   summary["gradient_methods"] = std::move(methods);
-  if (truth && !model.imageInput)
+  if (truth && !model.imageInput) {
     summary["ground_truth_position"] = truth->positions[heldout];
+    summary["ground_truth_positions"] =
+        llvm::json::Array(truth->relevant[heldout]);
+  }
   std::string json;
   llvm::raw_string_ostream(json)
       << llvm::formatv("{0:2}", llvm::json::Value(std::move(summary))) << "\n";
@@ -1570,9 +1581,12 @@ static void printAnswer(const Model &model, const Explanation &explanation,
     llvm::outs() << " " << names[candidates[i]] << "@" << candidates[i]
                  << llvm::formatv(" ({0:F3})", rollRow[candidates[i]]);
   llvm::outs() << "\n";
-  if (truth && !model.imageInput)
-    llvm::outs() << "ground truth: " << names[truth->positions[heldout]] << "@"
-                 << truth->positions[heldout] << "\n";
+  if (truth && !model.imageInput) {
+    llvm::outs() << "ground truth:";
+    for (int64_t p : truth->relevant[heldout])
+      llvm::outs() << " " << names[p] << "@" << p;
+    llvm::outs() << "\n";
+  }
   llvm::outs() << "report: " << html << " (open it in a browser)\n";
 }
 
