@@ -75,6 +75,22 @@ static Value constantTensor(OpBuilder &b, Location loc, RankedTensorType type,
   return arith::ConstantOp::create(b, loc, type, dense);
 }
 
+/// x · c for a constant c that the element type (f32) may not hold exactly
+/// (1/√(2π), 0.044715, 1/24, ...): c = hi + lo, hi being c rounded to the
+/// element type and lo the rounded remainder, so that the reference
+/// evaluator, which computes in double, sees c to about 1e-15 rather than
+/// float32's 6e-8 (the forward ops carry such constants as f64 attributes).
+/// One multiplication where c is exact in the element type.
+static Value mulConstant(Arith &a, GradientBuilder &grad, Value x, double c) {
+  Type element = getElementTypeOrSelf(x.getType());
+  auto hi = cast<FloatAttr>(a.b.getFloatAttr(element, c));
+  double rest = c - hi.getValueAsDouble();
+  Value product = a.mul(x, grad.splatLike(a.loc, x, hi.getValueAsDouble()));
+  if (rest == 0.0)
+    return product;
+  return a.add(product, a.mul(x, grad.splatLike(a.loc, x, rest)));
+}
+
 //===----------------------------------------------------------------------===//
 // Per-token ops
 //===----------------------------------------------------------------------===//
@@ -124,8 +140,9 @@ LogicalResult ActOp::buildGradient(GradientBuilder &grad) {
     break;
   case ActKind::gelu: {
     // Φ(x) + x · φ(x), φ(x) = exp(−x²/2) / √(2π)
-    Value pdf = a.mul(a.act(ActKind::exp, a.mul(a.mul(x, x), splat(-0.5))),
-                      splat(1.0 / std::sqrt(2.0 * M_PI)));
+    Value pdf = mulConstant(
+        a, grad, a.act(ActKind::exp, a.mul(a.mul(x, x), splat(-0.5))),
+        1.0 / std::sqrt(2.0 * M_PI));
     slope = a.add(a.gain(ActKind::gelu, x), a.mul(x, pdf));
     break;
   }
@@ -134,9 +151,11 @@ LogicalResult ActOp::buildGradient(GradientBuilder &grad) {
     // f' = ½(1 + tanh u) + ½x(1 − tanh² u) · c(1 + 3 · 0.044715x²)
     const double c = std::sqrt(2.0 / M_PI), k = 0.044715;
     Value x2 = a.mul(x, x);
-    Value u = a.mul(a.add(x, a.mul(a.mul(x2, x), splat(k))), splat(c));
+    Value u = mulConstant(
+        a, grad, a.add(x, mulConstant(a, grad, a.mul(x2, x), k)), c);
     Value t = a.act(ActKind::tanh, u);
-    Value du = a.mul(a.add(splat(1.0), a.mul(x2, splat(3.0 * k))), splat(c));
+    Value du = mulConstant(
+        a, grad, a.add(splat(1.0), mulConstant(a, grad, x2, 3.0 * k)), c);
     Value left = a.mul(a.add(splat(1.0), t), splat(0.5));
     Value right = a.mul(a.mul(a.mul(x, splat(0.5)),
                               a.sub(splat(1.0), a.mul(t, t))),
@@ -167,8 +186,11 @@ LogicalResult ActOp::buildGradient(GradientBuilder &grad) {
 
 /// The mean of each group of `groups` consecutive channels of `z`
 /// (`[..., C]`), broadcast back to every channel of its group: two
-/// block-diagonal linear layers with constant weights.
-static Value groupMean(OpBuilder &b, Location loc, Value z, int64_t groups) {
+/// block-diagonal linear layers with constant weights (ones: the sum), and
+/// the division by the group size as a constant multiplication in between.
+static Value groupMean(GradientBuilder &grad, Location loc, Value z,
+                       int64_t groups) {
+  OpBuilder &b = grad.getBuilder();
   auto type = cast<RankedTensorType>(z.getType());
   int64_t channels = type.getShape().back(), size = channels / groups;
   Type element = type.getElementType();
@@ -183,9 +205,11 @@ static Value groupMean(OpBuilder &b, Location loc, Value z, int64_t groups) {
     down = RankedTensorType::get({groups, 1, size}, element);
     up = RankedTensorType::get({groups, size, 1}, element);
   }
-  Value mean = LinearOp::create(b, loc, reducedType, z,
-                                constantTensor(b, loc, down, {1.0 / size}),
-                                Value(), WeightLayoutAttr());
+  Value sum = LinearOp::create(b, loc, reducedType, z,
+                               constantTensor(b, loc, down, {1.0}), Value(),
+                               WeightLayoutAttr());
+  Arith a{b, loc};
+  Value mean = mulConstant(a, grad, sum, 1.0 / static_cast<double>(size));
   return LinearOp::create(b, loc, type, mean,
                           constantTensor(b, loc, up, {1.0}), Value(),
                           WeightLayoutAttr());
@@ -227,10 +251,10 @@ static LogicalResult normGradient(Operation *op, GradientBuilder &grad,
                                   {weightOffset}));
     ghat = a.mul(cotangent, grad.broadcastChannels(loc, w, x));
   }
-  Value inner = a.sub(ghat, a.mul(xhat, groupMean(b, loc, a.mul(ghat, xhat),
-                                                  groups)));
+  Value inner = a.sub(
+      ghat, a.mul(xhat, groupMean(grad, loc, a.mul(ghat, xhat), groups)));
   if (center)
-    inner = a.sub(inner, groupMean(b, loc, ghat, groups));
+    inner = a.sub(inner, groupMean(grad, loc, ghat, groups));
   grad.accumulate(x, a.mul(r, inner));
   return success();
 }
