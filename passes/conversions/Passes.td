@@ -36,6 +36,39 @@ def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
                            "tensor::TensorDialect"];
 }
 
+def GlintLowerGradients : Pass<"glint-lower-gradients", "func::FuncOp"> {
+  let summary = "Lowers the backward ops of glint-differentiate to loops on tensors";
+  let description = [{
+    Rewrites `glint.recurrence_grad` into a backward scan and
+    `glint.attention_grad` into the softmax backward, both as scalar loops
+    on tensors inside an `scf.forall` over (batch, key group):
+
+    ```
+    scf.forall (%b, %g) in (B, G) shared_outs(%dq, %dk, %dv, %dg, %dδ) {
+      scf.for %h in heads of group %g {
+        forward: the state at the start of every chunk of C steps → ckpt
+        scf.for %c = last chunk down to 0 iter_args(%dS : tensor<K x V'>) {
+          recompute the chunk's C + 1 states from ckpt[c]
+          scf.for its steps backwards: read-out and update backward,
+            dq, dk, dv, the decay's and δ's cotangents at t
+        }
+      }
+    }
+    ```
+
+    Memory per head is O(L / C · K · V + C · K · V); time-invariant decays
+    are summed over the batch after the loops. The attention backward
+    recomputes each query row's probabilities (window, grouped heads).
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
+           "steps between two stored states of the backward scan">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect"];
+}
+
 def ConvertGlintToLinalg : Pass<"convert-glint-to-linalg", "func::FuncOp"> {
   let summary = "Lowers the per-token and short-memory glint ops to linalg";
   let description = [{

@@ -80,6 +80,8 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   recurrences.vectorWidth = target.vectorWidth;
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence(recurrences));
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
+  // The backward ops of a gradient function (glint-differentiate).
+  pm.addNestedPass<func::FuncOp>(createGlintLowerGradients());
   // Convolutions along the sequence as vector loops over the channels.
   GlintVectorizeConvOptions convs;
   convs.vectorWidth = target.vectorWidth;

@@ -1,0 +1,909 @@
+//===- LowerGradients.cpp - glint-lower-gradients -------------------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers the backward ops of glint-differentiate (`glint.recurrence_grad`,
+// `glint.attention_grad`) to scalar loops on tensors, checked against the
+// reference evaluator's closed forms (test/unit/LowerGradientsTest.cpp).
+//
+// `glint.recurrence_grad` is a real backward scan, not the evaluator's
+// O(L²) closed form. Per (batch, key group), for each head of the group in
+// turn:
+//
+//   forward:  S runs over the sequence (processing order s = 0 … L−1, time
+//             t = reverse ? L−1−s : s); the state at the start of every
+//             chunk of C steps is stored: ckpt : [ceil(L/C), K, V'].
+//   backward: chunks from last to first: the chunk's states are recomputed
+//             from its checkpoint into states : [C+1, K, V'], then its steps
+//             run backwards, carrying the state cotangent dS : [K, V'].
+//
+// Memory per head is O(L/C · K · V + C · K · V), never O(L · K · V).
+//
+// Linear form, S_t = a_t ⊙ S_{t−1} + kv_t v_tᵀ (a_t = exp(δ_t g_t),
+// kv_t = δ_t k_t), o_t = S_tᵀ q_t (bonus: S_{t−1}ᵀ q_t + (q_t·(u ⊙ kv_t)) v_t)
+// + skip v_t. One backward step, with dS the cotangent of S_t:
+//
+//   no bonus: dS += q_t dy_tᵀ;  dq_t += S_t dy_t
+//   bonus:    dq_t += S_{t−1} dy_t + u ⊙ kv_t (v_t·dy_t);
+//             dkv_t += q_t ⊙ u (v_t·dy_t);  dv_t += (q_t·(u ⊙ kv_t)) dy_t
+//   dkv_t += dS v_t;  dv_t += dSᵀ kv_t;  da_t = Σ_v dS ⊙ S_{t−1}
+//   dk_t += δ_t dkv_t;  dδ_t = k_t·dkv_t + Σ_k da_t a_t g_t;
+//   dg_t = δ_t da_t a_t (summed over keys per head, over batch and time for
+//   the time-invariant forms)
+//   dS ← a_t ⊙ dS (+ q_t dy_tᵀ with a bonus: the read of S_{t−1})
+//
+// RWKV-4's ratio form (K = 1; state [N̂ (V), D̂, m], the true numerator
+// and denominator being N̂ e^m, D̂ e^m) carries the scaled cotangents
+// Ñ = dN e^m, D̃ = dD e^m, which stay bounded as the exponents do: with
+// e1 = exp(w + m_{t−1} − m_t), e2 = exp(k_t − m_t),
+//
+//   no bonus read: Ñ += dy / D̂_t;  D̃ −= (dy·o_t) / D̂_t
+//   dv_t += e2 Ñ;  dk_t += e2 (v_t·Ñ + D̃);
+//   dw_t = e1 (N̂_{t−1}·Ñ + D̂_{t−1} D̃);  (Ñ, D̃) ← e1 (Ñ, D̃)
+//   bonus read (of t−1, with p = max(m_{t−1}, u + k_t), f1 = e^{m_{t−1}−p},
+//   f2 = e^{u+k_t−p}, Z = f1 D̂_{t−1} + f2): Ñ += f1 dy / Z;
+//   D̃ −= f1 (dy·o_t) / Z;  dv_t += f2 dy / Z;  dk_t += f2 dy·(v_t − o_t) / Z
+//
+// Grouped keys: the heads of a group run one after the other in the same
+// forall iteration, so their dq and dk sum without races. Time-invariant
+// decays get a per-batch partial sum, reduced after the loops.
+//
+// `glint.attention_grad`: per (batch, key/value head), per query head of
+// its group and query position, the probabilities of the visible keys are
+// recomputed (max-stabilised), then dv += p dy, dS = scale · p ⊙ (dP −
+// p·dP), dq += dS k, dk += dS q. O(L² · D) time, O(L) scratch.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/GlintOps.h"
+#include "passes/conversions/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+
+#define DEBUG_TYPE "glint-lower-gradients"
+
+namespace mlir::glint {
+#define GEN_PASS_DEF_GLINTLOWERGRADIENTS
+#include "passes/conversions/Passes.h.inc"
+} // namespace mlir::glint
+
+using namespace mlir;
+using namespace mlir::glint;
+
+namespace {
+
+/// Scalar and loop builders on one OpBuilder whose insertion point the loop
+/// builders move into each body and back.
+struct Scalars {
+  OpBuilder &b;
+  Location loc;
+  FloatType ft;
+
+  Value idx(int64_t i) { return arith::ConstantIndexOp::create(b, loc, i); }
+  Value f(double x) {
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(ft, x));
+  }
+  Value minusInf() {
+    return arith::ConstantOp::create(
+        b, loc,
+        b.getFloatAttr(ft, APFloat::getInf(ft.getFloatSemantics(), true)));
+  }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value max(Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, loc, x); }
+  Value iadd(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value isub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value imul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value imin(Value x, Value y) {
+    return arith::MinSIOp::create(b, loc, x, y);
+  }
+  Value imax(Value x, Value y) {
+    return arith::MaxSIOp::create(b, loc, x, y);
+  }
+  Value idiv(Value x, Value y) { return arith::DivSIOp::create(b, loc, x, y); }
+
+  Value at(Value t, ValueRange indices) {
+    return tensor::ExtractOp::create(b, loc, t, indices);
+  }
+  Value put(Value x, Value t, ValueRange indices) {
+    return tensor::InsertOp::create(b, loc, x, t, indices);
+  }
+  /// t[indices] += x.
+  Value acc(Value x, Value t, ValueRange indices) {
+    return put(add(at(t, indices), x), t, indices);
+  }
+  Value zeros(RankedTensorType type, ValueRange dynamicSizes) {
+    Value empty = tensor::EmptyOp::create(b, loc, type, dynamicSizes);
+    return linalg::FillOp::create(b, loc, ValueRange{f(0.0)},
+                                  ValueRange{empty})
+        .getResult(0);
+  }
+
+  /// scf.for %iv = lb to ub iter_args(inits): `body` returns the values to
+  /// yield. Returns the loop's results.
+  SmallVector<Value>
+  loop(Value lb, Value ub, ValueRange inits,
+       function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto forOp = scf::ForOp::create(
+        b, loc, lb, ub, idx(1), inits,
+        [&](OpBuilder &nested, Location, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nested.getInsertionBlock(),
+                              nested.getInsertionPoint());
+          SmallVector<Value> yields = body(iv, args);
+          scf::YieldOp::create(b, loc, yields);
+        });
+    return SmallVector<Value>(forOp.getResults());
+  }
+  /// The same, for one float accumulator from `init`: returns the sum.
+  Value sum(Value lb, Value ub, Value init, function_ref<Value(Value)> term) {
+    return loop(lb, ub, init,
+                [&](Value iv, ValueRange args) -> SmallVector<Value> {
+                  return {add(args[0], term(iv))};
+                })[0];
+  }
+};
+
+/// The slice `source[offsets] [sizes]` (unit strides, rank kept).
+Value slice(OpBuilder &b, Location loc, Value source,
+            ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes) {
+  auto type = cast<RankedTensorType>(source.getType());
+  SmallVector<int64_t> shape;
+  for (OpFoldResult size : sizes)
+    shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
+  return tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get(shape, type.getElementType()), source,
+      offsets, sizes, SmallVector<OpFoldResult>(sizes.size(), b.getIndexAttr(1)));
+}
+
+/// Publishes `value` into `dest` at `offsets` from the forall's terminator.
+void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
+             Value value, Value dest, ArrayRef<OpFoldResult> offsets,
+             ArrayRef<OpFoldResult> sizes) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(inParallel.getBody());
+  tensor::ParallelInsertSliceOp::create(
+      b, loc, value, dest, offsets, sizes,
+      SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
+}
+
+/// An empty tensor of `type` whose dynamic dims take their sizes from
+/// `sizes` (one per dim).
+Value emptyOfType(OpBuilder &b, Location loc, RankedTensorType type,
+                  ArrayRef<OpFoldResult> sizes) {
+  SmallVector<Value> dynamicSizes;
+  for (auto [dim, size] : llvm::enumerate(type.getShape()))
+    if (ShapedType::isDynamic(size))
+      dynamicSizes.push_back(
+          getValueOrCreateConstantIndexOp(b, loc, sizes[dim]));
+  return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
+}
+
+//===----------------------------------------------------------------------===//
+// glint.recurrence_grad
+//===----------------------------------------------------------------------===//
+
+class RecurrenceGradLowering {
+public:
+  RecurrenceGradLowering(RecurrenceGradOp op, RewriterBase &rewriter,
+                         int64_t chunk)
+      : op(op), rewriter(rewriter), loc(op.getLoc()), chunk(chunk),
+        ft(cast<FloatType>(
+            cast<RankedTensorType>(op.getV().getType()).getElementType())),
+        key(cast<RankedTensorType>(op.getK().getType()).getShape()[3]),
+        value(cast<RankedTensorType>(op.getV().getType()).getShape()[3]),
+        decayRank(cast<RankedTensorType>(op.getLogDecay().getType()).getRank()),
+        normalize(op.getNormalize()), bonus(op.getBonus()) {
+    stateValue = normalize ? value + 2 : value;
+  }
+
+  LogicalResult lower();
+
+private:
+  /// The per-(batch, group) body; `shared` are the forall's outputs.
+  void buildGroupBody(Scalars &s, Value b, Value g, ValueRange shared,
+                      scf::InParallelOp inParallel);
+  /// One forward step from the state `S` ([K, V']) at processing step `p`.
+  Value forwardStep(Scalars &s, Value S, Value b, Value h, Value g, Value p);
+  /// The raw log-decay of head h at time t and key kk (kk ignored for the
+  /// per-head forms).
+  Value rawDecay(Scalars &s, Value b, Value t, Value h, Value kk);
+  Value timeOf(Scalars &s, Value p) {
+    return op.getReverse() ? s.isub(lastIndex, p) : p;
+  }
+
+  /// Cotangents accumulated per head: the slices of the shared outputs.
+  enum Out { DQ, DK, DV, DLog, DDelta, NumOuts };
+
+  RecurrenceGradOp op;
+  RewriterBase &rewriter;
+  Location loc;
+  int64_t chunk;
+  FloatType ft;
+  int64_t key, value, stateValue, decayRank;
+  bool normalize;
+  Value bonus;
+  OpFoldResult batch, length, heads, groups;
+  Value lengthValue, lastIndex, headsPerGroup;
+};
+
+} // namespace
+
+Value RecurrenceGradLowering::rawDecay(Scalars &s, Value b, Value t, Value h,
+                                       Value kk) {
+  Value decay = op.getLogDecay();
+  Value zero = s.idx(0);
+  switch (decayRank) {
+  case 1:
+    return s.at(decay, {h});
+  case 2:
+    return s.at(decay, {h, normalize ? zero : kk});
+  case 3:
+    return s.at(decay, {b, t, h});
+  default:
+    return s.at(decay, {b, t, h, normalize ? zero : kk});
+  }
+}
+
+Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, Value b, Value h,
+                                          Value g, Value p) {
+  Value t = timeOf(s, p);
+  Value zero = s.idx(0);
+  if (normalize) {
+    Value kt = s.at(op.getK(), {b, t, g, zero});
+    Value w = rawDecay(s, b, t, h, zero);
+    Value den = s.at(S, {zero, s.idx(value)});
+    Value m = s.at(S, {zero, s.idx(value + 1)});
+    Value wd = s.add(w, m);
+    Value top = s.max(wd, kt);
+    Value e1 = s.exp(s.sub(wd, top)), e2 = s.exp(s.sub(kt, top));
+    S = s.loop(zero, s.idx(value), S,
+               [&](Value j, ValueRange args) -> SmallVector<Value> {
+                 Value num = s.at(args[0], {zero, j});
+                 Value vj = s.at(op.getV(), {b, t, h, j});
+                 return {s.put(s.add(s.mul(e1, num), s.mul(e2, vj)), args[0],
+                               {zero, j})};
+               })[0];
+    S = s.put(s.add(s.mul(e1, den), e2), S, {zero, s.idx(value)});
+    return s.put(top, S, {zero, s.idx(value + 1)});
+  }
+  Value delta = op.getDelta() ? s.at(op.getDelta(), {b, t, h}) : Value();
+  return s.loop(
+      zero, s.idx(key), S, [&](Value kk, ValueRange args) -> SmallVector<Value> {
+        Value gk = rawDecay(s, b, t, h, kk);
+        Value kv = s.at(op.getK(), {b, t, g, kk});
+        if (delta) {
+          gk = s.mul(gk, delta);
+          kv = s.mul(kv, delta);
+        }
+        Value a = s.exp(gk);
+        return s.loop(zero, s.idx(value), args[0],
+                      [&](Value j, ValueRange inner) -> SmallVector<Value> {
+                        Value old = s.at(inner[0], {kk, j});
+                        Value vj = s.at(op.getV(), {b, t, h, j});
+                        return {s.put(s.add(s.mul(a, old), s.mul(kv, vj)),
+                                      inner[0], {kk, j})};
+                      });
+      })[0];
+}
+
+void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
+                                            ValueRange shared,
+                                            scf::InParallelOp inParallel) {
+  OpBuilder &builder = s.b;
+  Value zero = s.idx(0), one = s.idx(1);
+  Value h0 = s.imul(g, headsPerGroup);
+  OpFoldResult z = builder.getIndexAttr(0), u = builder.getIndexAttr(1);
+  OpFoldResult hpg = getAsOpFoldResult(headsPerGroup);
+
+  // The slices this iteration owns, zeroed: the cotangents accumulate.
+  SmallVector<SmallVector<OpFoldResult>> offsets(NumOuts), sizes(NumOuts);
+  offsets[DQ] = offsets[DK] = {b, z, g, z};
+  sizes[DQ] = sizes[DK] = {u, length, u, builder.getIndexAttr(key)};
+  offsets[DV] = {b, z, h0, z};
+  sizes[DV] = {u, length, hpg, builder.getIndexAttr(value)};
+  offsets[DDelta] = {b, z, h0};
+  sizes[DDelta] = {u, length, hpg};
+  switch (decayRank) {
+  case 1:
+    offsets[DLog] = {b, h0};
+    sizes[DLog] = {u, hpg};
+    break;
+  case 2:
+    offsets[DLog] = {b, h0, z};
+    sizes[DLog] = {u, hpg, builder.getIndexAttr(normalize ? 1 : key)};
+    break;
+  case 3:
+    offsets[DLog] = {b, z, h0};
+    sizes[DLog] = {u, length, hpg};
+    break;
+  default:
+    offsets[DLog] = {b, z, h0, z};
+    sizes[DLog] = {u, length, hpg, builder.getIndexAttr(normalize ? 1 : key)};
+    break;
+  }
+  SmallVector<Value> outs;
+  for (int i = 0; i < NumOuts; ++i) {
+    Value part = slice(builder, loc, shared[i], offsets[i], sizes[i]);
+    outs.push_back(linalg::FillOp::create(builder, loc, ValueRange{s.f(0.0)},
+                                          ValueRange{part})
+                       .getResult(0));
+  }
+
+  Value chunkSize = s.idx(chunk);
+  Value chunks = s.idiv(s.iadd(lengthValue, s.idx(chunk - 1)), chunkSize);
+  auto tileType = RankedTensorType::get({key, stateValue}, ft);
+  auto ckptType =
+      RankedTensorType::get({ShapedType::kDynamic, key, stateValue}, ft);
+  auto statesType = RankedTensorType::get({chunk + 1, key, stateValue}, ft);
+  auto insertTile = [&](Value tile, Value into, Value at) {
+    SmallVector<OpFoldResult> o = {at, z, z};
+    SmallVector<OpFoldResult> sz = {u, builder.getIndexAttr(key),
+                                    builder.getIndexAttr(stateValue)};
+    return tensor::InsertSliceOp::create(
+               builder, loc, tile, into, o, sz,
+               SmallVector<OpFoldResult>(3, u))
+        .getResult();
+  };
+  auto extractTile = [&](Value from, Value at) {
+    SmallVector<OpFoldResult> o = {at, z, z};
+    SmallVector<OpFoldResult> sz = {u, builder.getIndexAttr(key),
+                                    builder.getIndexAttr(stateValue)};
+    return tensor::ExtractSliceOp::create(builder, loc, tileType, from, o, sz,
+                                          SmallVector<OpFoldResult>(3, u))
+        .getResult();
+  };
+
+  outs = s.loop(zero, headsPerGroup, outs, [&](Value hl, ValueRange hArgs) {
+    Value h = s.iadd(h0, hl);
+    // Forward: the state at the start of each chunk.
+    Value init = s.zeros(tileType, {});
+    if (normalize)
+      init = s.put(s.minusInf(), init, {zero, s.idx(value + 1)});
+    Value ckpt0 = tensor::EmptyOp::create(builder, loc, ckptType, chunks);
+    Value ckpt =
+        s.loop(zero, chunks, {init, ckpt0},
+               [&](Value c, ValueRange args) -> SmallVector<Value> {
+                 Value saved = insertTile(args[0], args[1], c);
+                 Value start = s.imul(c, chunkSize);
+                 Value end = s.imin(lengthValue, s.iadd(start, chunkSize));
+                 Value S = s.loop(start, end, args[0],
+                                  [&](Value p, ValueRange st) {
+                                    return SmallVector<Value>{forwardStep(
+                                        s, st[0], b, h, g, p)};
+                                  })[0];
+                 return {S, saved};
+               })[1];
+
+    Value skip = op.getSkip() ? s.at(op.getSkip(), {h}) : Value();
+    Value bonusRow = bonus;
+    // Backward over the chunks, last first.
+    SmallVector<Value> carried = {s.zeros(tileType, {})};
+    carried.append(hArgs.begin(), hArgs.end());
+    carried = s.loop(zero, chunks, carried, [&](Value cr, ValueRange cArgs) {
+      Value c = s.isub(s.isub(chunks, one), cr);
+      Value start = s.imul(c, chunkSize);
+      Value end = s.imin(lengthValue, s.iadd(start, chunkSize));
+      Value n = s.isub(end, start);
+      Value states0 = tensor::EmptyOp::create(builder, loc, statesType,
+                                              ValueRange{});
+      Value first = extractTile(ckpt, c);
+      states0 = insertTile(first, states0, zero);
+      Value states =
+          s.loop(zero, n, {first, states0},
+                 [&](Value i, ValueRange args) -> SmallVector<Value> {
+                   Value S = forwardStep(s, args[0], b, h, g, s.iadd(start, i));
+                   return {S, insertTile(S, args[1], s.iadd(i, one))};
+                 })[1];
+      return s.loop(zero, n, cArgs, [&](Value ir, ValueRange a) {
+        Value i = s.isub(s.isub(n, one), ir);
+        Value t = timeOf(s, s.iadd(start, i));
+        Value next = s.iadd(i, one);
+        Value dS = a[0];
+        SmallVector<Value> o(a.drop_front());
+        auto dyAt = [&](Value j) { return s.at(op.getGrad(), {b, t, h, j}); };
+        auto vAt = [&](Value j) { return s.at(op.getV(), {b, t, h, j}); };
+        Value vIdx = s.idx(value);
+        // dLog at (t, h, kk) gets x.
+        auto dLogAcc = [&](Value x, Value kk) {
+          switch (decayRank) {
+          case 1:
+            o[DLog] = s.acc(x, o[DLog], {zero, hl});
+            break;
+          case 2:
+            o[DLog] = s.acc(x, o[DLog], {zero, hl, kk});
+            break;
+          case 3:
+            o[DLog] = s.acc(x, o[DLog], {zero, t, hl});
+            break;
+          default:
+            o[DLog] = s.acc(x, o[DLog], {zero, t, hl, kk});
+          }
+        };
+        if (skip)
+          o[DV] = s.loop(zero, vIdx, o[DV],
+                         [&](Value j, ValueRange r) -> SmallVector<Value> {
+                           return {s.acc(s.mul(skip, dyAt(j)), r[0],
+                                         {zero, t, hl, j})};
+                         })[0];
+
+        if (normalize) {
+          Value kt = s.at(op.getK(), {b, t, g, zero});
+          Value w = rawDecay(s, b, t, h, zero);
+          Value denIdx = s.idx(value), maxIdx = s.idx(value + 1);
+          Value denP = s.at(states, {i, zero, denIdx});
+          Value mP = s.at(states, {i, zero, maxIdx});
+          Value denC = s.at(states, {next, zero, denIdx});
+          Value mC = s.at(states, {next, zero, maxIdx});
+          Value dk = s.f(0.0);
+          if (!bonus) {
+            // o_t = N_t / D_t: the read of the state after the step.
+            Value dyo = s.sum(zero, vIdx, s.f(0.0), [&](Value j) {
+              return s.mul(dyAt(j), s.at(states, {next, zero, j}));
+            });
+            dS = s.loop(zero, vIdx, dS,
+                        [&](Value j, ValueRange r) -> SmallVector<Value> {
+                          return {s.acc(s.div(dyAt(j), denC), r[0], {zero, j})};
+                        })[0];
+            dS = s.acc(s.div(s.sub(s.f(0.0), s.div(dyo, denC)), denC), dS,
+                       {zero, denIdx});
+          }
+          Value e1 = s.exp(s.sub(s.add(w, mP), mC));
+          Value e2 = s.exp(s.sub(kt, mC));
+          Value dD = s.at(dS, {zero, denIdx});
+          // dv += e2 Ñ; dk += e2 (v·Ñ + D̃); dw = e1 (N̂_{t-1}·Ñ + D̂_{t-1} D̃).
+          SmallVector<Value> r = s.loop(
+              zero, vIdx, {o[DV], s.f(0.0), s.f(0.0)},
+              [&](Value j, ValueRange r) -> SmallVector<Value> {
+                Value dn = s.at(dS, {zero, j});
+                return {s.acc(s.mul(e2, dn), r[0], {zero, t, hl, j}),
+                        s.add(r[1], s.mul(vAt(j), dn)),
+                        s.add(r[2], s.mul(s.at(states, {i, zero, j}), dn))};
+              });
+          o[DV] = r[0];
+          dk = s.add(dk, s.mul(e2, s.add(r[1], dD)));
+          dLogAcc(s.mul(e1, s.add(r[2], s.mul(denP, dD))), zero);
+          dS = s.loop(zero, s.idx(value + 1), dS,
+                      [&](Value j, ValueRange r) -> SmallVector<Value> {
+                        return {s.put(s.mul(e1, s.at(r[0], {zero, j})), r[0],
+                                      {zero, j})};
+                      })[0];
+          if (bonus) {
+            // The read of the state before the step, with the current token
+            // at weight e^{u + k_t}.
+            Value ww = s.add(s.at(bonus, {h, zero}), kt);
+            Value top = s.max(mP, ww);
+            Value f1 = s.exp(s.sub(mP, top)), f2 = s.exp(s.sub(ww, top));
+            Value zsum = s.add(s.mul(f1, denP), f2);
+            auto oAt = [&](Value j) {
+              Value num = s.at(states, {i, zero, j});
+              return s.div(s.add(s.mul(f1, num), s.mul(f2, vAt(j))), zsum);
+            };
+            SmallVector<Value> rb = s.loop(
+                zero, vIdx, {dS, o[DV], s.f(0.0), s.f(0.0)},
+                [&](Value j, ValueRange r) -> SmallVector<Value> {
+                  Value dy = dyAt(j), oj = oAt(j);
+                  return {s.acc(s.div(s.mul(f1, dy), zsum), r[0], {zero, j}),
+                          s.acc(s.div(s.mul(f2, dy), zsum), r[1],
+                                {zero, t, hl, j}),
+                          s.add(r[2], s.mul(dy, oj)),
+                          s.add(r[3], s.mul(dy, s.sub(vAt(j), oj)))};
+                });
+            dS = s.acc(s.div(s.sub(s.f(0.0), s.mul(f1, rb[2])), zsum), rb[0],
+                       {zero, denIdx});
+            o[DV] = rb[1];
+            dk = s.add(dk, s.div(s.mul(f2, rb[3]), zsum));
+          }
+          o[DK] = s.acc(dk, o[DK], {zero, t, zero, zero});
+          SmallVector<Value> yields = {dS};
+          yields.append(o);
+          return yields;
+        }
+
+        // The linear form.
+        Value kIdx = s.idx(key);
+        Value delta = op.getDelta() ? s.at(op.getDelta(), {b, t, h}) : Value();
+        auto qAt = [&](Value kk) {
+          return op.getQ() ? s.at(op.getQ(), {b, t, g, kk}) : s.f(1.0);
+        };
+        auto kvAt = [&](Value kk) {
+          Value kv = s.at(op.getK(), {b, t, g, kk});
+          return delta ? s.mul(kv, delta) : kv;
+        };
+        Value dDelta = s.f(0.0);
+        Value dyv;
+        if (bonus) {
+          // The diagonal term (q·(u ⊙ kv)) v_t and the read of S_{t-1}.
+          dyv = s.sum(zero, vIdx, s.f(0.0),
+                      [&](Value j) { return s.mul(vAt(j), dyAt(j)); });
+          Value diag = s.sum(zero, kIdx, s.f(0.0), [&](Value kk) {
+            return s.mul(s.mul(qAt(kk), s.at(bonusRow, {h, kk})), kvAt(kk));
+          });
+          o[DV] = s.loop(zero, vIdx, o[DV],
+                         [&](Value j, ValueRange r) -> SmallVector<Value> {
+                           return {s.acc(s.mul(diag, dyAt(j)), r[0],
+                                         {zero, t, hl, j})};
+                         })[0];
+          o[DQ] = s.loop(
+              zero, kIdx, o[DQ],
+              [&](Value kk, ValueRange r) -> SmallVector<Value> {
+                Value read = s.sum(zero, vIdx, s.f(0.0), [&](Value j) {
+                  return s.mul(s.at(states, {i, kk, j}), dyAt(j));
+                });
+                Value term = s.mul(s.mul(s.at(bonusRow, {h, kk}), kvAt(kk)),
+                                   dyv);
+                return {s.acc(s.add(read, term), r[0], {zero, t, zero, kk})};
+              })[0];
+        } else {
+          // o_t = S_tᵀ q_t: dS += q dyᵀ, dq += S_t dy.
+          SmallVector<Value> r = s.loop(
+              zero, kIdx, {dS, o[DQ]},
+              [&](Value kk, ValueRange r) -> SmallVector<Value> {
+                Value qk = qAt(kk);
+                SmallVector<Value> in = s.loop(
+                    zero, vIdx, {r[0], s.f(0.0)},
+                    [&](Value j, ValueRange x) -> SmallVector<Value> {
+                      Value dy = dyAt(j);
+                      return {s.acc(s.mul(qk, dy), x[0], {kk, j}),
+                              s.add(x[1], s.mul(s.at(states, {next, kk, j}),
+                                                dy))};
+                    });
+                return {in[0], s.acc(in[1], r[1], {zero, t, zero, kk})};
+              });
+          dS = r[0];
+          o[DQ] = r[1];
+        }
+        // The update S_t = a ⊙ S_{t-1} + kv vᵀ, key by key.
+        SmallVector<Value> keyArgs = {dS, o[DK], o[DV], o[DLog], dDelta};
+        Value headDecay = s.f(0.0);
+        if (decayRank == 1 || decayRank == 3)
+          keyArgs.push_back(headDecay);
+        keyArgs = s.loop(
+            zero, kIdx, keyArgs,
+            [&](Value kk, ValueRange r) -> SmallVector<Value> {
+              Value raw = rawDecay(s, b, t, h, kk);
+              Value a = s.exp(delta ? s.mul(raw, delta) : raw);
+              Value kv = kvAt(kk);
+              Value qk = bonus ? qAt(kk) : Value();
+              SmallVector<Value> in = s.loop(
+                  zero, vIdx, {r[0], r[2], s.f(0.0), s.f(0.0)},
+                  [&](Value j, ValueRange x) -> SmallVector<Value> {
+                    Value d = s.at(x[0], {kk, j});
+                    Value dv = s.acc(s.mul(d, kv), x[1], {zero, t, hl, j});
+                    Value dkv = s.add(x[2], s.mul(d, vAt(j)));
+                    Value da =
+                        s.add(x[3], s.mul(d, s.at(states, {i, kk, j})));
+                    Value scaled = s.mul(a, d);
+                    if (bonus)
+                      scaled = s.add(scaled, s.mul(qk, dyAt(j)));
+                    return {s.put(scaled, x[0], {kk, j}), dv, dkv, da};
+                  });
+              Value dkv = in[2];
+              if (bonus)
+                dkv = s.add(dkv, s.mul(s.mul(qk, s.at(bonusRow, {h, kk})),
+                                       dyv));
+              Value k = s.at(op.getK(), {b, t, g, kk});
+              Value dk = s.acc(delta ? s.mul(dkv, delta) : dkv, r[1],
+                               {zero, t, zero, kk});
+              Value dga = s.mul(in[3], a); // cotangent of δ g
+              // Without delta, dδ is that of the input term's step only (as
+              // the evaluator defines it): the decay is not factored.
+              Value dDel = s.add(r[4], delta ? s.add(s.mul(dkv, k),
+                                                     s.mul(dga, raw))
+                                             : s.mul(dkv, k));
+              Value dg = delta ? s.mul(dga, delta) : dga;
+              SmallVector<Value> res = {in[0], dk, in[1], r[3], dDel};
+              if (decayRank == 1 || decayRank == 3) {
+                res.push_back(s.add(r[5], dg));
+              } else {
+                Value dl = r[3];
+                if (decayRank == 2)
+                  dl = s.acc(dg, dl, {zero, hl, kk});
+                else
+                  dl = s.acc(dg, dl, {zero, t, hl, kk});
+                res[3] = dl;
+              }
+              return res;
+            });
+        dS = keyArgs[0];
+        o[DK] = keyArgs[1];
+        o[DV] = keyArgs[2];
+        o[DLog] = keyArgs[3];
+        if (decayRank == 1 || decayRank == 3)
+          dLogAcc(keyArgs[5], zero);
+        o[DDelta] = s.acc(keyArgs[4], o[DDelta], {zero, t, hl});
+        SmallVector<Value> yields = {dS};
+        yields.append(o);
+        return yields;
+      });
+    });
+    return SmallVector<Value>(carried.begin() + 1, carried.end());
+  });
+
+  for (int i = 0; i < NumOuts; ++i)
+    publish(builder, loc, inParallel, outs[i], shared[i], offsets[i],
+            sizes[i]);
+}
+
+LogicalResult RecurrenceGradLowering::lower() {
+  if (ShapedType::isDynamic(key) || ShapedType::isDynamic(value))
+    return op.emitError()
+           << "cannot lower 'glint.recurrence_grad' with a dynamic "
+           << (ShapedType::isDynamic(key) ? "key" : "value")
+           << " size: the per-head state must be a static K x V tile";
+  if (normalize && key != 1)
+    return op.emitError("cannot lower 'glint.recurrence_grad' in the ratio "
+                        "form with a key size other than 1");
+
+  rewriter.setInsertionPoint(op);
+  Scalars s{rewriter, loc, ft};
+  Value v = op.getV();
+  batch = tensor::getMixedSize(rewriter, loc, v, 0);
+  length = tensor::getMixedSize(rewriter, loc, v, 1);
+  heads = tensor::getMixedSize(rewriter, loc, v, 2);
+  groups = tensor::getMixedSize(rewriter, loc, op.getK(), 2);
+  lengthValue = getValueOrCreateConstantIndexOp(rewriter, loc, length);
+  lastIndex = s.isub(lengthValue, s.idx(1));
+  headsPerGroup =
+      s.idiv(getValueOrCreateConstantIndexOp(rewriter, loc, heads),
+             getValueOrCreateConstantIndexOp(rewriter, loc, groups));
+
+  // The shared outputs; time-invariant decays get a per-batch partial.
+  auto withBatch = [&](Type type) {
+    auto t = cast<RankedTensorType>(type);
+    SmallVector<int64_t> shape = {ShapedType::kDynamic};
+    llvm::append_range(shape, t.getShape());
+    return RankedTensorType::get(shape, ft);
+  };
+  auto sizesOf = [&](Value x) {
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t d = 0; d < cast<RankedTensorType>(x.getType()).getRank(); ++d)
+      sizes.push_back(tensor::getMixedSize(rewriter, loc, x, d));
+    return sizes;
+  };
+  SmallVector<Value> outputs;
+  outputs.push_back(emptyOfType(
+      rewriter, loc, cast<RankedTensorType>(op.getGradQ().getType()),
+      sizesOf(op.getK())));
+  outputs.push_back(emptyOfType(
+      rewriter, loc, cast<RankedTensorType>(op.getGradK().getType()),
+      sizesOf(op.getK())));
+  outputs.push_back(emptyOfType(
+      rewriter, loc, cast<RankedTensorType>(op.getGradV().getType()),
+      sizesOf(v)));
+  bool staticDecay = decayRank <= 2;
+  if (staticDecay) {
+    SmallVector<OpFoldResult> sizes = {batch};
+    llvm::append_range(sizes, sizesOf(op.getLogDecay()));
+    outputs.push_back(emptyOfType(
+        rewriter, loc, withBatch(op.getLogDecay().getType()), sizes));
+  } else {
+    outputs.push_back(emptyOfType(
+        rewriter, loc, cast<RankedTensorType>(op.getGradLogDecay().getType()),
+        sizesOf(op.getLogDecay())));
+  }
+  outputs.push_back(emptyOfType(
+      rewriter, loc, cast<RankedTensorType>(op.getGradDelta().getType()),
+      {batch, length, heads}));
+
+  auto forall = scf::ForallOp::create(
+      rewriter, loc, ArrayRef<OpFoldResult>{batch, groups}, outputs,
+      /*mapping=*/std::nullopt, /*bodyBuilderFn=*/nullptr);
+  {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(forall.getBody());
+    Scalars inner{rewriter, loc, ft};
+    ValueRange ivs = forall.getInductionVars();
+    buildGroupBody(inner, ivs[0], ivs[1], forall.getRegionIterArgs(),
+                   forall.getTerminator());
+  }
+  SmallVector<Value> results(forall.getResults());
+  if (staticDecay) {
+    // Sum the per-batch partials.
+    auto type = cast<RankedTensorType>(op.getGradLogDecay().getType());
+    Value init =
+        linalg::FillOp::create(
+            rewriter, loc, ValueRange{s.f(0.0)},
+            ValueRange{emptyOfType(rewriter, loc, type,
+                                   sizesOf(op.getLogDecay()))})
+            .getResult(0);
+    int64_t rank = type.getRank();
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineExpr> inExprs, outExprs;
+    for (int64_t d = 0; d <= rank; ++d)
+      inExprs.push_back(getAffineDimExpr(d, ctx));
+    for (int64_t d = 1; d <= rank; ++d)
+      outExprs.push_back(getAffineDimExpr(d, ctx));
+    SmallVector<utils::IteratorType> iterators(rank + 1,
+                                               utils::IteratorType::parallel);
+    iterators[0] = utils::IteratorType::reduction;
+    auto sum = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{results[DLog]},
+        ValueRange{init},
+        ArrayRef<AffineMap>{AffineMap::get(rank + 1, 0, inExprs, ctx),
+                            AffineMap::get(rank + 1, 0, outExprs, ctx)},
+        iterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
+          linalg::YieldOp::create(
+              nb, nl, ValueRange{arith::AddFOp::create(nb, nl, args[1], args[0])
+                                     .getResult()});
+        });
+    results[DLog] = sum.getResult(0);
+  }
+  rewriter.replaceOp(op, results);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// glint.attention_grad
+//===----------------------------------------------------------------------===//
+
+static LogicalResult lowerAttentionGrad(AttentionGradOp op,
+                                        RewriterBase &rewriter) {
+  Location loc = op.getLoc();
+  auto qType = cast<RankedTensorType>(op.getQ().getType());
+  auto vType = cast<RankedTensorType>(op.getV().getType());
+  int64_t dim = qType.getShape()[3], valueDim = vType.getShape()[3];
+  if (ShapedType::isDynamic(dim) || ShapedType::isDynamic(valueDim))
+    return op.emitError("cannot lower 'glint.attention_grad' with a dynamic "
+                        "head size");
+  auto ft = cast<FloatType>(qType.getElementType());
+  rewriter.setInsertionPoint(op);
+  Scalars s{rewriter, loc, ft};
+  Value q = op.getQ(), k = op.getK(), v = op.getV(), dy = op.getGrad();
+  OpFoldResult batch = tensor::getMixedSize(rewriter, loc, q, 0);
+  OpFoldResult length = tensor::getMixedSize(rewriter, loc, q, 1);
+  OpFoldResult heads = tensor::getMixedSize(rewriter, loc, q, 2);
+  OpFoldResult kvHeads = tensor::getMixedSize(rewriter, loc, k, 2);
+  Value lengthValue = getValueOrCreateConstantIndexOp(rewriter, loc, length);
+  Value headsPerGroup =
+      s.idiv(getValueOrCreateConstantIndexOp(rewriter, loc, heads),
+             getValueOrCreateConstantIndexOp(rewriter, loc, kvHeads));
+  double scale = op.getScale().convertToDouble();
+  std::optional<int64_t> window;
+  if (op.getWindowAttr())
+    window = op.getWindowAttr().getInt();
+
+  SmallVector<Value> outputs = {
+      emptyOfType(rewriter, loc, qType,
+                  {batch, length, heads, rewriter.getIndexAttr(dim)}),
+      emptyOfType(rewriter, loc, cast<RankedTensorType>(k.getType()),
+                  {batch, length, kvHeads, rewriter.getIndexAttr(dim)}),
+      emptyOfType(rewriter, loc, vType,
+                  {batch, length, kvHeads, rewriter.getIndexAttr(valueDim)})};
+  auto forall = scf::ForallOp::create(
+      rewriter, loc, ArrayRef<OpFoldResult>{batch, kvHeads}, outputs,
+      /*mapping=*/std::nullopt, /*bodyBuilderFn=*/nullptr);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(forall.getBody());
+  Scalars in{rewriter, loc, ft};
+  Value b = forall.getInductionVars()[0], g = forall.getInductionVars()[1];
+  Value zero = in.idx(0), one = in.idx(1);
+  Value h0 = in.imul(g, headsPerGroup);
+  OpFoldResult z = rewriter.getIndexAttr(0), u = rewriter.getIndexAttr(1);
+  SmallVector<SmallVector<OpFoldResult>> offsets = {
+      {b, z, h0, z}, {b, z, g, z}, {b, z, g, z}};
+  SmallVector<SmallVector<OpFoldResult>> sizes = {
+      {u, length, getAsOpFoldResult(headsPerGroup), rewriter.getIndexAttr(dim)},
+      {u, length, u, rewriter.getIndexAttr(dim)},
+      {u, length, u, rewriter.getIndexAttr(valueDim)}};
+  SmallVector<Value> outs;
+  for (int i = 0; i < 3; ++i) {
+    Value part = slice(rewriter, loc, forall.getRegionIterArgs()[i],
+                       offsets[i], sizes[i]);
+    outs.push_back(linalg::FillOp::create(rewriter, loc, ValueRange{in.f(0.0)},
+                                          ValueRange{part})
+                       .getResult(0));
+  }
+  auto rowType = RankedTensorType::get({ShapedType::kDynamic}, ft);
+  Value dimIdx = in.idx(dim), valueIdx = in.idx(valueDim);
+  outs = in.loop(zero, headsPerGroup, outs, [&](Value hl, ValueRange hArgs) {
+    Value h = in.iadd(h0, hl);
+    return in.loop(zero, lengthValue, hArgs, [&](Value i, ValueRange a) {
+      Value first = zero;
+      if (window)
+        first = in.imax(zero, in.isub(in.iadd(i, one), in.idx(*window)));
+      Value end = in.iadd(i, one);
+      Value prob0 = tensor::EmptyOp::create(rewriter, loc, rowType,
+                                            ValueRange{lengthValue});
+      // Scores and their maximum.
+      SmallVector<Value> r = in.loop(
+          first, end, {prob0, in.minusInf()},
+          [&](Value j, ValueRange x) -> SmallVector<Value> {
+            Value dot = in.sum(zero, dimIdx, in.f(0.0), [&](Value d) {
+              return in.mul(in.at(q, {b, i, h, d}), in.at(k, {b, j, g, d}));
+            });
+            Value score = in.mul(in.f(scale), dot);
+            return {in.put(score, x[0], {j}), in.max(x[1], score)};
+          });
+      Value top = r[1];
+      r = in.loop(first, end, {r[0], in.f(0.0)},
+                  [&](Value j, ValueRange x) -> SmallVector<Value> {
+                    Value e = in.exp(in.sub(in.at(x[0], {j}), top));
+                    return {in.put(e, x[0], {j}), in.add(x[1], e)};
+                  });
+      Value total = r[1];
+      // p, dP = dy · v_j, dv += p dy, mean = Σ p dP.
+      Value dprob0 = tensor::EmptyOp::create(rewriter, loc, rowType,
+                                             ValueRange{lengthValue});
+      r = in.loop(first, end, {r[0], dprob0, a[2], in.f(0.0)},
+                  [&](Value j, ValueRange x) -> SmallVector<Value> {
+                    Value p = in.div(in.at(x[0], {j}), total);
+                    SmallVector<Value> e = in.loop(
+                        zero, valueIdx, {x[2], in.f(0.0)},
+                        [&](Value c, ValueRange y) -> SmallVector<Value> {
+                          Value d = in.at(dy, {b, i, h, c});
+                          return {in.acc(in.mul(p, d), y[0], {zero, j, zero, c}),
+                                  in.add(y[1], in.mul(d, in.at(v, {b, j, g, c})))};
+                        });
+                    return {in.put(p, x[0], {j}), in.put(e[1], x[1], {j}),
+                            e[0], in.add(x[3], in.mul(p, e[1]))};
+                  });
+      Value prob = r[0], dprob = r[1], mean = r[3];
+      SmallVector<Value> res = {a[0], a[1], r[2]};
+      r = in.loop(first, end, {a[0], a[1]},
+                  [&](Value j, ValueRange x) -> SmallVector<Value> {
+                    Value ds = in.mul(
+                        in.f(scale),
+                        in.mul(in.at(prob, {j}),
+                               in.sub(in.at(dprob, {j}), mean)));
+                    return in.loop(
+                        zero, dimIdx, {x[0], x[1]},
+                        [&](Value d, ValueRange y) -> SmallVector<Value> {
+                          return {in.acc(in.mul(ds, in.at(k, {b, j, g, d})),
+                                         y[0], {zero, i, hl, d}),
+                                  in.acc(in.mul(ds, in.at(q, {b, i, h, d})),
+                                         y[1], {zero, j, zero, d})};
+                        });
+                  });
+      res[0] = r[0];
+      res[1] = r[1];
+      return res;
+    });
+  });
+  for (int i = 0; i < 3; ++i)
+    publish(rewriter, loc, forall.getTerminator(), outs[i],
+            forall.getRegionIterArgs()[i], offsets[i], sizes[i]);
+  rewriter.setInsertionPoint(op);
+  rewriter.replaceOp(op, forall.getResults());
+  return success();
+}
+
+namespace {
+struct LowerGradientsPass
+    : public glint::impl::GlintLowerGradientsBase<LowerGradientsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    SmallVector<Operation *> ops;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<RecurrenceGradOp, AttentionGradOp>(op))
+        ops.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    bool failed = false;
+    for (Operation *op : ops) {
+      if (auto r = dyn_cast<RecurrenceGradOp>(op))
+        failed |= mlir::failed(
+            RecurrenceGradLowering(r, rewriter, chunkSize).lower());
+      else
+        failed |=
+            mlir::failed(lowerAttentionGrad(cast<AttentionGradOp>(op), rewriter));
+    }
+    if (failed)
+      signalPassFailure();
+  }
+};
+} // namespace
