@@ -110,11 +110,17 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
       info.inputs.push_back(std::move(*spec));
     }
   }
-  // One result, or (glint-to-attention) one plus a map per layer.
-  auto layers =
-      fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName);
+  // One result, or (glint-to-attention) one plus a map per layer, or
+  // (glint-differentiate) one plus a cotangent per layer and per input.
+  auto gradientLayers =
+      fn->getAttrOfType<ArrayAttr>(GlintDialect::kGradientLayersAttrName);
+  auto layers = gradientLayers ? gradientLayers
+                               : fn->getAttrOfType<ArrayAttr>(
+                                     GlintDialect::kAttentionLayersAttrName);
   size_t expected = 1 + (layers ? layers.size() : 0);
   size_t results = fn.getNumResults() - info.states.size();
+  if (gradientLayers && results >= expected + 1)
+    expected = results;
   if (fn.getNumResults() < info.states.size() || results != expected)
     return llvm::createStringError(llvm::formatv(
         "@{0} returns {1} values and carries {2} states; compiled models "
@@ -122,9 +128,15 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
         function, fn.getNumResults(), info.states.size(), expected));
   for (size_t r = 0; r < results; ++r) {
     std::string name = "result";
-    if (r > 0) {
+    if (r > 0 && r - 1 < (layers ? layers.size() : 0)) {
       auto label = dyn_cast<StringAttr>(layers[r - 1]);
-      name = "attention:" + (label ? label.str() : std::to_string(r - 1));
+      name = (gradientLayers ? "grad:" : "attention:") +
+             (label ? label.str() : std::to_string(r - 1));
+    } else if (r > 0) {
+      size_t layerCount = layers ? layers.size() : 0;
+      size_t inputCount = results - 1 - layerCount;
+      name = "grad:input" + (inputCount > 1 ? std::to_string(r - 1 - layerCount)
+                                            : std::string());
     }
     auto result = specOf(fn.getResultTypes()[r], std::move(name));
     if (!result)
@@ -182,7 +194,7 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
                             const std::function<void(PassManager &)> &configure,
                             StepMode step, const AttentionOptions &attention,
                             const LoopsOptions &loops,
-                            const TargetOptions &target) {
+                            const TargetOptions &target, bool gradient) {
   auto fn = module.lookupSymbol<func::FuncOp>(function);
   if (!fn)
     return llvm::createStringError("the module has no function @" + function);
@@ -219,7 +231,22 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
   if (withStep && failed(exposeState(fn, stepName)))
     return llvm::createStringError(
         "cannot add a step entry for generation (see the diagnostics above)");
+  std::string gradName = gradientFunctionName(function);
+  if (gradient) {
+    if (attention.enabled())
+      return llvm::createStringError(
+          "--grad and --attention cannot be combined: the gradient entry "
+          "differentiates the forward, not its attention form");
+    if (target.kind == TargetOptions::Kind::Cuda)
+      return llvm::createStringError(
+          "--grad is supported for the CPU target only");
+    if (failed(differentiate(fn, gradName)))
+      return llvm::createStringError(
+          "cannot add the gradient entry (see the diagnostics above)");
+  }
   auto limits = tokenLimits(module, function);
+  auto gradLimits = gradient ? tokenLimits(module, gradName)
+                             : llvm::DenseMap<unsigned, int64_t>();
   auto stepLimits = withStep ? tokenLimits(module, stepName)
                              : llvm::DenseMap<unsigned, int64_t>();
   bool cuda = target.kind == TargetOptions::Kind::Cuda;
@@ -262,10 +289,24 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
       return stepInfo.takeError();
     record.step = std::move(*stepInfo);
   }
+  if (gradient) {
+    auto gradInfo =
+        collectEntryInfo(module, gradName, gradLimits, "glint_gradient");
+    if (!gradInfo)
+      return gradInfo.takeError();
+    runtime::GradientInfo entry;
+    static_cast<runtime::EntryInfo &>(entry) = std::move(*gradInfo);
+    for (Attribute label :
+         module.lookupSymbol<func::FuncOp>(gradName)->getAttrOfType<ArrayAttr>(
+             GlintDialect::kGradientLayersAttrName))
+      entry.layers.push_back(cast<StringAttr>(label).str());
+    record.gradient = std::move(entry);
+  }
   info = std::move(record);
   // Recorded in `info`; LLVM would only warn about the unknown attributes.
   module.walk([](func::FuncOp fn) {
     fn->removeAttr(GlintDialect::kAttentionLayersAttrName);
+    fn->removeAttr(GlintDialect::kGradientLayersAttrName);
     fn->removeAttr(GlintDialect::kFormulationAttrName);
     for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
       fn.removeArgAttr(i, GlintDialect::kWeightAttrName);
@@ -292,10 +333,10 @@ Error compiler::compileToLibrary(ModuleOp module, StringRef function,
                                  StringRef output, StepMode step,
                                  const AttentionOptions &attention,
                                  const LoopsOptions &loops,
-                                 const TargetOptions &target) {
+                                 const TargetOptions &target, bool gradient) {
   runtime::ModelInfo info;
   if (Error e = lowerModule(module, function, Stage::LLVM, info, nullptr, step,
-                            attention, loops, target))
+                            attention, loops, target, gradient))
     return e;
   llvm::LLVMContext context;
   auto llvmModule = translateToLLVMIR(module, context, info, function, target);

@@ -78,13 +78,17 @@ collectEntryInfo(ModuleOp module, llvm::StringRef function,
 /// step entry. `configure` may adjust each pass manager (e.g. from
 /// command-line options); `loops` are the choices of the lowering to loops
 /// (the form of matrix-state recurrences), `target` what the code is
-/// generated for. Diagnostics go to the context's handler.
-llvm::Error lowerModule(
-    ModuleOp module, llvm::StringRef function, Stage stage,
-    runtime::ModelInfo &info,
-    const std::function<void(PassManager &)> &configure = nullptr,
-    StepMode step = StepMode::Auto, const AttentionOptions &attention = {},
-    const LoopsOptions &loops = {}, const TargetOptions &target = hostTarget());
+/// generated for. With `gradient` the module gains `@<function>_grad`
+/// (glint-differentiate), recorded as the gradient entry (CPU targets
+/// only). Diagnostics go to the context's handler.
+llvm::Error
+lowerModule(ModuleOp module, llvm::StringRef function, Stage stage,
+            runtime::ModelInfo &info,
+            const std::function<void(PassManager &)> &configure = nullptr,
+            StepMode step = StepMode::Auto,
+            const AttentionOptions &attention = {},
+            const LoopsOptions &loops = {},
+            const TargetOptions &target = hostTarget(), bool gradient = false);
 
 /// An LLVM-dialect module (lowerModule's Stage::LLVM) as LLVM IR with the
 /// model record and entry points, for `target` (cpu:: or cuda::
@@ -106,7 +110,8 @@ llvm::Error compileToLibrary(ModuleOp module, llvm::StringRef function,
                              StepMode step = StepMode::Auto,
                              const AttentionOptions &attention = {},
                              const LoopsOptions &loops = {},
-                             const TargetOptions &target = hostTarget());
+                             const TargetOptions &target = hostTarget(),
+                             bool gradient = false);
 
 } // namespace mlir::glint::compiler
 

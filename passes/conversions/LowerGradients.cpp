@@ -108,12 +108,8 @@ struct Scalars {
   Value iadd(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
   Value isub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
   Value imul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value imin(Value x, Value y) {
-    return arith::MinSIOp::create(b, loc, x, y);
-  }
-  Value imax(Value x, Value y) {
-    return arith::MaxSIOp::create(b, loc, x, y);
-  }
+  Value imin(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value imax(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
   Value idiv(Value x, Value y) { return arith::DivSIOp::create(b, loc, x, y); }
 
   Value at(Value t, ValueRange indices) {
@@ -128,8 +124,7 @@ struct Scalars {
   }
   Value zeros(RankedTensorType type, ValueRange dynamicSizes) {
     Value empty = tensor::EmptyOp::create(b, loc, type, dynamicSizes);
-    return linalg::FillOp::create(b, loc, ValueRange{f(0.0)},
-                                  ValueRange{empty})
+    return linalg::FillOp::create(b, loc, ValueRange{f(0.0)}, ValueRange{empty})
         .getResult(0);
   }
 
@@ -167,7 +162,8 @@ Value slice(OpBuilder &b, Location loc, Value source,
     shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
   return tensor::ExtractSliceOp::create(
       b, loc, RankedTensorType::get(shape, type.getElementType()), source,
-      offsets, sizes, SmallVector<OpFoldResult>(sizes.size(), b.getIndexAttr(1)));
+      offsets, sizes,
+      SmallVector<OpFoldResult>(sizes.size(), b.getIndexAttr(1)));
 }
 
 /// Publishes `value` into `dest` at `offsets` from the forall's terminator.
@@ -282,23 +278,24 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, Value b, Value h,
     return s.put(top, S, {zero, s.idx(value + 1)});
   }
   Value delta = op.getDelta() ? s.at(op.getDelta(), {b, t, h}) : Value();
-  return s.loop(
-      zero, s.idx(key), S, [&](Value kk, ValueRange args) -> SmallVector<Value> {
-        Value gk = rawDecay(s, b, t, h, kk);
-        Value kv = s.at(op.getK(), {b, t, g, kk});
-        if (delta) {
-          gk = s.mul(gk, delta);
-          kv = s.mul(kv, delta);
-        }
-        Value a = s.exp(gk);
-        return s.loop(zero, s.idx(value), args[0],
+  return s.loop(zero, s.idx(key), S,
+                [&](Value kk, ValueRange args) -> SmallVector<Value> {
+                  Value gk = rawDecay(s, b, t, h, kk);
+                  Value kv = s.at(op.getK(), {b, t, g, kk});
+                  if (delta) {
+                    gk = s.mul(gk, delta);
+                    kv = s.mul(kv, delta);
+                  }
+                  Value a = s.exp(gk);
+                  return s.loop(
+                      zero, s.idx(value), args[0],
                       [&](Value j, ValueRange inner) -> SmallVector<Value> {
                         Value old = s.at(inner[0], {kk, j});
                         Value vj = s.at(op.getV(), {b, t, h, j});
                         return {s.put(s.add(s.mul(a, old), s.mul(kv, vj)),
                                       inner[0], {kk, j})};
                       });
-      })[0];
+                })[0];
 }
 
 void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
@@ -354,9 +351,8 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
     SmallVector<OpFoldResult> o = {at, z, z};
     SmallVector<OpFoldResult> sz = {u, builder.getIndexAttr(key),
                                     builder.getIndexAttr(stateValue)};
-    return tensor::InsertSliceOp::create(
-               builder, loc, tile, into, o, sz,
-               SmallVector<OpFoldResult>(3, u))
+    return tensor::InsertSliceOp::create(builder, loc, tile, into, o, sz,
+                                         SmallVector<OpFoldResult>(3, u))
         .getResult();
   };
   auto extractTile = [&](Value from, Value at) {
@@ -375,19 +371,17 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
     if (normalize)
       init = s.put(s.minusInf(), init, {zero, s.idx(value + 1)});
     Value ckpt0 = tensor::EmptyOp::create(builder, loc, ckptType, chunks);
-    Value ckpt =
-        s.loop(zero, chunks, {init, ckpt0},
-               [&](Value c, ValueRange args) -> SmallVector<Value> {
-                 Value saved = insertTile(args[0], args[1], c);
-                 Value start = s.imul(c, chunkSize);
-                 Value end = s.imin(lengthValue, s.iadd(start, chunkSize));
-                 Value S = s.loop(start, end, args[0],
-                                  [&](Value p, ValueRange st) {
-                                    return SmallVector<Value>{forwardStep(
-                                        s, st[0], b, h, g, p)};
-                                  })[0];
-                 return {S, saved};
-               })[1];
+    Value ckpt = s.loop(
+        zero, chunks, {init, ckpt0},
+        [&](Value c, ValueRange args) -> SmallVector<Value> {
+          Value saved = insertTile(args[0], args[1], c);
+          Value start = s.imul(c, chunkSize);
+          Value end = s.imin(lengthValue, s.iadd(start, chunkSize));
+          Value S = s.loop(start, end, args[0], [&](Value p, ValueRange st) {
+            return SmallVector<Value>{forwardStep(s, st[0], b, h, g, p)};
+          })[0];
+          return {S, saved};
+        })[1];
 
     Value skip = op.getSkip() ? s.at(op.getSkip(), {h}) : Value();
     Value bonusRow = bonus;
@@ -399,8 +393,8 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
       Value start = s.imul(c, chunkSize);
       Value end = s.imin(lengthValue, s.iadd(start, chunkSize));
       Value n = s.isub(end, start);
-      Value states0 = tensor::EmptyOp::create(builder, loc, statesType,
-                                              ValueRange{});
+      Value states0 =
+          tensor::EmptyOp::create(builder, loc, statesType, ValueRange{});
       Value first = extractTile(ckpt, c);
       states0 = insertTile(first, states0, zero);
       Value states =
@@ -435,11 +429,11 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
           }
         };
         if (skip)
-          o[DV] = s.loop(zero, vIdx, o[DV],
-                         [&](Value j, ValueRange r) -> SmallVector<Value> {
-                           return {s.acc(s.mul(skip, dyAt(j)), r[0],
-                                         {zero, t, hl, j})};
-                         })[0];
+          o[DV] = s.loop(
+              zero, vIdx, o[DV],
+              [&](Value j, ValueRange r) -> SmallVector<Value> {
+                return {s.acc(s.mul(skip, dyAt(j)), r[0], {zero, t, hl, j})};
+              })[0];
 
         if (normalize) {
           Value kt = s.at(op.getK(), {b, t, g, zero});
@@ -497,11 +491,11 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
                 zero, vIdx, {dS, o[DV], s.f(0.0), s.f(0.0)},
                 [&](Value j, ValueRange r) -> SmallVector<Value> {
                   Value dy = dyAt(j), oj = oAt(j);
-                  return {s.acc(s.div(s.mul(f1, dy), zsum), r[0], {zero, j}),
-                          s.acc(s.div(s.mul(f2, dy), zsum), r[1],
-                                {zero, t, hl, j}),
-                          s.add(r[2], s.mul(dy, oj)),
-                          s.add(r[3], s.mul(dy, s.sub(vAt(j), oj)))};
+                  return {
+                      s.acc(s.div(s.mul(f1, dy), zsum), r[0], {zero, j}),
+                      s.acc(s.div(s.mul(f2, dy), zsum), r[1], {zero, t, hl, j}),
+                      s.add(r[2], s.mul(dy, oj)),
+                      s.add(r[3], s.mul(dy, s.sub(vAt(j), oj)))};
                 });
             dS = s.acc(s.div(s.sub(s.f(0.0), s.mul(f1, rb[2])), zsum), rb[0],
                        {zero, denIdx});
@@ -533,19 +527,19 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
           Value diag = s.sum(zero, kIdx, s.f(0.0), [&](Value kk) {
             return s.mul(s.mul(qAt(kk), s.at(bonusRow, {h, kk})), kvAt(kk));
           });
-          o[DV] = s.loop(zero, vIdx, o[DV],
-                         [&](Value j, ValueRange r) -> SmallVector<Value> {
-                           return {s.acc(s.mul(diag, dyAt(j)), r[0],
-                                         {zero, t, hl, j})};
-                         })[0];
+          o[DV] = s.loop(
+              zero, vIdx, o[DV],
+              [&](Value j, ValueRange r) -> SmallVector<Value> {
+                return {s.acc(s.mul(diag, dyAt(j)), r[0], {zero, t, hl, j})};
+              })[0];
           o[DQ] = s.loop(
               zero, kIdx, o[DQ],
               [&](Value kk, ValueRange r) -> SmallVector<Value> {
                 Value read = s.sum(zero, vIdx, s.f(0.0), [&](Value j) {
                   return s.mul(s.at(states, {i, kk, j}), dyAt(j));
                 });
-                Value term = s.mul(s.mul(s.at(bonusRow, {h, kk}), kvAt(kk)),
-                                   dyv);
+                Value term =
+                    s.mul(s.mul(s.at(bonusRow, {h, kk}), kvAt(kk)), dyv);
                 return {s.acc(s.add(read, term), r[0], {zero, t, zero, kk})};
               })[0];
         } else {
@@ -558,9 +552,9 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
                     zero, vIdx, {r[0], s.f(0.0)},
                     [&](Value j, ValueRange x) -> SmallVector<Value> {
                       Value dy = dyAt(j);
-                      return {s.acc(s.mul(qk, dy), x[0], {kk, j}),
-                              s.add(x[1], s.mul(s.at(states, {next, kk, j}),
-                                                dy))};
+                      return {
+                          s.acc(s.mul(qk, dy), x[0], {kk, j}),
+                          s.add(x[1], s.mul(s.at(states, {next, kk, j}), dy))};
                     });
                 return {in[0], s.acc(in[1], r[1], {zero, t, zero, kk})};
               });
@@ -585,8 +579,7 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
                     Value d = s.at(x[0], {kk, j});
                     Value dv = s.acc(s.mul(d, kv), x[1], {zero, t, hl, j});
                     Value dkv = s.add(x[2], s.mul(d, vAt(j)));
-                    Value da =
-                        s.add(x[3], s.mul(d, s.at(states, {i, kk, j})));
+                    Value da = s.add(x[3], s.mul(d, s.at(states, {i, kk, j})));
                     Value scaled = s.mul(a, d);
                     if (bonus)
                       scaled = s.add(scaled, s.mul(qk, dyAt(j)));
@@ -594,17 +587,17 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
                   });
               Value dkv = in[2];
               if (bonus)
-                dkv = s.add(dkv, s.mul(s.mul(qk, s.at(bonusRow, {h, kk})),
-                                       dyv));
+                dkv =
+                    s.add(dkv, s.mul(s.mul(qk, s.at(bonusRow, {h, kk})), dyv));
               Value k = s.at(op.getK(), {b, t, g, kk});
               Value dk = s.acc(delta ? s.mul(dkv, delta) : dkv, r[1],
                                {zero, t, zero, kk});
               Value dga = s.mul(in[3], a); // cotangent of δ g
               // Without delta, dδ is that of the input term's step only (as
               // the evaluator defines it): the decay is not factored.
-              Value dDel = s.add(r[4], delta ? s.add(s.mul(dkv, k),
-                                                     s.mul(dga, raw))
-                                             : s.mul(dkv, k));
+              Value dDel =
+                  s.add(r[4], delta ? s.add(s.mul(dkv, k), s.mul(dga, raw))
+                                    : s.mul(dkv, k));
               Value dg = delta ? s.mul(dga, delta) : dga;
               SmallVector<Value> res = {in[0], dk, in[1], r[3], dDel};
               if (decayRank == 1 || decayRank == 3) {
@@ -635,8 +628,7 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
   });
 
   for (int i = 0; i < NumOuts; ++i)
-    publish(builder, loc, inParallel, outs[i], shared[i], offsets[i],
-            sizes[i]);
+    publish(builder, loc, inParallel, outs[i], shared[i], offsets[i], sizes[i]);
 }
 
 LogicalResult RecurrenceGradLowering::lower() {
@@ -676,15 +668,15 @@ LogicalResult RecurrenceGradLowering::lower() {
     return sizes;
   };
   SmallVector<Value> outputs;
-  outputs.push_back(emptyOfType(
-      rewriter, loc, cast<RankedTensorType>(op.getGradQ().getType()),
-      sizesOf(op.getK())));
-  outputs.push_back(emptyOfType(
-      rewriter, loc, cast<RankedTensorType>(op.getGradK().getType()),
-      sizesOf(op.getK())));
-  outputs.push_back(emptyOfType(
-      rewriter, loc, cast<RankedTensorType>(op.getGradV().getType()),
-      sizesOf(v)));
+  outputs.push_back(emptyOfType(rewriter, loc,
+                                cast<RankedTensorType>(op.getGradQ().getType()),
+                                sizesOf(op.getK())));
+  outputs.push_back(emptyOfType(rewriter, loc,
+                                cast<RankedTensorType>(op.getGradK().getType()),
+                                sizesOf(op.getK())));
+  outputs.push_back(emptyOfType(rewriter, loc,
+                                cast<RankedTensorType>(op.getGradV().getType()),
+                                sizesOf(v)));
   bool staticDecay = decayRank <= 2;
   if (staticDecay) {
     SmallVector<OpFoldResult> sizes = {batch};
@@ -715,12 +707,11 @@ LogicalResult RecurrenceGradLowering::lower() {
   if (staticDecay) {
     // Sum the per-batch partials.
     auto type = cast<RankedTensorType>(op.getGradLogDecay().getType());
-    Value init =
-        linalg::FillOp::create(
-            rewriter, loc, ValueRange{s.f(0.0)},
-            ValueRange{emptyOfType(rewriter, loc, type,
-                                   sizesOf(op.getLogDecay()))})
-            .getResult(0);
+    Value init = linalg::FillOp::create(
+                     rewriter, loc, ValueRange{s.f(0.0)},
+                     ValueRange{emptyOfType(rewriter, loc, type,
+                                            sizesOf(op.getLogDecay()))})
+                     .getResult(0);
     int64_t rank = type.getRank();
     MLIRContext *ctx = rewriter.getContext();
     SmallVector<AffineExpr> inExprs, outExprs;
@@ -738,8 +729,9 @@ LogicalResult RecurrenceGradLowering::lower() {
                             AffineMap::get(rank + 1, 0, outExprs, ctx)},
         iterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
           linalg::YieldOp::create(
-              nb, nl, ValueRange{arith::AddFOp::create(nb, nl, args[1], args[0])
-                                     .getResult()});
+              nb, nl,
+              ValueRange{
+                  arith::AddFOp::create(nb, nl, args[1], args[0]).getResult()});
         });
     results[DLog] = sum.getResult(0);
   }
@@ -802,8 +794,8 @@ static LogicalResult lowerAttentionGrad(AttentionGradOp op,
       {u, length, u, rewriter.getIndexAttr(valueDim)}};
   SmallVector<Value> outs;
   for (int i = 0; i < 3; ++i) {
-    Value part = slice(rewriter, loc, forall.getRegionIterArgs()[i],
-                       offsets[i], sizes[i]);
+    Value part = slice(rewriter, loc, forall.getRegionIterArgs()[i], offsets[i],
+                       sizes[i]);
     outs.push_back(linalg::FillOp::create(rewriter, loc, ValueRange{in.f(0.0)},
                                           ValueRange{part})
                        .getResult(0));
@@ -846,29 +838,29 @@ static LogicalResult lowerAttentionGrad(AttentionGradOp op,
                         zero, valueIdx, {x[2], in.f(0.0)},
                         [&](Value c, ValueRange y) -> SmallVector<Value> {
                           Value d = in.at(dy, {b, i, h, c});
-                          return {in.acc(in.mul(p, d), y[0], {zero, j, zero, c}),
-                                  in.add(y[1], in.mul(d, in.at(v, {b, j, g, c})))};
+                          return {
+                              in.acc(in.mul(p, d), y[0], {zero, j, zero, c}),
+                              in.add(y[1], in.mul(d, in.at(v, {b, j, g, c})))};
                         });
-                    return {in.put(p, x[0], {j}), in.put(e[1], x[1], {j}),
-                            e[0], in.add(x[3], in.mul(p, e[1]))};
+                    return {in.put(p, x[0], {j}), in.put(e[1], x[1], {j}), e[0],
+                            in.add(x[3], in.mul(p, e[1]))};
                   });
       Value prob = r[0], dprob = r[1], mean = r[3];
       SmallVector<Value> res = {a[0], a[1], r[2]};
-      r = in.loop(first, end, {a[0], a[1]},
-                  [&](Value j, ValueRange x) -> SmallVector<Value> {
-                    Value ds = in.mul(
-                        in.f(scale),
-                        in.mul(in.at(prob, {j}),
-                               in.sub(in.at(dprob, {j}), mean)));
-                    return in.loop(
-                        zero, dimIdx, {x[0], x[1]},
-                        [&](Value d, ValueRange y) -> SmallVector<Value> {
-                          return {in.acc(in.mul(ds, in.at(k, {b, j, g, d})),
-                                         y[0], {zero, i, hl, d}),
-                                  in.acc(in.mul(ds, in.at(q, {b, i, h, d})),
-                                         y[1], {zero, j, zero, d})};
-                        });
-                  });
+      r = in.loop(
+          first, end, {a[0], a[1]},
+          [&](Value j, ValueRange x) -> SmallVector<Value> {
+            Value ds =
+                in.mul(in.f(scale), in.mul(in.at(prob, {j}),
+                                           in.sub(in.at(dprob, {j}), mean)));
+            return in.loop(zero, dimIdx, {x[0], x[1]},
+                           [&](Value d, ValueRange y) -> SmallVector<Value> {
+                             return {in.acc(in.mul(ds, in.at(k, {b, j, g, d})),
+                                            y[0], {zero, i, hl, d}),
+                                     in.acc(in.mul(ds, in.at(q, {b, i, h, d})),
+                                            y[1], {zero, j, zero, d})};
+                           });
+          });
       res[0] = r[0];
       res[1] = r[1];
       return res;
@@ -899,8 +891,8 @@ struct LowerGradientsPass
         failed |= mlir::failed(
             RecurrenceGradLowering(r, rewriter, chunkSize).lower());
       else
-        failed |=
-            mlir::failed(lowerAttentionGrad(cast<AttentionGradOp>(op), rewriter));
+        failed |= mlir::failed(
+            lowerAttentionGrad(cast<AttentionGradOp>(op), rewriter));
     }
     if (failed)
       signalPassFailure();

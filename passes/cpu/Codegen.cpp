@@ -135,6 +135,9 @@ cpu::translateToLLVMIR(ModuleOp module, llvm::LLVMContext &context,
   if (info.step)
     if (Error e = addEntry(stepFunctionName(function), *info.step))
       return std::move(e);
+  if (info.gradient)
+    if (Error e = addEntry(gradientFunctionName(function), *info.gradient))
+      return std::move(e);
 
   auto optimize = makeOptimizingTransformer(3, 0, machine->get());
   if (Error e = optimize(llvmModule.get()))

@@ -106,6 +106,14 @@ CompiledModel::load(llvm::StringRef libraryPath) {
       return llvm::createStringError(libraryPath + ": no step entry point '" +
                                      name + "'");
   }
+  if (model->modelInfo.gradient) {
+    const std::string &name = model->modelInfo.gradient->entry;
+    model->gradientEntry =
+        reinterpret_cast<void (*)(void **)>(dlsym(model->handle, name.c_str()));
+    if (!model->gradientEntry)
+      return llvm::createStringError(
+          libraryPath + ": no gradient entry point '" + name + "'");
+  }
   // Libraries compiled for CUDA (runtime/cuda/CudaModel.c) load their
   // kernels when opened, and say so if there is no driver or no GPU.
   model->deviceError = reinterpret_cast<const char *(*)()>(
@@ -161,18 +169,22 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
   weightsByName.clear();
   forwardWeights.clear();
   stepWeights.clear();
+  gradientWeights.clear();
   std::vector<const TensorSpec *> specs;
   for (const TensorSpec &spec : modelInfo.weights)
     specs.push_back(&spec);
   if (modelInfo.step)
     for (const TensorSpec &spec : modelInfo.step->weights)
       specs.push_back(&spec);
+  if (modelInfo.gradient)
+    for (const TensorSpec &spec : modelInfo.gradient->weights)
+      specs.push_back(&spec);
   for (const TensorSpec *spec : specs) {
     if (auto it = weightsByName.find(spec->name); it != weightsByName.end()) {
       if (it->second.shape != spec->shape || it->second.dtype != spec->dtype)
         return llvm::createStringError(
             "weight '" + spec->name +
-            "' has different types in the forward and step entries");
+            "' has different types in two entries of the model");
       continue;
     }
     if (spec->dtype != "f32")
@@ -206,6 +218,9 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
   if (modelInfo.step)
     for (const TensorSpec &spec : modelInfo.step->weights)
       stepWeights.push_back(&weightsByName.find(spec.name)->second);
+  if (modelInfo.gradient)
+    for (const TensorSpec &spec : modelInfo.gradient->weights)
+      gradientWeights.push_back(&weightsByName.find(spec.name)->second);
   return Error::success();
 }
 
@@ -420,6 +435,17 @@ Expected<HostArray> CompiledModel::run(llvm::ArrayRef<HostArray> inputs) {
 Expected<std::vector<HostArray>>
 CompiledModel::runAll(llvm::ArrayRef<HostArray> inputs) {
   return call(modelInfo, entry, forwardWeights, inputs, {});
+}
+
+Expected<std::vector<HostArray>>
+CompiledModel::runGradient(llvm::ArrayRef<HostArray> inputs) {
+  if (!modelInfo.gradient || !gradientEntry)
+    return llvm::createStringError(
+        path + " has no gradient entry: compile it with glint-compile --grad");
+  if (gradientWeights.size() != modelInfo.gradient->weights.size())
+    return llvm::createStringError(path + ": the gradient entry's weights are "
+                                          "not bound (bindWeights)");
+  return call(*modelInfo.gradient, gradientEntry, gradientWeights, inputs, {});
 }
 
 /// The error for a library without a step entry.

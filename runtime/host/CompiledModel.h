@@ -87,6 +87,16 @@ public:
   llvm::Expected<HostArray> step(llvm::ArrayRef<HostArray> inputs,
                                  std::vector<HostArray> &states);
 
+  /// Whether the library has a gradient entry (`glint-compile --grad`).
+  bool hasGradient() const { return modelInfo.gradient.has_value(); }
+
+  /// Runs the gradient entry: `inputs` are the forward's inputs then the
+  /// seed (the cotangent of the logits); returns the logits, the cotangent
+  /// of each layer's output (`info().gradient->layers`), then that of the
+  /// input embeddings. An error if the library has no gradient entry.
+  llvm::Expected<std::vector<HostArray>>
+  runGradient(llvm::ArrayRef<HostArray> inputs);
+
 private:
   CompiledModel() = default;
   llvm::Error resolveWeights();
@@ -100,6 +110,7 @@ private:
   void *handle = nullptr;
   void (*entry)(void **) = nullptr;
   void (*stepEntry)(void **) = nullptr;
+  void (*gradientEntry)(void **) = nullptr;
   /// Releases a result buffer: the library's `glint_free`, or free() for
   /// libraries made before it existed.
   void (*release)(void *) = nullptr;
@@ -114,7 +125,7 @@ private:
   std::string path;
   /// Every weight either entry names, by name, and each entry's in order.
   llvm::StringMap<HostArray> weightsByName;
-  std::vector<const HostArray *> forwardWeights, stepWeights;
+  std::vector<const HostArray *> forwardWeights, stepWeights, gradientWeights;
 };
 
 } // namespace mlir::glint::runtime

@@ -50,6 +50,17 @@ json::Value mlir::glint::runtime::toJSON(const ModelInfo &info) {
                                   {"states", listToJSON(info.step->states)},
                                   {"weights", listToJSON(info.step->weights)},
                                   {"results", listToJSON(info.step->results)}};
+  if (info.gradient) {
+    json::Array layers;
+    for (const std::string &layer : info.gradient->layers)
+      layers.push_back(layer);
+    object["gradient"] =
+        json::Object{{"entry", info.gradient->entry},
+                     {"inputs", listToJSON(info.gradient->inputs)},
+                     {"weights", listToJSON(info.gradient->weights)},
+                     {"results", listToJSON(info.gradient->results)},
+                     {"layers", std::move(layers)}};
+  }
   if (info.attention) {
     json::Array layers;
     for (const std::string &layer : info.attention->layers)
@@ -120,9 +131,11 @@ static llvm::Error parseEntry(const json::Object &object, EntryInfo &entry,
   auto results = parseSpecs(object, "results");
   if (!results)
     return results.takeError();
-  if (numResults == 1 && results->size() != 1)
+  if (numResults == 0) {
+    // The caller checks the count.
+  } else if (numResults == 1 && results->size() != 1)
     return malformed("expected exactly one result" + what);
-  if (results->size() != numResults)
+  else if (results->size() != numResults)
     return malformed(llvm::formatv("expected {0} results (the logits and "
                                    "one map per attention layer), found {1}",
                                    numResults, results->size())
@@ -190,6 +203,32 @@ mlir::glint::runtime::parseModelInfo(llvm::StringRef text) {
             parseEntry(*stepObject, entry, /*withStates=*/true, " in 'step'"))
       return std::move(e);
     info.step = std::move(entry);
+  }
+  if (const json::Value *gradient = object->get("gradient")) {
+    const json::Object *gradientObject = gradient->getAsObject();
+    if (!gradientObject)
+      return malformed("'gradient' is not an object");
+    GradientInfo entry;
+    if (llvm::Error e = parseEntry(*gradientObject, entry, /*withStates=*/false,
+                                   " in 'gradient'", /*numResults=*/0))
+      return std::move(e);
+    const json::Array *layers = gradientObject->getArray("layers");
+    if (!layers)
+      return malformed("'gradient' needs 'layers'");
+    for (const json::Value &layer : *layers) {
+      auto label = layer.getAsString();
+      if (!label)
+        return malformed("a gradient layer label is not a string");
+      entry.layers.push_back(label->str());
+    }
+    // The logits, one cotangent per layer, at least one input cotangent.
+    if (entry.results.size() < entry.layers.size() + 2)
+      return malformed(llvm::formatv("the gradient entry returns {0} results; "
+                                     "expected the logits, {1} layer "
+                                     "cotangents and the input's",
+                                     entry.results.size(), entry.layers.size())
+                           .str());
+    info.gradient = std::move(entry);
   }
   return info;
 }

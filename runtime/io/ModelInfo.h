@@ -78,6 +78,16 @@ struct AttentionInfo {
   std::vector<std::string> layers;
 };
 
+/// What a library compiled with `glint-compile --grad` adds: the gradient
+/// entry (glint-differentiate's `@forward_grad`). It takes the forward's
+/// inputs, then the seed (the cotangent of the logits), and returns the
+/// logits, the cotangent of each token-mixing layer's output (in the order
+/// of `layers`, from `glint.gradient_layers`), then that of the input
+/// embeddings.
+struct GradientInfo : EntryInfo {
+  std::vector<std::string> layers;
+};
+
 /// The record: the full forward at the top level (`glint_forward`), and the
 /// streaming step entry under "step" when the model can generate.
 struct ModelInfo : EntryInfo {
@@ -89,6 +99,8 @@ struct ModelInfo : EntryInfo {
   /// With --attention: the forward's results after the first are the
   /// layers' maps.
   std::optional<AttentionInfo> attention;
+  /// `@forward_grad`: `glint_gradient`.
+  std::optional<GradientInfo> gradient;
 };
 
 llvm::json::Value toJSON(const ModelInfo &info);

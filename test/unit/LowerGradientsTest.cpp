@@ -255,9 +255,9 @@ struct AttentionCase {
 
 void PrintTo(const AttentionCase &c, std::ostream *os) { *os << c.name; }
 
-class AttentionGradCases
-    : public LowerGradientsTest,
-      public ::testing::WithParamInterface<AttentionCase> {};
+class AttentionGradCases : public LowerGradientsTest,
+                           public ::testing::WithParamInterface<AttentionCase> {
+};
 
 TEST_P(AttentionGradCases, LoweringMatchesOp) {
   const AttentionCase &c = GetParam();

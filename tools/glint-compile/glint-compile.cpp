@@ -100,6 +100,12 @@ static cl::opt<compiler::StepMode> stepMode(
         clEnumValN(compiler::StepMode::On, "on",
                    "always; an error names the layer that cannot stream"),
         clEnumValN(compiler::StepMode::Off, "off", "never")));
+static cl::opt<bool> gradEntry(
+    "grad",
+    cl::desc("Add the gradient entry glint_gradient (glint-differentiate's "
+             "@<function>_grad: the cotangents of every layer's output and of "
+             "the input embeddings for a seed on the logits)"),
+    cl::init(false), cl::cat(category));
 
 /// Parses a flag's value as one of the names a dialect enum defines
 /// (`MaxValue` is its getMaxEnumValFor*()), so that a misspelt name fails at
@@ -328,7 +334,7 @@ int main(int argc, char **argv) {
           *module, functionName,
           binary || emit == compiler::Stage::Kernels ? compiler::Stage::LLVM
                                                      : emit.getValue(),
-          info, configure, stepMode, attention, loops, *target))
+          info, configure, stepMode, attention, loops, *target, gradEntry))
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
