@@ -38,6 +38,9 @@ for h in "${harnesses[@]}"; do
     { echo "fuzz.sh: no harness '$h' (have: ${all[*]})" >&2; exit 2; }
 done
 
+# Debian's clang-22 and its sanitizer runtimes, when missing.
+GLINT_WANT_FUZZ=1 GLINT_PACKAGES_ONLY=1 source "$GLINT_ROOT/scripts/bootstrap.sh"
+
 # clang with libFuzzer, preferably the one of the LLVM glint builds against.
 cc=; cxx=
 for v in -22 ""; do
@@ -76,6 +79,7 @@ dict_of() {
 maxlen_of() {
   case "$1" in
     fuzz-ir|fuzz-lower|fuzz-safetensors) echo 16384 ;;
+    fuzz-vocab) echo 131072 ;;
     *) echo 8192 ;;
   esac
 }

@@ -79,15 +79,23 @@ for path in configs:
     family = model_family.get(json.loads(text).get("model_type"), 0)
     put("fuzz-import", path.split("/")[-2], bytes([family]) + text)
 
-# Vocabularies, then NUL and a run's text.
+# Vocabularies and tokenizers (first byte: 0 vocab.json, 1 tokenizer.json,
+# 2 an RWKV vocabulary, as FuzzVocab.cpp names them), then NUL and a run's
+# text.
 for path in sorted(glob.glob(os.path.join(root, "models/*/vocab.json"))):
     with open(path, "rb") as f:
         vocab = f.read()
     words = list(json.loads(vocab).get("word_to_id", json.loads(vocab)))[:6]
     put("fuzz-vocab", path.split("/")[-2],
-        vocab + b"\0" + " ".join(words[:3]).encode() + b";" +
+        b"\0" + vocab + b"\0" + " ".join(words[:3]).encode() + b";" +
         " ".join(words[3:6]).encode())
-put("fuzz-vocab", "tokens", b'{"a": 1, "b": 2}\x001,2,3;4,5,6')
+put("fuzz-vocab", "tokens", b'\0{"a": 1, "b": 2}\x001,2,3;4,5,6')
+for kind, pattern in [(1, "test/fixtures/tokenizers/*/tokenizer.json"),
+                      (2, "test/fixtures/tokenizers/*/rwkv_vocab*.txt")]:
+    for path in sorted(glob.glob(os.path.join(root, pattern))):
+        with open(path, "rb") as f:
+            put("fuzz-vocab", "tokenizer-%d-%s" % (kind, path.split("/")[-2]),
+                bytes([kind]) + f.read() + b"\0Hello, world! 123")
 
 # glint IR: examples, the dialect tests and pass tests, one case a file.
 for pattern in ["examples/*.mlir", "test/Dialect/Glint/*.mlir",

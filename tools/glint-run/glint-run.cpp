@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tools/ToolVersion.h"
+#include "runtime/io/InputLimits.h"
 #include "tools/glint-run/Interpreter.h"
 
 #include "runtime/host/CompiledModel.h"
@@ -363,7 +364,7 @@ static std::optional<int64_t> endOfSequence(StringRef directory) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return std::nullopt;
-  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  auto parsed = mlir::glint::runtime::parseJSON((*buffer)->getBuffer());
   if (!parsed) {
     llvm::consumeError(parsed.takeError());
     return std::nullopt;
