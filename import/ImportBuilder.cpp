@@ -26,6 +26,25 @@ namespace json = llvm::json;
 // Config
 //===----------------------------------------------------------------------===//
 
+/// "string", "list", ... for errors about a value of the wrong kind.
+static std::string kindName(const json::Value &v) {
+  switch (v.kind()) {
+  case json::Value::Null:
+    return "null";
+  case json::Value::Boolean:
+    return "boolean";
+  case json::Value::Number:
+    return "number";
+  case json::Value::String:
+    return "string";
+  case json::Value::Array:
+    return "list";
+  case json::Value::Object:
+    return "object";
+  }
+  return "value";
+}
+
 void Config::fail(const Twine &message) {
   if (!error)
     error = ("config.json: " + message + " (" + architecture + ")").str();
@@ -45,10 +64,25 @@ int64_t Config::getInt(StringRef key, std::optional<int64_t> fallback) {
   if (auto i = v->getAsInteger())
     return *i;
   // Some configs write integers as 16.0.
-  if (auto d = v->getAsNumber(); d && *d == std::floor(*d))
+  constexpr double kExact = 9007199254740992.0; // 2^53
+  if (auto d = v->getAsNumber();
+      d && *d == std::floor(*d) && std::fabs(*d) <= kExact)
     return static_cast<int64_t>(*d);
-  fail("key '" + key + "' should be an integer");
+  fail("key '" + key + "' should be an integer, not " +
+       (v->getAsNumber() ? "a number with a fraction or beyond 2^53"
+                         : "a " + kindName(*v)));
   return fallback.value_or(0);
+}
+
+int64_t Config::getSize(StringRef key, std::optional<int64_t> fallback) {
+  bool hadError = error.has_value();
+  int64_t size = getInt(key, fallback);
+  if (!hadError && !error && (size < 1 || size > kMaxConfigSize))
+    fail(llvm::formatv("key '{0}' is {1}{2}; expected a size from 1 to {3}",
+                       key, size, has(key) ? "" : " (its default)",
+                       kMaxConfigSize));
+  // Later arithmetic sees an in-range placeholder, never the bad value.
+  return error ? 1 : size;
 }
 
 double Config::getFloat(StringRef key, std::optional<double> fallback) {
@@ -110,7 +144,8 @@ std::vector<std::string> Config::getStringList(StringRef key) {
 ImportBuilder::ImportBuilder(MLIRContext *context,
                              const mlir::glint::runtime::Checkpoint &checkpoint,
                              StringRef sourceName)
-    : context(context), checkpoint(checkpoint), builder(context),
+    : context(context), checkpoint(checkpoint), source(sourceName.str()),
+      builder(context),
       location(FileLineColLoc::get(context, sourceName, 0, 0)),
       f32(Float32Type::get(context)) {
   module = ModuleOp::create(location);
@@ -144,6 +179,25 @@ Value ImportBuilder::beginTokenForward() {
 Expected<OwningOpRef<ModuleOp>> ImportBuilder::finish(Value result) {
   if (error)
     return llvm::createStringError(*error);
+  // A tensor the model never reads means the config describes another
+  // model than the checkpoint holds (most often fewer layers): importing it
+  // would silently drop part of the model.
+  std::vector<std::string> unused;
+  for (const std::string &name : checkpoint.names())
+    if (!loadedWeights.count(name))
+      unused.push_back(name);
+  if (!unused.empty()) {
+    std::string listed;
+    for (size_t i = 0; i < unused.size() && i < 3; ++i)
+      listed += (i ? ", '" : "'") + unused[i] + "'";
+    if (unused.size() > 3)
+      listed += llvm::formatv(" and {0} more", unused.size() - 3).str();
+    return llvm::createStringError(
+        source + ": the model this config describes " + "does not use " +
+        std::to_string(unused.size()) +
+        " tensor(s) of the checkpoint: " + listed +
+        " (does the config, e.g. its layer count, match the checkpoint?)");
+  }
   func::ReturnOp::create(builder, location, result);
   forward.setFunctionType(builder.getFunctionType(
       forward.getArgumentTypes(), TypeRange{result.getType()}));
@@ -192,20 +246,16 @@ Value ImportBuilder::weight(StringRef name, ArrayRef<int64_t> shape) {
       builder, location, builder.getStringAttr(name), TypeAttr::get(type),
       /*is_mutable=*/nullptr, ml_program::ExternAttr::get(context, type),
       builder.getStringAttr("private"));
-  Block &entry = forward.getBody().front();
-  Operation *anchor = seqSize ? seqSize.getDefiningOp()
-                              : batchSize.getDefiningOp();
-  if (!loadedWeights.empty()) {
-    // After the most recent load.
-    for (Operation &op : llvm::reverse(entry))
-      if (isa<ml_program::GlobalLoadConstOp>(op)) {
-        anchor = &op;
-        break;
-      }
-  }
+  // After the most recent load (remembered: searching the body for it made
+  // importing quadratic in the number of layers).
+  Operation *anchor = lastLoad  ? lastLoad
+                      : seqSize ? seqSize.getDefiningOp()
+                                : batchSize.getDefiningOp();
   builder.setInsertionPointAfter(anchor);
-  Value loaded = ml_program::GlobalLoadConstOp::create(
+  auto load = ml_program::GlobalLoadConstOp::create(
       builder, location, type, SymbolRefAttr::get(context, name));
+  lastLoad = load;
+  Value loaded = load;
   loadedWeights[name] = loaded;
   return loaded;
 }

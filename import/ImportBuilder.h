@@ -30,13 +30,23 @@
 
 namespace mlir::glint::import {
 
+/// The largest size a config may declare (a width, a count of layers, heads
+/// or classes): 2^20, far above any real model's, and small enough that the
+/// products of three sizes the importers form cannot overflow int64.
+constexpr int64_t kMaxConfigSize = int64_t(1) << 20;
+
 /// Reads config.json values, recording the first missing or mistyped key.
 class Config {
 public:
   Config(const llvm::json::Object &object, std::string architecture)
       : object(object), architecture(std::move(architecture)) {}
 
+  /// An integer; a number with a fraction (or beyond 2^53, where doubles
+  /// stop being exact integers) is an error. Configs may write 16 as 16.0.
   int64_t getInt(llvm::StringRef key, std::optional<int64_t> fallback = {});
+  /// An integer from 1 to kMaxConfigSize (a width, a count); the fallback,
+  /// when the key is absent, is checked the same way.
+  int64_t getSize(llvm::StringRef key, std::optional<int64_t> fallback = {});
   double getFloat(llvm::StringRef key, std::optional<double> fallback = {});
   bool getBool(llvm::StringRef key, std::optional<bool> fallback = {});
   std::string getString(llvm::StringRef key,
@@ -52,8 +62,10 @@ public:
   /// The first problem found, if any.
   std::optional<std::string> error;
 
-private:
+  /// Records `message` as the error unless there is one already.
   void fail(const llvm::Twine &message);
+
+private:
   const llvm::json::Value *lookup(llvm::StringRef key, bool required);
 
   const llvm::json::Object &object;
@@ -175,6 +187,8 @@ private:
 
   MLIRContext *context;
   const mlir::glint::runtime::Checkpoint &checkpoint;
+  /// The config's path, for errors about the model as a whole.
+  std::string source;
   OwningOpRef<ModuleOp> module;
   OpBuilder builder;
   Location location;
@@ -182,6 +196,8 @@ private:
   func::FuncOp forward;
   Value batchSize, seqSize;
   llvm::StringMap<Value> loadedWeights;
+  /// The most recent weight load: the next one goes after it.
+  Operation *lastLoad = nullptr;
   std::optional<std::string> error;
 };
 

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "import/Importers.h"
+#include "runtime/io/InputLimits.h"
 
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -61,7 +62,7 @@ mlir::glint::import::importCheckpoint(MLIRContext *context,
   if (!buffer)
     return llvm::createStringError(configPath + ": " +
                                    buffer.getError().message());
-  auto parsed = json::parse((*buffer)->getBuffer());
+  auto parsed = mlir::glint::runtime::parseJSON((*buffer)->getBuffer());
   if (!parsed)
     return llvm::createStringError(configPath + ": invalid JSON: " +
                                    llvm::toString(parsed.takeError()));

@@ -36,13 +36,13 @@ mlir::glint::import::importMamba(MLIRContext *context,
                                  const mlir::glint::runtime::Checkpoint &checkpoint,
                                  StringRef source) {
   Config config(object, "MambaForCausalLM");
-  int64_t vocab = config.getInt("vocab_size");
-  int64_t hidden = config.getInt("hidden_size");
-  int64_t layers = config.getInt("num_hidden_layers");
-  int64_t state = config.getInt("state_size");
-  int64_t width = config.getInt("conv_kernel", 4);
+  int64_t vocab = config.getSize("vocab_size");
+  int64_t hidden = config.getSize("hidden_size");
+  int64_t layers = config.getSize("num_hidden_layers");
+  int64_t state = config.getSize("state_size");
+  int64_t width = config.getSize("conv_kernel", 4);
   int64_t inner =
-      config.getInt("intermediate_size", config.getInt("expand", 2) * hidden);
+      config.getSize("intermediate_size", config.getSize("expand", 2) * hidden);
   double eps = config.getFloat("layer_norm_epsilon", 1e-5);
   bool tied = config.getBool("tie_word_embeddings", true);
   int64_t rank = static_cast<int64_t>(std::ceil(hidden / 16.0));
@@ -52,7 +52,7 @@ mlir::glint::import::importMamba(MLIRContext *context,
         config.error = "config.json: time_step_rank should be an integer "
                        "or \"auto\"";
     } else {
-      rank = config.getInt("time_step_rank");
+      rank = config.getSize("time_step_rank");
     }
   }
   std::string activation = config.getString("hidden_act", "silu");
@@ -68,6 +68,9 @@ mlir::glint::import::importMamba(MLIRContext *context,
   Value h = b.embedding(ids, table);
 
   for (int64_t i = 0; i < layers; ++i) {
+    // Stop at the first error: the rest would be built on placeholders.
+    if (b.failed())
+      break;
     std::string p = llvm::formatv("backbone.layers.{0}.", i).str();
     Value n = b.rmsNorm(h, b.weight(p + "norm.weight", {hidden}), eps);
     Value xz = b.linear(n, b.weight(p + "mixer.in_proj.weight",

@@ -84,16 +84,20 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importMamba2(
     MLIRContext *context, const llvm::json::Object &object,
     const mlir::glint::runtime::Checkpoint &checkpoint, StringRef source) {
   Config config(object, "Mamba2ForCausalLM");
-  int64_t vocab = config.getInt("vocab_size");
-  int64_t hidden = config.getInt("hidden_size");
-  int64_t layers = config.getInt("num_hidden_layers");
-  int64_t state = config.getInt("state_size");
-  int64_t heads = config.getInt("num_heads");
-  int64_t headDim = config.getInt("head_dim");
-  int64_t groups = config.getInt("n_groups", 8);
-  int64_t width = config.getInt("conv_kernel", 4);
-  int64_t inner =
-      static_cast<int64_t>(config.getFloat("expand", 2) * hidden);
+  int64_t vocab = config.getSize("vocab_size");
+  int64_t hidden = config.getSize("hidden_size");
+  int64_t layers = config.getSize("num_hidden_layers");
+  int64_t state = config.getSize("state_size");
+  int64_t heads = config.getSize("num_heads");
+  int64_t headDim = config.getSize("head_dim");
+  int64_t groups = config.getSize("n_groups", 8);
+  int64_t width = config.getSize("conv_kernel", 4);
+  double expand = config.getFloat("expand", 2);
+  if (!(expand > 0 && expand * hidden <= kMaxConfigSize))
+    config.fail(llvm::formatv("key 'expand' is {0}; expand * hidden_size "
+                              "should be a size from 1 to {1}",
+                              expand, kMaxConfigSize));
+  int64_t inner = config.error ? 1 : static_cast<int64_t>(expand * hidden);
   double eps = config.getFloat("layer_norm_epsilon", 1e-5);
   bool useBias = config.getBool("use_bias", false);
   bool useConvBias = config.getBool("use_conv_bias", true);
@@ -145,6 +149,9 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importMamba2(
   Value h = b.embedding(ids, table);
 
   for (int64_t i = 0; i < layers; ++i) {
+    // Stop at the first error: the rest would be built on placeholders.
+    if (b.failed())
+      break;
     std::string p = llvm::formatv("backbone.layers.{0}.", i).str();
     Value n = b.rmsNorm(h, b.weight(p + "norm.weight", {hidden}), eps);
     Value proj = b.linear(

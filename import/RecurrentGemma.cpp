@@ -168,15 +168,15 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
     MLIRContext *context, const llvm::json::Object &object,
     const mlir::glint::runtime::Checkpoint &checkpoint, StringRef source) {
   Config config(object, "RecurrentGemmaForCausalLM");
-  int64_t vocab = config.getInt("vocab_size");
-  int64_t hidden = config.getInt("hidden_size");
-  int64_t layers = config.getInt("num_hidden_layers");
-  int64_t heads = config.getInt("num_attention_heads");
-  int64_t intermediate = config.getInt("intermediate_size");
-  int64_t lruWidth = config.getInt("lru_width", hidden);
-  int64_t kvHeads = config.getInt("num_key_value_heads", heads);
-  int64_t window = config.getInt("attention_window_size", 2048);
-  int64_t convWidth = config.getInt("conv1d_width", 4);
+  int64_t vocab = config.getSize("vocab_size");
+  int64_t hidden = config.getSize("hidden_size");
+  int64_t layers = config.getSize("num_hidden_layers");
+  int64_t heads = config.getSize("num_attention_heads");
+  int64_t intermediate = config.getSize("intermediate_size");
+  int64_t lruWidth = config.getSize("lru_width", hidden);
+  int64_t kvHeads = config.getSize("num_key_value_heads", heads);
+  int64_t window = config.getSize("attention_window_size", 2048);
+  int64_t convWidth = config.getSize("conv1d_width", 4);
   double softCap = config.getFloat("logits_soft_cap", 30.0);
   double eps = config.getFloat("rms_norm_eps", 1e-6);
   bool attentionBias = config.getBool("attention_bias", false);
@@ -253,6 +253,9 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
   b.trace(h, "hidden_states.0");
 
   for (int64_t i = 0; i < layers; ++i) {
+    // Stop at the first error: the rest would be built on placeholders.
+    if (b.failed())
+      break;
     std::string p = llvm::formatv("model.layers.{0}.", i).str();
     std::string t = p + "temporal_block.";
     const std::string &blockType = blockTypes[i % blockTypes.size()];

@@ -54,11 +54,11 @@ mlir::glint::import::importRwkv4(MLIRContext *context,
                                  const mlir::glint::runtime::Checkpoint &checkpoint,
                                  StringRef source) {
   Config config(object, "RwkvForCausalLM");
-  int64_t vocab = config.getInt("vocab_size");
-  int64_t hidden = config.getInt("hidden_size");
-  int64_t layers = config.getInt("num_hidden_layers");
-  int64_t attention = config.getInt("attention_hidden_size", hidden);
-  int64_t inner = config.getInt("intermediate_size", 4 * hidden);
+  int64_t vocab = config.getSize("vocab_size");
+  int64_t hidden = config.getSize("hidden_size");
+  int64_t layers = config.getSize("num_hidden_layers");
+  int64_t attention = config.getSize("attention_hidden_size", hidden);
+  int64_t inner = config.getSize("intermediate_size", 4 * hidden);
   double eps = config.getFloat("layer_norm_epsilon", 1e-5);
   int64_t rescaleEvery = config.getInt("rescale_every", 6);
   bool tied = config.getBool("tie_word_embeddings", false);
@@ -97,6 +97,9 @@ mlir::glint::import::importRwkv4(MLIRContext *context,
   };
 
   for (int64_t i = 0; i < layers; ++i) {
+    // Stop at the first error: the rest would be built on placeholders.
+    if (b.failed())
+      break;
     std::string p = llvm::formatv("rwkv.blocks.{0}.", i).str();
     // Inference rescaling of the two projections that write the stream.
     double rescale = rescaleEvery > 0

@@ -54,7 +54,7 @@ mlir::glint::import::importRwkv6(MLIRContext *context,
                                  StringRef source) {
   Config config(object, "RWKV-6");
   double eps = config.getFloat("layer_norm_eps", 1e-5);
-  int64_t divisor = config.getInt("head_size_divisor", 8);
+  int64_t divisor = config.getSize("head_size_divisor", 8);
   double lnxEps =
       config.getFloat("ln_x_eps", 1e-5 * static_cast<double>(divisor * divisor));
   if (config.error)
@@ -92,6 +92,9 @@ mlir::glint::import::importRwkv6(MLIRContext *context,
   };
 
   for (int64_t i = 0; i < layers; ++i) {
+    // Stop at the first error: the rest would be built on placeholders.
+    if (b.failed())
+      break;
     std::string p = llvm::formatv("blocks.{0}.", i).str();
     if (i == 0)
       x = layerNorm(x, p + "ln0");

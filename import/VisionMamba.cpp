@@ -66,19 +66,18 @@ mlir::glint::import::importVisionMamba(
     MLIRContext *context, const llvm::json::Object &object,
     const mlir::glint::runtime::Checkpoint &checkpoint, StringRef source) {
   Config config(object, "VisionMamba");
-  int64_t image = config.getInt("img_size");
-  int64_t patch = config.getInt("patch_size");
-  int64_t stride = config.getInt("stride", patch);
-  int64_t channels = config.getInt("channels", 3);
-  int64_t hidden = config.getInt("embed_dim");
-  int64_t depth = config.getInt("depth");
-  int64_t state = config.getInt("d_state", 16);
-  int64_t width = config.getInt("d_conv", 4);
-  int64_t inner = config.getInt("expand", 2) * hidden;
-  int64_t rank = config.has("dt_rank")
-                     ? config.getInt("dt_rank")
-                     : (hidden + 15) / 16;
-  int64_t classes = config.getInt("num_classes");
+  int64_t image = config.getSize("img_size");
+  int64_t patch = config.getSize("patch_size");
+  int64_t stride = config.getSize("stride", patch);
+  int64_t channels = config.getSize("channels", 3);
+  int64_t hidden = config.getSize("embed_dim");
+  int64_t depth = config.getSize("depth");
+  int64_t state = config.getSize("d_state", 16);
+  int64_t width = config.getSize("d_conv", 4);
+  int64_t inner = config.getSize("expand", 2) * hidden;
+  int64_t rank =
+      config.has("dt_rank") ? config.getSize("dt_rank") : (hidden + 15) / 16;
+  int64_t classes = config.getSize("num_classes");
   double eps = config.getFloat("norm_epsilon", 1e-5);
   bool divideOut = config.getBool("if_devide_out", true);
   auto require = [&](StringRef key, bool expected, bool fallback) {
@@ -183,6 +182,9 @@ mlir::glint::import::importVisionMamba(
                            ->getResult(0));
 
   for (int64_t i = 0; i < depth; ++i) {
+    // Stop at the first error: the rest would be built on placeholders.
+    if (b.failed())
+      break;
     std::string p = llvm::formatv("layers.{0}.", i).str();
     b.trace(h, llvm::formatv("hidden_states.{0}", i).str());
     Value n = b.rmsNorm(h, b.weight(p + "norm.weight", {hidden}), eps);

@@ -11,6 +11,11 @@ packages=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools libomp-22-dev
           libgtest-dev libbenchmark-dev libpng-dev libopenblas-dev libpcre2-dev
           libicu-dev libsentencepiece-dev pkg-config
           ninja-build cmake g++ python3)
+# The fuzz harnesses (scripts/fuzz.sh, scripts/test.sh --fuzz-smoke) need
+# clang with libFuzzer and the sanitizer runtimes, from the same LLVM.
+if [ -n "${GLINT_WANT_FUZZ:-}" ]; then
+  packages+=(clang-22 libclang-rt-22-dev)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null |
@@ -23,6 +28,11 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
     --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# scripts/fuzz.sh wants the packages only (it builds its own tree).
+if [ -n "${GLINT_PACKAGES_ONLY:-}" ]; then
+  return 0
 fi
 
 if [ ! -f "$GLINT_BUILD/build.ninja" ]; then

@@ -10,7 +10,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "GLINT"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit",
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "fuzz",
                    "Inputs"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.glint_obj_root, "test")
@@ -18,6 +18,12 @@ config.test_exec_root = os.path.join(config.glint_obj_root, "test")
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%glint_src", config.glint_src_root))
 config.substitutions.append(("%glint_obj", config.glint_obj_root))
+# `%exit1 cmd ...` fails unless cmd exits with exactly 1 (a clean error),
+# and `%bad-input KIND OUT ...` writes a bad input (test/Tools/Inputs).
+config.substitutions.append(("%exit1", "sh " + os.path.join(
+    os.path.dirname(__file__), "Tools", "Inputs", "exit-code.sh") + " 1"))
+config.substitutions.append(("%bad-input", "python3 " + os.path.join(
+    os.path.dirname(__file__), "Tools", "Inputs", "bad-input.py")))
 
 # FileCheck variables are local to a CHECK-LABEL block.
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"

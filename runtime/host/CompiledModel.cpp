@@ -114,6 +114,12 @@ CompiledModel::load(llvm::StringRef libraryPath) {
       return llvm::createStringError(
           libraryPath + ": no gradient entry point '" + name + "'");
   }
+  // The CPU allocator's guard (runtime/host/ModelAlloc.c): an allocation
+  // that fails comes back as an error instead of a store through null.
+  // Libraries of an earlier glint have none and are called directly.
+  model->guardedCall =
+      reinterpret_cast<int (*)(void (*)(void **), void **, size_t *)>(
+          dlsym(model->handle, "glint_call_guarded"));
   // Libraries compiled for CUDA (runtime/cuda/CudaModel.c) load their
   // kernels when opened, and say so if there is no driver or no GPU.
   model->deviceError = reinterpret_cast<const char *(*)()>(
@@ -356,7 +362,16 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
   args.push_back(results.data());
   for (auto &d : descriptors)
     args.push_back(d.data());
-  fn(args.data());
+  if (guardedCall) {
+    size_t failedBytes = 0;
+    if (guardedCall(fn, args.data(), &failedBytes))
+      return llvm::createStringError(llvm::formatv(
+          "{0}: the model could not allocate {1} bytes (out of memory); "
+          "try a shorter input or a smaller batch",
+          path, failedBytes));
+  } else {
+    fn(args.data());
+  }
   std::string deviceFailure;
   if (deviceError)
     if (const char *error = deviceError()) {

@@ -117,6 +117,8 @@ private:
   /// CUDA libraries (runtime/cuda): the first error since the last clear,
   /// or null; clearing it; dropping the device copies of the weights.
   const char *(*deviceError)() = nullptr;
+  /// glint_call_guarded of the library's allocator, if it has one.
+  int (*guardedCall)(void (*)(void **), void **, size_t *) = nullptr;
   void (*clearDeviceError)() = nullptr;
   void (*forgetWeights)() = nullptr;
   /// Copies result bytes to the host (they may be in device memory).

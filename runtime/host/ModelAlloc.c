@@ -26,8 +26,11 @@
  *===----------------------------------------------------------------------===*/
 
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define GLINT_HIDDEN __attribute__((visibility("hidden")))
 #define GLINT_EXPORT __attribute__((visibility("default")))
@@ -89,7 +92,38 @@ static void *fresh(size_t capacity, size_t alignment) {
   return block;
 }
 
+/* Generated code stores through what it allocates without a check, so a
+ * failed allocation must not return. glint_call_guarded (below) arms
+ * `guard` on the calling thread; a failure there jumps back to it, which
+ * then returns the failure to the host as an error. A failure on any other
+ * thread (a worker of a parallel loop) cannot unwind the caller: it says
+ * what happened and ends the process, still better than a segfault. */
+static __thread jmp_buf *guard;
+static __thread size_t failedBytes;
+
+static void *failed(size_t size) {
+  if (guard) {
+    failedBytes = size;
+    longjmp(*guard, 1);
+  }
+  char message[160];
+  int length = snprintf(message, sizeof message,
+                        "glint: a compiled model could not allocate %zu "
+                        "bytes (out of memory)\n",
+                        size);
+  if (length > 0)
+    (void)!write(2, message, (size_t)length);
+  _exit(1);
+}
+
+static void *allocateOrNull(size_t size, size_t alignment);
+
 static void *allocate(size_t size, size_t alignment) {
+  void *block = allocateOrNull(size, alignment);
+  return block ? block : failed(size);
+}
+
+static void *allocateOrNull(size_t size, size_t alignment) {
   if (size == 0)
     size = 1;
   if (size >= kLargeBytes && alignment <= kAlign) {
@@ -159,6 +193,25 @@ __attribute__((destructor)) static void drain(void) {
   keptCount = 0;
   keptBytes = 0;
   pthread_mutex_unlock(&lock);
+}
+
+/* Calls a model's entry point `fn` with `args`; 0 if it returned, or 1 with
+ * `*bytes` set to the size of the allocation that failed. The buffers the
+ * call had allocated until then are lost (the process is short of memory
+ * already; no attempt is made to free them). */
+GLINT_EXPORT int glint_call_guarded(void (*fn)(void **), void **args,
+                                    size_t *bytes) {
+  jmp_buf here;
+  jmp_buf *volatile outer = guard;
+  if (setjmp(here)) {
+    guard = outer;
+    *bytes = failedBytes;
+    return 1;
+  }
+  guard = &here;
+  fn(args);
+  guard = outer;
+  return 0;
 }
 
 GLINT_HIDDEN void *_mlir_memref_to_llvm_alloc(size_t size) {

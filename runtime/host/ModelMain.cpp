@@ -16,6 +16,7 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/Safetensors.h"
 
+#include "runtime/io/CrashReport.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
@@ -77,6 +78,7 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  mlir::glint::runtime::setBugReportMessage();
   cl::opt<int> *threadsOpt = adoptThreadsOption(
       category, "Threads for a compiled model's parallel loops (default: "
                 "one per core)");
@@ -87,6 +89,8 @@ int main(int argc, char **argv) {
   if (!threads)
     return fail(llvm::toString(threads.takeError()));
   setThreads(*threads);
+  if (llvm::Error e = checkGenerationLength(generate))
+    return fail(llvm::toString(std::move(e)));
   auto input = readRunInput(tokens, text, vocabPath, inputNpy);
   if (!input)
     return fail(llvm::toString(input.takeError()));

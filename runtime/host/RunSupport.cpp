@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/host/RunSupport.h"
+#include "runtime/io/InputLimits.h"
 #include "runtime/io/Npy.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 
 using namespace mlir::glint::runtime;
@@ -45,12 +47,30 @@ mlir::glint::runtime::adoptThreadsOption(llvm::cl::OptionCategory &category,
 Expected<unsigned>
 mlir::glint::runtime::threadsGiven(llvm::cl::opt<int> *option,
                                    unsigned fallback) {
-  if (!option || !option->getNumOccurrences())
+  if (!option || !option->getNumOccurrences()) {
+    if (fallback > kMaxThreads)
+      return llvm::createStringError(
+          llvm::formatv("--num-threads: {0} exceeds the limit of {1} threads",
+                        fallback, kMaxThreads));
     return fallback;
+  }
   if (option->getValue() < 1)
     return llvm::createStringError(llvm::formatv(
         "--threads: {0} is not a positive count", option->getValue()));
+  if (static_cast<unsigned>(option->getValue()) > kMaxThreads)
+    return llvm::createStringError(
+        llvm::formatv("--threads: {0} exceeds the limit of {1} threads",
+                      option->getValue(), kMaxThreads));
   return static_cast<unsigned>(option->getValue());
+}
+
+llvm::Error mlir::glint::runtime::checkGenerationLength(unsigned count,
+                                                       StringRef option) {
+  if (count > kMaxGeneratedTokens)
+    return llvm::createStringError(
+        llvm::formatv("{0}: {1} exceeds the limit of {2} tokens", option,
+                      count, kMaxGeneratedTokens));
+  return llvm::Error::success();
 }
 
 Expected<RunArray> mlir::glint::runtime::parseTokens(StringRef text) {
@@ -88,7 +108,7 @@ Expected<Vocabulary> mlir::glint::runtime::readVocabulary(StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return llvm::createStringError(path + ": " + buffer.getError().message());
-  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  auto parsed = parseJSON((*buffer)->getBuffer());
   if (!parsed)
     return llvm::createStringError(
         path + ": invalid JSON: " + llvm::toString(parsed.takeError()));
@@ -151,7 +171,24 @@ Expected<RunArray> mlir::glint::runtime::readInputNpy(StringRef path) {
   a.shape = floats->shape;
   a.data = std::move(floats->data);
   a.integer = false;
+  // NaN or Inf pixels make every output NaN without a word.
+  for (size_t i = 0; i < a.data.size(); ++i)
+    if (!std::isfinite(a.data[i]))
+      return llvm::createStringError(llvm::formatv(
+          "{0}: element {1} is {2}; inputs must be finite", path, i,
+          std::isnan(a.data[i]) ? "NaN"
+          : a.data[i] > 0       ? "+inf"
+                                : "-inf"));
   return a;
+}
+
+/// An input without elements has no last position to report on.
+static llvm::Error checkNotEmpty(const RunArray &array, StringRef source) {
+  if (array.shape.empty() || array.numElements() == 0)
+    return llvm::createStringError(
+        source + ": the input is empty (shape " + shapeString(array.shape) +
+        "); expected at least one sequence of at least one element");
+  return llvm::Error::success();
 }
 
 Expected<RunInput> mlir::glint::runtime::readRunInput(StringRef tokens,
@@ -176,6 +213,11 @@ Expected<RunInput> mlir::glint::runtime::readRunInput(StringRef tokens,
                                  : readInputNpy(inputNpy);
   if (!array)
     return array.takeError();
+  if (llvm::Error e =
+          checkNotEmpty(*array, !inputNpy.empty() ? inputNpy
+                                : !text.empty()   ? StringRef("--text")
+                                                  : StringRef("--tokens")))
+    return std::move(e);
   input.array = std::move(*array);
   return input;
 }

@@ -56,8 +56,20 @@ void setThreads(unsigned threads);
 llvm::cl::opt<int> *adoptThreadsOption(llvm::cl::OptionCategory &category,
                                        llvm::StringRef description);
 
+/// The most threads `--threads` may ask for: more is a typo, and OpenMP
+/// aborts the process when it cannot create them.
+constexpr unsigned kMaxThreads = 1024;
+
+/// The most tokens `--generate` may ask for.
+constexpr unsigned kMaxGeneratedTokens = 1'000'000;
+
+/// An error naming `option` if `count` exceeds kMaxGeneratedTokens.
+llvm::Error checkGenerationLength(unsigned count,
+                                  llvm::StringRef option = "--generate");
+
 /// After parsing: the count given with `--threads` (`option`, from
-/// adoptThreadsOption) or else `fallback`; an error names a count below 1.
+/// adoptThreadsOption) or else `fallback`; an error names a count below 1
+/// or above kMaxThreads.
 llvm::Expected<unsigned> threadsGiven(llvm::cl::opt<int> *option,
                                       unsigned fallback);
 

@@ -14,6 +14,25 @@ using llvm::Error;
 using llvm::StringRef;
 using llvm::Twine;
 
+Error mlir::glint::runtime::checkReplaceable(StringRef path) {
+  // Only a missing path or a regular file is replaced: renaming over a FIFO,
+  // a device node or a directory entry of another kind would turn it into a
+  // regular file (as root, a device node), and opening a FIFO blocks.
+  llvm::sys::fs::file_status status;
+  if (path != "-" && !llvm::sys::fs::status(path, status) &&
+      status.type() != llvm::sys::fs::file_type::regular_file)
+    return llvm::createStringError(
+        std::make_error_code(std::errc::invalid_argument),
+        path + ": exists and is not a regular file; refusing to replace it");
+  return Error::success();
+}
+
+Error mlir::glint::runtime::checkOutputPath(StringRef path) {
+  if (path == "/dev/null")
+    return Error::success();
+  return checkReplaceable(path);
+}
+
 Error mlir::glint::runtime::writeFileAtomically(
     StringRef path, llvm::function_ref<void(llvm::raw_ostream &)> write) {
   auto fail = [&](const Twine &problem) {
@@ -21,13 +40,8 @@ Error mlir::glint::runtime::writeFileAtomically(
         std::make_error_code(std::errc::invalid_argument),
         path + ": " + problem);
   };
-  // Only a missing path or a regular file is replaced: renaming over a FIFO,
-  // a device node or a directory entry of another kind would turn it into a
-  // regular file (as root, a device node).
-  llvm::sys::fs::file_status status;
-  if (!llvm::sys::fs::status(path, status) &&
-      status.type() != llvm::sys::fs::file_type::regular_file)
-    return fail("exists and is not a regular file; refusing to replace it");
+  if (Error e = checkReplaceable(path))
+    return e;
   int fd;
   llvm::SmallString<256> tempPath;
   if (std::error_code ec = llvm::sys::fs::createUniqueFile(

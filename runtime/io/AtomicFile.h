@@ -14,6 +14,16 @@
 
 namespace mlir::glint::runtime {
 
+/// Success if `path` may be replaced by an output: it is missing, a regular
+/// file, or "-" (standard output). Anything else (a FIFO, which would block
+/// or be replaced by a file; a device node; a directory) is an error naming
+/// `path`. Tools check each output path with this before doing any work.
+llvm::Error checkReplaceable(llvm::StringRef path);
+
+/// checkReplaceable for a tool's `-o` written in place (llvm::ToolOutputFile),
+/// which may also be /dev/null: opened and written, never replaced.
+llvm::Error checkOutputPath(llvm::StringRef path);
+
 /// Writes `path` through `write`: into a temporary file beside it (so the
 /// rename cannot cross file systems), renamed into place once everything is
 /// written. A failure removes the temporary file and leaves `path` as it

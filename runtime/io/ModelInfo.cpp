@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/io/ModelInfo.h"
+#include "runtime/io/InputLimits.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -159,7 +160,7 @@ static llvm::Error parseEntry(const json::Object &object, EntryInfo &entry,
 
 llvm::Expected<ModelInfo>
 mlir::glint::runtime::parseModelInfo(llvm::StringRef text) {
-  auto parsed = json::parse(text);
+  auto parsed = parseJSON(text);
   if (!parsed)
     return malformed(llvm::toString(parsed.takeError()));
   const json::Object *object = parsed->getAsObject();

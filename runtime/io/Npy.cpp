@@ -30,6 +30,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <type_traits>
@@ -222,7 +223,10 @@ private:
       return problem("expected a shape tuple");
     while (!consume(')')) {
       skipSpace();
-      size_t digits = rest.find_first_not_of("0123456789");
+      // A header may end inside the number (found by fuzz-npy: dropping
+      // npos characters read past the header).
+      size_t digits =
+          std::min(rest.find_first_not_of("0123456789"), rest.size());
       if (digits == 0 || rest.empty())
         return problem("expected a non-negative integer");
       uint64_t value;

@@ -13,6 +13,7 @@
 
 #include "runtime/io/Safetensors.h"
 #include "runtime/io/AtomicFile.h"
+#include "runtime/io/InputLimits.h"
 #include "runtime/io/ModelInfo.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -317,7 +318,7 @@ Expected<ParsedFile> parseFile(StringRef file, const llvm::MemoryBuffer &buf) {
                        headerSize);
   llvm::ArrayRef<uint8_t> dataSection = bytes.drop_front(8 + headerSize);
 
-  Expected<llvm::json::Value> header = llvm::json::parse(headerText);
+  Expected<llvm::json::Value> header = parseJSON(headerText);
   if (!header)
     return fail("header is not valid JSON: " +
                 llvm::toString(header.takeError()));
@@ -477,8 +478,7 @@ Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path) {
   Expected<std::unique_ptr<llvm::MemoryBuffer>> indexBuffer = mapFile(file);
   if (!indexBuffer)
     return indexBuffer.takeError();
-  Expected<llvm::json::Value> index =
-      llvm::json::parse((*indexBuffer)->getBuffer());
+  Expected<llvm::json::Value> index = parseJSON((*indexBuffer)->getBuffer());
   if (!index)
     return fail("index is not valid JSON: " +
                 llvm::toString(index.takeError()));

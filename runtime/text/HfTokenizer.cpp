@@ -26,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/text/Formats.h"
+#include "runtime/io/InputLimits.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringExtras.h"
@@ -453,7 +454,7 @@ mlir::glint::text::openHfTokenizer(StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return llvm::createStringError(path + ": " + buffer.getError().message());
-  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  auto parsed = mlir::glint::runtime::parseJSON((*buffer)->getBuffer());
   if (!parsed)
     return llvm::createStringError(
         path + ": invalid JSON: " + llvm::toString(parsed.takeError()));

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/text/Formats.h"
+#include "runtime/io/InputLimits.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
@@ -176,7 +177,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::open(StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return llvm::createStringError(path + ": " + buffer.getError().message());
-  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  auto parsed = mlir::glint::runtime::parseJSON((*buffer)->getBuffer());
   if (!parsed)
     return llvm::createStringError(
         path + ": invalid JSON: " + llvm::toString(parsed.takeError()));
@@ -243,7 +244,7 @@ Tokenizer::fromDirectory(StringRef directory) {
   auto buffer = llvm::MemoryBuffer::getFile(config);
   if (!buffer)
     return llvm::createStringError(config + ": " + buffer.getError().message());
-  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  auto parsed = mlir::glint::runtime::parseJSON((*buffer)->getBuffer());
   if (!parsed)
     return llvm::createStringError(
         config + ": invalid JSON: " + llvm::toString(parsed.takeError()));
@@ -321,7 +322,7 @@ mlir::glint::text::openWordLevel(StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return llvm::createStringError(path + ": " + buffer.getError().message());
-  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  auto parsed = mlir::glint::runtime::parseJSON((*buffer)->getBuffer());
   if (!parsed)
     return llvm::createStringError(
         path + ": invalid JSON: " + llvm::toString(parsed.takeError()));

@@ -360,6 +360,21 @@ TEST_F(NpyTest, RejectsWrongReader) {
                         "holds '<f4'; readNpyI64 reads '<i8' and '<i4'"));
 }
 
+/// A header that ends inside a shape extent, without the padding numpy
+/// writes (the first crash fuzz-npy found: the parser stepped past the end
+/// of the header).
+TEST_F(NpyTest, RejectsHeaderEndingInsideTheShape) {
+  std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (12";
+  std::string bytes = "\x93NUMPY";
+  bytes += char(1);
+  bytes += char(0);
+  bytes += char(dict.size());
+  bytes += char(0);
+  bytes += dict + std::string(96, '\0');
+  std::string file = writeRaw("cut.npy", bytes);
+  EXPECT_TRUE(failsWith(readNpyF64(file), "expected ',' or ')' in the shape"));
+}
+
 TEST_F(NpyTest, RejectsMalformedHeaders) {
   auto headerError = [&](StringRef dict) {
     std::string file = writeRaw("h.npy", npyFile(dict, f64Bytes({1.0})));

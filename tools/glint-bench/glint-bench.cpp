@@ -62,6 +62,7 @@
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "runtime/io/CrashReport.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
@@ -1421,6 +1422,7 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::glint::addGlintVersionPrinter();
+  mlir::glint::runtime::setBugReportMessage();
   cl::opt<int> *threadsOpt = rt::adoptThreadsOption(
       category, "Threads for the compiled kernels' parallel loops (default 1)");
   cl::HideUnrelatedOptions(category);

@@ -26,6 +26,8 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/Safetensors.h"
 #include "tools/ToolVersion.h"
+#include "runtime/io/AtomicFile.h"
+#include "runtime/io/InputLimits.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -33,6 +35,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "runtime/io/CrashReport.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -213,6 +216,7 @@ static int fail(const llvm::Twine &message) {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::glint::addGlintVersionPrinter();
+  mlir::glint::runtime::setBugReportMessage();
   // libLLVM already has a --threads option: glint-compile takes it over.
   cl::opt<int> *threadsOpt = runtime::adoptThreadsOption(
       category, "Threads the compiled code will run on, for the choices "
@@ -254,6 +258,8 @@ int main(int argc, char **argv) {
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
   std::string error;
+  if (llvm::Error e = mlir::glint::runtime::checkOutputPath(outputPath))
+    return fail(llvm::toString(std::move(e)));
   OwningOpRef<ModuleOp> module;
   if (llvm::sys::fs::is_directory(inputPath)) {
     // A checkpoint: imported as glint-import would.
@@ -272,6 +278,9 @@ int main(int argc, char **argv) {
       return fail(error);
     if (input->getBuffer().trim().empty())
       return fail(inputPath + ": input is empty: expected glint model IR");
+    if (llvm::Error e =
+            mlir::glint::runtime::checkIRNesting(input->getBuffer(), inputPath))
+      return fail(llvm::toString(std::move(e)));
     sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
     module = parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
     if (!module)

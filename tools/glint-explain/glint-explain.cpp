@@ -31,6 +31,7 @@
 #include "reference/ReferenceEvaluator.h"
 #include "runtime/host/CompiledModel.h"
 #include "runtime/host/RunSupport.h"
+#include "runtime/io/InputLimits.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Safetensors.h"
 #include "runtime/text/Tokenizer.h"
@@ -49,6 +50,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "runtime/io/CrashReport.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
@@ -283,6 +285,8 @@ static Expected<Model> loadModel() {
     if (!checkpoint)
       return checkpoint.takeError();
     model.checkpoint = std::move(*checkpoint);
+    if (llvm::Error e = rt::checkIRFileNesting(modelPath))
+      return std::move(e);
     llvm::SourceMgr sourceMgr;
     SourceMgrDiagnosticHandler diagnostics(sourceMgr, model.context.get());
     model.module = parseSourceFile<ModuleOp>(
@@ -2018,6 +2022,7 @@ static int evaluate() {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::glint::addGlintVersionPrinter();
+  mlir::glint::runtime::setBugReportMessage();
   glint::registerGlintToAttention();
   // `glint-explain eval MODEL ...` scores explanations; otherwise explain one
   // input.

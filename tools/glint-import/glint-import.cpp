@@ -14,6 +14,7 @@
 #include "dialect/GlintDialect.h"
 #include "import/Importers.h"
 #include "tools/ToolVersion.h"
+#include "runtime/io/AtomicFile.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,6 +24,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/Support/FileUtilities.h"
+#include "runtime/io/CrashReport.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
@@ -53,6 +55,7 @@ static int fail(const llvm::Twine &message) {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::glint::addGlintVersionPrinter();
+  mlir::glint::runtime::setBugReportMessage();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -66,6 +69,8 @@ int main(int argc, char **argv) {
   if (checkpointDir.empty())
     return fail("no checkpoint directory given (see glint-import --help)");
 
+  if (llvm::Error e = mlir::glint::runtime::checkOutputPath(outputPath))
+    return fail(llvm::toString(std::move(e)));
   auto checkpoint = mlir::glint::runtime::Checkpoint::open(checkpointDir);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));

@@ -28,6 +28,10 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "runtime/io/AtomicFile.h"
+#include "runtime/io/CrashReport.h"
+#include "runtime/io/InputLimits.h"
+#include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -36,6 +40,8 @@
 using namespace mlir;
 
 int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  mlir::glint::runtime::setBugReportMessage();
   DialectRegistry registry;
   glint::registerCompilerDialects(registry);
   glint::registerCudaDialects(registry);
@@ -67,6 +73,20 @@ int main(int argc, char **argv) {
             sourceMgr.getMemoryBuffer(id)->getBufferStart()),
         llvm::SourceMgr::DK_Error,
         "input is empty: expected a module with glint model IR");
+    return 1;
+  }
+
+  // MLIR's parser recurses once per level of nesting.
+  if (llvm::Error e = mlir::glint::runtime::checkIRNesting(
+          input->getBuffer(), input->getBufferIdentifier())) {
+    llvm::WithColor::error(llvm::errs(), "glint-opt")
+        << llvm::toString(std::move(e)) << "\n";
+    return 1;
+  }
+
+  if (llvm::Error e = mlir::glint::runtime::checkOutputPath(outputFilename)) {
+    llvm::WithColor::error(llvm::errs(), "glint-opt")
+        << llvm::toString(std::move(e)) << "\n";
     return 1;
   }
 

@@ -13,6 +13,7 @@
 
 #include "dialect/GlintDialect.h"
 #include "reference/ReferenceEvaluator.h"
+#include "runtime/io/InputLimits.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -50,6 +51,8 @@ struct ModelIR {
 
 static llvm::Expected<std::unique_ptr<ModelIR>>
 parseModelIR(StringRef modelPath) {
+  if (llvm::Error e = rt::checkIRFileNesting(modelPath))
+    return std::move(e);
   auto ir = std::make_unique<ModelIR>();
   ir->module = parseSourceFile<ModuleOp>(modelPath, ir->sourceMgr,
                                          ParserConfig(&ir->context));

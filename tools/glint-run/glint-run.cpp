@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tools/ToolVersion.h"
+#include "runtime/io/InputLimits.h"
 #include "tools/glint-run/Interpreter.h"
 
 #include "runtime/host/CompiledModel.h"
@@ -26,6 +27,7 @@
 #include "runtime/io/Safetensors.h"
 #include "runtime/text/Tokenizer.h"
 
+#include "runtime/io/CrashReport.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
@@ -362,7 +364,7 @@ static std::optional<int64_t> endOfSequence(StringRef directory) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return std::nullopt;
-  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  auto parsed = mlir::glint::runtime::parseJSON((*buffer)->getBuffer());
   if (!parsed) {
     llvm::consumeError(parsed.takeError());
     return std::nullopt;
@@ -394,6 +396,8 @@ static int runCheckpoint(const char *argv0,
                 "-o");
   if (prompt.getNumOccurrences() + promptFile.getNumOccurrences() != 1)
     return fail("-m needs one prompt: -p TEXT or -f FILE");
+  if (llvm::Error e = rt::checkGenerationLength(predict, "-n"))
+    return fail(llvm::toString(std::move(e)));
   if (!promptFile.empty()) {
     auto buffer = llvm::MemoryBuffer::getFile(promptFile);
     if (!buffer)
@@ -515,6 +519,7 @@ int main(int argc, char **argv) {
   auto started = std::chrono::steady_clock::now();
   llvm::InitLLVM init(argc, argv);
   mlir::glint::addGlintVersionPrinter();
+  mlir::glint::runtime::setBugReportMessage();
   cl::opt<int> *threadsOpt = rt::adoptThreadsOption(
       category, "Threads for a compiled model's parallel loops (default: "
                 "one per core)");
@@ -554,6 +559,8 @@ int main(int argc, char **argv) {
   if (!threads)
     return fail(llvm::toString(threads.takeError()));
   rt::setThreads(*threads);
+  if (llvm::Error e = rt::checkGenerationLength(generate))
+    return fail(llvm::toString(std::move(e)));
   // The tokenizer: --vocab, else (for --text) the --weights directory's.
   std::unique_ptr<tx::Tokenizer> tokenizer;
   if (!vocabPath.empty()) {

@@ -1,0 +1,54 @@
+//===- InputLimits.h - nesting limits of the text formats glint reads -*- C++
+//-*-===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// llvm::json and MLIR's parser descend recursively, one stack frame (or
+// several) per level of nesting, and so does destroying a parsed
+// json::Value: a file of a few hundred kilobytes of `[[[[...` exhausts the
+// stack. Every JSON and IR input is checked here first, so that such a file
+// gets an error naming where it goes too deep instead of a crash. No real
+// input comes near the limits (safetensors headers and configs nest 3
+// levels, glint IR about 10).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GLINT_RUNTIME_IO_INPUTLIMITS_H
+#define GLINT_RUNTIME_IO_INPUTLIMITS_H
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+namespace mlir::glint::runtime {
+
+/// Deepest nesting of arrays and objects a JSON input may have.
+constexpr unsigned kMaxJSONDepth = 64;
+/// Deepest nesting of (), [], {} and <> an IR input may have.
+constexpr unsigned kMaxIRDepth = 128;
+
+/// json::parse, after checking that `text` nests at most `maxDepth` levels.
+/// Either error says where: json::parse's names the line and column, and
+/// one for nesting is "nested deeper than N levels at line L, column C".
+/// Callers prefix the file.
+llvm::Expected<llvm::json::Value> parseJSON(llvm::StringRef text,
+                                            unsigned maxDepth = kMaxJSONDepth);
+
+/// An error "<source>:L:C: IR nested deeper than N levels" where `text`,
+/// MLIR source, nests deeper than `maxDepth` brackets; success otherwise.
+/// Strings and `//` comments are skipped; `->`, `>=` and `<=` are not
+/// brackets.
+llvm::Error checkIRNesting(llvm::StringRef text, llvm::StringRef source,
+                           unsigned maxDepth = kMaxIRDepth);
+
+/// checkIRNesting on the file at `path` ("-": stdin is not read, so that
+/// the parser still can). A file that cannot be read passes: the parser
+/// that reads it next reports that better.
+llvm::Error checkIRFileNesting(llvm::StringRef path,
+                               unsigned maxDepth = kMaxIRDepth);
+
+} // namespace mlir::glint::runtime
+
+#endif // GLINT_RUNTIME_IO_INPUTLIMITS_H

@@ -1,0 +1,90 @@
+//===- InputLimitsTest.cpp - nesting limits of JSON and IR inputs ---------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/io/InputLimits.h"
+
+#include "gtest/gtest.h"
+
+#include <string>
+
+using namespace mlir::glint::runtime;
+
+namespace {
+
+std::string nested(char open, char close, unsigned depth) {
+  return std::string(depth, open) + std::string(depth, close);
+}
+
+std::string errorOf(llvm::Error error) {
+  return error ? llvm::toString(std::move(error)) : "";
+}
+
+std::string jsonErrorOf(llvm::StringRef text) {
+  auto parsed = parseJSON(text);
+  return parsed ? "" : llvm::toString(parsed.takeError());
+}
+
+TEST(InputLimitsTest, JSONAtTheLimitParses) {
+  EXPECT_EQ(jsonErrorOf(nested('[', ']', kMaxJSONDepth)), "");
+  std::string objects;
+  for (unsigned i = 0; i < kMaxJSONDepth; ++i)
+    objects += "{\"a\":";
+  objects += "1" + std::string(kMaxJSONDepth, '}');
+  EXPECT_EQ(jsonErrorOf(objects), "");
+}
+
+TEST(InputLimitsTest, JSONBeyondTheLimitNamesWhere) {
+  std::string text = "{\n \"k\": " + nested('[', ']', kMaxJSONDepth) + "}";
+  // The object is level 1, so the array's last bracket is one too many.
+  std::string error = jsonErrorOf(text);
+  EXPECT_NE(error.find("nested deeper than 64 levels at line 2, column " +
+                       std::to_string(6 + kMaxJSONDepth)),
+            std::string::npos)
+      << error;
+}
+
+/// What used to exhaust the stack in json::parse.
+TEST(InputLimitsTest, VeryDeepJSONIsAnErrorNotACrash) {
+  EXPECT_NE(jsonErrorOf(nested('[', ']', 1'000'000)).find("nested deeper"),
+            std::string::npos);
+}
+
+TEST(InputLimitsTest, BracketsInJSONStringsDoNotCount) {
+  std::string text =
+      "[\"" + std::string(200, '[') + "\\\"" + std::string(200, '{') + "\"]";
+  EXPECT_EQ(jsonErrorOf(text), "");
+}
+
+TEST(InputLimitsTest, InvalidJSONKeepsTheParsersMessage) {
+  EXPECT_NE(jsonErrorOf("{\"a\": }").find("[1:7"), std::string::npos);
+}
+
+TEST(InputLimitsTest, IRAtTheLimitPasses) {
+  EXPECT_EQ(errorOf(checkIRNesting(nested('(', ')', kMaxIRDepth), "m.mlir")),
+            "");
+}
+
+TEST(InputLimitsTest, IRBeyondTheLimitNamesWhere) {
+  std::string text = "module {\n" + nested('<', '>', kMaxIRDepth) + "}";
+  EXPECT_EQ(errorOf(checkIRNesting(text, "m.mlir")),
+            "m.mlir:2:" + std::to_string(kMaxIRDepth) +
+                ": IR nested deeper than 128 levels");
+}
+
+TEST(InputLimitsTest, ArrowsComparisonsStringsAndCommentsAreNotBrackets) {
+  std::string arrows;
+  for (int i = 0; i < 300; ++i)
+    arrows += "(d0) -> (d0) ";
+  EXPECT_EQ(errorOf(checkIRNesting(arrows, "m.mlir")), "");
+  EXPECT_EQ(
+      errorOf(checkIRNesting("\"" + std::string(300, '(') + "\" // " +
+                                 std::string(300, '[') + "\n" +
+                                 std::string(100, '>') + "d0 >= 0, d1 <= 2",
+                             "m.mlir")),
+      "");
+}
+
+} // namespace

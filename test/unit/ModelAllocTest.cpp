@@ -1,0 +1,83 @@
+//===- ModelAllocTest.cpp - the compiled models' allocator ----------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// A failed allocation inside a model's call must come back to the host as
+// an error (glint_call_guarded), not return null to generated code that
+// stores through it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gtest/gtest.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+extern "C" {
+void *_mlir_memref_to_llvm_alloc(size_t size);
+void _mlir_memref_to_llvm_free(void *pointer);
+int glint_call_guarded(void (*fn)(void **), void **args, size_t *bytes);
+}
+
+namespace {
+
+/// An entry point that allocates args[0] bytes, writes them, frees them.
+void allocateAndTouch(void **args) {
+  size_t size = *static_cast<size_t *>(args[0]);
+  auto *block = static_cast<unsigned char *>(_mlir_memref_to_llvm_alloc(size));
+  std::memset(block, 0x5a, size);
+  *static_cast<unsigned char *>(args[1]) = block[size - 1];
+  _mlir_memref_to_llvm_free(block);
+}
+
+int call(size_t size, size_t &failedBytes, unsigned char &last) {
+  void *args[] = {&size, &last};
+  return glint_call_guarded(allocateAndTouch, args, &failedBytes);
+}
+
+TEST(ModelAllocTest, CallThatAllocatesReturnsNormally) {
+  size_t failedBytes = 12345;
+  unsigned char last = 0;
+  // Small (malloc'd) and large (kept-block) sizes.
+  for (size_t size : {size_t(100), size_t(8) << 20}) {
+    EXPECT_EQ(call(size, failedBytes, last), 0);
+    EXPECT_EQ(last, 0x5a);
+    EXPECT_EQ(failedBytes, 12345u);
+  }
+}
+
+TEST(ModelAllocTest, FailedAllocationIsReportedWithItsSize) {
+  size_t failedBytes = 0;
+  unsigned char last = 0;
+  // More than any address space holds.
+  size_t huge = SIZE_MAX / 4;
+  EXPECT_EQ(call(huge, failedBytes, last), 1);
+  EXPECT_EQ(failedBytes, huge);
+  EXPECT_EQ(last, 0);
+  // The guard is disarmed again: a later call works.
+  EXPECT_EQ(call(1000, failedBytes, last), 0);
+  EXPECT_EQ(last, 0x5a);
+}
+
+/// A model calling into a guarded call (nested) unwinds only the inner one.
+void nestedFailure(void **args) {
+  size_t failedBytes = 0;
+  unsigned char last = 0;
+  *static_cast<int *>(args[0]) = call(SIZE_MAX / 4, failedBytes, last);
+  // Still guarded by the outer call: this one succeeds.
+  void *inner = _mlir_memref_to_llvm_alloc(64);
+  _mlir_memref_to_llvm_free(inner);
+}
+
+TEST(ModelAllocTest, NestedGuardsRestoreTheOuterOne) {
+  int inner = -1;
+  void *args[] = {&inner};
+  size_t failedBytes = 0;
+  EXPECT_EQ(glint_call_guarded(nestedFailure, args, &failedBytes), 0);
+  EXPECT_EQ(inner, 1);
+}
+
+} // namespace
