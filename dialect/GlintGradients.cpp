@@ -44,8 +44,7 @@ struct Arith {
   Value neg(Value x) { return arith::NegFOp::create(b, loc, x); }
   Value act(ActKind kind, Value x) { return ActOp::create(b, loc, kind, x); }
   Value gain(ActKind kind, Value x) {
-    return ActGainOp::create(b, loc, ActKindAttr::get(b.getContext(), kind),
-                             x);
+    return ActGainOp::create(b, loc, ActKindAttr::get(b.getContext(), kind), x);
   }
 };
 } // namespace
@@ -69,9 +68,8 @@ static Value constantTensor(OpBuilder &b, Location loc, RankedTensorType type,
   SmallVector<Attribute> attrs;
   for (double v : values)
     attrs.push_back(b.getFloatAttr(type.getElementType(), v));
-  auto dense = attrs.size() == 1
-                   ? DenseElementsAttr::get(type, attrs.front())
-                   : DenseElementsAttr::get(type, attrs);
+  auto dense = attrs.size() == 1 ? DenseElementsAttr::get(type, attrs.front())
+                                 : DenseElementsAttr::get(type, attrs);
   return arith::ConstantOp::create(b, loc, type, dense);
 }
 
@@ -151,15 +149,14 @@ LogicalResult ActOp::buildGradient(GradientBuilder &grad) {
     // f' = ½(1 + tanh u) + ½x(1 − tanh² u) · c(1 + 3 · 0.044715x²)
     const double c = std::sqrt(2.0 / M_PI), k = 0.044715;
     Value x2 = a.mul(x, x);
-    Value u = mulConstant(
-        a, grad, a.add(x, mulConstant(a, grad, a.mul(x2, x), k)), c);
+    Value u = mulConstant(a, grad,
+                          a.add(x, mulConstant(a, grad, a.mul(x2, x), k)), c);
     Value t = a.act(ActKind::tanh, u);
     Value du = mulConstant(
         a, grad, a.add(splat(1.0), mulConstant(a, grad, x2, 3.0 * k)), c);
     Value left = a.mul(a.add(splat(1.0), t), splat(0.5));
-    Value right = a.mul(a.mul(a.mul(x, splat(0.5)),
-                              a.sub(splat(1.0), a.mul(t, t))),
-                        du);
+    Value right =
+        a.mul(a.mul(a.mul(x, splat(0.5)), a.sub(splat(1.0), a.mul(t, t))), du);
     slope = a.add(left, right);
     break;
   }
@@ -210,20 +207,18 @@ static Value groupMean(GradientBuilder &grad, Location loc, Value z,
                                WeightLayoutAttr());
   Arith a{b, loc};
   Value mean = mulConstant(a, grad, sum, 1.0 / static_cast<double>(size));
-  return LinearOp::create(b, loc, type, mean,
-                          constantTensor(b, loc, up, {1.0}), Value(),
-                          WeightLayoutAttr());
+  return LinearOp::create(b, loc, type, mean, constantTensor(b, loc, up, {1.0}),
+                          Value(), WeightLayoutAttr());
 }
 
 /// The backward of `(x − μ_g) · r_g · w′ + b` over groups of the last axis
 /// (μ = 0 for RMS): with x̂ = (x − μ) r and ĝ = dy ⊙ w′,
 /// dx = r ⊙ (ĝ − mean_g(ĝ) − x̂ ⊙ mean_g(ĝ ⊙ x̂)), without the middle term
 /// for RMS.
-static LogicalResult normGradient(Operation *op, GradientBuilder &grad,
-                                  Value x, Value weight, Value bias,
-                                  Value output, double epsilon,
-                                  double weightOffset, int64_t groups,
-                                  bool center) {
+static LogicalResult normGradient(Operation *op, GradientBuilder &grad, Value x,
+                                  Value weight, Value bias, Value output,
+                                  double epsilon, double weightOffset,
+                                  int64_t groups, bool center) {
   if (failed(requireInactive(op, grad, weight, "weight")) ||
       failed(requireInactive(op, grad, bias, "bias")))
     return failure();
@@ -246,13 +241,13 @@ static LogicalResult normGradient(Operation *op, GradientBuilder &grad,
   if (weight) {
     Value w = weight;
     if (weightOffset != 0.0)
-      w = a.add(w, constantTensor(b, loc,
-                                  cast<RankedTensorType>(weight.getType()),
-                                  {weightOffset}));
+      w = a.add(w,
+                constantTensor(b, loc, cast<RankedTensorType>(weight.getType()),
+                               {weightOffset}));
     ghat = a.mul(cotangent, grad.broadcastChannels(loc, w, x));
   }
-  Value inner = a.sub(
-      ghat, a.mul(xhat, groupMean(grad, loc, a.mul(ghat, xhat), groups)));
+  Value inner =
+      a.sub(ghat, a.mul(xhat, groupMean(grad, loc, a.mul(ghat, xhat), groups)));
   if (center)
     inner = a.sub(inner, groupMean(grad, loc, ghat, groups));
   grad.accumulate(x, a.mul(r, inner));
@@ -301,9 +296,9 @@ LogicalResult Conv1dOp::buildGradient(GradientBuilder &grad) {
   Value cotangent = grad.getCotangent(getOutput());
   if (!cotangent || !grad.isActive(getInput()))
     return success();
-  Value dx = Conv1dOp::create(grad.getBuilder(), getLoc(),
-                              getInput().getType(), Type(), cotangent,
-                              getWeight(), Value(), Value(), !getReverse())
+  Value dx = Conv1dOp::create(grad.getBuilder(), getLoc(), getInput().getType(),
+                              Type(), cotangent, getWeight(), Value(), Value(),
+                              !getReverse())
                  .getOutput();
   grad.accumulate(getInput(), dx);
   return success();
@@ -327,8 +322,8 @@ LogicalResult TokenShiftOp::buildGradient(GradientBuilder &grad) {
   for (int64_t c = 0; c < channels; ++c)
     weights.append({1.0, 0.0});
   Value w = constantTensor(
-      b, getLoc(),
-      RankedTensorType::get({channels, 2}, type.getElementType()), weights);
+      b, getLoc(), RankedTensorType::get({channels, 2}, type.getElementType()),
+      weights);
   Value dx = Conv1dOp::create(b, getLoc(), type, Type(), cotangent, w, Value(),
                               Value(), /*reverse=*/true)
                  .getOutput();
@@ -407,9 +402,9 @@ LogicalResult RotaryOp::buildGradient(GradientBuilder &grad) {
   int64_t rotaryDim = getRotaryDim();
   Value swapped =
       swapPairs(b, loc, grad, cotangent, rotaryDim, getInterleaved());
-  Value rotated = RotaryOp::create(b, loc, swapped, getOffset(),
-                                   getRotaryDimAttr(), getBaseAttr(),
-                                   getInterleavedAttr());
+  Value rotated =
+      RotaryOp::create(b, loc, swapped, getOffset(), getRotaryDimAttr(),
+                       getBaseAttr(), getInterleavedAttr());
   grad.accumulate(getInput(), swapPairs(b, loc, grad, rotated, rotaryDim,
                                         getInterleaved()));
   return success();
@@ -453,8 +448,8 @@ LogicalResult RecurrenceOp::buildGradient(GradientBuilder &grad) {
       grad.getBuilder(), getLoc(),
       TypeRange{qType, getK().getType(), vType, getLogDecay().getType(),
                 deltaType},
-      getQ(), getK(), getV(), getLogDecay(), getDelta(), getBonus(),
-      getSkip(), cotangent, getReverse(), getNormalize());
+      getQ(), getK(), getV(), getLogDecay(), getDelta(), getBonus(), getSkip(),
+      cotangent, getReverse(), getNormalize());
   auto accumulate = [&](Value operand, Value result) {
     if (operand && grad.isActive(operand))
       grad.accumulate(operand, result);

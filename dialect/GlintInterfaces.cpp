@@ -64,8 +64,8 @@ static Value emptyLike(OpBuilder &b, Location loc, Value like) {
 /// A tensor shaped like `like` filled with `value`.
 static Value fillLike(OpBuilder &b, Location loc, Value like, double value) {
   Type element = getElementTypeOrSelf(like.getType());
-  Value scalar = arith::ConstantOp::create(
-      b, loc, b.getFloatAttr(element, value));
+  Value scalar =
+      arith::ConstantOp::create(b, loc, b.getFloatAttr(element, value));
   return linalg::FillOp::create(b, loc, scalar, emptyLike(b, loc, like))
       .getResult(0);
 }

@@ -560,16 +560,18 @@ static Failure checkRuntimeShape(const Array &a, ArrayRef<int64_t> expected,
               ", expected " + shapeString(expected));
 }
 
-static Failure evalRecurrence(glint::RecurrenceOp op, const RecurrenceArgs &in,
-                              Array &out, Array *finalState) {
-  const Array &k = in.k, &v = in.v, &decay = in.logDecay;
+/// The run-time shapes shared by a recurrence and its backward op: `k` and
+/// `q` [B, L, G, K], heads divisible into key groups, `log_decay` in one of
+/// its four forms, `delta` [B, L, H].
+static Failure checkRecurrenceOperands(const Array *q, const Array &k,
+                                       const Array &v, const Array &decay,
+                                       const Array *delta) {
   int64_t batch = v.shape[0], len = v.shape[1], heads = v.shape[2];
-  int64_t valueSize = v.shape[3];
   int64_t groups = k.shape[2], key = k.shape[3];
   if (auto f = checkRuntimeShape(k, {batch, len, groups, key}, "k"))
     return f;
-  if (in.q)
-    if (auto f = checkRuntimeShape(*in.q, k.shape, "q"))
+  if (q)
+    if (auto f = checkRuntimeShape(*q, k.shape, "q"))
       return f;
   if (groups == 0 || heads % groups != 0)
     return fail(llvm::formatv("{0} heads do not divide into {1} key groups",
@@ -579,9 +581,20 @@ static Failure evalRecurrence(glint::RecurrenceOp op, const RecurrenceArgs &in,
   if (auto f = checkRuntimeShape(decay, decayShapes[decay.rank() - 1],
                                  "log_decay"))
     return f;
-  if (in.delta)
-    if (auto f = checkRuntimeShape(*in.delta, {batch, len, heads}, "delta"))
+  if (delta)
+    if (auto f = checkRuntimeShape(*delta, {batch, len, heads}, "delta"))
       return f;
+  return std::nullopt;
+}
+
+static Failure evalRecurrence(glint::RecurrenceOp op, const RecurrenceArgs &in,
+                              Array &out, Array *finalState) {
+  const Array &k = in.k, &v = in.v, &decay = in.logDecay;
+  int64_t batch = v.shape[0], len = v.shape[1], heads = v.shape[2];
+  int64_t valueSize = v.shape[3];
+  int64_t groups = k.shape[2], key = k.shape[3];
+  if (Failure f = checkRecurrenceOperands(in.q, k, v, decay, in.delta))
+    return f;
   if (in.bonus)
     if (auto f = checkRuntimeShape(*in.bonus, {heads, key}, "bonus"))
       return f;
@@ -830,24 +843,10 @@ static Failure evalRecurrenceGrad(glint::RecurrenceGradOp op,
   const Array &k = in.k, &v = in.v, &decay = in.logDecay, &dy = in.grad;
   int64_t batch = v.shape[0], len = v.shape[1], heads = v.shape[2];
   int64_t valueSize = v.shape[3], groups = k.shape[2], key = k.shape[3];
-  if (auto f = checkRuntimeShape(k, {batch, len, groups, key}, "k"))
+  if (Failure f = checkRecurrenceOperands(in.q, k, v, decay, in.delta))
     return f;
   if (auto f = checkRuntimeShape(dy, v.shape, "grad"))
     return f;
-  if (in.q)
-    if (auto f = checkRuntimeShape(*in.q, k.shape, "q"))
-      return f;
-  if (groups == 0 || heads % groups != 0)
-    return fail(llvm::formatv("{0} heads do not divide into {1} key groups",
-                              heads, groups));
-  SmallVector<SmallVector<int64_t>> decayShapes = {
-      {heads}, {heads, key}, {batch, len, heads}, {batch, len, heads, key}};
-  if (auto f = checkRuntimeShape(decay, decayShapes[decay.rank() - 1],
-                                 "log_decay"))
-    return f;
-  if (in.delta)
-    if (auto f = checkRuntimeShape(*in.delta, {batch, len, heads}, "delta"))
-      return f;
   bool normalize = op.getNormalize(), hasBonus = in.bonus;
   if (normalize && key != 1)
     return fail("the ratio form needs a key size of 1");
@@ -886,7 +885,8 @@ static Failure evalRecurrenceGrad(glint::RecurrenceGradOp op,
 
   // Per head, in processing order: the step δ, the prefix sums of the
   // effective log-decay, and the cotangents gathered along the way.
-  std::vector<double> step(len), prefix((len + 1) * key), spread((len + 1) * key);
+  std::vector<double> step(len), prefix((len + 1) * key),
+      spread((len + 1) * key);
   std::vector<double> dStep(len), scores(len), ratio(valueSize);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {
@@ -924,9 +924,8 @@ static Failure evalRecurrenceGrad(glint::RecurrenceGradOp op,
             scores[j] = k.data[keyAt(k, b, timeOf(j), g)] + gamma(j, last, 0);
             top = std::max(top, scores[j]);
           }
-          double diag = hasBonus
-                            ? in.bonus->data[h] + k.data[keyAt(k, b, ti, g)]
-                            : 0.0;
+          double diag =
+              hasBonus ? in.bonus->data[h] + k.data[keyAt(k, b, ti, g)] : 0.0;
           if (hasBonus)
             top = std::max(top, diag);
           double total = 0.0;
@@ -937,8 +936,8 @@ static Failure evalRecurrenceGrad(glint::RecurrenceGradOp op,
           std::fill(ratio.begin(), ratio.end(), 0.0);
           for (int64_t j = 0; j <= last; ++j)
             for (int64_t e = 0; e < valueSize; ++e)
-              ratio[e] += scores[j] / total *
-                          v.data[valueAt(b, timeOf(j), h) + e];
+              ratio[e] +=
+                  scores[j] / total * v.data[valueAt(b, timeOf(j), h) + e];
           for (int64_t e = 0; e < valueSize; ++e)
             ratio[e] += diagWeight / total * vi[e];
           double mean = dot(dyi, ratio.data());
@@ -1798,8 +1797,8 @@ Interpreter::evaluateGlintOp(Operation *op, ArrayRef<const Array *> in,
       .Case([&](glint::AttentionGradOp a) -> Failure {
         Array dq, dk, dv;
         if (Failure f = evalAttentionGrad(a, *get(a.getQ()), *get(a.getK()),
-                                          *get(a.getV()), *get(a.getGrad()),
-                                          dq, dk, dv))
+                                          *get(a.getV()), *get(a.getGrad()), dq,
+                                          dk, dv))
           return f;
         set(0, std::move(dq));
         set(1, std::move(dk));

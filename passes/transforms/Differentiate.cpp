@@ -56,10 +56,10 @@ public:
   bool isActive(Value value) const override { return active.contains(value); }
   void accumulate(Value value, Value cotangent) override {
     Value &sum = cotangents[value];
-    sum = sum ? arith::AddFOp::create(builder, cotangent.getLoc(), sum,
-                                      cotangent)
-                    .getResult()
-              : cotangent;
+    sum =
+        sum ? arith::AddFOp::create(builder, cotangent.getLoc(), sum, cotangent)
+                  .getResult()
+            : cotangent;
   }
 
   void markActive(Value value) { active.insert(value); }
@@ -122,8 +122,7 @@ LogicalResult Cotangents::differentiateStandard(Operation *op) {
       })
       .Case([&](math::ExpOp exp) {
         give(exp.getOperand(), [&] {
-          return arith::MulFOp::create(b, loc, dy, exp.getResult())
-              .getResult();
+          return arith::MulFOp::create(b, loc, dy, exp.getResult()).getResult();
         });
         return success();
       })
@@ -347,8 +346,8 @@ FailureOr<func::FuncOp> mlir::glint::differentiate(func::FuncOp forward,
   for (Value input : inputs)
     results.push_back(cotangentOrZeros(input));
   ret->setOperands(results);
-  fn.setFunctionType(builder.getFunctionType(
-      block.getArgumentTypes(), TypeRange(ValueRange(results))));
+  fn.setFunctionType(builder.getFunctionType(block.getArgumentTypes(),
+                                             TypeRange(ValueRange(results))));
   fn->setAttr(GlintDialect::kGradientLayersAttrName,
               builder.getArrayAttr(labels));
   func::FuncOp done = fn;
@@ -368,9 +367,8 @@ struct DifferentiatePass
       module.emitError() << "no function @" << function << " to differentiate";
       return signalPassFailure();
     }
-    std::string name = gradientFunction.empty()
-                           ? gradientFunctionName(function)
-                           : std::string(gradientFunction);
+    std::string name = gradientFunction.empty() ? gradientFunctionName(function)
+                                                : std::string(gradientFunction);
     if (failed(differentiate(forward, name)))
       signalPassFailure();
   }

@@ -65,11 +65,11 @@ mlir::glint::runtime::threadsGiven(llvm::cl::opt<int> *option,
 }
 
 llvm::Error mlir::glint::runtime::checkGenerationLength(unsigned count,
-                                                       StringRef option) {
+                                                        StringRef option) {
   if (count > kMaxGeneratedTokens)
     return llvm::createStringError(
-        llvm::formatv("{0}: {1} exceeds the limit of {2} tokens", option,
-                      count, kMaxGeneratedTokens));
+        llvm::formatv("{0}: {1} exceeds the limit of {2} tokens", option, count,
+                      kMaxGeneratedTokens));
   return llvm::Error::success();
 }
 

@@ -25,8 +25,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/text/Formats.h"
 #include "runtime/io/InputLimits.h"
+#include "runtime/text/Formats.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringExtras.h"

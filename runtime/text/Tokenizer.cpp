@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/text/Formats.h"
 #include "runtime/io/InputLimits.h"
+#include "runtime/text/Formats.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"

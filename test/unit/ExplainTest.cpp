@@ -870,8 +870,9 @@ TEST(TokenScores, AveragePrecisionAndErrors) {
   EXPECT_NEAR(scores->auroc, 3.0 / 4.0, 1e-12);
   auto none = scoreTokens(relevance, {0, 1}, {3});
   ASSERT_FALSE(bool(none));
-  EXPECT_NE(llvm::toString(none.takeError()).find("both relevant and "
-                                                   "irrelevant"),
+  EXPECT_NE(llvm::toString(none.takeError())
+                .find("both relevant and "
+                      "irrelevant"),
             std::string::npos);
   auto range = scoreTokens(relevance, {0, 9}, {0});
   ASSERT_FALSE(bool(range));

@@ -57,8 +57,8 @@ std::vector<std::string> checkpointDirs() {
   for (const char *parent : {"models", "test/fixtures"}) {
     std::string root = std::string(GLINT_SOURCE_DIR) + "/" + parent;
     std::error_code ec;
-    for (llvm::sys::fs::directory_iterator it(root, ec), end;
-         it != end && !ec; it.increment(ec))
+    for (llvm::sys::fs::directory_iterator it(root, ec), end; it != end && !ec;
+         it.increment(ec))
       if (llvm::sys::fs::exists(it->path() + "/config.json") &&
           llvm::sys::fs::exists(it->path() + "/model.safetensors"))
         dirs.push_back(std::string(parent) + "/" +
@@ -102,8 +102,8 @@ TEST_P(CompiledGradient, MatchesEvaluator) {
   llvm::Error compiled = glint::compiler::compileToLibrary(
       *module, "forward", library, glint::compiler::StepMode::Off, {}, {},
       glint::compiler::hostTarget(), /*gradient=*/true);
-  ASSERT_FALSE(bool(compiled))
-      << llvm::toString(std::move(compiled)) << "\n" << diagnostics;
+  ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled)) << "\n"
+                               << diagnostics;
   auto loaded = rt::CompiledModel::load(library);
   ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
   rt::CompiledModel &model = **loaded;
@@ -129,8 +129,8 @@ TEST_P(CompiledGradient, MatchesEvaluator) {
     rt::HostArray h = rt::HostArray::make(shape, spec.dtype);
     ref::Array a(shape);
     if (spec.dtype == "i64") {
-      std::uniform_int_distribution<int64_t> id(
-          0, spec.limit ? spec.limit - 1 : 7);
+      std::uniform_int_distribution<int64_t> id(0, spec.limit ? spec.limit - 1
+                                                              : 7);
       for (int64_t e = 0; e < a.numElements(); ++e)
         a.data[e] = static_cast<double>(h.data<int64_t>()[e] = id(rng));
     } else {

@@ -79,8 +79,7 @@ double project(ref::ReferenceEvaluator &evaluator, StringRef function,
 /// Differentiates @forward of `module` and compares the cotangents of its
 /// float arguments with central differences at `args` (integer arguments
 /// are passed through), on every element or on `sample` random ones.
-void checkAgainstFiniteDifferences(ModuleOp module,
-                                   ref::WeightProvider weights,
+void checkAgainstFiniteDifferences(ModuleOp module, ref::WeightProvider weights,
                                    std::vector<ref::Array> args,
                                    std::mt19937_64 &rng, int64_t sample = 0) {
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
@@ -133,7 +132,8 @@ void checkAgainstFiniteDifferences(ModuleOp module,
     double norm = 0.0;
     for (double v : numeric)
       norm += v * v;
-    EXPECT_GT(norm, 1e-12) << "argument " << a << " has a zero gradient: the "
+    EXPECT_GT(norm, 1e-12) << "argument " << a
+                           << " has a zero gradient: the "
                               "check would be empty";
   }
 }
@@ -404,20 +404,21 @@ OwningOpRef<ModuleOp> fromEmbeddings(ModuleOp model, ref::Array ids,
     f.walk([&](mlir::glint::EmbeddingOp op) { e = op; });
     auto ret = cast<func::ReturnOp>(f.getBody().front().getTerminator());
     ret->setOperands({e.getResult()});
-    f.setFunctionType(FunctionType::get(f.getContext(), f.getArgumentTypes(),
-                                        {e.getType()}));
+    f.setFunctionType(
+        FunctionType::get(f.getContext(), f.getArgumentTypes(), {e.getType()}));
     auto out = ref::ReferenceEvaluator(*probe, weights).run("forward", {ids});
     EXPECT_TRUE(bool(out)) << llvm::toString(out.takeError());
     if (out)
       embeddings = (*out)[0];
   }
   Block &block = forward.getBody().front();
-  BlockArgument arg = block.addArgument(embedding.getType(), embedding.getLoc());
+  BlockArgument arg =
+      block.addArgument(embedding.getType(), embedding.getLoc());
   embedding.getResult().replaceAllUsesWith(arg);
   embedding.erase();
-  forward.setFunctionType(FunctionType::get(
-      forward.getContext(), block.getArgumentTypes(),
-      forward.getFunctionType().getResults()));
+  forward.setFunctionType(
+      FunctionType::get(forward.getContext(), block.getArgumentTypes(),
+                        forward.getFunctionType().getResults()));
   return module;
 }
 
@@ -428,8 +429,8 @@ TEST_P(ModelGradient, MatchesFiniteDifferences) {
   auto checkpoint = rt::Checkpoint::open(dir);
   ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
   auto context = makeContext();
-  auto model = mlir::glint::import::importCheckpoint(context.get(), dir,
-                                                     **checkpoint);
+  auto model =
+      mlir::glint::import::importCheckpoint(context.get(), dir, **checkpoint);
   ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
   ref::WeightProvider weights = ref::weightsFrom(**checkpoint);
   std::mt19937_64 rng(7);

@@ -24,10 +24,10 @@
 #include "passes/cuda/Codegen.h"
 #include "passes/cuda/Pipelines.h"
 #include "runtime/host/RunSupport.h"
-#include "runtime/io/Safetensors.h"
-#include "tools/ToolVersion.h"
 #include "runtime/io/AtomicFile.h"
 #include "runtime/io/InputLimits.h"
+#include "runtime/io/Safetensors.h"
+#include "tools/ToolVersion.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"

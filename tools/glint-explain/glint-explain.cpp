@@ -46,11 +46,11 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "runtime/io/CrashReport.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "runtime/io/CrashReport.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
@@ -151,10 +151,11 @@ static cl::opt<std::string> evalInputs(
              "token ids [N, L] or images [N, 3, H, W] (.npy); needs "
              "--eval-labels and --eval-relevant"),
     cl::value_desc("file.npy"), cl::cat(category));
-static cl::opt<std::string> evalLabels(
-    "eval-labels", cl::desc("eval: the target token id / class per example "
-                            "[N] (.npy, integers)"),
-    cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<std::string>
+    evalLabels("eval-labels",
+               cl::desc("eval: the target token id / class per example "
+                        "[N] (.npy, integers)"),
+               cl::value_desc("file.npy"), cl::cat(category));
 static cl::opt<std::string> evalRelevant(
     "eval-relevant",
     cl::desc("eval: the ground truth: for text a [N, L] mask of the relevant "
@@ -169,9 +170,10 @@ static cl::list<std::string> methodsOpt(
              "Chefer et al.), input_x_gradient, integrated_gradients (names "
              "as in Captum)"),
     cl::value_desc("names"), cl::cat(category));
-static cl::opt<unsigned> igSteps(
-    "ig-steps", cl::desc("integrated_gradients: number of steps (default 32)"),
-    cl::init(32), cl::cat(category));
+static cl::opt<unsigned>
+    igSteps("ig-steps",
+            cl::desc("integrated_gradients: number of steps (default 32)"),
+            cl::init(32), cl::cat(category));
 static cl::opt<std::string> igBaseline(
     "ig-baseline",
     cl::desc("integrated_gradients: 'zero' embeddings (default) or a token "
@@ -514,9 +516,9 @@ static Expected<Heldout> readUserExamples(const Model &model) {
   ref::Array relevant = ref::fromRunArray(*truth);
   int64_t n = set.inputs.shape[0];
   if (static_cast<int64_t>(set.labels.size()) != n)
-    return llvm::createStringError(llvm::formatv(
-        "{0} holds {1} labels for the {2} examples of {3}", evalLabels,
-        set.labels.size(), n, evalInputs));
+    return llvm::createStringError(
+        llvm::formatv("{0} holds {1} labels for the {2} examples of {3}",
+                      evalLabels, set.labels.size(), n, evalInputs));
   if (model.imageInput) {
     if (relevant.rank() != 3 || relevant.shape[0] != n ||
         relevant.shape[1] != set.inputs.shape[2] ||
@@ -571,8 +573,7 @@ static Expected<Heldout> readHeldout(const Model &model) {
       if (!mask)
         return mask.takeError();
       if (llvm::Error e = readRelevantMask(set, ref::fromRunArray(*mask),
-                                           maskFile,
-                                           file("heldout_ids.npy")))
+                                           maskFile, file("heldout_ids.npy")))
         return std::move(e);
     }
   }
@@ -1066,8 +1067,7 @@ static Expected<EmbeddingGradient> embeddingGradient(Model &model,
     return llvm::createStringError(
         "gradient methods need a model with one embedding lookup");
   glint::EmbeddingOp lookup = lookups.front();
-  auto load =
-      lookup.getTable().getDefiningOp<ml_program::GlobalLoadConstOp>();
+  auto load = lookup.getTable().getDefiningOp<ml_program::GlobalLoadConstOp>();
   if (!load)
     return llvm::createStringError(
         "the embedding table is not a checkpoint weight");
@@ -1088,9 +1088,9 @@ static Expected<EmbeddingGradient> embeddingGradient(Model &model,
   Value argument = block.addArgument(lookup.getType(), lookup.getLoc());
   lookup.getResult().replaceAllUsesWith(argument);
   lookup.erase();
-  forward.setFunctionType(FunctionType::get(
-      forward.getContext(), block.getArgumentTypes(),
-      forward.getFunctionType().getResults()));
+  forward.setFunctionType(
+      FunctionType::get(forward.getContext(), block.getArgumentTypes(),
+                        forward.getFunctionType().getResults()));
   FailureOr<func::FuncOp> grad;
   if (llvm::Error e = withDiagnostics(
           model.context.get(), "the model has no gradient", [&] {
@@ -1133,10 +1133,9 @@ runGradient(Model &model, const EmbeddingGradient &gradient,
     const ref::Array &r = (*results)[k];
     for (size_t i = 0; i < r.data.size(); ++i)
       if (!std::isfinite(r.data[i])) {
-        std::string where =
-            k < first + labels.size()
-                ? "the output of layer " + labels[k - first]
-                : std::string("the input embeddings");
+        std::string where = k < first + labels.size()
+                                ? "the output of layer " + labels[k - first]
+                                : std::string("the input embeddings");
         return llvm::createStringError(llvm::formatv(
             "the gradient of the explained score is {0} at element {1} of "
             "the cotangent of {2}",
@@ -1172,10 +1171,10 @@ attributionMaps(Model &model, StringRef formulation, const ref::Array &input,
       formulation);
   if (failed(parsePassPipeline(pipeline, pm)))
     return llvm::createStringError("invalid pipeline " + pipeline);
-  if (llvm::Error e =
-          withDiagnostics(model.context.get(), "the model has no attention "
-                                               "form",
-                          [&] { return pm.run(*attention); }))
+  if (llvm::Error e = withDiagnostics(model.context.get(),
+                                      "the model has no attention "
+                                      "form",
+                                      [&] { return pm.run(*attention); }))
     return std::move(e);
   std::vector<ref::Array> args = {input};
   llvm::append_range(args, layerGradients);
@@ -1225,8 +1224,8 @@ static Expected<ref::Array> igBaselineOf(Model &model,
         llvm::formatv("--ig-baseline {0} is not a token id of the model "
                       "(0..{1})",
                       id, vocab - 1));
-  auto rows = ref::weightsFrom(*model.checkpoint)(gradient.tableName,
-                                                  {vocab, width});
+  auto rows =
+      ref::weightsFrom(*model.checkpoint)(gradient.tableName, {vocab, width});
   if (!rows)
     return rows.takeError();
   for (int64_t t = 0; t < baseline.numElements() / width; ++t)
@@ -1259,9 +1258,8 @@ integratedGradients(Model &model, const EmbeddingGradient &gradient,
   for (unsigned k = 0; k < igSteps; ++k) {
     double alpha = (k + 0.5) / igSteps;
     for (size_t i = 0; i < point.data.size(); ++i)
-      point.data[i] =
-          baseline->data[i] +
-          alpha * (gradient.embeddings.data[i] - baseline->data[i]);
+      point.data[i] = baseline->data[i] +
+                      alpha * (gradient.embeddings.data[i] - baseline->data[i]);
     auto results = runGradient(model, gradient, ids, point, seed);
     if (!results)
       return results.takeError();
@@ -1430,8 +1428,7 @@ static Expected<Explanation> computeExplanation(Model &model) {
                        : tokenText(*read, output->target);
   double targetProbability = probability(explained->logits, output->offset,
                                          output->classes, output->target);
-  auto rows =
-      gradientRows(model, read->input, explained->logits, len, *output);
+  auto rows = gradientRows(model, read->input, explained->logits, len, *output);
   if (!rows)
     return rows.takeError();
   return Explanation{std::move(*read),
@@ -1481,8 +1478,7 @@ static void fillReport(ex::ReportData &report, const Model &model,
                               shown(relevance.rawRow),
                               explanation.explained.labels[output.rawLayer]});
   for (const MethodRow &row : explanation.gradientRows)
-    report.methods.push_back(
-        {row.title, shown(row.relevance), row.note});
+    report.methods.push_back({row.title, shown(row.relevance), row.note});
   if (relevance.scanOnlyRow && methodWanted(kRollout))
     report.methods.push_back({"rollout (scan-only, for comparison)",
                               shown(*relevance.scanOnlyRow),
@@ -1503,19 +1499,17 @@ static void fillReport(ex::ReportData &report, const Model &model,
       {"time", llvm::formatv("{0:F2} s", seconds).str()}};
   if (truth)
     report.metadata.push_back(
-        {"ground truth", model.imageInput
-                             ? "the object's pixels (heldout_masks.npy)"
-                         : truth->relevant[heldout].size() == 1
-                             ? llvm::formatv("key word at position {0}",
-                                             truth->positions[heldout])
-                                   .str()
-                             : "relevant tokens at positions " +
-                                   llvm::join(llvm::map_range(
-                                                  truth->relevant[heldout],
-                                                  [](int64_t p) {
-                                                    return std::to_string(p);
-                                                  }),
-                                              ", ")});
+        {"ground truth",
+         model.imageInput ? "the object's pixels (heldout_masks.npy)"
+         : truth->relevant[heldout].size() == 1
+             ? llvm::formatv("key word at position {0}",
+                             truth->positions[heldout])
+                   .str()
+             : "relevant tokens at positions " +
+                   llvm::join(llvm::map_range(
+                                  truth->relevant[heldout],
+                                  [](int64_t p) { return std::to_string(p); }),
+                              ", ")});
 }
 
 /// Writes summary.json: what was explained and the files that hold it,
@@ -1617,9 +1611,9 @@ static int explainOne() {
   if (!layerJson)
     return outputs.abort(layerJson.takeError());
   for (const MethodRow &row : explanation->gradientRows)
-    if (llvm::Error e = rt::writeNpy(
-            outputs.file("relevance_" + row.method + ".npy"),
-            {explanation->len}, row.relevance))
+    if (llvm::Error e =
+            rt::writeNpy(outputs.file("relevance_" + row.method + ".npy"),
+                         {explanation->len}, row.relevance))
       return outputs.abort(std::move(e));
   report.tokens = positionNames(*model, *explanation);
   if (model->imageInput)
@@ -1829,8 +1823,7 @@ static int evaluate() {
       int64_t hits = 0;
       std::vector<double> aps, aurocs;
       for (int64_t i = 0; i < count; ++i) {
-        auto hit =
-            ex::pointingHit(relevance[i], candidates, set->relevant[i]);
+        auto hit = ex::pointingHit(relevance[i], candidates, set->relevant[i]);
         if (!hit)
           return hit.takeError();
         hits += *hit;
@@ -1873,8 +1866,8 @@ static int evaluate() {
         return fail(llvm::formatv("example {0}: target {1} is out of range "
                                   "for {2} outputs",
                                   i, set->labels[i], classes));
-      int64_t offset = logits->rank() == 3 ? (i * len + position) * classes
-                                           : i * classes;
+      int64_t offset =
+          logits->rank() == 3 ? (i * len + position) * classes : i * classes;
       seed.data[offset + set->labels[i]] = 1.0;
     }
     auto results =
@@ -1917,8 +1910,8 @@ static int evaluate() {
           return fail(llvm::toString(row.takeError()));
         attributed[i] = std::move(*row);
       }
-      if (llvm::Error e = scoreRelevance(formulation, "attribution",
-                                         attributed))
+      if (llvm::Error e =
+              scoreRelevance(formulation, "attribution", attributed))
         return fail(llvm::toString(std::move(e)));
     }
   }
@@ -1934,9 +1927,9 @@ static int evaluate() {
     if (!ig)
       return fail(llvm::toString(ig.takeError()));
     if (llvm::Error e = scoreRelevance(
-            "-", llvm::formatv("int. gradients/{0}",
-                               static_cast<unsigned>(igSteps))
-                     .str(),
+            "-",
+            llvm::formatv("int. gradients/{0}", static_cast<unsigned>(igSteps))
+                .str(),
             ig->rows))
       return fail(llvm::toString(std::move(e)));
     std::vector<double> gaps;
@@ -1985,8 +1978,7 @@ static int evaluate() {
                                     "{4,9:F3} {5,7:F3} {6,9:F3}\n",
                                     row.formulation, row.method,
                                     row.positiveAuc, row.negativeAuc,
-                                    row.pointing, row.tokenAp,
-                                    row.tokenAuroc);
+                                    row.pointing, row.tokenAp, row.tokenAuroc);
     llvm::json::Object entry{{"formulation", row.formulation},
                              {"method", row.method},
                              {"positive_auc", row.positiveAuc},

@@ -13,8 +13,8 @@
 
 #include "dialect/GlintDialect.h"
 #include "import/Importers.h"
-#include "tools/ToolVersion.h"
 #include "runtime/io/AtomicFile.h"
+#include "tools/ToolVersion.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -16,8 +16,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "tools/ToolVersion.h"
 #include "runtime/io/InputLimits.h"
+#include "tools/ToolVersion.h"
 #include "tools/glint-run/Interpreter.h"
 
 #include "runtime/host/CompiledModel.h"
