@@ -1030,7 +1030,7 @@ constexpr StringLiteral kRollout = "rollout", kRaw = "raw_attention",
 struct EmbeddingGradient {
   OwningOpRef<ModuleOp> module;
   ref::Array embeddings; // of the input, [B, L, D]
-  std::string tableName;
+  ref::Array table;      // the lookup's table, [vocab, D]
   int64_t layers = 0;
   std::vector<std::string> labels; // of the layers, in order
 };
@@ -1071,17 +1071,17 @@ static Expected<EmbeddingGradient> embeddingGradient(Model &model,
   if (!load)
     return llvm::createStringError(
         "the embedding table is not a checkpoint weight");
-  result.tableName = load.getGlobal().getLeafReference().str();
   auto tableType = cast<RankedTensorType>(lookup.getTable().getType());
-  auto table = ref::weightsFrom(*model.checkpoint)(result.tableName,
-                                                   tableType.getShape());
+  auto table = ref::weightsFrom(*model.checkpoint)(
+      load.getGlobal().getLeafReference(), tableType.getShape());
   if (!table)
     return table.takeError();
+  result.table = std::move(*table);
   int64_t width = tableType.getDimSize(1), tokens = input.numElements();
   result.embeddings =
       ref::Array(ArrayRef<int64_t>{input.shape[0], input.shape[1], width});
   for (int64_t t = 0; t < tokens; ++t)
-    std::copy_n(table->data.begin() +
+    std::copy_n(result.table.data.begin() +
                     static_cast<int64_t>(input.data[t]) * width,
                 width, result.embeddings.data.begin() + t * width);
   Block &block = forward.getBody().front();
@@ -1205,8 +1205,7 @@ attributionRelevance(ArrayRef<ref::Array> maps, int64_t len, int64_t i,
 
 /// The integrated-gradients baseline: zero embeddings, or the embedding of
 /// the --ig-baseline token at every position.
-static Expected<ref::Array> igBaselineOf(Model &model,
-                                         const EmbeddingGradient &gradient) {
+static Expected<ref::Array> igBaselineOf(const EmbeddingGradient &gradient) {
   ref::Array baseline(gradient.embeddings.shape);
   if (igBaseline == "zero")
     return baseline;
@@ -1215,21 +1214,14 @@ static Expected<ref::Array> igBaselineOf(Model &model,
     return llvm::createStringError("--ig-baseline must be 'zero' or a token "
                                    "id (got '" +
                                    igBaseline + "')");
-  int64_t width = gradient.embeddings.shape[2], vocab = 0;
-  model.module->walk([&](glint::EmbeddingOp e) {
-    vocab = e.getTable().getType().getDimSize(0);
-  });
+  int64_t vocab = gradient.table.shape[0], width = gradient.table.shape[1];
   if (id < 0 || id >= vocab)
     return llvm::createStringError(
         llvm::formatv("--ig-baseline {0} is not a token id of the model "
                       "(0..{1})",
                       id, vocab - 1));
-  auto rows =
-      ref::weightsFrom(*model.checkpoint)(gradient.tableName, {vocab, width});
-  if (!rows)
-    return rows.takeError();
   for (int64_t t = 0; t < baseline.numElements() / width; ++t)
-    std::copy_n(rows->data.begin() + id * width, width,
+    std::copy_n(gradient.table.data.begin() + id * width, width,
                 baseline.data.begin() + t * width);
   return baseline;
 }
@@ -1251,7 +1243,7 @@ integratedGradients(Model &model, const EmbeddingGradient &gradient,
                     ex::ProgressBar *progress = nullptr) {
   if (igSteps == 0)
     return llvm::createStringError("--ig-steps must be at least 1");
-  auto baseline = igBaselineOf(model, gradient);
+  auto baseline = igBaselineOf(gradient);
   if (!baseline)
     return baseline.takeError();
   ref::Array mean(baseline->shape), point(baseline->shape);
