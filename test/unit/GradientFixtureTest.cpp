@@ -39,6 +39,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include "test/unit/ModelContext.h"
 #include "test/unit/TestSupport.h"
 
 #include "gtest/gtest.h"
@@ -48,21 +49,12 @@
 using namespace mlir;
 namespace ref = mlir::glint::reference;
 namespace rt = mlir::glint::runtime;
+using mlir::glint::testing::makeModelContext;
 using mlir::glint::testing::relativeError;
 
 namespace {
 
 constexpr double kTolerance = 1e-10;
-
-std::unique_ptr<MLIRContext> makeContext() {
-  DialectRegistry registry;
-  registry.insert<mlir::glint::GlintDialect, arith::ArithDialect,
-                  func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
-                  ml_program::MLProgramDialect, tensor::TensorDialect>();
-  auto context = std::make_unique<MLIRContext>(registry);
-  context->loadAllAvailableDialects();
-  return context;
-}
 
 ref::Array readF64(const std::string &path) {
   ref::Array array;
@@ -113,7 +105,7 @@ TEST_P(GradientFixture, MatchesTorchAutograd) {
 
   auto checkpoint = rt::Checkpoint::open(dir);
   ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-  auto context = makeContext();
+  auto context = makeModelContext();
   auto model =
       mlir::glint::import::importCheckpoint(context.get(), dir, **checkpoint);
   ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());

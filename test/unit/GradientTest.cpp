@@ -34,6 +34,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
+#include "test/unit/ModelContext.h"
 #include "test/unit/TestSupport.h"
 
 #include "gtest/gtest.h"
@@ -44,6 +45,7 @@
 using namespace mlir;
 namespace ref = mlir::glint::reference;
 namespace rt = mlir::glint::runtime;
+using mlir::glint::testing::makeModelContext;
 using mlir::glint::testing::randomArray;
 using mlir::glint::testing::randomWeights;
 using mlir::glint::testing::relativeError;
@@ -52,16 +54,6 @@ namespace {
 
 constexpr double kTolerance = 1e-6;
 constexpr double kStep = 1e-5;
-
-std::unique_ptr<MLIRContext> makeContext() {
-  DialectRegistry registry;
-  registry.insert<mlir::glint::GlintDialect, arith::ArithDialect,
-                  func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
-                  ml_program::MLProgramDialect, tensor::TensorDialect>();
-  auto context = std::make_unique<MLIRContext>(registry);
-  context->loadAllAvailableDialects();
-  return context;
-}
 
 /// ⟨seed, first result of `function`⟩.
 double project(ref::ReferenceEvaluator &evaluator, StringRef function,
@@ -153,7 +145,7 @@ class OpGradient : public ::testing::TestWithParam<OpCase> {};
 
 TEST_P(OpGradient, MatchesFiniteDifferences) {
   const OpCase &c = GetParam();
-  auto context = makeContext();
+  auto context = makeModelContext();
   auto module = parseSourceString<ModuleOp>(c.ir, context.get());
   ASSERT_TRUE(module) << c.ir;
   std::mt19937_64 rng(std::hash<std::string>()(c.name));
@@ -428,7 +420,7 @@ TEST_P(ModelGradient, MatchesFiniteDifferences) {
   std::string dir = std::string(GLINT_SOURCE_DIR) + "/" + GetParam();
   auto checkpoint = rt::Checkpoint::open(dir);
   ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-  auto context = makeContext();
+  auto context = makeModelContext();
   auto model =
       mlir::glint::import::importCheckpoint(context.get(), dir, **checkpoint);
   ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
@@ -475,7 +467,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 /// An op on the path without a backward rule is an error naming it.
 TEST(Differentiate, OpWithoutRuleIsNamed) {
-  auto context = makeContext();
+  auto context = makeModelContext();
   auto module = parseSourceString<ModuleOp>(R"(module {
   func.func @forward(%x: tensor<4xf32>) -> tensor<4xf32> {
     %y = math.tanh %x : tensor<4xf32>
@@ -506,7 +498,7 @@ namespace {
 /// combined by hand: mean_c max(0, A_c[i, j] · g[i, c] · x[j, c]).
 TEST(Attribution, MatchesPerChannelMaps) {
   mlir::glint::registerGlintToAttention();
-  auto context = makeContext();
+  auto context = makeModelContext();
   const char *ir = R"(module {
   ml_program.global private @w(#ml_program.extern : tensor<4x3xf32>) : tensor<4x3xf32>
   func.func @forward(%x: tensor<?x?x4xf32>) -> tensor<?x?x4xf32> {
