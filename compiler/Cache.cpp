@@ -66,7 +66,8 @@ std::string compiler::cacheKey(ModuleOp module, StringRef function,
      << "\ntarget " << static_cast<int>(target.kind) << " " << target.triple
      << " " << target.cpu << " " << target.features << " " << target.vectorWidth
      << " " << target.avx512 << " " << target.threads << " " << target.gpuArch
-     << " " << target.gpuBinary << " " << target.gpuEmulate << "\n";
+     << " " << target.gpuBinary << " " << target.gpuEmulate << " "
+     << target.gpuTimeChunk << "\n";
   module->print(os);
   llvm::SHA256 hash;
   hash.update(text);

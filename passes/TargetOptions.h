@@ -90,6 +90,11 @@ struct TargetOptions {
   /// (glint-gpu-launch-to-loops), to check the GPU lowering without a GPU;
   /// the result is a CPU library.
   bool gpuEmulate = false;
+  /// Kind::Cuda: steps per chunk of the recurrences' time-parallel form
+  /// (glint-lower-recurrence's time-chunk: one thread per channel and chunk,
+  /// so that a scan over a few thousand channels fills the GPU); 0: one
+  /// thread runs a channel's whole sequence.
+  int64_t gpuTimeChunk = 64;
 };
 
 } // namespace mlir::glint

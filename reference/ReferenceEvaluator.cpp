@@ -1204,6 +1204,9 @@ static std::optional<Failure> evalElementwise(Operation *op,
       .Case([&](arith::DivSIOp) {
         return binary([](double a, double b) { return std::trunc(a / b); });
       })
+      .Case([&](arith::CeilDivSIOp) {
+        return binary([](double a, double b) { return std::ceil(a / b); });
+      })
       .Case<arith::MaximumFOp, arith::MaxNumFOp>([&](auto) {
         return binary([](double a, double b) { return std::max(a, b); });
       })

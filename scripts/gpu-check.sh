@@ -70,6 +70,22 @@ for case in mamba_conv3 rwkv6; do
   fi
 done
 
+echo "== 1c. the time-parallel scan kernels (chunks of 4 steps) vs float64"
+for so in "$gpu"/models/*.chunk4.so; do
+  case=$(basename "$so" .chunk4.so)
+  dir=$root/test/fixtures/$case
+  input=$dir/input_ids_0.npy
+  [ -f "$input" ] || input=$dir/pixel_values_0.npy
+  if "$run" "$so" --weights "$dir" --input "$input" -o "$out/$case.chunk4.npy" \
+      > "$out/$case.chunk4.log" 2>&1; then
+    $check compare "$out/$case.chunk4.npy" "$dir/logits_float64_0.npy" \
+      "$case chunks of 4" || failures=$((failures + 1))
+  else
+    echo "$case chunks of 4: FAIL"; cat "$out/$case.chunk4.log"
+    failures=$((failures + 1))
+  fi
+done
+
 echo "== 2. generation on the GPU (8 tokens after 1,2,3,4,5) vs the CPU"
 for expected in "$gpu"/expected/*.generate.txt; do
   case=$(basename "$expected" .generate.txt)
@@ -88,11 +104,20 @@ done
 echo "== 3a. Mamba-1 scan, B=1 D=4096 N=16 L=8192"
 $check weights "$gpu/weights/scan1.json" "$out/scan1.safetensors"
 $check ids 8192 "$out/ids8192.npy"
-GLINT_CUDA_PROFILE=1 "$run" "$gpu/models/scan1.so" --weights \
-  "$out/scan1.safetensors" --input "$out/ids8192.npy" --repeat 3 \
-  > "$out/scan1.log" 2> "$out/scan1.profile.jsonl" || failures=$((failures + 1))
-cat "$out/scan1.log"
-head -5 "$out/scan1.profile.jsonl"
+# The time-parallel form (chunks of 64 steps, and 32, 128), and the
+# sequential one (a thread per channel) whose output the others must match.
+for variant in sequential "" chunk32 chunk128; do
+  name=scan1${variant:+.$variant}
+  GLINT_CUDA_PROFILE=1 "$run" "$gpu/models/$name.so" --weights \
+    "$out/scan1.safetensors" --input "$out/ids8192.npy" --repeat 3 \
+    -o "$out/$name.npy" > "$out/$name.log" 2> "$out/$name.profile.jsonl" ||
+    failures=$((failures + 1))
+  echo "-- $name"; cat "$out/$name.log"; head -6 "$out/$name.profile.jsonl"
+  if [ -n "$variant" ]; then
+    $check compare "$out/$name.npy" "$out/scan1.sequential.npy" \
+      "$name vs sequential" || failures=$((failures + 1))
+  fi
+done
 
 echo "== 3b. Mamba-130m shapes, prefill L=2048"
 mkdir -p "$out/m130"
@@ -100,11 +125,21 @@ cp "$gpu/weights/mamba-130m.config.json" "$out/m130/config.json"
 $check weights "$gpu/weights/mamba-130m.json" "$out/m130/model.safetensors"
 $check ids 2048 "$out/ids2048.npy"
 GLINT_CUDA_PROFILE=1 "$run" "$gpu/models/mamba-130m.so" --weights "$out/m130" \
-  --input "$out/ids2048.npy" --repeat 3 > "$out/m130.log" \
+  --input "$out/ids2048.npy" --repeat 3 -o "$out/m130.npy" > "$out/m130.log" \
   2> "$out/m130.profile.jsonl" || failures=$((failures + 1))
 cat "$out/m130.log"
 grep -v '^{' "$out/m130.profile.jsonl"
 echo "slowest kernels:"; grep '^{' "$out/m130.profile.jsonl" | head -8
+echo "-- without the time-parallel form"
+GLINT_CUDA_PROFILE=1 "$run" "$gpu/models/mamba-130m.sequential.so" --weights \
+  "$out/m130" --input "$out/ids2048.npy" --repeat 3 -o "$out/m130.seq.npy" \
+  > "$out/m130.seq.log" 2> "$out/m130.seq.profile.jsonl" ||
+  failures=$((failures + 1))
+cat "$out/m130.seq.log"
+grep -v '^{' "$out/m130.seq.profile.jsonl"
+echo "slowest kernels:"; grep '^{' "$out/m130.seq.profile.jsonl" | head -4
+$check compare "$out/m130.npy" "$out/m130.seq.npy" \
+  "mamba-130m chunked vs sequential" || failures=$((failures + 1))
 echo "== 3c. peers: PyTorch eager, copy bandwidth"
 $check peers "$out/peers.json" || true
 

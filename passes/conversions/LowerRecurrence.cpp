@@ -90,8 +90,9 @@ namespace {
 /// extents.
 class RecurrenceLowering {
 public:
-  RecurrenceLowering(RecurrenceOp op, RewriterBase &rewriter)
-      : op(op), rewriter(rewriter), loc(op.getLoc()),
+  RecurrenceLowering(RecurrenceOp op, RewriterBase &rewriter,
+                     int64_t timeChunk)
+      : op(op), rewriter(rewriter), loc(op.getLoc()), timeChunk(timeChunk),
         elementType(cast<FloatType>(
             cast<RankedTensorType>(op.getOutput().getType()).getElementType())),
         key(op.getKeySize()), value(op.getValueSize()),
@@ -104,15 +105,34 @@ private:
   /// What one time step produces.
   struct Step {
     Value state;  // tensor<K x V'>
-    Value output; // tensor<V>
+    Value output; // tensor<V>, null without an output row
+    /// The step's decay (linear form): a [K] vector or a scalar.
+    Value decayVector, decayScalar;
   };
 
   /// The body of the forall: one (batch, head) pair, start to end of the
   /// sequence.
   void buildHeadBody(OpBuilder &b, Value batchIv, Value headIv,
                      ValueRange shared);
+  /// The key group of the head, and the per-head invariants hoisted out of
+  /// the time loop (set as members).
+  Value prepareHead(OpBuilder &b, Value headIv);
+  /// The head's state before its first step: its slice of initial_state, or
+  /// zeros (RWKV-4's running max -inf).
+  Value startState(OpBuilder &b, Value batchIv, Value headIv);
+  /// The time loop over steps s = `first` .. `end` - 1 (time t = s, or
+  /// L - 1 - s in reverse) from `state`. With `rows` ([n, V], the output
+  /// rows of times `rowsStart` ...), each step writes its output row; with
+  /// `product` ([K]), each multiplies its decay into it. Returns the loop's
+  /// results: the state, then the rows and the product where given.
+  ValueRange buildSteps(OpBuilder &b, Value batchIv, Value headIv,
+                        Value groupIv, Value first, Value end, Value state,
+                        Value rows, Value rowsStart, Value product);
+  /// The time-chunked form (below lower()); returns the op's results.
+  SmallVector<Value> buildChunked(OpBuilder &b);
   /// One step of the linear form at time `t`; the output row is written
-  /// into `outputRow` (the row's slice of the head's output).
+  /// into `outputRow` (the row's slice of the head's output), unless it is
+  /// null (a step that only advances the state).
   Step buildLinearStep(OpBuilder &b, Value batchIv, Value headIv, Value groupIv,
                        Value t, Value state, Value outputRow);
   /// One step of RWKV-4's ratio form at time `t`.
@@ -176,6 +196,8 @@ private:
   RecurrenceOp op;
   RewriterBase &rewriter;
   Location loc;
+  /// Steps per chunk of the time-chunked form; 0: one sequential scan.
+  int64_t timeChunk;
   FloatType elementType;
   int64_t key, value, stateValue;
 
@@ -322,7 +344,7 @@ RecurrenceLowering::buildLinearStep(OpBuilder &b, Value batchIv, Value headIv,
   // The bonus reads S_{t-1}: the output is formed before the update, from
   // an init of (sum_k q u kv) v_t.
   Value output;
-  if (op.getBonus()) {
+  if (op.getBonus() && outputRow) {
     Value diagInit = filled(b, {}, constantFloat(b, 0.0));
     AffineExpr k = getAffineDimExpr(0, ctx);
     AffineMap perKey = AffineMap::get(1, 0, {k}, ctx);
@@ -376,16 +398,16 @@ RecurrenceLowering::buildLinearStep(OpBuilder &b, Value batchIv, Value headIv,
                 });
   }
 
-  if (!op.getBonus()) {
+  if (!op.getBonus() && outputRow) {
     Value zeros =
         linalg::FillOp::create(b, loc, ValueRange{constantFloat(b, 0.0)},
                                ValueRange{outputRow})
             .getResult(0);
     output = readOut(b, state, query, zeros);
   }
-  if (skipScalar)
+  if (skipScalar && outputRow)
     output = addSkip(b, output, valueRow);
-  return {state, output};
+  return {state, output, decayVector, decayScalarValue};
 }
 
 RecurrenceLowering::Step
@@ -465,8 +487,46 @@ RecurrenceLowering::buildNormalizedStep(OpBuilder &b, Value batchIv,
 
 void RecurrenceLowering::buildHeadBody(OpBuilder &b, Value batchIv,
                                        Value headIv, ValueRange shared) {
-  Value zero = index(b, 0), one = index(b, 1);
+  Value groupIv = prepareHead(b, headIv);
+  Value initialState = startState(b, batchIv, headIv);
 
+  // The head's output rows [L, V], written one step at a time. They start
+  // as the head's slice of the shared output, so that bufferization writes
+  // the rows in place.
+  SmallVector<OpFoldResult> outputOffsets = {batchIv, b.getIndexAttr(0), headIv,
+                                             b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> outputSizes = {
+      b.getIndexAttr(1), length, b.getIndexAttr(1), b.getIndexAttr(value)};
+  SmallVector<OpFoldResult> unitStrides(4, b.getIndexAttr(1));
+  auto rowsType = RankedTensorType::get(
+      {getConstantIntValue(length).value_or(ShapedType::kDynamic), value},
+      elementType);
+  Value rows = tensor::ExtractSliceOp::create(
+      b, loc, rowsType, shared[0], outputOffsets, outputSizes, unitStrides);
+  Value lengthValue = getValueOrCreateConstantIndexOp(b, loc, length);
+  ValueRange scanned =
+      buildSteps(b, batchIv, headIv, groupIv, index(b, 0), lengthValue,
+                 initialState, rows, /*rowsStart=*/Value(), Value());
+
+  // Publish the head's rows (and final state) into the shared outputs.
+  auto inParallel = scf::InParallelOp::create(b, loc);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(inParallel.getBody());
+  tensor::ParallelInsertSliceOp::create(b, loc, scanned[1], shared[0],
+                                        outputOffsets, outputSizes,
+                                        unitStrides);
+  if (shared.size() > 1)
+    tensor::ParallelInsertSliceOp::create(
+        b, loc, scanned[0], shared[1],
+        ArrayRef<OpFoldResult>{batchIv, headIv, b.getIndexAttr(0),
+                               b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1),
+                               b.getIndexAttr(key), b.getIndexAttr(stateValue)},
+        unitStrides);
+}
+
+Value RecurrenceLowering::prepareHead(OpBuilder &b, Value headIv) {
+  Value zero = index(b, 0);
   // Key group of the head: h / (H / G), folded when G is H or 1.
   Value groupIv;
   std::optional<int64_t> staticHeads = getConstantIntValue(heads),
@@ -520,6 +580,13 @@ void RecurrenceLowering::buildHeadBody(OpBuilder &b, Value batchIv,
   if (op.getSkip())
     skipScalar = element(b, op.getSkip(), {headIv});
 
+  return groupIv;
+}
+
+Value RecurrenceLowering::startState(OpBuilder &b, Value batchIv,
+                                     Value headIv) {
+  Value zero = index(b, 0);
+  bool normalize = op.getNormalize();
   // The state tile: the head's initial state, or zeros (RWKV-4's running
   // max starts at -inf, so the first token's weight is exactly e^0).
   SmallVector<OpFoldResult> stateOffsets = {batchIv, headIv, b.getIndexAttr(0),
@@ -546,57 +613,67 @@ void RecurrenceLowering::buildHeadBody(OpBuilder &b, Value batchIv,
                                    ValueRange{zero, index(b, value + 1)});
     }
   }
+  return initialState;
+}
 
-  // The head's output rows [L, V], written one step at a time. They start
-  // as the head's slice of the shared output, so that bufferization writes
-  // the rows in place.
-  SmallVector<OpFoldResult> outputOffsets = {batchIv, b.getIndexAttr(0), headIv,
-                                             b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> outputSizes = {
-      b.getIndexAttr(1), length, b.getIndexAttr(1), b.getIndexAttr(value)};
-  SmallVector<OpFoldResult> unitStrides(4, b.getIndexAttr(1));
-  auto rowsType = RankedTensorType::get(
-      {getConstantIntValue(length).value_or(ShapedType::kDynamic), value},
-      elementType);
-  Value rows = tensor::ExtractSliceOp::create(
-      b, loc, rowsType, shared[0], outputOffsets, outputSizes, unitStrides);
-  Value lengthValue = getValueOrCreateConstantIndexOp(b, loc, length);
-  Value last = op.getReverse() ? arith::SubIOp::create(b, loc, lengthValue, one)
-                               : Value();
+ValueRange RecurrenceLowering::buildSteps(OpBuilder &b, Value batchIv,
+                                          Value headIv, Value groupIv,
+                                          Value first, Value end, Value state,
+                                          Value rows, Value rowsStart,
+                                          Value product) {
+  Value one = index(b, 1);
+  Value last =
+      op.getReverse()
+          ? arith::SubIOp::create(
+                b, loc, getValueOrCreateConstantIndexOp(b, loc, length), one)
+          : Value();
+  SmallVector<Value> carried = {state};
+  if (rows)
+    carried.push_back(rows);
+  if (product)
+    carried.push_back(product);
+  bool normalize = op.getNormalize();
   auto timeLoop = scf::ForOp::create(
-      b, loc, zero, lengthValue, one, ValueRange{initialState, rows},
+      b, loc, first, end, one, carried,
       [&](OpBuilder &nested, Location, Value step, ValueRange carried) {
         Value t = op.getReverse()
                       ? arith::SubIOp::create(nested, loc, last, step)
                       : step;
-        SmallVector<OpFoldResult> offsets = {t, nested.getIndexAttr(0)};
-        SmallVector<OpFoldResult> sizes = {nested.getIndexAttr(1),
-                                           nested.getIndexAttr(value)};
-        SmallVector<OpFoldResult> strides(2, nested.getIndexAttr(1));
-        Value outputRow = tensor::ExtractSliceOp::create(
-            nested, loc, RankedTensorType::get({value}, elementType),
-            carried[1], offsets, sizes, strides);
+        SmallVector<Value> yielded;
+        Value outputRow;
+        SmallVector<OpFoldResult> offsets, sizes, strides;
+        if (rows) {
+          Value r = rowsStart ? arith::SubIOp::create(nested, loc, t, rowsStart)
+                              : t;
+          offsets = {r, nested.getIndexAttr(0)};
+          sizes = {nested.getIndexAttr(1), nested.getIndexAttr(value)};
+          strides.assign(2, nested.getIndexAttr(1));
+          outputRow = tensor::ExtractSliceOp::create(
+              nested, loc, RankedTensorType::get({value}, elementType),
+              carried[1], offsets, sizes, strides);
+        }
         Step result =
             normalize ? buildNormalizedStep(nested, batchIv, headIv, groupIv, t,
                                             carried[0], outputRow)
                       : buildLinearStep(nested, batchIv, headIv, groupIv, t,
                                         carried[0], outputRow);
-        Value newRows = tensor::InsertSliceOp::create(
-            nested, loc, result.output, carried[1], offsets, sizes, strides);
-        scf::YieldOp::create(nested, loc, ValueRange{result.state, newRows});
+        yielded.push_back(result.state);
+        if (rows)
+          yielded.push_back(tensor::InsertSliceOp::create(
+              nested, loc, result.output, carried[1], offsets, sizes, strides));
+        if (product) {
+          // P <- a (.) P, in place: the chunk's total decay, step by step.
+          Value a = result.decayVector;
+          yielded.push_back(mapInto(
+              nested, a ? ValueRange{a} : ValueRange{}, carried.back(),
+              [&](OpBuilder &inner, ValueRange args) {
+                return mul(inner, a ? args[0] : result.decayScalar,
+                           args.back());
+              }));
+        }
+        scf::YieldOp::create(nested, loc, yielded);
       });
-
-  // Publish the head's rows (and final state) into the shared outputs.
-  auto inParallel = scf::InParallelOp::create(b, loc);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(inParallel.getBody());
-  tensor::ParallelInsertSliceOp::create(b, loc, timeLoop.getResult(1),
-                                        shared[0], outputOffsets, outputSizes,
-                                        unitStrides);
-  if (shared.size() > 1)
-    tensor::ParallelInsertSliceOp::create(b, loc, timeLoop.getResult(0),
-                                          shared[1], stateOffsets, stateSizes,
-                                          unitStrides);
+  return timeLoop.getResults();
 }
 
 /// An empty tensor of `type` whose dynamic dims take their sizes from
@@ -609,6 +686,193 @@ static Value emptyOfType(OpBuilder &b, Location loc, RankedTensorType type,
       dynamicSizes.push_back(
           getValueOrCreateConstantIndexOp(b, loc, sizes[dim]));
   return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
+}
+
+/// The slice [offsets, offsets + sizes) of `source`, dropping the unit
+/// dimensions that `type` (the slice's type) does not have.
+static Value slice(OpBuilder &b, Location loc, RankedTensorType type,
+                   Value source, ArrayRef<OpFoldResult> offsets,
+                   ArrayRef<OpFoldResult> sizes) {
+  SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(b, loc, type, source, offsets, sizes,
+                                        strides);
+}
+
+SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
+  // Chunks of T steps (the last one shorter): s in [c T, min(c T + T, L)).
+  Value zero = index(b, 0), chunkSize = index(b, timeChunk);
+  Value lengthValue = getValueOrCreateConstantIndexOp(b, loc, length);
+  OpFoldResult chunks;
+  if (std::optional<int64_t> l = getConstantIntValue(length))
+    chunks = b.getIndexAttr(llvm::divideCeil(*l, timeChunk));
+  else
+    chunks = arith::CeilDivSIOp::create(b, loc, lengthValue, chunkSize)
+                 .getResult();
+  auto chunkSteps = [&](OpBuilder &nested, Value c) {
+    Value first = arith::MulIOp::create(nested, loc, c, chunkSize);
+    Value next = arith::AddIOp::create(nested, loc, first, chunkSize);
+    Value end = arith::MinSIOp::create(nested, loc, next, lengthValue);
+    return std::make_pair(first, end);
+  };
+  OpFoldResult keys = b.getIndexAttr(key), values = b.getIndexAttr(value),
+               unit = b.getIndexAttr(1), origin = b.getIndexAttr(0);
+  auto tileType = RankedTensorType::get({key, value}, elementType);
+  auto keyRowType = RankedTensorType::get({key}, elementType);
+  auto staticOr = [](OpFoldResult size) {
+    return getConstantIntValue(size).value_or(ShapedType::kDynamic);
+  };
+
+  // 1. Per (batch, chunk, head): the chunk's own contribution to the state
+  //    (its scan from zeros) and its total decay, the product of its steps'.
+  auto localType = RankedTensorType::get(
+      {staticOr(batch), staticOr(chunks), staticOr(heads), key, value},
+      elementType);
+  auto productType = RankedTensorType::get(
+      {staticOr(batch), staticOr(chunks), staticOr(heads), key}, elementType);
+  SmallVector<Value> phase1Outputs = {
+      emptyOfType(b, loc, localType, {batch, chunks, heads, keys, values}),
+      emptyOfType(b, loc, productType, {batch, chunks, heads, keys})};
+  auto phase1 = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{batch, chunks, heads}, phase1Outputs,
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &nested, Location, ValueRange args) {
+        Value batchIv = args[0], chunkIv = args[1], headIv = args[2];
+        Value groupIv = prepareHead(nested, headIv);
+        auto [first, end] = chunkSteps(nested, chunkIv);
+        Value state = filled(nested, {key, value}, constantFloat(nested, 0.0));
+        Value product = filled(nested, {key}, constantFloat(nested, 1.0));
+        ValueRange scanned =
+            buildSteps(nested, batchIv, headIv, groupIv, first, end, state,
+                       /*rows=*/Value(), Value(), product);
+        auto inParallel = scf::InParallelOp::create(nested, loc);
+        OpBuilder::InsertionGuard guard(nested);
+        nested.setInsertionPointToStart(inParallel.getBody());
+        SmallVector<OpFoldResult> at = {batchIv, chunkIv, headIv};
+        tensor::ParallelInsertSliceOp::create(
+            nested, loc, scanned[0], args[3],
+            ArrayRef<OpFoldResult>{batchIv, chunkIv, headIv, origin, origin},
+            ArrayRef<OpFoldResult>{unit, unit, unit, keys, values},
+            SmallVector<OpFoldResult>(5, unit));
+        tensor::ParallelInsertSliceOp::create(
+            nested, loc, scanned[1], args[4],
+            ArrayRef<OpFoldResult>{batchIv, chunkIv, headIv, origin},
+            ArrayRef<OpFoldResult>{unit, unit, unit, keys},
+            SmallVector<OpFoldResult>(4, unit));
+      });
+  Value contributions = phase1.getResult(0), products = phase1.getResult(1);
+
+  // 2. Per (batch, head): the state entering each chunk, from chunk to
+  //    chunk (S <- P_c (.) S + contribution_c), written in place of the
+  //    chunk's contribution; the last one is the final state.
+  SmallVector<Value> phase2Outputs = {contributions};
+  if (Value finalState = op.getFinalState())
+    phase2Outputs.push_back(emptyOfType(
+        b, loc, cast<RankedTensorType>(finalState.getType()),
+        {batch, heads, keys, values}));
+  auto phase2 = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{batch, heads}, phase2Outputs,
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &nested, Location, ValueRange args) {
+        Value batchIv = args[0], headIv = args[1];
+        Value state = startState(nested, batchIv, headIv);
+        auto slabType = RankedTensorType::get({staticOr(chunks), key, value},
+                                              elementType);
+        Value slab = slice(nested, loc, slabType, args[2],
+                           {batchIv, origin, headIv, origin, origin},
+                           {unit, chunks, unit, keys, values});
+        MLIRContext *ctx = nested.getContext();
+        AffineExpr k = getAffineDimExpr(0, ctx);
+        SmallVector<AffineMap> maps = {AffineMap::get(2, 0, {k}, ctx),
+                                       nested.getMultiDimIdentityMap(2),
+                                       nested.getMultiDimIdentityMap(2)};
+        auto chunkLoop = scf::ForOp::create(
+            nested, loc, zero,
+            getValueOrCreateConstantIndexOp(nested, loc, chunks),
+            index(nested, 1), ValueRange{state, slab},
+            [&](OpBuilder &inner, Location, Value c, ValueRange carried) {
+              Value product =
+                  slice(inner, loc, keyRowType, products,
+                        {batchIv, c, headIv, origin}, {unit, unit, unit, keys});
+              Value entry = slice(inner, loc, tileType, carried[1],
+                                  {c, origin, origin}, {unit, keys, values});
+              // Both in place: entry[k, j] <- S[k, j] while
+              // S[k, j] <- P[k] S[k, j] + entry[k, j].
+              auto update = linalg::GenericOp::create(
+                  inner, loc, TypeRange{tileType, tileType}, ValueRange{product},
+                  ValueRange{carried[0], entry}, maps,
+                  {utils::IteratorType::parallel,
+                   utils::IteratorType::parallel},
+                  [&](OpBuilder &body, Location, ValueRange x) {
+                    Value next = add(body, mul(body, x[0], x[1]), x[2]);
+                    linalg::YieldOp::create(body, loc, ValueRange{next, x[1]});
+                  });
+              Value newSlab = tensor::InsertSliceOp::create(
+                  inner, loc, update.getResult(1), carried[1],
+                  ArrayRef<OpFoldResult>{c, origin, origin},
+                  ArrayRef<OpFoldResult>{unit, keys, values},
+                  SmallVector<OpFoldResult>(3, unit));
+              scf::YieldOp::create(inner, loc,
+                                   ValueRange{update.getResult(0), newSlab});
+            });
+        auto inParallel = scf::InParallelOp::create(nested, loc);
+        OpBuilder::InsertionGuard guard(nested);
+        nested.setInsertionPointToStart(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(
+            nested, loc, chunkLoop.getResult(1), args[2],
+            ArrayRef<OpFoldResult>{batchIv, origin, headIv, origin, origin},
+            ArrayRef<OpFoldResult>{unit, chunks, unit, keys, values},
+            SmallVector<OpFoldResult>(5, unit));
+        if (args.size() > 3)
+          tensor::ParallelInsertSliceOp::create(
+              nested, loc, chunkLoop.getResult(0), args[3],
+              ArrayRef<OpFoldResult>{batchIv, headIv, origin, origin},
+              ArrayRef<OpFoldResult>{unit, unit, keys, values},
+              SmallVector<OpFoldResult>(4, unit));
+      });
+  Value entering = phase2.getResult(0);
+
+  // 3. Per (batch, chunk, head): the chunk's scan again, from the state
+  //    entering it, writing its output rows.
+  Value output0 = emptyOfType(
+      b, loc, cast<RankedTensorType>(op.getOutput().getType()),
+      {batch, length, heads, values});
+  auto phase3 = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{batch, chunks, heads}, ValueRange{output0},
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &nested, Location, ValueRange args) {
+        Value batchIv = args[0], chunkIv = args[1], headIv = args[2];
+        Value groupIv = prepareHead(nested, headIv);
+        auto [first, end] = chunkSteps(nested, chunkIv);
+        Value steps = arith::SubIOp::create(nested, loc, end, first);
+        // The chunk's times: [first, end), or [L - end, L - first) reversed.
+        Value rowsStart =
+            op.getReverse()
+                ? arith::SubIOp::create(nested, loc, lengthValue, end)
+                : first;
+        Value state = slice(nested, loc, tileType, entering,
+                            {batchIv, chunkIv, headIv, origin, origin},
+                            {unit, unit, unit, keys, values});
+        SmallVector<OpFoldResult> rowOffsets = {batchIv, rowsStart, headIv,
+                                                origin};
+        SmallVector<OpFoldResult> rowSizes = {unit, steps, unit, values};
+        Value rows = slice(
+            nested, loc,
+            RankedTensorType::get({ShapedType::kDynamic, value}, elementType),
+            args[3], rowOffsets, rowSizes);
+        ValueRange scanned = buildSteps(nested, batchIv, headIv, groupIv, first,
+                                        end, state, rows, rowsStart, Value());
+        auto inParallel = scf::InParallelOp::create(nested, loc);
+        OpBuilder::InsertionGuard guard(nested);
+        nested.setInsertionPointToStart(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(
+            nested, loc, scanned[1], args[3], rowOffsets, rowSizes,
+            SmallVector<OpFoldResult>(4, unit));
+      });
+
+  SmallVector<Value> results = {phase3.getResult(0)};
+  if (op.getFinalState())
+    results.push_back(phase2.getResult(1));
+  return results;
 }
 
 LogicalResult RecurrenceLowering::lower() {
@@ -627,21 +891,49 @@ LogicalResult RecurrenceLowering::lower() {
   heads = tensor::getMixedSize(rewriter, loc, v, 2);
   groups = tensor::getMixedSize(rewriter, loc, op.getK(), 2);
 
-  SmallVector<Value> outputs = {emptyOfType(
-      rewriter, loc, cast<RankedTensorType>(op.getOutput().getType()),
-      {batch, length, heads, rewriter.getIndexAttr(value)})};
-  if (Value finalState = op.getFinalState())
-    outputs.push_back(emptyOfType(rewriter, loc,
-                                  cast<RankedTensorType>(finalState.getType()),
-                                  {batch, heads, rewriter.getIndexAttr(key),
-                                   rewriter.getIndexAttr(stateValue)}));
+  auto sequential = [&](OpBuilder &b) {
+    SmallVector<Value> outputs = {emptyOfType(
+        b, loc, cast<RankedTensorType>(op.getOutput().getType()),
+        {batch, length, heads, b.getIndexAttr(value)})};
+    if (Value finalState = op.getFinalState())
+      outputs.push_back(emptyOfType(
+          b, loc, cast<RankedTensorType>(finalState.getType()),
+          {batch, heads, b.getIndexAttr(key), b.getIndexAttr(stateValue)}));
+    auto forall = scf::ForallOp::create(
+        b, loc, ArrayRef<OpFoldResult>{batch, heads}, outputs,
+        /*mapping=*/std::nullopt, [&](OpBuilder &nb, Location, ValueRange args) {
+          buildHeadBody(nb, args[0], args[1], args.drop_front(2));
+        });
+    return SmallVector<Value>(forall.getResults());
+  };
 
-  auto forall = scf::ForallOp::create(
-      rewriter, loc, ArrayRef<OpFoldResult>{batch, heads}, outputs,
-      /*mapping=*/std::nullopt, [&](OpBuilder &b, Location, ValueRange args) {
-        buildHeadBody(b, args[0], args[1], args.drop_front(2));
-      });
-  rewriter.replaceOp(op, forall.getResults());
+  // The time-chunked form where asked for, the linear form has it and the
+  // sequence can be longer than one chunk; a run-time choice when its
+  // length is not known.
+  std::optional<int64_t> staticLength = getConstantIntValue(length);
+  if (timeChunk <= 0 || op.getNormalize() ||
+      (staticLength && *staticLength <= timeChunk)) {
+    rewriter.replaceOp(op, sequential(rewriter));
+    return success();
+  }
+  if (staticLength) {
+    rewriter.replaceOp(op, buildChunked(rewriter));
+    return success();
+  }
+  Value longer = arith::CmpIOp::create(
+      rewriter, loc, arith::CmpIPredicate::sgt,
+      getValueOrCreateConstantIndexOp(rewriter, loc, length),
+      index(rewriter, timeChunk));
+  auto choice = scf::IfOp::create(
+      rewriter, loc, op->getResultTypes(), longer, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(choice.thenBlock());
+    scf::YieldOp::create(rewriter, loc, buildChunked(rewriter));
+    rewriter.setInsertionPointToStart(choice.elseBlock());
+    scf::YieldOp::create(rewriter, loc, sequential(rewriter));
+  }
+  rewriter.replaceOp(op, choice.getResults());
   return success();
 }
 
@@ -652,13 +944,16 @@ namespace {
 /// updates. Fails, with an error on the op, if K or V is dynamic.
 struct LowerRecurrencePass
     : public glint::impl::GlintLowerRecurrenceBase<LowerRecurrencePass> {
+  using Base::Base;
+
   void runOnOperation() override {
     SmallVector<RecurrenceOp> recurrences;
     getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
     IRRewriter rewriter(&getContext());
     bool failed = false;
     for (RecurrenceOp op : recurrences)
-      failed |= mlir::failed(RecurrenceLowering(op, rewriter).lower());
+      failed |=
+          mlir::failed(RecurrenceLowering(op, rewriter, timeChunk).lower());
     if (failed)
       signalPassFailure();
   }

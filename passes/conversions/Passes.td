@@ -30,7 +30,31 @@ def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
       in_parallel: rows → out[b, :, h, :], S → final[b, h]
     }
     ```
+
+    With `time-chunk=T` (the GPU's form: one thread per channel and time
+    chunk instead of per channel), the linear form of a sequence longer than
+    T runs in three parallel phases over chunks of T steps; the ratio form
+    and sequences of at most T steps stay sequential (a run-time `scf.if`
+    when the length is dynamic):
+
+    ```
+    scf.forall (%b, %c, %h) in (B, ⌈L/T⌉, H)    -- the chunk from zeros
+      → its contribution to the state, and P_c = Π of its steps' decays
+    scf.forall (%b, %h) in (B, H)                -- chunk to chunk, in place
+      scf.for %c: entering_c = S;  S ← P_c ⊙ S + contribution_c
+      → the entering states, the final state
+    scf.forall (%b, %c, %h) in (B, ⌈L/T⌉, H)    -- the chunk from entering_c
+      → its output rows
+    ```
+
+    Exact in real arithmetic; in floating point only the association of
+    the decays' products differs from the sequential scan.
   }];
+  let options = [
+    Option<"timeChunk", "time-chunk", "int64_t", /*default=*/"0",
+           "Steps per chunk of the time-parallel form (0: one sequential "
+           "scan per channel)">
+  ];
   let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
                            "math::MathDialect", "scf::SCFDialect",
                            "tensor::TensorDialect"];

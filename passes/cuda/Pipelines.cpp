@@ -37,7 +37,9 @@ void glint::buildGlintLowerToGpuLoopsPipeline(OpPassManager &pm,
   maps.vectorWidth = 1;
   pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops(maps));
   pm.addPass(createGlintInlineMixers());
-  pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
+  GlintLowerRecurrenceOptions recurrences;
+  recurrences.timeChunk = target.gpuTimeChunk;
+  pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence(recurrences));
   pm.addNestedPass<func::FuncOp>(createConvertGlintToLinalg());
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -135,6 +137,10 @@ struct CudaPipelineFlags : public PassPipelineOptions<CudaPipelineFlags> {
   Option<bool> emulate{
       *this, "emulate",
       llvm::cl::desc("Run the kernels as parallel loops on the host CPU")};
+  Option<int64_t> timeChunk{
+      *this, "time-chunk",
+      llvm::cl::desc("Steps per chunk of the recurrences' time-parallel form "
+                     "(0: one thread per channel for the whole sequence)")};
 
   glint::TargetOptions target(glint::TargetOptions defaults) const {
     defaults.kind = glint::TargetOptions::Kind::Cuda;
@@ -144,6 +150,8 @@ struct CudaPipelineFlags : public PassPipelineOptions<CudaPipelineFlags> {
       defaults.gpuBinary = format;
     if (emulate.hasValue())
       defaults.gpuEmulate = emulate;
+    if (timeChunk.hasValue())
+      defaults.gpuTimeChunk = timeChunk;
     return defaults;
   }
 };

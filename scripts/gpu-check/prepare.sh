@@ -13,6 +13,12 @@
 #                        (sm_90 cubin + PTX), with the step entry where the
 #                        model can generate; scan1.so (scripts/gpu-check/
 #                        scan1.mlir) and mamba-130m.so (Mamba-130m's shapes)
+#   models/<case>.chunk4.so  the recurrent families again with chunks of 4
+#                        steps (--gpu-time-chunk=4), so that the fixtures'
+#                        short sequences run the time-parallel kernels
+#   models/scan1.chunkT.so, models/*.sequential.so  the scan with other
+#                        chunk sizes, and without chunks (one thread per
+#                        channel for the whole sequence), to compare
 #   expected/            what the CPU computes for the same runs: the
 #                        greedy continuations, and glint's CPU prefill time
 #                        of the mamba-130m model at L = 2048 (glint-bench,
@@ -77,6 +83,11 @@ for dir in "$root"/test/fixtures/*/; do
       --tokens 1,2,3,4,5 --generate 8 > "$out/expected/$case.generate.txt"
     rm "$out/models/$case.cpu.so"
   fi
+  case $case in
+    mamba_conv3|mamba2|rwkv6|recurrentgemma|vim)
+      "$bin/glint-compile" "$out/models/$case.mlir" --target=cuda \
+        --gpu-arch=sm_90 --gpu-time-chunk=4 -o "$out/models/$case.chunk4.so" ;;
+  esac
   rm "$out/models/$case.mlir"
   echo "compiled $case"
 done
@@ -84,6 +95,12 @@ done
 # 3. The Mamba-1 scan at D = 4096, N = 16.
 "$bin/glint-compile" "$root/scripts/gpu-check/scan1.mlir" --target=cuda \
   -o "$out/models/scan1.so"
+for chunk in 0 32 128; do
+  name=scan1.chunk$chunk
+  [ "$chunk" = 0 ] && name=scan1.sequential
+  "$bin/glint-compile" "$root/scripts/gpu-check/scan1.mlir" --target=cuda \
+    --gpu-time-chunk=$chunk -o "$out/models/$name.so"
+done
 cat > "$out/weights/scan1.json" <<'EOF'
 {"u.weight": [256, 4096], "dt.weight": [256, 4096], "b.weight": [256, 16],
  "c.weight": [256, 16], "A": [4096, 16], "D": [4096]}
@@ -108,6 +125,8 @@ rm -f "$kept_cpu"
 cp "$m130/config.json" "$out/weights/mamba-130m.config.json"
 "$bin/glint-import" "$m130" -o "$m130/model.mlir"
 "$bin/glint-compile" "$m130/model.mlir" --target=cuda -o "$out/models/mamba-130m.so"
+"$bin/glint-compile" "$m130/model.mlir" --target=cuda --gpu-time-chunk=0 \
+  -o "$out/models/mamba-130m.sequential.so"
 # The safetensors header: names, dtypes, shapes.
 python3 - "$m130/model.safetensors" "$out/weights/mamba-130m.json" <<'EOF'
 import json, struct, sys

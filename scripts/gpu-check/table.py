@@ -18,17 +18,30 @@ def profile(name):
     return rows, float(total.group(1)) if total else float("nan")
 
 
-rows, _ = profile("scan1")
-scan = max(rows, key=lambda r: r["ms_per_call"])
 D, N, L = 4096, 16, 8192
 moved = (3 * L * D + 2 * L * N) * 4  # u, delta in, y out; B, C in
-gbps = moved / scan["ms_per_call"] / 1e6
-print(f"Mamba-1 scan kernel ({scan['kernel']}): {scan['ms_per_call']:.3f} ms, "
-      f"{gbps:.1f} GB/s = {100 * gbps / peers['copy_GBps']:.2f}% of the "
-      f"measured copy bandwidth ({peers['copy_GBps']:.0f} GB/s); PyTorch "
-      f"eager {peers['torch_scan_ms']:.1f} ms "
-      f"({peers['torch_scan_ms'] / scan['ms_per_call']:.1f}x glint's time)")
+for variant in ["sequential", "", "chunk32", "chunk128"]:
+    name = "scan1" + ("." + variant if variant else "")
+    try:
+        rows, _ = profile(name)
+    except OSError:
+        continue
+    # forward_kernel_0..3 gather u, delta, B and C from their tables; the
+    # kernels after them are the scan (one, or the time-parallel form's
+    # three phases).
+    scan = [r for r in rows if re.fullmatch(r"forward_kernel_([4-9]|\d\d+)",
+                                            r["kernel"])]
+    ms = sum(r["ms_per_call"] for r in scan)
+    gbps = moved / ms / 1e6
+    print(f"Mamba-1 scan {name} ({len(scan)} kernel(s)): {ms:.3f} ms, "
+          f"{gbps:.1f} GB/s = {100 * gbps / peers['copy_GBps']:.2f}% of the "
+          f"measured copy bandwidth ({peers['copy_GBps']:.0f} GB/s); PyTorch "
+          f"eager {peers['torch_scan_ms']:.1f} ms "
+          f"({peers['torch_scan_ms'] / ms:.1f}x glint's time)")
 
+_, sequential_ms = profile("m130.seq")
+print(f"Mamba-130m shapes, L=2048, without the time-parallel form: "
+      f"{sequential_ms:.1f} ms per forward")
 _, gpu_ms = profile("m130")
 cpu = {}
 for line in open(cpu_path):

@@ -471,12 +471,15 @@ TEST(CompiledModelWeights, NonFiniteWeightsAreRefused) {
 /// per iteration of each parallel loop nest, the index arithmetic, bounds
 /// guards and per-thread stack buffers, the scalar recurrences) against the
 /// float64 reference without a GPU, at the same tolerance, forward and step
-/// by step. Not covered here: NVVM code generation and the CUDA runtime
-/// (scripts/gpu-check.sh, on a GPU).
+/// by step. Chunks of 4 steps in the recurrences' time-parallel form, so
+/// that the fixtures' sequences span several chunks (the last one shorter)
+/// while a generated token's step stays sequential. Not covered here: NVVM
+/// code generation and the CUDA runtime (scripts/gpu-check.sh, on a GPU).
 glint::TargetOptions emulatedGpu() {
   glint::TargetOptions target = glint::compiler::hostTarget();
   target.kind = glint::TargetOptions::Kind::Cuda;
   target.gpuEmulate = true;
+  target.gpuTimeChunk = 4;
   return target;
 }
 

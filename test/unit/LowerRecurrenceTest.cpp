@@ -13,7 +13,9 @@
 //
 // Covered: the model families one by one (named cases), every combination of
 // the op's features on small shapes (one sweep), and every example model
-// after glint-inline-mixers + glint-lower-recurrence.
+// after glint-inline-mixers + glint-lower-recurrence; each in the sequential
+// form and in the time-chunked form (time-chunk=3: several chunks, the last
+// one shorter).
 //
 //===----------------------------------------------------------------------===//
 
@@ -99,7 +101,9 @@ protected:
     PassManager pm(&context);
     if (inlineMixers)
       pm.addPass(glint::createGlintInlineMixers());
-    pm.addNestedPass<func::FuncOp>(glint::createGlintLowerRecurrence());
+    glint::GlintLowerRecurrenceOptions options;
+    options.timeChunk = timeChunk;
+    pm.addNestedPass<func::FuncOp>(glint::createGlintLowerRecurrence(options));
     std::string diagnostics;
     ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
       diagnostics += diag.str() + "\n";
@@ -144,6 +148,8 @@ protected:
   unsigned seed;
   std::mt19937_64 rng;
   double maxError = 0.0;
+  /// glint-lower-recurrence's time-chunk option (0: the sequential form).
+  int64_t timeChunk = 0;
 };
 
 //===----------------------------------------------------------------------===//
@@ -311,8 +317,18 @@ protected:
     OwningOpRef<ModuleOp> lowered = lower(*module, /*inlineMixers=*/false);
     ASSERT_TRUE(lowered);
     EXPECT_EQ(count(*lowered, "glint.recurrence"), 0);
-    EXPECT_EQ(count(*lowered, "scf.forall"), 1);
-    EXPECT_EQ(count(*lowered, "scf.for"), 1);
+    if (timeChunk == 0 || c.has(Normalize) ||
+        (!c.has(DynamicSizes) && c.len <= timeChunk)) {
+      EXPECT_EQ(count(*lowered, "scf.forall"), 1);
+      EXPECT_EQ(count(*lowered, "scf.for"), 1);
+    } else {
+      // Three phases, and the sequential form beside them when the length
+      // is only known at run time.
+      int64_t sequential = c.has(DynamicSizes) ? 1 : 0;
+      EXPECT_EQ(count(*lowered, "scf.forall"), 3 + sequential);
+      EXPECT_EQ(count(*lowered, "scf.for"), 3 + sequential);
+      EXPECT_EQ(count(*lowered, "scf.if"), sequential);
+    }
     expectSameResults(*module, *lowered, "f", builder.inputs,
                       glint::reference::noWeights());
   }
@@ -323,6 +339,11 @@ class RecurrenceFamilies
       public ::testing::WithParamInterface<RecurrenceCase> {};
 
 TEST_P(RecurrenceFamilies, LoweringMatchesOp) { check(GetParam()); }
+
+TEST_P(RecurrenceFamilies, ChunkedLoweringMatchesOp) {
+  timeChunk = 3;
+  check(GetParam());
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Families, RecurrenceFamilies,
@@ -364,7 +385,12 @@ INSTANTIATE_TEST_SUITE_P(
 /// delta (time-invariant decay only) × q × bonus × skip × reverse × initial
 /// state × final state, and the ratio form (no q, no delta, K = 1) with
 /// each decay form × bonus × skip × reverse × initial × final state.
-TEST_F(LowerRecurrenceCaseTest, AllFeatureCombinations) {
+class AllFeatureCombinations
+    : public LowerRecurrenceCaseTest,
+      public ::testing::WithParamInterface<int64_t> {};
+
+TEST_P(AllFeatureCombinations, LoweringMatchesOp) {
+  timeChunk = GetParam();
   int64_t cases = 0;
   for (int decayRank = 1; decayRank <= 4; ++decayRank)
     // The first eight features, each on or off.
@@ -394,6 +420,12 @@ TEST_F(LowerRecurrenceCaseTest, AllFeatureCombinations) {
   EXPECT_EQ(cases, 2 * 128 + 2 * 64 + 4 * 32);
 }
 
+// L = 4: sequential, and chunks of 3 + 1 steps.
+INSTANTIATE_TEST_SUITE_P(TimeChunks, AllFeatureCombinations,
+                         ::testing::Values(0, 3), [](const auto &info) {
+                           return info.param ? "Chunked" : "Sequential";
+                         });
+
 //===----------------------------------------------------------------------===//
 // Whole example models
 //===----------------------------------------------------------------------===//
@@ -415,12 +447,15 @@ std::vector<std::string> exampleNames() {
 
 class LowerRecurrenceExamples
     : public LowerRecurrenceTest,
-      public ::testing::WithParamInterface<std::string> {};
+      public ::testing::WithParamInterface<std::tuple<std::string, int64_t>> {
+};
 
 TEST_P(LowerRecurrenceExamples, LoweredModelMatches) {
   SCOPED_TRACE(llvm::formatv("seed {0}", seed).str());
+  timeChunk = std::get<1>(GetParam());
   std::string path =
-      std::string(GLINT_SOURCE_DIR) + "/examples/" + GetParam() + ".mlir";
+      std::string(GLINT_SOURCE_DIR) + "/examples/" + std::get<0>(GetParam()) +
+      ".mlir";
   auto buffer = llvm::MemoryBuffer::getFile(path);
   ASSERT_TRUE(bool(buffer)) << path;
   OwningOpRef<ModuleOp> module = parse((*buffer)->getBuffer());
@@ -450,8 +485,14 @@ TEST_P(LowerRecurrenceExamples, LoweredModelMatches) {
   expectSameResults(*module, *lowered, "forward", {input}, weights);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, LowerRecurrenceExamples,
-                         ::testing::ValuesIn(exampleNames()),
-                         [](const auto &info) { return info.param; });
+// Sequences of 7 tokens: sequential, and chunks of 3 + 3 + 1 steps.
+INSTANTIATE_TEST_SUITE_P(
+    All, LowerRecurrenceExamples,
+    ::testing::Combine(::testing::ValuesIn(exampleNames()),
+                       ::testing::Values(0, 3)),
+    [](const auto &info) {
+      return std::get<0>(info.param) +
+             (std::get<1>(info.param) ? "_chunked" : "");
+    });
 
 } // namespace

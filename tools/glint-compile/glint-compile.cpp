@@ -202,6 +202,13 @@ static cl::opt<std::string> gpuBinary(
              "the driver at load), bin (cubin), fatbin (cubin and PTX)"),
     cl::init("auto"), cl::cat(category));
 
+static cl::opt<int64_t> gpuTimeChunk(
+    "gpu-time-chunk",
+    cl::desc("--target=cuda: steps per chunk of the recurrences' "
+             "time-parallel form, one thread per channel and chunk (default "
+             "64; 0: one thread per channel for the whole sequence)"),
+    cl::init(64), cl::cat(category));
+
 static cl::opt<bool> gpuEmulate(
     "gpu-emulate",
     cl::desc("--target=cuda: run the kernels as parallel loops on this CPU "
@@ -303,9 +310,12 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(target.takeError()));
   bool cuda = targetKind == TargetKind::Cuda;
   if (!cuda && (gpuArch.getNumOccurrences() || gpuBinary.getNumOccurrences() ||
-                gpuEmulate))
-    return fail("--gpu-arch, --gpu-binary and --gpu-emulate need "
-                "--target=cuda");
+                gpuTimeChunk.getNumOccurrences() || gpuEmulate))
+    return fail("--gpu-arch, --gpu-binary, --gpu-time-chunk and --gpu-emulate "
+                "need --target=cuda");
+  if (gpuTimeChunk < 0 || gpuTimeChunk > (1 << 20))
+    return fail("--gpu-time-chunk must be from 0 to 1048576 steps, not " +
+                llvm::Twine(gpuTimeChunk.getValue()));
   if (cuda && emit == compiler::Stage::Executable)
     return fail("-emit=exe is for the CPU target; compile a library "
                 "(-emit=lib) and run it with glint-run");
@@ -317,6 +327,7 @@ int main(int argc, char **argv) {
             emit == compiler::Stage::Kernels ? "isa" : gpuBinary.getValue()))
       return fail(llvm::toString(std::move(e)));
     target->gpuEmulate = gpuEmulate;
+    target->gpuTimeChunk = gpuTimeChunk;
     if (gpuEmulate && emit == compiler::Stage::Kernels)
       return fail("-emit=ptx and --gpu-emulate exclude each other: emulated "
                   "kernels are CPU code");
