@@ -472,6 +472,13 @@ def save_model(name, spec, model, d, data):
         cfg = RWKV6_TINY if isinstance(model, mf.Rwkv6) else VIM_TINY
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
                   str(d / "model.safetensors"), metadata={"format": "pt"})
+        if cfg is VIM_TINY:
+            # Class names for the report, and the normalisation that maps a
+            # PNG's [0, 1] onto the task's range (noise ~ N(0, 1), objects
+            # up to 3): (x - 0.5) / (1/6) spans [-3, 3].
+            cfg = dict(cfg, id2label={str(i): n for i, n in enumerate(tasks.SHAPES)})
+            (d / "preprocessor_config.json").write_text(json.dumps(
+                dict(image_mean=[0.5] * 3, image_std=[1 / 6] * 3, crop_pct=1.0), indent=2) + "\n")
         (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     else:
         save_hf(model, d)
