@@ -140,8 +140,8 @@ namespace {
 constexpr int64_t kMargin = 12;
 /// Height of one line of text at scale 1, with its spacing.
 constexpr int64_t kLine = kGlyphHeight + 4;
-constexpr Rgb kInk{34, 34, 34}, kMuted{110, 110, 110}, kGrey{200, 200, 200},
-    kMarker{228, 26, 28}, kOutline{0, 230, 230}, kBar{58, 98, 160};
+constexpr Rgb kInk = kTextColor, kMuted{110, 110, 110}, kGrey = kHiddenColor,
+              kMarker = kMarkedColor, kOutline = kMaskColor, kBar = kBarColor;
 constexpr int64_t kMaxPixels = int64_t(1) << 26;
 
 Error checkCanvas(int64_t width, int64_t height) {
@@ -293,7 +293,7 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
   size_t labelChars = 0;
   if (labelled)
     for (const std::string &label : figure.labels) {
-      labels.push_back(figureLabel(label));
+      labels.push_back(figureLabel(label, 14, figure.markSpaces));
       labelChars = std::max(labelChars, labels.back().size());
     }
   // Ticks every `step` positions when there are no labels: far enough

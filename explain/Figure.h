@@ -34,6 +34,12 @@ namespace mlir::glint::explain {
 //===----------------------------------------------------------------------===//
 
 constexpr Rgb kWhite{255, 255, 255}, kBlack{0, 0, 0};
+/// The figures' colours, beside the colour maps': text, the explained row's
+/// outline and marker, the hidden diagonal, the bars of the explained row
+/// and the ground-truth mask's outline.
+constexpr Rgb kTextColor{34, 34, 34}, kMarkedColor{228, 26, 28},
+    kHiddenColor{200, 200, 200}, kBarColor{58, 98, 160},
+    kMaskColor{0, 230, 230};
 
 /// An RGB raster, (0, 0) at the top left. Drawing is clipped to it.
 class Canvas {
@@ -89,6 +95,9 @@ struct MapFigure {
   /// kMaxLabelledPositions; otherwise (or without labels) the axes get
   /// position ticks.
   std::vector<std::string> labels;
+  /// Show the labels' spaces as '_' (sub-word tokens, whose leading space
+  /// matters); off for words and patch names.
+  bool markSpaces = true;
   /// The explained output's row: outlined, with a marker on the left.
   std::optional<int64_t> markedRow;
   ColorMap colorMap = ColorMap::Viridis;

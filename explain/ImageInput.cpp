@@ -220,9 +220,10 @@ mlir::glint::explain::preprocessImage(const RgbImage &image,
   }
   outH = std::max(outH, p.size);
   outW = std::max(outW, p.size);
-  // The centre crop's corner, rounded as torchvision's CenterCrop does.
-  int64_t top = int64_t(std::lround(double(outH - p.size) / 2.0));
-  int64_t left = int64_t(std::lround(double(outW - p.size) / 2.0));
+  // The centre crop's corner, rounded as torchvision's CenterCrop does
+  // (Python's round: halves to even, as nearbyint in the default mode).
+  int64_t top = int64_t(std::nearbyint(double(outH - p.size) / 2.0));
+  int64_t left = int64_t(std::nearbyint(double(outW - p.size) / 2.0));
   int64_t pixels = image.width * image.height;
   std::vector<float> out(size_t(3 * p.size * p.size));
   for (int64_t c = 0; c < 3; ++c) {

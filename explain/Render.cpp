@@ -118,6 +118,7 @@ h3 { font-size: 1em; margin: 1em 0 0.3em; display: flex; align-items: center;
 .tokens { font-family: ui-monospace, monospace; line-height: 2.3;
   white-space: pre-wrap; overflow-wrap: anywhere; }
 .tok { padding: 0.15em 0; border-radius: 3px; }
+.words .tok { white-space: pre; }
 .cont { border-left: 1px dotted #777; border-top-left-radius: 0;
   border-bottom-left-radius: 0; }
 .target { outline: 2px solid #000; }
@@ -507,7 +508,8 @@ mlir::glint::explain::renderHtmlReport(const ReportData &data) {
        << scaleBar(low, largest) << "</h3>\n";
     if (!method.note.empty())
       os << "<p class=\"note\">" << escapeHtml(method.note) << "</p>\n";
-    os << "<div class=\"tokens\">";
+    os << (data.wordTokens ? "<div class=\"tokens words\">"
+                           : "<div class=\"tokens\">");
     for (size_t i = 0; i < numTokens; ++i) {
       const std::string &token = data.tokens[i];
       // A sub-word token that continues the previous token's word.

@@ -961,6 +961,12 @@ struct Explanation {
 };
 } // namespace
 
+/// Whether the input's names are whole words (a vocab.json's, patches,
+/// bare ids) rather than a tokenizer's pieces that carry their own spaces.
+static bool wordTokens(const Explanation &explanation) {
+  return explanation.read.input.rank() == 4 || !explanation.read.tokenizer;
+}
+
 /// The colour bar's caption for a layer map of `aggregate`.
 static std::string mapValueName(StringRef aggregate) {
   if (aggregate == "mean_abs")
@@ -1015,6 +1021,7 @@ writeMaps(OutputFiles &outputs, const Explanation &explanation,
     figure.values = relevance.maps[l];
     figure.size = len;
     figure.labels = names;
+    figure.markSpaces = !wordTokens(explanation);
     figure.markedRow = output.position;
     figure.colorMap = mapColors(figure.values);
     figure.valueName = mapValueName(aggregateOpt);
@@ -1065,6 +1072,7 @@ writeMaps(OutputFiles &outputs, const Explanation &explanation,
   rolloutFigure.values = relevance.rolled;
   rolloutFigure.size = len;
   rolloutFigure.labels = names;
+  rolloutFigure.markSpaces = !wordTokens(explanation);
   rolloutFigure.markedRow = output.position;
   rolloutFigure.valueName = "rolled-out attention";
   rolloutFigure.hideDiagonal = true;
@@ -1094,6 +1102,21 @@ writeMaps(OutputFiles &outputs, const Explanation &explanation,
                                    {len}, relevance.rollRow))
     return std::move(e);
   return layerJson;
+}
+
+/// The `count` most probable outputs at the explained position, most
+/// probable first.
+static std::vector<int64_t> mostProbable(const Explanation &explanation,
+                                         size_t count) {
+  const ExplainedOutput &output = explanation.output;
+  const ref::Array &logits = explanation.explained.logits;
+  std::vector<int64_t> ids(output.classes);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::stable_sort(ids.begin(), ids.end(), [&](int64_t a, int64_t b) {
+    return logits.data[output.offset + a] > logits.data[output.offset + b];
+  });
+  ids.resize(std::min(count, ids.size()));
+  return ids;
 }
 
 /// The name of class `id`: config.json's id2label, else "class <id>".
@@ -1157,16 +1180,11 @@ static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
   figure.title = llvm::formatv("{0}: explaining {1}", model.name,
                                className(model, output.target))
                      .str();
-  std::vector<int64_t> classes(output.classes);
-  std::iota(classes.begin(), classes.end(), 0);
-  std::stable_sort(classes.begin(), classes.end(), [&](int64_t a, int64_t b) {
-    return logits.data[output.offset + a] > logits.data[output.offset + b];
-  });
   figure.notes.push_back("most probable classes:");
-  for (size_t k = 0; k < std::min<size_t>(5, classes.size()); ++k)
+  for (auto [k, id] : llvm::enumerate(mostProbable(explanation, 5)))
     figure.notes.push_back(llvm::formatv(
-        "  {0}. {1,-24} p = {2:F3}", k + 1, className(model, classes[k]),
-        probability(logits, output.offset, output.classes, classes[k])));
+        "  {0}. {1,-24} p = {2:F3}", k + 1, className(model, id),
+        probability(logits, output.offset, output.classes, id)));
   if (truth)
     figure.notes.push_back("true class: " +
                            className(model, truth->labels[heldout]));
@@ -1646,7 +1664,7 @@ static void fillReport(ex::ReportData &report, const Model &model,
   report.targetName = explanation.targetName;
   // Words of a vocab.json, patches and bare ids are shown with spaces
   // between them; a tokenizer's tokens carry their own.
-  report.wordTokens = model.imageInput || !explanation.read.tokenizer;
+  report.wordTokens = wordTokens(explanation);
   report.targetLabel = llvm::formatv("{0} (p = {1:F3})", explanation.targetName,
                                      explanation.targetProbability)
                            .str();
@@ -1691,6 +1709,21 @@ static void fillReport(ex::ReportData &report, const Model &model,
       {"explained output", llvm::formatv("position {0}, {1}", output.position,
                                          explanation.targetName)
                                .str()},
+      {"most probable",
+       llvm::join(llvm::map_range(
+                      mostProbable(explanation, 5),
+                      [&](int64_t id) {
+                        return llvm::formatv(
+                                   "{0} {1:F3}",
+                                   model.imageInput
+                                       ? className(model, id)
+                                       : tokenText(explanation.read, id),
+                                   probability(explanation.explained.logits,
+                                               output.offset, output.classes,
+                                               id))
+                            .str();
+                      }),
+                  ", ")},
       {"shading", "each row on its own scale; the explained position's own "
                   "value (its self-attention and the identity) left out"},
       {"time", llvm::formatv("{0:F2} s", seconds).str()}};
