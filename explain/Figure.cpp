@@ -361,23 +361,31 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
       canvas.fillRect(mapX + j * cell, mapY + i * cell, cell, cell, c);
     }
   canvas.strokeRect(mapX - 1, mapY - 1, mapPx + 2, mapPx + 2, kMuted);
+  // Red stands out on viridis; on blue-white-red the outline is black.
+  Rgb marked = figure.colorMap == ColorMap::Diverging ? kBlack : kMarker;
   if (figure.markedRow) {
     int64_t rowY = mapY + *figure.markedRow * cell;
     int thickness = cell >= 8 ? 2 : 1;
     canvas.strokeRect(mapX - thickness, rowY - thickness,
-                      mapPx + 2 * thickness, cell + 2 * thickness, kMarker,
+                      mapPx + 2 * thickness, cell + 2 * thickness, marked,
                       thickness);
-    drawMarker(canvas, mapX - 3, rowY + cell / 2, 8, kMarker);
+    drawMarker(canvas, mapX - 3, rowY + cell / 2, 8, marked);
   }
 
   // Row labels (right-aligned, left of the map) and column labels (reading
   // upward under each column), or ticks.
   int64_t labelRight = mapX - markerWidth - 4;
   for (int64_t i = 0; i < L; ++i) {
-    if (!labelled && i % stepY != 0)
+    bool isMarked = figure.markedRow && i == *figure.markedRow;
+    // Ticks every stepY rows, and the marked row's number in place of the
+    // ticks too close to it.
+    if (!labelled && !isMarked &&
+        (i % stepY != 0 ||
+         (figure.markedRow &&
+          std::abs(i - *figure.markedRow) * cell < kLine)))
       continue;
     std::string text = labelled ? labels[i] : std::to_string(i);
-    Rgb color = figure.markedRow && i == *figure.markedRow ? kMarker : kInk;
+    Rgb color = isMarked ? marked : kInk;
     int64_t cy = mapY + i * cell + cell / 2;
     canvas.drawText(labelRight - textWidth(text), cy - kGlyphHeight / 2 + 1,
                     text, color);
