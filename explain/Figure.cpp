@@ -586,12 +586,16 @@ mlir::glint::explain::encodeImageFigurePng(const ImageFigure &figure) {
   Canvas canvas(width, height);
   canvas.drawText(kMargin, kMargin, figure.title, kInk, 2);
 
-  // The image in [0, 1] by its own range; a flat image is mid-grey.
+  // The image in [0, 1]: as it is, or by its own range (a flat image is
+  // mid-grey).
   auto [lowIt, highIt] =
       std::minmax_element(figure.image.begin(), figure.image.end());
   double low = *lowIt, span = double(*highIt) - low;
   auto channel = [&](int64_t c, int64_t y, int64_t x) {
-    return span > 0 ? (figure.image[(c * H + y) * W + x] - low) / span : 0.5;
+    double v = figure.image[(c * H + y) * W + x];
+    if (figure.inUnitRange)
+      return std::clamp(v, 0.0, 1.0);
+    return span > 0 ? (v - low) / span : 0.5;
   };
   auto inMask = [&](int64_t y, int64_t x) {
     return y >= 0 && x >= 0 && y < H && x < W && figure.mask[y * W + x] != 0;

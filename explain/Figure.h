@@ -139,8 +139,9 @@ llvm::Expected<std::string> encodeMapGridPng(const MapGrid &grid);
 struct ImageFigure {
   std::string title;
   /// Channel-major 3×H×W in any range (shown scaled by its minimum and
-  /// maximum).
+  /// maximum), or in [0, 1] when inUnitRange (shown as it is, clamped).
   std::vector<float> image;
+  bool inUnitRange = false;
   int64_t height = 0, width = 0;
   struct Panel {
     std::string title;

@@ -327,6 +327,21 @@ TEST(ExplainFigure, ImagePanelsSideBySideWithTheMaskOutlined) {
             std::string::npos);
 }
 
+TEST(ExplainFigure, PicturesAreShownAsTheyWere) {
+  // A flat image: mid-grey when scaled by its own range, its own grey when
+  // it is a picture in [0, 1].
+  ImageFigure figure;
+  figure.height = figure.width = 4;
+  figure.image.assign(3 * 16, 0.25f);
+  size_t panel = size_t(192) * 192;
+  EXPECT_GE(decodeOrFail(encodeImageFigurePng(figure)).count({128, 128, 128}),
+            panel);
+  figure.inUnitRange = true;
+  Decoded picture = decodeOrFail(encodeImageFigurePng(figure));
+  EXPECT_GE(picture.count({64, 64, 64}), panel);
+  EXPECT_LT(picture.count({128, 128, 128}), panel);
+}
+
 //===----------------------------------------------------------------------===//
 // Picture input
 //===----------------------------------------------------------------------===//

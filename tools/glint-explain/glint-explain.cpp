@@ -696,12 +696,16 @@ struct ExplainInput {
   /// A tokenizer other than a word-level vocab.json, for --text and names.
   std::shared_ptr<mlir::glint::text::Tokenizer> tokenizer;
   std::optional<Heldout> truth;
+  /// How a PNG input was normalised, to show it as the picture it was.
+  std::optional<ex::ImagePreprocessing> picture;
 };
 } // namespace
 
 /// A PNG picture as the image model reads it: resized to its input size,
-/// centre-cropped and normalised as its preprocessing says.
-static Expected<ref::Array> readPicture(const Model &model, StringRef path) {
+/// centre-cropped and normalised as its preprocessing (returned in
+/// `used`) says.
+static Expected<ref::Array> readPicture(const Model &model, StringRef path,
+                                        ex::ImagePreprocessing &used) {
   if (!model.imageInput)
     return llvm::createStringError(
         path + ": a picture is input for an image model; this model reads "
@@ -722,6 +726,7 @@ static Expected<ref::Array> readPicture(const Model &model, StringRef path) {
       ArrayRef<int64_t>{1, 3, model.imageHeight, model.imageWidth});
   std::vector<float> pixels = ex::preprocessImage(*picture, *preprocessing);
   input.data.assign(pixels.begin(), pixels.end());
+  used = *preprocessing;
   return input;
 }
 
@@ -789,10 +794,12 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
       vocab = std::move(*v);
     }
   } else if (StringRef(inputNpy).ends_with_insensitive(".png")) {
-    auto picture = readPicture(model, inputNpy);
+    ex::ImagePreprocessing used;
+    auto picture = readPicture(model, inputNpy, used);
     if (!picture)
       return picture.takeError();
     input = std::move(*picture);
+    result.picture = used;
   } else {
     auto run = rt::readRunInput(tokensOpt, textOpt,
                                 result.tokenizer  ? StringRef()
@@ -1147,6 +1154,15 @@ static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
   std::vector<float> image(input.data.begin(), input.data.end());
   ex::ImageFigure figure;
   figure.image = image;
+  // A picture is shown as it was (resized and cropped), not normalised.
+  if (const std::optional<ex::ImagePreprocessing> &picture =
+          explanation.read.picture) {
+    int64_t pixels = height * width;
+    for (int64_t i = 0; i < 3 * pixels; ++i)
+      figure.image[i] = float(image[i] * picture->std[i / pixels] +
+                              picture->mean[i / pixels]);
+    figure.inUnitRange = true;
+  }
   figure.height = height;
   figure.width = width;
   const Relevance &relevance = explanation.relevance;
