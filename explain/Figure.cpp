@@ -100,8 +100,7 @@ Expected<std::string> Canvas::encodePng() const {
 }
 
 int64_t mlir::glint::explain::textWidth(StringRef text, int scale) {
-  return text.empty() ? 0
-                      : (int64_t(text.size()) * kGlyphAdvance - 1) * scale;
+  return text.empty() ? 0 : (int64_t(text.size()) * kGlyphAdvance - 1) * scale;
 }
 
 std::string mlir::glint::explain::figureLabel(StringRef text, size_t maxChars,
@@ -217,11 +216,11 @@ int64_t niceStep(double minimum) {
 
 /// A vertical colour bar at (x, y), \p h tall, \p map from \p range.low at
 /// the bottom to \p range.high at the top, with the two ends and the middle
-/// labelled to its right, and \p caption reading upward beyond them.
-/// Returns the width used.
-int64_t drawColorBar(Canvas &canvas, int64_t x, int64_t y, int64_t h,
-                     ColorMap map, const Range &range, StringRef caption,
-                     StringRef highLabel = {}, StringRef lowLabel = {}) {
+/// labelled to its right, and \p caption reading upward beyond them
+/// (colorBarWidth wide).
+void drawColorBar(Canvas &canvas, int64_t x, int64_t y, int64_t h, ColorMap map,
+                  const Range &range, StringRef caption,
+                  StringRef highLabel = {}, StringRef lowLabel = {}) {
   constexpr int64_t barWidth = 14;
   for (int64_t k = 0; k < h; ++k) {
     double t = h > 1 ? 1.0 - double(k) / double(h - 1) : 1.0;
@@ -244,7 +243,6 @@ int64_t drawColorBar(Canvas &canvas, int64_t x, int64_t y, int64_t h,
   int64_t captionX = labelX + labelsWidth + 6;
   int64_t captionY = y + h / 2 + textWidth(caption) / 2;
   canvas.drawTextUp(captionX, captionY, caption, kMuted);
-  return captionX + kGlyphHeight - x;
 }
 
 /// The width of drawColorBar's drawing for these labels.
@@ -303,8 +301,7 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
   int64_t stepY = niceStep(double(kLine + 2) / double(cell));
 
   auto include = [&](size_t i) {
-    return !figure.hideDiagonal || L == 1 ||
-           int64_t(i) / L != int64_t(i) % L;
+    return !figure.hideDiagonal || L == 1 || int64_t(i) / L != int64_t(i) % L;
   };
   Range range = Range::of(figure.values, figure.colorMap, include);
 
@@ -321,9 +318,8 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
 
   // Horizontal layout.
   int64_t axisTitle = kGlyphHeight + 6;
-  int64_t rowLabels =
-      labelled ? int64_t(labelChars) * kGlyphAdvance + 6
-               : digits * kGlyphAdvance + 8;
+  int64_t rowLabels = labelled ? int64_t(labelChars) * kGlyphAdvance + 6
+                               : digits * kGlyphAdvance + 8;
   int64_t markerWidth = figure.markedRow ? 10 : 0;
   int64_t mapX = kMargin + axisTitle + rowLabels + markerWidth;
   int64_t barX = mapX + mapPx + 16;
@@ -331,8 +327,8 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
   width = std::max(width, kMargin * 2 + textWidth(figure.title, 2));
   width = std::max(width, kMargin * 2 + textWidth(figure.subtitle));
   // Vertical layout.
-  int64_t mapY = kMargin + 2 * kGlyphHeight + 8 +
-                 (figure.subtitle.empty() ? 0 : kLine);
+  int64_t mapY =
+      kMargin + 2 * kGlyphHeight + 8 + (figure.subtitle.empty() ? 0 : kLine);
   int64_t barsHeight = drawBars ? 80 : 0;
   // The bars' caption, then the bars.
   int64_t barsY = mapY + mapPx + 8 + kLine;
@@ -366,9 +362,8 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
   if (figure.markedRow) {
     int64_t rowY = mapY + *figure.markedRow * cell;
     int thickness = cell >= 8 ? 2 : 1;
-    canvas.strokeRect(mapX - thickness, rowY - thickness,
-                      mapPx + 2 * thickness, cell + 2 * thickness, marked,
-                      thickness);
+    canvas.strokeRect(mapX - thickness, rowY - thickness, mapPx + 2 * thickness,
+                      cell + 2 * thickness, marked, thickness);
     drawMarker(canvas, mapX - 3, rowY + cell / 2, 8, marked);
   }
 
@@ -381,8 +376,7 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
     // ticks too close to it.
     if (!labelled && !isMarked &&
         (i % stepY != 0 ||
-         (figure.markedRow &&
-          std::abs(i - *figure.markedRow) * cell < kLine)))
+         (figure.markedRow && std::abs(i - *figure.markedRow) * cell < kLine)))
       continue;
     std::string text = labelled ? labels[i] : std::to_string(i);
     Rgb color = isMarked ? marked : kInk;
@@ -397,8 +391,8 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
       continue;
     int64_t cx = mapX + j * cell + cell / 2;
     if (labelled) {
-      canvas.drawTextUp(cx - kGlyphHeight / 2, colLabelsY + textWidth(labels[j]),
-                        labels[j], kInk);
+      canvas.drawTextUp(cx - kGlyphHeight / 2,
+                        colLabelsY + textWidth(labels[j]), labels[j], kInk);
     } else {
       std::string text = std::to_string(j);
       canvas.fillRect(cx, mapY + mapPx + 1, 1, 3, kInk);
@@ -424,9 +418,9 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
       bottom = std::min(bottom, v);
     }
     double span = top - bottom;
-    int64_t zeroY = barsY + (span > 0 ? int64_t(std::lround(
-                                            barsHeight * top / span))
-                                      : barsHeight);
+    int64_t zeroY =
+        barsY +
+        (span > 0 ? int64_t(std::lround(barsHeight * top / span)) : barsHeight);
     canvas.fillRect(mapX, barsY, mapPx, barsHeight, {246, 246, 246});
     for (int64_t j = 0; j < L; ++j) {
       if (span <= 0)
@@ -438,10 +432,9 @@ mlir::glint::explain::encodeMapFigurePng(const MapFigure &figure) {
     }
     canvas.fillRect(mapX, zeroY, mapPx, 1, kMuted);
     std::string caption =
-        llvm::formatv("row {0} (explained output){1}: max {2}",
-                      *figure.markedRow,
-                      figure.hideDiagonal ? ", own entry left out" : "",
-                      number(top))
+        llvm::formatv(
+            "row {0} (explained output){1}: max {2}", *figure.markedRow,
+            figure.hideDiagonal ? ", own entry left out" : "", number(top))
             .str();
     canvas.drawText(mapX, barsY - kLine, caption, kMuted);
     std::string topLabel = number(top);
@@ -476,9 +469,9 @@ mlir::glint::explain::encodeMapGridPng(const MapGrid &grid) {
                       *grid.markedRow, L)
             .str());
 
-  int64_t columns =
-      grid.columns ? grid.columns
-                   : int64_t(std::ceil(std::sqrt(double(n)) - 1e-9));
+  int64_t columns = grid.columns
+                        ? grid.columns
+                        : int64_t(std::ceil(std::sqrt(double(n)) - 1e-9));
   columns = std::clamp<int64_t>(columns, 1, n);
   int64_t rows = (n + columns - 1) / columns;
   int64_t cell = std::max<int64_t>(1, 160 / L);
@@ -505,20 +498,19 @@ mlir::glint::explain::encodeMapGridPng(const MapGrid &grid) {
   for (int64_t l = 0; l < n; ++l) {
     int64_t px = kMargin + 8 + (l % columns) * panelW;
     int64_t py = gridY + (l / columns) * panelH;
-    Range range = Range::of(grid.maps[l], grid.colorMap,
-                            [](size_t) { return true; });
-    canvas.drawText(px, py, figureLabel(grid.panelTitles[l], 26, false),
-                    kInk);
-    canvas.drawText(px, py + kLine,
-                    "max " + number(std::max(std::fabs(range.low),
-                                             std::fabs(range.high))),
-                    kMuted);
+    Range range =
+        Range::of(grid.maps[l], grid.colorMap, [](size_t) { return true; });
+    canvas.drawText(px, py, figureLabel(grid.panelTitles[l], 26, false), kInk);
+    canvas.drawText(
+        px, py + kLine,
+        "max " + number(std::max(std::fabs(range.low), std::fabs(range.high))),
+        kMuted);
     int64_t mapY = py + 2 * kLine;
     for (int64_t i = 0; i < L; ++i)
       for (int64_t j = 0; j < L; ++j)
-        canvas.fillRect(px + j * cell, mapY + i * cell, cell, cell,
-                        colorAt(grid.colorMap,
-                                range.t(grid.maps[l][i * L + j])));
+        canvas.fillRect(
+            px + j * cell, mapY + i * cell, cell, cell,
+            colorAt(grid.colorMap, range.t(grid.maps[l][i * L + j])));
     canvas.strokeRect(px - 1, mapY - 1, L * cell + 2, L * cell + 2, kMuted);
     if (grid.markedRow)
       drawMarker(canvas, px - 3, mapY + *grid.markedRow * cell + cell / 2, 6,
@@ -625,15 +617,15 @@ mlir::glint::explain::encodeImageFigurePng(const ImageFigure &figure) {
   for (int64_t p = 0; p < count; ++p) {
     int64_t ox = kMargin + p * (panelW + gap);
     const ImageFigure::Panel *panel = p ? &figure.panels[p - 1] : nullptr;
-    canvas.drawText(ox, panelsY - kLine,
-                    panel ? figureLabel(panel->title, panelW / kGlyphAdvance,
-                                        false)
-                          : std::string("input"),
-                    kInk);
+    canvas.drawText(
+        ox, panelsY - kLine,
+        panel ? figureLabel(panel->title, panelW / kGlyphAdvance, false)
+              : std::string("input"),
+        kInk);
     double relLow = 0.0, relSpan = 0.0;
     if (panel) {
-      auto [a, b] = std::minmax_element(panel->relevance.begin(),
-                                        panel->relevance.end());
+      auto [a, b] =
+          std::minmax_element(panel->relevance.begin(), panel->relevance.end());
       relLow = *a;
       relSpan = *b - *a;
     }
@@ -660,8 +652,7 @@ mlir::glint::explain::encodeImageFigurePng(const ImageFigure &figure) {
           };
           out = {mix(heat.r), mix(heat.g), mix(heat.b)};
         }
-        canvas.fillRect(ox + x * scale, panelsY + y * scale, scale, scale,
-                        out);
+        canvas.fillRect(ox + x * scale, panelsY + y * scale, scale, scale, out);
       }
     outline(ox);
   }

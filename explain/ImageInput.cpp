@@ -52,8 +52,8 @@ Expected<RgbImage> mlir::glint::explain::readPngFile(StringRef path) {
   if (uint64_t(image.width) * image.height > (uint64_t(1) << 26)) {
     png_image_free(&image);
     return llvm::createStringError(
-        llvm::formatv("'{0}': a {1}×{2} image is too large", path,
-                      image.width, image.height)
+        llvm::formatv("'{0}': a {1}×{2} image is too large", path, image.width,
+                      image.height)
             .str());
   }
   image.format = PNG_FORMAT_RGB;
@@ -66,8 +66,7 @@ Expected<RgbImage> mlir::glint::explain::readPngFile(StringRef path) {
                              /*row_stride=*/0, /*colormap=*/nullptr)) {
     std::string message = image.message;
     png_image_free(&image);
-    return llvm::createStringError("cannot decode '" + path +
-                                   "': " + message);
+    return llvm::createStringError("cannot decode '" + path + "': " + message);
   }
   return result;
 }
@@ -78,7 +77,7 @@ namespace {
 Error readTriple(const llvm::json::Object &object, StringRef key,
                  std::array<double, 3> &values, StringRef file) {
   const llvm::json::Value *value = object.get(key);
-  if (!value)
+  if (!value || value->kind() == llvm::json::Value::Null)
     return Error::success();
   if (std::optional<double> one = value->getAsNumber()) {
     values = {*one, *one, *one};
@@ -101,8 +100,7 @@ Error readTriple(const llvm::json::Object &object, StringRef key,
 } // namespace
 
 Expected<ImagePreprocessing>
-mlir::glint::explain::readImagePreprocessing(StringRef modelDir,
-                                             int64_t size) {
+mlir::glint::explain::readImagePreprocessing(StringRef modelDir, int64_t size) {
   ImagePreprocessing result;
   result.size = size;
   for (StringRef name : {"preprocessor_config.json", "config.json"}) {
@@ -120,23 +118,27 @@ mlir::glint::explain::readImagePreprocessing(StringRef modelDir,
                                      llvm::toString(json.takeError()));
     const llvm::json::Object *object = json->getAsObject();
     if (!object || !(object->get("image_mean") || object->get("image_std") ||
-                     object->get("crop_pct")))
+                     object->get("crop_pct") || object->get("do_normalize")))
       continue;
     if (Error e = readTriple(*object, "image_mean", result.mean, path))
       return std::move(e);
     if (Error e = readTriple(*object, "image_std", result.std, path))
       return std::move(e);
-    if (const llvm::json::Value *crop = object->get("crop_pct")) {
+    // Hugging Face's processors: do_normalize false keeps [0, 1].
+    if (object->getBoolean("do_normalize") == false) {
+      result.mean = {0.0, 0.0, 0.0};
+      result.std = {1.0, 1.0, 1.0};
+    }
+    const llvm::json::Value *crop = object->get("crop_pct");
+    if (crop && crop->kind() != llvm::json::Value::Null) {
       std::optional<double> v = crop->getAsNumber();
       if (!v || !(*v > 0.0 && *v <= 1.0))
-        return llvm::createStringError(path +
-                                       ": 'crop_pct' must be in (0, 1]");
+        return llvm::createStringError(path + ": 'crop_pct' must be in (0, 1]");
       result.cropFraction = *v;
     }
     for (double s : result.std)
       if (!(s > 0.0))
-        return llvm::createStringError(path +
-                                       ": 'image_std' must be positive");
+        return llvm::createStringError(path + ": 'image_std' must be positive");
     break;
   }
   return result;
@@ -178,9 +180,10 @@ Taps resampleTaps(int64_t in, int64_t out) {
 
 } // namespace
 
-std::vector<double> mlir::glint::explain::resizeBilinearAntialiased(
-    ArrayRef<double> channel, int64_t inH, int64_t inW, int64_t outH,
-    int64_t outW) {
+std::vector<double>
+mlir::glint::explain::resizeBilinearAntialiased(ArrayRef<double> channel,
+                                                int64_t inH, int64_t inW,
+                                                int64_t outH, int64_t outW) {
   // Along rows first, then along columns (PIL's order).
   Taps across = resampleTaps(inW, outW), down = resampleTaps(inH, outH);
   std::vector<double> wide(size_t(inH * outW), 0.0);
@@ -211,12 +214,12 @@ mlir::glint::explain::preprocessImage(const RgbImage &image,
   int64_t outH, outW;
   if (image.height <= image.width) {
     outH = shorter;
-    outW = int64_t(double(shorter) * double(image.width) /
-                   double(image.height));
+    outW =
+        int64_t(double(shorter) * double(image.width) / double(image.height));
   } else {
     outW = shorter;
-    outH = int64_t(double(shorter) * double(image.height) /
-                   double(image.width));
+    outH =
+        int64_t(double(shorter) * double(image.height) / double(image.width));
   }
   outH = std::max(outH, p.size);
   outW = std::max(outW, p.size);
@@ -234,9 +237,8 @@ mlir::glint::explain::preprocessImage(const RgbImage &image,
         channel, image.height, image.width, outH, outW);
     for (int64_t y = 0; y < p.size; ++y)
       for (int64_t x = 0; x < p.size; ++x)
-        out[(c * p.size + y) * p.size + x] =
-            float((resized[(top + y) * outW + left + x] - p.mean[c]) /
-                  p.std[c]);
+        out[(c * p.size + y) * p.size + x] = float(
+            (resized[(top + y) * outW + left + x] - p.mean[c]) / p.std[c]);
   }
   return out;
 }

@@ -51,10 +51,11 @@ struct ImagePreprocessing {
 };
 
 /// The preprocessing of the model in \p modelDir for \p size × \p size
-/// inputs: `image_mean`, `image_std` and `crop_pct` from
-/// preprocessor_config.json (Hugging Face) or else config.json, ImageNet's
-/// values and no crop where neither has them. It is an error if a file is
-/// not JSON or a key has the wrong shape, or a std is not positive.
+/// inputs: `image_mean`, `image_std` and `crop_pct` (and `do_normalize`
+/// false: none) from preprocessor_config.json (Hugging Face) or else
+/// config.json, ImageNet's values and no crop where neither has them. It is an
+/// error if a file is not JSON or a key has the wrong shape, or a std is not
+/// positive.
 llvm::Expected<ImagePreprocessing>
 readImagePreprocessing(llvm::StringRef modelDir, int64_t size);
 

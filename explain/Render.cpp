@@ -126,7 +126,7 @@ h3 { font-size: 1em; margin: 1em 0 0.3em; display: flex; align-items: center;
   white-space: nowrap; vertical-align: super; margin-left: 0.2em; }
 .truth { border-bottom: 3px solid #1a9850; }
 .legend { line-height: 1.9; }
-.legend > span { margin-right: 1.5em; }
+.legend > span { margin-right: 1.5em; display: inline-block; }
 .scale { font-weight: normal; font-size: 0.8em; color: #333;
   display: inline-flex; align-items: center; gap: 0.4em; }
 .scale .bar { display: inline-block; width: 9em; height: 0.9em;
@@ -473,8 +473,8 @@ mlir::glint::explain::renderHtmlReport(const ReportData &data) {
   }
 
   // The legend, in terms of what is explained.
-  std::string target = escapeHtml(
-      data.targetName.empty() ? data.targetLabel : data.targetName);
+  std::string target =
+      escapeHtml(data.targetName.empty() ? data.targetLabel : data.targetName);
   if (target.empty())
     target = "the output";
   else
@@ -513,15 +513,16 @@ mlir::glint::explain::renderHtmlReport(const ReportData &data) {
     for (size_t i = 0; i < numTokens; ++i) {
       const std::string &token = data.tokens[i];
       // A sub-word token that continues the previous token's word.
-      bool continues =
-          !data.wordTokens && i > 0 && !token.empty() &&
-          !llvm::isSpace(token.front()) && !data.tokens[i - 1].empty() &&
-          !llvm::isSpace(data.tokens[i - 1].back());
+      bool continues = !data.wordTokens && i > 0 && !token.empty() &&
+                       !llvm::isSpace(token.front()) &&
+                       !data.tokens[i - 1].empty() &&
+                       !llvm::isSpace(data.tokens[i - 1].back());
       if (data.wordTokens && i > 0)
         os << " ";
       double r = method.relevance[i];
       double fraction = largest > 0.0 ? r / largest : 0.0;
-      bool isTarget = data.targetPosition && uint64_t(*data.targetPosition) == i;
+      bool isTarget =
+          data.targetPosition && uint64_t(*data.targetPosition) == i;
       os << "<span class=\"tok";
       if (isTarget)
         os << " target";

@@ -19,7 +19,10 @@
 #include "explain/Render.h"
 #include "runtime/io/Npy.h"
 
+#include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include "gtest/gtest.h"
 
@@ -196,8 +199,8 @@ TEST(ExplainFigure, MapMarksTheExplainedRow) {
 TEST(ExplainFigure, MapLabelsBothAxesWhenFewPositions) {
   MapFigure figure = twoValueFigure(8);
   Decoded ticks = decodeOrFail(encodeMapFigurePng(figure));
-  figure.labels = {"<bos>", "the", "river", "was", "crimson", "in", "the",
-                   "morning"};
+  figure.labels = {"<bos>",   "the", "river", "was",
+                   "crimson", "in",  "the",   "morning"};
   Decoded labelled = decodeOrFail(encodeMapFigurePng(figure));
   // Labels under the columns read upward: the figure grows by about the
   // longest label's width, and much more text is drawn than the ticks'.
@@ -404,13 +407,46 @@ TEST(ExplainImageInput, BundledModelReadsItsPicture) {
   EXPECT_DOUBLE_EQ(defaults->std[2], 0.225);
 }
 
+/// A model directory's preprocessing keys, as Hugging Face writes them.
+TEST(ExplainImageInput, PreprocessingKeys) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("glint-pre", dir));
+  auto write = [&](StringRef text) {
+    std::error_code ec;
+    llvm::raw_fd_ostream os((dir + "/preprocessor_config.json").str(), ec);
+    os << text;
+  };
+  write(R"({"image_mean": [0.5, 0.5, 0.5], "image_std": 0.25,
+            "crop_pct": null})");
+  auto read = readImagePreprocessing(dir, 224);
+  ASSERT_TRUE(bool(read)) << llvm::toString(read.takeError());
+  EXPECT_EQ(read->size, 224);
+  EXPECT_DOUBLE_EQ(read->std[1], 0.25);
+  EXPECT_DOUBLE_EQ(read->cropFraction, 1.0);
+  write(R"({"do_normalize": false, "crop_pct": 0.875})");
+  read = readImagePreprocessing(dir, 224);
+  ASSERT_TRUE(bool(read)) << llvm::toString(read.takeError());
+  EXPECT_DOUBLE_EQ(read->mean[0], 0.0);
+  EXPECT_DOUBLE_EQ(read->std[0], 1.0);
+  EXPECT_DOUBLE_EQ(read->cropFraction, 0.875);
+  write(R"({"image_std": [0.2, 0.0, 0.2]})");
+  EXPECT_NE(messageOf(readImagePreprocessing(dir, 8))
+                .find("'image_std' must be positive"),
+            std::string::npos);
+  write(R"({"image_mean": [0.5, 0.5]})");
+  EXPECT_NE(messageOf(readImagePreprocessing(dir, 8))
+                .find("must be a number or three numbers"),
+            std::string::npos);
+  llvm::sys::fs::remove_directories(dir);
+}
+
 TEST(ExplainImageInput, BadFilesAreNamed) {
   std::string notPng = sourcePath("models/vim-shapes/config.json");
   EXPECT_NE(messageOf(readPngFile(notPng)).find("is not a PNG image"),
             std::string::npos);
-  EXPECT_NE(messageOf(readPngFile(sourcePath("no/such.png")))
-                .find("cannot read"),
-            std::string::npos);
+  EXPECT_NE(
+      messageOf(readPngFile(sourcePath("no/such.png"))).find("cannot read"),
+      std::string::npos);
 }
 
 //===----------------------------------------------------------------------===//
@@ -460,8 +496,8 @@ TEST(ExplainReport, SubwordTokensReadAsText) {
 
 TEST(ExplainReport, WordTokensAreSpacedAndWrap) {
   ReportData data = stripData();
-  data.tokens = {"<bos>", "the", "quick", "example", "of", "patch 12", "ends",
-                 "?"};
+  data.tokens = {"<bos>", "the",      "quick", "example",
+                 "of",    "patch 12", "ends",  "?"};
   data.wordTokens = true;
   auto html = renderHtmlReport(data);
   ASSERT_TRUE(bool(html)) << llvm::toString(html.takeError());

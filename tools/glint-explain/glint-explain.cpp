@@ -1007,9 +1007,10 @@ static Expected<std::string> writeFigure(OutputFiles &outputs, StringRef name,
 /// rollout.png, its explained row as bars) and the two relevance rows; adds
 /// the rollout, the raw layer's map and the layers to the report, and
 /// returns the layers' entries of summary.json.
-static Expected<llvm::json::Array>
-writeMaps(OutputFiles &outputs, const Explanation &explanation,
-          ArrayRef<std::string> names, ex::ReportData &report) {
+static Expected<llvm::json::Array> writeMaps(OutputFiles &outputs,
+                                             const Explanation &explanation,
+                                             ArrayRef<std::string> names,
+                                             ex::ReportData &report) {
   const Explained &explained = explanation.explained;
   const Relevance &relevance = explanation.relevance;
   const ExplainedOutput &output = explanation.output;
@@ -1021,9 +1022,9 @@ writeMaps(OutputFiles &outputs, const Explanation &explanation,
     if (llvm::Error e = rt::writeNpy(npy, {len, len}, relevance.maps[l]))
       return std::move(e);
     ex::MapFigure figure;
-    figure.title = llvm::formatv("layer {0}: implicit attention ({1})", l,
-                                 formulationOpt)
-                       .str();
+    figure.title =
+        llvm::formatv("layer {0}: implicit attention ({1})", l, formulationOpt)
+            .str();
     figure.subtitle = explained.labels[l];
     figure.values = relevance.maps[l];
     figure.size = len;
@@ -1057,8 +1058,7 @@ writeMaps(OutputFiles &outputs, const Explanation &explanation,
   bool signedMaps = llvm::any_of(grid.maps, [](const std::vector<double> &m) {
     return mapColors(m) == ex::ColorMap::Diverging;
   });
-  grid.colorMap =
-      signedMaps ? ex::ColorMap::Diverging : ex::ColorMap::Viridis;
+  grid.colorMap = signedMaps ? ex::ColorMap::Diverging : ex::ColorMap::Viridis;
   auto gridBytes =
       writeFigure(outputs, "layers.png", ex::encodeMapGridPng(grid));
   if (!gridBytes)
@@ -1068,11 +1068,10 @@ writeMaps(OutputFiles &outputs, const Explanation &explanation,
                                    relevance.rolled))
     return std::move(e);
   ex::MapFigure rolloutFigure;
-  rolloutFigure.title =
-      llvm::formatv("attention rollout, layers {0}-{1} ({2})",
-                    static_cast<unsigned>(startLayer), layers - 1,
-                    formulationOpt)
-          .str();
+  rolloutFigure.title = llvm::formatv("attention rollout, layers {0}-{1} ({2})",
+                                      static_cast<unsigned>(startLayer),
+                                      layers - 1, formulationOpt)
+                            .str();
   rolloutFigure.subtitle =
       "diagonal (each position on itself, with the residual identity) in "
       "grey, outside the colour range";
@@ -1105,8 +1104,8 @@ writeMaps(OutputFiles &outputs, const Explanation &explanation,
   if (llvm::Error e = rt::writeNpy(outputs.file("relevance_raw.npy"), {len},
                                    relevance.rawRow))
     return std::move(e);
-  if (llvm::Error e = rt::writeNpy(outputs.file("relevance_rollout.npy"),
-                                   {len}, relevance.rollRow))
+  if (llvm::Error e = rt::writeNpy(outputs.file("relevance_rollout.npy"), {len},
+                                   relevance.rollRow))
     return std::move(e);
   return layerJson;
 }
@@ -1166,16 +1165,16 @@ static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
   figure.height = height;
   figure.width = width;
   const Relevance &relevance = explanation.relevance;
-  std::string rawTitle = llvm::formatv("raw attention, layer {0}",
-                                       explanation.output.rawLayer)
-                             .str();
+  std::string rawTitle =
+      llvm::formatv("raw attention, layer {0}", explanation.output.rawLayer)
+          .str();
   for (auto [name, title, row] :
        {std::tuple<const char *, StringRef, const std::vector<double> *>{
             "overlay_raw.png", rawTitle, &relevance.rawRow},
         {"overlay_rollout.png", "rollout", &relevance.rollRow}}) {
-    auto pixels = ex::upsamplePatches(patchRelevance(model, *row, patches),
-                                      grid, grid, height / grid,
-                                      ex::Upsampling::Bilinear);
+    auto pixels =
+        ex::upsamplePatches(patchRelevance(model, *row, patches), grid, grid,
+                            height / grid, ex::Upsampling::Bilinear);
     if (!pixels)
       return pixels.takeError();
     figure.panels.push_back({title.str(), *pixels});
@@ -1198,14 +1197,14 @@ static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
                      .str();
   figure.notes.push_back("most probable classes:");
   for (auto [k, id] : llvm::enumerate(mostProbable(explanation, 5)))
-    figure.notes.push_back(llvm::formatv(
-        "  {0}. {1,-24} p = {2:F3}", k + 1, className(model, id),
-        probability(logits, output.offset, output.classes, id)));
+    figure.notes.push_back(
+        llvm::formatv("  {0}. {1,-24} p = {2:F3}", k + 1, className(model, id),
+                      probability(logits, output.offset, output.classes, id)));
   if (truth)
     figure.notes.push_back("true class: " +
                            className(model, truth->labels[heldout]));
-  auto png = writeFigure(outputs, "explanation.png",
-                         ex::encodeImageFigurePng(figure));
+  auto png =
+      writeFigure(outputs, "explanation.png", ex::encodeImageFigurePng(figure));
   if (!png)
     return png.takeError();
   report.images.insert(
@@ -1648,9 +1647,8 @@ static Expected<Explanation> computeExplanation(Model &model) {
       computeRelevance(model, read->input, *explained, len, *output);
   if (!relevance)
     return relevance.takeError();
-  std::string targetName =
-      model.imageInput ? className(model, output->target)
-                       : tokenText(*read, output->target);
+  std::string targetName = model.imageInput ? className(model, output->target)
+                                            : tokenText(*read, output->target);
   double targetProbability = probability(explained->logits, output->offset,
                                          output->classes, output->target);
   auto rows = gradientRows(model, read->input, explained->logits, len, *output);
