@@ -13,6 +13,7 @@
 #include "explain/Render.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Base64.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -84,29 +85,6 @@ Error checkImageSize(int64_t height, int64_t width) {
   return Error::success();
 }
 
-/// \p pixels (tightly packed 8-bit RGB rows) as a PNG file's bytes.
-Expected<std::string> encodeRgbPng(ArrayRef<uint8_t> pixels, int64_t width,
-                                   int64_t height) {
-  png_image image;
-  std::memset(&image, 0, sizeof(image));
-  image.version = PNG_IMAGE_VERSION;
-  image.width = uint32_t(width);
-  image.height = uint32_t(height);
-  image.format = PNG_FORMAT_RGB;
-  // Room for the worst case (stored blocks), so one compression pass does.
-  png_alloc_size_t size = PNG_IMAGE_PNG_SIZE_MAX(image);
-  std::string png(size, '\0');
-  if (!png_image_write_to_memory(&image, png.data(), &size,
-                                 /*convert_to_8_bit=*/0, pixels.data(),
-                                 /*row_stride=*/0, /*colormap=*/nullptr)) {
-    std::string message = image.message;
-    png_image_free(&image);
-    return llvm::createStringError("libpng: " + message);
-  }
-  png.resize(size);
-  return png;
-}
-
 Error prefixPath(Error err, StringRef path) {
   if (!err)
     return Error::success();
@@ -126,25 +104,72 @@ Error writeOrFail(StringRef path, Expected<std::string> contents) {
 //===----------------------------------------------------------------------===//
 
 /// The page's style sheet. Shading is a translucent background so the token
-/// text keeps its contrast.
+/// text keeps its contrast. The token strip keeps the text's own spaces and
+/// line breaks and wraps at the page's width.
 constexpr const char *kStyle = R"css(
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #111; }
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #111;
+  max-width: 72em; }
 h1 { font-size: 1.4em; margin-bottom: 0.2em; }
 h2 { font-size: 1.1em; margin-top: 1.4em; }
-h3 { font-size: 1em; margin: 1em 0 0.3em; }
+h3 { font-size: 1em; margin: 1em 0 0.3em; display: flex; align-items: center;
+  gap: 1em; flex-wrap: wrap; }
 .subtitle { color: #555; margin-top: 0; }
 .note { color: #555; font-size: 0.9em; margin: 0 0 0.3em; }
-.tokens { font-family: ui-monospace, monospace; line-height: 2.1; }
-.tok { white-space: pre; padding: 0.15em 0.05em; border-radius: 3px; }
+.tokens { font-family: ui-monospace, monospace; line-height: 2.3;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
+.tok { padding: 0.15em 0; border-radius: 3px; }
+.words .tok { white-space: pre; }
+.cont { border-left: 1px dotted #777; border-top-left-radius: 0;
+  border-bottom-left-radius: 0; }
 .target { outline: 2px solid #000; }
+.tgt { font-family: system-ui, sans-serif; font-size: 0.75em; color: #000;
+  white-space: nowrap; vertical-align: super; margin-left: 0.2em; }
 .truth { border-bottom: 3px solid #1a9850; }
-.legend span { margin-right: 1.5em; }
+.legend { line-height: 1.9; }
+.legend > span { margin-right: 1.5em; display: inline-block; }
+.scale { font-weight: normal; font-size: 0.8em; color: #333;
+  display: inline-flex; align-items: center; gap: 0.4em; }
+.scale .bar { display: inline-block; width: 9em; height: 0.9em;
+  border: 1px solid #999; }
 table.meta { border-collapse: collapse; }
 table.meta td, table.meta th { border: 1px solid #ccc; padding: 0.2em 0.6em;
   text-align: left; }
 figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
 figure img { image-rendering: pixelated; max-width: 100%; }
 )css";
+
+/// The shading of the report's rows: red for relevance towards the target,
+/// blue against it, as a fraction of the row's largest |value|.
+constexpr const char *kFor = "214,39,40", *kAgainst = "33,102,172";
+constexpr double kMaxAlpha = 0.85;
+
+std::string shade(double fraction) {
+  std::string css;
+  llvm::raw_string_ostream(css)
+      << "rgba(" << (fraction >= 0.0 ? kFor : kAgainst) << ","
+      << llvm::format("%.3f", kMaxAlpha * std::min(std::fabs(fraction), 1.0))
+      << ")";
+  return css;
+}
+
+/// The colour bar of one row: from its most negative value (when it has
+/// any) through 0 to its largest, the ends labelled with their values.
+std::string scaleBar(double low, double high) {
+  std::string html;
+  llvm::raw_string_ostream os(html);
+  bool isSigned = low < 0.0;
+  double largest = std::max(std::fabs(low), std::fabs(high));
+  os << "<span class=\"scale\">";
+  if (isSigned)
+    os << llvm::format("%.3g", -largest);
+  else
+    os << "0";
+  os << "<span class=\"bar\" style=\"background:linear-gradient(to right,"
+     << (isSigned ? shade(-1.0) + "," : std::string()) << shade(0.0) << ","
+     << shade(1.0) << ")\"></span>";
+  os << llvm::format("%.3g", largest) << "</span>";
+  return html;
+}
 
 Error checkPosition(int64_t position, size_t numTokens, StringRef what) {
   if (position < 0 || uint64_t(position) >= numTokens)
@@ -165,6 +190,9 @@ std::string displayToken(StringRef token) {
       // U+2400 + u in UTF-8: E2 90 80+u.
       shown += "\xE2\x90";
       shown += char(0x80 + u);
+      // The strip keeps line breaks (white-space: pre-wrap).
+      if (c == '\n')
+        shown += '\n';
     } else {
       shown += c;
     }
@@ -192,6 +220,29 @@ Rgb mlir::glint::explain::colorAt(ColorMap map, double t) {
   };
   const Rgb &lo = points[i], &hi = points[i + 1];
   return {mix(lo.r, hi.r), mix(lo.g, hi.g), mix(lo.b, hi.b)};
+}
+
+Expected<std::string>
+mlir::glint::explain::encodeRgbPng(ArrayRef<uint8_t> pixels, int64_t width,
+                                   int64_t height) {
+  png_image image;
+  std::memset(&image, 0, sizeof(image));
+  image.version = PNG_IMAGE_VERSION;
+  image.width = uint32_t(width);
+  image.height = uint32_t(height);
+  image.format = PNG_FORMAT_RGB;
+  // Room for the worst case (stored blocks), so one compression pass does.
+  png_alloc_size_t size = PNG_IMAGE_PNG_SIZE_MAX(image);
+  std::string png(size, '\0');
+  if (!png_image_write_to_memory(&image, png.data(), &size,
+                                 /*convert_to_8_bit=*/0, pixels.data(),
+                                 /*row_stride=*/0, /*colormap=*/nullptr)) {
+    std::string message = image.message;
+    png_image_free(&image);
+    return llvm::createStringError("libpng: " + message);
+  }
+  png.resize(size);
+  return png;
 }
 
 Expected<std::string>
@@ -421,41 +472,71 @@ mlir::glint::explain::renderHtmlReport(const ReportData &data) {
     os << "<p>target <b>" << escapeHtml(data.targetLabel) << "</b></p>\n";
   }
 
-  os << "<p class=\"legend\"><span><span class=\"tok\" "
-        "style=\"background:rgba(214,39,40,0.8)\">  </span> positive</span>"
-     << "<span><span class=\"tok\" "
-        "style=\"background:rgba(33,102,172,0.8)\">  </span> negative</span>";
+  // The legend, in terms of what is explained.
+  std::string target =
+      escapeHtml(data.targetName.empty() ? data.targetLabel : data.targetName);
+  if (target.empty())
+    target = "the output";
+  else
+    target = "<b>" + target + "</b>";
+  os << "<p class=\"legend\"><span><span class=\"tok\" style=\"background:"
+     << shade(1.0) << "\">&nbsp;&nbsp;</span> relevant to " << target
+     << ": read by the explained output, or raising its score</span>"
+     << "<span><span class=\"tok\" style=\"background:" << shade(-1.0)
+     << "\">&nbsp;&nbsp;</span> lowering the score of " << target
+     << " (signed methods)</span>";
   if (data.targetPosition)
-    os << "<span><span class=\"tok target\">  </span> target</span>";
+    os << "<span><span class=\"tok target\">&nbsp;&nbsp;</span> the "
+          "explained position</span>";
   if (!data.groundTruth.empty())
-    os << "<span><span class=\"tok truth\">  </span> ground truth</span>";
-  os << "<span>each row scaled by its largest |value|; hover a token for its "
-        "value</span></p>\n";
+    os << "<span><span class=\"tok truth\">&nbsp;&nbsp;</span> ground "
+          "truth</span>";
+  if (!data.wordTokens)
+    os << "<span><span class=\"tok\">ex</span><span class=\"tok cont\">"
+          "ample</span> one word in two tokens</span>";
+  os << "<br><span>Each row is shaded on its own scale (the bar beside its "
+        "name; 0 is white). Hover a token for its value.</span></p>\n";
 
   os << "<h2>Relevance per method</h2>\n";
   for (const ReportMethod &method : data.methods) {
+    double largest = 0.0, low = 0.0;
+    for (double r : method.relevance) {
+      largest = std::max(largest, std::fabs(r));
+      low = std::min(low, r);
+    }
     os << "<section class=\"method\">\n<h3>" << escapeHtml(method.name)
-       << "</h3>\n";
+       << scaleBar(low, largest) << "</h3>\n";
     if (!method.note.empty())
       os << "<p class=\"note\">" << escapeHtml(method.note) << "</p>\n";
-    double largest = 0.0;
-    for (double r : method.relevance)
-      largest = std::max(largest, std::fabs(r));
-    os << "<div class=\"tokens\">";
+    os << (data.wordTokens ? "<div class=\"tokens words\">"
+                           : "<div class=\"tokens\">");
     for (size_t i = 0; i < numTokens; ++i) {
+      const std::string &token = data.tokens[i];
+      // A sub-word token that continues the previous token's word.
+      bool continues = !data.wordTokens && i > 0 && !token.empty() &&
+                       !llvm::isSpace(token.front()) &&
+                       !data.tokens[i - 1].empty() &&
+                       !llvm::isSpace(data.tokens[i - 1].back());
+      if (data.wordTokens && i > 0)
+        os << " ";
       double r = method.relevance[i];
-      double shade = largest > 0.0 ? r / largest : 0.0;
+      double fraction = largest > 0.0 ? r / largest : 0.0;
+      bool isTarget =
+          data.targetPosition && uint64_t(*data.targetPosition) == i;
       os << "<span class=\"tok";
-      if (data.targetPosition && uint64_t(*data.targetPosition) == i)
+      if (isTarget)
         os << " target";
       if (isTruth[i])
         os << " truth";
-      os << "\" style=\"background:"
-         << (shade >= 0.0 ? "rgba(214,39,40," : "rgba(33,102,172,")
-         << llvm::format("%.3f", 0.85 * std::fabs(shade)) << ")\" title=\""
+      if (continues)
+        os << " cont";
+      os << "\" style=\"background:" << shade(fraction) << "\" title=\""
          << "position " << i << ": " << llvm::format("%.6g", r) << " (scaled "
-         << llvm::format("%.3f", shade) << ")"
-         << "\">" << displayToken(data.tokens[i]) << "</span>";
+         << llvm::format("%.3f", fraction) << ")"
+         << "\">" << displayToken(token) << "</span>";
+      if (isTarget && !data.targetLabel.empty())
+        os << "<span class=\"tgt\">&#9664; " << escapeHtml(data.targetLabel)
+           << "</span>";
     }
     os << "</div>\n</section>\n";
   }

@@ -61,6 +61,11 @@ Rgb colorAt(ColorMap map, double t);
 // PNG
 //===----------------------------------------------------------------------===//
 
+/// \p pixels (tightly packed 8-bit RGB rows, top row first) as a PNG
+/// file's bytes.
+llvm::Expected<std::string> encodeRgbPng(llvm::ArrayRef<uint8_t> pixels,
+                                         int64_t width, int64_t height);
+
 struct HeatmapOptions {
   ColorMap colorMap = ColorMap::Viridis;
   /// Every cell is drawn as an s×s square with
@@ -137,12 +142,21 @@ struct ReportData {
   std::string title = "glint-explain";
   std::string modelName;
   /// The input tokens as text; HTML is escaped, control characters are shown
-  /// as their Unicode control pictures (U+2400 + c).
+  /// as their Unicode control pictures (U+2400 + c), a newline also breaks
+  /// the line.
   std::vector<std::string> tokens;
+  /// The tokens are whole words (a word-level vocabulary, image patches):
+  /// they are shown with a space between them. Otherwise each token is shown
+  /// as its text reads, its own spaces separating words, and a token that
+  /// continues a word is joined to it with a dotted divider.
+  bool wordTokens = false;
   /// The position explained (outlined in every row), and its label (e.g. the
   /// predicted class or next token).
   std::optional<int64_t> targetPosition;
   std::string targetLabel;
+  /// What is explained, in the legend's words ("relevance to ..."), e.g.
+  /// the class or next token; targetLabel when empty.
+  std::string targetName;
   /// Positions known to matter (underlined in every row), if any.
   std::vector<int64_t> groundTruth;
   std::vector<ReportMethod> methods;

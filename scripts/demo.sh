@@ -60,4 +60,6 @@ echo
 echo "Open out/explain-$name/report.html in a browser: every word is coloured by"
 echo "its relevance to the answer at '?' (attention rollout over the layers'"
 echo "implicit attention, unified formulation); the planted key word is"
-echo "underlined. Per-layer maps: out/explain-$name/layer*.png and .npy."
+echo "underlined; the explained position is outlined with its answer. Maps with"
+echo "token labels: out/explain-$name/rollout.png (the answer's row as bars under"
+echo "it), layers.png (every layer), layer*.png and .npy."

@@ -472,6 +472,13 @@ def save_model(name, spec, model, d, data):
         cfg = RWKV6_TINY if isinstance(model, mf.Rwkv6) else VIM_TINY
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
                   str(d / "model.safetensors"), metadata={"format": "pt"})
+        if cfg is VIM_TINY:
+            # Class names for the report, and the normalisation that maps a
+            # PNG's [0, 1] onto the task's range (noise ~ N(0, 1), objects
+            # up to 3): (x - 0.5) / (1/6) spans [-3, 3].
+            cfg = dict(cfg, id2label={str(i): n for i, n in enumerate(tasks.SHAPES)})
+            (d / "preprocessor_config.json").write_text(json.dumps(
+                dict(image_mean=[0.5] * 3, image_std=[1 / 6] * 3, crop_pct=1.0), indent=2) + "\n")
         (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     else:
         save_hf(model, d)
@@ -648,7 +655,8 @@ def write_model_readme(name, spec, model, d, info):
                   f"| the first 200 of them (committed here) | {acc['heldout_committed_200']:.3f} |\n")
         files_md = (
             "| file | contents |\n|---|---|\n"
-            "| `config.json`, `model.safetensors` | the checkpoint (float32): Vim's `.pth` tensor names, config as in `test/fixtures/vim` |\n"
+            "| `config.json`, `model.safetensors` | the checkpoint (float32): Vim's `.pth` tensor names, config as in `test/fixtures/vim` plus `id2label` (the class names) |\n"
+            "| `preprocessor_config.json` | `image_mean` 0.5, `image_std` 1/6, `crop_pct` 1: a PNG's [0, 1] becomes the task's [−3, 3] (`glint-explain --input picture.png`) |\n"
             "| `heldout_images.npy` | float32 [200, 3, 32, 32] (the first 200 of the 500-image held-out set) |\n"
             "| `heldout_labels.npy` | int64 [200]: the shape class (0 square, 1 cross, 2 ring, 3 triangle) |\n"
             "| `heldout_masks.npy` | float32 [200, 32, 32]: 1 on the object's pixels, 0 elsewhere — the ground truth |\n"

@@ -18,6 +18,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "explain/Figure.h"
+#include "explain/ImageInput.h"
 #include "explain/Methods.h"
 #include "explain/Metrics.h"
 #include "explain/Progress.h"
@@ -53,6 +55,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
@@ -60,6 +63,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <numeric>
+#include <tuple>
 
 using namespace mlir;
 namespace rt = mlir::glint::runtime;
@@ -99,8 +105,13 @@ static cl::opt<std::string> vocabPath(
              "(default: the model directory's)"),
     cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> inputNpy(
-    "input", cl::desc("Input .npy: token ids [1, L] or an image [1, 3, H, W]"),
-    cl::value_desc("file.npy"), cl::cat(category));
+    "input",
+    cl::desc("Input .npy: token ids [1, L] or an image [1, 3, H, W]; or a "
+             ".png picture for an image model, resized, cropped and "
+             "normalised as the model's preprocessor_config.json or "
+             "config.json says (image_mean, image_std, crop_pct; ImageNet's "
+             "statistics by default)"),
+    cl::value_desc("file.npy|file.png"), cl::cat(category));
 static cl::opt<int> heldout(
     "heldout",
     cl::desc("Explain held-out example N of a bundled model directory (with "
@@ -202,6 +213,10 @@ struct Model {
   /// The position the result reads (glint.readout_position), if any.
   std::optional<int64_t> readout;
   bool imageInput = false;
+  /// Image models: the input's height and width (0 where dynamic).
+  int64_t imageHeight = 0, imageWidth = 0;
+  /// Class names by id (config.json's id2label), where the model has them.
+  std::map<int64_t, std::string> classNames;
   /// A library from `glint-compile --attention`: it computes the maps of
   /// its one formulation and aggregate natively, in float32.
   std::unique_ptr<rt::CompiledModel> compiled;
@@ -251,6 +266,10 @@ static Expected<Model> loadModel() {
       return std::move(e);
     model.compiled = std::move(*compiled);
     model.imageInput = model.compiled->info().inputs[0].rank() == 4;
+    if (model.imageInput) {
+      model.imageHeight = model.compiled->info().inputs[0].shape[2];
+      model.imageWidth = model.compiled->info().inputs[0].shape[3];
+    }
     // A model directory holds the held-out set, the vocabulary and the
     // config from which the readout position is known.
     if (llvm::sys::fs::is_directory(weightsPath)) {
@@ -306,7 +325,44 @@ static Expected<Model> loadModel() {
     model.readout = readout.getInt();
   auto input = dyn_cast<RankedTensorType>(forward.getArgumentTypes()[0]);
   model.imageInput = input && input.getRank() == 4;
+  if (model.imageInput) {
+    model.imageHeight = std::max<int64_t>(input.getDimSize(2), 0);
+    model.imageWidth = std::max<int64_t>(input.getDimSize(3), 0);
+  }
   return model;
+}
+
+/// config.json's id2label ({"0": "cat", ...}) of the model directory, if
+/// any: the names the report gives classes.
+static llvm::Error readClassNames(Model &model) {
+  if (model.directory.empty())
+    return llvm::Error::success();
+  SmallString<128> path(model.directory);
+  llvm::sys::path::append(path, "config.json");
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return llvm::Error::success();
+  auto json = llvm::json::parse((*buffer)->getBuffer());
+  if (!json) {
+    // The importer has read the same file, so this does not happen; the
+    // names are optional anyway.
+    llvm::consumeError(json.takeError());
+    return llvm::Error::success();
+  }
+  const llvm::json::Object *config = json->getAsObject();
+  const llvm::json::Object *labels =
+      config ? config->getObject("id2label") : nullptr;
+  if (!labels)
+    return llvm::Error::success();
+  for (const auto &[key, value] : *labels) {
+    int64_t id;
+    std::optional<StringRef> name = value.getAsString();
+    if (StringRef(key).getAsInteger(10, id) || !name)
+      return llvm::createStringError(
+          path + ": id2label must map class ids to names (\"0\": \"cat\")");
+    model.classNames[id] = name->str();
+  }
+  return llvm::Error::success();
 }
 
 /// A compiled library computes one formulation and aggregate: use them
@@ -631,20 +687,6 @@ static std::vector<double> patchRelevance(const Model &model,
 // glint-explain: one input
 //===----------------------------------------------------------------------===//
 
-static Expected<std::string> pngFile(StringRef dir, StringRef name,
-                                     ArrayRef<double> values, int64_t rows,
-                                     int64_t cols, std::string &bytes) {
-  auto png = ex::encodeHeatmapPng(values, rows, cols);
-  if (!png)
-    return png.takeError();
-  SmallString<128> path(dir);
-  llvm::sys::path::append(path, name);
-  if (llvm::Error e = ex::writeFileAtomically(path, *png))
-    return std::move(e);
-  bytes = std::move(*png);
-  return std::string(path);
-}
-
 namespace {
 /// The input explained (a batch of one), the vocabulary that names its
 /// tokens, and with --heldout the held-out set it comes from.
@@ -654,8 +696,39 @@ struct ExplainInput {
   /// A tokenizer other than a word-level vocab.json, for --text and names.
   std::shared_ptr<mlir::glint::text::Tokenizer> tokenizer;
   std::optional<Heldout> truth;
+  /// How a PNG input was normalised, to show it as the picture it was.
+  std::optional<ex::ImagePreprocessing> picture;
 };
 } // namespace
+
+/// A PNG picture as the image model reads it: resized to its input size,
+/// centre-cropped and normalised as its preprocessing (returned in
+/// `used`) says.
+static Expected<ref::Array> readPicture(const Model &model, StringRef path,
+                                        ex::ImagePreprocessing &used) {
+  if (!model.imageInput)
+    return llvm::createStringError(
+        path + ": a picture is input for an image model; this model reads "
+               "token ids");
+  if (model.imageHeight <= 0 || model.imageHeight != model.imageWidth)
+    return llvm::createStringError(llvm::formatv(
+        "{0}: the model's input is {1}x{2}; pictures are resized to a "
+        "square of static size only",
+        path, model.imageHeight, model.imageWidth));
+  auto picture = ex::readPngFile(path);
+  if (!picture)
+    return picture.takeError();
+  auto preprocessing =
+      ex::readImagePreprocessing(model.directory, model.imageHeight);
+  if (!preprocessing)
+    return preprocessing.takeError();
+  ref::Array input(
+      ArrayRef<int64_t>{1, 3, model.imageHeight, model.imageWidth});
+  std::vector<float> pixels = ex::preprocessImage(*picture, *preprocessing);
+  input.data.assign(pixels.begin(), pixels.end());
+  used = *preprocessing;
+  return input;
+}
 
 /// Reads the one input that --tokens, --text, --input or --heldout gives and
 /// the vocabulary (--vocab, or the model directory's vocab.json), and checks
@@ -720,6 +793,13 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
         return v.takeError();
       vocab = std::move(*v);
     }
+  } else if (StringRef(inputNpy).ends_with_insensitive(".png")) {
+    ex::ImagePreprocessing used;
+    auto picture = readPicture(model, inputNpy, used);
+    if (!picture)
+      return picture.takeError();
+    input = std::move(*picture);
+    result.picture = used;
   } else {
     auto run = rt::readRunInput(tokensOpt, textOpt,
                                 result.tokenizer  ? StringRef()
@@ -855,102 +935,6 @@ struct OutputFiles {
 };
 } // namespace
 
-/// Writes every layer's map (layer<l>.npy and .png), the rollout
-/// (rollout.npy and .png) and the two relevance rows, adds the heatmaps to
-/// the report, and returns the layers' entries of summary.json.
-static Expected<llvm::json::Array>
-writeMaps(OutputFiles &outputs, const Explained &explained,
-          const std::vector<std::vector<double>> &maps,
-          const std::vector<double> &rolled, const std::vector<double> &rawRow,
-          const std::vector<double> &rollRow, int64_t len,
-          ex::ReportData &report) {
-  int64_t layers = explained.maps.size();
-  llvm::json::Array layerJson;
-  for (int64_t l = 0; l < layers; ++l) {
-    std::string npy = outputs.file(llvm::formatv("layer{0}.npy", l).str());
-    if (llvm::Error e = rt::writeNpy(npy, {len, len}, maps[l]))
-      return std::move(e);
-    std::string bytes;
-    auto png = pngFile(outDir, llvm::formatv("layer{0}.png", l).str(), maps[l],
-                       len, len, bytes);
-    if (!png)
-      return png.takeError();
-    outputs.written.push_back(*png);
-    report.images.push_back(
-        {llvm::formatv("layer {0} ({1}): {2} map, formulation {3}", l,
-                       explained.labels[l], aggregateOpt, formulationOpt)
-             .str(),
-         bytes});
-    layerJson.push_back(
-        llvm::json::Object{{"index", l},
-                           {"label", explained.labels[l]},
-                           {"map", llvm::sys::path::filename(npy).str()},
-                           {"png", llvm::sys::path::filename(*png).str()}});
-  }
-  if (llvm::Error e =
-          rt::writeNpy(outputs.file("rollout.npy"), {len, len}, rolled))
-    return std::move(e);
-  std::string rolloutBytes;
-  auto rolloutPng =
-      pngFile(outDir, "rollout.png", rolled, len, len, rolloutBytes);
-  if (!rolloutPng)
-    return rolloutPng.takeError();
-  outputs.written.push_back(*rolloutPng);
-  report.images.insert(
-      report.images.begin(),
-      ex::ReportImage{llvm::formatv("attention rollout from layer {0}",
-                                    static_cast<unsigned>(startLayer))
-                          .str(),
-                      rolloutBytes});
-  if (llvm::Error e =
-          rt::writeNpy(outputs.file("relevance_raw.npy"), {len}, rawRow))
-    return std::move(e);
-  if (llvm::Error e =
-          rt::writeNpy(outputs.file("relevance_rollout.npy"), {len}, rollRow))
-    return std::move(e);
-  return layerJson;
-}
-
-/// Image models: the relevance of each patch laid over the image
-/// (overlay_rollout.png, overlay_raw.png), added to the report.
-static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
-                                 const ref::Array &input, int64_t len,
-                                 const std::vector<double> &rollRow,
-                                 const std::vector<double> &rawRow,
-                                 ex::ReportData &report) {
-  int64_t height = input.shape[2], width = input.shape[3];
-  int64_t patches = len - (model.readout ? 1 : 0);
-  int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(patches)));
-  if (grid * grid != patches || height % grid != 0 || height != width)
-    return llvm::createStringError(
-        llvm::formatv("cannot lay {0} patch tokens over a {1}x{2} image",
-                      patches, height, width));
-  for (auto [name, row] : {std::pair<const char *, const std::vector<double> *>{
-                               "overlay_rollout.png", &rollRow},
-                           {"overlay_raw.png", &rawRow}}) {
-    auto pixels = ex::upsamplePatches(patchRelevance(model, *row, patches),
-                                      grid, grid, height / grid);
-    if (!pixels)
-      return pixels.takeError();
-    std::vector<float> image(input.data.begin(), input.data.end());
-    auto png = ex::encodeOverlayPng(image, *pixels, height, width);
-    if (!png)
-      return png.takeError();
-    if (llvm::Error e = ex::writeFileAtomically(outputs.file(name), *png))
-      return e;
-    report.images.insert(
-        report.images.begin(),
-        ex::ReportImage{llvm::formatv("{0} relevance of each patch to the "
-                                      "predicted class",
-                                      StringRef(name).contains("rollout")
-                                          ? "rollout"
-                                          : "raw attention")
-                            .str(),
-                        *png});
-  }
-  return llvm::Error::success();
-}
-
 namespace {
 /// The relevance an explanation shows: every layer's [len, len] map, their
 /// rollout, the explained position's rows of the raw map (--layer) and of
@@ -983,6 +967,254 @@ struct Explanation {
   std::vector<MethodRow> gradientRows;
 };
 } // namespace
+
+/// Whether the input's names are whole words (a vocab.json's, patches,
+/// bare ids) rather than a tokenizer's pieces that carry their own spaces.
+static bool wordTokens(const Explanation &explanation) {
+  return explanation.read.input.rank() == 4 || !explanation.read.tokenizer;
+}
+
+/// The colour bar's caption for a layer map of `aggregate`.
+static std::string mapValueName(StringRef aggregate) {
+  if (aggregate == "mean_abs")
+    return "mean |A| over channels";
+  if (aggregate == "mean")
+    return "mean A over channels";
+  return (aggregate + " of A over channels").str();
+}
+
+/// A map's colours: viridis from its smallest value, or blue-white-red
+/// about 0 where it has negative values (the signed aggregates).
+static ex::ColorMap mapColors(ArrayRef<double> map) {
+  return llvm::any_of(map, [](double v) { return v < 0.0; })
+             ? ex::ColorMap::Diverging
+             : ex::ColorMap::Viridis;
+}
+
+/// Writes the figure `png` as `name` in the output directory and returns
+/// its bytes.
+static Expected<std::string> writeFigure(OutputFiles &outputs, StringRef name,
+                                         Expected<std::string> png) {
+  if (!png)
+    return png.takeError();
+  if (llvm::Error e = ex::writeFileAtomically(outputs.file(name), *png))
+    return std::move(e);
+  return std::move(*png);
+}
+
+/// Writes every layer's map (layer<l>.npy and a labelled layer<l>.png), the
+/// layers as small multiples (layers.png), the rollout (rollout.npy and
+/// rollout.png, its explained row as bars) and the two relevance rows; adds
+/// the rollout, the raw layer's map and the layers to the report, and
+/// returns the layers' entries of summary.json.
+static Expected<llvm::json::Array> writeMaps(OutputFiles &outputs,
+                                             const Explanation &explanation,
+                                             ArrayRef<std::string> names,
+                                             ex::ReportData &report) {
+  const Explained &explained = explanation.explained;
+  const Relevance &relevance = explanation.relevance;
+  const ExplainedOutput &output = explanation.output;
+  int64_t len = explanation.len, layers = explained.maps.size();
+  std::string rawBytes;
+  llvm::json::Array layerJson;
+  for (int64_t l = 0; l < layers; ++l) {
+    std::string npy = outputs.file(llvm::formatv("layer{0}.npy", l).str());
+    if (llvm::Error e = rt::writeNpy(npy, {len, len}, relevance.maps[l]))
+      return std::move(e);
+    ex::MapFigure figure;
+    figure.title =
+        llvm::formatv("layer {0}: implicit attention ({1})", l, formulationOpt)
+            .str();
+    figure.subtitle = explained.labels[l];
+    figure.values = relevance.maps[l];
+    figure.size = len;
+    figure.labels = names;
+    figure.markSpaces = !wordTokens(explanation);
+    figure.markedRow = output.position;
+    figure.colorMap = mapColors(figure.values);
+    figure.valueName = mapValueName(aggregateOpt);
+    std::string name = llvm::formatv("layer{0}.png", l).str();
+    auto png = writeFigure(outputs, name, ex::encodeMapFigurePng(figure));
+    if (!png)
+      return png.takeError();
+    if (l == output.rawLayer)
+      rawBytes = std::move(*png);
+    layerJson.push_back(
+        llvm::json::Object{{"index", l},
+                           {"label", explained.labels[l]},
+                           {"map", llvm::sys::path::filename(npy).str()},
+                           {"png", name}});
+  }
+
+  ex::MapGrid grid;
+  grid.title =
+      llvm::formatv("{0} token-mixing layers ({1})", layers, formulationOpt)
+          .str();
+  for (int64_t l = 0; l < layers; ++l)
+    grid.panelTitles.push_back(llvm::formatv("layer {0}", l).str());
+  grid.maps = relevance.maps;
+  grid.size = len;
+  grid.markedRow = output.position;
+  bool signedMaps = llvm::any_of(grid.maps, [](const std::vector<double> &m) {
+    return mapColors(m) == ex::ColorMap::Diverging;
+  });
+  grid.colorMap = signedMaps ? ex::ColorMap::Diverging : ex::ColorMap::Viridis;
+  auto gridBytes =
+      writeFigure(outputs, "layers.png", ex::encodeMapGridPng(grid));
+  if (!gridBytes)
+    return gridBytes.takeError();
+
+  if (llvm::Error e = rt::writeNpy(outputs.file("rollout.npy"), {len, len},
+                                   relevance.rolled))
+    return std::move(e);
+  ex::MapFigure rolloutFigure;
+  rolloutFigure.title = llvm::formatv("attention rollout, layers {0}-{1} ({2})",
+                                      static_cast<unsigned>(startLayer),
+                                      layers - 1, formulationOpt)
+                            .str();
+  rolloutFigure.subtitle =
+      "diagonal (each position on itself, with the residual identity) in "
+      "grey, outside the colour range";
+  rolloutFigure.values = relevance.rolled;
+  rolloutFigure.size = len;
+  rolloutFigure.labels = names;
+  rolloutFigure.markSpaces = !wordTokens(explanation);
+  rolloutFigure.markedRow = output.position;
+  rolloutFigure.valueName = "rolled-out attention";
+  rolloutFigure.hideDiagonal = true;
+  rolloutFigure.rowBars = true;
+  auto rolloutBytes = writeFigure(outputs, "rollout.png",
+                                  ex::encodeMapFigurePng(rolloutFigure));
+  if (!rolloutBytes)
+    return rolloutBytes.takeError();
+  report.images.insert(
+      report.images.begin(),
+      {ex::ReportImage{"attention rollout: row " +
+                           std::to_string(output.position) +
+                           " (outlined, and as bars underneath) is the "
+                           "explained output",
+                       std::move(*rolloutBytes)},
+       ex::ReportImage{llvm::formatv("layer {0} ({1}): the map behind the "
+                                     "raw-attention row",
+                                     output.rawLayer,
+                                     explained.labels[output.rawLayer])
+                           .str(),
+                       std::move(rawBytes)},
+       ex::ReportImage{"every token-mixing layer", std::move(*gridBytes)}});
+  if (llvm::Error e = rt::writeNpy(outputs.file("relevance_raw.npy"), {len},
+                                   relevance.rawRow))
+    return std::move(e);
+  if (llvm::Error e = rt::writeNpy(outputs.file("relevance_rollout.npy"), {len},
+                                   relevance.rollRow))
+    return std::move(e);
+  return layerJson;
+}
+
+/// The `count` most probable outputs at the explained position, most
+/// probable first.
+static std::vector<int64_t> mostProbable(const Explanation &explanation,
+                                         size_t count) {
+  const ExplainedOutput &output = explanation.output;
+  const ref::Array &logits = explanation.explained.logits;
+  std::vector<int64_t> ids(output.classes);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::stable_sort(ids.begin(), ids.end(), [&](int64_t a, int64_t b) {
+    return logits.data[output.offset + a] > logits.data[output.offset + b];
+  });
+  ids.resize(std::min(count, ids.size()));
+  return ids;
+}
+
+/// The name of class `id`: config.json's id2label, else "class <id>".
+static std::string className(const Model &model, int64_t id) {
+  auto it = model.classNames.find(id);
+  if (it == model.classNames.end())
+    return llvm::formatv("class {0}", id).str();
+  return llvm::formatv("{0} (class {1})", it->second, id).str();
+}
+
+/// Image models: the relevance of each patch laid over the image
+/// (overlay_rollout.png, overlay_raw.png) and the figure of the image
+/// beside both (explanation.png: the object outlined when the ground truth
+/// is known, the five most probable classes underneath), added to the
+/// report.
+static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
+                                 const Explanation &explanation,
+                                 ex::ReportData &report) {
+  const ref::Array &input = explanation.read.input;
+  int64_t len = explanation.len;
+  int64_t height = input.shape[2], width = input.shape[3];
+  int64_t patches = len - (model.readout ? 1 : 0);
+  int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(patches)));
+  if (grid * grid != patches || height % grid != 0 || height != width)
+    return llvm::createStringError(
+        llvm::formatv("cannot lay {0} patch tokens over a {1}x{2} image",
+                      patches, height, width));
+  std::vector<float> image(input.data.begin(), input.data.end());
+  ex::ImageFigure figure;
+  figure.image = image;
+  // A picture is shown as it was (resized and cropped), not normalised.
+  if (const std::optional<ex::ImagePreprocessing> &picture =
+          explanation.read.picture) {
+    int64_t pixels = height * width;
+    for (int64_t i = 0; i < 3 * pixels; ++i)
+      figure.image[i] = float(image[i] * picture->std[i / pixels] +
+                              picture->mean[i / pixels]);
+    figure.inUnitRange = true;
+  }
+  figure.height = height;
+  figure.width = width;
+  const Relevance &relevance = explanation.relevance;
+  std::string rawTitle =
+      llvm::formatv("raw attention, layer {0}", explanation.output.rawLayer)
+          .str();
+  for (auto [name, title, row] :
+       {std::tuple<const char *, StringRef, const std::vector<double> *>{
+            "overlay_raw.png", rawTitle, &relevance.rawRow},
+        {"overlay_rollout.png", "rollout", &relevance.rollRow}}) {
+    auto pixels =
+        ex::upsamplePatches(patchRelevance(model, *row, patches), grid, grid,
+                            height / grid, ex::Upsampling::Bilinear);
+    if (!pixels)
+      return pixels.takeError();
+    figure.panels.push_back({title.str(), *pixels});
+    auto png = ex::encodeOverlayPng(image, *pixels, height, width);
+    if (!png)
+      return png.takeError();
+    if (llvm::Error e = ex::writeFileAtomically(outputs.file(name), *png))
+      return e;
+  }
+  const std::optional<Heldout> &truth = explanation.read.truth;
+  if (truth) {
+    int64_t perMask = height * width;
+    figure.mask.assign(truth->masks.data.begin() + heldout * perMask,
+                       truth->masks.data.begin() + (heldout + 1) * perMask);
+  }
+  const ExplainedOutput &output = explanation.output;
+  const ref::Array &logits = explanation.explained.logits;
+  figure.title = llvm::formatv("{0}: explaining {1}", model.name,
+                               className(model, output.target))
+                     .str();
+  figure.notes.push_back("most probable classes:");
+  for (auto [k, id] : llvm::enumerate(mostProbable(explanation, 5)))
+    figure.notes.push_back(
+        llvm::formatv("  {0}. {1,-24} p = {2:F3}", k + 1, className(model, id),
+                      probability(logits, output.offset, output.classes, id)));
+  if (truth)
+    figure.notes.push_back("true class: " +
+                           className(model, truth->labels[heldout]));
+  auto png =
+      writeFigure(outputs, "explanation.png", ex::encodeImageFigurePng(figure));
+  if (!png)
+    return png.takeError();
+  report.images.insert(
+      report.images.begin(),
+      ex::ReportImage{"the image and each method's relevance, upsampled "
+                      "bilinearly from the patches" +
+                          std::string(truth ? "; the object outlined" : ""),
+                      std::move(*png)});
+  return llvm::Error::success();
+}
 
 /// Rolls out `explained`'s maps from --start-layer and reads the rows of
 /// the explained position.
@@ -1415,9 +1647,8 @@ static Expected<Explanation> computeExplanation(Model &model) {
       computeRelevance(model, read->input, *explained, len, *output);
   if (!relevance)
     return relevance.takeError();
-  std::string targetName =
-      model.imageInput ? llvm::formatv("class {0}", output->target).str()
-                       : tokenText(*read, output->target);
+  std::string targetName = model.imageInput ? className(model, output->target)
+                                            : tokenText(*read, output->target);
   double targetProbability = probability(explained->logits, output->offset,
                                          output->classes, output->target);
   auto rows = gradientRows(model, read->input, explained->logits, len, *output);
@@ -1444,6 +1675,10 @@ static void fillReport(ex::ReportData &report, const Model &model,
   report.title = "glint-explain: " + model.name;
   report.modelName = model.name;
   report.targetPosition = output.position;
+  report.targetName = explanation.targetName;
+  // Words of a vocab.json, patches and bare ids are shown with spaces
+  // between them; a tokenizer's tokens carry their own.
+  report.wordTokens = wordTokens(explanation);
   report.targetLabel = llvm::formatv("{0} (p = {1:F3})", explanation.targetName,
                                      explanation.targetProbability)
                            .str();
@@ -1488,6 +1723,23 @@ static void fillReport(ex::ReportData &report, const Model &model,
       {"explained output", llvm::formatv("position {0}, {1}", output.position,
                                          explanation.targetName)
                                .str()},
+      {"most probable",
+       llvm::join(llvm::map_range(
+                      mostProbable(explanation, 5),
+                      [&](int64_t id) {
+                        return llvm::formatv(
+                                   "{0} {1:F3}",
+                                   model.imageInput
+                                       ? className(model, id)
+                                       : tokenText(explanation.read, id),
+                                   probability(explanation.explained.logits,
+                                               output.offset, output.classes,
+                                               id))
+                            .str();
+                      }),
+                  ", ")},
+      {"shading", "each row on its own scale; the explained position's own "
+                  "value (its self-attention and the identity) left out"},
       {"time", llvm::formatv("{0:F2} s", seconds).str()}};
   if (truth)
     report.metadata.push_back(
@@ -1587,19 +1839,19 @@ static int explainOne() {
   auto model = loadModel();
   if (!model)
     return fail(llvm::toString(model.takeError()));
+  if (llvm::Error e = readClassNames(*model))
+    return fail(llvm::toString(std::move(e)));
   adoptLibrarySettings(*model);
   auto explanation = computeExplanation(*model);
   if (!explanation)
     return fail(llvm::toString(explanation.takeError()));
-  const Relevance &relevance = explanation->relevance;
 
   if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
     return fail("cannot create " + outDir + ": " + ec.message());
   OutputFiles outputs;
   ex::ReportData report;
-  auto layerJson = writeMaps(outputs, explanation->explained, relevance.maps,
-                             relevance.rolled, relevance.rawRow,
-                             relevance.rollRow, explanation->len, report);
+  report.tokens = positionNames(*model, *explanation);
+  auto layerJson = writeMaps(outputs, *explanation, report.tokens, report);
   if (!layerJson)
     return outputs.abort(layerJson.takeError());
   for (const MethodRow &row : explanation->gradientRows)
@@ -1607,11 +1859,8 @@ static int explainOne() {
             rt::writeNpy(outputs.file("relevance_" + row.method + ".npy"),
                          {explanation->len}, row.relevance))
       return outputs.abort(std::move(e));
-  report.tokens = positionNames(*model, *explanation);
   if (model->imageInput)
-    if (llvm::Error e = writeOverlays(outputs, *model, explanation->read.input,
-                                      explanation->len, relevance.rollRow,
-                                      relevance.rawRow, report))
+    if (llvm::Error e = writeOverlays(outputs, *model, *explanation, report))
       return outputs.abort(std::move(e));
 
   double seconds =
