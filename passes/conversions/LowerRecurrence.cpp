@@ -302,6 +302,12 @@ RecurrenceLowering::buildLinearStep(OpBuilder &b, Value batchIv, Value headIv,
   Value query =
       op.getQ() ? row(b, op.getQ(), {batchIv, t, groupIv}, key) : Value();
   Value valueRow = row(b, op.getV(), {batchIv, t, headIv}, value);
+  // The GPU's form sums the read-out in a private row (registers) rather
+  // than in the output's memory, which the sum would otherwise load and
+  // store once per key; the caller copies it into place.
+  if (outputRow && timeChunk > 0)
+    outputRow = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{value},
+                                        elementType);
 
   // Euler input term: kv = k_t * delta_t.
   Value kv = keyRow;
@@ -717,7 +723,6 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
   OpFoldResult keys = b.getIndexAttr(key), values = b.getIndexAttr(value),
                unit = b.getIndexAttr(1), origin = b.getIndexAttr(0);
   auto tileType = RankedTensorType::get({key, value}, elementType);
-  auto keyRowType = RankedTensorType::get({key}, elementType);
   auto staticOr = [](OpFoldResult size) {
     return getConstantIntValue(size).value_or(ShapedType::kDynamic);
   };
@@ -761,56 +766,58 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
       });
   Value contributions = phase1.getResult(0), products = phase1.getResult(1);
 
-  // 2. Per (batch, head): the state entering each chunk, from chunk to
-  //    chunk (S <- P_c (.) S + contribution_c), written in place of the
-  //    chunk's contribution; the last one is the final state.
+  // 2. Per (batch, head, key): the state's row k entering each chunk, from
+  //    chunk to chunk (S_k <- P_c[k] S_k + contribution_c[k]), written in
+  //    place of the chunk's contribution; the last one is the final state.
+  //    Rows are independent: a thread each.
   SmallVector<Value> phase2Outputs = {contributions};
   if (Value finalState = op.getFinalState())
     phase2Outputs.push_back(emptyOfType(
         b, loc, cast<RankedTensorType>(finalState.getType()),
         {batch, heads, keys, values}));
+  auto valueRowType = RankedTensorType::get({value}, elementType);
   auto phase2 = scf::ForallOp::create(
-      b, loc, ArrayRef<OpFoldResult>{batch, heads}, phase2Outputs,
+      b, loc, ArrayRef<OpFoldResult>{batch, heads, keys}, phase2Outputs,
       /*mapping=*/std::nullopt,
       [&](OpBuilder &nested, Location, ValueRange args) {
-        Value batchIv = args[0], headIv = args[1];
-        Value state = startState(nested, batchIv, headIv);
-        auto slabType = RankedTensorType::get({staticOr(chunks), key, value},
-                                              elementType);
-        Value slab = slice(nested, loc, slabType, args[2],
-                           {batchIv, origin, headIv, origin, origin},
-                           {unit, chunks, unit, keys, values});
-        MLIRContext *ctx = nested.getContext();
-        AffineExpr k = getAffineDimExpr(0, ctx);
-        SmallVector<AffineMap> maps = {AffineMap::get(2, 0, {k}, ctx),
-                                       nested.getMultiDimIdentityMap(2),
-                                       nested.getMultiDimIdentityMap(2)};
+        Value batchIv = args[0], headIv = args[1], keyIv = args[2];
+        Value state;
+        if (Value init = op.getInitialState())
+          state = slice(nested, loc, valueRowType, init,
+                        {batchIv, headIv, keyIv, origin},
+                        {unit, unit, unit, values});
+        else
+          state = filled(nested, {value}, constantFloat(nested, 0.0));
+        auto slabType =
+            RankedTensorType::get({staticOr(chunks), value}, elementType);
+        Value slab = slice(nested, loc, slabType, args[3],
+                           {batchIv, origin, headIv, keyIv, origin},
+                           {unit, chunks, unit, unit, values});
+        SmallVector<AffineMap> maps(2, nested.getMultiDimIdentityMap(1));
         auto chunkLoop = scf::ForOp::create(
             nested, loc, zero,
             getValueOrCreateConstantIndexOp(nested, loc, chunks),
             index(nested, 1), ValueRange{state, slab},
             [&](OpBuilder &inner, Location, Value c, ValueRange carried) {
-              Value product =
-                  slice(inner, loc, keyRowType, products,
-                        {batchIv, c, headIv, origin}, {unit, unit, unit, keys});
-              Value entry = slice(inner, loc, tileType, carried[1],
-                                  {c, origin, origin}, {unit, keys, values});
-              // Both in place: entry[k, j] <- S[k, j] while
-              // S[k, j] <- P[k] S[k, j] + entry[k, j].
+              Value product = element(inner, products,
+                                      {batchIv, c, headIv, keyIv});
+              Value entry = slice(inner, loc, valueRowType, carried[1],
+                                  {c, origin}, {unit, values});
+              // Both in place: entry[j] <- S[j] while
+              // S[j] <- P S[j] + entry[j].
               auto update = linalg::GenericOp::create(
-                  inner, loc, TypeRange{tileType, tileType}, ValueRange{product},
-                  ValueRange{carried[0], entry}, maps,
-                  {utils::IteratorType::parallel,
-                   utils::IteratorType::parallel},
+                  inner, loc, TypeRange{valueRowType, valueRowType},
+                  ValueRange{}, ValueRange{carried[0], entry}, maps,
+                  {utils::IteratorType::parallel},
                   [&](OpBuilder &body, Location, ValueRange x) {
-                    Value next = add(body, mul(body, x[0], x[1]), x[2]);
-                    linalg::YieldOp::create(body, loc, ValueRange{next, x[1]});
+                    Value next = add(body, mul(body, product, x[0]), x[1]);
+                    linalg::YieldOp::create(body, loc, ValueRange{next, x[0]});
                   });
               Value newSlab = tensor::InsertSliceOp::create(
                   inner, loc, update.getResult(1), carried[1],
-                  ArrayRef<OpFoldResult>{c, origin, origin},
-                  ArrayRef<OpFoldResult>{unit, keys, values},
-                  SmallVector<OpFoldResult>(3, unit));
+                  ArrayRef<OpFoldResult>{c, origin},
+                  ArrayRef<OpFoldResult>{unit, values},
+                  SmallVector<OpFoldResult>(2, unit));
               scf::YieldOp::create(inner, loc,
                                    ValueRange{update.getResult(0), newSlab});
             });
@@ -818,15 +825,15 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
         OpBuilder::InsertionGuard guard(nested);
         nested.setInsertionPointToStart(inParallel.getBody());
         tensor::ParallelInsertSliceOp::create(
-            nested, loc, chunkLoop.getResult(1), args[2],
-            ArrayRef<OpFoldResult>{batchIv, origin, headIv, origin, origin},
-            ArrayRef<OpFoldResult>{unit, chunks, unit, keys, values},
+            nested, loc, chunkLoop.getResult(1), args[3],
+            ArrayRef<OpFoldResult>{batchIv, origin, headIv, keyIv, origin},
+            ArrayRef<OpFoldResult>{unit, chunks, unit, unit, values},
             SmallVector<OpFoldResult>(5, unit));
-        if (args.size() > 3)
+        if (args.size() > 4)
           tensor::ParallelInsertSliceOp::create(
-              nested, loc, chunkLoop.getResult(0), args[3],
-              ArrayRef<OpFoldResult>{batchIv, headIv, origin, origin},
-              ArrayRef<OpFoldResult>{unit, unit, keys, values},
+              nested, loc, chunkLoop.getResult(0), args[4],
+              ArrayRef<OpFoldResult>{batchIv, headIv, keyIv, origin},
+              ArrayRef<OpFoldResult>{unit, unit, unit, values},
               SmallVector<OpFoldResult>(4, unit));
       });
   Value entering = phase2.getResult(0);

@@ -40,15 +40,17 @@ def GlintLowerRecurrence : Pass<"glint-lower-recurrence", "func::FuncOp"> {
     ```
     scf.forall (%b, %c, %h) in (B, ⌈L/T⌉, H)    -- the chunk from zeros
       → its contribution to the state, and P_c = Π of its steps' decays
-    scf.forall (%b, %h) in (B, H)                -- chunk to chunk, in place
-      scf.for %c: entering_c = S;  S ← P_c ⊙ S + contribution_c
+    scf.forall (%b, %h, %k) in (B, H, K)         -- chunk to chunk, in place
+      scf.for %c: entering_c = S_k;  S_k ← P_c[k] S_k + contribution_c[k]
       → the entering states, the final state
     scf.forall (%b, %c, %h) in (B, ⌈L/T⌉, H)    -- the chunk from entering_c
       → its output rows
     ```
 
     Exact in real arithmetic; in floating point only the association of
-    the decays' products differs from the sequential scan.
+    the decays' products differs from the sequential scan. The output row
+    of a step is summed in a private tile and copied into place (on the GPU
+    a register row instead of a load and store of the output per key).
   }];
   let options = [
     Option<"timeChunk", "time-chunk", "int64_t", /*default=*/"0",
