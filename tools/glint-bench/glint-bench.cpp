@@ -167,6 +167,10 @@ static cl::opt<bool> gradientMode(
              "entry too (glint-compile --grad), check it against the "
              "reference evaluator at --gradient-check-length, and time it "
              "against the forward in the same run"));
+static cl::opt<bool> keepLibraries(
+    "keep-libraries", cl::cat(category),
+    cl::desc("Leave the compiled libraries in the temporary directory (their "
+             "paths go to stderr), e.g. for perf report's symbols"));
 static cl::opt<int64_t> gradientCheckLength(
     "gradient-check-length", cl::cat(category),
     cl::desc("Sequence length of --gradient's check against the reference "
@@ -1056,8 +1060,10 @@ struct CompiledForm {
   ~CompiledForm() {
     if (handle)
       dlclose(handle);
-    if (!path.empty())
+    if (!path.empty() && !keepLibraries)
       llvm::sys::fs::remove(path);
+    else if (!path.empty())
+      llvm::errs() << "glint-bench: kept " << path << "\n";
   }
 };
 
