@@ -305,8 +305,8 @@ def GlintVectorizeGradients
     ```
 
     Shared keys' and queries' cotangents are summed per lane into a
-    `[L, K, W]` partial of each chunk and reduced over chunks and lanes after
-    the loop; time-invariant decays are accumulated in registers and summed
+    `[L, K, W]` scratch of each chunk, reduced over its lanes into the
+    chunk's `[L, K]` partial, and over the chunks after the loop; time-invariant decays are accumulated in registers and summed
     over the batch after it. Where H is not a multiple of W the last block's
     transfers are masked. Sums run in vector order, so the result agrees
     with `glint-lower-gradients` to float32 rounding.

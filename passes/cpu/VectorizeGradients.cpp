@@ -33,8 +33,11 @@
 //
 // Keys and queries shared by every head (one key group, Mamba-1) are
 // broadcast, and their cotangents, sums over the channels, are accumulated
-// per lane into a [L, K, W] partial of each chunk, summed over chunks and
-// lanes after the loop; with one group per channel (K = 1, RG-LRU) they are
+// per lane into a [L, K, W] scratch of each chunk, whose lanes are summed
+// (vector.reduction) into the chunk's [L, K] partial when its blocks are
+// done, and the partials over the chunks after the loop (a few: reducing
+// W-lane partials there, scalar, cost as much as the scan on small models);
+// with one group per channel (K = 1, RG-LRU) they are
 // rows like dv. Time-invariant decays are accumulated in registers over the
 // sequence, per batch element, and summed over it after the loop. Memory is
 // that of the scalar form: checkpoints and one chunk's states per block, no
@@ -319,20 +322,27 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
       rows(o);
       continue;
     }
-    offsets[o] = {batchIv, chunkIv, z, z, z};
-    sizes[o] = {u1, u1, length, b.getIndexAttr(key), b.getIndexAttr(width)};
-    types[o] = RankedTensorType::get({lengthDim, key, width}, f32);
+    offsets[o] = {batchIv, chunkIv, z, z};
+    sizes[o] = {u1, u1, length, b.getIndexAttr(key)};
+    types[o] = RankedTensorType::get({lengthDim, key}, f32);
   }
-  SmallVector<Value> slices;
+  SmallVector<Value> slices, partials(NumOuts);
   for (int o = 0; o < NumOuts; ++o) {
     Value slice = tensor::ExtractSliceOp::create(
         b, loc, types[o], shared[o], offsets[o], sizes[o],
         SmallVector<OpFoldResult>(offsets[o].size(), u1));
-    // The shared keys' partials accumulate; everything else is written.
-    if (sharedKeys && (o == DQ || o == DK))
+    // The shared keys' cotangents accumulate per lane in a zeroed [L, K, W]
+    // scratch; the loops write everything else.
+    if (sharedKeys && (o == DQ || o == DK)) {
+      partials[o] = slice;
+      Value scratch = tensor::EmptyOp::create(
+          b, loc, ArrayRef<int64_t>{lengthDim, key, width}, f32,
+          lengthDim == ShapedType::kDynamic ? ValueRange{lengthValue}
+                                            : ValueRange{});
       slice = linalg::FillOp::create(b, loc, ValueRange{zeroF32(b)},
-                                     ValueRange{slice})
+                                     ValueRange{scratch})
                   .getResult(0);
+    }
     slices.push_back(slice);
   }
 
@@ -535,10 +545,31 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
         scf::YieldOp::create(bb, loc, next);
       });
 
+  // The shared keys' scratch summed over its lanes: [L, K].
+  SmallVector<Value> results(blockLoop.getResults().take_front(NumOuts));
+  for (Out o : {DQ, DK}) {
+    if (!sharedKeys)
+      continue;
+    Value scratch = results[o];
+    auto sum = scf::ForOp::create(
+        b, loc, zero, lengthValue, one, ValueRange{partials[o]},
+        [&](OpBuilder &nb, Location, Value t, ValueRange carried) {
+          Value part = carried[0];
+          for (int64_t e = 0; e < key; ++e) {
+            Value lanes = read(nb, scratch, {t, index(nb, e), index(nb, 0)},
+                               width, true);
+            Value total = vector::ReductionOp::create(
+                nb, loc, vector::CombiningKind::ADD, lanes);
+            part = tensor::InsertOp::create(nb, loc, total, part,
+                                            ValueRange{t, index(nb, e)});
+          }
+          scf::YieldOp::create(nb, loc, part);
+        });
+    results[o] = sum.getResult(0);
+  }
   auto inParallel = scf::InParallelOp::create(b, loc);
   for (int o = 0; o < NumOuts; ++o)
-    publish(b, loc, inParallel, blockLoop.getResult(o), shared[o], offsets[o],
-            sizes[o]);
+    publish(b, loc, inParallel, results[o], shared[o], offsets[o], sizes[o]);
 }
 
 /// A linalg.generic summing `input` into a zero `init` of `type` over the
@@ -622,7 +653,7 @@ void ChannelGradLowering::lower() {
     outputs.push_back(emptyRows());
   }
   auto partialType = RankedTensorType::get(
-      {batchDim, chunkCount, rowsType.getShape()[1], key, width}, f32);
+      {batchDim, chunkCount, rowsType.getShape()[1], key}, f32);
   SmallVector<Value> partialSizes(rowSizes);
   for (int i = 0; i < 2; ++i)
     outputs.push_back(sharedKeys ? tensor::EmptyOp::create(rewriter, loc,
@@ -675,12 +706,12 @@ void ChannelGradLowering::lower() {
       results[i] = expandRows(forall.getResult(o), type);
       continue;
     }
-    // [B, chunks, L, K, W] summed to [B, L, K], then [B, L, 1, K].
+    // [B, chunks, L, K] summed to [B, L, K], then [B, L, 1, K].
     auto sumType =
         RankedTensorType::get({batchDim, rowsType.getShape()[1], key}, f32);
     Value sum = sumInto(rewriter, loc, forall.getResult(o), sumType,
-                        partialSizes, AffineMap::getMultiDimIdentityMap(5, ctx),
-                        dims(5, {0, 2, 3}));
+                        partialSizes, AffineMap::getMultiDimIdentityMap(4, ctx),
+                        dims(4, {0, 2, 3}));
     SmallVector<OpFoldResult> shape = {batch, length, rewriter.getIndexAttr(1),
                                        rewriter.getIndexAttr(key)};
     results[i] = tensor::ExpandShapeOp::create(

@@ -11,6 +11,7 @@
 //   glint-bench                          # every case, L = 512, 2048, 8192
 //   glint-bench --cases=mamba1,conv1d --L=8192 --repetitions=9
 //   glint-bench --quick                  # a smoke run, in seconds
+//   glint-bench --cases=mamba-130m --gradient --L=512,2048
 //
 // Each op case is a one-op glint module whose tensors are all function
 // inputs (so no checkpoint is needed), compiled in process with
@@ -40,6 +41,19 @@
 // `cpu_per_wall` (process CPU time over wall time while timing the compiled
 // kernel) shows how many cores it actually kept busy. The naive loops are
 // always single-threaded.
+//
+// --gradient turns the whole-model cases (`model`, one per --model
+// directory, and `mamba-130m`) into gradient cases: the model is compiled
+// with its gradient entry (glint-compile --grad), which is first checked
+// against the reference evaluator running glint-differentiate's gradient
+// function in double at --gradient-check-length (every result to 1e-4,
+// relative 2-norm), then at each length checked again (its logits must be
+// the forward's, every cotangent finite) and timed against the forward in
+// interleaved rounds, so that each round's ratio grad/forward comes from one
+// moment of a shared machine. The bytes each entry holds at once come from
+// the library's allocator (glint_alloc_stats). One JSON line per model and
+// length: forward_ms_*, gradient_ms_*, grad_over_forward_*,
+// *_peak_alloc_mib.
 //
 // --form chooses how matrix-state recurrences are compiled (auto, the
 // compiler's choice; recurrent; chunked: glint-chunk-recurrence). Given
