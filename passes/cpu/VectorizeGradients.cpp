@@ -77,8 +77,8 @@ class ChannelGradLowering : protected LoweringBuilder {
 public:
   ChannelGradLowering(RecurrenceGradOp op, RewriterBase &rewriter,
                       int64_t width, int64_t channelChunks, int64_t chunk)
-      : LoweringBuilder(op.getLoc()), op(op), rewriter(rewriter),
-        width(width), channelChunks(std::max<int64_t>(channelChunks, 1)),
+      : LoweringBuilder(op.getLoc()), op(op), rewriter(rewriter), width(width),
+        channelChunks(std::max<int64_t>(channelChunks, 1)),
         chunk(std::max<int64_t>(chunk, 1)) {
     auto kType = cast<RankedTensorType>(op.getK().getType());
     auto vType = cast<RankedTensorType>(op.getV().getType());
@@ -102,9 +102,8 @@ private:
   void buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                   ValueRange shared);
   /// One forward step of a block at time t from the K state vectors.
-  SmallVector<Value> forwardStep(OpBuilder &b, Value batchIv, Value t,
-                                 Value c0, ArrayRef<Value> staticDecay,
-                                 ValueRange state);
+  SmallVector<Value> forwardStep(OpBuilder &b, Value batchIv, Value t, Value c0,
+                                 ArrayRef<Value> staticDecay, ValueRange state);
   /// The key (or query) of entry n at time t for the block's lanes.
   Value perKey(OpBuilder &b, Value source, Value batchIv, Value t, Value c0,
                int64_t n);
@@ -182,21 +181,21 @@ Value ChannelGradLowering::dropUnitLast(OpBuilder &b, Value source) {
   return tensor::CollapseShapeOp::create(b, loc, source, reassociation);
 }
 
-SmallVector<Value> ChannelGradLowering::gatherPerKey(OpBuilder &b,
-                                                     Value source, Value c0) {
+SmallVector<Value> ChannelGradLowering::gatherPerKey(OpBuilder &b, Value source,
+                                                     Value c0) {
   Value zero = index(b, 0), one = index(b, 1);
   Value lastChannel = index(b, heads - 1);
   SmallVector<Value> init(key, zeros(b, width));
   auto loop = scf::ForOp::create(
       b, loc, zero, index(b, width), one, init,
       [&](OpBuilder &nb, Location, Value lane, ValueRange vectors) {
-        Value channel = minIndex(
-            nb, arith::AddIOp::create(nb, loc, c0, lane), lastChannel);
+        Value channel =
+            minIndex(nb, arith::AddIOp::create(nb, loc, c0, lane), lastChannel);
         SmallVector<Value> next;
         for (int64_t n = 0; n < key; ++n)
           next.push_back(vector::InsertOp::create(
-              nb, loc, element(nb, source, {channel, index(nb, n)}),
-              vectors[n], lane));
+              nb, loc, element(nb, source, {channel, index(nb, n)}), vectors[n],
+              lane));
         scf::YieldOp::create(nb, loc, next);
       });
   return loop.getResults();
@@ -239,9 +238,10 @@ Value ChannelGradLowering::rawDecay(OpBuilder &b, Value batchIv, Value t,
   }
 }
 
-SmallVector<Value> ChannelGradLowering::forwardStep(
-    OpBuilder &b, Value batchIv, Value t, Value c0,
-    ArrayRef<Value> staticDecay, ValueRange state) {
+SmallVector<Value> ChannelGradLowering::forwardStep(OpBuilder &b, Value batchIv,
+                                                    Value t, Value c0,
+                                                    ArrayRef<Value> staticDecay,
+                                                    ValueRange state) {
   Value u = read(b, values, {batchIv, t, c0}, width, fullBlocks);
   Value dt = op.getDelta()
                  ? read(b, op.getDelta(), {batchIv, t, c0}, width, fullBlocks)
@@ -263,8 +263,8 @@ SmallVector<Value> ChannelGradLowering::forwardStep(
   return next;
 }
 
-void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
-                                     Value chunkIv, ValueRange shared) {
+void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
+                                     ValueRange shared) {
   Value zero = index(b, 0), one = index(b, 1);
   OpFoldResult z = b.getIndexAttr(0), u1 = b.getIndexAttr(1);
   Value headCount = index(b, heads);
@@ -275,10 +275,11 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
   Value firstBlock =
       arith::MulIOp::create(b, loc, chunkIv, index(b, chunkBlocks));
   Value size =
-      fullChunks ? index(b, chunkBlocks)
-                 : minIndex(b, arith::SubIOp::create(b, loc, index(b, blocks),
-                                                     firstBlock),
-                            index(b, chunkBlocks));
+      fullChunks
+          ? index(b, chunkBlocks)
+          : minIndex(
+                b, arith::SubIOp::create(b, loc, index(b, blocks), firstBlock),
+                index(b, chunkBlocks));
   Value chunkStart = arith::MulIOp::create(b, loc, firstBlock, index(b, width));
   bool staticWidth = fullChunks && fullBlocks;
   Value chunkWidth =
@@ -291,7 +292,8 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
                   : OpFoldResult(chunkWidth);
   int64_t staticWidthDim =
       staticWidth ? chunkBlocks * width : ShapedType::kDynamic;
-  int64_t lengthDim = getConstantIntValue(length).value_or(ShapedType::kDynamic);
+  int64_t lengthDim =
+      getConstantIntValue(length).value_or(ShapedType::kDynamic);
 
   // The slices this iteration owns.
   SmallVector<SmallVector<OpFoldResult>> offsets(NumOuts), sizes(NumOuts);
@@ -347,8 +349,8 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
   }
 
   // Scratch, reused by every block: the checkpoints and a chunk's states.
-  Value chunks = arith::CeilDivSIOp::create(b, loc, lengthValue,
-                                            index(b, chunk));
+  Value chunks =
+      arith::CeilDivSIOp::create(b, loc, lengthValue, index(b, chunk));
   Value ckpt0 = tensor::EmptyOp::create(
       b, loc, ArrayRef<int64_t>{ShapedType::kDynamic, key, width}, f32,
       ValueRange{chunks});
@@ -391,10 +393,9 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
               auto steps = scf::ForOp::create(
                   fb, loc, start, end, one, args.take_front(key),
                   [&](OpBuilder &sb, Location, Value p, ValueRange s) {
-                    scf::YieldOp::create(
-                        sb, loc,
-                        forwardStep(sb, batchIv, timeOf(sb, p), c0,
-                                    staticDecay, s));
+                    scf::YieldOp::create(sb, loc,
+                                         forwardStep(sb, batchIv, timeOf(sb, p),
+                                                     c0, staticDecay, s));
                   });
               SmallVector<Value> yields(steps.getResults());
               yields.push_back(saved);
@@ -430,9 +431,9 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
                         timeOf(rb, arith::AddIOp::create(rb, loc, start, i));
                     SmallVector<Value> next = forwardStep(
                         rb, batchIv, t, c0, staticDecay, s.take_front(key));
-                    Value stored = storeTile(
-                        rb, next, s[key],
-                        arith::AddIOp::create(rb, loc, i, one));
+                    Value stored =
+                        storeTile(rb, next, s[key],
+                                  arith::AddIOp::create(rb, loc, i, one));
                     next.push_back(stored);
                     scf::YieldOp::create(rb, loc, next);
                   });
@@ -462,14 +463,13 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
                                      : Value();
                     Value dv = skip ? mul(sb, skip, dy) : zeros(sb, width);
                     // o_t = S_tᵀ q_t: dS += q dy, dq += S_t dy.
-                    auto accumulate = [&](Out which, int64_t entry,
-                                          Value x) {
+                    auto accumulate = [&](Out which, int64_t entry, Value x) {
                       if (sharedKeys) {
                         SmallVector<Value> at = {t, index(sb, entry),
                                                  index(sb, 0)};
                         Value old = read(sb, o[which], at, width, true);
-                        o[which] = write(sb, add(sb, old, x), o[which], at,
-                                         true);
+                        o[which] =
+                            write(sb, add(sb, old, x), o[which], at, true);
                       } else {
                         o[which] = write(sb, x, o[which], {t, column},
                                          fullBlocks && fullChunks);
@@ -489,8 +489,8 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
                       Value raw;
                       if (decayRank >= 3)
                         raw = timeDecay ? timeDecay
-                                        : (timeDecay = rawDecay(
-                                               sb, batchIv, t, c0, {}, e));
+                                        : (timeDecay = rawDecay(sb, batchIv, t,
+                                                                c0, {}, e));
                       else
                         raw = rawDecay(sb, batchIv, t, c0, staticDecay, e);
                       Value a = math::ExpOp::create(
@@ -536,8 +536,7 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
         // The time-invariant decay's sums over the sequence.
         bool inBounds = fullBlocks && fullChunks;
         if (decayRank == 1)
-          next[DLog] =
-              write(bb, results[key], next[DLog], {column}, inBounds);
+          next[DLog] = write(bb, results[key], next[DLog], {column}, inBounds);
         for (int64_t e = 0; decayRank == 2 && e < key; ++e)
           next[DLog] = write(bb, results[key + e], next[DLog],
                              {index(bb, e), column}, inBounds);
@@ -556,8 +555,8 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv,
         [&](OpBuilder &nb, Location, Value t, ValueRange carried) {
           Value part = carried[0];
           for (int64_t e = 0; e < key; ++e) {
-            Value lanes = read(nb, scratch, {t, index(nb, e), index(nb, 0)},
-                               width, true);
+            Value lanes =
+                read(nb, scratch, {t, index(nb, e), index(nb, 0)}, width, true);
             Value total = vector::ReductionOp::create(
                 nb, loc, vector::CombiningKind::ADD, lanes);
             part = tensor::InsertOp::create(nb, loc, total, part,
@@ -578,11 +577,11 @@ static Value sumInto(OpBuilder &b, Location loc, Value input,
                      RankedTensorType type, ArrayRef<Value> dynamicSizes,
                      AffineMap inMap, AffineMap outMap) {
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value init = linalg::FillOp::create(
-                   b, loc, ValueRange{zero},
-                   ValueRange{tensor::EmptyOp::create(b, loc, type,
-                                                      dynamicSizes)})
-                   .getResult(0);
+  Value init =
+      linalg::FillOp::create(
+          b, loc, ValueRange{zero},
+          ValueRange{tensor::EmptyOp::create(b, loc, type, dynamicSizes)})
+          .getResult(0);
   SmallVector<utils::IteratorType> iterators(inMap.getNumDims(),
                                              utils::IteratorType::reduction);
   for (AffineExpr e : outMap.getResults())
@@ -615,8 +614,8 @@ void ChannelGradLowering::lower() {
   batch = tensor::getMixedSize(rewriter, loc, values, 0);
   length = tensor::getMixedSize(rewriter, loc, values, 1);
   lengthValue = getValueOrCreateConstantIndexOp(rewriter, loc, length);
-  lastIndex = arith::SubIOp::create(rewriter, loc, lengthValue,
-                                    index(rewriter, 1));
+  lastIndex =
+      arith::SubIOp::create(rewriter, loc, lengthValue, index(rewriter, 1));
   Value batchValue = getValueOrCreateConstantIndexOp(rewriter, loc, batch);
 
   blocks = (heads + width - 1) / width;
@@ -656,25 +655,22 @@ void ChannelGradLowering::lower() {
       {batchDim, chunkCount, rowsType.getShape()[1], key}, f32);
   SmallVector<Value> partialSizes(rowSizes);
   for (int i = 0; i < 2; ++i)
-    outputs.push_back(sharedKeys ? tensor::EmptyOp::create(rewriter, loc,
-                                                           partialType,
-                                                           partialSizes)
+    outputs.push_back(sharedKeys ? tensor::EmptyOp::create(
+                                       rewriter, loc, partialType, partialSizes)
                                        .getResult()
                                  : emptyRows());
 
   auto forall = scf::ForallOp::create(
       rewriter, loc,
-      ArrayRef<OpFoldResult>{batch, rewriter.getIndexAttr(chunkCount)},
-      outputs, /*mapping=*/std::nullopt,
-      [&](OpBuilder &b, Location, ValueRange args) {
+      ArrayRef<OpFoldResult>{batch, rewriter.getIndexAttr(chunkCount)}, outputs,
+      /*mapping=*/std::nullopt, [&](OpBuilder &b, Location, ValueRange args) {
         buildChunk(b, args[0], args[1], args.drop_front(2));
       });
 
   // Back to the op's result types.
   auto expandRows = [&](Value rows, Type type) -> Value {
-    SmallVector<OpFoldResult> shape = {batch, length,
-                                       rewriter.getIndexAttr(heads),
-                                       rewriter.getIndexAttr(1)};
+    SmallVector<OpFoldResult> shape = {
+        batch, length, rewriter.getIndexAttr(heads), rewriter.getIndexAttr(1)};
     return tensor::ExpandShapeOp::create(
         rewriter, loc, cast<RankedTensorType>(type), rows,
         SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}}, shape);
@@ -690,9 +686,9 @@ void ChannelGradLowering::lower() {
   results[4] = castTo(forall.getResult(DDelta), op.getGradDelta().getType());
   auto logType = cast<RankedTensorType>(op.getGradLogDecay().getType());
   if (decayRank == 1)
-    results[3] = sumInto(rewriter, loc, forall.getResult(DLog), logType, {},
-                         AffineMap::getMultiDimIdentityMap(2, ctx),
-                         dims(2, {1}));
+    results[3] =
+        sumInto(rewriter, loc, forall.getResult(DLog), logType, {},
+                AffineMap::getMultiDimIdentityMap(2, ctx), dims(2, {1}));
   else if (decayRank == 2) // [B, K, H] to [H, K]
     results[3] = sumInto(rewriter, loc, forall.getResult(DLog), logType, {},
                          dims(3, {0, 2, 1}), dims(3, {1, 2}));
@@ -709,9 +705,9 @@ void ChannelGradLowering::lower() {
     // [B, chunks, L, K] summed to [B, L, K], then [B, L, 1, K].
     auto sumType =
         RankedTensorType::get({batchDim, rowsType.getShape()[1], key}, f32);
-    Value sum = sumInto(rewriter, loc, forall.getResult(o), sumType,
-                        partialSizes, AffineMap::getMultiDimIdentityMap(4, ctx),
-                        dims(4, {0, 2, 3}));
+    Value sum =
+        sumInto(rewriter, loc, forall.getResult(o), sumType, partialSizes,
+                AffineMap::getMultiDimIdentityMap(4, ctx), dims(4, {0, 2, 3}));
     SmallVector<OpFoldResult> shape = {batch, length, rewriter.getIndexAttr(1),
                                        rewriter.getIndexAttr(key)};
     results[i] = tensor::ExpandShapeOp::create(

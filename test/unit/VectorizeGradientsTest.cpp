@@ -46,8 +46,7 @@ struct GradCase {
 
 void PrintTo(const GradCase &c, std::ostream *os) { *os << c.name; }
 
-class VectorizeGradientsTest
-    : public glint::testing::CompiledTest<GradCase> {};
+class VectorizeGradientsTest : public glint::testing::CompiledTest<GradCase> {};
 
 TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
   const GradCase &c = GetParam();
@@ -114,12 +113,12 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
     total += n;
   }
   std::string source =
-      llvm::formatv(
-          "func.func @forward({0}) -> tensor<TOTALxf32> {{\n"
-          "  %r:5 = glint.recurrence_grad {1}{2}: ({3}) -> ({4})\n"
-          "  %p0 = tensor.empty() : tensor<TOTALxf32>\n{5}"
-          "  return %p5 : tensor<TOTALxf32>\n}",
-          args, c.reverse ? "reverse " : "", operands, types, results, pack)
+      llvm::formatv("func.func @forward({0}) -> tensor<TOTALxf32> {{\n"
+                    "  %r:5 = glint.recurrence_grad {1}{2}: ({3}) -> ({4})\n"
+                    "  %p0 = tensor.empty() : tensor<TOTALxf32>\n{5}"
+                    "  return %p5 : tensor<TOTALxf32>\n}",
+                    args, c.reverse ? "reverse " : "", operands, types, results,
+                    pack)
           .str();
   for (size_t at; (at = source.find("TOTAL")) != std::string::npos;)
     source.replace(at, 5, std::to_string(total));
@@ -173,11 +172,10 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // name, B, L, H, G, K, decay rank, query, delta, skip, reverse
         GradCase{"Mamba1", 2, 150, 37, 1, 5, 2, true, true, true, false},
-        GradCase{"VimReverseHeadDecay", 1, 130, 20, 1, 3, 1, true, true,
-                 false, true},
+        GradCase{"VimReverseHeadDecay", 1, 130, 20, 1, 3, 1, true, true, false,
+                 true},
         GradCase{"RGLRU", 2, 70, 19, 19, 1, 3, false, false, true, false},
-        GradCase{"PerKeyDecay", 1, 65, 16, 16, 1, 4, true, true, false,
-                 false}),
+        GradCase{"PerKeyDecay", 1, 65, 16, 16, 1, 4, true, true, false, false}),
     [](const ::testing::TestParamInfo<GradCase> &info) {
       return info.param.name;
     });

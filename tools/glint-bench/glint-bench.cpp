@@ -1422,9 +1422,8 @@ double relativeError2(const rt::HostArray &a, const reference::Array &b) {
 }
 
 bool allFinite(const rt::HostArray &a) {
-  return llvm::all_of(
-      llvm::ArrayRef<float>(a.data<float>(), a.numElements()),
-      [](float x) { return std::isfinite(x); });
+  return llvm::all_of(llvm::ArrayRef<float>(a.data<float>(), a.numElements()),
+                      [](float x) { return std::isfinite(x); });
 }
 
 /// The check of --gradient: the compiled gradient entry and the reference
@@ -1452,9 +1451,9 @@ llvm::Expected<double> checkGradient(ModuleOp module,
   if (!expected)
     return expected.takeError();
   if (expected->size() != outs->size())
-    return llvm::createStringError(llvm::formatv(
-        "{0} compiled results, {1} from the evaluator", outs->size(),
-        expected->size()));
+    return llvm::createStringError(
+        llvm::formatv("{0} compiled results, {1} from the evaluator",
+                      outs->size(), expected->size()));
   double worst = 0;
   for (size_t r = 0; r < outs->size(); ++r)
     worst = std::max(worst, relativeError2((*outs)[r], (*expected)[r]));
@@ -1477,8 +1476,8 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     if (!generatedDir.empty())
       llvm::sys::fs::remove_directories(generatedDir);
   });
-  OwningOpRef<ModuleOp> module = loadCaseModule(
-      context, c, /*wholeModel=*/true, rng, generatedDir, checkpoint);
+  OwningOpRef<ModuleOp> module = loadCaseModule(context, c, /*wholeModel=*/true,
+                                                rng, generatedDir, checkpoint);
   if (!module)
     return false;
   std::vector<std::unique_ptr<CompiledForm>> compiled;
@@ -1496,8 +1495,8 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
     auto checked =
         checkGradient(*module, *checkpoint, model, gradientCheckLength, rng);
     if (!checked) {
-      error(c.name + ": gradient check: " +
-            llvm::toString(checked.takeError()));
+      error(c.name +
+            ": gradient check: " + llvm::toString(checked.takeError()));
       return false;
     }
     double referenceError = *checked;
@@ -1526,23 +1525,22 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       llvm::Expected<rt::HostArray> logits = rt::HostArray();
       llvm::Expected<std::vector<rt::HostArray>> outs =
           std::vector<rt::HostArray>();
-      std::optional<double> forwardBytes = peakBytesDuring(
-          one->handle, [&] { logits = model.run(inputs); });
+      std::optional<double> forwardBytes =
+          peakBytesDuring(one->handle, [&] { logits = model.run(inputs); });
       std::optional<double> gradientBytes = peakBytesDuring(
           one->handle, [&] { outs = model.runGradient(gradInputs); });
       if (!logits || !outs) {
-        error(llvm::formatv(
-            "{0} L={1}: {2}", c.name, L,
-            llvm::toString(llvm::joinErrors(logits.takeError(),
-                                            outs.takeError()))));
+        error(llvm::formatv("{0} L={1}: {2}", c.name, L,
+                            llvm::toString(llvm::joinErrors(
+                                logits.takeError(), outs.takeError()))));
         ok = false;
         continue;
       }
-      double logitsError = maxRelativeError(
-          outs->front().data<float>(), logits->data<float>(),
-          logits->numElements());
-      bool correct = logitsError <= kTolerance &&
-                     llvm::all_of(*outs, allFinite);
+      double logitsError =
+          maxRelativeError(outs->front().data<float>(), logits->data<float>(),
+                           logits->numElements());
+      bool correct =
+          logitsError <= kTolerance && llvm::all_of(*outs, allFinite);
       if (!correct) {
         error(llvm::formatv("{0} L={1}: FAILED: the gradient entry's logits "
                             "differ from the forward's by {2:e}, or a result "
