@@ -98,10 +98,9 @@ static cl::opt<std::string> vocabPath(
     cl::desc("The tokenizer file for --text and for showing tokens as text "
              "(default: the model directory's)"),
     cl::value_desc("file"), cl::cat(category));
-static cl::opt<std::string>
-    inputNpy("input",
-             cl::desc("Input .npy: token ids [1, L] or an image [1, 3, H, W]"),
-             cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<std::string> inputNpy(
+    "input", cl::desc("Input .npy: token ids [1, L] or an image [1, 3, H, W]"),
+    cl::value_desc("file.npy"), cl::cat(category));
 static cl::opt<int> heldout(
     "heldout",
     cl::desc("Explain held-out example N of a bundled model directory (with "
