@@ -271,6 +271,61 @@ def GlintVectorizeRecurrence
                            "tensor::TensorDialect", "vector::VectorDialect"];
 }
 
+def GlintVectorizeGradients
+    : Pass<"glint-vectorize-gradients", "func::FuncOp"> {
+  let summary = "Lowers per-channel glint.recurrence_grad to vector loops for "
+                "the CPU";
+  let description = [{
+    Rewrites the `glint.recurrence_grad` ops of the per-channel form (V = 1,
+    f32: Mamba-1, Vision Mamba, RG-LRU; keys shared by every head or one per
+    head with K = 1; no ratio form, no bonus) into loops on tensors with
+    `vector` arithmetic, before `glint-lower-gradients`, which keeps the
+    rest. It is that pass's checkpointed backward scan (the state stored
+    every `chunk-size` steps, each chunk's states recomputed from its
+    checkpoint, then its steps run backwards carrying the state cotangent)
+    with W heads side by side in a vector (W = `vector-width`), like
+    `glint-vectorize-recurrence`'s per-channel form: the K state entries of W
+    channels and their cotangents are K vectors each.
+
+    ```
+    scf.forall (%b, %chunk) in (B, chunks) shared_outs(%dv, %ddelta, %dlog, %dq, %dk) {
+      scf.for %blk in chunk {                 -- channels c .. c + W
+        forward, storing S every C steps -> ckpt : [ceil(L / C), K, W]
+        scf.for chunks of C steps, last first iter_args(%dS_0 .. %dS_{K-1}) {
+          recompute the chunk's states -> [C + 1, K, W]
+          scf.for its steps, last first {
+            dy, v, delta = vector.transfer_read [b, t, c : c + W]
+            dS_n += q_t[n] dy;  dq[t, n] += S_t,n dy     (per lane)
+            dv = D dy + sum_n dS_n k_t[n] delta;  dk[t, n] += dS_n v delta
+            dA_n += dS_n S_{t-1},n a_n delta;  ddelta = ...;  dS_n = a_n dS_n
+          }
+        }
+      }
+    }
+    ```
+
+    Shared keys' and queries' cotangents are summed per lane into a
+    `[L, K, W]` scratch of each chunk, reduced over its lanes into the
+    chunk's `[L, K]` partial, and over the chunks after the loop; time-invariant decays are accumulated in registers and summed
+    over the batch after it. Where H is not a multiple of W the last block's
+    transfers are masked. Sums run in vector order, so the result agrees
+    with `glint-lower-gradients` to float32 rounding.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
+           "f32 lanes per vector (the CPU pipeline passes its target's: "
+           "16 with AVX-512)">,
+    Option<"chunks", "chunks", "int64_t", /*default=*/"2",
+           "Chunks of channel blocks per batch element: the parallel work, "
+           "best one per core">,
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
+           "Steps between stored states (checkpoints) of the backward scan">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "scf::SCFDialect",
+                           "tensor::TensorDialect", "vector::VectorDialect"];
+}
+
 def GlintVectorizeConv : Pass<"glint-vectorize-conv", "func::FuncOp"> {
   let summary = "Lowers glint.conv1d to vector loops over the channels";
   let description = [{

@@ -80,7 +80,12 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   recurrences.vectorWidth = target.vectorWidth;
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence(recurrences));
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
-  // The backward ops of a gradient function (glint-differentiate).
+  // The backward ops of a gradient function (glint-differentiate): the
+  // per-channel scans' in vector form, the rest as scalar loops.
+  GlintVectorizeGradientsOptions gradients;
+  gradients.vectorWidth = target.vectorWidth;
+  gradients.chunks = std::max<int64_t>(target.threads, 2);
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeGradients(gradients));
   pm.addNestedPass<func::FuncOp>(createGlintLowerGradients());
   // Convolutions along the sequence as vector loops over the channels.
   GlintVectorizeConvOptions convs;

@@ -23,6 +23,11 @@
  * GLINT_ALLOC_CACHE_MB (read once) sets the limit of kept blocks in MiB;
  * 0 turns the cache off. The default is 1024.
  *
+ * The bytes of the blocks handed out and not yet released are counted, with
+ * their high-water mark (glint_alloc_stats): what a call of the model holds
+ * at once, whether the blocks are fresh or kept ones reused. glint-bench
+ * reports it per entry point (a gradient against its forward).
+ *
  *===----------------------------------------------------------------------===*/
 
 #include <pthread.h>
@@ -62,6 +67,20 @@ static size_t keptBytes;
 static long long limitBytes = -1; /* read from the environment on first use */
 
 static Header *headerOf(void *block) { return (Header *)block - 1; }
+
+/* Bytes handed out and not released, and their high-water mark. */
+static size_t liveBytes, peakBytes;
+
+static void *counted(char *block) {
+  size_t now = __atomic_add_fetch(&liveBytes, headerOf(block)->capacity,
+                                  __ATOMIC_RELAXED);
+  size_t peak = __atomic_load_n(&peakBytes, __ATOMIC_RELAXED);
+  while (now > peak &&
+         !__atomic_compare_exchange_n(&peakBytes, &peak, now, 1,
+                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    ;
+  return block;
+}
 
 static size_t cacheLimit(void) {
   if (limitBytes < 0) {
@@ -120,7 +139,7 @@ static void *allocateOrNull(size_t size, size_t alignment);
 
 static void *allocate(size_t size, size_t alignment) {
   void *block = allocateOrNull(size, alignment);
-  return block ? block : failed(size);
+  return block ? counted(block) : failed(size);
 }
 
 static void *allocateOrNull(size_t size, size_t alignment) {
@@ -154,6 +173,7 @@ static void release(void *pointer) {
     return;
   char *block = pointer;
   Header *header = headerOf(block);
+  __atomic_sub_fetch(&liveBytes, header->capacity, __ATOMIC_RELAXED);
   if (header->capacity >= kLargeBytes && header->offset == kAlign) {
     size_t limit = cacheLimit();
     char *evicted[kSlots];
@@ -193,6 +213,19 @@ __attribute__((destructor)) static void drain(void) {
   keptCount = 0;
   keptBytes = 0;
   pthread_mutex_unlock(&lock);
+}
+
+/* The bytes of the blocks the model holds now (`*live`) and the most it
+ * has held at once (`*peak`) since the library was loaded or the last
+ * reset; with `reset`, the mark restarts from what is held now. */
+GLINT_EXPORT void glint_alloc_stats(size_t *live, size_t *peak, int reset) {
+  size_t now = __atomic_load_n(&liveBytes, __ATOMIC_RELAXED);
+  if (reset)
+    __atomic_store_n(&peakBytes, now, __ATOMIC_RELAXED);
+  if (live)
+    *live = now;
+  if (peak)
+    *peak = __atomic_load_n(&peakBytes, __ATOMIC_RELAXED);
 }
 
 /* Calls a model's entry point `fn` with `args`; 0 if it returned, or 1 with

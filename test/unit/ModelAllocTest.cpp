@@ -6,7 +6,8 @@
 //
 // A failed allocation inside a model's call must come back to the host as
 // an error (glint_call_guarded), not return null to generated code that
-// stores through it.
+// stores through it. The counters of what a call holds (glint_alloc_stats)
+// follow allocations and frees, kept blocks reused included.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,6 +21,7 @@ extern "C" {
 void *_mlir_memref_to_llvm_alloc(size_t size);
 void _mlir_memref_to_llvm_free(void *pointer);
 int glint_call_guarded(void (*fn)(void **), void **args, size_t *bytes);
+void glint_alloc_stats(size_t *live, size_t *peak, int reset);
 }
 
 namespace {
@@ -46,6 +48,33 @@ TEST(ModelAllocTest, CallThatAllocatesReturnsNormally) {
     EXPECT_EQ(call(size, failedBytes, last), 0);
     EXPECT_EQ(last, 0x5a);
     EXPECT_EQ(failedBytes, 12345u);
+  }
+}
+
+TEST(ModelAllocTest, CountsTheBytesHeldAndTheirPeak) {
+  size_t live0 = 0, peak = 0;
+  glint_alloc_stats(&live0, &peak, /*reset=*/1);
+  EXPECT_EQ(peak, live0);
+  // Twice each: the second time the large blocks come from the kept ones.
+  for (int round = 0; round < 2; ++round) {
+    void *a = _mlir_memref_to_llvm_alloc(size_t(4) << 20);
+    void *b = _mlir_memref_to_llvm_alloc(size_t(2) << 20);
+    void *c = _mlir_memref_to_llvm_alloc(100);
+    size_t live = 0;
+    glint_alloc_stats(&live, &peak, 0);
+    // Capacities are counted: never below what was asked, at most twice it
+    // (a kept block reused for a smaller request).
+    EXPECT_GE(live - live0, (size_t(6) << 20) + 100);
+    EXPECT_LE(live - live0, (size_t(12) << 20) + (size_t(1) << 18));
+    _mlir_memref_to_llvm_free(a);
+    _mlir_memref_to_llvm_free(b);
+    _mlir_memref_to_llvm_free(c);
+    size_t after = 0;
+    glint_alloc_stats(&after, &peak, 0);
+    EXPECT_EQ(after, live0);
+    EXPECT_EQ(peak, live);
+    glint_alloc_stats(nullptr, &peak, /*reset=*/1);
+    EXPECT_EQ(peak, live0);
   }
 }
 

@@ -11,6 +11,7 @@
 //   glint-bench                          # every case, L = 512, 2048, 8192
 //   glint-bench --cases=mamba1,conv1d --L=8192 --repetitions=9
 //   glint-bench --quick                  # a smoke run, in seconds
+//   glint-bench --cases=mamba-130m --gradient --L=512,2048
 //
 // Each op case is a one-op glint module whose tensors are all function
 // inputs (so no checkpoint is needed), compiled in process with
@@ -41,6 +42,19 @@
 // kernel) shows how many cores it actually kept busy. The naive loops are
 // always single-threaded.
 //
+// --gradient turns the whole-model cases (`model`, one per --model
+// directory, and `mamba-130m`) into gradient cases: the model is compiled
+// with its gradient entry (glint-compile --grad), which is first checked
+// against the reference evaluator running glint-differentiate's gradient
+// function in double at --gradient-check-length (every result to 1e-4,
+// relative 2-norm), then at each length checked again (its logits must be
+// the forward's, every cotangent finite) and timed against the forward in
+// interleaved rounds, so that each round's ratio grad/forward comes from one
+// moment of a shared machine. The bytes each entry holds at once come from
+// the library's allocator (glint_alloc_stats). One JSON line per model and
+// length: forward_ms_*, gradient_ms_*, grad_over_forward_*,
+// *_peak_alloc_mib.
+//
 // --form chooses how matrix-state recurrences are compiled (auto, the
 // compiler's choice; recurrent; chunked: glint-chunk-recurrence). Given
 // several (--form=recurrent,chunked), each case is compiled once per form
@@ -53,6 +67,7 @@
 #include "compiler/Compiler.h"
 #include "import/Importers.h"
 #include "passes/cpu/Pipelines.h"
+#include "passes/transforms/Passes.h"
 #include "reference/ReferenceEvaluator.h"
 #include "runtime/host/CompiledModel.h"
 #include "runtime/host/RunSupport.h"
@@ -60,12 +75,14 @@
 #include "runtime/io/Safetensors.h"
 #include "tools/ToolVersion.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "runtime/io/CrashReport.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
@@ -153,10 +170,26 @@ static cl::opt<std::string> mamba130mDir(
     cl::desc("Where the mamba-130m case keeps its random checkpoint: written "
              "there if it has none yet, reused otherwise (default: a "
              "temporary directory, removed at the end)"));
-static cl::opt<std::string>
-    modelDir("model", cl::cat(category),
-             cl::desc("Checkpoint directory of the `model` case"),
-             cl::init(GLINT_SOURCE_DIR "/models/mamba-keyword"));
+static cl::list<std::string>
+    modelDirs("model", cl::cat(category),
+              cl::desc("Checkpoint directories of the `model` case, one line "
+                       "each (default: models/mamba-keyword)"),
+              cl::CommaSeparated);
+static cl::opt<bool> gradientMode(
+    "gradient", cl::cat(category),
+    cl::desc("Whole-model cases (model, mamba-130m): compile the gradient "
+             "entry too (glint-compile --grad), check it against the "
+             "reference evaluator at --gradient-check-length, and time it "
+             "against the forward in the same run"));
+static cl::opt<bool> keepLibraries(
+    "keep-libraries", cl::cat(category),
+    cl::desc("Leave the compiled libraries in the temporary directory (their "
+             "paths go to stderr), e.g. for perf report's symbols"));
+static cl::opt<int64_t> gradientCheckLength(
+    "gradient-check-length", cl::cat(category),
+    cl::desc("Sequence length of --gradient's check against the reference "
+             "evaluator (default 8)"),
+    cl::init(8));
 
 /// Above this relative error (float32 against float32) a case fails.
 static constexpr double kTolerance = 1e-4;
@@ -327,6 +360,8 @@ struct Case {
   /// instance, run once: the relative error, or an error (optional).
   std::function<llvm::Expected<double>(MLIRContext &, std::mt19937 &)>
       referenceCheck;
+  /// The checkpoint directory of the `model` case.
+  std::string dir;
 };
 
 /// `func.func @forward` of one op over function inputs of `shapes`.
@@ -628,11 +663,12 @@ Case matmulCase(llvm::StringRef layer) {
 
 /// The whole forward pass of a bundled model on random token ids; its
 /// `limit` (vocabulary) is filled in once the model is loaded.
-Case modelCase() {
+Case modelCase(std::string dir) {
   Case c;
   c.name = "model";
+  c.dir = dir;
   c.description = "whole-model forward of " +
-                  llvm::sys::path::filename(modelDir).str() +
+                  llvm::sys::path::filename(dir).str() +
                   " (no naive loop: ratio_vs_naive is null; correct = finite "
                   "logits)";
   c.unit = "tokens";
@@ -854,7 +890,8 @@ static TargetOptions benchTarget;
 /// it) and loads it.
 llvm::Expected<std::unique_ptr<rt::CompiledModel>>
 compileAndLoad(ModuleOp module, RecurrenceForm recurrenceForm,
-               llvm::SmallString<128> &path, double &compileSeconds) {
+               llvm::SmallString<128> &path, double &compileSeconds,
+               bool gradient = false) {
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("glint-bench", "so", path))
     return llvm::createStringError(ec, "cannot create a temporary file");
@@ -865,7 +902,7 @@ compileAndLoad(ModuleOp module, RecurrenceForm recurrenceForm,
   loops.chunkSize = chunkSize;
   if (llvm::Error e = compiler::compileToLibrary(
           module, "forward", path, compiler::StepMode::Off,
-          /*attention=*/{}, loops, benchTarget))
+          /*attention=*/{}, loops, benchTarget, gradient))
     return std::move(e);
   compileSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -1037,8 +1074,10 @@ struct CompiledForm {
   ~CompiledForm() {
     if (handle)
       dlclose(handle);
-    if (!path.empty())
+    if (!path.empty() && !keepLibraries)
       llvm::sys::fs::remove(path);
+    else if (!path.empty())
+      llvm::errs() << "glint-bench: kept " << path << "\n";
   }
 };
 
@@ -1052,7 +1091,7 @@ loadCaseModule(MLIRContext &context, Case &c, bool wholeModel,
                std::mt19937 &rng, llvm::SmallString<128> &generatedDir,
                std::unique_ptr<rt::Checkpoint> &checkpoint) {
   OwningOpRef<ModuleOp> module;
-  std::string checkpointDir = modelDir;
+  std::string checkpointDir = c.dir;
   if (c.name == "mamba-130m") {
     if (!mamba130mDir.empty()) {
       checkpointDir = mamba130mDir;
@@ -1130,7 +1169,8 @@ bool compileForms(const Case &c, ModuleOp module,
     one->form = f;
     OwningOpRef<ModuleOp> copy = module.clone();
     auto model = compileAndLoad(*copy, *parseRecurrenceForm(f), one->path,
-                                one->compileSeconds);
+                                one->compileSeconds,
+                                /*gradient=*/gradientMode && checkpoint);
     if (!model) {
       error(c.name + ": " + llvm::toString(model.takeError()));
       return false;
@@ -1152,7 +1192,8 @@ bool compileForms(const Case &c, ModuleOp module,
       error(c.name + ": cannot find " + info.entry + " in the library");
       return false;
     }
-    if (checkpoint &&
+    // (--gradient takes any inputs: it makes them from the record.)
+    if (checkpoint && !gradientMode &&
         (info.inputs.size() != 1 || info.inputs[0].dtype != "i64" ||
          info.inputs[0].rank() != 2)) {
       error(c.name + ": the model case takes a model of token ids [B, L]");
@@ -1315,6 +1356,298 @@ void printLine(const Case &c, const CompiledForm &one,
   llvm::outs().flush();
 }
 
+//===----------------------------------------------------------------------===//
+// --gradient: a whole model's gradient entry against its forward
+//===----------------------------------------------------------------------===//
+
+/// Runs `fn` and returns the most bytes the library's allocator held at
+/// once during it beyond what it held before (glint_alloc_stats of
+/// runtime/host/ModelAlloc.c), or nothing if the library has no counters.
+std::optional<double> peakBytesDuring(void *handle,
+                                      const std::function<void()> &fn) {
+  auto stats = reinterpret_cast<void (*)(size_t *, size_t *, int)>(
+      dlsym(handle, "glint_alloc_stats"));
+  if (!stats) {
+    fn();
+    return std::nullopt;
+  }
+  size_t before = 0, peak = 0;
+  stats(&before, nullptr, /*reset=*/1);
+  fn();
+  stats(nullptr, &peak, 0);
+  return double(peak - before);
+}
+
+/// Random inputs of an entry point: dynamic dims are the batch (1, dim 0)
+/// or the length L; token ids uniform in the vocabulary, floats uniform in
+/// [-1, 1). With `reference`, the same values as evaluator arrays.
+std::vector<rt::HostArray>
+randomEntryInputs(const rt::EntryInfo &entry, int64_t L, std::mt19937 &rng,
+                  std::vector<reference::Array> *reference = nullptr) {
+  std::vector<rt::HostArray> inputs;
+  for (const rt::TensorSpec &spec : entry.inputs) {
+    std::vector<int64_t> shape = spec.shape;
+    for (auto [d, size] : llvm::enumerate(shape))
+      if (size < 0)
+        size = d == 0 ? 1 : L;
+    rt::HostArray h = rt::HostArray::make(shape, spec.dtype);
+    reference::Array a(shape);
+    std::uniform_int_distribution<int64_t> id(
+        0, std::max<int64_t>(spec.limit, 1) - 1);
+    std::uniform_real_distribution<float> x(-1.0f, 1.0f);
+    for (int64_t e = 0; e < h.numElements(); ++e) {
+      if (spec.dtype == "i64")
+        a.data[e] = double(h.data<int64_t>()[e] = id(rng));
+      else
+        a.data[e] = double(h.data<float>()[e] = x(rng));
+    }
+    inputs.push_back(std::move(h));
+    if (reference)
+      reference->push_back(std::move(a));
+  }
+  return inputs;
+}
+
+/// ‖a − b‖₂ / ‖b‖₂ of a float32 result against the evaluator's double one.
+double relativeError2(const rt::HostArray &a, const reference::Array &b) {
+  if (a.numElements() != b.numElements())
+    return INFINITY;
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < a.numElements(); ++i) {
+    double d = double(a.data<float>()[i]) - b.data[i];
+    num += d * d;
+    den += b.data[i] * b.data[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
+bool allFinite(const rt::HostArray &a) {
+  return llvm::all_of(llvm::ArrayRef<float>(a.data<float>(), a.numElements()),
+                      [](float x) { return std::isfinite(x); });
+}
+
+/// The check of --gradient: the compiled gradient entry and the reference
+/// evaluator's gradient function (glint-differentiate of `module`, the
+/// model before lowering, run in double) on the same random inputs and
+/// seed at length `L`; the largest relative error over the results
+/// (logits, each layer's cotangent, the input embeddings').
+llvm::Expected<double> checkGradient(ModuleOp module,
+                                     const rt::Checkpoint &checkpoint,
+                                     rt::CompiledModel &model, int64_t L,
+                                     std::mt19937 &rng) {
+  OwningOpRef<ModuleOp> copy = module.clone();
+  auto fn = copy->lookupSymbol<func::FuncOp>("forward");
+  if (!fn || failed(differentiate(fn, "forward_grad")))
+    return llvm::createStringError("glint-differentiate failed");
+  std::vector<reference::Array> args;
+  std::vector<rt::HostArray> inputs =
+      randomEntryInputs(*model.info().gradient, L, rng, &args);
+  auto outs = model.runGradient(inputs);
+  if (!outs)
+    return outs.takeError();
+  reference::ReferenceEvaluator evaluator(*copy,
+                                          reference::weightsFrom(checkpoint));
+  auto expected = evaluator.run("forward_grad", args);
+  if (!expected)
+    return expected.takeError();
+  if (expected->size() != outs->size())
+    return llvm::createStringError(
+        llvm::formatv("{0} compiled results, {1} from the evaluator",
+                      outs->size(), expected->size()));
+  double worst = 0;
+  for (size_t r = 0; r < outs->size(); ++r)
+    worst = std::max(worst, relativeError2((*outs)[r], (*expected)[r]));
+  return worst;
+}
+
+/// --gradient for one whole-model case: compiles the model with its
+/// gradient entry, checks the gradient against the reference evaluator
+/// at --gradient-check-length, then at each length checks that the
+/// gradient entry's logits are the forward's and every result finite, and
+/// times the forward and the gradient in interleaved rounds (so that each
+/// round's ratio comes from one moment of a shared machine). Prints one
+/// JSON line per form and length.
+bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
+                     llvm::ArrayRef<std::string> forms, unsigned reps,
+                     int64_t threadsUsed, std::mt19937 &rng) {
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  llvm::SmallString<128> generatedDir;
+  llvm::scope_exit removeGenerated([&] {
+    if (!generatedDir.empty())
+      llvm::sys::fs::remove_directories(generatedDir);
+  });
+  OwningOpRef<ModuleOp> module = loadCaseModule(context, c, /*wholeModel=*/true,
+                                                rng, generatedDir, checkpoint);
+  if (!module)
+    return false;
+  std::vector<std::unique_ptr<CompiledForm>> compiled;
+  if (!compileForms(c, *module, forms, checkpoint.get(), compiled))
+    return false;
+
+  bool ok = true;
+  for (std::unique_ptr<CompiledForm> &one : compiled) {
+    rt::CompiledModel &model = *one->model;
+    if (!model.hasGradient()) {
+      error(c.name + ": the library has no gradient entry");
+      return false;
+    }
+    const rt::GradientInfo &gradient = *model.info().gradient;
+    auto checked =
+        checkGradient(*module, *checkpoint, model, gradientCheckLength, rng);
+    if (!checked) {
+      error(c.name +
+            ": gradient check: " + llvm::toString(checked.takeError()));
+      return false;
+    }
+    double referenceError = *checked;
+    if (referenceError > kTolerance) {
+      error(llvm::formatv("{0} form={1}: FAILED: the compiled gradient "
+                          "differs from the reference evaluator's by {2:e} "
+                          "(relative, 2-norm) at L={3}",
+                          c.name, one->form, referenceError,
+                          gradientCheckLength.getValue()));
+      ok = false;
+    }
+    // A model whose inputs have a fixed size past the batch (an image) is
+    // measured once.
+    bool sized = llvm::any_of(gradient.inputs, [](const rt::TensorSpec &s) {
+      return llvm::any_of(llvm::drop_begin(s.shape),
+                          [](int64_t d) { return d < 0; });
+    });
+    for (int64_t L : sized ? Ls : Ls.take_front()) {
+      std::vector<rt::HostArray> gradInputs =
+          randomEntryInputs(gradient, L, rng);
+      std::vector<rt::HostArray> inputs;
+      for (size_t i = 0; i + 1 < gradInputs.size(); ++i) // all but the seed
+        inputs.push_back(gradInputs[i]);
+
+      // Once each, counting the bytes held: warms the caches too.
+      llvm::Expected<rt::HostArray> logits = rt::HostArray();
+      llvm::Expected<std::vector<rt::HostArray>> outs =
+          std::vector<rt::HostArray>();
+      std::optional<double> forwardBytes =
+          peakBytesDuring(one->handle, [&] { logits = model.run(inputs); });
+      std::optional<double> gradientBytes = peakBytesDuring(
+          one->handle, [&] { outs = model.runGradient(gradInputs); });
+      if (!logits || !outs) {
+        error(llvm::formatv("{0} L={1}: {2}", c.name, L,
+                            llvm::toString(llvm::joinErrors(
+                                logits.takeError(), outs.takeError()))));
+        ok = false;
+        continue;
+      }
+      double logitsError =
+          maxRelativeError(outs->front().data<float>(), logits->data<float>(),
+                           logits->numElements());
+      bool correct =
+          logitsError <= kTolerance && llvm::all_of(*outs, allFinite);
+      if (!correct) {
+        error(llvm::formatv("{0} L={1}: FAILED: the gradient entry's logits "
+                            "differ from the forward's by {2:e}, or a result "
+                            "is not finite",
+                            c.name, L, logitsError));
+        ok = false;
+      }
+
+      // Interleaved rounds; a call shorter than kMinRepetitionSeconds is
+      // repeated within its round.
+      using Clock = std::chrono::steady_clock;
+      auto seconds = [](int64_t calls, const std::function<void()> &fn) {
+        auto start = Clock::now();
+        for (int64_t i = 0; i < calls; ++i)
+          fn();
+        return std::chrono::duration<double>(Clock::now() - start).count() /
+               calls;
+      };
+      auto forward = [&] {
+        if (auto r = model.run(inputs); !r)
+          llvm::report_fatal_error(r.takeError());
+      };
+      auto backward = [&] {
+        if (auto r = model.runGradient(gradInputs); !r)
+          llvm::report_fatal_error(r.takeError());
+      };
+      auto callsFor = [](double once) {
+        return once < kMinRepetitionSeconds
+                   ? int64_t(std::ceil(kMinRepetitionSeconds /
+                                       std::max(once, 1e-7)))
+                   : int64_t(1);
+      };
+      int64_t forwardCalls = callsFor(seconds(1, forward));
+      int64_t gradientCalls = callsFor(seconds(1, backward));
+      std::vector<double> fs, gs, ratios;
+      double cpuStart = processCpuSeconds();
+      auto wallStart = Clock::now();
+      for (unsigned r = 0; r < reps; ++r) {
+        fs.push_back(seconds(forwardCalls, forward));
+        gs.push_back(seconds(gradientCalls, backward));
+        ratios.push_back(gs.back() / fs.back());
+      }
+      double cpuPerWall =
+          (processCpuSeconds() - cpuStart) /
+          std::chrono::duration<double>(Clock::now() - wallStart).count();
+      auto median = [](std::vector<double> v) {
+        llvm::sort(v);
+        size_t n = v.size();
+        return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+      };
+      auto minimum = [](const std::vector<double> &v) {
+        return *llvm::min_element(v);
+      };
+
+      json::Object line;
+      line["case"] = c.name;
+      line["mode"] = "gradient";
+      line["description"] =
+          "compiled gradient (glint_gradient: logits, every layer's "
+          "cotangent and the input embeddings', for a random seed on the "
+          "logits) against the compiled forward (glint_forward), timed in "
+          "interleaved rounds";
+      if (!c.dir.empty())
+        line["model"] = llvm::sys::path::filename(c.dir).str();
+      line["threads"] = threadsUsed;
+      line["form"] = one->form;
+      line["cpu_per_wall"] = cpuPerWall;
+      line["B"] = 1;
+      if (sized)
+        line["L"] = L;
+      else
+        line["L"] = nullptr; // a fixed input size (an image)
+      for (auto &[key, value] : c.sizes)
+        line[key] = value;
+      line["layers_differentiated"] = int64_t(gradient.layers.size());
+      line["repetitions"] = int64_t(reps);
+      line["forward_calls_per_repetition"] = forwardCalls;
+      line["gradient_calls_per_repetition"] = gradientCalls;
+      line["forward_ms_min"] = 1e3 * minimum(fs);
+      line["forward_ms_median"] = 1e3 * median(fs);
+      line["gradient_ms_min"] = 1e3 * minimum(gs);
+      line["gradient_ms_median"] = 1e3 * median(gs);
+      // Each round's gradient time over its forward time.
+      line["grad_over_forward_min"] = minimum(ratios);
+      line["grad_over_forward_median"] = median(ratios);
+      // The most bytes the library's allocator held at once during one call
+      // (activations, scratch, results; not the weights, which the host
+      // holds).
+      if (forwardBytes && gradientBytes) {
+        line["forward_peak_alloc_mib"] = *forwardBytes / (1 << 20);
+        line["gradient_peak_alloc_mib"] = *gradientBytes / (1 << 20);
+        line["gradient_over_forward_alloc"] =
+            *gradientBytes / std::max(*forwardBytes, 1.0);
+      }
+      line["gradient_check_L"] = gradientCheckLength.getValue();
+      line["gradient_rel_error_vs_reference"] = referenceError;
+      line["logits_rel_error_vs_forward"] = logitsError;
+      line["correct"] = correct && referenceError <= kTolerance;
+      line["timed"] = "CompiledModel::run, CompiledModel::runGradient";
+      line["compile_seconds"] = one->compileSeconds;
+      llvm::outs() << json::Value(std::move(line)) << "\n";
+      llvm::outs().flush();
+    }
+  }
+  return ok;
+}
+
 /// Runs one case at every length, in each of `forms`; prints its JSON lines
 /// (per length, the forms one after the other, so that their ratios come
 /// from the same moment of a busy machine). Returns false if it could not
@@ -1324,6 +1657,8 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
              int64_t threadsUsed, std::mt19937 &rng) {
   std::unique_ptr<rt::Checkpoint> checkpoint;
   bool wholeModel = c.name == "model" || c.name == "mamba-130m";
+  if (gradientMode && wholeModel)
+    return runGradientCase(context, c, Ls, forms, reps, threadsUsed, rng);
   llvm::SmallString<128> generatedDir;
   llvm::scope_exit removeGenerated([&] {
     if (!generatedDir.empty())
@@ -1479,7 +1814,15 @@ int main(int argc, char **argv) {
       retnetCase("retnet-k32", 16, 32, 64), gatedCase(true), gatedCase(false),
       conv1dCase(), softplusCase(), matmulCase("in_proj"), matmulCase("x_proj"),
       matmulCase("dt_proj"), matmulCase("out_proj"), matmulCase("lm_head"),
-      modelCase(), mamba130mCase(), attnMapMamba1Case()};
+      mamba130mCase(), attnMapMamba1Case()};
+  // One `model` case per --model directory, in the order of the cases'
+  // list (before mamba-130m).
+  std::vector<std::string> dirs(modelDirs.begin(), modelDirs.end());
+  if (dirs.empty())
+    dirs.push_back(GLINT_SOURCE_DIR "/models/mamba-keyword");
+  auto at = all.end() - 2;
+  for (const std::string &dir : llvm::reverse(dirs))
+    at = all.insert(at, modelCase(dir));
   std::vector<Case *> selected;
   if (caseNames.empty()) {
     for (Case &c : all)
@@ -1489,12 +1832,17 @@ int main(int argc, char **argv) {
       auto it = llvm::find_if(all, [&](Case &c) { return c.name == name; });
       if (it == all.end()) {
         std::string known;
+        llvm::StringSet<> listed;
         for (Case &c : all)
-          known += (known.empty() ? "" : ", ") + c.name;
+          if (listed.insert(c.name).second)
+            known += (known.empty() ? "" : ", ") + c.name;
         error("unknown case '" + name + "' (known: " + known + ")");
         return 1;
       }
-      selected.push_back(&*it);
+      // Every case of that name (`model`: one per --model directory).
+      for (Case &c : all)
+        if (c.name == name)
+          selected.push_back(&c);
     }
   }
 

@@ -1,0 +1,738 @@
+//===- VectorizeGradients.cpp - glint-vectorize-gradients -----------------===//
+//
+// Part of the glint project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers the `glint.recurrence_grad` ops of the per-channel form (V = 1:
+// Mamba-1, Vision Mamba, Griffin's RG-LRU) to vector loops on tensors, the
+// backward counterpart of glint-vectorize-recurrence's per-channel form; the
+// others are left to glint-lower-gradients (the scalar form, checked against
+// the reference evaluator op by op). The algorithm is glint-lower-gradients'
+// checkpointed backward scan (see LowerGradients.cpp for the step's
+// equations), with W heads side by side in a vector instead of one head at a
+// time, so that the K-entry state of W channels and its cotangent are K
+// vectors each:
+//
+//   scf.forall (%b, %chunk) in (B, chunks) {     -- chunks of blocks of W
+//     scf.for %blk in chunk {                     -- channels c0 .. c0+W
+//       forward: S_n (K vectors) over the sequence, stored every C steps
+//                into ckpt : [ceil(L / C), K, W]
+//       scf.for chunks of C steps, last first iter_args(dS_n, ...) {
+//         recompute the chunk's states from its checkpoint: [C + 1, K, W]
+//         scf.for its steps, last first {
+//           dy, v, delta = transfer_read [b, t, c0 : c0 + W]
+//           dS_n += q_t[n] dy;  dq_t[n] += S_t,n dy   (lanes summed later)
+//           dv = D dy + sum_n dS_n k_t[n] delta;  dk_t[n] += dS_n v delta
+//           dlog_n += dS_n S_{t-1},n a_n delta; ddelta = ...
+//           dS_n = a_n dS_n
+//         }
+//       }
+//     }
+//   }
+//
+// Keys and queries shared by every head (one key group, Mamba-1) are
+// broadcast, and their cotangents, sums over the channels, are accumulated
+// per lane into a [L, K, W] scratch of each chunk, whose lanes are summed
+// (vector.reduction) into the chunk's [L, K] partial when its blocks are
+// done, and the partials over the chunks after the loop (a few: reducing
+// W-lane partials there, scalar, cost as much as the scan on small models);
+// with one group per channel (K = 1, RG-LRU) they are
+// rows like dv. Time-invariant decays are accumulated in registers over the
+// sequence, per batch element, and summed over it after the loop. Memory is
+// that of the scalar form: checkpoints and one chunk's states per block, no
+// state per step. Sums run in vector order, so the result agrees with the
+// scalar form to float32 rounding; GradientCompileTest checks whole models
+// against the reference evaluator.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/GlintOps.h"
+#include "passes/BuilderUtils.h"
+#include "passes/cpu/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+#define DEBUG_TYPE "glint-vectorize-gradients"
+
+namespace mlir::glint {
+#define GEN_PASS_DEF_GLINTVECTORIZEGRADIENTS
+#include "passes/cpu/Passes.h.inc"
+} // namespace mlir::glint
+
+using namespace mlir;
+using namespace mlir::glint;
+
+namespace {
+
+class ChannelGradLowering : protected LoweringBuilder {
+public:
+  ChannelGradLowering(RecurrenceGradOp op, RewriterBase &rewriter,
+                      int64_t width, int64_t channelChunks, int64_t chunk)
+      : LoweringBuilder(op.getLoc()), op(op), rewriter(rewriter), width(width),
+        channelChunks(std::max<int64_t>(channelChunks, 1)),
+        chunk(std::max<int64_t>(chunk, 1)) {
+    auto kType = cast<RankedTensorType>(op.getK().getType());
+    auto vType = cast<RankedTensorType>(op.getV().getType());
+    key = kType.getShape()[3];
+    groups = kType.getShape()[2];
+    heads = vType.getShape()[2];
+    decayRank = cast<RankedTensorType>(op.getLogDecay().getType()).getRank();
+  }
+
+  /// Whether the op has the per-channel form this pass lowers: f32, V = 1,
+  /// static K, H and key groups, keys shared by every head or one per head
+  /// with K = 1, a decay read along the channel axis, no ratio form, no
+  /// bonus.
+  static bool matches(RecurrenceGradOp op);
+  void lower();
+
+private:
+  /// Outputs of the forall, in this order.
+  enum Out { DV, DDelta, DLog, DQ, DK, NumOuts };
+
+  void buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
+                  ValueRange shared);
+  /// One forward step of a block at time t from the K state vectors.
+  SmallVector<Value> forwardStep(OpBuilder &b, Value batchIv, Value t, Value c0,
+                                 ArrayRef<Value> staticDecay, ValueRange state);
+  /// The key (or query) of entry n at time t for the block's lanes.
+  Value perKey(OpBuilder &b, Value source, Value batchIv, Value t, Value c0,
+               int64_t n);
+  /// The raw log-decay of entry n at time t (`staticDecay`: the block's
+  /// time-invariant decay vectors, one or K).
+  Value rawDecay(OpBuilder &b, Value batchIv, Value t, Value c0,
+                 ArrayRef<Value> staticDecay, int64_t n);
+  /// `source[c0 + lane, n]` ([H, K]) for each n < K as K vectors (lanes
+  /// past the last channel repeat it).
+  SmallVector<Value> gatherPerKey(OpBuilder &b, Value source, Value c0);
+  SmallVector<Value> readTile(OpBuilder &b, Value source, Value at);
+  Value storeTile(OpBuilder &b, ValueRange vectors, Value into, Value at);
+  Value timeOf(OpBuilder &b, Value step) {
+    return op.getReverse()
+               ? arith::SubIOp::create(b, loc, lastIndex, step).getResult()
+               : step;
+  }
+  /// `source` [..., X, 1] as [..., X].
+  Value dropUnitLast(OpBuilder &b, Value source);
+  Value add(OpBuilder &b, Value x, Value y) {
+    return arith::AddFOp::create(b, loc, x, y);
+  }
+  Value mul(OpBuilder &b, Value x, Value y) {
+    return arith::MulFOp::create(b, loc, x, y);
+  }
+  Value zeroF32(OpBuilder &b) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  }
+  /// `value` as `type` (the op's result types may be more static).
+  Value castTo(Value value, Type type) {
+    if (value.getType() == type)
+      return value;
+    return tensor::CastOp::create(rewriter, loc, type, value);
+  }
+
+  RecurrenceGradOp op;
+  RewriterBase &rewriter;
+  int64_t width, channelChunks, chunk;
+  int64_t key = 0, groups = 0, heads = 0, decayRank = 0;
+  bool sharedKeys = false, fullBlocks = false, fullChunks = false;
+  int64_t blocks = 0, chunkBlocks = 0, chunkCount = 0;
+  /// [B, L, H] views of v, grad, delta, the per-time decay, and of k and q
+  /// when each channel has its own (K = 1).
+  Value values, grads, keys, queries, logDecay;
+  OpFoldResult batch, length;
+  Value lengthValue, lastIndex;
+};
+
+} // namespace
+
+bool ChannelGradLowering::matches(RecurrenceGradOp op) {
+  auto vType = cast<RankedTensorType>(op.getV().getType());
+  auto kType = cast<RankedTensorType>(op.getK().getType());
+  if (op.getNormalize() || op.getBonus() || !vType.getElementType().isF32() ||
+      vType.getShape()[3] != 1)
+    return false;
+  int64_t key = kType.getShape()[3], groups = kType.getShape()[2],
+          heads = vType.getShape()[2];
+  if (ShapedType::isDynamic(key) || ShapedType::isDynamic(groups) ||
+      ShapedType::isDynamic(heads) || key > 32)
+    return false;
+  if (groups != 1 && !(groups == heads && key == 1))
+    return false;
+  // A per-key data-dependent decay is contiguous along heads only if K = 1.
+  int64_t rank = cast<RankedTensorType>(op.getLogDecay().getType()).getRank();
+  return rank != 4 || key == 1;
+}
+
+Value ChannelGradLowering::dropUnitLast(OpBuilder &b, Value source) {
+  auto type = cast<RankedTensorType>(source.getType());
+  SmallVector<ReassociationIndices> reassociation;
+  for (int64_t i = 0; i + 2 < type.getRank(); ++i)
+    reassociation.push_back({i});
+  reassociation.push_back({type.getRank() - 2, type.getRank() - 1});
+  return tensor::CollapseShapeOp::create(b, loc, source, reassociation);
+}
+
+SmallVector<Value> ChannelGradLowering::gatherPerKey(OpBuilder &b, Value source,
+                                                     Value c0) {
+  Value zero = index(b, 0), one = index(b, 1);
+  Value lastChannel = index(b, heads - 1);
+  SmallVector<Value> init(key, zeros(b, width));
+  auto loop = scf::ForOp::create(
+      b, loc, zero, index(b, width), one, init,
+      [&](OpBuilder &nb, Location, Value lane, ValueRange vectors) {
+        Value channel =
+            minIndex(nb, arith::AddIOp::create(nb, loc, c0, lane), lastChannel);
+        SmallVector<Value> next;
+        for (int64_t n = 0; n < key; ++n)
+          next.push_back(vector::InsertOp::create(
+              nb, loc, element(nb, source, {channel, index(nb, n)}), vectors[n],
+              lane));
+        scf::YieldOp::create(nb, loc, next);
+      });
+  return loop.getResults();
+}
+
+SmallVector<Value> ChannelGradLowering::readTile(OpBuilder &b, Value source,
+                                                 Value at) {
+  SmallVector<Value> vectors;
+  for (int64_t n = 0; n < key; ++n)
+    vectors.push_back(
+        read(b, source, {at, index(b, n), index(b, 0)}, width, true));
+  return vectors;
+}
+
+Value ChannelGradLowering::storeTile(OpBuilder &b, ValueRange vectors,
+                                     Value into, Value at) {
+  for (auto [n, vector] : llvm::enumerate(vectors))
+    into = write(b, vector, into, {at, index(b, n), index(b, 0)}, true);
+  return into;
+}
+
+Value ChannelGradLowering::perKey(OpBuilder &b, Value source, Value batchIv,
+                                  Value t, Value c0, int64_t n) {
+  if (sharedKeys)
+    return splat(b, element(b, source, {batchIv, t, index(b, 0), index(b, n)}),
+                 width);
+  return read(b, source, {batchIv, t, c0}, width, fullBlocks);
+}
+
+Value ChannelGradLowering::rawDecay(OpBuilder &b, Value batchIv, Value t,
+                                    Value c0, ArrayRef<Value> staticDecay,
+                                    int64_t n) {
+  switch (decayRank) {
+  case 1:
+    return staticDecay[0];
+  case 2:
+    return staticDecay[n];
+  default: // [B, L, H] (per key with K = 1 collapsed)
+    return read(b, logDecay, {batchIv, t, c0}, width, fullBlocks);
+  }
+}
+
+SmallVector<Value> ChannelGradLowering::forwardStep(OpBuilder &b, Value batchIv,
+                                                    Value t, Value c0,
+                                                    ArrayRef<Value> staticDecay,
+                                                    ValueRange state) {
+  Value u = read(b, values, {batchIv, t, c0}, width, fullBlocks);
+  Value dt = op.getDelta()
+                 ? read(b, op.getDelta(), {batchIv, t, c0}, width, fullBlocks)
+                 : Value();
+  Value x = dt ? mul(b, dt, u) : u;
+  Value timeDecay;
+  SmallVector<Value> next;
+  for (int64_t n = 0; n < key; ++n) {
+    Value raw;
+    if (decayRank >= 3)
+      raw = timeDecay ? timeDecay
+                      : (timeDecay = rawDecay(b, batchIv, t, c0, {}, n));
+    else
+      raw = rawDecay(b, batchIv, t, c0, staticDecay, n);
+    Value a = math::ExpOp::create(b, loc, dt ? mul(b, raw, dt) : raw);
+    next.push_back(
+        fma(b, perKey(b, keys, batchIv, t, c0, n), x, mul(b, a, state[n])));
+  }
+  return next;
+}
+
+void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
+                                     ValueRange shared) {
+  Value zero = index(b, 0), one = index(b, 1);
+  OpFoldResult z = b.getIndexAttr(0), u1 = b.getIndexAttr(1);
+  Value headCount = index(b, heads);
+  Value delta = op.getDelta();
+
+  // The chunk: blocks [firstBlock, firstBlock + size), channels
+  // [chunkStart, chunkStart + chunkWidth).
+  Value firstBlock =
+      arith::MulIOp::create(b, loc, chunkIv, index(b, chunkBlocks));
+  Value size =
+      fullChunks
+          ? index(b, chunkBlocks)
+          : minIndex(
+                b, arith::SubIOp::create(b, loc, index(b, blocks), firstBlock),
+                index(b, chunkBlocks));
+  Value chunkStart = arith::MulIOp::create(b, loc, firstBlock, index(b, width));
+  bool staticWidth = fullChunks && fullBlocks;
+  Value chunkWidth =
+      staticWidth
+          ? index(b, chunkBlocks * width)
+          : minIndex(b, arith::SubIOp::create(b, loc, headCount, chunkStart),
+                     index(b, chunkBlocks * width));
+  OpFoldResult widthSize =
+      staticWidth ? OpFoldResult(b.getIndexAttr(chunkBlocks * width))
+                  : OpFoldResult(chunkWidth);
+  int64_t staticWidthDim =
+      staticWidth ? chunkBlocks * width : ShapedType::kDynamic;
+  int64_t lengthDim =
+      getConstantIntValue(length).value_or(ShapedType::kDynamic);
+
+  // The slices this iteration owns.
+  SmallVector<SmallVector<OpFoldResult>> offsets(NumOuts), sizes(NumOuts);
+  SmallVector<RankedTensorType> types(NumOuts);
+  auto rows = [&](Out o) {
+    offsets[o] = {batchIv, z, chunkStart};
+    sizes[o] = {u1, length, widthSize};
+    types[o] = RankedTensorType::get({lengthDim, staticWidthDim}, f32);
+  };
+  rows(DV);
+  rows(DDelta);
+  switch (decayRank) {
+  case 1:
+    offsets[DLog] = {batchIv, chunkStart};
+    sizes[DLog] = {u1, widthSize};
+    types[DLog] = RankedTensorType::get({staticWidthDim}, f32);
+    break;
+  case 2:
+    offsets[DLog] = {batchIv, z, chunkStart};
+    sizes[DLog] = {u1, b.getIndexAttr(key), widthSize};
+    types[DLog] = RankedTensorType::get({key, staticWidthDim}, f32);
+    break;
+  default:
+    rows(DLog);
+  }
+  for (Out o : {DQ, DK}) {
+    if (!sharedKeys) {
+      rows(o);
+      continue;
+    }
+    offsets[o] = {batchIv, chunkIv, z, z};
+    sizes[o] = {u1, u1, length, b.getIndexAttr(key)};
+    types[o] = RankedTensorType::get({lengthDim, key}, f32);
+  }
+  SmallVector<Value> slices, partials(NumOuts);
+  for (int o = 0; o < NumOuts; ++o) {
+    Value slice = tensor::ExtractSliceOp::create(
+        b, loc, types[o], shared[o], offsets[o], sizes[o],
+        SmallVector<OpFoldResult>(offsets[o].size(), u1));
+    // The shared keys' cotangents accumulate per lane in a zeroed [L, K, W]
+    // scratch; the loops write everything else.
+    if (sharedKeys && (o == DQ || o == DK)) {
+      partials[o] = slice;
+      Value scratch = tensor::EmptyOp::create(
+          b, loc, ArrayRef<int64_t>{lengthDim, key, width}, f32,
+          lengthDim == ShapedType::kDynamic ? ValueRange{lengthValue}
+                                            : ValueRange{});
+      slice = linalg::FillOp::create(b, loc, ValueRange{zeroF32(b)},
+                                     ValueRange{scratch})
+                  .getResult(0);
+    }
+    slices.push_back(slice);
+  }
+
+  // Scratch, reused by every block: the checkpoints and a chunk's states.
+  Value chunks =
+      arith::CeilDivSIOp::create(b, loc, lengthValue, index(b, chunk));
+  Value ckpt0 = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{ShapedType::kDynamic, key, width}, f32,
+      ValueRange{chunks});
+  Value states0 = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{chunk + 1, key, width}, f32);
+
+  SmallVector<Value> blockInits(slices);
+  blockInits.append({ckpt0, states0});
+  auto blockLoop = scf::ForOp::create(
+      b, loc, zero, size, one, blockInits,
+      [&](OpBuilder &bb, Location, Value j, ValueRange carried) {
+        Value blockIv = arith::AddIOp::create(bb, loc, firstBlock, j);
+        Value c0 = arith::MulIOp::create(bb, loc, blockIv, index(bb, width));
+        Value column = arith::MulIOp::create(bb, loc, j, index(bb, width));
+        SmallVector<Value> outs(carried.take_front(NumOuts));
+        Value ckpt = carried[NumOuts], states = carried[NumOuts + 1];
+
+        // The block's invariants.
+        SmallVector<Value> staticDecay;
+        if (decayRank == 1)
+          staticDecay.push_back(
+              read(bb, op.getLogDecay(), {c0}, width, fullBlocks));
+        else if (decayRank == 2)
+          staticDecay = gatherPerKey(bb, op.getLogDecay(), c0);
+        Value skip = op.getSkip()
+                         ? read(bb, op.getSkip(), {c0}, width, fullBlocks)
+                         : Value();
+
+        // Forward: the state at the start of each chunk of steps.
+        SmallVector<Value> init(key, zeros(bb, width));
+        init.push_back(ckpt);
+        auto forward = scf::ForOp::create(
+            bb, loc, zero, chunks, one, init,
+            [&](OpBuilder &fb, Location, Value c, ValueRange args) {
+              Value saved = storeTile(fb, args.take_front(key), args[key], c);
+              Value start = arith::MulIOp::create(fb, loc, c, index(fb, chunk));
+              Value end = minIndex(
+                  fb, lengthValue,
+                  arith::AddIOp::create(fb, loc, start, index(fb, chunk)));
+              auto steps = scf::ForOp::create(
+                  fb, loc, start, end, one, args.take_front(key),
+                  [&](OpBuilder &sb, Location, Value p, ValueRange s) {
+                    scf::YieldOp::create(sb, loc,
+                                         forwardStep(sb, batchIv, timeOf(sb, p),
+                                                     c0, staticDecay, s));
+                  });
+              SmallVector<Value> yields(steps.getResults());
+              yields.push_back(saved);
+              scf::YieldOp::create(fb, loc, yields);
+            });
+        ckpt = forward.getResults()[key];
+
+        // Backward over the chunks, last first, carrying dS, the
+        // time-invariant decay's accumulators and the outputs.
+        int64_t accumulators = decayRank == 1 ? 1 : decayRank == 2 ? key : 0;
+        SmallVector<Value> backInit(key + accumulators, zeros(bb, width));
+        backInit.append(outs);
+        backInit.push_back(states);
+        auto backward = scf::ForOp::create(
+            bb, loc, zero, chunks, one, backInit,
+            [&](OpBuilder &cb, Location, Value cr, ValueRange args) {
+              Value c = arith::SubIOp::create(
+                  cb, loc, arith::SubIOp::create(cb, loc, chunks, one), cr);
+              Value start = arith::MulIOp::create(cb, loc, c, index(cb, chunk));
+              Value end = minIndex(
+                  cb, lengthValue,
+                  arith::AddIOp::create(cb, loc, start, index(cb, chunk)));
+              Value n = arith::SubIOp::create(cb, loc, end, start);
+              // The chunk's states, from its checkpoint.
+              SmallVector<Value> first = readTile(cb, ckpt, c);
+              Value st = storeTile(cb, first, args.back(), zero);
+              SmallVector<Value> recomputeInit(first);
+              recomputeInit.push_back(st);
+              auto recompute = scf::ForOp::create(
+                  cb, loc, zero, n, one, recomputeInit,
+                  [&](OpBuilder &rb, Location, Value i, ValueRange s) {
+                    Value t =
+                        timeOf(rb, arith::AddIOp::create(rb, loc, start, i));
+                    SmallVector<Value> next = forwardStep(
+                        rb, batchIv, t, c0, staticDecay, s.take_front(key));
+                    Value stored =
+                        storeTile(rb, next, s[key],
+                                  arith::AddIOp::create(rb, loc, i, one));
+                    next.push_back(stored);
+                    scf::YieldOp::create(rb, loc, next);
+                  });
+              st = recompute.getResults()[key];
+
+              // Its steps, last first.
+              SmallVector<Value> stepInit(args.drop_back());
+              auto steps = scf::ForOp::create(
+                  cb, loc, zero, n, one, stepInit,
+                  [&](OpBuilder &sb, Location, Value ir, ValueRange a) {
+                    Value i = arith::SubIOp::create(
+                        sb, loc, arith::SubIOp::create(sb, loc, n, one), ir);
+                    Value t =
+                        timeOf(sb, arith::AddIOp::create(sb, loc, start, i));
+                    SmallVector<Value> dS(a.take_front(key));
+                    SmallVector<Value> acc(a.slice(key, accumulators));
+                    SmallVector<Value> o(a.drop_front(key + accumulators));
+                    SmallVector<Value> prev = readTile(sb, st, i);
+                    SmallVector<Value> cur = readTile(
+                        sb, st, arith::AddIOp::create(sb, loc, i, one));
+                    Value dy =
+                        read(sb, grads, {batchIv, t, c0}, width, fullBlocks);
+                    Value u =
+                        read(sb, values, {batchIv, t, c0}, width, fullBlocks);
+                    Value dt = delta ? read(sb, delta, {batchIv, t, c0}, width,
+                                            fullBlocks)
+                                     : Value();
+                    Value dv = skip ? mul(sb, skip, dy) : zeros(sb, width);
+                    // o_t = S_tᵀ q_t: dS += q dy, dq += S_t dy.
+                    auto accumulate = [&](Out which, int64_t entry, Value x) {
+                      if (sharedKeys) {
+                        SmallVector<Value> at = {t, index(sb, entry),
+                                                 index(sb, 0)};
+                        Value old = read(sb, o[which], at, width, true);
+                        o[which] =
+                            write(sb, add(sb, old, x), o[which], at, true);
+                      } else {
+                        o[which] = write(sb, x, o[which], {t, column},
+                                         fullBlocks && fullChunks);
+                      }
+                    };
+                    for (int64_t e = 0; e < key; ++e) {
+                      Value q = queries ? perKey(sb, queries, batchIv, t, c0, e)
+                                        : Value();
+                      dS[e] = q ? fma(sb, q, dy, dS[e]) : add(sb, dS[e], dy);
+                      accumulate(DQ, e, mul(sb, cur[e], dy));
+                    }
+                    // S_t = a ⊙ S_{t-1} + (δ k) v, key by key.
+                    Value dDelta = zeros(sb, width);
+                    Value dHead = zeros(sb, width);
+                    Value timeDecay;
+                    for (int64_t e = 0; e < key; ++e) {
+                      Value raw;
+                      if (decayRank >= 3)
+                        raw = timeDecay ? timeDecay
+                                        : (timeDecay = rawDecay(sb, batchIv, t,
+                                                                c0, {}, e));
+                      else
+                        raw = rawDecay(sb, batchIv, t, c0, staticDecay, e);
+                      Value a = math::ExpOp::create(
+                          sb, loc, dt ? mul(sb, raw, dt) : raw);
+                      Value k = perKey(sb, keys, batchIv, t, c0, e);
+                      Value d = dS[e];
+                      dv = fma(sb, d, dt ? mul(sb, k, dt) : k, dv);
+                      Value dkv = mul(sb, d, u);
+                      Value dga = mul(sb, mul(sb, d, prev[e]), a);
+                      dS[e] = mul(sb, a, d);
+                      accumulate(DK, e, dt ? mul(sb, dkv, dt) : dkv);
+                      // Without delta, dδ is that of the input term only
+                      // (as the evaluator defines it).
+                      dDelta = fma(sb, dkv, k, dDelta);
+                      if (dt)
+                        dDelta = fma(sb, dga, raw, dDelta);
+                      Value dg = dt ? mul(sb, dga, dt) : dga;
+                      if (decayRank == 2)
+                        acc[e] = add(sb, acc[e], dg);
+                      else
+                        dHead = add(sb, dHead, dg);
+                    }
+                    bool inBounds = fullBlocks && fullChunks;
+                    o[DV] = write(sb, dv, o[DV], {t, column}, inBounds);
+                    o[DDelta] =
+                        write(sb, dDelta, o[DDelta], {t, column}, inBounds);
+                    if (decayRank >= 3)
+                      o[DLog] =
+                          write(sb, dHead, o[DLog], {t, column}, inBounds);
+                    else if (decayRank == 1)
+                      acc[0] = add(sb, acc[0], dHead);
+                    SmallVector<Value> yields(dS);
+                    yields.append(acc);
+                    yields.append(o);
+                    scf::YieldOp::create(sb, loc, yields);
+                  });
+              SmallVector<Value> yields(steps.getResults());
+              yields.push_back(st);
+              scf::YieldOp::create(cb, loc, yields);
+            });
+        ValueRange results = backward.getResults();
+        SmallVector<Value> next(results.slice(key + accumulators, NumOuts));
+        // The time-invariant decay's sums over the sequence.
+        bool inBounds = fullBlocks && fullChunks;
+        if (decayRank == 1)
+          next[DLog] = write(bb, results[key], next[DLog], {column}, inBounds);
+        for (int64_t e = 0; decayRank == 2 && e < key; ++e)
+          next[DLog] = write(bb, results[key + e], next[DLog],
+                             {index(bb, e), column}, inBounds);
+        next.append({ckpt, results.back()});
+        scf::YieldOp::create(bb, loc, next);
+      });
+
+  // The shared keys' scratch summed over its lanes: [L, K].
+  SmallVector<Value> results(blockLoop.getResults().take_front(NumOuts));
+  for (Out o : {DQ, DK}) {
+    if (!sharedKeys)
+      continue;
+    Value scratch = results[o];
+    auto sum = scf::ForOp::create(
+        b, loc, zero, lengthValue, one, ValueRange{partials[o]},
+        [&](OpBuilder &nb, Location, Value t, ValueRange carried) {
+          Value part = carried[0];
+          for (int64_t e = 0; e < key; ++e) {
+            Value lanes =
+                read(nb, scratch, {t, index(nb, e), index(nb, 0)}, width, true);
+            Value total = vector::ReductionOp::create(
+                nb, loc, vector::CombiningKind::ADD, lanes);
+            part = tensor::InsertOp::create(nb, loc, total, part,
+                                            ValueRange{t, index(nb, e)});
+          }
+          scf::YieldOp::create(nb, loc, part);
+        });
+    results[o] = sum.getResult(0);
+  }
+  auto inParallel = scf::InParallelOp::create(b, loc);
+  for (int o = 0; o < NumOuts; ++o)
+    publish(b, loc, inParallel, results[o], shared[o], offsets[o], sizes[o]);
+}
+
+/// A linalg.generic summing `input` into a zero `init` of `type` over the
+/// dims of `input` that `outMap` leaves out.
+static Value sumInto(OpBuilder &b, Location loc, Value input,
+                     RankedTensorType type, ArrayRef<Value> dynamicSizes,
+                     AffineMap inMap, AffineMap outMap) {
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value init =
+      linalg::FillOp::create(
+          b, loc, ValueRange{zero},
+          ValueRange{tensor::EmptyOp::create(b, loc, type, dynamicSizes)})
+          .getResult(0);
+  SmallVector<utils::IteratorType> iterators(inMap.getNumDims(),
+                                             utils::IteratorType::reduction);
+  for (AffineExpr e : outMap.getResults())
+    iterators[cast<AffineDimExpr>(e).getPosition()] =
+        utils::IteratorType::parallel;
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{type}, ValueRange{input}, ValueRange{init},
+             ArrayRef<AffineMap>{inMap, outMap}, iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, nl,
+                   ValueRange{arith::AddFOp::create(nb, nl, args[1], args[0])
+                                  .getResult()});
+             })
+      .getResult(0);
+}
+
+void ChannelGradLowering::lower() {
+  rewriter.setInsertionPoint(op);
+  MLIRContext *ctx = rewriter.getContext();
+  sharedKeys = groups == 1;
+  values = dropUnitLast(rewriter, op.getV());
+  grads = dropUnitLast(rewriter, op.getGrad());
+  keys = sharedKeys ? op.getK() : dropUnitLast(rewriter, op.getK());
+  if (Value q = op.getQ())
+    queries = sharedKeys ? q : dropUnitLast(rewriter, q);
+  logDecay = op.getLogDecay();
+  if (decayRank == 4) // K = 1: one decay per channel.
+    logDecay = dropUnitLast(rewriter, logDecay);
+  batch = tensor::getMixedSize(rewriter, loc, values, 0);
+  length = tensor::getMixedSize(rewriter, loc, values, 1);
+  lengthValue = getValueOrCreateConstantIndexOp(rewriter, loc, length);
+  lastIndex =
+      arith::SubIOp::create(rewriter, loc, lengthValue, index(rewriter, 1));
+  Value batchValue = getValueOrCreateConstantIndexOp(rewriter, loc, batch);
+
+  blocks = (heads + width - 1) / width;
+  fullBlocks = heads % width == 0;
+  chunkBlocks = (blocks + channelChunks - 1) / channelChunks;
+  chunkCount = (blocks + chunkBlocks - 1) / chunkBlocks;
+  fullChunks = blocks % chunkBlocks == 0;
+
+  // The forall's outputs.
+  auto rowsType = cast<RankedTensorType>(values.getType());
+  SmallVector<Value> rowSizes;
+  for (int64_t d = 0; d < 2; ++d)
+    if (rowsType.isDynamicDim(d))
+      rowSizes.push_back(tensor::DimOp::create(rewriter, loc, values, d));
+  auto emptyRows = [&] {
+    return tensor::EmptyOp::create(rewriter, loc, rowsType, rowSizes)
+        .getResult();
+  };
+  SmallVector<Value> outputs = {emptyRows(), emptyRows()};
+  SmallVector<Value> batchSize;
+  if (rowsType.isDynamicDim(0))
+    batchSize.push_back(batchValue);
+  int64_t batchDim = rowsType.getShape()[0];
+  RankedTensorType partialLogType;
+  if (decayRank == 1) {
+    partialLogType = RankedTensorType::get({batchDim, heads}, f32);
+    outputs.push_back(
+        tensor::EmptyOp::create(rewriter, loc, partialLogType, batchSize));
+  } else if (decayRank == 2) {
+    partialLogType = RankedTensorType::get({batchDim, key, heads}, f32);
+    outputs.push_back(
+        tensor::EmptyOp::create(rewriter, loc, partialLogType, batchSize));
+  } else {
+    outputs.push_back(emptyRows());
+  }
+  auto partialType = RankedTensorType::get(
+      {batchDim, chunkCount, rowsType.getShape()[1], key}, f32);
+  SmallVector<Value> partialSizes(rowSizes);
+  for (int i = 0; i < 2; ++i)
+    outputs.push_back(sharedKeys ? tensor::EmptyOp::create(
+                                       rewriter, loc, partialType, partialSizes)
+                                       .getResult()
+                                 : emptyRows());
+
+  auto forall = scf::ForallOp::create(
+      rewriter, loc,
+      ArrayRef<OpFoldResult>{batch, rewriter.getIndexAttr(chunkCount)}, outputs,
+      /*mapping=*/std::nullopt, [&](OpBuilder &b, Location, ValueRange args) {
+        buildChunk(b, args[0], args[1], args.drop_front(2));
+      });
+
+  // Back to the op's result types.
+  auto expandRows = [&](Value rows, Type type) -> Value {
+    SmallVector<OpFoldResult> shape = {
+        batch, length, rewriter.getIndexAttr(heads), rewriter.getIndexAttr(1)};
+    return tensor::ExpandShapeOp::create(
+        rewriter, loc, cast<RankedTensorType>(type), rows,
+        SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}}, shape);
+  };
+  auto dims = [&](unsigned n, ArrayRef<unsigned> pick) {
+    SmallVector<AffineExpr> exprs;
+    for (unsigned d : pick)
+      exprs.push_back(getAffineDimExpr(d, ctx));
+    return AffineMap::get(n, 0, exprs, ctx);
+  };
+  SmallVector<Value> results(5);
+  results[2] = expandRows(forall.getResult(DV), op.getGradV().getType());
+  results[4] = castTo(forall.getResult(DDelta), op.getGradDelta().getType());
+  auto logType = cast<RankedTensorType>(op.getGradLogDecay().getType());
+  if (decayRank == 1)
+    results[3] =
+        sumInto(rewriter, loc, forall.getResult(DLog), logType, {},
+                AffineMap::getMultiDimIdentityMap(2, ctx), dims(2, {1}));
+  else if (decayRank == 2) // [B, K, H] to [H, K]
+    results[3] = sumInto(rewriter, loc, forall.getResult(DLog), logType, {},
+                         dims(3, {0, 2, 1}), dims(3, {1, 2}));
+  else if (decayRank == 3)
+    results[3] = castTo(forall.getResult(DLog), logType);
+  else
+    results[3] = expandRows(forall.getResult(DLog), logType);
+  for (auto [i, o] : {std::pair{0, DQ}, std::pair{1, DK}}) {
+    Type type = i == 0 ? op.getGradQ().getType() : op.getGradK().getType();
+    if (!sharedKeys) {
+      results[i] = expandRows(forall.getResult(o), type);
+      continue;
+    }
+    // [B, chunks, L, K] summed to [B, L, K], then [B, L, 1, K].
+    auto sumType =
+        RankedTensorType::get({batchDim, rowsType.getShape()[1], key}, f32);
+    Value sum =
+        sumInto(rewriter, loc, forall.getResult(o), sumType, partialSizes,
+                AffineMap::getMultiDimIdentityMap(4, ctx), dims(4, {0, 2, 3}));
+    SmallVector<OpFoldResult> shape = {batch, length, rewriter.getIndexAttr(1),
+                                       rewriter.getIndexAttr(key)};
+    results[i] = tensor::ExpandShapeOp::create(
+        rewriter, loc, cast<RankedTensorType>(type), sum,
+        SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}}, shape);
+  }
+  rewriter.replaceOp(op, results);
+}
+
+namespace {
+struct VectorizeGradientsPass
+    : public glint::impl::GlintVectorizeGradientsBase<VectorizeGradientsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    int64_t width = vectorWidth;
+    if (failed(glint::checkVectorWidth(getOperation(), getArgument(), width)))
+      return signalPassFailure();
+    SmallVector<RecurrenceGradOp> ops;
+    getOperation()->walk([&](RecurrenceGradOp op) {
+      if (ChannelGradLowering::matches(op))
+        ops.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (RecurrenceGradOp op : ops)
+      ChannelGradLowering(op, rewriter, width, chunks, chunkSize).lower();
+  }
+};
+} // namespace

@@ -1,0 +1,71 @@
+// RUN: glint-opt %s -glint-vectorize-gradients="vector-width=4 chunks=2" -split-input-file | FileCheck %s
+
+// Tests that a Mamba-1 recurrence's backward (keys shared by every head,
+// per-key static decay, delta, skip) becomes a forall over (batch, chunk of
+// channel blocks) whose backward scan carries the K state cotangents as
+// vectors, with the shared keys' per-lane partials and the decay's per-batch
+// partial summed after it, and leaves no glint op behind.
+// CHECK-LABEL: func @mamba1_grad
+// CHECK-NOT: glint.
+// CHECK: %[[PARTS:.+]]:5 = scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
+// CHECK: tensor.empty(%{{.+}}) : tensor<?x4x4xf32>
+// CHECK: tensor.empty() : tensor<65x4x4xf32>
+// CHECK: math.exp %{{.+}} : vector<4xf32>
+// CHECK: vector.reduction <add>
+// CHECK: scf.forall.in_parallel
+// CHECK: linalg.generic {{.+}} ins(%[[PARTS]]#2 : tensor<?x4x8xf32>) outs(%{{.+}} : tensor<8x4xf32>)
+// CHECK: linalg.generic {{.+}} ins(%[[PARTS]]#3 : tensor<?x2x?x4xf32>)
+// CHECK: return
+func.func @mamba1_grad(%q: tensor<?x?x1x4xf32>, %k: tensor<?x?x1x4xf32>,
+    %v: tensor<?x?x8x1xf32>, %a: tensor<8x4xf32>, %dt: tensor<?x?x8xf32>,
+    %d: tensor<8xf32>, %dy: tensor<?x?x8x1xf32>)
+    -> (tensor<?x?x1x4xf32>, tensor<8x4xf32>, tensor<?x?x8xf32>) {
+  %r:5 = glint.recurrence_grad q(%q) k(%k) v(%v) log_decay(%a) delta(%dt)
+      skip(%d) grad(%dy)
+      : (tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x8x1xf32>,
+         tensor<8x4xf32>, tensor<?x?x8xf32>, tensor<8xf32>,
+         tensor<?x?x8x1xf32>)
+      -> (tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x8x1xf32>,
+          tensor<8x4xf32>, tensor<?x?x8xf32>)
+  return %r#0, %r#3, %r#4 : tensor<?x?x1x4xf32>, tensor<8x4xf32>, tensor<?x?x8xf32>
+}
+
+// -----
+
+// Tests that an RG-LRU backward (one key per channel, no query, a decay per
+// step and channel) writes every cotangent as rows, masked where H = 6 is
+// not a multiple of the width, with no partials to sum.
+// CHECK-LABEL: func @rglru_grad
+// CHECK-NOT: glint.
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
+// CHECK: vector.transfer_read %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}], %{{.+}} : tensor<?x?x6xf32>, vector<4xf32>
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @rglru_grad(%k: tensor<?x?x6x1xf32>, %v: tensor<?x?x6x1xf32>,
+    %a: tensor<?x?x6xf32>, %dy: tensor<?x?x6x1xf32>)
+    -> (tensor<?x?x6x1xf32>, tensor<?x?x6xf32>) {
+  %r:5 = glint.recurrence_grad k(%k) v(%v) log_decay(%a) grad(%dy)
+      : (tensor<?x?x6x1xf32>, tensor<?x?x6x1xf32>, tensor<?x?x6xf32>,
+         tensor<?x?x6x1xf32>)
+      -> (tensor<?x?x6x1xf32>, tensor<?x?x6x1xf32>, tensor<?x?x6x1xf32>,
+          tensor<?x?x6xf32>, tensor<?x?x6xf32>)
+  return %r#1, %r#3 : tensor<?x?x6x1xf32>, tensor<?x?x6xf32>
+}
+
+// -----
+
+// Tests that a matrix-state backward (V > 1) is left to
+// glint-lower-gradients.
+// CHECK-LABEL: func @matrix_grad
+// CHECK: glint.recurrence_grad
+func.func @matrix_grad(%q: tensor<1x5x2x4xf32>, %k: tensor<1x5x2x4xf32>,
+    %v: tensor<1x5x2x8xf32>, %a: tensor<1x5x2x4xf32>,
+    %dy: tensor<1x5x2x8xf32>) -> tensor<1x5x2x8xf32> {
+  %r:5 = glint.recurrence_grad q(%q) k(%k) v(%v) log_decay(%a) grad(%dy)
+      : (tensor<1x5x2x4xf32>, tensor<1x5x2x4xf32>, tensor<1x5x2x8xf32>,
+         tensor<1x5x2x4xf32>, tensor<1x5x2x8xf32>)
+      -> (tensor<1x5x2x4xf32>, tensor<1x5x2x4xf32>, tensor<1x5x2x8xf32>,
+          tensor<1x5x2x4xf32>, tensor<1x5x2xf32>)
+  return %r#2 : tensor<1x5x2x8xf32>
+}
