@@ -160,13 +160,7 @@ Error checkMap(ArrayRef<double> values, int64_t size, StringRef what) {
         llvm::formatv("{0}: a {1}×{1} map needs {2} values, not {3}", what,
                       size, size > 0 ? size * size : 0, values.size())
             .str());
-  for (auto [i, v] : llvm::enumerate(values))
-    if (!std::isfinite(v))
-      return llvm::createStringError(
-          llvm::formatv("{0} holds {1} at row {2}, column {3}", what, v,
-                        int64_t(i) / size, int64_t(i) % size)
-              .str());
-  return Error::success();
+  return checkFinite(values, size, what);
 }
 
 std::string number(double v) {

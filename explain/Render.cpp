@@ -66,16 +66,6 @@ ArrayRef<Rgb> controlPoints(ColorMap map) {
 /// The largest image encoded: 2^26 pixels is 192 MiB of RGB.
 constexpr int64_t kMaxPixels = int64_t(1) << 26;
 
-Error checkFinite(ArrayRef<double> values, int64_t cols, StringRef what) {
-  for (auto [i, v] : llvm::enumerate(values))
-    if (!std::isfinite(v))
-      return llvm::createStringError(
-          llvm::formatv("{0} holds {1} at row {2}, column {3}", what, v,
-                        int64_t(i) / cols, int64_t(i) % cols)
-              .str());
-  return Error::success();
-}
-
 Error checkImageSize(int64_t height, int64_t width) {
   if (height > kMaxPixels / width)
     return llvm::createStringError(
@@ -597,4 +587,15 @@ Error mlir::glint::explain::writeFileAtomically(StringRef path,
                       path);
   }
   return prefixPath(temp->keep(path), path);
+}
+
+Error mlir::glint::explain::checkFinite(ArrayRef<double> values, int64_t cols,
+                                        StringRef what) {
+  for (auto [i, v] : llvm::enumerate(values))
+    if (!std::isfinite(v))
+      return llvm::createStringError(
+          llvm::formatv("{0} holds {1} at row {2}, column {3}", what, v,
+                        int64_t(i) / cols, int64_t(i) % cols)
+              .str());
+  return Error::success();
 }

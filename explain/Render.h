@@ -182,6 +182,11 @@ std::string escapeHtml(llvm::StringRef text);
 // Files
 //===----------------------------------------------------------------------===//
 
+/// An error naming the first non-finite value of \p values, read as rows of
+/// \p cols, by its row and column ("\p what holds nan at row 2, column 3").
+llvm::Error checkFinite(llvm::ArrayRef<double> values, int64_t cols,
+                        llvm::StringRef what);
+
 /// Writes \p contents to \p path through a temporary file in the same
 /// directory, renamed over \p path once complete; on any error the temporary
 /// file is removed and \p path is untouched. The error names \p path.

@@ -90,8 +90,7 @@ namespace {
 /// extents.
 class RecurrenceLowering {
 public:
-  RecurrenceLowering(RecurrenceOp op, RewriterBase &rewriter,
-                     int64_t timeChunk)
+  RecurrenceLowering(RecurrenceOp op, RewriterBase &rewriter, int64_t timeChunk)
       : op(op), rewriter(rewriter), loc(op.getLoc()), timeChunk(timeChunk),
         elementType(cast<FloatType>(
             cast<RankedTensorType>(op.getOutput().getType()).getElementType())),
@@ -116,18 +115,20 @@ private:
                      ValueRange shared);
   /// The key group of the head, and the per-head invariants hoisted out of
   /// the time loop (set as members).
-  Value prepareHead(OpBuilder &b, Value headIv);
+  Value prepareHead(OpBuilder &b, Value headIv, Value zero);
   /// The head's state before its first step: its slice of initial_state, or
   /// zeros (RWKV-4's running max -inf).
-  Value startState(OpBuilder &b, Value batchIv, Value headIv);
+  Value startState(OpBuilder &b, Value batchIv, Value headIv, Value zero);
   /// The time loop over steps s = `first` .. `end` - 1 (time t = s, or
-  /// L - 1 - s in reverse) from `state`. With `rows` ([n, V], the output
-  /// rows of times `rowsStart` ...), each step writes its output row; with
-  /// `product` ([K]), each multiplies its decay into it. Returns the loop's
-  /// results: the state, then the rows and the product where given.
+  /// `last` - s in reverse, `last` = L - 1) from `state`. With `rows`
+  /// ([n, V], the output rows of times `rowsStart` ...), each step writes
+  /// its output row; with `product` ([K]), each multiplies its decay into
+  /// it. Returns the loop's results: the state, then the rows and the
+  /// product where given.
   ValueRange buildSteps(OpBuilder &b, Value batchIv, Value headIv,
-                        Value groupIv, Value first, Value end, Value state,
-                        Value rows, Value rowsStart, Value product);
+                        Value groupIv, Value first, Value end, Value one,
+                        Value last, Value state, Value rows, Value rowsStart,
+                        Value product);
   /// The time-chunked form (below lower()); returns the op's results.
   SmallVector<Value> buildChunked(OpBuilder &b);
   /// One step of the linear form at time `t`; the output row is written
@@ -306,8 +307,8 @@ RecurrenceLowering::buildLinearStep(OpBuilder &b, Value batchIv, Value headIv,
   // than in the output's memory, which the sum would otherwise load and
   // store once per key; the caller copies it into place.
   if (outputRow && timeChunk > 0)
-    outputRow = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{value},
-                                        elementType);
+    outputRow =
+        tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{value}, elementType);
 
   // Euler input term: kv = k_t * delta_t.
   Value kv = keyRow;
@@ -493,8 +494,9 @@ RecurrenceLowering::buildNormalizedStep(OpBuilder &b, Value batchIv,
 
 void RecurrenceLowering::buildHeadBody(OpBuilder &b, Value batchIv,
                                        Value headIv, ValueRange shared) {
-  Value groupIv = prepareHead(b, headIv);
-  Value initialState = startState(b, batchIv, headIv);
+  Value zero = index(b, 0), one = index(b, 1);
+  Value groupIv = prepareHead(b, headIv, zero);
+  Value initialState = startState(b, batchIv, headIv, zero);
 
   // The head's output rows [L, V], written one step at a time. They start
   // as the head's slice of the shared output, so that bufferization writes
@@ -510,17 +512,18 @@ void RecurrenceLowering::buildHeadBody(OpBuilder &b, Value batchIv,
   Value rows = tensor::ExtractSliceOp::create(
       b, loc, rowsType, shared[0], outputOffsets, outputSizes, unitStrides);
   Value lengthValue = getValueOrCreateConstantIndexOp(b, loc, length);
+  Value last = op.getReverse() ? arith::SubIOp::create(b, loc, lengthValue, one)
+                               : Value();
   ValueRange scanned =
-      buildSteps(b, batchIv, headIv, groupIv, index(b, 0), lengthValue,
+      buildSteps(b, batchIv, headIv, groupIv, zero, lengthValue, one, last,
                  initialState, rows, /*rowsStart=*/Value(), Value());
 
   // Publish the head's rows (and final state) into the shared outputs.
   auto inParallel = scf::InParallelOp::create(b, loc);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(inParallel.getBody());
-  tensor::ParallelInsertSliceOp::create(b, loc, scanned[1], shared[0],
-                                        outputOffsets, outputSizes,
-                                        unitStrides);
+  tensor::ParallelInsertSliceOp::create(
+      b, loc, scanned[1], shared[0], outputOffsets, outputSizes, unitStrides);
   if (shared.size() > 1)
     tensor::ParallelInsertSliceOp::create(
         b, loc, scanned[0], shared[1],
@@ -531,8 +534,7 @@ void RecurrenceLowering::buildHeadBody(OpBuilder &b, Value batchIv,
         unitStrides);
 }
 
-Value RecurrenceLowering::prepareHead(OpBuilder &b, Value headIv) {
-  Value zero = index(b, 0);
+Value RecurrenceLowering::prepareHead(OpBuilder &b, Value headIv, Value zero) {
   // Key group of the head: h / (H / G), folded when G is H or 1.
   Value groupIv;
   std::optional<int64_t> staticHeads = getConstantIntValue(heads),
@@ -589,9 +591,8 @@ Value RecurrenceLowering::prepareHead(OpBuilder &b, Value headIv) {
   return groupIv;
 }
 
-Value RecurrenceLowering::startState(OpBuilder &b, Value batchIv,
-                                     Value headIv) {
-  Value zero = index(b, 0);
+Value RecurrenceLowering::startState(OpBuilder &b, Value batchIv, Value headIv,
+                                     Value zero) {
   bool normalize = op.getNormalize();
   // The state tile: the head's initial state, or zeros (RWKV-4's running
   // max starts at -inf, so the first token's weight is exactly e^0).
@@ -624,15 +625,9 @@ Value RecurrenceLowering::startState(OpBuilder &b, Value batchIv,
 
 ValueRange RecurrenceLowering::buildSteps(OpBuilder &b, Value batchIv,
                                           Value headIv, Value groupIv,
-                                          Value first, Value end, Value state,
-                                          Value rows, Value rowsStart,
-                                          Value product) {
-  Value one = index(b, 1);
-  Value last =
-      op.getReverse()
-          ? arith::SubIOp::create(
-                b, loc, getValueOrCreateConstantIndexOp(b, loc, length), one)
-          : Value();
+                                          Value first, Value end, Value one,
+                                          Value last, Value state, Value rows,
+                                          Value rowsStart, Value product) {
   SmallVector<Value> carried = {state};
   if (rows)
     carried.push_back(rows);
@@ -649,8 +644,8 @@ ValueRange RecurrenceLowering::buildSteps(OpBuilder &b, Value batchIv,
         Value outputRow;
         SmallVector<OpFoldResult> offsets, sizes, strides;
         if (rows) {
-          Value r = rowsStart ? arith::SubIOp::create(nested, loc, t, rowsStart)
-                              : t;
+          Value r =
+              rowsStart ? arith::SubIOp::create(nested, loc, t, rowsStart) : t;
           offsets = {r, nested.getIndexAttr(0)};
           sizes = {nested.getIndexAttr(1), nested.getIndexAttr(value)};
           strides.assign(2, nested.getIndexAttr(1));
@@ -670,12 +665,12 @@ ValueRange RecurrenceLowering::buildSteps(OpBuilder &b, Value batchIv,
         if (product) {
           // P <- a (.) P, in place: the chunk's total decay, step by step.
           Value a = result.decayVector;
-          yielded.push_back(mapInto(
-              nested, a ? ValueRange{a} : ValueRange{}, carried.back(),
-              [&](OpBuilder &inner, ValueRange args) {
-                return mul(inner, a ? args[0] : result.decayScalar,
-                           args.back());
-              }));
+          yielded.push_back(
+              mapInto(nested, a ? ValueRange{a} : ValueRange{}, carried.back(),
+                      [&](OpBuilder &inner, ValueRange args) {
+                        return mul(inner, a ? args[0] : result.decayScalar,
+                                   args.back());
+                      }));
         }
         scf::YieldOp::create(nested, loc, yielded);
       });
@@ -706,14 +701,16 @@ static Value slice(OpBuilder &b, Location loc, RankedTensorType type,
 
 SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
   // Chunks of T steps (the last one shorter): s in [c T, min(c T + T, L)).
-  Value zero = index(b, 0), chunkSize = index(b, timeChunk);
+  Value zero = index(b, 0), one = index(b, 1), chunkSize = index(b, timeChunk);
   Value lengthValue = getValueOrCreateConstantIndexOp(b, loc, length);
+  Value last = op.getReverse() ? arith::SubIOp::create(b, loc, lengthValue, one)
+                               : Value();
   OpFoldResult chunks;
   if (std::optional<int64_t> l = getConstantIntValue(length))
     chunks = b.getIndexAttr(llvm::divideCeil(*l, timeChunk));
   else
-    chunks = arith::CeilDivSIOp::create(b, loc, lengthValue, chunkSize)
-                 .getResult();
+    chunks =
+        arith::CeilDivSIOp::create(b, loc, lengthValue, chunkSize).getResult();
   auto chunkSteps = [&](OpBuilder &nested, Value c) {
     Value first = arith::MulIOp::create(nested, loc, c, chunkSize);
     Value next = arith::AddIOp::create(nested, loc, first, chunkSize);
@@ -742,13 +739,13 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
       /*mapping=*/std::nullopt,
       [&](OpBuilder &nested, Location, ValueRange args) {
         Value batchIv = args[0], chunkIv = args[1], headIv = args[2];
-        Value groupIv = prepareHead(nested, headIv);
+        Value groupIv = prepareHead(nested, headIv, zero);
         auto [first, end] = chunkSteps(nested, chunkIv);
         Value state = filled(nested, {key, value}, constantFloat(nested, 0.0));
         Value product = filled(nested, {key}, constantFloat(nested, 1.0));
         ValueRange scanned =
-            buildSteps(nested, batchIv, headIv, groupIv, first, end, state,
-                       /*rows=*/Value(), Value(), product);
+            buildSteps(nested, batchIv, headIv, groupIv, first, end, one, last,
+                       state, /*rows=*/Value(), Value(), product);
         auto inParallel = scf::InParallelOp::create(nested, loc);
         OpBuilder::InsertionGuard guard(nested);
         nested.setInsertionPointToStart(inParallel.getBody());
@@ -772,9 +769,9 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
   //    Rows are independent: a thread each.
   SmallVector<Value> phase2Outputs = {contributions};
   if (Value finalState = op.getFinalState())
-    phase2Outputs.push_back(emptyOfType(
-        b, loc, cast<RankedTensorType>(finalState.getType()),
-        {batch, heads, keys, values}));
+    phase2Outputs.push_back(
+        emptyOfType(b, loc, cast<RankedTensorType>(finalState.getType()),
+                    {batch, heads, keys, values}));
   auto valueRowType = RankedTensorType::get({value}, elementType);
   auto phase2 = scf::ForallOp::create(
       b, loc, ArrayRef<OpFoldResult>{batch, heads, keys}, phase2Outputs,
@@ -796,11 +793,11 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
         SmallVector<AffineMap> maps(2, nested.getMultiDimIdentityMap(1));
         auto chunkLoop = scf::ForOp::create(
             nested, loc, zero,
-            getValueOrCreateConstantIndexOp(nested, loc, chunks),
-            index(nested, 1), ValueRange{state, slab},
+            getValueOrCreateConstantIndexOp(nested, loc, chunks), one,
+            ValueRange{state, slab},
             [&](OpBuilder &inner, Location, Value c, ValueRange carried) {
-              Value product = element(inner, products,
-                                      {batchIv, c, headIv, keyIv});
+              Value product =
+                  element(inner, products, {batchIv, c, headIv, keyIv});
               Value entry = slice(inner, loc, valueRowType, carried[1],
                                   {c, origin}, {unit, values});
               // Both in place: entry[j] <- S[j] while
@@ -840,15 +837,15 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
 
   // 3. Per (batch, chunk, head): the chunk's scan again, from the state
   //    entering it, writing its output rows.
-  Value output0 = emptyOfType(
-      b, loc, cast<RankedTensorType>(op.getOutput().getType()),
-      {batch, length, heads, values});
+  Value output0 =
+      emptyOfType(b, loc, cast<RankedTensorType>(op.getOutput().getType()),
+                  {batch, length, heads, values});
   auto phase3 = scf::ForallOp::create(
       b, loc, ArrayRef<OpFoldResult>{batch, chunks, heads}, ValueRange{output0},
       /*mapping=*/std::nullopt,
       [&](OpBuilder &nested, Location, ValueRange args) {
         Value batchIv = args[0], chunkIv = args[1], headIv = args[2];
-        Value groupIv = prepareHead(nested, headIv);
+        Value groupIv = prepareHead(nested, headIv, zero);
         auto [first, end] = chunkSteps(nested, chunkIv);
         Value steps = arith::SubIOp::create(nested, loc, end, first);
         // The chunk's times: [first, end), or [L - end, L - first) reversed.
@@ -866,8 +863,9 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
             nested, loc,
             RankedTensorType::get({ShapedType::kDynamic, value}, elementType),
             args[3], rowOffsets, rowSizes);
-        ValueRange scanned = buildSteps(nested, batchIv, headIv, groupIv, first,
-                                        end, state, rows, rowsStart, Value());
+        ValueRange scanned =
+            buildSteps(nested, batchIv, headIv, groupIv, first, end, one, last,
+                       state, rows, rowsStart, Value());
         auto inParallel = scf::InParallelOp::create(nested, loc);
         OpBuilder::InsertionGuard guard(nested);
         nested.setInsertionPointToStart(inParallel.getBody());
@@ -899,16 +897,17 @@ LogicalResult RecurrenceLowering::lower() {
   groups = tensor::getMixedSize(rewriter, loc, op.getK(), 2);
 
   auto sequential = [&](OpBuilder &b) {
-    SmallVector<Value> outputs = {emptyOfType(
-        b, loc, cast<RankedTensorType>(op.getOutput().getType()),
-        {batch, length, heads, b.getIndexAttr(value)})};
+    SmallVector<Value> outputs = {
+        emptyOfType(b, loc, cast<RankedTensorType>(op.getOutput().getType()),
+                    {batch, length, heads, b.getIndexAttr(value)})};
     if (Value finalState = op.getFinalState())
       outputs.push_back(emptyOfType(
           b, loc, cast<RankedTensorType>(finalState.getType()),
           {batch, heads, b.getIndexAttr(key), b.getIndexAttr(stateValue)}));
     auto forall = scf::ForallOp::create(
         b, loc, ArrayRef<OpFoldResult>{batch, heads}, outputs,
-        /*mapping=*/std::nullopt, [&](OpBuilder &nb, Location, ValueRange args) {
+        /*mapping=*/std::nullopt,
+        [&](OpBuilder &nb, Location, ValueRange args) {
           buildHeadBody(nb, args[0], args[1], args.drop_front(2));
         });
     return SmallVector<Value>(forall.getResults());
@@ -931,8 +930,8 @@ LogicalResult RecurrenceLowering::lower() {
       rewriter, loc, arith::CmpIPredicate::sgt,
       getValueOrCreateConstantIndexOp(rewriter, loc, length),
       index(rewriter, timeChunk));
-  auto choice = scf::IfOp::create(
-      rewriter, loc, op->getResultTypes(), longer, /*withElseRegion=*/true);
+  auto choice = scf::IfOp::create(rewriter, loc, op->getResultTypes(), longer,
+                                  /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPointToStart(choice.thenBlock());

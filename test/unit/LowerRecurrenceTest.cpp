@@ -385,9 +385,8 @@ INSTANTIATE_TEST_SUITE_P(
 /// delta (time-invariant decay only) × q × bonus × skip × reverse × initial
 /// state × final state, and the ratio form (no q, no delta, K = 1) with
 /// each decay form × bonus × skip × reverse × initial × final state.
-class AllFeatureCombinations
-    : public LowerRecurrenceCaseTest,
-      public ::testing::WithParamInterface<int64_t> {};
+class AllFeatureCombinations : public LowerRecurrenceCaseTest,
+                               public ::testing::WithParamInterface<int64_t> {};
 
 TEST_P(AllFeatureCombinations, LoweringMatchesOp) {
   timeChunk = GetParam();
@@ -447,15 +446,13 @@ std::vector<std::string> exampleNames() {
 
 class LowerRecurrenceExamples
     : public LowerRecurrenceTest,
-      public ::testing::WithParamInterface<std::tuple<std::string, int64_t>> {
-};
+      public ::testing::WithParamInterface<std::tuple<std::string, int64_t>> {};
 
 TEST_P(LowerRecurrenceExamples, LoweredModelMatches) {
   SCOPED_TRACE(llvm::formatv("seed {0}", seed).str());
   timeChunk = std::get<1>(GetParam());
-  std::string path =
-      std::string(GLINT_SOURCE_DIR) + "/examples/" + std::get<0>(GetParam()) +
-      ".mlir";
+  std::string path = std::string(GLINT_SOURCE_DIR) + "/examples/" +
+                     std::get<0>(GetParam()) + ".mlir";
   auto buffer = llvm::MemoryBuffer::getFile(path);
   ASSERT_TRUE(bool(buffer)) << path;
   OwningOpRef<ModuleOp> module = parse((*buffer)->getBuffer());
@@ -486,13 +483,12 @@ TEST_P(LowerRecurrenceExamples, LoweredModelMatches) {
 }
 
 // Sequences of 7 tokens: sequential, and chunks of 3 + 3 + 1 steps.
-INSTANTIATE_TEST_SUITE_P(
-    All, LowerRecurrenceExamples,
-    ::testing::Combine(::testing::ValuesIn(exampleNames()),
-                       ::testing::Values(0, 3)),
-    [](const auto &info) {
-      return std::get<0>(info.param) +
-             (std::get<1>(info.param) ? "_chunked" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(All, LowerRecurrenceExamples,
+                         ::testing::Combine(::testing::ValuesIn(exampleNames()),
+                                            ::testing::Values(0, 3)),
+                         [](const auto &info) {
+                           return std::get<0>(info.param) +
+                                  (std::get<1>(info.param) ? "_chunked" : "");
+                         });
 
 } // namespace
