@@ -1307,46 +1307,22 @@ static std::optional<Failure> evalElementwise(Operation *op,
       })
       .Case([&](arith::NegFOp) { return unary(std::negate<double>()); })
       // The reference computes in double whatever the IR's float type.
-      .Case<arith::ExtFOp, arith::TruncFOp, arith::SIToFPOp, arith::UIToFPOp,
-            arith::IndexCastOp, arith::ExtSIOp, arith::ExtUIOp,
-            arith::TruncIOp>(
+      .Case<arith::ExtFOp, arith::TruncFOp, arith::SIToFPOp,
+            arith::UIToFPOp, arith::IndexCastOp, arith::ExtSIOp,
+            arith::ExtUIOp, arith::TruncIOp>(
           [&](auto) { return unary([](double x) { return x; }); })
-      .Case([&](math::ExpOp) {
-        return unary([](double x) { return std::exp(x); });
-      })
-      .Case([&](math::Exp2Op) {
-        return unary([](double x) { return std::exp2(x); });
-      })
-      .Case([&](math::ExpM1Op) {
-        return unary([](double x) { return std::expm1(x); });
-      })
-      .Case([&](math::LogOp) {
-        return unary([](double x) { return std::log(x); });
-      })
-      .Case([&](math::Log1pOp) {
-        return unary([](double x) { return std::log1p(x); });
-      })
-      .Case([&](math::SqrtOp) {
-        return unary([](double x) { return std::sqrt(x); });
-      })
-      .Case([&](math::RsqrtOp) {
-        return unary([](double x) { return 1.0 / std::sqrt(x); });
-      })
-      .Case([&](math::TanhOp) {
-        return unary([](double x) { return std::tanh(x); });
-      })
-      .Case([&](math::ErfOp) {
-        return unary([](double x) { return std::erf(x); });
-      })
-      .Case([&](math::AbsFOp) {
-        return unary([](double x) { return std::fabs(x); });
-      })
-      .Case([&](math::SinOp) {
-        return unary([](double x) { return std::sin(x); });
-      })
-      .Case([&](math::CosOp) {
-        return unary([](double x) { return std::cos(x); });
-      })
+      .Case([&](math::ExpOp) { return unary([](double x) { return std::exp(x); }); })
+      .Case([&](math::Exp2Op) { return unary([](double x) { return std::exp2(x); }); })
+      .Case([&](math::ExpM1Op) { return unary([](double x) { return std::expm1(x); }); })
+      .Case([&](math::LogOp) { return unary([](double x) { return std::log(x); }); })
+      .Case([&](math::Log1pOp) { return unary([](double x) { return std::log1p(x); }); })
+      .Case([&](math::SqrtOp) { return unary([](double x) { return std::sqrt(x); }); })
+      .Case([&](math::RsqrtOp) { return unary([](double x) { return 1.0 / std::sqrt(x); }); })
+      .Case([&](math::TanhOp) { return unary([](double x) { return std::tanh(x); }); })
+      .Case([&](math::ErfOp) { return unary([](double x) { return std::erf(x); }); })
+      .Case([&](math::AbsFOp) { return unary([](double x) { return std::fabs(x); }); })
+      .Case([&](math::SinOp) { return unary([](double x) { return std::sin(x); }); })
+      .Case([&](math::CosOp) { return unary([](double x) { return std::cos(x); }); })
       .Default([](Operation *) { return std::nullopt; });
 }
 
