@@ -749,7 +749,6 @@ SmallVector<Value> RecurrenceLowering::buildChunked(OpBuilder &b) {
         auto inParallel = scf::InParallelOp::create(nested, loc);
         OpBuilder::InsertionGuard guard(nested);
         nested.setInsertionPointToStart(inParallel.getBody());
-        SmallVector<OpFoldResult> at = {batchIv, chunkIv, headIv};
         tensor::ParallelInsertSliceOp::create(
             nested, loc, scanned[0], args[3],
             ArrayRef<OpFoldResult>{batchIv, chunkIv, headIv, origin, origin},
