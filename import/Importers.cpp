@@ -81,6 +81,15 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importCheckpoint(
   else if (auto modelType = config->getString("model_type"))
     name = architectureForModelType(*modelType).str();
 
+  // A glint-only key read by one importer: elsewhere it would be ignored
+  // silently, so it is refused.
+  if (config->get("glint_window_rule") && name != "RecurrentGemmaForCausalLM")
+    return llvm::createStringError(
+        configPath +
+        ": glint_window_rule (glint-import --window-rule) "
+        "applies to RecurrentGemmaForCausalLM only, not '" +
+        name + "'");
+
   std::string supported;
   for (const Architecture &a : architectures()) {
     if (a.name == name)
