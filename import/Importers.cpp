@@ -52,10 +52,10 @@ static StringRef architectureForModelType(StringRef modelType) {
   return "";
 }
 
-Expected<OwningOpRef<ModuleOp>>
-mlir::glint::import::importCheckpoint(MLIRContext *context,
-                                      StringRef directory,
-                                      const mlir::glint::runtime::Checkpoint &ckpt) {
+Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importCheckpoint(
+    MLIRContext *context, StringRef directory,
+    const mlir::glint::runtime::Checkpoint &ckpt,
+    const json::Object *overrides) {
   SmallString<256> configPath(directory);
   llvm::sys::path::append(configPath, "config.json");
   auto buffer = llvm::MemoryBuffer::getFile(configPath);
@@ -66,10 +66,13 @@ mlir::glint::import::importCheckpoint(MLIRContext *context,
   if (!parsed)
     return llvm::createStringError(configPath + ": invalid JSON: " +
                                    llvm::toString(parsed.takeError()));
-  const json::Object *config = parsed->getAsObject();
+  json::Object *config = parsed->getAsObject();
   if (!config)
     return llvm::createStringError(configPath +
                                    ": expected a JSON object at the top");
+  if (overrides)
+    for (const auto &[key, value] : *overrides)
+      (*config)[key] = value;
 
   std::string name;
   if (const json::Array *list = config->getArray("architectures");
@@ -77,6 +80,15 @@ mlir::glint::import::importCheckpoint(MLIRContext *context,
     name = (*list)[0].getAsString()->str();
   else if (auto modelType = config->getString("model_type"))
     name = architectureForModelType(*modelType).str();
+
+  // A glint-only key read by one importer: elsewhere it would be ignored
+  // silently, so it is refused.
+  if (config->get("glint_window_rule") && name != "RecurrentGemmaForCausalLM")
+    return llvm::createStringError(
+        configPath +
+        ": glint_window_rule (glint-import --window-rule) "
+        "applies to RecurrentGemmaForCausalLM only, not '" +
+        name + "'");
 
   std::string supported;
   for (const Architecture &a : architectures()) {

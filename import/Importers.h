@@ -29,10 +29,13 @@ struct Architecture {
 llvm::ArrayRef<Architecture> architectures();
 
 /// Reads `<dir>/config.json`, picks the architecture and builds the model.
-/// Errors name the file and list what is supported.
+/// Keys in `overrides` (a tool's flags, e.g. glint-import --window-rule)
+/// replace or add to the file's. Errors name the file and list what is
+/// supported.
 llvm::Expected<OwningOpRef<ModuleOp>>
 importCheckpoint(MLIRContext *context, llvm::StringRef directory,
-                 const mlir::glint::runtime::Checkpoint &checkpoint);
+                 const mlir::glint::runtime::Checkpoint &checkpoint,
+                 const llvm::json::Object *overrides = nullptr);
 
 llvm::Expected<OwningOpRef<ModuleOp>>
 importMamba(MLIRContext *context, const llvm::json::Object &config,

@@ -25,9 +25,16 @@
 //   recomputed so), q/k/v biases only with attention_bias, o_proj always with
 //   a bias, rotate-half RoPE on the first int(head_dim *
 //   partial_rotary_factor) features of each head, scale head_dim^-0.5,
-//   grouped key/value heads, a sliding window of attention_window_size
-//   positions including the query's own (HF's full-sequence mask and its
-//   decode cache agree on that; glint.attention's `window` rule is the same);
+//   grouped key/value heads, a sliding window of W = attention_window_size
+//   positions including the query's own: query i sees keys i - W < j <= i
+//   (transformers 5.24's full-sequence mask, sliding_window_overlay
+//   `kv_idx > q_idx - sliding_window`, and its decode cache agree on that;
+//   glint.attention's `window` rule is the same). DeepMind's Griffin code
+//   lets i see i - W <= j <= i (W + 1 keys: `q <= k + window_size` in
+//   _compute_causal_mask); the glint-only config key glint_window_rule =
+//   "griffin" (glint-import --window-rule=griffin) imports that rule as
+//   `window W + 1`. The default, "cache", is transformers'. Both are pinned
+//   by test/fixtures/recurrentgemma_window (L > W);
 // - MLP: down(act(gate(x)) * up(x)), width intermediate_size / 2, biases;
 // - final RMSNorm, lm_head tied to the embedding unless tie_word_embeddings
 //   is false, logits soft-capped: tanh(logits / cap) * cap.
@@ -176,6 +183,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
   int64_t lruWidth = config.getSize("lru_width", hidden);
   int64_t kvHeads = config.getSize("num_key_value_heads", heads);
   int64_t window = config.getSize("attention_window_size", 2048);
+  std::string windowRule = config.getString("glint_window_rule", "cache");
   int64_t convWidth = config.getSize("conv1d_width", 4);
   double softCap = config.getFloat("logits_soft_cap", 30.0);
   double eps = config.getFloat("rms_norm_eps", 1e-6);
@@ -224,6 +232,14 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
     unsupported("conv1d_width must be at least 1");
   if (window < 1)
     unsupported("attention_window_size must be at least 1");
+  if (windowRule != "cache" && windowRule != "griffin")
+    unsupported("glint_window_rule '" + windowRule +
+                "' is not supported (expected 'cache': query i sees keys "
+                "i-W < j <= i, as transformers 5.24; or 'griffin': "
+                "i-W <= j <= i, as DeepMind's Griffin)");
+  // glint.attention's `window` counts the keys a query sees, its own
+  // included; Griffin's W is the distance back to the oldest one.
+  int64_t attentionWindow = windowRule == "griffin" ? window + 1 : window;
   if (!std::isfinite(softCap) || softCap == 0.0)
     unsupported("logits_soft_cap must be a finite non-zero number");
   int64_t headDim = heads >= 1 ? hidden / heads : 1;
@@ -334,7 +350,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
       }
       Value a = b.mergeHeads(
           attention(b, q, k, v, 1.0 / std::sqrt(static_cast<double>(headDim)),
-                    window, t + "attention"));
+                    attentionWindow, t + "attention"));
       o = b.linear(a, b.weight(t + "o_proj.weight", {hidden, qWidth}),
                    b.weight(t + "o_proj.bias", {hidden}));
     }

@@ -73,7 +73,8 @@ std::vector<double> valuesOf(const rt::HostArray &a) {
 void compileModel(
     const std::string &dir, std::unique_ptr<rt::Checkpoint> &checkpoint,
     std::unique_ptr<rt::CompiledModel> &model, glint::compiler::StepMode step,
-    const glint::TargetOptions &target = glint::compiler::hostTarget()) {
+    const glint::TargetOptions &target = glint::compiler::hostTarget(),
+    const llvm::json::Object *overrides = nullptr) {
   auto opened = rt::Checkpoint::open(dir);
   ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
   checkpoint = std::move(*opened);
@@ -83,7 +84,8 @@ void compileModel(
   glint::registerCudaDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
-  auto module = glint::import::importCheckpoint(&context, dir, *checkpoint);
+  auto module =
+      glint::import::importCheckpoint(&context, dir, *checkpoint, overrides);
   ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
 
   llvm::SmallString<128> library;
@@ -177,6 +179,8 @@ TEST_P(CompiledFixture, LongSequenceStaysFinite) {
   const rt::TensorSpec &spec = model->info().inputs[0];
   if (spec.dtype != "i64")
     GTEST_SKIP() << "image model: its sequence length is fixed";
+  if (std::string(GetParam()) == "recurrentgemma_window")
+    GTEST_SKIP() << "the recurrentgemma model again (its inputs differ)";
   const int64_t length = 16384;
   rt::HostArray ids = rt::HostArray::make({1, length}, "i64");
   std::mt19937_64 rng(std::random_device{}());
@@ -411,10 +415,54 @@ TEST_P(GeneratingFixture, GenerationMatchesFullForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CompiledFixture,
-                         ::testing::Values("mamba_conv3",
-                                           "mamba_conv4_untied", "mamba2",
-                                           "rwkv4", "recurrentgemma", "rwkv6",
+                         ::testing::Values("mamba_conv3", "mamba_conv4_untied",
+                                           "mamba2", "rwkv4", "recurrentgemma",
+                                           "recurrentgemma_window", "rwkv6",
                                            "vim"));
+
+/// RecurrentGemma imported with Griffin's window (glint_window_rule =
+/// "griffin": query i sees i-W <= j <= i), compiled: the full forward matches
+/// the Griffin-masked transformers model on inputs longer than W, and
+/// generation step by step (24 positions, W = 16) matches the full forward.
+TEST(CompiledWindowRule, GriffinRuleMatchesReferenceAndGenerates) {
+  std::string dir =
+      std::string(GLINT_SOURCE_DIR) + "/test/fixtures/recurrentgemma_window";
+  llvm::json::Object overrides;
+  overrides["glint_window_rule"] = "griffin";
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  std::unique_ptr<rt::CompiledModel> model;
+  compileModel(dir, checkpoint, model, glint::compiler::StepMode::Auto,
+               glint::compiler::hostTarget(), &overrides);
+  ASSERT_TRUE(model);
+  for (int i = 0; i < 2; ++i) {
+    auto read =
+        rt::readNpyI64(llvm::formatv("{0}/input_ids_{1}.npy", dir, i).str());
+    ASSERT_TRUE(bool(read)) << llvm::toString(read.takeError());
+    rt::HostArray input = rt::HostArray::make(read->shape, "i64");
+    std::memcpy(input.bytes.data(), read->data.data(), input.bytes.size());
+    auto result = model->run({input});
+    ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
+    for (bool griffin : {true, false}) {
+      auto expected =
+          rt::readNpyF64(llvm::formatv("{0}/logits_{1}float64_{2}.npy", dir,
+                                       griffin ? "griffin_" : "", i)
+                             .str());
+      ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+      ASSERT_EQ(result->shape, expected->shape);
+      double error = relativeError(valuesOf(*result), expected->data);
+      if (griffin) {
+        std::cout << llvm::formatv("[ recurrentgemma_window griffin case {0} ] "
+                                   "compiled vs float64 reference: {1:e}\n",
+                                   i, error)
+                         .str();
+        EXPECT_LT(error, 1e-5);
+      } else {
+        EXPECT_GT(error, 1e-2) << "the rules should differ for L > W";
+      }
+    }
+  }
+  checkStepByStep(*model, "recurrentgemma_window (griffin)");
+}
 INSTANTIATE_TEST_SUITE_P(Families, GeneratingFixture,
                          ::testing::Values("mamba_conv3", "mamba_conv4_untied",
                                            "mamba2", "rwkv4", "recurrentgemma",

@@ -146,4 +146,79 @@ INSTANTIATE_TEST_SUITE_P(Families, Fixture,
                                            "rwkv4", "recurrentgemma", "rwkv6",
                                            "vim"));
 
+// RecurrentGemma on inputs longer than attention_window_size W = 16
+// (test/fixtures/recurrentgemma_window, made by make_window_fixture.py from
+// the recurrentgemma case): the default rule is transformers 5.24's (query i
+// sees keys i-W < j <= i), glint_window_rule = "griffin" is DeepMind
+// Griffin's (i-W <= j <= i). Each import must match its own float64
+// reference and be far from the other's, so the test tells the rules apart.
+TEST(WindowRule, RecurrentGemmaMatchesTheChosenImplementation) {
+  std::string dir =
+      std::string(GLINT_SOURCE_DIR) + "/test/fixtures/recurrentgemma_window";
+  auto checkpoint = rt::Checkpoint::open(dir);
+  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
+  DialectRegistry registry;
+  registry.insert<mlir::glint::GlintDialect, arith::ArithDialect,
+                  func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
+                  ml_program::MLProgramDialect, tensor::TensorDialect>();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  ref::WeightProvider weights = ref::weightsFrom(**checkpoint);
+
+  struct Rule {
+    const char *key;    // glint_window_rule; nullptr: the default
+    const char *suffix; // its reference logits
+    const char *other;  // the other rule's
+  };
+  for (Rule rule : {Rule{nullptr, "float64", "griffin_float64"},
+                    Rule{"cache", "float64", "griffin_float64"},
+                    Rule{"griffin", "griffin_float64", "float64"}}) {
+    SCOPED_TRACE(rule.key ? rule.key : "(default)");
+    llvm::json::Object overrides;
+    if (rule.key)
+      overrides["glint_window_rule"] = rule.key;
+    auto module = mlir::glint::import::importCheckpoint(
+        &context, dir, **checkpoint, &overrides);
+    ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+    ref::ReferenceEvaluator evaluator(**module, weights);
+    for (int i = 0; i < 2; ++i) {
+      SCOPED_TRACE(llvm::formatv("input case {0}", i).str());
+      auto ids =
+          rt::readNpyI64(llvm::formatv("{0}/input_ids_{1}.npy", dir, i).str());
+      ASSERT_TRUE(bool(ids)) << llvm::toString(ids.takeError());
+      ref::Array input;
+      input.shape.assign(ids->shape.begin(), ids->shape.end());
+      input.data.assign(ids->data.begin(), ids->data.end());
+      ASSERT_GT(input.shape[1], 16) << "the fixture must be longer than W";
+      auto results = evaluator.run("forward", {input});
+      ASSERT_TRUE(bool(results)) << llvm::toString(results.takeError());
+      const ref::Array &logits = (*results)[0];
+      auto expected = rt::readNpyF64(
+          llvm::formatv("{0}/logits_{1}_{2}.npy", dir, rule.suffix, i).str());
+      auto other = rt::readNpyF64(
+          llvm::formatv("{0}/logits_{1}_{2}.npy", dir, rule.other, i).str());
+      ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+      ASSERT_TRUE(bool(other)) << llvm::toString(other.takeError());
+      ASSERT_EQ(ArrayRef<int64_t>(expected->shape),
+                ArrayRef<int64_t>(logits.shape));
+      double error = relativeError(logits.data, expected->data);
+      EXPECT_LT(error, 1e-10);
+      EXPECT_GT(relativeError(logits.data, other->data), 1e-2);
+      std::cout << llvm::formatv("[ window rule {0} case {1} ] logits vs "
+                                 "float64 reference: {2:e}\n",
+                                 rule.key ? rule.key : "(default)", i, error)
+                       .str();
+    }
+  }
+
+  // A rule glint does not know is refused, naming the key.
+  llvm::json::Object bad;
+  bad["glint_window_rule"] = "inclusive";
+  auto module =
+      mlir::glint::import::importCheckpoint(&context, dir, **checkpoint, &bad);
+  ASSERT_FALSE(bool(module));
+  EXPECT_NE(llvm::toString(module.takeError()).find("glint_window_rule"),
+            std::string::npos);
+}
+
 } // namespace

@@ -47,6 +47,12 @@ static cl::opt<bool> listArchitectures(
     "list", cl::desc("List the supported architectures and exit"),
     cl::cat(category));
 
+static cl::opt<std::string> windowRule(
+    "window-rule",
+    cl::desc("RecurrentGemma's sliding window when the input is longer than "
+             "attention_window_size W (sets the config key glint_window_rule)"),
+    cl::value_desc("cache|griffin"), cl::cat(category));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-import") << message << "\n";
   return 1;
@@ -81,8 +87,17 @@ int main(int argc, char **argv) {
                   ml_program::MLProgramDialect, tensor::TensorDialect>();
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
-  auto module =
-      mlir::glint::import::importCheckpoint(&context, checkpointDir, **checkpoint);
+  llvm::json::Object overrides;
+  if (!windowRule.empty()) {
+    if (windowRule != "cache" && windowRule != "griffin")
+      return fail("--window-rule must be 'cache' (query i sees keys "
+                  "i-W < j <= i, as transformers 5.24) or 'griffin' "
+                  "(i-W <= j <= i, as DeepMind's Griffin), not '" +
+                  windowRule + "'");
+    overrides["glint_window_rule"] = windowRule.getValue();
+  }
+  auto module = mlir::glint::import::importCheckpoint(&context, checkpointDir,
+                                                      **checkpoint, &overrides);
   if (!module)
     return fail(llvm::toString(module.takeError()));
 
