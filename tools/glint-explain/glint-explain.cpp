@@ -387,7 +387,7 @@ static Expected<Explained> explainCompiled(Model &model,
     return llvm::createStringError(llvm::formatv(
         "{0} computes the '{1}' formulation with the '{2}' aggregate; "
         "'{3}' / '{4}' needs glint-compile --attention={3} "
-        "--attention-aggregate={4}, or the model's IR",
+        "--aggregate={4}, or the model's IR",
         modelPath, attention.formulation, attention.aggregate, formulation,
         aggregate));
   const std::string &dtype = model.compiled->info().inputs[0].dtype;
