@@ -167,7 +167,7 @@ static Error toAttention(func::FuncOp fn,
                          const std::function<void(PassManager &)> &configure) {
   if (attention.aggregate == "full")
     return llvm::createStringError(
-        "--attention-aggregate=full is not supported by compiled models "
+        "--aggregate=full is not supported by compiled models "
         "(each layer's result must be [B, L, L]); use mean, mean_abs or sum");
   GlintToAttentionOptions options;
   options.formulation = attention.formulation;

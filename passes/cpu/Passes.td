@@ -87,7 +87,7 @@ def GlintChunkRecurrence : Pass<"glint-chunk-recurrence", "ModuleOp"> {
     run-time settings; the CPU pipeline passes its target's (the tools
     build it from the host, OMP_NUM_THREADS first, or from `--threads`).
 
-    Measured with `glint-bench --form=recurrent,chunked,auto` (the forms
+    Measured with `glint-bench --recurrence-form=recurrent,chunked,auto` (the forms
     timed back to back in one process; AMD EPYC with AVX2, 2 cores, W = 8):
     updates/s of the chunked form over the recurrent one at L = 512 / 2048
     / 8192, on one thread; on two:

@@ -146,13 +146,20 @@ static cl::opt<unsigned>
                 cl::init(0));
 
 static cl::list<std::string>
-    formNames("form", cl::cat(category),
+    formNames("recurrence-form", cl::cat(category),
               cl::desc("How matrix-state recurrences are compiled: auto (the "
                        "compiler's choice, default), recurrent, chunked "
                        "(glint-chunk-recurrence), or several (each case is "
                        "then timed in each, one after the other); printed "
                        "as `form`"),
               cl::CommaSeparated);
+// The name glint-compile uses; --form was glint-bench's own.
+static cl::alias formNamesOld("form", cl::aliasopt(formNames), cl::Hidden,
+                              cl::desc("Alias for --recurrence-form"));
+static cl::opt<cl::boolOrDefault>
+    tableOpt("table", cl::cat(category),
+             cl::desc("After the JSON lines, print a table of the results "
+                      "(default: when the output is a terminal)"));
 static cl::opt<int64_t>
     chunkSize("chunk-size", cl::cat(category),
               cl::desc("Steps per chunk of the chunked form (default: the "
@@ -1296,6 +1303,59 @@ struct Measurement {
   unsigned naiveReps = 0;
 };
 
+/// One row of the --table summary.
+struct TableRow {
+  std::string name, form, L, median, rate, ratio;
+  bool correct;
+};
+static std::vector<TableRow> tableRows;
+
+/// Prints `line` as one JSON line with "case" first, the other keys sorted
+/// (json::Value sorts them all, which put "B" and "L" first).
+static void printJsonLine(json::Object line) {
+  {
+    json::OStream out(llvm::outs());
+    out.object([&] {
+      if (const json::Value *name = line.get("case"))
+        out.attribute("case", *name);
+      std::vector<std::string> keys;
+      for (auto &entry : line)
+        if (entry.first != "case")
+          keys.push_back(entry.first.str());
+      llvm::sort(keys);
+      for (const std::string &key : keys)
+        out.attribute(key, *line.get(key));
+    });
+  }
+  llvm::outs() << "\n";
+  llvm::outs().flush();
+}
+
+/// Prints the table of every line printed so far.
+static void printTable() {
+  std::vector<TableRow> rows = {
+      {"case", "form", "L", "median", "per second", "vs naive", true}};
+  rows.insert(rows.end(), tableRows.begin(), tableRows.end());
+  size_t w[6] = {0, 0, 0, 0, 0, 0};
+  for (const TableRow &r : rows) {
+    w[0] = std::max(w[0], r.name.size());
+    w[1] = std::max(w[1], r.form.size());
+    w[2] = std::max(w[2], r.L.size());
+    w[3] = std::max(w[3], r.median.size());
+    w[4] = std::max(w[4], r.rate.size());
+    w[5] = std::max(w[5], r.ratio.size());
+  }
+  llvm::outs() << "\n";
+  for (const TableRow &r : rows)
+    llvm::outs() << llvm::left_justify(r.name, w[0]) << "  "
+                 << llvm::left_justify(r.form, w[1]) << "  "
+                 << llvm::right_justify(r.L, w[2]) << "  "
+                 << llvm::right_justify(r.median, w[3]) << "  "
+                 << llvm::right_justify(r.rate, w[4]) << "  "
+                 << llvm::right_justify(r.ratio, w[5])
+                 << (r.correct ? "" : "  WRONG") << "\n";
+}
+
 /// Prints the JSON line of one form of a case at one length.
 void printLine(const Case &c, const CompiledForm &one,
                const rt::ModelInfo &info, const Instance &in, unsigned reps,
@@ -1352,8 +1412,15 @@ void printLine(const Case &c, const CompiledForm &one,
   line["correct"] = m.correct;
   line["timed"] = info.weights.empty() ? "glint_forward" : "CompiledModel::run";
   line["compile_seconds"] = one.compileSeconds;
-  llvm::outs() << json::Value(std::move(line)) << "\n";
-  llvm::outs().flush();
+  tableRows.push_back(
+      {c.name, one.form, std::to_string(m.L),
+       llvm::formatv("{0:f3} ms", 1e3 * m.timing.median).str(),
+       llvm::formatv("{0:e2} {1}", in.work / m.timing.median, c.unit).str(),
+       m.naive
+           ? llvm::formatv("{0:f2}x", m.naive->median / m.timing.median).str()
+           : "-",
+       m.correct});
+  printJsonLine(std::move(line));
 }
 
 //===----------------------------------------------------------------------===//
@@ -1641,8 +1708,12 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       line["correct"] = correct && referenceError <= kTolerance;
       line["timed"] = "CompiledModel::run, CompiledModel::runGradient";
       line["compile_seconds"] = one->compileSeconds;
-      llvm::outs() << json::Value(std::move(line)) << "\n";
-      llvm::outs().flush();
+      tableRows.push_back(
+          {c.name + " (gradient)", one->form, sized ? std::to_string(L) : "-",
+           llvm::formatv("{0:f3} ms", 1e3 * median(gs)).str(),
+           llvm::formatv("{0:f2}x forward", median(ratios)).str(), "-",
+           correct && referenceError <= kTolerance});
+      printJsonLine(std::move(line));
     }
   }
   return ok;
@@ -1764,7 +1835,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "glint-bench: times compiled glint kernels against naive loops, one "
-      "JSON line per case\n\n"
+      "JSON line per case (\"case\" first), and a table on a terminal\n\n"
       "  glint-bench --cases=mamba1,conv1d --L=512,2048 --repetitions=5\n"
       "  glint-bench --quick\n");
 
@@ -1802,7 +1873,7 @@ int main(int argc, char **argv) {
     forms.push_back("auto");
   for (const std::string &f : forms)
     if (!parseRecurrenceForm(f)) {
-      error("--form: '" + f + "' is not auto, recurrent or chunked");
+      error("--recurrence-form: '" + f + "' is not auto, recurrent or chunked");
       return 1;
     }
   std::vector<Case> all = {
@@ -1855,6 +1926,9 @@ int main(int argc, char **argv) {
   bool ok = true;
   for (Case *c : selected)
     ok &= runCase(context, *c, Ls, forms, reps, threadsUsed, rng);
+  if (tableOpt == cl::BOU_TRUE ||
+      (tableOpt == cl::BOU_UNSET && llvm::outs().is_displayed()))
+    printTable();
   if (!ok)
     error("some cases failed (see above)");
   return ok ? 0 : 1;

@@ -35,6 +35,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 #include "runtime/io/CrashReport.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -154,12 +155,17 @@ static cl::opt<Formulation, false,
 static cl::opt<MapAggregate, false,
                DialectEnumParser<MapAggregate, getMaxEnumValForMapAggregate()>>
     attentionAggregate(
-        "attention-aggregate",
+        "aggregate",
         cl::desc("How --attention combines a layer's per-channel matrices "
                  "(default: mean_abs; not full: a compiled layer returns one "
                  "[B, L, L] map)"),
         cl::value_desc("aggregate"), cl::init(MapAggregate::mean_abs),
         cl::cat(category));
+// glint-explain's name is --aggregate; this was glint-compile's.
+static cl::alias attentionAggregateOld("attention-aggregate",
+                                       cl::aliasopt(attentionAggregate),
+                                       cl::Hidden,
+                                       cl::desc("Alias for --aggregate"));
 
 static cl::opt<RecurrenceForm> recurrenceForm(
     "recurrence-form", cl::desc("How matrix-state recurrences are lowered"),
@@ -232,6 +238,7 @@ int main(int argc, char **argv) {
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
   for (auto &entry : cl::getRegisteredOptions())
     if (entry.first.starts_with("mlir-"))
       entry.second->addCategory(mlirCategory);
@@ -299,7 +306,7 @@ int main(int argc, char **argv) {
     attention.formulation = stringifyFormulation(attentionFormulation).str();
     attention.aggregate = stringifyMapAggregate(attentionAggregate).str();
   } else if (attentionAggregate.getNumOccurrences()) {
-    return fail("--attention-aggregate needs --attention");
+    return fail("--aggregate needs --attention");
   }
 
   auto threads = runtime::threadsGiven(threadsOpt, 0);
@@ -348,8 +355,16 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  // --mlir-timing: every pass manager of the lowering reports under one
+  // root, and so does LLVM's code generation, which is no pass of MLIR's.
+  DefaultTimingManager timingManager;
+  applyDefaultTimingManagerCLOptions(timingManager);
+  TimingScope timing = timingManager.getRootScope();
   runtime::ModelInfo info;
-  auto configure = [](PassManager &pm) { (void)applyPassManagerCLOptions(pm); };
+  auto configure = [&](PassManager &pm) {
+    (void)applyPassManagerCLOptions(pm);
+    pm.enableTiming(timing);
+  };
   if (llvm::Error e = compiler::lowerModule(
           *module, functionName,
           binary || emit == compiler::Stage::Kernels ? compiler::Stage::LLVM
@@ -380,10 +395,14 @@ int main(int argc, char **argv) {
   }
 
   llvm::LLVMContext llvmContext;
+  TimingScope translateTiming = timing.nest("Translate to LLVM IR");
   auto llvmModule = compiler::translateToLLVMIR(*module, llvmContext, info,
                                                 functionName, *target);
   if (!llvmModule)
     return fail(llvm::toString(llvmModule.takeError()));
+  translateTiming.stop();
+  // Timed to the end of main: the object, library or executable written.
+  TimingScope codegenTiming = timing.nest("LLVM code generation");
   if (emit == compiler::Stage::Library) {
     if (llvm::Error e =
             compiler::emitLibrary(**llvmModule, outputPath, *target))

@@ -387,7 +387,7 @@ static Expected<Explained> explainCompiled(Model &model,
     return llvm::createStringError(llvm::formatv(
         "{0} computes the '{1}' formulation with the '{2}' aggregate; "
         "'{3}' / '{4}' needs glint-compile --attention={3} "
-        "--attention-aggregate={4}, or the model's IR",
+        "--aggregate={4}, or the model's IR",
         modelPath, attention.formulation, attention.aggregate, formulation,
         aggregate));
   const std::string &dtype = model.compiled->info().inputs[0].dtype;
@@ -2257,6 +2257,9 @@ int main(int argc, char **argv) {
   mlir::glint::addGlintVersionPrinter();
   mlir::glint::runtime::setBugReportMessage();
   glint::registerGlintToAttention();
+  cl::opt<int> *threadsOpt = rt::adoptThreadsOption(
+      category, "Threads for a compiled model's parallel loops (default: "
+                "one per core)");
   // `glint-explain eval MODEL ...` scores explanations; otherwise explain one
   // input.
   bool evalMode = argc > 1 && StringRef(argv[1]) == "eval";
@@ -2302,5 +2305,14 @@ int main(int argc, char **argv) {
                   "input_x_gradient or integrated_gradients)");
   if (igSteps == 0)
     return fail("--ig-steps must be at least 1");
+  // eval prints its table (and writes --json FILE): it has no directory.
+  if (evalMode && outDir.getNumOccurrences())
+    return fail("-o does not apply to eval: it prints a table; write it as "
+                "JSON with --json FILE");
+  // Before a library is loaded: OpenMP reads it when it starts.
+  auto threads = rt::threadsGiven(threadsOpt, 0);
+  if (!threads)
+    return fail(llvm::toString(threads.takeError()));
+  rt::setThreads(*threads);
   return evalMode ? evaluate() : explainOne();
 }

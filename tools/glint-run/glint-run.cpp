@@ -551,6 +551,15 @@ int main(int argc, char **argv) {
       run::makeInterpreter({modelPath, functionName, hiddenDir, writeF32});
   if (interpret && !interpreter)
     return runInterpreterTool(argc, argv);
+  // dlopen's message for a text file ("invalid ELF header") says nothing of
+  // what to do.
+  if (!interpret && llvm::sys::path::extension(modelPath) == ".mlir")
+    return fail(modelPath +
+                " is model IR, not a compiled library: compile "
+                "it with glint-compile " +
+                modelPath +
+                " -o model.so, or run it with --interpret (the "
+                "double-precision reference evaluator)");
 
   if (weightsPath.empty())
     return fail("--weights is required (a .safetensors file, an index "
