@@ -8,6 +8,7 @@
 #include "runtime/io/Safetensors.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/bit.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -167,7 +168,7 @@ CompiledModel::~CompiledModel() {
 }
 
 Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
-                                 bool allowNonFinite) {
+                                 bool allowNonFinite, WeightStorage storage) {
   // The device copies of the old weights go; the new ones are copied on the
   // next call.
   if (forgetWeights)
@@ -186,25 +187,52 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
     for (const TensorSpec &spec : modelInfo.gradient->weights)
       specs.push_back(&spec);
   for (const TensorSpec *spec : specs) {
+    if (spec->dtype != "f32")
+      return llvm::createStringError("weight '" + spec->name + "' has dtype " +
+                                     spec->dtype +
+                                     "; compiled models take f32 weights");
     if (auto it = weightsByName.find(spec->name); it != weightsByName.end()) {
-      if (it->second.shape != spec->shape || it->second.dtype != spec->dtype)
+      if (it->second.shape != spec->shape)
         return llvm::createStringError(
             "weight '" + spec->name +
             "' has different types in two entries of the model");
       continue;
     }
-    if (spec->dtype != "f32")
-      return llvm::createStringError("weight '" + spec->name + "' has dtype " +
-                                     spec->dtype +
-                                     "; compiled models take f32 weights");
-    auto data = checkpoint.loadF32(spec->name, spec->shape);
-    if (!data)
-      return data.takeError();
+    Expected<const TensorInfo *> tensor =
+        checkpoint.lookup(spec->name, spec->shape);
+    if (!tensor)
+      return tensor.takeError();
+    const TensorInfo &info = **tensor;
+    Weight weight;
+    weight.shape = spec->shape;
+    // The compiled code reads weights as memrefs of f32 and assumes no more
+    // than the element's alignment (its vector loads and stores carry
+    // align 4). The safetensors format promises no alignment (a header's
+    // length, or a 2-byte tensor before this one, can shift it), so a
+    // misaligned tensor is copied like a converted one.
+    bool inPlace =
+        storage == WeightStorage::InPlace && info.dtype == DType::F32 &&
+        llvm::endianness::native == llvm::endianness::little &&
+        reinterpret_cast<uintptr_t>(info.bytes.data()) % alignof(float) == 0;
+    if (inPlace) {
+      weight.inPlace = info.bytes.data();
+      weight.mapping = info.mapping;
+    } else {
+      // Converted straight into the weight's own buffer; the file's copy is
+      // not read again, so its pages need not stay resident beside it.
+      auto data = checkpoint.loadF32(spec->name, spec->shape);
+      if (!data)
+        return data.takeError();
+      weight.owned = std::move(*data);
+      info.releasePages();
+    }
     // NaN or Inf in a weight makes every output it reaches NaN, silently.
     if (!allowNonFinite) {
+      llvm::ArrayRef<float> values(static_cast<const float *>(weight.data()),
+                                   info.numElements());
       auto bad =
-          llvm::find_if(*data, [](float x) { return !std::isfinite(x); });
-      if (bad != data->end())
+          llvm::find_if(values, [](float x) { return !std::isfinite(x); });
+      if (bad != values.end())
         return llvm::createStringError(llvm::formatv(
             "weight '{0}' holds {1} at element {2} of {3}: a model with "
             "non-finite weights computes NaN (allow it explicitly, e.g. "
@@ -213,11 +241,9 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
             std::isnan(*bad) ? "NaN"
             : *bad > 0       ? "+Inf"
                              : "-Inf",
-            bad - data->begin(), data->size()));
+            bad - values.begin(), values.size()));
     }
-    HostArray array = HostArray::make(spec->shape, spec->dtype);
-    std::memcpy(array.bytes.data(), data->data(), array.bytes.size());
-    weightsByName[spec->name] = std::move(array);
+    weightsByName[spec->name] = std::move(weight);
   }
   for (const TensorSpec &spec : modelInfo.weights)
     forwardWeights.push_back(&weightsByName.find(spec.name)->second);
@@ -230,20 +256,26 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
   return Error::success();
 }
 
+const void *CompiledModel::weightData(llvm::StringRef name) const {
+  auto it = weightsByName.find(name);
+  return it == weightsByName.end() ? nullptr : it->second.data();
+}
+
 /// A strided memref descriptor {allocated, aligned, offset, sizes, strides}
 /// as 64-bit words.
-static std::vector<int64_t> descriptorOf(const HostArray &array) {
-  int64_t rank = array.shape.size();
+static std::vector<int64_t> descriptorOf(const void *data,
+                                         llvm::ArrayRef<int64_t> shape) {
+  int64_t rank = shape.size();
   std::vector<int64_t> words(3 + 2 * rank);
-  auto pointer = reinterpret_cast<int64_t>(array.bytes.data());
+  auto pointer = reinterpret_cast<int64_t>(data);
   words[0] = pointer;
   words[1] = pointer;
   words[2] = 0;
   int64_t stride = 1;
   for (int64_t i = rank - 1; i >= 0; --i) {
-    words[3 + i] = array.shape[i];
+    words[3 + i] = shape[i];
     words[3 + rank + i] = stride;
-    stride *= array.shape[i];
+    stride *= shape[i];
   }
   return words;
 }
@@ -302,7 +334,7 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
 
 Expected<std::vector<HostArray>>
 CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
-                    llvm::ArrayRef<const HostArray *> weights,
+                    llvm::ArrayRef<const Weight *> weights,
                     llvm::ArrayRef<HostArray> inputs,
                     llvm::ArrayRef<HostArray> states) {
   if (inputs.size() != spec.inputs.size())
@@ -353,11 +385,11 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
   std::vector<int64_t> results(std::max<size_t>(words, 1), 0);
   std::vector<std::vector<int64_t>> descriptors;
   for (const HostArray &input : inputs)
-    descriptors.push_back(descriptorOf(input));
+    descriptors.push_back(descriptorOf(input.bytes.data(), input.shape));
   for (const HostArray &state : states)
-    descriptors.push_back(descriptorOf(state));
-  for (const HostArray *weight : weights)
-    descriptors.push_back(descriptorOf(*weight));
+    descriptors.push_back(descriptorOf(state.bytes.data(), state.shape));
+  for (const Weight *weight : weights)
+    descriptors.push_back(descriptorOf(weight->data(), weight->shape));
   std::vector<void *> args;
   args.push_back(results.data());
   for (auto &d : descriptors)

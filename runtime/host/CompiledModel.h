@@ -15,6 +15,10 @@
 #include <memory>
 #include <vector>
 
+namespace llvm {
+class MemoryBuffer;
+} // namespace llvm
+
 namespace mlir::glint::runtime {
 
 class Checkpoint;
@@ -51,12 +55,33 @@ public:
 
   const ModelInfo &info() const { return modelInfo; }
 
-  /// Loads every weight the model names from `checkpoint` (converted to the
-  /// model's dtype) and checks its shape: a missing or mis-shaped weight, or
-  /// a checkpoint of another model, is an error naming the weight; so is a
-  /// NaN or Inf in a weight, unless `allowNonFinite`.
+  /// Where bindWeights keeps the weights.
+  enum class WeightStorage {
+    /// An F32 tensor whose bytes are aligned for float is read in place
+    /// from the checkpoint's mapped file: no copy, and the model keeps the
+    /// file mapped (the Checkpoint object may go). Other dtypes (BF16, F16,
+    /// F64) and misaligned tensors are converted to f32 once, into memory
+    /// of their own.
+    InPlace,
+    /// Every weight is converted into memory of its own; nothing refers to
+    /// the checkpoint afterwards.
+    Copy,
+  };
+
+  /// Binds every weight the model names from `checkpoint` (as f32, the
+  /// compiled dtype) and checks its shape: a missing or mis-shaped weight,
+  /// or a checkpoint of another model, is an error naming the weight; so is
+  /// a NaN or Inf in a weight, unless `allowNonFinite`. With `InPlace`, the
+  /// checkpoint's files must not be truncated while the model holds them
+  /// (a file replaced by rename, as writeSafetensors does, is safe).
   llvm::Error bindWeights(const Checkpoint &checkpoint,
-                          bool allowNonFinite = false);
+                          bool allowNonFinite = false,
+                          WeightStorage storage = WeightStorage::InPlace);
+
+  /// The first byte of bound weight `name` as the compiled code reads it
+  /// (inside the checkpoint's mapped file when bound in place), or null if
+  /// no weight of that name is bound.
+  const void *weightData(llvm::StringRef name) const;
 
   /// Runs the full forward. The inputs must match the interface (rank,
   /// static dims, dtype, token ids inside the vocabulary); errors say which.
@@ -98,14 +123,24 @@ public:
   runGradient(llvm::ArrayRef<HostArray> inputs);
 
 private:
+  /// A bound weight: f32 elements in row-major order, either in place in a
+  /// checkpoint's mapped file, which `mapping` keeps mapped, or in `owned`.
+  struct Weight {
+    std::vector<int64_t> shape;
+    const void *inPlace = nullptr;
+    std::shared_ptr<const llvm::MemoryBuffer> mapping;
+    std::vector<float> owned;
+
+    const void *data() const { return inPlace ? inPlace : owned.data(); }
+  };
+
   CompiledModel() = default;
-  llvm::Error resolveWeights();
   /// Calls `fn` (described by `spec`) and returns its results, then its next
   /// states.
   llvm::Expected<std::vector<HostArray>>
   call(const EntryInfo &spec, void (*fn)(void **),
-       llvm::ArrayRef<const HostArray *> weights,
-       llvm::ArrayRef<HostArray> inputs, llvm::ArrayRef<HostArray> states);
+       llvm::ArrayRef<const Weight *> weights, llvm::ArrayRef<HostArray> inputs,
+       llvm::ArrayRef<HostArray> states);
 
   void *handle = nullptr;
   void (*entry)(void **) = nullptr;
@@ -126,8 +161,8 @@ private:
   ModelInfo modelInfo;
   std::string path;
   /// Every weight either entry names, by name, and each entry's in order.
-  llvm::StringMap<HostArray> weightsByName;
-  std::vector<const HostArray *> forwardWeights, stepWeights, gradientWeights;
+  llvm::StringMap<Weight> weightsByName;
+  std::vector<const Weight *> forwardWeights, stepWeights, gradientWeights;
 };
 
 } // namespace mlir::glint::runtime

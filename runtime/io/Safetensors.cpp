@@ -25,11 +25,17 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
 #include <cmath>
+
+#if defined(__unix__)
+#include <sys/mman.h>
+#endif
 
 using namespace mlir::glint::runtime;
 using llvm::Error;
@@ -440,6 +446,26 @@ int64_t TensorInfo::numElements() const {
   return count;
 }
 
+void TensorInfo::releasePages() const {
+#if defined(__unix__) && defined(MADV_DONTNEED)
+  if (!mapping || bytes.empty() ||
+      mapping->getBufferKind() != llvm::MemoryBuffer::MemoryBuffer_MMap)
+    return;
+  // Only whole pages inside the tensor: a page it shares with a neighbour
+  // may be read in place by a compiled model. The mapping is read-only, so
+  // MADV_DONTNEED drops clean file pages (they stay in the page cache) and
+  // never discards data; on heap memory it would zero it, hence the check
+  // above.
+  uint64_t page = llvm::sys::Process::getPageSizeEstimate();
+  uint64_t begin =
+      llvm::alignTo(reinterpret_cast<uintptr_t>(bytes.begin()), page);
+  uint64_t end =
+      llvm::alignDown(reinterpret_cast<uintptr_t>(bytes.end()), page);
+  if (begin < end)
+    madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
+#endif
+}
+
 Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path) {
   std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
   checkpoint->path = path.str();
@@ -463,9 +489,12 @@ Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path) {
     Expected<ParsedFile> parsed = parseFile(file, **buffer);
     if (!parsed)
       return parsed.takeError();
-    checkpoint->tensors.insert(parsed->tensors.begin(), parsed->tensors.end());
+    std::shared_ptr<const llvm::MemoryBuffer> mapping = std::move(*buffer);
+    for (auto &[name, info] : parsed->tensors) {
+      info.mapping = mapping;
+      checkpoint->tensors.emplace(name, std::move(info));
+    }
     checkpoint->metadataMap = std::move(parsed->metadata);
-    checkpoint->buffers.push_back(std::move(*buffer));
     return std::move(checkpoint);
   }
 
@@ -527,6 +556,7 @@ Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path) {
     Expected<ParsedFile> parsed = parseFile(shardPath, **buffer);
     if (!parsed)
       return parsed.takeError();
+    std::shared_ptr<const llvm::MemoryBuffer> mapping = std::move(*buffer);
     // The index and the shards must agree exactly: a tensor the index does
     // not place in this shard is either stale or claimed twice, and which
     // copy is meant cannot be known.
@@ -539,11 +569,11 @@ Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path) {
         return fail("tensor '" + tensor + "' is claimed twice: the index "
                     "places it in shard '" + it->second + "' but shard '" +
                     shard + "' holds it too");
+      info.mapping = mapping;
       checkpoint->tensors.emplace(tensor, std::move(info));
     }
     for (auto &[key, value] : parsed->metadata)
       checkpoint->metadataMap.try_emplace(key, std::move(value));
-    checkpoint->buffers.push_back(std::move(*buffer));
   }
   for (const auto &[tensor, shard] : shardOf)
     if (!checkpoint->tensors.count(tensor))

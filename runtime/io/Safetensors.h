@@ -8,7 +8,8 @@
 // `.safetensors` file, a directory holding `model.safetensors`, or a sharded
 // checkpoint described by `model.safetensors.index.json`. Files are mapped,
 // every header is validated when the checkpoint is opened, and tensors are
-// converted to float/double (or int64 for token ids) only when loaded.
+// converted to float/double (or int64 for token ids) only when loaded, or
+// read in place (TensorInfo::bytes, kept mapped by TensorInfo::mapping).
 //
 // The file format (https://github.com/huggingface/safetensors): an 8-byte
 // little-endian header length N, N bytes of JSON header
@@ -84,11 +85,24 @@ struct TensorInfo {
   /// Path of the file that holds the tensor (the shard, when sharded).
   std::string file;
   /// The raw little-endian bytes inside the mapped file; valid while the
-  /// Checkpoint lives. Exactly numElements() * dtypeBits(dtype) / 8 bytes.
+  /// Checkpoint or a copy of `mapping` lives. Exactly
+  /// numElements() * dtypeBits(dtype) / 8 bytes.
   llvm::ArrayRef<uint8_t> bytes;
+  /// The file that holds `bytes`, mapped (small files are read into memory
+  /// instead). Shared by every tensor of the file: whoever reads `bytes` in
+  /// place after the Checkpoint is gone keeps a copy of it.
+  std::shared_ptr<const llvm::MemoryBuffer> mapping;
 
   /// Product of the shape (1 for a 0-d tensor).
   int64_t numElements() const;
+
+  /// Lets this process's resident memory drop the file pages that hold
+  /// only this tensor's bytes (pages shared with a neighbour stay), for a
+  /// caller that has converted the tensor and will not read `bytes` again.
+  /// Reading them later is still correct: the pages come back from the
+  /// file. Does nothing for a file read into memory rather than mapped, or
+  /// on systems without madvise.
+  void releasePages() const;
 };
 
 /// A read-only view of every tensor of a checkpoint, by name. Nothing in it
@@ -132,15 +146,16 @@ public:
   llvm::Expected<std::vector<int64_t>>
   loadI64(llvm::StringRef name, llvm::ArrayRef<int64_t> expectedShape = {}) const;
 
-private:
-  Checkpoint() = default;
-
-  /// Finds \p name and checks its shape, or explains what is wrong.
+  /// Finds \p name and checks its shape (any shape when \p expectedShape
+  /// is empty), or explains what is wrong: a missing name suggests the
+  /// closest one.
   llvm::Expected<const TensorInfo *>
   lookup(llvm::StringRef name, llvm::ArrayRef<int64_t> expectedShape) const;
 
-  /// The mapped files; TensorInfo::bytes point into them.
-  std::vector<std::unique_ptr<llvm::MemoryBuffer>> buffers;
+private:
+  Checkpoint() = default;
+
+  /// Every tensor by name; each keeps its file mapped (TensorInfo::mapping).
   std::map<std::string, TensorInfo, std::less<>> tensors;
   std::map<std::string, std::string> metadataMap;
   /// What open() was given, for errors that concern no single file.

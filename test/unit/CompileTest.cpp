@@ -35,9 +35,15 @@
 #include "passes/cuda/Pipelines.h"
 
 #include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/bit.h"
+#include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MathExtras.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include "test/unit/TestSupport.h"
 
@@ -512,6 +518,274 @@ TEST(CompiledModelWeights, NonFiniteWeightsAreRefused) {
         << message;
     EXPECT_FALSE(bool(model->bindWeights(**broken, /*allowNonFinite=*/true)));
   }
+}
+
+/// One tensor of a checkpoint written by writePlaced: little-endian bytes
+/// at a chosen offset of the data section.
+struct PlacedTensor {
+  std::string name;
+  std::string dtype; // "F32" or "BF16"
+  std::vector<int64_t> shape;
+  std::vector<char> bytes;
+  uint64_t offset = 0;
+};
+
+/// Writes `tensors` as a safetensors file whose data section starts 64-byte
+/// aligned (the header padded with spaces), each tensor at its offset, the
+/// holes between them zero. A mapped file is page-aligned, so a tensor at
+/// offset k (mod 64) lies k bytes past a 64-byte boundary in memory.
+void writePlaced(llvm::StringRef path, llvm::ArrayRef<PlacedTensor> tensors) {
+  llvm::json::Object header;
+  uint64_t size = 0;
+  for (const PlacedTensor &t : tensors) {
+    uint64_t end = t.offset + t.bytes.size();
+    header[t.name] =
+        llvm::json::Object{{"dtype", t.dtype},
+                           {"shape", llvm::json::Array(t.shape)},
+                           {"data_offsets", llvm::json::Array{t.offset, end}}};
+    size = std::max(size, end);
+  }
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::json::Value(std::move(header));
+  text.append(llvm::alignTo(8 + text.size(), 64) - 8 - text.size(), ' ');
+  std::string contents(8, '\0');
+  llvm::support::endian::write64le(contents.data(), text.size());
+  contents += text;
+  size_t data = contents.size();
+  contents.resize(data + size, '\0');
+  for (const PlacedTensor &t : tensors)
+    std::memcpy(contents.data() + data + t.offset, t.bytes.data(),
+                t.bytes.size());
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  os << contents;
+}
+
+/// bfloat16 nearest to `x` (ties to even; `x` is finite).
+uint16_t toBF16(float x) {
+  uint32_t bits = llvm::bit_cast<uint32_t>(x);
+  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+/// Every tensor of `checkpoint` as `dtype` ("F32", or "BF16" rounded to
+/// nearest), one after another in name order, each starting `shift` bytes
+/// past a 64-byte boundary of the data section; `misplaced` (if named)
+/// starts 2 bytes past one instead, misaligned for f32.
+std::vector<PlacedTensor> relaidOut(const rt::Checkpoint &checkpoint,
+                                    llvm::StringRef dtype, uint64_t shift,
+                                    llvm::StringRef misplaced = "") {
+  std::vector<PlacedTensor> tensors;
+  uint64_t end = 0;
+  for (const std::string &name : checkpoint.names()) {
+    PlacedTensor t;
+    t.name = name;
+    t.dtype = dtype.str();
+    t.shape = checkpoint.find(name)->shape;
+    auto values = checkpoint.loadF32(name);
+    EXPECT_TRUE(bool(values)) << llvm::toString(values.takeError());
+    if (!values)
+      return {};
+    for (float x : *values) {
+      char bytes[4];
+      if (dtype == "BF16") {
+        llvm::support::endian::write16le(bytes, toBF16(x));
+        t.bytes.insert(t.bytes.end(), bytes, bytes + 2);
+      } else {
+        llvm::support::endian::write32le(bytes, llvm::bit_cast<uint32_t>(x));
+        t.bytes.insert(t.bytes.end(), bytes, bytes + 4);
+      }
+    }
+    t.offset = llvm::alignTo(end, 64) + (name == misplaced ? 2 : shift);
+    end = t.offset + t.bytes.size();
+    tensors.push_back(std::move(t));
+  }
+  return tensors;
+}
+
+/// Binding weights in place (read from the mapped checkpoint, no copy)
+/// against copying them: mamba_conv3 with its step entry, compiled once.
+/// Each test first binds the fixture's checkpoint by copy and records what
+/// the model computes on fresh random ids (the forward's logits, the step
+/// entry's logits and next states), then binds a checkpoint laid out for
+/// the test and expects the same bytes.
+class WeightBinding : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    compileModel(std::string(GLINT_SOURCE_DIR) + "/test/fixtures/mamba_conv3",
+                 fixture, model, glint::compiler::StepMode::On);
+  }
+  static void TearDownTestSuite() {
+    model.reset();
+    fixture.reset();
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(model && model->hasStep());
+    ASSERT_FALSE(
+        llvm::sys::fs::createUniqueDirectory("glint-weight-binding", dir));
+    unsigned seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    ids = randomIds(*model, 2, 9, rng);
+    llvm::Error bound = model->bindWeights(
+        *fixture, false, rt::CompiledModel::WeightStorage::Copy);
+    ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
+    for (const rt::TensorSpec &spec : model->info().weights)
+      EXPECT_NE(model->weightData(spec.name),
+                fixture->find(spec.name)->bytes.data())
+          << spec.name << " is not a copy";
+    expected = outputs();
+    ASSERT_FALSE(expected.empty());
+  }
+  void TearDown() override { llvm::sys::fs::remove_directories(dir); }
+
+  /// The forward's logits, then the step entry's logits and next states,
+  /// for `ids`; empty after a failure.
+  std::vector<rt::HostArray> outputs() {
+    auto forward = model->run({ids});
+    EXPECT_TRUE(bool(forward)) << llvm::toString(forward.takeError());
+    auto states = model->initialStates(ids.shape[0]);
+    EXPECT_TRUE(bool(states)) << llvm::toString(states.takeError());
+    if (!forward || !states)
+      return {};
+    auto logits = model->step({ids}, *states);
+    EXPECT_TRUE(bool(logits)) << llvm::toString(logits.takeError());
+    if (!logits)
+      return {};
+    std::vector<rt::HostArray> all;
+    all.push_back(std::move(*forward));
+    all.push_back(std::move(*logits));
+    for (rt::HostArray &state : *states)
+      all.push_back(std::move(state));
+    return all;
+  }
+
+  /// Expects outputs() to equal `reference`, byte for byte.
+  void expectSameOutputs(const std::vector<rt::HostArray> &reference) {
+    std::vector<rt::HostArray> actual = outputs();
+    ASSERT_EQ(actual.size(), reference.size());
+    for (auto [i, pair] : llvm::enumerate(llvm::zip(actual, reference))) {
+      const auto &[a, b] = pair;
+      EXPECT_EQ(a.shape, b.shape) << "output " << i;
+      EXPECT_TRUE(a.bytes == b.bytes) << "output " << i << " differs";
+    }
+  }
+
+  /// Writes `tensors` to `name` in the test's directory and opens it.
+  std::unique_ptr<rt::Checkpoint> placed(llvm::StringRef name,
+                                         llvm::ArrayRef<PlacedTensor> tensors) {
+    llvm::SmallString<128> file(dir);
+    llvm::sys::path::append(file, name);
+    writePlaced(file, tensors);
+    auto opened = rt::Checkpoint::open(file);
+    EXPECT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
+    return opened ? std::move(*opened) : nullptr;
+  }
+
+  /// Binds `checkpoint` in place.
+  void bindInPlace(const rt::Checkpoint &checkpoint) {
+    llvm::Error bound = model->bindWeights(checkpoint);
+    ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
+  }
+
+  static inline std::unique_ptr<rt::Checkpoint> fixture;
+  static inline std::unique_ptr<rt::CompiledModel> model;
+  llvm::SmallString<128> dir;
+  rt::HostArray ids;
+  std::vector<rt::HostArray> expected;
+};
+
+/// F32 weights are read where the mapped checkpoint holds them, also 4
+/// bytes past a 64-byte boundary (the compiled code may assume no more
+/// than float's alignment), and compute what copies of them compute.
+TEST_F(WeightBinding, InPlaceMatchesCopiedBitForBit) {
+  ASSERT_NO_FATAL_FAILURE(bindInPlace(*fixture));
+  for (const rt::TensorSpec &spec : model->info().weights)
+    EXPECT_EQ(model->weightData(spec.name),
+              fixture->find(spec.name)->bytes.data())
+        << spec.name;
+  expectSameOutputs(expected);
+
+  auto shifted = placed("shifted.safetensors", relaidOut(*fixture, "F32", 4));
+  ASSERT_TRUE(shifted);
+  ASSERT_NO_FATAL_FAILURE(bindInPlace(*shifted));
+  for (const rt::TensorSpec &spec : model->info().weights) {
+    const void *data = model->weightData(spec.name);
+    EXPECT_EQ(data, shifted->find(spec.name)->bytes.data()) << spec.name;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(data) % 64, 4u) << spec.name;
+  }
+  expectSameOutputs(expected);
+}
+
+/// A tensor that is not aligned for float is copied; the others stay in
+/// place; the results do not change.
+TEST_F(WeightBinding, MisalignedTensorIsCopied) {
+  const std::vector<rt::TensorSpec> &weights = model->info().weights;
+  const std::string victim = weights[weights.size() / 2].name;
+  auto misaligned =
+      placed("misaligned.safetensors", relaidOut(*fixture, "F32", 0, victim));
+  ASSERT_TRUE(misaligned);
+  const uint8_t *stored = misaligned->find(victim)->bytes.data();
+  ASSERT_NE(reinterpret_cast<uintptr_t>(stored) % alignof(float), 0u);
+  ASSERT_NO_FATAL_FAILURE(bindInPlace(*misaligned));
+  for (const rt::TensorSpec &spec : weights) {
+    const void *data = model->weightData(spec.name);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(data) % alignof(float), 0u)
+        << spec.name;
+    if (spec.name == victim)
+      EXPECT_NE(data, stored) << "the misaligned tensor was not copied";
+    else
+      EXPECT_EQ(data, misaligned->find(spec.name)->bytes.data()) << spec.name;
+  }
+  expectSameOutputs(expected);
+}
+
+/// Weights bound in place keep their file mapped: the Checkpoint object can
+/// go, and the file too.
+TEST_F(WeightBinding, WeightsOutliveTheCheckpoint) {
+  auto shifted = placed("shifted.safetensors", relaidOut(*fixture, "F32", 4));
+  ASSERT_TRUE(shifted);
+  ASSERT_NO_FATAL_FAILURE(bindInPlace(*shifted));
+  std::vector<const void *> before;
+  for (const rt::TensorSpec &spec : model->info().weights) {
+    before.push_back(model->weightData(spec.name));
+    EXPECT_EQ(before.back(), shifted->find(spec.name)->bytes.data());
+  }
+  shifted.reset();
+  llvm::sys::fs::remove_directories(dir);
+  for (auto [spec, data] : llvm::zip(model->info().weights, before))
+    EXPECT_EQ(model->weightData(spec.name), data) << spec.name;
+  expectSameOutputs(expected);
+}
+
+/// A BF16 checkpoint is converted to f32 once, into memory the model owns
+/// (the file's pages are then released, see TensorInfo::releasePages):
+/// the model computes what an F32 checkpoint of the same values gives, and
+/// the checkpoint still reads back the values the model holds.
+TEST_F(WeightBinding, BF16CheckpointIsConverted) {
+  auto bf16 = placed("bf16.safetensors", relaidOut(*fixture, "BF16", 0));
+  ASSERT_TRUE(bf16);
+  auto widened = placed("widened.safetensors", relaidOut(*bf16, "F32", 0));
+  ASSERT_TRUE(widened);
+  ASSERT_NO_FATAL_FAILURE(bindInPlace(*widened));
+  std::vector<rt::HostArray> reference = outputs();
+  ASSERT_FALSE(reference.empty());
+
+  ASSERT_NO_FATAL_FAILURE(bindInPlace(*bf16));
+  bool rounded = false;
+  for (const rt::TensorSpec &spec : model->info().weights) {
+    const rt::TensorInfo *tensor = bf16->find(spec.name);
+    const auto *data = static_cast<const float *>(model->weightData(spec.name));
+    EXPECT_NE(static_cast<const void *>(data), tensor->bytes.data());
+    auto values = bf16->loadF32(spec.name);
+    ASSERT_TRUE(bool(values)) << llvm::toString(values.takeError());
+    EXPECT_TRUE(std::equal(values->begin(), values->end(), data)) << spec.name;
+    auto original = fixture->loadF32(spec.name);
+    ASSERT_TRUE(bool(original)) << llvm::toString(original.takeError());
+    rounded |= *original != *values;
+  }
+  EXPECT_TRUE(rounded) << "no weight changed in BF16: the test proves little";
+  expectSameOutputs(reference);
 }
 
 /// The CUDA target with its kernels run as loops on this CPU (glint-compile

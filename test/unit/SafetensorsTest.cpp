@@ -308,6 +308,38 @@ TEST_F(SafetensorsTest, ConvertsBF16) {
   EXPECT_TRUE(std::isnan((*f64)[8]));
 }
 
+/// A tensor's bytes stay readable in place after its Checkpoint is gone
+/// (every tensor shares its file's mapping) and after releasePages (the
+/// pages come back from the file), for a file mapped (256 KiB) and one read
+/// into memory (16 bytes, below MemoryBuffer's threshold for mapping).
+TEST_F(SafetensorsTest, BytesOutliveCheckpointAndReleasedPages) {
+  for (uint64_t count : {uint64_t(4), uint64_t(64 * 1024)}) {
+    Bytes data;
+    for (uint64_t i = 0; i < count; ++i)
+      appendF32(data, 0.5f * float(i) + 1.0f);
+    std::string header = R"({"w":{"dtype":"F32","shape":[)" +
+                         std::to_string(count) + R"(],"data_offsets":[0,)" +
+                         std::to_string(4 * count) + "]}}";
+    auto opened =
+        Checkpoint::open(writeSafetensors("model.safetensors", header, data));
+    ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
+    std::unique_ptr<Checkpoint> checkpoint = std::move(*opened);
+    TensorInfo w = *checkpoint->find("w");
+    ASSERT_TRUE(w.mapping);
+    EXPECT_EQ(w.mapping->getBufferKind() ==
+                  llvm::MemoryBuffer::MemoryBuffer_MMap,
+              count > 4)
+        << count << " elements";
+    checkpoint.reset();
+    w.releasePages();
+    ASSERT_EQ(w.bytes.size(), 4 * count);
+    for (uint64_t i = 0; i < count; ++i)
+      ASSERT_EQ(llvm::support::endian::read32le(w.bytes.data() + 4 * i),
+                llvm::bit_cast<uint32_t>(0.5f * float(i) + 1.0f))
+          << "element " << i << " of " << count;
+  }
+}
+
 TEST_F(SafetensorsTest, LoadsF64) {
   Bytes data;
   for (double value : {0.1, -1.0e300, 5.0e-324, 2.0})
