@@ -63,6 +63,7 @@ std::string compiler::cacheKey(ModuleOp module, StringRef function,
   os << "function " << function << "\nstep " << static_cast<int>(step)
      << "\nattention " << attention.formulation << " " << attention.aggregate
      << "\nrecurrence-form " << recurrenceFormName(loops.recurrenceForm)
+     << " " << loops.chunkSize << " " << loops.weightType
      << "\ntarget " << static_cast<int>(target.kind) << " " << target.triple
      << " " << target.cpu << " " << target.features << " " << target.vectorWidth
      << " " << target.avx512 << " " << target.threads << " " << target.gpuArch

@@ -21,14 +21,52 @@ using namespace mlir::glint::runtime;
 using llvm::Error;
 using llvm::Expected;
 
-/// The bytes of one element of an interface dtype ("f32", "f64", "i64" or
-/// "i32"); std::nullopt for any other.
+/// The bytes of one element of an interface dtype ("f32", "f64", "i64",
+/// "i32", or a narrow weight's "bf16" or "f16"); std::nullopt for any other.
 static std::optional<int64_t> elementBytes(llvm::StringRef dtype) {
   if (dtype == "f64" || dtype == "i64")
     return 8;
   if (dtype == "f32" || dtype == "i32")
     return 4;
+  if (dtype == "bf16" || dtype == "f16")
+    return 2;
   return std::nullopt;
+}
+
+/// `x` rounded to the nearest bfloat16 (ties to even), as its bits.
+static uint16_t toBFloat16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  if (std::isnan(x))
+    return static_cast<uint16_t>((u >> 16) | 0x40); // stays a quiet NaN
+  u += 0x7fff + ((u >> 16) & 1);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+/// `x` rounded to the nearest IEEE half (ties to even), as its bits; values
+/// past the largest half become infinities.
+static uint16_t toFloat16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000);
+  uint32_t magnitude = u & 0x7fffffff;
+  if (magnitude > 0x7f800000) // NaN
+    return sign | 0x7e00;
+  if (magnitude >= 0x477ff000) // rounds past 65504, or Inf
+    return sign | 0x7c00;
+  if (magnitude < 0x38800000) {
+    // A half subnormal (or zero): the magnitude in units of 2^-24, rounded
+    // to nearest even.
+    float scaled;
+    uint32_t bits = magnitude;
+    std::memcpy(&scaled, &bits, sizeof(scaled));
+    scaled *= 16777216.0f; // 2^24: exact
+    auto units = static_cast<uint32_t>(std::nearbyint(scaled));
+    return sign | static_cast<uint16_t>(units);
+  }
+  // Normal: rebias the exponent (127 -> 15), round the mantissa to 10 bits.
+  uint32_t rounded = magnitude + 0xfff + ((magnitude >> 13) & 1);
+  return sign | static_cast<uint16_t>((rounded - 0x38000000) >> 13);
 }
 
 /// The bytes of one element of tensor `name`, whose dtype is `dtype`; an
@@ -193,10 +231,10 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
             "' has different types in two entries of the model");
       continue;
     }
-    if (spec->dtype != "f32")
-      return llvm::createStringError("weight '" + spec->name + "' has dtype " +
-                                     spec->dtype +
-                                     "; compiled models take f32 weights");
+    if (spec->dtype != "f32" && spec->dtype != "bf16" && spec->dtype != "f16")
+      return llvm::createStringError(
+          "weight '" + spec->name + "' has dtype " + spec->dtype +
+          "; compiled models take f32, bf16 or f16 weights");
     auto data = checkpoint.loadF32(spec->name, spec->shape);
     if (!data)
       return data.takeError();
@@ -216,7 +254,24 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
             bad - data->begin(), data->size()));
     }
     HostArray array = HostArray::make(spec->shape, spec->dtype);
-    std::memcpy(array.bytes.data(), data->data(), array.bytes.size());
+    if (spec->dtype == "f32") {
+      std::memcpy(array.bytes.data(), data->data(), array.bytes.size());
+    } else {
+      // A weight the model keeps narrow (glint-compile --weight-dtype):
+      // exact for a checkpoint stored in that type, rounded to nearest even
+      // otherwise.
+      bool half = spec->dtype == "f16";
+      auto *out = array.data<uint16_t>();
+      for (size_t i = 0; i < data->size(); ++i)
+        out[i] = half ? toFloat16((*data)[i]) : toBFloat16((*data)[i]);
+      if (half && !allowNonFinite)
+        for (size_t i = 0; i < data->size(); ++i)
+          if ((out[i] & 0x7c00) == 0x7c00)
+            return llvm::createStringError(llvm::formatv(
+                "weight '{0}' holds {1} at element {2}, beyond the largest "
+                "f16 (65504): compile with --weight-dtype=bf16 or f32",
+                spec->name, (*data)[i], i));
+    }
     weightsByName[spec->name] = std::move(array);
   }
   for (const TensorSpec &spec : modelInfo.weights)
@@ -288,15 +343,26 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
     if (array.dtype == "i32")
       return check(array.data<int32_t>());
   }
-  if (array.dtype == "f32" || array.dtype == "f64")
-    for (int64_t i = 0; i < array.numElements(); ++i) {
-      double x = array.dtype == "f32" ? array.data<float>()[i]
-                                      : array.data<double>()[i];
-      if (std::isnan(x))
-        return llvm::createStringError(
-            llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
-                          spec.name, i, kind));
-    }
+  // Every step of a generation checks its states (hundreds of thousands of
+  // values): one pass without branches first, the position only on a NaN.
+  auto findNaN = [&](auto *values) -> Error {
+    int64_t n = array.numElements();
+    bool any = false;
+    for (int64_t i = 0; i < n; ++i)
+      any |= values[i] != values[i];
+    if (!any)
+      return Error::success();
+    int64_t i = 0;
+    while (!std::isnan(values[i]))
+      ++i;
+    return llvm::createStringError(
+        llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
+                      spec.name, i, kind));
+  };
+  if (array.dtype == "f32")
+    return findNaN(array.data<float>());
+  if (array.dtype == "f64")
+    return findNaN(array.data<double>());
   return Error::success();
 }
 
