@@ -367,6 +367,37 @@ def GlintVectorizeConv : Pass<"glint-vectorize-conv", "func::FuncOp"> {
                            "tensor::TensorDialect", "vector::VectorDialect"];
 }
 
+def GlintGuardParallel : Pass<"glint-guard-parallel"> {
+  let summary = "Runs small OpenMP parallel regions on the calling thread";
+  let description = [{
+    Gives each `omp.parallel` without one an `if` clause, so that a region
+    whose work is small runs on the thread that reached it instead of
+    starting and joining a team (microseconds, more than a tiny model's
+    layer or a generation step's per-token loop takes):
+
+    ```
+    work = iterations of the loop nest x operations of one iteration
+    omp.parallel if(work >= min-work && iterations >= 2) { ... }
+    ```
+
+    One iteration's operations are counted statically (1 per operation,
+    an inner `scf.for` its trip count times its body, an `scf.if` both
+    branches), with trip counts computed in front of the region: bounds
+    defined there as they are, bounds that depend on an outer induction
+    variable replaced by an upper bound read off their arithmetic (`min`,
+    `a - b`, sums, products), unknown lower bounds by 0. The estimate only
+    over-counts; a region whose work it cannot bound (an `scf.while`, a
+    call, a bound it cannot follow) is left as it was. Runs after
+    `convert-scf-to-openmp` and `lower-affine`, before the `scf.for` loops
+    become branches.
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", /*default=*/"20000",
+           "Estimated operations from which a region runs on every thread">,
+  ];
+  let dependentDialects = ["arith::ArithDialect"];
+}
+
 def GlintNarrowWeights : Pass<"glint-narrow-weights", "ModuleOp"> {
   let summary = "Keeps the matrix weights in bf16 or f16 in memory";
   let description = [{

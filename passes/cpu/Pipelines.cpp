@@ -158,6 +158,8 @@ void glint::buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createConvertSCFToOpenMPPass());
   pm.addPass(createGlintInlineAllocaScopes());
   pm.addPass(createLowerAffinePass());
+  // Small regions run on the calling thread (their loops are still scf.for).
+  pm.addPass(createGlintGuardParallel());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
