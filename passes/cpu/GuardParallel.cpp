@@ -1,4 +1,4 @@
-//===- GuardParallel.cpp - glint-guard-parallel ----------------------------===//
+//===- GuardParallel.cpp - glint-guard-parallel ---------------------------===//
 //
 // Part of the glint project.
 //
@@ -83,11 +83,13 @@ public:
         return arith::MaxSIOp::create(b, loc, x, y);
       });
     if (isa<arith::AddIOp>(def))
-      return both(
-          [&](Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); });
+      return both([&](Value x, Value y) {
+        return arith::AddIOp::create(b, loc, x, y);
+      });
     if (isa<arith::MulIOp>(def))
-      return both(
-          [&](Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); });
+      return both([&](Value x, Value y) {
+        return arith::MulIOp::create(b, loc, x, y);
+      });
     // a - b, a / b, a ceildiv b: at most a (b counts or sizes, >= 0 or 1).
     if (isa<arith::SubIOp, arith::DivSIOp, arith::DivUIOp, arith::CeilDivSIOp,
             arith::CeilDivUIOp, arith::FloorDivSIOp>(def))
@@ -118,8 +120,7 @@ public:
     Value by = definedOutside(step) ? step : Value();
     if (!by && matchPattern(step, m_ConstantInt(&constant)))
       by = constantIndex(std::max<int64_t>(constant.getSExtValue(), 1));
-    return by ? arith::CeilDivSIOp::create(b, loc, span, by).getResult()
-              : span;
+    return by ? arith::CeilDivSIOp::create(b, loc, span, by).getResult() : span;
   }
 
   /// The operations one execution of `region` runs.
@@ -227,7 +228,8 @@ struct GuardParallelPass
         parallel.getIfExprMutable().assign(worth);
         continue;
       }
-      auto first = atStart ? block->begin() : std::next(previous->getIterator());
+      auto first =
+          atStart ? block->begin() : std::next(previous->getIterator());
       SmallVector<Operation *> created;
       for (auto it = first; it != parallel->getIterator(); ++it)
         created.push_back(&*it);

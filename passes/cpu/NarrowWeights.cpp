@@ -1,4 +1,4 @@
-//===- NarrowWeights.cpp - glint-narrow-weights ----------------------------===//
+//===- NarrowWeights.cpp - glint-narrow-weights ---------------------------===//
 //
 // Part of the glint project.
 //
@@ -77,17 +77,16 @@ struct NarrowWeightsPass
     SymbolTable symbols(module);
     for (auto &[name, uses] : loads) {
       auto global = symbols.lookup<ml_program::GlobalOp>(name);
-      if (!global || !isa_and_nonnull<ml_program::ExternAttr>(
-                         global.getValueAttr()))
+      if (!global ||
+          !isa_and_nonnull<ml_program::ExternAttr>(global.getValueAttr()))
         continue;
       auto type = dyn_cast<RankedTensorType>(global.getType());
       if (!type || type.getRank() != 2 || !type.getElementType().isF32())
         continue;
       bool narrowable = llvm::all_of(uses, [](ml_program::GlobalLoadConstOp l) {
         return !l->use_empty() &&
-               llvm::all_of(l->getUses(), [](OpOperand &use) {
-                 return readsNarrowed(use);
-               });
+               llvm::all_of(l->getUses(),
+                            [](OpOperand &use) { return readsNarrowed(use); });
       });
       if (!narrowable)
         continue;

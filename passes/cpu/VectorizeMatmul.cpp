@@ -196,8 +196,7 @@ private:
     Value narrow = vector::TransferReadOp::create(
         b, loc, VectorType::get({lanes}, element), weight, indices, zero,
         ArrayRef<bool>{inBounds});
-    return arith::ExtFOp::create(b, loc, VectorType::get({lanes}, f32),
-                                 narrow);
+    return arith::ExtFOp::create(b, loc, VectorType::get({lanes}, f32), narrow);
   }
   /// The initial value of `lanes` accumulators at tile position (row, col)
   /// (global column `globalCol`), as `initial` says.
@@ -339,8 +338,7 @@ Value MatmulLowering::pack(OpBuilder &b) {
               fb, zero, index(fb, depth), 1, panel,
               [&](OpBuilder &kb, Value k, Value tile) {
                 for (int64_t j = 0; j < nv; ++j) {
-                  Value v =
-                      readWeight(kb, {k, add(kb, col0, j * w)}, w, full);
+                  Value v = readWeight(kb, {k, add(kb, col0, j * w)}, w, full);
                   tile = write(kb, v, tile, {k, index(kb, j * w)}, true);
                 }
                 return tile;
@@ -549,9 +547,9 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
           Value x = read(sb, a, {m, k}, w, kInBounds);
           SmallVector<Value> next;
           for (int64_t j = 0; j < nb; ++j)
-            next.push_back(
-                fma(sb, x, readWeight(sb, {weightRows[j], k}, w, kInBounds),
-                    acc[j]));
+            next.push_back(fma(sb, x,
+                               readWeight(sb, {weightRows[j], k}, w, kInBounds),
+                               acc[j]));
           return next;
         };
         SmallVector<Value> acc(nb, zeros(rb, w));

@@ -36,9 +36,9 @@
 #include "passes/cuda/Pipelines.h"
 
 #include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
-#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include "test/unit/TestSupport.h"
@@ -460,10 +460,9 @@ TEST_P(NarrowWeightsFixture, MatchesEvaluatorOnRoundedWeights) {
   std::unique_ptr<rt::CompiledModel> model;
   glint::LoopsOptions loops;
   loops.weightType = dtype;
-  ASSERT_NO_FATAL_FAILURE(compileModel(dir, checkpoint, model,
-                                       glint::compiler::StepMode::Off,
-                                       glint::compiler::hostTarget(), nullptr,
-                                       loops));
+  ASSERT_NO_FATAL_FAILURE(
+      compileModel(dir, checkpoint, model, glint::compiler::StepMode::Off,
+                   glint::compiler::hostTarget(), nullptr, loops));
   bool half = std::string(dtype) == "f16";
   int precision = half ? 11 : 8, minExponent = half ? -24 : -133;
   llvm::StringSet<> narrowed;

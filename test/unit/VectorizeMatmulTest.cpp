@@ -123,11 +123,11 @@ TEST_P(VectorizeMatmulTest, NarrowWeightMatchesReference) {
   std::string y = llvm::formatv("tensor<?x?x{0}xf32>", c.out).str();
   std::string w = c.outIn ? llvm::formatv("tensor<{0}x{1}xbf16>", c.out, c.in)
                           : llvm::formatv("tensor<{0}x{1}xbf16>", c.in, c.out);
-  std::string source = llvm::formatv(
-      "func.func @forward(%x: {0}, %w: {1}) -> {2} {{\n"
-      "  %y = glint.linear %x, %w{3} : ({0}, {1}) -> {2}\n"
-      "  return %y : {2}\n}",
-      x, w, y, c.outIn ? "" : " layout in_out");
+  std::string source =
+      llvm::formatv("func.func @forward(%x: {0}, %w: {1}) -> {2} {{\n"
+                    "  %y = glint.linear %x, %w{3} : ({0}, {1}) -> {2}\n"
+                    "  return %y : {2}\n}",
+                    x, w, y, c.outIn ? "" : " layout in_out");
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(source, context.get());
   ASSERT_TRUE(module) << source;
@@ -157,8 +157,7 @@ TEST_P(VectorizeMatmulTest, NarrowWeightMatchesReference) {
     auto expected =
         glint::testing::evaluateWithoutWeights(*module, {input, weight});
     ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
-    auto result =
-        model->run({glint::testing::toHost({input}).front(), narrow});
+    auto result = model->run({glint::testing::toHost({input}).front(), narrow});
     ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
     glint::testing::expectClose(*result, (*expected)[0], 1e-5, source);
   }

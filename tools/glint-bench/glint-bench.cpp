@@ -1221,45 +1221,45 @@ bool compileForms(const Case &c, ModuleOp module,
   if (types.empty() || !checkpoint)
     types = {"f32"};
   for (const std::string &f : forms)
-  for (const std::string &type : types) {
-    auto one = std::make_unique<CompiledForm>();
-    one->form = f;
-    one->weightType = type;
-    OwningOpRef<ModuleOp> copy = module.clone();
-    auto model = compileAndLoad(*copy, *parseRecurrenceForm(f), one->path,
-                                one->compileSeconds,
-                                /*gradient=*/gradientMode && checkpoint,
-                                /*step=*/decodeMode && checkpoint, type);
-    if (!model) {
-      error(c.name + ": " + llvm::toString(model.takeError()));
-      return false;
+    for (const std::string &type : types) {
+      auto one = std::make_unique<CompiledForm>();
+      one->form = f;
+      one->weightType = type;
+      OwningOpRef<ModuleOp> copy = module.clone();
+      auto model = compileAndLoad(*copy, *parseRecurrenceForm(f), one->path,
+                                  one->compileSeconds,
+                                  /*gradient=*/gradientMode && checkpoint,
+                                  /*step=*/decodeMode && checkpoint, type);
+      if (!model) {
+        error(c.name + ": " + llvm::toString(model.takeError()));
+        return false;
+      }
+      one->model = std::move(*model);
+      if (llvm::Error e = checkpoint ? one->model->bindWeights(*checkpoint)
+                                     : llvm::Error::success()) {
+        error(c.name + ": " + llvm::toString(std::move(e)));
+        return false;
+      }
+      // Op cases have no weights: run() only checks that as many are bound as
+      // the model names (zero), so they need no checkpoint.
+      const rt::ModelInfo &info = one->model->info();
+      one->handle = dlopen(one->path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      one->entry = one->handle ? reinterpret_cast<void (*)(void **)>(
+                                     dlsym(one->handle, info.entry.c_str()))
+                               : nullptr;
+      if (!one->entry) {
+        error(c.name + ": cannot find " + info.entry + " in the library");
+        return false;
+      }
+      // (--gradient takes any inputs: it makes them from the record.)
+      if (checkpoint && !gradientMode &&
+          (info.inputs.size() != 1 || info.inputs[0].dtype != "i64" ||
+           info.inputs[0].rank() != 2)) {
+        error(c.name + ": the model case takes a model of token ids [B, L]");
+        return false;
+      }
+      compiled.push_back(std::move(one));
     }
-    one->model = std::move(*model);
-    if (llvm::Error e = checkpoint ? one->model->bindWeights(*checkpoint)
-                                   : llvm::Error::success()) {
-      error(c.name + ": " + llvm::toString(std::move(e)));
-      return false;
-    }
-    // Op cases have no weights: run() only checks that as many are bound as
-    // the model names (zero), so they need no checkpoint.
-    const rt::ModelInfo &info = one->model->info();
-    one->handle = dlopen(one->path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    one->entry = one->handle ? reinterpret_cast<void (*)(void **)>(
-                                   dlsym(one->handle, info.entry.c_str()))
-                             : nullptr;
-    if (!one->entry) {
-      error(c.name + ": cannot find " + info.entry + " in the library");
-      return false;
-    }
-    // (--gradient takes any inputs: it makes them from the record.)
-    if (checkpoint && !gradientMode &&
-        (info.inputs.size() != 1 || info.inputs[0].dtype != "i64" ||
-         info.inputs[0].rank() != 2)) {
-      error(c.name + ": the model case takes a model of token ids [B, L]");
-      return false;
-    }
-    compiled.push_back(std::move(one));
-  }
   return true;
 }
 
@@ -1764,7 +1764,8 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       line["timed"] = "CompiledModel::run, CompiledModel::runGradient";
       line["compile_seconds"] = one->compileSeconds;
       tableRows.push_back(
-          {c.name + " (gradient)", formLabel(*one), sized ? std::to_string(L) : "-",
+          {c.name + " (gradient)", formLabel(*one),
+           sized ? std::to_string(L) : "-",
            llvm::formatv("{0:f3} ms", 1e3 * median(gs)).str(),
            llvm::formatv("{0:f2}x forward", median(ratios)).str(), "-",
            correct && referenceError <= kTolerance});
@@ -1886,12 +1887,12 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
         n *= double(d);
       weightBytes += n * (spec.dtype == "f64" || spec.dtype == "i64"    ? 8
                           : spec.dtype == "bf16" || spec.dtype == "f16" ? 2
-                                                                         : 4);
+                                                                        : 4);
     }
     for (int64_t L : Ls) {
-      rt::HostArray prompt = makeInstance(c, /*wholeModel=*/true,
-                                          model.info(), rng, L)
-                                 .inputs.front();
+      rt::HostArray prompt =
+          makeInstance(c, /*wholeModel=*/true, model.info(), rng, L)
+              .inputs.front();
       std::vector<double> seconds;
       std::vector<int64_t> fed; // the first repetition's tokens
       std::optional<rt::HostArray> lastLogits;
@@ -1923,11 +1924,10 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
         else if (r == 1)
           lastLogits = std::move(*logits);
       }
-      double cpuPerWall =
-          (processCpuSeconds() - cpuStart) /
-          std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                        wallStart)
-              .count();
+      double cpuPerWall = (processCpuSeconds() - cpuStart) /
+                          std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - wallStart)
+                              .count();
       if (failure) {
         error(llvm::formatv("{0} L={1}: {2}", c.name, L,
                             llvm::toString(std::move(failure))));
