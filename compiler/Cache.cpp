@@ -62,11 +62,12 @@ std::string compiler::cacheKey(ModuleOp module, StringRef function,
   os << "glint " GLINT_VERSION " " GLINT_COMMIT "\n" << compilerBuild() << "\n";
   os << "function " << function << "\nstep " << static_cast<int>(step)
      << "\nattention " << attention.formulation << " " << attention.aggregate
-     << "\nrecurrence-form " << recurrenceFormName(loops.recurrenceForm)
-     << "\ntarget " << static_cast<int>(target.kind) << " " << target.triple
-     << " " << target.cpu << " " << target.features << " " << target.vectorWidth
-     << " " << target.avx512 << " " << target.threads << " " << target.gpuArch
-     << " " << target.gpuBinary << " " << target.gpuEmulate << " "
+     << "\nrecurrence-form " << recurrenceFormName(loops.recurrenceForm) << " "
+     << loops.chunkSize << " " << loops.weightType << "\ntarget "
+     << static_cast<int>(target.kind) << " " << target.triple << " "
+     << target.cpu << " " << target.features << " " << target.vectorWidth << " "
+     << target.avx512 << " " << target.threads << " " << target.gpuArch << " "
+     << target.gpuBinary << " " << target.gpuEmulate << " "
      << target.gpuTimeChunk << "\n";
   module->print(os);
   llvm::SHA256 hash;

@@ -44,6 +44,11 @@ static Expected<std::string> dtypeOf(Type type) {
     return std::string("f32");
   if (type.isF64())
     return std::string("f64");
+  // Weights kept narrow in memory (glint-compile --weight-dtype).
+  if (type.isBF16())
+    return std::string("bf16");
+  if (type.isF16())
+    return std::string("f16");
   if (type.isInteger(64) || type.isIndex())
     return std::string("i64");
   if (type.isInteger(32))

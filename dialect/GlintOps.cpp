@@ -915,6 +915,19 @@ LogicalResult LinearOp::verify() {
   if (failed(check.dim(getOutput(), "output", outputType.getRank() - 1,
                        "out features", out)))
     return failure();
+  // An f32 layer may keep its weight in a 16-bit float (glint-narrow-weights):
+  // it is widened as it is read.
+  Type weightElement = weightType.getElementType();
+  if (weightElement != inputType.getElementType() &&
+      isa<BFloat16Type, Float16Type>(weightElement) &&
+      inputType.getElementType().isF32()) {
+    if (outputType.getElementType() != inputType.getElementType() ||
+        (getBias() &&
+         getBias().getType().getElementType() != inputType.getElementType()))
+      return emitOpError("expects the input, bias and output to share one "
+                         "element type");
+    return success();
+  }
   return verifySameFloatElementType(*this);
 }
 

@@ -436,6 +436,9 @@ def Glint_LinearOp : Glint_Op<"linear", [
 
     The optional bias is `[O]`. In the attention form the bias of a linear
     layer inside a mixer is reported as the layer's bias contribution.
+    The input, bias and output share one float type; with f32 ones the
+    weight may be bf16 or f16 instead (`glint-narrow-weights`: it is kept
+    narrow in memory and widened as it is read).
 
     ```mlir
     %y = glint.linear %x, %w bias %b

@@ -367,6 +367,76 @@ def GlintVectorizeConv : Pass<"glint-vectorize-conv", "func::FuncOp"> {
                            "tensor::TensorDialect", "vector::VectorDialect"];
 }
 
+def GlintGuardParallel : Pass<"glint-guard-parallel"> {
+  let summary = "Runs small OpenMP parallel regions on the calling thread";
+  let description = [{
+    Gives each `omp.parallel` without one an `if` clause, so that a region
+    whose work is small runs on the thread that reached it instead of
+    starting and joining a team (microseconds, more than a tiny model's
+    layer or a generation step's per-token loop takes):
+
+    ```
+    work = iterations of the loop nest x operations of one iteration
+    omp.parallel if(work >= min-work && iterations >= 2) { ... }
+    ```
+
+    One iteration's operations are counted statically (1 per operation,
+    an inner `scf.for` its trip count times its body, an `scf.if` both
+    branches), with trip counts computed in front of the region: bounds
+    defined there as they are, bounds that depend on an outer induction
+    variable replaced by an upper bound read off their arithmetic (`min`,
+    `a - b`, sums, products), unknown lower bounds by 0. The estimate only
+    over-counts; a region whose work it cannot bound (an `scf.while`, a
+    call, a bound it cannot follow) is left as it was. Runs after
+    `convert-scf-to-openmp` and `lower-affine`, before the `scf.for` loops
+    become branches.
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", /*default=*/"20000",
+           "Estimated operations from which a region runs on every thread">,
+  ];
+  let dependentDialects = ["arith::ArithDialect"];
+}
+
+def GlintNarrowWeights : Pass<"glint-narrow-weights", "ModuleOp"> {
+  let summary = "Keeps the matrix weights in bf16 or f16 in memory";
+  let description = [{
+    Changes the element type of every external f32 weight of rank 2 (an
+    `ml_program.global` with an `#ml_program.extern` value) that is only
+    read as the weight of a `glint.linear` or as the table of a
+    `glint.embedding` to `dtype` (`bf16` or `f16`): the compiled model then
+    takes it in that type, half the bytes, and the kernels widen each vector
+    to f32 as they read it (`glint-vectorize-matmul` for products, the
+    gather's element conversion for embeddings). Arithmetic stays f32.
+
+    ```
+    ml_program.global private @w(#ml_program.extern : tensor<3072x768xf32>)
+    %w = ml_program.global_load_const @w : tensor<3072x768xf32>
+    %y = glint.linear %x, %w : (tensor<?x?x768xf32>, tensor<3072x768xf32>) -> ...
+    ```
+
+    becomes
+
+    ```
+    ml_program.global private @w(#ml_program.extern : tensor<3072x768xbf16>)
+    %w = ml_program.global_load_const @w : tensor<3072x768xbf16>
+    %y = glint.linear %x, %w : (tensor<?x?x768xf32>, tensor<3072x768xbf16>) -> ...
+    ```
+
+    A weight with any other use (a norm's gain, a convolution, a gradient
+    op, a block-diagonal linear) stays f32, so the narrowing only ever
+    rounds the weights that dominate the bytes a generated token reads. It
+    is exact for a checkpoint stored in `dtype`; an f32 checkpoint is
+    rounded to nearest even when the runtime loads it. Runs before
+    `convert-glint-to-linalg`, on the CPU target (`glint-compile
+    --weight-dtype`).
+  }];
+  let options = [
+    Option<"dtype", "dtype", "std::string", "\"bf16\"",
+           "The weights' element type in memory: bf16 or f16">,
+  ];
+}
+
 def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
   let summary = "Lowers 2-D f32 matrix products to register-blocked vector "
                 "loops";
@@ -405,8 +475,11 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
 
     The accumulators start from the output's initial value (zeros or the
     broadcast bias). Tiles at the end of N are masked (the packed panel is
-    zero-padded); rows past the last full MR tile use MR = 1. Products with
-    a dynamic K or N, other element types or indexing maps, or inside
+    zero-padded); rows past the last full MR tile use MR = 1. A bf16 or f16
+    weight (`glint-narrow-weights`) is read in its own type and widened to
+    f32 in registers (packed as f32 panels on the many-rows path, widened
+    per load on the few-rows path, which reads half the bytes). Products
+    with a dynamic K or N, other element types or indexing maps, or inside
     another parallel loop are left for `convert-linalg-to-loops`.
   }];
   let options = [

@@ -91,6 +91,12 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   GlintVectorizeConvOptions convs;
   convs.vectorWidth = target.vectorWidth;
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeConv(convs));
+  // Matrix weights kept in 16 bits, widened where they are read.
+  if (options.weightType != "f32") {
+    GlintNarrowWeightsOptions narrow;
+    narrow.dtype = options.weightType;
+    pm.addPass(createGlintNarrowWeights(narrow));
+  }
   pm.addNestedPass<func::FuncOp>(createConvertGlintToLinalg());
   // Element-wise arith/math on whole tensors (residual adds, gates) become
   // linalg.generic, which bufferizes and fuses.
@@ -152,6 +158,8 @@ void glint::buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createConvertSCFToOpenMPPass());
   pm.addPass(createGlintInlineAllocaScopes());
   pm.addPass(createLowerAffinePass());
+  // Small regions run on the calling thread (their loops are still scf.for).
+  pm.addPass(createGlintGuardParallel());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
@@ -227,6 +235,11 @@ struct PipelineFlags : public PassPipelineOptions<PipelineFlags> {
       llvm::cl::desc("Steps per chunk of the chunked form (0: "
                      "glint-chunk-recurrence's default)"),
       llvm::cl::init(0)};
+  Option<std::string> weightType{
+      *this, "weight-dtype",
+      llvm::cl::desc("The linear layers' and embeddings' weights in memory: "
+                     "f32 (default), bf16 or f16 (glint-narrow-weights)"),
+      llvm::cl::init("f32")};
   Option<int64_t> threads{
       *this, "threads",
       llvm::cl::desc("Threads the compiled code will run on (default: the "
@@ -248,7 +261,9 @@ struct PipelineFlags : public PassPipelineOptions<PipelineFlags> {
       defaults.avx512 = avx512;
     return defaults;
   }
-  glint::LoopsOptions loops() const { return {recurrenceForm, chunkSize}; }
+  glint::LoopsOptions loops() const {
+    return {recurrenceForm, chunkSize, weightType};
+  }
 };
 } // namespace
 

@@ -17,6 +17,8 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+
 namespace mlir::glint {
 
 /// What a caller may choose about the lowering to loops, beyond the target.
@@ -26,6 +28,9 @@ struct LoopsOptions {
   RecurrenceForm recurrenceForm = RecurrenceForm::Auto;
   /// Steps per chunk of the chunked form (0: the pass's default).
   int64_t chunkSize = 0;
+  /// The element type of the linear layers' and embeddings' weights in
+  /// memory: "f32", or "bf16" / "f16" (glint-narrow-weights; CPU only).
+  std::string weightType = "f32";
 };
 
 /// glint model IR → loops on tensors with no glint op left (the "scan" stage

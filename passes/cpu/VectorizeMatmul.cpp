@@ -184,6 +184,20 @@ private:
                                           SmallVectorImpl<OpFoldResult> &)>
                      body);
 
+  /// `lanes` elements of the weight along its last axis from `indices` as
+  /// f32 (lanes past the end are zeros unless `inBounds`): a bf16 or f16
+  /// weight (glint-narrow-weights) is read narrow and widened in registers.
+  Value readWeight(OpBuilder &b, ValueRange indices, int64_t lanes,
+                   bool inBounds) {
+    Type element = cast<RankedTensorType>(weight.getType()).getElementType();
+    if (element.isF32())
+      return read(b, weight, indices, lanes, inBounds);
+    Value zero = arith::ConstantOp::create(b, loc, b.getFloatAttr(element, 0));
+    Value narrow = vector::TransferReadOp::create(
+        b, loc, VectorType::get({lanes}, element), weight, indices, zero,
+        ArrayRef<bool>{inBounds});
+    return arith::ExtFOp::create(b, loc, VectorType::get({lanes}, f32), narrow);
+  }
   /// The initial value of `lanes` accumulators at tile position (row, col)
   /// (global column `globalCol`), as `initial` says.
   Value initialVector(OpBuilder &b, Value tile, Value row, Value col,
@@ -241,7 +255,8 @@ std::optional<Layout> MatmulLowering::match(linalg::MatmulOp op) {
   auto cType = typeOf(op.getDpsInitOperand(0)->get());
   if (!aType || !wType || !cType || aType.getRank() != 2 ||
       wType.getRank() != 2 || cType.getRank() != 2 ||
-      !aType.getElementType().isF32() || !wType.getElementType().isF32() ||
+      !aType.getElementType().isF32() ||
+      !isa<Float32Type, BFloat16Type, Float16Type>(wType.getElementType()) ||
       !cType.getElementType().isF32() || !wType.hasStaticShape() ||
       aType.isDynamicDim(1))
     return std::nullopt;
@@ -323,8 +338,7 @@ Value MatmulLowering::pack(OpBuilder &b) {
               fb, zero, index(fb, depth), 1, panel,
               [&](OpBuilder &kb, Value k, Value tile) {
                 for (int64_t j = 0; j < nv; ++j) {
-                  Value v =
-                      read(kb, weight, {k, add(kb, col0, j * w)}, w, full);
+                  Value v = readWeight(kb, {k, add(kb, col0, j * w)}, w, full);
                   tile = write(kb, v, tile, {k, index(kb, j * w)}, true);
                 }
                 return tile;
@@ -343,7 +357,7 @@ Value MatmulLowering::pack(OpBuilder &b) {
                   [&](OpBuilder &rb, Value r, Value t) {
                     Value row = full ? add(rb, col0, r)
                                      : min(rb, add(rb, col0, r), lastRow);
-                    Value v = read(rb, weight, {row, k0}, w, depth % w == 0);
+                    Value v = readWeight(rb, {row, k0}, w, depth % w == 0);
                     for (int64_t c = 0; c < w; ++c) {
                       Value e = vector::ExtractOp::create(rb, loc, v, c);
                       t = tensor::InsertOp::create(
@@ -533,9 +547,9 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
           Value x = read(sb, a, {m, k}, w, kInBounds);
           SmallVector<Value> next;
           for (int64_t j = 0; j < nb; ++j)
-            next.push_back(
-                fma(sb, x, read(sb, weight, {weightRows[j], k}, w, kInBounds),
-                    acc[j]));
+            next.push_back(fma(sb, x,
+                               readWeight(sb, {weightRows[j], k}, w, kInBounds),
+                               acc[j]));
           return next;
         };
         SmallVector<Value> acc(nb, zeros(rb, w));
@@ -597,8 +611,8 @@ Value MatmulLowering::directProduct(OpBuilder &b, Value dest) {
         // many consecutive floats of a weight row.
         int64_t vectors = chunkCols / blk.width;
         auto weightRow = [&](OpBuilder &nb, Value k, int64_t j, bool inBounds) {
-          return read(nb, weight, {k, add(nb, col0, j * blk.width)}, blk.width,
-                      inBounds);
+          return readWeight(nb, {k, add(nb, col0, j * blk.width)}, blk.width,
+                            inBounds);
         };
         Value chunkEnd = add(fb, col0, chunkCols);
         return forColumns(fb, chunkCols, chunkEnd, tile,
@@ -684,12 +698,19 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
   auto dim = [](int64_t d) {
     return ShapedType::isDynamic(d) ? std::string("d") : std::to_string(d);
   };
+  // A narrow weight's kernel says its type: __glint_linear_..._fill_bf16.
+  std::string weightSuffix;
+  if (!weightType.getElementType().isF32()) {
+    llvm::raw_string_ostream os(weightSuffix);
+    os << "_" << weightType.getElementType();
+  }
   std::string name =
-      llvm::formatv("__glint_linear_{0}_{1}x{2}x{3}x{4}_{5}",
+      llvm::formatv("__glint_linear_{0}_{1}x{2}x{3}x{4}_{5}{6}",
                     layout == Layout::NK ? "nk" : "kn",
                     dim(aType.getDimSize(0)), dim(aType.getDimSize(1)),
                     weightType.getDimSize(0), weightType.getDimSize(1),
-                    initial.kind == Initial::Row ? "bias" : "fill")
+                    initial.kind == Initial::Row ? "bias" : "fill",
+                    weightSuffix)
           .str();
   SmallVector<Type> argTypes = {aType, weightType, initial.value.getType()};
   // The kernel of this signature, or a free name for it (another symbol may

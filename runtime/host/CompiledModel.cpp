@@ -22,14 +22,52 @@ using namespace mlir::glint::runtime;
 using llvm::Error;
 using llvm::Expected;
 
-/// The bytes of one element of an interface dtype ("f32", "f64", "i64" or
-/// "i32"); std::nullopt for any other.
+/// The bytes of one element of an interface dtype ("f32", "f64", "i64",
+/// "i32", or a narrow weight's "bf16" or "f16"); std::nullopt for any other.
 static std::optional<int64_t> elementBytes(llvm::StringRef dtype) {
   if (dtype == "f64" || dtype == "i64")
     return 8;
   if (dtype == "f32" || dtype == "i32")
     return 4;
+  if (dtype == "bf16" || dtype == "f16")
+    return 2;
   return std::nullopt;
+}
+
+/// `x` rounded to the nearest bfloat16 (ties to even), as its bits.
+static uint16_t toBFloat16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  if (std::isnan(x))
+    return static_cast<uint16_t>((u >> 16) | 0x40); // stays a quiet NaN
+  u += 0x7fff + ((u >> 16) & 1);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+/// `x` rounded to the nearest IEEE half (ties to even), as its bits; values
+/// past the largest half become infinities.
+static uint16_t toFloat16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000);
+  uint32_t magnitude = u & 0x7fffffff;
+  if (magnitude > 0x7f800000) // NaN
+    return sign | 0x7e00;
+  if (magnitude >= 0x477ff000) // rounds past 65504, or Inf
+    return sign | 0x7c00;
+  if (magnitude < 0x38800000) {
+    // A half subnormal (or zero): the magnitude in units of 2^-24, rounded
+    // to nearest even.
+    float scaled;
+    uint32_t bits = magnitude;
+    std::memcpy(&scaled, &bits, sizeof(scaled));
+    scaled *= 16777216.0f; // 2^24: exact
+    auto units = static_cast<uint32_t>(std::nearbyint(scaled));
+    return sign | static_cast<uint16_t>(units);
+  }
+  // Normal: rebias the exponent (127 -> 15), round the mantissa to 10 bits.
+  uint32_t rounded = magnitude + 0xfff + ((magnitude >> 13) & 1);
+  return sign | static_cast<uint16_t>((rounded - 0x38000000) >> 13);
 }
 
 /// The bytes of one element of tensor `name`, whose dtype is `dtype`; an
@@ -167,6 +205,45 @@ CompiledModel::~CompiledModel() {
     dlclose(handle);
 }
 
+/// The first NaN or Inf of a weight about to be bound (`converted`: its f32
+/// values before they are narrowed; else the bound data, f32 or 16-bit), as
+/// an error naming the weight, the value and its element.
+Error CompiledModel::checkFinite(
+    const TensorSpec &spec, const Weight &weight,
+    const std::optional<std::vector<float>> &converted, int64_t count) {
+  auto report = [&](llvm::StringRef what, int64_t at) {
+    return llvm::createStringError(llvm::formatv(
+        "weight '{0}' holds {1} at element {2} of {3}: a model with "
+        "non-finite weights computes NaN (allow it explicitly, e.g. "
+        "glint-run --allow-nonfinite-weights, to run it anyway)",
+        spec.name, what, at, count));
+  };
+  auto checkFloats = [&](llvm::ArrayRef<float> values) -> Error {
+    auto bad = llvm::find_if(values, [](float x) { return !std::isfinite(x); });
+    if (bad == values.end())
+      return Error::success();
+    return report(std::isnan(*bad) ? "NaN"
+                  : *bad > 0       ? "+Inf"
+                                   : "-Inf",
+                  bad - values.begin());
+  };
+  if (converted)
+    return checkFloats(*converted);
+  if (weight.dtype == "f32")
+    return checkFloats(llvm::ArrayRef<float>(
+        static_cast<const float *>(weight.data()), count));
+  // bf16 and f16: an all-ones exponent is Inf (zero mantissa) or NaN.
+  uint16_t exponent = weight.dtype == "f16" ? 0x7c00 : 0x7f80;
+  const auto *bits = static_cast<const uint16_t *>(weight.data());
+  for (int64_t i = 0; i < count; ++i)
+    if ((bits[i] & exponent) == exponent)
+      return report((bits[i] & ~exponent & 0x7fff) ? "NaN"
+                    : (bits[i] & 0x8000)           ? "-Inf"
+                                                   : "+Inf",
+                    i);
+  return Error::success();
+}
+
 Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
                                  bool allowNonFinite, WeightStorage storage) {
   // The device copies of the old weights go; the new ones are copied on the
@@ -187,12 +264,12 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
     for (const TensorSpec &spec : modelInfo.gradient->weights)
       specs.push_back(&spec);
   for (const TensorSpec *spec : specs) {
-    if (spec->dtype != "f32")
-      return llvm::createStringError("weight '" + spec->name + "' has dtype " +
-                                     spec->dtype +
-                                     "; compiled models take f32 weights");
+    if (spec->dtype != "f32" && spec->dtype != "bf16" && spec->dtype != "f16")
+      return llvm::createStringError(
+          "weight '" + spec->name + "' has dtype " + spec->dtype +
+          "; compiled models take f32, bf16 or f16 weights");
     if (auto it = weightsByName.find(spec->name); it != weightsByName.end()) {
-      if (it->second.shape != spec->shape)
+      if (it->second.shape != spec->shape || it->second.dtype != spec->dtype)
         return llvm::createStringError(
             "weight '" + spec->name +
             "' has different types in two entries of the model");
@@ -205,15 +282,22 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
     const TensorInfo &info = **tensor;
     Weight weight;
     weight.shape = spec->shape;
-    // The compiled code reads weights as memrefs of f32 and assumes no more
-    // than the element's alignment (its vector loads and stores carry
-    // align 4). The safetensors format promises no alignment (a header's
-    // length, or a 2-byte tensor before this one, can shift it), so a
-    // misaligned tensor is copied like a converted one.
+    weight.dtype = spec->dtype;
+    // A weight the model keeps in 16 bits (glint-compile --weight-dtype).
+    bool narrow = spec->dtype != "f32";
+    bool half = spec->dtype == "f16";
+    DType stored = half ? DType::F16 : narrow ? DType::BF16 : DType::F32;
+    size_t elementBytes = narrow ? 2 : 4;
+    // The compiled code reads weights as memrefs of their dtype and assumes
+    // no more than the element's alignment (its vector loads and stores
+    // carry align 4, or 2). The safetensors format promises no alignment (a
+    // header's length, or a 2-byte tensor before this one, can shift it),
+    // so a misaligned tensor is copied like a converted one.
     bool inPlace =
-        storage == WeightStorage::InPlace && info.dtype == DType::F32 &&
+        storage == WeightStorage::InPlace && info.dtype == stored &&
         llvm::endianness::native == llvm::endianness::little &&
-        reinterpret_cast<uintptr_t>(info.bytes.data()) % alignof(float) == 0;
+        reinterpret_cast<uintptr_t>(info.bytes.data()) % elementBytes == 0;
+    std::optional<std::vector<float>> converted;
     if (inPlace) {
       weight.inPlace = info.bytes.data();
       weight.mapping = info.mapping;
@@ -223,25 +307,31 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
       auto data = checkpoint.loadF32(spec->name, spec->shape);
       if (!data)
         return data.takeError();
-      weight.owned = std::move(*data);
+      if (narrow)
+        converted = std::move(*data);
+      else
+        weight.owned = std::move(*data);
       info.releasePages();
     }
     // NaN or Inf in a weight makes every output it reaches NaN, silently.
     if (!allowNonFinite) {
-      llvm::ArrayRef<float> values(static_cast<const float *>(weight.data()),
-                                   info.numElements());
-      auto bad =
-          llvm::find_if(values, [](float x) { return !std::isfinite(x); });
-      if (bad != values.end())
-        return llvm::createStringError(llvm::formatv(
-            "weight '{0}' holds {1} at element {2} of {3}: a model with "
-            "non-finite weights computes NaN (allow it explicitly, e.g. "
-            "glint-run --allow-nonfinite-weights, to run it anyway)",
-            spec->name,
-            std::isnan(*bad) ? "NaN"
-            : *bad > 0       ? "+Inf"
-                             : "-Inf",
-            bad - values.begin(), values.size()));
+      if (Error e = checkFinite(*spec, weight, converted, info.numElements()))
+        return e;
+    }
+    if (converted) {
+      // Exact for a checkpoint stored in the weight's type (read in place
+      // unless misaligned), rounded to nearest even from any other.
+      weight.owned16.resize(converted->size());
+      for (size_t i = 0; i < converted->size(); ++i)
+        weight.owned16[i] =
+            half ? toFloat16((*converted)[i]) : toBFloat16((*converted)[i]);
+      if (half && !allowNonFinite)
+        for (size_t i = 0; i < converted->size(); ++i)
+          if ((weight.owned16[i] & 0x7c00) == 0x7c00)
+            return llvm::createStringError(llvm::formatv(
+                "weight '{0}' holds {1} at element {2}, beyond the largest "
+                "f16 (65504): compile with --weight-dtype=bf16 or f32",
+                spec->name, (*converted)[i], i));
     }
     weightsByName[spec->name] = std::move(weight);
   }
@@ -320,15 +410,26 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
     if (array.dtype == "i32")
       return check(array.data<int32_t>());
   }
-  if (array.dtype == "f32" || array.dtype == "f64")
-    for (int64_t i = 0; i < array.numElements(); ++i) {
-      double x = array.dtype == "f32" ? array.data<float>()[i]
-                                      : array.data<double>()[i];
-      if (std::isnan(x))
-        return llvm::createStringError(
-            llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
-                          spec.name, i, kind));
-    }
+  // Every step of a generation checks its states (hundreds of thousands of
+  // values): one pass without branches first, the position only on a NaN.
+  auto findNaN = [&](auto *values) -> Error {
+    int64_t n = array.numElements();
+    bool any = false;
+    for (int64_t i = 0; i < n; ++i)
+      any |= values[i] != values[i];
+    if (!any)
+      return Error::success();
+    int64_t i = 0;
+    while (!std::isnan(values[i]))
+      ++i;
+    return llvm::createStringError(
+        llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
+                      spec.name, i, kind));
+  };
+  if (array.dtype == "f32")
+    return findNaN(array.data<float>());
+  if (array.dtype == "f64")
+    return findNaN(array.data<double>());
   return Error::success();
 }
 

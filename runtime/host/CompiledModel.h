@@ -13,6 +13,7 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace llvm {
@@ -57,23 +58,25 @@ public:
 
   /// Where bindWeights keeps the weights.
   enum class WeightStorage {
-    /// An F32 tensor whose bytes are aligned for float is read in place
-    /// from the checkpoint's mapped file: no copy, and the model keeps the
-    /// file mapped (the Checkpoint object may go). Other dtypes (BF16, F16,
-    /// F64) and misaligned tensors are converted to f32 once, into memory
-    /// of their own.
+    /// A tensor stored in the weight's compiled dtype (F32 for f32, BF16
+    /// for bf16, F16 for f16: glint-compile --weight-dtype) whose bytes are
+    /// aligned for it is read in place from the checkpoint's mapped file:
+    /// no copy, and the model keeps the file mapped (the Checkpoint object
+    /// may go). Other dtypes and misaligned tensors are converted once,
+    /// into memory of their own.
     InPlace,
     /// Every weight is converted into memory of its own; nothing refers to
     /// the checkpoint afterwards.
     Copy,
   };
 
-  /// Binds every weight the model names from `checkpoint` (as f32, the
-  /// compiled dtype) and checks its shape: a missing or mis-shaped weight,
-  /// or a checkpoint of another model, is an error naming the weight; so is
-  /// a NaN or Inf in a weight, unless `allowNonFinite`. With `InPlace`, the
-  /// checkpoint's files must not be truncated while the model holds them
-  /// (a file replaced by rename, as writeSafetensors does, is safe).
+  /// Binds every weight the model names from `checkpoint` (in its compiled
+  /// dtype: f32, or bf16 / f16 rounded to nearest even) and checks its shape: a
+  /// missing or mis-shaped weight, or a checkpoint of another model, is an
+  /// error naming the weight; so is a NaN or Inf in a weight, unless
+  /// `allowNonFinite`. With `InPlace`, the checkpoint's files must not be
+  /// truncated while the model holds them (a file replaced by rename, as
+  /// writeSafetensors does, is safe).
   llvm::Error bindWeights(const Checkpoint &checkpoint,
                           bool allowNonFinite = false,
                           WeightStorage storage = WeightStorage::InPlace);
@@ -127,12 +130,23 @@ private:
   /// checkpoint's mapped file, which `mapping` keeps mapped, or in `owned`.
   struct Weight {
     std::vector<int64_t> shape;
+    /// "f32", or "bf16" / "f16" for a weight the model keeps in 16 bits.
+    std::string dtype = "f32";
     const void *inPlace = nullptr;
     std::shared_ptr<const llvm::MemoryBuffer> mapping;
     std::vector<float> owned;
+    std::vector<uint16_t> owned16;
 
-    const void *data() const { return inPlace ? inPlace : owned.data(); }
+    const void *data() const {
+      return inPlace            ? inPlace
+             : !owned16.empty() ? static_cast<const void *>(owned16.data())
+                                : static_cast<const void *>(owned.data());
+    }
   };
+  static llvm::Error
+  checkFinite(const TensorSpec &spec, const Weight &weight,
+              const std::optional<std::vector<float>> &converted,
+              int64_t count);
 
   CompiledModel() = default;
   /// Calls `fn` (described by `spec`) and returns its results, then its next

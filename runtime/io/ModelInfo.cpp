@@ -96,7 +96,7 @@ parseSpecs(const json::Object &object, llvm::StringRef key) {
       return malformed("an entry of '" + key +
                        "' lacks name, dtype or shape");
     if (*dtype != "f32" && *dtype != "f64" && *dtype != "i64" &&
-        *dtype != "i32")
+        *dtype != "i32" && *dtype != "bf16" && *dtype != "f16")
       return malformed("unknown dtype '" + *dtype + "'");
     result.name = name->str();
     result.dtype = dtype->str();

@@ -37,7 +37,8 @@ namespace mlir::glint::runtime {
 /// One tensor of the interface. Dynamic dims are -1.
 struct TensorSpec {
   std::string name;
-  /// "f32", "f64", "i64" or "i32".
+  /// "f32", "f64", "i64" or "i32"; weights may also be "bf16" or "f16"
+  /// (kept narrow in memory: glint-compile --weight-dtype).
   std::string dtype;
   std::vector<int64_t> shape;
   /// For token-id inputs: every value must lie in [0, limit) (the

@@ -25,6 +25,7 @@
 
 #include "compiler/Compiler.h"
 #include "import/Importers.h"
+#include "reference/ReferenceEvaluator.h"
 #include "runtime/host/CompiledModel.h"
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/Npy.h"
@@ -35,6 +36,8 @@
 #include "passes/cuda/Pipelines.h"
 
 #include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/bit.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
@@ -58,6 +61,7 @@
 
 using namespace mlir;
 namespace rt = mlir::glint::runtime;
+using mlir::glint::reference::Array;
 using mlir::glint::testing::relativeError;
 
 namespace {
@@ -80,7 +84,8 @@ void compileModel(
     const std::string &dir, std::unique_ptr<rt::Checkpoint> &checkpoint,
     std::unique_ptr<rt::CompiledModel> &model, glint::compiler::StepMode step,
     const glint::TargetOptions &target = glint::compiler::hostTarget(),
-    const llvm::json::Object *overrides = nullptr) {
+    const llvm::json::Object *overrides = nullptr,
+    const glint::LoopsOptions &loops = {}) {
   auto opened = rt::Checkpoint::open(dir);
   ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
   checkpoint = std::move(*opened);
@@ -98,7 +103,7 @@ void compileModel(
   ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-test", "so", library));
   llvm::FileRemover removeLibrary(library);
   llvm::Error compiled = glint::compiler::compileToLibrary(
-      **module, "forward", library, step, {}, {}, target);
+      **module, "forward", library, step, {}, loops, target);
   ASSERT_FALSE(bool(compiled)) << llvm::toString(std::move(compiled));
   auto loaded = rt::CompiledModel::load(library);
   ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
@@ -425,6 +430,144 @@ INSTANTIATE_TEST_SUITE_P(Families, CompiledFixture,
                                            "mamba2", "rwkv4", "recurrentgemma",
                                            "recurrentgemma_window", "rwkv6",
                                            "vim"));
+
+//===----------------------------------------------------------------------===//
+// Weights kept in 16 bits (glint-compile --weight-dtype)
+//===----------------------------------------------------------------------===//
+
+/// `x` rounded to the nearest value of a binary float with `precision`
+/// significant bits whose smallest subnormal is 2^`minExponent` (bf16: 8,
+/// -133; f16: 11, -24), ties to even: the rounding the runtime applies when
+/// it binds a narrow weight, computed here another way (frexp and
+/// nearbyint instead of bit manipulation).
+double roundToPrecision(double x, int precision, int minExponent) {
+  if (x == 0 || !std::isfinite(x))
+    return x;
+  int exponent;
+  std::frexp(x, &exponent); // |x| = m 2^exponent, m in [0.5, 1)
+  int quantum = std::max(exponent - precision, minExponent);
+  return std::ldexp(std::nearbyint(std::ldexp(x, -quantum)), quantum);
+}
+
+/// Each fixture compiled with its matrix weights kept in bf16 or f16: the
+/// weights narrowed are the products' and the embeddings' (the record says
+/// which); against the reference evaluator given exactly those weights
+/// rounded the same way, the compiled model agrees as closely as an f32
+/// one does (the widening in the kernels is exact, only f32 arithmetic
+/// differs). Against the float64 logits of the unrounded weights the error
+/// is what the rounding costs: printed, and bounded per type.
+class NarrowWeightsFixture
+    : public ::testing::TestWithParam<std::tuple<const char *, const char *>> {
+};
+
+TEST_P(NarrowWeightsFixture, MatchesEvaluatorOnRoundedWeights) {
+  auto [name, dtype] = GetParam();
+  std::string dir = std::string(GLINT_SOURCE_DIR) + "/test/fixtures/" + name;
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  std::unique_ptr<rt::CompiledModel> model;
+  glint::LoopsOptions loops;
+  loops.weightType = dtype;
+  ASSERT_NO_FATAL_FAILURE(
+      compileModel(dir, checkpoint, model, glint::compiler::StepMode::Off,
+                   glint::compiler::hostTarget(), nullptr, loops));
+  bool half = std::string(dtype) == "f16";
+  int precision = half ? 11 : 8, minExponent = half ? -24 : -133;
+  llvm::StringSet<> narrowed;
+  int64_t narrowBytes = 0, allBytes = 0;
+  for (const rt::TensorSpec &spec : model->info().weights) {
+    int64_t n = 1;
+    for (int64_t d : spec.shape)
+      n *= d;
+    bool narrow = spec.dtype == dtype;
+    allBytes += n * (narrow ? 2 : 4);
+    if (narrow) {
+      narrowed.insert(spec.name);
+      narrowBytes += 2 * n;
+    }
+  }
+  ASSERT_FALSE(narrowed.empty()) << "no weight was narrowed";
+  std::cout << llvm::formatv("[ {0} {1} ] {2} weights narrowed: {3:f1}% of "
+                             "the weight bytes\n",
+                             name, dtype, narrowed.size(),
+                             100.0 * narrowBytes / allBytes)
+                   .str();
+
+  DialectRegistry registry;
+  glint::registerCompilerDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  auto module = glint::import::importCheckpoint(&context, dir, *checkpoint);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+  glint::reference::WeightProvider exact =
+      glint::reference::weightsFrom(*checkpoint);
+  glint::reference::ReferenceEvaluator evaluator(
+      **module,
+      [&](llvm::StringRef weight,
+          llvm::ArrayRef<int64_t> shape) -> llvm::Expected<Array> {
+        auto array = exact(weight, shape);
+        if (array && narrowed.contains(weight))
+          for (double &x : array->data)
+            x = roundToPrecision(x, precision, minExponent);
+        return array;
+      });
+
+  int cases = 0;
+  for (int i = 0;; ++i) {
+    std::string ids = llvm::formatv("{0}/input_ids_{1}.npy", dir, i).str();
+    std::string pixels =
+        llvm::formatv("{0}/pixel_values_{1}.npy", dir, i).str();
+    rt::HostArray input;
+    Array argument;
+    if (llvm::sys::fs::exists(ids)) {
+      auto read = rt::readNpyI64(ids);
+      ASSERT_TRUE(bool(read)) << llvm::toString(read.takeError());
+      input = rt::HostArray::make(read->shape, "i64");
+      std::memcpy(input.bytes.data(), read->data.data(), input.bytes.size());
+      argument = Array(read->shape);
+      for (size_t k = 0; k < read->data.size(); ++k)
+        argument.data[k] = double(read->data[k]);
+    } else if (llvm::sys::fs::exists(pixels)) {
+      auto read = rt::readNpyF32(pixels);
+      ASSERT_TRUE(bool(read)) << llvm::toString(read.takeError());
+      input = rt::HostArray::make(read->shape, "f32");
+      std::memcpy(input.bytes.data(), read->data.data(), input.bytes.size());
+      argument = Array(read->shape);
+      for (size_t k = 0; k < read->data.size(); ++k)
+        argument.data[k] = double(read->data[k]);
+    } else {
+      break;
+    }
+    ++cases;
+    auto result = model->run({input});
+    ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
+    auto expected = evaluator.run("forward", {argument});
+    ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+    double error = relativeError(valuesOf(*result), (*expected)[0].data);
+    auto unrounded = rt::readNpyF64(
+        llvm::formatv("{0}/logits_float64_{1}.npy", dir, i).str());
+    ASSERT_TRUE(bool(unrounded)) << llvm::toString(unrounded.takeError());
+    double rounding = relativeError(valuesOf(*result), unrounded->data);
+    std::cout << llvm::formatv("[ {0} {1} case {2} ] vs the evaluator on the "
+                               "rounded weights: {3:e}; vs the f32 weights' "
+                               "float64 logits: {4:e}\n",
+                               name, dtype, i, error, rounding)
+                     .str();
+    EXPECT_LT(error, 1e-5);
+    EXPECT_LT(rounding, half ? 5e-3 : 5e-2);
+  }
+  EXPECT_GE(cases, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, NarrowWeightsFixture,
+    ::testing::Combine(::testing::Values("mamba_conv3", "mamba_conv4_untied",
+                                         "mamba2", "rwkv4", "recurrentgemma",
+                                         "rwkv6", "vim"),
+                       ::testing::Values("bf16", "f16")),
+    [](const auto &info) {
+      return std::string(std::get<0>(info.param)) + "_" +
+             std::get<1>(info.param);
+    });
 
 /// RecurrentGemma imported with Griffin's window (glint_window_rule =
 /// "griffin": query i sees i-W <= j <= i), compiled: the full forward matches
@@ -785,6 +928,54 @@ TEST_F(WeightBinding, BF16CheckpointIsConverted) {
     rounded |= *original != *values;
   }
   EXPECT_TRUE(rounded) << "no weight changed in BF16: the test proves little";
+  expectSameOutputs(reference);
+}
+
+/// A model compiled with 16-bit matrices (glint-compile --weight-dtype=bf16)
+/// reads a BF16 checkpoint's matrices in place, converts the tensors it
+/// keeps in f32 (gains, convolutions, decays), and computes bit for bit
+/// what it computes from copies of them, or from an F32 checkpoint holding
+/// the same values (rounded to bf16 when bound, which is then exact).
+TEST_F(WeightBinding, NarrowWeightsReadBF16InPlace) {
+  std::unique_ptr<rt::Checkpoint> unused;
+  std::unique_ptr<rt::CompiledModel> narrow;
+  glint::LoopsOptions loops;
+  loops.weightType = "bf16";
+  ASSERT_NO_FATAL_FAILURE(
+      compileModel(std::string(GLINT_SOURCE_DIR) + "/test/fixtures/mamba_conv3",
+                   unused, narrow, glint::compiler::StepMode::On,
+                   glint::compiler::hostTarget(), nullptr, loops));
+  auto bf16 = placed("bf16.safetensors", relaidOut(*fixture, "BF16", 0));
+  ASSERT_TRUE(bf16);
+  auto widened = placed("widened.safetensors", relaidOut(*bf16, "F32", 0));
+  ASSERT_TRUE(widened);
+  // outputs() runs `model`: the narrow one for this test.
+  std::swap(model, narrow);
+  auto restore = llvm::make_scope_exit([&] { std::swap(model, narrow); });
+
+  llvm::Error copied =
+      model->bindWeights(*bf16, false, rt::CompiledModel::WeightStorage::Copy);
+  ASSERT_FALSE(bool(copied)) << llvm::toString(std::move(copied));
+  std::vector<rt::HostArray> reference = outputs();
+  ASSERT_FALSE(reference.empty());
+
+  ASSERT_NO_FATAL_FAILURE(bindInPlace(*bf16));
+  int inPlace = 0;
+  for (const rt::TensorSpec &spec : model->info().weights) {
+    bool same =
+        model->weightData(spec.name) == bf16->find(spec.name)->bytes.data();
+    EXPECT_EQ(same, spec.dtype == "bf16") << spec.name;
+    inPlace += same;
+  }
+  EXPECT_GT(inPlace, 0);
+  expectSameOutputs(reference);
+
+  ASSERT_NO_FATAL_FAILURE(bindInPlace(*widened));
+  for (const rt::TensorSpec &spec : model->info().weights)
+    if (spec.dtype == "bf16")
+      EXPECT_NE(model->weightData(spec.name),
+                widened->find(spec.name)->bytes.data())
+          << spec.name;
   expectSameOutputs(reference);
 }
 

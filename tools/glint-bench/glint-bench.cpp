@@ -55,6 +55,17 @@
 // length: forward_ms_*, gradient_ms_*, grad_over_forward_*,
 // *_peak_alloc_mib.
 //
+// --decode turns the whole-model cases into generation cases: the model is
+// compiled with its step entry; after a random prompt of L tokens (default
+// 64) it generates --decode-tokens tokens greedily, one step each, and each
+// step is timed alone. One JSON line per model and prompt length:
+// ms_per_token_*, weight_gbps_* (the step's weight bytes over its time: a
+// generated token reads every weight once) and stream_read_gbps, the read
+// bandwidth of the machine on the same threads measured in the same run, so
+// that fraction_of_stream_median says how close the step is to the memory
+// roofline. The last step's logits must equal the full forward's on the
+// whole sequence.
+//
 // --form chooses how matrix-state recurrences are compiled (auto, the
 // compiler's choice; recurrent; chunked: glint-chunk-recurrence). Given
 // several (--form=recurrent,chunked), each case is compiled once per form
@@ -91,6 +102,8 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -112,6 +125,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <string>
@@ -188,6 +202,25 @@ static cl::opt<bool> gradientMode(
              "entry too (glint-compile --grad), check it against the "
              "reference evaluator at --gradient-check-length, and time it "
              "against the forward in the same run"));
+static cl::opt<bool> decodeMode(
+    "decode", cl::cat(category),
+    cl::desc("Whole-model cases (model, mamba-130m): time generation instead "
+             "of the forward: after a prompt of L random tokens (--L, "
+             "default 64 here), --decode-tokens greedy one-token steps of "
+             "the step entry; ms/token and the weight bytes streamed per "
+             "second against the read bandwidth measured in the same run"));
+static cl::opt<unsigned> decodeTokens(
+    "decode-tokens", cl::cat(category),
+    cl::desc("Timed one-token steps per repetition of --decode (default 32)"),
+    cl::init(32));
+static cl::list<std::string> weightDtypes(
+    "weight-dtype", cl::cat(category),
+    cl::desc("Whole-model cases: the linear layers' and embeddings' weights "
+             "in memory, f32 (default), bf16 or f16 (glint-compile "
+             "--weight-dtype); given several, each model is compiled once per "
+             "type and timed in each, one after the other; printed as "
+             "`weight_dtype`"),
+    cl::CommaSeparated);
 static cl::opt<bool> keepLibraries(
     "keep-libraries", cl::cat(category),
     cl::desc("Leave the compiled libraries in the temporary directory (their "
@@ -898,17 +931,21 @@ static TargetOptions benchTarget;
 llvm::Expected<std::unique_ptr<rt::CompiledModel>>
 compileAndLoad(ModuleOp module, RecurrenceForm recurrenceForm,
                llvm::SmallString<128> &path, double &compileSeconds,
-               bool gradient = false) {
+               bool gradient = false, bool step = false,
+               llvm::StringRef weightType = "f32") {
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("glint-bench", "so", path))
     return llvm::createStringError(ec, "cannot create a temporary file");
   auto start = std::chrono::steady_clock::now();
-  // Only the full forward is timed: no step entry (half the compile time).
+  // Only --decode times the step entry; the other cases leave it out (half
+  // the compile time).
   LoopsOptions loops;
   loops.recurrenceForm = recurrenceForm;
   loops.chunkSize = chunkSize;
+  loops.weightType = weightType.str();
   if (llvm::Error e = compiler::compileToLibrary(
-          module, "forward", path, compiler::StepMode::Off,
+          module, "forward", path,
+          step ? compiler::StepMode::On : compiler::StepMode::Off,
           /*attention=*/{}, loops, benchTarget, gradient))
     return std::move(e);
   compileSeconds =
@@ -1070,6 +1107,8 @@ Case attnMapMamba1Case() {
 /// One compiled form of a case, loaded.
 struct CompiledForm {
   std::string form;
+  /// The weights' type in memory (--weight-dtype).
+  std::string weightType = "f32";
   llvm::SmallString<128> path;
   std::unique_ptr<rt::CompiledModel> model;
   void *handle = nullptr;
@@ -1163,51 +1202,64 @@ loadCaseModule(MLIRContext &context, Case &c, bool wholeModel,
   return module;
 }
 
-/// Compiles `module` once per form (each form its own copy: lowering
-/// rewrites the module), loads each library, binds the checkpoint's weights
-/// (whole-model cases) and finds its entry point. False after an error is
-/// reported.
+/// The table's form column: the recurrence form, and the weights' type
+/// when it is not f32.
+std::string formLabel(const CompiledForm &one) {
+  return one.weightType == "f32" ? one.form : one.form + "/" + one.weightType;
+}
+
+/// Compiles `module` once per form and --weight-dtype (each its own copy:
+/// lowering rewrites the module), loads each library, binds the
+/// checkpoint's weights (whole-model cases) and finds its entry point.
+/// False after an error is reported.
 bool compileForms(const Case &c, ModuleOp module,
                   llvm::ArrayRef<std::string> forms,
                   const rt::Checkpoint *checkpoint,
                   std::vector<std::unique_ptr<CompiledForm>> &compiled) {
-  for (const std::string &f : forms) {
-    auto one = std::make_unique<CompiledForm>();
-    one->form = f;
-    OwningOpRef<ModuleOp> copy = module.clone();
-    auto model = compileAndLoad(*copy, *parseRecurrenceForm(f), one->path,
-                                one->compileSeconds,
-                                /*gradient=*/gradientMode && checkpoint);
-    if (!model) {
-      error(c.name + ": " + llvm::toString(model.takeError()));
-      return false;
+  // Op cases have no weights to narrow: one type.
+  std::vector<std::string> types(weightDtypes.begin(), weightDtypes.end());
+  if (types.empty() || !checkpoint)
+    types = {"f32"};
+  for (const std::string &f : forms)
+    for (const std::string &type : types) {
+      auto one = std::make_unique<CompiledForm>();
+      one->form = f;
+      one->weightType = type;
+      OwningOpRef<ModuleOp> copy = module.clone();
+      auto model = compileAndLoad(*copy, *parseRecurrenceForm(f), one->path,
+                                  one->compileSeconds,
+                                  /*gradient=*/gradientMode && checkpoint,
+                                  /*step=*/decodeMode && checkpoint, type);
+      if (!model) {
+        error(c.name + ": " + llvm::toString(model.takeError()));
+        return false;
+      }
+      one->model = std::move(*model);
+      if (llvm::Error e = checkpoint ? one->model->bindWeights(*checkpoint)
+                                     : llvm::Error::success()) {
+        error(c.name + ": " + llvm::toString(std::move(e)));
+        return false;
+      }
+      // Op cases have no weights: run() only checks that as many are bound as
+      // the model names (zero), so they need no checkpoint.
+      const rt::ModelInfo &info = one->model->info();
+      one->handle = dlopen(one->path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      one->entry = one->handle ? reinterpret_cast<void (*)(void **)>(
+                                     dlsym(one->handle, info.entry.c_str()))
+                               : nullptr;
+      if (!one->entry) {
+        error(c.name + ": cannot find " + info.entry + " in the library");
+        return false;
+      }
+      // (--gradient takes any inputs: it makes them from the record.)
+      if (checkpoint && !gradientMode &&
+          (info.inputs.size() != 1 || info.inputs[0].dtype != "i64" ||
+           info.inputs[0].rank() != 2)) {
+        error(c.name + ": the model case takes a model of token ids [B, L]");
+        return false;
+      }
+      compiled.push_back(std::move(one));
     }
-    one->model = std::move(*model);
-    if (llvm::Error e = checkpoint ? one->model->bindWeights(*checkpoint)
-                                   : llvm::Error::success()) {
-      error(c.name + ": " + llvm::toString(std::move(e)));
-      return false;
-    }
-    // Op cases have no weights: run() only checks that as many are bound as
-    // the model names (zero), so they need no checkpoint.
-    const rt::ModelInfo &info = one->model->info();
-    one->handle = dlopen(one->path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    one->entry = one->handle ? reinterpret_cast<void (*)(void **)>(
-                                   dlsym(one->handle, info.entry.c_str()))
-                             : nullptr;
-    if (!one->entry) {
-      error(c.name + ": cannot find " + info.entry + " in the library");
-      return false;
-    }
-    // (--gradient takes any inputs: it makes them from the record.)
-    if (checkpoint && !gradientMode &&
-        (info.inputs.size() != 1 || info.inputs[0].dtype != "i64" ||
-         info.inputs[0].rank() != 2)) {
-      error(c.name + ": the model case takes a model of token ids [B, L]");
-      return false;
-    }
-    compiled.push_back(std::move(one));
-  }
   return true;
 }
 
@@ -1365,6 +1417,8 @@ void printLine(const Case &c, const CompiledForm &one,
   line["description"] = c.description;
   line["threads"] = threadsUsed;
   line["form"] = one.form;
+  if (!info.weights.empty())
+    line["weight_dtype"] = one.weightType;
   if (chunkSize > 0)
     line["chunk_size"] = chunkSize.getValue();
   line["cpu_per_wall"] = m.timing.cpuPerWall;
@@ -1413,7 +1467,7 @@ void printLine(const Case &c, const CompiledForm &one,
   line["timed"] = info.weights.empty() ? "glint_forward" : "CompiledModel::run";
   line["compile_seconds"] = one.compileSeconds;
   tableRows.push_back(
-      {c.name, one.form, std::to_string(m.L),
+      {c.name, formLabel(one), std::to_string(m.L),
        llvm::formatv("{0:f3} ms", 1e3 * m.timing.median).str(),
        llvm::formatv("{0:e2} {1}", in.work / m.timing.median, c.unit).str(),
        m.naive
@@ -1674,6 +1728,7 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
         line["model"] = llvm::sys::path::filename(c.dir).str();
       line["threads"] = threadsUsed;
       line["form"] = one->form;
+      line["weight_dtype"] = one->weightType;
       line["cpu_per_wall"] = cpuPerWall;
       line["B"] = 1;
       if (sized)
@@ -1709,10 +1764,247 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       line["timed"] = "CompiledModel::run, CompiledModel::runGradient";
       line["compile_seconds"] = one->compileSeconds;
       tableRows.push_back(
-          {c.name + " (gradient)", one->form, sized ? std::to_string(L) : "-",
+          {c.name + " (gradient)", formLabel(*one),
+           sized ? std::to_string(L) : "-",
            llvm::formatv("{0:f3} ms", 1e3 * median(gs)).str(),
            llvm::formatv("{0:f2}x forward", median(ratios)).str(), "-",
            correct && referenceError <= kTolerance});
+      printJsonLine(std::move(line));
+    }
+  }
+  return ok;
+}
+
+//===----------------------------------------------------------------------===//
+// --decode: generation, one token at a time
+//===----------------------------------------------------------------------===//
+
+/// The bytes per second this machine reads from memory on `threads`
+/// threads: the best of five passes summing a 1 GiB buffer (far past any
+/// cache), each thread its own contiguous part, four independent vector
+/// accumulators per thread. The yardstick of a memory-bound generation step,
+/// which streams every weight once per token.
+double measureReadBandwidth(unsigned threads) {
+  const size_t bytes = size_t(1) << 30;
+  const size_t floats = bytes / sizeof(float);
+  std::unique_ptr<float, decltype(&std::free)> buffer(
+      static_cast<float *>(std::aligned_alloc(64, bytes)), &std::free);
+  if (!buffer)
+    return 0;
+  llvm::StdThreadPool pool(llvm::hardware_concurrency(threads));
+  size_t part = floats / threads / 64 * 64;
+  // Each thread first touches (so its pages are its NUMA node's) and then
+  // reads its own part.
+  auto forParts = [&](const std::function<void(float *, size_t)> &fn) {
+    for (unsigned t = 0; t < threads; ++t)
+      pool.async([&, t] { fn(buffer.get() + t * part, part); });
+    pool.wait();
+  };
+  forParts([](float *p, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      p[i] = float(i & 1023) * 1e-3f;
+  });
+  std::vector<float> sums(threads);
+  double best = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    auto start = std::chrono::steady_clock::now();
+    forParts([&](float *p, size_t n) {
+#if defined(__AVX512F__)
+      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+                       _mm512_setzero_ps(), _mm512_setzero_ps()};
+      for (size_t i = 0; i < n; i += 64)
+        for (int j = 0; j < 4; ++j)
+          acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(p + i + 16 * j));
+      float s = _mm512_reduce_add_ps(_mm512_add_ps(
+          _mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+#else
+      float acc[8] = {};
+      for (size_t i = 0; i < n; i += 8)
+        for (int j = 0; j < 8; ++j)
+          acc[j] += p[i + j];
+      float s = 0;
+      for (float a : acc)
+        s += a;
+#endif
+      sums[(p - buffer.get()) / part] = s;
+    });
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    best = std::max(best, double(part) * threads * sizeof(float) / seconds);
+  }
+  volatile float keep = std::accumulate(sums.begin(), sums.end(), 0.0f);
+  (void)keep;
+  return best;
+}
+
+/// The index of the largest of the last row's logits (greedy decoding).
+int64_t argmaxLastRow(const rt::HostArray &logits) {
+  int64_t vocab = logits.shape.back();
+  const float *row = logits.data<float>() + logits.numElements() - vocab;
+  return std::max_element(row, row + vocab) - row;
+}
+
+/// --decode for one whole-model case: compiles the model with its step
+/// entry; at each prompt length L, per repetition, feeds a random prompt of
+/// L tokens to the step entry and then --decode-tokens greedy one-token
+/// steps, each timed alone (CompiledModel::step, the path glint-run's
+/// generation takes: its input checks and state copies included). The
+/// last step's logits are checked against the full forward of the whole
+/// sequence. The weight bytes of the step entry over the time of a step is
+/// the bandwidth the step achieves if it reads every weight once (true of
+/// models whose output head is the embedding, like Mamba's; the embedding
+/// of an untied model is read one row at a time, which this overstates);
+/// it is compared with the read bandwidth measured in the same run.
+bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
+                   llvm::ArrayRef<std::string> forms, unsigned reps,
+                   int64_t threadsUsed, std::mt19937 &rng) {
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  llvm::SmallString<128> generatedDir;
+  llvm::scope_exit removeGenerated([&] {
+    if (!generatedDir.empty())
+      llvm::sys::fs::remove_directories(generatedDir);
+  });
+  OwningOpRef<ModuleOp> module = loadCaseModule(context, c, /*wholeModel=*/true,
+                                                rng, generatedDir, checkpoint);
+  if (!module)
+    return false;
+  std::vector<std::unique_ptr<CompiledForm>> compiled;
+  if (!compileForms(c, *module, forms, checkpoint.get(), compiled))
+    return false;
+
+  bool ok = true;
+  for (std::unique_ptr<CompiledForm> &one : compiled) {
+    rt::CompiledModel &model = *one->model;
+    if (!model.hasStep()) {
+      error(c.name + ": the library has no step entry");
+      return false;
+    }
+    double weightBytes = 0;
+    for (const rt::TensorSpec &spec : model.info().step->weights) {
+      double n = 1;
+      for (int64_t d : spec.shape)
+        n *= double(d);
+      weightBytes += n * (spec.dtype == "f64" || spec.dtype == "i64"    ? 8
+                          : spec.dtype == "bf16" || spec.dtype == "f16" ? 2
+                                                                        : 4);
+    }
+    for (int64_t L : Ls) {
+      rt::HostArray prompt =
+          makeInstance(c, /*wholeModel=*/true, model.info(), rng, L)
+              .inputs.front();
+      std::vector<double> seconds;
+      std::vector<int64_t> fed; // the first repetition's tokens
+      std::optional<rt::HostArray> lastLogits;
+      double cpuStart = processCpuSeconds();
+      auto wallStart = std::chrono::steady_clock::now();
+      llvm::Error failure = llvm::Error::success();
+      for (unsigned r = 0; r < reps + 1 && !failure; ++r) {
+        auto states = model.initialStates(1);
+        if (!states) {
+          failure = states.takeError();
+          break;
+        }
+        auto logits = model.step({prompt}, *states);
+        for (unsigned t = 0; t < decodeTokens && logits; ++t) {
+          rt::HostArray token = rt::HostArray::make({1, 1}, "i64");
+          token.data<int64_t>()[0] = argmaxLastRow(*logits);
+          if (r == 1)
+            fed.push_back(token.data<int64_t>()[0]);
+          auto start = std::chrono::steady_clock::now();
+          logits = model.step({token}, *states);
+          // Repetition 0 warms the caches and the allocator: not timed.
+          if (r > 0)
+            seconds.push_back(std::chrono::duration<double>(
+                                  std::chrono::steady_clock::now() - start)
+                                  .count());
+        }
+        if (!logits)
+          failure = logits.takeError();
+        else if (r == 1)
+          lastLogits = std::move(*logits);
+      }
+      double cpuPerWall = (processCpuSeconds() - cpuStart) /
+                          std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - wallStart)
+                              .count();
+      if (failure) {
+        error(llvm::formatv("{0} L={1}: {2}", c.name, L,
+                            llvm::toString(std::move(failure))));
+        ok = false;
+        continue;
+      }
+      // The same sequence through the full forward: its last row must be
+      // the last step's logits.
+      rt::HostArray whole =
+          rt::HostArray::make({1, L + int64_t(fed.size())}, "i64");
+      std::copy_n(prompt.data<int64_t>(), L, whole.data<int64_t>());
+      std::copy(fed.begin(), fed.end(), whole.data<int64_t>() + L);
+      auto forward = model.run({whole});
+      if (!forward) {
+        error(llvm::formatv("{0} L={1}: {2}", c.name, L,
+                            llvm::toString(forward.takeError())));
+        ok = false;
+        continue;
+      }
+      int64_t vocab = forward->shape.back();
+      double logitsError = maxRelativeError(
+          lastLogits->data<float>() + lastLogits->numElements() - vocab,
+          forward->data<float>() + forward->numElements() - vocab, vocab);
+      bool correct = logitsError <= kTolerance;
+      if (!correct) {
+        error(llvm::formatv("{0} L={1}: FAILED: the last step's logits "
+                            "differ from the full forward's by {2:e}",
+                            c.name, L, logitsError));
+        ok = false;
+      }
+      double stream = measureReadBandwidth(unsigned(threadsUsed));
+      llvm::sort(seconds);
+      double min = seconds.front();
+      double median = seconds[seconds.size() / 2];
+
+      json::Object line;
+      line["case"] = c.name;
+      line["mode"] = "decode";
+      line["description"] =
+          "greedy generation through the step entry after a random prompt "
+          "of L tokens: the time of one one-token step (CompiledModel::step); "
+          "weight_gbps = the step entry's weight bytes over that time, "
+          "stream_read_gbps = this machine's read bandwidth on the same "
+          "threads, measured in the same run";
+      if (!c.dir.empty())
+        line["model"] = llvm::sys::path::filename(c.dir).str();
+      line["threads"] = threadsUsed;
+      line["form"] = one->form;
+      line["weight_dtype"] = one->weightType;
+      line["cpu_per_wall"] = cpuPerWall;
+      line["B"] = 1;
+      line["L"] = L;
+      for (auto &[key, value] : c.sizes)
+        line[key] = value;
+      line["decode_tokens"] = int64_t(decodeTokens);
+      line["repetitions"] = int64_t(reps);
+      line["ms_per_token_min"] = 1e3 * min;
+      line["ms_per_token_median"] = 1e3 * median;
+      line["tokens_per_s_median"] = 1.0 / median;
+      line["weight_mib"] = weightBytes / (1 << 20);
+      line["weight_gbps_median"] = weightBytes / median * 1e-9;
+      line["weight_gbps_max"] = weightBytes / min * 1e-9;
+      line["stream_read_gbps"] = stream * 1e-9;
+      line["fraction_of_stream_median"] =
+          stream > 0 ? weightBytes / median / stream : 0.0;
+      line["logits_rel_error_vs_forward"] = logitsError;
+      line["correct"] = correct;
+      line["timed"] = "CompiledModel::step, one token";
+      line["compile_seconds"] = one->compileSeconds;
+      tableRows.push_back(
+          {c.name + " (decode)", formLabel(*one), std::to_string(L),
+           llvm::formatv("{0:f3} ms", 1e3 * median).str(),
+           llvm::formatv("{0:f1} GB/s", weightBytes / median * 1e-9).str(),
+           llvm::formatv("{0:f2} of stream",
+                         stream > 0 ? weightBytes / median / stream : 0.0)
+               .str(),
+           correct});
       printJsonLine(std::move(line));
     }
   }
@@ -1730,6 +2022,8 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
   bool wholeModel = c.name == "model" || c.name == "mamba-130m";
   if (gradientMode && wholeModel)
     return runGradientCase(context, c, Ls, forms, reps, threadsUsed, rng);
+  if (decodeMode && wholeModel)
+    return runDecodeCase(context, c, Ls, forms, reps, threadsUsed, rng);
   llvm::SmallString<128> generatedDir;
   llvm::scope_exit removeGenerated([&] {
     if (!generatedDir.empty())
@@ -1841,14 +2135,27 @@ int main(int argc, char **argv) {
 
   std::vector<int64_t> Ls(lengths.begin(), lengths.end());
   if (Ls.empty())
-    Ls = quick ? std::vector<int64_t>{64}
-               : std::vector<int64_t>{512, 2048, 8192};
+    Ls = quick || decodeMode ? std::vector<int64_t>{64}
+                             : std::vector<int64_t>{512, 2048, 8192};
   for (int64_t L : Ls)
     if (L <= 0) {
       error(llvm::formatv("--L: {0} is not a positive length", L));
       return 1;
     }
   unsigned reps = repetitions ? unsigned(repetitions) : (quick ? 2 : 5);
+  if (gradientMode && decodeMode) {
+    error("--gradient and --decode: choose one");
+    return 1;
+  }
+  for (const std::string &type : weightDtypes)
+    if (!llvm::is_contained({"f32", "bf16", "f16"}, type)) {
+      error("--weight-dtype: '" + type + "' is not f32, bf16 or f16");
+      return 1;
+    }
+  if (decodeMode && decodeTokens == 0) {
+    error("--decode-tokens: at least one token");
+    return 1;
+  }
   auto threadsGiven = rt::threadsGiven(threadsOpt, 1);
   if (!threadsGiven) {
     error(llvm::toString(threadsGiven.takeError()));

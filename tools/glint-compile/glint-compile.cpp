@@ -46,6 +46,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include <map>
+
 using namespace mlir;
 using namespace mlir::glint;
 namespace cl = llvm::cl;
@@ -110,6 +112,35 @@ static cl::opt<bool> gradEntry(
              "@<function>_grad: the cotangents of every layer's output and of "
              "the input embeddings for a seed on the logits)"),
     cl::init(false), cl::cat(category));
+
+static cl::opt<std::string> weightDtype(
+    "weight-dtype",
+    cl::desc("The element type of the linear layers' and embeddings' weights "
+             "in memory (CPU): auto (default: a checkpoint's own when it is "
+             "stored in bf16 or f16, else f32), f32, bf16 or f16; arithmetic "
+             "stays f32 and the other weights f32"),
+    cl::init("auto"), cl::cat(category));
+
+/// The weight type --weight-dtype=auto picks for a checkpoint: bf16 or f16
+/// when most of its matrix bytes are stored so (the bytes a generated token
+/// reads), else f32.
+static std::string storedWeightType(const runtime::Checkpoint &checkpoint) {
+  std::map<runtime::DType, int64_t> bytes;
+  for (const std::string &name : checkpoint.names()) {
+    const runtime::TensorInfo *tensor = checkpoint.find(name);
+    if (tensor && tensor->shape.size() == 2)
+      bytes[tensor->dtype] +=
+          tensor->numElements() * runtime::dtypeBits(tensor->dtype) / 8;
+  }
+  int64_t total = 0;
+  for (auto &[dtype, n] : bytes)
+    total += n;
+  for (auto [dtype, name] : {std::pair{runtime::DType::BF16, "bf16"},
+                             std::pair{runtime::DType::F16, "f16"}})
+    if (2 * bytes[dtype] > total)
+      return name;
+  return "f32";
+}
 
 /// Parses a flag's value as one of the names a dialect enum defines
 /// (`MaxValue` is its getMaxEnumValFor*()), so that a misspelt name fails at
@@ -275,6 +306,8 @@ int main(int argc, char **argv) {
   if (llvm::Error e = mlir::glint::runtime::checkOutputPath(outputPath))
     return fail(llvm::toString(std::move(e)));
   OwningOpRef<ModuleOp> module;
+  // The checkpoint's own weight type (f32 for IR, which names none).
+  std::string storedType = "f32";
   if (llvm::sys::fs::is_directory(inputPath)) {
     // A checkpoint: imported as glint-import would.
     auto checkpoint = runtime::Checkpoint::open(inputPath);
@@ -285,6 +318,7 @@ int main(int argc, char **argv) {
     if (!imported)
       return fail(llvm::toString(imported.takeError()));
     module = std::move(*imported);
+    storedType = storedWeightType(**checkpoint);
   } else {
     std::unique_ptr<llvm::MemoryBuffer> input =
         openInputFile(inputPath, &error);
@@ -341,6 +375,17 @@ int main(int argc, char **argv) {
   }
   LoopsOptions loops;
   loops.recurrenceForm = recurrenceForm;
+  if (!llvm::is_contained({"auto", "f32", "bf16", "f16"}, weightDtype))
+    return fail("--weight-dtype=" + weightDtype +
+                ": expected auto, f32, bf16 or f16");
+  loops.weightType = weightDtype == "auto" ? storedType : weightDtype;
+  if (cuda && loops.weightType != "f32") {
+    if (weightDtype != "auto")
+      return fail("--weight-dtype=" + weightDtype +
+                  ": the CUDA target keeps its weights in f32 (16-bit "
+                  "weights are CPU-only for now)");
+    loops.weightType = "f32";
+  }
 
   if (useCache) {
     auto library = compiler::compileCached(
