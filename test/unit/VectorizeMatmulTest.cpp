@@ -56,6 +56,24 @@ void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
 
 class VectorizeMatmulTest : public glint::testing::CompiledTest<Case> {};
 
+/// One glint.linear of case `c` in @forward, its weight of element type
+/// `weightElement` (an argument, as is the bias when the case has one).
+std::string linearSource(const Case &c, llvm::StringRef weightElement) {
+  std::string x = llvm::formatv("tensor<?x?x{0}xf32>", c.in).str();
+  std::string y = llvm::formatv("tensor<?x?x{0}xf32>", c.out).str();
+  std::string w =
+      c.outIn
+          ? llvm::formatv("tensor<{0}x{1}x{2}>", c.out, c.in, weightElement)
+          : llvm::formatv("tensor<{0}x{1}x{2}>", c.in, c.out, weightElement);
+  std::string b = llvm::formatv("tensor<{0}xf32>", c.out).str();
+  return llvm::formatv(
+      "func.func @forward(%x: {0}, %w: {1}{2}) -> {3} {{\n"
+      "  %y = glint.linear %x, %w{4}{5} : ({0}, {1}{6}) -> {3}\n"
+      "  return %y : {3}\n}",
+      x, w, c.bias ? ", %b: " + b : "", y, c.bias ? " bias %b" : "",
+      c.outIn ? "" : " layout in_out", c.bias ? ", " + b : "");
+}
+
 /// The pass takes the product: no linalg.matmul is left at the scan stage.
 void expectVectorized(ModuleOp module) {
   OwningOpRef<ModuleOp> copy = module.clone();
@@ -75,17 +93,7 @@ void expectVectorized(ModuleOp module) {
 
 TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
   const Case &c = GetParam();
-  std::string x = llvm::formatv("tensor<?x?x{0}xf32>", c.in).str();
-  std::string y = llvm::formatv("tensor<?x?x{0}xf32>", c.out).str();
-  std::string w = c.outIn ? llvm::formatv("tensor<{0}x{1}xf32>", c.out, c.in)
-                          : llvm::formatv("tensor<{0}x{1}xf32>", c.in, c.out);
-  std::string b = llvm::formatv("tensor<{0}xf32>", c.out).str();
-  std::string source = llvm::formatv(
-      "func.func @forward(%x: {0}, %w: {1}{2}) -> {3} {{\n"
-      "  %y = glint.linear %x, %w{4}{5} : ({0}, {1}{6}) -> {3}\n"
-      "  return %y : {3}\n}",
-      x, w, c.bias ? ", %b: " + b : "", y, c.bias ? " bias %b" : "",
-      c.outIn ? "" : " layout in_out", c.bias ? ", " + b : "");
+  std::string source = linearSource(c, "f32");
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(source, context.get());
   ASSERT_TRUE(module) << source;
@@ -119,15 +127,7 @@ TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
 /// and across the tails and thresholds above.
 TEST_P(VectorizeMatmulTest, NarrowWeightMatchesReference) {
   const Case &c = GetParam();
-  std::string x = llvm::formatv("tensor<?x?x{0}xf32>", c.in).str();
-  std::string y = llvm::formatv("tensor<?x?x{0}xf32>", c.out).str();
-  std::string w = c.outIn ? llvm::formatv("tensor<{0}x{1}xbf16>", c.out, c.in)
-                          : llvm::formatv("tensor<{0}x{1}xbf16>", c.in, c.out);
-  std::string source =
-      llvm::formatv("func.func @forward(%x: {0}, %w: {1}) -> {2} {{\n"
-                    "  %y = glint.linear %x, %w{3} : ({0}, {1}) -> {2}\n"
-                    "  return %y : {2}\n}",
-                    x, w, y, c.outIn ? "" : " layout in_out");
+  std::string source = linearSource(c, "bf16");
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(source, context.get());
   ASSERT_TRUE(module) << source;
@@ -150,14 +150,21 @@ TEST_P(VectorizeMatmulTest, NarrowWeightMatchesReference) {
     weight.data[i] = f;
     narrow.data<uint16_t>()[i] = static_cast<uint16_t>(bits >> 16);
   }
+  Array bias = mlir::glint::testing::randomArray(rng, {c.out}, -1.0, 1.0);
   for (auto [batch, len] : c.sizes) {
     SCOPED_TRACE(llvm::formatv("B = {0}, L = {1}", batch, len).str());
     Array input =
         mlir::glint::testing::randomArray(rng, {batch, len, c.in}, -1.0, 1.0);
-    auto expected =
-        glint::testing::evaluateWithoutWeights(*module, {input, weight});
+    std::vector<Array> arguments = {input, weight};
+    std::vector<rt::HostArray> hostArguments = {
+        glint::testing::toHost({input}).front(), narrow};
+    if (c.bias) {
+      arguments.push_back(bias);
+      hostArguments.push_back(glint::testing::toHost({bias}).front());
+    }
+    auto expected = glint::testing::evaluateWithoutWeights(*module, arguments);
     ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
-    auto result = model->run({glint::testing::toHost({input}).front(), narrow});
+    auto result = model->run(hostArguments);
     ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
     glint::testing::expectClose(*result, (*expected)[0], 1e-5, source);
   }

@@ -1263,6 +1263,33 @@ bool compileForms(const Case &c, ModuleOp module,
   return true;
 }
 
+/// A whole-model case (--gradient, --decode) loaded and compiled once per
+/// form: its checkpoint, module and libraries. A checkpoint written for the
+/// case (mamba-130m without --mamba-130m-dir) is removed with it.
+struct CompiledWholeModel {
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  llvm::SmallString<128> generatedDir;
+  OwningOpRef<ModuleOp> module;
+  std::vector<std::unique_ptr<CompiledForm>> compiled;
+
+  CompiledWholeModel() = default;
+  CompiledWholeModel(const CompiledWholeModel &) = delete;
+  ~CompiledWholeModel() {
+    if (!generatedDir.empty())
+      llvm::sys::fs::remove_directories(generatedDir);
+  }
+};
+
+/// Fills `whole` for case `c`; false after an error is reported.
+bool compileWholeModel(MLIRContext &context, Case &c,
+                       llvm::ArrayRef<std::string> forms, std::mt19937 &rng,
+                       CompiledWholeModel &whole) {
+  whole.module = loadCaseModule(context, c, /*wholeModel=*/true, rng,
+                                whole.generatedDir, whole.checkpoint);
+  return whole.module && compileForms(c, *whole.module, forms,
+                                      whole.checkpoint.get(), whole.compiled);
+}
+
 /// The inputs of case `c` at length L: random token ids [1, L] for a whole
 /// model (its interface is `info`), else the case's own.
 Instance makeInstance(Case &c, bool wholeModel, const rt::ModelInfo &info,
@@ -1591,19 +1618,12 @@ llvm::Expected<double> checkGradient(ModuleOp module,
 bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
                      llvm::ArrayRef<std::string> forms, unsigned reps,
                      int64_t threadsUsed, std::mt19937 &rng) {
-  std::unique_ptr<rt::Checkpoint> checkpoint;
-  llvm::SmallString<128> generatedDir;
-  llvm::scope_exit removeGenerated([&] {
-    if (!generatedDir.empty())
-      llvm::sys::fs::remove_directories(generatedDir);
-  });
-  OwningOpRef<ModuleOp> module = loadCaseModule(context, c, /*wholeModel=*/true,
-                                                rng, generatedDir, checkpoint);
-  if (!module)
+  CompiledWholeModel whole;
+  if (!compileWholeModel(context, c, forms, rng, whole))
     return false;
-  std::vector<std::unique_ptr<CompiledForm>> compiled;
-  if (!compileForms(c, *module, forms, checkpoint.get(), compiled))
-    return false;
+  std::unique_ptr<rt::Checkpoint> &checkpoint = whole.checkpoint;
+  OwningOpRef<ModuleOp> &module = whole.module;
+  std::vector<std::unique_ptr<CompiledForm>> &compiled = whole.compiled;
 
   bool ok = true;
   for (std::unique_ptr<CompiledForm> &one : compiled) {
@@ -1859,19 +1879,10 @@ int64_t argmaxLastRow(const rt::HostArray &logits) {
 bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
                    llvm::ArrayRef<std::string> forms, unsigned reps,
                    int64_t threadsUsed, std::mt19937 &rng) {
-  std::unique_ptr<rt::Checkpoint> checkpoint;
-  llvm::SmallString<128> generatedDir;
-  llvm::scope_exit removeGenerated([&] {
-    if (!generatedDir.empty())
-      llvm::sys::fs::remove_directories(generatedDir);
-  });
-  OwningOpRef<ModuleOp> module = loadCaseModule(context, c, /*wholeModel=*/true,
-                                                rng, generatedDir, checkpoint);
-  if (!module)
+  CompiledWholeModel whole;
+  if (!compileWholeModel(context, c, forms, rng, whole))
     return false;
-  std::vector<std::unique_ptr<CompiledForm>> compiled;
-  if (!compileForms(c, *module, forms, checkpoint.get(), compiled))
-    return false;
+  std::vector<std::unique_ptr<CompiledForm>> &compiled = whole.compiled;
 
   bool ok = true;
   for (std::unique_ptr<CompiledForm> &one : compiled) {
