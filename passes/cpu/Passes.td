@@ -467,7 +467,7 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
               C tile = acc
     } } } } } else {
       scf.forall over column chunks:
-        [N, K] weight: dot products along k (4 weight rows, W lanes, one
+        [N, K] weight: dot products along k (8 weight rows, W lanes, one
                        horizontal sum per output)
         [K, N] weight: the outer-product tile with MR = 1 on the weight rows
     }

@@ -45,7 +45,7 @@
 // Few rows (M < pack-min-rows: a generation step, one token per sequence).
 // The product is bound by reading the weight once; packing would double that.
 // With the [N, K] weight each output is a dot product along k, the
-// contiguous axis of both operands: NB = 4 weight rows at a time, W lanes
+// contiguous axis of both operands: NB = 8 weight rows at a time, W lanes
 // along k, one horizontal sum per output at the end. With the [K, N] weight,
 // the outer-product tile above with MR = 1 reads the weight rows directly.
 //
@@ -74,6 +74,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/bit.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #define DEBUG_TYPE "glint-vectorize-matmul"
@@ -122,7 +123,7 @@ struct Blocking {
   int64_t panelChunk;  // PC: panels per parallel work item
   int64_t packMinRows;
   /// Weight rows per dot-product block of the few-rows [N, K] path.
-  static constexpr int64_t kDotRows = 4;
+  static constexpr int64_t kDotRows = 8;
 };
 
 class MatmulLowering : LoweringBuilder {
@@ -533,6 +534,12 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
                                   Value n0, Value col) {
   int64_t w = blk.width, nb = Blocking::kDotRows;
   int64_t fullDepth = depth / w * w;
+  Type element = cast<RankedTensorType>(weight.getType()).getElementType();
+  // Depth covered 2W bf16 weights at a time (little-endian words).
+  int64_t pairDepth =
+      element.isBF16() && llvm::endianness::native == llvm::endianness::little
+          ? depth / (2 * w) * (2 * w)
+          : 0;
   bool inBounds = cols % nb == 0;
   // Weight rows n0 + j, clamped to the last (their sums are not stored).
   SmallVector<Value> weightRows;
@@ -552,11 +559,58 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
                                acc[j]));
           return next;
         };
+        // A bf16 weight, 2W elements at a time: one load of 2W bf16 as W
+        // 32-bit words, each holding elements 2i (low half) and 2i + 1
+        // (high half); `w << 16` and `w & 0xffff0000` are their f32 values,
+        // multiplied by A's even and odd elements. Two integer ops per 2W
+        // weights instead of two widening shuffles and two shifts.
+        auto stepPairs = [&](OpBuilder &sb, Value k, ValueRange acc) {
+          Value x = read(sb, a, {m, k}, 2 * w, true);
+          SmallVector<int64_t> even, odd;
+          for (int64_t i = 0; i < w; ++i) {
+            even.push_back(2 * i);
+            odd.push_back(2 * i + 1);
+          }
+          Value xEven = vector::ShuffleOp::create(sb, loc, x, x, even);
+          Value xOdd = vector::ShuffleOp::create(sb, loc, x, x, odd);
+          auto words = VectorType::get({w}, sb.getI32Type());
+          auto floats = VectorType::get({w}, f32);
+          Value shift = arith::ConstantOp::create(
+              sb, loc, DenseElementsAttr::get(words, sb.getI32IntegerAttr(16)));
+          Value high = arith::ConstantOp::create(
+              sb, loc,
+              DenseElementsAttr::get(
+                  words,
+                  sb.getI32IntegerAttr(static_cast<int32_t>(0xffff0000u))));
+          Value zero =
+              arith::ConstantOp::create(sb, loc, sb.getFloatAttr(element, 0));
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < nb; ++j) {
+            Value raw = vector::TransferReadOp::create(
+                sb, loc, VectorType::get({2 * w}, element), weight,
+                ValueRange{weightRows[j], k}, zero, ArrayRef<bool>{true});
+            Value packed = vector::BitCastOp::create(sb, loc, words, raw);
+            Value lo = vector::BitCastOp::create(
+                sb, loc, floats, arith::ShLIOp::create(sb, loc, packed, shift));
+            Value hi = vector::BitCastOp::create(
+                sb, loc, floats, arith::AndIOp::create(sb, loc, packed, high));
+            next.push_back(fma(sb, xOdd, hi, fma(sb, xEven, lo, acc[j])));
+          }
+          return next;
+        };
         SmallVector<Value> acc(nb, zeros(rb, w));
-        if (fullDepth > 0) {
+        if (pairDepth > 0) {
           auto kLoop = scf::ForOp::create(
-              rb, loc, index(rb, 0), index(rb, fullDepth), index(rb, w), acc,
-              [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
+              rb, loc, index(rb, 0), index(rb, pairDepth), index(rb, 2 * w),
+              acc, [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
+                scf::YieldOp::create(kb, loc, stepPairs(kb, k, carried));
+              });
+          acc.assign(kLoop.getResults().begin(), kLoop.getResults().end());
+        }
+        if (fullDepth > pairDepth) {
+          auto kLoop = scf::ForOp::create(
+              rb, loc, index(rb, pairDepth), index(rb, fullDepth), index(rb, w),
+              acc, [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
                 scf::YieldOp::create(kb, loc, step(kb, k, carried, true));
               });
           acc.assign(kLoop.getResults().begin(), kLoop.getResults().end());
