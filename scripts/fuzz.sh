@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds glint's libFuzzer harnesses (test/fuzz) with clang and
-# -fsanitize=fuzzer,address,undefined in a build directory of their own
-# (build-fuzz/, or $GLINT_FUZZ_BUILD_DIR), and runs each for a given time,
-# printing the executions and crashes per harness.
+# -fsanitize=fuzzer,address,undefined in the instrumented tree (build-fuzz/,
+# or $GLINT_FUZZ_BUILD_DIR; shared with scripts/test.sh --sanitize), and runs
+# each for a given time, printing the executions and crashes per harness.
 #
 #   scripts/fuzz.sh [--time SECONDS] [--jobs N] [--build-only] [harness...]
 #
@@ -14,7 +14,6 @@
 set -euo pipefail
 
 GLINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${GLINT_FUZZ_BUILD_DIR:-$GLINT_ROOT/build-fuzz}
 seconds=60
 jobs=
 build_only=0
@@ -38,30 +37,11 @@ for h in "${harnesses[@]}"; do
     { echo "fuzz.sh: no harness '$h' (have: ${all[*]})" >&2; exit 2; }
 done
 
-# Debian's clang-22 and its sanitizer runtimes, when missing.
-GLINT_WANT_FUZZ=1 GLINT_PACKAGES_ONLY=1 source "$GLINT_ROOT/scripts/bootstrap.sh"
+# Debian's clang-22 and its sanitizer runtimes when missing, and the
+# instrumented tree (shared with scripts/test.sh --sanitize) configured once.
+GLINT_SANITIZE=1 GLINT_CONFIGURE_ONLY=1 source "$GLINT_ROOT/scripts/bootstrap.sh"
+BUILD=$GLINT_BUILD
 
-# clang with libFuzzer, preferably the one of the LLVM glint builds against.
-cc=; cxx=
-for v in -22 ""; do
-  if command -v "clang++$v" >/dev/null &&
-     echo 'extern "C" int LLVMFuzzerTestOneInput(const char*,unsigned long){return 0;}' |
-     "clang++$v" -x c++ -fsanitize=fuzzer,address,undefined - -o /dev/null 2>/dev/null
-  then cc=clang$v; cxx=clang++$v; break; fi
-done
-[ -n "$cxx" ] || { echo "fuzz.sh: no clang with libFuzzer (bootstrap.sh installs clang-22 and libclang-rt-22-dev)" >&2; exit 2; }
-
-if [ ! -f "$BUILD/build.ninja" ]; then
-  launcher=()
-  if command -v ccache >/dev/null; then
-    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  fi
-  cmake -G Ninja -S "$GLINT_ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
-    -DCMAKE_C_FLAGS_RELEASE="-O1 -gline-tables-only" \
-    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only" \
-    -DGLINT_BUILD_FUZZERS=ON "${launcher[@]}" >/dev/null
-fi
 targets=()
 for h in "${harnesses[@]}"; do targets+=("$h"); done
 cmake --build "$BUILD" --target "${targets[@]}" ${jobs:+-j "$jobs"}
