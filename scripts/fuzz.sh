@@ -9,8 +9,9 @@
 # Harnesses: fuzz-safetensors fuzz-npy fuzz-model-info fuzz-vocab fuzz-import
 # fuzz-ir fuzz-lower (all by default). Seeds come from the repository's own
 # files (test/fuzz/make-corpus.py); what the fuzzer finds accumulates in
-# build-fuzz/corpus/<harness>/found, crashing inputs in
-# build-fuzz/crashes/<harness>-*. Exits 1 if any harness crashed.
+# build-fuzz/corpus/<harness>/, crashing inputs in
+# build-fuzz/crashes/<harness>-* (slow inputs there too, reported but not
+# failures). Exits 1 if any harness crashed.
 set -euo pipefail
 
 GLINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +25,7 @@ while (($#)); do
     --time=*) seconds=${1#--time=}; shift ;;
     --jobs) jobs=$2; shift 2 ;;
     --build-only) build_only=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
   esac
@@ -81,13 +82,20 @@ for h in "${harnesses[@]}"; do
     "$found" "$BUILD/corpus/seeds/$h" >"$log" 2>&1 || rc=$?
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" |
           tail -1 | grep -o '[0-9]*$' || true)
-  crashes=$(find "$BUILD/crashes" -name "$h-*" | wc -l)
+  # Crashes, leaks, timeouts and out-of-memory inputs fail the run; a slow
+  # unit (over 10 s, libFuzzer's -report_slow_units) is only reported.
+  crashes=$(find "$BUILD/crashes" \( -name "$h-crash-*" -o -name "$h-leak-*" \
+            -o -name "$h-timeout-*" -o -name "$h-oom-*" \) | wc -l)
+  slow=$(find "$BUILD/crashes" -name "$h-slow-unit-*" | wc -l)
   if ((rc != 0)) && ((crashes == 0)); then crashes=1; fi
   printf '%-18s %12s %8s %s\n' "$h" "${execs:-?}" "$crashes" "$seconds"
   if ((crashes)); then
     failed=1
     grep -m1 -E 'ERROR: (AddressSanitizer|libFuzzer|UndefinedBehavior)|runtime error|deadly signal' "$log" | sed 's/^/    /' || true
     echo "    log: $log" >&2
+  fi
+  if ((slow)); then
+    echo "    $slow slow input(s) (over 10 s): $BUILD/crashes/$h-slow-unit-*"
   fi
 done
 exit $failed
