@@ -1,6 +1,7 @@
 # The sanitizers' run-time options for glint's instrumented tree (build-fuzz/):
-# sourced by scripts/test.sh --sanitize; source it too before running a tool
-# of that tree by hand. Each option says why; none hides a report.
+# sourced by scripts/test.sh --sanitize and --sanitize=fast; source it too
+# before running a tool of that tree by hand. Each option says why; none
+# hides a report. Leak detection stays on (ASan's default on Linux).
 
 # Readable stack traces in the reports (the tree is -gline-tables-only).
 export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-/usr/lib/llvm-22/bin/llvm-symbolizer}
