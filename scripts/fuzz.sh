@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Builds glint's libFuzzer harnesses (test/fuzz) with clang and
-# -fsanitize=fuzzer,address,undefined in a build directory of their own
-# (build-fuzz/, or $GLINT_FUZZ_BUILD_DIR), and runs each for a given time,
-# printing the executions and crashes per harness.
+# -fsanitize=fuzzer,address,undefined in the instrumented tree (build-fuzz/,
+# or $GLINT_FUZZ_BUILD_DIR; shared with scripts/test.sh --sanitize), and runs
+# each for a given time, printing the executions and crashes per harness.
 #
 #   scripts/fuzz.sh [--time SECONDS] [--jobs N] [--build-only] [harness...]
 #
 # Harnesses: fuzz-safetensors fuzz-npy fuzz-model-info fuzz-vocab fuzz-import
 # fuzz-ir fuzz-lower (all by default). Seeds come from the repository's own
 # files (test/fuzz/make-corpus.py); what the fuzzer finds accumulates in
-# build-fuzz/corpus/<harness>/found, crashing inputs in
-# build-fuzz/crashes/<harness>-*. Exits 1 if any harness crashed.
+# build-fuzz/corpus/<harness>/, crashing inputs in
+# build-fuzz/crashes/<harness>-* (slow inputs there too, reported but not
+# failures). Exits 1 if any harness crashed.
 set -euo pipefail
 
 GLINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${GLINT_FUZZ_BUILD_DIR:-$GLINT_ROOT/build-fuzz}
 seconds=60
 jobs=
 build_only=0
@@ -25,7 +25,7 @@ while (($#)); do
     --time=*) seconds=${1#--time=}; shift ;;
     --jobs) jobs=$2; shift 2 ;;
     --build-only) build_only=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
   esac
@@ -38,30 +38,11 @@ for h in "${harnesses[@]}"; do
     { echo "fuzz.sh: no harness '$h' (have: ${all[*]})" >&2; exit 2; }
 done
 
-# Debian's clang-22 and its sanitizer runtimes, when missing.
-GLINT_WANT_FUZZ=1 GLINT_PACKAGES_ONLY=1 source "$GLINT_ROOT/scripts/bootstrap.sh"
+# Debian's clang-22 and its sanitizer runtimes when missing, and the
+# instrumented tree (shared with scripts/test.sh --sanitize) configured once.
+GLINT_SANITIZE=1 GLINT_CONFIGURE_ONLY=1 source "$GLINT_ROOT/scripts/bootstrap.sh"
+BUILD=$GLINT_BUILD
 
-# clang with libFuzzer, preferably the one of the LLVM glint builds against.
-cc=; cxx=
-for v in -22 ""; do
-  if command -v "clang++$v" >/dev/null &&
-     echo 'extern "C" int LLVMFuzzerTestOneInput(const char*,unsigned long){return 0;}' |
-     "clang++$v" -x c++ -fsanitize=fuzzer,address,undefined - -o /dev/null 2>/dev/null
-  then cc=clang$v; cxx=clang++$v; break; fi
-done
-[ -n "$cxx" ] || { echo "fuzz.sh: no clang with libFuzzer (bootstrap.sh installs clang-22 and libclang-rt-22-dev)" >&2; exit 2; }
-
-if [ ! -f "$BUILD/build.ninja" ]; then
-  launcher=()
-  if command -v ccache >/dev/null; then
-    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  fi
-  cmake -G Ninja -S "$GLINT_ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
-    -DCMAKE_C_FLAGS_RELEASE="-O1 -gline-tables-only" \
-    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only" \
-    -DGLINT_BUILD_FUZZERS=ON "${launcher[@]}" >/dev/null
-fi
 targets=()
 for h in "${harnesses[@]}"; do targets+=("$h"); done
 cmake --build "$BUILD" --target "${targets[@]}" ${jobs:+-j "$jobs"}
@@ -101,13 +82,20 @@ for h in "${harnesses[@]}"; do
     "$found" "$BUILD/corpus/seeds/$h" >"$log" 2>&1 || rc=$?
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" |
           tail -1 | grep -o '[0-9]*$' || true)
-  crashes=$(find "$BUILD/crashes" -name "$h-*" | wc -l)
+  # Crashes, leaks, timeouts and out-of-memory inputs fail the run; a slow
+  # unit (over 10 s, libFuzzer's -report_slow_units) is only reported.
+  crashes=$(find "$BUILD/crashes" \( -name "$h-crash-*" -o -name "$h-leak-*" \
+            -o -name "$h-timeout-*" -o -name "$h-oom-*" \) | wc -l)
+  slow=$(find "$BUILD/crashes" -name "$h-slow-unit-*" | wc -l)
   if ((rc != 0)) && ((crashes == 0)); then crashes=1; fi
   printf '%-18s %12s %8s %s\n' "$h" "${execs:-?}" "$crashes" "$seconds"
   if ((crashes)); then
     failed=1
     grep -m1 -E 'ERROR: (AddressSanitizer|libFuzzer|UndefinedBehavior)|runtime error|deadly signal' "$log" | sed 's/^/    /' || true
     echo "    log: $log" >&2
+  fi
+  if ((slow)); then
+    echo "    $slow slow input(s) (over 10 s): $BUILD/crashes/$h-slow-unit-*"
   fi
 done
 exit $failed

@@ -24,6 +24,10 @@ config.substitutions.append(("%exit1", "sh " + os.path.join(
     os.path.dirname(__file__), "Tools", "Inputs", "exit-code.sh") + " 1"))
 config.substitutions.append(("%bad-input", "python3 " + os.path.join(
     os.path.dirname(__file__), "Tools", "Inputs", "bad-input.py")))
+# `%crash SIGNAL tool` sends the tool SIGNAL once it is running and shows
+# how its crash handler reported it (test/Tools/crash-report.test).
+config.substitutions.append(("%crash", "python3 " + os.path.join(
+    os.path.dirname(__file__), "Tools", "Inputs", "crash-signal.py")))
 
 # FileCheck variables are local to a CHECK-LABEL block.
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"

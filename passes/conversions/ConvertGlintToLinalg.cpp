@@ -294,17 +294,22 @@ static Value buildActivation(OpBuilder &b, Location loc, ActKind kind,
   case ActKind::sigmoid:
     return buildSigmoid(b, loc, x);
   case ActKind::gelu: {
-    // 0.5·x·(1 + erf(x / √2)).
+    // 0.5·x·(1 + erf(x / √2)). One op per statement: the order of a
+    // call's arguments differs between compilers (GCC right to left, clang
+    // left to right), and the ops must come out in the same order.
     Value scaled = arith::DivFOp::create(b, loc, x, c(std::sqrt(2.0)));
-    return mul(mul(c(0.5), x),
-               add(c(1.0), math::ErfOp::create(b, loc, scaled)));
+    Value erf = math::ErfOp::create(b, loc, scaled);
+    Value sum = add(c(1.0), erf);
+    Value halfX = mul(c(0.5), x);
+    return mul(halfX, sum);
   }
   case ActKind::gelu_tanh: {
     // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
     Value cube = mul(mul(mul(c(0.044715), x), x), x);
     Value inner = mul(c(std::sqrt(2.0 / M_PI)), add(x, cube));
-    return mul(mul(c(0.5), x),
-               add(c(1.0), math::TanhOp::create(b, loc, inner)));
+    Value sum = add(c(1.0), math::TanhOp::create(b, loc, inner));
+    Value halfX = mul(c(0.5), x);
+    return mul(halfX, sum);
   }
   case ActKind::softplus: {
     // log(1 + e^x) = max(x, 0) + log1p(e^{-|x|}): e^x would overflow.

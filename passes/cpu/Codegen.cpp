@@ -243,6 +243,12 @@ Error cpu::emitExecutable(llvm::Module &module, StringRef output,
             GLINT_MODEL_MAIN_LIB, GLINT_RUNTIME_LIB, GLINT_RUNTIME_IO_LIB,
             "-lLLVM", "-ldl"};
         extra.insert(extra.end(), openMPFlags().begin(), openMPFlags().end());
-        return link("c++", object, out, GLINT_MODEL_ALLOC_LIB, extra);
+#ifdef GLINT_SANITIZER_LINK_FLAG
+        // A sanitized build's archives call the sanitizer runtimes: link them
+        // with the compiler that built them (passes/cpu/CMakeLists.txt).
+        extra.push_back(GLINT_SANITIZER_LINK_FLAG);
+#endif
+        return link(GLINT_PROGRAM_LINKER, object, out, GLINT_MODEL_ALLOC_LIB,
+                    extra);
       });
 }

@@ -558,7 +558,9 @@ SmallVector<Value> ChannelLowering::buildStep(OpBuilder &nb, Value batchIv,
     Value a = channelDecay;
     if (!a)
       a = dt ? decayExp2(nb, mul(nb, dt, perKeyDecay[n])) : perKeyDecay[n];
-    Value sn = fma(nb, perKey(keys, n), x, mul(nb, a, state[n - keyBegin]));
+    // Sequenced: argument order differs between compilers.
+    Value kept = mul(nb, a, state[n - keyBegin]);
+    Value sn = fma(nb, perKey(keys, n), x, kept);
     next.push_back(sn);
     if (!queries)
       y = y ? add(nb, y, sn) : sn;

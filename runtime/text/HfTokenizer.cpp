@@ -500,6 +500,10 @@ mlir::glint::text::openHfTokenizer(StringRef path) {
     if (!id || *id < 0)
       return llvm::createStringError(path + ": the id of '" + token.str() +
                                      "' is not a non-negative integer");
+    if (*id > kMaxTokenId)
+      return llvm::createStringError(
+          llvm::formatv("{0}: the id of '{1}' is larger than {2}", path,
+                        token.str(), kMaxTokenId));
     bpe->vocab[token.str()] = *id;
     setToken(*id, token);
   }
@@ -540,6 +544,10 @@ mlir::glint::text::openHfTokenizer(StringRef path) {
       if (!id || !content || *id < 0)
         return llvm::createStringError(
             path + ": an added token without an id or content");
+      if (*id > kMaxTokenId)
+        return llvm::createStringError(
+            llvm::formatv("{0}: the id of added token '{1}' is larger than {2}",
+                          path, *content, kMaxTokenId));
       bpe->added.push_back(
           {content->str(), *id, a->getBoolean("normalized").value_or(true)});
       setToken(*id, *content);

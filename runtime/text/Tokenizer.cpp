@@ -518,6 +518,9 @@ mlir::glint::text::openRwkvVocab(StringRef path) {
       return bad("fewer than three fields");
     if (text.take_front(first).getAsInteger(10, id) || id < 0)
       return bad("the id is not an integer");
+    if (id > kMaxTokenId)
+      return bad(
+          llvm::formatv("the id {0} is larger than {1}", id, kMaxTokenId));
     if (text.drop_front(last + 1).getAsInteger(10, length))
       return bad("the length is not an integer");
     auto token = parsePythonLiteral(text.slice(first + 1, last).trim());

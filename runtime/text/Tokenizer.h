@@ -37,6 +37,11 @@
 
 namespace mlir::glint::text {
 
+/// The largest token id a vocabulary file may give: 2^20 - 1, as a model's
+/// config allows at most 2^20 classes. Ids index a table, so without a
+/// bound one line of a vocabulary could ask for terabytes.
+constexpr int64_t kMaxTokenId = (int64_t(1) << 20) - 1;
+
 class Tokenizer {
 public:
   virtual ~Tokenizer();

@@ -208,6 +208,51 @@ TEST(TokenizerTest, UnknownTypes) {
   llvm::sys::fs::remove_directories(dir);
 }
 
+/// A vocabulary's ids index a table: an id far beyond any model's vocabulary
+/// is an error naming the file, not a table of terabytes (found by
+/// fuzz-vocab: one RWKV line with a ten-digit id took gigabytes and seconds).
+TEST(TokenizerTest, TokenIdsAreBounded) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("glint-tok", dir));
+  auto write = [&](StringRef name, StringRef contents) {
+    llvm::SmallString<128> path(dir);
+    llvm::sys::path::append(path, name);
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    os << contents;
+    return std::string(path);
+  };
+  auto message = [](llvm::Expected<std::unique_ptr<Tokenizer>> t) {
+    return t ? std::string("(opened)") : llvm::toString(t.takeError());
+  };
+  std::string rwkv = write("rwkv_vocab.txt", "1 'a' 1\n99999999999 'b' 1\n");
+  EXPECT_EQ(message(Tokenizer::open(rwkv)),
+            rwkv + ":2: unknown tokenizer type: not an RWKV vocabulary line "
+                   "`<id> <literal> <length>` (the id 99999999999 is larger "
+                   "than 1048575)");
+  // The largest id allowed opens.
+  std::string largest = write("rwkv_vocab_largest.txt", "1048575 'a' 1\n");
+  EXPECT_EQ(message(Tokenizer::open(largest)), "(opened)");
+
+  auto bpe = [](StringRef vocab, StringRef added) {
+    return (R"({"model": {"type": "BPE", "vocab": )" + vocab +
+            R"(, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"},
+               "added_tokens": )" +
+            added + "}")
+        .str();
+  };
+  std::string inVocab =
+      write("tokenizer.json", bpe(R"({"a": 0, "b": 99999999999})", "[]"));
+  EXPECT_EQ(message(Tokenizer::open(inVocab)),
+            inVocab + ": the id of 'b' is larger than 1048575");
+  std::string added =
+      write("tokenizer.json",
+            bpe(R"({"a": 0})", R"([{"id": 1048576, "content": "<x>"}])"));
+  EXPECT_EQ(message(Tokenizer::open(added)),
+            added + ": the id of added token '<x>' is larger than 1048575");
+  llvm::sys::fs::remove_directories(dir);
+}
+
 TEST(TokenizerTest, Utf8Helpers) {
   EXPECT_EQ(findInvalidUtf8("abc"), std::nullopt);
   EXPECT_EQ(findInvalidUtf8("a\xED\xA0\x80"), 1u); // A surrogate.
