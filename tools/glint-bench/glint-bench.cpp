@@ -1290,6 +1290,28 @@ bool compileWholeModel(MLIRContext &context, Case &c,
                                       whole.checkpoint.get(), whole.compiled);
 }
 
+/// The fields every line of a whole-model mode (--gradient, --decode)
+/// starts with: the case, the mode and what it times, the model, threads,
+/// form, weight type, CPU use, batch and the model's sizes.
+json::Object wholeModelLine(const Case &c, const CompiledForm &one,
+                            llvm::StringRef mode, llvm::StringRef description,
+                            int64_t threadsUsed, double cpuPerWall) {
+  json::Object line;
+  line["case"] = c.name;
+  line["mode"] = mode;
+  line["description"] = description;
+  if (!c.dir.empty())
+    line["model"] = llvm::sys::path::filename(c.dir).str();
+  line["threads"] = threadsUsed;
+  line["form"] = one.form;
+  line["weight_dtype"] = one.weightType;
+  line["cpu_per_wall"] = cpuPerWall;
+  line["B"] = 1;
+  for (auto &[key, value] : c.sizes)
+    line[key] = value;
+  return line;
+}
+
 /// The inputs of case `c` at length L: random token ids [1, L] for a whole
 /// model (its interface is `info`), else the case's own.
 Instance makeInstance(Case &c, bool wholeModel, const rt::ModelInfo &info,
@@ -1736,27 +1758,17 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
         return *llvm::min_element(v);
       };
 
-      json::Object line;
-      line["case"] = c.name;
-      line["mode"] = "gradient";
-      line["description"] =
+      json::Object line = wholeModelLine(
+          c, *one, "gradient",
           "compiled gradient (glint_gradient: logits, every layer's "
           "cotangent and the input embeddings', for a random seed on the "
           "logits) against the compiled forward (glint_forward), timed in "
-          "interleaved rounds";
-      if (!c.dir.empty())
-        line["model"] = llvm::sys::path::filename(c.dir).str();
-      line["threads"] = threadsUsed;
-      line["form"] = one->form;
-      line["weight_dtype"] = one->weightType;
-      line["cpu_per_wall"] = cpuPerWall;
-      line["B"] = 1;
+          "interleaved rounds",
+          threadsUsed, cpuPerWall);
       if (sized)
         line["L"] = L;
       else
         line["L"] = nullptr; // a fixed input size (an image)
-      for (auto &[key, value] : c.sizes)
-        line[key] = value;
       line["layers_differentiated"] = int64_t(gradient.layers.size());
       line["repetitions"] = int64_t(reps);
       line["forward_calls_per_repetition"] = forwardCalls;
@@ -1974,25 +1986,15 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       double min = seconds.front();
       double median = seconds[seconds.size() / 2];
 
-      json::Object line;
-      line["case"] = c.name;
-      line["mode"] = "decode";
-      line["description"] =
+      json::Object line = wholeModelLine(
+          c, *one, "decode",
           "greedy generation through the step entry after a random prompt "
           "of L tokens: the time of one one-token step (CompiledModel::step); "
           "weight_gbps = the step entry's weight bytes over that time, "
           "stream_read_gbps = this machine's read bandwidth on the same "
-          "threads, measured in the same run";
-      if (!c.dir.empty())
-        line["model"] = llvm::sys::path::filename(c.dir).str();
-      line["threads"] = threadsUsed;
-      line["form"] = one->form;
-      line["weight_dtype"] = one->weightType;
-      line["cpu_per_wall"] = cpuPerWall;
-      line["B"] = 1;
+          "threads, measured in the same run",
+          threadsUsed, cpuPerWall);
       line["L"] = L;
-      for (auto &[key, value] : c.sizes)
-        line[key] = value;
       line["decode_tokens"] = int64_t(decodeTokens);
       line["repetitions"] = int64_t(reps);
       line["ms_per_token_min"] = 1e3 * min;
