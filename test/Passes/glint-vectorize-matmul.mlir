@@ -6,8 +6,9 @@
 // by the row count: from 16 rows the weight is packed into 16-column
 // panels [3, 64, 16] and 6 x 16 tiles run 12 FMAs per k on vector<8xf32>
 // accumulators that start from the bias row (the output starts empty, the
-// broadcast is not read back); below 16 rows, dot products along k with
-// one reassociating horizontal sum per output. 40 columns are not a
+// broadcast is not read back); below 16 rows, dot products along k, 8
+// weight rows at a time, with one reassociating horizontal sum per output
+// (the 8 sums added to the bias as one vector<8xf32>). 40 columns are not a
 // multiple of the panel, so the last panel's transfers are masked.
 // CHECK-LABEL: func @out_in_with_bias
 // CHECK-SAME: (%[[A:[a-z0-9_]+]]: tensor<?x64xf32>, %[[W:[a-z0-9_]+]]: tensor<40x64xf32>, %[[BIAS:[a-z0-9_]+]]: tensor<40xf32>)
@@ -40,7 +41,7 @@
 // CHECK:     vector.transfer_read %[[W]]{{.+}} {in_bounds = [true]} : tensor<40x64xf32>, vector<8xf32>
 // CHECK:     math.fma
 // CHECK:     vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<8xf32> into f32
-// CHECK:     vector.transfer_read %[[BIAS]]{{.+}} {in_bounds = [true]} : tensor<40xf32>, vector<4xf32>
+// CHECK:     vector.transfer_read %[[BIAS]]{{.+}} {in_bounds = [true]} : tensor<40xf32>, vector<8xf32>
 // CHECK: return %[[Y]] : tensor<?x40xf32>
 func.func @out_in_with_bias(%a: tensor<?x64xf32>, %w: tensor<40x64xf32>, %bias: tensor<40xf32>) -> tensor<?x40xf32> {
   %c0 = arith.constant 0 : index
