@@ -392,7 +392,7 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
     become branches.
   }];
   let options = [
-    Option<"minWork", "min-work", "int64_t", /*default=*/"20000",
+    Option<"minWork", "min-work", "int64_t", /*default=*/"2000",
            "Estimated operations from which a region runs on every thread">,
   ];
   let dependentDialects = ["arith::ArithDialect"];

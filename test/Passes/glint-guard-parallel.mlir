@@ -11,7 +11,7 @@
 // (max(min(m, 32), 0) x 5 + 5), 5 operations per column and per tile.
 // CHECK-LABEL: func.func @tiles
 // CHECK-SAME: (%[[N:[^:]*]]: index, %[[M:[^:]*]]: index,
-// CHECK-DAG: %[[LIMIT:.*]] = arith.constant 20000 : index
+// CHECK-DAG: %[[LIMIT:.*]] = arith.constant 2000 : index
 // CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : index
 // CHECK-DAG: %[[FIVE:.*]] = arith.constant 5 : index
 // CHECK: %[[ITER:.*]] = arith.maxsi %[[N]], %{{.*}} : index
