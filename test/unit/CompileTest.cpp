@@ -977,6 +977,28 @@ TEST_F(WeightBinding, NarrowWeightsReadBF16InPlace) {
                 widened->find(spec.name)->bytes.data())
           << spec.name;
   expectSameOutputs(reference);
+
+  // A NaN in a matrix read in place (bf16 bits 0x7fc1 at element 3) is
+  // refused, naming the weight and the element; allowed on request.
+  std::vector<PlacedTensor> poisoned = relaidOut(*fixture, "BF16", 0);
+  auto victim = llvm::find_if(poisoned, [&](const PlacedTensor &t) {
+    return llvm::any_of(model->info().weights, [&](const rt::TensorSpec &s) {
+      return s.name == t.name && s.dtype == "bf16";
+    });
+  });
+  ASSERT_NE(victim, poisoned.end());
+  llvm::support::endian::write16le(victim->bytes.data() + 6, 0x7fc1);
+  auto bad = placed("nan.safetensors", poisoned);
+  ASSERT_TRUE(bad);
+  llvm::Error refused = model->bindWeights(*bad);
+  ASSERT_TRUE(bool(refused));
+  std::string message = llvm::toString(std::move(refused));
+  EXPECT_NE(
+      message.find("weight '" + victim->name + "' holds NaN at element 3"),
+      std::string::npos)
+      << message;
+  llvm::Error allowed = model->bindWeights(*bad, /*allowNonFinite=*/true);
+  EXPECT_FALSE(bool(allowed)) << llvm::toString(std::move(allowed));
 }
 
 /// The CUDA target with its kernels run as loops on this CPU (glint-compile
