@@ -31,6 +31,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -38,6 +39,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
 #include <unicode/unistr.h>
 
 #include <array>
@@ -55,6 +57,25 @@ namespace {
 constexpr const char *kGpt2Pattern =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|"
     "\\s+(?!\\S)|\\s+";
+
+/// The byte length of the UTF-8 character that starts at text[i].
+size_t utf8Length(StringRef text, size_t i) {
+  size_t n = 1;
+  while (i + n < text.size() && (text[i + n] & 0xC0) == 0x80)
+    ++n;
+  return n;
+}
+
+/// What a Split pre-tokenizer does with the matches of its pattern (with
+/// `invert`, with the text between them), as the `tokenizers` library
+/// names it.
+enum class SplitBehavior {
+  Isolated,           // Each its own piece.
+  Removed,            // Dropped.
+  MergedWithPrevious, // Joined to the piece before.
+  MergedWithNext,     // Joined to the piece after.
+  Contiguous,         // Consecutive ones joined into one piece.
+};
 
 /// A compiled PCRE2 regex.
 class Regex {
@@ -79,10 +100,14 @@ public:
   }
   ~Regex() { pcre2_code_free(code); }
 
-  /// Splits `text` into its matches and the text between them, in order
-  /// (the `tokenizers` library's "Isolated" behaviour).
-  std::vector<std::string> split(const std::string &text) const {
-    std::vector<std::string> pieces;
+  /// Splits `text` into its matches and the text between them, in order;
+  /// `behavior` says what becomes of the matches (with `invert`, of the
+  /// text between them).
+  std::vector<std::string> split(const std::string &text,
+                                 SplitBehavior behavior = {},
+                                 bool invert = false) const {
+    // The pieces, each marked whether it is one the behavior applies to.
+    std::vector<std::pair<std::string, bool>> marked;
     pcre2_match_data *match =
         pcre2_match_data_create_from_pattern(code, nullptr);
     size_t start = 0, last = 0;
@@ -95,19 +120,45 @@ public:
       PCRE2_SIZE *ovector = pcre2_get_ovector_pointer(match);
       size_t from = ovector[0], to = ovector[1];
       if (to == from) { // An empty match: step over one character.
-        start = from + 1;
-        while (start < text.size() && (text[start] & 0xC0) == 0x80)
-          ++start;
+        start = from < text.size() ? from + utf8Length(text, from) : from + 1;
         continue;
       }
       if (from > last)
-        pieces.push_back(text.substr(last, from - last));
-      pieces.push_back(text.substr(from, to - from));
+        marked.push_back({text.substr(last, from - last), invert});
+      marked.push_back({text.substr(from, to - from), !invert});
       last = start = to;
     }
     if (last < text.size())
-      pieces.push_back(text.substr(last));
+      marked.push_back({text.substr(last), invert});
     pcre2_match_data_free(match);
+
+    std::vector<std::string> pieces;
+    bool previousMarked = false;
+    for (auto &[piece, isMarked] : marked) {
+      bool join = false;
+      switch (behavior) {
+      case SplitBehavior::Isolated:
+        break;
+      case SplitBehavior::Removed:
+        if (isMarked)
+          continue;
+        break;
+      case SplitBehavior::MergedWithPrevious: // Not onto another match.
+        join = isMarked && !previousMarked && !pieces.empty();
+        break;
+      case SplitBehavior::MergedWithNext: // Not onto another match.
+        join = !isMarked && previousMarked;
+        break;
+      case SplitBehavior::Contiguous:
+        join = isMarked && previousMarked;
+        break;
+      }
+      previousMarked = isMarked;
+      if (join)
+        pieces.back() += piece;
+      else
+        pieces.push_back(std::move(piece));
+    }
     return pieces;
   }
 
@@ -117,6 +168,8 @@ public:
 /// One step of the pre-tokenizer.
 struct PreTokenizerStep {
   std::shared_ptr<Regex> regex; // Split by it, if set.
+  SplitBehavior behavior = SplitBehavior::Isolated;
+  bool invert = false;
   bool byteLevel = false;       // Map bytes to their stand-ins (last step).
   bool addPrefixSpace = false;
 };
@@ -125,7 +178,43 @@ struct AddedToken {
   std::string content;
   int64_t id;
   bool normalized;
+  /// Matches only where no word character is on either side.
+  bool singleWord = false;
+  /// Takes the whitespace on its left / right into the token.
+  bool lstrip = false, rstrip = false;
 };
+
+/// The code point of the UTF-8 character at text[i, i + n) (valid UTF-8).
+UChar32 codePoint(StringRef text, size_t i, size_t n) {
+  UChar32 c = static_cast<uint8_t>(text[i]) & (n == 1 ? 0x7F : 0x3F >> (n - 1));
+  for (size_t k = 1; k < n; ++k)
+    c = (c << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
+  return c;
+}
+
+/// A word character as the `tokenizers` library's single_word rule sees it
+/// (Unicode \w: letters, marks, decimal digits, connector punctuation).
+bool isWordChar(UChar32 c) {
+  return u_hasBinaryProperty(c, UCHAR_ALPHABETIC) ||
+         (U_GET_GC_MASK(c) & (U_GC_M_MASK | U_GC_ND_MASK | U_GC_PC_MASK)) ||
+         u_hasBinaryProperty(c, UCHAR_JOIN_CONTROL);
+}
+
+/// Where the UTF-8 character that ends text[0, end) starts (end > 0).
+size_t charStartBefore(StringRef text, size_t end) {
+  size_t i = end - 1;
+  while (i > 0 && (text[i] & 0xC0) == 0x80)
+    --i;
+  return i;
+}
+
+/// The code point that ends text[0, end) (valid UTF-8), or -1 at 0.
+UChar32 codePointBefore(StringRef text, size_t end) {
+  if (end == 0)
+    return -1;
+  size_t i = charStartBefore(text, end);
+  return codePoint(text, i, end - i);
+}
 
 /// A piece of the input: text still to tokenize, or an added token.
 struct Segment {
@@ -203,11 +292,26 @@ public:
           ++i;
           continue;
         }
-        if (i > last)
-          out.push_back({text.slice(last, i).str()});
+        size_t from = i, to = i + best->content.size();
+        // Matches do not overlap: a refused one is skipped as a whole.
+        i = to;
+        if (best->singleWord &&
+            (isWordChar(codePointBefore(text, from)) ||
+             (to < text.size() &&
+              isWordChar(codePoint(text, to, utf8Length(text, to))))))
+          continue;
+        // Not back past what an earlier match took.
+        if (best->lstrip)
+          while (from > last && u_isUWhiteSpace(codePointBefore(text, from)))
+            from = charStartBefore(text, from);
+        if (best->rstrip)
+          while (to < text.size() &&
+                 u_isUWhiteSpace(codePoint(text, to, utf8Length(text, to))))
+            to += utf8Length(text, to);
+        if (from > last)
+          out.push_back({text.slice(last, from).str()});
         out.push_back({"", best->id});
-        i += best->content.size();
-        last = i;
+        i = last = to;
       }
       if (last < text.size())
         out.push_back({text.substr(last).str()});
@@ -227,9 +331,7 @@ public:
       symbols.push_back(it->second);
     } else {
       for (size_t i = 0; i < word.size();) {
-        size_t n = 1;
-        while (i + n < word.size() && (word[i + n] & 0xC0) == 0x80)
-          ++n;
+        size_t n = utf8Length(word, i);
         auto it = vocab.find(word.substr(i, n));
         if (it != vocab.end())
           symbols.push_back(it->second);
@@ -304,7 +406,8 @@ public:
             next.push_back(std::move(piece));
             continue;
           }
-          for (std::string &p : step.regex->split(piece))
+          for (std::string &p :
+               step.regex->split(piece, step.behavior, step.invert))
             next.push_back(std::move(p));
         }
         pieces = std::move(next);
@@ -331,9 +434,7 @@ public:
       std::string bytes;
       bool mapped = true;
       for (size_t i = 0; i < token.size() && mapped;) {
-        size_t n = 1;
-        while (i + n < token.size() && (token[i + n] & 0xC0) == 0x80)
-          ++n;
+        size_t n = utf8Length(token, i);
         auto it = charByte.find(token.substr(i, n));
         if (it == charByte.end())
           mapped = false;
@@ -417,9 +518,19 @@ llvm::Error readPreTokenizer(StringRef path, const llvm::json::Value *p,
     }
   } else if (type == "Split") {
     StringRef behavior = object->getString("behavior").value_or("");
-    if (behavior != "Isolated" || object->getBoolean("invert").value_or(false))
+    std::optional<SplitBehavior> known =
+        llvm::StringSwitch<std::optional<SplitBehavior>>(behavior)
+            .Case("Isolated", SplitBehavior::Isolated)
+            .Case("Removed", SplitBehavior::Removed)
+            .Case("MergedWithPrevious", SplitBehavior::MergedWithPrevious)
+            .Case("MergedWithNext", SplitBehavior::MergedWithNext)
+            .Case("Contiguous", SplitBehavior::Contiguous)
+            .Default(std::nullopt);
+    if (!known)
       return unsupported(path, "Split pre-tokenizer with behavior '" +
-                                   behavior + "' (only Isolated)");
+                                   behavior + "'");
+    step.behavior = *known;
+    step.invert = object->getBoolean("invert").value_or(false);
     const llvm::json::Object *pattern = object->getObject("pattern");
     std::optional<StringRef> regex =
         pattern ? pattern->getString("Regex") : std::nullopt;
@@ -482,8 +593,9 @@ mlir::glint::text::openHfTokenizer(StringRef path) {
           path, "decoder '" + decoder->getString("type").value_or("") + "'");
   if (model->getBoolean("byte_fallback").value_or(false))
     return unsupported(path, "a byte-level BPE with byte_fallback");
-  if (model->getString("continuing_subword_prefix") ||
-      model->getString("end_of_word_suffix"))
+  // Empty ones (as some tiktoken-derived files write) change nothing.
+  if (!model->getString("continuing_subword_prefix").value_or("").empty() ||
+      !model->getString("end_of_word_suffix").value_or("").empty())
     return unsupported(path, "a BPE with subword prefixes or suffixes");
   bpe->ignoreMerges = model->getBoolean("ignore_merges").value_or(false);
 
@@ -548,8 +660,12 @@ mlir::glint::text::openHfTokenizer(StringRef path) {
         return llvm::createStringError(
             llvm::formatv("{0}: the id of added token '{1}' is larger than {2}",
                           path, *content, kMaxTokenId));
-      bpe->added.push_back(
-          {content->str(), *id, a->getBoolean("normalized").value_or(true)});
+      AddedToken token{content->str(), *id,
+                       a->getBoolean("normalized").value_or(true)};
+      token.singleWord = a->getBoolean("single_word").value_or(false);
+      token.lstrip = a->getBoolean("lstrip").value_or(false);
+      token.rstrip = a->getBoolean("rstrip").value_or(false);
+      bpe->added.push_back(std::move(token));
       setToken(*id, *content);
     }
   return bpe;

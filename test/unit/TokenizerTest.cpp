@@ -66,15 +66,17 @@ std::string show(StringRef s) {
   return out;
 }
 
-/// Every case of `<kind>/cases.json` through the tokenizer of directory
-/// `kind` (chosen as for a checkpoint); the counts checked, so that an
+/// Every case of `<dir>/cases.json` through the tokenizer of directory
+/// `dir` (chosen as for a checkpoint); the counts checked, so that an
 /// empty or missing fixture cannot pass.
-void checkFixture(StringRef kind, StringRef expectedKind, size_t minEncode,
-                  size_t minDecode) {
-  auto tokenizer = Tokenizer::fromDirectory(fixture(kind));
+void checkCases(StringRef dir, StringRef expectedKind, size_t minEncode,
+                size_t minDecode) {
+  auto tokenizer = Tokenizer::fromDirectory(dir);
   ASSERT_TRUE(bool(tokenizer)) << llvm::toString(tokenizer.takeError());
   EXPECT_EQ((*tokenizer)->kind(), expectedKind);
-  llvm::json::Value cases = readJson(fixture(kind, "cases.json"));
+  llvm::SmallString<256> casesPath(dir);
+  llvm::sys::path::append(casesPath, "cases.json");
+  llvm::json::Value cases = readJson(std::string(casesPath));
   const llvm::json::Object *root = cases.getAsObject();
   ASSERT_TRUE(root);
   const llvm::json::Array *encode = root->getArray("encode");
@@ -113,8 +115,34 @@ void checkFixture(StringRef kind, StringRef expectedKind, size_t minEncode,
                           << " cases";
 }
 
+void checkFixture(StringRef kind, StringRef expectedKind, size_t minEncode,
+                  size_t minDecode) {
+  checkCases(fixture(kind), expectedKind, minEncode, minDecode);
+}
+
 TEST(TokenizerTest, ByteLevelBpeMatchesTokenizers) {
-  checkFixture("bpe", "byte-level BPE", 300, 150);
+  checkFixture("bpe", "byte-level BPE", 350, 150);
+}
+
+// GPT-NeoX-20B's tokenizer.json as published (Mamba's tokenizer): 50k merges,
+// runs of spaces as added tokens.
+TEST(TokenizerTest, HubGptNeoxMatchesTokenizers) {
+  checkFixture("neox", "byte-level BPE", 350, 150);
+}
+
+// Dev-time: more real tokenizers, too large to commit, in folders written by
+// `make_tokenizers.py --extra NAME=tokenizer.json` and named in
+// GLINT_EXTRA_TOKENIZERS (colon-separated).
+TEST(TokenizerTest, ExtraTokenizersFromTheEnvironment) {
+  const char *list = std::getenv("GLINT_EXTRA_TOKENIZERS");
+  if (!list || !*list)
+    GTEST_SKIP() << "GLINT_EXTRA_TOKENIZERS is not set";
+  llvm::SmallVector<StringRef> dirs;
+  StringRef(list).split(dirs, ':', -1, false);
+  for (StringRef dir : dirs) {
+    SCOPED_TRACE(dir.str());
+    checkCases(dir, "byte-level BPE", 300, 150);
+  }
 }
 
 TEST(TokenizerTest, SentencePieceBpeMatchesSentencepiece) {
