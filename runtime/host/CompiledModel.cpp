@@ -437,7 +437,8 @@ Expected<std::vector<HostArray>>
 CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
                     llvm::ArrayRef<const Weight *> weights,
                     llvm::ArrayRef<HostArray> inputs,
-                    llvm::ArrayRef<HostArray> states) {
+                    llvm::ArrayRef<HostArray> states,
+                    std::vector<HostArray> *reuse) {
   if (inputs.size() != spec.inputs.size())
     return llvm::createStringError(
         llvm::formatv("the model takes {0} inputs, got {1}", spec.inputs.size(),
@@ -516,11 +517,17 @@ CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
   // (once each: two results may share one).
   std::vector<HostArray> outs;
   std::vector<void *> owned;
+  size_t firstState = outSpecs.size() - spec.states.size();
   for (auto [n, out] : llvm::enumerate(outSpecs)) {
     const int64_t *d = results.data() + at[n];
     int64_t rank = out->rank();
     std::vector<int64_t> shape(d + 3, d + 3 + rank);
-    HostArray array = HostArray::make(shape, out->dtype);
+    HostArray *old = reuse && n >= firstState && n - firstState < reuse->size()
+                         ? &(*reuse)[n - firstState]
+                         : nullptr;
+    HostArray array = old && old->shape == shape && old->dtype == out->dtype
+                          ? std::move(*old)
+                          : HostArray::make(shape, out->dtype);
     int64_t size = elementSizes[n];
     const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;
     // Row-major results (the usual case) are one copy; others go element
@@ -628,7 +635,8 @@ Expected<HostArray> CompiledModel::step(llvm::ArrayRef<HostArray> inputs,
     return noStepEntry(path);
   if (stepWeights.size() != modelInfo.step->weights.size())
     return llvm::createStringError("the model's weights are not bound");
-  auto outs = call(*modelInfo.step, stepEntry, stepWeights, inputs, states);
+  auto outs =
+      call(*modelInfo.step, stepEntry, stepWeights, inputs, states, &states);
   if (!outs)
     return outs.takeError();
   size_t results = modelInfo.step->results.size();

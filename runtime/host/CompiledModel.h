@@ -150,11 +150,14 @@ private:
 
   CompiledModel() = default;
   /// Calls `fn` (described by `spec`) and returns its results, then its next
-  /// states.
+  /// states. With `reuse`, the next states are copied into the storage of
+  /// those arrays (taken from them) where shape and dtype agree: one
+  /// generated token then allocates and clears no host state arrays.
   llvm::Expected<std::vector<HostArray>>
   call(const EntryInfo &spec, void (*fn)(void **),
        llvm::ArrayRef<const Weight *> weights, llvm::ArrayRef<HostArray> inputs,
-       llvm::ArrayRef<HostArray> states);
+       llvm::ArrayRef<HostArray> states,
+       std::vector<HostArray> *reuse = nullptr);
 
   void *handle = nullptr;
   void (*entry)(void **) = nullptr;
