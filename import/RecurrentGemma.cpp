@@ -51,6 +51,7 @@
 
 #include "import/ImportBuilder.h"
 #include "import/Importers.h"
+#include "runtime/io/Float16.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -66,13 +67,6 @@ using namespace mlir;
 using namespace mlir::glint;
 using namespace mlir::glint::import;
 using llvm::Expected;
-
-/// Rounds a float to the nearest bfloat16 (ties to even), as PyTorch does.
-static double roundToBFloat16(float value) {
-  uint32_t bits = llvm::bit_cast<uint32_t>(value);
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return llvm::bit_cast<float>(bits & 0xffff0000u);
-}
 
 /// The glint activation for a transformers ACT2FN name, if glint has it.
 static std::optional<ActKind> activationKind(StringRef name) {
@@ -260,7 +254,8 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRecurrentGemma(
   // HF: torch.tensor(hidden_size ** 0.5, dtype=torch.bfloat16), which
   // rounds to float32 and then to bfloat16; sqrt of a float32 is exact in
   // float32, so the float sqrt gives the same value.
-  double normalizer = roundToBFloat16(std::sqrt(static_cast<float>(hidden)));
+  double normalizer = runtime::bf16ToFloat(
+      runtime::floatToBF16(std::sqrt(static_cast<float>(hidden))));
 
   ImportBuilder b(context, checkpoint, source);
   Value ids = b.beginTokenForward();

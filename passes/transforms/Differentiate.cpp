@@ -276,7 +276,7 @@ FailureOr<func::FuncOp> mlir::glint::differentiate(func::FuncOp forward,
   auto fn = cast<func::FuncOp>(top.clone(*forward));
   fn.setSymName(name);
   fn->removeAttr(GlintDialect::kAttentionLayersAttrName);
-  auto cleanup = llvm::make_scope_exit([&] {
+  llvm::scope_exit cleanup([&] {
     if (fn)
       fn.erase();
   });

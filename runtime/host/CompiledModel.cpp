@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/host/CompiledModel.h"
+#include "runtime/io/Float16.h"
 #include "runtime/io/Safetensors.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -32,42 +33,6 @@ static std::optional<int64_t> elementBytes(llvm::StringRef dtype) {
   if (dtype == "bf16" || dtype == "f16")
     return 2;
   return std::nullopt;
-}
-
-/// `x` rounded to the nearest bfloat16 (ties to even), as its bits.
-static uint16_t toBFloat16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof(u));
-  if (std::isnan(x))
-    return static_cast<uint16_t>((u >> 16) | 0x40); // stays a quiet NaN
-  u += 0x7fff + ((u >> 16) & 1);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-/// `x` rounded to the nearest IEEE half (ties to even), as its bits; values
-/// past the largest half become infinities.
-static uint16_t toFloat16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof(u));
-  uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000);
-  uint32_t magnitude = u & 0x7fffffff;
-  if (magnitude > 0x7f800000) // NaN
-    return sign | 0x7e00;
-  if (magnitude >= 0x477ff000) // rounds past 65504, or Inf
-    return sign | 0x7c00;
-  if (magnitude < 0x38800000) {
-    // A half subnormal (or zero): the magnitude in units of 2^-24, rounded
-    // to nearest even.
-    float scaled;
-    uint32_t bits = magnitude;
-    std::memcpy(&scaled, &bits, sizeof(scaled));
-    scaled *= 16777216.0f; // 2^24: exact
-    auto units = static_cast<uint32_t>(std::nearbyint(scaled));
-    return sign | static_cast<uint16_t>(units);
-  }
-  // Normal: rebias the exponent (127 -> 15), round the mantissa to 10 bits.
-  uint32_t rounded = magnitude + 0xfff + ((magnitude >> 13) & 1);
-  return sign | static_cast<uint16_t>((rounded - 0x38000000) >> 13);
 }
 
 /// The bytes of one element of tensor `name`, whose dtype is `dtype`; an
@@ -324,7 +289,7 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
       weight.owned16.resize(converted->size());
       for (size_t i = 0; i < converted->size(); ++i)
         weight.owned16[i] =
-            half ? toFloat16((*converted)[i]) : toBFloat16((*converted)[i]);
+            half ? floatToHalf((*converted)[i]) : floatToBF16((*converted)[i]);
       if (half && !allowNonFinite)
         for (size_t i = 0; i < converted->size(); ++i)
           if ((weight.owned16[i] & 0x7c00) == 0x7c00)

@@ -13,6 +13,7 @@
 
 #include "runtime/io/Safetensors.h"
 #include "runtime/io/AtomicFile.h"
+#include "runtime/io/Float16.h"
 #include "runtime/io/InputLimits.h"
 #include "runtime/io/ModelInfo.h"
 
@@ -97,29 +98,6 @@ std::string formatJSON(const llvm::json::Value &value) {
   llvm::raw_string_ostream os(result);
   os << value;
   return result;
-}
-
-/// IEEE half to float. Every half is exactly a float, so this is exact for
-/// normals, subnormals, zeros and infinities; NaNs keep their payload.
-float halfToFloat(uint16_t half) {
-  uint32_t sign = uint32_t(half & 0x8000) << 16;
-  uint32_t exponent = (half >> 10) & 0x1f;
-  uint32_t mantissa = half & 0x3ff;
-  if (exponent == 0x1f)
-    return llvm::bit_cast<float>(sign | 0x7f800000 | (mantissa << 13));
-  if (exponent == 0) {
-    // Zero or subnormal: mantissa * 2^-24, which a float holds exactly.
-    float magnitude = std::ldexp(float(mantissa), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  // Rebias the exponent from 15 to 127.
-  return llvm::bit_cast<float>(sign | ((exponent + 112) << 23) |
-                               (mantissa << 13));
-}
-
-/// bfloat16 is the high half of a float.
-float bf16ToFloat(uint16_t bits) {
-  return llvm::bit_cast<float>(uint32_t(bits) << 16);
 }
 
 /// Converts every element of a float tensor to \p T. The caller has checked

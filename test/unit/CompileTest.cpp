@@ -951,7 +951,7 @@ TEST_F(WeightBinding, NarrowWeightsReadBF16InPlace) {
   ASSERT_TRUE(widened);
   // outputs() runs `model`: the narrow one for this test.
   std::swap(model, narrow);
-  auto restore = llvm::make_scope_exit([&] { std::swap(model, narrow); });
+  llvm::scope_exit restore([&] { std::swap(model, narrow); });
 
   llvm::Error copied =
       model->bindWeights(*bf16, false, rt::CompiledModel::WeightStorage::Copy);
@@ -971,11 +971,13 @@ TEST_F(WeightBinding, NarrowWeightsReadBF16InPlace) {
   expectSameOutputs(reference);
 
   ASSERT_NO_FATAL_FAILURE(bindInPlace(*widened));
-  for (const rt::TensorSpec &spec : model->info().weights)
-    if (spec.dtype == "bf16")
+  for (const rt::TensorSpec &spec : model->info().weights) {
+    if (spec.dtype == "bf16") {
       EXPECT_NE(model->weightData(spec.name),
                 widened->find(spec.name)->bytes.data())
           << spec.name;
+    }
+  }
   expectSameOutputs(reference);
 
   // A NaN in a matrix read in place (bf16 bits 0x7fc1 at element 3) is
