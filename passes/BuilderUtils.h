@@ -26,14 +26,18 @@
 
 namespace mlir::glint {
 
-/// `lanes` consecutive f32 elements of `source` along its last axis from
-/// `indices`; lanes past the end read 0 (masked) unless `inBounds`.
+/// `lanes` consecutive elements of `source` along its last axis from
+/// `indices`, in its element type; lanes past the end read 0 (masked) unless
+/// `inBounds`.
 inline Value readLanes(OpBuilder &b, Location loc, Value source,
                        ValueRange indices, int64_t lanes, bool inBounds) {
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  return vector::TransferReadOp::create(
-      b, loc, VectorType::get({lanes}, b.getF32Type()), source, indices, zero,
-      ArrayRef<bool>{inBounds});
+  Type element = cast<ShapedType>(source.getType()).getElementType();
+  Value zero = arith::ConstantOp::create(
+      b, loc, cast<TypedAttr>(b.getZeroAttr(element)));
+  return vector::TransferReadOp::create(b, loc,
+                                        VectorType::get({lanes}, element),
+                                        source, indices, zero,
+                                        ArrayRef<bool>{inBounds});
 }
 
 /// Writes `vector` into `dest` along its last axis from `indices`; lanes

@@ -190,14 +190,11 @@ private:
   /// weight (glint-narrow-weights) is read narrow and widened in registers.
   Value readWeight(OpBuilder &b, ValueRange indices, int64_t lanes,
                    bool inBounds) {
-    Type element = cast<RankedTensorType>(weight.getType()).getElementType();
-    if (element.isF32())
-      return read(b, weight, indices, lanes, inBounds);
-    Value zero = arith::ConstantOp::create(b, loc, b.getFloatAttr(element, 0));
-    Value narrow = vector::TransferReadOp::create(
-        b, loc, VectorType::get({lanes}, element), weight, indices, zero,
-        ArrayRef<bool>{inBounds});
-    return arith::ExtFOp::create(b, loc, VectorType::get({lanes}, f32), narrow);
+    Value lanesRead = read(b, weight, indices, lanes, inBounds);
+    if (cast<VectorType>(lanesRead.getType()).getElementType().isF32())
+      return lanesRead;
+    return arith::ExtFOp::create(b, loc, VectorType::get({lanes}, f32),
+                                 lanesRead);
   }
   /// The initial value of `lanes` accumulators at tile position (row, col)
   /// (global column `globalCol`), as `initial` says.
@@ -582,13 +579,9 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
               DenseElementsAttr::get(
                   words,
                   sb.getI32IntegerAttr(static_cast<int32_t>(0xffff0000u))));
-          Value zero =
-              arith::ConstantOp::create(sb, loc, sb.getFloatAttr(element, 0));
           SmallVector<Value> next;
           for (int64_t j = 0; j < nb; ++j) {
-            Value raw = vector::TransferReadOp::create(
-                sb, loc, VectorType::get({2 * w}, element), weight,
-                ValueRange{weightRows[j], k}, zero, ArrayRef<bool>{true});
+            Value raw = read(sb, weight, {weightRows[j], k}, 2 * w, true);
             Value packed = vector::BitCastOp::create(sb, loc, words, raw);
             Value lo = vector::BitCastOp::create(
                 sb, loc, floats, arith::ShLIOp::create(sb, loc, packed, shift));
