@@ -592,22 +592,29 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
           return next;
         };
         SmallVector<Value> acc(nb, zeros(rb, w));
-        if (pairDepth > 0) {
-          auto kLoop = scf::ForOp::create(
-              rb, loc, index(rb, 0), index(rb, pairDepth), index(rb, 2 * w),
-              acc, [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
-                scf::YieldOp::create(kb, loc, stepPairs(kb, k, carried));
-              });
-          acc.assign(kLoop.getResults().begin(), kLoop.getResults().end());
-        }
-        if (fullDepth > pairDepth) {
-          auto kLoop = scf::ForOp::create(
-              rb, loc, index(rb, pairDepth), index(rb, fullDepth), index(rb, w),
-              acc, [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
-                scf::YieldOp::create(kb, loc, step(kb, k, carried, true));
-              });
-          acc.assign(kLoop.getResults().begin(), kLoop.getResults().end());
-        }
+        // acc through a loop over k in [from, to) by `stride`, `body` a step.
+        auto accumulate =
+            [&](int64_t from, int64_t to, int64_t stride,
+                llvm::function_ref<SmallVector<Value>(OpBuilder &, Value,
+                                                      ValueRange)>
+                    body) {
+              if (to <= from)
+                return;
+              Value lower = index(rb, from);
+              Value upper = index(rb, to);
+              Value by = index(rb, stride);
+              auto kLoop = scf::ForOp::create(
+                  rb, loc, lower, upper, by, acc,
+                  [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
+                    scf::YieldOp::create(kb, loc, body(kb, k, carried));
+                  });
+              acc.assign(kLoop.getResults().begin(), kLoop.getResults().end());
+            };
+        accumulate(0, pairDepth, 2 * w, stepPairs);
+        accumulate(pairDepth, fullDepth, w,
+                   [&](OpBuilder &kb, Value k, ValueRange carried) {
+                     return step(kb, k, carried, true);
+                   });
         if (fullDepth < depth)
           acc = step(rb, index(rb, fullDepth), acc, false);
         // Horizontal sums in any order (reassoc): a tree, not a chain.
