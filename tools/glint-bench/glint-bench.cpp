@@ -129,6 +129,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace mlir;
@@ -245,8 +246,47 @@ namespace {
 //===----------------------------------------------------------------------===//
 
 /// A float32 host array of `shape` filled uniformly from [lo, hi).
+/// The case and length being set up, for refusing an input too large.
+static std::string currentInstance;
+
+/// This machine's physical memory in bytes (0 if unknown).
+static uint64_t physicalMemory() {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? uint64_t(pages) * uint64_t(size) : 0;
+}
+
+/// Exits with an error if an input of `shape` (elements of `bytes` bytes)
+/// would take more than a quarter of the memory (a typo in --L, say): no room
+/// would be left for the outputs and the reference. Checked before the
+/// allocation, with the size it would take.
+void refuseHugeInput(llvm::ArrayRef<int64_t> shape, uint64_t bytes) {
+  uint64_t total = bytes;
+  bool overflow = false;
+  for (int64_t d : shape) {
+    bool over = false;
+    total = llvm::SaturatingMultiply(total, uint64_t(d), &over);
+    overflow |= over;
+  }
+  uint64_t memory = physicalMemory();
+  if (!overflow && (!memory || total <= memory / 4))
+    return;
+  std::string dims;
+  for (int64_t d : shape)
+    dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+  std::string size =
+      overflow
+          ? std::string("more than 2^64 bytes")
+          : llvm::formatv("{0:f1} GiB", double(total) / (1ull << 30)).str();
+  error(llvm::formatv("{0}: an input of shape [{1}] would take {2}, more "
+                      "than a quarter of this machine's {3} GiB of memory; "
+                      "choose a smaller --L",
+                      currentInstance, dims, size, memory >> 30));
+  std::exit(1);
+}
+
 rt::HostArray randomArray(std::mt19937 &rng, std::vector<int64_t> shape,
                           float lo, float hi) {
+  refuseHugeInput(shape, sizeof(float));
   rt::HostArray a = rt::HostArray::make(std::move(shape), "f32");
   std::uniform_real_distribution<float> dist(lo, hi);
   float *p = a.data<float>();
@@ -403,6 +443,12 @@ struct Case {
   /// The checkpoint directory of the `model` case.
   std::string dir;
 };
+
+/// The cases that compile a whole model from a checkpoint (--decode,
+/// --gradient and --weight-dtype apply to them only).
+bool isWholeModel(const Case &c) {
+  return c.name == "model" || c.name == "mamba-130m";
+}
 
 /// `func.func @forward` of one op over function inputs of `shapes`.
 std::string oneOpModule(llvm::ArrayRef<std::vector<int64_t>> shapes,
@@ -1330,7 +1376,9 @@ json::Object wholeModelLine(const Case &c, const CompiledForm &one,
 Instance makeInstance(Case &c, bool wholeModel, const rt::ModelInfo &info,
                       std::mt19937 &rng, int64_t L) {
   Instance in;
+  currentInstance = llvm::formatv("{0} L={1}", c.name, L).str();
   if (wholeModel) {
+    refuseHugeInput({1, L}, sizeof(int64_t));
     rt::HostArray ids = rt::HostArray::make({1, L}, "i64");
     std::uniform_int_distribution<int64_t> token(
         0, std::max<int64_t>(info.inputs[0].limit, 1) - 1);
@@ -2055,7 +2103,7 @@ bool runCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
              llvm::ArrayRef<std::string> forms, unsigned reps,
              int64_t threadsUsed, std::mt19937 &rng) {
   std::unique_ptr<rt::Checkpoint> checkpoint;
-  bool wholeModel = c.name == "model" || c.name == "mamba-130m";
+  bool wholeModel = isWholeModel(c);
   if (gradientMode && wholeModel)
     return runGradientCase(context, c, Ls, forms, reps, threadsUsed, rng);
   if (decodeMode && wholeModel)
@@ -2178,7 +2226,23 @@ int main(int argc, char **argv) {
       error(llvm::formatv("--L: {0} is not a positive length", L));
       return 1;
     }
+  if (repetitions.getNumOccurrences() && repetitions == 0) {
+    error("--repetitions: at least one");
+    return 1;
+  }
   unsigned reps = repetitions ? unsigned(repetitions) : (quick ? 2 : 5);
+  if (chunkSize < 0) {
+    error(llvm::formatv("--chunk-size: {0} is not a positive count "
+                        "(0: the pass's default)",
+                        chunkSize.getValue()));
+    return 1;
+  }
+  if (gradientMode && gradientCheckLength <= 0) {
+    error(llvm::formatv("--gradient-check-length: {0} is not a positive "
+                        "length",
+                        gradientCheckLength.getValue()));
+    return 1;
+  }
   if (gradientMode && decodeMode) {
     error("--gradient and --decode: choose one");
     return 1;
@@ -2237,10 +2301,20 @@ int main(int argc, char **argv) {
   auto at = all.end() - 2;
   for (const std::string &dir : llvm::reverse(dirs))
     at = all.insert(at, modelCase(dir));
+  // What only the whole-model cases do; the others would ignore it.
+  std::string wholeModelOnly =
+      decodeMode     ? "--decode"
+      : gradientMode ? "--gradient"
+      : llvm::any_of(weightDtypes,
+                     [](const std::string &t) { return t != "f32"; })
+          ? "--weight-dtype"
+          : "";
   std::vector<Case *> selected;
   if (caseNames.empty()) {
+    // All cases, or with such an option, all that it applies to.
     for (Case &c : all)
-      selected.push_back(&c);
+      if (wholeModelOnly.empty() || isWholeModel(c))
+        selected.push_back(&c);
   } else {
     for (const std::string &name : caseNames) {
       auto it = llvm::find_if(all, [&](Case &c) { return c.name == name; });
@@ -2259,6 +2333,16 @@ int main(int argc, char **argv) {
           selected.push_back(&c);
     }
   }
+
+  if (!wholeModelOnly.empty())
+    for (Case *c : selected)
+      if (!isWholeModel(*c)) {
+        error(wholeModelOnly +
+              " applies to the whole-model cases (model, "
+              "mamba-130m), not to '" +
+              c->name + "'");
+        return 1;
+      }
 
   DialectRegistry registry;
   registerCompilerDialects(registry);
