@@ -12,7 +12,11 @@
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 
 #include <algorithm>
 #include <chrono>
@@ -451,4 +455,60 @@ void mlir::glint::runtime::printTopK(
     }
     os << "\n";
   }
+}
+
+Expected<CachedLibrary> mlir::glint::runtime::compileInCache(
+    StringRef self, StringRef input, llvm::ArrayRef<std::string> options,
+    StringRef cacheDir, StringRef user) {
+  llvm::SmallString<256> tool(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(tool, "glint-compile");
+  if (!llvm::sys::fs::can_execute(tool))
+    return llvm::createStringError(user + " compiles with glint-compile, "
+                                          "which is not next to " +
+                                   llvm::sys::path::filename(self) + " (" +
+                                   tool + ")");
+  llvm::SmallString<128> out, err;
+  for (llvm::SmallString<128> *path : {&out, &err})
+    if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+            "glint-compile", path == &out ? "out" : "err", *path))
+      return llvm::createStringError("cannot create a temporary file: " +
+                                     ec.message());
+  llvm::FileRemover removeOut(out), removeErr(err);
+  std::string cacheOption = "--cache-dir=" + cacheDir.str();
+  std::vector<StringRef> args = {tool, input, "--cache"};
+  for (const std::string &option : options)
+    args.push_back(option);
+  if (!cacheDir.empty())
+    args.push_back(cacheOption);
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(out),
+                                          StringRef(err)};
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(tool, args, std::nullopt, redirects, 0, 0,
+                                     &error);
+  auto read = [](StringRef path) {
+    auto buffer = llvm::MemoryBuffer::getFile(path);
+    return buffer ? (*buffer)->getBuffer().str() : std::string();
+  };
+  std::string messages = read(err);
+  if (rc < 0)
+    return llvm::createStringError("cannot run " + tool + ": " + error);
+  StringRef prefix = "glint-compile: error: ";
+  if (rc != 0) {
+    StringRef m = StringRef(messages).trim();
+    if (m.starts_with(prefix) && !m.contains('\n'))
+      return llvm::createStringError(m.drop_front(prefix.size()));
+    llvm::errs() << messages;
+    return llvm::createStringError("glint-compile cannot compile " + input +
+                                   " (see above)");
+  }
+  llvm::errs() << messages; // Warnings, if any.
+  std::string record = StringRef(read(out)).trim().str();
+  StringRef line = record;
+  CachedLibrary library;
+  library.cached = line.consume_front("cached: ");
+  if (!library.cached && !line.consume_front("compiled: "))
+    return llvm::createStringError("glint-compile --cache printed '" + record +
+                                   "', not the library's path");
+  library.path = line.str();
+  return library;
 }

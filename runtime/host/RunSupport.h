@@ -169,6 +169,23 @@ void printTopK(llvm::raw_ostream &os, const RunArray &result, unsigned k,
 void printTopK(llvm::raw_ostream &os, const RunArray &result, unsigned k,
                llvm::function_ref<std::string(int64_t)> name);
 
+/// A library in the compile cache, and whether it was there already.
+struct CachedLibrary {
+  std::string path;
+  bool cached = false;
+};
+
+/// Runs `glint-compile INPUT --cache OPTIONS...` (the glint-compile next to
+/// the running program `self`), which finds INPUT's library in the compile
+/// cache (`cacheDir`; empty: glint-compile's default) or compiles it there.
+/// glint-compile's one-line errors become the error; longer diagnostics go
+/// to stderr first. `user` names the feature in the error when glint-compile
+/// is missing.
+llvm::Expected<CachedLibrary>
+compileInCache(llvm::StringRef self, llvm::StringRef input,
+               llvm::ArrayRef<std::string> options, llvm::StringRef cacheDir,
+               llvm::StringRef user);
+
 } // namespace mlir::glint::runtime
 
 #endif // GLINT_RUNTIME_HOST_RUNSUPPORT_H

@@ -298,65 +298,6 @@ static int runGeneration(const rt::Checkpoint &checkpoint,
   return 0;
 }
 
-/// Runs `glint-compile DIR --cache` (next to this program), which finds the
-/// checkpoint's library in the compile cache or compiles it there; its path,
-/// and whether it was cached. glint-compile's one-line errors become ours.
-static llvm::Expected<std::pair<std::string, bool>>
-compileInCache(const char *argv0) {
-  std::string self =
-      llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&fail));
-  llvm::SmallString<256> tool(llvm::sys::path::parent_path(self));
-  llvm::sys::path::append(tool, "glint-compile");
-  if (!llvm::sys::fs::can_execute(tool))
-    return llvm::createStringError(
-        "-m compiles with glint-compile, which is not next to glint-run (" +
-        tool + ")");
-  llvm::SmallString<128> out, err;
-  if (std::error_code ec =
-          llvm::sys::fs::createTemporaryFile("glint-run", "out", out))
-    return llvm::createStringError("cannot create a temporary file: " +
-                                   ec.message());
-  llvm::FileRemover removeOut(out);
-  if (std::error_code ec =
-          llvm::sys::fs::createTemporaryFile("glint-run", "err", err))
-    return llvm::createStringError("cannot create a temporary file: " +
-                                   ec.message());
-  llvm::FileRemover removeErr(err);
-  std::string cacheOption = "--cache-dir=" + cacheDir;
-  std::vector<StringRef> args = {tool, checkpointDir, "--cache"};
-  if (!cacheDir.empty())
-    args.push_back(cacheOption);
-  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(out),
-                                          StringRef(err)};
-  std::string error;
-  int rc = llvm::sys::ExecuteAndWait(tool, args, std::nullopt, redirects, 0, 0,
-                                     &error);
-  auto read = [](StringRef path) {
-    auto buffer = llvm::MemoryBuffer::getFile(path);
-    return buffer ? (*buffer)->getBuffer().str() : std::string();
-  };
-  std::string messages = read(err);
-  if (rc < 0)
-    return llvm::createStringError("cannot run " + tool + ": " + error);
-  StringRef prefix = "glint-compile: error: ";
-  if (rc != 0) {
-    StringRef m = StringRef(messages).trim();
-    if (m.starts_with(prefix) && !m.contains('\n'))
-      return llvm::createStringError(m.drop_front(prefix.size()));
-    llvm::errs() << messages;
-    return llvm::createStringError("glint-compile cannot compile " +
-                                   checkpointDir + " (see above)");
-  }
-  llvm::errs() << messages; // Warnings, if any.
-  std::string record = StringRef(read(out)).trim().str();
-  StringRef line = record;
-  bool cached = line.consume_front("cached: ");
-  if (!cached && !line.consume_front("compiled: "))
-    return llvm::createStringError("glint-compile --cache printed '" + record +
-                                   "', not the library's path");
-  return std::make_pair(line.str(), cached);
-}
-
 /// config.json's eos_token_id (a number, or the first of a list), if any.
 static std::optional<int64_t> endOfSequence(StringRef directory) {
   llvm::SmallString<256> path(directory);
@@ -423,10 +364,12 @@ static int runCheckpoint(const char *argv0,
   auto checkpoint = rt::Checkpoint::open(checkpointDir);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
-  auto library = compileInCache(argv0);
+  auto library = rt::compileInCache(
+      llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&fail)),
+      checkpointDir, {}, cacheDir, "-m");
   if (!library)
     return fail(llvm::toString(library.takeError()));
-  auto model = rt::CompiledModel::load(library->first);
+  auto model = rt::CompiledModel::load(library->path);
   if (!model)
     return fail(llvm::toString(model.takeError()));
   if (llvm::Error e = (*model)->bindWeights(**checkpoint, allowNonFinite))
@@ -469,7 +412,7 @@ static int runCheckpoint(const char *argv0,
         llvm::outs().flush();
         return true;
       },
-      library->first);
+      library->path);
   if (!stats) {
     llvm::outs() << "\n";
     return fail(llvm::toString(stats.takeError()));
@@ -495,9 +438,9 @@ static int runCheckpoint(const char *argv0,
   };
   llvm::errs() << llvm::formatv(
       "start-up: {0:F1} ms ({1} {2}; {3} tokenizer {4})\n", startup * 1e3,
-      library->second ? "library from the compile cache:"
+      library->cached ? "library from the compile cache:"
                       : "compiled into the compile cache:",
-      library->first, tok.kind(), tok.path());
+      library->path, tok.kind(), tok.path());
   if (temperature > 0)
     llvm::errs() << llvm::formatv(
         "sampling: temperature {0}, top-k {1}, "
