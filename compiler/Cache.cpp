@@ -56,7 +56,7 @@ static std::string compilerBuild() {
 std::string compiler::cacheKey(ModuleOp module, StringRef function,
                                StepMode step, const AttentionOptions &attention,
                                const LoopsOptions &loops,
-                               const TargetOptions &target) {
+                               const TargetOptions &target, bool gradient) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "glint " GLINT_VERSION " " GLINT_COMMIT "\n" << compilerBuild() << "\n";
@@ -68,7 +68,7 @@ std::string compiler::cacheKey(ModuleOp module, StringRef function,
      << target.cpu << " " << target.features << " " << target.vectorWidth << " "
      << target.avx512 << " " << target.threads << " " << target.gpuArch << " "
      << target.gpuBinary << " " << target.gpuEmulate << " "
-     << target.gpuTimeChunk << "\n";
+     << target.gpuTimeChunk << "\ngradient " << gradient << "\n";
   module->print(os);
   llvm::SHA256 hash;
   hash.update(text);
@@ -78,7 +78,7 @@ std::string compiler::cacheKey(ModuleOp module, StringRef function,
 llvm::Expected<compiler::CachedLibrary> compiler::compileCached(
     ModuleOp module, StringRef function, StringRef directory, StepMode step,
     const AttentionOptions &attention, const LoopsOptions &loops,
-    const TargetOptions &target) {
+    const TargetOptions &target, bool gradient) {
   if (directory.empty())
     return llvm::createStringError(
         "no cache directory: set GLINT_CACHE_DIR, XDG_CACHE_HOME or HOME, or "
@@ -96,14 +96,16 @@ llvm::Expected<compiler::CachedLibrary> compiler::compileCached(
   CachedLibrary library;
   llvm::SmallString<256> path(directory);
   llvm::sys::path::append(
-      path, cacheKey(module, function, step, attention, loops, target) + ".so");
+      path,
+      cacheKey(module, function, step, attention, loops, target, gradient) +
+          ".so");
   library.path = std::string(path);
   if (llvm::sys::fs::exists(path)) {
     library.hit = true;
     return library;
   }
   if (llvm::Error e = compileToLibrary(module, function, library.path, step,
-                                       attention, loops, target))
+                                       attention, loops, target, gradient))
     return std::move(e);
   return library;
 }

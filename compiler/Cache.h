@@ -12,7 +12,8 @@
 //            the glint IR as printed (architecture and shapes; the weights'
 //            values are bound at load time, so they are not part of it),
 //            the entry function, the target (triple, CPU, features, vector
-//            width, threads, GPU), the step, attention and loop options )
+//            width, threads, GPU), the step, attention and loop options,
+//            whether the gradient entry is added )
 //
 // Libraries are written atomically: concurrent runs cannot see half a file.
 //
@@ -32,7 +33,8 @@ std::string defaultCacheDirectory();
 /// The key of a library compiled from `module` with these options.
 std::string cacheKey(ModuleOp module, llvm::StringRef function, StepMode step,
                      const AttentionOptions &attention,
-                     const LoopsOptions &loops, const TargetOptions &target);
+                     const LoopsOptions &loops, const TargetOptions &target,
+                     bool gradient = false);
 
 /// A library in the cache.
 struct CachedLibrary {
@@ -47,7 +49,8 @@ struct CachedLibrary {
 llvm::Expected<CachedLibrary> compileCached(
     ModuleOp module, llvm::StringRef function, llvm::StringRef directory,
     StepMode step = StepMode::Auto, const AttentionOptions &attention = {},
-    const LoopsOptions &loops = {}, const TargetOptions &target = hostTarget());
+    const LoopsOptions &loops = {}, const TargetOptions &target = hostTarget(),
+    bool gradient = false);
 
 } // namespace mlir::glint::compiler
 

@@ -29,6 +29,11 @@ config.substitutions.append(("%bad-input", "python3 " + os.path.join(
 config.substitutions.append(("%crash", "python3 " + os.path.join(
     os.path.dirname(__file__), "Tools", "Inputs", "crash-signal.py")))
 
+# Libraries that tools compile on their own (glint-explain's compiled
+# gradient) go to a cache in the build tree, not the user's home.
+config.environment["GLINT_CACHE_DIR"] = os.path.join(
+    config.test_exec_root, "glint-cache")
+
 # FileCheck variables are local to a CHECK-LABEL block.
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 

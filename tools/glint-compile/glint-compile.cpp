@@ -391,7 +391,7 @@ int main(int argc, char **argv) {
     auto library = compiler::compileCached(
         *module, functionName,
         cacheDir.empty() ? compiler::defaultCacheDirectory() : cacheDir,
-        stepMode, attention, loops, *target);
+        stepMode, attention, loops, *target, gradEntry);
     if (!library)
       return fail(llvm::toString(library.takeError()));
     // One line a caller can read: whether it was there, and where.

@@ -33,6 +33,7 @@
 #include "reference/ReferenceEvaluator.h"
 #include "runtime/host/CompiledModel.h"
 #include "runtime/host/RunSupport.h"
+#include "llvm/Support/FileUtilities.h"
 #include "runtime/io/InputLimits.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Safetensors.h"
@@ -191,6 +192,24 @@ static cl::opt<std::string> igBaseline(
              "id whose embedding fills every position"),
     cl::init("zero"), cl::cat(category));
 
+static cl::opt<bool> referenceGradient(
+    "reference-gradient",
+    cl::desc("Gradient methods (attribution, input_x_gradient, "
+             "integrated_gradients) through the double-precision reference "
+             "evaluator; by default they call the model's compiled gradient "
+             "(float32, compiled once by glint-compile --grad into the "
+             "compile cache)"),
+    cl::cat(category));
+static cl::opt<std::string> cacheDir(
+    "cache-dir",
+    cl::desc("The compile cache of the compiled gradient (default: "
+             "$GLINT_CACHE_DIR, else $XDG_CACHE_HOME/glint, else "
+             "~/.cache/glint)"),
+    cl::value_desc("dir"), cl::cat(category));
+
+/// This program's path, for finding glint-compile next to it.
+static std::string selfPath;
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-explain") << message << "\n";
   return 1;
@@ -220,6 +239,10 @@ struct Model {
   /// A library from `glint-compile --attention`: it computes the maps of
   /// its one formulation and aggregate natively, in float32.
   std::unique_ptr<rt::CompiledModel> compiled;
+  /// The compiled gradient of the embeddings-input forward (made on first
+  /// use unless --reference-gradient), and its library's path.
+  std::unique_ptr<rt::CompiledModel> compiledGradient;
+  std::string compiledGradientPath;
 };
 
 /// Logits and every layer's map for one batch.
@@ -1261,6 +1284,9 @@ constexpr StringLiteral kRollout = "rollout", kRaw = "raw_attention",
 /// replaced by an argument after the ids), with its gradient function.
 struct EmbeddingGradient {
   OwningOpRef<ModuleOp> module;
+  /// The module as printed before differentiation: what glint-compile --grad
+  /// compiles (the same text for every input, so one library serves all).
+  std::string forwardText;
   ref::Array embeddings; // of the input, [B, L, D]
   ref::Array table;      // the lookup's table, [vocab, D]
   int64_t layers = 0;
@@ -1323,6 +1349,10 @@ static Expected<EmbeddingGradient> embeddingGradient(Model &model,
   forward.setFunctionType(
       FunctionType::get(forward.getContext(), block.getArgumentTypes(),
                         forward.getFunctionType().getResults()));
+  {
+    llvm::raw_string_ostream os(result.forwardText);
+    result.module->print(os);
+  }
   FailureOr<func::FuncOp> grad;
   if (llvm::Error e = withDiagnostics(
           model.context.get(), "the model has no gradient", [&] {
@@ -1348,13 +1378,77 @@ static ref::Array scoreSeed(const ref::Array &logits,
 
 /// The gradient function's results at `embeddings`: the logits, each layer's
 /// output cotangent, and the embeddings' cotangent.
+/// Compiles `gradient`'s forward with its gradient entry (glint-compile
+/// --grad, through the compile cache) and binds the checkpoint's weights,
+/// once per run; says on stderr which library it uses.
+static llvm::Error loadCompiledGradient(Model &model,
+                                        const EmbeddingGradient &gradient) {
+  if (model.compiledGradient)
+    return llvm::Error::success();
+  llvm::SmallString<128> path;
+  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+          "glint-explain-gradient", "mlir", path))
+    return llvm::createStringError("cannot create a temporary file: " +
+                                   ec.message());
+  llvm::FileRemover remove(path);
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    if (ec)
+      return llvm::createStringError(path + ": " + ec.message());
+    os << gradient.forwardText;
+  }
+  auto library = rt::compileInCache(selfPath, path, {"--grad"}, cacheDir,
+                                    "the compiled gradient");
+  if (!library)
+    return library.takeError();
+  auto compiled = rt::CompiledModel::load(library->path);
+  if (!compiled)
+    return compiled.takeError();
+  if (llvm::Error e = (*compiled)->bindWeights(*model.checkpoint))
+    return e;
+  if (!(*compiled)->hasGradient())
+    return llvm::createStringError(library->path + " has no gradient entry");
+  model.compiledGradient = std::move(*compiled);
+  model.compiledGradientPath = library->path;
+  llvm::errs() << "glint-explain: gradient methods use the compiled gradient "
+                  "(float32; "
+               << (library->cached ? "from the compile cache: "
+                                   : "compiled into the compile cache: ")
+               << library->path
+               << "); --reference-gradient uses the reference evaluator\n";
+  return llvm::Error::success();
+}
+
 static Expected<std::vector<ref::Array>>
 runGradient(Model &model, const EmbeddingGradient &gradient,
             const ref::Array &ids, const ref::Array &embeddings,
             const ref::Array &seed) {
-  ref::ReferenceEvaluator evaluator(*gradient.module,
-                                    ref::weightsFrom(*model.checkpoint));
-  auto results = evaluator.run("forward_grad", {ids, embeddings, seed});
+  Expected<std::vector<ref::Array>> results = std::vector<ref::Array>();
+  if (!referenceGradient) {
+    if (llvm::Error e = loadCompiledGradient(model, gradient))
+      return std::move(e);
+    const rt::EntryInfo &entry = *model.compiledGradient->info().gradient;
+    std::vector<rt::HostArray> args;
+    const ref::Array *arrays[] = {&ids, &embeddings, &seed};
+    for (auto [i, array] : llvm::enumerate(arrays)) {
+      const std::string &dtype = entry.inputs.size() > i
+                                     ? entry.inputs[i].dtype
+                                     : std::string("f32");
+      args.push_back(rt::toHostArray(
+          ref::toRunArray(*array, dtype == "i64" || dtype == "i32"), dtype));
+    }
+    auto outs = model.compiledGradient->runGradient(args);
+    if (!outs)
+      return outs.takeError();
+    results->clear();
+    for (const rt::HostArray &out : *outs)
+      results->push_back(ref::fromRunArray(rt::fromHostArray(out)));
+  } else {
+    ref::ReferenceEvaluator evaluator(*gradient.module,
+                                      ref::weightsFrom(*model.checkpoint));
+    results = evaluator.run("forward_grad", {ids, embeddings, seed});
+  }
   if (!results)
     return results.takeError();
   // Name the first non-finite cotangent: a layer's output (deepest first is
@@ -1495,7 +1589,8 @@ integratedGradients(Model &model, const EmbeddingGradient &gradient,
   ref::Array difference(baseline->shape);
   for (size_t i = 0; i < difference.data.size(); ++i)
     difference.data[i] = gradient.embeddings.data[i] - baseline->data[i];
-  // The scores at the input and at the baseline, per example.
+  // The scores at the input and at the baseline, per example: the
+  // evaluator's forward, or the compiled gradient's logits.
   ref::ReferenceEvaluator evaluator(*gradient.module,
                                     ref::weightsFrom(*model.checkpoint));
   IntegratedGradients result;
@@ -1504,7 +1599,9 @@ integratedGradients(Model &model, const EmbeddingGradient &gradient,
   std::vector<double> scores[2];
   const ref::Array *points[] = {&gradient.embeddings, &*baseline};
   for (const ref::Array *at : points) {
-    auto out = evaluator.run("forward", {ids, *at});
+    auto out = referenceGradient
+                   ? evaluator.run("forward", {ids, *at})
+                   : runGradient(model, gradient, ids, *at, seed);
     if (!out)
       return out.takeError();
     std::vector<double> &side = scores[at == &*baseline];
@@ -2245,6 +2342,11 @@ static int evaluate() {
                      {"examples", count},
                      {"steps", static_cast<int64_t>(evalSteps)},
                      {"aggregate", aggregateOpt},
+                     {"gradient", model->compiledGradient
+                                      ? "compiled (float32): " +
+                                            model->compiledGradientPath
+                                      : std::string("reference evaluator "
+                                                    "(float64)")},
                      {"rows", std::move(json)}}));
     if (llvm::Error e = ex::writeFileAtomically(evalJson, text + "\n"))
       return fail(llvm::toString(std::move(e)));
@@ -2254,6 +2356,8 @@ static int evaluate() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  selfPath = llvm::sys::fs::getMainExecutable(
+      argv[0], reinterpret_cast<void *>(&selfPath));
   mlir::glint::addGlintVersionPrinter();
   mlir::glint::runtime::setBugReportMessage();
   glint::registerGlintToAttention();
