@@ -95,10 +95,9 @@ llvm::Expected<compiler::CachedLibrary> compiler::compileCached(
     return unwritable(ec.message());
   CachedLibrary library;
   llvm::SmallString<256> path(directory);
-  llvm::sys::path::append(
-      path,
-      cacheKey(module, function, step, attention, loops, target, gradient) +
-          ".so");
+  llvm::sys::path::append(path, cacheKey(module, function, step, attention,
+                                         loops, target, gradient) +
+                                    ".so");
   library.path = std::string(path);
   if (llvm::sys::fs::exists(path)) {
     library.hit = true;

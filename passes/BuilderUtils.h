@@ -34,10 +34,9 @@ inline Value readLanes(OpBuilder &b, Location loc, Value source,
   Type element = cast<ShapedType>(source.getType()).getElementType();
   Value zero = arith::ConstantOp::create(
       b, loc, cast<TypedAttr>(b.getZeroAttr(element)));
-  return vector::TransferReadOp::create(b, loc,
-                                        VectorType::get({lanes}, element),
-                                        source, indices, zero,
-                                        ArrayRef<bool>{inBounds});
+  return vector::TransferReadOp::create(
+      b, loc, VectorType::get({lanes}, element), source, indices, zero,
+      ArrayRef<bool>{inBounds});
 }
 
 /// Writes `vector` into `dest` along its last axis from `indices`; lanes

@@ -593,23 +593,22 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
         };
         SmallVector<Value> acc(nb, zeros(rb, w));
         // acc through a loop over k in [from, to) by `stride`, `body` a step.
-        auto accumulate =
-            [&](int64_t from, int64_t to, int64_t stride,
-                llvm::function_ref<SmallVector<Value>(OpBuilder &, Value,
-                                                      ValueRange)>
-                    body) {
-              if (to <= from)
-                return;
-              Value lower = index(rb, from);
-              Value upper = index(rb, to);
-              Value by = index(rb, stride);
-              auto kLoop = scf::ForOp::create(
-                  rb, loc, lower, upper, by, acc,
-                  [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
-                    scf::YieldOp::create(kb, loc, body(kb, k, carried));
-                  });
-              acc.assign(kLoop.getResults().begin(), kLoop.getResults().end());
-            };
+        auto accumulate = [&](int64_t from, int64_t to, int64_t stride,
+                              llvm::function_ref<SmallVector<Value>(
+                                  OpBuilder &, Value, ValueRange)>
+                                  body) {
+          if (to <= from)
+            return;
+          Value lower = index(rb, from);
+          Value upper = index(rb, to);
+          Value by = index(rb, stride);
+          auto kLoop = scf::ForOp::create(
+              rb, loc, lower, upper, by, acc,
+              [&](OpBuilder &kb, Location, Value k, ValueRange carried) {
+                scf::YieldOp::create(kb, loc, body(kb, k, carried));
+              });
+          acc.assign(kLoop.getResults().begin(), kLoop.getResults().end());
+        };
         accumulate(0, pairDepth, 2 * w, stepPairs);
         accumulate(pairDepth, fullDepth, w,
                    [&](OpBuilder &kb, Value k, ValueRange carried) {

@@ -398,12 +398,10 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
   return Error::success();
 }
 
-Expected<std::vector<HostArray>>
-CompiledModel::call(const EntryInfo &spec, void (*fn)(void **),
-                    llvm::ArrayRef<const Weight *> weights,
-                    llvm::ArrayRef<HostArray> inputs,
-                    llvm::ArrayRef<HostArray> states,
-                    std::vector<HostArray> *reuse) {
+Expected<std::vector<HostArray>> CompiledModel::call(
+    const EntryInfo &spec, void (*fn)(void **),
+    llvm::ArrayRef<const Weight *> weights, llvm::ArrayRef<HostArray> inputs,
+    llvm::ArrayRef<HostArray> states, std::vector<HostArray> *reuse) {
   if (inputs.size() != spec.inputs.size())
     return llvm::createStringError(
         llvm::formatv("the model takes {0} inputs, got {1}", spec.inputs.size(),

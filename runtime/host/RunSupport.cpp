@@ -10,10 +10,10 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
-#include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -457,14 +457,16 @@ void mlir::glint::runtime::printTopK(
   }
 }
 
-Expected<CachedLibrary> mlir::glint::runtime::compileInCache(
-    StringRef self, StringRef input, llvm::ArrayRef<std::string> options,
-    StringRef cacheDir, StringRef user) {
+Expected<CachedLibrary>
+mlir::glint::runtime::compileInCache(StringRef self, StringRef input,
+                                     llvm::ArrayRef<std::string> options,
+                                     StringRef cacheDir, StringRef user) {
   llvm::SmallString<256> tool(llvm::sys::path::parent_path(self));
   llvm::sys::path::append(tool, "glint-compile");
   if (!llvm::sys::fs::can_execute(tool))
-    return llvm::createStringError(user + " compiles with glint-compile, "
-                                          "which is not next to " +
+    return llvm::createStringError(user +
+                                   " compiles with glint-compile, "
+                                   "which is not next to " +
                                    llvm::sys::path::filename(self) + " (" +
                                    tool + ")");
   llvm::SmallString<128> out, err;

@@ -1908,8 +1908,8 @@ double measureReadBandwidthNow(unsigned threads) {
       for (size_t i = 0; i < n; i += 64)
         for (int j = 0; j < 4; ++j)
           acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(p + i + 16 * j));
-      float s = sumLanes(_mm512_add_ps(
-          _mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+      float s = sumLanes(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]),
+                                       _mm512_add_ps(acc[2], acc[3])));
 #else
       float acc[8] = {};
       for (size_t i = 0; i < n; i += 8)

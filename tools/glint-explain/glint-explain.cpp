@@ -33,11 +33,11 @@
 #include "reference/ReferenceEvaluator.h"
 #include "runtime/host/CompiledModel.h"
 #include "runtime/host/RunSupport.h"
-#include "llvm/Support/FileUtilities.h"
 #include "runtime/io/InputLimits.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Safetensors.h"
 #include "runtime/text/Tokenizer.h"
+#include "llvm/Support/FileUtilities.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -200,12 +200,12 @@ static cl::opt<bool> referenceGradient(
              "(float32, compiled once by glint-compile --grad into the "
              "compile cache)"),
     cl::cat(category));
-static cl::opt<std::string> cacheDir(
-    "cache-dir",
-    cl::desc("The compile cache of the compiled gradient (default: "
-             "$GLINT_CACHE_DIR, else $XDG_CACHE_HOME/glint, else "
-             "~/.cache/glint)"),
-    cl::value_desc("dir"), cl::cat(category));
+static cl::opt<std::string>
+    cacheDir("cache-dir",
+             cl::desc("The compile cache of the compiled gradient (default: "
+                      "$GLINT_CACHE_DIR, else $XDG_CACHE_HOME/glint, else "
+                      "~/.cache/glint)"),
+             cl::value_desc("dir"), cl::cat(category));
 
 /// This program's path, for finding glint-compile next to it.
 static std::string selfPath;
@@ -1432,9 +1432,8 @@ runGradient(Model &model, const EmbeddingGradient &gradient,
     std::vector<rt::HostArray> args;
     const ref::Array *arrays[] = {&ids, &embeddings, &seed};
     for (auto [i, array] : llvm::enumerate(arrays)) {
-      const std::string &dtype = entry.inputs.size() > i
-                                     ? entry.inputs[i].dtype
-                                     : std::string("f32");
+      const std::string &dtype =
+          entry.inputs.size() > i ? entry.inputs[i].dtype : std::string("f32");
       args.push_back(rt::toHostArray(
           ref::toRunArray(*array, dtype == "i64" || dtype == "i32"), dtype));
     }
@@ -1599,9 +1598,8 @@ integratedGradients(Model &model, const EmbeddingGradient &gradient,
   std::vector<double> scores[2];
   const ref::Array *points[] = {&gradient.embeddings, &*baseline};
   for (const ref::Array *at : points) {
-    auto out = referenceGradient
-                   ? evaluator.run("forward", {ids, *at})
-                   : runGradient(model, gradient, ids, *at, seed);
+    auto out = referenceGradient ? evaluator.run("forward", {ids, *at})
+                                 : runGradient(model, gradient, ids, *at, seed);
     if (!out)
       return out.takeError();
     std::vector<double> &side = scores[at == &*baseline];
@@ -2342,11 +2340,11 @@ static int evaluate() {
                      {"examples", count},
                      {"steps", static_cast<int64_t>(evalSteps)},
                      {"aggregate", aggregateOpt},
-                     {"gradient", model->compiledGradient
-                                      ? "compiled (float32): " +
-                                            model->compiledGradientPath
-                                      : std::string("reference evaluator "
-                                                    "(float64)")},
+                     {"gradient",
+                      model->compiledGradient
+                          ? "compiled (float32): " + model->compiledGradientPath
+                          : std::string("reference evaluator "
+                                        "(float64)")},
                      {"rows", std::move(json)}}));
     if (llvm::Error e = ex::writeFileAtomically(evalJson, text + "\n"))
       return fail(llvm::toString(std::move(e)));
