@@ -10,7 +10,8 @@
 // glint op left), llvm (LLVM IR with the model record and entry point), obj,
 // lib (default: a shared library that glint-run and the runtime load), exe
 // (a standalone program with the runtime linked in). --attention makes the
-// library also return every token-mixing layer's attention map.
+// library also return every token-mixing layer's attention map, of
+// --formulation.
 //
 //===----------------------------------------------------------------------===//
 
@@ -142,10 +143,18 @@ static std::string storedWeightType(const runtime::Checkpoint &checkpoint) {
   return "f32";
 }
 
+/// The names a dialect enum defines, as "a, b or c" for error messages.
+template <typename Enum, unsigned MaxValue> static std::string enumNames() {
+  SmallVector<StringRef> names;
+  for (unsigned i = 0; i <= MaxValue; ++i)
+    names.push_back(stringifyEnum(static_cast<Enum>(i)));
+  return llvm::join(ArrayRef(names).drop_back(), ", ") + " or " +
+         names.back().str();
+}
+
 /// Parses a flag's value as one of the names a dialect enum defines
 /// (`MaxValue` is its getMaxEnumValFor*()), so that a misspelt name fails at
-/// the flag with the accepted names, and --help lists them. A "" entry given
-/// with cl::values is the value of a cl::ValueOptional flag given bare.
+/// the flag with the accepted names, and --help lists them.
 template <typename Enum, unsigned MaxValue>
 class DialectEnumParser : public cl::parser<Enum> {
 public:
@@ -162,26 +171,46 @@ public:
              Enum &value) {
     if (this->findOption(arg) != this->getNumOptions())
       return cl::parser<Enum>::parse(option, argName, arg, value);
-    SmallVector<StringRef> names;
-    for (unsigned i = 0; i <= MaxValue; ++i)
-      names.push_back(stringifyEnum(static_cast<Enum>(i)));
     return option.error("unknown " + option.ValueStr + " '" + arg +
-                        "' (expected " +
-                        llvm::join(ArrayRef(names).drop_back(), ", ") + " or " +
-                        names.back() + ")");
+                        "' (expected " + enumNames<Enum, MaxValue>() + ")");
   }
 };
 
+/// --attention is a flag; `--attention=F`, its older spelling, still names
+/// the formulation (now --formulation's job, the name glint-explain uses).
+/// The value is kept as given ("" for the bare flag) and shown nowhere in
+/// --help.
+class AttentionFlagParser : public cl::parser<std::string> {
+public:
+  using cl::parser<std::string>::parser;
+
+  StringRef getValueName() const override { return {}; }
+
+  bool parse(cl::Option &option, StringRef argName, StringRef arg,
+             std::string &value) {
+    if (!arg.empty() && !symbolizeFormulation(arg))
+      return option.error(
+          "unknown formulation '" + arg + "' (expected " +
+          enumNames<Formulation, getMaxEnumValForFormulation()>() + ")");
+    value = arg.str();
+    return false;
+  }
+};
+
+static cl::opt<std::string, false, AttentionFlagParser> attentionFlag(
+    "attention", cl::ValueOptional,
+    cl::desc("Also return each token-mixing layer's [B, L, L] attention map "
+             "after the logits (glint-to-attention), of --formulation "
+             "(--attention=F is the older spelling of --attention "
+             "--formulation=F)"),
+    cl::cat(category));
 static cl::opt<Formulation, false,
                DialectEnumParser<Formulation, getMaxEnumValForFormulation()>>
     attentionFormulation(
-        "attention", cl::ValueOptional,
-        cl::desc("Also return each token-mixing layer's [B, L, L] attention "
-                 "map after the logits (glint-to-attention); the value is "
-                 "the formulation (default: unified)"),
+        "formulation",
+        cl::desc("The formulation of --attention's maps (default: unified), "
+                 "as glint-explain names it"),
         cl::value_desc("formulation"), cl::init(Formulation::unified),
-        // --attention alone.
-        cl::values(clEnumValN(Formulation::unified, "", "")),
         cl::cat(category));
 static cl::opt<MapAggregate, false,
                DialectEnumParser<MapAggregate, getMaxEnumValForMapAggregate()>>
@@ -280,7 +309,8 @@ int main(int argc, char **argv) {
       "GPU\n\n"
       "  glint-compile model.mlir -o model.so\n"
       "  glint-compile model.mlir -emit=scan\n"
-      "  glint-compile model.mlir --attention -o model.so\n");
+      "  glint-compile model.mlir --attention --formulation=scan-only -o "
+      "model.so\n");
 
   if (useCache && (emit.getNumOccurrences() || !outputPath.empty()))
     return fail("--cache makes a shared library in the cache and prints its "
@@ -336,11 +366,20 @@ int main(int argc, char **argv) {
   }
 
   compiler::AttentionOptions attention;
-  if (attentionFormulation.getNumOccurrences()) {
-    attention.formulation = stringifyFormulation(attentionFormulation).str();
+  if (attentionFlag.getNumOccurrences()) {
+    if (!attentionFlag.empty() && attentionFormulation.getNumOccurrences())
+      return fail("--attention=" + attentionFlag +
+                  " is the older spelling of --attention --formulation=" +
+                  attentionFlag + "; give the formulation once");
+    attention.formulation =
+        attentionFlag.empty() ? stringifyFormulation(attentionFormulation).str()
+                              : attentionFlag.getValue();
     attention.aggregate = stringifyMapAggregate(attentionAggregate).str();
-  } else if (attentionAggregate.getNumOccurrences()) {
-    return fail("--aggregate needs --attention");
+  } else if (attentionAggregate.getNumOccurrences() ||
+             attentionFormulation.getNumOccurrences()) {
+    return fail(attentionAggregate.getNumOccurrences()
+                    ? "--aggregate needs --attention"
+                    : "--formulation needs --attention");
   }
 
   auto threads = runtime::threadsGiven(threadsOpt, 0);

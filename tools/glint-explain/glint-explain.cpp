@@ -386,7 +386,7 @@ static Expected<Explained> explainCompiled(Model &model,
   if (formulation != attention.formulation || aggregate != attention.aggregate)
     return llvm::createStringError(llvm::formatv(
         "{0} computes the '{1}' formulation with the '{2}' aggregate; "
-        "'{3}' / '{4}' needs glint-compile --attention={3} "
+        "'{3}' / '{4}' needs glint-compile --attention --formulation={3} "
         "--aggregate={4}, or the model's IR",
         modelPath, attention.formulation, attention.aggregate, formulation,
         aggregate));
