@@ -107,11 +107,11 @@ static cl::opt<std::string> vocabPath(
 static cl::opt<std::string> inputNpy(
     "input",
     cl::desc("Input .npy: token ids [1, L] or an image [1, 3, H, W]; or a "
-             ".png picture for an image model, resized, cropped and "
+             "PNG or JPEG picture for an image model, resized, cropped and "
              "normalised as the model's preprocessor_config.json or "
              "config.json says (image_mean, image_std, crop_pct; ImageNet's "
              "statistics by default)"),
-    cl::value_desc("file.npy|file.png"), cl::cat(category));
+    cl::value_desc("file.npy|file.png|file.jpg"), cl::cat(category));
 static cl::opt<int> heldout(
     "heldout",
     cl::desc("Explain held-out example N of a bundled model directory (with "
@@ -696,13 +696,13 @@ struct ExplainInput {
   /// A tokenizer other than a word-level vocab.json, for --text and names.
   std::shared_ptr<mlir::glint::text::Tokenizer> tokenizer;
   std::optional<Heldout> truth;
-  /// How a PNG input was normalised, to show it as the picture it was.
+  /// How a picture input was normalised, to show it as the picture it was.
   std::optional<ex::ImagePreprocessing> picture;
 };
 } // namespace
 
-/// A PNG picture as the image model reads it: resized to its input size,
-/// centre-cropped and normalised as its preprocessing (returned in
+/// A PNG or JPEG picture as the image model reads it: resized to its input
+/// size, centre-cropped and normalised as its preprocessing (returned in
 /// `used`) says.
 static Expected<ref::Array> readPicture(const Model &model, StringRef path,
                                         ex::ImagePreprocessing &used) {
@@ -715,7 +715,7 @@ static Expected<ref::Array> readPicture(const Model &model, StringRef path,
         "{0}: the model's input is {1}x{2}; pictures are resized to a "
         "square of static size only",
         path, model.imageHeight, model.imageWidth));
-  auto picture = ex::readPngFile(path);
+  auto picture = ex::readImageFile(path);
   if (!picture)
     return picture.takeError();
   auto preprocessing =
@@ -728,6 +728,21 @@ static Expected<ref::Array> readPicture(const Model &model, StringRef path,
   input.data.assign(pixels.begin(), pixels.end());
   used = *preprocessing;
   return input;
+}
+
+/// Whether --input names a picture: a PNG or JPEG by its first bytes, or
+/// by its name (so that a broken one is reported as a picture, not as a
+/// broken .npy).
+static bool isPicture(StringRef path) {
+  StringRef extension = llvm::sys::path::extension(path);
+  if (extension.equals_insensitive(".png") ||
+      extension.equals_insensitive(".jpg") ||
+      extension.equals_insensitive(".jpeg"))
+    return true;
+  auto head = llvm::MemoryBuffer::getFileSlice(path, /*MapSize=*/8,
+                                               /*Offset=*/0);
+  return head &&
+         ex::sniffImageFormat((*head)->getBuffer()) != ex::ImageFormat::Unknown;
 }
 
 /// Reads the one input that --tokens, --text, --input or --heldout gives and
@@ -793,7 +808,7 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
         return v.takeError();
       vocab = std::move(*v);
     }
-  } else if (StringRef(inputNpy).ends_with_insensitive(".png")) {
+  } else if (isPicture(inputNpy)) {
     ex::ImagePreprocessing used;
     auto picture = readPicture(model, inputNpy, used);
     if (!picture)
