@@ -17,6 +17,7 @@
 
 #include "compiler/Cache.h"
 #include "compiler/Compiler.h"
+#include "compiler/PassProgress.h"
 #include "compiler/Target.h"
 #include "dialect/GlintOps.h"
 #include "import/Importers.h"
@@ -27,6 +28,7 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/AtomicFile.h"
 #include "runtime/io/InputLimits.h"
+#include "runtime/io/Progress.h"
 #include "runtime/io/Safetensors.h"
 #include "tools/ToolVersion.h"
 
@@ -281,7 +283,22 @@ static cl::opt<bool> gpuEmulate(
              "(a CPU library that checks the GPU lowering without a GPU)"),
     cl::cat(category));
 
+/// The progress bar of the compile under way, ended before anything else is
+/// written to the terminal.
+static runtime::ProgressBar *progressBar = nullptr;
+
+/// Ends the bar, showing `status` (on success: "done"; on failure the
+/// phase that failed stays).
+static void endProgress(StringRef status = {}) {
+  if (!progressBar)
+    return;
+  if (!status.empty())
+    progressBar->setStatus(status);
+  progressBar->finish();
+}
+
 static int fail(const llvm::Twine &message) {
+  endProgress();
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
   return 1;
 }
@@ -328,9 +345,24 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   registerCompilerDialects(registry);
   registerCudaDialects(registry);
+  // On a terminal, once the work has taken a second: the passes run, then
+  // LLVM's code generation. (Made before the context, which may report
+  // to it until it is destroyed.)
+  runtime::ProgressBar bar("glint-compile: passes run", /*total=*/0,
+                           runtime::ProgressBar::kQuickWorkDelay);
+  progressBar = &bar;
+  compiler::PassProgress passProgress(bar);
+  passProgress.setStatus(llvm::sys::fs::is_directory(inputPath)
+                             ? "importing the checkpoint"
+                             : "parsing");
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  // A diagnostic ends the bar first and goes on to the handler above.
+  context.getDiagEngine().registerHandler([](Diagnostic &) {
+    endProgress();
+    return failure();
+  });
 
   std::string error;
   if (llvm::Error e = mlir::glint::runtime::checkOutputPath(outputPath))
@@ -434,6 +466,7 @@ int main(int argc, char **argv) {
     if (!library)
       return fail(llvm::toString(library.takeError()));
     // One line a caller can read: whether it was there, and where.
+    endProgress("done");
     llvm::outs() << (library->hit ? "cached: " : "compiled: ") << library->path
                  << "\n";
     return 0;
@@ -448,6 +481,7 @@ int main(int argc, char **argv) {
   auto configure = [&](PassManager &pm) {
     (void)applyPassManagerCLOptions(pm);
     pm.enableTiming(timing);
+    passProgress.attach(pm);
   };
   if (llvm::Error e = compiler::lowerModule(
           *module, functionName,
@@ -457,6 +491,7 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
+    endProgress("done");
     auto output = openOutputFile(outputPath, &error);
     if (!output)
       return fail(error);
@@ -467,6 +502,7 @@ int main(int argc, char **argv) {
   }
 
   if (emit == compiler::Stage::Kernels) {
+    endProgress("done");
     auto ptx = cuda::kernelAssembly(*module);
     if (!ptx)
       return fail(llvm::toString(ptx.takeError()));
@@ -479,6 +515,7 @@ int main(int argc, char **argv) {
   }
 
   llvm::LLVMContext llvmContext;
+  passProgress.setStatus("translating to LLVM IR");
   TimingScope translateTiming = timing.nest("Translate to LLVM IR");
   auto llvmModule = compiler::translateToLLVMIR(*module, llvmContext, info,
                                                 functionName, *target);
@@ -487,22 +524,29 @@ int main(int argc, char **argv) {
   translateTiming.stop();
   // Timed to the end of main: the object, library or executable written.
   TimingScope codegenTiming = timing.nest("LLVM code generation");
+  passProgress.setStatus(emit == compiler::Stage::LLVM
+                             ? "writing LLVM IR"
+                             : "LLVM code generation");
   if (emit == compiler::Stage::Library) {
     if (llvm::Error e =
             compiler::emitLibrary(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
+    endProgress("done");
     return 0;
   }
   if (emit == compiler::Stage::Executable) {
     if (llvm::Error e = cpu::emitExecutable(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
+    endProgress("done");
     return 0;
   }
   if (emit == compiler::Stage::Object) {
     if (llvm::Error e = cpu::writeObject(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
+    endProgress("done");
     return 0;
   }
+  endProgress("done");
   auto output = openOutputFile(outputPath, &error);
   if (!output)
     return fail(error);

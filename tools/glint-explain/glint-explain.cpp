@@ -22,7 +22,6 @@
 #include "explain/ImageInput.h"
 #include "explain/Methods.h"
 #include "explain/Metrics.h"
-#include "explain/Progress.h"
 #include "explain/Render.h"
 #include "tools/ToolVersion.h"
 
@@ -35,6 +34,7 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/InputLimits.h"
 #include "runtime/io/Npy.h"
+#include "runtime/io/Progress.h"
 #include "runtime/io/Safetensors.h"
 #include "runtime/text/Tokenizer.h"
 
@@ -194,6 +194,33 @@ static cl::opt<std::string> igBaseline(
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-explain") << message << "\n";
   return 1;
+}
+
+/// Whether the reference evaluator's runs draw their own bars: when one
+/// input is explained (eval draws one bar over its examples instead).
+static bool evaluatorBars = false;
+
+/// On a terminal, a bar labelled `label` over each run of `evaluator` that
+/// takes more than a second: the ops of the function run (a layer's mixer
+/// is one), ended with the run or the evaluator.
+static void watchEvaluator(ref::ReferenceEvaluator &evaluator,
+                           StringRef label) {
+  if (!evaluatorBars)
+    return;
+  auto bar = std::make_shared<std::unique_ptr<rt::ProgressBar>>();
+  evaluator.setProgress(
+      [bar, label = label.str()](uint64_t done, uint64_t total) {
+        if (done == 0) {
+          *bar = std::make_unique<rt::ProgressBar>(
+              label, total, rt::ProgressBar::kQuickWorkDelay);
+          return;
+        }
+        if (!*bar)
+          return;
+        (*bar)->advance();
+        if (done == total)
+          (*bar)->finish();
+      });
 }
 
 //===----------------------------------------------------------------------===//
@@ -446,6 +473,7 @@ static Expected<Explained> explainBatch(Model &model, StringRef formulation,
         "glint.attention) to explain");
   ref::ReferenceEvaluator evaluator(*attention,
                                     ref::weightsFrom(*model.checkpoint));
+  watchEvaluator(evaluator, "maps (reference evaluator)");
   auto results = evaluator.run("forward", {input});
   if (!results)
     return results.takeError();
@@ -1366,9 +1394,11 @@ static ref::Array scoreSeed(const ref::Array &logits,
 static Expected<std::vector<ref::Array>>
 runGradient(Model &model, const EmbeddingGradient &gradient,
             const ref::Array &ids, const ref::Array &embeddings,
-            const ref::Array &seed) {
+            const ref::Array &seed, StringRef barLabel = {}) {
   ref::ReferenceEvaluator evaluator(*gradient.module,
                                     ref::weightsFrom(*model.checkpoint));
+  if (!barLabel.empty())
+    watchEvaluator(evaluator, barLabel);
   auto results = evaluator.run("forward_grad", {ids, embeddings, seed});
   if (!results)
     return results.takeError();
@@ -1427,6 +1457,7 @@ attributionMaps(Model &model, StringRef formulation, const ref::Array &input,
   llvm::append_range(args, layerGradients);
   ref::ReferenceEvaluator evaluator(*attention,
                                     ref::weightsFrom(*model.checkpoint));
+  watchEvaluator(evaluator, "attribution (reference evaluator)");
   auto results = evaluator.run("forward", args);
   if (!results)
     return results.takeError();
@@ -1487,7 +1518,7 @@ struct IntegratedGradients {
 static Expected<IntegratedGradients>
 integratedGradients(Model &model, const EmbeddingGradient &gradient,
                     const ref::Array &ids, const ref::Array &seed,
-                    ex::ProgressBar *progress = nullptr) {
+                    rt::ProgressBar *progress = nullptr) {
   if (igSteps == 0)
     return llvm::createStringError("--ig-steps must be at least 1");
   auto baseline = igBaselineOf(gradient);
@@ -1569,7 +1600,8 @@ gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
   if (!gradient)
     return gradient.takeError();
   ref::Array seed = scoreSeed(logits, output);
-  auto at = runGradient(model, *gradient, input, gradient->embeddings, seed);
+  auto at = runGradient(model, *gradient, input, gradient->embeddings, seed,
+                        "gradient (reference evaluator)");
   if (!at)
     return at.takeError();
   size_t firstLayer = 1;
@@ -1594,7 +1626,10 @@ gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
                     "embedding . gradient of the score, per token",
                     perToken(gradient->embeddings, inputGradient)});
   if (methodWanted(kIntegratedGradients)) {
-    auto ig = integratedGradients(model, *gradient, input, seed);
+    rt::ProgressBar steps("integrated gradients (reference evaluator)", igSteps,
+                          rt::ProgressBar::kQuickWorkDelay);
+    auto ig = integratedGradients(model, *gradient, input, seed, &steps);
+    steps.finish();
     if (!ig)
       return ig.takeError();
     rows.push_back(
@@ -1849,6 +1884,36 @@ static void printAnswer(const Model &model, const Explanation &explanation,
 
 /// Explains one input: writes the maps, report.html and summary.json into
 /// -o (all or nothing) and prints the short answer.
+/// On a terminal, when the maps come from the reference evaluator: one note
+/// saying so, with the commands that make and use the compiled attention
+/// form instead.
+static void noteEvaluatorPath(const Model &model, bool eval) {
+  if (model.compiled || !llvm::errs().is_displayed())
+    return;
+  StringRef weights =
+      weightsPath.empty() ? StringRef(modelPath) : StringRef(weightsPath);
+  std::string library = llvm::sys::path::stem(model.name).str() + "-attn.so";
+  std::string compile =
+      llvm::formatv("glint-compile {0} --attention "
+                    "--formulation={1} --aggregate={2} -o "
+                    "{3}",
+                    modelPath, formulationOpt, aggregateOpt, library)
+          .str();
+  llvm::raw_ostream &note =
+      llvm::WithColor::note(llvm::errs(), "glint-explain");
+  if (eval)
+    note << "eval runs the reference evaluator (double precision, slow), "
+            "for every formulation and the gradient methods; to score one "
+            "formulation's maps natively in float32, run `"
+         << compile << "`, then `glint-explain eval " << library
+         << " --weights " << weights << "`\n";
+  else
+    note << "the maps come from the reference evaluator (double precision, "
+            "slow for long inputs); for native float32 maps, run `"
+         << compile << "`, then `glint-explain " << library << " --weights "
+         << weights << "` with the same input\n";
+}
+
 static int explainOne() {
   auto start = std::chrono::steady_clock::now();
   auto model = loadModel();
@@ -1857,6 +1922,8 @@ static int explainOne() {
   if (llvm::Error e = readClassNames(*model))
     return fail(llvm::toString(std::move(e)));
   adoptLibrarySettings(*model);
+  noteEvaluatorPath(*model, /*eval=*/false);
+  evaluatorBars = true;
   auto explanation = computeExplanation(*model);
   if (!explanation)
     return fail(llvm::toString(explanation.takeError()));
@@ -1970,6 +2037,7 @@ static int evaluate() {
   if (!model)
     return fail(llvm::toString(model.takeError()));
   adoptLibrarySettings(*model);
+  noteEvaluatorPath(*model, /*eval=*/true);
   auto set = readHeldout(*model);
   if (!set)
     return fail(llvm::toString(set.takeError()));
@@ -2010,7 +2078,7 @@ static int evaluate() {
                             (gradients && methodWanted(kAttribution));
   unsigned overall = 1 + (gradients && methodWanted(kInputXGradient)) +
                      (gradients && methodWanted(kIntegratedGradients));
-  ex::ProgressBar progress(
+  rt::ProgressBar progress(
       "eval " + model->name,
       (formulations.size() * perFormulation + overall) * (2 * evalSteps + 2) +
           (gradients && methodWanted(kIntegratedGradients) ? igSteps : 0));
