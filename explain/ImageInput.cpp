@@ -1,4 +1,4 @@
-//===- ImageInput.cpp - PNG images prepared as a model reads them --------===//
+//===- ImageInput.cpp - pictures prepared as a model reads them ----------===//
 //
 // Part of the glint project.
 //
@@ -24,7 +24,14 @@
 
 #include <png.h>
 
+// jpeglib.h needs size_t and FILE declared first.
+#include <cstdio>
+#include <jpeglib.h>
+// After jpeglib.h: the message codes (JWRN_*).
+#include <jerror.h>
+
 #include <cmath>
+#include <csetjmp>
 #include <cstring>
 
 using namespace mlir::glint::explain;
@@ -33,28 +40,68 @@ using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
 
-Expected<RgbImage> mlir::glint::explain::readPngFile(StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path);
+/// 2^26 pixels, as for the images glint writes.
+static constexpr uint64_t kMaxPixels = uint64_t(1) << 26;
+
+static Error tooLarge(StringRef name, uint64_t width, uint64_t height) {
+  return llvm::createStringError(
+      llvm::formatv("'{0}': a {1}×{2} image is too large (at most {3} pixels)",
+                    name, width, height, kMaxPixels)
+          .str());
+}
+
+ImageFormat mlir::glint::explain::sniffImageFormat(StringRef bytes) {
+  if (bytes.starts_with(StringRef("\x89PNG\r\n\x1a\n", 8)))
+    return ImageFormat::Png;
+  // SOI, then the first marker's FF.
+  if (bytes.starts_with("\xFF\xD8\xFF"))
+    return ImageFormat::Jpeg;
+  return ImageFormat::Unknown;
+}
+
+Expected<RgbImage> mlir::glint::explain::readImageFile(StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
   if (!buffer)
     return llvm::createStringError("cannot read '" + path +
                                    "': " + buffer.getError().message());
+  StringRef bytes = (*buffer)->getBuffer();
+  switch (sniffImageFormat(bytes)) {
+  case ImageFormat::Png:
+    return decodePng(bytes, path);
+  case ImageFormat::Jpeg:
+    return decodeJpeg(bytes, path);
+  case ImageFormat::Unknown:
+    break;
+  }
+  return llvm::createStringError(
+      "'" + path +
+      "' is not a PNG or JPEG image: it starts with neither signature");
+}
+
+Expected<RgbImage> mlir::glint::explain::readPngFile(StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return llvm::createStringError("cannot read '" + path +
+                                   "': " + buffer.getError().message());
+  return decodePng((*buffer)->getBuffer(), path);
+}
+
+Expected<RgbImage> mlir::glint::explain::decodePng(StringRef bytes,
+                                                   StringRef name) {
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&image, (*buffer)->getBufferStart(),
-                                        (*buffer)->getBufferSize())) {
+  if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size())) {
     std::string message = image.message;
     png_image_free(&image);
-    return llvm::createStringError("'" + path +
+    return llvm::createStringError("'" + name +
                                    "' is not a PNG image: " + message);
   }
-  // 2^26 pixels, as for the images glint writes.
-  if (uint64_t(image.width) * image.height > (uint64_t(1) << 26)) {
+  if (uint64_t(image.width) * image.height > kMaxPixels) {
     png_image_free(&image);
-    return llvm::createStringError(
-        llvm::formatv("'{0}': a {1}×{2} image is too large", path, image.width,
-                      image.height)
-            .str());
+    return tooLarge(name, image.width, image.height);
   }
   image.format = PNG_FORMAT_RGB;
   RgbImage result;
@@ -66,9 +113,137 @@ Expected<RgbImage> mlir::glint::explain::readPngFile(StringRef path) {
                              /*row_stride=*/0, /*colormap=*/nullptr)) {
     std::string message = image.message;
     png_image_free(&image);
-    return llvm::createStringError("cannot decode '" + path + "': " + message);
+    return llvm::createStringError("cannot decode '" + name + "': " + message);
   }
   return result;
+}
+
+//===----------------------------------------------------------------------===//
+// JPEG
+//===----------------------------------------------------------------------===//
+//
+// libjpeg reports a fatal error by calling error_exit, which must not return
+// (its default calls exit()). Ours formats the message and longjmps back to
+// decodeJpegPixels, whose frame holds no C++ object with a destructor, so the
+// jump skips none; the caller turns the outcome into an llvm::Error.
+
+namespace {
+
+struct JpegErrors {
+  /// First, so that libjpeg's pointer to it is a pointer to the whole.
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpegErrorExit(j_common_ptr info) {
+  auto *errors = reinterpret_cast<JpegErrors *>(info->err);
+  info->err->format_message(info, errors->message);
+  std::longjmp(errors->jump, 1);
+}
+
+/// Warnings (level -1) about the picture's data are errors: libjpeg would go
+/// on with grey or garbled pixels. Those about metadata glint does not use
+/// are not. Trace messages (level >= 0) are dropped, as by default.
+void jpegEmitMessage(j_common_ptr info, int level) {
+  if (level >= 0)
+    return;
+  int code = info->err->msg_code;
+  if (code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM ||
+      code == JWRN_BOGUS_ICC) {
+    ++info->err->num_warnings;
+    return;
+  }
+  jpegErrorExit(info);
+}
+
+void jpegOutputMessage(j_common_ptr) {}
+
+enum class JpegOutcome { Decoded, Failed, FourChannel, TooLarge };
+
+/// Decodes \p data into \p image; on Failed, errors.message says why. The
+/// frame between setjmp and the longjmp of an error holds only trivially
+/// destructible objects, and what it changes after setjmp and reads after the
+/// jump is volatile.
+JpegOutcome decodeJpegPixels(const unsigned char *data, size_t size,
+                             JpegErrors &errors, RgbImage &image) {
+  jpeg_decompress_struct info;
+  info.err = jpeg_std_error(&errors.manager);
+  errors.manager.error_exit = jpegErrorExit;
+  errors.manager.emit_message = jpegEmitMessage;
+  errors.manager.output_message = jpegOutputMessage;
+  errors.message[0] = '\0';
+  volatile bool created = false;
+  if (setjmp(errors.jump)) {
+    if (created)
+      jpeg_destroy_decompress(&info);
+    return JpegOutcome::Failed;
+  }
+  jpeg_create_decompress(&info);
+  created = true;
+  jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&info, /*require_image=*/TRUE);
+  if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&info);
+    return JpegOutcome::FourChannel;
+  }
+  if (uint64_t(info.image_width) * info.image_height > kMaxPixels) {
+    image.width = info.image_width;
+    image.height = info.image_height;
+    jpeg_destroy_decompress(&info);
+    return JpegOutcome::TooLarge;
+  }
+  bool grey = info.jpeg_color_space == JCS_GRAYSCALE;
+  info.out_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&info);
+  if (info.output_components != (grey ? 1 : 3)) {
+    std::snprintf(errors.message, sizeof(errors.message),
+                  "%d output components", info.output_components);
+    jpeg_destroy_decompress(&info);
+    return JpegOutcome::Failed;
+  }
+  image.width = info.output_width;
+  image.height = info.output_height;
+  image.rgb.assign(size_t(image.width) * image.height * 3, 0);
+  size_t stride = size_t(image.width) * 3;
+  while (info.output_scanline < info.output_height) {
+    unsigned char *row = image.rgb.data() + info.output_scanline * stride;
+    jpeg_read_scanlines(&info, &row, 1);
+    // A grey row fills the first third of its place: spread it from the
+    // right, where no grey value not yet read is overwritten.
+    if (grey)
+      for (int64_t x = image.width - 1; x >= 0; --x)
+        row[3 * x] = row[3 * x + 1] = row[3 * x + 2] = row[x];
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return JpegOutcome::Decoded;
+}
+
+} // namespace
+
+Expected<RgbImage> mlir::glint::explain::decodeJpeg(StringRef bytes,
+                                                    StringRef name) {
+  RgbImage image;
+  JpegErrors errors;
+  switch (
+      decodeJpegPixels(reinterpret_cast<const unsigned char *>(bytes.data()),
+                       bytes.size(), errors, image)) {
+  case JpegOutcome::Decoded:
+    return image;
+  case JpegOutcome::FourChannel:
+    return llvm::createStringError(
+        "'" + name +
+        "' is a CMYK JPEG: glint reads RGB and greyscale pictures; convert it "
+        "to RGB first");
+  case JpegOutcome::TooLarge:
+    return tooLarge(name, image.width, image.height);
+  case JpegOutcome::Failed:
+    break;
+  }
+  return llvm::createStringError(
+      "cannot decode '" + name +
+      "' as a JPEG image (corrupt or truncated?): " + errors.message);
 }
 
 namespace {

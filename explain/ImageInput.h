@@ -1,13 +1,13 @@
-//===- ImageInput.h - PNG images prepared as a model reads them -*- C++ -*-===//
+//===- ImageInput.h - pictures prepared as a model reads them ---*- C++ -*-===//
 //
 // Part of the glint project.
 //
 //===----------------------------------------------------------------------===//
 //
 // An image model (Vision Mamba) reads a normalised 3×H×W float tensor, not a
-// picture. This turns a PNG file into that tensor the way the model's own
-// preprocessing does (torchvision's Resize + CenterCrop + Normalize, which
-// timm and Hugging Face image processors also follow):
+// picture. This turns a PNG or JPEG file into that tensor the way the
+// model's own preprocessing does (torchvision's Resize + CenterCrop +
+// Normalize, which timm and Hugging Face image processors also follow):
 //
 //   1. resize so the shorter side is floor(size / crop_pct), the longer one in
 //      proportion, with antialiased bilinear filtering (PIL's and
@@ -36,9 +36,32 @@ struct RgbImage {
   std::vector<uint8_t> rgb;
 };
 
+/// The picture formats glint reads, as their first bytes tell them apart.
+enum class ImageFormat { Unknown, Png, Jpeg };
+
+/// The format whose signature \p bytes start with (PNG: 89 'PNG' 0D 0A 1A 0A;
+/// JPEG: FF D8 FF), whatever the file is called.
+ImageFormat sniffImageFormat(llvm::StringRef bytes);
+
+/// Reads a PNG or a JPEG file, told apart by their first bytes, as 8-bit
+/// RGB. Errors name the path.
+llvm::Expected<RgbImage> readImageFile(llvm::StringRef path);
+
 /// Reads a PNG file (any bit depth, grey, palette or with alpha, which is
 /// composited on black) as 8-bit RGB. Errors name the path.
 llvm::Expected<RgbImage> readPngFile(llvm::StringRef path);
+
+/// Decodes PNG bytes as readPngFile does; errors name \p name.
+llvm::Expected<RgbImage> decodePng(llvm::StringRef bytes, llvm::StringRef name);
+
+/// Decodes JPEG bytes (baseline or progressive; colour, or greyscale, which
+/// becomes three equal channels) as 8-bit RGB with libjpeg's defaults (the
+/// accurate integer IDCT and smooth chroma upsampling, as PIL decodes). A
+/// CMYK or YCCK JPEG is refused, and so is data libjpeg finds corrupt or
+/// truncated, even where it would only warn and fill in grey: an
+/// explanation of made-up pixels would mislead. Errors name \p name.
+llvm::Expected<RgbImage> decodeJpeg(llvm::StringRef bytes,
+                                    llvm::StringRef name);
 
 struct ImagePreprocessing {
   /// The model's input height and width.

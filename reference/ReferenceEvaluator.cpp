@@ -96,6 +96,13 @@ public:
   Interpreter(ModuleOp module, WeightProvider &weights, TraceCallback &trace)
       : module(module), weights(weights), trace(trace) {}
 
+  /// Reports the ops of `block` (the called function's body) to `callback`
+  /// as they are done.
+  void reportProgress(Block &block, const ProgressCallback &callback) {
+    progressBlock = &block;
+    progress = &callback;
+  }
+
   Expected<std::vector<Array>> callFunction(func::FuncOp fn,
                                             ArrayRef<Array> arguments);
 
@@ -142,6 +149,9 @@ private:
   ModuleOp module;
   WeightProvider &weights;
   TraceCallback &trace;
+  /// The block whose ops are reported to `progress`, if any.
+  Block *progressBlock = nullptr;
+  const ProgressCallback *progress = nullptr;
   /// Weights loaded so far, by global name.
   llvm::StringMap<Array> weightCache;
   /// The attention-form maps computed so far.
@@ -203,6 +213,12 @@ Interpreter::callFunction(func::FuncOp fn, ArrayRef<Array> arguments) {
 
 Expected<std::vector<Array>> Interpreter::runBlock(Block &block,
                                                    Values &values) {
+  bool report = progress && &block == progressBlock;
+  uint64_t done = 0, total = 0;
+  if (report) {
+    total = block.getOperations().size() - block.mightHaveTerminator();
+    (*progress)(0, total);
+  }
   for (Operation &op : block) {
     if (op.hasTrait<OpTrait::IsTerminator>()) {
       std::vector<Array> results;
@@ -236,6 +252,8 @@ Expected<std::vector<Array>> Interpreter::runBlock(Block &block,
       if (auto name =
               op.getAttrOfType<StringAttr>(glint::GlintDialect::kTraceAttrName))
         trace(name.getValue(), values[op.getResult(0)]);
+    if (report)
+      (*progress)(++done, total);
   }
   return llvm::createStringError("block without a terminator");
 }
@@ -2143,6 +2161,8 @@ ReferenceEvaluator::run(StringRef name, ArrayRef<Array> arguments,
     return llvm::createStringError(
         llvm::formatv("the module has no function @{0}", name));
   Interpreter interpreter(module, weights, trace);
+  if (progress && !fn.isExternal())
+    interpreter.reportProgress(fn.getBody().front(), progress);
   auto results = interpreter.callFunction(fn, arguments);
   if (!results)
     return results.takeError();

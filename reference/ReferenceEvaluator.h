@@ -77,9 +77,21 @@ runtime::RunArray toRunArray(Array array, bool integer);
 using TraceCallback =
     std::function<void(llvm::StringRef name, const Array &value)>;
 
+/// Told how far a run has come: \p done of the \p total ops of the called
+/// function's body (its terminator not counted), once with 0 before the
+/// first and then after each (a layer's whole mixer is one op). The
+/// evaluator prints nothing itself; a tool draws a bar from this.
+using ProgressCallback = std::function<void(uint64_t done, uint64_t total)>;
+
 class ReferenceEvaluator {
 public:
   ReferenceEvaluator(mlir::ModuleOp module, WeightProvider weights);
+
+  /// Reports the progress of every later run() to \p callback (none by
+  /// default).
+  void setProgress(ProgressCallback callback) {
+    progress = std::move(callback);
+  }
 
   /// Runs the function `name` on `arguments` and returns its results. Every
   /// error names the op (with its location) and the problem: a shape that
@@ -93,6 +105,7 @@ public:
 private:
   mlir::ModuleOp module;
   WeightProvider weights;
+  ProgressCallback progress;
 };
 
 } // namespace mlir::glint::reference

@@ -19,8 +19,8 @@ else
 fi
 
 packages=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools libomp-22-dev
-          libgtest-dev libbenchmark-dev libpng-dev libopenblas-dev libpcre2-dev
-          libicu-dev libsentencepiece-dev pkg-config
+          libgtest-dev libbenchmark-dev libpng-dev libjpeg-dev libopenblas-dev
+          libpcre2-dev libicu-dev libsentencepiece-dev pkg-config
           ninja-build cmake g++ python3)
 # The instrumented tree needs clang with libFuzzer and the sanitizer
 # runtimes, from the same LLVM.

@@ -6,8 +6,8 @@
 #
 #   scripts/fuzz.sh [--time SECONDS] [--jobs N] [--build-only] [harness...]
 #
-# Harnesses: fuzz-safetensors fuzz-npy fuzz-model-info fuzz-vocab fuzz-import
-# fuzz-ir fuzz-lower (all by default). Seeds come from the repository's own
+# Harnesses: fuzz-safetensors fuzz-npy fuzz-model-info fuzz-vocab fuzz-image
+# fuzz-import fuzz-ir fuzz-lower (all by default). Seeds come from the repository's own
 # files (test/fuzz/make-corpus.py); what the fuzzer finds accumulates in
 # build-fuzz/corpus/<harness>/, crashing inputs in
 # build-fuzz/crashes/<harness>-* (slow inputs there too, reported but not
@@ -30,8 +30,8 @@ while (($#)); do
     *) harnesses+=("$1"); shift ;;
   esac
 done
-all=(fuzz-safetensors fuzz-npy fuzz-model-info fuzz-vocab fuzz-import fuzz-ir
-     fuzz-lower)
+all=(fuzz-safetensors fuzz-npy fuzz-model-info fuzz-vocab fuzz-image
+     fuzz-import fuzz-ir fuzz-lower)
 ((${#harnesses[@]})) || harnesses=("${all[@]}")
 for h in "${harnesses[@]}"; do
   [[ " ${all[*]} " == *" $h "* ]] ||
@@ -54,6 +54,7 @@ dict_of() {
   case "$1" in
     fuzz-ir|fuzz-lower) echo mlir ;;
     fuzz-npy) echo npy ;;
+    fuzz-image) echo image ;;
     *) echo json ;;
   esac
 }

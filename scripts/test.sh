@@ -11,10 +11,10 @@
 #   --sanitize=fast         only the MLIR-free part of it: the runtime,
 #                           allocator, tokenizer and explain units (ctest
 #                           label mlir-free) in the instrumented tree, and a
-#                           five-second run of each of the four harnesses
+#                           five-second run of each of the five harnesses
 #                           of the file readers
 #   --no-sanitize           the normal suite alone
-#   --fuzz-smoke[=SECONDS]  then run each of the seven libFuzzer harnesses
+#   --fuzz-smoke[=SECONDS]  then run each of the eight libFuzzer harnesses
 #                           (build-fuzz/, the whole instrumented tree) for
 #                           SECONDS (default 5)
 # docs/hardening.md has what each costs.
@@ -45,7 +45,7 @@ sanitize_fast() {
     ctest --test-dir "$GLINT_BUILD" --output-on-failure -j "$(nproc)" \
       -L mlir-free ${ctest_args[@]+"${ctest_args[@]}"}
     "$scripts/fuzz.sh" --time 5 fuzz-npy fuzz-safetensors fuzz-model-info \
-      fuzz-vocab
+      fuzz-vocab fuzz-image
   )
 }
 

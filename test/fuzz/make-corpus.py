@@ -123,3 +123,9 @@ step = dict(entry, entry="glint_step",
                     spec("layers.0.conv1d", "f32", [-1, 3, 8])])
 put("fuzz-model-info", "forward", json.dumps(dict(entry, version=1)))
 put("fuzz-model-info", "step", json.dumps(dict(entry, version=1, step=step)))
+
+# Pictures: the PNG and JPEG fixtures of glint-explain's --input.
+for pattern in ["test/fixtures/images/*.png", "test/fixtures/images/*.jpg"]:
+    for path in sorted(glob.glob(os.path.join(root, pattern))):
+        with open(path, "rb") as f:
+            put("fuzz-image", os.path.basename(path), f.read())

@@ -14,7 +14,6 @@
 
 #include "explain/Methods.h"
 #include "explain/Metrics.h"
-#include "explain/Progress.h"
 #include "explain/Render.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -777,52 +776,6 @@ TEST(ExplainRender, HtmlReportIsEscapedAndSelfContained) {
   EXPECT_NE(messageOf(renderHtmlReport(data)).find("target position 7"),
             std::string::npos);
   EXPECT_FALSE(llvm::sys::fs::exists(dir.file("never.html")));
-}
-
-//===----------------------------------------------------------------------===//
-// Progress
-//===----------------------------------------------------------------------===//
-
-TEST(ExplainProgress, SilentWhenNotDrawn) {
-  std::string out;
-  llvm::raw_string_ostream os(out);
-  {
-    ProgressBar bar("maps", 10, os, /*enabled=*/false);
-    for (int i = 0; i < 10; ++i)
-      bar.advance();
-    EXPECT_EQ(bar.done(), 10u);
-  }
-  EXPECT_EQ(out, "");
-}
-
-TEST(ExplainProgress, DrawsAndFinishes) {
-  std::string out;
-  llvm::raw_string_ostream os(out);
-  ProgressBar bar("maps", 10, os, /*enabled=*/true,
-                  std::chrono::milliseconds(0));
-  for (int i = 0; i < 5; ++i)
-    bar.advance();
-  EXPECT_NE(out.find("maps [###############---------------]  50% 5/10"),
-            std::string::npos)
-      << out;
-  bar.advance(5);
-  bar.finish();
-  EXPECT_NE(out.find("100% 10/10"), std::string::npos) << out;
-  EXPECT_EQ(out.back(), '\n');
-  size_t length = out.size();
-  bar.finish();
-  EXPECT_EQ(out.size(), length);
-
-  // Rate-limited: a long interval draws only the first and the final state.
-  std::string limited;
-  llvm::raw_string_ostream ls(limited);
-  {
-    ProgressBar slow("slow", 1000, ls, true, std::chrono::hours(1));
-    for (int i = 0; i < 1000; ++i)
-      slow.advance();
-  }
-  EXPECT_EQ(StringRef(limited).count('\r'), 2u) << limited;
-  EXPECT_NE(limited.find("1000/1000"), std::string::npos);
 }
 
 } // namespace

@@ -22,6 +22,7 @@
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include "gtest/gtest.h"
@@ -447,6 +448,131 @@ TEST(ExplainImageInput, BadFilesAreNamed) {
   EXPECT_NE(
       messageOf(readPngFile(sourcePath("no/such.png"))).find("cannot read"),
       std::string::npos);
+}
+
+/// The JPEG fixtures (make_images.py: baseline 4:2:0 with odd sizes,
+/// progressive, greyscale) decode as Pillow decodes them, and preprocess as
+/// torch does Pillow's pixels. libjpeg versions may round differently (the
+/// IDCT, the chroma upsampling), so a decoded value may be 1 off; Pillow
+/// here is libjpeg-turbo 3.2.0, glint Debian's 2.1.5, and they agree
+/// exactly. One level is 1/255 of [0, 1], at most 1 / (255 · 0.224) after
+/// normalisation by the smallest std.
+TEST(ExplainImageInput, JpegMatchesPillow) {
+  for (const char *name :
+       {"rgb-17x23.jpg", "rgb-17x23-progressive.jpg", "grey-17x23.jpg"}) {
+    SCOPED_TRACE(name);
+    std::string path = sourcePath(std::string("test/fixtures/images/") + name);
+    auto picture = readImageFile(path);
+    ASSERT_TRUE(bool(picture)) << llvm::toString(picture.takeError());
+    auto pixels = mlir::glint::runtime::readNpyI64(path + ".pixels.npy");
+    ASSERT_TRUE(bool(pixels)) << llvm::toString(pixels.takeError());
+    ASSERT_EQ(pixels->shape, (std::vector<int64_t>{17, 23, 3}));
+    ASSERT_EQ(picture->height, 17);
+    ASSERT_EQ(picture->width, 23);
+    ASSERT_EQ(picture->rgb.size(), pixels->data.size());
+    size_t exact = 0;
+    int64_t worstLevel = 0;
+    for (size_t i = 0; i < pixels->data.size(); ++i) {
+      int64_t diff = std::abs(int64_t(picture->rgb[i]) - pixels->data[i]);
+      worstLevel = std::max(worstLevel, diff);
+      exact += diff == 0;
+    }
+    EXPECT_LE(worstLevel, 1);
+    // A different upsampling or IDCT would move far more than a few values.
+    EXPECT_GE(exact, pixels->data.size() * 99 / 100);
+    if (StringRef(name).starts_with("grey"))
+      for (size_t i = 0; i < picture->rgb.size(); i += 3) {
+        EXPECT_EQ(picture->rgb[i], picture->rgb[i + 1]);
+        EXPECT_EQ(picture->rgb[i], picture->rgb[i + 2]);
+      }
+
+    auto expected = mlir::glint::runtime::readNpyF32(path + ".npy");
+    ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+    ImagePreprocessing preprocessing;
+    preprocessing.size = 8;
+    preprocessing.cropFraction = 0.8;
+    std::vector<float> got = preprocessImage(*picture, preprocessing);
+    ASSERT_EQ(got.size(), expected->data.size());
+    double worst = 0.0;
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, std::fabs(double(got[i]) - expected->data[i]));
+    EXPECT_LT(worst, 1.0 / (255.0 * 0.224) + 1e-5);
+  }
+}
+
+/// Pictures are told apart by their first bytes, not their names: a JPEG
+/// called .png is read as the JPEG it is.
+TEST(ExplainImageInput, FormatsAreToldByTheirBytes) {
+  EXPECT_EQ(sniffImageFormat(StringRef("\x89PNG\r\n\x1a\n\0\0", 10)),
+            ImageFormat::Png);
+  EXPECT_EQ(sniffImageFormat("\xFF\xD8\xFF\xE0"), ImageFormat::Jpeg);
+  EXPECT_EQ(sniffImageFormat("\x93NUMPY"), ImageFormat::Unknown);
+  EXPECT_EQ(sniffImageFormat("\xFF\xD8"), ImageFormat::Unknown);
+  EXPECT_EQ(sniffImageFormat(""), ImageFormat::Unknown);
+
+  auto jpeg = llvm::MemoryBuffer::getFile(
+      sourcePath("test/fixtures/images/rgb-17x23.jpg"));
+  ASSERT_TRUE(bool(jpeg));
+  llvm::SmallString<128> misnamed;
+  ASSERT_FALSE(
+      llvm::sys::fs::createTemporaryFile("glint-jpeg", "png", misnamed));
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(misnamed, ec);
+    ASSERT_FALSE(ec);
+    os << (*jpeg)->getBuffer();
+  }
+  auto read = readImageFile(misnamed);
+  ASSERT_TRUE(bool(read)) << llvm::toString(read.takeError());
+  auto direct = decodeJpeg((*jpeg)->getBuffer(), "rgb-17x23.jpg");
+  ASSERT_TRUE(bool(direct)) << llvm::toString(direct.takeError());
+  EXPECT_EQ(read->rgb, direct->rgb);
+  auto png = readImageFile(sourcePath("test/fixtures/images/rgb-17x23.png"));
+  ASSERT_TRUE(bool(png)) << llvm::toString(png.takeError());
+  EXPECT_EQ(png->width, 23);
+  EXPECT_NE(messageOf(readImageFile(sourcePath("models/vim-shapes/"
+                                               "config.json")))
+                .find("config.json' is not a PNG or JPEG image"),
+            std::string::npos);
+  llvm::sys::fs::remove(misnamed);
+}
+
+/// A CMYK JPEG is refused, and every truncation of a JPEG fails with an
+/// error naming it (libjpeg would only warn and fill the rest in grey; its
+/// default error handler would exit the process).
+TEST(ExplainImageInput, BadJpegsAreRefusedByName) {
+  std::string cmyk = sourcePath("test/fixtures/images/cmyk-6x5.jpg");
+  EXPECT_NE(messageOf(readImageFile(cmyk))
+                .find("cmyk-6x5.jpg' is a CMYK JPEG: glint reads RGB and "
+                      "greyscale pictures"),
+            std::string::npos);
+
+  for (const char *name : {"rgb-17x23.jpg", "rgb-17x23-progressive.jpg"}) {
+    SCOPED_TRACE(name);
+    auto jpeg = llvm::MemoryBuffer::getFile(
+        sourcePath(std::string("test/fixtures/images/") + name));
+    ASSERT_TRUE(bool(jpeg));
+    StringRef bytes = (*jpeg)->getBuffer();
+    ASSERT_TRUE(bool(decodeJpeg(bytes, "whole.jpg")));
+    size_t refused = 0;
+    for (size_t length = 0; length < bytes.size(); ++length) {
+      std::string message =
+          messageOf(decodeJpeg(bytes.take_front(length), "cut.jpg"));
+      refused += message.find("cannot decode 'cut.jpg' as a JPEG image") !=
+                 std::string::npos;
+    }
+    EXPECT_EQ(refused, bytes.size());
+    // Cut in the middle of the scan data: the message says so.
+    EXPECT_NE(messageOf(decodeJpeg(bytes.take_front(bytes.size() / 2 + 200),
+                                   "cut.jpg"))
+                  .find("Premature end of JPEG file"),
+              std::string::npos);
+  }
+  // A JPEG signature followed by garbage.
+  EXPECT_NE(messageOf(decodeJpeg(StringRef("\xFF\xD8\xFF\x00garbage", 11),
+                                 "junk.jpg"))
+                .find("cannot decode 'junk.jpg' as a JPEG image"),
+            std::string::npos);
 }
 
 //===----------------------------------------------------------------------===//

@@ -649,6 +649,47 @@ TEST_P(ExampleModels, RunsBatchIndependentAndCausal) {
   EXPECT_GT(lastDiff, 0.0);
 }
 
+/// A run reports 0 of N before the first op of the called function's body
+/// and each op after it (the ops inside a mixer are not counted apart), and
+/// reporting changes nothing in the results.
+TEST_F(ReferenceTest, ProgressCountsTheFunctionsOps) {
+  std::string path = std::string(GLINT_SOURCE_DIR) + "/examples/mamba1.mlir";
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  ASSERT_TRUE(bool(buffer)) << path;
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
+      (*buffer)->getBuffer(), ParserConfig(&context));
+  ASSERT_TRUE(module);
+  auto fn = module->lookupSymbol<func::FuncOp>("forward");
+  ASSERT_TRUE(fn);
+  uint64_t ops = fn.getBody().front().getOperations().size() - 1;
+  ASSERT_GT(ops, 3u);
+  WeightProvider weights = mlir::glint::testing::randomWeights(rng, -0.3, 0.3);
+  Array input(ArrayRef<int64_t>{1, 5});
+  for (auto [i, x] : llvm::enumerate(input.data))
+    x = double(i * 7 % 64);
+  ReferenceEvaluator evaluator(*module, weights);
+  auto quiet = evaluator.run("forward", {input});
+  ASSERT_TRUE(bool(quiet)) << llvm::toString(quiet.takeError());
+
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  evaluator.setProgress([&](uint64_t done, uint64_t total) {
+    calls.push_back({done, total});
+  });
+  auto reported = evaluator.run("forward", {input});
+  ASSERT_TRUE(bool(reported)) << llvm::toString(reported.takeError());
+  ASSERT_EQ(calls.size(), ops + 1);
+  for (uint64_t i = 0; i <= ops; ++i)
+    EXPECT_EQ(calls[i], std::make_pair(i, ops));
+  EXPECT_EQ((*reported)[0].data, (*quiet)[0].data);
+
+  // A failed run stops reporting where it failed.
+  calls.clear();
+  input.data[0] = 1000; // outside the vocabulary: the embedding fails
+  EXPECT_FALSE(bool(evaluator.run("forward", {input})));
+  ASSERT_FALSE(calls.empty());
+  EXPECT_LT(calls.back().first, ops);
+}
+
 INSTANTIATE_TEST_SUITE_P(All, ExampleModels,
                          ::testing::Values("mamba1", "vim_bidirectional",
                                            "mamba2", "rwkv4", "rwkv6",

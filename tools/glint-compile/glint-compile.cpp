@@ -10,12 +10,14 @@
 // glint op left), llvm (LLVM IR with the model record and entry point), obj,
 // lib (default: a shared library that glint-run and the runtime load), exe
 // (a standalone program with the runtime linked in). --attention makes the
-// library also return every token-mixing layer's attention map.
+// library also return every token-mixing layer's attention map, of
+// --formulation.
 //
 //===----------------------------------------------------------------------===//
 
 #include "compiler/Cache.h"
 #include "compiler/Compiler.h"
+#include "compiler/PassProgress.h"
 #include "compiler/Target.h"
 #include "dialect/GlintOps.h"
 #include "import/Importers.h"
@@ -26,6 +28,7 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/AtomicFile.h"
 #include "runtime/io/InputLimits.h"
+#include "runtime/io/Progress.h"
 #include "runtime/io/Safetensors.h"
 #include "tools/ToolVersion.h"
 
@@ -142,10 +145,18 @@ static std::string storedWeightType(const runtime::Checkpoint &checkpoint) {
   return "f32";
 }
 
+/// The names a dialect enum defines, as "a, b or c" for error messages.
+template <typename Enum, unsigned MaxValue> static std::string enumNames() {
+  SmallVector<StringRef> names;
+  for (unsigned i = 0; i <= MaxValue; ++i)
+    names.push_back(stringifyEnum(static_cast<Enum>(i)));
+  return llvm::join(ArrayRef(names).drop_back(), ", ") + " or " +
+         names.back().str();
+}
+
 /// Parses a flag's value as one of the names a dialect enum defines
 /// (`MaxValue` is its getMaxEnumValFor*()), so that a misspelt name fails at
-/// the flag with the accepted names, and --help lists them. A "" entry given
-/// with cl::values is the value of a cl::ValueOptional flag given bare.
+/// the flag with the accepted names, and --help lists them.
 template <typename Enum, unsigned MaxValue>
 class DialectEnumParser : public cl::parser<Enum> {
 public:
@@ -162,26 +173,46 @@ public:
              Enum &value) {
     if (this->findOption(arg) != this->getNumOptions())
       return cl::parser<Enum>::parse(option, argName, arg, value);
-    SmallVector<StringRef> names;
-    for (unsigned i = 0; i <= MaxValue; ++i)
-      names.push_back(stringifyEnum(static_cast<Enum>(i)));
     return option.error("unknown " + option.ValueStr + " '" + arg +
-                        "' (expected " +
-                        llvm::join(ArrayRef(names).drop_back(), ", ") + " or " +
-                        names.back() + ")");
+                        "' (expected " + enumNames<Enum, MaxValue>() + ")");
   }
 };
 
+/// --attention is a flag; `--attention=F`, its older spelling, still names
+/// the formulation (now --formulation's job, the name glint-explain uses).
+/// The value is kept as given ("" for the bare flag) and shown nowhere in
+/// --help.
+class AttentionFlagParser : public cl::parser<std::string> {
+public:
+  using cl::parser<std::string>::parser;
+
+  StringRef getValueName() const override { return {}; }
+
+  bool parse(cl::Option &option, StringRef argName, StringRef arg,
+             std::string &value) {
+    if (!arg.empty() && !symbolizeFormulation(arg))
+      return option.error(
+          "unknown formulation '" + arg + "' (expected " +
+          enumNames<Formulation, getMaxEnumValForFormulation()>() + ")");
+    value = arg.str();
+    return false;
+  }
+};
+
+static cl::opt<std::string, false, AttentionFlagParser> attentionFlag(
+    "attention", cl::ValueOptional,
+    cl::desc("Also return each token-mixing layer's [B, L, L] attention map "
+             "after the logits (glint-to-attention), of --formulation "
+             "(--attention=F is the older spelling of --attention "
+             "--formulation=F)"),
+    cl::cat(category));
 static cl::opt<Formulation, false,
                DialectEnumParser<Formulation, getMaxEnumValForFormulation()>>
     attentionFormulation(
-        "attention", cl::ValueOptional,
-        cl::desc("Also return each token-mixing layer's [B, L, L] attention "
-                 "map after the logits (glint-to-attention); the value is "
-                 "the formulation (default: unified)"),
+        "formulation",
+        cl::desc("The formulation of --attention's maps (default: unified), "
+                 "as glint-explain names it"),
         cl::value_desc("formulation"), cl::init(Formulation::unified),
-        // --attention alone.
-        cl::values(clEnumValN(Formulation::unified, "", "")),
         cl::cat(category));
 static cl::opt<MapAggregate, false,
                DialectEnumParser<MapAggregate, getMaxEnumValForMapAggregate()>>
@@ -252,7 +283,22 @@ static cl::opt<bool> gpuEmulate(
              "(a CPU library that checks the GPU lowering without a GPU)"),
     cl::cat(category));
 
+/// The progress bar of the compile under way, ended before anything else is
+/// written to the terminal.
+static runtime::ProgressBar *progressBar = nullptr;
+
+/// Ends the bar, showing `status` (on success: "done"; on failure the
+/// phase that failed stays).
+static void endProgress(StringRef status = {}) {
+  if (!progressBar)
+    return;
+  if (!status.empty())
+    progressBar->setStatus(status);
+  progressBar->finish();
+}
+
 static int fail(const llvm::Twine &message) {
+  endProgress();
   llvm::WithColor::error(llvm::errs(), "glint-compile") << message << "\n";
   return 1;
 }
@@ -280,7 +326,8 @@ int main(int argc, char **argv) {
       "GPU\n\n"
       "  glint-compile model.mlir -o model.so\n"
       "  glint-compile model.mlir -emit=scan\n"
-      "  glint-compile model.mlir --attention -o model.so\n");
+      "  glint-compile model.mlir --attention --formulation=scan-only -o "
+      "model.so\n");
 
   if (useCache && (emit.getNumOccurrences() || !outputPath.empty()))
     return fail("--cache makes a shared library in the cache and prints its "
@@ -298,9 +345,24 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   registerCompilerDialects(registry);
   registerCudaDialects(registry);
+  // On a terminal, once the work has taken a second: the passes run, then
+  // LLVM's code generation. (Made before the context, which may report
+  // to it until it is destroyed.)
+  runtime::ProgressBar bar("glint-compile: passes run", /*total=*/0,
+                           runtime::ProgressBar::kQuickWorkDelay);
+  progressBar = &bar;
+  compiler::PassProgress passProgress(bar);
+  passProgress.setStatus(llvm::sys::fs::is_directory(inputPath)
+                             ? "importing the checkpoint"
+                             : "parsing");
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  // A diagnostic ends the bar first and goes on to the handler above.
+  context.getDiagEngine().registerHandler([](Diagnostic &) {
+    endProgress();
+    return failure();
+  });
 
   std::string error;
   if (llvm::Error e = mlir::glint::runtime::checkOutputPath(outputPath))
@@ -336,11 +398,20 @@ int main(int argc, char **argv) {
   }
 
   compiler::AttentionOptions attention;
-  if (attentionFormulation.getNumOccurrences()) {
-    attention.formulation = stringifyFormulation(attentionFormulation).str();
+  if (attentionFlag.getNumOccurrences()) {
+    if (!attentionFlag.empty() && attentionFormulation.getNumOccurrences())
+      return fail("--attention=" + attentionFlag +
+                  " is the older spelling of --attention --formulation=" +
+                  attentionFlag + "; give the formulation once");
+    attention.formulation =
+        attentionFlag.empty() ? stringifyFormulation(attentionFormulation).str()
+                              : attentionFlag.getValue();
     attention.aggregate = stringifyMapAggregate(attentionAggregate).str();
-  } else if (attentionAggregate.getNumOccurrences()) {
-    return fail("--aggregate needs --attention");
+  } else if (attentionAggregate.getNumOccurrences() ||
+             attentionFormulation.getNumOccurrences()) {
+    return fail(attentionAggregate.getNumOccurrences()
+                    ? "--aggregate needs --attention"
+                    : "--formulation needs --attention");
   }
 
   auto threads = runtime::threadsGiven(threadsOpt, 0);
@@ -395,6 +466,7 @@ int main(int argc, char **argv) {
     if (!library)
       return fail(llvm::toString(library.takeError()));
     // One line a caller can read: whether it was there, and where.
+    endProgress("done");
     llvm::outs() << (library->hit ? "cached: " : "compiled: ") << library->path
                  << "\n";
     return 0;
@@ -409,6 +481,7 @@ int main(int argc, char **argv) {
   auto configure = [&](PassManager &pm) {
     (void)applyPassManagerCLOptions(pm);
     pm.enableTiming(timing);
+    passProgress.attach(pm);
   };
   if (llvm::Error e = compiler::lowerModule(
           *module, functionName,
@@ -418,6 +491,7 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(std::move(e)));
 
   if (emit == compiler::Stage::Glint || emit == compiler::Stage::Scan) {
+    endProgress("done");
     auto output = openOutputFile(outputPath, &error);
     if (!output)
       return fail(error);
@@ -428,6 +502,7 @@ int main(int argc, char **argv) {
   }
 
   if (emit == compiler::Stage::Kernels) {
+    endProgress("done");
     auto ptx = cuda::kernelAssembly(*module);
     if (!ptx)
       return fail(llvm::toString(ptx.takeError()));
@@ -440,6 +515,7 @@ int main(int argc, char **argv) {
   }
 
   llvm::LLVMContext llvmContext;
+  passProgress.setStatus("translating to LLVM IR");
   TimingScope translateTiming = timing.nest("Translate to LLVM IR");
   auto llvmModule = compiler::translateToLLVMIR(*module, llvmContext, info,
                                                 functionName, *target);
@@ -448,22 +524,29 @@ int main(int argc, char **argv) {
   translateTiming.stop();
   // Timed to the end of main: the object, library or executable written.
   TimingScope codegenTiming = timing.nest("LLVM code generation");
+  passProgress.setStatus(emit == compiler::Stage::LLVM
+                             ? "writing LLVM IR"
+                             : "LLVM code generation");
   if (emit == compiler::Stage::Library) {
     if (llvm::Error e =
             compiler::emitLibrary(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
+    endProgress("done");
     return 0;
   }
   if (emit == compiler::Stage::Executable) {
     if (llvm::Error e = cpu::emitExecutable(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
+    endProgress("done");
     return 0;
   }
   if (emit == compiler::Stage::Object) {
     if (llvm::Error e = cpu::writeObject(**llvmModule, outputPath, *target))
       return fail(llvm::toString(std::move(e)));
+    endProgress("done");
     return 0;
   }
+  endProgress("done");
   auto output = openOutputFile(outputPath, &error);
   if (!output)
     return fail(error);

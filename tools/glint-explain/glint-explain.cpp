@@ -22,7 +22,6 @@
 #include "explain/ImageInput.h"
 #include "explain/Methods.h"
 #include "explain/Metrics.h"
-#include "explain/Progress.h"
 #include "explain/Render.h"
 #include "tools/ToolVersion.h"
 
@@ -35,6 +34,7 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/InputLimits.h"
 #include "runtime/io/Npy.h"
+#include "runtime/io/Progress.h"
 #include "runtime/io/Safetensors.h"
 #include "runtime/text/Tokenizer.h"
 #include "llvm/Support/FileUtilities.h"
@@ -108,11 +108,11 @@ static cl::opt<std::string> vocabPath(
 static cl::opt<std::string> inputNpy(
     "input",
     cl::desc("Input .npy: token ids [1, L] or an image [1, 3, H, W]; or a "
-             ".png picture for an image model, resized, cropped and "
+             "PNG or JPEG picture for an image model, resized, cropped and "
              "normalised as the model's preprocessor_config.json or "
              "config.json says (image_mean, image_std, crop_pct; ImageNet's "
              "statistics by default)"),
-    cl::value_desc("file.npy|file.png"), cl::cat(category));
+    cl::value_desc("file.npy|file.png|file.jpg"), cl::cat(category));
 static cl::opt<int> heldout(
     "heldout",
     cl::desc("Explain held-out example N of a bundled model directory (with "
@@ -213,6 +213,33 @@ static std::string selfPath;
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "glint-explain") << message << "\n";
   return 1;
+}
+
+/// Whether the reference evaluator's runs draw their own bars: when one
+/// input is explained (eval draws one bar over its examples instead).
+static bool evaluatorBars = false;
+
+/// On a terminal, a bar labelled `label` over each run of `evaluator` that
+/// takes more than a second: the ops of the function run (a layer's mixer
+/// is one), ended with the run or the evaluator.
+static void watchEvaluator(ref::ReferenceEvaluator &evaluator,
+                           StringRef label) {
+  if (!evaluatorBars)
+    return;
+  auto bar = std::make_shared<std::unique_ptr<rt::ProgressBar>>();
+  evaluator.setProgress(
+      [bar, label = label.str()](uint64_t done, uint64_t total) {
+        if (done == 0) {
+          *bar = std::make_unique<rt::ProgressBar>(
+              label, total, rt::ProgressBar::kQuickWorkDelay);
+          return;
+        }
+        if (!*bar)
+          return;
+        (*bar)->advance();
+        if (done == total)
+          (*bar)->finish();
+      });
 }
 
 //===----------------------------------------------------------------------===//
@@ -409,7 +436,7 @@ static Expected<Explained> explainCompiled(Model &model,
   if (formulation != attention.formulation || aggregate != attention.aggregate)
     return llvm::createStringError(llvm::formatv(
         "{0} computes the '{1}' formulation with the '{2}' aggregate; "
-        "'{3}' / '{4}' needs glint-compile --attention={3} "
+        "'{3}' / '{4}' needs glint-compile --attention --formulation={3} "
         "--aggregate={4}, or the model's IR",
         modelPath, attention.formulation, attention.aggregate, formulation,
         aggregate));
@@ -469,6 +496,7 @@ static Expected<Explained> explainBatch(Model &model, StringRef formulation,
         "glint.attention) to explain");
   ref::ReferenceEvaluator evaluator(*attention,
                                     ref::weightsFrom(*model.checkpoint));
+  watchEvaluator(evaluator, "maps (reference evaluator)");
   auto results = evaluator.run("forward", {input});
   if (!results)
     return results.takeError();
@@ -719,13 +747,13 @@ struct ExplainInput {
   /// A tokenizer other than a word-level vocab.json, for --text and names.
   std::shared_ptr<mlir::glint::text::Tokenizer> tokenizer;
   std::optional<Heldout> truth;
-  /// How a PNG input was normalised, to show it as the picture it was.
+  /// How a picture input was normalised, to show it as the picture it was.
   std::optional<ex::ImagePreprocessing> picture;
 };
 } // namespace
 
-/// A PNG picture as the image model reads it: resized to its input size,
-/// centre-cropped and normalised as its preprocessing (returned in
+/// A PNG or JPEG picture as the image model reads it: resized to its input
+/// size, centre-cropped and normalised as its preprocessing (returned in
 /// `used`) says.
 static Expected<ref::Array> readPicture(const Model &model, StringRef path,
                                         ex::ImagePreprocessing &used) {
@@ -738,7 +766,7 @@ static Expected<ref::Array> readPicture(const Model &model, StringRef path,
         "{0}: the model's input is {1}x{2}; pictures are resized to a "
         "square of static size only",
         path, model.imageHeight, model.imageWidth));
-  auto picture = ex::readPngFile(path);
+  auto picture = ex::readImageFile(path);
   if (!picture)
     return picture.takeError();
   auto preprocessing =
@@ -751,6 +779,21 @@ static Expected<ref::Array> readPicture(const Model &model, StringRef path,
   input.data.assign(pixels.begin(), pixels.end());
   used = *preprocessing;
   return input;
+}
+
+/// Whether --input names a picture: a PNG or JPEG by its first bytes, or
+/// by its name (so that a broken one is reported as a picture, not as a
+/// broken .npy).
+static bool isPicture(StringRef path) {
+  StringRef extension = llvm::sys::path::extension(path);
+  if (extension.equals_insensitive(".png") ||
+      extension.equals_insensitive(".jpg") ||
+      extension.equals_insensitive(".jpeg"))
+    return true;
+  auto head = llvm::MemoryBuffer::getFileSlice(path, /*MapSize=*/8,
+                                               /*Offset=*/0);
+  return head &&
+         ex::sniffImageFormat((*head)->getBuffer()) != ex::ImageFormat::Unknown;
 }
 
 /// Reads the one input that --tokens, --text, --input or --heldout gives and
@@ -816,7 +859,7 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
         return v.takeError();
       vocab = std::move(*v);
     }
-  } else if (StringRef(inputNpy).ends_with_insensitive(".png")) {
+  } else if (isPicture(inputNpy)) {
     ex::ImagePreprocessing used;
     auto picture = readPicture(model, inputNpy, used);
     if (!picture)
@@ -1423,7 +1466,7 @@ static llvm::Error loadCompiledGradient(Model &model,
 static Expected<std::vector<ref::Array>>
 runGradient(Model &model, const EmbeddingGradient &gradient,
             const ref::Array &ids, const ref::Array &embeddings,
-            const ref::Array &seed) {
+            const ref::Array &seed, StringRef barLabel = {}) {
   Expected<std::vector<ref::Array>> results = std::vector<ref::Array>();
   if (!referenceGradient) {
     if (llvm::Error e = loadCompiledGradient(model, gradient))
@@ -1446,6 +1489,8 @@ runGradient(Model &model, const EmbeddingGradient &gradient,
   } else {
     ref::ReferenceEvaluator evaluator(*gradient.module,
                                       ref::weightsFrom(*model.checkpoint));
+    if (!barLabel.empty())
+      watchEvaluator(evaluator, barLabel);
     results = evaluator.run("forward_grad", {ids, embeddings, seed});
   }
   if (!results)
@@ -1505,6 +1550,7 @@ attributionMaps(Model &model, StringRef formulation, const ref::Array &input,
   llvm::append_range(args, layerGradients);
   ref::ReferenceEvaluator evaluator(*attention,
                                     ref::weightsFrom(*model.checkpoint));
+  watchEvaluator(evaluator, "attribution (reference evaluator)");
   auto results = evaluator.run("forward", args);
   if (!results)
     return results.takeError();
@@ -1565,7 +1611,7 @@ struct IntegratedGradients {
 static Expected<IntegratedGradients>
 integratedGradients(Model &model, const EmbeddingGradient &gradient,
                     const ref::Array &ids, const ref::Array &seed,
-                    ex::ProgressBar *progress = nullptr) {
+                    rt::ProgressBar *progress = nullptr) {
   if (igSteps == 0)
     return llvm::createStringError("--ig-steps must be at least 1");
   auto baseline = igBaselineOf(gradient);
@@ -1649,7 +1695,8 @@ gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
   if (!gradient)
     return gradient.takeError();
   ref::Array seed = scoreSeed(logits, output);
-  auto at = runGradient(model, *gradient, input, gradient->embeddings, seed);
+  auto at = runGradient(model, *gradient, input, gradient->embeddings, seed,
+                        "gradient (reference evaluator)");
   if (!at)
     return at.takeError();
   size_t firstLayer = 1;
@@ -1674,7 +1721,10 @@ gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
                     "embedding . gradient of the score, per token",
                     perToken(gradient->embeddings, inputGradient)});
   if (methodWanted(kIntegratedGradients)) {
-    auto ig = integratedGradients(model, *gradient, input, seed);
+    rt::ProgressBar steps("integrated gradients (reference evaluator)", igSteps,
+                          rt::ProgressBar::kQuickWorkDelay);
+    auto ig = integratedGradients(model, *gradient, input, seed, &steps);
+    steps.finish();
     if (!ig)
       return ig.takeError();
     rows.push_back(
@@ -1929,6 +1979,36 @@ static void printAnswer(const Model &model, const Explanation &explanation,
 
 /// Explains one input: writes the maps, report.html and summary.json into
 /// -o (all or nothing) and prints the short answer.
+/// On a terminal, when the maps come from the reference evaluator: one note
+/// saying so, with the commands that make and use the compiled attention
+/// form instead.
+static void noteEvaluatorPath(const Model &model, bool eval) {
+  if (model.compiled || !llvm::errs().is_displayed())
+    return;
+  StringRef weights =
+      weightsPath.empty() ? StringRef(modelPath) : StringRef(weightsPath);
+  std::string library = llvm::sys::path::stem(model.name).str() + "-attn.so";
+  std::string compile =
+      llvm::formatv("glint-compile {0} --attention "
+                    "--formulation={1} --aggregate={2} -o "
+                    "{3}",
+                    modelPath, formulationOpt, aggregateOpt, library)
+          .str();
+  llvm::raw_ostream &note =
+      llvm::WithColor::note(llvm::errs(), "glint-explain");
+  if (eval)
+    note << "eval runs the reference evaluator (double precision, slow), "
+            "for every formulation and the gradient methods; to score one "
+            "formulation's maps natively in float32, run `"
+         << compile << "`, then `glint-explain eval " << library
+         << " --weights " << weights << "`\n";
+  else
+    note << "the maps come from the reference evaluator (double precision, "
+            "slow for long inputs); for native float32 maps, run `"
+         << compile << "`, then `glint-explain " << library << " --weights "
+         << weights << "` with the same input\n";
+}
+
 static int explainOne() {
   auto start = std::chrono::steady_clock::now();
   auto model = loadModel();
@@ -1937,6 +2017,8 @@ static int explainOne() {
   if (llvm::Error e = readClassNames(*model))
     return fail(llvm::toString(std::move(e)));
   adoptLibrarySettings(*model);
+  noteEvaluatorPath(*model, /*eval=*/false);
+  evaluatorBars = true;
   auto explanation = computeExplanation(*model);
   if (!explanation)
     return fail(llvm::toString(explanation.takeError()));
@@ -2050,6 +2132,7 @@ static int evaluate() {
   if (!model)
     return fail(llvm::toString(model.takeError()));
   adoptLibrarySettings(*model);
+  noteEvaluatorPath(*model, /*eval=*/true);
   auto set = readHeldout(*model);
   if (!set)
     return fail(llvm::toString(set.takeError()));
@@ -2090,7 +2173,7 @@ static int evaluate() {
                             (gradients && methodWanted(kAttribution));
   unsigned overall = 1 + (gradients && methodWanted(kInputXGradient)) +
                      (gradients && methodWanted(kIntegratedGradients));
-  ex::ProgressBar progress(
+  rt::ProgressBar progress(
       "eval " + model->name,
       (formulations.size() * perFormulation + overall) * (2 * evalSteps + 2) +
           (gradients && methodWanted(kIntegratedGradients) ? igSteps : 0));

@@ -14,6 +14,7 @@
 #include "dialect/GlintDialect.h"
 #include "reference/ReferenceEvaluator.h"
 #include "runtime/io/InputLimits.h"
+#include "runtime/io/Progress.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -118,7 +119,18 @@ EvaluatorInterpreter::run(const rt::Checkpoint &checkpoint,
     };
 
   ref::ReferenceEvaluator evaluator(module, weights);
+  // On a terminal, once a run has taken a second: the function's ops (a
+  // layer's mixer is one).
+  std::unique_ptr<rt::ProgressBar> bar;
+  evaluator.setProgress([&](uint64_t done, uint64_t total) {
+    if (done == 0)
+      bar = std::make_unique<rt::ProgressBar>("reference evaluator", total,
+                                              rt::ProgressBar::kQuickWorkDelay);
+    else
+      bar->advance();
+  });
   auto results = evaluator.run(options.functionName, {input}, trace);
+  bar.reset();
   if (!results) {
     llvm::consumeError(std::move(traceError));
     // Hidden states of a failed run would look like a complete dump.
@@ -152,11 +164,17 @@ EvaluatorInterpreter::generate(const rt::Checkpoint &checkpoint,
   out.tokens.data.assign(batch * count, 0.0);
   out.logits.integer = false;
   rt::RunArray sequence = prompt;
+  // On a terminal, once it has taken a second: the tokens generated.
+  rt::ProgressBar bar("reference evaluator: generating", count,
+                      rt::ProgressBar::kQuickWorkDelay);
   for (unsigned i = 0; i < count; ++i) {
     auto results =
         evaluator.run(options.functionName, {ref::fromRunArray(sequence)});
-    if (!results)
+    if (!results) {
+      bar.finish();
       return results.takeError();
+    }
+    bar.advance();
     rt::RunArray logits =
         ref::toRunArray(std::move((*results)[0]), /*integer=*/false);
     if (logits.shape.size() != 3 || logits.shape[1] != length + i)

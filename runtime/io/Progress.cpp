@@ -4,24 +4,27 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "explain/Progress.h"
+#include "runtime/io/Progress.h"
 
 #include "llvm/Support/Format.h"
 
 #include <algorithm>
 
-using namespace mlir::glint::explain;
+using namespace mlir::glint::runtime;
 
-ProgressBar::ProgressBar(llvm::StringRef label, uint64_t total)
-    : ProgressBar(label, total, llvm::errs(), llvm::errs().is_displayed()) {}
+ProgressBar::ProgressBar(llvm::StringRef label, uint64_t total,
+                         std::chrono::milliseconds delay)
+    : ProgressBar(label, total, llvm::errs(), llvm::errs().is_displayed(),
+                  kDefaultInterval, delay) {}
 
 ProgressBar::ProgressBar(llvm::StringRef label, uint64_t total,
                          llvm::raw_ostream &os, bool enabled,
-                         std::chrono::milliseconds interval)
+                         std::chrono::milliseconds interval,
+                         std::chrono::milliseconds delay)
     : label(label.str()), total(total), os(os), enabled(enabled),
-      interval(interval), start(std::chrono::steady_clock::now()),
+      interval(interval), delay(delay), start(std::chrono::steady_clock::now()),
       lastDraw(start) {
-  if (enabled)
+  if (enabled && delay.count() <= 0)
     draw();
 }
 
@@ -32,17 +35,20 @@ void ProgressBar::advance(uint64_t steps) {
   if (!enabled || finished)
     return;
   auto now = std::chrono::steady_clock::now();
-  if (now - lastDraw < interval)
+  if (!shown() ? now - start < delay : now - lastDraw < interval)
     return;
   lastDraw = now;
   draw();
 }
 
+void ProgressBar::setStatus(llvm::StringRef text) { status = text.str(); }
+
 void ProgressBar::finish() {
   if (finished)
     return;
   finished = true;
-  if (!enabled)
+  // A bar still hidden by its delay stays so: the work was quick.
+  if (!enabled || !shown())
     return;
   draw();
   os << '\n';
@@ -68,10 +74,12 @@ void ProgressBar::draw() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   ls << ' ' << llvm::format("%.1fs", seconds);
+  if (!status.empty())
+    ls << ' ' << status;
   // Blank what is left of a longer previous line.
-  size_t width = line.size();
-  if (width < lastWidth)
-    line.append(lastWidth - width, ' ');
+  size_t width = std::max<size_t>(line.size(), 1);
+  if (line.size() < lastWidth)
+    line.append(lastWidth - line.size(), ' ');
   lastWidth = width;
   os << '\r' << line;
   os.flush();
