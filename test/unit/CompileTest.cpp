@@ -429,7 +429,8 @@ INSTANTIATE_TEST_SUITE_P(Families, CompiledFixture,
                          ::testing::Values("mamba_conv3", "mamba_conv4_untied",
                                            "mamba2", "rwkv4", "recurrentgemma",
                                            "recurrentgemma_window", "rwkv6",
-                                           "vim"));
+                                           "vim", "gla", "gla_conv", "retnet",
+                                           "hgrn2"));
 
 //===----------------------------------------------------------------------===//
 // Weights kept in 16 bits (glint-compile --weight-dtype)
@@ -615,7 +616,8 @@ TEST(CompiledWindowRule, GriffinRuleMatchesReferenceAndGenerates) {
 INSTANTIATE_TEST_SUITE_P(Families, GeneratingFixture,
                          ::testing::Values("mamba_conv3", "mamba_conv4_untied",
                                            "mamba2", "rwkv4", "recurrentgemma",
-                                           "rwkv6", "vim"));
+                                           "rwkv6", "vim", "gla", "gla_conv",
+                                           "retnet", "hgrn2"));
 
 /// A weight holding NaN or ±Inf is refused when the weights are bound, the
 /// message naming the weight, the value and its element; allowed on
