@@ -70,6 +70,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace mlir;
 using namespace mlir::glint;
@@ -141,6 +142,13 @@ struct FlaCommon {
                               "' is not supported (only null)");
   }
 };
+
+/// `x` as printf's %g writes it (0.3, 9.6, 1e-06).
+std::string shortNumber(double x) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", x);
+  return text;
+}
 
 /// A `tensor<N x f32>` constant.
 Value constantVector(ImportBuilder &b, llvm::ArrayRef<float> values) {
@@ -265,9 +273,10 @@ void readExpand(Config &config, int64_t hidden, int64_t heads,
     if (!(rounded >= 1 && rounded <= kMaxConfigSize) ||
         std::fabs(w - rounded) > 1e-9 * std::max(1.0, w))
       return configError(
-          config, llvm::formatv("hidden_size * {0} = {1} must be a whole "
-                                "number from 1 to {2}",
-                                key, w, kMaxConfigSize));
+          config, llvm::formatv("{0} = {1}: hidden_size * {0} = {2} must be "
+                                "a whole number from 1 to {3}",
+                                key, shortNumber(expand), shortNumber(w),
+                                kMaxConfigSize));
     out = static_cast<int64_t>(rounded);
     if (out % heads != 0)
       configError(config, llvm::formatv("hidden_size * {0} = {1} does not "
@@ -322,7 +331,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importGla(
                 llvm::formatv("gate_logit_normalizer = {0} is not supported: "
                               "fla's GLAForCausalLM does not pass it to its "
                               "layers, which use 16",
-                              normalizer));
+                              shortNumber(normalizer)));
   if (config.error)
     return llvm::createStringError(*config.error);
 
