@@ -110,8 +110,7 @@ struct FlaCommon {
       // GatedMLP: int(hidden * ratio * 2 / 3), rounded up to 256.
       int64_t ratio = config.getSize("hidden_ratio", 4);
       int64_t width = static_cast<int64_t>(
-          static_cast<double>(hidden) * static_cast<double>(ratio) * 2.0 /
-          3.0);
+          static_cast<double>(hidden) * static_cast<double>(ratio) * 2.0 / 3.0);
       intermediate = 256 * ((width + 255) / 256);
     }
     if (config.error)
@@ -131,11 +130,10 @@ struct FlaCommon {
       configError(config, "norm_eps must be a finite number >= 0");
     for (llvm::StringRef key : {"attn", "attnres_block_size"})
       if (config.has(key))
-        configError(config,
-                    "key '" + key +
-                        "' is set: hybrid softmax-attention layers and "
-                        "attention residuals of fla models are not "
-                        "supported");
+        configError(config, "key '" + key +
+                                "' is set: hybrid softmax-attention layers and "
+                                "attention residuals of fla models are not "
+                                "supported");
     if (config.has("feature_map"))
       configError(config, "feature_map '" +
                               config.getString("feature_map", "") +
@@ -206,8 +204,8 @@ Value shortConv(ImportBuilder &b, Value x, const std::string &name,
 /// GatedMLP: down(silu(gate(x)) * up(x)).
 Value gatedMlp(ImportBuilder &b, Value x, const std::string &p,
                const FlaCommon &c) {
-  Value gate = b.linear(
-      x, b.weight(p + "gate_proj.weight", {c.intermediate, c.hidden}));
+  Value gate =
+      b.linear(x, b.weight(p + "gate_proj.weight", {c.intermediate, c.hidden}));
   Value up =
       b.linear(x, b.weight(p + "up_proj.weight", {c.intermediate, c.hidden}));
   return b.linear(b.mul(b.act(ActKind::silu, gate), up),
@@ -259,9 +257,8 @@ buildFlaModel(ImportBuilder &b, const FlaCommon &c,
 
 /// Key and value widths hidden * expand, which must be integers dividing
 /// into the heads.
-void readExpand(Config &config, int64_t hidden, int64_t heads,
-                double defaultK, double defaultV, int64_t &keyDim,
-                int64_t &valueDim) {
+void readExpand(Config &config, int64_t hidden, int64_t heads, double defaultK,
+                double defaultV, int64_t &keyDim, int64_t &valueDim) {
   double expandK = config.getFloat("expand_k", defaultK);
   double expandV = config.getFloat("expand_v", defaultV);
   keyDim = valueDim = heads;
@@ -339,7 +336,8 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importGla(
   ImportBuilder b(context, checkpoint, source);
   // The gate's low rank from the weights (the config key, where present,
   // must agree).
-  std::vector<int64_t> gk0 = b.weightShape("model.layers.0.attn.gk_proj.0.weight");
+  std::vector<int64_t> gk0 =
+      b.weightShape("model.layers.0.attn.gk_proj.0.weight");
   int64_t rank = gk0.size() == 2 ? gk0[0] : 1;
   if (config.has("gate_low_rank_dim")) {
     int64_t declared = config.getSize("gate_low_rank_dim");
@@ -355,8 +353,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importGla(
     std::string a = llvm::formatv("model.layers.{0}.attn.", i).str();
     Value q = b.linear(n, b.weight(a + "q_proj.weight", {keyDim, c.hidden}));
     Value k = b.linear(n, b.weight(a + "k_proj.weight", {keyDim, c.hidden}));
-    Value v =
-        b.linear(n, b.weight(a + "v_proj.weight", {valueDim, c.hidden}));
+    Value v = b.linear(n, b.weight(a + "v_proj.weight", {valueDim, c.hidden}));
     if (useConv) {
       q = b.act(ActKind::silu, shortConv(b, q, a + "q_conv1d", convSize));
       k = b.act(ActKind::silu, shortConv(b, k, a + "k_conv1d", convSize));
@@ -369,9 +366,10 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importGla(
     if (clampMin)
       gk = arith::MaximumFOp::create(b.getBuilder(), b.loc(), gk,
                                      splatExact(b, *clampMin, gk));
-    Value g = outputGate ? b.linear(n, b.weight(a + "g_proj.weight",
-                                                {valueDim, c.hidden}))
-                         : Value();
+    Value g =
+        outputGate
+            ? b.linear(n, b.weight(a + "g_proj.weight", {valueDim, c.hidden}))
+            : Value();
     Value qs = scaleQuery(b, q, headK);
     // The value projection is the layer's value input (its short conv and
     // SiLU inside); q, k, the gates and the per-head norm's statistics are
@@ -424,16 +422,14 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importRetNet(
                               ob.getF64FloatAttr(10000.0));
     };
     Value q = rotary(b.splitHeads(
-        b.linear(n, b.weight(a + "q_proj.weight", {keyDim, c.hidden})),
-        heads));
+        b.linear(n, b.weight(a + "q_proj.weight", {keyDim, c.hidden})), heads));
     Value k = rotary(b.splitHeads(
-        b.linear(n, b.weight(a + "k_proj.weight", {keyDim, c.hidden})),
-        heads));
-    Value v =
-        b.linear(n, b.weight(a + "v_proj.weight", {valueDim, c.hidden}));
-    Value g = outputGate ? b.linear(n, b.weight(a + "g_proj.weight",
-                                                {valueDim, c.hidden}))
-                         : Value();
+        b.linear(n, b.weight(a + "k_proj.weight", {keyDim, c.hidden})), heads));
+    Value v = b.linear(n, b.weight(a + "v_proj.weight", {valueDim, c.hidden}));
+    Value g =
+        outputGate
+            ? b.linear(n, b.weight(a + "g_proj.weight", {valueDim, c.hidden}))
+            : Value();
     Value qs = scaleQuery(b, q, headK);
     // log gamma_h = log1p(-2^(-5-h)); the powers of two are exact floats and
     // the logarithm is taken in the IR, so that a double evaluation is exact.
@@ -465,8 +461,7 @@ static Value weightRow(ImportBuilder &b, Value w, int64_t index) {
   int64_t width = type.getDimSize(1);
   OpBuilder &ob = b.getBuilder();
   auto row = tensor::ExtractSliceOp::create(
-      ob, b.loc(), RankedTensorType::get({1, width}, type.getElementType()),
-      w,
+      ob, b.loc(), RankedTensorType::get({1, width}, type.getElementType()), w,
       ArrayRef<OpFoldResult>{ob.getIndexAttr(index), ob.getIndexAttr(0)},
       ArrayRef<OpFoldResult>{ob.getIndexAttr(1), ob.getIndexAttr(width)},
       ArrayRef<OpFoldResult>{ob.getIndexAttr(1), ob.getIndexAttr(1)});
@@ -546,8 +541,7 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importHgrn2(
     std::string a = llvm::formatv("model.layers.{0}.attn.", i).str();
     Value q = b.linear(n, b.weight(a + "q_proj.weight", {forgetDim, c.hidden}));
     Value f = b.linear(n, b.weight(a + "f_proj.weight", {forgetDim, c.hidden}));
-    Value in =
-        b.linear(n, b.weight(a + "i_proj.weight", {c.hidden, c.hidden}));
+    Value in = b.linear(n, b.weight(a + "i_proj.weight", {c.hidden, c.hidden}));
     if (useConv) {
       q = shortConv(b, q, a + "q_conv1d", convSize);
       f = shortConv(b, f, a + "f_conv1d", convSize);

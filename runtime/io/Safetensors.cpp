@@ -498,7 +498,8 @@ static Error pickleWeightsError(StringRef directory, bool sharded) {
               : "sd=torch.load(d+'/pytorch_model.bin', map_location='cpu', "
                 "weights_only=True); ";
   std::string command =
-      std::string("python -c \"") + (sharded ? "import json, torch" : "import torch") +
+      std::string("python -c \"") +
+      (sharded ? "import json, torch" : "import torch") +
       "; from safetensors.torch import save_file; d='" + d + "'; " + load +
       "s=set(); save_file({k: v.contiguous().clone() for k, v in sd.items() "
       "if not ((p:=(v.untyped_storage().data_ptr(), v.storage_offset(), "
