@@ -363,9 +363,11 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importGla(
         b.weight(a + "gk_proj.1.weight", {keyDim, rank}),
         b.weight(a + "gk_proj.1.bias", {keyDim}));
     gk = b.scale(logSigmoid(b, gk), 1.0 / 16.0);
-    if (clampMin)
-      gk = arith::MaximumFOp::create(b.getBuilder(), b.loc(), gk,
-                                     splatExact(b, *clampMin, gk));
+    // max(gk, c) written c + relu(gk - c), which glint-differentiate knows.
+    if (clampMin) {
+      Value c = splatExact(b, *clampMin, gk);
+      gk = b.add(c, b.act(ActKind::relu, b.sub(gk, c)));
+    }
     Value g =
         outputGate
             ? b.linear(n, b.weight(a + "g_proj.weight", {valueDim, c.hidden}))
@@ -550,15 +552,15 @@ Expected<OwningOpRef<ModuleOp>> mlir::glint::import::importHgrn2(
     Value minusF = b.scale(f, -1.0);
     Value g, k;
     if (lowerBound && i > 0) {
-      // g = log(lb + (1 - lb) sigmoid(f)), k = 1 - exp(g) = (1 - lb)
-      // sigmoid(-f).
+      // g = log(lb + (1 - lb) sigmoid(f)) = softplus(log lb - f) -
+      // softplus(-f) (fla's logaddexp(log lb, log1p(-lb) + logsigmoid(f))),
+      // k = 1 - exp(g) = (1 - lb) sigmoid(-f). log lb depends on the weights
+      // only.
       Value lb = bounds[i];
-      Value ones = b.splat(1.0, lb);
-      Value rest = b.sub(ones, lb);
-      g = math::LogOp::create(
-          b.getBuilder(), b.loc(),
-          b.addChannelVector(
-              b.mulChannelVector(b.act(ActKind::sigmoid, f), rest), lb));
+      Value rest = b.sub(b.splat(1.0, lb), lb);
+      Value logLb = math::LogOp::create(b.getBuilder(), b.loc(), lb);
+      g = b.sub(b.act(ActKind::softplus, b.addChannelVector(minusF, logLb)),
+                b.act(ActKind::softplus, minusF));
       k = b.mulChannelVector(b.act(ActKind::sigmoid, minusF), rest);
     } else {
       // g = logsigmoid(f), k = 1 - sigmoid(f) = sigmoid(-f).
