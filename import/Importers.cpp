@@ -30,6 +30,16 @@ ArrayRef<Architecture> mlir::glint::import::architectures() {
        "Vision Mamba (Vim), bidirectional, middle CLS token (model_type "
        "'vim')",
        importVisionMamba},
+      {"GLAForCausalLM",
+       "Gated Linear Attention, flash-linear-attention layout (model_type "
+       "'gla')",
+       importGla},
+      {"RetNetForCausalLM",
+       "RetNet, flash-linear-attention layout (model_type 'retnet')",
+       importRetNet},
+      {"HGRN2ForCausalLM",
+       "HGRN-2, flash-linear-attention layout (model_type 'hgrn2')",
+       importHgrn2},
   };
   return table;
 }
@@ -49,6 +59,12 @@ static StringRef architectureForModelType(StringRef modelType) {
     return "Rwkv6ForCausalLM";
   if (modelType == "vim")
     return "VisionMamba";
+  if (modelType == "gla")
+    return "GLAForCausalLM";
+  if (modelType == "retnet")
+    return "RetNetForCausalLM";
+  if (modelType == "hgrn2")
+    return "HGRN2ForCausalLM";
   return "";
 }
 

@@ -58,6 +58,19 @@ llvm::Expected<OwningOpRef<ModuleOp>>
 importRwkv6(MLIRContext *context, const llvm::json::Object &config,
             const mlir::glint::runtime::Checkpoint &checkpoint,
             llvm::StringRef source);
+/// flash-linear-attention's GLA, RetNet and HGRN-2 (import/Fla.cpp).
+llvm::Expected<OwningOpRef<ModuleOp>>
+importGla(MLIRContext *context, const llvm::json::Object &config,
+          const mlir::glint::runtime::Checkpoint &checkpoint,
+          llvm::StringRef source);
+llvm::Expected<OwningOpRef<ModuleOp>>
+importRetNet(MLIRContext *context, const llvm::json::Object &config,
+             const mlir::glint::runtime::Checkpoint &checkpoint,
+             llvm::StringRef source);
+llvm::Expected<OwningOpRef<ModuleOp>>
+importHgrn2(MLIRContext *context, const llvm::json::Object &config,
+            const mlir::glint::runtime::Checkpoint &checkpoint,
+            llvm::StringRef source);
 llvm::Expected<OwningOpRef<ModuleOp>>
 importVisionMamba(MLIRContext *context, const llvm::json::Object &config,
             const mlir::glint::runtime::Checkpoint &checkpoint,

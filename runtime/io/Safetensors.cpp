@@ -444,6 +444,53 @@ void TensorInfo::releasePages() const {
 #endif
 }
 
+/// `text` inside a single-quoted Python string inside a double-quoted shell
+/// word.
+static std::string quoteForPythonInShell(StringRef text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\')
+      out += "\\\\\\\\"; // Python's \\, each doubled for the shell
+    else if (c == '\'')
+      out += "\\'"; // Python's \' (a backslash before ' stays in the shell)
+    else if (c == '"' || c == '$' || c == '`')
+      out += std::string("\\") + c;
+    else
+      out += c;
+  }
+  return out;
+}
+
+/// The error for PyTorch pickle weights (`pytorch_model.bin`, or its shards
+/// through `pytorch_model.bin.index.json`) where safetensors are expected:
+/// glint never unpickles, so it names the one command that converts them
+/// into `<dir>/model.safetensors`. Tensors that share storage (tied
+/// embeddings) are written once, under their first name, as
+/// save_pretrained does; the rest are cloned so that save_file accepts them.
+static Error pickleWeightsError(StringRef directory, bool sharded) {
+  std::string d = quoteForPythonInShell(directory);
+  std::string load =
+      sharded ? "sd={}; [sd.update(torch.load(d+'/'+f, map_location='cpu', "
+                "weights_only=True)) for f in sorted(set(json.load(open(d+'/"
+                "pytorch_model.bin.index.json'))['weight_map'].values()))]; "
+              : "sd=torch.load(d+'/pytorch_model.bin', map_location='cpu', "
+                "weights_only=True); ";
+  std::string command =
+      std::string("python -c \"") +
+      (sharded ? "import json, torch" : "import torch") +
+      "; from safetensors.torch import save_file; d='" + d + "'; " + load +
+      "s=set(); save_file({k: v.contiguous().clone() for k, v in sd.items() "
+      "if not ((p:=(v.untyped_storage().data_ptr(), v.storage_offset(), "
+      "tuple(v.shape))) in s or s.add(p))}, d+'/model.safetensors', "
+      "metadata={'format': 'pt'})\"";
+  return makeError(directory + ": holds PyTorch pickle weights (" +
+                   (sharded ? "pytorch_model.bin.index.json and its shards"
+                            : "pytorch_model.bin") +
+                   ") but no model.safetensors; glint reads safetensors only. "
+                   "Convert once with: " +
+                   command);
+}
+
 Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path) {
   std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
   checkpoint->path = path.str();
@@ -454,9 +501,18 @@ Expected<std::unique_ptr<Checkpoint>> Checkpoint::open(StringRef path) {
     if (!llvm::sys::fs::exists(file)) {
       file = path;
       llvm::sys::path::append(file, "model.safetensors.index.json");
-      if (!llvm::sys::fs::exists(file))
+      if (!llvm::sys::fs::exists(file)) {
+        for (bool sharded : {false, true}) {
+          llvm::SmallString<256> pickle(path);
+          llvm::sys::path::append(pickle, sharded
+                                              ? "pytorch_model.bin.index.json"
+                                              : "pytorch_model.bin");
+          if (llvm::sys::fs::exists(pickle))
+            return pickleWeightsError(path, sharded);
+        }
         return makeError(path + ": directory holds neither model.safetensors "
                                 "nor model.safetensors.index.json");
+      }
     }
   }
 

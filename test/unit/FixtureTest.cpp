@@ -141,10 +141,10 @@ TEST_P(Fixture, ImportedModelMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, Fixture,
-                         ::testing::Values("mamba_conv3",
-                                           "mamba_conv4_untied", "mamba2",
-                                           "rwkv4", "recurrentgemma", "rwkv6",
-                                           "vim"));
+                         ::testing::Values("mamba_conv3", "mamba_conv4_untied",
+                                           "mamba2", "rwkv4", "recurrentgemma",
+                                           "rwkv6", "vim", "gla", "gla_conv",
+                                           "retnet", "hgrn2"));
 
 // RecurrentGemma on inputs longer than attention_window_size W = 16
 // (test/fixtures/recurrentgemma_window, made by make_window_fixture.py from
