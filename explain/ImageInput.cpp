@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "explain/ImageInput.h"
+#include "runtime/io/InputLimits.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
@@ -416,4 +417,45 @@ mlir::glint::explain::preprocessImage(const RgbImage &image,
             (resized[(top + y) * outW + left + x] - p.mean[c]) / p.std[c]);
   }
   return out;
+}
+
+bool mlir::glint::explain::isPictureFile(StringRef path) {
+  StringRef extension = llvm::sys::path::extension(path);
+  if (extension.equals_insensitive(".png") ||
+      extension.equals_insensitive(".jpg") ||
+      extension.equals_insensitive(".jpeg"))
+    return true;
+  auto head = llvm::MemoryBuffer::getFileSlice(path, /*MapSize=*/8,
+                                               /*Offset=*/0);
+  return head && sniffImageFormat((*head)->getBuffer()) != ImageFormat::Unknown;
+}
+
+llvm::Expected<std::map<int64_t, std::string>>
+mlir::glint::explain::readClassNames(StringRef modelDir) {
+  std::map<int64_t, std::string> names;
+  if (modelDir.empty())
+    return names;
+  llvm::SmallString<128> path(modelDir);
+  llvm::sys::path::append(path, "config.json");
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return names;
+  auto json = runtime::parseJSON((*buffer)->getBuffer());
+  if (!json)
+    return llvm::createStringError(path + ": " +
+                                   llvm::toString(json.takeError()));
+  const llvm::json::Object *config = json->getAsObject();
+  const llvm::json::Object *labels =
+      config ? config->getObject("id2label") : nullptr;
+  if (!labels)
+    return names;
+  for (const auto &[key, value] : *labels) {
+    int64_t id;
+    std::optional<StringRef> name = value.getAsString();
+    if (StringRef(key).getAsInteger(10, id) || !name)
+      return llvm::createStringError(
+          path + ": id2label must map class ids to names (\"0\": \"cat\")");
+    names[id] = name->str();
+  }
+  return names;
 }

@@ -26,6 +26,8 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace mlir::glint::explain {
@@ -46,6 +48,17 @@ ImageFormat sniffImageFormat(llvm::StringRef bytes);
 /// Reads a PNG or a JPEG file, told apart by their first bytes, as 8-bit
 /// RGB. Errors name the path.
 llvm::Expected<RgbImage> readImageFile(llvm::StringRef path);
+
+/// Whether `path` names a picture: a PNG or JPEG by its first bytes, or by
+/// its extension (so that a broken one is reported as a picture, not as a
+/// broken .npy).
+bool isPictureFile(llvm::StringRef path);
+
+/// The class names of config.json's id2label ({"0": "cat", ...}) in
+/// `modelDir`; empty if there is no config or no id2label, an error if
+/// id2label is not a map of ids to names.
+llvm::Expected<std::map<int64_t, std::string>>
+readClassNames(llvm::StringRef modelDir);
 
 /// Reads a PNG file (any bit depth, grey, palette or with alpha, which is
 /// composited on black) as 8-bit RGB. Errors name the path.

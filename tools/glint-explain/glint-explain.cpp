@@ -382,36 +382,13 @@ static Expected<Model> loadModel() {
   return model;
 }
 
-/// config.json's id2label ({"0": "cat", ...}) of the model directory, if
-/// any: the names the report gives classes.
+/// config.json's id2label of the model directory, if any: the names the
+/// report gives classes.
 static llvm::Error readClassNames(Model &model) {
-  if (model.directory.empty())
-    return llvm::Error::success();
-  SmallString<128> path(model.directory);
-  llvm::sys::path::append(path, "config.json");
-  auto buffer = llvm::MemoryBuffer::getFile(path);
-  if (!buffer)
-    return llvm::Error::success();
-  auto json = llvm::json::parse((*buffer)->getBuffer());
-  if (!json) {
-    // The importer has read the same file, so this does not happen; the
-    // names are optional anyway.
-    llvm::consumeError(json.takeError());
-    return llvm::Error::success();
-  }
-  const llvm::json::Object *config = json->getAsObject();
-  const llvm::json::Object *labels =
-      config ? config->getObject("id2label") : nullptr;
-  if (!labels)
-    return llvm::Error::success();
-  for (const auto &[key, value] : *labels) {
-    int64_t id;
-    std::optional<StringRef> name = value.getAsString();
-    if (StringRef(key).getAsInteger(10, id) || !name)
-      return llvm::createStringError(
-          path + ": id2label must map class ids to names (\"0\": \"cat\")");
-    model.classNames[id] = name->str();
-  }
+  auto names = ex::readClassNames(model.directory);
+  if (!names)
+    return names.takeError();
+  model.classNames = std::move(*names);
   return llvm::Error::success();
 }
 
@@ -781,21 +758,6 @@ static Expected<ref::Array> readPicture(const Model &model, StringRef path,
   return input;
 }
 
-/// Whether --input names a picture: a PNG or JPEG by its first bytes, or
-/// by its name (so that a broken one is reported as a picture, not as a
-/// broken .npy).
-static bool isPicture(StringRef path) {
-  StringRef extension = llvm::sys::path::extension(path);
-  if (extension.equals_insensitive(".png") ||
-      extension.equals_insensitive(".jpg") ||
-      extension.equals_insensitive(".jpeg"))
-    return true;
-  auto head = llvm::MemoryBuffer::getFileSlice(path, /*MapSize=*/8,
-                                               /*Offset=*/0);
-  return head &&
-         ex::sniffImageFormat((*head)->getBuffer()) != ex::ImageFormat::Unknown;
-}
-
 /// Reads the one input that --tokens, --text, --input or --heldout gives and
 /// the vocabulary (--vocab, or the model directory's vocab.json), and checks
 /// that the input is one example of the kind the model reads, all finite.
@@ -859,7 +821,7 @@ static Expected<ExplainInput> readExplainInput(const Model &model) {
         return v.takeError();
       vocab = std::move(*v);
     }
-  } else if (isPicture(inputNpy)) {
+  } else if (ex::isPictureFile(inputNpy)) {
     ex::ImagePreprocessing used;
     auto picture = readPicture(model, inputNpy, used);
     if (!picture)

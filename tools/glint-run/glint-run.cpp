@@ -20,6 +20,7 @@
 #include "tools/ToolVersion.h"
 #include "tools/glint-run/Interpreter.h"
 
+#include "explain/ImageInput.h"
 #include "runtime/host/CompiledModel.h"
 #include "runtime/host/Generate.h"
 #include "runtime/host/RunSupport.h"
@@ -42,6 +43,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 namespace rt = mlir::glint::runtime;
+namespace ex = mlir::glint::explain;
 namespace run = mlir::glint::run;
 namespace cl = llvm::cl;
 namespace tx = mlir::glint::text;
@@ -149,8 +151,10 @@ static cl::opt<std::string> vocabPath(
 static cl::opt<std::string>
     inputNpy("input",
              cl::desc("Input array as .npy: int64 token ids [batch, seq] or "
-                      "float pixels [batch, 3, H, W]"),
-             cl::value_desc("file.npy"), cl::cat(category));
+                      "float pixels [batch, 3, H, W]; or a PNG or JPEG "
+                      "picture for a compiled image model, resized and "
+                      "normalised as the --weights directory's config says"),
+             cl::value_desc("file.npy|picture"), cl::cat(category));
 static cl::opt<std::string>
     outputPath("o",
                cl::desc("Write the first result (logits) to this .npy file"),
@@ -224,6 +228,54 @@ static int runInterpreterTool(int argc, char **argv) {
   if (rc < 0)
     return fail("cannot run " + tool + ": " + error);
   return rc;
+}
+
+/// Class names of an image model (config.json's id2label), by class id.
+static std::map<int64_t, std::string> classNames;
+
+/// Where a picture's preprocessing config and class names are: the
+/// --weights directory, or the folder of the --weights file.
+static std::string pictureModelDirectory() {
+  return llvm::sys::fs::is_directory(weightsPath)
+             ? weightsPath.getValue()
+             : llvm::sys::path::parent_path(weightsPath).str();
+}
+
+/// A PNG or JPEG picture as the compiled image model at modelPath reads
+/// it: decoded, resized to its [1, 3, H, W] input, centre-cropped and
+/// normalised as the preprocessing config of the --weights directory says
+/// (ImageNet's statistics by default), as glint-explain does.
+static llvm::Expected<rt::RunArray> readPicture(StringRef path) {
+  if (interpreter)
+    return llvm::createStringError(
+        path + ": pictures are read for compiled models (the input size comes "
+               "from the library); with --interpret give the pixels as .npy, "
+               "or explain the picture with glint-explain");
+  auto model = rt::CompiledModel::load(modelPath);
+  if (!model)
+    return model.takeError();
+  const rt::TensorSpec &spec = (*model)->info().inputs.front();
+  if (spec.rank() != 4 || spec.shape[1] != 3 || spec.shape[2] <= 0 ||
+      spec.shape[2] != spec.shape[3])
+    return llvm::createStringError(
+        path +
+        ": a picture is input for an image model with a square "
+        "[batch, 3, H, W] input of static size; " +
+        modelPath + " reads " + spec.dtype + " of rank " +
+        std::to_string(spec.rank()));
+  auto picture = ex::readImageFile(path);
+  if (!picture)
+    return picture.takeError();
+  auto preprocessing =
+      ex::readImagePreprocessing(pictureModelDirectory(), spec.shape[2]);
+  if (!preprocessing)
+    return preprocessing.takeError();
+  std::vector<float> pixels = ex::preprocessImage(*picture, *preprocessing);
+  rt::RunArray input;
+  input.integer = false;
+  input.shape = {1, 3, spec.shape[2], spec.shape[3]};
+  input.data.assign(pixels.begin(), pixels.end());
+  return input;
 }
 
 /// The library made by glint-compile, its weights bound.
@@ -542,6 +594,17 @@ int main(int argc, char **argv) {
       return fail("--text: " + llvm::toString(ids.takeError()));
     input->array.shape = {1, static_cast<int64_t>(ids->size())};
     input->array.data.assign(ids->begin(), ids->end());
+  } else if (!inputNpy.empty() && ex::isPictureFile(inputNpy)) {
+    if (!tokens.empty())
+      return fail("give exactly one input: --tokens, --text or --input");
+    auto pixels = readPicture(inputNpy);
+    if (!pixels)
+      return fail(llvm::toString(pixels.takeError()));
+    input->array = std::move(*pixels);
+    auto names = ex::readClassNames(pictureModelDirectory());
+    if (!names)
+      return fail(llvm::toString(names.takeError()));
+    classNames = std::move(*names);
   } else {
     input = rt::readRunInput(tokens, "", "", inputNpy);
   }
@@ -549,6 +612,8 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(input.takeError()));
   // Tokens as text: the word-level vocabulary's words, or the tokenizer's.
   auto word = [&](int64_t id) -> std::string {
+    if (auto it = classNames.find(id); it != classNames.end())
+      return it->second;
     if (input->vocab)
       return input->vocab->words.count(id) ? input->vocab->words.at(id) : "";
     return tokenizer ? tokenizer->tokenText(id) : "";
