@@ -183,30 +183,29 @@ Error CompiledModel::checkFinite(
         "glint-run --allow-nonfinite-weights, to run it anyway)",
         spec.name, what, at, count));
   };
-  auto checkFloats = [&](llvm::ArrayRef<float> values) -> Error {
-    auto bad = llvm::find_if(values, [](float x) { return !std::isfinite(x); });
-    if (bad == values.end())
+  auto checkFloats = [&](const float *values, int64_t n) -> Error {
+    int64_t bad = firstAllOnesExponent<uint32_t>(values, n, 0x7f800000);
+    if (bad == n)
       return Error::success();
-    return report(std::isnan(*bad) ? "NaN"
-                  : *bad > 0       ? "+Inf"
-                                   : "-Inf",
-                  bad - values.begin());
+    return report(std::isnan(values[bad]) ? "NaN"
+                  : values[bad] > 0       ? "+Inf"
+                                          : "-Inf",
+                  bad);
   };
   if (converted)
-    return checkFloats(*converted);
+    return checkFloats(converted->data(), converted->size());
   if (weight.dtype == "f32")
-    return checkFloats(llvm::ArrayRef<float>(
-        static_cast<const float *>(weight.data()), count));
+    return checkFloats(static_cast<const float *>(weight.data()), count);
   // bf16 and f16: an all-ones exponent is Inf (zero mantissa) or NaN.
   uint16_t exponent = weight.dtype == "f16" ? 0x7c00 : 0x7f80;
   const auto *bits = static_cast<const uint16_t *>(weight.data());
-  for (int64_t i = 0; i < count; ++i)
-    if ((bits[i] & exponent) == exponent)
-      return report((bits[i] & ~exponent & 0x7fff) ? "NaN"
-                    : (bits[i] & 0x8000)           ? "-Inf"
-                                                   : "+Inf",
-                    i);
-  return Error::success();
+  int64_t i = firstAllOnesExponent<uint16_t>(bits, count, exponent);
+  if (i == count)
+    return Error::success();
+  return report((bits[i] & ~exponent & 0x7fff) ? "NaN"
+                : (bits[i] & 0x8000)           ? "-Inf"
+                                               : "+Inf",
+                i);
 }
 
 Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
@@ -376,25 +375,23 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
       return check(array.data<int32_t>());
   }
   // Every step of a generation checks its states (hundreds of thousands of
-  // values): one pass without branches first, the position only on a NaN.
-  auto findNaN = [&](auto *values) -> Error {
+  // values): a vectorised pass for Inf or NaN, the elements only past one
+  // (Inf is allowed).
+  auto findNaN = [&](auto *values, auto exponent) -> Error {
     int64_t n = array.numElements();
-    bool any = false;
-    for (int64_t i = 0; i < n; ++i)
-      any |= values[i] != values[i];
-    if (!any)
-      return Error::success();
-    int64_t i = 0;
-    while (!std::isnan(values[i]))
-      ++i;
-    return llvm::createStringError(
-        llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
-                      spec.name, i, kind));
+    for (int64_t i = 0; i < n; ++i) {
+      i += firstAllOnesExponent(values + i, n - i, exponent);
+      if (i < n && std::isnan(values[i]))
+        return llvm::createStringError(
+            llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}",
+                          index, spec.name, i, kind));
+    }
+    return Error::success();
   };
   if (array.dtype == "f32")
-    return findNaN(array.data<float>());
+    return findNaN(array.data<float>(), uint32_t(0x7f800000));
   if (array.dtype == "f64")
-    return findNaN(array.data<double>());
+    return findNaN(array.data<double>(), uint64_t(0x7ff0000000000000));
   return Error::success();
 }
 

@@ -247,12 +247,17 @@ RunArray mlir::glint::runtime::fromHostArray(const HostArray &array) {
   RunArray out;
   out.shape = array.shape;
   out.integer = array.dtype == "i64" || array.dtype == "i32";
-  for (int64_t i = 0; i < array.numElements(); ++i)
-    out.data.push_back(array.dtype == "f32"   ? array.data<float>()[i]
-                       : array.dtype == "f64" ? array.data<double>()[i]
-                       : array.dtype == "i64"
-                           ? static_cast<double>(array.data<int64_t>()[i])
-                           : static_cast<double>(array.data<int32_t>()[i]));
+  auto widen = [&](const auto *values) {
+    out.data.assign(values, values + array.numElements());
+  };
+  if (array.dtype == "f32")
+    widen(array.data<float>());
+  else if (array.dtype == "f64")
+    widen(array.data<double>());
+  else if (array.dtype == "i64")
+    widen(array.data<int64_t>());
+  else
+    widen(array.data<int32_t>());
   return out;
 }
 

@@ -15,6 +15,7 @@
 
 #include "llvm/ADT/bit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -72,6 +73,31 @@ inline uint16_t floatToHalf(float x) {
   // Normal: rebias the exponent (127 -> 15), round the mantissa to 10 bits.
   uint32_t rounded = magnitude + 0xfff + ((magnitude >> 13) & 1);
   return sign | static_cast<uint16_t>((rounded - 0x38000000) >> 13);
+}
+
+/// The index of the first element of `bits` whose exponent field (the bits
+/// of `exponent`) is all ones: an Inf or a NaN of that float format (0x7f800000
+/// for float, 0x7ff0000000000000 for double, 0x7f80 for bfloat16, 0x7c00 for
+/// half); `count` if there is none. Blocks are scanned without branches
+/// (an OR of compares, which compilers vectorise with SSE2 already); only a block that holds one is looked
+/// at element by element. (Checked on every generation step's states and
+/// every bound weight, so it must run at memory speed.)
+template <typename Bits>
+int64_t firstAllOnesExponent(const void *data, int64_t count, Bits exponent) {
+  using AliasingBits __attribute__((may_alias)) = Bits;
+  const auto *bits = static_cast<const AliasingBits *>(data);
+  constexpr int64_t kBlock = 4096;
+  for (int64_t start = 0; start < count; start += kBlock) {
+    int64_t end = std::min(count, start + kBlock);
+    Bits hit = 0;
+    for (int64_t i = start; i < end; ++i)
+      hit |= Bits((bits[i] & exponent) == exponent);
+    if (hit)
+      for (int64_t i = start; i < end; ++i)
+        if ((bits[i] & exponent) == exponent)
+          return i;
+  }
+  return count;
 }
 
 } // namespace mlir::glint::runtime

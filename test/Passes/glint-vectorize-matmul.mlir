@@ -6,8 +6,9 @@
 // by the row count: from 16 rows the weight is packed into 16-column
 // panels [3, 64, 16] and 6 x 16 tiles run 12 FMAs per k on vector<8xf32>
 // accumulators that start from the bias row (the output starts empty, the
-// broadcast is not read back); below 16 rows, dot products along k, 8
-// weight rows at a time, with one reassociating horizontal sum per output
+// broadcast is not read back); below 16 rows, dot products along k, one
+// weight row after the other (a loop over 8 rows, each read front to back
+// with two accumulators), with one reassociating horizontal sum per output
 // (the 8 sums added to the bias as one vector<8xf32>). 40 columns are not a
 // multiple of the panel, so the last panel's transfers are masked.
 // CHECK-LABEL: func @out_in_with_bias
@@ -37,10 +38,17 @@
 // CHECK:       vector.transfer_read %[[BIAS]]{{.+}} {in_bounds = [true]} : tensor<40xf32>, vector<8xf32>
 // CHECK: } else {
 // CHECK:   scf.forall (%{{.+}}) in (1) shared_outs(%{{.+}} = %[[DEST]]) -> (tensor<?x40xf32>)
-// CHECK:     vector.transfer_read %[[A]]{{.+}} {in_bounds = [true]} : tensor<?x64xf32>, vector<8xf32>
-// CHECK:     vector.transfer_read %[[W]]{{.+}} {in_bounds = [true]} : tensor<40x64xf32>, vector<8xf32>
-// CHECK:     math.fma
-// CHECK:     vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<8xf32> into f32
+// CHECK:     scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[DOTS:.+]] = %{{.+}}) -> (vector<8xf32>)
+// CHECK:       %[[ACC:.+]]:2 = scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>)
+// CHECK:         vector.transfer_read %[[W]]{{.+}} {in_bounds = [true]} : tensor<40x64xf32>, vector<8xf32>
+// CHECK:         vector.transfer_read %[[A]]{{.+}} {in_bounds = [true]} : tensor<?x64xf32>, vector<8xf32>
+// CHECK:         math.fma
+// CHECK:         vector.transfer_read %[[W]]{{.+}} {in_bounds = [true]} : tensor<40x64xf32>, vector<8xf32>
+// CHECK:         vector.transfer_read %[[A]]{{.+}} {in_bounds = [true]} : tensor<?x64xf32>, vector<8xf32>
+// CHECK:         math.fma
+// CHECK:       %[[BOTH:.+]] = arith.addf %[[ACC]]#0, %[[ACC]]#1 : vector<8xf32>
+// CHECK:       %[[DOT:.+]] = vector.reduction <add>, %[[BOTH]] fastmath<reassoc> : vector<8xf32> into f32
+// CHECK:       vector.insert %[[DOT]], %[[DOTS]] [%[[J]]] : f32 into vector<8xf32>
 // CHECK:     vector.transfer_read %[[BIAS]]{{.+}} {in_bounds = [true]} : tensor<40xf32>, vector<8xf32>
 // CHECK: return %[[Y]] : tensor<?x40xf32>
 func.func @out_in_with_bias(%a: tensor<?x64xf32>, %w: tensor<40x64xf32>, %bias: tensor<40xf32>) -> tensor<?x40xf32> {
