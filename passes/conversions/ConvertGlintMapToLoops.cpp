@@ -23,6 +23,10 @@
 // Rows are scaled by the post gains, taken |·| for mean_abs, and added into
 // the accumulator as they are produced: no channel matrix is written unless
 // the chain is a sum of branches aggregated with mean_abs, or is reversed.
+// A channel's blocks of 16 columns write disjoint columns of the
+// accumulator, so they are an scf.forall (option parallel-columns): the CPU
+// pipeline runs them on its OpenMP threads, long and short columns paired
+// so that each thread's share of the triangle is about equal.
 //
 //===----------------------------------------------------------------------===//
 
@@ -167,8 +171,10 @@ static LogicalResult collectChains(Value map, SmallVector<Value> post,
 class Emitter {
 public:
   /// `lanes`: the columns computed together, one vector register of f32.
-  Emitter(ImplicitLocOpBuilder &b, Value x, int64_t lanes)
-      : b(b), lanes(lanes) {
+  /// `parallelColumns`: column blocks as an scf.forall.
+  Emitter(ImplicitLocOpBuilder &b, Value x, int64_t lanes,
+          bool parallelColumns)
+      : b(b), lanes(lanes), parallelColumns(parallelColumns) {
     f32 = b.getF32Type();
     batch = tensor::DimOp::create(b, x, 0);
     len = tensor::DimOp::create(b, x, 1);
@@ -255,6 +261,7 @@ private:
 
   ImplicitLocOpBuilder &b;
   const int64_t lanes;
+  const bool parallelColumns;
   Type f32;
   Value batch, len, padded;
   DenseMap<Value, Value> flatCache;
@@ -596,7 +603,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
 
   // One row i of the 16 columns [j0, j0 + 16): update the state, read it,
   // add the row into the target.
-  auto step = [&](ImplicitLocOpBuilder &ib, Value i, Value j0,
+  auto step = [&](ImplicitLocOpBuilder &ib, Value i, Value col,
                   SmallVector<Value> states, Value v,
                   Value tgt) -> std::pair<SmallVector<Value>, Value> {
     auto load = [&](int64_t column) -> Value {
@@ -655,11 +662,11 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     if (abs)
       y = math::AbsFOp::create(ib, y);
     Value old = vector::TransferReadOp::create(
-        ib, vecType, tgt, ValueRange{i, j0}, cst(0.0),
+        ib, vecType, tgt, ValueRange{i, col}, cst(0.0),
         ArrayRef<bool>{true});
     Value sum = arith::AddFOp::create(ib, old, y);
     Value next = vector::TransferWriteOp::create(ib, sum, tgt,
-                                                 ValueRange{i, j0},
+                                                 ValueRange{i, col},
                                                  ArrayRef<bool>{true})
                      .getResult();
     return {states, next};
@@ -667,56 +674,98 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
 
   Value zeroVec = arith::ConstantOp::create(
       b, vecType, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
-  auto blocks = scf::ForOp::create(
-      b, zero, padded, idx(lanes), ValueRange{target},
-      [&](OpBuilder &nb, Location loc, Value j0, ValueRange blockArgs) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        SmallVector<Value> init(keys, zeroVec);
-        init.push_back(blockArgs[0]);
-        // Rows where the band of these columns enters the state.
-        Value left = arith::SubIOp::create(ib, len, j0);
-        Value injectEnd = arith::MinUIOp::create(ib, left, idx(injectRows));
-        auto inject = scf::ForOp::create(
-            ib, zero, injectEnd, one, init,
-            [&](OpBuilder &rb, Location rloc, Value r, ValueRange args) {
-              ImplicitLocOpBuilder jb(rloc, rb);
-              Value i = arith::AddIOp::create(jb, j0, r);
-              Value row = arith::AddIOp::create(jb, i, idx(off));
-              // v[l] = P[i, j0 + l] = band[i, r − l].
-              Value v = zeroVec;
-              for (int64_t d = 0; d < w; ++d) {
-                Value lane = arith::SubIOp::create(jb, r, idx(d));
-                Value inside = arith::AndIOp::create(
-                    jb,
-                    arith::CmpIOp::create(jb, arith::CmpIPredicate::sge, lane,
-                                          zero),
-                    arith::CmpIOp::create(jb, arith::CmpIPredicate::slt, lane,
-                                          idx(lanes)));
-                Value safe = arith::SelectOp::create(jb, inside, lane, zero);
-                Value val = tensor::ExtractOp::create(
-                    jb, band, ValueRange{row, idx(d)});
-                Value put = vector::InsertOp::create(
-                    jb, val, v, ArrayRef<OpFoldResult>{safe});
-                v = arith::SelectOp::create(jb, inside, put, v);
-              }
-              SmallVector<Value> st(args.drop_back());
-              auto [ns, nt] = step(jb, i, j0, st, v, args.back());
-              ns.push_back(nt);
-              scf::YieldOp::create(jb, ns);
-            });
-        Value start = arith::AddIOp::create(ib, j0, injectEnd);
-        auto rest = scf::ForOp::create(
-            ib, start, len, one, inject.getResults(),
-            [&](OpBuilder &rb, Location rloc, Value i, ValueRange args) {
-              ImplicitLocOpBuilder jb(rloc, rb);
-              SmallVector<Value> st(args.drop_back());
-              auto [ns, nt] = step(jb, i, j0, st, Value(), args.back());
-              ns.push_back(nt);
-              scf::YieldOp::create(jb, ns);
-            });
-        scf::YieldOp::create(ib, rest.getResults().back());
+  // The columns [j0, j0 + lanes) of `tgt` (`col`: where they start in it)
+  // from rows j0 on.
+  auto columnBlock = [&](ImplicitLocOpBuilder &ib, Value j0, Value tgt,
+                         Value col) -> Value {
+    SmallVector<Value> init(keys, zeroVec);
+    init.push_back(tgt);
+    // Rows where the band of these columns enters the state.
+    Value left = arith::SubIOp::create(ib, len, j0);
+    Value injectEnd = arith::MinUIOp::create(ib, left, idx(injectRows));
+    auto inject = scf::ForOp::create(
+        ib, zero, injectEnd, one, init,
+        [&](OpBuilder &rb, Location rloc, Value r, ValueRange args) {
+          ImplicitLocOpBuilder jb(rloc, rb);
+          Value i = arith::AddIOp::create(jb, j0, r);
+          Value row = arith::AddIOp::create(jb, i, idx(off));
+          // v[l] = P[i, j0 + l] = band[i, r − l].
+          Value v = zeroVec;
+          for (int64_t d = 0; d < w; ++d) {
+            Value lane = arith::SubIOp::create(jb, r, idx(d));
+            Value inside = arith::AndIOp::create(
+                jb,
+                arith::CmpIOp::create(jb, arith::CmpIPredicate::sge, lane,
+                                      zero),
+                arith::CmpIOp::create(jb, arith::CmpIPredicate::slt, lane,
+                                      idx(lanes)));
+            Value safe = arith::SelectOp::create(jb, inside, lane, zero);
+            Value val =
+                tensor::ExtractOp::create(jb, band, ValueRange{row, idx(d)});
+            Value put = vector::InsertOp::create(
+                jb, val, v, ArrayRef<OpFoldResult>{safe});
+            v = arith::SelectOp::create(jb, inside, put, v);
+          }
+          SmallVector<Value> st(args.drop_back());
+          auto [ns, nt] = step(jb, i, col, st, v, args.back());
+          ns.push_back(nt);
+          scf::YieldOp::create(jb, ns);
+        });
+    Value start = arith::AddIOp::create(ib, j0, injectEnd);
+    auto rest = scf::ForOp::create(
+        ib, start, len, one, inject.getResults(),
+        [&](OpBuilder &rb, Location rloc, Value i, ValueRange args) {
+          ImplicitLocOpBuilder jb(rloc, rb);
+          SmallVector<Value> st(args.drop_back());
+          auto [ns, nt] = step(jb, i, col, st, Value(), args.back());
+          ns.push_back(nt);
+          scf::YieldOp::create(jb, ns);
+        });
+    return rest.getResults().back();
+  };
+
+  if (!parallelColumns) {
+    auto blocks = scf::ForOp::create(
+        b, zero, padded, idx(lanes), ValueRange{target},
+        [&](OpBuilder &nb, Location loc, Value j0, ValueRange blockArgs) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          scf::YieldOp::create(ib, columnBlock(ib, j0, blockArgs[0], j0));
+        });
+    return blocks.getResult(0);
+  }
+  // Column blocks write disjoint columns: an scf.forall, on the CPU's
+  // threads. Block j's rows run from j·lanes to L, so iteration q takes
+  // block q/2 when q is even and the (q/2)-th from the end when it is odd:
+  // every contiguous share of the iterations (OpenMP's static schedule)
+  // holds long and short columns alike.
+  Value blockCount = arith::DivUIOp::create(b, padded, idx(lanes));
+  auto forall = scf::ForallOp::create(
+      b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount}, ValueRange{target},
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &fb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder ib(loc, fb);
+        Value q = args[0], out = args[1];
+        Value half = arith::DivUIOp::create(ib, q, idx(2));
+        Value odd = arith::CmpIOp::create(
+            ib, arith::CmpIPredicate::ne,
+            arith::RemUIOp::create(ib, q, idx(2)), zero);
+        Value fromEnd = arith::SubIOp::create(
+            ib, arith::SubIOp::create(ib, blockCount, one), half);
+        Value block = arith::SelectOp::create(ib, odd, fromEnd, half);
+        Value j0 = arith::MulIOp::create(ib, block, idx(lanes));
+        SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), j0};
+        SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(lanes)};
+        SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
+        Value tile =
+            tensor::ExtractSliceOp::create(ib, out, offsets, sizes, strides);
+        Value done = columnBlock(ib, j0, tile, zero);
+        auto inParallel = scf::InParallelOp::create(ib, loc);
+        OpBuilder::InsertionGuard guard(ib);
+        ib.setInsertionPointToEnd(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(ib, loc, done, out, offsets,
+                                              sizes, strides);
       });
-  return blocks.getResult(0);
+  return forall.getResult(0);
 }
 
 namespace {
@@ -759,7 +808,7 @@ LogicalResult checkScans(ArrayRef<Chain> chains) {
   return success();
 }
 
-LogicalResult lowerReduce(MapReduceOp op, int64_t lanes) {
+LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel) {
   Value map = op.getMap();
   if (failed(checkMap(op, map)))
     return failure();
@@ -768,7 +817,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes) {
     return failure();
   ImplicitLocOpBuilder b(op.getLoc(), op);
   Value x = chains.front().identity.getInput();
-  Emitter e(b, x, lanes);
+  Emitter e(b, x, lanes, parallel);
   e.loopsStart = op;
   e.prepare(chains);
 
@@ -895,7 +944,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes) {
   return success();
 }
 
-LogicalResult lowerApply(MapApplyOp op, int64_t lanes) {
+LogicalResult lowerApply(MapApplyOp op, int64_t lanes, bool parallel) {
   Value map = op.getMap();
   if (failed(checkMap(op, map)))
     return failure();
@@ -904,7 +953,7 @@ LogicalResult lowerApply(MapApplyOp op, int64_t lanes) {
     return failure();
   ImplicitLocOpBuilder b(op.getLoc(), op);
   Value x = chains.front().identity.getInput();
-  Emitter e(b, x, lanes);
+  Emitter e(b, x, lanes, parallel);
   e.loopsStart = op;
   e.prepare(chains);
   int64_t count = channelCount(map);
@@ -1071,8 +1120,10 @@ struct ConvertGlintMapToLoopsPass
     });
     for (Operation *op : consumers) {
       LogicalResult r = isa<MapReduceOp>(op)
-                            ? lowerReduce(cast<MapReduceOp>(op), vectorWidth)
-                            : lowerApply(cast<MapApplyOp>(op), vectorWidth);
+                            ? lowerReduce(cast<MapReduceOp>(op), vectorWidth,
+                                          parallelColumns)
+                            : lowerApply(cast<MapApplyOp>(op), vectorWidth,
+                                         parallelColumns);
       if (failed(r))
         return signalPassFailure();
     }

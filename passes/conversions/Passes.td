@@ -152,6 +152,11 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
            "Columns of a map computed together (f32 lanes of one vector; "
            "the CPU pipeline passes its target's)">,
+    Option<"parallelColumns", "parallel-columns", "bool", /*default=*/"true",
+           "Run each channel's blocks of columns as an scf.forall (they "
+           "write disjoint columns; the CPU pipeline runs it on its "
+           "threads); off, a loop (the GPU pipeline's one-thread-per-"
+           "channel loops)">,
   ];
 }
 

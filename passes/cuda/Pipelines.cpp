@@ -35,6 +35,7 @@ void glint::buildGlintLowerToGpuLoopsPipeline(OpPassManager &pm,
   // chunked forms: one GPU thread runs one channel's scalar recurrence.
   ConvertGlintMapToLoopsOptions maps;
   maps.vectorWidth = 1;
+  maps.parallelColumns = false;
   pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops(maps));
   pm.addPass(createGlintInlineMixers());
   GlintLowerRecurrenceOptions recurrences;

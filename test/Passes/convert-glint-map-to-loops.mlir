@@ -1,22 +1,42 @@
 // RUN: glint-opt %s -convert-glint-map-to-loops | FileCheck %s
 // RUN: glint-opt %s -convert-glint-map-to-loops -canonicalize | FileCheck %s --check-prefix=NOGLINT
+// RUN: glint-opt %s -convert-glint-map-to-loops=parallel-columns=false | FileCheck %s --check-prefix=SERIAL
 
 // Tests that a Mamba-1 layer's map (conv → SiLU → scan with Δ and D → gate)
 // reduced to the channel mean becomes a loop over (batch, channel) around
 // the 16-column vector kernel: exponentials once per (token, key), one
 // multiply and one multiply-add per key for every 16 entries, the gate and
-// the mean fused into the row's accumulation.
+// the mean fused into the row's accumulation. The blocks of 16 columns are
+// an scf.forall whose iteration q takes block q/2 (even q) or the (q/2)-th
+// from the end (odd q), each writing its [Lp, 16] slice; with
+// parallel-columns=false they are a loop (the GPU pipeline's form).
 // CHECK-LABEL: func.func @mamba
 // CHECK: %[[GAIN:.*]] = linalg.generic
 // CHECK: math.exp
 // CHECK: scf.for %[[B:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
 // CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
 // CHECK: math.exp
-// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
-// CHECK: vector.fma
-// CHECK: vector.transfer_write
+// CHECK: %[[BLOCKS:.*]] = arith.divui %{{.*}}, %c16
+// CHECK: scf.forall (%[[Q:.*]]) in (%[[BLOCKS]]) shared_outs(%[[OUT:.*]] = %{{.*}})
+// CHECK:   %[[HALF:.*]] = arith.divui %[[Q]], %c2
+// CHECK:   %[[LAST:.*]] = arith.subi %[[BLOCKS]], %c1
+// CHECK:   %[[END:.*]] = arith.subi %[[LAST]], %[[HALF]]
+// CHECK:   %[[BLOCK:.*]] = arith.select %{{.*}}, %[[END]], %[[HALF]]
+// CHECK:   %[[J0:.*]] = arith.muli %[[BLOCK]], %c16
+// CHECK:   %[[TILE:.*]] = tensor.extract_slice %[[OUT]][0, %[[J0]]] [%{{.*}}, 16] [1, 1]
+// CHECK:   vector.fma
+// CHECK:   vector.transfer_write %{{.*}}, %{{.*}}[%{{.*}}, %c0{{.*}}] {in_bounds = [true]} : vector<16xf32>, tensor<?x16xf32>
+// CHECK:   scf.forall.in_parallel
+// CHECK:     tensor.parallel_insert_slice %{{.*}} into %[[OUT]][0, %[[J0]]] [%{{.*}}, 16] [1, 1]
 // CHECK-NOT: glint.map
 // CHECK: return
+// SERIAL-LABEL: func.func @mamba
+// SERIAL-NOT: scf.forall
+// SERIAL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
+// SERIAL: vector.fma
+// SERIAL: vector.transfer_write
+// SERIAL-NOT: scf.forall
+// SERIAL: return
 // NOGLINT-LABEL: func.func @mamba
 // NOGLINT-NOT: glint.
 func.func @mamba(%x: tensor<?x?x4xf32>, %w: tensor<4x4xf32>, %xc: tensor<?x?x4xf32>,
