@@ -4,7 +4,12 @@
 # or $GLINT_FUZZ_BUILD_DIR; shared with scripts/test.sh --sanitize), and runs
 # each for a given time, printing the executions and crashes per harness.
 #
-#   scripts/fuzz.sh [--time SECONDS] [--jobs N] [--build-only] [harness...]
+#   scripts/fuzz.sh [--time SECONDS] [--runs N] [--jobs N] [--build-only]
+#                   [harness...]
+#
+# --runs N stops each harness after N executions (e.g. 1000000, the count
+# the hardening issue aims at), with --time still the cap. The last column
+# is the time each harness took.
 #
 # Harnesses: fuzz-safetensors fuzz-npy fuzz-model-info fuzz-vocab fuzz-image
 # fuzz-import fuzz-ir fuzz-lower (all by default). Seeds come from the repository's own
@@ -16,6 +21,7 @@ set -euo pipefail
 
 GLINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=60
+runs=
 jobs=
 build_only=0
 harnesses=()
@@ -23,9 +29,11 @@ while (($#)); do
   case "$1" in
     --time) seconds=$2; shift 2 ;;
     --time=*) seconds=${1#--time=}; shift ;;
+    --runs) runs=$2; shift 2 ;;
+    --runs=*) runs=${1#--runs=}; shift ;;
     --jobs) jobs=$2; shift 2 ;;
     --build-only) build_only=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
   esac
@@ -68,6 +76,7 @@ maxlen_of() {
 
 failed=0
 printf '%-18s %12s %8s %s\n' harness executions crashes "time (s)"
+SECONDS=0
 for h in "${harnesses[@]}"; do
   found="$BUILD/corpus/$h"
   mkdir -p "$found"
@@ -76,7 +85,8 @@ for h in "${harnesses[@]}"; do
   rc=0
   # One input may take long only in the lowering harness (a whole model
   # through the CPU pipeline); a minute for one is a hang.
-  "$BUILD/fuzz/$h" -max_total_time="$seconds" -print_final_stats=1 \
+  "$BUILD/fuzz/$h" -max_total_time="$seconds" ${runs:+-runs="$runs"} \
+    -print_final_stats=1 \
     -dict="$GLINT_ROOT/test/fuzz/dicts/$(dict_of "$h").dict" \
     -max_len="$(maxlen_of "$h")" -timeout=60 -rss_limit_mb=4096 \
     -artifact_prefix="$BUILD/crashes/$h-" \
@@ -89,7 +99,8 @@ for h in "${harnesses[@]}"; do
             -o -name "$h-timeout-*" -o -name "$h-oom-*" \) | wc -l)
   slow=$(find "$BUILD/crashes" -name "$h-slow-unit-*" | wc -l)
   if ((rc != 0)) && ((crashes == 0)); then crashes=1; fi
-  printf '%-18s %12s %8s %s\n' "$h" "${execs:-?}" "$crashes" "$seconds"
+  printf '%-18s %12s %8s %s\n' "$h" "${execs:-?}" "$crashes" "$SECONDS"
+  SECONDS=0
   if ((crashes)); then
     failed=1
     grep -m1 -E 'ERROR: (AddressSanitizer|libFuzzer|UndefinedBehavior)|runtime error|deadly signal' "$log" | sed 's/^/    /' || true

@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -353,6 +354,43 @@ FailureOr<func::FuncOp> mlir::glint::differentiate(func::FuncOp forward,
   func::FuncOp done = fn;
   fn = nullptr;
   return done;
+}
+
+Value glint::findInputEmbeddings(func::FuncOp forward) {
+  SmallVector<EmbeddingOp> lookups;
+  forward.walk([&](EmbeddingOp e) { lookups.push_back(e); });
+  if (lookups.size() == 1)
+    return lookups.front().getResult();
+  if (!lookups.empty())
+    return Value();
+  Value traced;
+  forward.walk([&](Operation *op) {
+    auto trace = op->getAttrOfType<StringAttr>(GlintDialect::kTraceAttrName);
+    if (trace && trace.getValue() == "hidden_states.0" &&
+        op->getNumResults() == 1)
+      traced = op->getResult(0);
+  });
+  return traced;
+}
+
+BlockArgument glint::embeddingsAsArgument(func::FuncOp forward,
+                                          Value embeddings) {
+  Block &block = forward.getBody().front();
+  BlockArgument argument =
+      block.addArgument(embeddings.getType(), embeddings.getLoc());
+  embeddings.replaceAllUsesWith(argument);
+  for (bool erased = true; erased;) {
+    erased = false;
+    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+      if (isOpTriviallyDead(&op)) {
+        op.erase();
+        erased = true;
+      }
+  }
+  forward.setFunctionType(
+      FunctionType::get(forward.getContext(), block.getArgumentTypes(),
+                        forward.getFunctionType().getResults()));
+  return argument;
 }
 
 namespace {

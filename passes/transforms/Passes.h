@@ -54,6 +54,17 @@ std::string gradientFunctionName(StringRef function);
 /// naming the op without a backward rule, leaving the module unchanged.
 FailureOr<func::FuncOp> differentiate(func::FuncOp forward, StringRef name);
 
+/// The value a model's layers start from, which gradient methods attribute
+/// to: the result of its one `glint.embedding` lookup, else the op traced
+/// "hidden_states.0" (an image model's patch embeddings with the class token
+/// and position embeddings, as the importers mark them); null if neither.
+Value findInputEmbeddings(func::FuncOp forward);
+
+/// Makes `embeddings`, a value of `forward`'s body, an argument after the
+/// others: every use reads the new argument, and what computed it (now
+/// dead) is erased. The earlier arguments stay (they may still give sizes).
+BlockArgument embeddingsAsArgument(func::FuncOp forward, Value embeddings);
+
 } // namespace mlir::glint
 
 #endif // GLINT_PASSES_TRANSFORMS_PASSES_H

@@ -103,6 +103,14 @@ void checkAgainstFiniteDifferences(ModuleOp module, ref::WeightProvider weights,
   ASSERT_GE(first, forward.getNumResults());
   for (auto [n, a] : llvm::enumerate(floatArgs)) {
     ASSERT_EQ((*results)[first + n].shape, args[a].shape);
+    // An argument the forward reads only for its sizes (an image model's
+    // pixels once it is cut at its embeddings) has a zero cotangent.
+    if (llvm::all_of(forward.getArgument(a).getUsers(),
+                     [](Operation *user) { return isa<tensor::DimOp>(user); })) {
+      for (double v : (*results)[first + n].data)
+        ASSERT_EQ(v, 0.0) << "argument " << a << " is unused";
+      continue;
+    }
     std::vector<int64_t> elements(args[a].numElements());
     std::iota(elements.begin(), elements.end(), 0);
     if (sample && sample < static_cast<int64_t>(elements.size())) {
@@ -464,6 +472,57 @@ INSTANTIATE_TEST_SUITE_P(
       std::string name = llvm::sys::path::filename(info.param).str();
       return name;
     });
+
+/// An image model as a function of what its layers start from (the patch
+/// embeddings with the class token and position embeddings: what
+/// glint-explain's gradient methods attribute to), cut where the importer
+/// traced "hidden_states.0": the gradient with respect to that argument
+/// against central differences, at the embeddings of random pixels.
+TEST(ModelGradient, ImageEmbeddingsMatchFiniteDifferences) {
+  std::string dir = std::string(GLINT_SOURCE_DIR) + "/test/fixtures/vim";
+  auto checkpoint = rt::Checkpoint::open(dir);
+  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
+  auto context = makeModelContext();
+  auto model =
+      mlir::glint::import::importCheckpoint(context.get(), dir, **checkpoint);
+  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
+  ref::WeightProvider weights = ref::weightsFrom(**checkpoint);
+  std::mt19937_64 rng(11);
+  auto inputType = cast<RankedTensorType>(
+      (**model).lookupSymbol<func::FuncOp>("forward").getArgumentTypes()[0]);
+  SmallVector<int64_t> shape(inputType.getShape());
+  shape[0] = 1;
+  ref::Array pixels = randomArray(rng, shape, -1.0, 1.0);
+
+  // The embeddings of the pixels: the forward cut there, evaluated.
+  OwningOpRef<ModuleOp> probe = (**model).clone();
+  auto prefix = probe->lookupSymbol<func::FuncOp>("forward");
+  Value cut = mlir::glint::findInputEmbeddings(prefix);
+  ASSERT_TRUE(cut) << "no op traced hidden_states.0";
+  ASSERT_FALSE(cut.getDefiningOp<mlir::glint::EmbeddingOp>());
+  prefix.getBody().front().getTerminator()->setOperands(ValueRange{cut});
+  prefix.setFunctionType(FunctionType::get(
+      context.get(), prefix.getArgumentTypes(), {cut.getType()}));
+  auto embeddings = ref::ReferenceEvaluator(*probe, weights).run("forward",
+                                                                 {pixels});
+  ASSERT_TRUE(bool(embeddings)) << llvm::toString(embeddings.takeError());
+
+  OwningOpRef<ModuleOp> module = (**model).clone();
+  auto forward = module->lookupSymbol<func::FuncOp>("forward");
+  Value at = mlir::glint::findInputEmbeddings(forward);
+  BlockArgument argument = mlir::glint::embeddingsAsArgument(forward, at);
+  EXPECT_EQ(argument.getArgNumber(), 1u);
+  // What computed the embeddings from the pixels is gone.
+  int64_t linears = 0;
+  forward.walk([&](mlir::glint::LinearOp) { ++linears; });
+  int64_t before = 0;
+  (**model).lookupSymbol<func::FuncOp>("forward").walk(
+      [&](mlir::glint::LinearOp) { ++before; });
+  EXPECT_EQ(linears, before - 1) << "the patch projection should be erased";
+  checkAgainstFiniteDifferences(*module, weights,
+                                {pixels, (*embeddings)[0]}, rng,
+                                /*sample=*/96);
+}
 
 /// An op on the path without a backward rule is an error naming it.
 TEST(Differentiate, OpWithoutRuleIsNamed) {

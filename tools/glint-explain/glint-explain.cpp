@@ -188,9 +188,13 @@ static cl::opt<unsigned>
             cl::init(32), cl::cat(category));
 static cl::opt<std::string> igBaseline(
     "ig-baseline",
-    cl::desc("integrated_gradients: 'zero' embeddings (default) or a token "
-             "id whose embedding fills every position"),
-    cl::init("zero"), cl::cat(category));
+    cl::desc("integrated_gradients' baseline: 'zero' embeddings (token "
+             "models' default), 'mean-image' (image models' default: the "
+             "embeddings of the all-zero normalised picture, the dataset's "
+             "mean colour; zero embeddings sit where the first RMSNorm jumps, "
+             "so their integral does not converge) or a token id whose "
+             "embedding fills every position"),
+    cl::init("auto"), cl::cat(category));
 
 static cl::opt<bool> referenceGradient(
     "reference-gradient",
@@ -1196,16 +1200,24 @@ static llvm::Error writeOverlays(OutputFiles &outputs, const Model &model,
   std::string rawTitle =
       llvm::formatv("raw attention, layer {0}", explanation.output.rawLayer)
           .str();
-  for (auto [name, title, row] :
-       {std::tuple<const char *, StringRef, const std::vector<double> *>{
-            "overlay_raw.png", rawTitle, &relevance.rawRow},
-        {"overlay_rollout.png", "rollout", &relevance.rollRow}}) {
+  // original | raw | rollout | each gradient method (attribution, input x
+  // gradient, integrated gradients), as their rows were computed.
+  std::vector<std::tuple<std::string, std::string, const std::vector<double> *>>
+      shown = {{"overlay_raw.png", rawTitle, &relevance.rawRow},
+               {"overlay_rollout.png", "rollout", &relevance.rollRow}};
+  for (const MethodRow &row : explanation.gradientRows)
+    shown.push_back({"overlay_" + row.method + ".png",
+                     StringRef(row.title).starts_with("integrated gradients")
+                         ? std::string("integrated gradients")
+                         : row.title,
+                     &row.relevance});
+  for (const auto &[name, title, row] : shown) {
     auto pixels =
         ex::upsamplePatches(patchRelevance(model, *row, patches), grid, grid,
                             height / grid, ex::Upsampling::Bilinear);
     if (!pixels)
       return pixels.takeError();
-    figure.panels.push_back({title.str(), *pixels});
+    figure.panels.push_back({title, *pixels});
     auto png = ex::encodeOverlayPng(image, *pixels, height, width);
     if (!png)
       return png.takeError();
@@ -1285,15 +1297,18 @@ constexpr StringLiteral kRollout = "rollout", kRaw = "raw_attention",
                         kInputXGradient = "input_x_gradient",
                         kIntegratedGradients = "integrated_gradients";
 
-/// A token model's @forward as a function of its embeddings (the lookup
-/// replaced by an argument after the ids), with its gradient function.
+/// A model's @forward as a function of its embeddings (the token lookup, or
+/// an image model's patch embeddings, replaced by an argument after the ids
+/// or pixels), with its gradient function.
 struct EmbeddingGradient {
   OwningOpRef<ModuleOp> module;
   /// The module as printed before differentiation: what glint-compile --grad
   /// compiles (the same text for every input, so one library serves all).
   std::string forwardText;
   ref::Array embeddings; // of the input, [B, L, D]
-  ref::Array table;      // the lookup's table, [vocab, D]
+  ref::Array table;      // the lookup's table, [vocab, D]; none for images
+  /// Images: the embeddings of the all-zero (normalised) picture.
+  ref::Array meanImage;
   int64_t layers = 0;
   std::vector<std::string> labels; // of the layers, in order
 };
@@ -1317,43 +1332,65 @@ static llvm::Error withDiagnostics(MLIRContext *context, StringRef what,
   return llvm::Error::success();
 }
 
-/// Builds the embeddings-input gradient function of a token model and the
-/// embeddings of `input` (read from the table the lookup reads).
+/// Builds the embeddings-input gradient function of a model and the
+/// embeddings of `input`: for a token model, the lookup's result (read from
+/// the table the lookup reads); for an image model, what its layers start
+/// from (evaluated from the pixels by the reference evaluator), so that the
+/// gradient methods attribute to patches and the class token as positions.
 static Expected<EmbeddingGradient> embeddingGradient(Model &model,
                                                      const ref::Array &input) {
   EmbeddingGradient result;
   result.module = model.module->clone();
   auto forward = result.module->lookupSymbol<func::FuncOp>("forward");
-  SmallVector<glint::EmbeddingOp> lookups;
-  forward.walk([&](glint::EmbeddingOp e) { lookups.push_back(e); });
-  if (lookups.size() != 1)
+  Value embedded = glint::findInputEmbeddings(forward);
+  if (!embedded)
     return llvm::createStringError(
-        "gradient methods need a model with one embedding lookup");
-  glint::EmbeddingOp lookup = lookups.front();
-  auto load = lookup.getTable().getDefiningOp<ml_program::GlobalLoadConstOp>();
-  if (!load)
-    return llvm::createStringError(
-        "the embedding table is not a checkpoint weight");
-  auto tableType = cast<RankedTensorType>(lookup.getTable().getType());
-  auto table = ref::weightsFrom(*model.checkpoint)(
-      load.getGlobal().getLeafReference(), tableType.getShape());
-  if (!table)
-    return table.takeError();
-  result.table = std::move(*table);
-  int64_t width = tableType.getDimSize(1), tokens = input.numElements();
-  result.embeddings =
-      ref::Array(ArrayRef<int64_t>{input.shape[0], input.shape[1], width});
-  for (int64_t t = 0; t < tokens; ++t)
-    std::copy_n(result.table.data.begin() +
-                    static_cast<int64_t>(input.data[t]) * width,
-                width, result.embeddings.data.begin() + t * width);
-  Block &block = forward.getBody().front();
-  Value argument = block.addArgument(lookup.getType(), lookup.getLoc());
-  lookup.getResult().replaceAllUsesWith(argument);
-  lookup.erase();
-  forward.setFunctionType(
-      FunctionType::get(forward.getContext(), block.getArgumentTypes(),
-                        forward.getFunctionType().getResults()));
+        model.imageInput
+            ? "gradient methods need the image model's embedding output (an "
+              "op traced 'hidden_states.0', as glint-import marks it)"
+            : "gradient methods need a model with one embedding lookup");
+  if (model.imageInput) {
+    // Its value at `input`: the forward cut there, on the evaluator.
+    OwningOpRef<ModuleOp> cut = result.module->clone();
+    auto prefix = cut->lookupSymbol<func::FuncOp>("forward");
+    Value cutAt = glint::findInputEmbeddings(prefix);
+    Operation *ret = prefix.getBody().front().getTerminator();
+    ret->setOperands(ValueRange{cutAt});
+    prefix.setFunctionType(FunctionType::get(
+        prefix.getContext(), prefix.getArgumentTypes(), {cutAt.getType()}));
+    ref::ReferenceEvaluator evaluator(*cut,
+                                      ref::weightsFrom(*model.checkpoint));
+    auto values = evaluator.run("forward", {input});
+    if (!values)
+      return values.takeError();
+    result.embeddings = std::move(values->front());
+    auto mean = evaluator.run("forward", {ref::Array(input.shape)});
+    if (!mean)
+      return mean.takeError();
+    result.meanImage = std::move(mean->front());
+  } else {
+    auto lookup = embedded.getDefiningOp<glint::EmbeddingOp>();
+    auto load =
+        lookup.getTable().getDefiningOp<ml_program::GlobalLoadConstOp>();
+    if (!load)
+      return llvm::createStringError(
+          "the embedding table is not a checkpoint weight");
+    auto tableType = cast<RankedTensorType>(lookup.getTable().getType());
+    auto table = ref::weightsFrom(*model.checkpoint)(
+        load.getGlobal().getLeafReference(), tableType.getShape());
+    if (!table)
+      return table.takeError();
+    result.table = std::move(*table);
+    int64_t width = tableType.getDimSize(1), tokens = input.numElements();
+    result.embeddings =
+        ref::Array(ArrayRef<int64_t>{input.shape[0], input.shape[1], width});
+    for (int64_t t = 0; t < tokens; ++t)
+      std::copy_n(result.table.data.begin() +
+                      static_cast<int64_t>(input.data[t]) * width,
+                  width, result.embeddings.data.begin() + t * width);
+  }
+  // The embeddings become an argument after the ids (or pixels).
+  glint::embeddingsAsArgument(forward, embedded);
   {
     llvm::raw_string_ostream os(result.forwardText);
     result.module->print(os);
@@ -1540,13 +1577,26 @@ attributionRelevance(ArrayRef<ref::Array> maps, int64_t len, int64_t i,
 /// the --ig-baseline token at every position.
 static Expected<ref::Array> igBaselineOf(const EmbeddingGradient &gradient) {
   ref::Array baseline(gradient.embeddings.shape);
-  if (igBaseline == "zero")
+  bool image = gradient.table.shape.empty();
+  if (igBaseline == "zero" || (igBaseline == "auto" && !image))
     return baseline;
+  if (igBaseline == "mean-image" || igBaseline == "auto") {
+    if (!image)
+      return llvm::createStringError(
+          "--ig-baseline=mean-image is for image models; a token model takes "
+          "'zero' or a token id");
+    return gradient.meanImage;
+  }
   int64_t id;
   if (StringRef(igBaseline).getAsInteger(10, id))
-    return llvm::createStringError("--ig-baseline must be 'zero' or a token "
-                                   "id (got '" +
+    return llvm::createStringError("--ig-baseline must be 'zero', "
+                                   "'mean-image' or a token id (got '" +
                                    igBaseline + "')");
+  if (image)
+    return llvm::createStringError(
+        "--ig-baseline " + igBaseline +
+        " is a token id, but an image model has no tokens: use "
+        "--ig-baseline=mean-image or zero");
   int64_t vocab = gradient.table.shape[0], width = gradient.table.shape[1];
   if (id < 0 || id >= vocab)
     return llvm::createStringError(
@@ -1644,13 +1694,11 @@ gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
   std::vector<MethodRow> rows;
   bool wanted = methodWanted(kAttribution) || methodWanted(kInputXGradient) ||
                 methodWanted(kIntegratedGradients);
-  if (!wanted || model.compiled || model.imageInput) {
+  if (!wanted || model.compiled) {
     if (!methodsOpt.empty() && wanted)
       return llvm::createStringError(
-          model.compiled
-              ? "gradient methods need the model's IR (a compiled library "
-                "has no gradient entry point yet)"
-              : "gradient methods are not available for image models yet");
+          "gradient methods need the model's IR (a compiled library has no "
+          "gradient entry point yet)");
     return rows;
   }
   auto gradient = embeddingGradient(model, input);
@@ -1692,7 +1740,10 @@ gradientRows(Model &model, const ref::Array &input, const ref::Array &logits,
     rows.push_back(
         {std::string(kIntegratedGradients),
          llvm::formatv("integrated gradients ({0} steps, {1} baseline)",
-                       static_cast<unsigned>(igSteps), igBaseline)
+                       static_cast<unsigned>(igSteps),
+                       igBaseline != "auto"     ? std::string(igBaseline)
+                       : model.imageInput ? std::string("mean-image")
+                                          : std::string("zero"))
              .str(),
          llvm::formatv("completeness: sum {0:F4} vs s(x) - s(baseline) "
                        "{1:F4} (gap {2:P1})",
@@ -2117,16 +2168,14 @@ static int evaluate() {
   if (model->compiled)
     formulations = {model->compiled->info().attention->formulation};
   std::vector<Row> rows;
-  // Gradient methods need the model's IR and token inputs; asked for
-  // explicitly, their absence is an error, else they are skipped and said.
+  // Gradient methods need the model's IR; asked for explicitly, their
+  // absence is an error, else they are skipped and said.
   bool wantGradients = methodWanted(kAttribution) ||
                        methodWanted(kInputXGradient) ||
                        methodWanted(kIntegratedGradients);
-  bool gradients = wantGradients && !model->compiled && !model->imageInput;
+  bool gradients = wantGradients && !model->compiled;
   if (wantGradients && !gradients) {
-    StringRef why = model->compiled
-                        ? "a compiled library has no gradient entry point yet"
-                        : "they are not available for image models yet";
+    StringRef why = "a compiled library has no gradient entry point yet";
     if (!methodsOpt.empty())
       return fail("gradient methods: " + why);
     llvm::errs() << "glint-explain: gradient methods skipped: " << why << "\n";
