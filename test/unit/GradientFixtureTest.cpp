@@ -39,7 +39,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
-#include "test/unit/ModelContext.h"
+#include "test/unit/ImportedFixture.h"
 #include "test/unit/TestSupport.h"
 
 #include "gtest/gtest.h"
@@ -49,7 +49,6 @@
 using namespace mlir;
 namespace ref = mlir::glint::reference;
 namespace rt = mlir::glint::runtime;
-using mlir::glint::testing::makeModelContext;
 using mlir::glint::testing::relativeError;
 
 namespace {
@@ -103,17 +102,13 @@ TEST_P(GradientFixture, MatchesTorchAutograd) {
   ASSERT_TRUE(layerList && embeddings) << "grad.json: no 'layers' or "
                                           "'embeddings'";
 
-  auto checkpoint = rt::Checkpoint::open(dir);
-  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-  auto context = makeModelContext();
-  auto model =
-      mlir::glint::import::importCheckpoint(context.get(), dir, **checkpoint);
-  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
-  ModuleOp module = **model;
+  mlir::glint::testing::ImportedFixture fixture;
+  ASSERT_NO_FATAL_FAILURE(mlir::glint::testing::importFixture(dir, fixture));
+  ModuleOp module = *fixture.model;
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   ASSERT_TRUE(forward);
   std::string diagnostics;
-  ScopedDiagnosticHandler handler(context.get(), [&](Diagnostic &d) {
+  ScopedDiagnosticHandler handler(fixture.context.get(), [&](Diagnostic &d) {
     diagnostics += d.str() + "\n";
     return success();
   });
@@ -131,7 +126,7 @@ TEST_P(GradientFixture, MatchesTorchAutograd) {
   ref::Array idArray;
   idArray.shape.assign(ids->shape.begin(), ids->shape.end());
   idArray.data.assign(ids->data.begin(), ids->data.end());
-  ref::ReferenceEvaluator evaluator(module, ref::weightsFrom(**checkpoint));
+  ref::ReferenceEvaluator evaluator(module, ref::weightsFrom(*fixture.checkpoint));
   auto out = evaluator.run("forward", {idArray});
   ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
   const ref::Array &logits = (*out)[0];

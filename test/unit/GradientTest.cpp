@@ -34,6 +34,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
+#include "test/unit/ImportedFixture.h"
 #include "test/unit/ModelContext.h"
 #include "test/unit/TestSupport.h"
 
@@ -45,6 +46,8 @@
 using namespace mlir;
 namespace ref = mlir::glint::reference;
 namespace rt = mlir::glint::runtime;
+using mlir::glint::testing::ImportedFixture;
+using mlir::glint::testing::importFixture;
 using mlir::glint::testing::makeModelContext;
 using mlir::glint::testing::randomArray;
 using mlir::glint::testing::randomWeights;
@@ -425,16 +428,13 @@ OwningOpRef<ModuleOp> fromEmbeddings(ModuleOp model, ref::Array ids,
 class ModelGradient : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(ModelGradient, MatchesFiniteDifferences) {
-  std::string dir = std::string(GLINT_SOURCE_DIR) + "/" + GetParam();
-  auto checkpoint = rt::Checkpoint::open(dir);
-  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-  auto context = makeModelContext();
-  auto model =
-      mlir::glint::import::importCheckpoint(context.get(), dir, **checkpoint);
-  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
-  ref::WeightProvider weights = ref::weightsFrom(**checkpoint);
+  ImportedFixture fixture;
+  ASSERT_NO_FATAL_FAILURE(importFixture(
+      std::string(GLINT_SOURCE_DIR) + "/" + GetParam(), fixture));
+  ModuleOp model = *fixture.model;
+  ref::WeightProvider weights = ref::weightsFrom(*fixture.checkpoint);
   std::mt19937_64 rng(7);
-  auto forward = (**model).lookupSymbol<func::FuncOp>("forward");
+  auto forward = model.lookupSymbol<func::FuncOp>("forward");
   auto inputType = cast<RankedTensorType>(forward.getArgumentTypes()[0]);
   std::vector<ref::Array> args;
   ref::Array embeddings;
@@ -443,7 +443,7 @@ TEST_P(ModelGradient, MatchesFiniteDifferences) {
     SmallVector<int64_t> shape(inputType.getShape());
     shape[0] = 1;
     args.push_back(randomArray(rng, shape, -1.0, 1.0));
-    module = (**model).clone();
+    module = model.clone();
   } else {
     ref::Array ids(ArrayRef<int64_t>{1, 6});
     int64_t vocab = 0;
@@ -454,7 +454,7 @@ TEST_P(ModelGradient, MatchesFiniteDifferences) {
     std::uniform_int_distribution<int64_t> token(0, vocab - 1);
     for (double &id : ids.data)
       id = static_cast<double>(token(rng));
-    module = fromEmbeddings(**model, ids, weights, embeddings);
+    module = fromEmbeddings(model, ids, weights, embeddings);
     args.push_back(ids); // Still read for the sizes of the sequence.
     args.push_back(embeddings);
   }
@@ -479,35 +479,33 @@ INSTANTIATE_TEST_SUITE_P(
 /// traced "hidden_states.0": the gradient with respect to that argument
 /// against central differences, at the embeddings of random pixels.
 TEST(ModelGradient, ImageEmbeddingsMatchFiniteDifferences) {
-  std::string dir = std::string(GLINT_SOURCE_DIR) + "/test/fixtures/vim";
-  auto checkpoint = rt::Checkpoint::open(dir);
-  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
-  auto context = makeModelContext();
-  auto model =
-      mlir::glint::import::importCheckpoint(context.get(), dir, **checkpoint);
-  ASSERT_TRUE(bool(model)) << llvm::toString(model.takeError());
-  ref::WeightProvider weights = ref::weightsFrom(**checkpoint);
+  ImportedFixture fixture;
+  ASSERT_NO_FATAL_FAILURE(importFixture(
+      std::string(GLINT_SOURCE_DIR) + "/test/fixtures/vim", fixture));
+  ModuleOp model = *fixture.model;
+  MLIRContext *context = fixture.context.get();
+  ref::WeightProvider weights = ref::weightsFrom(*fixture.checkpoint);
   std::mt19937_64 rng(11);
   auto inputType = cast<RankedTensorType>(
-      (**model).lookupSymbol<func::FuncOp>("forward").getArgumentTypes()[0]);
+      model.lookupSymbol<func::FuncOp>("forward").getArgumentTypes()[0]);
   SmallVector<int64_t> shape(inputType.getShape());
   shape[0] = 1;
   ref::Array pixels = randomArray(rng, shape, -1.0, 1.0);
 
   // The embeddings of the pixels: the forward cut there, evaluated.
-  OwningOpRef<ModuleOp> probe = (**model).clone();
+  OwningOpRef<ModuleOp> probe = model.clone();
   auto prefix = probe->lookupSymbol<func::FuncOp>("forward");
   Value cut = mlir::glint::findInputEmbeddings(prefix);
   ASSERT_TRUE(cut) << "no op traced hidden_states.0";
   ASSERT_FALSE(cut.getDefiningOp<mlir::glint::EmbeddingOp>());
   prefix.getBody().front().getTerminator()->setOperands(ValueRange{cut});
   prefix.setFunctionType(FunctionType::get(
-      context.get(), prefix.getArgumentTypes(), {cut.getType()}));
+      context, prefix.getArgumentTypes(), {cut.getType()}));
   auto embeddings = ref::ReferenceEvaluator(*probe, weights).run("forward",
                                                                  {pixels});
   ASSERT_TRUE(bool(embeddings)) << llvm::toString(embeddings.takeError());
 
-  OwningOpRef<ModuleOp> module = (**model).clone();
+  OwningOpRef<ModuleOp> module = model.clone();
   auto forward = module->lookupSymbol<func::FuncOp>("forward");
   Value at = mlir::glint::findInputEmbeddings(forward);
   BlockArgument argument = mlir::glint::embeddingsAsArgument(forward, at);
@@ -516,7 +514,7 @@ TEST(ModelGradient, ImageEmbeddingsMatchFiniteDifferences) {
   int64_t linears = 0;
   forward.walk([&](mlir::glint::LinearOp) { ++linears; });
   int64_t before = 0;
-  (**model).lookupSymbol<func::FuncOp>("forward").walk(
+  model.lookupSymbol<func::FuncOp>("forward").walk(
       [&](mlir::glint::LinearOp) { ++before; });
   EXPECT_EQ(linears, before - 1) << "the patch projection should be erased";
   checkAgainstFiniteDifferences(*module, weights,
