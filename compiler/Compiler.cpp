@@ -177,6 +177,7 @@ static Error toAttention(func::FuncOp fn,
   GlintToAttentionOptions options;
   options.formulation = attention.formulation;
   options.aggregate = attention.aggregate;
+  options.attribution = attention.attribution;
   PassManager pm(fn.getContext(), func::FuncOp::getOperationName());
   pm.addPass(createGlintToAttention(options));
   if (configure)
@@ -209,7 +210,8 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
       return e;
     attentionInfo.emplace();
     attentionInfo->formulation = attention.formulation;
-    attentionInfo->aggregate = attention.aggregate;
+    attentionInfo->aggregate =
+        attention.attribution ? "attribution" : attention.aggregate;
     for (Attribute label :
          fn->getAttrOfType<ArrayAttr>(GlintDialect::kAttentionLayersAttrName))
       attentionInfo->layers.push_back(cast<StringAttr>(label).str());

@@ -54,6 +54,11 @@ struct AttentionOptions {
   std::string formulation;
   /// mean, mean_abs or sum (full would not be [B, L, L]).
   std::string aggregate = "mean_abs";
+  /// The attribution method's maps instead (glint-to-attention
+  /// attribution=true): the forward also takes each layer's output
+  /// cotangent, after its inputs, and returns per layer the channel mean of
+  /// the positive part of A ⊙ ∂s/∂A; `aggregate` is then not used.
+  bool attribution = false;
 
   bool enabled() const { return !formulation.empty(); }
 };

@@ -944,6 +944,132 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel) {
   return success();
 }
 
+/// `glint.map_attribution`: per (batch, channel) the channel's matrix A_c is
+/// materialised ([Lp, Lp], branches summed, in time coordinates), then
+/// acc[i, j] += max(0, A_c[i, j] · g[b, i, c] · x[b, j, c]) with x's column
+/// copied to a contiguous row first; the result is acc / channels.
+LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
+                               bool parallel) {
+  Value map = op.getMap();
+  if (failed(checkMap(op, map)))
+    return failure();
+  SmallVector<Chain> chains;
+  if (failed(collectChains(map, {}, chains)) || failed(checkScans(chains)))
+    return failure();
+  int64_t count = channelCount(map);
+  auto inputType = cast<RankedTensorType>(op.getInput().getType());
+  int64_t inChannels = 1;
+  for (int64_t d : inputType.getShape().drop_front(2))
+    inChannels = ShapedType::isDynamic(d) || inChannels < 0 ? -1
+                                                            : inChannels * d;
+  if (inChannels != count)
+    return op.emitOpError() << "reads a value input of " << inputType
+                            << ", whose channels are not the map's " << count
+                            << " (convert-glint-map-to-loops lowers one input "
+                               "channel per map channel)";
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  Value x = chains.front().identity.getInput();
+  Emitter e(b, x, lanes, parallel);
+  e.loopsStart = op;
+  e.prepare(chains);
+  Value input = e.flat(op.getInput());
+  Value grad = e.flat(op.getGrad());
+  Value batch = tensor::DimOp::create(b, x, 0);
+  Value len = tensor::DimOp::create(b, x, 1);
+  Value zero = e.idx(0), one = e.idx(1);
+  Value result = e.zeros({batch, len, len});
+  Value zeroF = e.cst(0.0);
+  auto batches = scf::ForOp::create(
+      b, zero, batch, one, ValueRange{result},
+      [&](OpBuilder &nb, Location loc, Value bi, ValueRange bargs) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        OpBuilder::InsertionGuard outer(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value column = e.zeros({len});
+        auto channels = scf::ForOp::create(
+            ib, zero, e.idx(count), one, ValueRange{e.zerosSquare()},
+            [&](OpBuilder &cb, Location cloc, Value c, ValueRange cargs) {
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPoint(cb.getInsertionBlock(),
+                                  cb.getInsertionPoint());
+              Value m = e.emitChannel(chains, bi, c, e.zerosSquare(), false);
+              // x[b, :, c] as a contiguous row.
+              auto copy = scf::ForOp::create(
+                  b, zero, len, one, ValueRange{column},
+                  [&](OpBuilder &kb, Location kloc, Value j, ValueRange k) {
+                    Value v = tensor::ExtractOp::create(kb, kloc, input,
+                                                        ValueRange{bi, j, c});
+                    scf::YieldOp::create(
+                        kb, kloc,
+                        tensor::InsertOp::create(kb, kloc, v, k[0],
+                                                 ValueRange{j})
+                            .getResult());
+                  });
+              Value xs = copy.getResult(0);
+              auto rows = scf::ForOp::create(
+                  b, zero, len, one, cargs,
+                  [&](OpBuilder &rb, Location rloc, Value i, ValueRange r) {
+                    ImplicitLocOpBuilder jb(rloc, rb);
+                    Value g = tensor::ExtractOp::create(jb, grad,
+                                                        ValueRange{bi, i, c});
+                    auto cols = scf::ForOp::create(
+                        jb, zero, len, one, r,
+                        [&](OpBuilder &db, Location dloc, Value j,
+                            ValueRange acc) {
+                          ImplicitLocOpBuilder kb(dloc, db);
+                          Value a =
+                              tensor::ExtractOp::create(kb, m, ValueRange{i, j});
+                          Value xj =
+                              tensor::ExtractOp::create(kb, xs, ValueRange{j});
+                          Value v = arith::MulFOp::create(
+                              kb, arith::MulFOp::create(kb, a, g), xj);
+                          Value positive = arith::CmpFOp::create(
+                              kb, arith::CmpFPredicate::OGT, v, zeroF);
+                          Value kept =
+                              arith::SelectOp::create(kb, positive, v, zeroF);
+                          Value old = tensor::ExtractOp::create(
+                              kb, acc[0], ValueRange{i, j});
+                          Value sum = arith::AddFOp::create(kb, old, kept);
+                          scf::YieldOp::create(
+                              kb, tensor::InsertOp::create(kb, sum, acc[0],
+                                                           ValueRange{i, j})
+                                      .getResult());
+                        });
+                    scf::YieldOp::create(jb, cols.getResult(0));
+                  });
+              scf::YieldOp::create(b, rows.getResult(0));
+            });
+        // The channel mean into the result.
+        Value acc = channels.getResult(0);
+        Value scale = e.cst(1.0 / double(count));
+        auto rows = scf::ForOp::create(
+            ib, zero, len, one, bargs,
+            [&](OpBuilder &rb, Location rloc, Value i, ValueRange r) {
+              ImplicitLocOpBuilder jb(rloc, rb);
+              auto cols = scf::ForOp::create(
+                  jb, zero, len, one, r,
+                  [&](OpBuilder &db, Location dloc, Value j, ValueRange out) {
+                    ImplicitLocOpBuilder kb(dloc, db);
+                    Value v = arith::MulFOp::create(
+                        kb, tensor::ExtractOp::create(kb, acc, ValueRange{i, j}),
+                        scale);
+                    scf::YieldOp::create(
+                        kb, tensor::InsertOp::create(kb, v, out[0],
+                                                     ValueRange{bi, i, j})
+                                .getResult());
+                  });
+              scf::YieldOp::create(jb, cols.getResult(0));
+            });
+        scf::YieldOp::create(ib, rows.getResult(0));
+      });
+  Value attributed = batches.getResult(0);
+  if (attributed.getType() != op.getType())
+    attributed = tensor::CastOp::create(b, op.getType(), attributed);
+  op.getResult().replaceAllUsesWith(attributed);
+  op.erase();
+  return success();
+}
+
 LogicalResult lowerApply(MapApplyOp op, int64_t lanes, bool parallel) {
   Value map = op.getMap();
   if (failed(checkMap(op, map)))
@@ -1115,15 +1241,18 @@ struct ConvertGlintMapToLoopsPass
     }
     SmallVector<Operation *> consumers;
     func.walk([&](Operation *op) {
-      if (isa<MapReduceOp, MapApplyOp>(op))
+      if (isa<MapReduceOp, MapApplyOp, MapAttributionOp>(op))
         consumers.push_back(op);
     });
     for (Operation *op : consumers) {
-      LogicalResult r = isa<MapReduceOp>(op)
-                            ? lowerReduce(cast<MapReduceOp>(op), vectorWidth,
-                                          parallelColumns)
-                            : lowerApply(cast<MapApplyOp>(op), vectorWidth,
-                                         parallelColumns);
+      LogicalResult r =
+          isa<MapReduceOp>(op)
+              ? lowerReduce(cast<MapReduceOp>(op), vectorWidth,
+                            parallelColumns)
+          : isa<MapApplyOp>(op)
+              ? lowerApply(cast<MapApplyOp>(op), vectorWidth, parallelColumns)
+              : lowerAttribution(cast<MapAttributionOp>(op), vectorWidth,
+                                 parallelColumns);
       if (failed(r))
         return signalPassFailure();
     }

@@ -127,7 +127,13 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     (token, key)): O(L²·K) multiply-adds, O(L·K) exponentials; the row
     scales after it (gates) and the aggregate (`mean`, `mean_abs`, `sum`,
     `full`, `row`) are fused into the write of each row. `map_add` sums its
-    branches (materialised first for `mean_abs`).
+    branches (materialised first for `mean_abs`). The blocks of 16 columns
+    are an `scf.forall` (`parallel-columns`), long and short ones paired.
+
+    `map_attribution` (the attribution method) materialises each channel's
+    matrix A_c (branches summed, in time coordinates) and accumulates
+    `max(0, A_c[i, j] · grad[b, i, c] · input[b, j, c])`, then divides by the
+    channel count; it takes one input channel per map channel.
 
     ```
     scf.for %b, %c:                       (c over the selected channels)

@@ -73,7 +73,9 @@ struct AttentionInfo {
   /// glint-to-attention's formulation: unified, scan-only, no-conv, no-gate
   /// or no-act.
   std::string formulation;
-  /// mean, mean_abs or sum.
+  /// mean, mean_abs or sum; "attribution" for the attribution method's maps
+  /// (glint-compile --attribution: the layers' output cotangents are inputs
+  /// after the model's own).
   std::string aggregate;
   /// The layers' labels (`glint.attention_layers`), one per extra result.
   std::vector<std::string> layers;

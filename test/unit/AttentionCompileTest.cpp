@@ -121,6 +121,18 @@ std::vector<MapCase> cases() {
                        "%r = glint.map_reduce mean %m6 : " + m5 +
                            " -> tensor<?x?x?xf32>\n",
                        "tensor<?x?x?xf32>"));
+  // The attribution method's map: the positive part of A ⊙ (g xᵀ) per
+  // channel, channel mean (%gr the layer output's cotangent).
+  {
+    MapCase c = mamba1("Mamba1Attribution", 2, 29, 5, 3,
+                       "%r = glint.map_attribution %m6, %gr, %x : (" + m5 +
+                           ", tensor<?x?x5xf32>, tensor<?x?x5xf32>) -> "
+                           "tensor<?x?x?xf32>\n",
+                       "tensor<?x?x?xf32>");
+    c.signature.insert(c.signature.find(") ->"), ", %gr: tensor<?x?x5xf32>");
+    c.args.push_back({{2, 29, 5}, -1, 1});
+    all.push_back(c);
+  }
   all.push_back(mamba1("Mamba1MeanAbs", 1, 50, 5, 4,
                        "%r = glint.map_reduce mean_abs %m6 : " + m5 +
                            " -> tensor<?x?x?xf32>\n",
@@ -212,9 +224,11 @@ std::vector<MapCase> cases() {
   }
   // Vision Mamba's bidirectional layer: a causal and an anti-causal branch
   // (conv and scan each reversed), summed; mean and mean_abs.
-  for (const char *aggregate : {"mean", "mean_abs"}) {
+  for (const char *aggregate : {"mean", "mean_abs", "attribution"}) {
     MapCase c;
+    bool attribution = std::string(aggregate) == "attribution";
     c.name = std::string(aggregate) == "mean" ? "BidirectionalMean"
+             : attribution                    ? "BidirectionalAttribution"
                                               : "BidirectionalMeanAbs";
     std::string v = "tensor<?x?x3xf32>", m = "!glint.map<" + v + ">";
     std::string v4 = "tensor<?x?x3x1xf32>", m4 = "!glint.map<" + v4 + ">";
@@ -237,12 +251,20 @@ std::vector<MapCase> cases() {
              branch("f", "%w", "") + branch("b", "%wb", "reverse ") +
              "%s = glint.map_add %f4, %b4 : " + m + "\n" +
              "%t = glint.map_scale %s, %gate : (" + m + ", " + v + ") -> " + m +
-             "\n" + "%r = glint.map_reduce " + aggregate + " %t : " + m +
-             " -> tensor<?x?x?xf32>\n";
+             "\n" +
+             (attribution ? "%r = glint.map_attribution %t, %gr, %x : (" + m +
+                                ", " + v + ", " + v +
+                                ") -> tensor<?x?x?xf32>\n"
+                          : "%r = glint.map_reduce " + std::string(aggregate) +
+                                " %t : " + m + " -> tensor<?x?x?xf32>\n");
     c.args = {{{1, 26, 3}, -1, 1},     {{3, 3}, -1, 1},
               {{3, 3}, -1, 1},         {{1, 26, 1, 4}, -1, 1},
               {{1, 26, 1, 4}, -1, 1},  {{3, 4}, -2, -0.1},
               {{1, 26, 3}, 0.01, 0.5}, {{1, 26, 3}, -1, 1}};
+    if (attribution) {
+      c.signature.insert(c.signature.find(") ->"), ", %gr: " + v);
+      c.args.push_back({{1, 26, 3}, -1, 1});
+    }
     all.push_back(c);
   }
   // Token shift and gates without a recurrence (a band only), summed.

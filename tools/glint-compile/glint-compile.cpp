@@ -223,6 +223,13 @@ static cl::opt<MapAggregate, false,
                  "[B, L, L] map)"),
         cl::value_desc("aggregate"), cl::init(MapAggregate::mean_abs),
         cl::cat(category));
+static cl::opt<bool> attributionMaps(
+    "attribution",
+    cl::desc("With --attention: each layer's map is the attribution "
+             "method's (the channel mean of the positive part of A times "
+             "its gradient), the layers' output cotangents taken as inputs "
+             "after the model's (what glint-explain's attribution calls)"),
+    cl::cat(category));
 // glint-explain's name is --aggregate; this was glint-compile's.
 static cl::alias attentionAggregateOld("attention-aggregate",
                                        cl::aliasopt(attentionAggregate),
@@ -407,11 +414,16 @@ int main(int argc, char **argv) {
         attentionFlag.empty() ? stringifyFormulation(attentionFormulation).str()
                               : attentionFlag.getValue();
     attention.aggregate = stringifyMapAggregate(attentionAggregate).str();
+    if (attributionMaps && attentionAggregate.getNumOccurrences())
+      return fail("--attribution maps have no --aggregate (they are the "
+                  "channel mean of a positive part)");
+    attention.attribution = attributionMaps;
   } else if (attentionAggregate.getNumOccurrences() ||
-             attentionFormulation.getNumOccurrences()) {
+             attentionFormulation.getNumOccurrences() || attributionMaps) {
     return fail(attentionAggregate.getNumOccurrences()
                     ? "--aggregate needs --attention"
-                    : "--formulation needs --attention");
+                : attributionMaps ? "--attribution needs --attention"
+                                  : "--formulation needs --attention");
   }
 
   auto threads = runtime::threadsGiven(threadsOpt, 0);

@@ -65,6 +65,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <set>
 #include <numeric>
 #include <tuple>
 
@@ -274,6 +275,13 @@ struct Model {
   /// use unless --reference-gradient), and its library's path.
   std::unique_ptr<rt::CompiledModel> compiledGradient;
   std::string compiledGradientPath;
+  /// The attribution method's maps compiled per formulation (the attention
+  /// form with glint.map_attribution, lowered by convert-glint-map-to-loops).
+  std::map<std::string, std::unique_ptr<rt::CompiledModel>>
+      compiledAttribution;
+  /// Formulations whose attribution form convert-glint-map-to-loops cannot
+  /// lower yet (softmax attention, RWKV-4's normalised scan): evaluated.
+  std::set<std::string> attributionByEvaluator;
 };
 
 /// Logits and every layer's map for one batch.
@@ -312,6 +320,11 @@ static Expected<Model> loadModel() {
       return llvm::createStringError(
           modelPath + " was compiled without its attention form; recompile "
                       "it with glint-compile --attention");
+    if ((*compiled)->info().attention->aggregate == "attribution")
+      return llvm::createStringError(
+          modelPath + " returns attribution maps (glint-compile "
+                      "--attribution), which take the layers' gradients as "
+                      "inputs; recompile it without --attribution");
     auto checkpoint = rt::Checkpoint::open(weightsPath);
     if (!checkpoint)
       return checkpoint.takeError();
@@ -1547,6 +1560,80 @@ attributionMaps(Model &model, StringRef formulation, const ref::Array &input,
     return std::move(e);
   std::vector<ref::Array> args = {input};
   llvm::append_range(args, layerGradients);
+  if (!referenceGradient &&
+      !model.attributionByEvaluator.count(formulation.str())) {
+    // glint-compile --attention --attribution, once per formulation (through
+    // the compile cache), run in float32 like the gradient itself.
+    std::unique_ptr<rt::CompiledModel> &compiled =
+        model.compiledAttribution[formulation.str()];
+    if (!compiled) {
+      // A form the loop lowering cannot take yet stays on the evaluator.
+      OwningOpRef<ModuleOp> probe = attention->clone();
+      PassManager lower(model.context.get());
+      lower.addNestedPass<func::FuncOp>(glint::createConvertGlintMapToLoops());
+      std::string why;
+      LogicalResult lowered = failure();
+      {
+        ScopedDiagnosticHandler quiet(model.context.get(), [&](Diagnostic &d) {
+          if (why.empty())
+            why = d.str();
+          return success();
+        });
+        lowered = lower.run(*probe);
+      }
+      if (failed(lowered)) {
+        llvm::errs() << "glint-explain: attribution maps (" << formulation
+                     << ") use the reference evaluator: " << why << "\n";
+        model.attributionByEvaluator.insert(formulation.str());
+        return attributionMaps(model, formulation, input, layerGradients);
+      }
+    }
+    if (!compiled) {
+      std::string text;
+      llvm::raw_string_ostream(text) << *model.module;
+      llvm::SmallString<128> path;
+      if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+              "glint-explain-attribution", "mlir", path))
+        return llvm::createStringError("cannot create a temporary file: " +
+                                       ec.message());
+      llvm::FileRemover remove(path);
+      if (llvm::Error e = ex::writeFileAtomically(path.str(), text))
+        return e;
+      auto library =
+          rt::compileInCache(selfPath, path,
+                             {"--attention", "--attribution",
+                              "--formulation=" + formulation.str()},
+                             cacheDir, "the compiled attribution maps");
+      if (!library)
+        return library.takeError();
+      auto loaded = rt::CompiledModel::load(library->path);
+      if (!loaded)
+        return loaded.takeError();
+      if (llvm::Error e = (*loaded)->bindWeights(*model.checkpoint))
+        return e;
+      compiled = std::move(*loaded);
+      llvm::errs() << "glint-explain: attribution maps (" << formulation
+                   << ") use the compiled attention form (float32; "
+                   << (library->cached ? "from the compile cache: "
+                                       : "compiled into the compile cache: ")
+                   << library->path << ")\n";
+    }
+    const rt::EntryInfo &entry = compiled->info();
+    std::vector<rt::HostArray> hostArgs;
+    for (auto [i, array] : llvm::enumerate(args)) {
+      const std::string &dtype =
+          entry.inputs.size() > i ? entry.inputs[i].dtype : std::string("f32");
+      hostArgs.push_back(rt::toHostArray(
+          ref::toRunArray(array, dtype == "i64" || dtype == "i32"), dtype));
+    }
+    auto outs = compiled->runAll(hostArgs);
+    if (!outs)
+      return outs.takeError();
+    std::vector<ref::Array> maps;
+    for (size_t k = 1; k < outs->size(); ++k)
+      maps.push_back(ref::fromRunArray(rt::fromHostArray((*outs)[k])));
+    return maps;
+  }
   ref::ReferenceEvaluator evaluator(*attention,
                                     ref::weightsFrom(*model.checkpoint));
   watchEvaluator(evaluator, "attribution (reference evaluator)");
