@@ -288,9 +288,13 @@ void checkStepByStep(rt::CompiledModel &model, llvm::StringRef name) {
 
 /// Greedy generation through the step entry (prefill, then one token per
 /// call) chooses the tokens that the full forward chooses when rerun on the
-/// whole sequence for every token, from logits equal to 1e-5.
+/// whole sequence for every token (or one whose logit ties with it to
+/// 1e-5), from logits equal to 1e-5.
 void checkGreedyGeneration(rt::CompiledModel &model) {
-  unsigned seed = std::random_device{}();
+  // A fresh seed, or GLINT_TEST_SEED to replay a failure.
+  uint64_t seed = std::random_device{}();
+  if (const char *fixed = std::getenv("GLINT_TEST_SEED"))
+    seed = std::strtoull(fixed, nullptr, 10);
   SCOPED_TRACE(llvm::formatv("seed {0}", seed).str());
   std::mt19937_64 rng(seed);
   const int64_t batch = 2, promptLength = 6;
@@ -312,10 +316,22 @@ void checkGreedyGeneration(rt::CompiledModel &model) {
     rt::RunArray longer;
     longer.shape = {batch, length + 1};
     for (int64_t b = 0; b < batch; ++b) {
-      EXPECT_EQ(generated->tokens.data[b * count + i], next[b])
-          << "token " << i << " of sequence " << b;
       llvm::ArrayRef<double> last = llvm::ArrayRef<double>(full.data).slice(
           (b * length + length - 1) * vocab, vocab);
+      // The same token, unless the two logits tie to float32 rounding (the
+      // step and the full forward sum in different orders; seen once in
+      // hundreds of runs, mamba2: 1.16 vs 1.16): then the sequence goes on
+      // with the generated token, so later steps are still compared.
+      auto chosen = static_cast<int64_t>(generated->tokens.data[b * count + i]);
+      ASSERT_TRUE(chosen >= 0 && chosen < vocab);
+      if (chosen != next[b]) {
+        double scale = 0.0;
+        for (double v : last)
+          scale = std::max(scale, std::fabs(v));
+        EXPECT_LE(last[next[b]] - last[chosen], kStepTolerance * scale)
+            << "token " << i << " of sequence " << b << ": generated "
+            << chosen << ", the full forward's argmax is " << next[b];
+      }
       llvm::ArrayRef<double> chosenFrom =
           llvm::ArrayRef<double>(generated->logits.data)
               .slice((b * count + i) * vocab, vocab);
@@ -323,7 +339,7 @@ void checkGreedyGeneration(rt::CompiledModel &model) {
           << "token " << i << " of sequence " << b;
       auto row = sequence.data.begin() + b * length;
       longer.data.insert(longer.data.end(), row, row + length);
-      longer.data.push_back(static_cast<double>(next[b]));
+      longer.data.push_back(static_cast<double>(chosen));
     }
     sequence = std::move(longer);
   }
