@@ -124,6 +124,10 @@ CompiledModel::load(llvm::StringRef libraryPath) {
   model->guardedCall =
       reinterpret_cast<int (*)(void (*)(void **), void **, size_t *)>(
           dlsym(model->handle, "glint_call_guarded"));
+  model->allocStats = reinterpret_cast<void (*)(size_t *, size_t *, int)>(
+      dlsym(model->handle, "glint_alloc_stats"));
+  model->allocLimit = reinterpret_cast<size_t (*)()>(
+      dlsym(model->handle, "glint_alloc_limit"));
   // Libraries compiled for CUDA (runtime/cuda/CudaModel.c) load their
   // kernels when opened, and say so if there is no driver or no GPU.
   model->deviceError = reinterpret_cast<const char *(*)()>(
@@ -395,6 +399,40 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
   return Error::success();
 }
 
+/// `bytes` as a reader takes it in: MiB up to 10 GiB, GiB above.
+static std::string readableBytes(size_t bytes) {
+  double mib = static_cast<double>(bytes) / (1 << 20);
+  if (mib < 10 * 1024)
+    return llvm::formatv("{0:F1} MiB", mib).str();
+  return llvm::formatv("{0:F1} GiB", mib / 1024).str();
+}
+
+Error CompiledModel::allocationFailure(size_t bytes) const {
+  std::string message = llvm::formatv(
+      "{0}: the model could not allocate {1} bytes ({2})", path, bytes,
+      readableBytes(bytes));
+  if (allocStats && allocLimit) {
+    // The blocks held when it failed stay counted (they are not freed).
+    size_t held = 0;
+    allocStats(&held, nullptr, 0);
+    size_t limit = allocLimit();
+    if (held <= limit && bytes <= limit - held)
+      message += llvm::formatv(" while holding {0}: out of memory",
+                               readableBytes(held));
+    else
+      message += llvm::formatv(
+          ": with the {0} it holds, more than the limit of {1} ({2})",
+          readableBytes(held), readableBytes(limit),
+          std::getenv("GLINT_MEMORY_LIMIT_MB")
+              ? "GLINT_MEMORY_LIMIT_MB"
+              : "this machine's memory; GLINT_MEMORY_LIMIT_MB sets another");
+  } else {
+    message += ": out of memory";
+  }
+  return llvm::createStringError(message +
+                                 "; try a shorter input or a smaller batch");
+}
+
 Expected<std::vector<HostArray>> CompiledModel::call(
     const EntryInfo &spec, void (*fn)(void **),
     llvm::ArrayRef<const Weight *> weights, llvm::ArrayRef<HostArray> inputs,
@@ -459,10 +497,7 @@ Expected<std::vector<HostArray>> CompiledModel::call(
   if (guardedCall) {
     size_t failedBytes = 0;
     if (guardedCall(fn, args.data(), &failedBytes))
-      return llvm::createStringError(llvm::formatv(
-          "{0}: the model could not allocate {1} bytes (out of memory); "
-          "try a shorter input or a smaller batch",
-          path, failedBytes));
+      return allocationFailure(failedBytes);
   } else {
     fn(args.data());
   }

@@ -153,6 +153,8 @@ private:
   /// states. With `reuse`, the next states are copied into the storage of
   /// those arrays (taken from them) where shape and dtype agree: one
   /// generated token then allocates and clears no host state arrays.
+  /// The error for an allocation of `bytes` that failed inside a call.
+  llvm::Error allocationFailure(size_t bytes) const;
   llvm::Expected<std::vector<HostArray>>
   call(const EntryInfo &spec, void (*fn)(void **),
        llvm::ArrayRef<const Weight *> weights, llvm::ArrayRef<HostArray> inputs,
@@ -171,6 +173,10 @@ private:
   const char *(*deviceError)() = nullptr;
   /// glint_call_guarded of the library's allocator, if it has one.
   int (*guardedCall)(void (*)(void **), void **, size_t *) = nullptr;
+  /// What the model holds (glint_alloc_stats) and may hold at most
+  /// (glint_alloc_limit), for the message when an allocation fails.
+  void (*allocStats)(size_t *, size_t *, int) = nullptr;
+  size_t (*allocLimit)() = nullptr;
   void (*clearDeviceError)() = nullptr;
   void (*forgetWeights)() = nullptr;
   /// Copies result bytes to the host (they may be in device memory).

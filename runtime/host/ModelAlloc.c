@@ -28,6 +28,14 @@
  * at once, whether the blocks are fresh or kept ones reused. glint-bench
  * reports it per entry point (a gradient against its forward).
  *
+ * Those counts also bound what a model may hold: a request of at least
+ * 1 MiB that would take the bytes held past the machine's physical memory
+ * (or GLINT_MEMORY_LIMIT_MB, read at each such request) fails as an
+ * allocation failure, before any page is touched. Linux grants larger
+ * requests than it can back (overcommit), so without this a model given a
+ * too long input would be killed by the kernel part way, or push the
+ * machine into swap, instead of returning an error.
+ *
  *===----------------------------------------------------------------------===*/
 
 #include <pthread.h>
@@ -97,6 +105,29 @@ static size_t cacheLimit(void) {
   return (size_t)limitBytes;
 }
 
+/* The most a model may hold at once, in bytes: GLINT_MEMORY_LIMIT_MB when
+ * set to a positive number, else the machine's physical memory. */
+GLINT_EXPORT size_t glint_alloc_limit(void) {
+  const char *text = getenv("GLINT_MEMORY_LIMIT_MB");
+  if (text && *text) {
+    char *end;
+    long long mib = strtoll(text, &end, 10);
+    if (*end == '\0' && mib > 0 && mib < (1ll << 43))
+      return (size_t)mib << 20;
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || pageSize <= 0)
+    return SIZE_MAX;
+  return (size_t)pages * (size_t)pageSize;
+}
+
+/* Whether `size` more bytes would take what is held past the limit. */
+static int overLimit(size_t size) {
+  size_t held = __atomic_load_n(&liveBytes, __ATOMIC_RELAXED);
+  size_t limit = glint_alloc_limit();
+  return held > limit || size > limit - held;
+}
+
 static void *fresh(size_t capacity, size_t alignment) {
   /* The header sits in the `alignment` bytes before the block. */
   if (alignment < kAlign)
@@ -128,7 +159,8 @@ static void *failed(size_t size) {
   char message[160];
   int length = snprintf(message, sizeof message,
                         "glint: a compiled model could not allocate %zu "
-                        "bytes (out of memory)\n",
+                        "more bytes (out of memory, or over "
+                        "GLINT_MEMORY_LIMIT_MB)\n",
                         size);
   if (length > 0)
     (void)!write(2, message, (size_t)length);
@@ -145,6 +177,8 @@ static void *allocate(size_t size, size_t alignment) {
 static void *allocateOrNull(size_t size, size_t alignment) {
   if (size == 0)
     size = 1;
+  if (size >= kLargeBytes && overLimit(size))
+    return NULL;
   if (size >= kLargeBytes && alignment <= kAlign) {
     /* The smallest kept block that fits and wastes at most half of itself. */
     pthread_mutex_lock(&lock);

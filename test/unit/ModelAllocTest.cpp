@@ -15,13 +15,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 extern "C" {
 void *_mlir_memref_to_llvm_alloc(size_t size);
 void _mlir_memref_to_llvm_free(void *pointer);
 int glint_call_guarded(void (*fn)(void **), void **args, size_t *bytes);
 void glint_alloc_stats(size_t *live, size_t *peak, int reset);
+size_t glint_alloc_limit(void);
 }
 
 namespace {
@@ -88,6 +91,38 @@ TEST(ModelAllocTest, FailedAllocationIsReportedWithItsSize) {
   EXPECT_EQ(last, 0);
   // The guard is disarmed again: a later call works.
   EXPECT_EQ(call(1000, failedBytes, last), 0);
+  EXPECT_EQ(last, 0x5a);
+}
+
+TEST(ModelAllocTest, RequestsPastTheLimitFailBeforeTouchingMemory) {
+  // Without GLINT_MEMORY_LIMIT_MB (or with a value that is not a positive
+  // number) the limit is the machine's physical memory.
+  size_t physical = size_t(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  unsetenv("GLINT_MEMORY_LIMIT_MB");
+  EXPECT_EQ(glint_alloc_limit(), physical);
+  setenv("GLINT_MEMORY_LIMIT_MB", "-3", 1);
+  EXPECT_EQ(glint_alloc_limit(), physical);
+
+  setenv("GLINT_MEMORY_LIMIT_MB", "16", 1);
+  EXPECT_EQ(glint_alloc_limit(), size_t(16) << 20);
+  size_t failedBytes = 0;
+  unsigned char last = 0;
+  EXPECT_EQ(call(size_t(8) << 20, failedBytes, last), 0);
+  EXPECT_EQ(last, 0x5a);
+  // 24 MiB alone is past the 16 MiB limit, and so is 8 MiB while 10 MiB
+  // are held: each fails with the size asked for, nothing written.
+  last = 0;
+  EXPECT_EQ(call(size_t(24) << 20, failedBytes, last), 1);
+  EXPECT_EQ(failedBytes, size_t(24) << 20);
+  EXPECT_EQ(last, 0);
+  void *held = _mlir_memref_to_llvm_alloc(size_t(10) << 20);
+  EXPECT_EQ(call(size_t(8) << 20, failedBytes, last), 1);
+  EXPECT_EQ(failedBytes, size_t(8) << 20);
+  _mlir_memref_to_llvm_free(held);
+  // Small requests are not checked (the counts of larger ones bound them).
+  EXPECT_EQ(call(1000, failedBytes, last), 0);
+  unsetenv("GLINT_MEMORY_LIMIT_MB");
+  EXPECT_EQ(call(size_t(24) << 20, failedBytes, last), 0);
   EXPECT_EQ(last, 0x5a);
 }
 

@@ -10,6 +10,7 @@ usage: bad-input.py KIND OUT [SOURCE]
   st-nonfinite SOURCE  SOURCE with one element of its largest F32 tensor NaN
   npy-empty            a .npy of int64 with shape (1, 0)
   npy-inf              a .npy of float32 [1, 2] holding 0.5 and -inf
+  npy-long-ids N       a .npy of int64 token ids with shape (1, N), ids 1..7
 """
 import json
 import struct
@@ -75,5 +76,9 @@ elif kind == "npy-empty":
 elif kind == "npy-inf":
     open(out, "wb").write(npy("<f4", (1, 2),
                               struct.pack("<2f", 0.5, float("-inf"))))
+elif kind == "npy-long-ids":
+    n = int(sys.argv[3])
+    open(out, "wb").write(npy("<i8", (1, n), struct.pack(
+        "<%dq" % n, *(1 + i % 7 for i in range(n)))))
 else:
     sys.exit("bad-input.py: unknown kind " + kind)
