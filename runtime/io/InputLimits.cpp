@@ -6,6 +6,7 @@
 
 #include "runtime/io/InputLimits.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/MemoryBuffer.h"
 
@@ -32,6 +33,26 @@ size_t skipString(llvm::StringRef text, size_t start) {
   return std::min(i, text.size());
 }
 
+bool isWordChar(char c) {
+  return llvm::isAlnum(c) || c == '_' || c == '.' || c == '$' || c == '-';
+}
+
+/// The array keyword of a linalg op whose custom parser crashes when the
+/// array after `keyword =` does not parse, or "" for any other word.
+llvm::StringRef arrayKeywordOf(llvm::StringRef word) {
+  if (word == "linalg.broadcast" || word == "linalg.reduce")
+    return "dimensions";
+  if (word == "linalg.transpose")
+    return "permutation";
+  return "";
+}
+
+size_t skipSpaces(llvm::StringRef text, size_t i) {
+  while (i < text.size() && llvm::isSpace(text[i]))
+    ++i;
+  return i;
+}
+
 } // namespace
 
 llvm::Expected<llvm::json::Value>
@@ -55,15 +76,42 @@ mlir::glint::runtime::parseJSON(llvm::StringRef text, unsigned maxDepth) {
   return llvm::json::parse(text);
 }
 
-llvm::Error mlir::glint::runtime::checkIRNesting(llvm::StringRef text,
+llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
                                                  llvm::StringRef source,
                                                  unsigned maxDepth) {
   unsigned depth = 0;
+  // After a linalg op with a crashing custom parser: the keyword its array
+  // follows, and the op.
+  llvm::StringRef pendingKeyword, pendingOp;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     char next = i + 1 < text.size() ? text[i + 1] : '\0';
     char previous = i > 0 ? text[i - 1] : '\0';
-    if (c == '"') {
+    if (isWordChar(c) && !isWordChar(previous)) {
+      size_t end = i;
+      while (end < text.size() && isWordChar(text[end]))
+        ++end;
+      llvm::StringRef word = text.slice(i, end);
+      if (!pendingKeyword.empty() && word == pendingKeyword) {
+        size_t equal = skipSpaces(text, end);
+        if (equal < text.size() && text[equal] == '=') {
+          size_t array = skipSpaces(text, equal + 1);
+          if (array >= text.size() || text[array] != '[') {
+            auto [line, column] = lineColumn(text, std::min(array, text.size()));
+            return llvm::createStringError(
+                llvm::Twine(source) + ":" + llvm::Twine(line) + ":" +
+                llvm::Twine(column) + ": expected '[' after '" +
+                pendingKeyword + " =' of " + pendingOp);
+          }
+        }
+        pendingKeyword = "";
+      } else if (llvm::StringRef keyword = arrayKeywordOf(word);
+                 !keyword.empty()) {
+        pendingKeyword = keyword;
+        pendingOp = word;
+      }
+      i = end - 1;
+    } else if (c == '"') {
       i = skipString(text, i);
     } else if (c == '/' && next == '/') {
       i = std::min(text.find('\n', i), text.size());
@@ -84,12 +132,12 @@ llvm::Error mlir::glint::runtime::checkIRNesting(llvm::StringRef text,
   return llvm::Error::success();
 }
 
-llvm::Error mlir::glint::runtime::checkIRFileNesting(llvm::StringRef path,
+llvm::Error mlir::glint::runtime::checkIRFileBeforeParsing(llvm::StringRef path,
                                                      unsigned maxDepth) {
   if (path == "-")
     return llvm::Error::success();
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
     return llvm::Error::success();
-  return checkIRNesting((*buffer)->getBuffer(), path, maxDepth);
+  return checkIRBeforeParsing((*buffer)->getBuffer(), path, maxDepth);
 }

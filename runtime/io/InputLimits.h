@@ -36,18 +36,26 @@ constexpr unsigned kMaxIRDepth = 128;
 llvm::Expected<llvm::json::Value> parseJSON(llvm::StringRef text,
                                             unsigned maxDepth = kMaxJSONDepth);
 
-/// An error "<source>:L:C: IR nested deeper than N levels" where `text`,
-/// MLIR source, nests deeper than `maxDepth` brackets; success otherwise.
+/// Checks MLIR source `text` for what MLIR 22's parser would crash on
+/// instead of reporting, before it is parsed:
+/// - nesting deeper than `maxDepth` brackets (the parser recurses): "<source>:
+///   L:C: IR nested deeper than N levels";
+/// - the custom form of `linalg.broadcast` / `linalg.reduce` (`dimensions`)
+///   and `linalg.transpose` (`permutation`) with something other than `[`
+///   after `=`: the ops' parser stores the failed array as a null attribute
+///   and dereferences it (found by fuzz-ir; `mlir-opt` 22 crashes the same
+///   way): "<source>:L:C: expected '[' after 'dimensions =' of
+///   linalg.broadcast".
 /// Strings and `//` comments are skipped; `->`, `>=` and `<=` are not
-/// brackets.
-llvm::Error checkIRNesting(llvm::StringRef text, llvm::StringRef source,
-                           unsigned maxDepth = kMaxIRDepth);
+/// brackets. Success otherwise: the parser reports everything else.
+llvm::Error checkIRBeforeParsing(llvm::StringRef text, llvm::StringRef source,
+                                 unsigned maxDepth = kMaxIRDepth);
 
-/// checkIRNesting on the file at `path` ("-": stdin is not read, so that
+/// checkIRBeforeParsing on the file at `path` ("-": stdin is not read, so that
 /// the parser still can). A file that cannot be read passes: the parser
 /// that reads it next reports that better.
-llvm::Error checkIRFileNesting(llvm::StringRef path,
-                               unsigned maxDepth = kMaxIRDepth);
+llvm::Error checkIRFileBeforeParsing(llvm::StringRef path,
+                                     unsigned maxDepth = kMaxIRDepth);
 
 } // namespace mlir::glint::runtime
 

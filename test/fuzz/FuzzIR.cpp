@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FuzzContext.h"
 #include "FuzzSupport.h"
 #include "passes/cpu/Pipelines.h"
 #include "runtime/io/InputLimits.h"
@@ -34,7 +35,7 @@ static const DialectRegistry &registry() {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  MLIRContext context(registry(), MLIRContext::Threading::DISABLED);
+  MLIRContext &context = glint_fuzz::sharedContext(registry());
   ScopedDiagnosticHandler quiet(&context,
                                 [](Diagnostic &) { return success(); });
   ParserConfig config(&context);
@@ -42,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // std::string have one; the fuzzer's buffer does not).
   std::string text(glint_fuzz::asText(data, size));
   // The tools check nesting before they parse (the parser recurses).
-  if (llvm::Error e = mlir::glint::runtime::checkIRNesting(text, "fuzz")) {
+  if (llvm::Error e = mlir::glint::runtime::checkIRBeforeParsing(text, "fuzz")) {
     llvm::consumeError(std::move(e));
     return 0;
   }

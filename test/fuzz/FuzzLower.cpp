@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FuzzContext.h"
 #include "FuzzSupport.h"
 #include "compiler/Compiler.h"
 #include "passes/cpu/Pipelines.h"
@@ -38,14 +39,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
   bool attention = data[0] & 1;
-  MLIRContext context(registry(), MLIRContext::Threading::DISABLED);
+  MLIRContext &context = glint_fuzz::sharedContext(registry());
   ScopedDiagnosticHandler quiet(&context,
                                 [](Diagnostic &) { return success(); });
   ParserConfig config(&context);
   // MLIR's lexer stops at a NUL byte it expects after the text.
   std::string text(glint_fuzz::asText(data + 1, size - 1));
   // The tools check nesting before they parse (the parser recurses).
-  if (llvm::Error e = mlir::glint::runtime::checkIRNesting(text, "fuzz")) {
+  if (llvm::Error e = mlir::glint::runtime::checkIRBeforeParsing(text, "fuzz")) {
     llvm::consumeError(std::move(e));
     return 0;
   }

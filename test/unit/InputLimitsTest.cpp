@@ -63,13 +63,13 @@ TEST(InputLimitsTest, InvalidJSONKeepsTheParsersMessage) {
 }
 
 TEST(InputLimitsTest, IRAtTheLimitPasses) {
-  EXPECT_EQ(errorOf(checkIRNesting(nested('(', ')', kMaxIRDepth), "m.mlir")),
+  EXPECT_EQ(errorOf(checkIRBeforeParsing(nested('(', ')', kMaxIRDepth), "m.mlir")),
             "");
 }
 
 TEST(InputLimitsTest, IRBeyondTheLimitNamesWhere) {
   std::string text = "module {\n" + nested('<', '>', kMaxIRDepth) + "}";
-  EXPECT_EQ(errorOf(checkIRNesting(text, "m.mlir")),
+  EXPECT_EQ(errorOf(checkIRBeforeParsing(text, "m.mlir")),
             "m.mlir:2:" + std::to_string(kMaxIRDepth) +
                 ": IR nested deeper than 128 levels");
 }
@@ -78,13 +78,44 @@ TEST(InputLimitsTest, ArrowsComparisonsStringsAndCommentsAreNotBrackets) {
   std::string arrows;
   for (int i = 0; i < 300; ++i)
     arrows += "(d0) -> (d0) ";
-  EXPECT_EQ(errorOf(checkIRNesting(arrows, "m.mlir")), "");
+  EXPECT_EQ(errorOf(checkIRBeforeParsing(arrows, "m.mlir")), "");
   EXPECT_EQ(
-      errorOf(checkIRNesting("\"" + std::string(300, '(') + "\" // " +
+      errorOf(checkIRBeforeParsing("\"" + std::string(300, '(') + "\" // " +
                                  std::string(300, '[') + "\n" +
                                  std::string(100, '>') + "d0 >= 0, d1 <= 2",
                              "m.mlir")),
       "");
+}
+
+/// linalg.broadcast/reduce/transpose with something other than an array
+/// after `dimensions =` / `permutation =`: MLIR 22's parser crashes there.
+TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
+  EXPECT_EQ(errorOf(checkIRBeforeParsing("linalg.broadcast dimensions=",
+                                         "m.mlir")),
+            "m.mlir:1:29: expected '[' after 'dimensions =' of "
+            "linalg.broadcast");
+  EXPECT_EQ(errorOf(checkIRBeforeParsing(
+                "%r = linalg.transpose ins(%x : tensor<2x3xf32>)\n"
+                "  outs(%y : tensor<3x2xf32>) permutation = 1",
+                "m.mlir")),
+            "m.mlir:2:44: expected '[' after 'permutation =' of "
+            "linalg.transpose");
+  EXPECT_NE(errorOf(checkIRBeforeParsing(
+                        "linalg.reduce {arith.addf} ins(%x : tensor<4xf32>) "
+                        "outs(%y : tensor<f32>) dimensions = v",
+                        "m.mlir")),
+            "");
+  // Well-formed: the array, a missing `=` (the parser reports it), the
+  // generic form (a string), the attribute of another op, comments.
+  for (const char *good :
+       {"linalg.broadcast ins(%x : tensor<3xf32>) outs(%y : "
+        "tensor<2x3xf32>) dimensions = [0]",
+        "linalg.transpose ins(%x) outs(%y) permutation=\n  [1, 0]",
+        "linalg.broadcast dimensions",
+        "\"linalg.broadcast\"(%x, %y) <{dimensions = array<i64: 0>}>",
+        "glint.foo {dimensions = 3}",
+        "// linalg.broadcast dimensions = 3\nglint.foo {dimensions = 3}"})
+    EXPECT_EQ(errorOf(checkIRBeforeParsing(good, "m.mlir")), "") << good;
 }
 
 } // namespace

@@ -396,7 +396,7 @@ int main(int argc, char **argv) {
     if (input->getBuffer().trim().empty())
       return fail(inputPath + ": input is empty: expected glint model IR");
     if (llvm::Error e =
-            mlir::glint::runtime::checkIRNesting(input->getBuffer(), inputPath))
+            mlir::glint::runtime::checkIRBeforeParsing(input->getBuffer(), inputPath))
       return fail(llvm::toString(std::move(e)));
     sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
     module = parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));

@@ -373,7 +373,7 @@ static Expected<Model> loadModel() {
     if (!checkpoint)
       return checkpoint.takeError();
     model.checkpoint = std::move(*checkpoint);
-    if (llvm::Error e = rt::checkIRFileNesting(modelPath))
+    if (llvm::Error e = rt::checkIRFileBeforeParsing(modelPath))
       return std::move(e);
     llvm::SourceMgr sourceMgr;
     SourceMgrDiagnosticHandler diagnostics(sourceMgr, model.context.get());

@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   }
 
   // MLIR's parser recurses once per level of nesting.
-  if (llvm::Error e = mlir::glint::runtime::checkIRNesting(
+  if (llvm::Error e = mlir::glint::runtime::checkIRBeforeParsing(
           input->getBuffer(), input->getBufferIdentifier())) {
     llvm::WithColor::error(llvm::errs(), "glint-opt")
         << llvm::toString(std::move(e)) << "\n";

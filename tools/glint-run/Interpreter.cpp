@@ -52,7 +52,7 @@ struct ModelIR {
 
 static llvm::Expected<std::unique_ptr<ModelIR>>
 parseModelIR(StringRef modelPath) {
-  if (llvm::Error e = rt::checkIRFileNesting(modelPath))
+  if (llvm::Error e = rt::checkIRFileBeforeParsing(modelPath))
     return std::move(e);
   auto ir = std::make_unique<ModelIR>();
   ir->module = parseSourceFile<ModuleOp>(modelPath, ir->sourceMgr,
