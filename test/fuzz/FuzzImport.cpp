@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FuzzContext.h"
 #include "FuzzSupport.h"
 #include "dialect/GlintDialect.h"
 #include "import/Importers.h"
@@ -58,12 +59,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   glint_fuzz::writeScratch("config.json",
                            glint_fuzz::asText(data + 1, size - 1));
 
-  DialectRegistry registry;
-  registry.insert<glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
-                  linalg::LinalgDialect, math::MathDialect,
-                  ml_program::MLProgramDialect, tensor::TensorDialect>();
-  MLIRContext context(registry, MLIRContext::Threading::DISABLED);
-  context.loadAllAvailableDialects();
+  static const DialectRegistry *registry = [] {
+    auto *r = new DialectRegistry();
+    r->insert<glint::GlintDialect, arith::ArithDialect, func::FuncDialect,
+              linalg::LinalgDialect, math::MathDialect,
+              ml_program::MLProgramDialect, tensor::TensorDialect>();
+    return r;
+  }();
+  MLIRContext &context = glint_fuzz::sharedContext(*registry);
   ScopedDiagnosticHandler quiet(&context,
                                 [](Diagnostic &) { return success(); });
   auto module = glint::import::importCheckpoint(
