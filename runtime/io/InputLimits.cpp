@@ -53,6 +53,36 @@ size_t skipSpaces(llvm::StringRef text, size_t i) {
   return i;
 }
 
+/// Where the integer array `[a, b, ...]` (DenseI64ArrayAttr's syntax:
+/// decimal or hexadecimal integers, a sign allowed) starting at `i` stops
+/// being one, or npos if it is one.
+size_t badIntegerArray(llvm::StringRef text, size_t i) {
+  if (i >= text.size() || text[i] != '[')
+    return i;
+  i = skipSpaces(text, i + 1);
+  if (i < text.size() && text[i] == ']')
+    return llvm::StringRef::npos;
+  while (true) {
+    if (i < text.size() && text[i] == '-')
+      ++i;
+    size_t digits = i;
+    if (text.substr(i).starts_with("0x"))
+      for (i += 2; i < text.size() && llvm::isHexDigit(text[i]);)
+        ++i;
+    else
+      while (i < text.size() && llvm::isDigit(text[i]))
+        ++i;
+    if (i == digits || (i < text.size() && isWordChar(text[i])))
+      return i;
+    i = skipSpaces(text, i);
+    if (i < text.size() && text[i] == ']')
+      return llvm::StringRef::npos;
+    if (i >= text.size() || text[i] != ',')
+      return i;
+    i = skipSpaces(text, i + 1);
+  }
+}
+
 } // namespace
 
 llvm::Expected<llvm::json::Value>
@@ -96,12 +126,13 @@ llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
         size_t equal = skipSpaces(text, end);
         if (equal < text.size() && text[equal] == '=') {
           size_t array = skipSpaces(text, equal + 1);
-          if (array >= text.size() || text[array] != '[') {
-            auto [line, column] = lineColumn(text, std::min(array, text.size()));
+          size_t bad = badIntegerArray(text, array);
+          if (bad != llvm::StringRef::npos) {
+            auto [line, column] = lineColumn(text, std::min(bad, text.size()));
             return llvm::createStringError(
                 llvm::Twine(source) + ":" + llvm::Twine(line) + ":" +
-                llvm::Twine(column) + ": expected '[' after '" +
-                pendingKeyword + " =' of " + pendingOp);
+                llvm::Twine(column) + ": expected a list of integers in " +
+                "[...] after '" + pendingKeyword + " =' of " + pendingOp);
           }
         }
         pendingKeyword = "";

@@ -41,11 +41,11 @@ llvm::Expected<llvm::json::Value> parseJSON(llvm::StringRef text,
 /// - nesting deeper than `maxDepth` brackets (the parser recurses): "<source>:
 ///   L:C: IR nested deeper than N levels";
 /// - the custom form of `linalg.broadcast` / `linalg.reduce` (`dimensions`)
-///   and `linalg.transpose` (`permutation`) with something other than `[`
-///   after `=`: the ops' parser stores the failed array as a null attribute
-///   and dereferences it (found by fuzz-ir; `mlir-opt` 22 crashes the same
-///   way): "<source>:L:C: expected '[' after 'dimensions =' of
-///   linalg.broadcast".
+///   and `linalg.transpose` (`permutation`) with something other than an
+///   integer array `[0, 1]` after `=`: the ops' parser stores the failed
+///   array as a null attribute and dereferences it (found by fuzz-ir;
+///   `mlir-opt` 22 crashes the same way): "<source>:L:C: expected a list of
+///   integers in [...] after 'dimensions =' of linalg.broadcast".
 /// Strings and `//` comments are skipped; `->`, `>=` and `<=` are not
 /// brackets. Success otherwise: the parser reports everything else.
 llvm::Error checkIRBeforeParsing(llvm::StringRef text, llvm::StringRef source,

@@ -92,14 +92,22 @@ TEST(InputLimitsTest, ArrowsComparisonsStringsAndCommentsAreNotBrackets) {
 TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
   EXPECT_EQ(errorOf(checkIRBeforeParsing("linalg.broadcast dimensions=",
                                          "m.mlir")),
-            "m.mlir:1:29: expected '[' after 'dimensions =' of "
-            "linalg.broadcast");
+            "m.mlir:1:29: expected a list of integers in [...] after "
+            "'dimensions =' of linalg.broadcast");
+  // Inside the array too (the parser fails there the same way).
+  for (const char *bad : {"linalg.transpose permutation=[",
+                          "linalg.transpose permutation=[1,",
+                          "linalg.transpose permutation = [1 0]",
+                          "linalg.transpose permutation = [1, x]",
+                          "linalg.transpose permutation = [1.5]",
+                          "linalg.transpose permutation = [-]"})
+    EXPECT_NE(errorOf(checkIRBeforeParsing(bad, "m.mlir")), "") << bad;
   EXPECT_EQ(errorOf(checkIRBeforeParsing(
                 "%r = linalg.transpose ins(%x : tensor<2x3xf32>)\n"
                 "  outs(%y : tensor<3x2xf32>) permutation = 1",
                 "m.mlir")),
-            "m.mlir:2:44: expected '[' after 'permutation =' of "
-            "linalg.transpose");
+            "m.mlir:2:44: expected a list of integers in [...] after "
+            "'permutation =' of linalg.transpose");
   EXPECT_NE(errorOf(checkIRBeforeParsing(
                         "linalg.reduce {arith.addf} ins(%x : tensor<4xf32>) "
                         "outs(%y : tensor<f32>) dimensions = v",
@@ -111,6 +119,8 @@ TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
        {"linalg.broadcast ins(%x : tensor<3xf32>) outs(%y : "
         "tensor<2x3xf32>) dimensions = [0]",
         "linalg.transpose ins(%x) outs(%y) permutation=\n  [1, 0]",
+        "linalg.transpose permutation = [ 0x1 ,-2,3 ]",
+        "linalg.reduce dimensions = []",
         "linalg.broadcast dimensions",
         "\"linalg.broadcast\"(%x, %y) <{dimensions = array<i64: 0>}>",
         "glint.foo {dimensions = 3}",
