@@ -21,7 +21,8 @@
  * the C ABI), never with free().
  *
  * GLINT_ALLOC_CACHE_MB (read once) sets the limit of kept blocks in MiB;
- * 0 turns the cache off. The default is 1024.
+ * 0 turns the cache off. The default is a quarter of the physical memory,
+ * in at most 1024 blocks.
  *
  * The bytes of the blocks handed out and not yet released are counted, with
  * their high-water mark (glint_alloc_stats): what a call of the model holds
@@ -54,7 +55,7 @@ enum {
   /* Blocks from this size are kept when freed. */
   kLargeBytes = 1 << 20,
   /* Kept blocks at most. */
-  kSlots = 64,
+  kSlots = 1024,
 };
 
 /* In front of every block. */
@@ -93,7 +94,14 @@ static void *counted(char *block) {
 static size_t cacheLimit(void) {
   if (limitBytes < 0) {
     const char *text = getenv("GLINT_ALLOC_CACHE_MB");
-    long long mib = 1024;
+    /* A quarter of the physical memory: a whole-model forward holds GBs
+     * at long prompts (Mamba-130m at L = 2048: 2 GB or more of activations
+     * in ~150 blocks), and whatever does not fit is faulted in and zeroed
+     * again on the next call. */
+    long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+    long long mib = pages > 0 && pageSize > 0
+                        ? (long long)pages * pageSize / 4 >> 20
+                        : 1024;
     if (text && *text) {
       char *end;
       long long parsed = strtoll(text, &end, 10);
