@@ -64,6 +64,7 @@ using namespace mlir;
 namespace rt = mlir::glint::runtime;
 using mlir::glint::reference::Array;
 using mlir::glint::testing::relativeError;
+using mlir::glint::testing::testSeed;
 
 namespace {
 
@@ -230,13 +231,6 @@ rt::HostArray positions(const rt::HostArray &a, int64_t from, int64_t n) {
     std::memcpy(out.bytes.data() + b * n * row,
                 a.bytes.data() + (b * a.shape[1] + from) * row, n * row);
   return out;
-}
-
-/// A fresh seed, or GLINT_TEST_SEED to replay a failure.
-uint64_t testSeed() {
-  if (const char *fixed = std::getenv("GLINT_TEST_SEED"))
-    return std::strtoull(fixed, nullptr, 10);
-  return std::random_device{}();
 }
 
 /// The tolerance of compiled (float32) against compiled: both sides round

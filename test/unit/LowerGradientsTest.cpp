@@ -76,7 +76,9 @@ void PrintTo(const GradCase &c, std::ostream *os) { *os << c.name; }
 
 class LowerGradientsTest : public ::testing::Test {
 protected:
-  LowerGradientsTest() : rng(std::random_device{}()) {
+  LowerGradientsTest()
+      : seed(mlir::glint::testing::testSeed()), rng(seed),
+        trace(__FILE__, __LINE__, "seed " + std::to_string(seed)) {
     context.loadDialect<glint::GlintDialect, arith::ArithDialect,
                         func::FuncDialect, linalg::LinalgDialect,
                         math::MathDialect, scf::SCFDialect,
@@ -130,7 +132,11 @@ protected:
   }
 
   MLIRContext context;
+  /// The inputs' seed, printed with every failure (GLINT_TEST_SEED replays
+  /// it).
+  uint64_t seed;
   std::mt19937_64 rng;
+  ::testing::ScopedTrace trace;
 };
 
 //===----------------------------------------------------------------------===//

@@ -16,10 +16,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <random>
 
 namespace mlir::glint::testing {
+
+/// A fresh seed for a test's random inputs, or GLINT_TEST_SEED to replay a
+/// failure (tests print the seed they used).
+inline uint64_t testSeed() {
+  if (const char *fixed = std::getenv("GLINT_TEST_SEED"))
+    return std::strtoull(fixed, nullptr, 10);
+  return std::random_device{}();
+}
 
 /// ‖a − b‖ / ‖b‖, the error measure of every numerical test.
 inline double relativeError(llvm::ArrayRef<double> a,
