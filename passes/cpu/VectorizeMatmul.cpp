@@ -555,8 +555,11 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
                 row = min(jb, row, cols - 1);
               auto step = [&](OpBuilder &sb, Value k, Value acc,
                               bool kInBounds) {
-                return fma(sb, read(sb, a, {m, k}, w, kInBounds),
-                           readWeight(sb, {row, k}, w, kInBounds), acc);
+                // Sequenced (argument order differs between compilers):
+                // the weight first, as GCC had it.
+                Value weights = readWeight(sb, {row, k}, w, kInBounds);
+                Value lanes = read(sb, a, {m, k}, w, kInBounds);
+                return fma(sb, lanes, weights, acc);
               };
               SmallVector<Value> acc(u, zeros(jb, w));
               if (unrolledDepth > 0) {
