@@ -126,8 +126,8 @@ CompiledModel::load(llvm::StringRef libraryPath) {
           dlsym(model->handle, "glint_call_guarded"));
   model->allocStats = reinterpret_cast<void (*)(size_t *, size_t *, int)>(
       dlsym(model->handle, "glint_alloc_stats"));
-  model->allocLimit = reinterpret_cast<size_t (*)()>(
-      dlsym(model->handle, "glint_alloc_limit"));
+  model->allocLimit =
+      reinterpret_cast<size_t (*)()>(dlsym(model->handle, "glint_alloc_limit"));
   // Libraries compiled for CUDA (runtime/cuda/CudaModel.c) load their
   // kernels when opened, and say so if there is no driver or no GPU.
   model->deviceError = reinterpret_cast<const char *(*)()>(
@@ -408,9 +408,9 @@ static std::string readableBytes(size_t bytes) {
 }
 
 Error CompiledModel::allocationFailure(size_t bytes) const {
-  std::string message = llvm::formatv(
-      "{0}: the model could not allocate {1} bytes ({2})", path, bytes,
-      readableBytes(bytes));
+  std::string message =
+      llvm::formatv("{0}: the model could not allocate {1} bytes ({2})", path,
+                    bytes, readableBytes(bytes));
   if (allocStats && allocLimit) {
     // The blocks held when it failed stay counted (they are not freed).
     size_t held = 0;

@@ -149,12 +149,12 @@ private:
               int64_t count);
 
   CompiledModel() = default;
+  /// The error for an allocation of `bytes` that failed inside a call.
+  llvm::Error allocationFailure(size_t bytes) const;
   /// Calls `fn` (described by `spec`) and returns its results, then its next
   /// states. With `reuse`, the next states are copied into the storage of
   /// those arrays (taken from them) where shape and dtype agree: one
   /// generated token then allocates and clears no host state arrays.
-  /// The error for an allocation of `bytes` that failed inside a call.
-  llvm::Error allocationFailure(size_t bytes) const;
   llvm::Expected<std::vector<HostArray>>
   call(const EntryInfo &spec, void (*fn)(void **),
        llvm::ArrayRef<const Weight *> weights, llvm::ArrayRef<HostArray> inputs,

@@ -91,6 +91,12 @@ static void *counted(char *block) {
   return block;
 }
 
+/* The machine's physical memory in bytes, or 0 if it cannot be told. */
+static size_t physicalBytes(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  return pages > 0 && pageSize > 0 ? (size_t)pages * (size_t)pageSize : 0;
+}
+
 static size_t cacheLimit(void) {
   if (limitBytes < 0) {
     const char *text = getenv("GLINT_ALLOC_CACHE_MB");
@@ -98,10 +104,8 @@ static size_t cacheLimit(void) {
      * at long prompts (Mamba-130m at L = 2048: 2 GB or more of activations
      * in ~150 blocks), and whatever does not fit is faulted in and zeroed
      * again on the next call. */
-    long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
-    long long mib = pages > 0 && pageSize > 0
-                        ? (long long)pages * pageSize / 4 >> 20
-                        : 1024;
+    size_t physical = physicalBytes();
+    long long mib = physical ? (long long)(physical / 4 >> 20) : 1024;
     if (text && *text) {
       char *end;
       long long parsed = strtoll(text, &end, 10);
@@ -123,10 +127,8 @@ GLINT_EXPORT size_t glint_alloc_limit(void) {
     if (*end == '\0' && mib > 0 && mib < (1ll << 43))
       return (size_t)mib << 20;
   }
-  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || pageSize <= 0)
-    return SIZE_MAX;
-  return (size_t)pages * (size_t)pageSize;
+  size_t physical = physicalBytes();
+  return physical ? physical : SIZE_MAX;
 }
 
 /* Whether `size` more bytes would take what is held past the limit. */
@@ -164,11 +166,11 @@ static void *failed(size_t size) {
     failedBytes = size;
     longjmp(*guard, 1);
   }
-  char message[160];
+  char message[192];
   int length = snprintf(message, sizeof message,
                         "glint: a compiled model could not allocate %zu "
-                        "more bytes (out of memory, or over "
-                        "GLINT_MEMORY_LIMIT_MB)\n",
+                        "more bytes (out of memory, or past the limit: the "
+                        "physical memory or GLINT_MEMORY_LIMIT_MB)\n",
                         size);
   if (length > 0)
     (void)!write(2, message, (size_t)length);

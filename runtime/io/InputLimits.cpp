@@ -107,8 +107,8 @@ mlir::glint::runtime::parseJSON(llvm::StringRef text, unsigned maxDepth) {
 }
 
 llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
-                                                 llvm::StringRef source,
-                                                 unsigned maxDepth) {
+                                                       llvm::StringRef source,
+                                                       unsigned maxDepth) {
   unsigned depth = 0;
   // After a linalg op with a crashing custom parser: the keyword its array
   // follows, and the op.
@@ -164,7 +164,7 @@ llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
 }
 
 llvm::Error mlir::glint::runtime::checkIRFileBeforeParsing(llvm::StringRef path,
-                                                     unsigned maxDepth) {
+                                                           unsigned maxDepth) {
   if (path == "-")
     return llvm::Error::success();
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);

@@ -1,4 +1,4 @@
-//===- FuzzContext.h - an MLIR context shared by many fuzz inputs -*- C++ -*-===//
+//===- FuzzContext.h - one MLIR context for many fuzz inputs ---*- C++ -*-===//
 //
 // Part of the glint project.
 //

@@ -31,6 +31,7 @@
 #include "runtime/host/RunSupport.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Safetensors.h"
+#include "test/unit/ModelContext.h"
 
 #include "compiler/Target.h"
 #include "passes/cpu/Pipelines.h"
@@ -246,6 +247,19 @@ struct ReferenceModel {
   const llvm::json::Object *overrides = nullptr;
 };
 
+/// The relative error of `a` against `b` ([positions, vocab], flat) at each
+/// of the `positions`.
+std::vector<double> perPositionErrors(llvm::ArrayRef<double> a,
+                                      llvm::ArrayRef<double> b,
+                                      int64_t positions) {
+  int64_t vocab = b.size() / positions;
+  std::vector<double> errors;
+  for (int64_t p = 0; p < positions; ++p)
+    errors.push_back(
+        relativeError(a.slice(p * vocab, vocab), b.slice(p * vocab, vocab)));
+  return errors;
+}
+
 /// How far float32 rounding alone moves the logits at each position of
 /// `ids` ([batch, length]): the float64 evaluator run twice, every weight
 /// multiplied each time by its own random 1 + u * 2^-24 (u uniform in
@@ -257,12 +271,10 @@ struct ReferenceModel {
 std::vector<double> float32Sensitivity(const ReferenceModel &reference,
                                        const rt::HostArray &ids,
                                        uint64_t seed) {
-  DialectRegistry registry;
-  glint::registerCompilerDialects(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  std::unique_ptr<MLIRContext> context =
+      mlir::glint::testing::makeModelContext();
   auto module = glint::import::importCheckpoint(
-      &context, reference.dir, *reference.checkpoint, reference.overrides);
+      context.get(), reference.dir, *reference.checkpoint, reference.overrides);
   EXPECT_TRUE(bool(module)) << llvm::toString(module.takeError());
   if (!module)
     return {};
@@ -270,12 +282,12 @@ std::vector<double> float32Sensitivity(const ReferenceModel &reference,
   Array argument(ids.shape);
   for (int64_t i = 0; i < batch * length; ++i)
     argument.data[i] = double(ids.data<int64_t>()[i]);
+  glint::reference::WeightProvider exact =
+      glint::reference::weightsFrom(*reference.checkpoint);
   std::vector<std::vector<double>> logits;
   for (int run = 0; run < 2; ++run) {
     std::mt19937_64 rng(seed + run);
     std::uniform_real_distribution<double> u(-1.0, 1.0);
-    glint::reference::WeightProvider exact =
-        glint::reference::weightsFrom(*reference.checkpoint);
     glint::reference::ReferenceEvaluator evaluator(
         **module,
         [&](llvm::StringRef weight,
@@ -292,13 +304,7 @@ std::vector<double> float32Sensitivity(const ReferenceModel &reference,
       return {};
     logits.push_back(std::move((*result)[0].data));
   }
-  int64_t vocab = logits[0].size() / (batch * length);
-  std::vector<double> sensitivity;
-  for (int64_t p = 0; p < batch * length; ++p)
-    sensitivity.push_back(
-        relativeError(llvm::ArrayRef<double>(logits[0]).slice(p * vocab, vocab),
-                      llvm::ArrayRef<double>(logits[1]).slice(p * vocab, vocab)));
-  return sensitivity;
+  return perPositionErrors(logits[0], logits[1], batch * length);
 }
 
 /// Feeds random sequences through the step entry in pieces (a prompt of 5,
@@ -338,13 +344,8 @@ void checkStepByStep(rt::CompiledModel &model, llvm::StringRef name,
                   streamed.begin() + (b * length + position) * vocab);
     position += n;
   }
-  std::vector<double> errors;
-  for (int64_t p = 0; p < batch * length; ++p) {
-    auto at = [&](const std::vector<double> &v) {
-      return llvm::ArrayRef<double>(v).slice(p * vocab, vocab);
-    };
-    errors.push_back(relativeError(at(streamed), at(expected)));
-  }
+  std::vector<double> errors =
+      perPositionErrors(streamed, expected, batch * length);
   double worst = *std::max_element(errors.begin(), errors.end());
   // The evaluator runs only when some position needs its word.
   std::vector<double> sensitivity;

@@ -63,8 +63,9 @@ TEST(InputLimitsTest, InvalidJSONKeepsTheParsersMessage) {
 }
 
 TEST(InputLimitsTest, IRAtTheLimitPasses) {
-  EXPECT_EQ(errorOf(checkIRBeforeParsing(nested('(', ')', kMaxIRDepth), "m.mlir")),
-            "");
+  EXPECT_EQ(
+      errorOf(checkIRBeforeParsing(nested('(', ')', kMaxIRDepth), "m.mlir")),
+      "");
 }
 
 TEST(InputLimitsTest, IRBeyondTheLimitNamesWhere) {
@@ -79,28 +80,28 @@ TEST(InputLimitsTest, ArrowsComparisonsStringsAndCommentsAreNotBrackets) {
   for (int i = 0; i < 300; ++i)
     arrows += "(d0) -> (d0) ";
   EXPECT_EQ(errorOf(checkIRBeforeParsing(arrows, "m.mlir")), "");
-  EXPECT_EQ(
-      errorOf(checkIRBeforeParsing("\"" + std::string(300, '(') + "\" // " +
-                                 std::string(300, '[') + "\n" +
-                                 std::string(100, '>') + "d0 >= 0, d1 <= 2",
-                             "m.mlir")),
-      "");
+  EXPECT_EQ(errorOf(checkIRBeforeParsing("\"" + std::string(300, '(') +
+                                             "\" // " + std::string(300, '[') +
+                                             "\n" + std::string(100, '>') +
+                                             "d0 >= 0, d1 <= 2",
+                                         "m.mlir")),
+            "");
 }
 
 /// linalg.broadcast/reduce/transpose with something other than an array
 /// after `dimensions =` / `permutation =`: MLIR 22's parser crashes there.
 TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
-  EXPECT_EQ(errorOf(checkIRBeforeParsing("linalg.broadcast dimensions=",
-                                         "m.mlir")),
-            "m.mlir:1:29: expected a list of integers in [...] after "
-            "'dimensions =' of linalg.broadcast");
+  EXPECT_EQ(
+      errorOf(checkIRBeforeParsing("linalg.broadcast dimensions=", "m.mlir")),
+      "m.mlir:1:29: expected a list of integers in [...] after "
+      "'dimensions =' of linalg.broadcast");
   // Inside the array too (the parser fails there the same way).
-  for (const char *bad : {"linalg.transpose permutation=[",
-                          "linalg.transpose permutation=[1,",
-                          "linalg.transpose permutation = [1 0]",
-                          "linalg.transpose permutation = [1, x]",
-                          "linalg.transpose permutation = [1.5]",
-                          "linalg.transpose permutation = [-]"})
+  for (const char *bad :
+       {"linalg.transpose permutation=[", "linalg.transpose permutation=[1,",
+        "linalg.transpose permutation = [1 0]",
+        "linalg.transpose permutation = [1, x]",
+        "linalg.transpose permutation = [1.5]",
+        "linalg.transpose permutation = [-]"})
     EXPECT_NE(errorOf(checkIRBeforeParsing(bad, "m.mlir")), "") << bad;
   EXPECT_EQ(errorOf(checkIRBeforeParsing(
                 "%r = linalg.transpose ins(%x : tensor<2x3xf32>)\n"
@@ -109,9 +110,9 @@ TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
             "m.mlir:2:44: expected a list of integers in [...] after "
             "'permutation =' of linalg.transpose");
   EXPECT_NE(errorOf(checkIRBeforeParsing(
-                        "linalg.reduce {arith.addf} ins(%x : tensor<4xf32>) "
-                        "outs(%y : tensor<f32>) dimensions = v",
-                        "m.mlir")),
+                "linalg.reduce {arith.addf} ins(%x : tensor<4xf32>) "
+                "outs(%y : tensor<f32>) dimensions = v",
+                "m.mlir")),
             "");
   // Well-formed: the array, a missing `=` (the parser reports it), the
   // generic form (a string), the attribute of another op, comments.
@@ -120,8 +121,7 @@ TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
         "tensor<2x3xf32>) dimensions = [0]",
         "linalg.transpose ins(%x) outs(%y) permutation=\n  [1, 0]",
         "linalg.transpose permutation = [ 0x1 ,-2,3 ]",
-        "linalg.reduce dimensions = []",
-        "linalg.broadcast dimensions",
+        "linalg.reduce dimensions = []", "linalg.broadcast dimensions",
         "\"linalg.broadcast\"(%x, %y) <{dimensions = array<i64: 0>}>",
         "glint.foo {dimensions = 3}",
         "// linalg.broadcast dimensions = 3\nglint.foo {dimensions = 3}"})

@@ -395,8 +395,8 @@ int main(int argc, char **argv) {
       return fail(error);
     if (input->getBuffer().trim().empty())
       return fail(inputPath + ": input is empty: expected glint model IR");
-    if (llvm::Error e =
-            mlir::glint::runtime::checkIRBeforeParsing(input->getBuffer(), inputPath))
+    if (llvm::Error e = mlir::glint::runtime::checkIRBeforeParsing(
+            input->getBuffer(), inputPath))
       return fail(llvm::toString(std::move(e)));
     sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
     module = parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
