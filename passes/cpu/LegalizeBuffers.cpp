@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -58,22 +59,40 @@ struct ContiguousExpandShape : public OpRewritePattern<memref::ExpandShapeOp> {
   }
 };
 
-/// memref.copy as linalg.copy, which lowers to loops.
+/// Whether MemRefToLLVM lowers a copy from or to `type` as llvm.memcpy
+/// (its own test: the identity layout, or a static, non-empty, contiguous
+/// row-major one; anything else becomes a call of `memrefCopy`).
+bool isContiguous(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  return memref && (memref.getLayout().isIdentity() ||
+                    (memref.hasStaticShape() && memref.getNumElements() > 0 &&
+                     memref::isStaticShapeAndContiguousRowMajor(memref)));
+}
+
+/// memref.copy as linalg.copy, which lowers to loops; with `keepContiguous`,
+/// not between two contiguous buffers.
 struct CopyAsLinalg : public OpRewritePattern<memref::CopyOp> {
-  using OpRewritePattern::OpRewritePattern;
+  CopyAsLinalg(MLIRContext *context, bool keepContiguous)
+      : OpRewritePattern(context), keepContiguous(keepContiguous) {}
   LogicalResult matchAndRewrite(memref::CopyOp op,
                                 PatternRewriter &rewriter) const override {
+    if (keepContiguous && isContiguous(op.getSource().getType()) &&
+        isContiguous(op.getTarget().getType()))
+      return failure();
     rewriter.replaceOpWithNewOp<linalg::CopyOp>(op, op.getSource(),
                                                 op.getTarget());
     return success();
   }
+  bool keepContiguous;
 };
 
 struct LegalizeBuffersPass
     : public glint::impl::GlintLegalizeBuffersBase<LegalizeBuffersPass> {
+  using GlintLegalizeBuffersBase::GlintLegalizeBuffersBase;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<ContiguousExpandShape, CopyAsLinalg>(&getContext());
+    patterns.add<ContiguousExpandShape>(&getContext());
+    patterns.add<CopyAsLinalg>(&getContext(), contiguousAsMemcpy);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -557,13 +557,24 @@ def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
 
     * `memref.copy` becomes `linalg.copy`, so that it lowers to plain loops
       rather than to a call of MLIR's runner library (`memrefCopy`), which
-      a compiled model must not depend on;
+      a compiled model must not depend on; with `contiguous-as-memcpy`, a
+      copy between two contiguous row-major buffers stays `memref.copy`,
+      which the LLVM lowering turns into `llvm.memcpy` (as loops, LLVM
+      vectorised such copies of narrow rows across rows, with a gather and
+      a scatter per element column);
     * `memref.expand_shape` of a buffer with the identity layout becomes
       `memref.reinterpret_cast` with the output sizes and row-major strides.
       MLIR 22's `expand-strided-metadata` crashes on an expand_shape that
       splits one dimension into two dynamic ones (`memref<?x96xf32>` into
       `memref<?x?x96xf32>`, from collapsing [batch, seq] around a matmul).
   }];
+  let options = [
+    Option<"contiguousAsMemcpy", "contiguous-as-memcpy", "bool",
+           /*default=*/"false",
+           "Keep copies between contiguous buffers as memref.copy (llvm.memcpy "
+           "on the CPU; not in kernels, which the GPU pipeline outlines from "
+           "loops)">
+  ];
   let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
                            "memref::MemRefDialect"];
 }

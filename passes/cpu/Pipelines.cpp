@@ -145,8 +145,10 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
   addGlintBufferizePass(pm);
   bufferization::buildBufferDeallocationPipeline(pm);
 
-  // Buffers to loops to LLVM.
-  pm.addNestedPass<func::FuncOp>(createGlintLegalizeBuffers());
+  // Buffers to loops to LLVM; contiguous copies as memcpy.
+  GlintLegalizeBuffersOptions legalize;
+  legalize.contiguousAsMemcpy = true;
+  pm.addNestedPass<func::FuncOp>(createGlintLegalizeBuffers(legalize));
   pm.addPass(createConvertLinalgToLoopsPass());
   buildGlintParallelLoopsToLLVMPipeline(pm, target);
 }

@@ -1,4 +1,5 @@
 // RUN: glint-opt %s -glint-legalize-buffers -split-input-file | FileCheck %s
+// RUN: glint-opt %s -glint-legalize-buffers=contiguous-as-memcpy -split-input-file | FileCheck %s --check-prefix=MEMCPY
 
 // Tests that an expand_shape splitting one contiguous dim into two dynamic
 // ones becomes a reinterpret_cast with row-major strides.
@@ -31,5 +32,28 @@ func.func @strided(%m: memref<?x8xf32, strided<[16, 1]>>, %b: index) -> memref<?
 // CHECK-NOT: memref.copy
 func.func @copy(%a: memref<?xf32, strided<[2]>>, %b: memref<?xf32>) {
   memref.copy %a, %b : memref<?xf32, strided<[2]>> to memref<?xf32>
+  return
+}
+
+// -----
+
+// Tests that with contiguous-as-memcpy a copy between two contiguous buffers
+// (identity layout, or a static contiguous row-major view with an offset)
+// stays memref.copy (llvm.memcpy later), while a strided or empty strided
+// one still becomes linalg.copy (MemRefToLLVM would call memrefCopy).
+// MEMCPY-LABEL: func @copies
+// MEMCPY-NEXT: memref.copy %{{.+}}, %{{.+}} : memref<?x32xf32> to memref<?x32xf32>
+// MEMCPY-NEXT: memref.copy %{{.+}}, %{{.+}} : memref<4x8xf32, strided<[8, 1], offset: 16>> to memref<4x8xf32>
+// MEMCPY-NEXT: linalg.copy ins(%{{.+}} : memref<?xf32, strided<[2]>>) outs(%{{.+}} : memref<?xf32>)
+// MEMCPY-NEXT: linalg.copy ins(%{{.+}} : memref<0x8xf32, strided<[8, 1], offset: 16>>) outs(%{{.+}} : memref<0x8xf32>)
+// MEMCPY-NEXT: return
+func.func @copies(%a: memref<?x32xf32>, %b: memref<?x32xf32>,
+                  %c: memref<4x8xf32, strided<[8, 1], offset: 16>>, %d: memref<4x8xf32>,
+                  %e: memref<?xf32, strided<[2]>>, %f: memref<?xf32>,
+                  %g: memref<0x8xf32, strided<[8, 1], offset: 16>>, %h: memref<0x8xf32>) {
+  memref.copy %a, %b : memref<?x32xf32> to memref<?x32xf32>
+  memref.copy %c, %d : memref<4x8xf32, strided<[8, 1], offset: 16>> to memref<4x8xf32>
+  memref.copy %e, %f : memref<?xf32, strided<[2]>> to memref<?xf32>
+  memref.copy %g, %h : memref<0x8xf32, strided<[8, 1], offset: 16>> to memref<0x8xf32>
   return
 }
