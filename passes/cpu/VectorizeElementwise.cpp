@@ -25,9 +25,12 @@
 // so that they run at the full vector width, in their own loop (never fused
 // into the scan), and on the OpenMP threads through the forall. Inputs may be
 // broadcast along outer dimensions (a bias row) or along the innermost one (a
-// value per row). Generics with reductions, several results, an output that
-// the body reads, index ops or non-element-wise body ops are left as they
-// are.
+// value per row). %out is the generic's output, which bufferizes in place
+// (often into a dead input's buffer), or an empty tensor when that value is
+// used after the generic: the loops overwrite all of it, so copying it first
+// (what bufferization does for a live value) would be wasted. Generics with
+// reductions, several results, an output that the body reads, index ops or
+// non-element-wise body ops are left as they are.
 //
 //===----------------------------------------------------------------------===//
 
@@ -111,6 +114,21 @@ bool isVectorizable(linalg::GenericOp generic, SmallVectorImpl<Access> &access) 
   return true;
 }
 
+/// Whether `value` has a use other than `op` that does not come before `op`
+/// in `op`'s block (a use nested in an op after it, or in another region
+/// that is not before it, counts).
+bool isUsedAfter(Value value, Operation *op) {
+  Block *block = op->getBlock();
+  for (Operation *user : value.getUsers()) {
+    if (user == op)
+      continue;
+    Operation *ancestor = block->findAncestorOpInBlock(*user);
+    if (!ancestor || !ancestor->isBeforeInBlock(op))
+      return true;
+  }
+  return false;
+}
+
 /// Rewrites one generic into the loops described at the top of this file.
 void vectorize(linalg::GenericOp generic, ArrayRef<Access> access,
                int64_t width, RewriterBase &rewriter) {
@@ -120,6 +138,14 @@ void vectorize(linalg::GenericOp generic, ArrayRef<Access> access,
   Value out = generic.getDpsInitOperand(0)->get();
   auto outType = cast<RankedTensorType>(out.getType());
   SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, out);
+  // The loops write every element and never read the output, so its
+  // initial value only lends its buffer. When that value is still used
+  // afterwards (a forward activation kept for the backward pass),
+  // bufferization would copy it before overwriting the copy: start from an
+  // empty tensor instead.
+  if (isUsedAfter(out, generic))
+    out =
+        tensor::EmptyOp::create(rewriter, loc, sizes, outType.getElementType());
   int64_t innerSize = outType.getDimSize(rank - 1);
   bool inBounds = !ShapedType::isDynamic(innerSize) && innerSize % width == 0;
   Type f32 = rewriter.getF32Type();
@@ -145,7 +171,16 @@ void vectorize(linalg::GenericOp generic, ArrayRef<Access> access,
               indices.push_back(d == rank - 1 ? j : outer[d]);
             }
             Value v;
-            if (access[n] == Access::Row)
+            if (access[n] == Access::Row && input->get() == out)
+              // An input that is also the output (convert-elementwise-to-
+              // linalg's choice of initial value) is read from the row
+              // being written, before the write: read from the whole
+              // tensor, it would conflict with the other iterations'
+              // writes and bufferization would copy it.
+              v = vector::TransferReadOp::create(
+                  nb, loc, vectorType, carried[0], ValueRange{j}, padding,
+                  ArrayRef<bool>{inBounds});
+            else if (access[n] == Access::Row)
               v = vector::TransferReadOp::create(
                   nb, loc, vectorType, input->get(), indices, padding,
                   ArrayRef<bool>{inBounds});

@@ -123,3 +123,50 @@ func.func @left_alone(%x: tensor<4x64xf32>, %y: tensor<4x2xf32>) -> (tensor<4xf3
   } -> tensor<4x2xf32>
   return %sum, %idx, %narrow : tensor<4xf32>, tensor<4x64xf32>, tensor<4x2xf32>
 }
+
+// -----
+
+// Tests that an input which is also the output (convert-elementwise-to-
+// linalg's choice for a residual add) is read from the row being written,
+// not from the whole tensor, so that bufferization can write in place.
+// CHECK-LABEL: func @in_place
+// CHECK-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x32xf32>, %[[R:[a-z0-9_]+]]: tensor<?x32xf32>)
+// CHECK: scf.forall (%[[I:.+]]) in (%{{.+}}) shared_outs(%[[OUT:.+]] = %[[X]]) -> (tensor<?x32xf32>)
+// CHECK:   %[[ROW:.+]] = tensor.extract_slice %[[OUT]][%[[I]], 0] [1, 32] [1, 1]
+// CHECK:   scf.for %[[K:[a-z0-9_]+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %[[ROW]]) -> (tensor<32xf32>)
+// CHECK:     %[[A:.+]] = vector.transfer_read %[[ACC]][%[[K]]], %{{.+}} {in_bounds = [true]} : tensor<32xf32>, vector<16xf32>
+// CHECK:     %[[B:.+]] = vector.transfer_read %[[R]][%[[I]], %[[K]]], %{{.+}} {in_bounds = [true]} : tensor<?x32xf32>, vector<16xf32>
+// CHECK:     %[[S:.+]] = arith.addf %[[A]], %[[B]] : vector<16xf32>
+// CHECK:     vector.transfer_write %[[S]], %[[ACC]][%[[K]]]
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @in_place(%x: tensor<?x32xf32>, %r: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %y = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%x, %r : tensor<?x32xf32>, tensor<?x32xf32>) outs(%x : tensor<?x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that an output whose initial value is used after the generic (a
+// forward activation the backward pass reads again) is replaced by an empty
+// tensor: bufferization would otherwise copy it before it is overwritten.
+// The input is then read from the original tensor.
+// CHECK-LABEL: func @used_after
+// CHECK-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x32xf32>, %[[R:[a-z0-9_]+]]: tensor<?x32xf32>)
+// CHECK: %[[INIT:.+]] = tensor.empty(%{{.+}}) : tensor<?x32xf32>
+// CHECK: %[[Y:.+]] = scf.forall (%[[I:.+]]) in (%{{.+}}) shared_outs(%[[OUT:.+]] = %[[INIT]]) -> (tensor<?x32xf32>)
+// CHECK:   vector.transfer_read %[[X]][%[[I]], %{{.+}}], %{{.+}} {in_bounds = [true]} : tensor<?x32xf32>, vector<16xf32>
+// CHECK:   vector.transfer_read %[[R]][%[[I]], %{{.+}}], %{{.+}} {in_bounds = [true]} : tensor<?x32xf32>, vector<16xf32>
+// CHECK: return %[[Y]], %[[X]]
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @used_after(%x: tensor<?x32xf32>, %r: tensor<?x32xf32>) -> (tensor<?x32xf32>, tensor<?x32xf32>) {
+  %y = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%x, %r : tensor<?x32xf32>, tensor<?x32xf32>) outs(%x : tensor<?x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<?x32xf32>
+  return %y, %x : tensor<?x32xf32>, tensor<?x32xf32>
+}
