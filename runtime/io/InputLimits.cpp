@@ -83,6 +83,58 @@ size_t badIntegerArray(llvm::StringRef text, size_t i) {
   }
 }
 
+/// Whether `word` names an op with a reassociation list ([[0], [1, 2]]):
+/// MLIR 22's verifier of tensor.expand_shape dereferences an empty group
+/// (found by fuzz-lower; `mlir-opt` 22 crashes the same way). An empty
+/// group is never valid, so it is refused in all four ops.
+bool hasReassociation(llvm::StringRef word) {
+  return word == "tensor.expand_shape" || word == "tensor.collapse_shape" ||
+         word == "memref.expand_shape" || word == "memref.collapse_shape";
+}
+
+/// Where the list of integer lists starting at `i` has an empty group
+/// (`[[0], []]`), or npos if it has none or is no such list (the parser
+/// reports the rest).
+size_t emptyGroup(llvm::StringRef text, size_t i) {
+  if (i >= text.size() || text[i] != '[')
+    return llvm::StringRef::npos;
+  i = skipSpaces(text, i + 1);
+  while (i < text.size() && text[i] == '[') {
+    size_t group = i;
+    i = skipSpaces(text, i + 1);
+    if (i < text.size() && text[i] == ']')
+      return group;
+    while (i < text.size() && text[i] != ']' && text[i] != '[')
+      ++i;
+    if (i >= text.size() || text[i] != ']')
+      return llvm::StringRef::npos;
+    i = skipSpaces(text, i + 1);
+    if (i >= text.size() || text[i] != ',')
+      return llvm::StringRef::npos;
+    i = skipSpaces(text, i + 1);
+  }
+  return llvm::StringRef::npos;
+}
+
+/// The list after `word` at [wordEnd...) that emptyGroup checks: in the
+/// custom form of a reassociation op the one after its operand (`%x
+/// [[0], [1, 2]]`), in the generic form the one after `reassociation =`;
+/// npos for other words.
+size_t reassociationAfter(llvm::StringRef text, llvm::StringRef word,
+                          size_t wordEnd) {
+  size_t i = skipSpaces(text, wordEnd);
+  if (word == "reassociation") {
+    if (i >= text.size() || text[i] != '=')
+      return llvm::StringRef::npos;
+    return skipSpaces(text, i + 1);
+  }
+  if (!hasReassociation(word) || i >= text.size() || text[i] != '%')
+    return llvm::StringRef::npos;
+  for (++i; i < text.size() && (isWordChar(text[i]) || text[i] == '#');)
+    ++i;
+  return skipSpaces(text, i);
+}
+
 } // namespace
 
 llvm::Expected<llvm::json::Value>
@@ -122,6 +174,17 @@ llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
       while (end < text.size() && isWordChar(text[end]))
         ++end;
       llvm::StringRef word = text.slice(i, end);
+      if (size_t list = reassociationAfter(text, word, end);
+          list != llvm::StringRef::npos) {
+        if (size_t group = emptyGroup(text, list);
+            group != llvm::StringRef::npos) {
+          auto [line, column] = lineColumn(text, group);
+          return llvm::createStringError(
+              llvm::Twine(source) + ":" + llvm::Twine(line) + ":" +
+              llvm::Twine(column) + ": empty group in the reassociation of " +
+              (word == "reassociation" ? llvm::StringRef("an op") : word));
+        }
+      }
       if (!pendingKeyword.empty() && word == pendingKeyword) {
         size_t equal = skipSpaces(text, end);
         if (equal < text.size() && text[equal] == '=') {

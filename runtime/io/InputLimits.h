@@ -45,7 +45,12 @@ llvm::Expected<llvm::json::Value> parseJSON(llvm::StringRef text,
 ///   integer array `[0, 1]` after `=`: the ops' parser stores the failed
 ///   array as a null attribute and dereferences it (found by fuzz-ir;
 ///   `mlir-opt` 22 crashes the same way): "<source>:L:C: expected a list of
-///   integers in [...] after 'dimensions =' of linalg.broadcast".
+///   integers in [...] after 'dimensions =' of linalg.broadcast";
+/// - an empty group in the reassociation of tensor/memref expand_shape or
+///   collapse_shape, custom (`%x [[0], []]`) or generic (`reassociation =
+///   [[0], []]`) form: the verifier of tensor.expand_shape dereferences it
+///   (found by fuzz-lower): "<source>:L:C: empty group in the
+///   reassociation of tensor.expand_shape".
 /// Strings and `//` comments are skipped; `->`, `>=` and `<=` are not
 /// brackets. Success otherwise: the parser reports everything else.
 llvm::Error checkIRBeforeParsing(llvm::StringRef text, llvm::StringRef source,

@@ -128,4 +128,34 @@ TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
     EXPECT_EQ(errorOf(checkIRBeforeParsing(good, "m.mlir")), "") << good;
 }
 
+/// An empty group in a reassociation list: MLIR 22's verifier of
+/// tensor.expand_shape dereferences it (found by fuzz-lower).
+TEST(InputLimitsTest, EmptyReassociationGroupsAreRefused) {
+  EXPECT_EQ(errorOf(checkIRBeforeParsing(
+                "%v = tensor.expand_shape %x [[0], [], [1, 2]] output_shape "
+                "[%b, %l, 2, 16] : tensor<?x?x32xf32> into "
+                "tensor<?x?x2x16xf32>",
+                "m.mlir")),
+            "m.mlir:1:35: empty group in the reassociation of "
+            "tensor.expand_shape");
+  for (const char *bad :
+       {"tensor.collapse_shape %x [[0], [ ]] : t",
+        "memref.expand_shape "
+        "%arg0 [[]] output_shape",
+        "memref.collapse_shape %x#1 [[0, 1],\n []]",
+        "\"tensor.expand_shape\"(%x, %b) <{reassociation = [[0], []], "
+        "static_output_shape = array<i64: -1, 2, 16>}>"})
+    EXPECT_NE(errorOf(checkIRBeforeParsing(bad, "m.mlir")), "") << bad;
+  // Well-formed, or for the parser to report: groups with indices, the
+  // empty list of a rank-0 collapse, output_shape's empty list, another
+  // op's nested empty list, a list of something else.
+  for (const char *good :
+       {"tensor.expand_shape %x [[0], [1, 2]] output_shape [%b, 2, 16]",
+        "tensor.collapse_shape %x [] : tensor<1x1xf32> into tensor<f32>",
+        "tensor.expand_shape %x [] output_shape []",
+        "glint.foo {groups = [[0], []]}", "tensor.expand_shape %x [[0], [[]]]",
+        "tensor.expand_shape %x [0, []]", "reassociation = [1, []]"})
+    EXPECT_EQ(errorOf(checkIRBeforeParsing(good, "m.mlir")), "") << good;
+}
+
 } // namespace
