@@ -12,6 +12,8 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -86,6 +88,68 @@ struct CopyAsLinalg : public OpRewritePattern<memref::CopyOp> {
   bool keepContiguous;
 };
 
+/// Whether the innermost dimension of `type` has unit stride.
+bool hasUnitInnerStride(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  if (!memref || memref.getRank() == 0)
+    return false;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  return succeeded(memref.getStridesAndOffset(strides, offset)) &&
+         strides.back() == 1;
+}
+
+/// A copy between two buffers whose rows (the innermost dimension) are
+/// contiguous but which are not contiguous as a whole (a slice of a wider
+/// buffer, a shifted view): loops over the outer dimensions, each row moved
+/// by 512-bit vector transfers (masked past a row's end). As scalar loops,
+/// LLVM unrolled a short static row and vectorised across rows, one gather
+/// and one scatter per element column.
+struct CopyRowsAsVectors : public OpRewritePattern<memref::CopyOp> {
+  CopyRowsAsVectors(MLIRContext *context)
+      : OpRewritePattern(context, /*benefit=*/2) {}
+  LogicalResult matchAndRewrite(memref::CopyOp op,
+                                PatternRewriter &rewriter) const override {
+    Value source = op.getSource(), target = op.getTarget();
+    if (isContiguous(source.getType()) && isContiguous(target.getType()))
+      return failure();
+    if (!hasUnitInnerStride(source.getType()) ||
+        !hasUnitInnerStride(target.getType()))
+      return failure();
+    auto type = cast<MemRefType>(target.getType());
+    Type element = type.getElementType();
+    if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() < 8)
+      return failure();
+    int64_t width = 512 / element.getIntOrFloatBitWidth();
+    int64_t rank = type.getRank();
+    int64_t rowSize = type.getDimSize(rank - 1);
+    bool inBounds = !ShapedType::isDynamic(rowSize) && rowSize % width == 0;
+    Location loc = op.getLoc();
+    auto vectorType = VectorType::get({width}, element);
+    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    Value step = arith::ConstantIndexOp::create(rewriter, loc, width);
+    Value padding = arith::ConstantOp::create(rewriter, loc, element,
+                                              rewriter.getZeroAttr(element));
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < rank; ++d)
+      sizes.push_back(memref::DimOp::create(rewriter, loc, target, d));
+    SmallVector<Value> lowers(rank, zero), steps(rank - 1, one);
+    steps.push_back(step);
+    scf::buildLoopNest(
+        rewriter, loc, lowers, sizes, steps,
+        [&](OpBuilder &b, Location, ValueRange indices) {
+          Value row = vector::TransferReadOp::create(b, loc, vectorType, source,
+                                                     indices, padding,
+                                                     ArrayRef<bool>{inBounds});
+          vector::TransferWriteOp::create(b, loc, row, target, indices,
+                                          ArrayRef<bool>{inBounds});
+        });
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct LegalizeBuffersPass
     : public glint::impl::GlintLegalizeBuffersBase<LegalizeBuffersPass> {
   using GlintLegalizeBuffersBase::GlintLegalizeBuffersBase;
@@ -93,6 +157,8 @@ struct LegalizeBuffersPass
     RewritePatternSet patterns(&getContext());
     patterns.add<ContiguousExpandShape>(&getContext());
     patterns.add<CopyAsLinalg>(&getContext(), contiguousAsMemcpy);
+    if (copyRowsAsVectors)
+      patterns.add<CopyRowsAsVectors>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -561,7 +561,13 @@ def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
       copy between two contiguous row-major buffers stays `memref.copy`,
       which the LLVM lowering turns into `llvm.memcpy` (as loops, LLVM
       vectorised such copies of narrow rows across rows, with a gather and
-      a scatter per element column);
+      a scatter per element column); with `copy-rows-as-vectors`, a copy
+      between two buffers whose rows (innermost dimension) have unit stride
+      but which are not both contiguous becomes loops over the outer
+      dimensions moving each row by 512-bit `vector.transfer_read` /
+      `vector.transfer_write` (masked past the row's end) — slices of a
+      wider buffer and shifted views, which LLVM otherwise vectorised the
+      same way, across rows;
     * `memref.expand_shape` of a buffer with the identity layout becomes
       `memref.reinterpret_cast` with the output sizes and row-major strides.
       MLIR 22's `expand-strided-metadata` crashes on an expand_shape that
@@ -573,10 +579,15 @@ def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
            /*default=*/"false",
            "Keep copies between contiguous buffers as memref.copy (llvm.memcpy "
            "on the CPU; not in kernels, which the GPU pipeline outlines from "
-           "loops)">
+           "loops)">,
+    Option<"copyRowsAsVectors", "copy-rows-as-vectors", "bool",
+           /*default=*/"false",
+           "Copies between buffers with unit-stride rows as loops of 512-bit "
+           "vector transfers, one row at a time">
   ];
   let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
-                           "memref::MemRefDialect"];
+                           "memref::MemRefDialect", "scf::SCFDialect",
+                           "vector::VectorDialect"];
 }
 
 def GlintApproximateMath : Pass<"glint-approximate-math", "func::FuncOp"> {

@@ -145,9 +145,11 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
   addGlintBufferizePass(pm);
   bufferization::buildBufferDeallocationPipeline(pm);
 
-  // Buffers to loops to LLVM; contiguous copies as memcpy.
+  // Buffers to loops to LLVM; contiguous copies as memcpy, other copies of
+  // contiguous rows as vector loops.
   GlintLegalizeBuffersOptions legalize;
   legalize.contiguousAsMemcpy = true;
+  legalize.copyRowsAsVectors = true;
   pm.addNestedPass<func::FuncOp>(createGlintLegalizeBuffers(legalize));
   pm.addPass(createConvertLinalgToLoopsPass());
   buildGlintParallelLoopsToLLVMPipeline(pm, target);

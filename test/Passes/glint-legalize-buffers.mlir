@@ -1,5 +1,6 @@
 // RUN: glint-opt %s -glint-legalize-buffers -split-input-file | FileCheck %s
 // RUN: glint-opt %s -glint-legalize-buffers=contiguous-as-memcpy -split-input-file | FileCheck %s --check-prefix=MEMCPY
+// RUN: glint-opt %s -glint-legalize-buffers=copy-rows-as-vectors -split-input-file | FileCheck %s --check-prefix=ROWS
 
 // Tests that an expand_shape splitting one contiguous dim into two dynamic
 // ones becomes a reinterpret_cast with row-major strides.
@@ -55,5 +56,32 @@ func.func @copies(%a: memref<?x32xf32>, %b: memref<?x32xf32>,
   memref.copy %c, %d : memref<4x8xf32, strided<[8, 1], offset: 16>> to memref<4x8xf32>
   memref.copy %e, %f : memref<?xf32, strided<[2]>> to memref<?xf32>
   memref.copy %g, %h : memref<0x8xf32, strided<[8, 1], offset: 16>> to memref<0x8xf32>
+  return
+}
+
+// -----
+
+// Tests that with copy-rows-as-vectors a copy between views whose rows are
+// contiguous (a slice of a wider buffer into a shifted view) becomes loops
+// over the outer dimensions moving each row by 512-bit vector transfers,
+// in bounds when the row is a multiple of 16 floats, masked otherwise;
+// a copy whose rows are strided still becomes linalg.copy.
+// ROWS-LABEL: func @rows
+// ROWS-SAME: (%[[A:[a-z0-9_]+]]: memref<?x?x32xf32, strided<[?, 160, 1], offset: 32>>, %[[B:[a-z0-9_]+]]: memref<?x?x32xf32, strided<[?, 32, 1], offset: 32>>
+// ROWS: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} {
+// ROWS:   scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step %{{.+}} {
+// ROWS:     scf.for %[[K:.+]] = %{{.+}} to %{{.+}} step %[[C16:.+]] {
+// ROWS:       %[[V:.+]] = vector.transfer_read %[[A]][%[[I]], %[[J]], %[[K]]], %{{.+}} {in_bounds = [true]} : memref<?x?x32xf32, strided<[?, 160, 1], offset: 32>>, vector<16xf32>
+// ROWS:       vector.transfer_write %[[V]], %[[B]][%[[I]], %[[J]], %[[K]]] {in_bounds = [true]} : vector<16xf32>, memref<?x?x32xf32, strided<[?, 32, 1], offset: 32>>
+// ROWS: vector.transfer_read %{{.+}} : memref<?x20xf32, strided<[?, 1], offset: ?>>, vector<16xf32>
+// ROWS-NOT: in_bounds
+// ROWS: linalg.copy ins(%{{.+}} : memref<?xf32, strided<[2]>>)
+func.func @rows(%a: memref<?x?x32xf32, strided<[?, 160, 1], offset: 32>>,
+                %b: memref<?x?x32xf32, strided<[?, 32, 1], offset: 32>>,
+                %c: memref<?x20xf32, strided<[?, 1], offset: ?>>, %d: memref<?x20xf32>,
+                %e: memref<?xf32, strided<[2]>>, %f: memref<?xf32>) {
+  memref.copy %a, %b : memref<?x?x32xf32, strided<[?, 160, 1], offset: 32>> to memref<?x?x32xf32, strided<[?, 32, 1], offset: 32>>
+  memref.copy %c, %d : memref<?x20xf32, strided<[?, 1], offset: ?>> to memref<?x20xf32>
+  memref.copy %e, %f : memref<?xf32, strided<[2]>> to memref<?xf32>
   return
 }

@@ -101,7 +101,10 @@ TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
         "linalg.transpose permutation = [1 0]",
         "linalg.transpose permutation = [1, x]",
         "linalg.transpose permutation = [1.5]",
-        "linalg.transpose permutation = [-]"})
+        "linalg.transpose permutation = [-]",
+        // Form feed and vertical tab are no whitespace to MLIR's lexer.
+        "linalg.transpose permutation = [0, \f1]",
+        "linalg.transpose permutation =\v[0, 1]"})
     EXPECT_NE(errorOf(checkIRBeforeParsing(bad, "m.mlir")), "") << bad;
   EXPECT_EQ(errorOf(checkIRBeforeParsing(
                 "%r = linalg.transpose ins(%x : tensor<2x3xf32>)\n"
