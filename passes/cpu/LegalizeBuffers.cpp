@@ -102,12 +102,13 @@ bool hasUnitInnerStride(Type type) {
 /// A copy between two buffers whose rows (the innermost dimension) are
 /// contiguous but which are not contiguous as a whole (a slice of a wider
 /// buffer, a shifted view): loops over the outer dimensions, each row moved
-/// by 512-bit vector transfers (masked past a row's end). As scalar loops,
-/// LLVM unrolled a short static row and vectorised across rows, one gather
-/// and one scatter per element column.
+/// by vector transfers of the target's width (`vectorWidth` f32 lanes, as
+/// many bits for other element types; masked past a row's end). As scalar
+/// loops, LLVM unrolled a short static row and vectorised across rows, one
+/// gather and one scatter per element column.
 struct CopyRowsAsVectors : public OpRewritePattern<memref::CopyOp> {
-  CopyRowsAsVectors(MLIRContext *context)
-      : OpRewritePattern(context, /*benefit=*/2) {}
+  CopyRowsAsVectors(MLIRContext *context, int64_t vectorWidth)
+      : OpRewritePattern(context, /*benefit=*/2), vectorWidth(vectorWidth) {}
   LogicalResult matchAndRewrite(memref::CopyOp op,
                                 PatternRewriter &rewriter) const override {
     Value source = op.getSource(), target = op.getTarget();
@@ -120,7 +121,8 @@ struct CopyRowsAsVectors : public OpRewritePattern<memref::CopyOp> {
     Type element = type.getElementType();
     if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() < 8)
       return failure();
-    int64_t width = 512 / element.getIntOrFloatBitWidth();
+    int64_t width = std::max<int64_t>(
+        vectorWidth * 32 / element.getIntOrFloatBitWidth(), 1);
     int64_t rank = type.getRank();
     int64_t rowSize = type.getDimSize(rank - 1);
     bool inBounds = !ShapedType::isDynamic(rowSize) && rowSize % width == 0;
@@ -148,17 +150,21 @@ struct CopyRowsAsVectors : public OpRewritePattern<memref::CopyOp> {
     rewriter.eraseOp(op);
     return success();
   }
+  int64_t vectorWidth;
 };
 
 struct LegalizeBuffersPass
     : public glint::impl::GlintLegalizeBuffersBase<LegalizeBuffersPass> {
   using GlintLegalizeBuffersBase::GlintLegalizeBuffersBase;
   void runOnOperation() override {
+    if (failed(glint::checkVectorWidth(getOperation(), getArgument(),
+                                       vectorWidth)))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<ContiguousExpandShape>(&getContext());
     patterns.add<CopyAsLinalg>(&getContext(), contiguousAsMemcpy);
     if (copyRowsAsVectors)
-      patterns.add<CopyRowsAsVectors>(&getContext());
+      patterns.add<CopyRowsAsVectors>(&getContext(), vectorWidth);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -564,8 +564,9 @@ def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
       a scatter per element column); with `copy-rows-as-vectors`, a copy
       between two buffers whose rows (innermost dimension) have unit stride
       but which are not both contiguous becomes loops over the outer
-      dimensions moving each row by 512-bit `vector.transfer_read` /
-      `vector.transfer_write` (masked past the row's end) — slices of a
+      dimensions moving each row by `vector.transfer_read` /
+      `vector.transfer_write` of `vector-width` f32 lanes (as many bits for
+      other element types; masked past the row's end) — slices of a
       wider buffer and shifted views, which LLVM otherwise vectorised the
       same way, across rows;
     * `memref.expand_shape` of a buffer with the identity layout becomes
@@ -582,8 +583,11 @@ def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
            "loops)">,
     Option<"copyRowsAsVectors", "copy-rows-as-vectors", "bool",
            /*default=*/"false",
-           "Copies between buffers with unit-stride rows as loops of 512-bit "
-           "vector transfers, one row at a time">
+           "Copies between buffers with unit-stride rows as loops of vector "
+           "transfers, one row at a time">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
+           "f32 lanes per vector of copy-rows-as-vectors (the CPU pipeline "
+           "passes its target's: 16 with AVX-512)">
   ];
   let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
                            "memref::MemRefDialect", "scf::SCFDialect",

@@ -150,6 +150,7 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
   GlintLegalizeBuffersOptions legalize;
   legalize.contiguousAsMemcpy = true;
   legalize.copyRowsAsVectors = true;
+  legalize.vectorWidth = target.vectorWidth;
   pm.addNestedPass<func::FuncOp>(createGlintLegalizeBuffers(legalize));
   pm.addPass(createConvertLinalgToLoopsPass());
   buildGlintParallelLoopsToLLVMPipeline(pm, target);

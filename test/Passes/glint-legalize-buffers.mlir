@@ -1,6 +1,6 @@
 // RUN: glint-opt %s -glint-legalize-buffers -split-input-file | FileCheck %s
 // RUN: glint-opt %s -glint-legalize-buffers=contiguous-as-memcpy -split-input-file | FileCheck %s --check-prefix=MEMCPY
-// RUN: glint-opt %s -glint-legalize-buffers=copy-rows-as-vectors -split-input-file | FileCheck %s --check-prefix=ROWS
+// RUN: glint-opt %s -glint-legalize-buffers='copy-rows-as-vectors vector-width=16' -split-input-file | FileCheck %s --check-prefix=ROWS
 
 // Tests that an expand_shape splitting one contiguous dim into two dynamic
 // ones becomes a reinterpret_cast with row-major strides.
@@ -63,7 +63,7 @@ func.func @copies(%a: memref<?x32xf32>, %b: memref<?x32xf32>,
 
 // Tests that with copy-rows-as-vectors a copy between views whose rows are
 // contiguous (a slice of a wider buffer into a shifted view) becomes loops
-// over the outer dimensions moving each row by 512-bit vector transfers,
+// over the outer dimensions moving each row by vector transfers of 16 lanes,
 // in bounds when the row is a multiple of 16 floats, masked otherwise;
 // a copy whose rows are strided still becomes linalg.copy.
 // ROWS-LABEL: func @rows
