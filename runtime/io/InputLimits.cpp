@@ -33,6 +33,15 @@ size_t skipString(llvm::StringRef text, size_t start) {
   return std::min(i, text.size());
 }
 
+/// "<source>:L:C: <message>" for byte `offset` of `text` (clamped to its
+/// end).
+llvm::Error errorAt(llvm::StringRef text, llvm::StringRef source, size_t offset,
+                    const llvm::Twine &message) {
+  auto [line, column] = lineColumn(text, std::min(offset, text.size()));
+  return llvm::createStringError(llvm::Twine(source) + ":" + llvm::Twine(line) +
+                                 ":" + llvm::Twine(column) + ": " + message);
+}
+
 bool isWordChar(char c) {
   return llvm::isAlnum(c) || c == '_' || c == '.' || c == '$' || c == '-';
 }
@@ -183,11 +192,10 @@ llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
           list != llvm::StringRef::npos) {
         if (size_t group = emptyGroup(text, list);
             group != llvm::StringRef::npos) {
-          auto [line, column] = lineColumn(text, group);
-          return llvm::createStringError(
-              llvm::Twine(source) + ":" + llvm::Twine(line) + ":" +
-              llvm::Twine(column) + ": empty group in the reassociation of " +
-              (word == "reassociation" ? llvm::StringRef("an op") : word));
+          return errorAt(
+              text, source, group,
+              "empty group in the reassociation of " +
+                  (word == "reassociation" ? llvm::StringRef("an op") : word));
         }
       }
       if (!pendingKeyword.empty() && word == pendingKeyword) {
@@ -196,11 +204,9 @@ llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
           size_t array = skipSpaces(text, equal + 1);
           size_t bad = badIntegerArray(text, array);
           if (bad != llvm::StringRef::npos) {
-            auto [line, column] = lineColumn(text, std::min(bad, text.size()));
-            return llvm::createStringError(
-                llvm::Twine(source) + ":" + llvm::Twine(line) + ":" +
-                llvm::Twine(column) + ": expected a list of integers in " +
-                "[...] after '" + pendingKeyword + " =' of " + pendingOp);
+            return errorAt(text, source, bad,
+                           "expected a list of integers in [...] after '" +
+                               pendingKeyword + " =' of " + pendingOp);
           }
         }
         pendingKeyword = "";
@@ -216,11 +222,9 @@ llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
       i = std::min(text.find('\n', i), text.size());
     } else if (c == '(' || c == '[' || c == '{' || (c == '<' && next != '=')) {
       if (++depth > maxDepth) {
-        auto [line, column] = lineColumn(text, i);
-        return llvm::createStringError(
-            llvm::Twine(source) + ":" + llvm::Twine(line) + ":" +
-            llvm::Twine(column) + ": IR nested deeper than " +
-            llvm::Twine(maxDepth) + " levels");
+        return errorAt(text, source, i,
+                       "IR nested deeper than " + llvm::Twine(maxDepth) +
+                           " levels");
       }
     } else if ((c == ')' || c == ']' || c == '}' ||
                 (c == '>' && previous != '-' && next != '=')) &&
