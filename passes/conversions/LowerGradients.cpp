@@ -21,6 +21,14 @@
 //
 // Memory per head is O(L/C · K · V + C · K · V), never O(L · K · V).
 //
+// With `vector-width` (the CPU pipeline's), the linear form of an f32 op
+// runs every loop over the value axis W' lanes at a time (W' the largest
+// power of two up to the width dividing V; see Rows): the forward and
+// recomputed state rows, dS's rows, dv, and the sums over the value axis
+// as vector partials reduced once per key and step. The key loops and the
+// per-key scalars (decay, key, query) stay as in the scalar form, and width
+// 1 builds exactly the scalar loops.
+//
 // Linear form, S_t = a_t ⊙ S_{t−1} + kv_t v_tᵀ (a_t = exp(δ_t g_t),
 // kv_t = δ_t k_t), o_t = S_tᵀ q_t (bonus: S_{t−1}ᵀ q_t + (q_t·(u ⊙ kv_t)) v_t)
 // + skip v_t. One backward step, with dS the cotangent of S_t:
@@ -58,6 +66,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintOps.h"
+#include "passes/BuilderUtils.h"
 #include "passes/conversions/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -67,6 +76,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
 #define DEBUG_TYPE "glint-lower-gradients"
@@ -128,13 +138,14 @@ struct Scalars {
         .getResult(0);
   }
 
-  /// scf.for %iv = lb to ub iter_args(inits): `body` returns the values to
-  /// yield. Returns the loop's results.
+  /// scf.for %iv = lb to ub step `step` iter_args(inits): `body` returns
+  /// the values to yield. Returns the loop's results.
   SmallVector<Value>
   loop(Value lb, Value ub, ValueRange inits,
-       function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+       function_ref<SmallVector<Value>(Value, ValueRange)> body,
+       int64_t step = 1) {
     auto forOp = scf::ForOp::create(
-        b, loc, lb, ub, idx(1), inits,
+        b, loc, lb, ub, idx(step), inits,
         [&](OpBuilder &nested, Location, Value iv, ValueRange args) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nested.getInsertionBlock(),
@@ -145,11 +156,65 @@ struct Scalars {
     return SmallVector<Value>(forOp.getResults());
   }
   /// The same, for one float accumulator from `init`: returns the sum.
-  Value sum(Value lb, Value ub, Value init, function_ref<Value(Value)> term) {
-    return loop(lb, ub, init,
-                [&](Value iv, ValueRange args) -> SmallVector<Value> {
-                  return {add(args[0], term(iv))};
-                })[0];
+  Value sum(Value lb, Value ub, Value init, function_ref<Value(Value)> term,
+            int64_t step = 1) {
+    return loop(
+        lb, ub, init,
+        [&](Value iv, ValueRange args) -> SmallVector<Value> {
+          return {add(args[0], term(iv))};
+        },
+        step)[0];
+  }
+};
+
+/// The value axis of a head's state, `width` elements at a time: one
+/// (tensor.extract / insert of scalars, as everywhere else in this file) or
+/// a vector of `width` lanes (vector.transfer_read / write on tensors, in
+/// bounds: `width` divides V). Every loop of the linear form over the value
+/// axis goes through it, so the CPU pipeline runs them on vectors
+/// (`vector-width`) and width 1 builds exactly the scalar loops.
+struct Rows {
+  Scalars &s;
+  int64_t width;
+
+  Value at(Value t, ValueRange indices) {
+    if (width == 1)
+      return s.at(t, indices);
+    return readLanes(s.b, s.loc, t, indices, width, /*inBounds=*/true);
+  }
+  Value put(Value x, Value t, ValueRange indices) {
+    if (width == 1)
+      return s.put(x, t, indices);
+    return writeLanes(s.b, s.loc, x, t, indices, /*inBounds=*/true);
+  }
+  /// t[indices ...] += x.
+  Value acc(Value x, Value t, ValueRange indices) {
+    return put(s.add(at(t, indices), x), t, indices);
+  }
+  /// `scalar` in every lane.
+  Value splat(Value scalar) {
+    if (width == 1)
+      return scalar;
+    return vector::BroadcastOp::create(s.b, s.loc,
+                                       VectorType::get({width}, s.ft), scalar);
+  }
+  Value zero() { return splat(s.f(0.0)); }
+  /// The sum of the lanes of `x`.
+  Value total(Value x) {
+    if (width == 1)
+      return x;
+    return vector::ReductionOp::create(s.b, s.loc, vector::CombiningKind::ADD,
+                                       x);
+  }
+  /// scf.for %j = lb to ub step width.
+  SmallVector<Value>
+  loop(Value lb, Value ub, ValueRange inits,
+       function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    return s.loop(lb, ub, inits, body, width);
+  }
+  /// The scalar sum over j in [lb, ub) of `term(j)` (lanes from j on).
+  Value sum(Value lb, Value ub, function_ref<Value(Value)> term) {
+    return total(s.sum(lb, ub, zero(), term, width));
   }
 };
 
@@ -164,17 +229,6 @@ Value slice(OpBuilder &b, Location loc, Value source,
       b, loc, RankedTensorType::get(shape, type.getElementType()), source,
       offsets, sizes,
       SmallVector<OpFoldResult>(sizes.size(), b.getIndexAttr(1)));
-}
-
-/// Publishes `value` into `dest` at `offsets` from the forall's terminator.
-void publish(OpBuilder &b, Location loc, scf::InParallelOp inParallel,
-             Value value, Value dest, ArrayRef<OpFoldResult> offsets,
-             ArrayRef<OpFoldResult> sizes) {
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(inParallel.getBody());
-  tensor::ParallelInsertSliceOp::create(
-      b, loc, value, dest, offsets, sizes,
-      SmallVector<OpFoldResult>(offsets.size(), b.getIndexAttr(1)));
 }
 
 /// An empty tensor of `type` whose dynamic dims take their sizes from
@@ -196,7 +250,7 @@ Value emptyOfType(OpBuilder &b, Location loc, RankedTensorType type,
 class RecurrenceGradLowering {
 public:
   RecurrenceGradLowering(RecurrenceGradOp op, RewriterBase &rewriter,
-                         int64_t chunk)
+                         int64_t chunk, int64_t vectorWidth)
       : op(op), rewriter(rewriter), loc(op.getLoc()), chunk(chunk),
         ft(cast<FloatType>(
             cast<RankedTensorType>(op.getV().getType()).getElementType())),
@@ -205,6 +259,11 @@ public:
         decayRank(cast<RankedTensorType>(op.getLogDecay().getType()).getRank()),
         normalize(op.getNormalize()), bonus(op.getBonus()) {
     stateValue = normalize ? value + 2 : value;
+    // The linear form's value loops on f32 vectors of the largest power of
+    // two lanes, up to `vectorWidth`, that divides V.
+    if (!normalize && ft.isF32() && !ShapedType::isDynamic(value) && value > 0)
+      while (width * 2 <= vectorWidth && value % (width * 2) == 0)
+        width *= 2;
   }
 
   LogicalResult lower();
@@ -231,6 +290,8 @@ private:
   int64_t chunk;
   FloatType ft;
   int64_t key, value, stateValue, decayRank;
+  /// Elements of the value axis per step of its loops (see Rows).
+  int64_t width = 1;
   bool normalize;
   Value bonus;
   OpFoldResult batch, length, heads, groups;
@@ -278,6 +339,7 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, Value b, Value h,
     return s.put(top, S, {zero, s.idx(value + 1)});
   }
   Value delta = op.getDelta() ? s.at(op.getDelta(), {b, t, h}) : Value();
+  Rows rows{s, width};
   return s.loop(zero, s.idx(key), S,
                 [&](Value kk, ValueRange args) -> SmallVector<Value> {
                   Value gk = rawDecay(s, b, t, h, kk);
@@ -287,13 +349,14 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, Value b, Value h,
                     kv = s.mul(kv, delta);
                   }
                   Value a = s.exp(gk);
-                  return s.loop(
+                  return rows.loop(
                       zero, s.idx(value), args[0],
                       [&](Value j, ValueRange inner) -> SmallVector<Value> {
-                        Value old = s.at(inner[0], {kk, j});
-                        Value vj = s.at(op.getV(), {b, t, h, j});
-                        return {s.put(s.add(s.mul(a, old), s.mul(kv, vj)),
-                                      inner[0], {kk, j})};
+                        Value old = rows.at(inner[0], {kk, j});
+                        Value vj = rows.at(op.getV(), {b, t, h, j});
+                        return {rows.put(s.add(s.mul(rows.splat(a), old),
+                                               s.mul(rows.splat(kv), vj)),
+                                         inner[0], {kk, j})};
                       });
                 })[0];
 }
@@ -409,8 +472,11 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
         Value next = s.iadd(i, one);
         Value dS = a[0];
         SmallVector<Value> o(a.drop_front());
-        auto dyAt = [&](Value j) { return s.at(op.getGrad(), {b, t, h, j}); };
-        auto vAt = [&](Value j) { return s.at(op.getV(), {b, t, h, j}); };
+        Rows rows{s, width};
+        auto dyAt = [&](Value j) {
+          return rows.at(op.getGrad(), {b, t, h, j});
+        };
+        auto vAt = [&](Value j) { return rows.at(op.getV(), {b, t, h, j}); };
         Value vIdx = s.idx(value);
         // dLog at (t, h, kk) gets x.
         auto dLogAcc = [&](Value x, Value kk) {
@@ -429,11 +495,11 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
           }
         };
         if (skip)
-          o[DV] = s.loop(
-              zero, vIdx, o[DV],
-              [&](Value j, ValueRange r) -> SmallVector<Value> {
-                return {s.acc(s.mul(skip, dyAt(j)), r[0], {zero, t, hl, j})};
-              })[0];
+          o[DV] = rows.loop(zero, vIdx, o[DV],
+                            [&](Value j, ValueRange r) -> SmallVector<Value> {
+                              return {rows.acc(s.mul(rows.splat(skip), dyAt(j)),
+                                               r[0], {zero, t, hl, j})};
+                            })[0];
 
         if (normalize) {
           Value kt = s.at(op.getK(), {b, t, g, zero});
@@ -522,21 +588,21 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
         Value dyv;
         if (bonus) {
           // The diagonal term (q·(u ⊙ kv)) v_t and the read of S_{t-1}.
-          dyv = s.sum(zero, vIdx, s.f(0.0),
-                      [&](Value j) { return s.mul(vAt(j), dyAt(j)); });
+          dyv = rows.sum(zero, vIdx,
+                         [&](Value j) { return s.mul(vAt(j), dyAt(j)); });
           Value diag = s.sum(zero, kIdx, s.f(0.0), [&](Value kk) {
             return s.mul(s.mul(qAt(kk), s.at(bonusRow, {h, kk})), kvAt(kk));
           });
-          o[DV] = s.loop(
-              zero, vIdx, o[DV],
-              [&](Value j, ValueRange r) -> SmallVector<Value> {
-                return {s.acc(s.mul(diag, dyAt(j)), r[0], {zero, t, hl, j})};
-              })[0];
+          o[DV] = rows.loop(zero, vIdx, o[DV],
+                            [&](Value j, ValueRange r) -> SmallVector<Value> {
+                              return {rows.acc(s.mul(rows.splat(diag), dyAt(j)),
+                                               r[0], {zero, t, hl, j})};
+                            })[0];
           o[DQ] = s.loop(
               zero, kIdx, o[DQ],
               [&](Value kk, ValueRange r) -> SmallVector<Value> {
-                Value read = s.sum(zero, vIdx, s.f(0.0), [&](Value j) {
-                  return s.mul(s.at(states, {i, kk, j}), dyAt(j));
+                Value read = rows.sum(zero, vIdx, [&](Value j) {
+                  return s.mul(rows.at(states, {i, kk, j}), dyAt(j));
                 });
                 Value term =
                     s.mul(s.mul(s.at(bonusRow, {h, kk}), kvAt(kk)), dyv);
@@ -548,15 +614,17 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
               zero, kIdx, {dS, o[DQ]},
               [&](Value kk, ValueRange r) -> SmallVector<Value> {
                 Value qk = qAt(kk);
-                SmallVector<Value> in = s.loop(
-                    zero, vIdx, {r[0], s.f(0.0)},
+                SmallVector<Value> in = rows.loop(
+                    zero, vIdx, {r[0], rows.zero()},
                     [&](Value j, ValueRange x) -> SmallVector<Value> {
                       Value dy = dyAt(j);
                       return {
-                          s.acc(s.mul(qk, dy), x[0], {kk, j}),
-                          s.add(x[1], s.mul(s.at(states, {next, kk, j}), dy))};
+                          rows.acc(s.mul(rows.splat(qk), dy), x[0], {kk, j}),
+                          s.add(x[1],
+                                s.mul(rows.at(states, {next, kk, j}), dy))};
                     });
-                return {in[0], s.acc(in[1], r[1], {zero, t, zero, kk})};
+                return {in[0],
+                        s.acc(rows.total(in[1]), r[1], {zero, t, zero, kk})};
               });
           dS = r[0];
           o[DQ] = r[1];
@@ -573,26 +641,29 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
               Value a = s.exp(delta ? s.mul(raw, delta) : raw);
               Value kv = kvAt(kk);
               Value qk = bonus ? qAt(kk) : Value();
-              SmallVector<Value> in = s.loop(
-                  zero, vIdx, {r[0], r[2], s.f(0.0), s.f(0.0)},
+              SmallVector<Value> in = rows.loop(
+                  zero, vIdx, {r[0], r[2], rows.zero(), rows.zero()},
                   [&](Value j, ValueRange x) -> SmallVector<Value> {
-                    Value d = s.at(x[0], {kk, j});
-                    Value dv = s.acc(s.mul(d, kv), x[1], {zero, t, hl, j});
+                    Value d = rows.at(x[0], {kk, j});
+                    Value dv = rows.acc(s.mul(d, rows.splat(kv)), x[1],
+                                        {zero, t, hl, j});
                     Value dkv = s.add(x[2], s.mul(d, vAt(j)));
-                    Value da = s.add(x[3], s.mul(d, s.at(states, {i, kk, j})));
-                    Value scaled = s.mul(a, d);
+                    Value da =
+                        s.add(x[3], s.mul(d, rows.at(states, {i, kk, j})));
+                    Value scaled = s.mul(rows.splat(a), d);
                     if (bonus)
-                      scaled = s.add(scaled, s.mul(qk, dyAt(j)));
-                    return {s.put(scaled, x[0], {kk, j}), dv, dkv, da};
+                      scaled = s.add(scaled, s.mul(rows.splat(qk), dyAt(j)));
+                    return {rows.put(scaled, x[0], {kk, j}), dv, dkv, da};
                   });
-              Value dkv = in[2];
+              Value dkv = rows.total(in[2]);
+              Value da = rows.total(in[3]);
               if (bonus)
                 dkv =
                     s.add(dkv, s.mul(s.mul(qk, s.at(bonusRow, {h, kk})), dyv));
               Value k = s.at(op.getK(), {b, t, g, kk});
               Value dk = s.acc(delta ? s.mul(dkv, delta) : dkv, r[1],
                                {zero, t, zero, kk});
-              Value dga = s.mul(in[3], a); // cotangent of δ g
+              Value dga = s.mul(da, a); // cotangent of δ g
               // Without delta, dδ is that of the input term's step only (as
               // the evaluator defines it): the decay is not factored.
               Value dDel =
@@ -889,7 +960,8 @@ struct LowerGradientsPass
     for (Operation *op : ops) {
       if (auto r = dyn_cast<RecurrenceGradOp>(op))
         failed |= mlir::failed(
-            RecurrenceGradLowering(r, rewriter, chunkSize).lower());
+            RecurrenceGradLowering(r, rewriter, chunkSize, vectorWidth)
+                .lower());
       else
         failed |= mlir::failed(
             lowerAttentionGrad(cast<AttentionGradOp>(op), rewriter));

@@ -85,14 +85,26 @@ def GlintLowerGradients : Pass<"glint-lower-gradients", "func::FuncOp"> {
     Memory per head is O(L / C · K · V + C · K · V); time-invariant decays
     are summed over the batch after the loops. The attention backward
     recomputes each query row's probabilities (window, grouped heads).
+
+    With `vector-width` W > 1, the linear form of an f32 recurrence runs
+    its loops over the value axis (the forward and recomputed state rows,
+    the read-out, the update, dv) on vectors of w lanes, w the largest power
+    of two up to W that divides V (none if w would be 1): state rows and
+    their cotangents are `vector.transfer_read`/`write`s of the tiles,
+    broadcast scalars multiply them, and the sums over the value axis
+    (dq, dk, the decay's cotangent) are vector partials reduced once per key
+    and step. The ratio form stays scalar.
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
-           "steps between two stored states of the backward scan">
+           "steps between two stored states of the backward scan">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"1",
+           "f32 lanes per vector of the linear form's value-axis loops; 1: "
+           "scalar loops (the CPU pipeline passes its target's)">
   ];
   let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
                            "math::MathDialect", "scf::SCFDialect",
-                           "tensor::TensorDialect"];
+                           "tensor::TensorDialect", "vector::VectorDialect"];
 }
 
 def ConvertGlintToLinalg : Pass<"convert-glint-to-linalg", "func::FuncOp"> {

@@ -81,12 +81,15 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence(recurrences));
   pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   // The backward ops of a gradient function (glint-differentiate): the
-  // per-channel scans' in vector form, the rest as scalar loops.
+  // per-channel scans' in vector form, the matrix-state ones' linear form
+  // with vectors along the value axis, the rest as scalar loops.
   GlintVectorizeGradientsOptions gradients;
   gradients.vectorWidth = target.vectorWidth;
   gradients.chunks = std::max<int64_t>(target.threads, 2);
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeGradients(gradients));
-  pm.addNestedPass<func::FuncOp>(createGlintLowerGradients());
+  GlintLowerGradientsOptions lowerGradients;
+  lowerGradients.vectorWidth = target.vectorWidth;
+  pm.addNestedPass<func::FuncOp>(createGlintLowerGradients(lowerGradients));
   // Convolutions along the sequence as vector loops over the channels.
   GlintVectorizeConvOptions convs;
   convs.vectorWidth = target.vectorWidth;

@@ -4,23 +4,28 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// glint-vectorize-gradients' per-channel backward scan, compiled by the CPU
-// pipeline and run in float32, against the reference evaluator's closed
-// form of `glint.recurrence_grad` in double: every cotangent to 1e-4
-// relative error. Each case is one op in a function; lengths past the
-// default chunk of 64 steps make the scan restart from several checkpoints
-// (the last chunk short), and head counts that are not a multiple of the
-// vector width mask the last block. The pass must take the op (none left
-// for glint-lower-gradients).
+// The CPU pipeline's vector backward scans, compiled and run in float32,
+// against the reference evaluator's closed form of `glint.recurrence_grad`
+// in double: every cotangent to 1e-4 relative error. Each case is one op in
+// a function; lengths past the default chunk of 64 steps make the scan
+// restart from several checkpoints (the last chunk short). Per-channel
+// cases (V = 1) go through glint-vectorize-gradients, which must take the
+// op (none left for glint-lower-gradients), and head counts that are not a
+// multiple of the vector width mask its last block; matrix-state cases
+// (V > 1: GLA, RWKV-6 with its bonus, RetNet, Mamba-2's shared keys)
+// through glint-lower-gradients' vector form along the value axis, which
+// must use vectors (V = 24 and 6 take 8 and 2 lanes).
 //
 //===----------------------------------------------------------------------===//
 
 #include "compiler/Compiler.h"
 #include "dialect/GlintOps.h"
+#include "passes/conversions/Passes.h"
 #include "passes/cpu/Passes.h"
 #include "reference/ReferenceEvaluator.h"
 #include "runtime/host/CompiledModel.h"
 
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringExtras.h"
@@ -42,6 +47,9 @@ struct GradCase {
   /// 1: [H], 2: [H, K], 3: [B, L, H], 4: [B, L, H, K].
   int decayRank;
   bool query, delta, skip, reverse;
+  /// The value size V, and whether the op has RWKV-6's bonus [H, K].
+  int64_t value = 1;
+  bool bonus = false;
 };
 
 void PrintTo(const GradCase &c, std::ostream *os) { *os << c.name; }
@@ -60,6 +68,7 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
                      : a == 'H' ? c.heads
                      : a == 'G' ? c.groups
                      : a == 'K' ? c.key
+                     : a == 'V' ? c.value
                                 : 1;
       shape.push_back(size);
       s += std::to_string(size) + "x";
@@ -84,6 +93,8 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
   add("g", "log_decay", decay, -1.0, -0.01);
   if (c.delta)
     add("dt", "delta", "BLH", 0.05, 1.0);
+  if (c.bonus)
+    add("u", "bonus", "HK", -0.5, 0.5);
   if (c.skip)
     add("d", "skip", "H", -1.0, 1.0);
   add("dy", "grad", "BLHV", -1.0, 1.0);
@@ -126,18 +137,27 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
       parseSourceString<ModuleOp>(source, context.get());
   ASSERT_TRUE(module) << source;
 
-  // The pass takes the op.
+  // The vector form takes the op.
   {
     OwningOpRef<ModuleOp> copy = module->clone();
     PassManager pm(context.get());
-    glint::GlintVectorizeGradientsOptions options;
-    options.vectorWidth = glint::compiler::hostTarget().vectorWidth;
-    pm.addNestedPass<func::FuncOp>(
-        glint::createGlintVectorizeGradients(options));
+    int64_t width = glint::compiler::hostTarget().vectorWidth;
+    if (c.value == 1) {
+      glint::GlintVectorizeGradientsOptions options;
+      options.vectorWidth = width;
+      pm.addNestedPass<func::FuncOp>(
+          glint::createGlintVectorizeGradients(options));
+    } else {
+      glint::GlintLowerGradientsOptions options;
+      options.vectorWidth = width;
+      pm.addNestedPass<func::FuncOp>(glint::createGlintLowerGradients(options));
+    }
     ASSERT_TRUE(succeeded(pm.run(*copy)));
-    int64_t left = 0;
+    int64_t left = 0, reads = 0;
     copy->walk([&](glint::RecurrenceGradOp) { ++left; });
+    copy->walk([&](vector::TransferReadOp) { ++reads; });
     EXPECT_EQ(left, 0) << source;
+    EXPECT_GT(reads, 0) << source;
   }
 
   std::unique_ptr<rt::CompiledModel> model;
@@ -175,7 +195,19 @@ INSTANTIATE_TEST_SUITE_P(
         GradCase{"VimReverseHeadDecay", 1, 130, 20, 1, 3, 1, true, true, false,
                  true},
         GradCase{"RGLRU", 2, 70, 19, 19, 1, 3, false, false, true, false},
-        GradCase{"PerKeyDecay", 1, 65, 16, 16, 1, 4, true, true, false, false}),
+        GradCase{"PerKeyDecay", 1, 65, 16, 16, 1, 4, true, true, false, false},
+        // Matrix states: name, B, L, H, G, K, decay rank, query, delta,
+        // skip, reverse, V, bonus.
+        GradCase{"GLA", 2, 150, 4, 4, 8, 4, true, false, false, false, 16},
+        GradCase{"RWKV6Bonus", 1, 130, 3, 3, 16, 4, true, false, false, false,
+                 32, true},
+        GradCase{"RWKV6ReverseBonus", 1, 70, 2, 2, 4, 4, true, false, false,
+                 true, 16, true},
+        GradCase{"RetNetHeadDecay", 1, 70, 2, 2, 8, 1, true, false, true, false,
+                 24},
+        GradCase{"Mamba2SharedKeys", 2, 100, 6, 1, 16, 3, true, true, true,
+                 false, 8},
+        GradCase{"TwoLanes", 1, 66, 2, 2, 3, 2, true, true, false, false, 6}),
     [](const ::testing::TestParamInfo<GradCase> &info) {
       return info.param.name;
     });
