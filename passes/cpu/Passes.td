@@ -478,9 +478,12 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
     zero-padded); rows past the last full MR tile use MR = 1. A bf16 or f16
     weight (`glint-narrow-weights`) is read in its own type and widened to
     f32 in registers (packed as f32 panels on the many-rows path, widened
-    per load on the few-rows path, which reads half the bytes). Products
-    with a dynamic K or N, other element types or indexing maps, or inside
-    another parallel loop are left for `convert-linalg-to-loops`.
+    per load on the few-rows path, which reads half the bytes). A grouped
+    f32 product (`glint.linear` with a `[G, I, O]` or `[G, O, I]` weight,
+    a generic over (m, g, o, i), e.g. RWKV-6's token-shift LoRA) becomes
+    one such product per group on the group's slices, in a loop over G.
+    Products with a dynamic K or N, other element types or indexing maps,
+    or inside another parallel loop are left for `convert-linalg-to-loops`.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",

@@ -47,8 +47,14 @@
 // With the [N, K] weight each output is a dot product along k, the
 // contiguous axis of both operands: one weight row after the other, read
 // front to back (so the weight streams in memory order), 2 W lanes along k
-// per step, one horizontal sum per output; NB = 8 outputs written at once. With the [K, N] weight,
-// the outer-product tile above with MR = 1 reads the weight rows directly.
+// per step, one horizontal sum per output; NB = 8 outputs written at once. With
+// the [K, N] weight, the outer-product tile above with MR = 1 reads the weight
+// rows directly.
+//
+// Grouped weights ([G, I, O] or [G, O, I]: G independent blocks, a generic
+// over (m, g, o, i) that convert-linalg-to-loops would run with the output
+// element loaded and stored at every step of i) are split first into a loop
+// over G of 2-D products on the group's slices of x, w and y.
 //
 // Both paths are emitted; an `scf.if` on M picks one at run time (M is the
 // batch times the sequence length, dynamic). Only f32 products whose K and N
@@ -787,6 +793,141 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
 }
 
 //===----------------------------------------------------------------------===//
+// Grouped products
+//===----------------------------------------------------------------------===//
+
+/// A `glint.linear` with a grouped weight [G, I, O] (in_out) or [G, O, I]
+/// (out_in), as convert-glint-to-linalg writes it: a generic over
+/// (m, g, o, i), y[m, g, o] += x[m, g, i] · w[g, ...], on f32. Returns the
+/// layout of each group's 2-D product, or nothing for any other op.
+static std::optional<Layout> matchGroupedProduct(linalg::GenericOp op) {
+  if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || op.getNumLoops() != 4 ||
+      op->getParentOfType<scf::ForallOp>() ||
+      op->getParentOfType<scf::ParallelOp>())
+    return std::nullopt;
+  auto typeOf = [](Value v) { return dyn_cast<RankedTensorType>(v.getType()); };
+  auto xType = typeOf(op.getDpsInputOperand(0)->get());
+  auto wType = typeOf(op.getDpsInputOperand(1)->get());
+  auto yType = typeOf(op.getDpsInitOperand(0)->get());
+  if (!xType || !wType || !yType || xType.getRank() != 3 ||
+      wType.getRank() != 3 || yType.getRank() != 3 ||
+      !xType.getElementType().isF32() || !wType.getElementType().isF32() ||
+      !yType.getElementType().isF32() || !wType.hasStaticShape() ||
+      xType.isDynamicDim(1) || xType.isDynamicDim(2))
+    return std::nullopt;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  if (iterators !=
+      SmallVector<utils::IteratorType>{
+          utils::IteratorType::parallel, utils::IteratorType::parallel,
+          utils::IteratorType::parallel, utils::IteratorType::reduction})
+    return std::nullopt;
+  MLIRContext *context = op.getContext();
+  AffineExpr m, g, o, i;
+  bindDims(context, m, g, o, i);
+  auto map = [&](ArrayRef<AffineExpr> results) {
+    return AffineMap::get(4, 0, results, context);
+  };
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  if (maps[0] != map({m, g, i}) || maps[2] != map({m, g, o}))
+    return std::nullopt;
+  std::optional<Layout> layout;
+  if (maps[1] == map({g, i, o}))
+    layout = Layout::KN;
+  else if (maps[1] == map({g, o, i}))
+    layout = Layout::NK;
+  else
+    return std::nullopt;
+  // The body: out + x * w.
+  Block &body = op.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  if (!add || add.getLhs() != body.getArgument(2))
+    return std::nullopt;
+  auto mul = add.getRhs().getDefiningOp<arith::MulFOp>();
+  if (!mul || mul.getLhs() != body.getArgument(0) ||
+      mul.getRhs() != body.getArgument(1) || body.getOperations().size() != 3)
+    return std::nullopt;
+  return layout;
+}
+
+/// Rewrites a grouped product into one 2-D `linalg.matmul` per group, on
+/// the group's slices (a loop over G): the products this pass lowers. A
+/// group's output starts from the generic's fill scalar when its initial
+/// value is a filled tensor (reshaped), so that the product is outlined
+/// like any other; else from the slice of the initial value.
+static void splitGroupedProduct(linalg::GenericOp op, Layout layout,
+                                IRRewriter &rewriter) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  Value x = op.getDpsInputOperand(0)->get();
+  Value w = op.getDpsInputOperand(1)->get();
+  Value init = op.getDpsInitOperand(0)->get();
+  auto xType = cast<RankedTensorType>(x.getType());
+  auto wType = cast<RankedTensorType>(w.getType());
+  auto yType = cast<RankedTensorType>(init.getType());
+  int64_t groups = wType.getDimSize(0);
+  Value fillScalar;
+  Value source = init;
+  while (auto expand = source.getDefiningOp<tensor::ExpandShapeOp>())
+    source = expand.getSrc();
+  if (auto fill = source.getDefiningOp<linalg::FillOp>())
+    fillScalar = fill.getInputs()[0];
+  Value rows = tensor::DimOp::create(rewriter, loc, x, 0);
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value count = arith::ConstantIndexOp::create(rewriter, loc, groups);
+  auto loop = scf::ForOp::create(
+      rewriter, loc, zero, count, one, ValueRange{init},
+      [&](OpBuilder &b, Location, Value g, ValueRange args) {
+        OpFoldResult z = b.getIndexAttr(0), u = b.getIndexAttr(1);
+        auto rowsOf = [&](Value from, int64_t cols) {
+          auto type = RankedTensorType::get({ShapedType::kDynamic, cols},
+                                            b.getF32Type());
+          return tensor::ExtractSliceOp::create(
+              b, loc, type, from, ArrayRef<OpFoldResult>{z, g, z},
+              ArrayRef<OpFoldResult>{rows, u, b.getIndexAttr(cols)},
+              ArrayRef<OpFoldResult>{u, u, u});
+        };
+        Value xs = rowsOf(x, xType.getDimSize(2));
+        auto wsType = RankedTensorType::get(
+            {wType.getDimSize(1), wType.getDimSize(2)}, b.getF32Type());
+        Value ws = tensor::ExtractSliceOp::create(
+            b, loc, wsType, w, ArrayRef<OpFoldResult>{g, z, z},
+            ArrayRef<OpFoldResult>{u, b.getIndexAttr(wType.getDimSize(1)),
+                                   b.getIndexAttr(wType.getDimSize(2))},
+            ArrayRef<OpFoldResult>{u, u, u});
+        int64_t cols = yType.getDimSize(2);
+        Value start;
+        if (fillScalar) {
+          auto type = RankedTensorType::get({ShapedType::kDynamic, cols},
+                                            b.getF32Type());
+          Value empty = tensor::EmptyOp::create(b, loc, type, ValueRange{rows});
+          start = linalg::FillOp::create(b, loc, ValueRange{fillScalar},
+                                         ValueRange{empty})
+                      .getResult(0);
+        } else {
+          start = rowsOf(args[0], cols);
+        }
+        Value product = layout == Layout::KN
+                            ? linalg::MatmulOp::create(
+                                  b, loc, TypeRange{start.getType()},
+                                  ValueRange{xs, ws}, ValueRange{start})
+                                  ->getResult(0)
+                            : linalg::MatmulTransposeBOp::create(
+                                  b, loc, TypeRange{start.getType()},
+                                  ValueRange{xs, ws}, ValueRange{start})
+                                  ->getResult(0);
+        Value next = tensor::InsertSliceOp::create(
+            b, loc, product, args[0], ArrayRef<OpFoldResult>{z, g, z},
+            ArrayRef<OpFoldResult>{rows, u, b.getIndexAttr(cols)},
+            ArrayRef<OpFoldResult>{u, u, u});
+        scf::YieldOp::create(b, loc, next);
+      });
+  rewriter.replaceOp(op, loop.getResults());
+}
+
+//===----------------------------------------------------------------------===//
 // The pass
 //===----------------------------------------------------------------------===//
 
@@ -808,9 +949,16 @@ struct VectorizeMatmulPass
     blocking.depthBlock = std::max<int64_t>(depthBlock, 1);
     blocking.panelChunk = std::max<int64_t>(panelChunk, 1);
     blocking.packMinRows = std::max<int64_t>(packMinRows, 1);
+    IRRewriter rewriter(&getContext());
+    SmallVector<std::pair<linalg::GenericOp, Layout>> grouped;
+    getOperation()->walk([&](linalg::GenericOp op) {
+      if (std::optional<Layout> layout = matchGroupedProduct(op))
+        grouped.push_back({op, *layout});
+    });
+    for (auto [op, layout] : grouped)
+      splitGroupedProduct(op, layout, rewriter);
     SmallVector<linalg::MatmulOp> products;
     getOperation()->walk([&](linalg::MatmulOp op) { products.push_back(op); });
-    IRRewriter rewriter(&getContext());
     SymbolTable symbols(getOperation());
     for (linalg::MatmulOp op : products) {
       std::optional<Layout> layout = MatmulLowering::match(op);

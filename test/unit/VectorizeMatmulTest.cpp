@@ -14,7 +14,8 @@
 // with 0x7f bytes (3.4e38 as floats), so an output element that the loops
 // forget to write fails. The shapes are awkward on purpose: N and K not
 // multiples of the vector width or the panel, K = 1, K above the depth
-// block, a single row.
+// block, a single row. Grouped weights ([G, out, in] or [G, in, out], as
+// RWKV-6's token-shift LoRA has) become one such product per group.
 //
 //===----------------------------------------------------------------------===//
 
@@ -50,22 +51,29 @@ struct Case {
   bool bias;
   /// (B, L) pairs to run; rows = B * L.
   std::vector<std::pair<int64_t, int64_t>> sizes;
+  /// G > 1: a grouped weight, G blocks of in -> out.
+  int64_t groups = 1;
 };
 
 void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
 
-class VectorizeMatmulTest : public glint::testing::CompiledTest<Case> {};
+class VectorizeMatmulTest : public glint::testing::CompiledTest<Case> {
+protected:
+  void checkCompiled(const Case &c);
+};
+class GroupedMatmulTest : public VectorizeMatmulTest {};
 
 /// One glint.linear of case `c` in @forward, its weight of element type
 /// `weightElement` (an argument, as is the bias when the case has one).
 std::string linearSource(const Case &c, llvm::StringRef weightElement) {
-  std::string x = llvm::formatv("tensor<?x?x{0}xf32>", c.in).str();
-  std::string y = llvm::formatv("tensor<?x?x{0}xf32>", c.out).str();
-  std::string w =
-      c.outIn
-          ? llvm::formatv("tensor<{0}x{1}x{2}>", c.out, c.in, weightElement)
-          : llvm::formatv("tensor<{0}x{1}x{2}>", c.in, c.out, weightElement);
-  std::string b = llvm::formatv("tensor<{0}xf32>", c.out).str();
+  std::string x = llvm::formatv("tensor<?x?x{0}xf32>", c.groups * c.in).str();
+  std::string y = llvm::formatv("tensor<?x?x{0}xf32>", c.groups * c.out).str();
+  std::string group = c.groups > 1 ? std::to_string(c.groups) + "x" : "";
+  std::string w = c.outIn ? llvm::formatv("tensor<{0}{1}x{2}x{3}>", group,
+                                          c.out, c.in, weightElement)
+                          : llvm::formatv("tensor<{0}{1}x{2}x{3}>", group, c.in,
+                                          c.out, weightElement);
+  std::string b = llvm::formatv("tensor<{0}xf32>", c.groups * c.out).str();
   return llvm::formatv(
       "func.func @forward(%x: {0}, %w: {1}{2}) -> {3} {{\n"
       "  %y = glint.linear %x, %w{4}{5} : ({0}, {1}{6}) -> {3}\n"
@@ -91,8 +99,8 @@ void expectVectorized(ModuleOp module) {
   EXPECT_GT(fmas, 0);
 }
 
-TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
-  const Case &c = GetParam();
+/// Case `c` with f32 weights, compiled, against the evaluator.
+void VectorizeMatmulTest::checkCompiled(const Case &c) {
   std::string source = linearSource(c, "f32");
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(source, context.get());
@@ -103,21 +111,32 @@ TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
   std::unique_ptr<rt::CompiledModel> model;
   ASSERT_NO_FATAL_FAILURE(glint::testing::compileAndLoad(*module, model));
 
-  Array weight = mlir::glint::testing::randomArray(
-      rng,
-      c.outIn ? ArrayRef<int64_t>{c.out, c.in} : ArrayRef<int64_t>{c.in, c.out},
-      -1.0, 1.0);
-  Array bias = mlir::glint::testing::randomArray(rng, {c.out}, -1.0, 1.0);
+  SmallVector<int64_t> shape = c.outIn ? SmallVector<int64_t>{c.out, c.in}
+                                       : SmallVector<int64_t>{c.in, c.out};
+  if (c.groups > 1)
+    shape.insert(shape.begin(), c.groups);
+  Array weight = mlir::glint::testing::randomArray(rng, shape, -1.0, 1.0);
+  Array bias =
+      mlir::glint::testing::randomArray(rng, {c.groups * c.out}, -1.0, 1.0);
   for (auto [batch, len] : c.sizes) {
     SCOPED_TRACE(llvm::formatv("B = {0}, L = {1}", batch, len).str());
     std::vector<Array> inputs = {
-        mlir::glint::testing::randomArray(rng, {batch, len, c.in}, -1.0, 1.0),
+        mlir::glint::testing::randomArray(rng, {batch, len, c.groups * c.in},
+                                          -1.0, 1.0),
         weight};
     if (c.bias)
       inputs.push_back(bias);
     glint::testing::expectMatchesEvaluator(*model, *module, inputs, 1e-5,
                                            source);
   }
+}
+
+TEST_P(VectorizeMatmulTest, CompiledMatchesReference) {
+  checkCompiled(GetParam());
+}
+
+TEST_P(GroupedMatmulTest, CompiledMatchesReference) {
+  checkCompiled(GetParam());
 }
 
 /// The same products with the weight kept in bf16 (glint-narrow-weights'
@@ -192,6 +211,19 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"SingleOutputInOut", 9, 1, false, true, kRows},
         Case{"WideOutIn", 24, 300, true, true, kRows},
         Case{"WideInOut", 24, 300, false, true, kRows}),
+    [](const ::testing::TestParamInfo<Case> &info) { return info.param.name; });
+
+// Grouped weights: in and out are each group's; a grouped product without
+// a bias starts from a fill (outlined like the others), one with a bias
+// from the bias rows.
+INSTANTIATE_TEST_SUITE_P(
+    Cases, GroupedMatmulTest,
+    ::testing::Values(
+        // name, in (K), out (N), [out, in], bias, rows, groups
+        Case{"OutIn", 32, 8, true, false, kRows, 5},
+        Case{"InOut", 8, 32, false, false, kRows, 5},
+        Case{"OutInBias", 19, 13, true, true, kRows, 3},
+        Case{"InOutBias", 13, 40, false, true, kRows, 2}),
     [](const ::testing::TestParamInfo<Case> &info) { return info.param.name; });
 
 } // namespace
