@@ -6,6 +6,7 @@
 
 #include "runtime/io/InputLimits.h"
 
+#include "llvm/ADT/APInt.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -68,8 +69,9 @@ size_t skipSpaces(llvm::StringRef text, size_t i) {
 }
 
 /// Where the integer array `[a, b, ...]` (DenseI64ArrayAttr's syntax:
-/// decimal or hexadecimal integers, a sign allowed) starting at `i` stops
-/// being one, or npos if it is one.
+/// decimal or hexadecimal integers, a sign allowed, each fitting in 64 bits:
+/// a larger one fails to parse as well, found by fuzz-lower) starting at `i`
+/// stops being one, or npos if it is one.
 size_t badIntegerArray(llvm::StringRef text, size_t i) {
   if (i >= text.size() || text[i] != '[')
     return i;
@@ -77,10 +79,12 @@ size_t badIntegerArray(llvm::StringRef text, size_t i) {
   if (i < text.size() && text[i] == ']')
     return llvm::StringRef::npos;
   while (true) {
-    if (i < text.size() && text[i] == '-')
+    bool negative = i < text.size() && text[i] == '-';
+    if (negative)
       ++i;
     size_t digits = i;
-    if (text.substr(i).starts_with("0x"))
+    bool hex = text.substr(i).starts_with("0x");
+    if (hex)
       for (i += 2; i < text.size() && llvm::isHexDigit(text[i]);)
         ++i;
     else
@@ -88,6 +92,14 @@ size_t badIntegerArray(llvm::StringRef text, size_t i) {
         ++i;
     if (i == digits || (i < text.size() && isWordChar(text[i])))
       return i;
+    // Magnitudes up to 2^63 - 1, or 2^63 when negative.
+    llvm::APInt magnitude;
+    if (text.slice(digits + (hex ? 2 : 0), i)
+            .getAsInteger(hex ? 16 : 10, magnitude) ||
+        (magnitude.getActiveBits() > 63 &&
+         !(negative && magnitude.getActiveBits() == 64 &&
+           magnitude.isPowerOf2())))
+      return digits;
     i = skipSpaces(text, i);
     if (i < text.size() && text[i] == ']')
       return llvm::StringRef::npos;

@@ -104,7 +104,12 @@ TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
         "linalg.transpose permutation = [-]",
         // Form feed and vertical tab are no whitespace to MLIR's lexer.
         "linalg.transpose permutation = [0, \f1]",
-        "linalg.transpose permutation =\v[0, 1]"})
+        "linalg.transpose permutation =\v[0, 1]",
+        // Integers past 64 bits fail to parse too (found by fuzz-lower).
+        "linalg.transpose permutation = [0, 88888888888888888888888]",
+        "linalg.transpose permutation = [0, 9223372036854775808]",
+        "linalg.transpose permutation = [0, -9223372036854775809]",
+        "linalg.broadcast dimensions = [0xffffffffffffffff]"})
     EXPECT_NE(errorOf(checkIRBeforeParsing(bad, "m.mlir")), "") << bad;
   EXPECT_EQ(errorOf(checkIRBeforeParsing(
                 "%r = linalg.transpose ins(%x : tensor<2x3xf32>)\n"
@@ -124,6 +129,8 @@ TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
         "tensor<2x3xf32>) dimensions = [0]",
         "linalg.transpose ins(%x) outs(%y) permutation=\n  [1, 0]",
         "linalg.transpose permutation = [ 0x1 ,-2,3 ]",
+        "linalg.transpose permutation = [9223372036854775807, "
+        "-9223372036854775808, 0x7fffffffffffffff]",
         "linalg.reduce dimensions = []", "linalg.broadcast dimensions",
         "\"linalg.broadcast\"(%x, %y) <{dimensions = array<i64: 0>}>",
         "glint.foo {dimensions = 3}",
