@@ -434,12 +434,14 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
     if (normalize)
       init = s.put(s.minusInf(), init, {zero, s.idx(value + 1)});
     Value ckpt0 = tensor::EmptyOp::create(builder, loc, ckptType, chunks);
+    // The last chunk's steps are not run: no chunk starts after it.
+    Value lastStart = s.imul(s.isub(chunks, one), chunkSize);
     Value ckpt = s.loop(
         zero, chunks, {init, ckpt0},
         [&](Value c, ValueRange args) -> SmallVector<Value> {
           Value saved = insertTile(args[0], args[1], c);
           Value start = s.imul(c, chunkSize);
-          Value end = s.imin(lengthValue, s.iadd(start, chunkSize));
+          Value end = s.imin(lastStart, s.iadd(start, chunkSize));
           Value S = s.loop(start, end, args[0], [&](Value p, ValueRange st) {
             return SmallVector<Value>{forwardStep(s, st[0], b, h, g, p)};
           })[0];

@@ -379,16 +379,20 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                          ? read(bb, op.getSkip(), {c0}, width, fullBlocks)
                          : Value();
 
-        // Forward: the state at the start of each chunk of steps.
+        // Forward: the state at the start of each chunk of steps (the last
+        // chunk's steps are not needed: nothing starts after it).
         SmallVector<Value> init(key, zeros(bb, width));
         init.push_back(ckpt);
+        Value lastStart = arith::MulIOp::create(
+            bb, loc, arith::SubIOp::create(bb, loc, chunks, one),
+            index(bb, chunk));
         auto forward = scf::ForOp::create(
             bb, loc, zero, chunks, one, init,
             [&](OpBuilder &fb, Location, Value c, ValueRange args) {
               Value saved = storeTile(fb, args.take_front(key), args[key], c);
               Value start = arith::MulIOp::create(fb, loc, c, index(fb, chunk));
               Value end = minIndex(
-                  fb, lengthValue,
+                  fb, lastStart,
                   arith::AddIOp::create(fb, loc, start, index(fb, chunk)));
               auto steps = scf::ForOp::create(
                   fb, loc, start, end, one, args.take_front(key),
