@@ -677,11 +677,15 @@ void MatmulLowering::lower() {
   Value dest = init;
   initial = initialOf(op);
   if (initial.kind != Initial::Tensor) {
+    // Its sizes are A's rows and the weight's columns: asking the fill or
+    // broadcast for them would keep it alive, and bufferization would then
+    // write the whole output once before the product does.
     auto type = cast<RankedTensorType>(init.getType());
     SmallVector<Value> dynamic;
     for (int64_t d = 0; d < 2; ++d)
       if (type.isDynamicDim(d))
-        dynamic.push_back(tensor::DimOp::create(rewriter, loc, init, d));
+        dynamic.push_back(
+            tensor::DimOp::create(rewriter, loc, d == 0 ? a : init, d));
     dest = tensor::EmptyOp::create(rewriter, loc, type, dynamic);
   }
 
