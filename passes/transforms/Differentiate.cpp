@@ -22,6 +22,8 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -57,10 +59,16 @@ public:
   bool isActive(Value value) const override { return active.contains(value); }
   void accumulate(Value value, Value cotangent) override {
     Value &sum = cotangents[value];
-    sum =
-        sum ? arith::AddFOp::create(builder, cotangent.getLoc(), sum, cotangent)
-                  .getResult()
-            : cotangent;
+    if (!sum) {
+      sum = cotangent;
+      return;
+    }
+    if (Value joined = joinSlices(sum, cotangent)) {
+      sum = joined;
+      return;
+    }
+    sum = arith::AddFOp::create(builder, cotangent.getLoc(), sum, cotangent)
+              .getResult();
   }
 
   void markActive(Value value) { active.insert(value); }
@@ -70,12 +78,145 @@ public:
   LogicalResult differentiateStandard(Operation *op);
 
 private:
+  /// A slice written into zeros: what the cotangent of an extract_slice's
+  /// source is.
+  struct Slice {
+    Value source;
+    SmallVector<OpFoldResult> offsets, sizes;
+  };
+  /// `value` as slices written (unit strides) into a zero fill, the first
+  /// written first; the fill, or null if `value` is no such chain.
+  static linalg::FillOp slicesIntoZeros(Value value,
+                                        SmallVector<Slice> &slices);
+  /// The sum of two such chains whose slices do not overlap, written as one
+  /// chain without the sum: into the first one's zeros, or into an empty
+  /// tensor where the slices cover it; null for anything else (the caller
+  /// adds). The old chains are left as they are (another cotangent may be
+  /// the same value); unused, they go with the next canonicalisation.
+  Value joinSlices(Value sum, Value cotangent);
+
   OpBuilder &builder;
   DenseMap<Value, Value> cotangents;
   DenseSet<Value> active;
 };
 
+/// Whether two sizes or offsets are the same: equal constants, one value,
+/// or the same dimension of one tensor.
+bool sameSize(OpFoldResult a, OpFoldResult b) {
+  if (isEqualConstantIntOrValue(a, b))
+    return true;
+  auto dimA = dyn_cast_if_present<Value>(a)
+                  ? dyn_cast<Value>(a).getDefiningOp<tensor::DimOp>()
+                  : tensor::DimOp();
+  auto dimB = dyn_cast_if_present<Value>(b)
+                  ? dyn_cast<Value>(b).getDefiningOp<tensor::DimOp>()
+                  : tensor::DimOp();
+  if (!dimA || !dimB || dimA.getSource() != dimB.getSource())
+    return false;
+  std::optional<int64_t> ia = dimA.getConstantIndex(),
+                         ib = dimB.getConstantIndex();
+  return ia && ib && *ia == *ib;
+}
+
+/// Whether two slices provably do not overlap: in some dimension both
+/// ranges are constant and apart.
+bool disjoint(ArrayRef<OpFoldResult> offsetsA, ArrayRef<OpFoldResult> sizesA,
+              ArrayRef<OpFoldResult> offsetsB, ArrayRef<OpFoldResult> sizesB) {
+  for (size_t d = 0; d < offsetsA.size(); ++d) {
+    std::optional<int64_t> oa = getConstantIntValue(offsetsA[d]),
+                           sa = getConstantIntValue(sizesA[d]),
+                           ob = getConstantIntValue(offsetsB[d]),
+                           sb = getConstantIntValue(sizesB[d]);
+    if (oa && sa && ob && sb && (*oa + *sa <= *ob || *ob + *sb <= *oa))
+      return true;
+  }
+  return false;
+}
+
 } // namespace
+
+linalg::FillOp Cotangents::slicesIntoZeros(Value value,
+                                           SmallVector<Slice> &slices) {
+  SmallVector<Slice> reversed;
+  while (auto insert = value.getDefiningOp<tensor::InsertSliceOp>()) {
+    if (!llvm::all_of(insert.getMixedStrides(), [](OpFoldResult stride) {
+          return isConstantIntValue(stride, 1);
+        }))
+      return {};
+    reversed.push_back(
+        {insert.getSource(), insert.getMixedOffsets(), insert.getMixedSizes()});
+    value = insert.getDest();
+  }
+  auto fill = value.getDefiningOp<linalg::FillOp>();
+  if (!fill || reversed.empty() ||
+      !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+    return {};
+  // Rank-reducing slices are left alone.
+  for (const Slice &slice : reversed)
+    if (cast<RankedTensorType>(slice.source.getType()).getRank() !=
+        static_cast<int64_t>(slice.offsets.size()))
+      return {};
+  slices.append(reversed.rbegin(), reversed.rend());
+  return fill;
+}
+
+Value Cotangents::joinSlices(Value sum, Value cotangent) {
+  SmallVector<Slice> slices, more;
+  linalg::FillOp zeros = slicesIntoZeros(sum, slices);
+  if (!zeros || !slicesIntoZeros(cotangent, more))
+    return {};
+  for (const Slice &b : more)
+    for (const Slice &a : slices)
+      if (!disjoint(a.offsets, a.sizes, b.offsets, b.sizes))
+        return {};
+  slices.append(more);
+
+  // The slices cover the tensor when all but one dimension are whole in
+  // each, and their ranges in that one tile it.
+  auto type = cast<RankedTensorType>(sum.getType());
+  Value empty = zeros.getOutputs()[0];
+  auto emptyOp = empty.getDefiningOp<tensor::EmptyOp>();
+  if (!emptyOp)
+    return {};
+  SmallVector<OpFoldResult> full = emptyOp.getMixedSizes();
+  bool covered = false;
+  for (int64_t d = 0; d < type.getRank() && !covered; ++d) {
+    if (type.isDynamicDim(d))
+      continue;
+    SmallVector<std::pair<int64_t, int64_t>> ranges;
+    bool whole = true;
+    for (const Slice &slice : slices) {
+      for (int64_t e = 0; e < type.getRank(); ++e)
+        if (e != d && !(isConstantIntValue(slice.offsets[e], 0) &&
+                        sameSize(slice.sizes[e], full[e])))
+          whole = false;
+      std::optional<int64_t> o = getConstantIntValue(slice.offsets[d]),
+                             n = getConstantIntValue(slice.sizes[d]);
+      if (!o || !n)
+        whole = false;
+      else
+        ranges.push_back({*o, *o + *n});
+    }
+    if (!whole)
+      continue;
+    llvm::sort(ranges);
+    int64_t end = 0;
+    for (auto [begin, stop] : ranges)
+      if (begin <= end)
+        end = std::max(end, stop);
+    covered = end >= type.getDimSize(d);
+  }
+
+  Location loc = cotangent.getLoc();
+  Value chain = covered ? empty : zeros.getResult(0);
+  for (const Slice &slice : slices)
+    chain = tensor::InsertSliceOp::create(
+                builder, loc, slice.source, chain, slice.offsets, slice.sizes,
+                SmallVector<OpFoldResult>(slice.offsets.size(),
+                                          builder.getIndexAttr(1)))
+                .getResult();
+  return chain;
+}
 
 LogicalResult Cotangents::differentiateStandard(Operation *op) {
   Location loc = op->getLoc();

@@ -261,6 +261,31 @@ const OpCase kOpCases[] = {
   }
 })",
      {{2, 5, 6}, {2, 2, 3}}},
+    // Slices of one tensor: their cotangents are written into one tensor
+    // (three tiling x's last axis, two leaving a gap in y's) rather than
+    // summed, and x1, used twice, adds its own.
+    {"disjoint_slices",
+     R"(module {
+  func.func @forward(%x: tensor<?x?x9xf32>, %y: tensor<?x?x7xf32>) -> tensor<?x?x3xf32> {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %b = tensor.dim %x, %c0 : tensor<?x?x9xf32>
+    %l = tensor.dim %x, %c1 : tensor<?x?x9xf32>
+    %x0 = tensor.extract_slice %x[0, 0, 0] [%b, %l, 3] [1, 1, 1] : tensor<?x?x9xf32> to tensor<?x?x3xf32>
+    %x1 = tensor.extract_slice %x[0, 0, 3] [%b, %l, 3] [1, 1, 1] : tensor<?x?x9xf32> to tensor<?x?x3xf32>
+    %x2 = tensor.extract_slice %x[0, 0, 6] [%b, %l, 3] [1, 1, 1] : tensor<?x?x9xf32> to tensor<?x?x3xf32>
+    %y0 = tensor.extract_slice %y[0, 0, 0] [%b, %l, 3] [1, 1, 1] : tensor<?x?x7xf32> to tensor<?x?x3xf32>
+    %y1 = tensor.extract_slice %y[0, 0, 4] [%b, %l, 3] [1, 1, 1] : tensor<?x?x7xf32> to tensor<?x?x3xf32>
+    %p = arith.mulf %x0, %x1 : tensor<?x?x3xf32>
+    %q = arith.mulf %p, %x2 : tensor<?x?x3xf32>
+    %r = arith.mulf %y0, %y1 : tensor<?x?x3xf32>
+    %s = arith.addf %q, %r : tensor<?x?x3xf32>
+    %t = math.exp %x1 : tensor<?x?x3xf32>
+    %u = arith.mulf %s, %t : tensor<?x?x3xf32>
+    return %u : tensor<?x?x3xf32>
+  }
+})",
+     {{2, 5, 9}, {2, 5, 7}}},
     {"conv1d_and_token_shift",
      R"(module {
   ml_program.global private @w(#ml_program.extern : tensor<4x3xf32>) : tensor<4x3xf32>
