@@ -251,24 +251,35 @@ private:
 
 } // namespace
 
-std::optional<Layout> MatmulLowering::match(linalg::MatmulOp op) {
+/// The tensor types of a product's A, weight and output (two inputs, one
+/// init, all ranked tensors), or nothing; nothing too for one nested in
+/// another parallel loop, where its forall would nest.
+static std::optional<std::array<RankedTensorType, 3>>
+productTypes(linalg::LinalgOp op) {
   if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
-      op.getNumDpsInits() != 1)
+      op.getNumDpsInits() != 1 || op->getParentOfType<scf::ForallOp>() ||
+      op->getParentOfType<scf::ParallelOp>())
     return std::nullopt;
   auto typeOf = [](Value v) { return dyn_cast<RankedTensorType>(v.getType()); };
-  auto aType = typeOf(op.getDpsInputOperand(0)->get());
-  auto wType = typeOf(op.getDpsInputOperand(1)->get());
-  auto cType = typeOf(op.getDpsInitOperand(0)->get());
-  if (!aType || !wType || !cType || aType.getRank() != 2 ||
-      wType.getRank() != 2 || cType.getRank() != 2 ||
+  std::array<RankedTensorType, 3> types = {
+      typeOf(op.getDpsInputOperand(0)->get()),
+      typeOf(op.getDpsInputOperand(1)->get()),
+      typeOf(op.getDpsInitOperand(0)->get())};
+  if (!types[0] || !types[1] || !types[2])
+    return std::nullopt;
+  return types;
+}
+
+std::optional<Layout> MatmulLowering::match(linalg::MatmulOp op) {
+  std::optional<std::array<RankedTensorType, 3>> types = productTypes(op);
+  if (!types)
+    return std::nullopt;
+  auto [aType, wType, cType] = *types;
+  if (aType.getRank() != 2 || wType.getRank() != 2 || cType.getRank() != 2 ||
       !aType.getElementType().isF32() ||
       !isa<Float32Type, BFloat16Type, Float16Type>(wType.getElementType()) ||
       !cType.getElementType().isF32() || !wType.hasStaticShape() ||
       aType.isDynamicDim(1))
-    return std::nullopt;
-  // Nested in another parallel loop, a forall here would nest: leave it.
-  if (op->getParentOfType<scf::ForallOp>() ||
-      op->getParentOfType<scf::ParallelOp>())
     return std::nullopt;
   MLIRContext *context = op.getContext();
   AffineExpr m, n, k;
@@ -805,17 +816,11 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
 /// (m, g, o, i), y[m, g, o] += x[m, g, i] · w[g, ...], on f32. Returns the
 /// layout of each group's 2-D product, or nothing for any other op.
 static std::optional<Layout> matchGroupedProduct(linalg::GenericOp op) {
-  if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
-      op.getNumDpsInits() != 1 || op.getNumLoops() != 4 ||
-      op->getParentOfType<scf::ForallOp>() ||
-      op->getParentOfType<scf::ParallelOp>())
+  std::optional<std::array<RankedTensorType, 3>> types = productTypes(op);
+  if (!types || op.getNumLoops() != 4)
     return std::nullopt;
-  auto typeOf = [](Value v) { return dyn_cast<RankedTensorType>(v.getType()); };
-  auto xType = typeOf(op.getDpsInputOperand(0)->get());
-  auto wType = typeOf(op.getDpsInputOperand(1)->get());
-  auto yType = typeOf(op.getDpsInitOperand(0)->get());
-  if (!xType || !wType || !yType || xType.getRank() != 3 ||
-      wType.getRank() != 3 || yType.getRank() != 3 ||
+  auto [xType, wType, yType] = *types;
+  if (xType.getRank() != 3 || wType.getRank() != 3 || yType.getRank() != 3 ||
       !xType.getElementType().isF32() || !wType.getElementType().isF32() ||
       !yType.getElementType().isF32() || !wType.hasStaticShape() ||
       xType.isDynamicDim(1) || xType.isDynamicDim(2))
