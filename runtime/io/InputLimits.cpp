@@ -48,12 +48,17 @@ bool isWordChar(char c) {
 }
 
 /// The array keyword of a linalg op whose custom parser crashes when the
-/// array after `keyword =` does not parse, or "" for any other word.
+/// array after `keyword =` does not parse (an integer list), or, for
+/// linalg.generic, has an element that is not a string (found by
+/// fuzz-lower: `iterator_types = [7]`; `mlir-opt` 22 crashes the same
+/// way); "" for any other word.
 llvm::StringRef arrayKeywordOf(llvm::StringRef word) {
   if (word == "linalg.broadcast" || word == "linalg.reduce")
     return "dimensions";
   if (word == "linalg.transpose")
     return "permutation";
+  if (word == "linalg.generic")
+    return "iterator_types";
   return "";
 }
 
@@ -101,6 +106,27 @@ size_t badIntegerArray(llvm::StringRef text, size_t i) {
            magnitude.isPowerOf2())))
       return digits;
     i = skipSpaces(text, i);
+    if (i < text.size() && text[i] == ']')
+      return llvm::StringRef::npos;
+    if (i >= text.size() || text[i] != ',')
+      return i;
+    i = skipSpaces(text, i + 1);
+  }
+}
+
+/// Where the array of strings `["a", "b", ...]` starting at `i` has an
+/// element that is not a string, or npos if it has none (anything other
+/// than an array there is left to the parser, which reports it).
+size_t badStringArray(llvm::StringRef text, size_t i) {
+  if (i >= text.size() || text[i] != '[')
+    return llvm::StringRef::npos;
+  i = skipSpaces(text, i + 1);
+  if (i < text.size() && text[i] == ']')
+    return llvm::StringRef::npos;
+  while (true) {
+    if (i >= text.size() || text[i] != '"')
+      return i;
+    i = skipSpaces(text, skipString(text, i) + 1);
     if (i < text.size() && text[i] == ']')
       return llvm::StringRef::npos;
     if (i >= text.size() || text[i] != ',')
@@ -214,11 +240,15 @@ llvm::Error mlir::glint::runtime::checkIRBeforeParsing(llvm::StringRef text,
         size_t equal = skipSpaces(text, end);
         if (equal < text.size() && text[equal] == '=') {
           size_t array = skipSpaces(text, equal + 1);
-          size_t bad = badIntegerArray(text, array);
+          bool strings = pendingKeyword == "iterator_types";
+          size_t bad = strings ? badStringArray(text, array)
+                               : badIntegerArray(text, array);
           if (bad != llvm::StringRef::npos) {
             return errorAt(text, source, bad,
-                           "expected a list of integers in [...] after '" +
-                               pendingKeyword + " =' of " + pendingOp);
+                           llvm::Twine("expected a list of ") +
+                               (strings ? "strings" : "integers") +
+                               " in [...] after '" + pendingKeyword +
+                               " =' of " + pendingOp);
           }
         }
         pendingKeyword = "";

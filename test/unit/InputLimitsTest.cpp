@@ -122,6 +122,28 @@ TEST(InputLimitsTest, LinalgArraysThatCrashTheParserAreRefused) {
                 "outs(%y : tensor<f32>) dimensions = v",
                 "m.mlir")),
             "");
+  // linalg.generic's iterator types must be strings in its custom form
+  // (found by fuzz-lower: an integer there crashes MLIR 22's parser).
+  EXPECT_EQ(errorOf(checkIRBeforeParsing(
+                "%r = linalg.generic {indexing_maps = [#m, #m],\n"
+                "  iterator_types = [\"parallel\", 4294967296]}",
+                "m.mlir")),
+            "m.mlir:2:33: expected a list of strings in [...] after "
+            "'iterator_types =' of linalg.generic");
+  for (const char *bad :
+       {"linalg.generic {iterator_types = [7]}",
+        "linalg.generic {iterator_types = [#linalg.iterator_type<parallel>]}",
+        "linalg.generic {iterator_types = [[1]]}",
+        "linalg.generic {iterator_types = [\"parallel\" \"reduction\"]}"})
+    EXPECT_NE(errorOf(checkIRBeforeParsing(bad, "m.mlir")), "") << bad;
+  for (const char *good :
+       {"linalg.generic {indexing_maps = [#m], iterator_types = "
+        "[\"parallel\", \"reduction\"]} ins(%x : tensor<4xf32>)",
+        "linalg.generic {iterator_types = [ ]}",
+        "linalg.generic {iterator_types = 7}",
+        "\"linalg.generic\"(%x) <{iterator_types = "
+        "[#linalg.iterator_type<parallel>]}>"})
+    EXPECT_EQ(errorOf(checkIRBeforeParsing(good, "m.mlir")), "") << good;
   // Well-formed: the array, a missing `=` (the parser reports it), the
   // generic form (a string), the attribute of another op, comments.
   for (const char *good :
