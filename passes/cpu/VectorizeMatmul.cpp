@@ -688,9 +688,9 @@ void MatmulLowering::lower() {
   Value dest = init;
   initial = initialOf(op);
   if (initial.kind != Initial::Tensor) {
-    // Its sizes are A's rows and the weight's columns: asking the fill or
-    // broadcast for them would keep it alive, and bufferization would then
-    // write the whole output once before the product does.
+    // Its row count is A's: asking the fill or broadcast for it would keep
+    // that alive, and bufferization would then write the whole output once
+    // before the product does.
     auto type = cast<RankedTensorType>(init.getType());
     SmallVector<Value> dynamic;
     for (int64_t d = 0; d < 2; ++d)

@@ -105,12 +105,11 @@ private:
 bool sameSize(OpFoldResult a, OpFoldResult b) {
   if (isEqualConstantIntOrValue(a, b))
     return true;
-  auto dimA = dyn_cast_if_present<Value>(a)
-                  ? dyn_cast<Value>(a).getDefiningOp<tensor::DimOp>()
-                  : tensor::DimOp();
-  auto dimB = dyn_cast_if_present<Value>(b)
-                  ? dyn_cast<Value>(b).getDefiningOp<tensor::DimOp>()
-                  : tensor::DimOp();
+  auto dimOf = [](OpFoldResult size) {
+    auto value = dyn_cast<Value>(size);
+    return value ? value.getDefiningOp<tensor::DimOp>() : tensor::DimOp();
+  };
+  tensor::DimOp dimA = dimOf(a), dimB = dimOf(b);
   if (!dimA || !dimB || dimA.getSource() != dimB.getSource())
     return false;
   std::optional<int64_t> ia = dimA.getConstantIndex(),

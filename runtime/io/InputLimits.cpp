@@ -7,6 +7,7 @@
 #include "runtime/io/InputLimits.h"
 
 #include "llvm/ADT/APInt.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -73,38 +74,18 @@ size_t skipSpaces(llvm::StringRef text, size_t i) {
   return i;
 }
 
-/// Where the integer array `[a, b, ...]` (DenseI64ArrayAttr's syntax:
-/// decimal or hexadecimal integers, a sign allowed, each fitting in 64 bits:
-/// a larger one fails to parse as well, found by fuzz-lower) starting at `i`
-/// stops being one, or npos if it is one.
-size_t badIntegerArray(llvm::StringRef text, size_t i) {
-  if (i >= text.size() || text[i] != '[')
-    return i;
+/// Where the list whose '[' is at `i` has an element that `element`
+/// refuses or lacks a ',' or ']' after one, or npos if it is a whole list.
+/// `element` is called at each element's start: it moves `i` past the
+/// element and returns npos, or returns where the element is wrong.
+size_t badList(llvm::StringRef text, size_t i,
+               llvm::function_ref<size_t(size_t &)> element) {
   i = skipSpaces(text, i + 1);
   if (i < text.size() && text[i] == ']')
     return llvm::StringRef::npos;
   while (true) {
-    bool negative = i < text.size() && text[i] == '-';
-    if (negative)
-      ++i;
-    size_t digits = i;
-    bool hex = text.substr(i).starts_with("0x");
-    if (hex)
-      for (i += 2; i < text.size() && llvm::isHexDigit(text[i]);)
-        ++i;
-    else
-      while (i < text.size() && llvm::isDigit(text[i]))
-        ++i;
-    if (i == digits || (i < text.size() && isWordChar(text[i])))
-      return i;
-    // Magnitudes up to 2^63 - 1, or 2^63 when negative.
-    llvm::APInt magnitude;
-    if (text.slice(digits + (hex ? 2 : 0), i)
-            .getAsInteger(hex ? 16 : 10, magnitude) ||
-        (magnitude.getActiveBits() > 63 &&
-         !(negative && magnitude.getActiveBits() == 64 &&
-           magnitude.isPowerOf2())))
-      return digits;
+    if (size_t bad = element(i); bad != llvm::StringRef::npos)
+      return bad;
     i = skipSpaces(text, i);
     if (i < text.size() && text[i] == ']')
       return llvm::StringRef::npos;
@@ -114,25 +95,51 @@ size_t badIntegerArray(llvm::StringRef text, size_t i) {
   }
 }
 
+/// Where the integer array `[a, b, ...]` (DenseI64ArrayAttr's syntax:
+/// decimal or hexadecimal integers, a sign allowed, each fitting in 64 bits:
+/// a larger one fails to parse as well, found by fuzz-lower) starting at `i`
+/// stops being one, or npos if it is one.
+size_t badIntegerArray(llvm::StringRef text, size_t i) {
+  if (i >= text.size() || text[i] != '[')
+    return i;
+  return badList(text, i, [&](size_t &at) {
+    bool negative = at < text.size() && text[at] == '-';
+    if (negative)
+      ++at;
+    size_t digits = at;
+    bool hex = text.substr(at).starts_with("0x");
+    if (hex)
+      for (at += 2; at < text.size() && llvm::isHexDigit(text[at]);)
+        ++at;
+    else
+      while (at < text.size() && llvm::isDigit(text[at]))
+        ++at;
+    if (at == digits || (at < text.size() && isWordChar(text[at])))
+      return at;
+    // Magnitudes up to 2^63 - 1, or 2^63 when negative.
+    llvm::APInt magnitude;
+    if (text.slice(digits + (hex ? 2 : 0), at)
+            .getAsInteger(hex ? 16 : 10, magnitude) ||
+        (magnitude.getActiveBits() > 63 &&
+         !(negative && magnitude.getActiveBits() == 64 &&
+           magnitude.isPowerOf2())))
+      return digits;
+    return llvm::StringRef::npos;
+  });
+}
+
 /// Where the array of strings `["a", "b", ...]` starting at `i` has an
 /// element that is not a string, or npos if it has none (anything other
 /// than an array there is left to the parser, which reports it).
 size_t badStringArray(llvm::StringRef text, size_t i) {
   if (i >= text.size() || text[i] != '[')
     return llvm::StringRef::npos;
-  i = skipSpaces(text, i + 1);
-  if (i < text.size() && text[i] == ']')
+  return badList(text, i, [&](size_t &at) {
+    if (at >= text.size() || text[at] != '"')
+      return at;
+    at = skipString(text, at) + 1;
     return llvm::StringRef::npos;
-  while (true) {
-    if (i >= text.size() || text[i] != '"')
-      return i;
-    i = skipSpaces(text, skipString(text, i) + 1);
-    if (i < text.size() && text[i] == ']')
-      return llvm::StringRef::npos;
-    if (i >= text.size() || text[i] != ',')
-      return i;
-    i = skipSpaces(text, i + 1);
-  }
+  });
 }
 
 /// Whether `word` names an op with a reassociation list ([[0], [1, 2]]):
