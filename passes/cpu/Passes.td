@@ -321,7 +321,9 @@ def GlintVectorizeGradients
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
            "Steps between stored states (checkpoints) of the backward scan">
   ];
-  let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
+  let dependentDialects = ["arith::ArithDialect",
+                           "bufferization::BufferizationDialect",
+                           "linalg::LinalgDialect",
                            "math::MathDialect", "scf::SCFDialect",
                            "tensor::TensorDialect", "vector::VectorDialect"];
 }
@@ -543,11 +545,23 @@ def GlintVectorizeElementwise
     Generics with reductions, several results, a body that reads its output,
     index ops, non-element-wise or non-f32 body ops, or an innermost
     dimension shorter than W / 2, are left as they are.
+
+    First (`fuse`, on by default), chains of such maps become one map, so
+    one loop: a map whose result only one other map reads, element for
+    element (not through a broadcast), is fused into that reader
+    (`linalg::fuseElementwiseOps`), and a `linalg.fill` read by a map
+    becomes a scalar of its body. A producer read by several ops, or read
+    through a broadcast, keeps its own loop (fused, it would be computed
+    again for each reader or each element it is spread over). A backward
+    pass is made of such chains: SiLU's derivative is seven maps, the
+    gating and residual cotangents more.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
            "f32 lanes per vector (the CPU pipeline passes its target's: "
-           "16 with AVX-512)">
+           "16 with AVX-512)">,
+    Option<"fuse", "fuse", "bool", /*default=*/"true",
+           "Fuse chains of maps first (false: one loop per map)">
   ];
   let dependentDialects = ["arith::ArithDialect", "scf::SCFDialect",
                            "tensor::TensorDialect", "vector::VectorDialect"];

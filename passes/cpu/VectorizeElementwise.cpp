@@ -32,6 +32,14 @@
 // reductions, several results, an output that the body reads, index ops or
 // non-element-wise body ops are left as they are.
 //
+// Before that (option `fuse`), chains of such maps are fused into one map
+// (so one loop): a map whose result is read by exactly one other map, element
+// for element, is computed inside it, and fills read by a map become
+// scalars of its body. Read by several ops or through a broadcast, a map
+// keeps its loop: fused, it would be computed once per reader or per
+// element it is spread over. The backward pass is where this counts: the
+// derivative of SiLU alone was seven maps, each a pass over memory.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/cpu/Passes.h"
@@ -40,12 +48,14 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #define DEBUG_TYPE "glint-vectorize-elementwise"
 
@@ -246,6 +256,100 @@ void vectorize(linalg::GenericOp generic, ArrayRef<Access> access,
   rewriter.replaceOp(generic, result);
 }
 
+//===----------------------------------------------------------------------===//
+// Fusing chains
+//===----------------------------------------------------------------------===//
+
+/// Whether `generic` is an element-wise map the loops above take.
+bool isVectorizable(linalg::GenericOp generic) {
+  SmallVector<Access> access;
+  return isVectorizable(generic, access);
+}
+
+/// The producer of `operand` if it can be computed inside its consumer:
+/// both are element-wise maps this pass vectorizes, in the same block, the
+/// consumer reads the producer's result element for element (no broadcast,
+/// which would compute it again for every element it is spread over), and
+/// nothing else uses that result (else it would be computed twice, or the
+/// fused map would have two results).
+linalg::GenericOp fusableProducer(OpOperand &operand) {
+  auto consumer = cast<linalg::GenericOp>(operand.getOwner());
+  auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
+  if (!producer || producer->getBlock() != consumer->getBlock() ||
+      !consumer.isDpsInput(&operand) ||
+      !consumer.getMatchingIndexingMap(&operand).isIdentity() ||
+      !isVectorizable(producer) || !isVectorizable(consumer))
+    return {};
+  for (Operation *user : operand.get().getUsers())
+    if (user != consumer)
+      return {};
+  return linalg::areElementwiseOpsFusable(&operand) ? producer
+                                                    : linalg::GenericOp();
+}
+
+/// An empty tensor of `value`'s type and sizes.
+Value emptyLike(OpBuilder &b, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  return tensor::EmptyOp::create(b, loc, tensor::getMixedSizes(b, loc, value),
+                                 type.getElementType());
+}
+
+/// Computes chains of element-wise maps in one loop: a map whose result
+/// only another map reads, element for element, is fused into it (its body
+/// inlined into the reader's), and fills read by a map become a scalar of
+/// its body. A backward pass is made of such chains (SiLU's derivative
+/// alone is seven maps), each a pass over memory of its own otherwise.
+void fuseChains(Operation *root, RewriterBase &rewriter) {
+  SmallVector<linalg::GenericOp> generics;
+  root->walk([&](linalg::GenericOp g) { generics.push_back(g); });
+  // Producers come before their consumers: when a map is visited, the maps
+  // it reads have taken in their own chains already.
+  for (linalg::GenericOp generic : generics) {
+    if (!isVectorizable(generic))
+      continue;
+    // Inputs that are fills: the fill's scalar in the body instead (the
+    // input, now unread, is dropped below).
+    for (OpOperand *input : generic.getDpsInputOperands())
+      if (auto fill = input->get().getDefiningOp<linalg::FillOp>())
+        rewriter.replaceAllUsesWith(generic.getMatchingBlockArgument(input),
+                                    fill.getInputs()[0]);
+    while (true) {
+      OpOperand *fused = nullptr;
+      for (OpOperand *input : generic.getDpsInputOperands())
+        if (fusableProducer(*input)) {
+          fused = input;
+          break;
+        }
+      if (!fused)
+        break;
+      auto producer = cast<linalg::GenericOp>(fused->get().getDefiningOp());
+      // The output only lends its buffer (the body does not read it); if
+      // it is the producer's result, take an empty tensor so that the
+      // producer goes away (sized like the producer's own output, which
+      // has the same shape and does not use its result).
+      OpOperand *init = generic.getDpsInitOperand(0);
+      rewriter.setInsertionPoint(generic);
+      if (init->get() == fused->get()) {
+        Value empty = emptyLike(rewriter, generic.getLoc(),
+                                producer.getDpsInitOperand(0)->get());
+        rewriter.modifyOpInPlace(generic, [&] { init->set(empty); });
+      }
+      FailureOr<linalg::ElementwiseOpFusionResult> result =
+          linalg::fuseElementwiseOps(rewriter, fused);
+      if (failed(result))
+        break;
+      for (auto [original, replacement] : result->replacements)
+        rewriter.replaceUsesWithIf(original, replacement, [&](OpOperand &use) {
+          return use.getOwner() != producer;
+        });
+      rewriter.eraseOp(generic);
+      if (producer->use_empty())
+        rewriter.eraseOp(producer);
+      generic = cast<linalg::GenericOp>(result->fusedOp);
+    }
+  }
+}
+
 struct VectorizeElementwisePass
     : public glint::impl::GlintVectorizeElementwiseBase<
           VectorizeElementwisePass> {
@@ -255,6 +359,15 @@ struct VectorizeElementwisePass
     int64_t width = vectorWidth;
     if (failed(glint::checkVectorWidth(getOperation(), getArgument(), width)))
       return signalPassFailure();
+    if (fuse) {
+      IRRewriter rewriter(&getContext());
+      fuseChains(getOperation(), rewriter);
+      // Inputs the fused bodies no longer read (fills, a value read twice).
+      RewritePatternSet patterns(&getContext());
+      linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);
+      if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+        return signalPassFailure();
+    }
     SmallVector<std::pair<linalg::GenericOp, SmallVector<Access>>> work;
     getOperation()->walk([&](linalg::GenericOp generic) {
       SmallVector<Access> access;

@@ -4,13 +4,22 @@
 // per-key static decay, delta, skip) becomes a forall over (batch, chunk of
 // channel blocks) whose backward scan carries the K state cotangents as
 // vectors, with the shared keys' per-lane partials and the decay's per-batch
-// partial summed after it, and leaves no glint op behind.
+// partial summed after it, and leaves no glint op behind. The two per-lane
+// scratch tensors are allocations of their own (CSE must not merge them),
+// and the decay factor is exp2((A log2 e) dt) with ninf, as in the forward.
 // CHECK-LABEL: func @mamba1_grad
 // CHECK-NOT: glint.
 // CHECK: %[[PARTS:.+]]:5 = scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
+// CHECK: %[[S1:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x4x4xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[S1]] : tensor<?x4x4xf32>)
+// CHECK: %[[S2:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x4x4xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[S2]] : tensor<?x4x4xf32>)
 // CHECK: tensor.empty(%{{.+}}) : tensor<?x4x4xf32>
 // CHECK: tensor.empty() : tensor<65x4x4xf32>
-// CHECK: math.exp %{{.+}} : vector<4xf32>
+// CHECK: %[[LOG2E:.+]] = arith.constant dense<1.44269502> : vector<4xf32>
+// CHECK: %[[SCALED:.+]] = arith.mulf %{{.+}}, %[[LOG2E]] : vector<4xf32>
+// CHECK: %[[ARG:.+]] = arith.mulf %{{.+}}, %[[SCALED]] : vector<4xf32>
+// CHECK: math.exp2 %[[ARG]] fastmath<ninf> : vector<4xf32>
 // CHECK: vector.reduction <add>
 // CHECK: scf.forall.in_parallel
 // CHECK: linalg.generic {{.+}} ins(%[[PARTS]]#2 : tensor<?x4x8xf32>) outs(%{{.+}} : tensor<8x4xf32>)

@@ -1,0 +1,129 @@
+// RUN: glint-opt %s -glint-vectorize-elementwise=vector-width=16 -cse -split-input-file | FileCheck %s
+// RUN: glint-opt %s -glint-vectorize-elementwise="vector-width=16 fuse=false" -split-input-file | FileCheck %s --check-prefix=NOFUSE
+
+// Tests that SiLU's derivative as glint-differentiate writes it (a sigmoid
+// read twice, 1 - s through a fill of ones, x (1 - s), s * that, times the
+// incoming cotangent) becomes one loop: every map read by one other map is
+// fused into it, the sigmoid too once all its readers are one map (its two
+// copies in the body are one after CSE), the fill is a scalar of the body.
+// Without fusion it is five loops and the fill.
+// CHECK-LABEL: func @silu_grad
+// CHECK-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x64xf32>, %[[G:[a-z0-9_]+]]: tensor<?x64xf32>)
+// CHECK-NOT: linalg.
+// CHECK: %[[ONE:.+]] = arith.constant 1.000000e+00 : f32
+// CHECK: %[[Y:.+]] = scf.forall (%[[I:.+]]) in (%{{.+}}) shared_outs(%[[OUT:.+]] = %[[G]]) -> (tensor<?x64xf32>)
+// CHECK:   scf.for %[[K:[a-z0-9_]+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}) -> (tensor<64xf32>)
+// CHECK-DAG:  %[[GV:.+]] = vector.transfer_read %[[ACC]][%[[K]]]
+// CHECK-DAG:  %[[XV:.+]] = vector.transfer_read %[[X]][%[[I]], %[[K]]]
+// CHECK:     %[[NEG:.+]] = arith.negf %[[XV]] : vector<16xf32>
+// CHECK:     %[[E:.+]] = math.exp %[[NEG]] : vector<16xf32>
+// CHECK:     %[[ONES:.+]] = vector.broadcast %[[ONE]] : f32 to vector<16xf32>
+// CHECK:     %[[D:.+]] = arith.addf %[[E]], %[[ONES]] : vector<16xf32>
+// CHECK:     %[[S:.+]] = arith.divf %[[ONES]], %[[D]] : vector<16xf32>
+// CHECK-NOT: math.exp
+// CHECK:     %[[T:.+]] = arith.subf %[[ONES]], %[[S]] : vector<16xf32>
+// CHECK:     %[[U:.+]] = arith.mulf %[[XV]], %[[T]] : vector<16xf32>
+// CHECK:     %[[W:.+]] = arith.mulf %[[S]], %[[U]] : vector<16xf32>
+// CHECK:     %[[R:.+]] = arith.mulf %[[GV]], %[[W]] : vector<16xf32>
+// CHECK:     vector.transfer_write %[[R]], %[[ACC]][%[[K]]]
+// CHECK-NOT: scf.forall (
+// CHECK: return %[[Y]]
+// NOFUSE-LABEL: func @silu_grad
+// NOFUSE: scf.forall (
+// NOFUSE: linalg.fill
+// NOFUSE-COUNT-4: scf.forall (
+// NOFUSE-NOT: scf.forall (
+// NOFUSE: return
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @silu_grad(%x: tensor<?x64xf32>, %g: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %c0 = arith.constant 0 : index
+  %one = arith.constant 1.0 : f32
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %e0 = tensor.empty(%n) : tensor<?x64xf32>
+  %sig = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x64xf32>) outs(%e0 : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.negf %a : f32
+    %e = math.exp %m : f32
+    %p = arith.addf %e, %one : f32
+    %s = arith.divf %one, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<?x64xf32>
+  %e1 = tensor.empty(%n) : tensor<?x64xf32>
+  %ones = linalg.fill ins(%one : f32) outs(%e1 : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %t = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%ones, %sig : tensor<?x64xf32>, tensor<?x64xf32>) outs(%ones : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.subf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %u = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%x, %t : tensor<?x64xf32>, tensor<?x64xf32>) outs(%t : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %w = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%sig, %u : tensor<?x64xf32>, tensor<?x64xf32>) outs(%u : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %y = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%g, %w : tensor<?x64xf32>, tensor<?x64xf32>) outs(%g : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+// Tests the maps that keep their own loop: exp(s) is read through a
+// broadcast (one value per row: fused, it would be computed 64 times per
+// row), and x * x has two readers. Without fusion the same four loops.
+// CHECK-LABEL: func @not_fused
+// CHECK-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x64xf32>, %[[SC:[a-z0-9_]+]]: tensor<?xf32>)
+// CHECK: %[[ES:.+]] = scf.for
+// CHECK:   math.exp
+// CHECK: %[[SQ:.+]] = scf.forall
+// CHECK:   arith.mulf
+// CHECK: %[[Y:.+]] = scf.forall
+// CHECK-NOT: math.exp
+// CHECK:   vector.transfer_read %[[SQ]]
+// CHECK:   tensor.extract %[[ES]]
+// CHECK:   arith.mulf
+// CHECK: %[[Z:.+]] = scf.forall
+// CHECK:   vector.transfer_read %[[SQ]]
+// CHECK:   arith.addf
+// CHECK: return %[[Y]], %[[Z]]
+// NOFUSE-LABEL: func @not_fused
+// NOFUSE: scf.for
+// NOFUSE-COUNT-3: scf.forall (
+// NOFUSE-NOT: scf.forall (
+// NOFUSE: return
+func.func @not_fused(%x: tensor<?x64xf32>, %s: tensor<?xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %e0 = tensor.empty(%n) : tensor<?xf32>
+  %es = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%s : tensor<?xf32>) outs(%e0 : tensor<?xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %e = math.exp %a : f32
+    linalg.yield %e : f32
+  } -> tensor<?xf32>
+  %e1 = tensor.empty(%n) : tensor<?x64xf32>
+  %sq = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x64xf32>) outs(%e1 : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = arith.mulf %a, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %e2 = tensor.empty(%n) : tensor<?x64xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%sq, %es : tensor<?x64xf32>, tensor<?xf32>) outs(%e2 : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %e3 = tensor.empty(%n) : tensor<?x64xf32>
+  %z = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%sq : tensor<?x64xf32>) outs(%e3 : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = arith.addf %a, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  return %y, %z : tensor<?x64xf32>, tensor<?x64xf32>
+}
