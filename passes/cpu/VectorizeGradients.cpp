@@ -32,18 +32,21 @@
 //   }
 //
 // Keys and queries shared by every head (one key group, Mamba-1) are
-// broadcast, and their cotangents, sums over the channels, are accumulated
-// per lane into a [L, K, W] scratch of each chunk, whose lanes are summed
-// (vector.reduction) into the chunk's [L, K] partial when its blocks are
-// done, and the partials over the chunks after the loop (a few: reducing
-// W-lane partials there, scalar, cost as much as the scan on small models);
-// with one group per channel (K = 1, RG-LRU) they are
-// rows like dv. Time-invariant decays are accumulated in registers over the
-// sequence, per batch element, and summed over it after the loop. Memory is
-// that of the scalar form: checkpoints and one chunk's states per block, no
-// state per step. Sums run in vector order, so the result agrees with the
-// scalar form to float32 rounding; GradientCompileTest checks whole models
-// against the reference evaluator.
+// broadcast, and their cotangents are sums over the channels: at every step
+// the K vectors of a block are summed over their lanes by a transposing
+// tree of shuffles (laneSums) and added into the chunk's [L, K] partial,
+// and the partials over the chunks after the loop (a few). When K or W is
+// not a power of two or K > W, they are accumulated per lane into a
+// [L, K, W] scratch of each chunk instead, whose lanes are summed
+// (vector.reduction) into the partial when its blocks are done; that
+// scratch is read and written by every block, which at L = 2048 and K = 16
+// is 2 MiB per cotangent, past the L2 cache. With one group per channel
+// (K = 1, RG-LRU) they are rows like dv. Time-invariant decays are accumulated
+// in registers over the sequence, per batch element, and summed over it after
+// the loop. Memory is that of the scalar form: checkpoints and one chunk's
+// states per block, no state per step. Sums run in vector order, so the result
+// agrees with the scalar form to float32 rounding; GradientCompileTest checks
+// whole models against the reference evaluator.
 //
 //===----------------------------------------------------------------------===//
 
@@ -61,6 +64,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/MathExtras.h"
 
 #define DEBUG_TYPE "glint-vectorize-gradients"
 
@@ -73,6 +77,66 @@ using namespace mlir;
 using namespace mlir::glint;
 
 namespace {
+
+/// The lane sums of K vectors of W lanes (K and W powers of two, K <= W)
+/// as one vector of K lanes, by a transposing tree: two vectors x, y whose
+/// lanes hold segments of partial sums (one segment per source vector, s
+/// lanes each) become one, x's and y's segments interleaved, each of s / 2
+/// lanes: the low halves of the segments plus the high halves (two
+/// shuffles, one add). After log2(K) levels one vector holds K segments of
+/// W / K lanes; halving them in place leaves one lane each, and a last
+/// shuffle puts the sources in order. 2(K - 1) + 2 log2(W / K) + 1
+/// shuffles for K vectors, against K horizontal reductions.
+static Value laneSums(OpBuilder &b, Location loc, ArrayRef<Value> vectors) {
+  int64_t k = vectors.size();
+  int64_t w = cast<VectorType>(vectors.front().getType()).getNumElements();
+  assert(llvm::isPowerOf2_64(k) && llvm::isPowerOf2_64(w) && k <= w);
+  struct Partial {
+    Value lanes;
+    SmallVector<int64_t> sources; // segment j sums vectors[sources[j]]
+  };
+  SmallVector<Partial> level;
+  for (int64_t e = 0; e < k; ++e)
+    level.push_back({vectors[e], {e}});
+  while (level.size() > 1) {
+    SmallVector<Partial> next;
+    for (size_t i = 0; i < level.size(); i += 2) {
+      const Partial &x = level[i], &y = level[i + 1];
+      int64_t segments = x.sources.size(), size = w / segments;
+      SmallVector<int64_t> low, high, sources;
+      for (int64_t j = 0; j < segments; ++j) {
+        for (int64_t from : {int64_t(0), w}) // x's lanes, then y's
+          for (int64_t l = 0; l < size / 2; ++l) {
+            low.push_back(from + j * size + l);
+            high.push_back(from + j * size + size / 2 + l);
+          }
+        sources.append({x.sources[j], y.sources[j]});
+      }
+      Value sum = arith::AddFOp::create(
+          b, loc, vector::ShuffleOp::create(b, loc, x.lanes, y.lanes, low),
+          vector::ShuffleOp::create(b, loc, x.lanes, y.lanes, high));
+      next.push_back({sum, std::move(sources)});
+    }
+    level = std::move(next);
+  }
+  Value lanes = level.front().lanes;
+  for (int64_t n = w; n > k; n /= 2) {
+    int64_t size = n / k;
+    SmallVector<int64_t> low, high;
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t l = 0; l < size / 2; ++l) {
+        low.push_back(j * size + l);
+        high.push_back(j * size + size / 2 + l);
+      }
+    lanes = arith::AddFOp::create(
+        b, loc, vector::ShuffleOp::create(b, loc, lanes, lanes, low),
+        vector::ShuffleOp::create(b, loc, lanes, lanes, high));
+  }
+  SmallVector<int64_t> order(k);
+  for (auto [j, source] : llvm::enumerate(level.front().sources))
+    order[source] = j;
+  return vector::ShuffleOp::create(b, loc, lanes, lanes, order);
+}
 
 class ChannelGradLowering : protected LoweringBuilder {
 public:
@@ -162,6 +226,9 @@ private:
   int64_t width, channelChunks, chunk;
   int64_t key = 0, groups = 0, heads = 0, decayRank = 0;
   bool sharedKeys = false, fullBlocks = false, fullChunks = false;
+  /// Shared keys' cotangents summed over the lanes at every step (see
+  /// laneSums): K and W powers of two, K <= W.
+  bool laneSummed = false;
   int64_t blocks = 0, chunkBlocks = 0, chunkCount = 0;
   /// [B, L, H] views of v, grad, delta, the per-time decay, and of k and q
   /// when each channel has its own (K = 1).
@@ -356,7 +423,12 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
     // allocation of its own: two equal tensor.empty ops and their fills
     // would be merged by CSE, and bufferization would then copy the zeros
     // into a second buffer at every chunk.
-    if (sharedKeys && (o == DQ || o == DK)) {
+    if (laneSummed && (o == DQ || o == DK)) {
+      // Summed over the lanes at every step, into the zeroed [L, K] slice.
+      slice = linalg::FillOp::create(b, loc, ValueRange{zeroF32(b)},
+                                     ValueRange{slice})
+                  .getResult(0);
+    } else if (sharedKeys && (o == DQ || o == DK)) {
       partials[o] = slice;
       Value scratch = bufferization::AllocTensorOp::create(
           b, loc, RankedTensorType::get({lengthDim, key, width}, f32),
@@ -488,8 +560,11 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                                      : Value();
                     Value dv = skip ? mul(sb, skip, dy) : zeros(sb, width);
                     // o_t = S_tᵀ q_t: dS += q dy, dq += S_t dy.
+                    SmallVector<Value> laneParts[NumOuts];
                     auto accumulate = [&](Out which, int64_t entry, Value x) {
-                      if (sharedKeys) {
+                      if (laneSummed) {
+                        laneParts[which].push_back(x);
+                      } else if (sharedKeys) {
                         SmallVector<Value> at = {t, index(sb, entry),
                                                  index(sb, 0)};
                         Value old = read(sb, o[which], at, width, true);
@@ -537,6 +612,15 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                       else
                         dHead = add(sb, dHead, dg);
                     }
+                    for (Out which : {DQ, DK}) {
+                      if (!laneSummed)
+                        continue;
+                      SmallVector<Value> at = {t, index(sb, 0)};
+                      Value old = read(sb, o[which], at, key, true);
+                      Value sums = laneSums(sb, loc, laneParts[which]);
+                      o[which] =
+                          write(sb, add(sb, old, sums), o[which], at, true);
+                    }
                     bool inBounds = fullBlocks && fullChunks;
                     o[DV] = write(sb, dv, o[DV], {t, column}, inBounds);
                     o[DDelta] =
@@ -571,7 +655,7 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
   // The shared keys' scratch summed over its lanes: [L, K].
   SmallVector<Value> results(blockLoop.getResults().take_front(NumOuts));
   for (Out o : {DQ, DK}) {
-    if (!sharedKeys)
+    if (!sharedKeys || laneSummed)
       continue;
     Value scratch = results[o];
     auto sum = scf::ForOp::create(
@@ -627,6 +711,8 @@ void ChannelGradLowering::lower() {
   rewriter.setInsertionPoint(op);
   MLIRContext *ctx = rewriter.getContext();
   sharedKeys = groups == 1;
+  laneSummed = sharedKeys && llvm::isPowerOf2_64(key) &&
+               llvm::isPowerOf2_64(width) && key <= width;
   values = dropUnitLast(rewriter, op.getV());
   grads = dropUnitLast(rewriter, op.getGrad());
   keys = sharedKeys ? op.getK() : dropUnitLast(rewriter, op.getK());

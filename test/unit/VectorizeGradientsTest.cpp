@@ -11,7 +11,9 @@
 // restart from several checkpoints (the last chunk short). Per-channel
 // cases (V = 1) go through glint-vectorize-gradients, which must take the
 // op (none left for glint-lower-gradients), and head counts that are not a
-// multiple of the vector width mask its last block; matrix-state cases
+// multiple of the vector width mask its last block; shared keys with K a
+// power of two up to the width are summed over the lanes at each step
+// (shuffles), others through a per-lane scratch; matrix-state cases
 // (V > 1: GLA, RWKV-6 with its bonus, RetNet, Mamba-2's shared keys)
 // through glint-lower-gradients' vector form along the value axis, which
 // must use vectors (V = 24 and 6 take 8 and 2 lanes).
@@ -30,6 +32,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 
 #include "test/unit/CompiledTestSupport.h"
 #include "test/unit/TestSupport.h"
@@ -153,11 +156,21 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
       pm.addNestedPass<func::FuncOp>(glint::createGlintLowerGradients(options));
     }
     ASSERT_TRUE(succeeded(pm.run(*copy)));
-    int64_t left = 0, reads = 0;
+    int64_t left = 0, reads = 0, shuffles = 0, reductions = 0;
     copy->walk([&](glint::RecurrenceGradOp) { ++left; });
     copy->walk([&](vector::TransferReadOp) { ++reads; });
+    copy->walk([&](vector::ShuffleOp) { ++shuffles; });
+    copy->walk([&](vector::ReductionOp) { ++reductions; });
     EXPECT_EQ(left, 0) << source;
     EXPECT_GT(reads, 0) << source;
+    // Shared keys (one group, V = 1) with K and W powers of two, K <= W:
+    // their cotangents summed over the lanes at each step by shuffles, no
+    // per-lane scratch reduced afterwards; otherwise the scratch.
+    if (c.value == 1 && c.groups == 1) {
+      bool laneSums = llvm::isPowerOf2_64(c.key) && c.key <= width;
+      EXPECT_EQ(shuffles > 0, laneSums) << source;
+      EXPECT_EQ(reductions > 0, !laneSums) << source;
+    }
   }
 
   std::unique_ptr<rt::CompiledModel> model;
@@ -192,6 +205,17 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // name, B, L, H, G, K, decay rank, query, delta, skip, reverse
         GradCase{"Mamba1", 2, 150, 37, 1, 5, 2, true, true, true, false},
+        // K a power of two up to the vector width: lane sums by shuffles
+        // (K = 16 and 32 fall back to the scratch where W is 8 or 16).
+        GradCase{"Mamba1LaneSums", 2, 150, 37, 1, 8, 2, true, true, true,
+                 false},
+        GradCase{"Mamba1LaneSumsK16", 1, 130, 20, 1, 16, 2, true, true, true,
+                 false},
+        GradCase{"Mamba1LaneSumsK32", 1, 70, 20, 1, 32, 2, true, true, false,
+                 false},
+        GradCase{"ReverseLaneSumsK2", 1, 100, 9, 1, 2, 1, true, true, false,
+                 true},
+        GradCase{"LaneSumsK1", 1, 70, 18, 1, 1, 2, true, true, true, false},
         GradCase{"VimReverseHeadDecay", 1, 130, 20, 1, 3, 1, true, true, false,
                  true},
         GradCase{"RGLRU", 2, 70, 19, 19, 1, 3, false, false, true, false},
