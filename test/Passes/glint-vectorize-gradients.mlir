@@ -3,24 +3,28 @@
 // Tests that a Mamba-1 recurrence's backward (keys shared by every head,
 // per-key static decay, delta, skip) becomes a forall over (batch, chunk of
 // channel blocks) whose backward scan carries the K state cotangents as
-// vectors, with the shared keys' per-lane partials and the decay's per-batch
-// partial summed after it, and leaves no glint op behind. The two per-lane
-// scratch tensors are allocations of their own (CSE must not merge them),
-// and the decay factor is exp2((A log2 e) dt) with ninf, as in the forward.
+// vectors and leaves no glint op behind. With K = 4 keys and 4 lanes, the
+// shared keys' cotangents are summed over the lanes at every step by
+// shuffles, into the zeroed [L, K] partial of the chunk (no per-lane
+// scratch, no reduction after the loop); the partials over the chunks and
+// the decay's per-batch partial are summed after the forall. The decay
+// factor is exp2((A log2 e) dt) with ninf, as in the forward.
 // CHECK-LABEL: func @mamba1_grad
 // CHECK-NOT: glint.
 // CHECK: %[[PARTS:.+]]:5 = scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
-// CHECK: %[[S1:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x4x4xf32>
-// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[S1]] : tensor<?x4x4xf32>)
-// CHECK: %[[S2:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x4x4xf32>
-// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[S2]] : tensor<?x4x4xf32>)
+// CHECK: %[[DQ:.+]] = tensor.extract_slice %{{.+}} : tensor<?x2x?x4xf32> to tensor<?x4xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[DQ]] : tensor<?x4xf32>)
+// CHECK: %[[DK:.+]] = tensor.extract_slice %{{.+}} : tensor<?x2x?x4xf32> to tensor<?x4xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[DK]] : tensor<?x4xf32>)
+// CHECK-NOT: bufferization.alloc_tensor
 // CHECK: tensor.empty(%{{.+}}) : tensor<?x4x4xf32>
 // CHECK: tensor.empty() : tensor<65x4x4xf32>
 // CHECK: %[[LOG2E:.+]] = arith.constant dense<1.44269502> : vector<4xf32>
 // CHECK: %[[SCALED:.+]] = arith.mulf %{{.+}}, %[[LOG2E]] : vector<4xf32>
 // CHECK: %[[ARG:.+]] = arith.mulf %{{.+}}, %[[SCALED]] : vector<4xf32>
 // CHECK: math.exp2 %[[ARG]] fastmath<ninf> : vector<4xf32>
-// CHECK: vector.reduction <add>
+// CHECK: vector.shuffle %{{.+}}, %{{.+}} [0, 1, 4, 5] : vector<4xf32>, vector<4xf32>
+// CHECK-NOT: vector.reduction
 // CHECK: scf.forall.in_parallel
 // CHECK: linalg.generic {{.+}} ins(%[[PARTS]]#2 : tensor<?x4x8xf32>) outs(%{{.+}} : tensor<8x4xf32>)
 // CHECK: linalg.generic {{.+}} ins(%[[PARTS]]#3 : tensor<?x2x?x4xf32>)
@@ -37,6 +41,38 @@ func.func @mamba1_grad(%q: tensor<?x?x1x4xf32>, %k: tensor<?x?x1x4xf32>,
       -> (tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x8x1xf32>,
           tensor<8x4xf32>, tensor<?x?x8xf32>)
   return %r#0, %r#3, %r#4 : tensor<?x?x1x4xf32>, tensor<8x4xf32>, tensor<?x?x8xf32>
+}
+
+// -----
+
+// Tests the same with K = 8 keys, more than the 4 lanes: the shared keys'
+// cotangents accumulate per lane in a [L, K, W] scratch per chunk, whose
+// lanes are summed (vector.reduction) when the chunk's blocks are done. The
+// two scratch tensors are allocations of their own (CSE must not merge
+// them, or bufferization would copy the zeros at every chunk).
+// CHECK-LABEL: func @mamba1_grad_scratch
+// CHECK-NOT: glint.
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
+// CHECK: %[[S1:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x8x4xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[S1]] : tensor<?x8x4xf32>)
+// CHECK: %[[S2:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x8x4xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[S2]] : tensor<?x8x4xf32>)
+// CHECK-NOT: vector.shuffle
+// CHECK: vector.reduction <add>
+// CHECK: scf.forall.in_parallel
+// CHECK: return
+func.func @mamba1_grad_scratch(%q: tensor<?x?x1x8xf32>, %k: tensor<?x?x1x8xf32>,
+    %v: tensor<?x?x8x1xf32>, %a: tensor<8x8xf32>, %dt: tensor<?x?x8xf32>,
+    %d: tensor<8xf32>, %dy: tensor<?x?x8x1xf32>)
+    -> (tensor<?x?x1x8xf32>, tensor<8x8xf32>, tensor<?x?x8xf32>) {
+  %r:5 = glint.recurrence_grad q(%q) k(%k) v(%v) log_decay(%a) delta(%dt)
+      skip(%d) grad(%dy)
+      : (tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>, tensor<?x?x8x1xf32>,
+         tensor<8x8xf32>, tensor<?x?x8xf32>, tensor<8xf32>,
+         tensor<?x?x8x1xf32>)
+      -> (tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>, tensor<?x?x8x1xf32>,
+          tensor<8x8xf32>, tensor<?x?x8xf32>)
+  return %r#0, %r#3, %r#4 : tensor<?x?x1x8xf32>, tensor<8x8xf32>, tensor<?x?x8xf32>
 }
 
 // -----
