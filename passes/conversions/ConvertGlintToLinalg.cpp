@@ -565,29 +565,46 @@ static Value buildNorm(OpBuilder &b, Location loc, Value x, Value weight,
                      : Value();
   bool hasWeight = bool(weight), hasBias = bool(bias);
   if (meanOut) {
-    Value empty = emptyTensor(b, loc, loopSizes, elementType);
-    SmallVector<AffineMap> statsMaps = maps;
-    statsMaps.push_back(identity);
-    Operation *stats = linalg::GenericOp::create(
-        b, loc, TypeRange{empty.getType(), empty.getType()}, inputs,
-        ValueRange{empty, empty}, statsMaps, iterators(loops),
-        [&](OpBuilder &nb, Location nloc, ValueRange args) {
-          unsigned next = 1;
-          Value mean = zero;
-          if (sum)
-            mean = arith::DivFOp::create(nb, nloc, args[next++], count);
-          Value var = arith::DivFOp::create(nb, nloc, args[next++], count);
-          Value gain = math::RsqrtOp::create(
-              nb, nloc, arith::AddFOp::create(nb, nloc, var, eps));
-          if (hasWeight) {
-            Value w = args[next++];
-            if (offset)
-              w = arith::AddFOp::create(nb, nloc, offset, w);
-            gain = arith::MulFOp::create(nb, nloc, gain, w);
-          }
-          linalg::YieldOp::create(nb, nloc, ValueRange{gain, mean});
-        });
-    Value gain = stats->getResult(0), mean = stats->getResult(1);
+    // The gain and the mean, each its own map over the loops (reading the
+    // row statistics and the weight, broadcast): one map with two results
+    // would stay a scalar loop (glint-vectorize-elementwise takes maps with
+    // one), with an rsqrt per element.
+    SmallVector<Value> gainInputs{squares};
+    SmallVector<AffineMap> gainMaps{rowMap};
+    if (weight) {
+      gainInputs.push_back(weight);
+      gainMaps.push_back(paramMap);
+    }
+    gainMaps.push_back(identity);
+    Value gain =
+        makeGeneric(
+            b, loc, gainInputs, emptyTensor(b, loc, loopSizes, elementType),
+            gainMaps, iterators(loops),
+            [&](OpBuilder &nb, Location nloc, ValueRange args) {
+              Value var = arith::DivFOp::create(nb, nloc, args[0], count);
+              Value gain = math::RsqrtOp::create(
+                  nb, nloc, arith::AddFOp::create(nb, nloc, var, eps));
+              if (hasWeight) {
+                Value w = args[1];
+                if (offset)
+                  w = arith::AddFOp::create(nb, nloc, offset, w);
+                gain = arith::MulFOp::create(nb, nloc, gain, w);
+              }
+              linalg::YieldOp::create(nb, nloc, gain);
+            })
+            ->getResult(0);
+    // Without centring (RMS) the mean is zero.
+    Value mean =
+        sum ? makeGeneric(
+                  b, loc, sum, emptyTensor(b, loc, loopSizes, elementType),
+                  {rowMap, identity}, iterators(loops),
+                  [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                    linalg::YieldOp::create(nb, nloc,
+                                            ValueRange{arith::DivFOp::create(
+                                                nb, nloc, args[0], count)});
+                  })
+                  ->getResult(0)
+            : filledTensor(b, loc, loopSizes, zero);
     if (groups > 1) {
       gain = tensor::CollapseShapeOp::create(b, loc, gain,
                                              pairAt(rank + 1, rank - 1));

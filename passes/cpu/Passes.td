@@ -549,8 +549,9 @@ def GlintVectorizeElementwise
     First (`fuse`, on by default), chains of such maps become one map, so
     one loop: a map whose result only one other map reads, element for
     element (not through a broadcast), is fused into that reader
-    (`linalg::fuseElementwiseOps`), and a `linalg.fill` read by a map
-    becomes a scalar of its body. A producer read by several ops, or read
+    (`linalg::fuseElementwiseOps`), a `linalg.fill` read by a map
+    becomes a scalar of its body, and a `linalg.broadcast` read by a map is
+    read as its input through a broadcast map (the copy is gone). A producer read by several ops, or read
     through a broadcast, keeps its own loop (fused, it would be computed
     again for each reader or each element it is spread over). A backward
     pass is made of such chains: SiLU's derivative is seven maps, the

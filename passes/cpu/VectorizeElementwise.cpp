@@ -34,11 +34,12 @@
 //
 // Before that (option `fuse`), chains of such maps are fused into one map
 // (so one loop): a map whose result is read by exactly one other map, element
-// for element, is computed inside it, and fills read by a map become
-// scalars of its body. Read by several ops or through a broadcast, a map
-// keeps its loop: fused, it would be computed once per reader or per
-// element it is spread over. The backward pass is where this counts: the
-// derivative of SiLU alone was seven maps, each a pass over memory.
+// for element, is computed inside it, fills read by a map become scalars of
+// its body, and broadcasts read by a map are read as their input. Read by
+// several ops or through a broadcast, a map keeps its loop: fused, it would be
+// computed once per reader or per element it is spread over. The backward pass
+// is where this counts: the derivative of SiLU alone was seven maps, each a
+// pass over memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -296,9 +297,10 @@ Value emptyLike(OpBuilder &b, Location loc, Value value) {
 
 /// Computes chains of element-wise maps in one loop: a map whose result
 /// only another map reads, element for element, is fused into it (its body
-/// inlined into the reader's), and fills read by a map become a scalar of
-/// its body. A backward pass is made of such chains (SiLU's derivative
-/// alone is seven maps), each a pass over memory of its own otherwise.
+/// inlined into the reader's), fills read by a map become a scalar of its
+/// body, and broadcasts read by a map a broadcast read of their input. A
+/// backward pass is made of such chains (SiLU's derivative alone is seven
+/// maps), each a pass over memory of its own otherwise.
 void fuseChains(Operation *root, RewriterBase &rewriter) {
   SmallVector<linalg::GenericOp> generics;
   root->walk([&](linalg::GenericOp g) { generics.push_back(g); });
@@ -313,6 +315,23 @@ void fuseChains(Operation *root, RewriterBase &rewriter) {
       if (auto fill = input->get().getDefiningOp<linalg::FillOp>())
         rewriter.replaceAllUsesWith(generic.getMatchingBlockArgument(input),
                                     fill.getInputs()[0]);
+    // Inputs that are broadcasts read element for element: the broadcast's
+    // input, through a map without the broadcast dimensions (the
+    // broadcast, a copy, goes when nothing else reads it).
+    for (OpOperand *input : generic.getDpsInputOperands()) {
+      auto broadcast = input->get().getDefiningOp<linalg::BroadcastOp>();
+      if (!broadcast || !broadcast.hasPureTensorSemantics() ||
+          !generic.getMatchingIndexingMap(input).isIdentity())
+        continue;
+      SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+      maps[input->getOperandNumber()] =
+          maps[input->getOperandNumber()].dropResults(
+              broadcast.getDimensions());
+      rewriter.modifyOpInPlace(generic, [&] {
+        input->set(broadcast.getInput());
+        generic.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
+      });
+    }
     while (true) {
       OpOperand *fused = nullptr;
       for (OpOperand *input : generic.getDpsInputOperands())

@@ -399,9 +399,13 @@ func.func @group_norm(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>, %b: tensor<8xf32
 // -----
 
 // Tests that norm_stats with groups and centring takes the group norm's two
-// reductions over [B, L, G, C/G], then one pass writing the gain
-// rsqrt(var + eps) · (offset + w) and the group mean, both collapsed back.
+// reductions over [B, L, G, C/G], then one map writing the gain
+// rsqrt(var + eps) · (offset + w) and one the group mean (each a map of its
+// own, one result each, which glint-vectorize-elementwise takes), both
+// collapsed back.
+// CHECK-DAG: #[[$ROW:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
 // CHECK-DAG: #[[$PARAM:.+]] = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
+// CHECK-DAG: #[[$ID:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func @norm_stats_grouped
 // CHECK-SAME: (%[[X:.+]]: tensor<?x?x8xf32>, %[[W:.+]]: tensor<8xf32>)
 // CHECK-DAG: %[[OFFSET:.+]] = arith.constant 1.000000e+00 : f32
@@ -410,18 +414,22 @@ func.func @group_norm(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>, %b: tensor<8xf32
 // CHECK: %[[WG:.+]] = tensor.expand_shape %[[W]] {{\[\[}}0, 1]] output_shape [2, 4]
 // CHECK: %[[SUM:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]
 // CHECK: %[[SQ:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]
-// CHECK: %[[STATS:.+]]:2 = linalg.generic {indexing_maps = [#{{.+}}, #{{.+}}, #{{.+}}, #[[$PARAM]], #{{.+}}, #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-// CHECK-SAME: ins(%[[XG]], %[[SUM]], %[[SQ]], %[[WG]] :
-// CHECK-NEXT: ^bb0(%{{.+}}: f32, %[[SI:.+]]: f32, %[[QI:.+]]: f32, %[[WI:.+]]: f32, %{{.+}}: f32, %{{.+}}: f32):
-// CHECK-NEXT: %[[MEAN:.+]] = arith.divf %[[SI]], %[[C]]
+// CHECK: %[[GAIN:.+]] = linalg.generic {indexing_maps = [#[[$ROW]], #[[$PARAM]], #[[$ID]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME: ins(%[[SQ]], %[[WG]] :
+// CHECK-NEXT: ^bb0(%[[QI:.+]]: f32, %[[WI:.+]]: f32, %{{.+}}: f32):
 // CHECK-NEXT: %[[VAR:.+]] = arith.divf %[[QI]], %[[C]]
 // CHECK-NEXT: %[[VE:.+]] = arith.addf %[[VAR]], %{{.+}}
 // CHECK-NEXT: %[[RS:.+]] = math.rsqrt %[[VE]]
 // CHECK-NEXT: %[[WO:.+]] = arith.addf %[[OFFSET]], %[[WI]]
-// CHECK-NEXT: %[[GAIN:.+]] = arith.mulf %[[RS]], %[[WO]]
-// CHECK-NEXT: linalg.yield %[[GAIN]], %[[MEAN]]
-// CHECK: %[[G:.+]] = tensor.collapse_shape %[[STATS]]#0 {{\[\[}}0], [1], [2, 3]] : tensor<?x?x2x4xf32> into tensor<?x?x8xf32>
-// CHECK: %[[M:.+]] = tensor.collapse_shape %[[STATS]]#1 {{\[\[}}0], [1], [2, 3]] : tensor<?x?x2x4xf32> into tensor<?x?x8xf32>
+// CHECK-NEXT: %[[G0:.+]] = arith.mulf %[[RS]], %[[WO]]
+// CHECK-NEXT: linalg.yield %[[G0]]
+// CHECK: %[[MEAN:.+]] = linalg.generic {indexing_maps = [#[[$ROW]], #[[$ID]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME: ins(%[[SUM]] :
+// CHECK-NEXT: ^bb0(%[[SI:.+]]: f32, %{{.+}}: f32):
+// CHECK-NEXT: %[[M0:.+]] = arith.divf %[[SI]], %[[C]]
+// CHECK-NEXT: linalg.yield %[[M0]]
+// CHECK: %[[G:.+]] = tensor.collapse_shape %[[GAIN]] {{\[\[}}0], [1], [2, 3]] : tensor<?x?x2x4xf32> into tensor<?x?x8xf32>
+// CHECK: %[[M:.+]] = tensor.collapse_shape %[[MEAN]] {{\[\[}}0], [1], [2, 3]] : tensor<?x?x2x4xf32> into tensor<?x?x8xf32>
 // CHECK-NOT: glint.
 // CHECK: return %[[G]], %[[M]]
 func.func @norm_stats_grouped(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>) -> (tensor<?x?x8xf32>, tensor<?x?x8xf32>) {
@@ -432,16 +440,17 @@ func.func @norm_stats_grouped(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>) -> (tens
 // -----
 
 // Tests that norm_stats without centring (RMS) takes one reduction and
-// yields a zero mean; without a weight the gain is the rsqrt alone.
+// yields a zero mean (a fill); without a weight the gain is the rsqrt alone.
 // CHECK-LABEL: func @norm_stats_rms
 // CHECK-DAG: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
 // CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "reduction"]
 // CHECK-NOT: iterator_types = ["parallel", "parallel", "reduction"]
-// CHECK: %[[STATS:.+]]:2 = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel"]
+// CHECK: %[[GAIN:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel"]
 // CHECK: %[[RS:.+]] = math.rsqrt
-// CHECK-NEXT: linalg.yield %[[RS]], %[[ZERO]]
+// CHECK-NEXT: linalg.yield %[[RS]]
+// CHECK: %[[MEAN:.+]] = linalg.fill ins(%[[ZERO]] : f32)
 // CHECK-NOT: glint.
-// CHECK: return %[[STATS]]#0, %[[STATS]]#1
+// CHECK: return %[[GAIN]], %[[MEAN]]
 func.func @norm_stats_rms(%x: tensor<?x?x8xf32>) -> (tensor<?x?x8xf32>, tensor<?x?x8xf32>) {
   %g, %m = glint.norm_stats %x groups 1 epsilon 1.0e-05 : (tensor<?x?x8xf32>) -> (tensor<?x?x8xf32>, tensor<?x?x8xf32>)
   return %g, %m : tensor<?x?x8xf32>, tensor<?x?x8xf32>

@@ -127,3 +127,45 @@ func.func @not_fused(%x: tensor<?x64xf32>, %s: tensor<?xf32>) -> (tensor<?x64xf3
   } -> tensor<?x64xf32>
   return %y, %z : tensor<?x64xf32>, tensor<?x64xf32>
 }
+
+// -----
+
+// Tests that a broadcast read element for element by maps (a norm's weight
+// spread over [B, L, C] for two products) is read as the weight itself in
+// each of them, through a map without the broadcast dimensions, and is gone.
+// CHECK-LABEL: func @broadcast_read
+// CHECK-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x?x32xf32>, %[[W:[a-z0-9_]+]]: tensor<32xf32>)
+// CHECK-NOT: linalg.broadcast
+// CHECK: scf.forall
+// CHECK-DAG: vector.transfer_read %[[X]][%[[I:[a-z0-9_]+]], %[[J:[a-z0-9_]+]], %[[K:[a-z0-9_]+]]]
+// CHECK-DAG: vector.transfer_read %[[W]][%[[K]]]
+// CHECK: arith.mulf
+// CHECK: scf.forall
+// CHECK-DAG: vector.transfer_read %[[W]][%[[K2:[a-z0-9_]+]]]
+// CHECK-DAG: vector.transfer_read %[[X]][%{{.+}}, %{{.+}}, %[[K2]]]
+// CHECK: arith.addf
+// CHECK-NOT: linalg.broadcast
+// NOFUSE-LABEL: func @broadcast_read
+// NOFUSE: linalg.broadcast
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @broadcast_read(%x: tensor<?x?x32xf32>, %w: tensor<32xf32>) -> (tensor<?x?x32xf32>, tensor<?x?x32xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %b = tensor.dim %x, %c0 : tensor<?x?x32xf32>
+  %l = tensor.dim %x, %c1 : tensor<?x?x32xf32>
+  %e = tensor.empty(%b, %l) : tensor<?x?x32xf32>
+  %wb = linalg.broadcast ins(%w : tensor<32xf32>) outs(%e : tensor<?x?x32xf32>) dimensions = [0, 1]
+  %e1 = tensor.empty(%b, %l) : tensor<?x?x32xf32>
+  %y = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x, %wb : tensor<?x?x32xf32>, tensor<?x?x32xf32>) outs(%e1 : tensor<?x?x32xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %r = arith.mulf %a, %c : f32
+    linalg.yield %r : f32
+  } -> tensor<?x?x32xf32>
+  %e2 = tensor.empty(%b, %l) : tensor<?x?x32xf32>
+  %z = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%wb, %x : tensor<?x?x32xf32>, tensor<?x?x32xf32>) outs(%e2 : tensor<?x?x32xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %r = arith.addf %a, %c : f32
+    linalg.yield %r : f32
+  } -> tensor<?x?x32xf32>
+  return %y, %z : tensor<?x?x32xf32>, tensor<?x?x32xf32>
+}
