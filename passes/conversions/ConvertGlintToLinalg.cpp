@@ -542,28 +542,21 @@ static Value buildNorm(OpBuilder &b, Location loc, Value x, Value weight,
           })
           ->getResult(0);
 
-  SmallVector<Value> inputs{grouped};
-  SmallVector<AffineMap> maps{identity};
-  if (sum) {
-    inputs.push_back(sum);
-    maps.push_back(rowMap);
-  }
-  inputs.push_back(squares);
-  maps.push_back(rowMap);
-  if (weight) {
-    inputs.push_back(weight);
-    maps.push_back(paramMap);
-  }
-  if (bias) {
-    inputs.push_back(bias);
-    maps.push_back(paramMap);
-  }
-  maps.push_back(identity);
   Value eps = floatConstant(b, loc, elementType, epsilon);
   Value offset = weightOffset != 0.0
                      ? floatConstant(b, loc, elementType, weightOffset)
                      : Value();
-  bool hasWeight = bool(weight), hasBias = bool(bias);
+  // In a map's body: the row's scale rsqrt(Σ squares / n + eps), and the
+  // weight with its offset.
+  auto rowScale = [&](OpBuilder &nb, Location nloc, Value squaresSum) {
+    Value var = arith::DivFOp::create(nb, nloc, squaresSum, count);
+    return math::RsqrtOp::create(nb, nloc,
+                                 arith::AddFOp::create(nb, nloc, var, eps))
+        .getResult();
+  };
+  auto offsetWeight = [&](OpBuilder &nb, Location nloc, Value w) -> Value {
+    return offset ? arith::AddFOp::create(nb, nloc, offset, w).getResult() : w;
+  };
   if (meanOut) {
     // The gain and the mean, each its own map over the loops (reading the
     // row statistics and the weight, broadcast): one map with two results
@@ -577,21 +570,16 @@ static Value buildNorm(OpBuilder &b, Location loc, Value x, Value weight,
     }
     gainMaps.push_back(identity);
     Value gain =
-        makeGeneric(
-            b, loc, gainInputs, emptyTensor(b, loc, loopSizes, elementType),
-            gainMaps, iterators(loops),
-            [&](OpBuilder &nb, Location nloc, ValueRange args) {
-              Value var = arith::DivFOp::create(nb, nloc, args[0], count);
-              Value gain = math::RsqrtOp::create(
-                  nb, nloc, arith::AddFOp::create(nb, nloc, var, eps));
-              if (hasWeight) {
-                Value w = args[1];
-                if (offset)
-                  w = arith::AddFOp::create(nb, nloc, offset, w);
-                gain = arith::MulFOp::create(nb, nloc, gain, w);
-              }
-              linalg::YieldOp::create(nb, nloc, gain);
-            })
+        makeGeneric(b, loc, gainInputs,
+                    emptyTensor(b, loc, loopSizes, elementType), gainMaps,
+                    iterators(loops),
+                    [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                      Value gain = rowScale(nb, nloc, args[0]);
+                      if (weight)
+                        gain = arith::MulFOp::create(
+                            nb, nloc, gain, offsetWeight(nb, nloc, args[1]));
+                      linalg::YieldOp::create(nb, nloc, gain);
+                    })
             ->getResult(0);
     // Without centring (RMS) the mean is zero.
     Value mean =
@@ -614,6 +602,24 @@ static Value buildNorm(OpBuilder &b, Location loc, Value x, Value weight,
     *meanOut = mean;
     return gain;
   }
+
+  SmallVector<Value> inputs{grouped};
+  SmallVector<AffineMap> maps{identity};
+  if (sum) {
+    inputs.push_back(sum);
+    maps.push_back(rowMap);
+  }
+  inputs.push_back(squares);
+  maps.push_back(rowMap);
+  if (weight) {
+    inputs.push_back(weight);
+    maps.push_back(paramMap);
+  }
+  if (bias) {
+    inputs.push_back(bias);
+    maps.push_back(paramMap);
+  }
+  maps.push_back(identity);
   Value normalised =
       makeGeneric(b, loc, inputs, emptyTensor(b, loc, loopSizes, elementType),
                   maps, iterators(loops),
@@ -625,18 +631,12 @@ static Value buildNorm(OpBuilder &b, Location loc, Value x, Value weight,
                           arith::DivFOp::create(nb, nloc, args[next++], count);
                       centred = arith::SubFOp::create(nb, nloc, centred, mean);
                     }
-                    Value var =
-                        arith::DivFOp::create(nb, nloc, args[next++], count);
-                    Value scale = math::RsqrtOp::create(
-                        nb, nloc, arith::AddFOp::create(nb, nloc, var, eps));
+                    Value scale = rowScale(nb, nloc, args[next++]);
                     Value y = arith::MulFOp::create(nb, nloc, centred, scale);
-                    if (hasWeight) {
-                      Value w = args[next++];
-                      if (offset)
-                        w = arith::AddFOp::create(nb, nloc, offset, w);
-                      y = arith::MulFOp::create(nb, nloc, y, w);
-                    }
-                    if (hasBias)
+                    if (weight)
+                      y = arith::MulFOp::create(
+                          nb, nloc, y, offsetWeight(nb, nloc, args[next++]));
+                    if (bias)
                       y = arith::AddFOp::create(nb, nloc, y, args[next++]);
                     linalg::YieldOp::create(nb, nloc, y);
                   })
