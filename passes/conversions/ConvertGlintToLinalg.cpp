@@ -1025,6 +1025,14 @@ struct RotaryLowering : public OpRewritePattern<RotaryOp> {
 /// `concat(cache, v)`, query `i` sits at key position `C + i`, the cache rows
 /// before `C - min(position, C)` (before the sequence start) are invisible,
 /// and the final caches are the last `C` rows of the concatenations.
+///
+/// With a window `w` and no cache, the key axis is the band of the
+/// `n = min(w, L)` keys up to each query instead of all L: the keys and
+/// values get `n - 1` zero rows in front (`kp = concat(0, k)`), loop `j` runs
+/// over `[0, n)` and reads key row `i + j` of `kp` (key `i + j - (n - 1)`),
+/// visible when that is not before the sequence. The work is then L·n, not
+/// L², and the results are the same to the bit: the same products, summed
+/// in the same order (only the invisible zeros differ).
 struct AttentionLowering : public OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op,
@@ -1069,11 +1077,39 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
           rewriter, loc, before,
           arith::ConstantIndexOp::create(rewriter, loc, 0));
     }
+    // The band of a window: n = min(w, L) keys per query, after n - 1 zero
+    // rows in front of the keys and values.
+    bool banded = window && !op.getKeyCache();
+    Value bandFirst; // n - 1: the first row of the padded keys in the sequence
+    if (banded) {
+      Value lenValue = getValueOrCreateConstantIndexOp(rewriter, loc, len);
+      Value band = arith::MinSIOp::create(
+          rewriter, loc, lenValue,
+          arith::ConstantIndexOp::create(rewriter, loc, *window));
+      bandFirst = arith::SubIOp::create(
+          rewriter, loc, band,
+          arith::ConstantIndexOp::create(rewriter, loc, 1));
+      keyLen = band;
+      auto padFront = [&](Value x) -> Value {
+        SmallVector<OpFoldResult> sizes =
+            tensor::getMixedSizes(rewriter, loc, x);
+        sizes[1] = bandFirst;
+        return tensor::ConcatOp::create(
+            rewriter, loc, 1,
+            ValueRange{filledTensor(rewriter, loc, sizes, zero), x});
+      };
+      k = padFront(k);
+      v = padFront(v);
+    }
     // Inside a generic over (b, i, g, r, j): may query i see key j?
-    auto visible = [window, cacheLength, firstKey](OpBuilder &b,
-                                                   Location nloc) -> Value {
+    auto visible = [window, cacheLength, firstKey,
+                    bandFirst](OpBuilder &b, Location nloc) -> Value {
       Value i = linalg::IndexOp::create(b, nloc, 1);
       Value j = linalg::IndexOp::create(b, nloc, 4);
+      if (bandFirst) // key row i + j of the padded keys: in the sequence?
+        return arith::CmpIOp::create(b, nloc, arith::CmpIPredicate::uge,
+                                     arith::AddIOp::create(b, nloc, i, j),
+                                     bandFirst);
       if (cacheLength > 0)
         i = arith::AddIOp::create(
             b, nloc, i, arith::ConstantIndexOp::create(b, nloc, cacheLength));
@@ -1093,6 +1129,18 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
       return arith::AndIOp::create(b, nloc, causal, recent);
     };
 
+    // The map of k (or v) in loops (b, i, g, r, ..., with j at `jLoop` and
+    // the head dimension at `dLoop`): row j, or i + j of the band.
+    auto keyMap = [&](unsigned jLoop, unsigned dLoop) {
+      AffineExpr row = getAffineDimExpr(jLoop, context);
+      if (banded)
+        row = getAffineDimExpr(1, context) + row;
+      return AffineMap::get(6, 0,
+                            {getAffineDimExpr(0, context), row,
+                             getAffineDimExpr(2, context),
+                             getAffineDimExpr(dLoop, context)},
+                            context);
+    };
     SmallVector<OpFoldResult> rowSizes{batch, len, groups, perGroup};
     SmallVector<OpFoldResult> scoreSizes{batch, len, groups, perGroup, keyLen};
     AffineMap score5 = rewriter.getMultiDimIdentityMap(5);
@@ -1103,8 +1151,7 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
         makeGeneric(
             rewriter, loc, ValueRange{grouped, k},
             filledTensor(rewriter, loc, scoreSizes, zero),
-            {loopsToDims(context, 6, {0, 1, 2, 3, 5}),
-             loopsToDims(context, 6, {0, 4, 2, 5}),
+            {loopsToDims(context, 6, {0, 1, 2, 3, 5}), keyMap(4, 5),
              loopsToDims(context, 6, {0, 1, 2, 3, 4})},
             iterators(5, 1),
             [](OpBuilder &b, Location nloc, ValueRange args) {
@@ -1162,8 +1209,7 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
         makeGeneric(
             rewriter, loc, ValueRange{weights, v},
             filledTensor(rewriter, loc, outSizes, zero),
-            {loopsToDims(context, 6, {0, 1, 2, 3, 5}),
-             loopsToDims(context, 6, {0, 5, 2, 4}),
+            {loopsToDims(context, 6, {0, 1, 2, 3, 5}), keyMap(5, 4),
              loopsToDims(context, 6, {0, 1, 2, 3, 4})},
             iterators(5, 1),
             [](OpBuilder &b, Location nloc, ValueRange args) {

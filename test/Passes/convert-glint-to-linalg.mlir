@@ -678,11 +678,14 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 
 // Tests that grouped attention splits the query heads as [G, H/G] and runs
 // scores, masked max, masked exp, sum, weighted values and normalisation as
-// generics, the mask being j <= i and i < j + window.
+// generics; with a window w (and no cache) over the band of n = min(w, L)
+// keys up to each query: the keys and values get n - 1 zero rows in front,
+// loop j reads their row i + j, visible when i + j >= n - 1 (not before the
+// sequence; causal and within the window by construction).
 // CHECK-DAG: #[[$Q:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d5)>
-// CHECK-DAG: #[[$K:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d4, d2, d5)>
+// CHECK-DAG: #[[$K:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1 + d4, d2, d5)>
 // CHECK-DAG: #[[$S:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>
-// CHECK-DAG: #[[$V:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d5, d2, d4)>
+// CHECK-DAG: #[[$V:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1 + d5, d2, d4)>
 // CHECK-DAG: #[[$ID5:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
 // CHECK-DAG: #[[$ROW5:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func @attention_grouped_window
@@ -694,10 +697,16 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 // CHECK-DAG: %[[B:.+]] = tensor.dim %[[Q]], %{{.+}}
 // CHECK-DAG: %[[L:.+]] = tensor.dim %[[Q]], %{{.+}}
 // CHECK: %[[QG:.+]] = tensor.expand_shape %[[Q]] {{\[\[}}0], [1], [2, 3], [4]] output_shape [%[[B]], %[[L]], 2, 2, 8] : tensor<?x?x4x8xf32> into tensor<?x?x2x2x8xf32>
-// CHECK: %[[SE:.+]] = tensor.empty(%[[B]], %[[L]], %[[L]]) : tensor<?x?x2x2x?xf32>
+// CHECK: %[[BAND:.+]] = arith.minsi %[[L]], %[[WINDOW]] : index
+// CHECK: %[[FIRST:.+]] = arith.subi %[[BAND]], %{{.+}} : index
+// CHECK: %[[KZ:.+]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.+}} : tensor<?x?x2x8xf32>)
+// CHECK: %[[KP:.+]] = tensor.concat dim(1) %[[KZ]], %[[K]]
+// CHECK: %[[VZ:.+]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.+}} : tensor<?x?x2x6xf32>)
+// CHECK: %[[VP:.+]] = tensor.concat dim(1) %[[VZ]], %[[V]]
+// CHECK: %[[SE:.+]] = tensor.empty(%[[B]], %[[L]], %[[BAND]]) : tensor<?x?x2x2x?xf32>
 // CHECK: %[[SZ:.+]] = linalg.fill ins(%[[ZERO]] : f32) outs(%[[SE]] : tensor<?x?x2x2x?xf32>)
 // CHECK: %[[SCORES:.+]] = linalg.generic {indexing_maps = [#[[$Q]], #[[$K]], #[[$S]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
-// CHECK-SAME: ins(%[[QG]], %[[K]] : tensor<?x?x2x2x8xf32>, tensor<?x?x2x8xf32>) outs(%[[SZ]] : tensor<?x?x2x2x?xf32>)
+// CHECK-SAME: ins(%[[QG]], %[[KP]] : tensor<?x?x2x2x8xf32>, tensor<?x?x2x8xf32>) outs(%[[SZ]] : tensor<?x?x2x2x?xf32>)
 // CHECK: %[[MINIT:.+]] = linalg.fill ins(%[[NEGINF]] : f32)
 // CHECK: %[[MAX:.+]] = linalg.generic {indexing_maps = [#[[$ID5]], #[[$ROW5]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
 // CHECK-SAME: ins(%[[SCORES]] : tensor<?x?x2x2x?xf32>) outs(%[[MINIT]] : tensor<?x?x2x2xf32>)
@@ -706,10 +715,8 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 // CHECK-NEXT: %[[M:.+]] = arith.maximumf %[[MACC]], %[[SS]]
 // CHECK-NEXT: %[[I:.+]] = linalg.index 1 : index
 // CHECK-NEXT: %[[J:.+]] = linalg.index 4 : index
-// CHECK-NEXT: %[[CAUSAL:.+]] = arith.cmpi ule, %[[J]], %[[I]] : index
-// CHECK-NEXT: %[[JW:.+]] = arith.addi %[[J]], %[[WINDOW]] : index
-// CHECK-NEXT: %[[RECENT:.+]] = arith.cmpi ult, %[[I]], %[[JW]] : index
-// CHECK-NEXT: %[[VIS:.+]] = arith.andi %[[CAUSAL]], %[[RECENT]] : i1
+// CHECK-NEXT: %[[ROW:.+]] = arith.addi %[[I]], %[[J]] : index
+// CHECK-NEXT: %[[VIS:.+]] = arith.cmpi uge, %[[ROW]], %[[FIRST]] : index
 // CHECK-NEXT: %[[MSEL:.+]] = arith.select %[[VIS]], %[[M]], %[[MACC]] : f32
 // CHECK-NEXT: linalg.yield %[[MSEL]]
 // CHECK: %[[EXP:.+]] = linalg.generic {indexing_maps = [#[[$ID5]], #[[$ROW5]], #[[$ID5]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]}
@@ -725,7 +732,7 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 // CHECK: %[[OE:.+]] = tensor.empty(%[[B]], %[[L]]) : tensor<?x?x2x2x6xf32>
 // CHECK: %[[OZ:.+]] = linalg.fill ins(%[[ZERO]] : f32) outs(%[[OE]] :
 // CHECK: %[[WEIGHTED:.+]] = linalg.generic {indexing_maps = [#[[$Q]], #[[$V]], #[[$S]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
-// CHECK-SAME: ins(%[[EXP]], %[[V]] : tensor<?x?x2x2x?xf32>, tensor<?x?x2x6xf32>) outs(%[[OZ]] : tensor<?x?x2x2x6xf32>)
+// CHECK-SAME: ins(%[[EXP]], %[[VP]] : tensor<?x?x2x2x?xf32>, tensor<?x?x2x6xf32>) outs(%[[OZ]] : tensor<?x?x2x2x6xf32>)
 // CHECK: %[[NORM:.+]] = linalg.generic {indexing_maps = [#[[$ID5]], #[[$ROW5]], #[[$ID5]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]}
 // CHECK-SAME: ins(%[[WEIGHTED]], %[[SUM]] :
 // CHECK-NEXT: ^bb0(%[[NUM:.+]]: f32, %[[DEN:.+]]: f32, %{{.+}}: f32):
