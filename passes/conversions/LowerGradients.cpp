@@ -199,12 +199,15 @@ struct Rows {
                                        VectorType::get({width}, s.ft), scalar);
   }
   Value zero() { return splat(s.f(0.0)); }
-  /// The sum of the lanes of `x`.
+  /// The sum of the lanes of `x`, in any order (`reassoc`: a tree of
+  /// shuffles and vector adds; without it LLVM adds the lanes one after the
+  /// other, a chain of scalar adds that was a third of RWKV-6's backward
+  /// scan).
   Value total(Value x) {
     if (width == 1)
       return x;
     return vector::ReductionOp::create(s.b, s.loc, vector::CombiningKind::ADD,
-                                       x);
+                                       x, arith::FastMathFlags::reassoc);
   }
   /// scf.for %j = lb to ub step width.
   SmallVector<Value>

@@ -666,7 +666,8 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
             Value lanes =
                 read(nb, scratch, {t, index(nb, e), index(nb, 0)}, width, true);
             Value total = vector::ReductionOp::create(
-                nb, loc, vector::CombiningKind::ADD, lanes);
+                nb, loc, vector::CombiningKind::ADD, lanes,
+                arith::FastMathFlags::reassoc);
             part = tensor::InsertOp::create(nb, loc, total, part,
                                             ValueRange{t, index(nb, e)});
           }

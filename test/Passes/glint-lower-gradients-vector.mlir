@@ -11,7 +11,7 @@
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
 // CHECK: vector.transfer_read %{{.+}} : tensor<?x?x2x32xf32>, vector<16xf32>
 // CHECK: vector.transfer_write %{{.+}} : vector<16xf32>, tensor<4x32xf32>
-// CHECK: vector.reduction <add>, %{{.+}} : vector<16xf32> into f32
+// CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<16xf32> into f32
 // CHECK: scf.forall.in_parallel
 // SCALAR-LABEL: func @rwkv6_grad
 // SCALAR-NOT: vector.

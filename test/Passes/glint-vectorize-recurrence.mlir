@@ -124,7 +124,7 @@ func.func @rglru(%k: tensor<?x?x32x1xf32>, %v: tensor<?x?x32x1xf32>,
 // CHECK:         %[[UK:.+]] = arith.mulf %[[UROW]], %[[KROW]] : vector<4xf32>
 // CHECK:         %[[RROW:.+]] = vector.transfer_read %[[R]][%[[BI]], %[[T]], %{{.+}}, %{{.+}}]
 // CHECK:         %[[RUK:.+]] = arith.mulf %[[UK]], %[[RROW]] : vector<4xf32>
-// CHECK:         %[[DIAG:.+]] = vector.reduction <add>, %[[RUK]] : vector<4xf32> into f32
+// CHECK:         %[[DIAG:.+]] = vector.reduction <add>, %[[RUK]] fastmath<reassoc> : vector<4xf32> into f32
 // CHECK:         %[[DIAGV:.+]] = vector.broadcast %[[DIAG]] : f32 to vector<16xf32>
 // CHECK:         %[[O0:.+]] = arith.mulf %[[DIAGV]], %[[V0]] : vector<16xf32>
 // CHECK:         memref.prefetch %[[RBUF]]
