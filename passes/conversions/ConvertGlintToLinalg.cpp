@@ -1027,12 +1027,12 @@ struct RotaryLowering : public OpRewritePattern<RotaryOp> {
 /// and the final caches are the last `C` rows of the concatenations.
 ///
 /// With a window `w` and no cache, the key axis is the band of the
-/// `n = min(w, L)` keys up to each query instead of all L: the keys and
-/// values get `n - 1` zero rows in front (`kp = concat(0, k)`), loop `j` runs
-/// over `[0, n)` and reads key row `i + j` of `kp` (key `i + j - (n - 1)`),
-/// visible when that is not before the sequence. The work is then L·n, not
-/// L², and the results are the same to the bit: the same products, summed
-/// in the same order (only the invisible zeros differ).
+/// `n = min(w, L)` keys up to each query (at least 1) instead of all L: the
+/// keys and values get `n - 1` zero rows in front (`kp = concat(0, k)`),
+/// loop `j` runs over `[0, n)` and reads key row `i + j` of `kp` (key
+/// `i + j - (n - 1)`), visible when that is not before the sequence. The work
+/// is then L·n, not L², and the results are the same to the bit: the same
+/// products, summed in the same order (only the invisible zeros differ).
 struct AttentionLowering : public OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op,
@@ -1083,9 +1083,13 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
     Value bandFirst; // n - 1: the first row of the padded keys in the sequence
     if (banded) {
       Value lenValue = getValueOrCreateConstantIndexOp(rewriter, loc, len);
-      Value band = arith::MinSIOp::create(
-          rewriter, loc, lenValue,
-          arith::ConstantIndexOp::create(rewriter, loc, *window));
+      // At least one key, so that an empty sequence pads no rows (-1).
+      Value band = arith::MaxSIOp::create(
+          rewriter, loc,
+          arith::MinSIOp::create(
+              rewriter, loc, lenValue,
+              arith::ConstantIndexOp::create(rewriter, loc, *window)),
+          arith::ConstantIndexOp::create(rewriter, loc, 1));
       bandFirst = arith::SubIOp::create(
           rewriter, loc, band,
           arith::ConstantIndexOp::create(rewriter, loc, 1));

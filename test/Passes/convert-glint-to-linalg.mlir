@@ -678,10 +678,11 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 
 // Tests that grouped attention splits the query heads as [G, H/G] and runs
 // scores, masked max, masked exp, sum, weighted values and normalisation as
-// generics; with a window w (and no cache) over the band of n = min(w, L)
-// keys up to each query: the keys and values get n - 1 zero rows in front,
-// loop j reads their row i + j, visible when i + j >= n - 1 (not before the
-// sequence; causal and within the window by construction).
+// generics; with a window w (and no cache) over the band of
+// n = max(min(w, L), 1) keys up to each query: the keys and values get
+// n - 1 zero rows in front, loop j reads their row i + j, visible when
+// i + j >= n - 1 (not before the sequence; causal and within the window by
+// construction).
 // CHECK-DAG: #[[$Q:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d5)>
 // CHECK-DAG: #[[$K:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1 + d4, d2, d5)>
 // CHECK-DAG: #[[$S:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>
@@ -697,7 +698,8 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 // CHECK-DAG: %[[B:.+]] = tensor.dim %[[Q]], %{{.+}}
 // CHECK-DAG: %[[L:.+]] = tensor.dim %[[Q]], %{{.+}}
 // CHECK: %[[QG:.+]] = tensor.expand_shape %[[Q]] {{\[\[}}0], [1], [2, 3], [4]] output_shape [%[[B]], %[[L]], 2, 2, 8] : tensor<?x?x4x8xf32> into tensor<?x?x2x2x8xf32>
-// CHECK: %[[BAND:.+]] = arith.minsi %[[L]], %[[WINDOW]] : index
+// CHECK: %[[MIN:.+]] = arith.minsi %[[L]], %[[WINDOW]] : index
+// CHECK: %[[BAND:.+]] = arith.maxsi %[[MIN]], %{{.+}} : index
 // CHECK: %[[FIRST:.+]] = arith.subi %[[BAND]], %{{.+}} : index
 // CHECK: %[[KZ:.+]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.+}} : tensor<?x?x2x8xf32>)
 // CHECK: %[[KP:.+]] = tensor.concat dim(1) %[[KZ]], %[[K]]
