@@ -554,8 +554,8 @@ def GlintVectorizeElementwise
     read as its input through a broadcast map (the copy is gone). A producer read by several ops, or read
     through a broadcast, keeps its own loop (fused, it would be computed
     again for each reader or each element it is spread over). A backward
-    pass is made of such chains: SiLU's derivative is seven maps, the
-    gating and residual cotangents more.
+    pass is made of such chains: SiLU's derivative is six maps and two
+    fills of ones, the gating and residual cotangents more.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",

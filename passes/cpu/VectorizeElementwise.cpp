@@ -38,8 +38,8 @@
 // its body, and broadcasts read by a map are read as their input. Read by
 // several ops or through a broadcast, a map keeps its loop: fused, it would be
 // computed once per reader or per element it is spread over. The backward pass
-// is where this counts: the derivative of SiLU alone was seven maps, each a
-// pass over memory.
+// is where this counts: the derivative of SiLU alone was six maps and two
+// fills, each a pass over memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -299,8 +299,8 @@ Value emptyLike(OpBuilder &b, Location loc, Value value) {
 /// only another map reads, element for element, is fused into it (its body
 /// inlined into the reader's), fills read by a map become a scalar of its
 /// body, and broadcasts read by a map a broadcast read of their input. A
-/// backward pass is made of such chains (SiLU's derivative alone is seven
-/// maps), each a pass over memory of its own otherwise.
+/// backward pass is made of such chains (SiLU's derivative alone is six
+/// maps and two fills), each a pass over memory of its own otherwise.
 void fuseChains(Operation *root, RewriterBase &rewriter) {
   SmallVector<linalg::GenericOp> generics;
   root->walk([&](linalg::GenericOp g) { generics.push_back(g); });
