@@ -112,6 +112,19 @@ protected:
   Value fma(OpBuilder &b, Value x, Value y, Value z) const {
     return math::FmaOp::create(b, loc, x, y, z);
   }
+  /// log2(e) in each of `lanes` f32 lanes.
+  Value log2e(OpBuilder &b, int64_t lanes) const {
+    return arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get({lanes}, f32),
+                               static_cast<float>(M_LOG2E)));
+  }
+  /// 2^x for the decay of a step, x = delta * A log2(e) <= 0 and finite:
+  /// `ninf` lets glint-approximate-math leave out its clamps. The forward
+  /// scans and the backward scans' recomputed states use it alike.
+  Value decayExp2(OpBuilder &b, Value x) const {
+    return math::Exp2Op::create(b, loc, x, arith::FastMathFlags::ninf);
+  }
   Value element(OpBuilder &b, Value source, ValueRange indices) const {
     return tensor::ExtractOp::create(b, loc, source, indices);
   }

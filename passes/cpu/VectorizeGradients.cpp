@@ -91,35 +91,37 @@ static Value laneSums(OpBuilder &b, Location loc, ArrayRef<Value> vectors) {
   int64_t k = vectors.size();
   int64_t w = cast<VectorType>(vectors.front().getType()).getNumElements();
   assert(llvm::isPowerOf2_64(k) && llvm::isPowerOf2_64(w) && k <= w);
-  struct Partial {
-    Value lanes;
-    SmallVector<int64_t> sources; // segment j sums vectors[sources[j]]
-  };
-  SmallVector<Partial> level;
+  // level[i] holds segments of partial sums; segment j of level[i] sums
+  // vectors[sources[i][j]].
+  SmallVector<Value> level(vectors.begin(), vectors.end());
+  SmallVector<SmallVector<int64_t>> sources;
   for (int64_t e = 0; e < k; ++e)
-    level.push_back({vectors[e], {e}});
+    sources.push_back({e});
   while (level.size() > 1) {
-    SmallVector<Partial> next;
+    SmallVector<Value> next;
+    SmallVector<SmallVector<int64_t>> nextSources;
     for (size_t i = 0; i < level.size(); i += 2) {
-      const Partial &x = level[i], &y = level[i + 1];
-      int64_t segments = x.sources.size(), size = w / segments;
-      SmallVector<int64_t> low, high, sources;
+      ArrayRef<int64_t> x = sources[i], y = sources[i + 1];
+      int64_t segments = x.size(), size = w / segments;
+      SmallVector<int64_t> low, high, merged;
       for (int64_t j = 0; j < segments; ++j) {
         for (int64_t from : {int64_t(0), w}) // x's lanes, then y's
           for (int64_t l = 0; l < size / 2; ++l) {
             low.push_back(from + j * size + l);
             high.push_back(from + j * size + size / 2 + l);
           }
-        sources.append({x.sources[j], y.sources[j]});
+        merged.append({x[j], y[j]});
       }
-      Value sum = arith::AddFOp::create(
-          b, loc, vector::ShuffleOp::create(b, loc, x.lanes, y.lanes, low),
-          vector::ShuffleOp::create(b, loc, x.lanes, y.lanes, high));
-      next.push_back({sum, std::move(sources)});
+      next.push_back(arith::AddFOp::create(
+          b, loc,
+          vector::ShuffleOp::create(b, loc, level[i], level[i + 1], low),
+          vector::ShuffleOp::create(b, loc, level[i], level[i + 1], high)));
+      nextSources.push_back(std::move(merged));
     }
     level = std::move(next);
+    sources = std::move(nextSources);
   }
-  Value lanes = level.front().lanes;
+  Value lanes = level.front();
   for (int64_t n = w; n > k; n /= 2) {
     int64_t size = n / k;
     SmallVector<int64_t> low, high;
@@ -133,7 +135,7 @@ static Value laneSums(OpBuilder &b, Location loc, ArrayRef<Value> vectors) {
         vector::ShuffleOp::create(b, loc, lanes, lanes, high));
   }
   SmallVector<int64_t> order(k);
-  for (auto [j, source] : llvm::enumerate(level.front().sources))
+  for (auto [j, source] : llvm::enumerate(sources.front()))
     order[source] = j;
   return vector::ShuffleOp::create(b, loc, lanes, lanes, order);
 }
@@ -198,21 +200,15 @@ private:
     return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
   }
   /// A step's decay factor exp(raw * dt) (exp(raw) without dt). With dt it
-  /// is computed as glint-vectorize-recurrence's forward computes it,
-  /// exp2((raw log2 e) dt) with `ninf` (finite, <= 0): the same factors
-  /// as the forward's, and glint-approximate-math makes it 7 instructions
-  /// with AVX-512 where exp takes 13 (three per state entry and step
-  /// here). `raw log2 e` of a time-invariant decay is
-  /// hoisted out of the loops by LLVM.
+  /// is built as glint-vectorize-recurrence's forward builds it,
+  /// decayExp2((raw log2 e) dt): the same factors as the forward's, and
+  /// glint-approximate-math makes it 7 instructions with AVX-512 where exp
+  /// takes 13 (three per state entry and step here). `raw log2 e` of a
+  /// time-invariant decay is hoisted out of the loops by LLVM.
   Value stepDecay(OpBuilder &b, Value raw, Value dt) {
     if (!dt)
       return math::ExpOp::create(b, loc, raw);
-    Value log2e = arith::ConstantOp::create(
-        b, loc,
-        DenseElementsAttr::get(cast<ShapedType>(raw.getType()),
-                               static_cast<float>(M_LOG2E)));
-    return math::Exp2Op::create(b, loc, mul(b, dt, mul(b, raw, log2e)),
-                                arith::FastMathFlags::ninf);
+    return decayExp2(b, mul(b, dt, mul(b, raw, log2e(b, width))));
   }
   /// `value` as `type` (the op's result types may be more static).
   Value castTo(Value value, Type type) {
@@ -418,17 +414,18 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
     Value slice = tensor::ExtractSliceOp::create(
         b, loc, types[o], shared[o], offsets[o], sizes[o],
         SmallVector<OpFoldResult>(offsets[o].size(), u1));
-    // The shared keys' cotangents accumulate per lane in a zeroed [L, K, W]
-    // scratch; the loops write everything else. Each scratch is an
-    // allocation of its own: two equal tensor.empty ops and their fills
-    // would be merged by CSE, and bufferization would then copy the zeros
-    // into a second buffer at every chunk.
+    // The loops write everything but the shared keys' cotangents, which
+    // accumulate.
     if (laneSummed && (o == DQ || o == DK)) {
       // Summed over the lanes at every step, into the zeroed [L, K] slice.
       slice = linalg::FillOp::create(b, loc, ValueRange{zeroF32(b)},
                                      ValueRange{slice})
                   .getResult(0);
     } else if (sharedKeys && (o == DQ || o == DK)) {
+      // Per lane, in a zeroed [L, K, W] scratch. Each scratch is an
+      // allocation of its own: two equal tensor.empty ops and their fills
+      // would be merged by CSE, and bufferization would then copy the
+      // zeros into a second buffer at every chunk.
       partials[o] = slice;
       Value scratch = bufferization::AllocTensorOp::create(
           b, loc, RankedTensorType::get({lengthDim, key, width}, f32),

@@ -124,18 +124,6 @@ protected:
     return arith::MulFOp::create(b, loc, x, y);
   }
   Value exp(OpBuilder &b, Value x) { return math::ExpOp::create(b, loc, x); }
-  /// 2^x for the decay of a step, x = delta * A log2(e) <= 0 and finite:
-  /// `ninf` lets glint-approximate-math leave out its clamps.
-  Value decayExp2(OpBuilder &b, Value x) {
-    return math::Exp2Op::create(b, loc, x, arith::FastMathFlags::ninf);
-  }
-  /// log2(e) as a vector of W lanes.
-  Value log2e(OpBuilder &b) {
-    return arith::ConstantOp::create(
-        b, loc,
-        DenseElementsAttr::get(VectorType::get({width}, f32),
-                               static_cast<float>(M_LOG2E)));
-  }
   /// `source` [..., X, 1] as [..., X].
   Value dropUnitLast(OpBuilder &b, Value source) {
     auto type = cast<RankedTensorType>(source.getType());
@@ -445,7 +433,7 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                 perKeyDecay = readTile(bb, packedDecay, {blockIv});
               } else if (decayForm == DecayForm::StaticPerHead) {
                 headDecay = read(bb, logDecay, {c0}, width, inBounds);
-                headDecay = delta ? mul(bb, headDecay, log2e(bb))
+                headDecay = delta ? mul(bb, headDecay, log2e(bb, width))
                                   : exp(bb, headDecay);
               }
               Value skip = op.getSkip()
@@ -627,7 +615,7 @@ void ChannelLowering::lower() {
           // With delta, A log2(e): the step's factor is then
           // exp2(delta * A log2(e)), one multiply fewer than exp.
           for (Value &a : decay)
-            a = op.getDelta() ? mul(b, a, log2e(b)) : exp(b, a);
+            a = op.getDelta() ? mul(b, a, log2e(b, width)) : exp(b, a);
           Value tile = writeTile(b, decay, tileSlice(b, args[1], {args[0]}));
           auto inParallel = scf::InParallelOp::create(b, loc);
           publish(b, loc, inParallel, tile, args[1],
