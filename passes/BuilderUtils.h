@@ -84,6 +84,17 @@ inline Value groupOf(OpBuilder &b, Location loc, Value head, OpFoldResult heads,
   return arith::DivSIOp::create(b, loc, head, ratio);
 }
 
+/// The lane sums of K vectors of W lanes (K and W powers of two, K <= W)
+/// as one vector of K lanes, by a transposing tree: two vectors x, y whose
+/// lanes hold segments of partial sums (one segment per source vector, s
+/// lanes each) become one, x's and y's segments interleaved, each of s / 2
+/// lanes: the low halves of the segments plus the high halves (two
+/// shuffles, one add). After log2(K) levels one vector holds K segments of
+/// W / K lanes; halving them in place leaves one lane each, and a last
+/// shuffle puts the sources in order. 2(K - 1) + 2 log2(W / K) + 1
+/// shuffles for K vectors, against K horizontal reductions.
+Value laneSums(OpBuilder &b, Location loc, ArrayRef<Value> vectors);
+
 /// The short builders that the lowering classes of the vectorising passes
 /// share, all at the location of the op being lowered; each class derives
 /// from it and adds its own.

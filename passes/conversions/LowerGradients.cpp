@@ -25,9 +25,14 @@
 // runs every loop over the value axis W' lanes at a time (W' the largest
 // power of two up to the width dividing V; see Rows): the forward and
 // recomputed state rows, dS's rows, dv, and the sums over the value axis
-// as vector partials reduced once per key and step. The key loops and the
-// per-key scalars (decay, key, query) stay as in the scalar form, and width
-// 1 builds exactly the scalar loops.
+// as vector partials. Its key loops take G = min(K, W') keys at a time
+// when G is a power of two of at least 2 dividing K (keysPerGroup): the
+// keys' decays, keys and queries are read as G lanes (one vector exp), the
+// G keys run one after the other inside each value chunk (dv's chunk in a
+// register over them), and their G value-axis sums are added over the
+// lanes together by a transposing tree of shuffles (laneSums) into G lanes
+// of dq, dk and the decay's cotangent. Width 1 builds the scalar loops.
+// The recomputed states step from states[i] into states[i + 1] in place.
 //
 // Linear form, S_t = a_t ⊙ S_{t−1} + kv_t v_tᵀ (a_t = exp(δ_t g_t),
 // kv_t = δ_t k_t), o_t = S_tᵀ q_t (bonus: S_{t−1}ᵀ q_t + (q_t·(u ⊙ kv_t)) v_t)
@@ -78,6 +83,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/MathExtras.h"
 
 #define DEBUG_TYPE "glint-lower-gradients"
 
@@ -219,6 +225,12 @@ struct Rows {
   Value sum(Value lb, Value ub, function_ref<Value(Value)> term) {
     return total(s.sum(lb, ub, zero(), term, width));
   }
+  /// Lane `e` of `x`.
+  Value lane(Value x, int64_t e) {
+    if (width == 1)
+      return x;
+    return vector::ExtractOp::create(s.b, s.loc, x, ArrayRef<int64_t>{e});
+  }
 };
 
 /// The slice `source[offsets] [sizes]` (unit strides, rank kept).
@@ -267,6 +279,10 @@ public:
     if (!normalize && ft.isF32() && !ShapedType::isDynamic(value) && value > 0)
       while (width * 2 <= vectorWidth && value % (width * 2) == 0)
         width *= 2;
+    int64_t g = std::min(key, width);
+    if (width > 1 && !ShapedType::isDynamic(key) && g >= 2 &&
+        llvm::isPowerOf2_64(g) && key % g == 0)
+      keysPerGroup = g;
   }
 
   LogicalResult lower();
@@ -275,11 +291,20 @@ private:
   /// The per-(batch, group) body; `shared` are the forall's outputs.
   void buildGroupBody(Scalars &s, Value b, Value g, ValueRange shared,
                       scf::InParallelOp inParallel);
-  /// One forward step from the state `S` ([K, V']) at processing step `p`.
-  Value forwardStep(Scalars &s, Value S, Value b, Value h, Value g, Value p);
+  /// One forward step at processing step `p`: the state S[from..., K, V']
+  /// steps into S[to..., K, V'] (`from` and `to` the same tile, or two
+  /// rows of the chunk's states). Returns the new S.
+  Value forwardStep(Scalars &s, Value S, ValueRange from, ValueRange to,
+                    Value b, Value h, Value g, Value p);
   /// The raw log-decay of head h at time t and key kk (kk ignored for the
   /// per-head forms).
   Value rawDecay(Scalars &s, Value b, Value t, Value h, Value kk);
+  /// The key axis of the linear form, keysPerGroup keys at a time.
+  Rows keyLanes(Scalars &s) { return Rows{s, keysPerGroup}; }
+  /// rawDecay for the keys kb … kb + G − 1 of keyLanes (the same value in
+  /// every lane for the per-head forms).
+  Value rawDecayLanes(Scalars &s, Rows &keys, Value b, Value t, Value h,
+                      Value kb);
   Value timeOf(Scalars &s, Value p) {
     return op.getReverse() ? s.isub(lastIndex, p) : p;
   }
@@ -295,6 +320,15 @@ private:
   int64_t key, value, stateValue, decayRank;
   /// Elements of the value axis per step of its loops (see Rows).
   int64_t width = 1;
+  /// Keys per step of the linear form's key loops: G = min(K, width) when
+  /// that is a power of two of at least 2 dividing K, else 1. Each step
+  /// reads the keys' scalars (decay, key, query, bonus) as G lanes, takes
+  /// the exponentials of the decays together, runs the G keys' value loops
+  /// one after the other (unrolled) and adds their value-axis partials over
+  /// the lanes together (laneSums: G sums for the shuffles of about two
+  /// horizontal reductions) into G lanes of dq, dk and the decay's
+  /// cotangent.
+  int64_t keysPerGroup = 1;
   bool normalize;
   Value bonus;
   OpFoldResult batch, length, heads, groups;
@@ -319,49 +353,81 @@ Value RecurrenceGradLowering::rawDecay(Scalars &s, Value b, Value t, Value h,
   }
 }
 
-Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, Value b, Value h,
+Value RecurrenceGradLowering::rawDecayLanes(Scalars &s, Rows &keys, Value b,
+                                            Value t, Value h, Value kb) {
+  Value decay = op.getLogDecay();
+  switch (decayRank) {
+  case 1:
+    return keys.splat(s.at(decay, {h}));
+  case 2:
+    return keys.at(decay, {h, kb});
+  case 3:
+    return keys.splat(s.at(decay, {b, t, h}));
+  default:
+    return keys.at(decay, {b, t, h, kb});
+  }
+}
+
+Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, ValueRange from,
+                                          ValueRange to, Value b, Value h,
                                           Value g, Value p) {
   Value t = timeOf(s, p);
   Value zero = s.idx(0);
+  auto in = [&](ValueRange prefix, Value row, Value col) {
+    SmallVector<Value> indices(prefix);
+    indices.append({row, col});
+    return indices;
+  };
   if (normalize) {
     Value kt = s.at(op.getK(), {b, t, g, zero});
     Value w = rawDecay(s, b, t, h, zero);
-    Value den = s.at(S, {zero, s.idx(value)});
-    Value m = s.at(S, {zero, s.idx(value + 1)});
+    Value den = s.at(S, in(from, zero, s.idx(value)));
+    Value m = s.at(S, in(from, zero, s.idx(value + 1)));
     Value wd = s.add(w, m);
     Value top = s.max(wd, kt);
     Value e1 = s.exp(s.sub(wd, top)), e2 = s.exp(s.sub(kt, top));
     S = s.loop(zero, s.idx(value), S,
                [&](Value j, ValueRange args) -> SmallVector<Value> {
-                 Value num = s.at(args[0], {zero, j});
+                 Value num = s.at(args[0], in(from, zero, j));
                  Value vj = s.at(op.getV(), {b, t, h, j});
                  return {s.put(s.add(s.mul(e1, num), s.mul(e2, vj)), args[0],
-                               {zero, j})};
+                               in(to, zero, j))};
                })[0];
-    S = s.put(s.add(s.mul(e1, den), e2), S, {zero, s.idx(value)});
-    return s.put(top, S, {zero, s.idx(value + 1)});
+    S = s.put(s.add(s.mul(e1, den), e2), S, in(to, zero, s.idx(value)));
+    return s.put(top, S, in(to, zero, s.idx(value + 1)));
   }
   Value delta = op.getDelta() ? s.at(op.getDelta(), {b, t, h}) : Value();
-  Rows rows{s, width};
-  return s.loop(zero, s.idx(key), S,
-                [&](Value kk, ValueRange args) -> SmallVector<Value> {
-                  Value gk = rawDecay(s, b, t, h, kk);
-                  Value kv = s.at(op.getK(), {b, t, g, kk});
-                  if (delta) {
-                    gk = s.mul(gk, delta);
-                    kv = s.mul(kv, delta);
-                  }
-                  Value a = s.exp(gk);
-                  return rows.loop(
-                      zero, s.idx(value), args[0],
-                      [&](Value j, ValueRange inner) -> SmallVector<Value> {
-                        Value old = rows.at(inner[0], {kk, j});
-                        Value vj = rows.at(op.getV(), {b, t, h, j});
-                        return {rows.put(s.add(s.mul(rows.splat(a), old),
-                                               s.mul(rows.splat(kv), vj)),
-                                         inner[0], {kk, j})};
-                      });
-                })[0];
+  Rows rows{s, width}, keys = keyLanes(s);
+  return s.loop(
+      zero, s.idx(key), S,
+      [&](Value kb, ValueRange args) -> SmallVector<Value> {
+        Value gk = rawDecayLanes(s, keys, b, t, h, kb);
+        Value kv = keys.at(op.getK(), {b, t, g, kb});
+        if (delta) {
+          gk = s.mul(gk, keys.splat(delta));
+          kv = s.mul(kv, keys.splat(delta));
+        }
+        Value a = s.exp(gk);
+        SmallVector<Value> ae, kve;
+        for (int64_t e = 0; e < keys.width; ++e) {
+          ae.push_back(rows.splat(keys.lane(a, e)));
+          kve.push_back(rows.splat(keys.lane(kv, e)));
+        }
+        return rows.loop(zero, s.idx(value), args[0],
+                         [&](Value j, ValueRange inner) -> SmallVector<Value> {
+                           Value vj = rows.at(op.getV(), {b, t, h, j});
+                           Value St = inner[0];
+                           for (int64_t e = 0; e < keys.width; ++e) {
+                             Value kk = s.iadd(kb, s.idx(e));
+                             Value old = rows.at(St, in(from, kk, j));
+                             St = rows.put(
+                                 s.add(s.mul(ae[e], old), s.mul(kve[e], vj)),
+                                 St, in(to, kk, j));
+                           }
+                           return {St};
+                         });
+      },
+      keys.width)[0];
 }
 
 void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
@@ -446,7 +512,8 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
           Value start = s.imul(c, chunkSize);
           Value end = s.imin(lastStart, s.iadd(start, chunkSize));
           Value S = s.loop(start, end, args[0], [&](Value p, ValueRange st) {
-            return SmallVector<Value>{forwardStep(s, st[0], b, h, g, p)};
+            return SmallVector<Value>{
+                forwardStep(s, st[0], {}, {}, b, h, g, p)};
           })[0];
           return {S, saved};
         })[1];
@@ -465,12 +532,13 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
           tensor::EmptyOp::create(builder, loc, statesType, ValueRange{});
       Value first = extractTile(ckpt, c);
       states0 = insertTile(first, states0, zero);
+      // Each step reads states[i] and writes states[i + 1] in place.
       Value states =
-          s.loop(zero, n, {first, states0},
+          s.loop(zero, n, states0,
                  [&](Value i, ValueRange args) -> SmallVector<Value> {
-                   Value S = forwardStep(s, args[0], b, h, g, s.iadd(start, i));
-                   return {S, insertTile(S, args[1], s.iadd(i, one))};
-                 })[1];
+                   return {forwardStep(s, args[0], {i}, {s.iadd(i, one)}, b, h,
+                                       g, s.iadd(start, i))};
+                 })[0];
       return s.loop(zero, n, cArgs, [&](Value ir, ValueRange a) {
         Value i = s.isub(s.isub(n, one), ir);
         Value t = timeOf(s, s.iadd(start, i));
@@ -579,25 +647,42 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
           return yields;
         }
 
-        // The linear form.
+        // The linear form: the key loops take G keys at a time (see
+        // keyLanes), their per-key sums over the value axis added over the
+        // lanes together.
         Value kIdx = s.idx(key);
         Value delta = op.getDelta() ? s.at(op.getDelta(), {b, t, h}) : Value();
-        auto qAt = [&](Value kk) {
-          return op.getQ() ? s.at(op.getQ(), {b, t, g, kk}) : s.f(1.0);
+        Rows keys = keyLanes(s);
+        auto qLanes = [&](Value kb) {
+          return op.getQ() ? keys.at(op.getQ(), {b, t, g, kb})
+                           : keys.splat(s.f(1.0));
         };
-        auto kvAt = [&](Value kk) {
-          Value kv = s.at(op.getK(), {b, t, g, kk});
-          return delta ? s.mul(kv, delta) : kv;
+        auto kLanes = [&](Value kb) {
+          return keys.at(op.getK(), {b, t, g, kb});
         };
+        auto scaled = [&](Value x) {
+          return delta ? s.mul(x, keys.splat(delta)) : x;
+        };
+        // The sums of the value-axis partials of G keys, as G lanes.
+        auto sums = [&](ArrayRef<Value> parts) {
+          return parts.size() == 1 ? rows.total(parts.front())
+                                   : laneSums(builder, loc, parts);
+        };
+        // G zero partials, one per key of a group.
+        SmallVector<Value> zeros(keys.width, rows.zero());
         Value dDelta = s.f(0.0);
         Value dyv;
         if (bonus) {
           // The diagonal term (q·(u ⊙ kv)) v_t and the read of S_{t-1}.
           dyv = rows.sum(zero, vIdx,
                          [&](Value j) { return s.mul(vAt(j), dyAt(j)); });
-          Value diag = s.sum(zero, kIdx, s.f(0.0), [&](Value kk) {
-            return s.mul(s.mul(qAt(kk), s.at(bonusRow, {h, kk})), kvAt(kk));
-          });
+          Value diag = keys.total(s.sum(
+              zero, kIdx, keys.zero(),
+              [&](Value kb) {
+                return s.mul(s.mul(qLanes(kb), keys.at(bonusRow, {h, kb})),
+                             scaled(kLanes(kb)));
+              },
+              keys.width));
           o[DV] = rows.loop(zero, vIdx, o[DV],
                             [&](Value j, ValueRange r) -> SmallVector<Value> {
                               return {rows.acc(s.mul(rows.splat(diag), dyAt(j)),
@@ -605,89 +690,140 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
                             })[0];
           o[DQ] = s.loop(
               zero, kIdx, o[DQ],
-              [&](Value kk, ValueRange r) -> SmallVector<Value> {
-                Value read = rows.sum(zero, vIdx, [&](Value j) {
-                  return s.mul(rows.at(states, {i, kk, j}), dyAt(j));
-                });
+              [&](Value kb, ValueRange r) -> SmallVector<Value> {
+                SmallVector<Value> parts = rows.loop(
+                    zero, vIdx, zeros,
+                    [&](Value j, ValueRange x) -> SmallVector<Value> {
+                      Value dy = dyAt(j);
+                      SmallVector<Value> out;
+                      for (int64_t e = 0; e < keys.width; ++e) {
+                        Value kk = s.iadd(kb, s.idx(e));
+                        out.push_back(s.add(
+                            x[e], s.mul(rows.at(states, {i, kk, j}), dy)));
+                      }
+                      return out;
+                    });
                 Value term =
-                    s.mul(s.mul(s.at(bonusRow, {h, kk}), kvAt(kk)), dyv);
-                return {s.acc(s.add(read, term), r[0], {zero, t, zero, kk})};
-              })[0];
+                    s.mul(s.mul(keys.at(bonusRow, {h, kb}), scaled(kLanes(kb))),
+                          keys.splat(dyv));
+                return {keys.acc(s.add(sums(parts), term), r[0],
+                                 {zero, t, zero, kb})};
+              },
+              keys.width)[0];
         } else {
           // o_t = S_tᵀ q_t: dS += q dyᵀ, dq += S_t dy.
           SmallVector<Value> r = s.loop(
               zero, kIdx, {dS, o[DQ]},
-              [&](Value kk, ValueRange r) -> SmallVector<Value> {
-                Value qk = qAt(kk);
+              [&](Value kb, ValueRange r) -> SmallVector<Value> {
+                Value q = qLanes(kb);
+                SmallVector<Value> qk;
+                for (int64_t e = 0; e < keys.width; ++e)
+                  qk.push_back(rows.splat(keys.lane(q, e)));
+                SmallVector<Value> inits = {r[0]};
+                inits.append(zeros);
                 SmallVector<Value> in = rows.loop(
-                    zero, vIdx, {r[0], rows.zero()},
+                    zero, vIdx, inits,
                     [&](Value j, ValueRange x) -> SmallVector<Value> {
                       Value dy = dyAt(j);
-                      return {
-                          rows.acc(s.mul(rows.splat(qk), dy), x[0], {kk, j}),
-                          s.add(x[1],
-                                s.mul(rows.at(states, {next, kk, j}), dy))};
+                      SmallVector<Value> out = {x[0]};
+                      for (int64_t e = 0; e < keys.width; ++e) {
+                        Value kk = s.iadd(kb, s.idx(e));
+                        out[0] = rows.acc(s.mul(qk[e], dy), out[0], {kk, j});
+                        out.push_back(
+                            s.add(x[1 + e],
+                                  s.mul(rows.at(states, {next, kk, j}), dy)));
+                      }
+                      return out;
                     });
-                return {in[0],
-                        s.acc(rows.total(in[1]), r[1], {zero, t, zero, kk})};
-              });
+                return {in[0], keys.acc(sums(ArrayRef(in).drop_front()), r[1],
+                                        {zero, t, zero, kb})};
+              },
+              keys.width);
           dS = r[0];
           o[DQ] = r[1];
         }
-        // The update S_t = a ⊙ S_{t-1} + kv vᵀ, key by key.
+        // The update S_t = a ⊙ S_{t-1} + kv vᵀ, G keys at a time.
         SmallVector<Value> keyArgs = {dS, o[DK], o[DV], o[DLog], dDelta};
         Value headDecay = s.f(0.0);
         if (decayRank == 1 || decayRank == 3)
           keyArgs.push_back(headDecay);
         keyArgs = s.loop(
             zero, kIdx, keyArgs,
-            [&](Value kk, ValueRange r) -> SmallVector<Value> {
-              Value raw = rawDecay(s, b, t, h, kk);
-              Value a = s.exp(delta ? s.mul(raw, delta) : raw);
-              Value kv = kvAt(kk);
-              Value qk = bonus ? qAt(kk) : Value();
-              SmallVector<Value> in = rows.loop(
-                  zero, vIdx, {r[0], r[2], rows.zero(), rows.zero()},
-                  [&](Value j, ValueRange x) -> SmallVector<Value> {
-                    Value d = rows.at(x[0], {kk, j});
-                    Value dv = rows.acc(s.mul(d, rows.splat(kv)), x[1],
-                                        {zero, t, hl, j});
-                    Value dkv = s.add(x[2], s.mul(d, vAt(j)));
-                    Value da =
-                        s.add(x[3], s.mul(d, rows.at(states, {i, kk, j})));
-                    Value scaled = s.mul(rows.splat(a), d);
-                    if (bonus)
-                      scaled = s.add(scaled, s.mul(rows.splat(qk), dyAt(j)));
-                    return {rows.put(scaled, x[0], {kk, j}), dv, dkv, da};
-                  });
-              Value dkv = rows.total(in[2]);
-              Value da = rows.total(in[3]);
+            [&](Value kb, ValueRange r) -> SmallVector<Value> {
+              Value raw = rawDecayLanes(s, keys, b, t, h, kb);
+              Value a = s.exp(scaled(raw));
+              Value k = kLanes(kb);
+              Value kv = scaled(k);
+              Value q = bonus ? qLanes(kb) : Value();
+              SmallVector<Value> ae, kve, qk;
+              for (int64_t e = 0; e < keys.width; ++e) {
+                ae.push_back(rows.splat(keys.lane(a, e)));
+                kve.push_back(rows.splat(keys.lane(kv, e)));
+                if (bonus)
+                  qk.push_back(rows.splat(keys.lane(q, e)));
+              }
+              // Value chunk by value chunk, the group's keys one after the
+              // other: dv's chunk stays in a register over the keys.
+              SmallVector<Value> inits = {r[0], r[2]};
+              inits.append(zeros);
+              inits.append(zeros);
+              SmallVector<Value> in =
+                  rows.loop(zero, vIdx, inits,
+                            [&](Value j, ValueRange x) -> SmallVector<Value> {
+                              Value vj = vAt(j);
+                              Value dy = bonus ? dyAt(j) : Value();
+                              Value dSk = x[0];
+                              Value dv = rows.at(x[1], {zero, t, hl, j});
+                              SmallVector<Value> dkvs, das;
+                              for (int64_t e = 0; e < keys.width; ++e) {
+                                Value kk = s.iadd(kb, s.idx(e));
+                                Value d = rows.at(dSk, {kk, j});
+                                dv = s.add(dv, s.mul(d, kve[e]));
+                                dkvs.push_back(s.add(x[2 + e], s.mul(d, vj)));
+                                das.push_back(s.add(
+                                    x[2 + keys.width + e],
+                                    s.mul(d, rows.at(states, {i, kk, j}))));
+                                Value decayed = s.mul(ae[e], d);
+                                if (bonus)
+                                  decayed = s.add(decayed, s.mul(qk[e], dy));
+                                dSk = rows.put(decayed, dSk, {kk, j});
+                              }
+                              SmallVector<Value> out = {
+                                  dSk, rows.put(dv, x[1], {zero, t, hl, j})};
+                              out.append(dkvs);
+                              out.append(das);
+                              return out;
+                            });
+              Value dSk = in[0], dv = in[1];
+              ArrayRef<Value> dkvParts = ArrayRef(in).slice(2, keys.width);
+              ArrayRef<Value> daParts = ArrayRef(in).slice(2 + keys.width);
+              Value dkv = sums(dkvParts);
+              Value da = sums(daParts);
               if (bonus)
-                dkv =
-                    s.add(dkv, s.mul(s.mul(qk, s.at(bonusRow, {h, kk})), dyv));
-              Value k = s.at(op.getK(), {b, t, g, kk});
-              Value dk = s.acc(delta ? s.mul(dkv, delta) : dkv, r[1],
-                               {zero, t, zero, kk});
+                dkv = s.add(dkv, s.mul(s.mul(q, keys.at(bonusRow, {h, kb})),
+                                       keys.splat(dyv)));
+              Value dk = keys.acc(scaled(dkv), r[1], {zero, t, zero, kb});
               Value dga = s.mul(da, a); // cotangent of δ g
               // Without delta, dδ is that of the input term's step only (as
               // the evaluator defines it): the decay is not factored.
-              Value dDel =
-                  s.add(r[4], delta ? s.add(s.mul(dkv, k), s.mul(dga, raw))
-                                    : s.mul(dkv, k));
-              Value dg = delta ? s.mul(dga, delta) : dga;
-              SmallVector<Value> res = {in[0], dk, in[1], r[3], dDel};
+              Value dDel = s.add(
+                  r[4], keys.total(delta ? s.add(s.mul(dkv, k), s.mul(dga, raw))
+                                         : s.mul(dkv, k)));
+              Value dg = scaled(dga);
+              SmallVector<Value> res = {dSk, dk, dv, r[3], dDel};
               if (decayRank == 1 || decayRank == 3) {
-                res.push_back(s.add(r[5], dg));
+                res.push_back(s.add(r[5], keys.total(dg)));
               } else {
                 Value dl = r[3];
                 if (decayRank == 2)
-                  dl = s.acc(dg, dl, {zero, hl, kk});
+                  dl = keys.acc(dg, dl, {zero, hl, kb});
                 else
-                  dl = s.acc(dg, dl, {zero, t, hl, kk});
+                  dl = keys.acc(dg, dl, {zero, t, hl, kb});
                 res[3] = dl;
               }
               return res;
-            });
+            },
+            keys.width);
         dS = keyArgs[0];
         o[DK] = keyArgs[1];
         o[DV] = keyArgs[2];

@@ -92,8 +92,13 @@ def GlintLowerGradients : Pass<"glint-lower-gradients", "func::FuncOp"> {
     of two up to W that divides V (none if w would be 1): state rows and
     their cotangents are `vector.transfer_read`/`write`s of the tiles,
     broadcast scalars multiply them, and the sums over the value axis
-    (dq, dk, the decay's cotangent) are vector partials reduced once per key
-    and step. The ratio form stays scalar.
+    (dq, dk, the decay's cotangent) are vector partials. The key loops take
+    G = min(K, w) keys at a time when G is a power of two of at least 2
+    dividing K: their scalars (decay, key, query, bonus) are read as G
+    lanes, and the G keys' partials are added over the lanes together by a
+    transposing tree of shuffles into G lanes of dq, dk and the decay's
+    cotangent (otherwise one reduction per key and step). The ratio form
+    stays scalar.
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",

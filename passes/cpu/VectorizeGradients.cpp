@@ -78,68 +78,6 @@ using namespace mlir::glint;
 
 namespace {
 
-/// The lane sums of K vectors of W lanes (K and W powers of two, K <= W)
-/// as one vector of K lanes, by a transposing tree: two vectors x, y whose
-/// lanes hold segments of partial sums (one segment per source vector, s
-/// lanes each) become one, x's and y's segments interleaved, each of s / 2
-/// lanes: the low halves of the segments plus the high halves (two
-/// shuffles, one add). After log2(K) levels one vector holds K segments of
-/// W / K lanes; halving them in place leaves one lane each, and a last
-/// shuffle puts the sources in order. 2(K - 1) + 2 log2(W / K) + 1
-/// shuffles for K vectors, against K horizontal reductions.
-static Value laneSums(OpBuilder &b, Location loc, ArrayRef<Value> vectors) {
-  int64_t k = vectors.size();
-  int64_t w = cast<VectorType>(vectors.front().getType()).getNumElements();
-  assert(llvm::isPowerOf2_64(k) && llvm::isPowerOf2_64(w) && k <= w);
-  // level[i] holds segments of partial sums; segment j of level[i] sums
-  // vectors[sources[i][j]].
-  SmallVector<Value> level(vectors.begin(), vectors.end());
-  SmallVector<SmallVector<int64_t>> sources;
-  for (int64_t e = 0; e < k; ++e)
-    sources.push_back({e});
-  while (level.size() > 1) {
-    SmallVector<Value> next;
-    SmallVector<SmallVector<int64_t>> nextSources;
-    for (size_t i = 0; i < level.size(); i += 2) {
-      ArrayRef<int64_t> x = sources[i], y = sources[i + 1];
-      int64_t segments = x.size(), size = w / segments;
-      SmallVector<int64_t> low, high, merged;
-      for (int64_t j = 0; j < segments; ++j) {
-        for (int64_t from : {int64_t(0), w}) // x's lanes, then y's
-          for (int64_t l = 0; l < size / 2; ++l) {
-            low.push_back(from + j * size + l);
-            high.push_back(from + j * size + size / 2 + l);
-          }
-        merged.append({x[j], y[j]});
-      }
-      next.push_back(arith::AddFOp::create(
-          b, loc,
-          vector::ShuffleOp::create(b, loc, level[i], level[i + 1], low),
-          vector::ShuffleOp::create(b, loc, level[i], level[i + 1], high)));
-      nextSources.push_back(std::move(merged));
-    }
-    level = std::move(next);
-    sources = std::move(nextSources);
-  }
-  Value lanes = level.front();
-  for (int64_t n = w; n > k; n /= 2) {
-    int64_t size = n / k;
-    SmallVector<int64_t> low, high;
-    for (int64_t j = 0; j < k; ++j)
-      for (int64_t l = 0; l < size / 2; ++l) {
-        low.push_back(j * size + l);
-        high.push_back(j * size + size / 2 + l);
-      }
-    lanes = arith::AddFOp::create(
-        b, loc, vector::ShuffleOp::create(b, loc, lanes, lanes, low),
-        vector::ShuffleOp::create(b, loc, lanes, lanes, high));
-  }
-  SmallVector<int64_t> order(k);
-  for (auto [j, source] : llvm::enumerate(sources.front()))
-    order[source] = j;
-  return vector::ShuffleOp::create(b, loc, lanes, lanes, order);
-}
-
 class ChannelGradLowering : protected LoweringBuilder {
 public:
   ChannelGradLowering(RecurrenceGradOp op, RewriterBase &rewriter,

@@ -3,15 +3,21 @@
 
 // Tests that with a vector width the linear form's loops over the value
 // axis run on vectors: V = 32 takes 16 lanes, the state rows and their
-// cotangents are transfers of the tiles, and the sums over the value axis
-// are reduced once per key; without one (the default) the same op has no
-// vector op.
+// cotangents are transfers of the tiles; the key loops take the K = 4 keys
+// together (their decays, keys and queries read as 4 lanes, one vector
+// exp), and the four keys' sums over the value axis are added over the
+// lanes by shuffles into 4 lanes of dq; v·dy is one reduction. Without a
+// width (the default) the same op has no vector op.
 // CHECK-LABEL: func @rwkv6_grad
 // CHECK-NOT: glint.
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
+// CHECK: vector.transfer_read %{{.+}} : tensor<?x?x2x4xf32>, vector<4xf32>
+// CHECK: math.exp %{{.+}} : vector<4xf32>
 // CHECK: vector.transfer_read %{{.+}} : tensor<?x?x2x32xf32>, vector<16xf32>
-// CHECK: vector.transfer_write %{{.+}} : vector<16xf32>, tensor<4x32xf32>
+// CHECK: vector.transfer_write %{{.+}} : vector<16xf32>, tensor<65x4x32xf32>
 // CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<16xf32> into f32
+// CHECK: vector.shuffle %{{.+}}, %{{.+}} [{{.+}}] : vector<16xf32>, vector<16xf32>
+// CHECK: vector.transfer_write %{{.+}} : vector<4xf32>, tensor<1x?x1x4xf32>
 // CHECK: scf.forall.in_parallel
 // SCALAR-LABEL: func @rwkv6_grad
 // SCALAR-NOT: vector.

@@ -171,6 +171,17 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
       EXPECT_EQ(shuffles > 0, laneSums) << source;
       EXPECT_EQ(reductions > 0, !laneSums) << source;
     }
+    // Matrix states: the key loops take G = min(K, w) keys at a time (w
+    // the value axis' lanes) when G is a power of two of at least 2
+    // dividing K, their value-axis sums added over the lanes by shuffles.
+    if (c.value > 1) {
+      int64_t lanes = width;
+      while (c.value % lanes != 0)
+        lanes /= 2;
+      int64_t g = std::min(c.key, lanes);
+      bool grouped = g >= 2 && llvm::isPowerOf2_64(g) && c.key % g == 0;
+      EXPECT_EQ(shuffles > 0, grouped) << source;
+    }
   }
 
   std::unique_ptr<rt::CompiledModel> model;
@@ -231,7 +242,14 @@ INSTANTIATE_TEST_SUITE_P(
                  24},
         GradCase{"Mamba2SharedKeys", 2, 100, 6, 1, 16, 3, true, true, true,
                  false, 8},
-        GradCase{"TwoLanes", 1, 66, 2, 2, 3, 2, true, true, false, false, 6}),
+        GradCase{"TwoLanes", 1, 66, 2, 2, 3, 2, true, true, false, false, 6},
+        // Two groups of keys (K = 32, 16 lanes with AVX-512), per-key decay
+        // scaled by delta, reversed.
+        GradCase{"KeyGroupsDelta", 1, 70, 2, 2, 32, 2, true, true, false, true,
+                 16},
+        // Four keys of 16 lanes, no query, shared keys, per-step decay.
+        GradCase{"FourKeysNoQuery", 2, 67, 4, 1, 4, 3, false, true, true, false,
+                 16}),
     [](const ::testing::TestParamInfo<GradCase> &info) {
       return info.param.name;
     });
