@@ -4,26 +4,51 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Starting and joining a team of OpenMP threads costs microseconds; a
-// parallel loop over a few hundred vector operations (a tiny model's
-// layers, or any per-token loop of a generation step) finishes sooner on
-// the thread that reached it. This pass gives each `omp.parallel` an `if`
-// clause that runs it on one thread unless its work is large enough:
+// Starting and joining a team of OpenMP threads costs about a microsecond
+// (0.9-1.2 us for two threads on the 2-vCPU Zen 4 machine, libomp 22), and
+// a region run on one thread through the runtime (`if(false)`, or one
+// thread) still costs half of that (0.56 us: the serialized team and the
+// static schedule's set-up), several times a 4096-element vector loop
+// (0.18 us). A parallel loop over a few hundred vector operations (a tiny
+// model's layers, or any per-token loop of a generation step) finishes
+// sooner as a plain loop on the thread that reached it. This pass runs
+// before `convert-scf-to-openmp` and puts each `scf.parallel` behind a
+// test:
+//
+//   scf.if (work >= min-work && iterations >= 2 && omp_get_max_threads() > 1)
+//     the scf.parallel (later an omp.parallel)
+//   else
+//     the same loop nest as scf.for loops, no OpenMP call at all
 //
 //   work = iterations of the loop nest x the estimated operations of one
-//   iteration  >=  min-work,   and   iterations >= 2
+//   iteration
 //
-// One iteration's operations are counted statically: each operation 1,
-// each inner `scf.for` its trip count times its body, an `scf.if` both
-// branches. The trip counts are values computed in front of the parallel
-// op: a bound defined there is used as it is; one that depends on an outer
-// induction variable (the end of a tile, `min(i + 32, n) - i`) is replaced
-// by an upper bound read off its arithmetic (`min`: the smaller known
-// side; `a - b`: a; sums and products: of the bounds), and an unknown lower
-// bound by 0. The estimate can only over-count, so a region it guards is
-// never one whose work is large; a region whose work it cannot bound (an
-// `scf.while`, a call, a bound it cannot follow) keeps running on every
-// thread, as before.
+// One iteration's operations are counted statically: each operation 1, a
+// load 4, each inner `scf.for` (or `scf.parallel`) its trip count times its
+// body,
+// an `scf.if` both branches. The trip counts are values computed in front
+// of the parallel op: a bound defined there is used as it is; one that
+// depends on an outer induction variable (the end of a tile, `min(i + 32,
+// n) - i`) is replaced by an upper bound read off its arithmetic (`min`:
+// the smaller known side; `a - b`: a; sums and products: of the bounds),
+// and an unknown lower bound by 0. The estimate can only over-count, so a
+// region it guards is never one whose work is large; a region whose work
+// it cannot bound (an `scf.while`, a call, a bound it cannot follow) or
+// that reduces (results) is left as it was and always runs on every
+// thread.
+//
+// min-work (100,000) was measured with `glint-run --repeat` on the
+// bundled models, one and two threads interleaved, on the 2-vCPU machine.
+// There a small region costs more than its fork and join: the second core
+// must first fetch the inputs the first one just wrote, and send back its
+// half of the result. At 2,000 two threads lost to one on every tiny model
+// at 64 and 512 tokens (rwkv-keyword at 512: 1.0-1.3 against 0.66 ms at
+// 40,000); at 100,000 none is slower beyond the machine's noise (rwkv at
+// 512: 0.61 against 0.66 ms) and at 2048 tokens two threads stay ahead
+// (mamba-keyword 1.26 against 1.65 ms; 1.05 at 40,000). A Mamba-130m-shaped
+// generation step on two threads is unchanged (18.6-20.5 ms per token at
+// 2,000 and at 100,000: its large one-row products, counted with their
+// loads, stay parallel).
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,9 +56,11 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 
 #define DEBUG_TYPE "glint-guard-parallel"
@@ -47,11 +74,19 @@ using namespace mlir;
 
 namespace {
 
-/// Builds, in front of one `omp.parallel`, the index values that bound its
+/// What a load counts for: it may wait for memory, and a loop that streams
+/// from memory (a generation step's one-row products) gains from a second
+/// core at fewer operations than one that computes in the caches.
+constexpr int64_t kLoadWork = 4;
+
+/// The callee that says how many threads a parallel region would get.
+constexpr llvm::StringLiteral kMaxThreads = "omp_get_max_threads";
+
+/// Builds, in front of one `scf.parallel`, the index values that bound its
 /// work. Every method returns a null Value when it cannot bound.
 class WorkEstimate {
 public:
-  WorkEstimate(omp::ParallelOp parallel)
+  WorkEstimate(scf::ParallelOp parallel)
       : parallel(parallel), b(parallel), loc(parallel.getLoc()) {}
 
   /// An upper bound of the index value `v` at every point of the region.
@@ -133,7 +168,10 @@ public:
     };
     for (Block &block : region) {
       for (Operation &op : block) {
-        ++fixed;
+        fixed += isa<vector::LoadOp, vector::TransferReadOp, vector::GatherOp,
+                     vector::MaskedLoadOp, memref::LoadOp>(op)
+                     ? kLoadWork
+                     : 1;
         if (auto loop = dyn_cast<scf::ForOp>(op)) {
           Value trips = tripCount(loop.getLowerBound(), loop.getUpperBound(),
                                   loop.getStep());
@@ -143,8 +181,19 @@ public:
           add(arith::MulIOp::create(b, loc, trips, body));
           continue;
         }
-        if (isa<scf::WhileOp, func::CallOp, func::CallIndirectOp,
-                omp::ParallelOp>(op))
+        if (auto inner = dyn_cast<scf::ParallelOp>(op)) {
+          Value trips = iterations(inner);
+          Value body = regionCost(inner.getRegion());
+          if (!trips || !body)
+            return {};
+          add(arith::MulIOp::create(b, loc, trips, body));
+          continue;
+        }
+        // An inner region's guard asks for the thread count: one operation.
+        if (auto call = dyn_cast<func::CallOp>(op);
+            call && call.getCallee() == kMaxThreads)
+          continue;
+        if (isa<scf::WhileOp, func::CallOp, func::CallIndirectOp>(op))
           return {};
         // scf.if (both branches), memref.alloca_scope and the like.
         for (Region &nested : op.getRegions()) {
@@ -160,36 +209,37 @@ public:
                     : total;
   }
 
-  /// Whether the parallel region is worth its threads: an i1, or null when
-  /// its work cannot be bounded.
-  Value worthThreads(int64_t minWork) {
-    omp::LoopNestOp nest;
-    parallel.getRegion().walk([&](omp::LoopNestOp n) {
-      if (!nest)
-        nest = n;
-    });
-    if (!nest || nest->getParentOfType<omp::ParallelOp>() != parallel)
-      return {};
-    Value iterations = constantIndex(1);
-    for (auto [lower, upper, step] :
-         llvm::zip(nest.getLoopLowerBounds(), nest.getLoopUpperBounds(),
-                   nest.getLoopSteps())) {
+  /// An upper bound of the iterations of the loop nest of `loop`.
+  Value iterations(scf::ParallelOp loop) {
+    Value count = constantIndex(1);
+    for (auto [lower, upper, step] : llvm::zip(
+             loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
       Value trips = tripCount(lower, upper, step);
       if (!trips)
         return {};
-      iterations = arith::MulIOp::create(b, loc, iterations, trips);
+      count = arith::MulIOp::create(b, loc, count, trips);
     }
-    // What runs once per thread outside the loop nest is small: only the
-    // nest's body is counted.
-    Value body = regionCost(nest.getRegion());
+    return count;
+  }
+
+  /// Whether the parallel loop is worth its threads, on this machine's
+  /// thread count (`maxThreads`, an i32) when the region is reached: an
+  /// i1, or null when its work cannot be bounded.
+  Value worthThreads(int64_t minWork, Value maxThreads) {
+    Value count = iterations(parallel);
+    Value body = count ? regionCost(parallel.getRegion()) : Value();
     if (!body)
       return {};
-    Value work = arith::MulIOp::create(b, loc, iterations, body);
+    Value work = arith::MulIOp::create(b, loc, count, body);
     Value enough = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                          work, constantIndex(minWork));
     Value several = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
-                                          iterations, constantIndex(2));
-    return arith::AndIOp::create(b, loc, enough, several);
+                                          count, constantIndex(2));
+    Value threads = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::sgt, maxThreads,
+        arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1));
+    return arith::AndIOp::create(
+        b, loc, arith::AndIOp::create(b, loc, enough, several), threads);
   }
 
 private:
@@ -201,31 +251,89 @@ private:
     return arith::ConstantIndexOp::create(b, loc, value);
   }
 
-  omp::ParallelOp parallel;
+  scf::ParallelOp parallel;
   OpBuilder b;
   Location loc;
 };
+
+/// The loop nest of `parallel` as scf.for loops at the builder's insertion
+/// point, its body in a `memref.alloca_scope` if it allocates on the stack
+/// (once per iteration, as the OpenMP lowering scopes it).
+void buildSerialLoops(OpBuilder &b, scf::ParallelOp parallel) {
+  Location loc = parallel.getLoc();
+  IRMapping mapping;
+  for (auto [iv, lower, upper, step] :
+       llvm::zip(parallel.getInductionVars(), parallel.getLowerBound(),
+                 parallel.getUpperBound(), parallel.getStep())) {
+    auto loop = scf::ForOp::create(b, loc, lower, upper, step);
+    mapping.map(iv, loop.getInductionVar());
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+  }
+  bool allocates = false;
+  parallel.getRegion().walk([&](memref::AllocaOp) { allocates = true; });
+  if (allocates) {
+    auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
+    Block *body = b.createBlock(&scope.getBodyRegion());
+    b.setInsertionPointToStart(body);
+    memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+    b.setInsertionPointToStart(body);
+  }
+  for (Operation &op : parallel.getBody()->without_terminator())
+    b.clone(op, mapping);
+}
 
 struct GuardParallelPass
     : public glint::impl::GlintGuardParallelBase<GuardParallelPass> {
   using GlintGuardParallelBase::GlintGuardParallelBase;
 
   void runOnOperation() override {
-    SmallVector<omp::ParallelOp> regions;
-    getOperation()->walk([&](omp::ParallelOp op) {
-      if (!op.getIfExpr())
-        regions.push_back(op);
+    SmallVector<scf::ParallelOp> loops;
+    getOperation()->walk([&](scf::ParallelOp op) {
+      if (op.getNumResults() == 0)
+        loops.push_back(op);
     });
-    for (omp::ParallelOp parallel : regions) {
+    if (loops.empty())
+      return;
+    // func.func private @omp_get_max_threads() -> i32, once per module.
+    auto module = dyn_cast<ModuleOp>(getOperation());
+    if (!module)
+      module = getOperation()->getParentOfType<ModuleOp>();
+    if (!module) {
+      getOperation()->emitError("glint-guard-parallel needs a module");
+      return signalPassFailure();
+    }
+    MLIRContext *context = &getContext();
+    auto type = FunctionType::get(context, {}, {IntegerType::get(context, 32)});
+    if (auto existing = module.lookupSymbol<func::FuncOp>(kMaxThreads)) {
+      if (existing.getFunctionType() != type) {
+        existing.emitError() << kMaxThreads << " has another type";
+        return signalPassFailure();
+      }
+    } else {
+      OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+      func::FuncOp::create(b, module.getLoc(), kMaxThreads, type).setPrivate();
+    }
+    // Inner loops first (the walk's order): an outer loop's estimate counts
+    // their guards.
+    for (scf::ParallelOp parallel : loops) {
       // The estimate's arithmetic goes in front of the op; if it cannot
       // bound the work, it is erased again and the region is left alone.
       Block *block = parallel->getBlock();
       auto before = parallel->getIterator();
       bool atStart = before == block->begin();
       Operation *previous = atStart ? nullptr : &*std::prev(before);
-      Value worth = WorkEstimate(parallel).worthThreads(minWork);
+      OpBuilder b(parallel);
+      Location loc = parallel.getLoc();
+      Value threads =
+          func::CallOp::create(b, loc, kMaxThreads,
+                               TypeRange{IntegerType::get(context, 32)})
+              .getResult(0);
+      Value worth = WorkEstimate(parallel).worthThreads(minWork, threads);
       if (worth) {
-        parallel.getIfExprMutable().assign(worth);
+        auto guard = scf::IfOp::create(b, loc, worth, /*withElseRegion=*/true);
+        parallel->moveBefore(guard.thenBlock()->getTerminator());
+        b.setInsertionPoint(guard.elseBlock()->getTerminator());
+        buildSerialLoops(b, parallel);
         continue;
       }
       auto first =

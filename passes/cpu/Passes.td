@@ -370,34 +370,44 @@ def GlintVectorizeConv : Pass<"glint-vectorize-conv", "func::FuncOp"> {
 }
 
 def GlintGuardParallel : Pass<"glint-guard-parallel"> {
-  let summary = "Runs small OpenMP parallel regions on the calling thread";
+  let summary = "Runs small parallel loops as plain loops on the calling thread";
   let description = [{
-    Gives each `omp.parallel` without one an `if` clause, so that a region
-    whose work is small runs on the thread that reached it instead of
-    starting and joining a team (microseconds, more than a tiny model's
-    layer or a generation step's per-token loop takes):
+    Puts each `scf.parallel` without results behind a test, so that a loop
+    whose work is small, or that would get one thread, runs as plain
+    `scf.for` loops on the thread that reached it instead of going through
+    the OpenMP runtime (starting and joining a team of two costs about a
+    microsecond; a region the runtime runs on one thread, half of that:
+    more than a tiny model's layer or a generation step's per-token loop
+    takes):
 
     ```
+    scf.if (work >= min-work && iterations >= 2
+            && omp_get_max_threads() > 1) {
+      scf.parallel ...            // convert-scf-to-openmp: omp.parallel
+    } else {
+      scf.for ... { scf.for ... { body } }
+    }
     work = iterations of the loop nest x operations of one iteration
-    omp.parallel if(work >= min-work && iterations >= 2) { ... }
     ```
 
     One iteration's operations are counted statically (1 per operation,
-    an inner `scf.for` its trip count times its body, an `scf.if` both
-    branches), with trip counts computed in front of the region: bounds
-    defined there as they are, bounds that depend on an outer induction
-    variable replaced by an upper bound read off their arithmetic (`min`,
-    `a - b`, sums, products), unknown lower bounds by 0. The estimate only
-    over-counts; a region whose work it cannot bound (an `scf.while`, a
-    call, a bound it cannot follow) is left as it was. Runs after
-    `convert-scf-to-openmp` and `lower-affine`, before the `scf.for` loops
-    become branches.
+    4 per load, an inner `scf.for` or `scf.parallel` its trip count times
+    its body, an
+    `scf.if` both branches), with trip counts computed in front of the
+    loop: bounds defined there as they are, bounds that depend on an outer
+    induction variable replaced by an upper bound read off their arithmetic
+    (`min`, `a - b`, sums, products), unknown lower bounds by 0. The
+    estimate only over-counts; a loop whose work it cannot bound (an
+    `scf.while`, a call, a bound it cannot follow) is left as it was. Runs
+    after `lower-affine`, before `convert-scf-to-openmp`; the serial body
+    sits in a `memref.alloca_scope` when it allocates on the stack.
   }];
   let options = [
-    Option<"minWork", "min-work", "int64_t", /*default=*/"2000",
-           "Estimated operations from which a region runs on every thread">,
+    Option<"minWork", "min-work", "int64_t", /*default=*/"100000",
+           "Estimated operations from which a loop runs on every thread">,
   ];
-  let dependentDialects = ["arith::ArithDialect"];
+  let dependentDialects = ["arith::ArithDialect", "func::FuncDialect",
+                           "memref::MemRefDialect", "scf::SCFDialect"];
 }
 
 def GlintNarrowWeights : Pass<"glint-narrow-weights", "ModuleOp"> {

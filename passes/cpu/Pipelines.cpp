@@ -163,11 +163,13 @@ void glint::buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,
                                                   const TargetOptions &target) {
   // The recurrences' loops over (batch, head) run on OpenMP threads.
   pm.addPass(createForallToParallelLoopPass());
+  // Small parallel loops run as plain loops on the calling thread (their
+  // bounds' arithmetic already lowered from affine).
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createGlintGuardParallel());
   pm.addPass(createConvertSCFToOpenMPPass());
   pm.addPass(createGlintInlineAllocaScopes());
   pm.addPass(createLowerAffinePass());
-  // Small regions run on the calling thread (their loops are still scf.for).
-  pm.addPass(createGlintGuardParallel());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());

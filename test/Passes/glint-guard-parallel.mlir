@@ -1,77 +1,118 @@
 // RUN: glint-opt %s --glint-guard-parallel --canonicalize | FileCheck %s
 // RUN: glint-opt %s --glint-guard-parallel=min-work=5 | FileCheck %s --check-prefix=MIN
 
-// Each omp.parallel gets an `if`: its work (iterations x operations per
-// iteration, inner loops by their trip counts, bounds that depend on an
-// outer induction variable by an upper bound) against min-work, and at
-// least two iterations.
+// Each scf.parallel goes behind an scf.if: its work (iterations x
+// operations per iteration, 4 per load, inner loops by their trip counts,
+// bounds that depend on an outer induction variable by an upper bound)
+// against min-work, at least two iterations and more than one thread; the
+// else branch is the same loop nest as scf.for loops.
+
+// CHECK: func.func private @omp_get_max_threads() -> i32
 
 // A loop over n tiles of 32, each running over min(m - 32 i, 32) columns,
 // at most min(m, 32) (m - 32 i is at most m): work = max(n, 0) x
-// (max(min(m, 32), 0) x 5 + 5), 5 operations per column and per tile.
+// (max(min(m, 32), 0) x 8 + 5): per column four operations and a load,
+// per tile three, the loop and the terminator.
 // CHECK-LABEL: func.func @tiles
-// CHECK-SAME: (%[[N:[^:]*]]: index, %[[M:[^:]*]]: index,
-// CHECK-DAG: %[[LIMIT:.*]] = arith.constant 2000 : index
+// CHECK-SAME: (%[[N:[^:]*]]: index, %[[M:[^:]*]]: index, %[[BUF:[^:]*]]: memref<?xf32>)
+// CHECK-DAG: %[[LIMIT:.*]] = arith.constant 100000 : index
 // CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : index
+// CHECK-DAG: %[[EIGHT:.*]] = arith.constant 8 : index
 // CHECK-DAG: %[[FIVE:.*]] = arith.constant 5 : index
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i32
+// CHECK: %[[THREADS:.*]] = call @omp_get_max_threads() : () -> i32
 // CHECK: %[[ITER:.*]] = arith.maxsi %[[N]], %{{.*}} : index
 // CHECK: %[[COLS:.*]] = arith.minsi %[[M]], %{{.*}} : index
 // CHECK: %[[TRIPS:.*]] = arith.maxsi %[[COLS]], %{{.*}} : index
-// CHECK: %[[INNER:.*]] = arith.muli %[[TRIPS]], %[[FIVE]] : index
+// CHECK: %[[INNER:.*]] = arith.muli %[[TRIPS]], %[[EIGHT]] : index
 // CHECK: %[[BODY:.*]] = arith.addi %[[INNER]], %[[FIVE]] : index
 // CHECK: %[[WORK:.*]] = arith.muli %[[ITER]], %[[BODY]] : index
 // CHECK: %[[BIG:.*]] = arith.cmpi sge, %[[WORK]], %[[LIMIT]] : index
 // CHECK: %[[SEVERAL:.*]] = arith.cmpi sge, %[[ITER]], %[[TWO]] : index
-// CHECK: %[[IF:.*]] = arith.andi %[[BIG]], %[[SEVERAL]] : i1
-// CHECK: omp.parallel if(%[[IF]])
+// CHECK: %[[MANY:.*]] = arith.cmpi sgt, %[[THREADS]], %[[ONE]] : i32
+// CHECK: %[[BOTH:.*]] = arith.andi %[[BIG]], %[[SEVERAL]] : i1
+// CHECK: %[[IF:.*]] = arith.andi %[[BOTH]], %[[MANY]] : i1
+// CHECK: scf.if %[[IF]] {
+// CHECK-NEXT: scf.parallel (%{{.*}}) = (%{{.*}}) to (%[[N]])
+// CHECK: memref.store
+// CHECK: } else {
+// CHECK-NEXT: scf.for %[[I:.*]] = %{{.*}} to %[[N]] step %{{.*}} {
+// CHECK-NEXT: arith.muli %[[I]]
+// CHECK: scf.for
+// CHECK: memref.load %[[BUF]]
+// CHECK: memref.store
+// CHECK-NOT: scf.parallel
+// CHECK: return
 // MIN-LABEL: func.func @tiles
 // MIN: arith.constant 5 : index
-// MIN: omp.parallel if(
+// MIN: scf.if
+// MIN: scf.parallel
 func.func @tiles(%n: index, %m: index, %buf: memref<?xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c32 = arith.constant 32 : index
   %f = arith.constant 1.0 : f32
-  omp.parallel {
-    omp.wsloop {
-      omp.loop_nest (%i) : index = (%c0) to (%n) step (%c1) {
-        %start = arith.muli %i, %c32 : index
-        %left = arith.subi %m, %start : index
-        %cols = arith.minsi %left, %c32 : index
-        scf.for %j = %c0 to %cols step %c1 {
-          %k = arith.addi %start, %j : index
-          %x = memref.load %buf[%k] : memref<?xf32>
-          %y = arith.addf %x, %f : f32
-          memref.store %y, %buf[%k] : memref<?xf32>
-        }
-        omp.yield
-      }
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    %start = arith.muli %i, %c32 : index
+    %left = arith.subi %m, %start : index
+    %cols = arith.minsi %left, %c32 : index
+    scf.for %j = %c0 to %cols step %c1 {
+      %k = arith.addi %start, %j : index
+      %x = memref.load %buf[%k] : memref<?xf32>
+      %y = arith.addf %x, %f : f32
+      memref.store %y, %buf[%k] : memref<?xf32>
     }
-    omp.terminator
+    scf.reduce
   }
   return
 }
 
-// A bound it cannot follow (a loaded value): the region is left alone.
+// A bound it cannot follow (a loaded value): the loop is left alone.
 // CHECK-LABEL: func.func @unknown
-// CHECK: omp.parallel {
+// CHECK-NOT: scf.if
+// CHECK-NOT: call
+// CHECK: scf.parallel
 // MIN-LABEL: func.func @unknown
-// MIN: omp.parallel {
+// MIN-NOT: scf.if
+// MIN: scf.parallel
 func.func @unknown(%n: index, %sizes: memref<?xindex>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
-  omp.parallel {
-    omp.wsloop {
-      omp.loop_nest (%i) : index = (%c0) to (%n) step (%c1) {
-        %len = memref.load %sizes[%i] : memref<?xindex>
-        scf.for %j = %c0 to %len step %c1 {
-          %x = memref.load %sizes[%j] : memref<?xindex>
-          memref.store %x, %sizes[%i] : memref<?xindex>
-        }
-        omp.yield
-      }
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    %len = memref.load %sizes[%i] : memref<?xindex>
+    scf.for %j = %c0 to %len step %c1 {
+      %x = memref.load %sizes[%j] : memref<?xindex>
+      memref.store %x, %sizes[%i] : memref<?xindex>
     }
-    omp.terminator
+    scf.reduce
+  }
+  return
+}
+
+// A body that allocates on the stack runs in an alloca_scope per
+// iteration in the serial loops too (the OpenMP lowering scopes each
+// iteration the same way); the two dimensions become two loops. (Checked
+// without --canonicalize, which inlines the scope into scf.for, itself an
+// allocation scope in MLIR.)
+// MIN-LABEL: func.func @scoped
+// MIN: scf.if
+// MIN: scf.parallel
+// MIN: } else {
+// MIN-NEXT: scf.for
+// MIN-NEXT: scf.for
+// MIN-NEXT: memref.alloca_scope {
+// MIN-NEXT: memref.alloca() : memref<16xf32>
+func.func @scoped(%n: index, %buf: memref<?x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c4) step (%c1, %c1) {
+    %tmp = memref.alloca() : memref<16xf32>
+    %x = memref.load %buf[%i, %j] : memref<?x4xf32>
+    memref.store %x, %tmp[%c0] : memref<16xf32>
+    %y = memref.load %tmp[%c0] : memref<16xf32>
+    memref.store %y, %buf[%i, %j] : memref<?x4xf32>
+    scf.reduce
   }
   return
 }
