@@ -84,6 +84,14 @@ inline Value groupOf(OpBuilder &b, Location loc, Value head, OpFoldResult heads,
   return arith::DivSIOp::create(b, loc, head, ratio);
 }
 
+/// The sum of the lanes of the vector `x`, in any order (`reassoc`: a tree
+/// of shuffles and vector adds; without it LLVM adds the lanes one after
+/// the other, a chain of scalar adds).
+inline Value addLanes(OpBuilder &b, Location loc, Value x) {
+  return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, x,
+                                     arith::FastMathFlags::reassoc);
+}
+
 /// The lane sums of K vectors of W lanes (K and W powers of two, K <= W)
 /// as one vector of K lanes, by a transposing tree: two vectors x, y whose
 /// lanes hold segments of partial sums (one segment per source vector, s

@@ -205,15 +205,12 @@ struct Rows {
                                        VectorType::get({width}, s.ft), scalar);
   }
   Value zero() { return splat(s.f(0.0)); }
-  /// The sum of the lanes of `x`, in any order (`reassoc`: a tree of
-  /// shuffles and vector adds; without it LLVM adds the lanes one after the
-  /// other, a chain of scalar adds that was a third of RWKV-6's backward
-  /// scan).
+  /// The sum of the lanes of `x`, in any order (addLanes; adding them one
+  /// after the other was a third of RWKV-6's backward scan).
   Value total(Value x) {
     if (width == 1)
       return x;
-    return vector::ReductionOp::create(s.b, s.loc, vector::CombiningKind::ADD,
-                                       x, arith::FastMathFlags::reassoc);
+    return addLanes(s.b, s.loc, x);
   }
   /// scf.for %j = lb to ub step width.
   SmallVector<Value>
@@ -230,6 +227,14 @@ struct Rows {
     if (width == 1)
       return x;
     return vector::ExtractOp::create(s.b, s.loc, x, ArrayRef<int64_t>{e});
+  }
+  /// Each lane of `x`, a vector of `from`'s lanes, in every lane of one of
+  /// these: the per-key scalars of a key group, for its keys' rows.
+  SmallVector<Value> splatEach(Rows &from, Value x) {
+    SmallVector<Value> splats;
+    for (int64_t e = 0; e < from.width; ++e)
+      splats.push_back(splat(from.lane(x, e)));
+    return splats;
   }
 };
 
@@ -296,15 +301,12 @@ private:
   /// rows of the chunk's states). Returns the new S.
   Value forwardStep(Scalars &s, Value S, ValueRange from, ValueRange to,
                     Value b, Value h, Value g, Value p);
-  /// The raw log-decay of head h at time t and key kk (kk ignored for the
-  /// per-head forms).
-  Value rawDecay(Scalars &s, Value b, Value t, Value h, Value kk);
   /// The key axis of the linear form, keysPerGroup keys at a time.
   Rows keyLanes(Scalars &s) { return Rows{s, keysPerGroup}; }
-  /// rawDecay for the keys kb … kb + G − 1 of keyLanes (the same value in
-  /// every lane for the per-head forms).
-  Value rawDecayLanes(Scalars &s, Rows &keys, Value b, Value t, Value h,
-                      Value kb);
+  /// The raw log-decays of head h at time t for the `keys.width` keys from
+  /// kb (the same value in every lane for the per-head forms; one scalar for
+  /// width 1).
+  Value rawDecay(Scalars &s, Rows keys, Value b, Value t, Value h, Value kb);
   Value timeOf(Scalars &s, Value p) {
     return op.getReverse() ? s.isub(lastIndex, p) : p;
   }
@@ -337,24 +339,8 @@ private:
 
 } // namespace
 
-Value RecurrenceGradLowering::rawDecay(Scalars &s, Value b, Value t, Value h,
-                                       Value kk) {
-  Value decay = op.getLogDecay();
-  Value zero = s.idx(0);
-  switch (decayRank) {
-  case 1:
-    return s.at(decay, {h});
-  case 2:
-    return s.at(decay, {h, normalize ? zero : kk});
-  case 3:
-    return s.at(decay, {b, t, h});
-  default:
-    return s.at(decay, {b, t, h, normalize ? zero : kk});
-  }
-}
-
-Value RecurrenceGradLowering::rawDecayLanes(Scalars &s, Rows &keys, Value b,
-                                            Value t, Value h, Value kb) {
+Value RecurrenceGradLowering::rawDecay(Scalars &s, Rows keys, Value b, Value t,
+                                       Value h, Value kb) {
   Value decay = op.getLogDecay();
   switch (decayRank) {
   case 1:
@@ -380,7 +366,7 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, ValueRange from,
   };
   if (normalize) {
     Value kt = s.at(op.getK(), {b, t, g, zero});
-    Value w = rawDecay(s, b, t, h, zero);
+    Value w = rawDecay(s, Rows{s, 1}, b, t, h, zero);
     Value den = s.at(S, in(from, zero, s.idx(value)));
     Value m = s.at(S, in(from, zero, s.idx(value + 1)));
     Value wd = s.add(w, m);
@@ -401,18 +387,14 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, ValueRange from,
   return s.loop(
       zero, s.idx(key), S,
       [&](Value kb, ValueRange args) -> SmallVector<Value> {
-        Value gk = rawDecayLanes(s, keys, b, t, h, kb);
+        Value gk = rawDecay(s, keys, b, t, h, kb);
         Value kv = keys.at(op.getK(), {b, t, g, kb});
         if (delta) {
           gk = s.mul(gk, keys.splat(delta));
           kv = s.mul(kv, keys.splat(delta));
         }
-        Value a = s.exp(gk);
-        SmallVector<Value> ae, kve;
-        for (int64_t e = 0; e < keys.width; ++e) {
-          ae.push_back(rows.splat(keys.lane(a, e)));
-          kve.push_back(rows.splat(keys.lane(kv, e)));
-        }
+        SmallVector<Value> ae = rows.splatEach(keys, s.exp(gk));
+        SmallVector<Value> kve = rows.splatEach(keys, kv);
         return rows.loop(zero, s.idx(value), args[0],
                          [&](Value j, ValueRange inner) -> SmallVector<Value> {
                            Value vj = rows.at(op.getV(), {b, t, h, j});
@@ -576,7 +558,7 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
 
         if (normalize) {
           Value kt = s.at(op.getK(), {b, t, g, zero});
-          Value w = rawDecay(s, b, t, h, zero);
+          Value w = rawDecay(s, Rows{s, 1}, b, t, h, zero);
           Value denIdx = s.idx(value), maxIdx = s.idx(value + 1);
           Value denP = s.at(states, {i, zero, denIdx});
           Value mP = s.at(states, {i, zero, maxIdx});
@@ -715,10 +697,7 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
           SmallVector<Value> r = s.loop(
               zero, kIdx, {dS, o[DQ]},
               [&](Value kb, ValueRange r) -> SmallVector<Value> {
-                Value q = qLanes(kb);
-                SmallVector<Value> qk;
-                for (int64_t e = 0; e < keys.width; ++e)
-                  qk.push_back(rows.splat(keys.lane(q, e)));
+                SmallVector<Value> qk = rows.splatEach(keys, qLanes(kb));
                 SmallVector<Value> inits = {r[0]};
                 inits.append(zeros);
                 SmallVector<Value> in = rows.loop(
@@ -750,18 +729,15 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
         keyArgs = s.loop(
             zero, kIdx, keyArgs,
             [&](Value kb, ValueRange r) -> SmallVector<Value> {
-              Value raw = rawDecayLanes(s, keys, b, t, h, kb);
+              Value raw = rawDecay(s, keys, b, t, h, kb);
               Value a = s.exp(scaled(raw));
               Value k = kLanes(kb);
               Value kv = scaled(k);
               Value q = bonus ? qLanes(kb) : Value();
-              SmallVector<Value> ae, kve, qk;
-              for (int64_t e = 0; e < keys.width; ++e) {
-                ae.push_back(rows.splat(keys.lane(a, e)));
-                kve.push_back(rows.splat(keys.lane(kv, e)));
-                if (bonus)
-                  qk.push_back(rows.splat(keys.lane(q, e)));
-              }
+              SmallVector<Value> ae = rows.splatEach(keys, a);
+              SmallVector<Value> kve = rows.splatEach(keys, kv);
+              SmallVector<Value> qk =
+                  bonus ? rows.splatEach(keys, q) : SmallVector<Value>();
               // Value chunk by value chunk, the group's keys one after the
               // other: dv's chunk stays in a register over the keys.
               SmallVector<Value> inits = {r[0], r[2]};

@@ -600,9 +600,7 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
           for (int64_t e = 0; e < key; ++e) {
             Value lanes =
                 read(nb, scratch, {t, index(nb, e), index(nb, 0)}, width, true);
-            Value total = vector::ReductionOp::create(
-                nb, loc, vector::CombiningKind::ADD, lanes,
-                arith::FastMathFlags::reassoc);
+            Value total = addLanes(nb, loc, lanes);
             part = tensor::InsertOp::create(nb, loc, total, part,
                                             ValueRange{t, index(nb, e)});
           }

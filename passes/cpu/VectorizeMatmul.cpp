@@ -600,9 +600,7 @@ Value MatmulLowering::dotProducts(OpBuilder &b, Value tile, Value rowCount,
               Value total = acc[0];
               for (int64_t i = 1; i < u; ++i)
                 total = arith::AddFOp::create(jb, loc, total, acc[i]);
-              Value dot = vector::ReductionOp::create(
-                  jb, loc, vector::CombiningKind::ADD, total,
-                  arith::FastMathFlags::reassoc);
+              Value dot = addLanes(jb, loc, total);
               return vector::InsertOp::create(jb, loc, dot, dotsSoFar,
                                               OpFoldResult(j))
                   .getResult();

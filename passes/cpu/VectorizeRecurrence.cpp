@@ -886,9 +886,7 @@ MatrixLowering::buildHeadSteps(OpBuilder &b, Value batchIv, Value headIv,
           weights = mul(
               nb, weights,
               read(nb, op.getQ(), {batchIv, t, groupIv, zero}, key, true));
-        Value diag =
-            vector::ReductionOp::create(nb, loc, vector::CombiningKind::ADD,
-                                        weights, arith::FastMathFlags::reassoc);
+        Value diag = addLanes(nb, loc, weights);
         Value diagVector = splat(nb, diag, rowWidth);
         for (Value v : valueRows[g])
           outputs[g].push_back(mul(nb, diagVector, v));
