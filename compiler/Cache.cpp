@@ -62,9 +62,9 @@ std::string compiler::cacheKey(ModuleOp module, StringRef function,
   os << "glint " GLINT_VERSION " " GLINT_COMMIT "\n" << compilerBuild() << "\n";
   os << "function " << function << "\nstep " << static_cast<int>(step)
      << "\nattention " << attention.formulation << " " << attention.aggregate
-     << " " << attention.attribution
-     << "\nrecurrence-form " << recurrenceFormName(loops.recurrenceForm) << " "
-     << loops.chunkSize << " " << loops.weightType << "\ntarget "
+     << " " << attention.attribution << "\nrecurrence-form "
+     << recurrenceFormName(loops.recurrenceForm) << " " << loops.chunkSize
+     << " " << loops.weightType << " " << loops.prepareWeights << "\ntarget "
      << static_cast<int>(target.kind) << " " << target.triple << " "
      << target.cpu << " " << target.features << " " << target.vectorWidth << " "
      << target.avx512 << " " << target.threads << " " << target.gpuArch << " "

@@ -107,6 +107,30 @@ compiler::collectEntryInfo(ModuleOp module, StringRef function,
           last == Weight ? "weight" : "state"));
     last = kind;
     if (weight) {
+      // Prepared panels (glint-vectorize-matmul): the record keeps the
+      // checkpoint matrix's shape and how the runtime lays it out.
+      if (auto panels = fn.getArgAttrOfType<DictionaryAttr>(
+              i, GlintDialect::kPanelsAttrName)) {
+        auto layout = panels.getAs<StringAttr>("layout");
+        auto shape = panels.getAs<DenseI64ArrayAttr>("shape");
+        auto width = panels.getAs<IntegerAttr>("width");
+        if (!layout || !shape || !width || shape.size() != 2)
+          return llvm::createStringError(
+              "@" + function + ": weight '" + weight.str() +
+              "' has a malformed glint.panels attribute");
+        std::vector<int64_t> layoutShape = spec->shape;
+        spec->shape.assign(shape.asArrayRef().begin(),
+                           shape.asArrayRef().end());
+        spec->panelLayout = layout.str();
+        spec->panelWidth = width.getInt();
+        if (spec->layoutShape() != layoutShape)
+          return llvm::createStringError(llvm::formatv(
+              "@{0}: weight '{1}' is {2}, not the panels {3} of its {4} "
+              "matrix",
+              function, weight.str(), runtime::shapeString(layoutShape),
+              runtime::shapeString(spec->layoutShape()),
+              runtime::shapeString(spec->shape)));
+      }
       info.weights.push_back(std::move(*spec));
     } else if (state) {
       info.states.push_back(std::move(*spec));
@@ -318,6 +342,7 @@ Error compiler::lowerModule(ModuleOp module, StringRef function, Stage stage,
     for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
       fn.removeArgAttr(i, GlintDialect::kWeightAttrName);
       fn.removeArgAttr(i, GlintDialect::kStateAttrName);
+      fn.removeArgAttr(i, GlintDialect::kPanelsAttrName);
     }
     for (unsigned i = 0; i < fn.getNumResults(); ++i)
       fn.removeResultAttr(

@@ -44,6 +44,14 @@ def Glint_Dialect : Dialect {
     /// On a function argument: the checkpoint tensor the argument is bound
     /// to (glint-externalize-weights).
     static constexpr ::llvm::StringLiteral kWeightAttrName = "glint.weight";
+    /// On a weight (an ml_program.global, then the function argument that
+    /// glint-externalize-weights makes of it): the weight is held as the
+    /// prepared panels of its checkpoint matrix, [ceil(N / NR), K, NR] with
+    /// NR = `width` columns of the product per panel, zero past N
+    /// (glint-vectorize-matmul); `layout` is "nk" for a checkpoint matrix
+    /// [N, K] (PyTorch's [out, in]) and "kn" for [K, N], `shape` its shape.
+    /// The runtime lays the checkpoint's tensor out so when it binds it.
+    static constexpr ::llvm::StringLiteral kPanelsAttrName = "glint.panels";
     /// On an op that carries a state across calls: the state's name
     /// (glint-import); on a step function's argument or result: the state it
     /// carries (glint-expose-state).

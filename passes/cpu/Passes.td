@@ -496,6 +496,25 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
     one such product per group on the group's slices, in a loop over G.
     Products with a dynamic K or N, other element types or indexing maps,
     or inside another parallel loop are left for `convert-linalg-to-loops`.
+
+    Prepared weights (`prepare-weights`, on by default): a rank-2 weight
+    bound from the checkpoint (an `ml_program.global` with an
+    `#ml_program.extern` value) that only such products read, as their B
+    operand in one layout, and otherwise only element reads (`tensor.extract`,
+    the gather of an embedding table tied to the product) is given the type
+    of its panels, `[P, K, NR]` in its own element type, and the attribute
+    `glint.panels = {layout = "nk" | "kn", shape = [...], width = NR}`; the
+    runtime lays the checkpoint's matrix out so once, when it binds the
+    weights. Both paths then read the panels: the many-rows path without
+    packing (a bf16 or f16 panel is widened per load), the few-rows path as
+    an outer product of each row of A with one panel after the other, which
+    streams the weight in memory order; an element read of (n, k) reads
+    `panels[n / NR, k, n % NR]`.
+
+    ```
+    ml_program.global private @w(#ml_program.extern : tensor<96x768x32xf32>)
+        {glint.panels = {layout = "nk", shape = array<i64: 3072, 768>, width = 32}}
+    ```
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
@@ -516,6 +535,10 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
     Option<"packMinRows", "pack-min-rows", "int64_t", /*default=*/"16",
            "Rows of A from which the weight is packed into panels; fewer rows "
            "read the weight directly">,
+    Option<"prepare", "prepare-weights", "bool", /*default=*/"true",
+           "Hold each weight that only products (and element reads) read as "
+           "panels [P, K, NR] that the runtime lays out when it binds the "
+           "weights (glint.panels), instead of packing it on every call">,
     Option<"outline", "outline", "bool", /*default=*/"true",
            "Compute each product that starts from a fill or a bias row in a "
            "private function shared by all products of its shapes">

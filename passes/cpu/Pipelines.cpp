@@ -108,6 +108,7 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   // Matrix products (glint.linear) as register-blocked vector loops.
   GlintVectorizeMatmulOptions matmuls;
   matmuls.vectorWidth = target.vectorWidth;
+  matmuls.prepare = options.prepareWeights;
   pm.addPass(createGlintVectorizeMatmul(matmuls));
   // Element-wise maps (the scans' pre-activations among them) in their own
   // vector loops.
@@ -250,6 +251,12 @@ struct PipelineFlags : public PassPipelineOptions<PipelineFlags> {
       llvm::cl::desc("The linear layers' and embeddings' weights in memory: "
                      "f32 (default), bf16 or f16 (glint-narrow-weights)"),
       llvm::cl::init("f32")};
+  Option<bool> prepareWeights{
+      *this, "prepare-weights",
+      llvm::cl::desc("Hold the products' weights as panels prepared when "
+                     "they are bound (default), instead of packing them on "
+                     "every call"),
+      llvm::cl::init(true)};
   Option<int64_t> threads{
       *this, "threads",
       llvm::cl::desc("Threads the compiled code will run on (default: the "
@@ -272,7 +279,7 @@ struct PipelineFlags : public PassPipelineOptions<PipelineFlags> {
     return defaults;
   }
   glint::LoopsOptions loops() const {
-    return {recurrenceForm, chunkSize, weightType};
+    return {recurrenceForm, chunkSize, weightType, prepareWeights};
   }
 };
 } // namespace

@@ -31,6 +31,10 @@ struct LoopsOptions {
   /// The element type of the linear layers' and embeddings' weights in
   /// memory: "f32", or "bf16" / "f16" (glint-narrow-weights; CPU only).
   std::string weightType = "f32";
+  /// Whether the products' weights are held as panels that the runtime
+  /// prepares when it binds them (glint-vectorize-matmul's
+  /// prepare-weights), instead of packed on every call.
+  bool prepareWeights = true;
 };
 
 /// glint model IR → loops on tensors with no glint op left (the "scan" stage

@@ -66,6 +66,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialect/GlintDialect.h"
 #include "passes/BuilderUtils.h"
 #include "passes/cpu/Passes.h"
 
@@ -73,6 +74,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -128,6 +130,9 @@ struct Blocking {
   int64_t depthBlock;  // KC
   int64_t panelChunk;  // PC: panels per parallel work item
   int64_t packMinRows;
+  /// Whether weights read only by products (and gathers) are held as
+  /// prepared panels.
+  bool prepareWeights;
   /// Weight rows per dot-product block of the few-rows [N, K] path.
   static constexpr int64_t kDotRows = 8;
   /// Accumulators per weight row on that path (the depth unrolled by U W).
@@ -136,8 +141,10 @@ struct Blocking {
 
 class MatmulLowering : LoweringBuilder {
 public:
+  /// Lowers `op`; with `prepared`, its weight is read from those panels
+  /// ([P, K, NR], a prepared weight) instead of its B operand.
   MatmulLowering(linalg::MatmulOp op, Layout layout, RewriterBase &rewriter,
-                 const Blocking &blocking)
+                 const Blocking &blocking, Value prepared = Value())
       : LoweringBuilder(op.getLoc()), op(op), layout(layout),
         rewriter(rewriter), blk(blocking) {
     a = op.getDpsInputOperand(0)->get();
@@ -149,6 +156,21 @@ public:
     panels = ceilDiv(cols, panelWidth);
     packedDepth =
         layout == Layout::NK ? ceilDiv(depth, blk.width) * blk.width : depth;
+    if (prepared) {
+      weight = prepared;
+      isPrepared = true;
+    }
+  }
+
+  /// The type of `weightType`'s prepared panels: [P, K, NR], its element
+  /// type.
+  static RankedTensorType panelType(RankedTensorType weightType, Layout layout,
+                                    const Blocking &blocking) {
+    int64_t k = weightType.getDimSize(layout == Layout::KN ? 0 : 1);
+    int64_t n = weightType.getDimSize(layout == Layout::KN ? 1 : 0);
+    int64_t width = blocking.tileVectors * blocking.width;
+    return RankedTensorType::get({ceilDiv(n, width), k, width},
+                                 weightType.getElementType());
   }
 
   /// Whether `op` is a product this pass rewrites, and its layout.
@@ -213,6 +235,19 @@ private:
   Value pack(OpBuilder &b);
   /// The many-rows path: tiles over the packed weight.
   Value packedProduct(OpBuilder &b, Value packed, Value dest);
+  /// W lanes of panel `panel` at depth `k` from column `j` W of `packed` as
+  /// f32 (a bf16 or f16 prepared weight is widened in registers).
+  Value readPanel(OpBuilder &b, Value packed, Value panel, Value k, int64_t j) {
+    Value lanes = read(b, packed, {panel, k, index(b, j * blk.width)},
+                       blk.width, /*inBounds=*/true);
+    if (cast<VectorType>(lanes.getType()).getElementType().isF32())
+      return lanes;
+    return arith::ExtFOp::create(b, loc, VectorType::get({blk.width}, f32),
+                                 lanes);
+  }
+  /// The few-rows path on prepared panels: each row of A an outer product
+  /// with one panel after the other, which stream in memory order.
+  Value panelRowsProduct(OpBuilder &b, Value dest);
   /// One rows x (vectors W) tile at tile row `m` and column `col` over depth
   /// [k0, k0 + kLen). Rows m + i past `lastRow` (when given) are clamped to
   /// it: a partial tile recomputes the last row and rewrites it with
@@ -244,7 +279,9 @@ private:
   Layout layout;
   RewriterBase &rewriter;
   Blocking blk;
+  /// The weight: the product's B operand, or its prepared panels.
   Value a, weight;
+  bool isPrepared = false;
   Initial initial;
   int64_t depth, cols, panelWidth, panels, packedDepth;
 };
@@ -523,9 +560,7 @@ Value MatmulLowering::packedProduct(OpBuilder &b, Value packed, Value dest) {
                     Value col = mul(pb, p, panelWidth);
                     // Packed panels are zero-padded: always in bounds.
                     auto panelRow = [&](OpBuilder &nb, Value k, int64_t j) {
-                      return read(nb, packed,
-                                  {panel, k, index(nb, j * blk.width)},
-                                  blk.width, /*inBounds=*/true);
+                      return readPanel(nb, packed, panel, k, j);
                     };
                     Value panelEnd = mul(pb, add(pb, panel, 1), panelWidth);
                     return forColumns(
@@ -667,6 +702,49 @@ Value MatmulLowering::directProduct(OpBuilder &b, Value dest) {
       });
 }
 
+Value MatmulLowering::panelRowsProduct(OpBuilder &b, Value dest) {
+  // Work items: chunks of PC panels, all rows.
+  int64_t pc = blk.panelChunk;
+  Value rowsTotal = tensor::DimOp::create(b, loc, a, 0);
+  return parallel(
+      b, {b.getIndexAttr(ceilDiv(panels, pc))}, dest,
+      [&](OpBuilder &fb, ValueRange ivs, Value out,
+          SmallVectorImpl<OpFoldResult> &offsets,
+          SmallVectorImpl<OpFoldResult> &sizes) {
+        Value firstPanel = mul(fb, ivs[0], pc);
+        Value col0 = mul(fb, firstPanel, panelWidth);
+        Value width = min(fb, sub(fb, index(fb, cols), col0), pc * panelWidth);
+        Value chunkPanels = min(fb, sub(fb, index(fb, panels), firstPanel), pc);
+        offsets.assign({fb.getIndexAttr(0), col0});
+        sizes.assign({rowsTotal, width});
+        Value tile = tensor::ExtractSliceOp::create(
+            fb, loc, out, offsets, sizes,
+            SmallVector<OpFoldResult>(2, fb.getIndexAttr(1)));
+        return forLoop(
+            fb, index(fb, 0), chunkPanels, 1, tile,
+            [&](OpBuilder &pb, Value p, Value pTile) {
+              Value panel = add(pb, firstPanel, p);
+              Value col = mul(pb, p, panelWidth);
+              auto panelRow = [&](OpBuilder &nb, Value k, int64_t j) {
+                return readPanel(nb, weight, panel, k, j);
+              };
+              Value panelEnd = mul(pb, add(pb, panel, 1), panelWidth);
+              return forColumns(
+                  pb, panelWidth, panelEnd, pTile,
+                  [&](OpBuilder &tb, Value t, bool inBounds) {
+                    return forLoop(
+                        tb, index(tb, 0), rowsTotal, 1, t,
+                        [&](OpBuilder &rb, Value m, Value rTile) {
+                          return outerProductTile(
+                              rb, rTile, m, Value(), Value(), col, col0, 1,
+                              blk.tileVectors, index(rb, 0), index(rb, depth),
+                              /*fromStart=*/true, Value(), inBounds, panelRow);
+                        });
+                  });
+            });
+      });
+}
+
 Initial MatmulLowering::initialOf(linalg::MatmulOp op) {
   Value init = op.getDpsInitOperand(0)->get();
   if (auto fill = init.getDefiningOp<linalg::FillOp>())
@@ -705,10 +783,13 @@ void MatmulLowering::lower() {
   auto choice = scf::IfOp::create(
       rewriter, loc, many,
       [&](OpBuilder &tb, Location) {
-        scf::YieldOp::create(tb, loc, packedProduct(tb, pack(tb), dest));
+        Value packed = isPrepared ? weight : pack(tb);
+        scf::YieldOp::create(tb, loc, packedProduct(tb, packed, dest));
       },
       [&](OpBuilder &eb, Location) {
-        scf::YieldOp::create(eb, loc, directProduct(eb, dest));
+        scf::YieldOp::create(eb, loc,
+                             isPrepared ? panelRowsProduct(eb, dest)
+                                        : directProduct(eb, dest));
       });
   rewriter.replaceOp(op, choice.getResults());
 }
@@ -722,16 +803,18 @@ void MatmulLowering::lower() {
 /// or fill scalar), created on first use and shared by every product of the
 /// same layout, types and initial kind: a model repeats the same linear
 /// shapes in every layer, and one copy of each kernel keeps the generated
-/// code (and LLVM's time on it) independent of the depth.
+/// code (and LLVM's time on it) independent of the depth. With `prepared`
+/// (the weight's panels), the kernel takes the panels in its place.
 static void outlineProduct(linalg::MatmulOp op, Layout layout,
                            const Initial &initial, ModuleOp module,
                            SymbolTable &symbols, IRRewriter &rewriter,
-                           const Blocking &blocking) {
+                           const Blocking &blocking, Value prepared) {
   Location loc = op.getLoc();
   Value a = op.getDpsInputOperand(0)->get();
   Value weight = op.getDpsInputOperand(1)->get();
   auto aType = cast<RankedTensorType>(a.getType());
   auto weightType = cast<RankedTensorType>(weight.getType());
+  Value weightArg = prepared ? prepared : weight;
   Type resultType = op.getResultTypes()[0];
   auto dim = [](int64_t d) {
     return ShapedType::isDynamic(d) ? std::string("d") : std::to_string(d);
@@ -742,6 +825,8 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
     llvm::raw_string_ostream os(weightSuffix);
     os << "_" << weightType.getElementType();
   }
+  if (prepared)
+    weightSuffix += "_panels";
   std::string name =
       llvm::formatv("__glint_linear_{0}_{1}x{2}x{3}x{4}_{5}{6}",
                     layout == Layout::NK ? "nk" : "kn",
@@ -750,7 +835,8 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
                     initial.kind == Initial::Row ? "bias" : "fill",
                     weightSuffix)
           .str();
-  SmallVector<Type> argTypes = {aType, weightType, initial.value.getType()};
+  SmallVector<Type> argTypes = {aType, weightArg.getType(),
+                                initial.value.getType()};
   // The kernel of this signature, or a free name for it (another symbol may
   // hold the name: a suffix is added).
   func::FuncOp kernel;
@@ -792,17 +878,26 @@ static void outlineProduct(linalg::MatmulOp op, Layout layout,
                      : linalg::FillOp::create(rewriter, loc, ValueRange{start},
                                               ValueRange{empty})
                            .getResult(0);
+    // The clone's B operand: the weight argument, or (panels) a stand-in
+    // of the weight's type that goes with the product.
+    Value standIn;
+    if (prepared)
+      standIn = tensor::EmptyOp::create(rewriter, loc, weightType.getShape(),
+                                        weightType.getElementType());
     IRMapping mapping;
     mapping.map(a, ka);
-    mapping.map(weight, kw);
+    mapping.map(weight, prepared ? standIn : kw);
     mapping.map(op.getDpsInitOperand(0)->get(), init);
     auto product = cast<linalg::MatmulOp>(rewriter.clone(*op, mapping));
     func::ReturnOp::create(rewriter, loc, product->getResults());
-    MatmulLowering(product, layout, rewriter, blocking).lower();
+    MatmulLowering(product, layout, rewriter, blocking, prepared ? kw : Value())
+        .lower();
+    if (standIn)
+      rewriter.eraseOp(standIn.getDefiningOp());
   }
   rewriter.setInsertionPoint(op);
   rewriter.replaceOpWithNewOp<func::CallOp>(
-      op, kernel, ValueRange{a, weight, initial.value});
+      op, kernel, ValueRange{a, weightArg, initial.value});
 }
 
 //===----------------------------------------------------------------------===//
@@ -935,6 +1030,98 @@ static void splitGroupedProduct(linalg::GenericOp op, Layout layout,
 }
 
 //===----------------------------------------------------------------------===//
+// Prepared weights
+//===----------------------------------------------------------------------===//
+
+/// Gives each weight (an `ml_program.global` bound from the checkpoint,
+/// rank 2) that only products read, as their B operand in one layout, and
+/// element reads (`tensor.extract`: a tied embedding table's gather)
+/// otherwise, the type of its panels [P, K, NR] and the `glint.panels`
+/// attribute that tells the runtime to lay the checkpoint's matrix out so,
+/// once, when it binds it: the products then read the prepared panels
+/// instead of packing the weight on every call, and the element reads
+/// index them. Returns, for each load of such a weight, the load of its
+/// panels that replaces it (the old loads go when nothing uses them).
+static llvm::DenseMap<Value, Value> prepareWeights(ModuleOp module,
+                                                   const Blocking &blocking,
+                                                   IRRewriter &rewriter) {
+  MLIRContext *context = module.getContext();
+  llvm::MapVector<StringRef, SmallVector<ml_program::GlobalLoadConstOp>> loads;
+  module.walk([&](ml_program::GlobalLoadConstOp load) {
+    loads[load.getGlobal().getLeafReference().getValue()].push_back(load);
+  });
+  SymbolTable symbols(module);
+  llvm::DenseMap<Value, Value> panelsOf;
+  for (auto &[name, globalLoads] : loads) {
+    auto global = symbols.lookup<ml_program::GlobalOp>(name);
+    if (!global ||
+        !isa_and_nonnull<ml_program::ExternAttr>(global.getValueAttr()))
+      continue;
+    auto type = dyn_cast<RankedTensorType>(global.getType());
+    if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
+        !isa<Float32Type, BFloat16Type, Float16Type>(type.getElementType()))
+      continue;
+    std::optional<Layout> layout;
+    bool qualifies = true;
+    SmallVector<tensor::ExtractOp> elementReads;
+    for (ml_program::GlobalLoadConstOp load : globalLoads) {
+      for (OpOperand &use : load->getUses()) {
+        Operation *user = use.getOwner();
+        if (auto product = dyn_cast<linalg::MatmulOp>(user)) {
+          std::optional<Layout> read = MatmulLowering::match(product);
+          qualifies &= use.getOperandNumber() == 1 && read &&
+                       (!layout || *layout == *read);
+          layout = read;
+        } else if (auto extract = dyn_cast<tensor::ExtractOp>(user)) {
+          elementReads.push_back(extract);
+        } else {
+          qualifies = false;
+        }
+      }
+    }
+    if (!qualifies || !layout)
+      continue;
+
+    auto panelType = MatmulLowering::panelType(type, *layout, blocking);
+    int64_t width = panelType.getDimSize(2);
+    for (ml_program::GlobalLoadConstOp load : globalLoads) {
+      rewriter.setInsertionPointAfter(load);
+      panelsOf[load.getResult()] = ml_program::GlobalLoadConstOp::create(
+          rewriter, load.getLoc(), panelType, load.getGlobalAttr());
+    }
+    // Element (i0, i1) of the matrix, column n and depth k of the product,
+    // is panels[n / NR, k, n % NR].
+    for (tensor::ExtractOp extract : elementReads) {
+      rewriter.setInsertionPoint(extract);
+      Location loc = extract.getLoc();
+      Value n = extract.getIndices()[*layout == Layout::NK ? 0 : 1];
+      Value k = extract.getIndices()[*layout == Layout::NK ? 1 : 0];
+      Value nr = arith::ConstantIndexOp::create(rewriter, loc, width);
+      Value panel = arith::DivUIOp::create(rewriter, loc, n, nr);
+      Value column = arith::RemUIOp::create(rewriter, loc, n, nr);
+      rewriter.replaceOpWithNewOp<tensor::ExtractOp>(
+          extract, panelsOf.lookup(extract.getTensor()),
+          ValueRange{panel, k, column});
+    }
+    global.setType(panelType);
+    global.setValueAttr(ml_program::ExternAttr::get(context, panelType));
+    global->setAttr(
+        GlintDialect::kPanelsAttrName,
+        DictionaryAttr::get(
+            context,
+            {NamedAttribute(
+                 StringAttr::get(context, "layout"),
+                 StringAttr::get(context, *layout == Layout::NK ? "nk" : "kn")),
+             NamedAttribute(StringAttr::get(context, "shape"),
+                            DenseI64ArrayAttr::get(context, type.getShape())),
+             NamedAttribute(
+                 StringAttr::get(context, "width"),
+                 IntegerAttr::get(IntegerType::get(context, 64), width))}));
+  }
+  return panelsOf;
+}
+
+//===----------------------------------------------------------------------===//
 // The pass
 //===----------------------------------------------------------------------===//
 
@@ -956,6 +1143,7 @@ struct VectorizeMatmulPass
     blocking.depthBlock = std::max<int64_t>(depthBlock, 1);
     blocking.panelChunk = std::max<int64_t>(panelChunk, 1);
     blocking.packMinRows = std::max<int64_t>(packMinRows, 1);
+    blocking.prepareWeights = prepare;
     IRRewriter rewriter(&getContext());
     SmallVector<std::pair<linalg::GenericOp, Layout>> grouped;
     getOperation()->walk([&](linalg::GenericOp op) {
@@ -966,18 +1154,26 @@ struct VectorizeMatmulPass
       splitGroupedProduct(op, layout, rewriter);
     SmallVector<linalg::MatmulOp> products;
     getOperation()->walk([&](linalg::MatmulOp op) { products.push_back(op); });
+    llvm::DenseMap<Value, Value> panelsOf;
+    if (blocking.prepareWeights)
+      panelsOf = prepareWeights(getOperation(), blocking, rewriter);
     SymbolTable symbols(getOperation());
     for (linalg::MatmulOp op : products) {
       std::optional<Layout> layout = MatmulLowering::match(op);
       if (!layout)
         continue;
       Initial initial = MatmulLowering::initialOf(op);
+      Value prepared = panelsOf.lookup(op.getDpsInputOperand(1)->get());
       if (outline && initial.kind != Initial::Tensor)
         outlineProduct(op, *layout, initial, getOperation(), symbols, rewriter,
-                       blocking);
+                       blocking, prepared);
       else
-        MatmulLowering(op, *layout, rewriter, blocking).lower();
+        MatmulLowering(op, *layout, rewriter, blocking, prepared).lower();
     }
+    // The loads the panels replaced.
+    for (auto [load, panels] : panelsOf)
+      if (load.use_empty())
+        rewriter.eraseOp(load.getDefiningOp());
   }
 };
 } // namespace

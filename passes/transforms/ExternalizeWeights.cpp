@@ -69,14 +69,20 @@ struct ExternalizeWeightsPass
       for (auto &[name, loads] : uses) {
         Type type = loads.front().getType();
         unsigned index = fn.getNumArguments();
+        SmallVector<NamedAttribute> attrs = {NamedAttribute(
+            StringAttr::get(&getContext(),
+                            glint::GlintDialect::kWeightAttrName),
+            StringAttr::get(&getContext(), name))};
+        // How the runtime lays the weight out (glint-vectorize-matmul).
+        auto global = symbols.lookup<ml_program::GlobalOp>(name);
+        if (Attribute panels =
+                global->getAttr(glint::GlintDialect::kPanelsAttrName))
+          attrs.push_back(NamedAttribute(
+              StringAttr::get(&getContext(),
+                              glint::GlintDialect::kPanelsAttrName),
+              panels));
         if (mlir::failed(fn.insertArgument(
-                index, type,
-                DictionaryAttr::get(
-                    &getContext(),
-                    {NamedAttribute(
-                        StringAttr::get(&getContext(),
-                                        glint::GlintDialect::kWeightAttrName),
-                        StringAttr::get(&getContext(), name))}),
+                index, type, DictionaryAttr::get(&getContext(), attrs),
                 fn.getLoc()))) {
           fn.emitError("cannot add the argument of weight '") << name << "'";
           hadError = true;

@@ -212,6 +212,35 @@ Error CompiledModel::checkFinite(
                 i);
 }
 
+/// The panels of `matrix` (row-major, `spec.shape`) that `spec` names:
+/// element (n, k) of the product's weight at [n / NR, k, n % NR], zeros
+/// past N (TensorSpec::panelLayout).
+template <typename T>
+static std::vector<T> panelsOf(const T *matrix, const TensorSpec &spec) {
+  std::vector<int64_t> layout = spec.layoutShape();
+  int64_t depth = layout[1], width = layout[2];
+  int64_t panel = depth * width;
+  std::vector<T> panels(layout[0] * panel, T(0));
+  if (spec.panelLayout == "nk") {
+    // Row n of the matrix goes down column n % NR of its panel.
+    int64_t n = spec.shape[0];
+    for (int64_t col = 0; col < n; ++col) {
+      const T *row = matrix + col * depth;
+      T *out = panels.data() + col / width * panel + col % width;
+      for (int64_t k = 0; k < depth; ++k)
+        out[k * width] = row[k];
+    }
+    return panels;
+  }
+  // [K, N]: each row's NR columns are one panel row.
+  int64_t n = spec.shape[1];
+  for (int64_t k = 0; k < depth; ++k)
+    for (int64_t col = 0; col < n; col += width)
+      std::copy(matrix + k * n + col, matrix + k * n + std::min(n, col + width),
+                panels.data() + col / width * panel + k * width);
+  return panels;
+}
+
 Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
                                  bool allowNonFinite, WeightStorage storage) {
   // The device copies of the old weights go; the new ones are copied on the
@@ -237,7 +266,8 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
           "weight '" + spec->name + "' has dtype " + spec->dtype +
           "; compiled models take f32, bf16 or f16 weights");
     if (auto it = weightsByName.find(spec->name); it != weightsByName.end()) {
-      if (it->second.shape != spec->shape || it->second.dtype != spec->dtype)
+      if (it->second.shape != spec->shape || it->second.dtype != spec->dtype ||
+          it->second.layoutShape != spec->layoutShape())
         return llvm::createStringError(
             "weight '" + spec->name +
             "' has different types in two entries of the model");
@@ -250,6 +280,7 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
     const TensorInfo &info = **tensor;
     Weight weight;
     weight.shape = spec->shape;
+    weight.layoutShape = spec->layoutShape();
     weight.dtype = spec->dtype;
     // A weight the model keeps in 16 bits (glint-compile --weight-dtype).
     bool narrow = spec->dtype != "f32";
@@ -300,6 +331,20 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
                 "weight '{0}' holds {1} at element {2}, beyond the largest "
                 "f16 (65504): compile with --weight-dtype=bf16 or f32",
                 spec->name, (*converted)[i], i));
+    }
+    // A prepared weight: laid out as the compiled products read it, once.
+    if (spec->hasPanels()) {
+      if (narrow)
+        weight.owned16 =
+            panelsOf(static_cast<const uint16_t *>(weight.data()), *spec);
+      else
+        weight.owned =
+            panelsOf(static_cast<const float *>(weight.data()), *spec);
+      if (weight.inPlace) {
+        weight.inPlace = nullptr;
+        weight.mapping.reset();
+        info.releasePages();
+      }
     }
     weightsByName[spec->name] = std::move(weight);
   }
@@ -489,7 +534,7 @@ Expected<std::vector<HostArray>> CompiledModel::call(
   for (const HostArray &state : states)
     descriptors.push_back(descriptorOf(state.bytes.data(), state.shape));
   for (const Weight *weight : weights)
-    descriptors.push_back(descriptorOf(weight->data(), weight->shape));
+    descriptors.push_back(descriptorOf(weight->data(), weight->layoutShape));
   std::vector<void *> args;
   args.push_back(results.data());
   for (auto &d : descriptors)

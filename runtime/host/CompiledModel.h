@@ -127,9 +127,12 @@ public:
 
 private:
   /// A bound weight: f32 elements in row-major order, either in place in a
-  /// checkpoint's mapped file, which `mapping` keeps mapped, or in `owned`.
+  /// checkpoint's mapped file, which `mapping` keeps mapped, or in `owned`;
+  /// or (a prepared weight, TensorSpec::hasPanels) its panels, in `owned`.
   struct Weight {
     std::vector<int64_t> shape;
+    /// The shape the compiled code takes (the panels' or `shape`).
+    std::vector<int64_t> layoutShape;
     /// "f32", or "bf16" / "f16" for a weight the model keeps in 16 bits.
     std::string dtype = "f32";
     const void *inPlace = nullptr;

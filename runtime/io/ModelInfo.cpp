@@ -20,6 +20,14 @@ std::string mlir::glint::runtime::shapeString(llvm::ArrayRef<int64_t> shape) {
   return s + "]";
 }
 
+std::vector<int64_t> TensorSpec::layoutShape() const {
+  if (!hasPanels())
+    return shape;
+  int64_t n = shape[panelLayout == "nk" ? 0 : 1];
+  int64_t k = shape[panelLayout == "nk" ? 1 : 0];
+  return {(n + panelWidth - 1) / panelWidth, k, panelWidth};
+}
+
 static json::Value specToJSON(const TensorSpec &spec) {
   json::Array shape;
   for (int64_t d : spec.shape)
@@ -29,6 +37,9 @@ static json::Value specToJSON(const TensorSpec &spec) {
                       {"shape", std::move(shape)}};
   if (spec.limit > 0)
     object["limit"] = spec.limit;
+  if (spec.hasPanels())
+    object["panels"] =
+        json::Object{{"layout", spec.panelLayout}, {"width", spec.panelWidth}};
   return object;
 }
 
@@ -39,12 +50,25 @@ static json::Array listToJSON(const std::vector<TensorSpec> &specs) {
   return array;
 }
 
+/// Whether any weight of `info` is read as prepared panels.
+static bool hasPanels(const ModelInfo &info) {
+  auto any = [](const std::vector<TensorSpec> &specs) {
+    return llvm::any_of(specs,
+                        [](const TensorSpec &s) { return s.hasPanels(); });
+  };
+  return any(info.weights) || (info.step && any(info.step->weights)) ||
+         (info.gradient && any(info.gradient->weights));
+}
+
 json::Value mlir::glint::runtime::toJSON(const ModelInfo &info) {
-  json::Object object{{"version", info.version},
-                      {"entry", info.entry},
-                      {"inputs", listToJSON(info.inputs)},
-                      {"weights", listToJSON(info.weights)},
-                      {"results", listToJSON(info.results)}};
+  // A record with prepared weights is version 2: a runtime that knows only
+  // version 1 would bind such a weight as the checkpoint stores it.
+  json::Object object{
+      {"version", std::max<int64_t>(info.version, hasPanels(info) ? 2 : 1)},
+      {"entry", info.entry},
+      {"inputs", listToJSON(info.inputs)},
+      {"weights", listToJSON(info.weights)},
+      {"results", listToJSON(info.results)}};
   if (info.step)
     object["step"] = json::Object{{"entry", info.step->entry},
                                   {"inputs", listToJSON(info.step->inputs)},
@@ -109,6 +133,19 @@ parseSpecs(const json::Object &object, llvm::StringRef key) {
     }
     if (auto limit = spec->getInteger("limit"))
       result.limit = *limit;
+    if (const json::Value *panels = spec->get("panels")) {
+      const json::Object *object = panels->getAsObject();
+      auto layout = object ? object->getString("layout") : std::nullopt;
+      auto width = object ? object->getInteger("width") : std::nullopt;
+      if (!layout || (*layout != "nk" && *layout != "kn") || !width ||
+          *width <= 0 || result.shape.size() != 2 || result.shape[0] <= 0 ||
+          result.shape[1] <= 0)
+        return malformed("the panels of '" + result.name +
+                         "' are not {layout: nk or kn, width > 0} of a "
+                         "static matrix");
+      result.panelLayout = layout->str();
+      result.panelWidth = *width;
+    }
     specs.push_back(std::move(result));
   }
   return specs;
@@ -168,8 +205,8 @@ mlir::glint::runtime::parseModelInfo(llvm::StringRef text) {
     return malformed("not a JSON object");
   ModelInfo info;
   auto version = object->getInteger("version");
-  if (!version || *version != 1)
-    return malformed("unsupported version (expected 1)");
+  if (!version || (*version != 1 && *version != 2))
+    return malformed("unsupported version (expected 1 or 2)");
   if (const json::Value *attention = object->get("attention")) {
     const json::Object *attentionObject = attention->getAsObject();
     if (!attentionObject)

@@ -45,8 +45,19 @@ struct TensorSpec {
   /// vocabulary); 0 when unchecked. Compiled code does not bounds-check, so
   /// the runtime does.
   int64_t limit = 0;
+  /// For a weight the compiled code reads as prepared panels (glint.panels):
+  /// "nk" when `shape` is [N, K], "kn" when it is [K, N]; empty for a
+  /// weight read as the checkpoint stores it. The code takes the matrix as
+  /// [ceil(N / panelWidth), K, panelWidth], element (n, k) at
+  /// [n / panelWidth, k, n % panelWidth], zeros past N.
+  std::string panelLayout;
+  int64_t panelWidth = 0;
 
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
+  bool hasPanels() const { return !panelLayout.empty(); }
+  /// The shape the compiled code takes: the panels' for a prepared weight,
+  /// else `shape`.
+  std::vector<int64_t> layoutShape() const;
 };
 
 /// A shape as error messages print it, e.g. `[2, ?, 64]`: a dynamic dim (any
@@ -95,7 +106,9 @@ struct GradientInfo : EntryInfo {
 /// streaming step entry under "step" when the model can generate.
 struct ModelInfo : EntryInfo {
   ModelInfo() { entry = "glint_forward"; }
-  /// Format version of this record.
+  /// Format version of this record: 1, or 2 (written when a weight is read
+  /// as prepared panels, which a runtime knowing only version 1 would bind
+  /// wrongly).
   int64_t version = 1;
   /// `@forward_step` of glint-expose-state: `glint_step`.
   std::optional<EntryInfo> step;

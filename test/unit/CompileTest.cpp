@@ -838,6 +838,26 @@ uint16_t toBF16(float x) {
 /// nearest), one after another in name order, each starting `shift` bytes
 /// past a 64-byte boundary of the data section; `misplaced` (if named)
 /// starts 2 bytes past one instead, misaligned for f32.
+/// The row-major matrix whose prepared panels (TensorSpec::panelLayout)
+/// `data` holds: element (n, k) of the product's weight is at
+/// [n / NR, k, n % NR]; the panels' columns past N must be zeros.
+std::vector<float> fromPanels(const float *data, const rt::TensorSpec &spec) {
+  bool nk = spec.panelLayout == "nk";
+  int64_t n = spec.shape[nk ? 0 : 1], k = spec.shape[nk ? 1 : 0];
+  int64_t width = spec.panelWidth;
+  std::vector<float> matrix(n * k);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < k; ++j)
+      matrix[nk ? i * k + j : j * n + i] =
+          data[i / width * k * width + j * width + i % width];
+  int64_t panels = (n + width - 1) / width;
+  for (int64_t i = n; i < panels * width; ++i)
+    for (int64_t j = 0; j < k; ++j)
+      EXPECT_EQ(data[i / width * k * width + j * width + i % width], 0.0f)
+          << spec.name << ": padding column " << i;
+  return matrix;
+}
+
 std::vector<PlacedTensor> relaidOut(const rt::Checkpoint &checkpoint,
                                     llvm::StringRef dtype, uint64_t shift,
                                     llvm::StringRef misplaced = "") {
@@ -963,13 +983,19 @@ protected:
 
 /// F32 weights are read where the mapped checkpoint holds them, also 4
 /// bytes past a 64-byte boundary (the compiled code may assume no more
-/// than float's alignment), and compute what copies of them compute.
+/// than float's alignment), and compute what copies of them compute. The
+/// products' weights are the exception: their panels are laid out when
+/// bound (prepared weights), in the model's own memory.
 TEST_F(WeightBinding, InPlaceMatchesCopiedBitForBit) {
   ASSERT_NO_FATAL_FAILURE(bindInPlace(*fixture));
-  for (const rt::TensorSpec &spec : model->info().weights)
-    EXPECT_EQ(model->weightData(spec.name),
-              fixture->find(spec.name)->bytes.data())
-        << spec.name;
+  int panels = 0;
+  for (const rt::TensorSpec &spec : model->info().weights) {
+    bool inPlace =
+        model->weightData(spec.name) == fixture->find(spec.name)->bytes.data();
+    EXPECT_EQ(inPlace, !spec.hasPanels()) << spec.name;
+    panels += spec.hasPanels();
+  }
+  EXPECT_GT(panels, 0) << "the fixture's products read no prepared weight";
   expectSameOutputs(expected);
 
   auto shifted = placed("shifted.safetensors", relaidOut(*fixture, "F32", 4));
@@ -977,6 +1003,8 @@ TEST_F(WeightBinding, InPlaceMatchesCopiedBitForBit) {
   ASSERT_NO_FATAL_FAILURE(bindInPlace(*shifted));
   for (const rt::TensorSpec &spec : model->info().weights) {
     const void *data = model->weightData(spec.name);
+    if (spec.hasPanels())
+      continue;
     EXPECT_EQ(data, shifted->find(spec.name)->bytes.data()) << spec.name;
     EXPECT_EQ(reinterpret_cast<uintptr_t>(data) % 64, 4u) << spec.name;
   }
@@ -987,7 +1015,13 @@ TEST_F(WeightBinding, InPlaceMatchesCopiedBitForBit) {
 /// place; the results do not change.
 TEST_F(WeightBinding, MisalignedTensorIsCopied) {
   const std::vector<rt::TensorSpec> &weights = model->info().weights;
-  const std::string victim = weights[weights.size() / 2].name;
+  // One read in place (the prepared weights never are).
+  std::vector<std::string> candidates;
+  for (const rt::TensorSpec &spec : weights)
+    if (!spec.hasPanels())
+      candidates.push_back(spec.name);
+  ASSERT_FALSE(candidates.empty());
+  const std::string victim = candidates[candidates.size() / 2];
   auto misaligned =
       placed("misaligned.safetensors", relaidOut(*fixture, "F32", 0, victim));
   ASSERT_TRUE(misaligned);
@@ -1001,7 +1035,9 @@ TEST_F(WeightBinding, MisalignedTensorIsCopied) {
     if (spec.name == victim)
       EXPECT_NE(data, stored) << "the misaligned tensor was not copied";
     else
-      EXPECT_EQ(data, misaligned->find(spec.name)->bytes.data()) << spec.name;
+      EXPECT_EQ(data == misaligned->find(spec.name)->bytes.data(),
+                !spec.hasPanels())
+          << spec.name;
   }
   expectSameOutputs(expected);
 }
@@ -1015,7 +1051,8 @@ TEST_F(WeightBinding, WeightsOutliveTheCheckpoint) {
   std::vector<const void *> before;
   for (const rt::TensorSpec &spec : model->info().weights) {
     before.push_back(model->weightData(spec.name));
-    EXPECT_EQ(before.back(), shifted->find(spec.name)->bytes.data());
+    EXPECT_EQ(before.back() == shifted->find(spec.name)->bytes.data(),
+              !spec.hasPanels());
   }
   shifted.reset();
   llvm::sys::fs::remove_directories(dir);
@@ -1045,7 +1082,13 @@ TEST_F(WeightBinding, BF16CheckpointIsConverted) {
     EXPECT_NE(static_cast<const void *>(data), tensor->bytes.data());
     auto values = bf16->loadF32(spec.name);
     ASSERT_TRUE(bool(values)) << llvm::toString(values.takeError());
-    EXPECT_TRUE(std::equal(values->begin(), values->end(), data)) << spec.name;
+    if (spec.hasPanels())
+      EXPECT_TRUE(std::equal(values->begin(), values->end(),
+                             fromPanels(data, spec).begin()))
+          << spec.name;
+    else
+      EXPECT_TRUE(std::equal(values->begin(), values->end(), data))
+          << spec.name;
     auto original = fixture->loadF32(spec.name);
     ASSERT_TRUE(bool(original)) << llvm::toString(original.takeError());
     rounded |= *original != *values;
@@ -1083,14 +1126,15 @@ TEST_F(WeightBinding, NarrowWeightsReadBF16InPlace) {
   ASSERT_FALSE(reference.empty());
 
   ASSERT_NO_FATAL_FAILURE(bindInPlace(*bf16));
-  int inPlace = 0;
+  int narrowWeights = 0;
   for (const rt::TensorSpec &spec : model->info().weights) {
     bool same =
         model->weightData(spec.name) == bf16->find(spec.name)->bytes.data();
-    EXPECT_EQ(same, spec.dtype == "bf16") << spec.name;
-    inPlace += same;
+    // Prepared panels are laid out from the bf16 bytes, in bf16.
+    EXPECT_EQ(same, spec.dtype == "bf16" && !spec.hasPanels()) << spec.name;
+    narrowWeights += spec.dtype == "bf16";
   }
-  EXPECT_GT(inPlace, 0);
+  EXPECT_GT(narrowWeights, 0);
   expectSameOutputs(reference);
 
   ASSERT_NO_FATAL_FAILURE(bindInPlace(*widened));

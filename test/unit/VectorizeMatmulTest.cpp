@@ -23,9 +23,11 @@
 #include "passes/cpu/Pipelines.h"
 #include "reference/ReferenceEvaluator.h"
 #include "runtime/host/CompiledModel.h"
+#include "runtime/io/Safetensors.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include "test/unit/CompiledTestSupport.h"
@@ -186,6 +188,125 @@ TEST_P(VectorizeMatmulTest, NarrowWeightMatchesReference) {
     auto result = model->run(hostArguments);
     ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
     glint::testing::expectClose(*result, (*expected)[0], 1e-5, source);
+  }
+}
+
+/// Case `c`'s product with its weight read from the checkpoint (an
+/// ml_program.global @w, f32 or bf16 in memory) and the bias an argument;
+/// `tied` (an [out, in] weight): the input is token ids [B, L] whose rows of
+/// @w (an embedding table, out x in) are the product's rows, as a language
+/// model with a tied lm_head reads its table twice.
+std::string checkpointSource(const Case &c, bool tied) {
+  std::string w = c.outIn ? llvm::formatv("tensor<{0}x{1}xf32>", c.out, c.in)
+                          : llvm::formatv("tensor<{0}x{1}xf32>", c.in, c.out);
+  std::string x = llvm::formatv("tensor<?x?x{0}xf32>", c.in).str();
+  std::string y = llvm::formatv("tensor<?x?x{0}xf32>", c.out).str();
+  std::string b = llvm::formatv("tensor<{0}xf32>", c.out).str();
+  std::string input = tied ? "%ids: tensor<?x?xi64>" : "%x: " + x;
+  std::string embed = tied ? llvm::formatv("  %x = glint.embedding %ids, %w : "
+                                           "(tensor<?x?xi64>, {0}) -> {1}\n",
+                                           w, x)
+                                 .str()
+                           : "";
+  return llvm::formatv(
+      "ml_program.global private @w(#ml_program.extern : {0}) : {0}\n"
+      "func.func @forward({1}{2}) -> {3} {{\n"
+      "  %w = ml_program.global_load_const @w : {0}\n{4}"
+      "  %y = glint.linear %x, %w{5}{6} : ({7}, {0}{8}) -> {3}\n"
+      "  return %y : {3}\n}",
+      w, input, c.bias ? ", %b: " + b : "", y, embed, c.bias ? " bias %b" : "",
+      c.outIn ? "" : " layout in_out", x, c.bias ? ", " + b : "");
+}
+
+/// The same products with the weight bound from a checkpoint: the pass
+/// holds it as prepared panels (the record says so) that the runtime lays
+/// out when it binds the weights, and the products, on both sides of
+/// pack-min-rows, read the panels: against the evaluator reading the same
+/// checkpoint, in f32 and bf16 (values exact in bf16), every layout, and
+/// (an [out, in] weight) with the weight also an embedding table read by
+/// the gather, which then indexes the panels.
+TEST_P(VectorizeMatmulTest, PreparedWeightMatchesReference) {
+  const Case &c = GetParam();
+  std::vector<int64_t> shape = c.outIn ? std::vector<int64_t>{c.out, c.in}
+                                       : std::vector<int64_t>{c.in, c.out};
+  Array weight = mlir::glint::testing::randomArray(rng, shape, -1.0, 1.0);
+  // Exact in bf16 (the low 16 bits of each float cleared).
+  std::vector<float> values(weight.numElements());
+  for (int64_t i = 0; i < weight.numElements(); ++i) {
+    float f = static_cast<float>(weight.data[i]);
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof(bits));
+    bits &= 0xffff0000u;
+    std::memcpy(&f, &bits, sizeof(f));
+    values[i] = f;
+  }
+  llvm::SmallString<128> file;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-prepared",
+                                                  "safetensors", file));
+  llvm::FileRemover remove(file);
+  ASSERT_FALSE(bool(rt::writeSafetensors(file, {{"w", shape, values}})));
+  auto checkpoint = rt::Checkpoint::open(file);
+  ASSERT_TRUE(bool(checkpoint)) << llvm::toString(checkpoint.takeError());
+  Array bias = mlir::glint::testing::randomArray(rng, {c.out}, -1.0, 1.0);
+
+  for (bool tied : {false, true}) {
+    if (tied && !c.outIn)
+      continue;
+    std::string source = checkpointSource(c, tied);
+    OwningOpRef<ModuleOp> module =
+        parseSourceString<ModuleOp>(source, context.get());
+    ASSERT_TRUE(module) << source;
+    for (const char *type : {"f32", "bf16"}) {
+      SCOPED_TRACE(std::string(type) + (tied ? ", tied" : ""));
+      glint::LoopsOptions loops;
+      loops.weightType = type;
+      std::unique_ptr<rt::CompiledModel> model;
+      ASSERT_NO_FATAL_FAILURE(
+          glint::testing::compileAndLoad(*module, model, loops));
+      ASSERT_EQ(model->info().weights.size(), 1u);
+      const rt::TensorSpec &spec = model->info().weights[0];
+      EXPECT_EQ(spec.panelLayout, c.outIn ? "nk" : "kn");
+      EXPECT_EQ(spec.shape, shape);
+      EXPECT_EQ(spec.dtype, type);
+      int64_t width = 2 * glint::compiler::hostTarget().vectorWidth;
+      EXPECT_EQ(spec.panelWidth, width);
+      llvm::Error bound = model->bindWeights(**checkpoint);
+      ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
+      EXPECT_NE(model->weightData("w"), (*checkpoint)->find("w")->bytes.data())
+          << "panels are the model's own memory";
+      glint::reference::ReferenceEvaluator evaluator(
+          *module, glint::reference::weightsFrom(**checkpoint));
+      for (auto [batch, len] : c.sizes) {
+        SCOPED_TRACE(llvm::formatv("B = {0}, L = {1}", batch, len).str());
+        std::vector<Array> inputs;
+        if (tied) {
+          Array ids(ArrayRef<int64_t>{batch, len});
+          std::uniform_int_distribution<int64_t> token(0, c.out - 1);
+          for (double &id : ids.data)
+            id = static_cast<double>(token(rng));
+          inputs.push_back(ids);
+        } else {
+          inputs.push_back(mlir::glint::testing::randomArray(
+              rng, {batch, len, c.in}, -1.0, 1.0));
+        }
+        if (c.bias)
+          inputs.push_back(bias);
+        auto expected = evaluator.run("forward", inputs);
+        ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+        std::vector<rt::HostArray> host =
+            glint::testing::toHost(tied ? ArrayRef<Array>(inputs).drop_front()
+                                        : ArrayRef<Array>(inputs));
+        if (tied) {
+          rt::HostArray ids = rt::HostArray::make({batch, len}, "i64");
+          for (int64_t i = 0; i < inputs[0].numElements(); ++i)
+            ids.data<int64_t>()[i] = static_cast<int64_t>(inputs[0].data[i]);
+          host.insert(host.begin(), std::move(ids));
+        }
+        auto result = model->run(host);
+        ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
+        glint::testing::expectClose(*result, (*expected)[0], 1e-5, source);
+      }
+    }
   }
 }
 

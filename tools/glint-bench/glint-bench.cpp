@@ -222,6 +222,14 @@ static cl::list<std::string> weightDtypes(
              "type and timed in each, one after the other; printed as "
              "`weight_dtype`"),
     cl::CommaSeparated);
+static cl::list<std::string> prepareWeightsOpt(
+    "prepare-weights", cl::cat(category),
+    cl::desc("Whole-model cases: on (default), the linear layers' weights "
+             "are held as the panels the products read, laid out once when "
+             "bound; off, packed on every call of a prompt (glint-compile "
+             "--prepare-weights); given both (on,off), each model is "
+             "compiled and timed both ways; printed as `prepared_weights`"),
+    cl::CommaSeparated);
 static cl::opt<bool> keepLibraries(
     "keep-libraries", cl::cat(category),
     cl::desc("Leave the compiled libraries in the temporary directory (their "
@@ -978,7 +986,7 @@ llvm::Expected<std::unique_ptr<rt::CompiledModel>>
 compileAndLoad(ModuleOp module, RecurrenceForm recurrenceForm,
                llvm::SmallString<128> &path, double &compileSeconds,
                bool gradient = false, bool step = false,
-               llvm::StringRef weightType = "f32") {
+               llvm::StringRef weightType = "f32", bool prepared = true) {
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("glint-bench", "so", path))
     return llvm::createStringError(ec, "cannot create a temporary file");
@@ -989,6 +997,7 @@ compileAndLoad(ModuleOp module, RecurrenceForm recurrenceForm,
   loops.recurrenceForm = recurrenceForm;
   loops.chunkSize = chunkSize;
   loops.weightType = weightType.str();
+  loops.prepareWeights = prepared;
   if (llvm::Error e = compiler::compileToLibrary(
           module, "forward", path,
           step ? compiler::StepMode::On : compiler::StepMode::Off,
@@ -1168,6 +1177,8 @@ struct CompiledForm {
   std::string form;
   /// The weights' type in memory (--weight-dtype).
   std::string weightType = "f32";
+  /// Whether the products' weights are prepared panels (--prepare-weights).
+  bool prepared = true;
   llvm::SmallString<128> path;
   std::unique_ptr<rt::CompiledModel> model;
   void *handle = nullptr;
@@ -1262,9 +1273,11 @@ loadCaseModule(MLIRContext &context, Case &c, bool wholeModel,
 }
 
 /// The table's form column: the recurrence form, and the weights' type
-/// when it is not f32.
+/// when it is not f32, and "packed" for weights packed on every call.
 std::string formLabel(const CompiledForm &one) {
-  return one.weightType == "f32" ? one.form : one.form + "/" + one.weightType;
+  std::string label =
+      one.weightType == "f32" ? one.form : one.form + "/" + one.weightType;
+  return one.prepared ? label : label + "/packed";
 }
 
 /// Compiles `module` once per form and --weight-dtype (each its own copy:
@@ -1279,46 +1292,53 @@ bool compileForms(const Case &c, ModuleOp module,
   std::vector<std::string> types(weightDtypes.begin(), weightDtypes.end());
   if (types.empty() || !checkpoint)
     types = {"f32"};
+  std::vector<bool> preparations;
+  for (const std::string &p : prepareWeightsOpt)
+    preparations.push_back(p == "on");
+  if (preparations.empty() || !checkpoint)
+    preparations = {true};
   for (const std::string &f : forms)
-    for (const std::string &type : types) {
-      auto one = std::make_unique<CompiledForm>();
-      one->form = f;
-      one->weightType = type;
-      OwningOpRef<ModuleOp> copy = module.clone();
-      auto model = compileAndLoad(*copy, *parseRecurrenceForm(f), one->path,
-                                  one->compileSeconds,
-                                  /*gradient=*/gradientMode && checkpoint,
-                                  /*step=*/decodeMode && checkpoint, type);
-      if (!model) {
-        error(c.name + ": " + llvm::toString(model.takeError()));
-        return false;
+    for (const std::string &type : types)
+      for (bool prepared : preparations) {
+        auto one = std::make_unique<CompiledForm>();
+        one->form = f;
+        one->weightType = type;
+        one->prepared = prepared;
+        OwningOpRef<ModuleOp> copy = module.clone();
+        auto model = compileAndLoad(
+            *copy, *parseRecurrenceForm(f), one->path, one->compileSeconds,
+            /*gradient=*/gradientMode && checkpoint,
+            /*step=*/decodeMode && checkpoint, type, prepared);
+        if (!model) {
+          error(c.name + ": " + llvm::toString(model.takeError()));
+          return false;
+        }
+        one->model = std::move(*model);
+        if (llvm::Error e = checkpoint ? one->model->bindWeights(*checkpoint)
+                                       : llvm::Error::success()) {
+          error(c.name + ": " + llvm::toString(std::move(e)));
+          return false;
+        }
+        // Op cases have no weights: run() only checks that as many are bound as
+        // the model names (zero), so they need no checkpoint.
+        const rt::ModelInfo &info = one->model->info();
+        one->handle = dlopen(one->path.c_str(), RTLD_NOW | RTLD_LOCAL);
+        one->entry = one->handle ? reinterpret_cast<void (*)(void **)>(
+                                       dlsym(one->handle, info.entry.c_str()))
+                                 : nullptr;
+        if (!one->entry) {
+          error(c.name + ": cannot find " + info.entry + " in the library");
+          return false;
+        }
+        // (--gradient takes any inputs: it makes them from the record.)
+        if (checkpoint && !gradientMode &&
+            (info.inputs.size() != 1 || info.inputs[0].dtype != "i64" ||
+             info.inputs[0].rank() != 2)) {
+          error(c.name + ": the model case takes a model of token ids [B, L]");
+          return false;
+        }
+        compiled.push_back(std::move(one));
       }
-      one->model = std::move(*model);
-      if (llvm::Error e = checkpoint ? one->model->bindWeights(*checkpoint)
-                                     : llvm::Error::success()) {
-        error(c.name + ": " + llvm::toString(std::move(e)));
-        return false;
-      }
-      // Op cases have no weights: run() only checks that as many are bound as
-      // the model names (zero), so they need no checkpoint.
-      const rt::ModelInfo &info = one->model->info();
-      one->handle = dlopen(one->path.c_str(), RTLD_NOW | RTLD_LOCAL);
-      one->entry = one->handle ? reinterpret_cast<void (*)(void **)>(
-                                     dlsym(one->handle, info.entry.c_str()))
-                               : nullptr;
-      if (!one->entry) {
-        error(c.name + ": cannot find " + info.entry + " in the library");
-        return false;
-      }
-      // (--gradient takes any inputs: it makes them from the record.)
-      if (checkpoint && !gradientMode &&
-          (info.inputs.size() != 1 || info.inputs[0].dtype != "i64" ||
-           info.inputs[0].rank() != 2)) {
-        error(c.name + ": the model case takes a model of token ids [B, L]");
-        return false;
-      }
-      compiled.push_back(std::move(one));
-    }
   return true;
 }
 
@@ -1364,6 +1384,7 @@ json::Object wholeModelLine(const Case &c, const CompiledForm &one,
   line["threads"] = threadsUsed;
   line["form"] = one.form;
   line["weight_dtype"] = one.weightType;
+  line["prepared_weights"] = one.prepared;
   line["cpu_per_wall"] = cpuPerWall;
   line["B"] = 1;
   for (auto &[key, value] : c.sizes)
@@ -1527,8 +1548,10 @@ void printLine(const Case &c, const CompiledForm &one,
   line["description"] = c.description;
   line["threads"] = threadsUsed;
   line["form"] = one.form;
-  if (!info.weights.empty())
+  if (!info.weights.empty()) {
     line["weight_dtype"] = one.weightType;
+    line["prepared_weights"] = one.prepared;
+  }
   if (chunkSize > 0)
     line["chunk_size"] = chunkSize.getValue();
   line["cpu_per_wall"] = m.timing.cpuPerWall;
@@ -2252,6 +2275,11 @@ int main(int argc, char **argv) {
       error("--weight-dtype: '" + type + "' is not f32, bf16 or f16");
       return 1;
     }
+  for (const std::string &p : prepareWeightsOpt)
+    if (p != "on" && p != "off") {
+      error("--prepare-weights: '" + p + "' is not on or off");
+      return 1;
+    }
   if (decodeMode && decodeTokens == 0) {
     error("--decode-tokens: at least one token");
     return 1;
@@ -2308,7 +2336,8 @@ int main(int argc, char **argv) {
       : llvm::any_of(weightDtypes,
                      [](const std::string &t) { return t != "f32"; })
           ? "--weight-dtype"
-          : "";
+      : llvm::is_contained(prepareWeightsOpt, "off") ? "--prepare-weights"
+                                                     : "";
   std::vector<Case *> selected;
   if (caseNames.empty()) {
     // All cases, or with such an option, all that it applies to.

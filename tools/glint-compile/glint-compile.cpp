@@ -124,6 +124,14 @@ static cl::opt<std::string> weightDtype(
              "stays f32 and the other weights f32"),
     cl::init("auto"), cl::cat(category));
 
+static cl::opt<bool> prepareWeights(
+    "prepare-weights",
+    cl::desc("Hold the linear layers' weights as the panels the matrix "
+             "products read, laid out once when the weights are bound (CPU; "
+             "default); =false packs them on every call of a prompt instead "
+             "and reads them in place"),
+    cl::init(true), cl::cat(category));
+
 /// The weight type --weight-dtype=auto picks for a checkpoint: bf16 or f16
 /// when most of its matrix bytes are stored so (the bytes a generated token
 /// reads), else f32.
@@ -462,6 +470,7 @@ int main(int argc, char **argv) {
     return fail("--weight-dtype=" + weightDtype +
                 ": expected auto, f32, bf16 or f16");
   loops.weightType = weightDtype == "auto" ? storedType : weightDtype;
+  loops.prepareWeights = prepareWeights;
   if (cuda && loops.weightType != "f32") {
     if (weightDtype != "auto")
       return fail("--weight-dtype=" + weightDtype +
