@@ -16,6 +16,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#if __has_include(<sys/mman.h>)
+#include <sys/mman.h>
+#endif
 #include <cstring>
 #include <dlfcn.h>
 
@@ -212,33 +215,50 @@ Error CompiledModel::checkFinite(
                 i);
 }
 
-/// The panels of `matrix` (row-major, `spec.shape`) that `spec` names:
-/// element (n, k) of the product's weight at [n / NR, k, n % NR], zeros
-/// past N (TensorSpec::panelLayout).
+/// The panels of `matrix` (row-major, `spec.shape`) that `spec` names, in
+/// page-aligned memory of their own: element (n, k) of the product's
+/// weight at [n / NR, k, n % NR], zeros past N (TensorSpec::panelLayout).
+/// Panels of 2 MiB and more are aligned to 2 MiB and asked for huge pages
+/// (Linux's transparent huge pages, where they are only given on request):
+/// a generated token streams every weight once, and with 4 KiB pages that
+/// is a page walk every 4 KiB. Null when the memory cannot be had.
 template <typename T>
-static std::vector<T> panelsOf(const T *matrix, const TensorSpec &spec) {
+static std::shared_ptr<void> panelsOf(const T *matrix, const TensorSpec &spec) {
   std::vector<int64_t> layout = spec.layoutShape();
   int64_t depth = layout[1], width = layout[2];
   int64_t panel = depth * width;
-  std::vector<T> panels(layout[0] * panel, T(0));
+  constexpr size_t kPage = 4096, kHugePage = 2 << 20;
+  size_t bytes = layout[0] * panel * sizeof(T);
+  size_t alignment = bytes >= kHugePage ? kHugePage : kPage;
+  bytes = (bytes + alignment - 1) / alignment * alignment;
+  std::shared_ptr<void> storage(std::aligned_alloc(alignment, bytes),
+                                std::free);
+  if (!storage)
+    return nullptr;
+#ifdef MADV_HUGEPAGE
+  if (alignment == kHugePage)
+    (void)madvise(storage.get(), bytes, MADV_HUGEPAGE);
+#endif
+  T *panels = static_cast<T *>(storage.get());
+  std::fill(panels, panels + bytes / sizeof(T), T(0));
   if (spec.panelLayout == "nk") {
     // Row n of the matrix goes down column n % NR of its panel.
     int64_t n = spec.shape[0];
     for (int64_t col = 0; col < n; ++col) {
       const T *row = matrix + col * depth;
-      T *out = panels.data() + col / width * panel + col % width;
+      T *out = panels + col / width * panel + col % width;
       for (int64_t k = 0; k < depth; ++k)
         out[k * width] = row[k];
     }
-    return panels;
+    return storage;
   }
   // [K, N]: each row's NR columns are one panel row.
   int64_t n = spec.shape[1];
   for (int64_t k = 0; k < depth; ++k)
     for (int64_t col = 0; col < n; col += width)
       std::copy(matrix + k * n + col, matrix + k * n + std::min(n, col + width),
-                panels.data() + col / width * panel + k * width);
-  return panels;
+                panels + col / width * panel + k * width);
+  return storage;
 }
 
 Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
@@ -334,12 +354,16 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
     }
     // A prepared weight: laid out as the compiled products read it, once.
     if (spec->hasPanels()) {
-      if (narrow)
-        weight.owned16 =
-            panelsOf(static_cast<const uint16_t *>(weight.data()), *spec);
-      else
-        weight.owned =
-            panelsOf(static_cast<const float *>(weight.data()), *spec);
+      weight.panels =
+          narrow ? panelsOf(static_cast<const uint16_t *>(weight.data()), *spec)
+                 : panelsOf(static_cast<const float *>(weight.data()), *spec);
+      if (!weight.panels)
+        return llvm::createStringError("weight '" + spec->name +
+                                       "': no memory for its panels " +
+                                       shapeString(spec->layoutShape()));
+      // The stored order goes (assigning {} would keep the capacity).
+      std::vector<float>().swap(weight.owned);
+      std::vector<uint16_t>().swap(weight.owned16);
       if (weight.inPlace) {
         weight.inPlace = nullptr;
         weight.mapping.reset();

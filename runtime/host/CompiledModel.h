@@ -128,7 +128,7 @@ public:
 private:
   /// A bound weight: f32 elements in row-major order, either in place in a
   /// checkpoint's mapped file, which `mapping` keeps mapped, or in `owned`;
-  /// or (a prepared weight, TensorSpec::hasPanels) its panels, in `owned`.
+  /// or (a prepared weight, TensorSpec::hasPanels) its panels, in `panels`.
   struct Weight {
     std::vector<int64_t> shape;
     /// The shape the compiled code takes (the panels' or `shape`).
@@ -139,9 +139,14 @@ private:
     std::shared_ptr<const llvm::MemoryBuffer> mapping;
     std::vector<float> owned;
     std::vector<uint16_t> owned16;
+    /// Page-aligned, so that the products' full-width vector loads of a
+    /// panel row never straddle two cache lines (std::vector's 16-byte
+    /// alignment made every other 64-byte load a split one).
+    std::shared_ptr<void> panels;
 
     const void *data() const {
       return inPlace            ? inPlace
+             : panels           ? static_cast<const void *>(panels.get())
              : !owned16.empty() ? static_cast<const void *>(owned16.data())
                                 : static_cast<const void *>(owned.data());
     }
