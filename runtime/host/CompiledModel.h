@@ -139,7 +139,8 @@ private:
     std::shared_ptr<const llvm::MemoryBuffer> mapping;
     std::vector<float> owned;
     std::vector<uint16_t> owned16;
-    /// Page-aligned, so that the products' full-width vector loads of a
+    /// A page-aligned part of one block holding every prepared weight (see
+    /// bindWeights), so that the products' full-width vector loads of a
     /// panel row never straddle two cache lines (std::vector's 16-byte
     /// alignment made every other 64-byte load a split one).
     std::shared_ptr<void> panels;
