@@ -105,8 +105,8 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(std::move(e)));
   const Vocabulary *vocab = input->vocab ? &*input->vocab : nullptr;
   if (generate > 0) {
-    auto generation =
-        generateCompiled(**model, input->array, generate, argv[0]);
+    auto generation = generateCompiled(**model, input->array, generate, argv[0],
+                                       /*keepLogits=*/!outputPath.empty());
     if (!generation)
       return fail(llvm::toString(generation.takeError()));
     printGeneration(llvm::outs(), input->array, generation->tokens, vocab);

@@ -306,7 +306,7 @@ std::vector<int64_t> mlir::glint::runtime::greedyNext(const RunArray &logits) {
 Expected<Generation>
 mlir::glint::runtime::generateCompiled(CompiledModel &model,
                                        const RunArray &prompt, unsigned count,
-                                       StringRef modelName) {
+                                       StringRef modelName, bool keepLogits) {
   if (!model.hasStep())
     return model.initialStates(1).takeError(); // Says why there is none.
   if (count == 0)
@@ -337,7 +337,7 @@ mlir::glint::runtime::generateCompiled(CompiledModel &model,
       return logits.takeError();
     RunArray last = fromHostArray(*logits);
     int64_t vocab = last.shape.back();
-    if (i == 0) {
+    if (i == 0 && keepLogits) {
       out.logits.shape = {batch, count, vocab};
       out.logits.data.assign(batch * count * vocab, 0.0);
     }
@@ -347,8 +347,9 @@ mlir::glint::runtime::generateCompiled(CompiledModel &model,
     fed.shape = {batch, 1};
     for (int64_t b = 0; b < batch; ++b) {
       out.tokens.data[b * count + i] = static_cast<double>(next[b]);
-      std::copy_n(last.data.begin() + b * perRow + perRow - vocab, vocab,
-                  out.logits.data.begin() + (b * count + i) * vocab);
+      if (keepLogits)
+        std::copy_n(last.data.begin() + b * perRow + perRow - vocab, vocab,
+                    out.logits.data.begin() + (b * count + i) * vocab);
       fed.data.push_back(static_cast<double>(next[b]));
     }
     if (i + 1 == count)

@@ -122,7 +122,8 @@ std::vector<int64_t> greedyNext(const RunArray &logits);
 struct Generation {
   /// [batch, count]: the generated token ids.
   RunArray tokens;
-  /// [batch, count, vocab]: the logits each token was chosen from.
+  /// [batch, count, vocab]: the logits each token was chosen from (empty
+  /// when the caller did not ask to keep them).
   RunArray logits;
   /// The prompt's call (prefill), and the calls after it (one token each).
   double prefillSeconds = 0.0, stepSeconds = 0.0;
@@ -133,11 +134,11 @@ struct Generation {
 /// P]) with a compiled model's step entry: the prompt in one call from zero
 /// states (prefill), then one call per token, each continuing from the
 /// states of the one before, so that a token costs the same however long
-/// the sequence is. `modelName` names the model in errors.
-llvm::Expected<Generation> generateCompiled(CompiledModel &model,
-                                            const RunArray &prompt,
-                                            unsigned count,
-                                            llvm::StringRef modelName);
+/// the sequence is. `modelName` names the model in errors. Each token's
+/// logits are kept in the result only with `keepLogits`.
+llvm::Expected<Generation>
+generateCompiled(CompiledModel &model, const RunArray &prompt, unsigned count,
+                 llvm::StringRef modelName, bool keepLogits = true);
 
 /// Prints "sequence <r>: <prompt> => <generated>" per sequence, as words
 /// when `vocab` has them.
