@@ -248,6 +248,17 @@ private:
   /// The few-rows path on prepared panels: each row of A an outer product
   /// with one panel after the other, which stream in memory order.
   Value panelRowsProduct(OpBuilder &b, Value dest);
+  /// Reads a panel's j-th vector at depth k: panelRow(b, k, j).
+  using PanelRow = llvm::function_ref<Value(OpBuilder &, Value, int64_t)>;
+  /// Runs `body(b, tile, col, inBounds, panelRow)` on each of the `count`
+  /// panels of `packed` from `firstPanel` in turn, `tile` carried: `col` is
+  /// the panel's first column in the tile, `panelRow` reads it (panels are
+  /// zero-padded: always in bounds), `inBounds` says whether all its
+  /// columns exist (forColumns masks only the panel that crosses N).
+  Value forEachPanel(
+      OpBuilder &b, Value packed, Value firstPanel, Value count, Value tile,
+      llvm::function_ref<Value(OpBuilder &, Value, Value, bool, PanelRow)>
+          body);
   /// One rows x (vectors W) tile at tile row `m` and column `col` over depth
   /// [k0, k0 + kLen). Rows m + i past `lastRow` (when given) are clamped to
   /// it: a partial tile recomputes the last row and rewrites it with
@@ -553,29 +564,18 @@ Value MatmulLowering::packedProduct(OpBuilder &b, Value packed, Value dest) {
                                               kb, index(db, 0))
                             .getResult()
                       : Value();
-              return forLoop(
-                  db, index(db, 0), chunkPanels, 1, dTile,
-                  [&](OpBuilder &pb, Value p, Value pTile) {
-                    Value panel = add(pb, firstPanel, p);
-                    Value col = mul(pb, p, panelWidth);
-                    // Packed panels are zero-padded: always in bounds.
-                    auto panelRow = [&](OpBuilder &nb, Value k, int64_t j) {
-                      return readPanel(nb, packed, panel, k, j);
-                    };
-                    Value panelEnd = mul(pb, add(pb, panel, 1), panelWidth);
-                    return forColumns(
-                        pb, panelWidth, panelEnd, pTile,
-                        [&](OpBuilder &tb, Value t, bool inBounds) {
-                          return forLoop(
-                              tb, index(tb, 0), rows, mr, t,
-                              [&](OpBuilder &rb, Value m, Value rTile) {
-                                return outerProductTile(
-                                    rb, rTile, m, lastRow, row0, col, col0, mr,
-                                    blk.tileVectors, k0, kLen,
-                                    /*fromStart=*/depthBlocks == 1, first,
-                                    inBounds, panelRow);
-                              });
-                        });
+              return forEachPanel(
+                  db, packed, firstPanel, chunkPanels, dTile,
+                  [&](OpBuilder &tb, Value t, Value col, bool inBounds,
+                      PanelRow panelRow) {
+                    return forLoop(tb, index(tb, 0), rows, mr, t,
+                                   [&](OpBuilder &rb, Value m, Value rTile) {
+                                     return outerProductTile(
+                                         rb, rTile, m, lastRow, row0, col, col0,
+                                         mr, blk.tileVectors, k0, kLen,
+                                         /*fromStart=*/depthBlocks == 1, first,
+                                         inBounds, panelRow);
+                                   });
                   });
             });
       });
@@ -702,6 +702,24 @@ Value MatmulLowering::directProduct(OpBuilder &b, Value dest) {
       });
 }
 
+Value MatmulLowering::forEachPanel(
+    OpBuilder &b, Value packed, Value firstPanel, Value count, Value tile,
+    llvm::function_ref<Value(OpBuilder &, Value, Value, bool, PanelRow)> body) {
+  return forLoop(
+      b, index(b, 0), count, 1, tile, [&](OpBuilder &pb, Value p, Value pTile) {
+        Value panel = add(pb, firstPanel, p);
+        Value col = mul(pb, p, panelWidth);
+        auto panelRow = [&](OpBuilder &nb, Value k, int64_t j) {
+          return readPanel(nb, packed, panel, k, j);
+        };
+        Value panelEnd = mul(pb, add(pb, panel, 1), panelWidth);
+        return forColumns(pb, panelWidth, panelEnd, pTile,
+                          [&](OpBuilder &tb, Value t, bool inBounds) {
+                            return body(tb, t, col, inBounds, panelRow);
+                          });
+      });
+}
+
 Value MatmulLowering::panelRowsProduct(OpBuilder &b, Value dest) {
   // Work items: chunks of PC panels, all rows.
   int64_t pc = blk.panelChunk;
@@ -720,26 +738,17 @@ Value MatmulLowering::panelRowsProduct(OpBuilder &b, Value dest) {
         Value tile = tensor::ExtractSliceOp::create(
             fb, loc, out, offsets, sizes,
             SmallVector<OpFoldResult>(2, fb.getIndexAttr(1)));
-        return forLoop(
-            fb, index(fb, 0), chunkPanels, 1, tile,
-            [&](OpBuilder &pb, Value p, Value pTile) {
-              Value panel = add(pb, firstPanel, p);
-              Value col = mul(pb, p, panelWidth);
-              auto panelRow = [&](OpBuilder &nb, Value k, int64_t j) {
-                return readPanel(nb, weight, panel, k, j);
-              };
-              Value panelEnd = mul(pb, add(pb, panel, 1), panelWidth);
-              return forColumns(
-                  pb, panelWidth, panelEnd, pTile,
-                  [&](OpBuilder &tb, Value t, bool inBounds) {
-                    return forLoop(
-                        tb, index(tb, 0), rowsTotal, 1, t,
-                        [&](OpBuilder &rb, Value m, Value rTile) {
-                          return outerProductTile(
-                              rb, rTile, m, Value(), Value(), col, col0, 1,
-                              blk.tileVectors, index(rb, 0), index(rb, depth),
-                              /*fromStart=*/true, Value(), inBounds, panelRow);
-                        });
+        return forEachPanel(
+            fb, weight, firstPanel, chunkPanels, tile,
+            [&](OpBuilder &tb, Value t, Value col, bool inBounds,
+                PanelRow panelRow) {
+              return forLoop(
+                  tb, index(tb, 0), rowsTotal, 1, t,
+                  [&](OpBuilder &rb, Value m, Value rTile) {
+                    return outerProductTile(
+                        rb, rTile, m, Value(), Value(), col, col0, 1,
+                        blk.tileVectors, index(rb, 0), index(rb, depth),
+                        /*fromStart=*/true, Value(), inBounds, panelRow);
                   });
             });
       });

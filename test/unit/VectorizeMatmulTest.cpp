@@ -141,6 +141,23 @@ TEST_P(GroupedMatmulTest, CompiledMatchesReference) {
   checkCompiled(GetParam());
 }
 
+/// Rounds `weight` to values exact in bf16 by clearing the low 16 bits of
+/// each float (so that both sides of a bf16 check see the same values);
+/// returns the bf16 bits.
+std::vector<uint16_t> truncateToBF16(Array &weight) {
+  std::vector<uint16_t> narrow(weight.numElements());
+  for (int64_t i = 0; i < weight.numElements(); ++i) {
+    float f = static_cast<float>(weight.data[i]);
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof(bits));
+    bits &= 0xffff0000u;
+    std::memcpy(&f, &bits, sizeof(f));
+    weight.data[i] = f;
+    narrow[i] = static_cast<uint16_t>(bits >> 16);
+  }
+  return narrow;
+}
+
 /// The same products with the weight kept in bf16 (glint-narrow-weights'
 /// form: the f32 layer reads a narrow weight, widened in registers), given
 /// as a bf16 argument: against the evaluator on the same (rounded) weight
@@ -162,15 +179,8 @@ TEST_P(VectorizeMatmulTest, NarrowWeightMatchesReference) {
                                        : std::vector<int64_t>{c.in, c.out};
   Array weight = mlir::glint::testing::randomArray(rng, shape, -1.0, 1.0);
   rt::HostArray narrow = rt::HostArray::make(shape, "bf16");
-  for (int64_t i = 0; i < weight.numElements(); ++i) {
-    float f = static_cast<float>(weight.data[i]);
-    uint32_t bits;
-    std::memcpy(&bits, &f, sizeof(bits));
-    bits &= 0xffff0000u;
-    std::memcpy(&f, &bits, sizeof(f));
-    weight.data[i] = f;
-    narrow.data<uint16_t>()[i] = static_cast<uint16_t>(bits >> 16);
-  }
+  std::vector<uint16_t> bits = truncateToBF16(weight);
+  std::copy(bits.begin(), bits.end(), narrow.data<uint16_t>());
   Array bias = mlir::glint::testing::randomArray(rng, {c.out}, -1.0, 1.0);
   for (auto [batch, len] : c.sizes) {
     SCOPED_TRACE(llvm::formatv("B = {0}, L = {1}", batch, len).str());
@@ -230,16 +240,8 @@ TEST_P(VectorizeMatmulTest, PreparedWeightMatchesReference) {
   std::vector<int64_t> shape = c.outIn ? std::vector<int64_t>{c.out, c.in}
                                        : std::vector<int64_t>{c.in, c.out};
   Array weight = mlir::glint::testing::randomArray(rng, shape, -1.0, 1.0);
-  // Exact in bf16 (the low 16 bits of each float cleared).
-  std::vector<float> values(weight.numElements());
-  for (int64_t i = 0; i < weight.numElements(); ++i) {
-    float f = static_cast<float>(weight.data[i]);
-    uint32_t bits;
-    std::memcpy(&bits, &f, sizeof(bits));
-    bits &= 0xffff0000u;
-    std::memcpy(&f, &bits, sizeof(f));
-    values[i] = f;
-  }
+  truncateToBF16(weight);
+  std::vector<float> values(weight.data.begin(), weight.data.end());
   llvm::SmallString<128> file;
   ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-prepared",
                                                   "safetensors", file));
