@@ -127,4 +127,63 @@ TEST(ModelInfoTest, MalformedStepEntries) {
       << errorOf(twoResults);
 }
 
+/// A prepared weight (glint-vectorize-matmul's panels) keeps its checkpoint
+/// shape and says how the runtime lays it out; a record with one is version
+/// 2, one without stays version 1. The layout shape is the panels'.
+TEST(ModelInfoTest, PreparedWeightsRoundTripAsVersion2) {
+  ModelInfo info;
+  info.inputs = {spec("input0", "i64", {-1, -1}, 50)};
+  info.weights = {spec("emb", "f32", {50, 8}), spec("gain", "f32", {8})};
+  info.weights[0].panelLayout = "nk";
+  info.weights[0].panelWidth = 16;
+  info.results = {spec("result", "f32", {-1, -1, 50})};
+  std::string text = print(info);
+  EXPECT_NE(text.find(R"("version":2)"), std::string::npos) << text;
+  auto parsed = parseModelInfo(text);
+  ASSERT_TRUE(bool(parsed)) << llvm::toString(parsed.takeError());
+  expectSameSpecs(parsed->weights, info.weights);
+  EXPECT_EQ(parsed->weights[0].panelLayout, "nk");
+  EXPECT_EQ(parsed->weights[0].panelWidth, 16);
+  // 50 columns in panels of 16: 4 panels, the last padded.
+  EXPECT_EQ(parsed->weights[0].layoutShape(), (std::vector<int64_t>{4, 8, 16}));
+  EXPECT_FALSE(parsed->weights[1].hasPanels());
+  EXPECT_EQ(parsed->weights[1].layoutShape(), (std::vector<int64_t>{8}));
+  // [K, N]: N is the second dimension.
+  parsed->weights[0].panelLayout = "kn";
+  EXPECT_EQ(parsed->weights[0].layoutShape(),
+            (std::vector<int64_t>{1, 50, 16}));
+
+  info.weights[0].panelLayout.clear();
+  EXPECT_NE(print(info).find(R"("version":1)"), std::string::npos);
+}
+
+TEST(ModelInfoTest, MalformedPanels) {
+  auto record = [](llvm::StringRef weight) {
+    return (R"({"version": 2, "entry": "glint_forward", "inputs": [],
+        "weights": [)" +
+            weight + R"(], "results": [{"name": "result", "dtype": "f32",
+        "shape": [2]}]})")
+        .str();
+  };
+  for (
+      llvm::StringRef bad :
+      {R"({"name": "w", "dtype": "f32", "shape": [4, 8], "panels": 3})",
+       R"({"name": "w", "dtype": "f32", "shape": [4, 8], "panels": {"layout": "mk", "width": 16}})",
+       R"({"name": "w", "dtype": "f32", "shape": [4, 8], "panels": {"layout": "nk", "width": 0}})",
+       R"({"name": "w", "dtype": "f32", "shape": [4, 8], "panels": {"layout": "nk"}})",
+       R"({"name": "w", "dtype": "f32", "shape": [32], "panels": {"layout": "nk", "width": 16}})",
+       R"({"name": "w", "dtype": "f32", "shape": [-1, 8], "panels": {"layout": "kn", "width": 16}})"}) {
+    std::string error = errorOf(record(bad));
+    EXPECT_NE(error.find("the panels of 'w' are not"), std::string::npos)
+        << bad.str() << ": " << error;
+  }
+  EXPECT_EQ(errorOf(record(R"({"name": "w", "dtype": "f32", "shape": [4, 8],
+      "panels": {"layout": "kn", "width": 16}})")),
+            "");
+  EXPECT_NE(errorOf(R"({"version": 3, "entry": "glint_forward", "inputs": [],
+      "weights": [], "results": []})")
+                .find("unsupported version (expected 1 or 2)"),
+            std::string::npos);
+}
+
 } // namespace
