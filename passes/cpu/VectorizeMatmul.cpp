@@ -130,9 +130,6 @@ struct Blocking {
   int64_t depthBlock;  // KC
   int64_t panelChunk;  // PC: panels per parallel work item
   int64_t packMinRows;
-  /// Whether weights read only by products (and gathers) are held as
-  /// prepared panels.
-  bool prepareWeights;
   /// Weight rows per dot-product block of the few-rows [N, K] path.
   static constexpr int64_t kDotRows = 8;
   /// Accumulators per weight row on that path (the depth unrolled by U W).
@@ -220,11 +217,14 @@ private:
   /// weight (glint-narrow-weights) is read narrow and widened in registers.
   Value readWeight(OpBuilder &b, ValueRange indices, int64_t lanes,
                    bool inBounds) {
-    Value lanesRead = read(b, weight, indices, lanes, inBounds);
-    if (cast<VectorType>(lanesRead.getType()).getElementType().isF32())
-      return lanesRead;
-    return arith::ExtFOp::create(b, loc, VectorType::get({lanes}, f32),
-                                 lanesRead);
+    return widened(b, read(b, weight, indices, lanes, inBounds));
+  }
+  /// `lanes` as f32: itself, or a bf16 / f16 vector widened.
+  Value widened(OpBuilder &b, Value lanes) {
+    auto type = cast<VectorType>(lanes.getType());
+    if (type.getElementType().isF32())
+      return lanes;
+    return arith::ExtFOp::create(b, loc, type.clone(f32), lanes);
   }
   /// The initial value of `lanes` accumulators at tile position (row, col)
   /// (global column `globalCol`), as `initial` says.
@@ -238,16 +238,26 @@ private:
   /// W lanes of panel `panel` at depth `k` from column `j` W of `packed` as
   /// f32 (a bf16 or f16 prepared weight is widened in registers).
   Value readPanel(OpBuilder &b, Value packed, Value panel, Value k, int64_t j) {
-    Value lanes = read(b, packed, {panel, k, index(b, j * blk.width)},
-                       blk.width, /*inBounds=*/true);
-    if (cast<VectorType>(lanes.getType()).getElementType().isF32())
-      return lanes;
-    return arith::ExtFOp::create(b, loc, VectorType::get({blk.width}, f32),
-                                 lanes);
+    return widened(b, read(b, packed, {panel, k, index(b, j * blk.width)},
+                           blk.width, /*inBounds=*/true));
   }
   /// The few-rows path on prepared panels: each row of A an outer product
   /// with one panel after the other, which stream in memory order.
   Value panelRowsProduct(OpBuilder &b, Value dest);
+  /// The panels of work item `item` (chunks of PC panels): the first, its
+  /// first column, the chunk's columns and panel count (fewer at the end).
+  struct PanelChunk {
+    Value firstPanel, col0, width, count;
+  };
+  PanelChunk panelChunk(OpBuilder &b, Value item) {
+    int64_t pc = blk.panelChunk;
+    PanelChunk chunk;
+    chunk.firstPanel = mul(b, item, pc);
+    chunk.col0 = mul(b, chunk.firstPanel, panelWidth);
+    chunk.width = min(b, sub(b, index(b, cols), chunk.col0), pc * panelWidth);
+    chunk.count = min(b, sub(b, index(b, panels), chunk.firstPanel), pc);
+    return chunk;
+  }
   /// Reads a panel's j-th vector at depth k: panelRow(b, k, j).
   using PanelRow = llvm::function_ref<Value(OpBuilder &, Value, int64_t)>;
   /// Runs `body(b, tile, col, inBounds, panelRow)` on each of the `count`
@@ -539,10 +549,9 @@ Value MatmulLowering::packedProduct(OpBuilder &b, Value packed, Value dest) {
           SmallVectorImpl<OpFoldResult> &sizes) {
         Value row0 = mul(fb, ivs[0], mc);
         Value rows = min(fb, sub(fb, rowsTotal, row0), mc);
-        Value firstPanel = mul(fb, ivs[1], pc);
-        Value col0 = mul(fb, firstPanel, panelWidth);
-        Value width = min(fb, sub(fb, index(fb, cols), col0), pc * panelWidth);
-        Value chunkPanels = min(fb, sub(fb, index(fb, panels), firstPanel), pc);
+        PanelChunk chunk = panelChunk(fb, ivs[1]);
+        Value firstPanel = chunk.firstPanel, col0 = chunk.col0,
+              width = chunk.width, chunkPanels = chunk.count;
         Value lastRow = sub(fb, rows, index(fb, 1));
         offsets.assign({row0, col0});
         sizes.assign({rows, width});
@@ -729,10 +738,9 @@ Value MatmulLowering::panelRowsProduct(OpBuilder &b, Value dest) {
       [&](OpBuilder &fb, ValueRange ivs, Value out,
           SmallVectorImpl<OpFoldResult> &offsets,
           SmallVectorImpl<OpFoldResult> &sizes) {
-        Value firstPanel = mul(fb, ivs[0], pc);
-        Value col0 = mul(fb, firstPanel, panelWidth);
-        Value width = min(fb, sub(fb, index(fb, cols), col0), pc * panelWidth);
-        Value chunkPanels = min(fb, sub(fb, index(fb, panels), firstPanel), pc);
+        PanelChunk chunk = panelChunk(fb, ivs[0]);
+        Value firstPanel = chunk.firstPanel, col0 = chunk.col0,
+              width = chunk.width, chunkPanels = chunk.count;
         offsets.assign({fb.getIndexAttr(0), col0});
         sizes.assign({rowsTotal, width});
         Value tile = tensor::ExtractSliceOp::create(
@@ -1152,7 +1160,6 @@ struct VectorizeMatmulPass
     blocking.depthBlock = std::max<int64_t>(depthBlock, 1);
     blocking.panelChunk = std::max<int64_t>(panelChunk, 1);
     blocking.packMinRows = std::max<int64_t>(packMinRows, 1);
-    blocking.prepareWeights = prepare;
     IRRewriter rewriter(&getContext());
     SmallVector<std::pair<linalg::GenericOp, Layout>> grouped;
     getOperation()->walk([&](linalg::GenericOp op) {
@@ -1164,7 +1171,7 @@ struct VectorizeMatmulPass
     SmallVector<linalg::MatmulOp> products;
     getOperation()->walk([&](linalg::MatmulOp op) { products.push_back(op); });
     llvm::DenseMap<Value, Value> panelsOf;
-    if (blocking.prepareWeights)
+    if (prepare)
       panelsOf = prepareWeights(getOperation(), blocking, rewriter);
     SymbolTable symbols(getOperation());
     for (linalg::MatmulOp op : products) {
