@@ -17,11 +17,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintOps.h"
+#include "passes/cpu/MatrixWeights.h"
 #include "passes/cpu/Passes.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "llvm/ADT/MapVector.h"
 
 #define DEBUG_TYPE "glint-narrow-weights"
 
@@ -68,32 +68,21 @@ struct NarrowWeightsPass
       return signalPassFailure();
     }
 
-    // The loads of each global, in module order.
-    llvm::MapVector<StringRef, SmallVector<ml_program::GlobalLoadConstOp>>
-        loads;
-    module.walk([&](ml_program::GlobalLoadConstOp load) {
-      loads[load.getGlobal().getLeafReference().getValue()].push_back(load);
-    });
-    SymbolTable symbols(module);
-    for (auto &[name, uses] : loads) {
-      auto global = symbols.lookup<ml_program::GlobalOp>(name);
-      if (!global ||
-          !isa_and_nonnull<ml_program::ExternAttr>(global.getValueAttr()))
+    for (MatrixWeight &weight : matrixWeights(module)) {
+      if (!weight.type.getElementType().isF32())
         continue;
-      auto type = dyn_cast<RankedTensorType>(global.getType());
-      if (!type || type.getRank() != 2 || !type.getElementType().isF32())
-        continue;
-      bool narrowable = llvm::all_of(uses, [](ml_program::GlobalLoadConstOp l) {
-        return !l->use_empty() &&
-               llvm::all_of(l->getUses(),
-                            [](OpOperand &use) { return readsNarrowed(use); });
-      });
+      bool narrowable =
+          llvm::all_of(weight.loads, [](ml_program::GlobalLoadConstOp l) {
+            return !l->use_empty() &&
+                   llvm::all_of(l->getUses(), [](OpOperand &use) {
+                     return readsNarrowed(use);
+                   });
+          });
       if (!narrowable)
         continue;
-      auto narrowType = type.clone(narrow);
-      global.setType(narrowType);
-      global.setValueAttr(ml_program::ExternAttr::get(context, narrowType));
-      for (ml_program::GlobalLoadConstOp load : uses)
+      auto narrowType = weight.type.clone(narrow);
+      weight.setGlobalType(narrowType);
+      for (ml_program::GlobalLoadConstOp load : weight.loads)
         load.getResult().setType(narrowType);
     }
   }

@@ -68,6 +68,7 @@
 
 #include "dialect/GlintDialect.h"
 #include "passes/BuilderUtils.h"
+#include "passes/cpu/MatrixWeights.h"
 #include "passes/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -1063,19 +1064,11 @@ static llvm::DenseMap<Value, Value> prepareWeights(ModuleOp module,
                                                    const Blocking &blocking,
                                                    IRRewriter &rewriter) {
   MLIRContext *context = module.getContext();
-  llvm::MapVector<StringRef, SmallVector<ml_program::GlobalLoadConstOp>> loads;
-  module.walk([&](ml_program::GlobalLoadConstOp load) {
-    loads[load.getGlobal().getLeafReference().getValue()].push_back(load);
-  });
-  SymbolTable symbols(module);
   llvm::DenseMap<Value, Value> panelsOf;
-  for (auto &[name, globalLoads] : loads) {
-    auto global = symbols.lookup<ml_program::GlobalOp>(name);
-    if (!global ||
-        !isa_and_nonnull<ml_program::ExternAttr>(global.getValueAttr()))
-      continue;
-    auto type = dyn_cast<RankedTensorType>(global.getType());
-    if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
+  for (MatrixWeight &weight : matrixWeights(module)) {
+    RankedTensorType type = weight.type;
+    ArrayRef<ml_program::GlobalLoadConstOp> globalLoads = weight.loads;
+    if (!type.hasStaticShape() ||
         !isa<Float32Type, BFloat16Type, Float16Type>(type.getElementType()))
       continue;
     std::optional<Layout> layout;
@@ -1120,9 +1113,8 @@ static llvm::DenseMap<Value, Value> prepareWeights(ModuleOp module,
           extract, panelsOf.lookup(extract.getTensor()),
           ValueRange{panel, k, column});
     }
-    global.setType(panelType);
-    global.setValueAttr(ml_program::ExternAttr::get(context, panelType));
-    global->setAttr(
+    weight.setGlobalType(panelType);
+    weight.global->setAttr(
         GlintDialect::kPanelsAttrName,
         DictionaryAttr::get(
             context,
