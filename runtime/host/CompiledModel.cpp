@@ -398,10 +398,10 @@ Error CompiledModel::bindWeights(const Checkpoint &checkpoint,
       // The stored order goes (assigning {} would keep the capacity).
       std::vector<float>().swap(weight.owned);
       std::vector<uint16_t>().swap(weight.owned16);
+      // Its file pages go with the others' below.
       if (weight.inPlace) {
         weight.inPlace = nullptr;
         weight.mapping.reset();
-        info.releasePages();
         released.push_back(&info);
       }
     }
