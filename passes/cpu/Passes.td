@@ -507,8 +507,9 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
     runtime lays the checkpoint's matrix out so once, when it binds the
     weights. Both paths then read the panels: the many-rows path without
     packing (a bf16 or f16 panel is widened per load), the few-rows path as
-    an outer product of each row of A with one panel after the other, which
-    streams the weight in memory order; an element read of (n, k) reads
+    an outer product of each row of A with `stream-panels` neighbouring
+    panels at a time (the weight streams in memory order in that many
+    places at once); an element read of (n, k) reads
     `panels[n / NR, k, n % NR]`.
 
     ```
@@ -535,6 +536,10 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
     Option<"packMinRows", "pack-min-rows", "int64_t", /*default=*/"16",
            "Rows of A from which the weight is packed into panels; fewer rows "
            "read the weight directly">,
+    Option<"streamPanels", "stream-panels", "int64_t", /*default=*/"4",
+           "Prepared panels the few-rows path reads side by side (at most "
+           "panel-chunk): one tile of that many panels per row, so that the "
+           "weight streams through memory in as many places at once">,
     Option<"prepare", "prepare-weights", "bool", /*default=*/"true",
            "Hold each weight that only products (and element reads) read as "
            "panels [P, K, NR] that the runtime lays out when it binds the "

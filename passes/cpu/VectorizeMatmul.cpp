@@ -131,6 +131,7 @@ struct Blocking {
   int64_t depthBlock;  // KC
   int64_t panelChunk;  // PC: panels per parallel work item
   int64_t packMinRows;
+  int64_t streamPanels; // S: prepared panels the few-rows path reads at once
   /// Weight rows per dot-product block of the few-rows [N, K] path.
   static constexpr int64_t kDotRows = 8;
   /// Accumulators per weight row on that path (the depth unrolled by U W).
@@ -747,18 +748,53 @@ Value MatmulLowering::panelRowsProduct(OpBuilder &b, Value dest) {
         Value tile = tensor::ExtractSliceOp::create(
             fb, loc, out, offsets, sizes,
             SmallVector<OpFoldResult>(2, fb.getIndexAttr(1)));
+        // Each row times `vectors` W columns from `col`, read through
+        // `panelRow`.
+        auto rowsTimes = [&](OpBuilder &tb, Value t, Value col, bool inBounds,
+                             int64_t vectors, PanelRow panelRow) {
+          return forLoop(tb, index(tb, 0), rowsTotal, 1, t,
+                         [&](OpBuilder &rb, Value m, Value rTile) {
+                           return outerProductTile(
+                               rb, rTile, m, Value(), Value(), col, col0, 1,
+                               vectors, index(rb, 0), index(rb, depth),
+                               /*fromStart=*/true, Value(), inBounds, panelRow);
+                         });
+        };
+        // Groups of S neighbouring panels side by side: S streams through
+        // memory at once, which the hardware prefetchers keep ahead of the
+        // loads better than one.
+        int64_t s = std::min(blk.streamPanels, pc);
+        int64_t tv = blk.tileVectors;
+        Value groups =
+            s > 1 ? arith::DivUIOp::create(fb, loc, chunkPanels, index(fb, s))
+                        .getResult()
+                  : index(fb, 0);
+        if (s > 1)
+          tile = forLoop(
+              fb, index(fb, 0), groups, 1, tile,
+              [&](OpBuilder &gb, Value g, Value gTile) {
+                Value panel0 = add(gb, firstPanel, mul(gb, g, s));
+                Value col = mul(gb, g, s * panelWidth);
+                auto groupRow = [&](OpBuilder &nb, Value k, int64_t j) {
+                  return readPanel(nb, weight, add(nb, panel0, j / tv), k,
+                                   j % tv);
+                };
+                Value groupEnd = mul(gb, add(gb, panel0, s), panelWidth);
+                return forColumns(gb, panelWidth, groupEnd, gTile,
+                                  [&](OpBuilder &tb, Value t, bool inBounds) {
+                                    return rowsTimes(tb, t, col, inBounds,
+                                                     s * tv, groupRow);
+                                  });
+              });
+        // The rest one at a time.
+        Value done = mul(fb, groups, s);
         return forEachPanel(
-            fb, weight, firstPanel, chunkPanels, tile,
+            fb, weight, add(fb, firstPanel, done), sub(fb, chunkPanels, done),
+            tile,
             [&](OpBuilder &tb, Value t, Value col, bool inBounds,
                 PanelRow panelRow) {
-              return forLoop(
-                  tb, index(tb, 0), rowsTotal, 1, t,
-                  [&](OpBuilder &rb, Value m, Value rTile) {
-                    return outerProductTile(
-                        rb, rTile, m, Value(), Value(), col, col0, 1,
-                        blk.tileVectors, index(rb, 0), index(rb, depth),
-                        /*fromStart=*/true, Value(), inBounds, panelRow);
-                  });
+              return rowsTimes(tb, t, add(tb, col, mul(tb, done, panelWidth)),
+                               inBounds, tv, panelRow);
             });
       });
 }
@@ -1152,6 +1188,7 @@ struct VectorizeMatmulPass
     blocking.depthBlock = std::max<int64_t>(depthBlock, 1);
     blocking.panelChunk = std::max<int64_t>(panelChunk, 1);
     blocking.packMinRows = std::max<int64_t>(packMinRows, 1);
+    blocking.streamPanels = std::max<int64_t>(streamPanels, 1);
     IRRewriter rewriter(&getContext());
     SmallVector<std::pair<linalg::GenericOp, Layout>> grouped;
     getOperation()->walk([&](linalg::GenericOp op) {

@@ -1,5 +1,6 @@
 // RUN: glint-opt %s -glint-vectorize-matmul=vector-width=8 | FileCheck %s
 // RUN: glint-opt %s -glint-vectorize-matmul="vector-width=8 prepare-weights=false" | FileCheck %s --check-prefix=PACKED
+// RUN: glint-opt %s -glint-vectorize-matmul="vector-width=8 stream-panels=2" -canonicalize -cse | FileCheck %s --check-prefix=GROUP
 
 // Prepared weights. @table is read by a product as PyTorch's [out, in]
 // weight (the logits of a tied embedding) and element by element (the
@@ -8,7 +9,8 @@
 // the checkpoint's matrix out by; the gather reads panels[n / 16, k, n % 16];
 // the product's kernel takes the panels and packs nothing: from 16 rows
 // its tiles read the panels, below 16 each row of A is an outer product
-// with one panel after the other (two 8-lane accumulators per row). @shared
+// with stream-panels (4) neighbouring panels at a time, here (3 panels)
+// one after the other (two 8-lane accumulators per row). @shared
 // is read by two products in different layouts and @added also by an
 // element-wise op: both stay as they are, packed on every call.
 
@@ -47,6 +49,29 @@
 // CHECK:         math.fma
 // CHECK:         math.fma
 // CHECK-LABEL: func.func private @__glint_linear_kn_dx64x64x64_fill(
+
+// With stream-panels=2 the few-rows path reads panels 0 and 1 side by side
+// (four accumulators per row, columns 0-31 in bounds), then panel 2 alone
+// (columns 32-47, the write past column 40 masked).
+// GROUP-LABEL: func.func private @__glint_linear_nk_dx64x40x64_fill_panels(
+// GROUP-SAME: %[[A:[a-z0-9_]+]]: tensor<?x64xf32>, %[[W:[a-z0-9_]+]]: tensor<3x64x16xf32>
+// GROUP: scf.forall.in_parallel
+// GROUP: } else {
+// GROUP: scf.for %[[ROW:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args
+// GROUP: scf.for %[[K:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// GROUP: vector.transfer_read %[[W]][%c0, %[[K]], %c0]
+// GROUP: vector.transfer_read %[[W]][%c0, %[[K]], %c8]
+// GROUP: vector.transfer_read %[[W]][%c1, %[[K]], %c0]
+// GROUP: vector.transfer_read %[[W]][%c1, %[[K]], %c8]
+// GROUP: tensor.extract %[[A]][%[[ROW]], %[[K]]]
+// GROUP-COUNT-4: math.fma
+// GROUP: vector.transfer_write %{{.+}}, %{{.+}}[%[[ROW]], %c24] {in_bounds = [true]}
+// GROUP: scf.for %[[ROW2:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args
+// GROUP: scf.for %[[K2:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (vector<8xf32>, vector<8xf32>)
+// GROUP: vector.transfer_read %[[W]][%c2, %[[K2]], %c0]
+// GROUP: vector.transfer_read %[[W]][%c2, %[[K2]], %c8]
+// GROUP: vector.transfer_write %{{.+}}, %{{.+}}[%[[ROW2]], %c32] {in_bounds = [true]}
+// GROUP: vector.transfer_write %{{.+}}, %{{.+}}[%[[ROW2]], %c40] : vector<8xf32>
 
 // Without prepared weights every weight keeps its type and is packed.
 // PACKED: ml_program.global private @table(#{{.*}}) : tensor<40x64xf32>{{$}}

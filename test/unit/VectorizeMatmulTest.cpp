@@ -333,7 +333,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"SingleOutput", 40, 1, true, true, kRows},
         Case{"SingleOutputInOut", 9, 1, false, true, kRows},
         Case{"WideOutIn", 24, 300, true, true, kRows},
-        Case{"WideInOut", 24, 300, false, true, kRows}),
+        Case{"WideInOut", 24, 300, false, true, kRows},
+        // 250 columns: the few-rows path's last group of four panels of 32
+        // (AVX-512) crosses N.
+        Case{"GroupCrossesOutIn", 24, 250, true, false, kRows},
+        Case{"GroupCrossesInOut", 24, 250, false, true, kRows}),
     [](const ::testing::TestParamInfo<Case> &info) { return info.param.name; });
 
 // Grouped weights: in and out are each group's; a grouped product without
