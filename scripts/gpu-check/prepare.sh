@@ -54,13 +54,14 @@ uint32_t arc4random(void) {
 EOF
 cc -c -O2 "$out/obj/shim.c" -o "$out/obj/shim.o"
 #    Tokenizers: vocab.json and RWKV vocabularies only (no PCRE2, ICU or
-#    SentencePiece there).
+#    SentencePiece there); pictures as .npy only (no libpng or libjpeg).
 for src in tools/glint-run/glint-run.cpp tools/glint-run/NoInterpreter.cpp \
     runtime/host/CompiledModel.cpp runtime/host/Generate.cpp \
     runtime/host/RunSupport.cpp runtime/io/AtomicFile.cpp \
     runtime/io/InputLimits.cpp runtime/io/ModelInfo.cpp runtime/io/Npy.cpp \
     runtime/io/Safetensors.cpp runtime/text/Tokenizer.cpp \
-    scripts/gpu-check/no-subword-tokenizers.cpp; do
+    scripts/gpu-check/no-subword-tokenizers.cpp \
+    scripts/gpu-check/no-pictures.cpp; do
   c++ -c -O2 -std=gnu++17 -fno-exceptions -w -I"$root" -I"$build" \
     -isystem /usr/lib/llvm-22/include "$root/$src" \
     -o "$out/obj/$(basename "$src" .cpp).o" &
