@@ -244,7 +244,9 @@ private:
                            blk.width, /*inBounds=*/true));
   }
   /// The few-rows path on prepared panels: each row of A an outer product
-  /// with one panel after the other, which stream in memory order.
+  /// with S (stream-panels) neighbouring panels at a time, which stream in
+  /// memory order in S places at once; the chunk's last panels one at a
+  /// time.
   Value panelRowsProduct(OpBuilder &b, Value dest);
   /// The panels of work item `item` (chunks of PC panels): the first, its
   /// first column, the chunk's columns and panel count (fewer at the end).
@@ -262,15 +264,16 @@ private:
   }
   /// Reads a panel's j-th vector at depth k: panelRow(b, k, j).
   using PanelRow = llvm::function_ref<Value(OpBuilder &, Value, int64_t)>;
-  /// Runs `body(b, tile, col, inBounds, panelRow)` on each of the `count`
-  /// panels of `packed` from `firstPanel` in turn, `tile` carried: `col` is
-  /// the panel's first column in the tile, `panelRow` reads it (panels are
+  /// Runs `body(b, tile, col, inBounds, panelRow)` on each of `steps`
+  /// groups of `group` neighbouring panels of `packed` from `firstPanel` in
+  /// turn, `tile` carried: `col` is the group's first column in the tile,
+  /// `panelRow` reads its group x NR / W vectors side by side (panels are
   /// zero-padded: always in bounds), `inBounds` says whether all its
-  /// columns exist (forColumns masks only the panel that crosses N).
+  /// columns exist (forColumns masks only the group that crosses N).
   Value forEachPanel(
-      OpBuilder &b, Value packed, Value firstPanel, Value count, Value tile,
-      llvm::function_ref<Value(OpBuilder &, Value, Value, bool, PanelRow)>
-          body);
+      OpBuilder &b, Value packed, Value firstPanel, Value steps, Value tile,
+      llvm::function_ref<Value(OpBuilder &, Value, Value, bool, PanelRow)> body,
+      int64_t group = 1);
   /// One rows x (vectors W) tile at tile row `m` and column `col` over depth
   /// [k0, k0 + kLen). Rows m + i past `lastRow` (when given) are clamped to
   /// it: a partial tile recomputes the last row and rewrites it with
@@ -714,16 +717,19 @@ Value MatmulLowering::directProduct(OpBuilder &b, Value dest) {
 }
 
 Value MatmulLowering::forEachPanel(
-    OpBuilder &b, Value packed, Value firstPanel, Value count, Value tile,
-    llvm::function_ref<Value(OpBuilder &, Value, Value, bool, PanelRow)> body) {
+    OpBuilder &b, Value packed, Value firstPanel, Value steps, Value tile,
+    llvm::function_ref<Value(OpBuilder &, Value, Value, bool, PanelRow)> body,
+    int64_t group) {
+  int64_t tv = blk.tileVectors;
   return forLoop(
-      b, index(b, 0), count, 1, tile, [&](OpBuilder &pb, Value p, Value pTile) {
-        Value panel = add(pb, firstPanel, p);
-        Value col = mul(pb, p, panelWidth);
+      b, index(b, 0), steps, 1, tile, [&](OpBuilder &pb, Value p, Value pTile) {
+        Value panel =
+            add(pb, firstPanel, group == 1 ? p : mul(pb, p, group));
+        Value col = mul(pb, p, group * panelWidth);
         auto panelRow = [&](OpBuilder &nb, Value k, int64_t j) {
-          return readPanel(nb, packed, panel, k, j);
+          return readPanel(nb, packed, add(nb, panel, j / tv), k, j % tv);
         };
-        Value panelEnd = mul(pb, add(pb, panel, 1), panelWidth);
+        Value panelEnd = mul(pb, add(pb, panel, group), panelWidth);
         return forColumns(pb, panelWidth, panelEnd, pTile,
                           [&](OpBuilder &tb, Value t, bool inBounds) {
                             return body(tb, t, col, inBounds, panelRow);
@@ -770,22 +776,13 @@ Value MatmulLowering::panelRowsProduct(OpBuilder &b, Value dest) {
                         .getResult()
                   : index(fb, 0);
         if (s > 1)
-          tile = forLoop(
-              fb, index(fb, 0), groups, 1, tile,
-              [&](OpBuilder &gb, Value g, Value gTile) {
-                Value panel0 = add(gb, firstPanel, mul(gb, g, s));
-                Value col = mul(gb, g, s * panelWidth);
-                auto groupRow = [&](OpBuilder &nb, Value k, int64_t j) {
-                  return readPanel(nb, weight, add(nb, panel0, j / tv), k,
-                                   j % tv);
-                };
-                Value groupEnd = mul(gb, add(gb, panel0, s), panelWidth);
-                return forColumns(gb, panelWidth, groupEnd, gTile,
-                                  [&](OpBuilder &tb, Value t, bool inBounds) {
-                                    return rowsTimes(tb, t, col, inBounds,
-                                                     s * tv, groupRow);
-                                  });
-              });
+          tile = forEachPanel(
+              fb, weight, firstPanel, groups, tile,
+              [&](OpBuilder &tb, Value t, Value col, bool inBounds,
+                  PanelRow panelRow) {
+                return rowsTimes(tb, t, col, inBounds, s * tv, panelRow);
+              },
+              s);
         // The rest one at a time.
         Value done = mul(fb, groups, s);
         return forEachPanel(
