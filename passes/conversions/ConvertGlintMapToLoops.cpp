@@ -167,21 +167,55 @@ static LogicalResult collectChains(Value map, SmallVector<Value> post,
   return success();
 }
 
+/// The blocked form of a scanned chain for the linear aggregates (mean,
+/// sum), over a group of G channels. Rows are cut into blocks starting at
+/// b_m = m·T + W − 1 (m ≥ 1), columns into blocks [m·T, (m+1)·T); the band
+/// of column block m ends above row b_{m+1}, so from that row down the
+/// channel's entries are a sum of K products:
+///
+///   A[i, j] = Σ_n LQ[i, n] · d(m_i, m_j)[n] · R[j, n]
+///
+/// with r_m = b_m − lag the step each row block's decays count from (lag 1
+/// when the state is read before its update, as with a bonus):
+///
+///   LQ[i, n] = gate_i · q_i[n] · Π_{s = r_{m_i} + 1}^{i − lag} E_s[n]
+///   R[j, n]  = Σ_k Π_{s = k + 1}^{r_{m_j + 1}} E_s[n] · kΔ_k[n] · P[k, j]
+///   d[n]     = Π_{s = r_{m_j + 1} + 1}^{r_{m_i}} E_s[n]  (D[m] per row block)
+///
+/// every factor a product of decays, never a quotient or the exponential of
+/// a difference. The rows above b_{m_j + 1} (the diagonal block and W − 1
+/// more) run the recurrence as the unblocked form does. The product for a
+/// pair of blocks sums the G channels' K terms at once, so each accumulator
+/// entry is read and written once per group rather than once per channel:
+/// the accumulator's traffic, not the multiply-adds, bounded the unblocked
+/// form (an [L, L] accumulator outgrows the caches).
+struct GroupTables {
+  int64_t size = 0, keys = 0, width = 1;
+  Value lq; // [G, Lp + T + W + 1, K]
+  Value rt; // [Lp / T · G·K, T]: R transposed, a column block's G·K rows
+            // of T contiguous (read in order by the product)
+  Value d;  // [G, Lp / T + 2, K]
+};
+
 /// Emits the loops of one map consumer.
 class Emitter {
 public:
   /// `lanes`: the columns computed together, one vector register of f32.
   /// `parallelColumns`: column blocks as an scf.forall.
-  Emitter(ImplicitLocOpBuilder &b, Value x, int64_t lanes,
-          bool parallelColumns)
-      : b(b), lanes(lanes), parallelColumns(parallelColumns) {
+  /// `block` > 0: the blocked form (see GroupTables), columns in blocks of
+  /// `block` (a multiple of `lanes`), accumulators padded to whole blocks.
+  Emitter(ImplicitLocOpBuilder &b, Value x, int64_t lanes, bool parallelColumns,
+          int64_t block = 0)
+      : b(b), lanes(lanes), parallelColumns(parallelColumns), blockSize(block) {
     f32 = b.getF32Type();
     batch = tensor::DimOp::create(b, x, 0);
     len = tensor::DimOp::create(b, x, 1);
-    // Lp = ceil(L / 16) * 16: accumulators are padded to whole vectors.
-    Value rounded = arith::AddIOp::create(b, len, idx(lanes - 1));
+    // Lp = ceil(L / 16) * 16: accumulators are padded to whole vectors
+    // (whole blocks in the blocked form).
+    int64_t unit = block > 0 ? block : lanes;
+    Value rounded = arith::AddIOp::create(b, len, idx(unit - 1));
     padded = arith::MulIOp::create(
-        b, arith::DivUIOp::create(b, rounded, idx(lanes)), idx(lanes));
+        b, arith::DivUIOp::create(b, rounded, idx(unit)), idx(unit));
   }
 
   Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
@@ -232,6 +266,28 @@ public:
   Value emitChannel(ArrayRef<Chain> chains, Value bi, Value c, Value target,
                     bool abs);
 
+  /// The blocked form: zeroed tables for `groupSize` channels of a chain
+  /// whose recurrence has `keys` keys.
+  GroupTables groupTables(int64_t groupSize, int64_t keys, int64_t width);
+  /// target[L-1-p, L-1-q] += from[p, q] (step → time coordinates), or with
+  /// `abs` target[p, q] += |from[p, q]|.
+  Value flipAdd(Value from, Value target, bool abs);
+  /// The blocked form, one channel: accumulates the rows near the diagonal
+  /// of channel `c` of a scanned chain into `target` (step coordinates) and
+  /// fills slot `slot` of `tables`.
+  Value emitGroupChannel(const Chain &chain, Value bi, Value c, Value slot,
+                         Value target, GroupTables &tables) {
+    Value band = emitBand(chain, bi, c);
+    Value post = emitPost(chain, bi, c);
+    return emitScan(chain, bi, c, band, post, target, /*abs=*/false, &tables,
+                    slot);
+  }
+  /// The blocked form: adds the rank-(G·K) products below the diagonal
+  /// blocks of a group's channels into `target`.
+  Value emitGroupProduct(const GroupTables &tables, Value target);
+  /// Zeroes slot `slot` of `tables`' row factors (a group's unused slot).
+  void clearSlot(ImplicitLocOpBuilder &ib, GroupTables &tables, Value slot);
+
   Operation *loopsStart = nullptr;
 
   /// Flattens every gain the chains read, before the loops start.
@@ -252,16 +308,26 @@ private:
   Value emitPost(const Chain &chain, Value bi, Value c);
   Value emitBandOnly(const Chain &chain, Value band, Value post, Value target,
                      bool abs);
-  Value emitScan(const Chain &chain, Value bi, Value c, Value band,
-                 Value post, Value target, bool abs);
-  Value flipAdd(Value from, Value target, bool abs);
+  Value emitScan(const Chain &chain, Value bi, Value c, Value band, Value post,
+                 Value target, bool abs, GroupTables *grouped = nullptr,
+                 Value slot = Value());
 
   /// Rows of padding before the band, so that reads at p − e stay inside.
   int64_t bandOffset(const Chain &chain) const { return chain.width + 1; }
 
+  /// A zeroed scratch tensor created with `ib` (inside a parallel loop: one
+  /// per iteration).
+  Value scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes, double fill);
+  /// Iteration q of a forall over `count` blocks whose work shrinks with
+  /// the block index: q/2 when q is even, the (q/2)-th from the end when odd,
+  /// so that every contiguous share of the iterations holds long and short
+  /// blocks alike.
+  Value pairedBlock(ImplicitLocOpBuilder &ib, Value q, Value count);
+
   ImplicitLocOpBuilder &b;
   const int64_t lanes;
   const bool parallelColumns;
+  const int64_t blockSize;
   Type f32;
   Value batch, len, padded;
   DenseMap<Value, Value> flatCache;
@@ -508,7 +574,8 @@ Value Emitter::emitBandOnly(const Chain &chain, Value band, Value post,
 }
 
 Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
-                        Value post, Value target, bool abs) {
+                        Value post, Value target, bool abs,
+                        GroupTables *grouped, Value slot) {
   MapScanOp scan = chain.scan;
   auto valueType = cast<MapType>(scan.getResult().getType()).getValueType();
   int64_t heads = valueType.getDimSize(2), valueSize = valueType.getDimSize(3);
@@ -533,7 +600,9 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
           b, scan.getBonus(), ValueRange{head, idx(n)}));
 
   // Per step p: E = exp(g·Δ), KD = k·Δ, Q = q, in step coordinates.
-  Value rowsTotal = arith::AddIOp::create(b, padded, idx(lanes));
+  // The blocked form reads decays up to W + 1 rows past the last block.
+  Value rowsTotal =
+      arith::AddIOp::create(b, padded, idx(lanes + (grouped ? w + 1 : 0)));
   Value tables = zeros({rowsTotal, idx(3 * keys)});
   {
     auto loop = scf::ForOp::create(
@@ -677,7 +746,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
   // The columns [j0, j0 + lanes) of `tgt` (`col`: where they start in it)
   // from rows j0 on.
   auto columnBlock = [&](ImplicitLocOpBuilder &ib, Value j0, Value tgt,
-                         Value col) -> Value {
+                         Value col, Value rowEnd) -> Value {
     SmallVector<Value> init(keys, zeroVec);
     init.push_back(tgt);
     // Rows where the band of these columns enters the state.
@@ -713,7 +782,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
         });
     Value start = arith::AddIOp::create(ib, j0, injectEnd);
     auto rest = scf::ForOp::create(
-        ib, start, len, one, inject.getResults(),
+        ib, start, rowEnd, one, inject.getResults(),
         [&](OpBuilder &rb, Location rloc, Value i, ValueRange args) {
           ImplicitLocOpBuilder jb(rloc, rb);
           SmallVector<Value> st(args.drop_back());
@@ -724,12 +793,186 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     return rest.getResults().back();
   };
 
+  if (grouped) {
+    // The blocked form (GroupTables): the row factors LQ and the blocks'
+    // decays D first, one pass over the rows; then per column block, its
+    // rows down to b_{m+1} by the recurrence and its column factors R.
+    int64_t T = blockSize, lag = bonus ? 1 : 0, chunks = keys / lanes;
+    Value ones = arith::ConstantOp::create(
+        b, vecType, DenseElementsAttr::get(vecType, b.getF32FloatAttr(1.0f)));
+    auto read = [&](ImplicitLocOpBuilder &ib, Value from,
+                    ArrayRef<Value> at) -> Value {
+      return vector::TransferReadOp::create(ib, vecType, from, at, cst(0.0),
+                                            ArrayRef<bool>{true});
+    };
+    auto write = [&](ImplicitLocOpBuilder &ib, Value v, Value into,
+                     ArrayRef<Value> at) -> Value {
+      return vector::TransferWriteOp::create(ib, v, into, at,
+                                             ArrayRef<bool>{true})
+          .getResult();
+    };
+    Value lrRows = arith::AddIOp::create(b, padded, idx(T + w + 1));
+    Value running = zeros({lrRows, idx(keys)});
+    auto rowsLoop = scf::ForOp::create(
+        b, idx(T + w - 1), len, one,
+        ValueRange{running, grouped->lq, grouped->d},
+        [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Value rel = arith::SubIOp::create(ib, p, idx(w - 1));
+          Value m = arith::DivUIOp::create(ib, rel, idx(T));
+          Value starts = arith::CmpIOp::create(
+              ib, arith::CmpIPredicate::eq,
+              arith::RemUIOp::create(ib, rel, idx(T)), zero);
+          Value prevRow = arith::SubIOp::create(ib, p, one);
+          Value from = arith::SubIOp::create(ib, p, idx(lag));
+          Value next = arith::AddIOp::create(ib, from, one);
+          Value gain;
+          if (post)
+            gain = vector::BroadcastOp::create(
+                ib, vecType,
+                tensor::ExtractOp::create(ib, post, ValueRange{p}));
+          Value lr = args[0], lq = args[1], d = args[2];
+          for (int64_t h = 0; h < chunks; ++h) {
+            Value n0 = idx(h * lanes);
+            // Π_{s = r_m + 1}^{p − lag} E_s: 1 on a block's first row.
+            Value now = arith::SelectOp::create(
+                ib, starts, ones,
+                arith::MulFOp::create(ib, read(ib, lr, {prevRow, n0}),
+                                      read(ib, tables, {from, n0})));
+            lr = write(ib, now, lr, {p, n0});
+            Value v = arith::MulFOp::create(
+                ib, now, read(ib, tables, {p, idx(2 * keys + h * lanes)}));
+            if (gain)
+              v = arith::MulFOp::create(ib, v, gain);
+            lq = write(ib, v, lq, {slot, p, n0});
+            // Rewritten on each row: the block's last row leaves D[m].
+            Value dm =
+                arith::MulFOp::create(ib, now, read(ib, tables, {next, n0}));
+            d = write(ib, dm, d, {slot, m, n0});
+          }
+          scf::YieldOp::create(ib, ValueRange{lr, lq, d});
+        });
+    grouped->lq = rowsLoop.getResult(1);
+    grouped->d = rowsLoop.getResult(2);
+
+    Value blockCount = arith::DivUIOp::create(b, padded, idx(T));
+    auto forall = scf::ForallOp::create(
+        b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount},
+        ValueRange{target, grouped->rt}, /*mapping=*/std::nullopt,
+        [&](OpBuilder &fb, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder ib(loc, fb);
+          Value q = args[0], out = args[1], rtAll = args[2];
+          Value block = pairedBlock(ib, q, blockCount);
+          Value c0 = arith::MulIOp::create(ib, block, idx(T));
+          SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
+          SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), c0};
+          SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(T)};
+          Value tile =
+              tensor::ExtractSliceOp::create(ib, out, offsets, sizes, strides);
+          // Rows [j0, b_{m+1}) of each vector of columns, by the recurrence.
+          Value rowEnd = arith::MinUIOp::create(
+              ib, len, arith::AddIOp::create(ib, c0, idx(T + w - 1)));
+          Value left = arith::SubIOp::create(ib, len, c0);
+          Value vectors = arith::MinUIOp::create(
+              ib, idx(T / lanes),
+              arith::DivUIOp::create(
+                  ib, arith::AddIOp::create(ib, left, idx(lanes - 1)),
+                  idx(lanes)));
+          auto exact = scf::ForOp::create(
+              ib, zero, vectors, one, ValueRange{tile},
+              [&](OpBuilder &nb, Location nloc, Value v, ValueRange vargs) {
+                ImplicitLocOpBuilder jb(nloc, nb);
+                Value col = arith::MulIOp::create(jb, v, idx(lanes));
+                Value j0 = arith::AddIOp::create(jb, c0, col);
+                scf::YieldOp::create(
+                    jb, columnBlock(jb, j0, vargs[0], col, rowEnd));
+              });
+          tile = exact.getResult(0);
+
+          // KS[k − c0] = Π_{s = k + 1}^{r} E_s · kΔ_k for k = r down to c0,
+          // r = b_{m+1} − lag.
+          int64_t span = T + w - lag; // k − c0 in [0, span)
+          Value ks = scratch(ib, {idx(T + w + 1), idx(keys)}, 0.0);
+          SmallVector<Value> init(chunks, ones);
+          init.push_back(ks);
+          auto suffix = scf::ForOp::create(
+              ib, zero, idx(span), one, init,
+              [&](OpBuilder &nb, Location nloc, Value t, ValueRange sargs) {
+                ImplicitLocOpBuilder jb(nloc, nb);
+                Value rowK = arith::SubIOp::create(jb, idx(span - 1), t);
+                Value k = arith::AddIOp::create(jb, c0, rowK);
+                SmallVector<Value> next;
+                Value cur = sargs.back();
+                for (int64_t h = 0; h < chunks; ++h) {
+                  Value kd = read(jb, tables, {k, idx(keys + h * lanes)});
+                  cur = write(jb, arith::MulFOp::create(jb, sargs[h], kd), cur,
+                              {rowK, idx(h * lanes)});
+                  next.push_back(arith::MulFOp::create(
+                      jb, sargs[h], read(jb, tables, {k, idx(h * lanes)})));
+                }
+                next.push_back(cur);
+                scf::YieldOp::create(jb, next);
+              });
+          ks = suffix.getResults().back();
+          // R[j, n] = Σ_d KS[j + d − c0, n] · P[j + d, j], written transposed.
+          Value rts = scratch(ib, {idx(keys), idx(T)}, 0.0);
+          auto columns = scf::ForOp::create(
+              ib, zero, idx(T), one, ValueRange{rts},
+              [&](OpBuilder &nb, Location nloc, Value jj, ValueRange cargs) {
+                ImplicitLocOpBuilder jb(nloc, nb);
+                Value j = arith::AddIOp::create(jb, c0, jj);
+                Value cur = cargs[0];
+                SmallVector<Value> taps;
+                for (int64_t d = 0; d < w; ++d) {
+                  Value row = arith::AddIOp::create(jb, j, idx(d + off));
+                  taps.push_back(vector::BroadcastOp::create(
+                      jb, vecType,
+                      tensor::ExtractOp::create(jb, band,
+                                                ValueRange{row, idx(d)})));
+                }
+                for (int64_t h = 0; h < chunks; ++h) {
+                  Value acc = zeroVec;
+                  for (int64_t d = 0; d < w; ++d) {
+                    Value at = arith::AddIOp::create(jb, jj, idx(d));
+                    acc = vector::FMAOp::create(
+                        jb, taps[d], read(jb, ks, {at, idx(h * lanes)}), acc);
+                  }
+                  for (int64_t l = 0; l < lanes; ++l) {
+                    Value lane = vector::ExtractOp::create(
+                        jb, acc, ArrayRef<int64_t>{l});
+                    cur = tensor::InsertOp::create(
+                        jb, lane, cur, ValueRange{idx(h * lanes + l), jj});
+                  }
+                }
+                scf::YieldOp::create(jb, cur);
+              });
+          rts = tensor::CastOp::create(
+              ib, RankedTensorType::get({keys, T}, f32), columns.getResult(0));
+
+          Value firstKey = arith::AddIOp::create(
+              ib, arith::MulIOp::create(ib, block, idx(grouped->size * keys)),
+              arith::MulIOp::create(ib, slot, idx(keys)));
+          auto inParallel = scf::InParallelOp::create(ib, loc);
+          OpBuilder::InsertionGuard guard(ib);
+          ib.setInsertionPointToEnd(inParallel.getBody());
+          tensor::ParallelInsertSliceOp::create(ib, loc, tile, out, offsets,
+                                                sizes, strides);
+          SmallVector<OpFoldResult> rtOffsets = {firstKey, ib.getIndexAttr(0)};
+          SmallVector<OpFoldResult> rtSizes = {ib.getIndexAttr(keys),
+                                               ib.getIndexAttr(T)};
+          tensor::ParallelInsertSliceOp::create(ib, loc, rts, rtAll, rtOffsets,
+                                                rtSizes, strides);
+        });
+    grouped->rt = forall.getResult(1);
+    return forall.getResult(0);
+  }
+
   if (!parallelColumns) {
     auto blocks = scf::ForOp::create(
         b, zero, padded, idx(lanes), ValueRange{target},
         [&](OpBuilder &nb, Location loc, Value j0, ValueRange blockArgs) {
           ImplicitLocOpBuilder ib(loc, nb);
-          scf::YieldOp::create(ib, columnBlock(ib, j0, blockArgs[0], j0));
+          scf::YieldOp::create(ib, columnBlock(ib, j0, blockArgs[0], j0, len));
         });
     return blocks.getResult(0);
   }
@@ -745,20 +988,216 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
       [&](OpBuilder &fb, Location loc, ValueRange args) {
         ImplicitLocOpBuilder ib(loc, fb);
         Value q = args[0], out = args[1];
-        Value half = arith::DivUIOp::create(ib, q, idx(2));
-        Value odd = arith::CmpIOp::create(
-            ib, arith::CmpIPredicate::ne,
-            arith::RemUIOp::create(ib, q, idx(2)), zero);
-        Value fromEnd = arith::SubIOp::create(
-            ib, arith::SubIOp::create(ib, blockCount, one), half);
-        Value block = arith::SelectOp::create(ib, odd, fromEnd, half);
+        Value block = pairedBlock(ib, q, blockCount);
         Value j0 = arith::MulIOp::create(ib, block, idx(lanes));
         SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), j0};
         SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(lanes)};
         SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
         Value tile =
             tensor::ExtractSliceOp::create(ib, out, offsets, sizes, strides);
-        Value done = columnBlock(ib, j0, tile, zero);
+        Value done = columnBlock(ib, j0, tile, zero, len);
+        auto inParallel = scf::InParallelOp::create(ib, loc);
+        OpBuilder::InsertionGuard guard(ib);
+        ib.setInsertionPointToEnd(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(ib, loc, done, out, offsets,
+                                              sizes, strides);
+      });
+  return forall.getResult(0);
+}
+
+Value Emitter::scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes,
+                       double fill) {
+  SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
+  Value empty = bufferization::AllocTensorOp::create(
+      ib, RankedTensorType::get(shape, f32), ValueRange(sizes));
+  Value v = arith::ConstantOp::create(ib, ib.getF32FloatAttr(float(fill)));
+  return linalg::FillOp::create(ib, v, empty).getResult(0);
+}
+
+Value Emitter::pairedBlock(ImplicitLocOpBuilder &ib, Value q, Value count) {
+  Value half = arith::DivUIOp::create(ib, q, idx(2));
+  Value odd =
+      arith::CmpIOp::create(ib, arith::CmpIPredicate::ne,
+                            arith::RemUIOp::create(ib, q, idx(2)), idx(0));
+  Value fromEnd =
+      arith::SubIOp::create(ib, arith::SubIOp::create(ib, count, idx(1)), half);
+  return arith::SelectOp::create(ib, odd, fromEnd, half);
+}
+
+GroupTables Emitter::groupTables(int64_t groupSize, int64_t keys,
+                                 int64_t width) {
+  GroupTables t;
+  t.size = groupSize;
+  t.keys = keys;
+  t.width = width;
+  int64_t T = blockSize;
+  Value g = idx(groupSize);
+  t.lq = zeros(
+      {g, arith::AddIOp::create(b, padded, idx(T + width + 1)), idx(keys)});
+  t.rt =
+      zeros({arith::MulIOp::create(b, arith::DivUIOp::create(b, padded, idx(T)),
+                                   idx(groupSize * keys)),
+             idx(T)});
+  t.d = zeros({g,
+               arith::AddIOp::create(
+                   b, arith::DivUIOp::create(b, padded, idx(T)), idx(2)),
+               idx(keys)});
+  return t;
+}
+
+void Emitter::clearSlot(ImplicitLocOpBuilder &ib, GroupTables &tables,
+                        Value slot) {
+  // A zero row factor makes the slot's terms zero whatever R and D hold.
+  Value rows = tensor::DimOp::create(ib, tables.lq, 1);
+  Value none = tensor::CastOp::create(
+      ib, RankedTensorType::get({ShapedType::kDynamic, tables.keys}, f32),
+      scratch(ib, {rows, idx(tables.keys)}, 0.0));
+  SmallVector<OpFoldResult> offsets = {slot, ib.getIndexAttr(0),
+                                       ib.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(1), rows,
+                                     ib.getIndexAttr(tables.keys)};
+  SmallVector<OpFoldResult> strides(3, ib.getIndexAttr(1));
+  tables.lq = tensor::InsertSliceOp::create(ib, none, tables.lq, offsets, sizes,
+                                            strides);
+}
+
+Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
+  int64_t T = blockSize, keys = tables.keys, w = tables.width;
+  int64_t terms = tables.size * keys, vectors = T / lanes;
+  auto vecType = VectorType::get({lanes}, f32);
+  Value zero = idx(0), one = idx(1);
+  Value zeroVec = arith::ConstantOp::create(
+      b, vecType, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
+  auto read = [&](ImplicitLocOpBuilder &ib, Value from,
+                  ArrayRef<Value> at) -> Value {
+    return vector::TransferReadOp::create(ib, vecType, from, at, cst(0.0),
+                                          ArrayRef<bool>{true});
+  };
+  auto write = [&](ImplicitLocOpBuilder &ib, Value v, Value into,
+                   ArrayRef<Value> at) -> Value {
+    return vector::TransferWriteOp::create(ib, v, into, at,
+                                           ArrayRef<bool>{true})
+        .getResult();
+  };
+  Value blockCount = arith::DivUIOp::create(b, padded, idx(T));
+  // Row blocks m ≥ 1 with b_m = m·T + W − 1 < L: m < (L + T − W) / T.
+  Value rowBlocks = arith::DivUIOp::create(
+      b, arith::AddIOp::create(b, len, idx(T - w)), idx(T));
+  Value lq = tables.lq, rt = tables.rt, dm = tables.d;
+  auto forall = scf::ForallOp::create(
+      b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount}, ValueRange{target},
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &fb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder ib(loc, fb);
+        Value q = args[0], out = args[1];
+        Value block = pairedBlock(ib, q, blockCount);
+        Value c0 = arith::MulIOp::create(ib, block, idx(T));
+        SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), c0};
+        SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(T)};
+        SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
+        Value tile =
+            tensor::ExtractSliceOp::create(ib, out, offsets, sizes, strides);
+        Value d = scratch(ib, {idx(terms)}, 1.0);
+        Value firstTerm = arith::MulIOp::create(ib, block, idx(terms));
+        Value lqs = scratch(ib, {idx(T), idx(terms)}, 0.0);
+
+        // Rows r0 .. r0 + rows − 1 of the row block at bm: T columns, the
+        // group's terms summed in registers, then added to the tile.
+        auto product = [&](ImplicitLocOpBuilder &jb, Value cur, Value lqsNow,
+                           Value bm, Value r0, int64_t rows) -> Value {
+          SmallVector<Value> init(rows * vectors, zeroVec);
+          auto sum = scf::ForOp::create(
+              jb, zero, idx(terms), one, init,
+              [&](OpBuilder &nb, Location nloc, Value k, ValueRange acc) {
+                ImplicitLocOpBuilder kb(nloc, nb);
+                SmallVector<Value> cols, next(acc);
+                Value term = arith::AddIOp::create(kb, firstTerm, k);
+                for (int64_t v = 0; v < vectors; ++v)
+                  cols.push_back(read(kb, rt, {term, idx(v * lanes)}));
+                for (int64_t r = 0; r < rows; ++r) {
+                  Value row = arith::AddIOp::create(kb, r0, idx(r));
+                  Value l = vector::BroadcastOp::create(
+                      kb, vecType,
+                      tensor::ExtractOp::create(kb, lqsNow,
+                                                ValueRange{row, k}));
+                  for (int64_t v = 0; v < vectors; ++v)
+                    next[r * vectors + v] = vector::FMAOp::create(
+                        kb, l, cols[v], next[r * vectors + v]);
+                }
+                scf::YieldOp::create(kb, next);
+              });
+          for (int64_t r = 0; r < rows; ++r) {
+            Value row = arith::AddIOp::create(
+                jb, bm, arith::AddIOp::create(jb, r0, idx(r)));
+            for (int64_t v = 0; v < vectors; ++v) {
+              Value col = idx(v * lanes);
+              Value old = read(jb, cur, {row, col});
+              cur = write(jb,
+                          arith::AddFOp::create(jb, old,
+                                                sum.getResult(r * vectors + v)),
+                          cur, {row, col});
+            }
+          }
+          return cur;
+        };
+
+        auto rowBlockLoop = scf::ForOp::create(
+            ib, arith::AddIOp::create(ib, block, one), rowBlocks, one,
+            ValueRange{tile, d, lqs},
+            [&](OpBuilder &nb, Location nloc, Value m, ValueRange rargs) {
+              ImplicitLocOpBuilder jb(nloc, nb);
+              Value bm = arith::AddIOp::create(
+                  jb, arith::MulIOp::create(jb, m, idx(T)), idx(w - 1));
+              Value rows = arith::MinUIOp::create(
+                  jb, idx(T), arith::SubIOp::create(jb, len, bm));
+              Value cur = rargs[0], dNow = rargs[1], lqsNow = rargs[2];
+              // LQS[r, e·K + n] = LQ[e, bm + r, n] · d[e·K + n].
+              auto scale = scf::ForOp::create(
+                  jb, zero, idx(T), one, ValueRange{lqsNow},
+                  [&](OpBuilder &sb, Location sloc, Value r, ValueRange s) {
+                    ImplicitLocOpBuilder kb(sloc, sb);
+                    Value row = arith::AddIOp::create(kb, bm, r);
+                    Value x = s[0];
+                    for (int64_t e = 0; e < tables.size; ++e)
+                      for (int64_t h = 0; h < keys / lanes; ++h) {
+                        Value term = idx(e * keys + h * lanes);
+                        Value v = arith::MulFOp::create(
+                            kb, read(kb, lq, {idx(e), row, idx(h * lanes)}),
+                            read(kb, dNow, {term}));
+                        x = write(kb, v, x, {r, term});
+                      }
+                    scf::YieldOp::create(kb, x);
+                  });
+              lqsNow = scale.getResult(0);
+              Value whole = arith::MulIOp::create(
+                  jb, arith::DivUIOp::create(jb, rows, idx(4)), idx(4));
+              auto fours = scf::ForOp::create(
+                  jb, zero, whole, idx(4), ValueRange{cur},
+                  [&](OpBuilder &sb, Location sloc, Value r0, ValueRange s) {
+                    ImplicitLocOpBuilder kb(sloc, sb);
+                    scf::YieldOp::create(kb,
+                                         product(kb, s[0], lqsNow, bm, r0, 4));
+                  });
+              auto singles = scf::ForOp::create(
+                  jb, whole, rows, one, fours.getResults(),
+                  [&](OpBuilder &sb, Location sloc, Value r0, ValueRange s) {
+                    ImplicitLocOpBuilder kb(sloc, sb);
+                    scf::YieldOp::create(kb,
+                                         product(kb, s[0], lqsNow, bm, r0, 1));
+                  });
+              cur = singles.getResult(0);
+              // d ← d · D[m]: the decays of row block m, for the next one.
+              for (int64_t e = 0; e < tables.size; ++e)
+                for (int64_t h = 0; h < keys / lanes; ++h) {
+                  Value term = idx(e * keys + h * lanes);
+                  Value v = arith::MulFOp::create(
+                      jb, read(jb, dNow, {term}),
+                      read(jb, dm, {idx(e), m, idx(h * lanes)}));
+                  dNow = write(jb, v, dNow, {term});
+                }
+              scf::YieldOp::create(jb, ValueRange{cur, dNow, lqsNow});
+            });
+        Value done = rowBlockLoop.getResult(0);
         auto inParallel = scf::InParallelOp::create(ib, loc);
         OpBuilder::InsertionGuard guard(ib);
         ib.setInsertionPointToEnd(inParallel.getBody());
@@ -808,16 +1247,36 @@ LogicalResult checkScans(ArrayRef<Chain> chains) {
   return success();
 }
 
-LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel) {
+/// The key count of a chain's recurrence (0 without one).
+int64_t chainKeys(const Chain &chain) {
+  if (!chain.scan)
+    return 0;
+  MapScanOp scan = chain.scan;
+  return cast<RankedTensorType>(scan.getK().getType()).getDimSize(3);
+}
+
+LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
+                          int64_t group) {
   Value map = op.getMap();
   if (failed(checkMap(op, map)))
     return failure();
   SmallVector<Chain> chains;
   if (failed(collectChains(map, {}, chains)) || failed(checkScans(chains)))
     return failure();
+  MapAggregate aggregate = op.getAggregate();
+  bool full = aggregate == MapAggregate::full;
+  bool abs = aggregate == MapAggregate::mean_abs;
+  // The blocked form (GroupTables) for the linear aggregates, when every
+  // recurrence's keys fill whole vectors.
+  bool blocked =
+      group > 0 && lanes > 1 && !full && !abs &&
+      llvm::any_of(chains, [](const Chain &c) { return bool(c.scan); }) &&
+      llvm::all_of(chains, [&](const Chain &c) {
+        return chainKeys(c) % lanes == 0 && c.width <= lanes;
+      });
   ImplicitLocOpBuilder b(op.getLoc(), op);
   Value x = chains.front().identity.getInput();
-  Emitter e(b, x, lanes, parallel);
+  Emitter e(b, x, lanes, parallel, blocked ? 4 * lanes : 0);
   e.loopsStart = op;
   e.prepare(chains);
 
@@ -830,11 +1289,8 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel) {
       selected.push_back(c);
   for (int64_t c : selected)
     if (c < 0 || c >= count)
-      return op.emitOpError() << "selects channel " << c
-                              << ", but the map has " << count << " channels";
-  MapAggregate aggregate = op.getAggregate();
-  bool full = aggregate == MapAggregate::full;
-  bool abs = aggregate == MapAggregate::mean_abs;
+      return op.emitOpError() << "selects channel " << c << ", but the map has "
+                              << count << " channels";
   double scale = (aggregate == MapAggregate::mean || abs)
                      ? 1.0 / double(selected.size())
                      : 1.0;
@@ -906,12 +1362,131 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel) {
     return rows.getResult(0);
   };
 
+  int64_t selectedCount = selected.size();
+  // The blocked form: groups of `group` selected channels; the chains that
+  // run backwards accumulate in step coordinates, flipped once at the end.
+  auto groupedBatch = [&](ImplicitLocOpBuilder &ib, Value bi) -> Value {
+    bool reversed = llvm::any_of(
+        chains, [](const Chain &c) { return c.scan && c.reverse; });
+    SmallVector<Value> init = {e.zerosSquare()};
+    if (reversed)
+      init.push_back(e.zerosSquare());
+    SmallVector<GroupTables> tables;
+    for (const Chain &chain : chains)
+      if (chain.scan) {
+        tables.push_back(e.groupTables(group, chainKeys(chain), chain.width));
+        init.append({tables.back().lq, tables.back().rt, tables.back().d});
+      }
+    int64_t groups = (selectedCount + group - 1) / group;
+    auto loop = scf::ForOp::create(
+        ib, zero, e.idx(groups), one, init,
+        [&](OpBuilder &gb, Location gloc, Value g, ValueRange gargs) {
+          ImplicitLocOpBuilder jb(gloc, gb);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(jb.getInsertionBlock(), jb.getInsertionPoint());
+          Value acc = gargs[0], accRev = reversed ? gargs[1] : Value();
+          size_t next = reversed ? 2 : 1, t = 0;
+          SmallVector<Value> results;
+          for (const Chain &chain : chains) {
+            Value first = arith::MulIOp::create(b, g, e.idx(group));
+            if (!chain.scan) {
+              // A band alone: per channel, in time coordinates.
+              auto slots = scf::ForOp::create(
+                  b, zero, e.idx(group), one, ValueRange{acc},
+                  [&](OpBuilder &sb, Location sloc, Value s, ValueRange sa) {
+                    ImplicitLocOpBuilder kb(sloc, sb);
+                    Value k = arith::AddIOp::create(kb, first, s);
+                    Value inside = arith::CmpIOp::create(
+                        kb, arith::CmpIPredicate::ult, k, e.idx(selectedCount));
+                    auto branch = scf::IfOp::create(
+                        kb, TypeRange{sa[0].getType()}, inside,
+                        /*withElseRegion=*/true);
+                    {
+                      OpBuilder::InsertionGuard g2(b);
+                      b.setInsertionPointToStart(branch.thenBlock());
+                      Value c =
+                          tensor::ExtractOp::create(b, table, ValueRange{k});
+                      Value r = e.emitChannel(chain, bi, c, sa[0], false);
+                      scf::YieldOp::create(b, r);
+                      b.setInsertionPointToStart(branch.elseBlock());
+                      scf::YieldOp::create(b, sa[0]);
+                    }
+                    scf::YieldOp::create(kb, branch.getResult(0));
+                  });
+              acc = slots.getResult(0);
+              continue;
+            }
+            GroupTables gt = tables[t++];
+            gt.lq = gargs[next];
+            gt.rt = gargs[next + 1];
+            gt.d = gargs[next + 2];
+            next += 3;
+            Value &into = chain.reverse ? accRev : acc;
+            auto slots = scf::ForOp::create(
+                b, zero, e.idx(group), one,
+                ValueRange{into, gt.lq, gt.rt, gt.d},
+                [&](OpBuilder &sb, Location sloc, Value s, ValueRange sa) {
+                  ImplicitLocOpBuilder kb(sloc, sb);
+                  Value k = arith::AddIOp::create(kb, first, s);
+                  Value inside = arith::CmpIOp::create(
+                      kb, arith::CmpIPredicate::ult, k, e.idx(selectedCount));
+                  auto branch =
+                      scf::IfOp::create(kb, ValueRange(sa).getTypes(), inside,
+                                        /*withElseRegion=*/true);
+                  OpBuilder::InsertionGuard g2(b);
+                  b.setInsertionPointToStart(branch.thenBlock());
+                  {
+                    GroupTables st = gt;
+                    st.lq = sa[1];
+                    st.rt = sa[2];
+                    st.d = sa[3];
+                    Value c =
+                        tensor::ExtractOp::create(b, table, ValueRange{k});
+                    Value r = e.emitGroupChannel(chain, bi, c, s, sa[0], st);
+                    scf::YieldOp::create(b, ValueRange{r, st.lq, st.rt, st.d});
+                  }
+                  b.setInsertionPointToStart(branch.elseBlock());
+                  {
+                    ImplicitLocOpBuilder eb(b.getLoc(), b);
+                    GroupTables st = gt;
+                    st.lq = sa[1];
+                    e.clearSlot(eb, st, s);
+                    scf::YieldOp::create(
+                        b, ValueRange{sa[0], st.lq, sa[2], sa[3]});
+                  }
+                  b.setInsertionPointAfter(branch);
+                  scf::YieldOp::create(kb, branch.getResults());
+                });
+            into = slots.getResult(0);
+            gt.lq = slots.getResult(1);
+            gt.rt = slots.getResult(2);
+            gt.d = slots.getResult(3);
+            into = e.emitGroupProduct(gt, into);
+            results.append({gt.lq, gt.rt, gt.d});
+          }
+          SmallVector<Value> yields = {acc};
+          if (reversed)
+            yields.push_back(accRev);
+          yields.append(results);
+          scf::YieldOp::create(b, yields);
+        });
+    Value out = loop.getResult(0);
+    if (reversed)
+      out = e.flipAdd(loop.getResult(1), out, /*abs=*/false);
+    return out;
+  };
+
   auto batches = scf::ForOp::create(
       b, zero, batch, one, ValueRange{result},
       [&](OpBuilder &nb, Location loc, Value bi, ValueRange bargs) {
         ImplicitLocOpBuilder ib(loc, nb);
         OpBuilder::InsertionGuard outer(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        if (blocked) {
+          Value out = groupedBatch(ib, bi);
+          scf::YieldOp::create(ib, store(ib, out, bargs[0], {bi}));
+          return;
+        }
         Value init = full ? bargs[0] : e.zerosSquare();
         auto channels = scf::ForOp::create(
             ib, zero, e.idx(selected.size()), one, ValueRange{init},
@@ -1233,10 +1808,16 @@ struct ConvertGlintMapToLoopsPass
   using Base::Base;
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    if (groupChannels < 0) {
+      func.emitError() << "convert-glint-map-to-loops: group-channels must "
+                          "not be negative, not "
+                       << static_cast<int64_t>(groupChannels);
+      return signalPassFailure();
+    }
     if (vectorWidth < 1) {
       func.emitError() << "convert-glint-map-to-loops: vector-width must be "
                           "positive, not "
-                       << vectorWidth;
+                       << static_cast<int64_t>(vectorWidth);
       return signalPassFailure();
     }
     SmallVector<Operation *> consumers;
@@ -1246,9 +1827,8 @@ struct ConvertGlintMapToLoopsPass
     });
     for (Operation *op : consumers) {
       LogicalResult r =
-          isa<MapReduceOp>(op)
-              ? lowerReduce(cast<MapReduceOp>(op), vectorWidth,
-                            parallelColumns)
+          isa<MapReduceOp>(op) ? lowerReduce(cast<MapReduceOp>(op), vectorWidth,
+                                             parallelColumns, groupChannels)
           : isa<MapApplyOp>(op)
               ? lowerApply(cast<MapApplyOp>(op), vectorWidth, parallelColumns)
               : lowerAttribution(cast<MapAttributionOp>(op), vectorWidth,

@@ -180,6 +180,12 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
            "write disjoint columns; the CPU pipeline runs it on its "
            "threads); off, a loop (the GPU pipeline's one-thread-per-"
            "channel loops)">,
+    Option<"groupChannels", "group-channels", "int64_t", /*default=*/"8",
+           "The linear aggregates (mean, sum) of recurrences whose keys fill "
+           "whole vectors: blocks of 4 vectors of columns, the entries below "
+           "each diagonal block a rank-K product per channel, summed over "
+           "this many channels before the accumulator is read and written; "
+           "0: every channel by the recurrence from each column">,
   ];
 }
 

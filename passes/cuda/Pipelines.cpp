@@ -36,6 +36,7 @@ void glint::buildGlintLowerToGpuLoopsPipeline(OpPassManager &pm,
   ConvertGlintMapToLoopsOptions maps;
   maps.vectorWidth = 1;
   maps.parallelColumns = false;
+  maps.groupChannels = 0;
   pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops(maps));
   pm.addPass(createGlintInlineMixers());
   GlintLowerRecurrenceOptions recurrences;

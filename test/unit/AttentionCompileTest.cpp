@@ -9,8 +9,9 @@
 // reference evaluator's maps in double: every family's factor chain that
 // the lowering handles, every aggregate, rows, channel subsets, map_apply,
 // sums of branches, reversed chains, lengths that are not a multiple of the
-// kernel's 16 columns, and a long Mamba-1 layer. Relative error ≤ 1e-5
-// (float32 against double).
+// kernel's 16 columns, a long Mamba-1 layer, and the blocked form of the
+// linear aggregates (keys of whole vectors, several blocks of 64 columns).
+// Relative error ≤ 1e-5 (float32 against double).
 //
 // Then whole models compiled with glint-compile --attention (the examples
 // with random weights, the bundled trained models through glint-import):
@@ -282,6 +283,96 @@ std::vector<MapCase> cases() {
              "\n" + "%r = glint.map_reduce sum %m3 : " + m +
              " -> tensor<?x?x?xf32>\n";
     c.args = {{{2, 17, 4}, -1, 1}, {{2, 17, 4}, -1, 1}, {{4, 2}, -1, 1}};
+    all.push_back(c);
+  }
+  // The blocked form (convert-glint-map-to-loops' group-channels: blocks of
+  // 64 columns, the entries below each diagonal block a product summed over
+  // groups of 8 channels): keys that fill whole vectors, lengths over
+  // several blocks and not a multiple of them, channel counts that leave a
+  // group partly empty, each kind of recurrence.
+  all.push_back(mamba1("Mamba1MeanBlocked", 2, 203, 11, 16,
+                       "%r = glint.map_reduce mean %m6 : "
+                       "!glint.map<tensor<?x?x11xf32>> -> "
+                       "tensor<?x?x?xf32>\n",
+                       "tensor<?x?x?xf32>"));
+  all.push_back(mamba1("Mamba1LastRowSumBlocked", 1, 150, 9, 32,
+                       "%r = glint.map_reduce sum %m6 row -1 : "
+                       "!glint.map<tensor<?x?x9xf32>> -> tensor<?x?xf32>\n",
+                       "tensor<?x?xf32>"));
+  {
+    MapCase c;
+    c.name = "Rwkv6BonusBlocked";
+    std::string v = "tensor<?x?x2x3xf32>", m = "!glint.map<" + v + ">";
+    std::string qk = "tensor<?x?x2x16xf32>";
+    c.signature = "%x: " + v + ", %q: " + qk + ", %k: " + qk + ", %g: " + qk +
+                  ", %u: tensor<2x16xf32>) -> tensor<?x?x?xf32>";
+    c.body =
+        "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
+        "%m1 = glint.map_scan %m0 q(%q) k(%k) log_decay(%g) bonus(%u) : (" + m +
+        ", " + qk + ", " + qk + ", " + qk + ", tensor<2x16xf32>) -> " + m +
+        "\n" + "%r = glint.map_reduce mean %m1 : " + m +
+        " -> tensor<?x?x?xf32>\n";
+    c.args = {{{1, 170, 2, 3}, -1, 1},
+              {{1, 170, 2, 16}, -1, 1},
+              {{1, 170, 2, 16}, -1, 1},
+              {{1, 170, 2, 16}, -0.2, -0.005},
+              {{2, 16}, -1, 1}};
+    all.push_back(c);
+  }
+  {
+    MapCase c;
+    c.name = "Mamba2GroupedBlocked";
+    std::string v = "tensor<?x?x2x5xf32>", m = "!glint.map<" + v + ">";
+    std::string qk = "tensor<?x?x1x16xf32>";
+    c.signature = "%x: " + v + ", %q: " + qk + ", %k: " + qk +
+                  ", %a: tensor<2xf32>, %dt: tensor<?x?x2xf32>, %d: "
+                  "tensor<2xf32>) -> tensor<?x?x?xf32>";
+    c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
+             "%m1 = glint.map_scan %m0 q(%q) k(%k) log_decay(%a) delta(%dt) "
+             "skip(%d) : (" +
+             m + ", " + qk + ", " + qk +
+             ", tensor<2xf32>, tensor<?x?x2xf32>, tensor<2xf32>) -> " + m +
+             "\n" + "%r = glint.map_reduce mean %m1 : " + m +
+             " -> tensor<?x?x?xf32>\n";
+    c.args = {{{1, 160, 2, 5}, -1, 1},  {{1, 160, 1, 16}, -1, 1},
+              {{1, 160, 1, 16}, -1, 1}, {{2}, -1, -0.2},
+              {{1, 160, 2}, 0.01, 0.1}, {{2}, -1, 1}};
+    all.push_back(c);
+  }
+  {
+    // Vision Mamba's two directions, summed: the backward chain's blocks
+    // accumulate in step coordinates and are flipped once.
+    MapCase c;
+    c.name = "BidirectionalMeanBlocked";
+    std::string v = "tensor<?x?x3xf32>", m = "!glint.map<" + v + ">";
+    std::string v4 = "tensor<?x?x3x1xf32>", m4 = "!glint.map<" + v4 + ">";
+    std::string qk = "tensor<?x?x1x16xf32>";
+    c.signature = "%x: " + v +
+                  ", %w: tensor<3x3xf32>, %wb: tensor<3x3xf32>, "
+                  "%q: " +
+                  qk + ", %k: " + qk + ", %a: tensor<3x16xf32>, %dt: " + v +
+                  ", %gate: " + v + ") -> tensor<?x?x?xf32>";
+    auto branch = [&](const std::string &p, const std::string &w,
+                      const char *rev) {
+      return "%" + p + "1 = glint.map_conv " + rev + "%m0, " + w + " : (" + m +
+             ", tensor<3x3xf32>) -> " + m + "\n" + "%" + p +
+             "2 = glint.map_reshape %" + p + "1 : " + m + " -> " + m4 + "\n" +
+             "%" + p + "3 = glint.map_scan " + rev + "%" + p +
+             "2 q(%q) k(%k) log_decay(%a) delta(%dt) : (" + m4 + ", " + qk +
+             ", " + qk + ", tensor<3x16xf32>, " + v + ") -> " + m4 + "\n" +
+             "%" + p + "4 = glint.map_reshape %" + p + "3 : " + m4 + " -> " +
+             m + "\n";
+    };
+    c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
+             branch("f", "%w", "") + branch("b", "%wb", "reverse ") +
+             "%s = glint.map_add %f4, %b4 : " + m + "\n" +
+             "%t = glint.map_scale %s, %gate : (" + m + ", " + v + ") -> " + m +
+             "\n" + "%r = glint.map_reduce mean %t : " + m +
+             " -> tensor<?x?x?xf32>\n";
+    c.args = {{{1, 150, 3}, -1, 1},     {{3, 3}, -1, 1},
+              {{3, 3}, -1, 1},          {{1, 150, 1, 16}, -1, 1},
+              {{1, 150, 1, 16}, -1, 1}, {{3, 16}, -2, -0.1},
+              {{1, 150, 3}, 0.01, 0.3}, {{1, 150, 3}, -1, 1}};
     all.push_back(c);
   }
   return all;

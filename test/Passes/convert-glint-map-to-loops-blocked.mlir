@@ -1,0 +1,48 @@
+// RUN: glint-opt %s -convert-glint-map-to-loops | FileCheck %s
+// RUN: glint-opt %s -convert-glint-map-to-loops=group-channels=0 | FileCheck %s --check-prefix=UNBLOCKED
+// RUN: not glint-opt %s -convert-glint-map-to-loops=group-channels=-1 2>&1 | FileCheck %s --check-prefix=BAD
+
+// Tests the blocked form of a linear aggregate (mean) of a Mamba-1 layer
+// whose 16 keys fill a vector: accumulators padded to blocks of 64
+// columns; the channels in groups of 8 (a partly empty last group: its
+// slots' row factors cleared); per channel a forall over the 64-column
+// blocks that runs the recurrence for the rows down to the next row block
+// and writes the block's column factors (R transposed, 16 keys × 64) into
+// the group's table; then per group a forall over the column blocks whose
+// rows below are a product of 4 rows × 4 vectors, 8 · 16 terms summed in
+// registers before the tile is read and written.
+// CHECK-LABEL: func.func @mamba
+// CHECK: arith.constant 63 : index
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %c1{{.*}} iter_args
+// CHECK: scf.for %[[SLOT:.*]] = %{{.*}} to %c8{{.*}} step %c1{{.*}} iter_args
+// CHECK: scf.if
+// CHECK: scf.forall
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%{{.*}}, 0] [16, 64] [1, 1] : tensor<16x64xf32> into tensor<?x?xf32>
+// CHECK: } else {
+// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[%[[SLOT]], 0, 0] [1, %{{.*}}, 16]
+// CHECK: scf.forall
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c4
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c128{{.*}} step %c1{{.*}} iter_args
+// CHECK-COUNT-16: vector.fma
+// CHECK: scf.yield
+// CHECK-NOT: glint.map
+// CHECK: return
+// The unblocked form: one channel at a time, no products.
+// UNBLOCKED-LABEL: func.func @mamba
+// UNBLOCKED-NOT: step %c4
+// UNBLOCKED: return
+// BAD: group-channels must not be negative, not -1
+func.func @mamba(%x: tensor<?x?x12xf32>, %w: tensor<12x4xf32>, %xc: tensor<?x?x12xf32>,
+    %q: tensor<?x?x1x16xf32>, %k: tensor<?x?x1x16xf32>, %a: tensor<12x16xf32>,
+    %dt: tensor<?x?x12xf32>, %d: tensor<12xf32>, %z: tensor<?x?x12xf32>) -> tensor<?x?x?xf32> {
+  %m0 = glint.map_identity %x : tensor<?x?x12xf32> -> !glint.map<tensor<?x?x12xf32>>
+  %m1 = glint.map_conv %m0, %w : (!glint.map<tensor<?x?x12xf32>>, tensor<12x4xf32>) -> !glint.map<tensor<?x?x12xf32>>
+  %g = glint.act_gain silu %xc : tensor<?x?x12xf32>
+  %m2 = glint.map_scale %m1, %g : (!glint.map<tensor<?x?x12xf32>>, tensor<?x?x12xf32>) -> !glint.map<tensor<?x?x12xf32>>
+  %m3 = glint.map_reshape %m2 : !glint.map<tensor<?x?x12xf32>> -> !glint.map<tensor<?x?x12x1xf32>>
+  %m4 = glint.map_scan %m3 q(%q) k(%k) log_decay(%a) delta(%dt) skip(%d) : (!glint.map<tensor<?x?x12x1xf32>>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<12x16xf32>, tensor<?x?x12xf32>, tensor<12xf32>) -> !glint.map<tensor<?x?x12x1xf32>>
+  %m5 = glint.map_reshape %m4 : !glint.map<tensor<?x?x12x1xf32>> -> !glint.map<tensor<?x?x12xf32>>
+  %m6 = glint.map_scale %m5, %z : (!glint.map<tensor<?x?x12xf32>>, tensor<?x?x12xf32>) -> !glint.map<tensor<?x?x12xf32>>
+  %r = glint.map_reduce mean %m6 : !glint.map<tensor<?x?x12xf32>> -> tensor<?x?x?xf32>
+  return %r : tensor<?x?x?xf32>
+}
