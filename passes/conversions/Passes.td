@@ -147,6 +147,19 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     branches (materialised first for `mean_abs`). The blocks of 16 columns
     are an `scf.forall` (`parallel-columns`), long and short ones paired.
 
+    The linear aggregates (`mean`, `sum`) of recurrences whose keys fill
+    whole vectors take a blocked form (`group-channels`): columns in blocks
+    of 4 vectors; a block's rows down to the next row block by the
+    recurrence as above, the rows below it as a rank-K product of row
+    factors (gate · q · decays since the row block's start) and column
+    factors (the band folded with the decays up to the next row block),
+    the decays between blocks as products of decays: every factor a
+    product of decays ≤ 1 for decaying recurrences, never a quotient. One
+    product sums `group-channels` channels' K terms in registers before
+    it reads and writes the accumulator (once per group, not once per
+    channel); reversed chains accumulate in step coordinates and are
+    flipped once.
+
     `map_attribution` (the attribution method) materialises each channel's
     matrix A_c (branches summed, in time coordinates) and accumulates
     `max(0, A_c[i, j] · grad[b, i, c] · input[b, j, c])`, then divides by the
