@@ -315,6 +315,38 @@ private:
   /// Rows of padding before the band, so that reads at p − e stay inside.
   int64_t bandOffset(const Chain &chain) const { return chain.width + 1; }
 
+  /// One vector of `lanes` f32 at `at` (the last index the first lane).
+  Value readVec(ImplicitLocOpBuilder &ib, Value from, ArrayRef<Value> at) {
+    return vector::TransferReadOp::create(ib, VectorType::get({lanes}, f32),
+                                          from, at, cst(0.0),
+                                          ArrayRef<bool>{true});
+  }
+  Value writeVec(ImplicitLocOpBuilder &ib, Value v, Value into,
+                 ArrayRef<Value> at) {
+    return vector::TransferWriteOp::create(ib, v, into, at,
+                                           ArrayRef<bool>{true})
+        .getResult();
+  }
+  /// What one iteration of forEachColumnBlock writes besides its tile: a
+  /// slice of one of the extra shared outputs.
+  struct SliceWrite {
+    Value source;
+    unsigned output; // index into the extra outputs
+    SmallVector<OpFoldResult> offsets, sizes;
+  };
+  /// An scf.forall over the Lp / width blocks of `width` columns of
+  /// `target` (and the extra shared outputs `extra`), block q/2 for even q
+  /// and the (q/2)-th from the end for odd q: block j's rows start at
+  /// j·width, so every contiguous share of the iterations (OpenMP's static
+  /// schedule) holds long and short columns alike. `body` gets the block,
+  /// its first column, its [Lp, width] tile and the extra outputs, returns
+  /// the tile and appends what else it writes. Returns the forall's results.
+  ValueRange forEachColumnBlock(
+      Value target, int64_t width, ValueRange extra,
+      function_ref<Value(ImplicitLocOpBuilder &, Value block, Value c0,
+                         Value tile, ValueRange extraOuts,
+                         SmallVectorImpl<SliceWrite> &writes)>
+          body);
   /// A zeroed scratch tensor created with `ib` (inside a parallel loop: one
   /// per iteration).
   Value scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes, double fill);
@@ -800,17 +832,6 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     int64_t T = blockSize, lag = bonus ? 1 : 0, chunks = keys / lanes;
     Value ones = arith::ConstantOp::create(
         b, vecType, DenseElementsAttr::get(vecType, b.getF32FloatAttr(1.0f)));
-    auto read = [&](ImplicitLocOpBuilder &ib, Value from,
-                    ArrayRef<Value> at) -> Value {
-      return vector::TransferReadOp::create(ib, vecType, from, at, cst(0.0),
-                                            ArrayRef<bool>{true});
-    };
-    auto write = [&](ImplicitLocOpBuilder &ib, Value v, Value into,
-                     ArrayRef<Value> at) -> Value {
-      return vector::TransferWriteOp::create(ib, v, into, at,
-                                             ArrayRef<bool>{true})
-          .getResult();
-    };
     Value lrRows = arith::AddIOp::create(b, padded, idx(T + w + 1));
     Value running = zeros({lrRows, idx(keys)});
     auto rowsLoop = scf::ForOp::create(
@@ -837,38 +858,29 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
             // Π_{s = r_m + 1}^{p − lag} E_s: 1 on a block's first row.
             Value now = arith::SelectOp::create(
                 ib, starts, ones,
-                arith::MulFOp::create(ib, read(ib, lr, {prevRow, n0}),
-                                      read(ib, tables, {from, n0})));
-            lr = write(ib, now, lr, {p, n0});
+                arith::MulFOp::create(ib, readVec(ib, lr, {prevRow, n0}),
+                                      readVec(ib, tables, {from, n0})));
+            lr = writeVec(ib, now, lr, {p, n0});
             Value v = arith::MulFOp::create(
-                ib, now, read(ib, tables, {p, idx(2 * keys + h * lanes)}));
+                ib, now, readVec(ib, tables, {p, idx(2 * keys + h * lanes)}));
             if (gain)
               v = arith::MulFOp::create(ib, v, gain);
-            lq = write(ib, v, lq, {slot, p, n0});
+            lq = writeVec(ib, v, lq, {slot, p, n0});
             // Rewritten on each row: the block's last row leaves D[m].
             Value dm =
-                arith::MulFOp::create(ib, now, read(ib, tables, {next, n0}));
-            d = write(ib, dm, d, {slot, m, n0});
+                arith::MulFOp::create(ib, now, readVec(ib, tables, {next, n0}));
+            d = writeVec(ib, dm, d, {slot, m, n0});
           }
           scf::YieldOp::create(ib, ValueRange{lr, lq, d});
         });
     grouped->lq = rowsLoop.getResult(1);
     grouped->d = rowsLoop.getResult(2);
 
-    Value blockCount = arith::DivUIOp::create(b, padded, idx(T));
-    auto forall = scf::ForallOp::create(
-        b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount},
-        ValueRange{target, grouped->rt}, /*mapping=*/std::nullopt,
-        [&](OpBuilder &fb, Location loc, ValueRange args) {
-          ImplicitLocOpBuilder ib(loc, fb);
-          Value q = args[0], out = args[1], rtAll = args[2];
-          Value block = pairedBlock(ib, q, blockCount);
-          Value c0 = arith::MulIOp::create(ib, block, idx(T));
-          SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
-          SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), c0};
-          SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(T)};
-          Value tile =
-              tensor::ExtractSliceOp::create(ib, out, offsets, sizes, strides);
+    SmallVector<Value> extra = {grouped->rt};
+    ValueRange results = forEachColumnBlock(
+        target, T, extra,
+        [&](ImplicitLocOpBuilder &ib, Value block, Value c0, Value tile,
+            ValueRange outs, SmallVectorImpl<SliceWrite> &writes) -> Value {
           // Rows [j0, b_{m+1}) of each vector of columns, by the recurrence.
           Value rowEnd = arith::MinUIOp::create(
               ib, len, arith::AddIOp::create(ib, c0, idx(T + w - 1)));
@@ -904,11 +916,11 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                 SmallVector<Value> next;
                 Value cur = sargs.back();
                 for (int64_t h = 0; h < chunks; ++h) {
-                  Value kd = read(jb, tables, {k, idx(keys + h * lanes)});
-                  cur = write(jb, arith::MulFOp::create(jb, sargs[h], kd), cur,
-                              {rowK, idx(h * lanes)});
+                  Value kd = readVec(jb, tables, {k, idx(keys + h * lanes)});
+                  cur = writeVec(jb, arith::MulFOp::create(jb, sargs[h], kd),
+                                 cur, {rowK, idx(h * lanes)});
                   next.push_back(arith::MulFOp::create(
-                      jb, sargs[h], read(jb, tables, {k, idx(h * lanes)})));
+                      jb, sargs[h], readVec(jb, tables, {k, idx(h * lanes)})));
                 }
                 next.push_back(cur);
                 scf::YieldOp::create(jb, next);
@@ -935,7 +947,8 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                   for (int64_t d = 0; d < w; ++d) {
                     Value at = arith::AddIOp::create(jb, jj, idx(d));
                     acc = vector::FMAOp::create(
-                        jb, taps[d], read(jb, ks, {at, idx(h * lanes)}), acc);
+                        jb, taps[d], readVec(jb, ks, {at, idx(h * lanes)}),
+                        acc);
                   }
                   for (int64_t l = 0; l < lanes; ++l) {
                     Value lane = vector::ExtractOp::create(
@@ -952,19 +965,16 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
           Value firstKey = arith::AddIOp::create(
               ib, arith::MulIOp::create(ib, block, idx(grouped->size * keys)),
               arith::MulIOp::create(ib, slot, idx(keys)));
-          auto inParallel = scf::InParallelOp::create(ib, loc);
-          OpBuilder::InsertionGuard guard(ib);
-          ib.setInsertionPointToEnd(inParallel.getBody());
-          tensor::ParallelInsertSliceOp::create(ib, loc, tile, out, offsets,
-                                                sizes, strides);
-          SmallVector<OpFoldResult> rtOffsets = {firstKey, ib.getIndexAttr(0)};
-          SmallVector<OpFoldResult> rtSizes = {ib.getIndexAttr(keys),
-                                               ib.getIndexAttr(T)};
-          tensor::ParallelInsertSliceOp::create(ib, loc, rts, rtAll, rtOffsets,
-                                                rtSizes, strides);
+          SliceWrite rtWrite;
+          rtWrite.source = rts;
+          rtWrite.output = 0;
+          rtWrite.offsets = {firstKey, ib.getIndexAttr(0)};
+          rtWrite.sizes = {ib.getIndexAttr(keys), ib.getIndexAttr(T)};
+          writes.push_back(rtWrite);
+          return tile;
         });
-    grouped->rt = forall.getResult(1);
-    return forall.getResult(0);
+    grouped->rt = results[1];
+    return results[0];
   }
 
   if (!parallelColumns) {
@@ -977,32 +987,50 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     return blocks.getResult(0);
   }
   // Column blocks write disjoint columns: an scf.forall, on the CPU's
-  // threads. Block j's rows run from j·lanes to L, so iteration q takes
-  // block q/2 when q is even and the (q/2)-th from the end when it is odd:
-  // every contiguous share of the iterations (OpenMP's static schedule)
-  // holds long and short columns alike.
-  Value blockCount = arith::DivUIOp::create(b, padded, idx(lanes));
+  // threads.
+  return forEachColumnBlock(target, lanes, {},
+                            [&](ImplicitLocOpBuilder &ib, Value block, Value j0,
+                                Value tile, ValueRange,
+                                SmallVectorImpl<SliceWrite> &) -> Value {
+                              return columnBlock(ib, j0, tile, zero, len);
+                            })[0];
+}
+
+ValueRange Emitter::forEachColumnBlock(
+    Value target, int64_t width, ValueRange extra,
+    function_ref<Value(ImplicitLocOpBuilder &, Value, Value, Value, ValueRange,
+                       SmallVectorImpl<SliceWrite> &)>
+        body) {
+  Value blockCount = arith::DivUIOp::create(b, padded, idx(width));
+  SmallVector<Value> outs = {target};
+  llvm::append_range(outs, extra);
   auto forall = scf::ForallOp::create(
-      b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount}, ValueRange{target},
+      b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount}, outs,
       /*mapping=*/std::nullopt,
       [&](OpBuilder &fb, Location loc, ValueRange args) {
         ImplicitLocOpBuilder ib(loc, fb);
         Value q = args[0], out = args[1];
         Value block = pairedBlock(ib, q, blockCount);
-        Value j0 = arith::MulIOp::create(ib, block, idx(lanes));
-        SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), j0};
-        SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(lanes)};
+        Value c0 = arith::MulIOp::create(ib, block, idx(width));
+        SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), c0};
+        SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(width)};
         SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
         Value tile =
             tensor::ExtractSliceOp::create(ib, out, offsets, sizes, strides);
-        Value done = columnBlock(ib, j0, tile, zero, len);
+        SmallVector<SliceWrite> writes;
+        Value done = body(ib, block, c0, tile, args.drop_front(2), writes);
         auto inParallel = scf::InParallelOp::create(ib, loc);
         OpBuilder::InsertionGuard guard(ib);
         ib.setInsertionPointToEnd(inParallel.getBody());
         tensor::ParallelInsertSliceOp::create(ib, loc, done, out, offsets,
                                               sizes, strides);
+        for (SliceWrite &w : writes) {
+          SmallVector<OpFoldResult> ones(w.offsets.size(), ib.getIndexAttr(1));
+          tensor::ParallelInsertSliceOp::create(
+              ib, loc, w.source, args[2 + w.output], w.offsets, w.sizes, ones);
+        }
       });
-  return forall.getResult(0);
+  return forall.getResults();
 }
 
 Value Emitter::scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes,
@@ -1068,35 +1096,14 @@ Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
   Value zero = idx(0), one = idx(1);
   Value zeroVec = arith::ConstantOp::create(
       b, vecType, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
-  auto read = [&](ImplicitLocOpBuilder &ib, Value from,
-                  ArrayRef<Value> at) -> Value {
-    return vector::TransferReadOp::create(ib, vecType, from, at, cst(0.0),
-                                          ArrayRef<bool>{true});
-  };
-  auto write = [&](ImplicitLocOpBuilder &ib, Value v, Value into,
-                   ArrayRef<Value> at) -> Value {
-    return vector::TransferWriteOp::create(ib, v, into, at,
-                                           ArrayRef<bool>{true})
-        .getResult();
-  };
-  Value blockCount = arith::DivUIOp::create(b, padded, idx(T));
   // Row blocks m ≥ 1 with b_m = m·T + W − 1 < L: m < (L + T − W) / T.
   Value rowBlocks = arith::DivUIOp::create(
       b, arith::AddIOp::create(b, len, idx(T - w)), idx(T));
   Value lq = tables.lq, rt = tables.rt, dm = tables.d;
-  auto forall = scf::ForallOp::create(
-      b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount}, ValueRange{target},
-      /*mapping=*/std::nullopt,
-      [&](OpBuilder &fb, Location loc, ValueRange args) {
-        ImplicitLocOpBuilder ib(loc, fb);
-        Value q = args[0], out = args[1];
-        Value block = pairedBlock(ib, q, blockCount);
-        Value c0 = arith::MulIOp::create(ib, block, idx(T));
-        SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), c0};
-        SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(T)};
-        SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
-        Value tile =
-            tensor::ExtractSliceOp::create(ib, out, offsets, sizes, strides);
+  return forEachColumnBlock(
+      target, T, {},
+      [&](ImplicitLocOpBuilder &ib, Value block, Value c0, Value tile,
+          ValueRange, SmallVectorImpl<SliceWrite> &) -> Value {
         Value d = scratch(ib, {idx(terms)}, 1.0);
         Value firstTerm = arith::MulIOp::create(ib, block, idx(terms));
         Value lqs = scratch(ib, {idx(T), idx(terms)}, 0.0);
@@ -1113,7 +1120,7 @@ Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
                 SmallVector<Value> cols, next(acc);
                 Value term = arith::AddIOp::create(kb, firstTerm, k);
                 for (int64_t v = 0; v < vectors; ++v)
-                  cols.push_back(read(kb, rt, {term, idx(v * lanes)}));
+                  cols.push_back(readVec(kb, rt, {term, idx(v * lanes)}));
                 for (int64_t r = 0; r < rows; ++r) {
                   Value row = arith::AddIOp::create(kb, r0, idx(r));
                   Value l = vector::BroadcastOp::create(
@@ -1131,11 +1138,11 @@ Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
                 jb, bm, arith::AddIOp::create(jb, r0, idx(r)));
             for (int64_t v = 0; v < vectors; ++v) {
               Value col = idx(v * lanes);
-              Value old = read(jb, cur, {row, col});
-              cur = write(jb,
-                          arith::AddFOp::create(jb, old,
-                                                sum.getResult(r * vectors + v)),
-                          cur, {row, col});
+              Value old = readVec(jb, cur, {row, col});
+              cur = writeVec(jb,
+                             arith::AddFOp::create(
+                                 jb, old, sum.getResult(r * vectors + v)),
+                             cur, {row, col});
             }
           }
           return cur;
@@ -1162,9 +1169,9 @@ Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
                       for (int64_t h = 0; h < keys / lanes; ++h) {
                         Value term = idx(e * keys + h * lanes);
                         Value v = arith::MulFOp::create(
-                            kb, read(kb, lq, {idx(e), row, idx(h * lanes)}),
-                            read(kb, dNow, {term}));
-                        x = write(kb, v, x, {r, term});
+                            kb, readVec(kb, lq, {idx(e), row, idx(h * lanes)}),
+                            readVec(kb, dNow, {term}));
+                        x = writeVec(kb, v, x, {r, term});
                       }
                     scf::YieldOp::create(kb, x);
                   });
@@ -1191,20 +1198,14 @@ Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
                 for (int64_t h = 0; h < keys / lanes; ++h) {
                   Value term = idx(e * keys + h * lanes);
                   Value v = arith::MulFOp::create(
-                      jb, read(jb, dNow, {term}),
-                      read(jb, dm, {idx(e), m, idx(h * lanes)}));
-                  dNow = write(jb, v, dNow, {term});
+                      jb, readVec(jb, dNow, {term}),
+                      readVec(jb, dm, {idx(e), m, idx(h * lanes)}));
+                  dNow = writeVec(jb, v, dNow, {term});
                 }
               scf::YieldOp::create(jb, ValueRange{cur, dNow, lqsNow});
             });
-        Value done = rowBlockLoop.getResult(0);
-        auto inParallel = scf::InParallelOp::create(ib, loc);
-        OpBuilder::InsertionGuard guard(ib);
-        ib.setInsertionPointToEnd(inParallel.getBody());
-        tensor::ParallelInsertSliceOp::create(ib, loc, done, out, offsets,
-                                              sizes, strides);
-      });
-  return forall.getResult(0);
+        return rowBlockLoop.getResult(0);
+      })[0];
 }
 
 namespace {
@@ -1306,7 +1307,6 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
                                .getResult();
   }
 
-  auto resultType = cast<RankedTensorType>(op.getType());
   SmallVector<Value> sizes;
   Value batch = tensor::DimOp::create(b, x, 0);
   sizes.push_back(batch);

@@ -115,6 +115,101 @@ MapCase mamba1(const char *name, int64_t B, int64_t L, int64_t E, int64_t N,
   return c;
 }
 
+/// RWKV-6 / GLA: matrix state (heads 2, value 3, `keys` keys), per-key
+/// data-dependent log decays in [lowest, -0.005], bonus on the diagonal.
+MapCase rwkv6(const char *name, int64_t B, int64_t L, int64_t keys,
+              double lowest) {
+  MapCase c;
+  c.name = name;
+  std::string v = "tensor<?x?x2x3xf32>", m = "!glint.map<" + v + ">";
+  std::string qk = llvm::formatv("tensor<?x?x2x{0}xf32>", keys).str();
+  std::string u = llvm::formatv("tensor<2x{0}xf32>", keys).str();
+  c.signature = "%x: " + v + ", %q: " + qk + ", %k: " + qk + ", %g: " + qk +
+                ", %u: " + u + ") -> tensor<?x?x?xf32>";
+  c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
+           "%m1 = glint.map_scan %m0 q(%q) k(%k) log_decay(%g) bonus(%u) : (" +
+           m + ", " + qk + ", " + qk + ", " + qk + ", " + u + ") -> " + m +
+           "\n" + "%r = glint.map_reduce mean %m1 : " + m +
+           " -> tensor<?x?x?xf32>\n";
+  c.args = {{{B, L, 2, 3}, -1, 1},
+            {{B, L, 2, keys}, -1, 1},
+            {{B, L, 2, keys}, -1, 1},
+            {{B, L, 2, keys}, lowest, -0.005},
+            {{2, keys}, -1, 1}};
+  return c;
+}
+
+/// Mamba-2: 2 heads of `P` channels, scalar decay per head in [aLo, aHi]
+/// with Δ in [0.01, dtHi], B/C of `keys` shared by both heads, skip.
+MapCase mamba2(const char *name, int64_t L, int64_t P, int64_t keys, double aLo,
+               double aHi, double dtHi) {
+  MapCase c;
+  c.name = name;
+  std::string v = llvm::formatv("tensor<?x?x2x{0}xf32>", P).str();
+  std::string m = "!glint.map<" + v + ">";
+  std::string qk = llvm::formatv("tensor<?x?x1x{0}xf32>", keys).str();
+  c.signature = "%x: " + v + ", %q: " + qk + ", %k: " + qk +
+                ", %a: tensor<2xf32>, %dt: tensor<?x?x2xf32>, %d: "
+                "tensor<2xf32>) -> tensor<?x?x?xf32>";
+  c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
+           "%m1 = glint.map_scan %m0 q(%q) k(%k) log_decay(%a) delta(%dt) "
+           "skip(%d) : (" +
+           m + ", " + qk + ", " + qk +
+           ", tensor<2xf32>, tensor<?x?x2xf32>, tensor<2xf32>) -> " + m + "\n" +
+           "%r = glint.map_reduce mean %m1 : " + m + " -> tensor<?x?x?xf32>\n";
+  c.args = {{{1, L, 2, P}, -1, 1},    {{1, L, 1, keys}, -1, 1},
+            {{1, L, 1, keys}, -1, 1}, {{2}, aLo, aHi},
+            {{1, L, 2}, 0.01, dtHi},  {{2}, -1, 1}};
+  return c;
+}
+
+/// Vision Mamba's bidirectional layer over 3 channels: a causal and an
+/// anti-causal branch (conv of width 3 and scan each reversed, `keys` keys),
+/// summed and gated, reduced by `aggregate` (or the attribution map).
+MapCase bidirectional(const char *name, const std::string &aggregate, int64_t L,
+                      int64_t keys) {
+  MapCase c;
+  bool attribution = aggregate == "attribution";
+  c.name = name;
+  std::string v = "tensor<?x?x3xf32>", m = "!glint.map<" + v + ">";
+  std::string v4 = "tensor<?x?x3x1xf32>", m4 = "!glint.map<" + v4 + ">";
+  std::string qk = llvm::formatv("tensor<?x?x1x{0}xf32>", keys).str();
+  std::string a = llvm::formatv("tensor<3x{0}xf32>", keys).str();
+  c.signature = "%x: " + v +
+                ", %w: tensor<3x3xf32>, %wb: tensor<3x3xf32>, "
+                "%q: " +
+                qk + ", %k: " + qk + ", %a: " + a + ", %dt: " + v +
+                ", %gate: " + v + ") -> tensor<?x?x?xf32>";
+  auto branch = [&](const std::string &p, const std::string &w,
+                    const char *rev) {
+    return "%" + p + "1 = glint.map_conv " + rev + "%m0, " + w + " : (" + m +
+           ", tensor<3x3xf32>) -> " + m + "\n" + "%" + p +
+           "2 = glint.map_reshape %" + p + "1 : " + m + " -> " + m4 + "\n" +
+           "%" + p + "3 = glint.map_scan " + rev + "%" + p +
+           "2 q(%q) k(%k) log_decay(%a) delta(%dt) : (" + m4 + ", " + qk +
+           ", " + qk + ", " + a + ", " + v + ") -> " + m4 + "\n" + "%" + p +
+           "4 = glint.map_reshape %" + p + "3 : " + m4 + " -> " + m + "\n";
+  };
+  c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
+           branch("f", "%w", "") + branch("b", "%wb", "reverse ") +
+           "%s = glint.map_add %f4, %b4 : " + m + "\n" +
+           "%t = glint.map_scale %s, %gate : (" + m + ", " + v + ") -> " + m +
+           "\n" +
+           (attribution ? "%r = glint.map_attribution %t, %gr, %x : (" + m +
+                              ", " + v + ", " + v + ") -> tensor<?x?x?xf32>\n"
+                        : "%r = glint.map_reduce " + aggregate + " %t : " + m +
+                              " -> tensor<?x?x?xf32>\n");
+  c.args = {{{1, L, 3}, -1, 1},       {{3, 3}, -1, 1},
+            {{3, 3}, -1, 1},          {{1, L, 1, keys}, -1, 1},
+            {{1, L, 1, keys}, -1, 1}, {{3, keys}, -2, -0.1},
+            {{1, L, 3}, 0.01, 0.5},   {{1, L, 3}, -1, 1}};
+  if (attribution) {
+    c.signature.insert(c.signature.find(") ->"), ", %gr: " + v);
+    c.args.push_back({{1, L, 3}, -1, 1});
+  }
+  return c;
+}
+
 std::vector<MapCase> cases() {
   std::vector<MapCase> all;
   std::string m5 = "!glint.map<tensor<?x?x5xf32>>";
@@ -159,47 +254,9 @@ std::vector<MapCase> cases() {
 
   // RWKV-6 / GLA: matrix state (heads 2, value 3, key 4), per-key
   // data-dependent decay, bonus on the diagonal.
-  {
-    MapCase c;
-    c.name = "Rwkv6BonusPerKeyDecay";
-    std::string v = "tensor<?x?x2x3xf32>", m = "!glint.map<" + v + ">";
-    std::string qk = "tensor<?x?x2x4xf32>";
-    c.signature = "%x: " + v + ", %q: " + qk + ", %k: " + qk + ", %g: " + qk +
-                  ", %u: tensor<2x4xf32>) -> tensor<?x?x?xf32>";
-    c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
-             "%m1 = glint.map_scan %m0 q(%q) k(%k) log_decay(%g) bonus(%u) : (" +
-             m + ", " + qk + ", " + qk + ", " + qk +
-             ", tensor<2x4xf32>) -> " + m + "\n" +
-             "%r = glint.map_reduce mean %m1 : " + m +
-             " -> tensor<?x?x?xf32>\n";
-    c.args = {{{2, 29, 2, 3}, -1, 1},
-              {{2, 29, 2, 4}, -1, 1},
-              {{2, 29, 2, 4}, -1, 1},
-              {{2, 29, 2, 4}, -1.5, -0.01},
-              {{2, 4}, -1, 1}};
-    all.push_back(c);
-  }
+  all.push_back(rwkv6("Rwkv6BonusPerKeyDecay", 2, 29, 4, -1.5));
   // Mamba-2: scalar decay per head with Δ, B/C shared by both heads, skip.
-  {
-    MapCase c;
-    c.name = "Mamba2GroupedScalarDecay";
-    std::string v = "tensor<?x?x2x2xf32>", m = "!glint.map<" + v + ">";
-    std::string qk = "tensor<?x?x1x8xf32>";
-    c.signature = "%x: " + v + ", %q: " + qk + ", %k: " + qk +
-                  ", %a: tensor<2xf32>, %dt: tensor<?x?x2xf32>, %d: "
-                  "tensor<2xf32>) -> tensor<?x?x?xf32>";
-    c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
-             "%m1 = glint.map_scan %m0 q(%q) k(%k) log_decay(%a) delta(%dt) "
-             "skip(%d) : (" +
-             m + ", " + qk + ", " + qk +
-             ", tensor<2xf32>, tensor<?x?x2xf32>, tensor<2xf32>) -> " + m +
-             "\n" + "%r = glint.map_reduce mean %m1 : " + m +
-             " -> tensor<?x?x?xf32>\n";
-    c.args = {{{1, 40, 2, 2}, -1, 1}, {{1, 40, 1, 8}, -1, 1},
-              {{1, 40, 1, 8}, -1, 1}, {{2}, -3, -0.5},
-              {{1, 40, 2}, 0.01, 0.5}, {{2}, -1, 1}};
-    all.push_back(c);
-  }
+  all.push_back(mamba2("Mamba2GroupedScalarDecay", 40, 2, 8, -3, -0.5, 0.5));
   // RG-LRU: no query, key size 1, data-dependent decay per channel, input
   // gate as the key; the GeLU-gated output as a scale.
   {
@@ -225,49 +282,10 @@ std::vector<MapCase> cases() {
   }
   // Vision Mamba's bidirectional layer: a causal and an anti-causal branch
   // (conv and scan each reversed), summed; mean and mean_abs.
-  for (const char *aggregate : {"mean", "mean_abs", "attribution"}) {
-    MapCase c;
-    bool attribution = std::string(aggregate) == "attribution";
-    c.name = std::string(aggregate) == "mean" ? "BidirectionalMean"
-             : attribution                    ? "BidirectionalAttribution"
-                                              : "BidirectionalMeanAbs";
-    std::string v = "tensor<?x?x3xf32>", m = "!glint.map<" + v + ">";
-    std::string v4 = "tensor<?x?x3x1xf32>", m4 = "!glint.map<" + v4 + ">";
-    std::string qk = "tensor<?x?x1x4xf32>";
-    c.signature = "%x: " + v + ", %w: tensor<3x3xf32>, %wb: tensor<3x3xf32>, "
-                  "%q: " + qk + ", %k: " + qk + ", %a: tensor<3x4xf32>, %dt: " +
-                  v + ", %gate: " + v + ") -> tensor<?x?x?xf32>";
-    auto branch = [&](const std::string &p, const std::string &w,
-                      const char *rev) {
-      return "%" + p + "1 = glint.map_conv " + rev + "%m0, " + w + " : (" + m +
-             ", tensor<3x3xf32>) -> " + m + "\n" + "%" + p +
-             "2 = glint.map_reshape %" + p + "1 : " + m + " -> " + m4 + "\n" +
-             "%" + p + "3 = glint.map_scan " + rev + "%" + p +
-             "2 q(%q) k(%k) log_decay(%a) delta(%dt) : (" + m4 + ", " + qk +
-             ", " + qk + ", tensor<3x4xf32>, " + v + ") -> " + m4 + "\n" +
-             "%" + p + "4 = glint.map_reshape %" + p + "3 : " + m4 + " -> " +
-             m + "\n";
-    };
-    c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
-             branch("f", "%w", "") + branch("b", "%wb", "reverse ") +
-             "%s = glint.map_add %f4, %b4 : " + m + "\n" +
-             "%t = glint.map_scale %s, %gate : (" + m + ", " + v + ") -> " + m +
-             "\n" +
-             (attribution ? "%r = glint.map_attribution %t, %gr, %x : (" + m +
-                                ", " + v + ", " + v +
-                                ") -> tensor<?x?x?xf32>\n"
-                          : "%r = glint.map_reduce " + std::string(aggregate) +
-                                " %t : " + m + " -> tensor<?x?x?xf32>\n");
-    c.args = {{{1, 26, 3}, -1, 1},     {{3, 3}, -1, 1},
-              {{3, 3}, -1, 1},         {{1, 26, 1, 4}, -1, 1},
-              {{1, 26, 1, 4}, -1, 1},  {{3, 4}, -2, -0.1},
-              {{1, 26, 3}, 0.01, 0.5}, {{1, 26, 3}, -1, 1}};
-    if (attribution) {
-      c.signature.insert(c.signature.find(") ->"), ", %gr: " + v);
-      c.args.push_back({{1, 26, 3}, -1, 1});
-    }
-    all.push_back(c);
-  }
+  all.push_back(bidirectional("BidirectionalMean", "mean", 26, 4));
+  all.push_back(bidirectional("BidirectionalMeanAbs", "mean_abs", 26, 4));
+  all.push_back(
+      bidirectional("BidirectionalAttribution", "attribution", 26, 4));
   // Token shift and gates without a recurrence (a band only), summed.
   {
     MapCase c;
@@ -299,82 +317,11 @@ std::vector<MapCase> cases() {
                        "%r = glint.map_reduce sum %m6 row -1 : "
                        "!glint.map<tensor<?x?x9xf32>> -> tensor<?x?xf32>\n",
                        "tensor<?x?xf32>"));
-  {
-    MapCase c;
-    c.name = "Rwkv6BonusBlocked";
-    std::string v = "tensor<?x?x2x3xf32>", m = "!glint.map<" + v + ">";
-    std::string qk = "tensor<?x?x2x16xf32>";
-    c.signature = "%x: " + v + ", %q: " + qk + ", %k: " + qk + ", %g: " + qk +
-                  ", %u: tensor<2x16xf32>) -> tensor<?x?x?xf32>";
-    c.body =
-        "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
-        "%m1 = glint.map_scan %m0 q(%q) k(%k) log_decay(%g) bonus(%u) : (" + m +
-        ", " + qk + ", " + qk + ", " + qk + ", tensor<2x16xf32>) -> " + m +
-        "\n" + "%r = glint.map_reduce mean %m1 : " + m +
-        " -> tensor<?x?x?xf32>\n";
-    c.args = {{{1, 170, 2, 3}, -1, 1},
-              {{1, 170, 2, 16}, -1, 1},
-              {{1, 170, 2, 16}, -1, 1},
-              {{1, 170, 2, 16}, -0.2, -0.005},
-              {{2, 16}, -1, 1}};
-    all.push_back(c);
-  }
-  {
-    MapCase c;
-    c.name = "Mamba2GroupedBlocked";
-    std::string v = "tensor<?x?x2x5xf32>", m = "!glint.map<" + v + ">";
-    std::string qk = "tensor<?x?x1x16xf32>";
-    c.signature = "%x: " + v + ", %q: " + qk + ", %k: " + qk +
-                  ", %a: tensor<2xf32>, %dt: tensor<?x?x2xf32>, %d: "
-                  "tensor<2xf32>) -> tensor<?x?x?xf32>";
-    c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
-             "%m1 = glint.map_scan %m0 q(%q) k(%k) log_decay(%a) delta(%dt) "
-             "skip(%d) : (" +
-             m + ", " + qk + ", " + qk +
-             ", tensor<2xf32>, tensor<?x?x2xf32>, tensor<2xf32>) -> " + m +
-             "\n" + "%r = glint.map_reduce mean %m1 : " + m +
-             " -> tensor<?x?x?xf32>\n";
-    c.args = {{{1, 160, 2, 5}, -1, 1},  {{1, 160, 1, 16}, -1, 1},
-              {{1, 160, 1, 16}, -1, 1}, {{2}, -1, -0.2},
-              {{1, 160, 2}, 0.01, 0.1}, {{2}, -1, 1}};
-    all.push_back(c);
-  }
-  {
-    // Vision Mamba's two directions, summed: the backward chain's blocks
-    // accumulate in step coordinates and are flipped once.
-    MapCase c;
-    c.name = "BidirectionalMeanBlocked";
-    std::string v = "tensor<?x?x3xf32>", m = "!glint.map<" + v + ">";
-    std::string v4 = "tensor<?x?x3x1xf32>", m4 = "!glint.map<" + v4 + ">";
-    std::string qk = "tensor<?x?x1x16xf32>";
-    c.signature = "%x: " + v +
-                  ", %w: tensor<3x3xf32>, %wb: tensor<3x3xf32>, "
-                  "%q: " +
-                  qk + ", %k: " + qk + ", %a: tensor<3x16xf32>, %dt: " + v +
-                  ", %gate: " + v + ") -> tensor<?x?x?xf32>";
-    auto branch = [&](const std::string &p, const std::string &w,
-                      const char *rev) {
-      return "%" + p + "1 = glint.map_conv " + rev + "%m0, " + w + " : (" + m +
-             ", tensor<3x3xf32>) -> " + m + "\n" + "%" + p +
-             "2 = glint.map_reshape %" + p + "1 : " + m + " -> " + m4 + "\n" +
-             "%" + p + "3 = glint.map_scan " + rev + "%" + p +
-             "2 q(%q) k(%k) log_decay(%a) delta(%dt) : (" + m4 + ", " + qk +
-             ", " + qk + ", tensor<3x16xf32>, " + v + ") -> " + m4 + "\n" +
-             "%" + p + "4 = glint.map_reshape %" + p + "3 : " + m4 + " -> " +
-             m + "\n";
-    };
-    c.body = "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
-             branch("f", "%w", "") + branch("b", "%wb", "reverse ") +
-             "%s = glint.map_add %f4, %b4 : " + m + "\n" +
-             "%t = glint.map_scale %s, %gate : (" + m + ", " + v + ") -> " + m +
-             "\n" + "%r = glint.map_reduce mean %t : " + m +
-             " -> tensor<?x?x?xf32>\n";
-    c.args = {{{1, 150, 3}, -1, 1},     {{3, 3}, -1, 1},
-              {{3, 3}, -1, 1},          {{1, 150, 1, 16}, -1, 1},
-              {{1, 150, 1, 16}, -1, 1}, {{3, 16}, -2, -0.1},
-              {{1, 150, 3}, 0.01, 0.3}, {{1, 150, 3}, -1, 1}};
-    all.push_back(c);
-  }
+  all.push_back(rwkv6("Rwkv6BonusBlocked", 1, 170, 16, -0.2));
+  all.push_back(mamba2("Mamba2GroupedBlocked", 160, 5, 16, -1, -0.2, 0.1));
+  // Vision Mamba's two directions, summed: the backward chain's blocks
+  // accumulate in step coordinates and are flipped once.
+  all.push_back(bidirectional("BidirectionalMeanBlocked", "mean", 150, 16));
   return all;
 }
 
