@@ -68,6 +68,9 @@ struct Chain {
   int64_t width = 1;                // band width of the prefix
 };
 
+/// The key count of a chain's recurrence (0 without one).
+int64_t chainKeys(const Chain &chain);
+
 /// Splits `map` into chains (one per branch of map_add); diagnoses what
 /// this lowering cannot do yet.
 static LogicalResult collectChains(Value map, SmallVector<Value> post,
@@ -192,9 +195,22 @@ static LogicalResult collectChains(Value map, SmallVector<Value> post,
 struct GroupTables {
   int64_t size = 0, keys = 0, width = 1;
   Value lq; // [G, Lp + T + W + 1, K]
-  Value rt; // [Lp / T · G·K, T]: R transposed, a column block's G·K rows
-            // of T contiguous (read in order by the product)
+  Value rt; // [G, Lp / T · K, T]: R transposed, per column block K rows of
+            // T contiguous columns (read in order by the product)
   Value d;  // [G, Lp / T + 2, K]
+  // What the recurrence near the diagonal reads, per slot: the tables of
+  // exp(gΔ), kΔ and q, the band, the gates (null without gates).
+  Value tables, band, post;
+};
+
+/// How emitScan serves the blocked form: `Prepare` computes a channel's
+/// tables and its row factors, decays and column factors (returned in the
+/// fields); `Exact` runs the recurrence for the rows near the diagonal of
+/// the column block at `c0` from given tables, into a [Lp, T] tile.
+struct BlockedCall {
+  enum Kind { Prepare, Exact } kind;
+  Value scanTables, c0;       // Exact
+  Value lq, d, rt, tablesOut; // Prepare's results
 };
 
 /// Emits the loops of one map consumer.
@@ -266,27 +282,23 @@ public:
   Value emitChannel(ArrayRef<Chain> chains, Value bi, Value c, Value target,
                     bool abs);
 
-  /// The blocked form: zeroed tables for `groupSize` channels of a chain
-  /// whose recurrence has `keys` keys.
-  GroupTables groupTables(int64_t groupSize, int64_t keys, int64_t width);
+  /// The blocked form: zeroed tables for `groupSize` channels of a scanned
+  /// chain.
+  GroupTables groupTables(int64_t groupSize, const Chain &chain);
   /// target[L-1-p, L-1-q] += from[p, q] (step → time coordinates), or with
   /// `abs` target[p, q] += |from[p, q]|.
   Value flipAdd(Value from, Value target, bool abs);
-  /// The blocked form, one channel: accumulates the rows near the diagonal
-  /// of channel `c` of a scanned chain into `target` (step coordinates) and
-  /// fills slot `slot` of `tables`.
-  Value emitGroupChannel(const Chain &chain, Value bi, Value c, Value slot,
-                         Value target, GroupTables &tables) {
-    Value band = emitBand(chain, bi, c);
-    Value post = emitPost(chain, bi, c);
-    return emitScan(chain, bi, c, band, post, target, /*abs=*/false, &tables,
-                    slot);
-  }
-  /// The blocked form: adds the rank-(G·K) products below the diagonal
-  /// blocks of a group's channels into `target`.
-  Value emitGroupProduct(const GroupTables &tables, Value target);
-  /// Zeroes slot `slot` of `tables`' row factors (a group's unused slot).
-  void clearSlot(ImplicitLocOpBuilder &ib, GroupTables &tables, Value slot);
+  /// The blocked form, first the preparation: the `used` channels
+  /// table[first .. first + used) of a scanned chain in the slots of
+  /// `tables`, in parallel (one slot per iteration).
+  void emitGroupPrepare(const Chain &chain, Value bi, Value channels,
+                        Value first, Value used, GroupTables &tables);
+  /// Then per column block, in parallel: the rows near the diagonal of each
+  /// used slot by the recurrence, and the rank-(used·K) products below, into
+  /// `target` (step coordinates).
+  Value emitGroupProduct(const Chain &chain, Value bi, Value channels,
+                         Value first, Value used, const GroupTables &tables,
+                         Value target);
 
   Operation *loopsStart = nullptr;
 
@@ -309,8 +321,7 @@ private:
   Value emitBandOnly(const Chain &chain, Value band, Value post, Value target,
                      bool abs);
   Value emitScan(const Chain &chain, Value bi, Value c, Value band, Value post,
-                 Value target, bool abs, GroupTables *grouped = nullptr,
-                 Value slot = Value());
+                 Value target, bool abs, BlockedCall *blocked = nullptr);
 
   /// Rows of padding before the band, so that reads at p − e stay inside.
   int64_t bandOffset(const Chain &chain) const { return chain.width + 1; }
@@ -607,7 +618,7 @@ Value Emitter::emitBandOnly(const Chain &chain, Value band, Value post,
 
 Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                         Value post, Value target, bool abs,
-                        GroupTables *grouped, Value slot) {
+                        BlockedCall *blocked) {
   MapScanOp scan = chain.scan;
   auto valueType = cast<MapType>(scan.getResult().getType()).getValueType();
   int64_t heads = valueType.getDimSize(2), valueSize = valueType.getDimSize(3);
@@ -634,9 +645,11 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
   // Per step p: E = exp(g·Δ), KD = k·Δ, Q = q, in step coordinates.
   // The blocked form reads decays up to W + 1 rows past the last block.
   Value rowsTotal =
-      arith::AddIOp::create(b, padded, idx(lanes + (grouped ? w + 1 : 0)));
-  Value tables = zeros({rowsTotal, idx(3 * keys)});
-  {
+      arith::AddIOp::create(b, padded, idx(lanes + (blocked ? w + 1 : 0)));
+  bool exactOnly = blocked && blocked->kind == BlockedCall::Exact;
+  Value tables =
+      exactOnly ? blocked->scanTables : zeros({rowsTotal, idx(3 * keys)});
+  if (!exactOnly) {
     auto loop = scf::ForOp::create(
         b, zero, len, one, ValueRange{tables},
         [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
@@ -825,18 +838,42 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     return rest.getResults().back();
   };
 
-  if (grouped) {
-    // The blocked form (GroupTables): the row factors LQ and the blocks'
-    // decays D first, one pass over the rows; then per column block, its
-    // rows down to b_{m+1} by the recurrence and its column factors R.
+  if (exactOnly) {
+    // Rows [j0, b_{m+1}) of each vector of columns of the block at c0.
+    int64_t T = blockSize;
+    Value c0 = blocked->c0;
+    Value rowEnd = arith::MinUIOp::create(
+        b, len, arith::AddIOp::create(b, c0, idx(T + w - 1)));
+    Value left = arith::SubIOp::create(b, len, c0);
+    Value vectors = arith::MinUIOp::create(
+        b, idx(T / lanes),
+        arith::DivUIOp::create(
+            b, arith::AddIOp::create(b, left, idx(lanes - 1)), idx(lanes)));
+    auto exact = scf::ForOp::create(
+        b, zero, vectors, one, ValueRange{target},
+        [&](OpBuilder &nb, Location nloc, Value v, ValueRange vargs) {
+          ImplicitLocOpBuilder jb(nloc, nb);
+          Value col = arith::MulIOp::create(jb, v, idx(lanes));
+          Value j0 = arith::AddIOp::create(jb, c0, col);
+          scf::YieldOp::create(jb, columnBlock(jb, j0, vargs[0], col, rowEnd));
+        });
+    return exact.getResult(0);
+  }
+
+  if (blocked) {
+    // Prepare (GroupTables): the row factors LQ and the row blocks' decays
+    // D, one pass over the rows; then per column block its column factors.
     int64_t T = blockSize, lag = bonus ? 1 : 0, chunks = keys / lanes;
     Value ones = arith::ConstantOp::create(
         b, vecType, DenseElementsAttr::get(vecType, b.getF32FloatAttr(1.0f)));
+    Value blockCount = arith::DivUIOp::create(b, padded, idx(T));
     Value lrRows = arith::AddIOp::create(b, padded, idx(T + w + 1));
     Value running = zeros({lrRows, idx(keys)});
+    Value lqOut = zeros({lrRows, idx(keys)});
+    Value dOut =
+        zeros({arith::AddIOp::create(b, blockCount, idx(2)), idx(keys)});
     auto rowsLoop = scf::ForOp::create(
-        b, idx(T + w - 1), len, one,
-        ValueRange{running, grouped->lq, grouped->d},
+        b, idx(T + w - 1), len, one, ValueRange{running, lqOut, dOut},
         [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
           ImplicitLocOpBuilder ib(loc, nb);
           Value rel = arith::SubIOp::create(ib, p, idx(w - 1));
@@ -865,48 +902,34 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                 ib, now, readVec(ib, tables, {p, idx(2 * keys + h * lanes)}));
             if (gain)
               v = arith::MulFOp::create(ib, v, gain);
-            lq = writeVec(ib, v, lq, {slot, p, n0});
+            lq = writeVec(ib, v, lq, {p, n0});
             // Rewritten on each row: the block's last row leaves D[m].
             Value dm =
                 arith::MulFOp::create(ib, now, readVec(ib, tables, {next, n0}));
-            d = writeVec(ib, dm, d, {slot, m, n0});
+            d = writeVec(ib, dm, d, {m, n0});
           }
           scf::YieldOp::create(ib, ValueRange{lr, lq, d});
         });
-    grouped->lq = rowsLoop.getResult(1);
-    grouped->d = rowsLoop.getResult(2);
+    blocked->lq = rowsLoop.getResult(1);
+    blocked->d = rowsLoop.getResult(2);
+    blocked->tablesOut = tables;
 
-    SmallVector<Value> extra = {grouped->rt};
-    ValueRange results = forEachColumnBlock(
-        target, T, extra,
-        [&](ImplicitLocOpBuilder &ib, Value block, Value c0, Value tile,
-            ValueRange outs, SmallVectorImpl<SliceWrite> &writes) -> Value {
-          // Rows [j0, b_{m+1}) of each vector of columns, by the recurrence.
-          Value rowEnd = arith::MinUIOp::create(
-              ib, len, arith::AddIOp::create(ib, c0, idx(T + w - 1)));
-          Value left = arith::SubIOp::create(ib, len, c0);
-          Value vectors = arith::MinUIOp::create(
-              ib, idx(T / lanes),
-              arith::DivUIOp::create(
-                  ib, arith::AddIOp::create(ib, left, idx(lanes - 1)),
-                  idx(lanes)));
-          auto exact = scf::ForOp::create(
-              ib, zero, vectors, one, ValueRange{tile},
-              [&](OpBuilder &nb, Location nloc, Value v, ValueRange vargs) {
-                ImplicitLocOpBuilder jb(nloc, nb);
-                Value col = arith::MulIOp::create(jb, v, idx(lanes));
-                Value j0 = arith::AddIOp::create(jb, c0, col);
-                scf::YieldOp::create(
-                    jb, columnBlock(jb, j0, vargs[0], col, rowEnd));
-              });
-          tile = exact.getResult(0);
-
-          // KS[k − c0] = Π_{s = k + 1}^{r} E_s · kΔ_k for k = r down to c0,
-          // r = b_{m+1} − lag.
-          int64_t span = T + w - lag; // k − c0 in [0, span)
-          Value ks = scratch(ib, {idx(T + w + 1), idx(keys)}, 0.0);
+    // Per column block m: KS[k − c0] = Π_{s = k + 1}^{r} E_s · kΔ_k for
+    // k = r down to c0 (r = b_{m+1} − lag), then
+    // R[j, n] = Σ_d KS[j + d − c0, n] · P[j + d, j], written transposed
+    // into rows m·K .. m·K + K − 1.
+    int64_t span = T + w - lag; // k − c0 in [0, span)
+    Value ks = zeros({idx(T + w + 1), idx(keys)});
+    Value rtOut =
+        zeros({arith::MulIOp::create(b, blockCount, idx(keys)), idx(T)});
+    auto blocksLoop = scf::ForOp::create(
+        b, zero, blockCount, one, ValueRange{rtOut, ks},
+        [&](OpBuilder &bb, Location bloc, Value block, ValueRange bargs) {
+          ImplicitLocOpBuilder ib(bloc, bb);
+          Value c0 = arith::MulIOp::create(ib, block, idx(T));
+          Value firstKey = arith::MulIOp::create(ib, block, idx(keys));
           SmallVector<Value> init(chunks, ones);
-          init.push_back(ks);
+          init.push_back(bargs[1]);
           auto suffix = scf::ForOp::create(
               ib, zero, idx(span), one, init,
               [&](OpBuilder &nb, Location nloc, Value t, ValueRange sargs) {
@@ -925,11 +948,9 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                 next.push_back(cur);
                 scf::YieldOp::create(jb, next);
               });
-          ks = suffix.getResults().back();
-          // R[j, n] = Σ_d KS[j + d − c0, n] · P[j + d, j], written transposed.
-          Value rts = scratch(ib, {idx(keys), idx(T)}, 0.0);
+          Value ksNow = suffix.getResults().back();
           auto columns = scf::ForOp::create(
-              ib, zero, idx(T), one, ValueRange{rts},
+              ib, zero, idx(T), one, ValueRange{bargs[0]},
               [&](OpBuilder &nb, Location nloc, Value jj, ValueRange cargs) {
                 ImplicitLocOpBuilder jb(nloc, nb);
                 Value j = arith::AddIOp::create(jb, c0, jj);
@@ -947,34 +968,24 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                   for (int64_t d = 0; d < w; ++d) {
                     Value at = arith::AddIOp::create(jb, jj, idx(d));
                     acc = vector::FMAOp::create(
-                        jb, taps[d], readVec(jb, ks, {at, idx(h * lanes)}),
+                        jb, taps[d], readVec(jb, ksNow, {at, idx(h * lanes)}),
                         acc);
                   }
                   for (int64_t l = 0; l < lanes; ++l) {
                     Value lane = vector::ExtractOp::create(
                         jb, acc, ArrayRef<int64_t>{l});
-                    cur = tensor::InsertOp::create(
-                        jb, lane, cur, ValueRange{idx(h * lanes + l), jj});
+                    Value row =
+                        arith::AddIOp::create(jb, firstKey, idx(h * lanes + l));
+                    cur = tensor::InsertOp::create(jb, lane, cur,
+                                                   ValueRange{row, jj});
                   }
                 }
                 scf::YieldOp::create(jb, cur);
               });
-          rts = tensor::CastOp::create(
-              ib, RankedTensorType::get({keys, T}, f32), columns.getResult(0));
-
-          Value firstKey = arith::AddIOp::create(
-              ib, arith::MulIOp::create(ib, block, idx(grouped->size * keys)),
-              arith::MulIOp::create(ib, slot, idx(keys)));
-          SliceWrite rtWrite;
-          rtWrite.source = rts;
-          rtWrite.output = 0;
-          rtWrite.offsets = {firstKey, ib.getIndexAttr(0)};
-          rtWrite.sizes = {ib.getIndexAttr(keys), ib.getIndexAttr(T)};
-          writes.push_back(rtWrite);
-          return tile;
+          scf::YieldOp::create(ib, ValueRange{columns.getResult(0), ksNow});
         });
-    grouped->rt = results[1];
-    return results[0];
+    blocked->rt = blocksLoop.getResult(0);
+    return Value();
   }
 
   if (!parallelColumns) {
@@ -1052,46 +1063,87 @@ Value Emitter::pairedBlock(ImplicitLocOpBuilder &ib, Value q, Value count) {
   return arith::SelectOp::create(ib, odd, fromEnd, half);
 }
 
-GroupTables Emitter::groupTables(int64_t groupSize, int64_t keys,
-                                 int64_t width) {
+GroupTables Emitter::groupTables(int64_t groupSize, const Chain &chain) {
   GroupTables t;
   t.size = groupSize;
-  t.keys = keys;
-  t.width = width;
-  int64_t T = blockSize;
+  t.keys = chainKeys(chain);
+  t.width = chain.width;
+  int64_t T = blockSize, w = chain.width, keys = t.keys;
   Value g = idx(groupSize);
-  t.lq = zeros(
-      {g, arith::AddIOp::create(b, padded, idx(T + width + 1)), idx(keys)});
-  t.rt =
-      zeros({arith::MulIOp::create(b, arith::DivUIOp::create(b, padded, idx(T)),
-                                   idx(groupSize * keys)),
-             idx(T)});
-  t.d = zeros({g,
-               arith::AddIOp::create(
-                   b, arith::DivUIOp::create(b, padded, idx(T)), idx(2)),
-               idx(keys)});
+  Value blockCount = arith::DivUIOp::create(b, padded, idx(T));
+  auto rows = [&](int64_t extra) {
+    return arith::AddIOp::create(b, padded, idx(extra)).getResult();
+  };
+  t.lq = zeros({g, rows(T + w + 1), idx(keys)});
+  t.d = zeros({g, arith::AddIOp::create(b, blockCount, idx(2)), idx(keys)});
+  t.rt = zeros({g, arith::MulIOp::create(b, blockCount, idx(keys)), idx(T)});
+  t.tables = zeros({g, rows(lanes + w + 1), idx(3 * keys)});
+  t.band = zeros({g, rows(bandOffset(chain) + lanes + w), idx(w)});
+  if (!chain.post.empty())
+    t.post = zeros({g, rows(lanes)});
   return t;
 }
 
-void Emitter::clearSlot(ImplicitLocOpBuilder &ib, GroupTables &tables,
-                        Value slot) {
-  // A zero row factor makes the slot's terms zero whatever R and D hold.
-  Value rows = tensor::DimOp::create(ib, tables.lq, 1);
-  Value none = tensor::CastOp::create(
-      ib, RankedTensorType::get({ShapedType::kDynamic, tables.keys}, f32),
-      scratch(ib, {rows, idx(tables.keys)}, 0.0));
-  SmallVector<OpFoldResult> offsets = {slot, ib.getIndexAttr(0),
-                                       ib.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(1), rows,
-                                     ib.getIndexAttr(tables.keys)};
-  SmallVector<OpFoldResult> strides(3, ib.getIndexAttr(1));
-  tables.lq = tensor::InsertSliceOp::create(ib, none, tables.lq, offsets, sizes,
-                                            strides);
+void Emitter::emitGroupPrepare(const Chain &chain, Value bi, Value channels,
+                               Value first, Value used, GroupTables &tables) {
+  SmallVector<Value> outs = {tables.lq, tables.d, tables.rt, tables.tables,
+                             tables.band};
+  if (tables.post)
+    outs.push_back(tables.post);
+  auto forall = scf::ForallOp::create(
+      b, b.getLoc(), ArrayRef<OpFoldResult>{used}, outs,
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &fb, Location loc, ValueRange args) {
+        // `fb` is `b`, inside the body: the emitters below write there.
+        ImplicitLocOpBuilder ib(loc, fb);
+        Value slot = args[0];
+        Value k = arith::AddIOp::create(ib, first, slot);
+        Value c = tensor::ExtractOp::create(ib, channels, ValueRange{k});
+        Value band = emitBand(chain, bi, c);
+        Value post = emitPost(chain, bi, c);
+        BlockedCall call;
+        call.kind = BlockedCall::Prepare;
+        emitScan(chain, bi, c, band, post, Value(), /*abs=*/false, &call);
+        SmallVector<Value> sources = {call.lq, call.d, call.rt, call.tablesOut,
+                                      band};
+        if (post)
+          sources.push_back(post);
+        SmallVector<SmallVector<OpFoldResult>> sizes;
+        for (Value src : sources) {
+          SmallVector<OpFoldResult> sz = {ib.getIndexAttr(1)};
+          auto type = cast<RankedTensorType>(src.getType());
+          for (int64_t d = 0; d < type.getRank(); ++d)
+            sz.push_back(tensor::DimOp::create(ib, src, d).getResult());
+          sizes.push_back(sz);
+        }
+        auto inParallel = scf::InParallelOp::create(ib, loc);
+        OpBuilder::InsertionGuard guard(ib);
+        ib.setInsertionPointToEnd(inParallel.getBody());
+        for (size_t i = 0; i < sources.size(); ++i) {
+          SmallVector<OpFoldResult> offsets(sizes[i].size(),
+                                            ib.getIndexAttr(0));
+          offsets[0] = slot;
+          SmallVector<OpFoldResult> strides(sizes[i].size(),
+                                            ib.getIndexAttr(1));
+          tensor::ParallelInsertSliceOp::create(
+              ib, loc, sources[i], args[1 + i], offsets, sizes[i], strides);
+        }
+      });
+  tables.lq = forall.getResult(0);
+  tables.d = forall.getResult(1);
+  tables.rt = forall.getResult(2);
+  tables.tables = forall.getResult(3);
+  tables.band = forall.getResult(4);
+  if (tables.post)
+    tables.post = forall.getResult(5);
 }
 
-Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
+Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
+                                Value first, Value used,
+                                const GroupTables &tables, Value target) {
   int64_t T = blockSize, keys = tables.keys, w = tables.width;
-  int64_t terms = tables.size * keys, vectors = T / lanes;
+  int64_t terms = tables.size * keys, vectors = T / lanes,
+          chunks = keys / lanes;
   auto vecType = VectorType::get({lanes}, f32);
   Value zero = idx(0), one = idx(1);
   Value zeroVec = arith::ConstantOp::create(
@@ -1099,34 +1151,72 @@ Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
   // Row blocks m ≥ 1 with b_m = m·T + W − 1 < L: m < (L + T − W) / T.
   Value rowBlocks = arith::DivUIOp::create(
       b, arith::AddIOp::create(b, len, idx(T - w)), idx(T));
+  Value usedTerms = arith::MulIOp::create(b, used, idx(keys));
   Value lq = tables.lq, rt = tables.rt, dm = tables.d;
+  // One slot's [rows, columns] slice of a group table.
+  auto slice = [&](ImplicitLocOpBuilder &ib, Value all, Value slot) -> Value {
+    if (!all)
+      return Value();
+    auto type = cast<RankedTensorType>(all.getType());
+    SmallVector<OpFoldResult> offsets(type.getRank(), ib.getIndexAttr(0));
+    offsets[0] = slot;
+    SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(1)};
+    for (int64_t d = 1; d < type.getRank(); ++d)
+      sizes.push_back(tensor::DimOp::create(ib, all, d).getResult());
+    SmallVector<OpFoldResult> strides(type.getRank(), ib.getIndexAttr(1));
+    SmallVector<int64_t> shape(type.getRank() - 1, ShapedType::kDynamic);
+    return tensor::ExtractSliceOp::create(ib, RankedTensorType::get(shape, f32),
+                                          all, offsets, sizes, strides);
+  };
   return forEachColumnBlock(
       target, T, {},
       [&](ImplicitLocOpBuilder &ib, Value block, Value c0, Value tile,
           ValueRange, SmallVectorImpl<SliceWrite> &) -> Value {
+        // The rows near the diagonal, slot after slot.
+        auto exact = scf::ForOp::create(
+            ib, zero, used, one, ValueRange{tile},
+            [&](OpBuilder &nb, Location nloc, Value e, ValueRange eargs) {
+              ImplicitLocOpBuilder jb(nloc, nb);
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPoint(jb.getInsertionBlock(),
+                                  jb.getInsertionPoint());
+              Value k = arith::AddIOp::create(jb, first, e);
+              Value c = tensor::ExtractOp::create(jb, channels, ValueRange{k});
+              BlockedCall call;
+              call.kind = BlockedCall::Exact;
+              call.scanTables = slice(jb, tables.tables, e);
+              call.c0 = c0;
+              Value done = emitScan(chain, bi, c, slice(jb, tables.band, e),
+                                    slice(jb, tables.post, e), eargs[0],
+                                    /*abs=*/false, &call);
+              scf::YieldOp::create(jb, done);
+            });
+        tile = exact.getResult(0);
+
         Value d = scratch(ib, {idx(terms)}, 1.0);
-        Value firstTerm = arith::MulIOp::create(ib, block, idx(terms));
+        Value firstRow = arith::MulIOp::create(ib, block, idx(keys));
         Value lqs = scratch(ib, {idx(T), idx(terms)}, 0.0);
 
         // Rows r0 .. r0 + rows − 1 of the row block at bm: T columns, the
-        // group's terms summed in registers, then added to the tile.
+        // used slots' terms summed in registers, then added to the tile.
         auto product = [&](ImplicitLocOpBuilder &jb, Value cur, Value lqsNow,
                            Value bm, Value r0, int64_t rows) -> Value {
           SmallVector<Value> init(rows * vectors, zeroVec);
           auto sum = scf::ForOp::create(
-              jb, zero, idx(terms), one, init,
+              jb, zero, usedTerms, one, init,
               [&](OpBuilder &nb, Location nloc, Value k, ValueRange acc) {
                 ImplicitLocOpBuilder kb(nloc, nb);
                 SmallVector<Value> cols, next(acc);
-                Value term = arith::AddIOp::create(kb, firstTerm, k);
+                Value slot = arith::DivUIOp::create(kb, k, idx(keys));
+                Value row = arith::AddIOp::create(
+                    kb, firstRow, arith::RemUIOp::create(kb, k, idx(keys)));
                 for (int64_t v = 0; v < vectors; ++v)
-                  cols.push_back(readVec(kb, rt, {term, idx(v * lanes)}));
+                  cols.push_back(readVec(kb, rt, {slot, row, idx(v * lanes)}));
                 for (int64_t r = 0; r < rows; ++r) {
-                  Value row = arith::AddIOp::create(kb, r0, idx(r));
+                  Value at = arith::AddIOp::create(kb, r0, idx(r));
                   Value l = vector::BroadcastOp::create(
                       kb, vecType,
-                      tensor::ExtractOp::create(kb, lqsNow,
-                                                ValueRange{row, k}));
+                      tensor::ExtractOp::create(kb, lqsNow, ValueRange{at, k}));
                   for (int64_t v = 0; v < vectors; ++v)
                     next[r * vectors + v] = vector::FMAOp::create(
                         kb, l, cols[v], next[r * vectors + v]);
@@ -1161,48 +1251,65 @@ Value Emitter::emitGroupProduct(const GroupTables &tables, Value target) {
               // LQS[r, e·K + n] = LQ[e, bm + r, n] · d[e·K + n].
               auto scale = scf::ForOp::create(
                   jb, zero, idx(T), one, ValueRange{lqsNow},
-                  [&](OpBuilder &sb, Location sloc, Value r, ValueRange s) {
+                  [&](OpBuilder &sb, Location sloc, Value r, ValueRange sa) {
                     ImplicitLocOpBuilder kb(sloc, sb);
                     Value row = arith::AddIOp::create(kb, bm, r);
-                    Value x = s[0];
-                    for (int64_t e = 0; e < tables.size; ++e)
-                      for (int64_t h = 0; h < keys / lanes; ++h) {
-                        Value term = idx(e * keys + h * lanes);
-                        Value v = arith::MulFOp::create(
-                            kb, readVec(kb, lq, {idx(e), row, idx(h * lanes)}),
-                            readVec(kb, dNow, {term}));
-                        x = writeVec(kb, v, x, {r, term});
-                      }
-                    scf::YieldOp::create(kb, x);
+                    auto slots = scf::ForOp::create(
+                        kb, zero, used, one, ValueRange{sa[0]},
+                        [&](OpBuilder &eb, Location eloc, Value e,
+                            ValueRange ea) {
+                          ImplicitLocOpBuilder xb(eloc, eb);
+                          Value x = ea[0];
+                          Value base = arith::MulIOp::create(xb, e, idx(keys));
+                          for (int64_t h = 0; h < chunks; ++h) {
+                            Value term =
+                                arith::AddIOp::create(xb, base, idx(h * lanes));
+                            Value v = arith::MulFOp::create(
+                                xb, readVec(xb, lq, {e, row, idx(h * lanes)}),
+                                readVec(xb, dNow, {term}));
+                            x = writeVec(xb, v, x, {r, term});
+                          }
+                          scf::YieldOp::create(xb, x);
+                        });
+                    scf::YieldOp::create(kb, slots.getResult(0));
                   });
               lqsNow = scale.getResult(0);
               Value whole = arith::MulIOp::create(
                   jb, arith::DivUIOp::create(jb, rows, idx(4)), idx(4));
               auto fours = scf::ForOp::create(
                   jb, zero, whole, idx(4), ValueRange{cur},
-                  [&](OpBuilder &sb, Location sloc, Value r0, ValueRange s) {
+                  [&](OpBuilder &sb, Location sloc, Value r0, ValueRange sa) {
                     ImplicitLocOpBuilder kb(sloc, sb);
                     scf::YieldOp::create(kb,
-                                         product(kb, s[0], lqsNow, bm, r0, 4));
+                                         product(kb, sa[0], lqsNow, bm, r0, 4));
                   });
               auto singles = scf::ForOp::create(
                   jb, whole, rows, one, fours.getResults(),
-                  [&](OpBuilder &sb, Location sloc, Value r0, ValueRange s) {
+                  [&](OpBuilder &sb, Location sloc, Value r0, ValueRange sa) {
                     ImplicitLocOpBuilder kb(sloc, sb);
                     scf::YieldOp::create(kb,
-                                         product(kb, s[0], lqsNow, bm, r0, 1));
+                                         product(kb, sa[0], lqsNow, bm, r0, 1));
                   });
               cur = singles.getResult(0);
               // d ← d · D[m]: the decays of row block m, for the next one.
-              for (int64_t e = 0; e < tables.size; ++e)
-                for (int64_t h = 0; h < keys / lanes; ++h) {
-                  Value term = idx(e * keys + h * lanes);
-                  Value v = arith::MulFOp::create(
-                      jb, readVec(jb, dNow, {term}),
-                      readVec(jb, dm, {idx(e), m, idx(h * lanes)}));
-                  dNow = writeVec(jb, v, dNow, {term});
-                }
-              scf::YieldOp::create(jb, ValueRange{cur, dNow, lqsNow});
+              auto decays = scf::ForOp::create(
+                  jb, zero, used, one, ValueRange{dNow},
+                  [&](OpBuilder &eb, Location eloc, Value e, ValueRange ea) {
+                    ImplicitLocOpBuilder xb(eloc, eb);
+                    Value x = ea[0];
+                    Value base = arith::MulIOp::create(xb, e, idx(keys));
+                    for (int64_t h = 0; h < chunks; ++h) {
+                      Value term =
+                          arith::AddIOp::create(xb, base, idx(h * lanes));
+                      Value v = arith::MulFOp::create(
+                          xb, readVec(xb, x, {term}),
+                          readVec(xb, dm, {e, m, idx(h * lanes)}));
+                      x = writeVec(xb, v, x, {term});
+                    }
+                    scf::YieldOp::create(xb, x);
+                  });
+              scf::YieldOp::create(
+                  jb, ValueRange{cur, decays.getResult(0), lqsNow});
             });
         return rowBlockLoop.getResult(0);
       })[0];
@@ -1371,11 +1478,19 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
     SmallVector<Value> init = {e.zerosSquare()};
     if (reversed)
       init.push_back(e.zerosSquare());
+    // Per scanned chain, its group tables, carried through the groups.
     SmallVector<GroupTables> tables;
+    auto fields = [](GroupTables &t) {
+      SmallVector<Value *> f = {&t.lq, &t.d, &t.rt, &t.tables, &t.band};
+      if (t.post)
+        f.push_back(&t.post);
+      return f;
+    };
     for (const Chain &chain : chains)
       if (chain.scan) {
-        tables.push_back(e.groupTables(group, chainKeys(chain), chain.width));
-        init.append({tables.back().lq, tables.back().rt, tables.back().d});
+        tables.push_back(e.groupTables(group, chain));
+        for (Value *v : fields(tables.back()))
+          init.push_back(*v);
       }
     int64_t groups = (selectedCount + group - 1) / group;
     auto loop = scf::ForOp::create(
@@ -1386,83 +1501,38 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
           b.setInsertionPoint(jb.getInsertionBlock(), jb.getInsertionPoint());
           Value acc = gargs[0], accRev = reversed ? gargs[1] : Value();
           size_t next = reversed ? 2 : 1, t = 0;
+          Value first = arith::MulIOp::create(b, g, e.idx(group));
+          Value used = arith::MinUIOp::create(
+              b, e.idx(group),
+              arith::SubIOp::create(b, e.idx(selectedCount), first));
           SmallVector<Value> results;
           for (const Chain &chain : chains) {
-            Value first = arith::MulIOp::create(b, g, e.idx(group));
             if (!chain.scan) {
               // A band alone: per channel, in time coordinates.
               auto slots = scf::ForOp::create(
-                  b, zero, e.idx(group), one, ValueRange{acc},
+                  b, zero, used, one, ValueRange{acc},
                   [&](OpBuilder &sb, Location sloc, Value s, ValueRange sa) {
                     ImplicitLocOpBuilder kb(sloc, sb);
+                    OpBuilder::InsertionGuard inner(b);
+                    b.setInsertionPoint(kb.getInsertionBlock(),
+                                        kb.getInsertionPoint());
                     Value k = arith::AddIOp::create(kb, first, s);
-                    Value inside = arith::CmpIOp::create(
-                        kb, arith::CmpIPredicate::ult, k, e.idx(selectedCount));
-                    auto branch = scf::IfOp::create(
-                        kb, TypeRange{sa[0].getType()}, inside,
-                        /*withElseRegion=*/true);
-                    {
-                      OpBuilder::InsertionGuard g2(b);
-                      b.setInsertionPointToStart(branch.thenBlock());
-                      Value c =
-                          tensor::ExtractOp::create(b, table, ValueRange{k});
-                      Value r = e.emitChannel(chain, bi, c, sa[0], false);
-                      scf::YieldOp::create(b, r);
-                      b.setInsertionPointToStart(branch.elseBlock());
-                      scf::YieldOp::create(b, sa[0]);
-                    }
-                    scf::YieldOp::create(kb, branch.getResult(0));
+                    Value c =
+                        tensor::ExtractOp::create(kb, table, ValueRange{k});
+                    scf::YieldOp::create(
+                        kb, e.emitChannel(chain, bi, c, sa[0], false));
                   });
               acc = slots.getResult(0);
               continue;
             }
             GroupTables gt = tables[t++];
-            gt.lq = gargs[next];
-            gt.rt = gargs[next + 1];
-            gt.d = gargs[next + 2];
-            next += 3;
+            for (Value *v : fields(gt))
+              *v = gargs[next++];
+            e.emitGroupPrepare(chain, bi, table, first, used, gt);
             Value &into = chain.reverse ? accRev : acc;
-            auto slots = scf::ForOp::create(
-                b, zero, e.idx(group), one,
-                ValueRange{into, gt.lq, gt.rt, gt.d},
-                [&](OpBuilder &sb, Location sloc, Value s, ValueRange sa) {
-                  ImplicitLocOpBuilder kb(sloc, sb);
-                  Value k = arith::AddIOp::create(kb, first, s);
-                  Value inside = arith::CmpIOp::create(
-                      kb, arith::CmpIPredicate::ult, k, e.idx(selectedCount));
-                  auto branch =
-                      scf::IfOp::create(kb, ValueRange(sa).getTypes(), inside,
-                                        /*withElseRegion=*/true);
-                  OpBuilder::InsertionGuard g2(b);
-                  b.setInsertionPointToStart(branch.thenBlock());
-                  {
-                    GroupTables st = gt;
-                    st.lq = sa[1];
-                    st.rt = sa[2];
-                    st.d = sa[3];
-                    Value c =
-                        tensor::ExtractOp::create(b, table, ValueRange{k});
-                    Value r = e.emitGroupChannel(chain, bi, c, s, sa[0], st);
-                    scf::YieldOp::create(b, ValueRange{r, st.lq, st.rt, st.d});
-                  }
-                  b.setInsertionPointToStart(branch.elseBlock());
-                  {
-                    ImplicitLocOpBuilder eb(b.getLoc(), b);
-                    GroupTables st = gt;
-                    st.lq = sa[1];
-                    e.clearSlot(eb, st, s);
-                    scf::YieldOp::create(
-                        b, ValueRange{sa[0], st.lq, sa[2], sa[3]});
-                  }
-                  b.setInsertionPointAfter(branch);
-                  scf::YieldOp::create(kb, branch.getResults());
-                });
-            into = slots.getResult(0);
-            gt.lq = slots.getResult(1);
-            gt.rt = slots.getResult(2);
-            gt.d = slots.getResult(3);
-            into = e.emitGroupProduct(gt, into);
-            results.append({gt.lq, gt.rt, gt.d});
+            into = e.emitGroupProduct(chain, bi, table, first, used, gt, into);
+            for (Value *v : fields(gt))
+              results.push_back(*v);
           }
           SmallVector<Value> yields = {acc};
           if (reversed)

@@ -4,27 +4,30 @@
 
 // Tests the blocked form of a linear aggregate (mean) of a Mamba-1 layer
 // whose 16 keys fill a vector: accumulators padded to blocks of 64
-// columns; the channels in groups of 8 (a partly empty last group: its
-// slots' row factors cleared); per channel a forall over the 64-column
-// blocks that runs the recurrence for the rows down to the next row block
-// and writes the block's column factors (R transposed, 16 keys × 64) into
-// the group's table; then per group a forall over the column blocks whose
-// rows below are a product of 4 rows × 4 vectors, 8 · 16 terms summed in
-// registers before the tile is read and written.
+// columns; the channels in groups of 8 (the last group uses 4 slots).
+// Per group, first a forall over the used slots that prepares each
+// channel (its tables, band and gates, row factors, block decays and
+// column factors) into its slot of six group tables; then a forall over
+// the 64-column blocks that runs the recurrence near the diagonal for
+// each used slot and adds the rows below as products of 4 rows × 4
+// vectors, the used slots' 16 terms each summed in registers before the
+// tile is read and written.
 // CHECK-LABEL: func.func @mamba
 // CHECK: arith.constant 63 : index
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %c1{{.*}} iter_args
-// CHECK: scf.for %[[SLOT:.*]] = %{{.*}} to %c8{{.*}} step %c1{{.*}} iter_args
-// CHECK: scf.if
+// CHECK: %[[USED:.*]] = arith.minui %c8{{.*}}, %{{.*}} : index
+// CHECK: %{{.*}}:6 = scf.forall (%[[SLOT:.*]]) in (%[[USED]])
+// CHECK: scf.forall.in_parallel
+// CHECK-COUNT-5: tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%[[SLOT]], 0, 0] [1, %{{.*}}, %{{.*}}] [1, 1, 1] : tensor<?x?xf32> into tensor<?x?x?xf32>
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%[[SLOT]], 0] [1, %{{.*}}] [1, 1] : tensor<?xf32> into tensor<?x?xf32>
+// CHECK: %[[TERMS:.*]] = arith.muli %[[USED]], %c16
 // CHECK: scf.forall
-// CHECK: tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%{{.*}}, 0] [16, 64] [1, 1] : tensor<16x64xf32> into tensor<?x?xf32>
-// CHECK: } else {
-// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[%[[SLOT]], 0, 0] [1, %{{.*}}, 16]
-// CHECK: scf.forall
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[USED]] step %c1
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c4
-// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c128{{.*}} step %c1{{.*}} iter_args
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[TERMS]] step %c1{{.*}} iter_args
 // CHECK-COUNT-16: vector.fma
 // CHECK: scf.yield
+// CHECK: tensor.parallel_insert_slice %{{.*}} [%{{.*}}, 64] [1, 1] : tensor<?x64xf32> into tensor<?x?xf32>
 // CHECK-NOT: glint.map
 // CHECK: return
 // The unblocked form: one channel at a time, no products.
