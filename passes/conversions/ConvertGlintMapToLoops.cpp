@@ -269,6 +269,71 @@ public:
     return result;
   }
 
+  /// Element [bi, t, c] of a [B, L, C] tensor. The blocked form reads one
+  /// channel's column at a time: there it reads a [B, C, L] copy made once
+  /// where the loops start, so that a column is contiguous.
+  Value column(ImplicitLocOpBuilder &ib, Value value, Value bi, Value t,
+               Value c) {
+    if (blockSize <= 0)
+      return tensor::ExtractOp::create(ib, value, ValueRange{bi, t, c});
+    auto it = columnCache.find(value);
+    if (it == columnCache.end()) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(loopsStart);
+      SmallVector<Value> dims;
+      for (int64_t d = 0; d < 3; ++d)
+        dims.push_back(tensor::DimOp::create(b, value, d));
+      auto type = cast<RankedTensorType>(value.getType());
+      auto outType = RankedTensorType::get(
+          {type.getDimSize(0), type.getDimSize(2), type.getDimSize(1)},
+          type.getElementType());
+      SmallVector<Value> dynamic;
+      for (int64_t d : {0, 2, 1})
+        if (type.isDynamicDim(d))
+          dynamic.push_back(dims[d]);
+      Value out = bufferization::AllocTensorOp::create(b, outType, dynamic);
+      Value zero = idx(0), one = idx(1);
+      // One channel per iteration, on every thread.
+      auto loop = scf::ForallOp::create(
+          b, b.getLoc(), ArrayRef<OpFoldResult>{dims[2]}, ValueRange{out},
+          /*mapping=*/std::nullopt,
+          [&](OpBuilder &fb, Location loc, ValueRange args) {
+            ImplicitLocOpBuilder ib(loc, fb);
+            Value k = args[0];
+            SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), k,
+                                                 ib.getIndexAttr(0)};
+            SmallVector<OpFoldResult> sizes = {dims[0], ib.getIndexAttr(1),
+                                               dims[1]};
+            SmallVector<OpFoldResult> strides(3, ib.getIndexAttr(1));
+            Value slice = tensor::ExtractSliceOp::create(ib, args[1], offsets,
+                                                         sizes, strides);
+            auto batches = scf::ForOp::create(
+                ib, zero, dims[0], one, ValueRange{slice},
+                [&](OpBuilder &nb, Location nloc, Value i, ValueRange a0) {
+                  auto rows = scf::ForOp::create(
+                      nb, nloc, zero, dims[1], one, a0,
+                      [&](OpBuilder &rb, Location rloc, Value r,
+                          ValueRange a1) {
+                        Value v = tensor::ExtractOp::create(
+                            rb, rloc, value, ValueRange{i, r, k});
+                        Value next = tensor::InsertOp::create(
+                            rb, rloc, v, a1[0], ValueRange{i, zero, r});
+                        scf::YieldOp::create(rb, rloc, next);
+                      });
+                  scf::YieldOp::create(nb, nloc, rows.getResult(0));
+                });
+            auto inParallel = scf::InParallelOp::create(ib, loc);
+            OpBuilder::InsertionGuard inner(ib);
+            ib.setInsertionPointToEnd(inParallel.getBody());
+            tensor::ParallelInsertSliceOp::create(ib, loc, batches.getResult(0),
+                                                  args[1], offsets, sizes,
+                                                  strides);
+          });
+      it = columnCache.try_emplace(value, loop.getResult(0)).first;
+    }
+    return tensor::ExtractOp::create(ib, it->second, ValueRange{bi, c, t});
+  }
+
   /// Step coordinate → time (the chain runs backwards when reversed).
   Value timeOf(Value p, bool reverse) {
     if (!reverse)
@@ -373,7 +438,7 @@ private:
   const int64_t blockSize;
   Type f32;
   Value batch, len, padded;
-  DenseMap<Value, Value> flatCache;
+  DenseMap<Value, Value> flatCache, columnCache;
 };
 
 } // namespace
@@ -474,7 +539,7 @@ Value Emitter::emitBand(const Chain &chain, Value bi, Value c) {
                                 ib, arith::SubIOp::create(ib, len, idx(1)), p)
                                 .getResult()
                           : p;
-            Value g = tensor::ExtractOp::create(ib, gain, ValueRange{bi, t, c});
+            Value g = column(ib, gain, bi, t, c);
             Value row = arith::AddIOp::create(ib, p, idx(off));
             Value cur = args[0];
             for (int64_t d = 0; d < current; ++d) {
@@ -567,8 +632,7 @@ Value Emitter::emitPost(const Chain &chain, Value bi, Value c) {
                       : p;
         Value prod = cst(1.0);
         for (Value g : gains)
-          prod = arith::MulFOp::create(
-              ib, prod, tensor::ExtractOp::create(ib, g, ValueRange{bi, t, c}));
+          prod = arith::MulFOp::create(ib, prod, column(ib, g, bi, t, c));
         scf::YieldOp::create(
             ib, tensor::InsertOp::create(ib, prod, args[0], ValueRange{p})
                     .getResult());
@@ -658,12 +722,9 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                                   ib, arith::SubIOp::create(ib, len, idx(1)), p)
                                   .getResult()
                             : p;
-          Value delta =
-              scan.getDelta()
-                  ? tensor::ExtractOp::create(ib, scan.getDelta(),
-                                              ValueRange{bi, t, head})
-                        .getResult()
-                  : Value();
+          Value delta = scan.getDelta()
+                            ? column(ib, scan.getDelta(), bi, t, head)
+                            : Value();
           auto inner = scf::ForOp::create(
               ib, zero, idx(keys), one, args,
               [&](OpBuilder &kb, Location kloc, Value n, ValueRange kargs) {
@@ -679,8 +740,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                                                  ValueRange{head, n});
                   break;
                 case 3:
-                  ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
-                                                 ValueRange{bi, t, head});
+                  ld = column(jb, scan.getLogDecay(), bi, t, head);
                   break;
                 default:
                   ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
