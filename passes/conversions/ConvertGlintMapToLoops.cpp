@@ -423,6 +423,13 @@ private:
                          Value tile, ValueRange extraOuts,
                          SmallVectorImpl<SliceWrite> &writes)>
           body);
+  /// A scratch tensor whose every element read is written first: not
+  /// filled (an alloc_tensor of its own, never merged with another).
+  Value uninitialized(OpBuilder &ob, Location loc, ArrayRef<Value> sizes) {
+    SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
+    return bufferization::AllocTensorOp::create(
+        ob, loc, RankedTensorType::get(shape, f32), ValueRange(sizes));
+  }
   /// A zeroed scratch tensor created with `ib` (inside a parallel loop: one
   /// per iteration).
   Value scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes, double fill);
@@ -928,10 +935,14 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
         b, vecType, DenseElementsAttr::get(vecType, b.getF32FloatAttr(1.0f)));
     Value blockCount = arith::DivUIOp::create(b, padded, idx(T));
     Value lrRows = arith::AddIOp::create(b, padded, idx(T + w + 1));
-    Value running = zeros({lrRows, idx(keys)});
-    Value lqOut = zeros({lrRows, idx(keys)});
-    Value dOut =
-        zeros({arith::AddIOp::create(b, blockCount, idx(2)), idx(keys)});
+    // Rows read before they are written: none (a block's first row selects
+    // 1 over the row above; LQ rows at or past L feed no product row; each
+    // row block's D is written by its rows).
+    Value running = uninitialized(b, b.getLoc(), {lrRows, idx(keys)});
+    Value lqOut = uninitialized(b, b.getLoc(), {lrRows, idx(keys)});
+    Value dOut = uninitialized(
+        b, b.getLoc(),
+        {arith::AddIOp::create(b, blockCount, idx(2)), idx(keys)});
     auto rowsLoop = scf::ForOp::create(
         b, idx(T + w - 1), len, one, ValueRange{running, lqOut, dOut},
         [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
@@ -979,9 +990,10 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     // R[j, n] = Σ_d KS[j + d − c0, n] · P[j + d, j], written transposed
     // into rows m·K .. m·K + K − 1.
     int64_t span = T + w - lag; // k − c0 in [0, span)
-    Value ks = zeros({idx(T + w + 1), idx(keys)});
-    Value rtOut =
-        zeros({arith::MulIOp::create(b, blockCount, idx(keys)), idx(T)});
+    Value ks = uninitialized(b, b.getLoc(), {idx(T + w + 1), idx(keys)});
+    Value rtOut = uninitialized(
+        b, b.getLoc(),
+        {arith::MulIOp::create(b, blockCount, idx(keys)), idx(T)});
     auto blocksLoop = scf::ForOp::create(
         b, zero, blockCount, one, ValueRange{rtOut, ks},
         [&](OpBuilder &bb, Location bloc, Value block, ValueRange bargs) {
@@ -1255,7 +1267,8 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
 
         Value d = scratch(ib, {idx(terms)}, 1.0);
         Value firstRow = arith::MulIOp::create(ib, block, idx(keys));
-        Value lqs = scratch(ib, {idx(T), idx(terms)}, 0.0);
+        // Rewritten for the used terms of every row before each product.
+        Value lqs = uninitialized(ib, ib.getLoc(), {idx(T), idx(terms)});
 
         // Rows r0 .. r0 + rows − 1 of the row block at bm: T columns, the
         // used slots' terms summed in registers, then added to the tile.
