@@ -158,7 +158,10 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     product sums `group-channels` channels' K terms in registers before
     it reads and writes the accumulator (once per group, not once per
     channel); reversed chains accumulate in step coordinates and are
-    flipped once.
+    flipped once. A group's channels are prepared in parallel (one per
+    iteration of an `scf.forall`: tables, band, gates, factors), the rows
+    near the diagonal run in the product's forall over column blocks, and
+    the [B, L, C] gates and Δ are read from [B, C, L] copies made once.
 
     `map_attribution` (the attribution method) materialises each channel's
     matrix A_c (branches summed, in time coordinates) and accumulates
