@@ -353,6 +353,25 @@ public:
   /// target[L-1-p, L-1-q] += from[p, q] (step → time coordinates), or with
   /// `abs` target[p, q] += |from[p, q]|.
   Value flipAdd(Value from, Value target, bool abs);
+  /// A loop over the `used` slots of a group from `first`, carrying `init`:
+  /// `body` gets the slot, its channel (`channels[first + slot]`) and the
+  /// carried value, with this emitter's builder inside the loop.
+  Value forEachUsedSlot(Value channels, Value first, Value used, Value init,
+                        function_ref<Value(ImplicitLocOpBuilder &, Value slot,
+                                           Value c, Value carried)>
+                            body) {
+    auto loop = scf::ForOp::create(
+        b, idx(0), used, idx(1), ValueRange{init},
+        [&](OpBuilder &nb, Location loc, Value slot, ValueRange args) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(ib.getInsertionBlock(), ib.getInsertionPoint());
+          Value k = arith::AddIOp::create(ib, first, slot);
+          Value c = tensor::ExtractOp::create(ib, channels, ValueRange{k});
+          scf::YieldOp::create(ib, body(ib, slot, c, args[0]));
+        });
+    return loop.getResult(0);
+  }
   /// The blocked form, first the preparation: the `used` channels
   /// table[first .. first + used) of a scanned chain in the slots of
   /// `tables`, in parallel (one slot per iteration).
@@ -1240,30 +1259,45 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
     return tensor::ExtractSliceOp::create(ib, RankedTensorType::get(shape, f32),
                                           all, offsets, sizes, strides);
   };
+  // For each used slot e and vector h of its keys, term = e·K + h·lanes:
+  // into[row, term] (into[term] without a row) = value(e, h, term, into).
+  auto perTerm = [&](ImplicitLocOpBuilder &ib, Value into,
+                     function_ref<Value(ImplicitLocOpBuilder &, Value, int64_t,
+                                        Value, Value)>
+                         value,
+                     Value row) -> Value {
+    auto slots = scf::ForOp::create(
+        ib, zero, used, one, ValueRange{into},
+        [&](OpBuilder &eb, Location eloc, Value e, ValueRange ea) {
+          ImplicitLocOpBuilder xb(eloc, eb);
+          Value x = ea[0];
+          Value base = arith::MulIOp::create(xb, e, idx(keys));
+          for (int64_t h = 0; h < chunks; ++h) {
+            Value term = arith::AddIOp::create(xb, base, idx(h * lanes));
+            Value v = value(xb, e, h, term, x);
+            x = row ? writeVec(xb, v, x, {row, term})
+                    : writeVec(xb, v, x, {term});
+          }
+          scf::YieldOp::create(xb, x);
+        });
+    return slots.getResult(0);
+  };
   return forEachColumnBlock(
       target, T, {},
       [&](ImplicitLocOpBuilder &ib, Value block, Value c0, Value tile,
           ValueRange, SmallVectorImpl<SliceWrite> &) -> Value {
         // The rows near the diagonal, slot after slot.
-        auto exact = scf::ForOp::create(
-            ib, zero, used, one, ValueRange{tile},
-            [&](OpBuilder &nb, Location nloc, Value e, ValueRange eargs) {
-              ImplicitLocOpBuilder jb(nloc, nb);
-              OpBuilder::InsertionGuard guard(b);
-              b.setInsertionPoint(jb.getInsertionBlock(),
-                                  jb.getInsertionPoint());
-              Value k = arith::AddIOp::create(jb, first, e);
-              Value c = tensor::ExtractOp::create(jb, channels, ValueRange{k});
+        tile = forEachUsedSlot(
+            channels, first, used, tile,
+            [&](ImplicitLocOpBuilder &jb, Value e, Value c, Value cur) {
               BlockedCall call;
               call.kind = BlockedCall::Exact;
               call.scanTables = slice(jb, tables.tables, e);
               call.c0 = c0;
-              Value done = emitScan(chain, bi, c, slice(jb, tables.band, e),
-                                    slice(jb, tables.post, e), eargs[0],
-                                    /*abs=*/false, &call);
-              scf::YieldOp::create(jb, done);
+              return emitScan(chain, bi, c, slice(jb, tables.band, e),
+                              slice(jb, tables.post, e), cur, /*abs=*/false,
+                              &call);
             });
-        tile = exact.getResult(0);
 
         Value d = scratch(ib, {idx(terms)}, 1.0);
         Value firstRow = arith::MulIOp::create(ib, block, idx(keys));
@@ -1327,24 +1361,17 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
                   [&](OpBuilder &sb, Location sloc, Value r, ValueRange sa) {
                     ImplicitLocOpBuilder kb(sloc, sb);
                     Value row = arith::AddIOp::create(kb, bm, r);
-                    auto slots = scf::ForOp::create(
-                        kb, zero, used, one, ValueRange{sa[0]},
-                        [&](OpBuilder &eb, Location eloc, Value e,
-                            ValueRange ea) {
-                          ImplicitLocOpBuilder xb(eloc, eb);
-                          Value x = ea[0];
-                          Value base = arith::MulIOp::create(xb, e, idx(keys));
-                          for (int64_t h = 0; h < chunks; ++h) {
-                            Value term =
-                                arith::AddIOp::create(xb, base, idx(h * lanes));
-                            Value v = arith::MulFOp::create(
-                                xb, readVec(xb, lq, {e, row, idx(h * lanes)}),
-                                readVec(xb, dNow, {term}));
-                            x = writeVec(xb, v, x, {r, term});
-                          }
-                          scf::YieldOp::create(xb, x);
-                        });
-                    scf::YieldOp::create(kb, slots.getResult(0));
+                    scf::YieldOp::create(
+                        kb, perTerm(
+                                kb, sa[0],
+                                [&](ImplicitLocOpBuilder &xb, Value e,
+                                    int64_t h, Value term, Value) {
+                                  return arith::MulFOp::create(
+                                      xb,
+                                      readVec(xb, lq, {e, row, idx(h * lanes)}),
+                                      readVec(xb, dNow, {term}));
+                                },
+                                r));
                   });
               lqsNow = scale.getResult(0);
               Value whole = arith::MulIOp::create(
@@ -1365,24 +1392,16 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
                   });
               cur = singles.getResult(0);
               // d ← d · D[m]: the decays of row block m, for the next one.
-              auto decays = scf::ForOp::create(
-                  jb, zero, used, one, ValueRange{dNow},
-                  [&](OpBuilder &eb, Location eloc, Value e, ValueRange ea) {
-                    ImplicitLocOpBuilder xb(eloc, eb);
-                    Value x = ea[0];
-                    Value base = arith::MulIOp::create(xb, e, idx(keys));
-                    for (int64_t h = 0; h < chunks; ++h) {
-                      Value term =
-                          arith::AddIOp::create(xb, base, idx(h * lanes));
-                      Value v = arith::MulFOp::create(
-                          xb, readVec(xb, x, {term}),
-                          readVec(xb, dm, {e, m, idx(h * lanes)}));
-                      x = writeVec(xb, v, x, {term});
-                    }
-                    scf::YieldOp::create(xb, x);
-                  });
-              scf::YieldOp::create(
-                  jb, ValueRange{cur, decays.getResult(0), lqsNow});
+              Value decays = perTerm(
+                  jb, dNow,
+                  [&](ImplicitLocOpBuilder &xb, Value e, int64_t h, Value term,
+                      Value carried) {
+                    return arith::MulFOp::create(
+                        xb, readVec(xb, carried, {term}),
+                        readVec(xb, dm, {e, m, idx(h * lanes)}));
+                  },
+                  Value());
+              scf::YieldOp::create(jb, ValueRange{cur, decays, lqsNow});
             });
         return rowBlockLoop.getResult(0);
       })[0];
@@ -1582,20 +1601,11 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
           for (const Chain &chain : chains) {
             if (!chain.scan) {
               // A band alone: per channel, in time coordinates.
-              auto slots = scf::ForOp::create(
-                  b, zero, used, one, ValueRange{acc},
-                  [&](OpBuilder &sb, Location sloc, Value s, ValueRange sa) {
-                    ImplicitLocOpBuilder kb(sloc, sb);
-                    OpBuilder::InsertionGuard inner(b);
-                    b.setInsertionPoint(kb.getInsertionBlock(),
-                                        kb.getInsertionPoint());
-                    Value k = arith::AddIOp::create(kb, first, s);
-                    Value c =
-                        tensor::ExtractOp::create(kb, table, ValueRange{k});
-                    scf::YieldOp::create(
-                        kb, e.emitChannel(chain, bi, c, sa[0], false));
+              acc = e.forEachUsedSlot(
+                  table, first, used, acc,
+                  [&](ImplicitLocOpBuilder &, Value, Value c, Value cur) {
+                    return e.emitChannel(chain, bi, c, cur, false);
                   });
-              acc = slots.getResult(0);
               continue;
             }
             GroupTables gt = tables[t++];
