@@ -238,15 +238,7 @@ public:
   Value cst(double v) {
     return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v)));
   }
-  Value zeros(ArrayRef<Value> sizes) {
-    // alloc_tensor, not tensor.empty: CSE must not merge two scratch
-    // tensors of the same size (one read while the other is written), which
-    // would make bufferization copy inside the loops.
-    SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
-    Value empty = bufferization::AllocTensorOp::create(
-        b, RankedTensorType::get(shape, f32), ValueRange(sizes));
-    return linalg::FillOp::create(b, cst(0.0), empty).getResult(0);
-  }
+  Value zeros(ArrayRef<Value> sizes) { return scratch(b, sizes, 0.0); }
   Value zerosSquare() { return zeros({padded, padded}); }
 
   /// `value` as [B, L, C] (channel dims flattened), created once where the
@@ -422,35 +414,28 @@ private:
                                            ArrayRef<bool>{true})
         .getResult();
   }
-  /// What one iteration of forEachColumnBlock writes besides its tile: a
-  /// slice of one of the extra shared outputs.
-  struct SliceWrite {
-    Value source;
-    unsigned output; // index into the extra outputs
-    SmallVector<OpFoldResult> offsets, sizes;
-  };
   /// An scf.forall over the Lp / width blocks of `width` columns of
-  /// `target` (and the extra shared outputs `extra`), block q/2 for even q
-  /// and the (q/2)-th from the end for odd q: block j's rows start at
-  /// j·width, so every contiguous share of the iterations (OpenMP's static
-  /// schedule) holds long and short columns alike. `body` gets the block,
-  /// its first column, its [Lp, width] tile and the extra outputs, returns
-  /// the tile and appends what else it writes. Returns the forall's results.
-  ValueRange forEachColumnBlock(
-      Value target, int64_t width, ValueRange extra,
-      function_ref<Value(ImplicitLocOpBuilder &, Value block, Value c0,
-                         Value tile, ValueRange extraOuts,
-                         SmallVectorImpl<SliceWrite> &writes)>
-          body);
+  /// `target`, block q/2 for even q and the (q/2)-th from the end for odd
+  /// q: block j's rows start at j·width, so every contiguous share of the
+  /// iterations (OpenMP's static schedule) holds long and short columns
+  /// alike. `body` gets the block, its first column and its [Lp, width]
+  /// tile, and returns the tile. Returns the new target.
+  Value
+  forEachColumnBlock(Value target, int64_t width,
+                     function_ref<Value(ImplicitLocOpBuilder &, Value block,
+                                        Value c0, Value tile)>
+                         body);
   /// A scratch tensor whose every element read is written first: not
-  /// filled (an alloc_tensor of its own, never merged with another).
+  /// filled. An alloc_tensor, not tensor.empty: CSE must not merge two
+  /// scratch tensors of the same size (one read while the other is
+  /// written), which would make bufferization copy inside the loops.
   Value uninitialized(OpBuilder &ob, Location loc, ArrayRef<Value> sizes) {
     SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
     return bufferization::AllocTensorOp::create(
         ob, loc, RankedTensorType::get(shape, f32), ValueRange(sizes));
   }
-  /// A zeroed scratch tensor created with `ib` (inside a parallel loop: one
-  /// per iteration).
+  /// A scratch tensor filled with `fill`, created with `ib` (inside a
+  /// parallel loop: one per iteration).
   Value scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes, double fill);
   /// Iteration q of a forall over `count` blocks whose work shrinks with
   /// the block index: q/2 when q is even, the (q/2)-th from the end when odd,
@@ -733,13 +718,13 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
           b, scan.getBonus(), ValueRange{head, idx(n)}));
 
   // Per step p: E = exp(g·Δ), KD = k·Δ, Q = q, in step coordinates.
-  // The blocked form reads decays up to W + 1 rows past the last block.
-  Value rowsTotal =
-      arith::AddIOp::create(b, padded, idx(lanes + (blocked ? w + 1 : 0)));
   bool exactOnly = blocked && blocked->kind == BlockedCall::Exact;
-  Value tables =
-      exactOnly ? blocked->scanTables : zeros({rowsTotal, idx(3 * keys)});
+  Value tables = blocked ? blocked->scanTables : Value();
   if (!exactOnly) {
+    // The blocked form reads decays up to W + 1 rows past the last block.
+    Value rowsTotal =
+        arith::AddIOp::create(b, padded, idx(lanes + (blocked ? w + 1 : 0)));
+    tables = zeros({rowsTotal, idx(3 * keys)});
     auto loop = scf::ForOp::create(
         b, zero, len, one, ValueRange{tables},
         [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
@@ -1090,24 +1075,19 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
   }
   // Column blocks write disjoint columns: an scf.forall, on the CPU's
   // threads.
-  return forEachColumnBlock(target, lanes, {},
-                            [&](ImplicitLocOpBuilder &ib, Value block, Value j0,
-                                Value tile, ValueRange,
-                                SmallVectorImpl<SliceWrite> &) -> Value {
-                              return columnBlock(ib, j0, tile, zero, len);
-                            })[0];
+  return forEachColumnBlock(
+      target, lanes,
+      [&](ImplicitLocOpBuilder &ib, Value, Value j0, Value tile) -> Value {
+        return columnBlock(ib, j0, tile, zero, len);
+      });
 }
 
-ValueRange Emitter::forEachColumnBlock(
-    Value target, int64_t width, ValueRange extra,
-    function_ref<Value(ImplicitLocOpBuilder &, Value, Value, Value, ValueRange,
-                       SmallVectorImpl<SliceWrite> &)>
-        body) {
+Value Emitter::forEachColumnBlock(
+    Value target, int64_t width,
+    function_ref<Value(ImplicitLocOpBuilder &, Value, Value, Value)> body) {
   Value blockCount = arith::DivUIOp::create(b, padded, idx(width));
-  SmallVector<Value> outs = {target};
-  llvm::append_range(outs, extra);
   auto forall = scf::ForallOp::create(
-      b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount}, outs,
+      b, b.getLoc(), ArrayRef<OpFoldResult>{blockCount}, ValueRange{target},
       /*mapping=*/std::nullopt,
       [&](OpBuilder &fb, Location loc, ValueRange args) {
         ImplicitLocOpBuilder ib(loc, fb);
@@ -1119,27 +1099,19 @@ ValueRange Emitter::forEachColumnBlock(
         SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
         Value tile =
             tensor::ExtractSliceOp::create(ib, out, offsets, sizes, strides);
-        SmallVector<SliceWrite> writes;
-        Value done = body(ib, block, c0, tile, args.drop_front(2), writes);
+        Value done = body(ib, block, c0, tile);
         auto inParallel = scf::InParallelOp::create(ib, loc);
         OpBuilder::InsertionGuard guard(ib);
         ib.setInsertionPointToEnd(inParallel.getBody());
         tensor::ParallelInsertSliceOp::create(ib, loc, done, out, offsets,
                                               sizes, strides);
-        for (SliceWrite &w : writes) {
-          SmallVector<OpFoldResult> ones(w.offsets.size(), ib.getIndexAttr(1));
-          tensor::ParallelInsertSliceOp::create(
-              ib, loc, w.source, args[2 + w.output], w.offsets, w.sizes, ones);
-        }
       });
-  return forall.getResults();
+  return forall.getResult(0);
 }
 
 Value Emitter::scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes,
                        double fill) {
-  SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
-  Value empty = bufferization::AllocTensorOp::create(
-      ib, RankedTensorType::get(shape, f32), ValueRange(sizes));
+  Value empty = uninitialized(ib, ib.getLoc(), sizes);
   Value v = arith::ConstantOp::create(ib, ib.getF32FloatAttr(float(fill)));
   return linalg::FillOp::create(ib, v, empty).getResult(0);
 }
@@ -1283,9 +1255,9 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
     return slots.getResult(0);
   };
   return forEachColumnBlock(
-      target, T, {},
-      [&](ImplicitLocOpBuilder &ib, Value block, Value c0, Value tile,
-          ValueRange, SmallVectorImpl<SliceWrite> &) -> Value {
+      target, T,
+      [&](ImplicitLocOpBuilder &ib, Value block, Value c0,
+          Value tile) -> Value {
         // The rows near the diagonal, slot after slot.
         tile = forEachUsedSlot(
             channels, first, used, tile,
@@ -1404,7 +1376,7 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
               scf::YieldOp::create(jb, ValueRange{cur, decays, lqsNow});
             });
         return rowBlockLoop.getResult(0);
-      })[0];
+      });
 }
 
 namespace {
