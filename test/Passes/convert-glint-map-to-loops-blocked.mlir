@@ -11,7 +11,9 @@
 // the 64-column blocks that runs the recurrence near the diagonal for
 // each used slot and adds the rows below as products of 4 rows × 4
 // vectors, the used slots' 16 terms each summed in registers before the
-// tile is read and written.
+// tile is read and written. The accumulator is blocked ([Lp / 64, Lp, 64],
+// each column block's rows contiguous) and added into an [Lp, Lp] one
+// after the last group.
 // CHECK-LABEL: func.func @mamba
 // CHECK: arith.constant 63 : index
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %c1{{.*}} iter_args
@@ -27,7 +29,10 @@
 // CHECK: scf.for %{{.*}} = %{{.*}} to %[[TERMS]] step %c1{{.*}} iter_args
 // CHECK-COUNT-16: vector.fma
 // CHECK: scf.yield
-// CHECK: tensor.parallel_insert_slice %{{.*}} [%{{.*}}, 64] [1, 1] : tensor<?x64xf32> into tensor<?x?xf32>
+// CHECK: tensor.parallel_insert_slice %{{.*}}[%{{.*}}, 0, 0] [1, %{{.*}}, 64] [1, 1, 1] : tensor<?x64xf32> into tensor<?x?x?xf32>
+// CHECK: %[[BLOCK:.*]] = arith.divui %{{.*}}, %c64
+// CHECK: %[[COLUMN:.*]] = arith.remui %{{.*}}, %c64
+// CHECK: tensor.extract %{{.*}}[%[[BLOCK]], %{{.*}}, %[[COLUMN]]] : tensor<?x?x?xf32>
 // CHECK-NOT: glint.map
 // CHECK: return
 // The unblocked form: one channel at a time, no products.
