@@ -205,12 +205,14 @@ struct GroupTables {
 
 /// How emitScan serves the blocked form: `Prepare` computes a channel's
 /// tables and its row factors, decays and column factors (returned in the
-/// fields); `Exact` runs the recurrence for the rows near the diagonal of
-/// the column block at `c0` from given tables, into a [Lp, T] tile.
+/// fields), written over the given slices of its group's tables; `Exact` runs
+/// the recurrence for the rows near the diagonal of the column block at `c0`
+/// from given tables, into a [Lp, T] tile.
 struct BlockedCall {
   enum Kind { Prepare, Exact } kind;
   Value scanTables, c0;       // Exact
-  Value lq, d, rt, tablesOut; // Prepare's results
+  Value lq, d, rt, tablesOut; // Prepare's results, written into these:
+  Value lqInto, dInto, rtInto, tablesInto;
 };
 
 /// Emits the loops of one map consumer.
@@ -460,6 +462,8 @@ private:
                      function_ref<Value(ImplicitLocOpBuilder &, Value block,
                                         Value c0, Value tile)>
                          body);
+  /// One slot's slice of a group table ([G, ...] → [...]); null for null.
+  Value slotOf(ImplicitLocOpBuilder &ib, Value all, Value slot);
   /// A scratch tensor whose every element read is written first: not
   /// filled. An alloc_tensor, not tensor.empty: CSE must not merge two
   /// scratch tensors of the same size (one read while the other is
@@ -763,10 +767,12 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
   bool exactOnly = blocked && blocked->kind == BlockedCall::Exact;
   Value tables = blocked ? blocked->scanTables : Value();
   if (!exactOnly) {
-    // The blocked form reads decays up to W + 1 rows past the last block.
-    Value rowsTotal =
-        arith::AddIOp::create(b, padded, idx(lanes + (blocked ? w + 1 : 0)));
-    tables = zeros({rowsTotal, idx(3 * keys)});
+    // The blocked form writes into its group's tables, zeroed once: the
+    // rows at or past L it reads (decays up to W + 1 rows past the last
+    // block) stay zero.
+    tables = blocked ? blocked->tablesInto
+                     : zeros({arith::AddIOp::create(b, padded, idx(lanes)),
+                              idx(3 * keys)});
     auto loop = scf::ForOp::create(
         b, zero, len, one, ValueRange{tables},
         [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
@@ -985,10 +991,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     // 1 over the row above; LQ rows at or past L feed no product row; each
     // row block's D is written by its rows).
     Value running = uninitialized(b, b.getLoc(), {lrRows, idx(keys)});
-    Value lqOut = uninitialized(b, b.getLoc(), {lrRows, idx(keys)});
-    Value dOut = uninitialized(
-        b, b.getLoc(),
-        {arith::AddIOp::create(b, blockCount, idx(2)), idx(keys)});
+    Value lqOut = blocked->lqInto, dOut = blocked->dInto;
     auto rowsLoop = scf::ForOp::create(
         b, idx(T + w - 1), len, one, ValueRange{running, lqOut, dOut},
         [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
@@ -1037,9 +1040,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     // into rows m·K .. m·K + K − 1.
     int64_t span = T + w - lag; // k − c0 in [0, span)
     Value ks = uninitialized(b, b.getLoc(), {idx(T + w + 1), idx(keys)});
-    Value rtOut = uninitialized(
-        b, b.getLoc(),
-        {arith::MulIOp::create(b, blockCount, idx(keys)), idx(T)});
+    Value rtOut = blocked->rtInto;
     auto blocksLoop = scf::ForOp::create(
         b, zero, blockCount, one, ValueRange{rtOut, ks},
         [&](OpBuilder &bb, Location bloc, Value block, ValueRange bargs) {
@@ -1167,6 +1168,21 @@ Value Emitter::scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes,
   return linalg::FillOp::create(ib, v, empty).getResult(0);
 }
 
+Value Emitter::slotOf(ImplicitLocOpBuilder &ib, Value all, Value slot) {
+  if (!all)
+    return Value();
+  auto type = cast<RankedTensorType>(all.getType());
+  SmallVector<OpFoldResult> offsets(type.getRank(), ib.getIndexAttr(0));
+  offsets[0] = slot;
+  SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(1)};
+  for (int64_t d = 1; d < type.getRank(); ++d)
+    sizes.push_back(tensor::DimOp::create(ib, all, d).getResult());
+  SmallVector<OpFoldResult> strides(type.getRank(), ib.getIndexAttr(1));
+  SmallVector<int64_t> shape(type.getRank() - 1, ShapedType::kDynamic);
+  return tensor::ExtractSliceOp::create(ib, RankedTensorType::get(shape, f32),
+                                        all, offsets, sizes, strides);
+}
+
 Value Emitter::pairedBlock(ImplicitLocOpBuilder &ib, Value q, Value count) {
   Value half = arith::DivUIOp::create(ib, q, idx(2));
   Value odd =
@@ -1217,6 +1233,11 @@ void Emitter::emitGroupPrepare(const Chain &chain, Value bi, Value channels,
         Value post = emitPost(chain, bi, c);
         BlockedCall call;
         call.kind = BlockedCall::Prepare;
+        // Written in place: the slot's slices of the group's tables.
+        call.lqInto = slotOf(ib, args[1], slot);
+        call.dInto = slotOf(ib, args[2], slot);
+        call.rtInto = slotOf(ib, args[3], slot);
+        call.tablesInto = slotOf(ib, args[4], slot);
         emitScan(chain, bi, c, band, post, Value(), /*abs=*/false, &call);
         SmallVector<Value> sources = {call.lq, call.d, call.rt, call.tablesOut,
                                       band};
@@ -1267,21 +1288,6 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
       b, arith::AddIOp::create(b, len, idx(T - w)), idx(T));
   Value usedTerms = arith::MulIOp::create(b, used, idx(keys));
   Value lq = tables.lq, rt = tables.rt, dm = tables.d;
-  // One slot's [rows, columns] slice of a group table.
-  auto slice = [&](ImplicitLocOpBuilder &ib, Value all, Value slot) -> Value {
-    if (!all)
-      return Value();
-    auto type = cast<RankedTensorType>(all.getType());
-    SmallVector<OpFoldResult> offsets(type.getRank(), ib.getIndexAttr(0));
-    offsets[0] = slot;
-    SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(1)};
-    for (int64_t d = 1; d < type.getRank(); ++d)
-      sizes.push_back(tensor::DimOp::create(ib, all, d).getResult());
-    SmallVector<OpFoldResult> strides(type.getRank(), ib.getIndexAttr(1));
-    SmallVector<int64_t> shape(type.getRank() - 1, ShapedType::kDynamic);
-    return tensor::ExtractSliceOp::create(ib, RankedTensorType::get(shape, f32),
-                                          all, offsets, sizes, strides);
-  };
   // For each used slot e and vector h of its keys, term = e·K + h·lanes:
   // into[row, term] (into[term] without a row) = value(e, h, term, into).
   auto perTerm = [&](ImplicitLocOpBuilder &ib, Value into,
@@ -1315,10 +1321,10 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
             [&](ImplicitLocOpBuilder &jb, Value e, Value c, Value cur) {
               BlockedCall call;
               call.kind = BlockedCall::Exact;
-              call.scanTables = slice(jb, tables.tables, e);
+              call.scanTables = slotOf(jb, tables.tables, e);
               call.c0 = c0;
-              return emitScan(chain, bi, c, slice(jb, tables.band, e),
-                              slice(jb, tables.post, e), cur, /*abs=*/false,
+              return emitScan(chain, bi, c, slotOf(jb, tables.band, e),
+                              slotOf(jb, tables.post, e), cur, /*abs=*/false,
                               &call);
             });
 
