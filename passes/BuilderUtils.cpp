@@ -63,3 +63,27 @@ Value mlir::glint::laneSums(OpBuilder &b, Location loc,
     order[source] = j;
   return vector::ShuffleOp::create(b, loc, lanes, lanes, order);
 }
+
+SmallVector<Value> mlir::glint::transposeSquare(OpBuilder &b, Location loc,
+                                                ArrayRef<Value> rows) {
+  int64_t w = rows.size();
+  assert(llvm::isPowerOf2_64(w) &&
+         cast<VectorType>(rows.front().getType()).getNumElements() == w);
+  SmallVector<Value> m(rows.begin(), rows.end());
+  for (int64_t bit = 1; bit < w; bit *= 2) {
+    SmallVector<int64_t> low, high; // the new rows i and i + bit
+    for (int64_t k = 0; k < w; ++k) {
+      bool set = k & bit;
+      low.push_back(set ? w + k - bit : k);
+      high.push_back(set ? w + k : k + bit);
+    }
+    for (int64_t i = 0; i < w; ++i) {
+      if (i & bit)
+        continue;
+      Value x = m[i], y = m[i + bit];
+      m[i] = vector::ShuffleOp::create(b, loc, x, y, low);
+      m[i + bit] = vector::ShuffleOp::create(b, loc, x, y, high);
+    }
+  }
+  return m;
+}

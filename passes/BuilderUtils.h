@@ -103,6 +103,15 @@ inline Value addLanes(OpBuilder &b, Location loc, Value x) {
 /// shuffles for K vectors, against K horizontal reductions.
 Value laneSums(OpBuilder &b, Location loc, ArrayRef<Value> vectors);
 
+/// The transpose of the square matrix whose rows are `rows` (W vectors of W
+/// lanes, W a power of two): log2(W) levels of W two-source shuffles, level
+/// b swapping the off-diagonal b × b blocks of each pair of rows b apart
+/// (element (i, k) with bit b clear in i and set in k trades places with
+/// (i + b, k − b)); after every bit, (i, k) is at (k, i). W log2(W)
+/// shuffles, against W² lane extracts and inserts.
+SmallVector<Value> transposeSquare(OpBuilder &b, Location loc,
+                                   ArrayRef<Value> rows);
+
 /// The short builders that the lowering classes of the vectorising passes
 /// share, all at the location of the op being lowered; each class derives
 /// from it and adds its own.

@@ -31,6 +31,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/GlintOps.h"
+#include "passes/BuilderUtils.h"
 #include "passes/conversions/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -1068,35 +1069,45 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                 scf::YieldOp::create(jb, next);
               });
           Value ksNow = suffix.getResults().back();
+          // `lanes` columns at a time: per vector of keys, their `lanes`
+          // vectors of R (one per column) transposed in registers into one
+          // vector of columns per key, written as rows of rt.
           auto columns = scf::ForOp::create(
-              ib, zero, idx(T), one, ValueRange{bargs[0]},
-              [&](OpBuilder &nb, Location nloc, Value jj, ValueRange cargs) {
+              ib, zero, idx(T), idx(lanes), ValueRange{bargs[0]},
+              [&](OpBuilder &nb, Location nloc, Value jj0, ValueRange cargs) {
                 ImplicitLocOpBuilder jb(nloc, nb);
-                Value j = arith::AddIOp::create(jb, c0, jj);
                 Value cur = cargs[0];
-                SmallVector<Value> taps;
-                for (int64_t d = 0; d < w; ++d) {
-                  Value row = arith::AddIOp::create(jb, j, idx(d + off));
-                  taps.push_back(vector::BroadcastOp::create(
-                      jb, vecType,
-                      tensor::ExtractOp::create(jb, band,
-                                                ValueRange{row, idx(d)})));
+                SmallVector<SmallVector<Value>> taps;
+                for (int64_t l = 0; l < lanes; ++l) {
+                  Value j = arith::AddIOp::create(
+                      jb, c0, arith::AddIOp::create(jb, jj0, idx(l)));
+                  taps.emplace_back();
+                  for (int64_t d = 0; d < w; ++d) {
+                    Value row = arith::AddIOp::create(jb, j, idx(d + off));
+                    taps.back().push_back(vector::BroadcastOp::create(
+                        jb, vecType,
+                        tensor::ExtractOp::create(jb, band,
+                                                  ValueRange{row, idx(d)})));
+                  }
                 }
                 for (int64_t h = 0; h < chunks; ++h) {
-                  Value acc = zeroVec;
-                  for (int64_t d = 0; d < w; ++d) {
-                    Value at = arith::AddIOp::create(jb, jj, idx(d));
-                    acc = vector::FMAOp::create(
-                        jb, taps[d], readVec(jb, ksNow, {at, idx(h * lanes)}),
-                        acc);
-                  }
+                  SmallVector<Value> perColumn;
                   for (int64_t l = 0; l < lanes; ++l) {
-                    Value lane = vector::ExtractOp::create(
-                        jb, acc, ArrayRef<int64_t>{l});
+                    Value acc = zeroVec;
+                    for (int64_t d = 0; d < w; ++d) {
+                      Value at = arith::AddIOp::create(jb, jj0, idx(l + d));
+                      acc = vector::FMAOp::create(
+                          jb, taps[l][d],
+                          readVec(jb, ksNow, {at, idx(h * lanes)}), acc);
+                    }
+                    perColumn.push_back(acc);
+                  }
+                  SmallVector<Value> perKey =
+                      transposeSquare(jb, jb.getLoc(), perColumn);
+                  for (int64_t n = 0; n < lanes; ++n) {
                     Value row =
-                        arith::AddIOp::create(jb, firstKey, idx(h * lanes + l));
-                    cur = tensor::InsertOp::create(jb, lane, cur,
-                                                   ValueRange{row, jj});
+                        arith::AddIOp::create(jb, firstKey, idx(h * lanes + n));
+                    cur = writeVec(jb, perKey[n], cur, {row, jj0});
                   }
                 }
                 scf::YieldOp::create(jb, cur);
