@@ -785,6 +785,46 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
           Value delta = scan.getDelta()
                             ? column(ib, scan.getDelta(), bi, t, head)
                             : Value();
+          if (blocked) {
+            // The keys fill whole vectors: a vector of keys at a time.
+            auto vecType = VectorType::get({lanes}, f32);
+            auto splat = [&](Value x) -> Value {
+              return vector::BroadcastOp::create(ib, vecType, x);
+            };
+            Value cur = args[0];
+            for (int64_t h = 0; h < keys / lanes; ++h) {
+              Value n0 = idx(h * lanes);
+              Value ld;
+              switch (decayType.getRank()) {
+              case 1:
+                ld = splat(tensor::ExtractOp::create(ib, scan.getLogDecay(),
+                                                     ValueRange{head}));
+                break;
+              case 2:
+                ld = readVec(ib, scan.getLogDecay(), {head, n0});
+                break;
+              case 3:
+                ld = splat(column(ib, scan.getLogDecay(), bi, t, head));
+                break;
+              default:
+                ld = readVec(ib, scan.getLogDecay(), {bi, t, head, n0});
+                break;
+              }
+              Value k = readVec(ib, scan.getK(), {bi, t, group, n0});
+              if (delta) {
+                ld = arith::MulFOp::create(ib, ld, splat(delta));
+                k = arith::MulFOp::create(ib, k, splat(delta));
+              }
+              Value q = scan.getQ()
+                            ? readVec(ib, scan.getQ(), {bi, t, group, n0})
+                            : splat(cst(1.0));
+              cur = writeVec(ib, math::ExpOp::create(ib, ld), cur, {p, n0});
+              cur = writeVec(ib, k, cur, {p, idx(keys + h * lanes)});
+              cur = writeVec(ib, q, cur, {p, idx(2 * keys + h * lanes)});
+            }
+            scf::YieldOp::create(ib, cur);
+            return;
+          }
           auto inner = scf::ForOp::create(
               ib, zero, idx(keys), one, args,
               [&](OpBuilder &kb, Location kloc, Value n, ValueRange kargs) {
