@@ -1329,7 +1329,14 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
                                 const GroupTables &tables, Value target) {
   int64_t T = blockSize, keys = tables.keys, w = tables.width;
   int64_t terms = tables.size * keys, vectors = T / lanes,
-          chunks = keys / lanes, tileRows = std::max<int64_t>(16 / vectors, 1);
+          chunks = keys / lanes;
+  // A product's rows: as many accumulators as fit the vector registers
+  // beside the column factors and one broadcast row factor (32 registers
+  // with 16 lanes, AVX-512; 16 with fewer, AVX2: 4 rows there spilled
+  // accumulators in the inner loop), at most 4 rows.
+  int64_t registers = lanes >= 16 ? 32 : 16;
+  int64_t tileRows =
+      std::clamp<int64_t>((registers - vectors - 1) / vectors, 1, 4);
   auto vecType = VectorType::get({lanes}, f32);
   Value zero = idx(0), one = idx(1);
   Value zeroVec = arith::ConstantOp::create(

@@ -1,6 +1,7 @@
 // RUN: glint-opt %s -convert-glint-map-to-loops | FileCheck %s
 // RUN: glint-opt %s -convert-glint-map-to-loops=group-channels=0 | FileCheck %s --check-prefix=UNBLOCKED
 // RUN: not glint-opt %s -convert-glint-map-to-loops=group-channels=-1 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: glint-opt %s -convert-glint-map-to-loops=vector-width=8 | FileCheck %s --check-prefix=AVX2
 
 // Tests the blocked form of a linear aggregate (mean) of a Mamba-1 layer
 // whose 16 keys fill a vector: accumulators padded to blocks of 64
@@ -40,6 +41,14 @@
 // UNBLOCKED-NOT: step %c4
 // UNBLOCKED: return
 // BAD: group-channels must not be negative, not -1
+// With 8 lanes (AVX2's 16 vector registers) a product takes 2 rows × 4
+// vectors: 8 accumulators beside 4 column factors and a row factor (4 rows
+// spilled accumulators in the inner loop there).
+// AVX2-LABEL: func.func @mamba
+// AVX2: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c2{{.*}} iter_args({{.*}}) -> (tensor<?x32xf32>, tensor<?x?xf32>)
+// AVX2: scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+// AVX2-COUNT-8: vector.fma %{{.*}} : vector<8xf32>
+// AVX2-NEXT: scf.yield
 func.func @mamba(%x: tensor<?x?x12xf32>, %w: tensor<12x4xf32>, %xc: tensor<?x?x12xf32>,
     %q: tensor<?x?x1x16xf32>, %k: tensor<?x?x1x16xf32>, %a: tensor<12x16xf32>,
     %dt: tensor<?x?x12xf32>, %d: tensor<12xf32>, %z: tensor<?x?x12xf32>) -> tensor<?x?x?xf32> {
