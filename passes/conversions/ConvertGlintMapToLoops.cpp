@@ -248,8 +248,20 @@ public:
   /// [Lp, Lp] accumulator are pages apart, which the prefetchers do not
   /// follow: its read-modify-writes missed the caches).
   Value zerosBlocked() {
-    return zeros({arith::DivUIOp::create(b, padded, idx(blockSize)), padded,
-                  idx(blockSize)});
+    return zeros({arith::DivUIOp::create(b, padded, idx(accBlock())), padded,
+                  idx(accBlock())});
+  }
+  /// The columns of a blocked accumulator's block: the blocked form's
+  /// blocks, else one vector.
+  int64_t accBlock() const { return blockSize > 0 ? blockSize : lanes; }
+  /// The indices of entry (p, q) of an [Lp, Lp] or a blocked accumulator.
+  SmallVector<Value> at(OpBuilder &ob, Location loc, Value acc, Value p,
+                        Value q) {
+    if (cast<RankedTensorType>(acc.getType()).getRank() != 3)
+      return {p, q};
+    Value width = arith::ConstantIndexOp::create(ob, loc, accBlock());
+    return {arith::DivUIOp::create(ob, loc, q, width), p,
+            arith::RemUIOp::create(ob, loc, q, width)};
   }
 
   /// `value` as [B, L, C] (channel dims flattened), created once where the
@@ -498,7 +510,7 @@ Value Emitter::emitChannel(ArrayRef<Chain> chains, Value bi, Value c,
                            Value target, bool abs) {
   if (chains.size() > 1 && abs) {
     // |A + B| is not |A| + |B|: materialise the sum first.
-    Value sum = zerosSquare();
+    Value sum = zerosBlocked();
     for (const Chain &chain : chains)
       sum = emitChain(chain, bi, c, sum, /*abs=*/false);
     return flipAdd(sum, target, /*abs=*/true);
@@ -517,7 +529,7 @@ Value Emitter::emitChain(const Chain &chain, Value bi, Value c, Value target,
   if (!chain.reverse)
     return emitScan(chain, bi, c, band, post, target, abs);
   // The vector kernel writes step coordinates; flip them into place.
-  Value steps = emitScan(chain, bi, c, band, post, zerosSquare(), abs);
+  Value steps = emitScan(chain, bi, c, band, post, zerosBlocked(), abs);
   return flipAdd(steps, target, /*abs=*/false);
 }
 
@@ -526,7 +538,6 @@ Value Emitter::emitChain(const Chain &chain, Value bi, Value c, Value target,
 /// done here: a chain that is not reversed never calls this with flip.
 Value Emitter::addInto(Value from, Value target, bool flip, bool abs) {
   Value zero = idx(0), one = idx(1);
-  bool blockedFrom = cast<RankedTensorType>(from.getType()).getRank() == 3;
   auto rows = scf::ForOp::create(
       b, zero, len, one, ValueRange{target},
       [&](OpBuilder &nb, Location loc, Value p, ValueRange rowArgs) {
@@ -535,15 +546,8 @@ Value Emitter::addInto(Value from, Value target, bool flip, bool abs) {
             rb, zero, len, one, rowArgs,
             [&](OpBuilder &cb, Location cloc, Value q, ValueRange colArgs) {
               ImplicitLocOpBuilder ib(cloc, cb);
-              Value v =
-                  blockedFrom
-                      ? tensor::ExtractOp::create(
-                            ib, from,
-                            ValueRange{
-                                arith::DivUIOp::create(ib, q, idx(blockSize)),
-                                p,
-                                arith::RemUIOp::create(ib, q, idx(blockSize))})
-                      : tensor::ExtractOp::create(ib, from, ValueRange{p, q});
+              Value v = tensor::ExtractOp::create(
+                  ib, from, at(ib, ib.getLoc(), from, p, q));
               Value r = p, s = q;
               if (abs)
                 v = math::AbsFOp::create(ib, v);
@@ -553,10 +557,10 @@ Value Emitter::addInto(Value from, Value target, bool flip, bool abs) {
                 s = arith::SubIOp::create(ib, last, q);
               }
               Value t = colArgs[0];
-              Value old = tensor::ExtractOp::create(ib, t, ValueRange{r, s});
+              SmallVector<Value> into = at(ib, ib.getLoc(), t, r, s);
+              Value old = tensor::ExtractOp::create(ib, t, into);
               Value sum = arith::AddFOp::create(ib, old, v);
-              Value next =
-                  tensor::InsertOp::create(ib, sum, t, ValueRange{r, s});
+              Value next = tensor::InsertOp::create(ib, sum, t, into);
               scf::YieldOp::create(ib, next);
             });
         scf::YieldOp::create(rb, cols.getResult(0));
@@ -729,9 +733,10 @@ Value Emitter::emitBandOnly(const Chain &chain, Value band, Value post,
             r = arith::SubIOp::create(ib, last, p);
             col = arith::SubIOp::create(ib, last, col);
           }
-          Value old = tensor::ExtractOp::create(ib, cur, ValueRange{r, col});
+          SmallVector<Value> into = at(ib, ib.getLoc(), cur, r, col);
+          Value old = tensor::ExtractOp::create(ib, cur, into);
           cur = tensor::InsertOp::create(ib, arith::AddFOp::create(ib, old, v),
-                                         cur, ValueRange{r, col});
+                                         cur, into);
         }
         scf::YieldOp::create(ib, cur);
       });
@@ -1163,7 +1168,25 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
         b, zero, padded, idx(lanes), ValueRange{target},
         [&](OpBuilder &nb, Location loc, Value j0, ValueRange blockArgs) {
           ImplicitLocOpBuilder ib(loc, nb);
-          scf::YieldOp::create(ib, columnBlock(ib, j0, blockArgs[0], j0, len));
+          Value acc = blockArgs[0];
+          if (cast<RankedTensorType>(acc.getType()).getRank() != 3) {
+            scf::YieldOp::create(ib, columnBlock(ib, j0, acc, j0, len));
+            return;
+          }
+          // A blocked accumulator: the block's [Lp, lanes] tile.
+          SmallVector<OpFoldResult> offsets = {
+              arith::DivUIOp::create(ib, j0, idx(lanes)).getResult(),
+              ib.getIndexAttr(0), ib.getIndexAttr(0)};
+          SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(1), padded,
+                                             ib.getIndexAttr(lanes)};
+          SmallVector<OpFoldResult> strides(3, ib.getIndexAttr(1));
+          Value tile = tensor::ExtractSliceOp::create(
+              ib, RankedTensorType::get({ShapedType::kDynamic, lanes}, f32),
+              acc, offsets, sizes, strides);
+          Value done = columnBlock(ib, j0, tile, zero, len);
+          scf::YieldOp::create(ib, tensor::InsertSliceOp::create(
+                                       ib, done, acc, offsets, sizes, strides)
+                                       .getResult());
         });
     return blocks.getResult(0);
   }
@@ -1192,6 +1215,8 @@ Value Emitter::forEachColumnBlock(
         SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(width)};
         bool blockedTarget =
             cast<RankedTensorType>(out.getType()).getRank() == 3;
+        assert((!blockedTarget || width == accBlock()) &&
+               "a blocked accumulator's blocks are the column blocks");
         if (blockedTarget) {
           // A blocked accumulator's block is one contiguous [Lp, width].
           offsets = {block, ib.getIndexAttr(0), ib.getIndexAttr(0)};
@@ -1633,7 +1658,8 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
               rb, zero, len, one, rargs,
               [&](OpBuilder &cb, Location cloc, Value j, ValueRange cargs) {
                 ImplicitLocOpBuilder jb(cloc, cb);
-                Value v = tensor::ExtractOp::create(jb, acc, ValueRange{i, j});
+                Value v = tensor::ExtractOp::create(
+                    jb, acc, e.at(jb, jb.getLoc(), acc, i, j));
                 if (scale != 1.0)
                   v = arith::MulFOp::create(
                       jb, v,
@@ -1663,7 +1689,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
     SmallVector<Value> init = {e.zerosBlocked()};
     if (reversed)
       init.push_back(e.zerosBlocked());
-    init.push_back(e.zerosSquare());
+    init.push_back(e.zerosBlocked());
     // Per scanned chain, its group tables, carried through the groups.
     SmallVector<GroupTables> tables;
     auto fields = [](GroupTables &t) {
@@ -1737,7 +1763,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
           scf::YieldOp::create(ib, store(ib, out, bargs[0], {bi}));
           return;
         }
-        Value init = full ? bargs[0] : e.zerosSquare();
+        Value init = full ? bargs[0] : e.zerosBlocked();
         auto channels = scf::ForOp::create(
             ib, zero, e.idx(selected.size()), one, ValueRange{init},
             [&](OpBuilder &cb, Location cloc, Value k, ValueRange cargs) {
@@ -1748,7 +1774,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
               b.setInsertionPoint(jb.getInsertionBlock(),
                                   jb.getInsertionPoint());
               if (full) {
-                Value acc = e.emitChannel(chains, bi, c, e.zerosSquare(), abs);
+                Value acc = e.emitChannel(chains, bi, c, e.zerosBlocked(), abs);
                 Value res = store(b, acc, cargs[0], {bi, k});
                 scf::YieldOp::create(b, res);
               } else {
@@ -1811,13 +1837,18 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
         OpBuilder::InsertionGuard outer(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         Value column = e.zeros({len});
+        // The channel matrices and the sum are blocked accumulators
+        // (zerosBlocked): block after block, a block's rows contiguous.
+        int64_t width = e.accBlock();
+        Value blocks = arith::DivUIOp::create(
+            ib, arith::AddIOp::create(ib, len, e.idx(width - 1)), e.idx(width));
         auto channels = scf::ForOp::create(
-            ib, zero, e.idx(count), one, ValueRange{e.zerosSquare()},
+            ib, zero, e.idx(count), one, ValueRange{e.zerosBlocked()},
             [&](OpBuilder &cb, Location cloc, Value c, ValueRange cargs) {
               OpBuilder::InsertionGuard guard(b);
               b.setInsertionPoint(cb.getInsertionBlock(),
                                   cb.getInsertionPoint());
-              Value m = e.emitChannel(chains, bi, c, e.zerosSquare(), false);
+              Value m = e.emitChannel(chains, bi, c, e.zerosBlocked(), false);
               // x[b, :, c] as a contiguous row.
               auto copy = scf::ForOp::create(
                   b, zero, len, one, ValueRange{column},
@@ -1831,38 +1862,51 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
                             .getResult());
                   });
               Value xs = copy.getResult(0);
-              auto rows = scf::ForOp::create(
-                  b, zero, len, one, cargs,
-                  [&](OpBuilder &rb, Location rloc, Value i, ValueRange r) {
-                    ImplicitLocOpBuilder jb(rloc, rb);
-                    Value g = tensor::ExtractOp::create(jb, grad,
-                                                        ValueRange{bi, i, c});
-                    auto cols = scf::ForOp::create(
-                        jb, zero, len, one, r,
-                        [&](OpBuilder &db, Location dloc, Value j,
-                            ValueRange acc) {
-                          ImplicitLocOpBuilder kb(dloc, db);
-                          Value a =
-                              tensor::ExtractOp::create(kb, m, ValueRange{i, j});
-                          Value xj =
-                              tensor::ExtractOp::create(kb, xs, ValueRange{j});
-                          Value v = arith::MulFOp::create(
-                              kb, arith::MulFOp::create(kb, a, g), xj);
-                          Value positive = arith::CmpFOp::create(
-                              kb, arith::CmpFPredicate::OGT, v, zeroF);
-                          Value kept =
-                              arith::SelectOp::create(kb, positive, v, zeroF);
-                          Value old = tensor::ExtractOp::create(
-                              kb, acc[0], ValueRange{i, j});
-                          Value sum = arith::AddFOp::create(kb, old, kept);
-                          scf::YieldOp::create(
-                              kb, tensor::InsertOp::create(kb, sum, acc[0],
-                                                           ValueRange{i, j})
-                                      .getResult());
+              auto perBlock = scf::ForOp::create(
+                  b, zero, blocks, one, cargs,
+                  [&](OpBuilder &qb, Location qloc, Value q, ValueRange qa) {
+                    ImplicitLocOpBuilder pb(qloc, qb);
+                    Value j0 = arith::MulIOp::create(pb, q, e.idx(width));
+                    Value columns = arith::MinUIOp::create(
+                        pb, e.idx(width), arith::SubIOp::create(pb, len, j0));
+                    auto rows = scf::ForOp::create(
+                        pb, zero, len, one, qa,
+                        [&](OpBuilder &rb, Location rloc, Value i,
+                            ValueRange r) {
+                          ImplicitLocOpBuilder jb(rloc, rb);
+                          Value g = tensor::ExtractOp::create(
+                              jb, grad, ValueRange{bi, i, c});
+                          auto cols = scf::ForOp::create(
+                              jb, zero, columns, one, r,
+                              [&](OpBuilder &db, Location dloc, Value jj,
+                                  ValueRange acc) {
+                                ImplicitLocOpBuilder kb(dloc, db);
+                                Value j = arith::AddIOp::create(kb, j0, jj);
+                                Value a = tensor::ExtractOp::create(
+                                    kb, m, ValueRange{q, i, jj});
+                                Value xj = tensor::ExtractOp::create(
+                                    kb, xs, ValueRange{j});
+                                Value v = arith::MulFOp::create(
+                                    kb, arith::MulFOp::create(kb, a, g), xj);
+                                Value positive = arith::CmpFOp::create(
+                                    kb, arith::CmpFPredicate::OGT, v, zeroF);
+                                Value kept = arith::SelectOp::create(
+                                    kb, positive, v, zeroF);
+                                Value old = tensor::ExtractOp::create(
+                                    kb, acc[0], ValueRange{q, i, jj});
+                                Value sum =
+                                    arith::AddFOp::create(kb, old, kept);
+                                scf::YieldOp::create(
+                                    kb,
+                                    tensor::InsertOp::create(
+                                        kb, sum, acc[0], ValueRange{q, i, jj})
+                                        .getResult());
+                              });
+                          scf::YieldOp::create(jb, cols.getResult(0));
                         });
-                    scf::YieldOp::create(jb, cols.getResult(0));
+                    scf::YieldOp::create(pb, rows.getResult(0));
                   });
-              scf::YieldOp::create(b, rows.getResult(0));
+              scf::YieldOp::create(b, perBlock.getResult(0));
             });
         // The channel mean into the result.
         Value acc = channels.getResult(0);
@@ -1876,7 +1920,9 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
                   [&](OpBuilder &db, Location dloc, Value j, ValueRange out) {
                     ImplicitLocOpBuilder kb(dloc, db);
                     Value v = arith::MulFOp::create(
-                        kb, tensor::ExtractOp::create(kb, acc, ValueRange{i, j}),
+                        kb,
+                        tensor::ExtractOp::create(
+                            kb, acc, e.at(kb, kb.getLoc(), acc, i, j)),
                         scale);
                     scf::YieldOp::create(
                         kb, tensor::InsertOp::create(kb, v, out[0],

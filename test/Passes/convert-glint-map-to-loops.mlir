@@ -8,8 +8,10 @@
 // multiply and one multiply-add per key for every 16 entries, the gate and
 // the mean fused into the row's accumulation. The blocks of 16 columns are
 // an scf.forall whose iteration q takes block q/2 (even q) or the (q/2)-th
-// from the end (odd q), each writing its [Lp, 16] slice; with
-// parallel-columns=false they are a loop (the GPU pipeline's form).
+// from the end (odd q), each writing its [Lp, 16] block of the blocked
+// accumulator ([Lp / 16, Lp, 16]: a block's rows contiguous), which the
+// mean reads back entry by entry; with parallel-columns=false they are a
+// loop (the GPU pipeline's form) over the same blocks.
 // CHECK-LABEL: func.func @mamba
 // CHECK: %[[GAIN:.*]] = linalg.generic
 // CHECK: math.exp
@@ -22,17 +24,19 @@
 // CHECK:   %[[LAST:.*]] = arith.subi %[[BLOCKS]], %c1
 // CHECK:   %[[END:.*]] = arith.subi %[[LAST]], %[[HALF]]
 // CHECK:   %[[BLOCK:.*]] = arith.select %{{.*}}, %[[END]], %[[HALF]]
-// CHECK:   %[[J0:.*]] = arith.muli %[[BLOCK]], %c16
-// CHECK:   %[[TILE:.*]] = tensor.extract_slice %[[OUT]][0, %[[J0]]] [%{{.*}}, 16] [1, 1]
+// CHECK:   %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%[[BLOCK]], 0, 0] [1, %{{.*}}, 16] [1, 1, 1] : tensor<?x?x?xf32> to tensor<?x16xf32>
 // CHECK:   vector.fma
 // CHECK:   vector.transfer_write %{{.*}}, %{{.*}}[%{{.*}}, %c0{{.*}}] {in_bounds = [true]} : vector<16xf32>, tensor<?x16xf32>
 // CHECK:   scf.forall.in_parallel
-// CHECK:     tensor.parallel_insert_slice %{{.*}} into %[[OUT]][0, %[[J0]]] [%{{.*}}, 16] [1, 1]
+// CHECK:     tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[BLOCK]], 0, 0] [1, %{{.*}}, 16] [1, 1, 1]
+// CHECK: %[[COLUMNS:.*]] = arith.divui %{{.*}}, %c16
+// CHECK: tensor.extract %{{.*}}[%[[COLUMNS]], %{{.*}}, %{{.*}}] : tensor<?x?x?xf32>
 // CHECK-NOT: glint.map
 // CHECK: return
 // SERIAL-LABEL: func.func @mamba
 // SERIAL-NOT: scf.forall
 // SERIAL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
+// SERIAL: tensor.extract_slice %{{.*}} [1, %{{.*}}, 16] [1, 1, 1] : tensor<?x?x?xf32> to tensor<?x16xf32>
 // SERIAL: vector.fma
 // SERIAL: vector.transfer_write
 // SERIAL-NOT: scf.forall
