@@ -163,8 +163,15 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     near the diagonal run in the product's forall over column blocks, and
     the [B, L, C] gates and Δ are read from [B, C, L] copies made once.
 
+    Both forms accumulate into a blocked accumulator, [Lp / w, Lp, w] for
+    column blocks of w columns (4 vectors blocked, 1 unblocked), so that a
+    column block's rows are contiguous, and add it into the [Lp, Lp] one
+    at the end (rows of an [Lp, Lp] accumulator are pages apart, which the
+    prefetchers do not follow).
+
     `map_attribution` (the attribution method) materialises each channel's
-    matrix A_c (branches summed, in time coordinates) and accumulates
+    matrix A_c (branches summed, in time coordinates, blocked like the
+    accumulators) and accumulates
     `max(0, A_c[i, j] · grad[b, i, c] · input[b, j, c])`, then divides by the
     channel count; it takes one input channel per map channel.
 
