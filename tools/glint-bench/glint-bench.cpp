@@ -146,7 +146,7 @@ static cl::list<std::string>
                        "retnet, retnet-h1, retnet-h1-v32, retnet-k32, rwkv6, "
                        "gla, conv1d, softplus, matmul-{in_proj,x_proj,"
                        "dt_proj,out_proj,lm_head}, model, mamba-130m, "
-                       "attn-map-mamba1 "
+                       "attn-map-mamba1, attn-attribution-mamba1 "
                        "(default: all)"),
               cl::CommaSeparated);
 static cl::list<int64_t>
@@ -1011,8 +1011,11 @@ compileAndLoad(ModuleOp module, RecurrenceForm recurrenceForm,
 
 /// The attention form of one Mamba-1 layer (glint-to-attention's, after
 /// Zimerman, Ali & Wolf, ICLR 2025): conv → SiLU → selective scan with Δ
-/// and D → SiLU(z) gate, reduced to the channel mean.
-std::string attnMapMamba1Module(int64_t E, int64_t N, int64_t W) {
+/// and D → SiLU(z) gate, reduced to the channel mean; with `attribution`,
+/// the attribution method's map instead (the channel mean of the positive
+/// part of A ⊙ (g xᵀ), %gr the layer output's cotangent, a last argument).
+std::string attnMapMamba1Module(int64_t E, int64_t N, int64_t W,
+                                bool attribution = false) {
   std::string v = llvm::formatv("tensor<?x?x{0}xf32>", E).str();
   std::string v4 = llvm::formatv("tensor<?x?x{0}x1xf32>", E).str();
   std::string m = "!glint.map<" + v + ">", m4 = "!glint.map<" + v4 + ">";
@@ -1023,7 +1026,7 @@ std::string attnMapMamba1Module(int64_t E, int64_t N, int64_t W) {
   return llvm::formatv(
              "module {{\n"
              "  func.func @forward(%x: {0}, %w: {6}, %xc: {0}, %q: {4}, "
-             "%k: {4}, %a: {5}, %dt: {0}, %d: {7}, %z: {0}) -> "
+             "%k: {4}, %a: {5}, %dt: {0}, %d: {7}, %z: {0}{8}) -> "
              "tensor<?x?x?xf32> {{\n"
              "    %m0 = glint.map_identity %x : {0} -> {2}\n"
              "    %m1 = glint.map_conv %m0, %w : ({2}, {6}) -> {2}\n"
@@ -1035,18 +1038,22 @@ std::string attnMapMamba1Module(int64_t E, int64_t N, int64_t W) {
              "    %m5 = glint.map_reshape %m4 : {3} -> {2}\n"
              "    %sz = glint.act silu %z : {0}\n"
              "    %m6 = glint.map_scale %m5, %sz : ({2}, {0}) -> {2}\n"
-             "    %r = glint.map_reduce mean %m6 : {2} -> tensor<?x?x?xf32>\n"
+             "    %r = {9}\n"
              "    return %r : tensor<?x?x?xf32>\n"
              "  }\n"
              "}\n",
-             v, v4, m, m4, bc, a, w, d)
+             v, v4, m, m4, bc, a, w, d, attribution ? ", %gr: " + v : "",
+             attribution
+                 ? "glint.map_attribution %m6, %gr, %x : (" + m + ", " + v +
+                       ", " + v + ") -> tensor<?x?x?xf32>"
+                 : "glint.map_reduce mean %m6 : " + m + " -> tensor<?x?x?xf32>")
       .str();
 }
 
 /// Random controls of the Mamba-1 layer map, in the module's argument order.
 std::vector<rt::HostArray> attnMapMamba1Inputs(std::mt19937 &rng, int64_t E,
-                                               int64_t N, int64_t W,
-                                               int64_t L) {
+                                               int64_t N, int64_t W, int64_t L,
+                                               bool attribution = false) {
   std::vector<rt::HostArray> in;
   in.push_back(randomArray(rng, {1, L, E}, -1, 1));        // x
   in.push_back(randomArray(rng, {E, W}, -0.5f, 0.5f));     // conv weight
@@ -1057,6 +1064,8 @@ std::vector<rt::HostArray> attnMapMamba1Inputs(std::mt19937 &rng, int64_t E,
   in.push_back(randomArray(rng, {1, L, E}, 0.001f, 0.1f)); // Δ
   in.push_back(randomArray(rng, {E}, -1, 1));              // D
   in.push_back(randomArray(rng, {1, L, E}, -2, 2));        // z
+  if (attribution)
+    in.push_back(randomArray(rng, {1, L, E}, -1, 1)); // cotangent
   return in;
 }
 
@@ -1100,19 +1109,25 @@ double measureFmaPeak() {
 #endif
 }
 
-Case attnMapMamba1Case() {
+/// attn-map-mamba1, or with `attribution` attn-attribution-mamba1.
+Case attnMapMamba1Case(bool attribution = false) {
   const int64_t E = 1536, N = 16, W = 4;
   Case c;
-  c.name = "attn-map-mamba1";
-  c.description = "attention form: channel-mean map of one Mamba-1 layer "
-                  "(conv, SiLU, scan with delta and D, SiLU(z) gate), "
-                  "materialised one channel at a time";
+  c.name = attribution ? "attn-attribution-mamba1" : "attn-map-mamba1";
+  c.description =
+      attribution
+          ? "attention form: the attribution method's map of one Mamba-1 "
+            "layer (channel mean of the positive part of A * g x^T), "
+            "one channel at a time"
+          : "attention form: channel-mean map of one Mamba-1 layer "
+            "(conv, SiLU, scan with delta and D, SiLU(z) gate), "
+            "materialised one channel at a time";
   c.unit = "fmas";
   c.sizes = {{"E", E}, {"N", N}, {"W", W}};
-  c.ir = attnMapMamba1Module(E, N, W);
+  c.ir = attnMapMamba1Module(E, N, W, attribution);
   c.make = [=](std::mt19937 &rng, int64_t L) {
     Instance in;
-    in.inputs = attnMapMamba1Inputs(rng, E, N, W, L);
+    in.inputs = attnMapMamba1Inputs(rng, E, N, W, L, attribution);
     // L²·E·N/2 multiply-adds: the closed form's work.
     in.work = double(L) * L * E * N / 2;
     return in;
@@ -1128,15 +1143,16 @@ Case attnMapMamba1Case() {
     line["peak_rss_mib"] = double(usage.ru_maxrss) / 1024.0;
     line["channel_matrices_mib"] = double(E) * L * L * 4 / (1024.0 * 1024.0);
   };
-  c.referenceCheck = [](MLIRContext &context,
-                        std::mt19937 &rng) -> llvm::Expected<double> {
+  c.referenceCheck = [=](MLIRContext &context,
+                         std::mt19937 &rng) -> llvm::Expected<double> {
     const int64_t e = 24, n = 16, w = 4, l = 200;
-    auto module =
-        parseSourceString<ModuleOp>(attnMapMamba1Module(e, n, w), &context);
+    auto module = parseSourceString<ModuleOp>(
+        attnMapMamba1Module(e, n, w, attribution), &context);
     if (!module)
       return llvm::createStringError("the small module does not parse");
     OwningOpRef<ModuleOp> copy = module->clone();
-    std::vector<rt::HostArray> inputs = attnMapMamba1Inputs(rng, e, n, w, l);
+    std::vector<rt::HostArray> inputs =
+        attnMapMamba1Inputs(rng, e, n, w, l, attribution);
     std::vector<reference::Array> args;
     for (const rt::HostArray &a : inputs) {
       reference::Array r(a.shape);
@@ -2320,13 +2336,15 @@ int main(int argc, char **argv) {
       retnetCase("retnet-k32", 16, 32, 64), gatedCase(true), gatedCase(false),
       conv1dCase(), softplusCase(), matmulCase("in_proj"), matmulCase("x_proj"),
       matmulCase("dt_proj"), matmulCase("out_proj"), matmulCase("lm_head"),
-      mamba130mCase(), attnMapMamba1Case()};
+      mamba130mCase(), attnMapMamba1Case(),
+      attnMapMamba1Case(/*attribution=*/true)};
   // One `model` case per --model directory, in the order of the cases'
   // list (before mamba-130m).
   std::vector<std::string> dirs(modelDirs.begin(), modelDirs.end());
   if (dirs.empty())
     dirs.push_back(GLINT_SOURCE_DIR "/models/mamba-keyword");
-  auto at = all.end() - 2;
+  auto at =
+      llvm::find_if(all, [](const Case &c) { return c.name == "mamba-130m"; });
   for (const std::string &dir : llvm::reverse(dirs))
     at = all.insert(at, modelCase(dir));
   // What only the whole-model cases do; the others would ignore it.
