@@ -428,6 +428,16 @@ public:
 
   Operation *loopsStart = nullptr;
 
+  /// Set while one channel of the attribution map is emitted by the
+  /// recurrence alone (a single scanned chain forward in time): each row of
+  /// 16 entries y is added as max(0, y · grad[bi, i, c] · x[j0 : +16]), the
+  /// map never materialised. `xs` is x[bi, :, c], zero-padded to Lp.
+  struct Attributed {
+    Value grad, xs, bi, c;
+  };
+  std::optional<Attributed> attributed;
+  Value paddedLength() const { return padded; }
+
   /// Flattens every gain the chains read, before the loops start.
   void prepare(ArrayRef<Chain> chains) {
     for (const Chain &chain : chains) {
@@ -882,9 +892,10 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
 
   // One row i of the 16 columns [j0, j0 + 16): update the state, read it,
   // add the row into the target.
+  // `xv`: with `attributed`, the inputs x of the 16 columns.
   auto step = [&](ImplicitLocOpBuilder &ib, Value i, Value col,
-                  SmallVector<Value> states, Value v,
-                  Value tgt) -> std::pair<SmallVector<Value>, Value> {
+                  SmallVector<Value> states, Value v, Value tgt,
+                  Value xv) -> std::pair<SmallVector<Value>, Value> {
     auto load = [&](int64_t column) -> Value {
       Value s = tensor::ExtractOp::create(ib, tables,
                                           ValueRange{i, idx(column)});
@@ -940,6 +951,21 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     }
     if (abs)
       y = math::AbsFOp::create(ib, y);
+    if (xv) {
+      Value g = tensor::ExtractOp::create(
+          ib, attributed->grad, ValueRange{attributed->bi, i, attributed->c});
+      y = arith::MulFOp::create(
+          ib,
+          arith::MulFOp::create(ib, y,
+                                vector::BroadcastOp::create(ib, vecType, g)),
+          xv);
+      Value zeros = arith::ConstantOp::create(
+          ib, vecType,
+          DenseElementsAttr::get(vecType, ib.getF32FloatAttr(0.0f)));
+      Value positive =
+          arith::CmpFOp::create(ib, arith::CmpFPredicate::OGT, y, zeros);
+      y = arith::SelectOp::create(ib, positive, y, zeros);
+    }
     Value old = vector::TransferReadOp::create(
         ib, vecType, tgt, ValueRange{i, col}, cst(0.0),
         ArrayRef<bool>{true});
@@ -959,6 +985,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                          Value col, Value rowEnd) -> Value {
     SmallVector<Value> init(keys, zeroVec);
     init.push_back(tgt);
+    Value xv = attributed ? readVec(ib, attributed->xs, {j0}) : Value();
     // Rows where the band of these columns enters the state.
     Value left = arith::SubIOp::create(ib, len, j0);
     Value injectEnd = arith::MinUIOp::create(ib, left, idx(injectRows));
@@ -986,7 +1013,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
             v = arith::SelectOp::create(jb, inside, put, v);
           }
           SmallVector<Value> st(args.drop_back());
-          auto [ns, nt] = step(jb, i, col, st, v, args.back());
+          auto [ns, nt] = step(jb, i, col, st, v, args.back(), xv);
           ns.push_back(nt);
           scf::YieldOp::create(jb, ns);
         });
@@ -996,7 +1023,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
         [&](OpBuilder &rb, Location rloc, Value i, ValueRange args) {
           ImplicitLocOpBuilder jb(rloc, rb);
           SmallVector<Value> st(args.drop_back());
-          auto [ns, nt] = step(jb, i, col, st, Value(), args.back());
+          auto [ns, nt] = step(jb, i, col, st, Value(), args.back(), xv);
           ns.push_back(nt);
           scf::YieldOp::create(jb, ns);
         });
@@ -1823,6 +1850,11 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
   Emitter e(b, x, lanes, parallel);
   e.loopsStart = op;
   e.prepare(chains);
+  // One recurrence forward in time (most models): its rows go straight
+  // into the sum (Emitter::attributed); otherwise (branches to sum first,
+  // a reversed or band-only chain) each channel's matrix is materialised.
+  bool fused = lanes > 1 && chains.size() == 1 && chains.front().scan &&
+               !chains.front().reverse;
   Value input = e.flat(op.getInput());
   Value grad = e.flat(op.getGrad());
   Value batch = tensor::DimOp::create(b, x, 0);
@@ -1836,7 +1868,8 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
         ImplicitLocOpBuilder ib(loc, nb);
         OpBuilder::InsertionGuard outer(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        Value column = e.zeros({len});
+        // Zero past L: the fused form reads x a vector of columns at a time.
+        Value column = e.zeros({e.paddedLength()});
         // The channel matrices and the sum are blocked accumulators
         // (zerosBlocked): block after block, a block's rows contiguous.
         int64_t width = e.accBlock();
@@ -1848,7 +1881,6 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
               OpBuilder::InsertionGuard guard(b);
               b.setInsertionPoint(cb.getInsertionBlock(),
                                   cb.getInsertionPoint());
-              Value m = e.emitChannel(chains, bi, c, e.zerosBlocked(), false);
               // x[b, :, c] as a contiguous row.
               auto copy = scf::ForOp::create(
                   b, zero, len, one, ValueRange{column},
@@ -1862,6 +1894,14 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
                             .getResult());
                   });
               Value xs = copy.getResult(0);
+              if (fused) {
+                e.attributed = Emitter::Attributed{grad, xs, bi, c};
+                Value acc = e.emitChannel(chains, bi, c, cargs[0], false);
+                e.attributed.reset();
+                scf::YieldOp::create(b, acc);
+                return;
+              }
+              Value m = e.emitChannel(chains, bi, c, e.zerosBlocked(), false);
               auto perBlock = scf::ForOp::create(
                   b, zero, blocks, one, cargs,
                   [&](OpBuilder &qb, Location qloc, Value q, ValueRange qa) {
