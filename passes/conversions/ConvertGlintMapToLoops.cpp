@@ -543,9 +543,8 @@ Value Emitter::emitChain(const Chain &chain, Value bi, Value c, Value target,
   return flipAdd(steps, target, /*abs=*/false);
 }
 
-/// target[L-1-p, L-1-q] += from[p, q] (reversed chains); with `flip` false
-/// (same coordinates) for the materialised sums of mean_abs... both are
-/// done here: a chain that is not reversed never calls this with flip.
+/// Callers: reversed chains (flip), mean_abs's materialised branch sums
+/// (abs), the blocked form's accumulators after the last group (neither).
 Value Emitter::addInto(Value from, Value target, bool flip, bool abs) {
   Value zero = idx(0), one = idx(1);
   auto rows = scf::ForOp::create(
