@@ -51,15 +51,6 @@ static Error tooLarge(StringRef name, uint64_t width, uint64_t height) {
           .str());
 }
 
-ImageFormat mlir::glint::explain::sniffImageFormat(StringRef bytes) {
-  if (bytes.starts_with(StringRef("\x89PNG\r\n\x1a\n", 8)))
-    return ImageFormat::Png;
-  // SOI, then the first marker's FF.
-  if (bytes.starts_with("\xFF\xD8\xFF"))
-    return ImageFormat::Jpeg;
-  return ImageFormat::Unknown;
-}
-
 Expected<RgbImage> mlir::glint::explain::readImageFile(StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/false);
@@ -417,17 +408,6 @@ mlir::glint::explain::preprocessImage(const RgbImage &image,
             (resized[(top + y) * outW + left + x] - p.mean[c]) / p.std[c]);
   }
   return out;
-}
-
-bool mlir::glint::explain::isPictureFile(StringRef path) {
-  StringRef extension = llvm::sys::path::extension(path);
-  if (extension.equals_insensitive(".png") ||
-      extension.equals_insensitive(".jpg") ||
-      extension.equals_insensitive(".jpeg"))
-    return true;
-  auto head = llvm::MemoryBuffer::getFileSlice(path, /*MapSize=*/8,
-                                               /*Offset=*/0);
-  return head && sniffImageFormat((*head)->getBuffer()) != ImageFormat::Unknown;
 }
 
 llvm::Expected<std::map<int64_t, std::string>>

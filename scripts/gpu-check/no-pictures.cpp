@@ -7,21 +7,14 @@
 // The runner that prepare.sh builds for the GPU machine links no libpng or
 // libjpeg (that machine may have neither): a PNG or JPEG given as --input
 // is refused with a message; pixel values as .npy work as in glint-run.
+// Pictures are told from other inputs by explain/PictureFiles.cpp, which
+// prepare.sh compiles too.
 //
 //===----------------------------------------------------------------------===//
 
 #include "explain/ImageInput.h"
 
-#include "llvm/Support/Path.h"
-
 using namespace mlir::glint::explain;
-
-bool mlir::glint::explain::isPictureFile(llvm::StringRef path) {
-  llvm::StringRef extension = llvm::sys::path::extension(path);
-  return extension.equals_insensitive(".png") ||
-         extension.equals_insensitive(".jpg") ||
-         extension.equals_insensitive(".jpeg");
-}
 
 llvm::Expected<RgbImage>
 mlir::glint::explain::readImageFile(llvm::StringRef path) {

@@ -61,7 +61,7 @@ for src in tools/glint-run/glint-run.cpp tools/glint-run/NoInterpreter.cpp \
     runtime/io/InputLimits.cpp runtime/io/ModelInfo.cpp runtime/io/Npy.cpp \
     runtime/io/Safetensors.cpp runtime/text/Tokenizer.cpp \
     scripts/gpu-check/no-subword-tokenizers.cpp \
-    scripts/gpu-check/no-pictures.cpp; do
+    explain/PictureFiles.cpp scripts/gpu-check/no-pictures.cpp; do
   c++ -c -O2 -std=gnu++17 -fno-exceptions -w -I"$root" -I"$build" \
     -isystem /usr/lib/llvm-22/include "$root/$src" \
     -o "$out/obj/$(basename "$src" .cpp).o" &
