@@ -243,10 +243,10 @@ public:
   }
   Value zeros(ArrayRef<Value> sizes) { return scratch(b, sizes, 0.0); }
   Value zerosSquare() { return zeros({padded, padded}); }
-  /// The blocked form's accumulator: [Lp / T, Lp, T], column block by
-  /// column block, so that a block's rows are contiguous (rows of an
-  /// [Lp, Lp] accumulator are pages apart, which the prefetchers do not
-  /// follow: its read-modify-writes missed the caches).
+  /// An accumulator laid out [Lp / w, Lp, w] (w = accBlock()), column
+  /// block by column block, so that a block's rows are contiguous (rows of
+  /// an [Lp, Lp] accumulator are pages apart, which the prefetchers do not
+  /// follow: its read-modify-writes missed the caches). `at` indexes it.
   Value zerosBlocked() {
     return zeros({arith::DivUIOp::create(b, padded, idx(accBlock())), padded,
                   idx(accBlock())});
@@ -386,15 +386,8 @@ public:
   /// chain.
   GroupTables groupTables(int64_t groupSize, const Chain &chain);
   /// target[L-1-p, L-1-q] += from[p, q] (step → time coordinates), or with
-  /// `abs` target[p, q] += |from[p, q]|.
-  Value flipAdd(Value from, Value target, bool abs) {
-    return addInto(from, target, /*flip=*/!abs, abs);
-  }
-  /// target[r, s] += f(from[p, q]) for p, q < L, with (r, s) = (L-1-p,
-  /// L-1-q) when `flip`, (p, q) otherwise, and f = |·| when `abs`. A rank-3
-  /// `from` is a blocked accumulator (zerosBlocked): (p, q) at
-  /// [q / T, p, q mod T].
-  Value addInto(Value from, Value target, bool flip, bool abs);
+  /// `abs` target[p, q] += |from[p, q]|; either may be blocked (`at`).
+  Value flipAdd(Value from, Value target, bool abs);
   /// A loop over the `used` slots of a group from `first`, carrying `init`:
   /// `body` gets the slot, its channel (`channels[first + slot]`) and the
   /// carried value, with this emitter's builder inside the loop.
@@ -543,9 +536,9 @@ Value Emitter::emitChain(const Chain &chain, Value bi, Value c, Value target,
   return flipAdd(steps, target, /*abs=*/false);
 }
 
-/// Callers: reversed chains (flip), mean_abs's materialised branch sums
-/// (abs), the blocked form's accumulators after the last group (neither).
-Value Emitter::addInto(Value from, Value target, bool flip, bool abs) {
+/// target[L-1-p, L-1-q] += from[p, q] (reversed chains); with `abs`,
+/// target[p, q] += |from[p, q]| (the materialised branch sums of mean_abs).
+Value Emitter::flipAdd(Value from, Value target, bool abs) {
   Value zero = idx(0), one = idx(1);
   auto rows = scf::ForOp::create(
       b, zero, len, one, ValueRange{target},
@@ -558,9 +551,9 @@ Value Emitter::addInto(Value from, Value target, bool flip, bool abs) {
               Value v = tensor::ExtractOp::create(
                   ib, from, at(ib, ib.getLoc(), from, p, q));
               Value r = p, s = q;
-              if (abs)
+              if (abs) {
                 v = math::AbsFOp::create(ib, v);
-              if (flip) {
+              } else {
                 Value last = arith::SubIOp::create(ib, len, idx(1));
                 r = arith::SubIOp::create(ib, last, p);
                 s = arith::SubIOp::create(ib, last, q);
@@ -1705,17 +1698,15 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
   };
 
   int64_t selectedCount = selected.size();
-  // The blocked form: groups of `group` selected channels into blocked
-  // accumulators (zerosBlocked), added into an [Lp, Lp] one at the end; the
-  // chains that run backwards accumulate in step coordinates, flipped then.
-  // A chain without a scan (a band alone) accumulates into the [Lp, Lp] one.
+  // The blocked form: groups of `group` selected channels into a blocked
+  // accumulator (zerosBlocked); the chains that run backwards accumulate in
+  // step coordinates into a second one, flipped into the first at the end.
   auto groupedBatch = [&](ImplicitLocOpBuilder &ib, Value bi) -> Value {
     bool reversed = llvm::any_of(
         chains, [](const Chain &c) { return c.scan && c.reverse; });
     SmallVector<Value> init = {e.zerosBlocked()};
     if (reversed)
       init.push_back(e.zerosBlocked());
-    init.push_back(e.zerosBlocked());
     // Per scanned chain, its group tables, carried through the groups.
     SmallVector<GroupTables> tables;
     auto fields = [](GroupTables &t) {
@@ -1738,8 +1729,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(jb.getInsertionBlock(), jb.getInsertionPoint());
           Value acc = gargs[0], accRev = reversed ? gargs[1] : Value();
-          size_t next = reversed ? 3 : 2, t = 0;
-          Value bandAcc = gargs[next - 1];
+          size_t next = reversed ? 2 : 1, t = 0;
           Value first = arith::MulIOp::create(b, g, e.idx(group));
           Value used = arith::MinUIOp::create(
               b, e.idx(group),
@@ -1748,8 +1738,8 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
           for (const Chain &chain : chains) {
             if (!chain.scan) {
               // A band alone: per channel, in time coordinates.
-              bandAcc = e.forEachUsedSlot(
-                  table, first, used, bandAcc,
+              acc = e.forEachUsedSlot(
+                  table, first, used, acc,
                   [&](ImplicitLocOpBuilder &, Value, Value c, Value cur) {
                     return e.emitChannel(chain, bi, c, cur, false);
                   });
@@ -1767,14 +1757,12 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
           SmallVector<Value> yields = {acc};
           if (reversed)
             yields.push_back(accRev);
-          yields.push_back(bandAcc);
           yields.append(results);
           scf::YieldOp::create(b, yields);
         });
-    Value out = loop.getResult(reversed ? 2 : 1);
-    out = e.addInto(loop.getResult(0), out, /*flip=*/false, /*abs=*/false);
+    Value out = loop.getResult(0);
     if (reversed)
-      out = e.addInto(loop.getResult(1), out, /*flip=*/true, /*abs=*/false);
+      out = e.flipAdd(loop.getResult(1), out, /*abs=*/false);
     return out;
   };
 

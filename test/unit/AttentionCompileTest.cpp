@@ -322,6 +322,33 @@ std::vector<MapCase> cases() {
   // Vision Mamba's two directions, summed: the backward chain's blocks
   // accumulate in step coordinates and are flipped once.
   all.push_back(bidirectional("BidirectionalMeanBlocked", "mean", 150, 16));
+  // A recurrence plus a branch without one (a conv alone): the band-only
+  // chain accumulates per channel into the blocked form's accumulator.
+  {
+    MapCase c;
+    c.name = "ScanPlusBandBlocked";
+    std::string v = "tensor<?x?x9xf32>", m = "!glint.map<" + v + ">";
+    std::string v4 = "tensor<?x?x9x1xf32>", m4 = "!glint.map<" + v4 + ">";
+    std::string qk = "tensor<?x?x1x16xf32>", a = "tensor<9x16xf32>";
+    c.signature = "%x: " + v + ", %w: tensor<9x4xf32>, %q: " + qk +
+                  ", %k: " + qk + ", %a: " + a + ", %dt: " + v +
+                  ", %wb: tensor<9x3xf32>) -> tensor<?x?x?xf32>";
+    c.body =
+        "%m0 = glint.map_identity %x : " + v + " -> " + m + "\n" +
+        "%m1 = glint.map_conv %m0, %w : (" + m + ", tensor<9x4xf32>) -> " + m +
+        "\n" + "%m2 = glint.map_reshape %m1 : " + m + " -> " + m4 + "\n" +
+        "%m3 = glint.map_scan %m2 q(%q) k(%k) log_decay(%a) delta(%dt) : (" +
+        m4 + ", " + qk + ", " + qk + ", " + a + ", " + v + ") -> " + m4 + "\n" +
+        "%m4 = glint.map_reshape %m3 : " + m4 + " -> " + m + "\n" +
+        "%c1 = glint.map_conv %m0, %wb : (" + m + ", tensor<9x3xf32>) -> " + m +
+        "\n" + "%s = glint.map_add %m4, %c1 : " + m + "\n" +
+        "%r = glint.map_reduce mean %s : " + m + " -> tensor<?x?x?xf32>\n";
+    c.args = {{{1, 150, 9}, -1, 1},     {{9, 4}, -1, 1},
+              {{1, 150, 1, 16}, -1, 1}, {{1, 150, 1, 16}, -1, 1},
+              {{9, 16}, -2, -0.1},      {{1, 150, 9}, 0.01, 0.5},
+              {{9, 3}, -1, 1}};
+    all.push_back(c);
+  }
   return all;
 }
 
