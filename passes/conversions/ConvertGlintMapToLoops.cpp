@@ -781,6 +781,51 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     tables = blocked ? blocked->tablesInto
                      : zeros({arith::AddIOp::create(b, padded, idx(lanes)),
                               idx(3 * keys)});
+    // Row p's E, KΔ and Q of key n (time t), into `cur`; with `vec`, of
+    // the `lanes` keys from n.
+    auto tableRow = [&](ImplicitLocOpBuilder &jb, Value t, Value p, Value n,
+                        Value delta, Value cur, bool vec) -> Value {
+      auto vecType = VectorType::get({lanes}, f32);
+      auto splat = [&](Value x) -> Value {
+        return vec ? vector::BroadcastOp::create(jb, vecType, x).getResult()
+                   : x;
+      };
+      auto read = [&](Value from, ArrayRef<Value> at) -> Value {
+        return vec ? readVec(jb, from, at)
+                   : tensor::ExtractOp::create(jb, from, at).getResult();
+      };
+      Value logDecay = scan.getLogDecay(), ld;
+      switch (decayType.getRank()) {
+      case 1:
+        ld = splat(tensor::ExtractOp::create(jb, logDecay, ValueRange{head}));
+        break;
+      case 2:
+        ld = read(logDecay, {head, n});
+        break;
+      case 3:
+        ld = splat(column(jb, logDecay, bi, t, head));
+        break;
+      default:
+        ld = read(logDecay, {bi, t, head, n});
+        break;
+      }
+      Value k = read(scan.getK(), {bi, t, group, n});
+      if (delta) {
+        ld = arith::MulFOp::create(jb, ld, splat(delta));
+        k = arith::MulFOp::create(jb, k, splat(delta));
+      }
+      Value e = math::ExpOp::create(jb, ld);
+      Value q =
+          scan.getQ() ? read(scan.getQ(), {bi, t, group, n}) : splat(cst(1.0));
+      auto put = [&](Value v, Value column) -> Value {
+        return vec ? writeVec(jb, v, cur, {p, column})
+                   : tensor::InsertOp::create(jb, v, cur, ValueRange{p, column})
+                         .getResult();
+      };
+      cur = put(e, n);
+      cur = put(k, arith::AddIOp::create(jb, n, idx(keys)));
+      return put(q, arith::AddIOp::create(jb, n, idx(2 * keys)));
+    };
     auto loop = scf::ForOp::create(
         b, zero, len, one, ValueRange{tables},
         [&](OpBuilder &nb, Location loc, Value p, ValueRange args) {
@@ -794,41 +839,10 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
                             : Value();
           if (blocked) {
             // The keys fill whole vectors: a vector of keys at a time.
-            auto vecType = VectorType::get({lanes}, f32);
-            auto splat = [&](Value x) -> Value {
-              return vector::BroadcastOp::create(ib, vecType, x);
-            };
             Value cur = args[0];
-            for (int64_t h = 0; h < keys / lanes; ++h) {
-              Value n0 = idx(h * lanes);
-              Value ld;
-              switch (decayType.getRank()) {
-              case 1:
-                ld = splat(tensor::ExtractOp::create(ib, scan.getLogDecay(),
-                                                     ValueRange{head}));
-                break;
-              case 2:
-                ld = readVec(ib, scan.getLogDecay(), {head, n0});
-                break;
-              case 3:
-                ld = splat(column(ib, scan.getLogDecay(), bi, t, head));
-                break;
-              default:
-                ld = readVec(ib, scan.getLogDecay(), {bi, t, head, n0});
-                break;
-              }
-              Value k = readVec(ib, scan.getK(), {bi, t, group, n0});
-              if (delta) {
-                ld = arith::MulFOp::create(ib, ld, splat(delta));
-                k = arith::MulFOp::create(ib, k, splat(delta));
-              }
-              Value q = scan.getQ()
-                            ? readVec(ib, scan.getQ(), {bi, t, group, n0})
-                            : splat(cst(1.0));
-              cur = writeVec(ib, math::ExpOp::create(ib, ld), cur, {p, n0});
-              cur = writeVec(ib, k, cur, {p, idx(keys + h * lanes)});
-              cur = writeVec(ib, q, cur, {p, idx(2 * keys + h * lanes)});
-            }
+            for (int64_t h = 0; h < keys / lanes; ++h)
+              cur = tableRow(ib, t, p, idx(h * lanes), delta, cur,
+                             /*vec=*/true);
             scf::YieldOp::create(ib, cur);
             return;
           }
@@ -836,43 +850,8 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
               ib, zero, idx(keys), one, args,
               [&](OpBuilder &kb, Location kloc, Value n, ValueRange kargs) {
                 ImplicitLocOpBuilder jb(kloc, kb);
-                Value ld;
-                switch (decayType.getRank()) {
-                case 1:
-                  ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
-                                                 ValueRange{head});
-                  break;
-                case 2:
-                  ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
-                                                 ValueRange{head, n});
-                  break;
-                case 3:
-                  ld = column(jb, scan.getLogDecay(), bi, t, head);
-                  break;
-                default:
-                  ld = tensor::ExtractOp::create(jb, scan.getLogDecay(),
-                                                 ValueRange{bi, t, head, n});
-                  break;
-                }
-                Value k = tensor::ExtractOp::create(
-                    jb, scan.getK(), ValueRange{bi, t, group, n});
-                if (delta) {
-                  ld = arith::MulFOp::create(jb, ld, delta);
-                  k = arith::MulFOp::create(jb, k, delta);
-                }
-                Value e = math::ExpOp::create(jb, ld);
-                Value q = scan.getQ()
-                              ? tensor::ExtractOp::create(
-                                    jb, scan.getQ(), ValueRange{bi, t, group, n})
-                                    .getResult()
-                              : cst(1.0);
-                Value cur = kargs[0];
-                cur = tensor::InsertOp::create(jb, e, cur, ValueRange{p, n});
-                Value n1 = arith::AddIOp::create(jb, n, idx(keys));
-                cur = tensor::InsertOp::create(jb, k, cur, ValueRange{p, n1});
-                Value n2 = arith::AddIOp::create(jb, n, idx(2 * keys));
-                cur = tensor::InsertOp::create(jb, q, cur, ValueRange{p, n2});
-                scf::YieldOp::create(jb, cur);
+                scf::YieldOp::create(jb, tableRow(jb, t, p, n, delta, kargs[0],
+                                                  /*vec=*/false));
               });
           scf::YieldOp::create(ib, inner.getResult(0));
         });
