@@ -478,6 +478,15 @@ private:
                      function_ref<Value(ImplicitLocOpBuilder &, Value block,
                                         Value c0, Value tile)>
                          body);
+  /// The [Lp, width] tile of the column block `block` (first column c0) of
+  /// an [Lp, Lp] or a blocked `target` (whose blocks must then be `width`
+  /// wide), and where to write it back.
+  struct Tile {
+    Value value;
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+  };
+  Tile columnTile(ImplicitLocOpBuilder &ib, Value target, Value block, Value c0,
+                  int64_t width);
   /// One slot's slice of a group table ([G, ...] → [...]); null for null.
   Value slotOf(ImplicitLocOpBuilder &ib, Value all, Value slot);
   /// A scratch tensor whose every element read is written first: not
@@ -1172,19 +1181,13 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
             return;
           }
           // A blocked accumulator: the block's [Lp, lanes] tile.
-          SmallVector<OpFoldResult> offsets = {
-              arith::DivUIOp::create(ib, j0, idx(lanes)).getResult(),
-              ib.getIndexAttr(0), ib.getIndexAttr(0)};
-          SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(1), padded,
-                                             ib.getIndexAttr(lanes)};
-          SmallVector<OpFoldResult> strides(3, ib.getIndexAttr(1));
-          Value tile = tensor::ExtractSliceOp::create(
-              ib, RankedTensorType::get({ShapedType::kDynamic, lanes}, f32),
-              acc, offsets, sizes, strides);
-          Value done = columnBlock(ib, j0, tile, zero, len);
-          scf::YieldOp::create(ib, tensor::InsertSliceOp::create(
-                                       ib, done, acc, offsets, sizes, strides)
-                                       .getResult());
+          Tile tile = columnTile(
+              ib, acc, arith::DivUIOp::create(ib, j0, idx(lanes)), j0, lanes);
+          Value done = columnBlock(ib, j0, tile.value, zero, len);
+          scf::YieldOp::create(
+              ib, tensor::InsertSliceOp::create(ib, done, acc, tile.offsets,
+                                                tile.sizes, tile.strides)
+                      .getResult());
         });
     return blocks.getResult(0);
   }
@@ -1209,30 +1212,34 @@ Value Emitter::forEachColumnBlock(
         Value q = args[0], out = args[1];
         Value block = pairedBlock(ib, q, blockCount);
         Value c0 = arith::MulIOp::create(ib, block, idx(width));
-        SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), c0};
-        SmallVector<OpFoldResult> sizes = {padded, ib.getIndexAttr(width)};
-        bool blockedTarget =
-            cast<RankedTensorType>(out.getType()).getRank() == 3;
-        assert((!blockedTarget || width == accBlock()) &&
-               "a blocked accumulator's blocks are the column blocks");
-        if (blockedTarget) {
-          // A blocked accumulator's block is one contiguous [Lp, width].
-          offsets = {block, ib.getIndexAttr(0), ib.getIndexAttr(0)};
-          sizes.insert(sizes.begin(), ib.getIndexAttr(1));
-        }
-        SmallVector<OpFoldResult> strides(offsets.size(), ib.getIndexAttr(1));
-        auto tileType =
-            RankedTensorType::get({ShapedType::kDynamic, width}, f32);
-        Value tile = tensor::ExtractSliceOp::create(ib, tileType, out, offsets,
-                                                    sizes, strides);
-        Value done = body(ib, block, c0, tile);
+        Tile tile = columnTile(ib, out, block, c0, width);
+        Value done = body(ib, block, c0, tile.value);
         auto inParallel = scf::InParallelOp::create(ib, loc);
         OpBuilder::InsertionGuard guard(ib);
         ib.setInsertionPointToEnd(inParallel.getBody());
-        tensor::ParallelInsertSliceOp::create(ib, loc, done, out, offsets,
-                                              sizes, strides);
+        tensor::ParallelInsertSliceOp::create(ib, loc, done, out, tile.offsets,
+                                              tile.sizes, tile.strides);
       });
   return forall.getResult(0);
+}
+
+Emitter::Tile Emitter::columnTile(ImplicitLocOpBuilder &ib, Value target,
+                                  Value block, Value c0, int64_t width) {
+  Tile tile;
+  tile.offsets = {ib.getIndexAttr(0), c0};
+  tile.sizes = {padded, ib.getIndexAttr(width)};
+  if (cast<RankedTensorType>(target.getType()).getRank() == 3) {
+    assert(width == accBlock() &&
+           "a blocked accumulator's blocks are the column blocks");
+    // A blocked accumulator's block is one contiguous [Lp, width].
+    tile.offsets = {block, ib.getIndexAttr(0), ib.getIndexAttr(0)};
+    tile.sizes.insert(tile.sizes.begin(), ib.getIndexAttr(1));
+  }
+  tile.strides.assign(tile.offsets.size(), ib.getIndexAttr(1));
+  tile.value = tensor::ExtractSliceOp::create(
+      ib, RankedTensorType::get({ShapedType::kDynamic, width}, f32), target,
+      tile.offsets, tile.sizes, tile.strides);
+  return tile;
 }
 
 Value Emitter::scratch(ImplicitLocOpBuilder &ib, ArrayRef<Value> sizes,
