@@ -216,6 +216,16 @@ struct BlockedCall {
   Value lqInto, dInto, rtInto, tablesInto;
 };
 
+/// The attribution method's entry max(0, a · g · x) (0 where the product
+/// is not greater than 0), of f32 scalars or of vectors alike.
+static Value positivePart(ImplicitLocOpBuilder &b, Value a, Value g, Value x) {
+  Value v = arith::MulFOp::create(b, arith::MulFOp::create(b, a, g), x);
+  Value zero =
+      arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(v.getType())));
+  Value positive = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, zero);
+  return arith::SelectOp::create(b, positive, v, zero);
+}
+
 /// Emits the loops of one map consumer.
 class Emitter {
 public:
@@ -934,17 +944,7 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
     if (xv) {
       Value g = tensor::ExtractOp::create(
           ib, attributed->grad, ValueRange{attributed->bi, i, attributed->c});
-      y = arith::MulFOp::create(
-          ib,
-          arith::MulFOp::create(ib, y,
-                                vector::BroadcastOp::create(ib, vecType, g)),
-          xv);
-      Value zeros = arith::ConstantOp::create(
-          ib, vecType,
-          DenseElementsAttr::get(vecType, ib.getF32FloatAttr(0.0f)));
-      Value positive =
-          arith::CmpFOp::create(ib, arith::CmpFPredicate::OGT, y, zeros);
-      y = arith::SelectOp::create(ib, positive, y, zeros);
+      y = positivePart(ib, y, vector::BroadcastOp::create(ib, vecType, g), xv);
     }
     Value old = vector::TransferReadOp::create(
         ib, vecType, tgt, ValueRange{i, col}, cst(0.0),
@@ -1834,7 +1834,6 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
   Value len = tensor::DimOp::create(b, x, 1);
   Value zero = e.idx(0), one = e.idx(1);
   Value result = e.zeros({batch, len, len});
-  Value zeroF = e.cst(0.0);
   auto batches = scf::ForOp::create(
       b, zero, batch, one, ValueRange{result},
       [&](OpBuilder &nb, Location loc, Value bi, ValueRange bargs) {
@@ -1899,12 +1898,7 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
                                     kb, m, ValueRange{q, i, jj});
                                 Value xj = tensor::ExtractOp::create(
                                     kb, xs, ValueRange{j});
-                                Value v = arith::MulFOp::create(
-                                    kb, arith::MulFOp::create(kb, a, g), xj);
-                                Value positive = arith::CmpFOp::create(
-                                    kb, arith::CmpFPredicate::OGT, v, zeroF);
-                                Value kept = arith::SelectOp::create(
-                                    kb, positive, v, zeroF);
+                                Value kept = positivePart(kb, a, g, xj);
                                 Value old = tensor::ExtractOp::create(
                                     kb, acc[0], ValueRange{q, i, jj});
                                 Value sum =
