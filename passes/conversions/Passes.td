@@ -165,9 +165,9 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
 
     Both forms accumulate into a blocked accumulator, [Lp / w, Lp, w] for
     column blocks of w columns (4 vectors blocked, 1 unblocked), so that a
-    column block's rows are contiguous, and add it into the [Lp, Lp] one
-    at the end (rows of an [Lp, Lp] accumulator are pages apart, which the
-    prefetchers do not follow).
+    column block's rows are contiguous, read back entry by entry into the
+    result at the end (rows of an [Lp, Lp] accumulator are pages apart,
+    which the prefetchers do not follow).
 
     `map_attribution` (the attribution method) materialises each channel's
     matrix A_c (branches summed, in time coordinates, blocked like the

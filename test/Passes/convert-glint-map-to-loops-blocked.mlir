@@ -13,8 +13,8 @@
 // each used slot and adds the rows below as products of 4 rows × 4
 // vectors, the used slots' 16 terms each summed in registers before the
 // tile is read and written. The accumulator is blocked ([Lp / 64, Lp, 64],
-// each column block's rows contiguous) and added into an [Lp, Lp] one
-// after the last group.
+// each column block's rows contiguous) and read back entry by entry into
+// the result after the last group.
 // CHECK-LABEL: func.func @mamba
 // CHECK: arith.constant 63 : index
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %c1{{.*}} iter_args
