@@ -96,10 +96,15 @@ toHost(llvm::ArrayRef<reference::Array> arrays) {
 
 /// Checks that a compiled float32 result has the reference's shape, is
 /// finite, and agrees with it to `tolerance` relative error
-/// (‖a − b‖ / ‖b‖).
+/// (‖a − b‖ / ‖b‖), or, given `scale`, relative to that instead
+/// (‖a − b‖ / ‖scale‖): for a sum of products the scale is the same sum of
+/// the terms' magnitudes (Σ |x w| + |b|), which bounds the rounding error of
+/// any summation order, where ‖b‖ alone can be arbitrarily small when the
+/// terms cancel (one output of a few terms, say).
 inline void expectClose(const runtime::HostArray &result,
                         const reference::Array &reference, double tolerance,
-                        llvm::StringRef context) {
+                        llvm::StringRef context,
+                        const reference::Array *scale = nullptr) {
   ASSERT_EQ(result.shape, std::vector<int64_t>(reference.shape.begin(),
                                                reference.shape.end()))
       << context.str();
@@ -108,7 +113,20 @@ inline void expectClose(const runtime::HostArray &result,
   EXPECT_TRUE(llvm::all_of(actual, [](double x) { return std::isfinite(x); }))
       << "a compiled result is not finite\n"
       << context.str();
-  EXPECT_LT(relativeError(actual, reference.data), tolerance) << context.str();
+  if (!scale) {
+    EXPECT_LT(relativeError(actual, reference.data), tolerance)
+        << context.str();
+    return;
+  }
+  ASSERT_EQ(scale->shape, reference.shape) << context.str();
+  double error = 0.0, norm = 0.0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    error += (actual[i] - reference.data[i]) * (actual[i] - reference.data[i]);
+    norm += scale->data[i] * scale->data[i];
+  }
+  EXPECT_LT(std::sqrt(error) / std::max(std::sqrt(norm), 1e-300), tolerance)
+      << "error relative to the magnitude of the terms\n"
+      << context.str();
 }
 
 /// What `fn` of `module` returns in the reference evaluator, for a module
