@@ -428,6 +428,13 @@ public:
   Value emitGroupProduct(const Chain &chain, Value bi, Value channels,
                          Value first, Value used, const GroupTables &tables,
                          Value target);
+  /// The blocked form of batch `bi`: the `selectedCount` channels of
+  /// `table` in groups of `group` into a blocked accumulator (zerosBlocked),
+  /// returned in time coordinates; the chains that run backwards accumulate
+  /// in step coordinates into a second one, flipped into the first at the
+  /// end.
+  Value emitGroups(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains, Value bi,
+                   Value table, int64_t selectedCount, int64_t group);
 
   Operation *loopsStart = nullptr;
 
@@ -1528,6 +1535,73 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
       });
 }
 
+Value Emitter::emitGroups(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains,
+                          Value bi, Value table, int64_t selectedCount,
+                          int64_t group) {
+  Value zero = idx(0), one = idx(1);
+  bool reversed =
+      llvm::any_of(chains, [](const Chain &c) { return c.scan && c.reverse; });
+  SmallVector<Value> init = {zerosBlocked()};
+  if (reversed)
+    init.push_back(zerosBlocked());
+  // Per scanned chain, its group tables, carried through the groups.
+  SmallVector<GroupTables> tables;
+  auto fields = [](GroupTables &t) {
+    SmallVector<Value *> f = {&t.lq, &t.d, &t.rt, &t.tables, &t.band};
+    if (t.post)
+      f.push_back(&t.post);
+    return f;
+  };
+  for (const Chain &chain : chains)
+    if (chain.scan) {
+      tables.push_back(groupTables(group, chain));
+      for (Value *v : fields(tables.back()))
+        init.push_back(*v);
+    }
+  int64_t groups = (selectedCount + group - 1) / group;
+  auto loop = scf::ForOp::create(
+      ib, zero, idx(groups), one, init,
+      [&](OpBuilder &gb, Location gloc, Value g, ValueRange gargs) {
+        ImplicitLocOpBuilder jb(gloc, gb);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(jb.getInsertionBlock(), jb.getInsertionPoint());
+        Value acc = gargs[0], accRev = reversed ? gargs[1] : Value();
+        size_t next = reversed ? 2 : 1, t = 0;
+        Value first = arith::MulIOp::create(b, g, idx(group));
+        Value used = arith::MinUIOp::create(
+            b, idx(group), arith::SubIOp::create(b, idx(selectedCount), first));
+        SmallVector<Value> results;
+        for (const Chain &chain : chains) {
+          if (!chain.scan) {
+            // A band alone: per channel, in time coordinates.
+            acc = forEachUsedSlot(
+                table, first, used, acc,
+                [&](ImplicitLocOpBuilder &, Value, Value c, Value cur) {
+                  return emitChannel(chain, bi, c, cur, false);
+                });
+            continue;
+          }
+          GroupTables gt = tables[t++];
+          for (Value *v : fields(gt))
+            *v = gargs[next++];
+          emitGroupPrepare(chain, bi, table, first, used, gt);
+          Value &into = chain.reverse ? accRev : acc;
+          into = emitGroupProduct(chain, bi, table, first, used, gt, into);
+          for (Value *v : fields(gt))
+            results.push_back(*v);
+        }
+        SmallVector<Value> yields = {acc};
+        if (reversed)
+          yields.push_back(accRev);
+        yields.append(results);
+        scf::YieldOp::create(b, yields);
+      });
+  Value out = loop.getResult(0);
+  if (reversed)
+    out = flipAdd(loop.getResult(1), out, /*abs=*/false);
+  return out;
+}
+
 namespace {
 
 /// The flattened channel count of a map's value type.
@@ -1684,73 +1758,6 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
   };
 
   int64_t selectedCount = selected.size();
-  // The blocked form: groups of `group` selected channels into a blocked
-  // accumulator (zerosBlocked); the chains that run backwards accumulate in
-  // step coordinates into a second one, flipped into the first at the end.
-  auto groupedBatch = [&](ImplicitLocOpBuilder &ib, Value bi) -> Value {
-    bool reversed = llvm::any_of(
-        chains, [](const Chain &c) { return c.scan && c.reverse; });
-    SmallVector<Value> init = {e.zerosBlocked()};
-    if (reversed)
-      init.push_back(e.zerosBlocked());
-    // Per scanned chain, its group tables, carried through the groups.
-    SmallVector<GroupTables> tables;
-    auto fields = [](GroupTables &t) {
-      SmallVector<Value *> f = {&t.lq, &t.d, &t.rt, &t.tables, &t.band};
-      if (t.post)
-        f.push_back(&t.post);
-      return f;
-    };
-    for (const Chain &chain : chains)
-      if (chain.scan) {
-        tables.push_back(e.groupTables(group, chain));
-        for (Value *v : fields(tables.back()))
-          init.push_back(*v);
-      }
-    int64_t groups = (selectedCount + group - 1) / group;
-    auto loop = scf::ForOp::create(
-        ib, zero, e.idx(groups), one, init,
-        [&](OpBuilder &gb, Location gloc, Value g, ValueRange gargs) {
-          ImplicitLocOpBuilder jb(gloc, gb);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(jb.getInsertionBlock(), jb.getInsertionPoint());
-          Value acc = gargs[0], accRev = reversed ? gargs[1] : Value();
-          size_t next = reversed ? 2 : 1, t = 0;
-          Value first = arith::MulIOp::create(b, g, e.idx(group));
-          Value used = arith::MinUIOp::create(
-              b, e.idx(group),
-              arith::SubIOp::create(b, e.idx(selectedCount), first));
-          SmallVector<Value> results;
-          for (const Chain &chain : chains) {
-            if (!chain.scan) {
-              // A band alone: per channel, in time coordinates.
-              acc = e.forEachUsedSlot(
-                  table, first, used, acc,
-                  [&](ImplicitLocOpBuilder &, Value, Value c, Value cur) {
-                    return e.emitChannel(chain, bi, c, cur, false);
-                  });
-              continue;
-            }
-            GroupTables gt = tables[t++];
-            for (Value *v : fields(gt))
-              *v = gargs[next++];
-            e.emitGroupPrepare(chain, bi, table, first, used, gt);
-            Value &into = chain.reverse ? accRev : acc;
-            into = e.emitGroupProduct(chain, bi, table, first, used, gt, into);
-            for (Value *v : fields(gt))
-              results.push_back(*v);
-          }
-          SmallVector<Value> yields = {acc};
-          if (reversed)
-            yields.push_back(accRev);
-          yields.append(results);
-          scf::YieldOp::create(b, yields);
-        });
-    Value out = loop.getResult(0);
-    if (reversed)
-      out = e.flipAdd(loop.getResult(1), out, /*abs=*/false);
-    return out;
-  };
 
   auto batches = scf::ForOp::create(
       b, zero, batch, one, ValueRange{result},
@@ -1759,7 +1766,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
         OpBuilder::InsertionGuard outer(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         if (blocked) {
-          Value out = groupedBatch(ib, bi);
+          Value out = e.emitGroups(ib, chains, bi, table, selectedCount, group);
           scf::YieldOp::create(ib, store(ib, out, bargs[0], {bi}));
           return;
         }
