@@ -446,6 +446,16 @@ public:
     Value grad, xs, bi, c;
   };
   std::optional<Attributed> attributed;
+  /// Set while the attribution map takes the blocked form (emitGroups): a
+  /// channel's entries a, its rank-K product below the diagonal blocks and
+  /// its recurrence near them (through `attributed`), are added as
+  /// max(0, a · grad[bi, i, c] · x[bi, j, c]) channel by channel, never
+  /// summed over the group's channels first. `xt` is [C, Lp]: x[bi, :, c]
+  /// per channel, zero past L.
+  struct GroupAttribution {
+    Value grad, xt, bi;
+  };
+  std::optional<GroupAttribution> groupAttribution;
   Value paddedLength() const { return padded; }
 
   /// Flattens every gain the chains read, before the loops start.
@@ -1371,9 +1381,12 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
   // beside the column factors and one broadcast row factor (32 registers
   // with 16 lanes, AVX-512; 16 with fewer, AVX2: 4 rows there spilled
   // accumulators in the inner loop), at most 4 rows.
+  // The attribution keeps each channel's sums apart from the group's: twice
+  // the registers per row.
   int64_t registers = lanes >= 16 ? 32 : 16;
+  int64_t perRow = groupAttribution ? 2 * vectors : vectors;
   int64_t tileRows =
-      std::clamp<int64_t>((registers - vectors - 1) / vectors, 1, 4);
+      std::clamp<int64_t>((registers - vectors - 1) / perRow, 1, 4);
   auto vecType = VectorType::get({lanes}, f32);
   Value zero = idx(0), one = idx(1);
   Value zeroVec = arith::ConstantOp::create(
@@ -1418,9 +1431,15 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
               call.kind = BlockedCall::Exact;
               call.scanTables = slotOf(jb, tables.tables, e);
               call.c0 = c0;
-              return emitScan(chain, bi, c, slotOf(jb, tables.band, e),
-                              slotOf(jb, tables.post, e), cur, /*abs=*/false,
-                              &call);
+              if (groupAttribution)
+                attributed = Attributed{groupAttribution->grad,
+                                        slotOf(jb, groupAttribution->xt, c),
+                                        groupAttribution->bi, c};
+              Value done = emitScan(chain, bi, c, slotOf(jb, tables.band, e),
+                                    slotOf(jb, tables.post, e), cur,
+                                    /*abs=*/false, &call);
+              attributed.reset();
+              return done;
             });
 
         Value d = scratch(ib, {idx(terms)}, 1.0);
@@ -1452,37 +1471,82 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
                 idx(r));
           }
           SmallVector<Value> init(rows * vectors, zeroVec);
-          auto sum = scf::ForOp::create(
-              jb, zero, usedTerms, one, init,
-              [&](OpBuilder &nb, Location nloc, Value k, ValueRange acc) {
-                ImplicitLocOpBuilder kb(nloc, nb);
-                SmallVector<Value> cols, next(acc);
-                Value slot = arith::DivUIOp::create(kb, k, idx(keys));
-                Value row = arith::AddIOp::create(
-                    kb, firstRow, arith::RemUIOp::create(kb, k, idx(keys)));
-                for (int64_t v = 0; v < vectors; ++v)
-                  cols.push_back(readVec(kb, rt, {slot, row, idx(v * lanes)}));
-                for (int64_t r = 0; r < rows; ++r) {
-                  Value l = vector::BroadcastOp::create(
-                      kb, vecType,
-                      tensor::ExtractOp::create(kb, lqsNow,
-                                                ValueRange{idx(r), k}));
+          // Σ over terms [from, to) of LQS[r, k] · RT[k, columns], added to
+          // `sums` (rows × vectors of them).
+          auto termSums = [&](ImplicitLocOpBuilder &sb, Value from, Value to,
+                              ValueRange sums) -> ValueRange {
+            auto loop = scf::ForOp::create(
+                sb, from, to, one, sums,
+                [&](OpBuilder &nb, Location nloc, Value k, ValueRange acc) {
+                  ImplicitLocOpBuilder kb(nloc, nb);
+                  SmallVector<Value> cols, next(acc);
+                  Value slot = arith::DivUIOp::create(kb, k, idx(keys));
+                  Value row = arith::AddIOp::create(
+                      kb, firstRow, arith::RemUIOp::create(kb, k, idx(keys)));
                   for (int64_t v = 0; v < vectors; ++v)
-                    next[r * vectors + v] = vector::FMAOp::create(
-                        kb, l, cols[v], next[r * vectors + v]);
-                }
-                scf::YieldOp::create(kb, next);
-              });
+                    cols.push_back(
+                        readVec(kb, rt, {slot, row, idx(v * lanes)}));
+                  for (int64_t r = 0; r < rows; ++r) {
+                    Value l = vector::BroadcastOp::create(
+                        kb, vecType,
+                        tensor::ExtractOp::create(kb, lqsNow,
+                                                  ValueRange{idx(r), k}));
+                    for (int64_t v = 0; v < vectors; ++v)
+                      next[r * vectors + v] = vector::FMAOp::create(
+                          kb, l, cols[v], next[r * vectors + v]);
+                  }
+                  scf::YieldOp::create(kb, next);
+                });
+            return loop.getResults();
+          };
+          ValueRange sum;
+          if (!groupAttribution) {
+            sum = termSums(jb, zero, usedTerms, init);
+          } else {
+            // Slot by slot: the channel's K terms, then its entries'
+            // positive parts into the group's sums.
+            const GroupAttribution &ga = *groupAttribution;
+            auto slots = scf::ForOp::create(
+                jb, zero, used, one, init,
+                [&](OpBuilder &nb, Location nloc, Value e, ValueRange acc) {
+                  ImplicitLocOpBuilder kb(nloc, nb);
+                  Value from = arith::MulIOp::create(kb, e, idx(keys));
+                  ValueRange a = termSums(
+                      kb, from, arith::AddIOp::create(kb, from, idx(keys)),
+                      init);
+                  Value c = tensor::ExtractOp::create(
+                      kb, channels,
+                      ValueRange{arith::AddIOp::create(kb, first, e)});
+                  SmallVector<Value> xs, next(acc);
+                  for (int64_t v = 0; v < vectors; ++v)
+                    xs.push_back(readVec(
+                        kb, ga.xt,
+                        {c, arith::AddIOp::create(kb, c0, idx(v * lanes))}));
+                  for (int64_t r = 0; r < rows; ++r) {
+                    Value row = arith::AddIOp::create(
+                        kb, bm, arith::AddIOp::create(kb, r0, idx(r)));
+                    Value g = vector::BroadcastOp::create(
+                        kb, vecType,
+                        tensor::ExtractOp::create(kb, ga.grad,
+                                                  ValueRange{ga.bi, row, c}));
+                    for (int64_t v = 0; v < vectors; ++v)
+                      next[r * vectors + v] = arith::AddFOp::create(
+                          kb, next[r * vectors + v],
+                          positivePart(kb, a[r * vectors + v], g, xs[v]));
+                  }
+                  scf::YieldOp::create(kb, next);
+                });
+            sum = slots.getResults();
+          }
           for (int64_t r = 0; r < rows; ++r) {
             Value row = arith::AddIOp::create(
                 jb, bm, arith::AddIOp::create(jb, r0, idx(r)));
             for (int64_t v = 0; v < vectors; ++v) {
               Value col = idx(v * lanes);
               Value old = readVec(jb, cur, {row, col});
-              cur = writeVec(jb,
-                             arith::AddFOp::create(
-                                 jb, old, sum.getResult(r * vectors + v)),
-                             cur, {row, col});
+              cur = writeVec(
+                  jb, arith::AddFOp::create(jb, old, sum[r * vectors + v]), cur,
+                  {row, col});
             }
           }
           return {cur, lqsNow};
@@ -1650,6 +1714,19 @@ int64_t chainKeys(const Chain &chain) {
   return cast<RankedTensorType>(scan.getK().getType()).getDimSize(3);
 }
 
+/// `channels` as a constant table of indices.
+Value channelTable(ImplicitLocOpBuilder &b, ArrayRef<int64_t> channels) {
+  auto tableType =
+      RankedTensorType::get({(int64_t)channels.size()}, b.getIndexType());
+  return arith::ConstantOp::create(
+      b, tableType,
+      DenseElementsAttr::get(
+          tableType, llvm::to_vector(
+                         llvm::map_range(channels, [&](int64_t c) -> Attribute {
+                           return b.getIndexAttr(c);
+                         }))));
+}
+
 LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
                           int64_t group) {
   Value map = op.getMap();
@@ -1711,16 +1788,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
   sizes.push_back(len);
   Value result = e.zeros(sizes);
 
-  // Selected channels as a constant table.
-  auto tableType = RankedTensorType::get({(int64_t)selected.size()},
-                                         b.getIndexType());
-  Value table = arith::ConstantOp::create(
-      b, tableType,
-      DenseElementsAttr::get(tableType,
-                             llvm::to_vector(llvm::map_range(
-                                 selected, [&](int64_t c) -> Attribute {
-                                   return b.getIndexAttr(c);
-                                 }))));
+  Value table = channelTable(b, selected);
   Value zero = e.idx(0), one = e.idx(1);
 
   // Copies (scaled) rows of `acc` into `res` at [prefix..., i, j].
@@ -1807,7 +1875,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
 /// acc[i, j] += max(0, A_c[i, j] · g[b, i, c] · x[b, j, c]) with x's column
 /// copied to a contiguous row first; the result is acc / channels.
 LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
-                               bool parallel) {
+                               bool parallel, int64_t group) {
   Value map = op.getMap();
   if (failed(checkMap(op, map)))
     return failure();
@@ -1825,16 +1893,20 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
                             << ", whose channels are not the map's " << count
                             << " (convert-glint-map-to-loops lowers one input "
                                "channel per map channel)";
-  ImplicitLocOpBuilder b(op.getLoc(), op);
-  Value x = chains.front().identity.getInput();
-  Emitter e(b, x, lanes, parallel);
-  e.loopsStart = op;
-  e.prepare(chains);
   // One recurrence forward in time (most models): its rows go straight
-  // into the sum (Emitter::attributed); otherwise (branches to sum first,
-  // a reversed or band-only chain) each channel's matrix is materialised.
+  // into the sum (Emitter::attributed), and when its keys fill whole vectors
+  // through the blocked form (Emitter::groupAttribution); otherwise
+  // (branches to sum first, a reversed or band-only chain) each channel's
+  // matrix is materialised.
   bool fused = lanes > 1 && chains.size() == 1 && chains.front().scan &&
                !chains.front().reverse;
+  bool blocked = fused && group > 0 && chainKeys(chains.front()) % lanes == 0 &&
+                 chains.front().width <= lanes;
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  Value x = chains.front().identity.getInput();
+  Emitter e(b, x, lanes, parallel, blocked ? 4 * lanes : 0);
+  e.loopsStart = op;
+  e.prepare(chains);
   Value input = e.flat(op.getInput());
   Value grad = e.flat(op.getGrad());
   Value batch = tensor::DimOp::create(b, x, 0);
@@ -1847,83 +1919,112 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
         ImplicitLocOpBuilder ib(loc, nb);
         OpBuilder::InsertionGuard outer(b);
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        // Zero past L: the fused form reads x a vector of columns at a time.
-        Value column = e.zeros({e.paddedLength()});
-        // The channel matrices and the sum are blocked accumulators
-        // (zerosBlocked): block after block, a block's rows contiguous.
-        int64_t width = e.accBlock();
-        Value blocks = arith::DivUIOp::create(
-            ib, arith::AddIOp::create(ib, len, e.idx(width - 1)), e.idx(width));
-        auto channels = scf::ForOp::create(
-            ib, zero, e.idx(count), one, ValueRange{e.zerosBlocked()},
-            [&](OpBuilder &cb, Location cloc, Value c, ValueRange cargs) {
-              OpBuilder::InsertionGuard guard(b);
-              b.setInsertionPoint(cb.getInsertionBlock(),
-                                  cb.getInsertionPoint());
-              // x[b, :, c] as a contiguous row.
-              auto copy = scf::ForOp::create(
-                  b, zero, len, one, ValueRange{column},
-                  [&](OpBuilder &kb, Location kloc, Value j, ValueRange k) {
-                    Value v = tensor::ExtractOp::create(kb, kloc, input,
-                                                        ValueRange{bi, j, c});
-                    scf::YieldOp::create(
-                        kb, kloc,
-                        tensor::InsertOp::create(kb, kloc, v, k[0],
-                                                 ValueRange{j})
-                            .getResult());
-                  });
-              Value xs = copy.getResult(0);
-              if (fused) {
-                e.attributed = Emitter::Attributed{grad, xs, bi, c};
-                Value acc = e.emitChannel(chains, bi, c, cargs[0], false);
-                e.attributed.reset();
-                scf::YieldOp::create(b, acc);
-                return;
-              }
-              Value m = e.emitChannel(chains, bi, c, e.zerosBlocked(), false);
-              auto perBlock = scf::ForOp::create(
-                  b, zero, blocks, one, cargs,
-                  [&](OpBuilder &qb, Location qloc, Value q, ValueRange qa) {
-                    ImplicitLocOpBuilder pb(qloc, qb);
-                    Value j0 = arith::MulIOp::create(pb, q, e.idx(width));
-                    Value columns = arith::MinUIOp::create(
-                        pb, e.idx(width), arith::SubIOp::create(pb, len, j0));
-                    auto rows = scf::ForOp::create(
-                        pb, zero, len, one, qa,
-                        [&](OpBuilder &rb, Location rloc, Value i,
-                            ValueRange r) {
-                          ImplicitLocOpBuilder jb(rloc, rb);
-                          Value g = tensor::ExtractOp::create(
-                              jb, grad, ValueRange{bi, i, c});
-                          auto cols = scf::ForOp::create(
-                              jb, zero, columns, one, r,
-                              [&](OpBuilder &db, Location dloc, Value jj,
-                                  ValueRange acc) {
-                                ImplicitLocOpBuilder kb(dloc, db);
-                                Value j = arith::AddIOp::create(kb, j0, jj);
-                                Value a = tensor::ExtractOp::create(
-                                    kb, m, ValueRange{q, i, jj});
-                                Value xj = tensor::ExtractOp::create(
-                                    kb, xs, ValueRange{j});
-                                Value kept = positivePart(kb, a, g, xj);
-                                Value old = tensor::ExtractOp::create(
-                                    kb, acc[0], ValueRange{q, i, jj});
-                                Value sum =
-                                    arith::AddFOp::create(kb, old, kept);
-                                scf::YieldOp::create(
-                                    kb,
-                                    tensor::InsertOp::create(
-                                        kb, sum, acc[0], ValueRange{q, i, jj})
-                                        .getResult());
-                              });
-                          scf::YieldOp::create(jb, cols.getResult(0));
-                        });
-                    scf::YieldOp::create(pb, rows.getResult(0));
-                  });
-              scf::YieldOp::create(b, perBlock.getResult(0));
-            });
+        Value acc;
+        if (blocked) {
+          // x[bi, :, c] as row c of an [C, Lp] copy, zero past L.
+          auto rowsOfX = scf::ForOp::create(
+              ib, zero, len, one,
+              ValueRange{e.zeros({e.idx(count), e.paddedLength()})},
+              [&](OpBuilder &rb, Location rloc, Value j, ValueRange r) {
+                auto perChannel = scf::ForOp::create(
+                    rb, rloc, zero, e.idx(count), one, r,
+                    [&](OpBuilder &kb, Location kloc, Value c, ValueRange k) {
+                      Value v = tensor::ExtractOp::create(kb, kloc, input,
+                                                          ValueRange{bi, j, c});
+                      scf::YieldOp::create(
+                          kb, kloc,
+                          tensor::InsertOp::create(kb, kloc, v, k[0],
+                                                   ValueRange{c, j})
+                              .getResult());
+                    });
+                scf::YieldOp::create(rb, rloc, perChannel.getResults());
+              });
+          e.groupAttribution =
+              Emitter::GroupAttribution{grad, rowsOfX.getResult(0), bi};
+          SmallVector<int64_t> all =
+              llvm::to_vector(llvm::seq<int64_t>(0, count));
+          acc =
+              e.emitGroups(ib, chains, bi, channelTable(b, all), count, group);
+          e.groupAttribution.reset();
+        } else {
+          // Zero past L: the fused form reads x a vector of columns at a time.
+          Value column = e.zeros({e.paddedLength()});
+          // The channel matrices and the sum are blocked accumulators
+          // (zerosBlocked): block after block, a block's rows contiguous.
+          int64_t width = e.accBlock();
+          Value blocks = arith::DivUIOp::create(
+              ib, arith::AddIOp::create(ib, len, e.idx(width - 1)),
+              e.idx(width));
+          auto channels = scf::ForOp::create(
+              ib, zero, e.idx(count), one, ValueRange{e.zerosBlocked()},
+              [&](OpBuilder &cb, Location cloc, Value c, ValueRange cargs) {
+                OpBuilder::InsertionGuard guard(b);
+                b.setInsertionPoint(cb.getInsertionBlock(),
+                                    cb.getInsertionPoint());
+                // x[b, :, c] as a contiguous row.
+                auto copy = scf::ForOp::create(
+                    b, zero, len, one, ValueRange{column},
+                    [&](OpBuilder &kb, Location kloc, Value j, ValueRange k) {
+                      Value v = tensor::ExtractOp::create(kb, kloc, input,
+                                                          ValueRange{bi, j, c});
+                      scf::YieldOp::create(kb, kloc,
+                                           tensor::InsertOp::create(
+                                               kb, kloc, v, k[0], ValueRange{j})
+                                               .getResult());
+                    });
+                Value xs = copy.getResult(0);
+                if (fused) {
+                  e.attributed = Emitter::Attributed{grad, xs, bi, c};
+                  Value acc = e.emitChannel(chains, bi, c, cargs[0], false);
+                  e.attributed.reset();
+                  scf::YieldOp::create(b, acc);
+                  return;
+                }
+                Value m = e.emitChannel(chains, bi, c, e.zerosBlocked(), false);
+                auto perBlock = scf::ForOp::create(
+                    b, zero, blocks, one, cargs,
+                    [&](OpBuilder &qb, Location qloc, Value q, ValueRange qa) {
+                      ImplicitLocOpBuilder pb(qloc, qb);
+                      Value j0 = arith::MulIOp::create(pb, q, e.idx(width));
+                      Value columns = arith::MinUIOp::create(
+                          pb, e.idx(width), arith::SubIOp::create(pb, len, j0));
+                      auto rows = scf::ForOp::create(
+                          pb, zero, len, one, qa,
+                          [&](OpBuilder &rb, Location rloc, Value i,
+                              ValueRange r) {
+                            ImplicitLocOpBuilder jb(rloc, rb);
+                            Value g = tensor::ExtractOp::create(
+                                jb, grad, ValueRange{bi, i, c});
+                            auto cols = scf::ForOp::create(
+                                jb, zero, columns, one, r,
+                                [&](OpBuilder &db, Location dloc, Value jj,
+                                    ValueRange acc) {
+                                  ImplicitLocOpBuilder kb(dloc, db);
+                                  Value j = arith::AddIOp::create(kb, j0, jj);
+                                  Value a = tensor::ExtractOp::create(
+                                      kb, m, ValueRange{q, i, jj});
+                                  Value xj = tensor::ExtractOp::create(
+                                      kb, xs, ValueRange{j});
+                                  Value kept = positivePart(kb, a, g, xj);
+                                  Value old = tensor::ExtractOp::create(
+                                      kb, acc[0], ValueRange{q, i, jj});
+                                  Value sum =
+                                      arith::AddFOp::create(kb, old, kept);
+                                  scf::YieldOp::create(
+                                      kb,
+                                      tensor::InsertOp::create(
+                                          kb, sum, acc[0], ValueRange{q, i, jj})
+                                          .getResult());
+                                });
+                            scf::YieldOp::create(jb, cols.getResult(0));
+                          });
+                      scf::YieldOp::create(pb, rows.getResult(0));
+                    });
+                scf::YieldOp::create(b, perBlock.getResult(0));
+              });
+          acc = channels.getResult(0);
+        }
         // The channel mean into the result.
-        Value acc = channels.getResult(0);
         Value scale = e.cst(1.0 / double(count));
         auto rows = scf::ForOp::create(
             ib, zero, len, one, bargs,
@@ -2142,7 +2243,7 @@ struct ConvertGlintMapToLoopsPass
           : isa<MapApplyOp>(op)
               ? lowerApply(cast<MapApplyOp>(op), vectorWidth, parallelColumns)
               : lowerAttribution(cast<MapAttributionOp>(op), vectorWidth,
-                                 parallelColumns);
+                                 parallelColumns, groupChannels);
       if (failed(r))
         return signalPassFailure();
     }

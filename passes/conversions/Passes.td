@@ -169,11 +169,19 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     result at the end (rows of an [Lp, Lp] accumulator are pages apart,
     which the prefetchers do not follow).
 
-    `map_attribution` (the attribution method) materialises each channel's
-    matrix A_c (branches summed, in time coordinates, blocked like the
-    accumulators) and accumulates
-    `max(0, A_c[i, j] · grad[b, i, c] · input[b, j, c])`, then divides by the
-    channel count; it takes one input channel per map channel.
+    `map_attribution` (the attribution method) accumulates
+    `max(0, A_c[i, j] · grad[b, i, c] · input[b, j, c])` over the channels,
+    then divides by the channel count; it takes one input channel per map
+    channel. A single recurrence forward in time adds each row's positive
+    parts as the recurrence produces them (A_c is never written) and, when
+    its keys fill whole vectors, takes the blocked form: a product tile
+    sums one channel's K terms, takes their positive part with that
+    channel's gradient and input, and adds it into the group's sums in
+    registers (3 rows × 4 vectors with AVX-512, beside the channel's own
+    sums), slot after slot; the rows near the diagonal do the same through
+    the recurrence. Other chains (branches, reversed, a band alone)
+    materialise each channel's matrix A_c (branches summed, in time
+    coordinates, blocked like the accumulators).
 
     ```
     scf.for %b, %c:                       (c over the selected channels)
@@ -204,11 +212,13 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
            "threads); off, a loop (the GPU pipeline's one-thread-per-"
            "channel loops)">,
     Option<"groupChannels", "group-channels", "int64_t", /*default=*/"8",
-           "The linear aggregates (mean, sum) of recurrences whose keys fill "
-           "whole vectors: blocks of 4 vectors of columns, the entries below "
-           "each diagonal block a rank-K product per channel, summed over "
-           "this many channels before the accumulator is read and written; "
-           "0: every channel by the recurrence from each column">,
+           "The linear aggregates (mean, sum) and the attribution map of "
+           "recurrences whose keys fill whole vectors: blocks of 4 vectors "
+           "of columns, the entries below each diagonal block a rank-K "
+           "product per channel, summed (for the attribution map, each "
+           "channel's positive part) over this many channels before the "
+           "accumulator is read and written; 0: every channel by the "
+           "recurrence from each column">,
   ];
 }
 

@@ -63,3 +63,32 @@ func.func @mamba(%x: tensor<?x?x12xf32>, %w: tensor<12x4xf32>, %xc: tensor<?x?x1
   %r = glint.map_reduce mean %m6 : !glint.map<tensor<?x?x12xf32>> -> tensor<?x?x?xf32>
   return %r : tensor<?x?x?xf32>
 }
+
+// The attribution method's map (the positive part of each channel's
+// entries times g_i x_j, before the channels are summed) in the blocked
+// form: per used slot, the channel's 16 terms summed for 3 rows × 4
+// vectors (12 sums beside the group's 12: 3 rows, not 4, fit the
+// registers), then max(0, a · g · x) of each added into the group's sums.
+// CHECK-LABEL: func.func @attribution
+// CHECK: %{{.*}}:5 = scf.forall (%{{.*}}) in (%[[AUSED:.*]]) shared_outs
+// CHECK: scf.forall
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c3
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[AUSED]] step %c1{{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: scf.for %{{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-12: vector.fma
+// CHECK: scf.yield
+// CHECK-COUNT-12: arith.cmpf ogt, %{{.*}} : vector<16xf32>
+// CHECK: scf.yield
+// CHECK-NOT: glint.map
+// CHECK: return
+func.func @attribution(%x: tensor<?x?x12xf32>, %w: tensor<12x4xf32>,
+    %q: tensor<?x?x1x16xf32>, %k: tensor<?x?x1x16xf32>, %a: tensor<12x16xf32>,
+    %dt: tensor<?x?x12xf32>, %gr: tensor<?x?x12xf32>) -> tensor<?x?x?xf32> {
+  %m0 = glint.map_identity %x : tensor<?x?x12xf32> -> !glint.map<tensor<?x?x12xf32>>
+  %m1 = glint.map_conv %m0, %w : (!glint.map<tensor<?x?x12xf32>>, tensor<12x4xf32>) -> !glint.map<tensor<?x?x12xf32>>
+  %m2 = glint.map_reshape %m1 : !glint.map<tensor<?x?x12xf32>> -> !glint.map<tensor<?x?x12x1xf32>>
+  %m3 = glint.map_scan %m2 q(%q) k(%k) log_decay(%a) delta(%dt) : (!glint.map<tensor<?x?x12x1xf32>>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>, tensor<12x16xf32>, tensor<?x?x12xf32>) -> !glint.map<tensor<?x?x12x1xf32>>
+  %m4 = glint.map_reshape %m3 : !glint.map<tensor<?x?x12x1xf32>> -> !glint.map<tensor<?x?x12xf32>>
+  %r = glint.map_attribution %m4, %gr, %x : (!glint.map<tensor<?x?x12xf32>>, tensor<?x?x12xf32>, tensor<?x?x12xf32>) -> tensor<?x?x?xf32>
+  return %r : tensor<?x?x?xf32>
+}

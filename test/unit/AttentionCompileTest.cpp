@@ -317,6 +317,19 @@ std::vector<MapCase> cases() {
                        "%r = glint.map_reduce sum %m6 row -1 : "
                        "!glint.map<tensor<?x?x9xf32>> -> tensor<?x?xf32>\n",
                        "tensor<?x?xf32>"));
+  // The attribution map in the blocked form: each channel's product and
+  // diagonal rows take their positive part (with g and x of that channel)
+  // before the group's channels are summed.
+  {
+    MapCase c = mamba1("Mamba1AttributionBlocked", 2, 203, 11, 16,
+                       "%r = glint.map_attribution %m6, %gr, %x : "
+                       "(!glint.map<tensor<?x?x11xf32>>, tensor<?x?x11xf32>, "
+                       "tensor<?x?x11xf32>) -> tensor<?x?x?xf32>\n",
+                       "tensor<?x?x?xf32>");
+    c.signature.insert(c.signature.find(") ->"), ", %gr: tensor<?x?x11xf32>");
+    c.args.push_back({{2, 203, 11}, -1, 1});
+    all.push_back(c);
+  }
   all.push_back(rwkv6("Rwkv6BonusBlocked", 1, 170, 16, -0.2));
   all.push_back(mamba2("Mamba2GroupedBlocked", 160, 5, 16, -1, -0.2, 0.1));
   // Vision Mamba's two directions, summed: the backward chain's blocks
