@@ -217,9 +217,11 @@ struct BlockedCall {
 };
 
 /// The attribution method's entry max(0, a · g · x) (0 where the product
-/// is not greater than 0), of f32 scalars or of vectors alike.
+/// is not greater than 0), of f32 scalars or of vectors alike; without `g`,
+/// max(0, a · x) (g already in a).
 static Value positivePart(ImplicitLocOpBuilder &b, Value a, Value g, Value x) {
-  Value v = arith::MulFOp::create(b, arith::MulFOp::create(b, a, g), x);
+  Value v = arith::MulFOp::create(
+      b, g ? arith::MulFOp::create(b, a, g).getResult() : a, x);
   Value zero =
       arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(v.getType())));
   Value positive = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, zero);
@@ -1456,17 +1458,29 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
         auto product = [&](ImplicitLocOpBuilder &jb, Value cur, Value lqsNow,
                            Value dNow, Value bm, Value r0,
                            int64_t rows) -> std::pair<Value, Value> {
-          // LQS[r, e·K + n] = LQ[e, bm + r0 + r, n] · d[e·K + n].
+          // LQS[r, e·K + n] = LQ[e, bm + r0 + r, n] · d[e·K + n], for the
+          // attribution times grad[bi, bm + r0 + r, c_e] (the group's
+          // channels of a row are neighbours there).
           for (int64_t r = 0; r < rows; ++r) {
             Value row = arith::AddIOp::create(
                 jb, bm, arith::AddIOp::create(jb, r0, idx(r)));
             lqsNow = perTerm(
                 jb, lqsNow,
                 [&](ImplicitLocOpBuilder &xb, Value e, int64_t h, Value term,
-                    Value) {
-                  return arith::MulFOp::create(
+                    Value) -> Value {
+                  Value v = arith::MulFOp::create(
                       xb, readVec(xb, lq, {e, row, idx(h * lanes)}),
                       readVec(xb, dNow, {term}));
+                  if (!groupAttribution)
+                    return v;
+                  Value c = tensor::ExtractOp::create(
+                      xb, channels,
+                      ValueRange{arith::AddIOp::create(xb, first, e)});
+                  Value g = tensor::ExtractOp::create(
+                      xb, groupAttribution->grad,
+                      ValueRange{groupAttribution->bi, row, c});
+                  return arith::MulFOp::create(
+                      xb, v, vector::BroadcastOp::create(xb, vecType, g));
                 },
                 idx(r));
           }
@@ -1522,18 +1536,12 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
                     xs.push_back(readVec(
                         kb, ga.xt,
                         {c, arith::AddIOp::create(kb, c0, idx(v * lanes))}));
-                  for (int64_t r = 0; r < rows; ++r) {
-                    Value row = arith::AddIOp::create(
-                        kb, bm, arith::AddIOp::create(kb, r0, idx(r)));
-                    Value g = vector::BroadcastOp::create(
-                        kb, vecType,
-                        tensor::ExtractOp::create(kb, ga.grad,
-                                                  ValueRange{ga.bi, row, c}));
+                  // g is in the row factors (LQS).
+                  for (int64_t r = 0; r < rows; ++r)
                     for (int64_t v = 0; v < vectors; ++v)
                       next[r * vectors + v] = arith::AddFOp::create(
                           kb, next[r * vectors + v],
-                          positivePart(kb, a[r * vectors + v], g, xs[v]));
-                  }
+                          positivePart(kb, a[r * vectors + v], Value(), xs[v]));
                   scf::YieldOp::create(kb, next);
                 });
             sum = slots.getResults();
