@@ -437,6 +437,20 @@ public:
   /// end.
   Value emitGroups(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains, Value bi,
                    Value table, int64_t selectedCount, int64_t group);
+  /// The same for the groups [begin, end) alone, added into `into` (a
+  /// zeroed blocked accumulator) when given.
+  Value groupRange(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains, Value bi,
+                   Value table, int64_t selectedCount, int64_t group,
+                   Value begin, Value end, Value into = Value());
+  /// emitGroups splits the groups into up to this many parts, each its own
+  /// accumulator and tables, in parallel (an scf.forall; the foralls inside
+  /// a part then run on the thread that runs the part), summed at the end:
+  /// the threads share nothing while they work and meet once per call
+  /// rather than twice per group.
+  int64_t parts = 1;
+  /// The bytes the parts' accumulators may take together; fewer parts where
+  /// they would take more (one at L = 8192).
+  static constexpr int64_t kPartsBytes = int64_t(256) << 20;
 
   Operation *loopsStart = nullptr;
 
@@ -1610,10 +1624,114 @@ Value Emitter::emitGroupProduct(const Chain &chain, Value bi, Value channels,
 Value Emitter::emitGroups(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains,
                           Value bi, Value table, int64_t selectedCount,
                           int64_t group) {
-  Value zero = idx(0), one = idx(1);
+  int64_t groups = (selectedCount + group - 1) / group;
+  if (parts <= 1 || groups < 2)
+    return groupRange(ib, chains, bi, table, selectedCount, group, idx(0),
+                      idx(groups));
+  // P = min(parts, groups, what kPartsBytes holds of [Lp, Lp] accumulators),
+  // at least 1: long sequences fall back to one part, whose foralls then
+  // run on every thread.
+  Value accBytes = arith::MulIOp::create(
+      b, arith::MulIOp::create(b, padded, padded), idx(4));
+  Value byMemory = arith::MaxUIOp::create(
+      b, idx(1), arith::DivUIOp::create(b, idx(kPartsBytes), accBytes));
+  Value count =
+      arith::MinUIOp::create(b, idx(std::min(parts, groups)), byMemory);
+  Value blocks = arith::DivUIOp::create(b, padded, idx(accBlock()));
+  Value all = uninitialized(
+      b, b.getLoc(),
+      {arith::MulIOp::create(b, count, blocks), padded, idx(accBlock())});
+  auto forall = scf::ForallOp::create(
+      b, b.getLoc(), ArrayRef<OpFoldResult>{count}, ValueRange{all},
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &fb, Location loc, ValueRange args) {
+        // `fb` is `b`, inside the body.
+        ImplicitLocOpBuilder pb(loc, fb);
+        Value part = args[0];
+        // Groups [part · groups / P, (part + 1) · groups / P).
+        auto bound = [&](Value k) {
+          return arith::DivUIOp::create(
+                     pb, arith::MulIOp::create(pb, k, idx(groups)), count)
+              .getResult();
+        };
+        SmallVector<OpFoldResult> offsets = {
+            arith::MulIOp::create(pb, part, blocks).getResult(),
+            pb.getIndexAttr(0), pb.getIndexAttr(0)};
+        // (The width as a value: the part's accumulator is ?x?x?.)
+        SmallVector<OpFoldResult> sizes = {blocks, padded, idx(accBlock())};
+        SmallVector<OpFoldResult> strides(3, pb.getIndexAttr(1));
+        // The part accumulates in its own blocks of the shared tensor.
+        Value own = tensor::ExtractSliceOp::create(
+            pb,
+            RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic,
+                                   ShapedType::kDynamic},
+                                  f32),
+            args[1], offsets, sizes, strides);
+        own = linalg::FillOp::create(pb, cst(0.0), own).getResult(0);
+        Value acc =
+            groupRange(pb, chains, bi, table, selectedCount, group, bound(part),
+                       bound(arith::AddIOp::create(pb, part, idx(1))), own);
+        auto inParallel = scf::InParallelOp::create(pb, loc);
+        OpBuilder::InsertionGuard guard(pb);
+        pb.setInsertionPointToEnd(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(pb, loc, acc, args[1], offsets,
+                                              sizes, strides);
+      });
+  Value parted = forall.getResult(0);
+  // The parts summed, column block by column block, in parallel.
+  auto vecType = VectorType::get({lanes}, f32);
+  auto sum = scf::ForallOp::create(
+      b, b.getLoc(), ArrayRef<OpFoldResult>{blocks}, ValueRange{zerosBlocked()},
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &fb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder sb(loc, fb);
+        Value q = args[0];
+        Tile tile = columnTile(sb, args[1], q,
+                               arith::MulIOp::create(sb, q, idx(accBlock())),
+                               accBlock());
+        auto rows = scf::ForOp::create(
+            sb, idx(0), padded, idx(1), ValueRange{tile.value},
+            [&](OpBuilder &rb, Location rloc, Value r, ValueRange ra) {
+              ImplicitLocOpBuilder jb(rloc, rb);
+              Value cur = ra[0];
+              for (int64_t v = 0; v < accBlock() / lanes; ++v) {
+                Value col = idx(v * lanes);
+                auto over = scf::ForOp::create(
+                    jb, idx(0), count, idx(1),
+                    ValueRange{arith::ConstantOp::create(
+                        jb, vecType,
+                        DenseElementsAttr::get(vecType,
+                                               jb.getF32FloatAttr(0.0f)))},
+                    [&](OpBuilder &ob, Location oloc, Value k, ValueRange oa) {
+                      ImplicitLocOpBuilder kb(oloc, ob);
+                      Value at = arith::AddIOp::create(
+                          kb, arith::MulIOp::create(kb, k, blocks), q);
+                      scf::YieldOp::create(
+                          kb, arith::AddFOp::create(
+                                  kb, oa[0], readVec(kb, parted, {at, r, col}))
+                                  .getResult());
+                    });
+                cur = writeVec(jb, over.getResult(0), cur, {r, col});
+              }
+              scf::YieldOp::create(jb, cur);
+            });
+        auto inParallel = scf::InParallelOp::create(sb, loc);
+        OpBuilder::InsertionGuard guard(sb);
+        sb.setInsertionPointToEnd(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(sb, loc, rows.getResult(0),
+                                              args[1], tile.offsets, tile.sizes,
+                                              tile.strides);
+      });
+  return sum.getResult(0);
+}
+
+Value Emitter::groupRange(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains,
+                          Value bi, Value table, int64_t selectedCount,
+                          int64_t group, Value begin, Value end, Value into) {
+  Value one = idx(1);
   bool reversed =
       llvm::any_of(chains, [](const Chain &c) { return c.scan && c.reverse; });
-  SmallVector<Value> init = {zerosBlocked()};
+  SmallVector<Value> init = {into ? into : zerosBlocked()};
   if (reversed)
     init.push_back(zerosBlocked());
   // Per scanned chain, its group tables, carried through the groups.
@@ -1630,9 +1748,8 @@ Value Emitter::emitGroups(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains,
       for (Value *v : fields(tables.back()))
         init.push_back(*v);
     }
-  int64_t groups = (selectedCount + group - 1) / group;
   auto loop = scf::ForOp::create(
-      ib, zero, idx(groups), one, init,
+      ib, begin, end, one, init,
       [&](OpBuilder &gb, Location gloc, Value g, ValueRange gargs) {
         ImplicitLocOpBuilder jb(gloc, gb);
         OpBuilder::InsertionGuard guard(b);
@@ -1736,7 +1853,7 @@ Value channelTable(ImplicitLocOpBuilder &b, ArrayRef<int64_t> channels) {
 }
 
 LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
-                          int64_t group) {
+                          int64_t group, int64_t parts) {
   Value map = op.getMap();
   if (failed(checkMap(op, map)))
     return failure();
@@ -1757,6 +1874,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
   ImplicitLocOpBuilder b(op.getLoc(), op);
   Value x = chains.front().identity.getInput();
   Emitter e(b, x, lanes, parallel, blocked ? 4 * lanes : 0);
+  e.parts = parts;
   e.loopsStart = op;
   e.prepare(chains);
 
@@ -1883,7 +2001,7 @@ LogicalResult lowerReduce(MapReduceOp op, int64_t lanes, bool parallel,
 /// acc[i, j] += max(0, A_c[i, j] · g[b, i, c] · x[b, j, c]) with x's column
 /// copied to a contiguous row first; the result is acc / channels.
 LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
-                               bool parallel, int64_t group) {
+                               bool parallel, int64_t group, int64_t parts) {
   Value map = op.getMap();
   if (failed(checkMap(op, map)))
     return failure();
@@ -1913,6 +2031,7 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
   ImplicitLocOpBuilder b(op.getLoc(), op);
   Value x = chains.front().identity.getInput();
   Emitter e(b, x, lanes, parallel, blocked ? 4 * lanes : 0);
+  e.parts = parts;
   e.loopsStart = op;
   e.prepare(chains);
   Value input = e.flat(op.getInput());
@@ -2239,6 +2358,12 @@ struct ConvertGlintMapToLoopsPass
                        << static_cast<int64_t>(vectorWidth);
       return signalPassFailure();
     }
+    if (channelParts < 1) {
+      func.emitError() << "convert-glint-map-to-loops: channel-parts must be "
+                          "positive, not "
+                       << static_cast<int64_t>(channelParts);
+      return signalPassFailure();
+    }
     SmallVector<Operation *> consumers;
     func.walk([&](Operation *op) {
       if (isa<MapReduceOp, MapApplyOp, MapAttributionOp>(op))
@@ -2246,12 +2371,13 @@ struct ConvertGlintMapToLoopsPass
     });
     for (Operation *op : consumers) {
       LogicalResult r =
-          isa<MapReduceOp>(op) ? lowerReduce(cast<MapReduceOp>(op), vectorWidth,
-                                             parallelColumns, groupChannels)
+          isa<MapReduceOp>(op)
+              ? lowerReduce(cast<MapReduceOp>(op), vectorWidth, parallelColumns,
+                            groupChannels, channelParts)
           : isa<MapApplyOp>(op)
               ? lowerApply(cast<MapApplyOp>(op), vectorWidth, parallelColumns)
               : lowerAttribution(cast<MapAttributionOp>(op), vectorWidth,
-                                 parallelColumns, groupChannels);
+                                 parallelColumns, groupChannels, channelParts);
       if (failed(r))
         return signalPassFailure();
     }

@@ -162,6 +162,13 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     iteration of an `scf.forall`: tables, band, gates, factors), the rows
     near the diagonal run in the product's forall over column blocks, and
     the [B, L, C] gates and Δ are read from [B, C, L] copies made once.
+    With `channel-parts` P > 1 the groups are split into P runs of
+    neighbouring groups, an `scf.forall` over the runs, each with its own
+    tables and accumulator (the foralls inside run on the thread that runs
+    the part: OpenMP serialises nested regions), summed column block by
+    column block at the end: the threads share no tables and meet once per
+    call instead of twice per group. P is capped at run time by the
+    groups and by 256 MiB of accumulators (one part from L = 8192).
 
     Both forms accumulate into a blocked accumulator, [Lp / w, Lp, w] for
     column blocks of w columns (4 vectors blocked, 1 unblocked), so that a
@@ -219,6 +226,12 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
            "channel's positive part) over this many channels before the "
            "accumulator is read and written; 0: every channel by the "
            "recurrence from each column">,
+    Option<"channelParts", "channel-parts", "int64_t", /*default=*/"1",
+           "The blocked form: split the channel groups into up to this many "
+           "parts run in parallel, each with its own accumulator, summed at "
+           "the end (fewer where the accumulators would exceed 256 MiB; the "
+           "CPU pipeline passes its target's threads); 1: one part, the "
+           "column blocks of each group in parallel">,
   ];
 }
 

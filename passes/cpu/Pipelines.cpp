@@ -65,6 +65,7 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   // model without map ops is left unchanged.
   ConvertGlintMapToLoopsOptions maps;
   maps.vectorWidth = target.vectorWidth;
+  maps.channelParts = std::max<int64_t>(1, target.threads);
   pm.addNestedPass<func::FuncOp>(createConvertGlintMapToLoops(maps));
   pm.addPass(createGlintInlineMixers());
   // Matrix-state recurrences that gain from it in the chunked form, then

@@ -2,6 +2,8 @@
 // RUN: glint-opt %s -convert-glint-map-to-loops=group-channels=0 | FileCheck %s --check-prefix=UNBLOCKED
 // RUN: not glint-opt %s -convert-glint-map-to-loops=group-channels=-1 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: glint-opt %s -convert-glint-map-to-loops=vector-width=8 | FileCheck %s --check-prefix=AVX2
+// RUN: glint-opt %s -convert-glint-map-to-loops=channel-parts=2 | FileCheck %s --check-prefix=PARTS
+// RUN: not glint-opt %s -convert-glint-map-to-loops=channel-parts=0 2>&1 | FileCheck %s --check-prefix=BADPARTS
 
 // Tests the blocked form of a linear aggregate (mean) of a Mamba-1 layer
 // whose 16 keys fill a vector: accumulators padded to blocks of 64
@@ -41,6 +43,25 @@
 // UNBLOCKED-NOT: step %c4
 // UNBLOCKED: return
 // BAD: group-channels must not be negative, not -1
+// BADPARTS: channel-parts must be positive, not 0
+// In parts (channel-parts=2; 12 channels are two groups): min(2, groups)
+// parts, fewer where 256 MiB would not hold their accumulators; each part
+// zeroes its own blocks of one shared tensor and runs its groups' foralls
+// (nested: on the part's thread); then a forall over the column blocks
+// sums the parts, a vector of 16 columns at a time.
+// PARTS-LABEL: func.func @mamba
+// PARTS: %[[BYMEM:.*]] = arith.maxui %c1{{.*}}, %{{.*}} : index
+// PARTS: %[[PARTS:.*]] = arith.minui %c2{{.*}}, %[[BYMEM]] : index
+// PARTS: scf.forall (%{{.*}}) in (%[[PARTS]]) shared_outs
+// PARTS: %[[OWN:.*]] = tensor.extract_slice %{{.*}}[%{{.*}}, 0, 0] [%{{.*}}, %{{.*}}, %{{.*}}] [1, 1, 1]
+// PARTS: linalg.fill ins(%{{.*}} : f32) outs(%[[OWN]] : tensor<?x?x?xf32>)
+// PARTS: %{{.*}}:6 = scf.forall
+// PARTS: scf.forall
+// PARTS: tensor.parallel_insert_slice %{{.*}}[%{{.*}}, 0, 0] [1, %{{.*}}, 64] [1, 1, 1] : tensor<?x64xf32> into tensor<?x?x?xf32>
+// PARTS: tensor.parallel_insert_slice
+// PARTS: scf.forall
+// PARTS-COUNT-4: scf.for %{{.*}} = %{{.*}} to %[[PARTS]] step %{{.*}} -> (vector<16xf32>)
+// PARTS: return
 // With 8 lanes (AVX2's 16 vector registers) a product takes 2 rows × 4
 // vectors: 8 accumulators beside 4 column factors and a row factor (4 rows
 // spilled accumulators in the inner loop there).
