@@ -163,6 +163,20 @@ MapCase mamba2(const char *name, int64_t L, int64_t P, int64_t keys, double aLo,
   return c;
 }
 
+/// The attribution method's map of mamba1's layer (%gr the layer output's
+/// cotangent, one more argument).
+MapCase mamba1Attribution(const char *name, int64_t B, int64_t L, int64_t E,
+                          int64_t N) {
+  std::string v = llvm::formatv("tensor<?x?x{0}xf32>", E);
+  MapCase c = mamba1(name, B, L, E, N,
+                     "%r = glint.map_attribution %m6, %gr, %x : (!glint.map<" +
+                         v + ">, " + v + ", " + v + ") -> tensor<?x?x?xf32>\n",
+                     "tensor<?x?x?xf32>");
+  c.signature.insert(c.signature.find(") ->"), ", %gr: " + v);
+  c.args.push_back({{B, L, E}, -1, 1});
+  return c;
+}
+
 /// Vision Mamba's bidirectional layer over 3 channels: a causal and an
 /// anti-causal branch (conv of width 3 and scan each reversed, `keys` keys),
 /// summed and gated, reduced by `aggregate` (or the attribution map).
@@ -219,16 +233,7 @@ std::vector<MapCase> cases() {
                        "tensor<?x?x?xf32>"));
   // The attribution method's map: the positive part of A ⊙ (g xᵀ) per
   // channel, channel mean (%gr the layer output's cotangent).
-  {
-    MapCase c = mamba1("Mamba1Attribution", 2, 29, 5, 3,
-                       "%r = glint.map_attribution %m6, %gr, %x : (" + m5 +
-                           ", tensor<?x?x5xf32>, tensor<?x?x5xf32>) -> "
-                           "tensor<?x?x?xf32>\n",
-                       "tensor<?x?x?xf32>");
-    c.signature.insert(c.signature.find(") ->"), ", %gr: tensor<?x?x5xf32>");
-    c.args.push_back({{2, 29, 5}, -1, 1});
-    all.push_back(c);
-  }
+  all.push_back(mamba1Attribution("Mamba1Attribution", 2, 29, 5, 3));
   all.push_back(mamba1("Mamba1MeanAbs", 1, 50, 5, 4,
                        "%r = glint.map_reduce mean_abs %m6 : " + m5 +
                            " -> tensor<?x?x?xf32>\n",
@@ -320,16 +325,7 @@ std::vector<MapCase> cases() {
   // The attribution map in the blocked form: each channel's product and
   // diagonal rows take their positive part (with g and x of that channel)
   // before the group's channels are summed.
-  {
-    MapCase c = mamba1("Mamba1AttributionBlocked", 2, 203, 11, 16,
-                       "%r = glint.map_attribution %m6, %gr, %x : "
-                       "(!glint.map<tensor<?x?x11xf32>>, tensor<?x?x11xf32>, "
-                       "tensor<?x?x11xf32>) -> tensor<?x?x?xf32>\n",
-                       "tensor<?x?x?xf32>");
-    c.signature.insert(c.signature.find(") ->"), ", %gr: tensor<?x?x11xf32>");
-    c.args.push_back({{2, 203, 11}, -1, 1});
-    all.push_back(c);
-  }
+  all.push_back(mamba1Attribution("Mamba1AttributionBlocked", 2, 203, 11, 16));
   all.push_back(rwkv6("Rwkv6BonusBlocked", 1, 170, 16, -0.2));
   all.push_back(mamba2("Mamba2GroupedBlocked", 160, 5, 16, -1, -0.2, 0.1));
   // Vision Mamba's two directions, summed: the backward chain's blocks
