@@ -1117,11 +1117,11 @@ Case attnMapMamba1Case(bool attribution = false) {
   c.description =
       attribution
           ? "attention form: the attribution method's map of one Mamba-1 "
-            "layer (channel mean of the positive part of A * g x^T), "
-            "one channel at a time"
+            "layer (channel mean of the positive part of A * g x^T, taken "
+            "per channel), never materialising a channel's matrix"
           : "attention form: channel-mean map of one Mamba-1 layer "
-            "(conv, SiLU, scan with delta and D, SiLU(z) gate), "
-            "materialised one channel at a time";
+            "(conv, SiLU, scan with delta and D, SiLU(z) gate), never "
+            "materialising a channel's matrix";
   c.unit = "fmas";
   c.sizes = {{"E", E}, {"N", N}, {"W", W}};
   c.ir = attnMapMamba1Module(E, N, W, attribution);
