@@ -119,12 +119,7 @@ inline void expectClose(const runtime::HostArray &result,
     return;
   }
   ASSERT_EQ(scale->shape, reference.shape) << context.str();
-  double error = 0.0, norm = 0.0;
-  for (size_t i = 0; i < actual.size(); ++i) {
-    error += (actual[i] - reference.data[i]) * (actual[i] - reference.data[i]);
-    norm += scale->data[i] * scale->data[i];
-  }
-  EXPECT_LT(std::sqrt(error) / std::max(std::sqrt(norm), 1e-300), tolerance)
+  EXPECT_LT(errorRelativeTo(actual, reference.data, scale->data), tolerance)
       << "error relative to the magnitude of the terms\n"
       << context.str();
 }

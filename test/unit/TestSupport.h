@@ -30,16 +30,24 @@ inline uint64_t testSeed() {
   return std::random_device{}();
 }
 
+/// ‖a − b‖ / ‖scale‖.
+inline double errorRelativeTo(llvm::ArrayRef<double> a,
+                              llvm::ArrayRef<double> b,
+                              llvm::ArrayRef<double> scale) {
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_EQ(b.size(), scale.size());
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < a.size() && i < b.size() && i < scale.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += scale[i] * scale[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
 /// ‖a − b‖ / ‖b‖, the error measure of every numerical test.
 inline double relativeError(llvm::ArrayRef<double> a,
                             llvm::ArrayRef<double> b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    den += b[i] * b[i];
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+  return errorRelativeTo(a, b, b);
 }
 
 /// The same for evaluator arrays, whose shapes must agree.
