@@ -297,12 +297,19 @@ public:
   }
 
   /// Element [bi, t, c] of a [B, L, C] tensor. The blocked form reads one
-  /// channel's column at a time: there it reads a [B, C, L] copy made once
-  /// where the loops start, so that a column is contiguous.
+  /// channel's column at a time: there it reads the [B, C, L] copy of
+  /// `columns`, so that a column is contiguous.
   Value column(ImplicitLocOpBuilder &ib, Value value, Value bi, Value t,
                Value c) {
     if (blockSize <= 0)
       return tensor::ExtractOp::create(ib, value, ValueRange{bi, t, c});
+    return tensor::ExtractOp::create(ib, columns(value), ValueRange{bi, c, t});
+  }
+
+  /// The blocked form's copy of a [B, L, C] tensor as [B, C, Lp + lanes],
+  /// zero past L (whole vectors of columns can be read from it), made once
+  /// where the loops start.
+  Value columns(Value value) {
     auto it = columnCache.find(value);
     if (it == columnCache.end()) {
       OpBuilder::InsertionGuard guard(b);
@@ -310,7 +317,7 @@ public:
       SmallVector<Value> dims;
       for (int64_t d = 0; d < 3; ++d)
         dims.push_back(tensor::DimOp::create(b, value, d));
-      // Rows of L + lanes: rows L apart would put a power-of-two L's rows
+      // Rows of Lp + lanes: rows Lp apart would put a power-of-two L's rows
       // of one column in the same L1 set (4 KB apart at L = 1024), and the
       // copy below writes 4 · lanes of them at a time.
       auto type = cast<RankedTensorType>(value.getType());
@@ -322,7 +329,8 @@ public:
         dynamic.push_back(dims[0]);
       if (type.isDynamicDim(2))
         dynamic.push_back(dims[2]);
-      dynamic.push_back(arith::AddIOp::create(b, dims[1], idx(lanes)));
+      Value rowLength = arith::AddIOp::create(b, padded, idx(lanes));
+      dynamic.push_back(rowLength);
       Value out = bufferization::AllocTensorOp::create(b, outType, dynamic);
       Value zero = idx(0), one = idx(1);
       // 4 · lanes channels per iteration, on every thread: a row's
@@ -343,7 +351,7 @@ public:
                 ib, idx(width), arith::SubIOp::create(ib, dims[2], c0));
             SmallVector<OpFoldResult> offsets = {ib.getIndexAttr(0), c0,
                                                  ib.getIndexAttr(0)};
-            SmallVector<OpFoldResult> sizes = {dims[0], count, dims[1]};
+            SmallVector<OpFoldResult> sizes = {dims[0], count, rowLength};
             SmallVector<OpFoldResult> strides(3, ib.getIndexAttr(1));
             Value slice = tensor::ExtractSliceOp::create(ib, args[1], offsets,
                                                          sizes, strides);
@@ -367,7 +375,27 @@ public:
                             });
                         scf::YieldOp::create(rb, rloc, channels.getResult(0));
                       });
-                  scf::YieldOp::create(nb, nloc, rows.getResult(0));
+                  // Zero past L.
+                  Value zeroF = arith::ConstantOp::create(
+                      nb, nloc, nb.getF32FloatAttr(0.0f));
+                  auto tail = scf::ForOp::create(
+                      nb, nloc, dims[1], rowLength, one, rows.getResults(),
+                      [&](OpBuilder &rb, Location rloc, Value r,
+                          ValueRange a1) {
+                        auto channels = scf::ForOp::create(
+                            rb, rloc, zero, count, one, a1,
+                            [&](OpBuilder &cb, Location cloc, Value l,
+                                ValueRange a2) {
+                              scf::YieldOp::create(
+                                  cb, cloc,
+                                  tensor::InsertOp::create(cb, cloc, zeroF,
+                                                           a2[0],
+                                                           ValueRange{i, l, r})
+                                      .getResult());
+                            });
+                        scf::YieldOp::create(rb, rloc, channels.getResult(0));
+                      });
+                  scf::YieldOp::create(nb, nloc, tail.getResult(0));
                 });
             auto inParallel = scf::InParallelOp::create(ib, loc);
             OpBuilder::InsertionGuard inner(ib);
@@ -378,7 +406,7 @@ public:
           });
       it = columnCache.try_emplace(value, loop.getResult(0)).first;
     }
-    return tensor::ExtractOp::create(ib, it->second, ValueRange{bi, c, t});
+    return it->second;
   }
 
   /// Step coordinate → time (the chain runs backwards when reversed).
@@ -466,13 +494,15 @@ public:
   /// channel's entries a, its rank-K product below the diagonal blocks and
   /// its recurrence near them (through `attributed`), are added as
   /// max(0, a · grad[bi, i, c] · x[bi, j, c]) channel by channel, never
-  /// summed over the group's channels first. `xt` is [C, Lp]: x[bi, :, c]
-  /// per channel, zero past L.
+  /// summed over the group's channels first. `xt` is [C, Lp + lanes]:
+  /// x[bi, :, c] per channel, zero past L (columns()).
   struct GroupAttribution {
     Value grad, xt, bi;
   };
   std::optional<GroupAttribution> groupAttribution;
   Value paddedLength() const { return padded; }
+  /// One slot's slice of a group table ([G, ...] → [...]); null for null.
+  Value slotOf(ImplicitLocOpBuilder &ib, Value all, Value slot);
 
   /// Flattens every gain the chains read, before the loops start.
   void prepare(ArrayRef<Chain> chains) {
@@ -530,8 +560,6 @@ private:
   };
   Tile columnTile(ImplicitLocOpBuilder &ib, Value target, Value block, Value c0,
                   int64_t width);
-  /// One slot's slice of a group table ([G, ...] → [...]); null for null.
-  Value slotOf(ImplicitLocOpBuilder &ib, Value all, Value slot);
   /// A scratch tensor whose every element read is written first: not
   /// filled. An alloc_tensor, not tensor.empty: CSE must not merge two
   /// scratch tensors of the same size (one read while the other is
@@ -1678,10 +1706,12 @@ Value Emitter::emitGroups(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains,
                                               sizes, strides);
       });
   Value parted = forall.getResult(0);
-  // The parts summed, column block by column block, in parallel.
+  // The parts summed, column block by column block, in parallel (every
+  // entry written: no fill).
   auto vecType = VectorType::get({lanes}, f32);
+  Value summed = uninitialized(b, b.getLoc(), {blocks, padded, idx(accBlock())});
   auto sum = scf::ForallOp::create(
-      b, b.getLoc(), ArrayRef<OpFoldResult>{blocks}, ValueRange{zerosBlocked()},
+      b, b.getLoc(), ArrayRef<OpFoldResult>{blocks}, ValueRange{summed},
       /*mapping=*/std::nullopt,
       [&](OpBuilder &fb, Location loc, ValueRange args) {
         ImplicitLocOpBuilder sb(loc, fb);
@@ -2048,26 +2078,9 @@ LogicalResult lowerAttribution(MapAttributionOp op, int64_t lanes,
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         Value acc;
         if (blocked) {
-          // x[bi, :, c] as row c of an [C, Lp] copy, zero past L.
-          auto rowsOfX = scf::ForOp::create(
-              ib, zero, len, one,
-              ValueRange{e.zeros({e.idx(count), e.paddedLength()})},
-              [&](OpBuilder &rb, Location rloc, Value j, ValueRange r) {
-                auto perChannel = scf::ForOp::create(
-                    rb, rloc, zero, e.idx(count), one, r,
-                    [&](OpBuilder &kb, Location kloc, Value c, ValueRange k) {
-                      Value v = tensor::ExtractOp::create(kb, kloc, input,
-                                                          ValueRange{bi, j, c});
-                      scf::YieldOp::create(
-                          kb, kloc,
-                          tensor::InsertOp::create(kb, kloc, v, k[0],
-                                                   ValueRange{c, j})
-                              .getResult());
-                    });
-                scf::YieldOp::create(rb, rloc, perChannel.getResults());
-              });
-          e.groupAttribution =
-              Emitter::GroupAttribution{grad, rowsOfX.getResult(0), bi};
+          // x[bi, :, c] as row c: batch bi of the [B, C, Lp + lanes] copy.
+          e.groupAttribution = Emitter::GroupAttribution{
+              grad, e.slotOf(ib, e.columns(input), bi), bi};
           SmallVector<int64_t> all =
               llvm::to_vector(llvm::seq<int64_t>(0, count));
           acc =
