@@ -292,7 +292,7 @@ def GlintVectorizeGradients
       scf.for %blk in chunk {                 -- channels c .. c + W
         forward, storing S every C steps -> ckpt : [ceil(L / C), K, W]
         scf.for chunks of C steps, last first iter_args(%dS_0 .. %dS_{K-1}) {
-          recompute the chunk's states -> [C + 1, K, W]
+          recompute the chunk's states -> [C + 1, K, W], decays a -> [C, K, W]
           scf.for its steps, last first {
             dy, v, delta = vector.transfer_read [b, t, c : c + W]
             dS_n += q_t[n] dy;  dq[t, n] += S_t,n dy     (per lane)
@@ -303,6 +303,19 @@ def GlintVectorizeGradients
       }
     }
     ```
+
+    In a gradient function the forward `glint.recurrence` on the same
+    operands (glint-differentiate keeps it for the layers after it) passes
+    through every checkpoint on its way: where it is a per-channel scan from
+    a zero state, earlier in the same block, this pass lowers it too, as
+    `glint-vectorize-recurrence` would (`time-block` steps per time block),
+    and its time blocks that start a chunk also store the state into a
+    `[B, blocks, ceil(L / C) + 1, K, W]` tensor; the backward then reads its
+    checkpoints there, and the forward scan of its own (a third of its
+    work) is gone. The states are the same floats either way: the same
+    operations in the same order. The CPU pipeline runs this pass before
+    `glint-vectorize-recurrence` for it; `fuse-forward=false` keeps the two
+    apart.
 
     Shared keys' and queries' cotangents are summed per lane into a
     `[L, K, W]` scratch of each chunk, reduced over its lanes into the
@@ -319,7 +332,14 @@ def GlintVectorizeGradients
            "Chunks of channel blocks per batch element: the parallel work, "
            "best one per core">,
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
-           "Steps between stored states (checkpoints) of the backward scan">
+           "Steps between stored states (checkpoints) of the backward scan">,
+    Option<"fuseForward", "fuse-forward", "bool", /*default=*/"true",
+           "Lower the forward glint.recurrence on the same operands with the "
+           "backward, keeping the checkpoints as it passes them">,
+    Option<"timeBlock", "time-block", "int64_t", /*default=*/"4",
+           "Steps of a time block of that forward scan (as "
+           "glint-vectorize-recurrence's time-block); it keeps the "
+           "checkpoints only where chunk-size is a multiple of it">
   ];
   let dependentDialects = ["arith::ArithDialect",
                            "bufferization::BufferizationDialect",

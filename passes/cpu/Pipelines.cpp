@@ -77,17 +77,18 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   if (options.chunkSize > 0)
     chunked.chunkSize = options.chunkSize;
   pm.addPass(createGlintChunkRecurrence(chunked));
-  GlintVectorizeRecurrenceOptions recurrences;
-  recurrences.vectorWidth = target.vectorWidth;
-  pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence(recurrences));
-  pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   // The backward ops of a gradient function (glint-differentiate): the
-  // per-channel scans' in vector form, the matrix-state ones' linear form
+  // per-channel scans' in vector form, each with its forward scan (which
+  // keeps the backward's checkpoints), the matrix-state ones' linear form
   // with vectors along the value axis, the rest as scalar loops.
   GlintVectorizeGradientsOptions gradients;
   gradients.vectorWidth = target.vectorWidth;
   gradients.chunks = std::max<int64_t>(target.threads, 2);
   pm.addNestedPass<func::FuncOp>(createGlintVectorizeGradients(gradients));
+  GlintVectorizeRecurrenceOptions recurrences;
+  recurrences.vectorWidth = target.vectorWidth;
+  pm.addNestedPass<func::FuncOp>(createGlintVectorizeRecurrence(recurrences));
+  pm.addNestedPass<func::FuncOp>(createGlintLowerRecurrence());
   GlintLowerGradientsOptions lowerGradients;
   lowerGradients.vectorWidth = target.vectorWidth;
   pm.addNestedPass<func::FuncOp>(createGlintLowerGradients(lowerGradients));

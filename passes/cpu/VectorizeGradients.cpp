@@ -19,7 +19,8 @@
 //       forward: S_n (K vectors) over the sequence, stored every C steps
 //                into ckpt : [ceil(L / C), K, W]
 //       scf.for chunks of C steps, last first iter_args(dS_n, ...) {
-//         recompute the chunk's states from its checkpoint: [C + 1, K, W]
+//         recompute the chunk's states from its checkpoint: [C + 1, K, W],
+//         and its steps' decay factors a_n: [C, K, W]
 //         scf.for its steps, last first {
 //           dy, v, delta = transfer_read [b, t, c0 : c0 + W]
 //           dS_n += q_t[n] dy;  dq_t[n] += S_t,n dy   (lanes summed later)
@@ -30,6 +31,16 @@
 //       }
 //     }
 //   }
+//
+// A gradient function also holds the forward glint.recurrence on the same
+// operands, whose result the layers after it read. Where it has the
+// per-channel form and starts from zero, it is lowered here as well (by
+// glint-vectorize-recurrence's builder, ChannelScan.h), its time blocks that
+// start a chunk storing the state into a [B, blocks, ceil(L / C) + 1, K, W]
+// tensor, and the backward reads its checkpoints there instead of running
+// the forward above: the same operations on the same inputs, so the same
+// floats. The exp of a step's decay is then taken twice per state entry
+// (forward, recompute) where it was four times.
 //
 // Keys and queries shared by every head (one key group, Mamba-1) are
 // broadcast, and their cotangents are sums over the channels: at every step
@@ -52,6 +63,7 @@
 
 #include "dialect/GlintOps.h"
 #include "passes/BuilderUtils.h"
+#include "passes/cpu/ChannelScan.h"
 #include "passes/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -80,11 +92,15 @@ namespace {
 
 class ChannelGradLowering : protected LoweringBuilder {
 public:
+  /// `checkpoints`: the forward's states every `chunk` steps, as
+  /// lowerChannelRecurrenceWithCheckpoints returns them, or null to find
+  /// them with a forward scan of its own.
   ChannelGradLowering(RecurrenceGradOp op, RewriterBase &rewriter,
-                      int64_t width, int64_t channelChunks, int64_t chunk)
+                      int64_t width, int64_t channelChunks, int64_t chunk,
+                      Value checkpoints = Value())
       : LoweringBuilder(op.getLoc()), op(op), rewriter(rewriter), width(width),
         channelChunks(std::max<int64_t>(channelChunks, 1)),
-        chunk(std::max<int64_t>(chunk, 1)) {
+        chunk(std::max<int64_t>(chunk, 1)), forwardCheckpoints(checkpoints) {
     auto kType = cast<RankedTensorType>(op.getK().getType());
     auto vType = cast<RankedTensorType>(op.getV().getType());
     key = kType.getShape()[3];
@@ -106,9 +122,11 @@ private:
 
   void buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                   ValueRange shared);
-  /// One forward step of a block at time t from the K state vectors.
+  /// One forward step of a block at time t from the K state vectors; the
+  /// step's K decay factors go to `decays` if given.
   SmallVector<Value> forwardStep(OpBuilder &b, Value batchIv, Value t, Value c0,
-                                 ArrayRef<Value> staticDecay, ValueRange state);
+                                 ArrayRef<Value> staticDecay, ValueRange state,
+                                 SmallVector<Value> *decays = nullptr);
   /// The key (or query) of entry n at time t for the block's lanes.
   Value perKey(OpBuilder &b, Value source, Value batchIv, Value t, Value c0,
                int64_t n);
@@ -141,7 +159,9 @@ private:
   /// is built as glint-vectorize-recurrence's forward builds it,
   /// decayExp2((raw log2 e) dt): the same factors as the forward's, and
   /// glint-approximate-math makes it 7 instructions with AVX-512 where exp
-  /// takes 13 (three per state entry and step here). `raw log2 e` of a
+  /// takes 13 (once or twice per state entry and step here: the recompute,
+  /// and the forward unless the forward scan kept the checkpoints; the
+  /// backward steps read the recompute's). `raw log2 e` of a
   /// time-invariant decay is hoisted out of the loops by LLVM.
   Value stepDecay(OpBuilder &b, Value raw, Value dt) {
     if (!dt)
@@ -158,6 +178,8 @@ private:
   RecurrenceGradOp op;
   RewriterBase &rewriter;
   int64_t width, channelChunks, chunk;
+  /// [B, blocks, slots, K, W] from the forward scan, or null.
+  Value forwardCheckpoints;
   int64_t key = 0, groups = 0, heads = 0, decayRank = 0;
   bool sharedKeys = false, fullBlocks = false, fullChunks = false;
   /// Shared keys' cotangents summed over the lanes at every step (see
@@ -257,10 +279,10 @@ Value ChannelGradLowering::rawDecay(OpBuilder &b, Value batchIv, Value t,
   }
 }
 
-SmallVector<Value> ChannelGradLowering::forwardStep(OpBuilder &b, Value batchIv,
-                                                    Value t, Value c0,
-                                                    ArrayRef<Value> staticDecay,
-                                                    ValueRange state) {
+SmallVector<Value>
+ChannelGradLowering::forwardStep(OpBuilder &b, Value batchIv, Value t, Value c0,
+                                 ArrayRef<Value> staticDecay, ValueRange state,
+                                 SmallVector<Value> *decays) {
   Value u = read(b, values, {batchIv, t, c0}, width, fullBlocks);
   Value dt = op.getDelta()
                  ? read(b, op.getDelta(), {batchIv, t, c0}, width, fullBlocks)
@@ -276,6 +298,8 @@ SmallVector<Value> ChannelGradLowering::forwardStep(OpBuilder &b, Value batchIv,
     else
       raw = rawDecay(b, batchIv, t, c0, staticDecay, n);
     Value a = stepDecay(b, raw, dt);
+    if (decays)
+      decays->push_back(a);
     next.push_back(
         fma(b, perKey(b, keys, batchIv, t, c0, n), x, mul(b, a, state[n])));
   }
@@ -376,17 +400,19 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
     slices.push_back(slice);
   }
 
-  // Scratch, reused by every block: the checkpoints and a chunk's states.
+  // Scratch, reused by every block: the checkpoints (unless the forward
+  // kept them), a chunk's states and its steps' decay factors.
   Value chunks =
       arith::CeilDivSIOp::create(b, loc, lengthValue, index(b, chunk));
-  Value ckpt0 = tensor::EmptyOp::create(
-      b, loc, ArrayRef<int64_t>{ShapedType::kDynamic, key, width}, f32,
-      ValueRange{chunks});
-  Value states0 = tensor::EmptyOp::create(
-      b, loc, ArrayRef<int64_t>{chunk + 1, key, width}, f32);
-
   SmallVector<Value> blockInits(slices);
-  blockInits.append({ckpt0, states0});
+  if (!forwardCheckpoints)
+    blockInits.push_back(tensor::EmptyOp::create(
+        b, loc, ArrayRef<int64_t>{ShapedType::kDynamic, key, width}, f32,
+        ValueRange{chunks}));
+  blockInits.push_back(tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{chunk + 1, key, width}, f32));
+  blockInits.push_back(tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{chunk, key, width}, f32));
   auto blockLoop = scf::ForOp::create(
       b, loc, zero, size, one, blockInits,
       [&](OpBuilder &bb, Location, Value j, ValueRange carried) {
@@ -394,7 +420,8 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
         Value c0 = arith::MulIOp::create(bb, loc, blockIv, index(bb, width));
         Value column = arith::MulIOp::create(bb, loc, j, index(bb, width));
         SmallVector<Value> outs(carried.take_front(NumOuts));
-        Value ckpt = carried[NumOuts], states = carried[NumOuts + 1];
+        Value ckpt = forwardCheckpoints ? Value() : carried[NumOuts];
+        Value states = carried[carried.size() - 2], decays = carried.back();
 
         // The block's invariants.
         SmallVector<Value> staticDecay;
@@ -408,39 +435,44 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                          : Value();
 
         // Forward: the state at the start of each chunk of steps (the last
-        // chunk's steps are not needed: nothing starts after it).
-        SmallVector<Value> init(key, zeros(bb, width));
-        init.push_back(ckpt);
-        Value lastStart = arith::MulIOp::create(
-            bb, loc, arith::SubIOp::create(bb, loc, chunks, one),
-            index(bb, chunk));
-        auto forward = scf::ForOp::create(
-            bb, loc, zero, chunks, one, init,
-            [&](OpBuilder &fb, Location, Value c, ValueRange args) {
-              Value saved = storeTile(fb, args.take_front(key), args[key], c);
-              Value start = arith::MulIOp::create(fb, loc, c, index(fb, chunk));
-              Value end = minIndex(
-                  fb, lastStart,
-                  arith::AddIOp::create(fb, loc, start, index(fb, chunk)));
-              auto steps = scf::ForOp::create(
-                  fb, loc, start, end, one, args.take_front(key),
-                  [&](OpBuilder &sb, Location, Value p, ValueRange s) {
-                    scf::YieldOp::create(sb, loc,
-                                         forwardStep(sb, batchIv, timeOf(sb, p),
-                                                     c0, staticDecay, s));
-                  });
-              SmallVector<Value> yields(steps.getResults());
-              yields.push_back(saved);
-              scf::YieldOp::create(fb, loc, yields);
-            });
-        ckpt = forward.getResults()[key];
+        // chunk's steps are not needed: nothing starts after it), unless
+        // the forward scan kept them.
+        if (!forwardCheckpoints) {
+          SmallVector<Value> init(key, zeros(bb, width));
+          init.push_back(ckpt);
+          Value lastStart = arith::MulIOp::create(
+              bb, loc, arith::SubIOp::create(bb, loc, chunks, one),
+              index(bb, chunk));
+          auto forward = scf::ForOp::create(
+              bb, loc, zero, chunks, one, init,
+              [&](OpBuilder &fb, Location, Value c, ValueRange args) {
+                Value saved = storeTile(fb, args.take_front(key), args[key], c);
+                Value start =
+                    arith::MulIOp::create(fb, loc, c, index(fb, chunk));
+                Value end = minIndex(
+                    fb, lastStart,
+                    arith::AddIOp::create(fb, loc, start, index(fb, chunk)));
+                auto steps = scf::ForOp::create(
+                    fb, loc, start, end, one, args.take_front(key),
+                    [&](OpBuilder &sb, Location, Value p, ValueRange s) {
+                      scf::YieldOp::create(sb, loc,
+                                           forwardStep(sb, batchIv,
+                                                       timeOf(sb, p), c0,
+                                                       staticDecay, s));
+                    });
+                SmallVector<Value> yields(steps.getResults());
+                yields.push_back(saved);
+                scf::YieldOp::create(fb, loc, yields);
+              });
+          ckpt = forward.getResults()[key];
+        }
 
         // Backward over the chunks, last first, carrying dS, the
         // time-invariant decay's accumulators and the outputs.
         int64_t accumulators = decayRank == 1 ? 1 : decayRank == 2 ? key : 0;
         SmallVector<Value> backInit(key + accumulators, zeros(bb, width));
         backInit.append(outs);
-        backInit.push_back(states);
+        backInit.append({states, decays});
         auto backward = scf::ForOp::create(
             bb, loc, zero, chunks, one, backInit,
             [&](OpBuilder &cb, Location, Value cr, ValueRange args) {
@@ -452,27 +484,41 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                   arith::AddIOp::create(cb, loc, start, index(cb, chunk)));
               Value n = arith::SubIOp::create(cb, loc, end, start);
               // The chunk's states, from its checkpoint.
-              SmallVector<Value> first = readTile(cb, ckpt, c);
-              Value st = storeTile(cb, first, args.back(), zero);
+              SmallVector<Value> first;
+              if (forwardCheckpoints)
+                for (int64_t e = 0; e < key; ++e)
+                  first.push_back(
+                      read(cb, forwardCheckpoints,
+                           {batchIv, blockIv, c, index(cb, e), index(cb, 0)},
+                           width, true));
+              else
+                first = readTile(cb, ckpt, c);
+              // The chunk's states, from its checkpoint, and the decay
+              // factors of its steps (the backward's, without exp again).
+              Value st = storeTile(cb, first, args[args.size() - 2], zero);
               SmallVector<Value> recomputeInit(first);
-              recomputeInit.push_back(st);
+              recomputeInit.append({st, args.back()});
               auto recompute = scf::ForOp::create(
                   cb, loc, zero, n, one, recomputeInit,
                   [&](OpBuilder &rb, Location, Value i, ValueRange s) {
                     Value t =
                         timeOf(rb, arith::AddIOp::create(rb, loc, start, i));
-                    SmallVector<Value> next = forwardStep(
-                        rb, batchIv, t, c0, staticDecay, s.take_front(key));
+                    SmallVector<Value> decayFactors;
+                    SmallVector<Value> next =
+                        forwardStep(rb, batchIv, t, c0, staticDecay,
+                                    s.take_front(key), &decayFactors);
                     Value stored =
                         storeTile(rb, next, s[key],
                                   arith::AddIOp::create(rb, loc, i, one));
                     next.push_back(stored);
+                    next.push_back(storeTile(rb, decayFactors, s[key + 1], i));
                     scf::YieldOp::create(rb, loc, next);
                   });
               st = recompute.getResults()[key];
+              Value dec = recompute.getResults()[key + 1];
 
               // Its steps, last first.
-              SmallVector<Value> stepInit(args.drop_back());
+              SmallVector<Value> stepInit(args.drop_back(2));
               auto steps = scf::ForOp::create(
                   cb, loc, zero, n, one, stepInit,
                   [&](OpBuilder &sb, Location, Value ir, ValueRange a) {
@@ -484,6 +530,7 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                     SmallVector<Value> acc(a.slice(key, accumulators));
                     SmallVector<Value> o(a.drop_front(key + accumulators));
                     SmallVector<Value> prev = readTile(sb, st, i);
+                    SmallVector<Value> factors = readTile(sb, dec, i);
                     SmallVector<Value> cur = readTile(
                         sb, st, arith::AddIOp::create(sb, loc, i, one));
                     Value dy =
@@ -528,7 +575,7 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                                                                 c0, {}, e));
                       else
                         raw = rawDecay(sb, batchIv, t, c0, staticDecay, e);
-                      Value a = stepDecay(sb, raw, dt);
+                      Value a = factors[e];
                       Value k = perKey(sb, keys, batchIv, t, c0, e);
                       Value d = dS[e];
                       dv = fma(sb, d, dt ? mul(sb, k, dt) : k, dv);
@@ -571,7 +618,7 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                     scf::YieldOp::create(sb, loc, yields);
                   });
               SmallVector<Value> yields(steps.getResults());
-              yields.push_back(st);
+              yields.append({st, dec});
               scf::YieldOp::create(cb, loc, yields);
             });
         ValueRange results = backward.getResults();
@@ -583,7 +630,9 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
         for (int64_t e = 0; decayRank == 2 && e < key; ++e)
           next[DLog] = write(bb, results[key + e], next[DLog],
                              {index(bb, e), column}, inBounds);
-        next.append({ckpt, results.back()});
+        if (ckpt)
+          next.push_back(ckpt);
+        next.append({results[results.size() - 2], results.back()});
         scf::YieldOp::create(bb, loc, next);
       });
 
@@ -769,14 +818,53 @@ struct VectorizeGradientsPass
     int64_t width = vectorWidth;
     if (failed(glint::checkVectorWidth(getOperation(), getArgument(), width)))
       return signalPassFailure();
-    SmallVector<RecurrenceGradOp> ops;
+    SmallVector<std::pair<RecurrenceGradOp, RecurrenceOp>> ops;
+    llvm::SmallPtrSet<Operation *, 4> paired;
     getOperation()->walk([&](RecurrenceGradOp op) {
-      if (ChannelGradLowering::matches(op))
-        ops.push_back(op);
+      if (!ChannelGradLowering::matches(op))
+        return;
+      RecurrenceOp forward = fuseForward ? forwardOf(op) : RecurrenceOp();
+      if (forward && !paired.insert(forward).second)
+        forward = RecurrenceOp();
+      ops.push_back({op, forward});
     });
     IRRewriter rewriter(&getContext());
-    for (RecurrenceGradOp op : ops)
-      ChannelGradLowering(op, rewriter, width, chunks, chunkSize).lower();
+    ChannelScanOptions scan;
+    scan.width = width;
+    scan.timeBlock = timeBlock;
+    scan.channelChunks = chunks;
+    for (auto [op, forward] : ops) {
+      Value checkpoints;
+      if (forward)
+        checkpoints = lowerChannelRecurrenceWithCheckpoints(forward, rewriter,
+                                                            scan, chunkSize);
+      ChannelGradLowering(op, rewriter, width, chunks, chunkSize, checkpoints)
+          .lower();
+    }
+  }
+
+  /// The forward scan of `op` that can keep the backward's checkpoints: a
+  /// per-channel glint.recurrence earlier in the same block on the same
+  /// operands, from a zero state, whose time blocks start every checkpoint.
+  RecurrenceOp forwardOf(RecurrenceGradOp op) {
+    if (timeBlock < 1 || chunkSize % timeBlock != 0)
+      return {};
+    for (Operation *user : op.getV().getUsers()) {
+      auto forward = dyn_cast<RecurrenceOp>(user);
+      if (!forward || forward->getBlock() != op->getBlock() ||
+          !forward->isBeforeInBlock(op) || !isChannelRecurrence(forward) ||
+          forward.getInitialState() || forward.getFinalState() ||
+          forward.getQ() != op.getQ() || forward.getK() != op.getK() ||
+          forward.getLogDecay() != op.getLogDecay() ||
+          forward.getDelta() != op.getDelta() ||
+          forward.getBonus() != op.getBonus() ||
+          forward.getSkip() != op.getSkip() ||
+          forward.getReverse() != op.getReverse() ||
+          forward.getNormalize() != op.getNormalize())
+        continue;
+      return forward;
+    }
+    return {};
   }
 };
 } // namespace

@@ -75,6 +75,7 @@
 
 #include "dialect/GlintOps.h"
 #include "passes/BuilderUtils.h"
+#include "passes/cpu/ChannelScan.h"
 #include "passes/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -163,18 +164,22 @@ protected:
 class ChannelLowering : public VectorRecurrenceLowering {
 public:
   ChannelLowering(RecurrenceOp op, RewriterBase &rewriter, int64_t width,
-                  int64_t timeBlock, int64_t channelChunks, int64_t keyBlock)
+                  int64_t timeBlock, int64_t channelChunks, int64_t keyBlock,
+                  int64_t checkpointEvery = 0)
       : VectorRecurrenceLowering(op, rewriter, width),
         timeBlock(std::max<int64_t>(timeBlock, 1)),
         channelChunks(std::max<int64_t>(channelChunks, 1)),
-        keyBlock(std::max<int64_t>(keyBlock, 1)) {}
+        keyBlock(std::max<int64_t>(keyBlock, 1)),
+        checkpointEvery(checkpointEvery) {}
 
   /// Whether the op has the per-channel form: V = 1, K small enough to keep
   /// K vectors in registers, keys and queries either shared by every head
   /// (one key group) or one per head with K = 1, and a decay that is read
   /// along the channel axis.
   static bool matches(RecurrenceOp op);
-  void lower();
+  /// Replaces the op; returns the checkpoints with `checkpointEvery` (see
+  /// lowerChannelRecurrenceWithCheckpoints), else null.
+  Value lower();
 
 private:
   /// One chunk of channel blocks of one batch element, all time blocks.
@@ -213,6 +218,9 @@ private:
   /// K vectors of a Mamba-1 block and their decays do not fit AVX2's 16
   /// registers at once.
   int64_t keyBlock;
+  /// Steps between the states kept for a backward scan (0: none kept); a
+  /// multiple of timeBlock.
+  int64_t checkpointEvery;
   /// Channel blocks per forall iteration, and whether every chunk is full.
   int64_t chunkBlocks = 1;
   bool fullChunks = false;
@@ -406,13 +414,36 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
       b, loc, rowsType, shared[0], outOffsets, outSizes,
       SmallVector<OpFoldResult>(3, b.getIndexAttr(1)));
 
+  // The chunk's checkpoints, [chunkSize, slots, K, W] (see
+  // lowerChannelRecurrenceWithCheckpoints), written in place.
+  SmallVector<Value> timeInit = {rows, state};
+  SmallVector<OpFoldResult> ckptOffsets, ckptSizes;
+  Value spareSlot;
+  if (checkpointEvery > 0) {
+    Value slots = tensor::DimOp::create(b, loc, shared.back(), 2);
+    spareSlot = arith::SubIOp::create(b, loc, slots, one);
+    OpFoldResult z = b.getIndexAttr(0);
+    ckptOffsets = {batchIv, firstBlock, z, z, z};
+    ckptSizes = {b.getIndexAttr(1),
+                 fullChunks ? OpFoldResult(b.getIndexAttr(chunkBlocks))
+                            : OpFoldResult(chunkSize),
+                 slots, b.getIndexAttr(key), b.getIndexAttr(width)};
+    auto type =
+        RankedTensorType::get({fullChunks ? chunkBlocks : ShapedType::kDynamic,
+                               ShapedType::kDynamic, key, width},
+                              f32);
+    timeInit.push_back(tensor::ExtractSliceOp::create(
+        b, loc, type, shared.back(), ckptOffsets, ckptSizes,
+        SmallVector<OpFoldResult>(5, b.getIndexAttr(1))));
+  }
+
   Value last = op.getReverse()
                    ? arith::SubIOp::create(b, loc, lengthValue, one).getResult()
                    : Value();
   Value timeBlocks = arith::CeilDivSIOp::create(b, loc, lengthValue,
                                                 index(b, timeBlock));
   auto timeBlockLoop = scf::ForOp::create(
-      b, loc, zero, timeBlocks, one, ValueRange{rows, state},
+      b, loc, zero, timeBlocks, one, timeInit,
       [&](OpBuilder &tb, Location, Value timeIv, ValueRange blockCarried) {
         Value t0 = arith::MulIOp::create(tb, loc, timeIv, index(tb, timeBlock));
         Value len =
@@ -440,6 +471,22 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                                ? read(bb, op.getSkip(), {c0}, width, inBounds)
                                : Value();
               SmallVector<Value> blockState = readTile(bb, carried[1], {j});
+              // Kept for the backward scan where a checkpoint interval
+              // starts; other time blocks write the spare slot.
+              Value ckpt;
+              if (checkpointEvery > 0) {
+                Value every = index(bb, checkpointEvery);
+                Value starts = arith::CmpIOp::create(
+                    bb, loc, arith::CmpIPredicate::eq,
+                    arith::RemUIOp::create(bb, loc, t0, every), zero);
+                Value slot = arith::SelectOp::create(
+                    bb, loc, starts, arith::DivUIOp::create(bb, loc, t0, every),
+                    spareSlot);
+                ckpt = carried[2];
+                for (auto [n, vector] : llvm::enumerate(blockState))
+                  ckpt = write(bb, vector, ckpt,
+                               {j, slot, index(bb, n), index(bb, 0)}, true);
+              }
 
               // The time block, once per slice of keyBlock keys; later
               // slices add their read-out to the rows the first wrote.
@@ -472,8 +519,11 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                 newState.append(timeLoop.getResults().begin(),
                                 timeLoop.getResults().begin() + count);
               }
-              Value stored = storeTile(bb, newState, carried[1], j);
-              scf::YieldOp::create(bb, loc, ValueRange{rows, stored});
+              SmallVector<Value> yields = {
+                  rows, storeTile(bb, newState, carried[1], j)};
+              if (ckpt)
+                yields.push_back(ckpt);
+              scf::YieldOp::create(bb, loc, yields);
             });
         scf::YieldOp::create(tb, loc, blockLoop.getResults());
       });
@@ -481,7 +531,7 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
   // The final state: each block's lanes into the chunk's [w, K] rows.
   Value finalTile;
   SmallVector<OpFoldResult> stateOffsets, stateSizes;
-  if (shared.size() > 1) {
+  if (op.getFinalState()) {
     stateOffsets = {batchIv, chunkStart, b.getIndexAttr(0), b.getIndexAttr(0)};
     stateSizes = {b.getIndexAttr(1), chunkWidthSize, b.getIndexAttr(key),
                   b.getIndexAttr(1)};
@@ -510,6 +560,9 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
   if (finalTile)
     publish(b, loc, inParallel, finalTile, shared[1], stateOffsets,
             stateSizes);
+  if (checkpointEvery > 0)
+    publish(b, loc, inParallel, timeBlockLoop.getResult(2), shared.back(),
+            ckptOffsets, ckptSizes);
 }
 
 SmallVector<Value> ChannelLowering::buildStep(OpBuilder &nb, Value batchIv,
@@ -562,7 +615,7 @@ SmallVector<Value> ChannelLowering::buildStep(OpBuilder &nb, Value batchIv,
   return next;
 }
 
-void ChannelLowering::lower() {
+Value ChannelLowering::lower() {
   rewriter.setInsertionPoint(op);
   values = dropUnitLast(rewriter, op.getV());
   batch = tensor::getMixedSize(rewriter, loc, values, 0);
@@ -643,6 +696,28 @@ void ChannelLowering::lower() {
       sizes.push_back(headCount);
     outputs.push_back(tensor::EmptyOp::create(rewriter, loc, type, sizes));
   }
+  // The states kept for a backward scan: [B, blocks, slots, K, W].
+  if (checkpointEvery > 0) {
+    Value lengthValue = getValueOrCreateConstantIndexOp(rewriter, loc, length);
+    Value slots = arith::AddIOp::create(
+        rewriter, loc,
+        arith::CeilDivSIOp::create(rewriter, loc, lengthValue,
+                                   index(rewriter, checkpointEvery)),
+        index(rewriter, 1));
+    SmallVector<Value> sizes;
+    if (valuesType.isDynamicDim(0))
+      sizes.push_back(getValueOrCreateConstantIndexOp(rewriter, loc, batch));
+    std::optional<int64_t> staticBlocks = getConstantIntValue(blocks);
+    if (!staticBlocks)
+      sizes.push_back(blockCount);
+    sizes.push_back(slots);
+    outputs.push_back(tensor::EmptyOp::create(
+        rewriter, loc,
+        ArrayRef<int64_t>{valuesType.getShape()[0],
+                          staticBlocks.value_or(ShapedType::kDynamic),
+                          ShapedType::kDynamic, key, width},
+        f32, sizes));
+  }
 
   OpFoldResult chunks =
       getConstantIntValue(blocks)
@@ -669,6 +744,7 @@ void ChannelLowering::lower() {
   if (op.getFinalState())
     results.push_back(forall.getResult(1));
   rewriter.replaceOp(op, results);
+  return checkpointEvery > 0 ? forall.getResults().back() : Value();
 }
 
 //===----------------------------------------------------------------------===//
@@ -1192,6 +1268,24 @@ void MatrixLowering::lower() {
 //===----------------------------------------------------------------------===//
 // The pass
 //===----------------------------------------------------------------------===//
+
+bool glint::isChannelRecurrence(RecurrenceOp op) {
+  return ChannelLowering::matches(op);
+}
+
+Value glint::lowerChannelRecurrenceWithCheckpoints(
+    RecurrenceOp op, RewriterBase &rewriter, const ChannelScanOptions &options,
+    int64_t every) {
+  assert(every > 0 && every % options.timeBlock == 0 && !op.getInitialState() &&
+         !op.getFinalState() &&
+         "checkpoints at time block starts, of a scan from zero");
+  int64_t keyBlock = options.keyBlock > 0 ? options.keyBlock
+                     : options.width <= 8 ? 8
+                                          : 16;
+  return ChannelLowering(op, rewriter, options.width, options.timeBlock,
+                         options.channelChunks, keyBlock, every)
+      .lower();
+}
 
 namespace {
 struct VectorizeRecurrencePass

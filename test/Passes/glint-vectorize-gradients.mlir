@@ -1,4 +1,5 @@
 // RUN: glint-opt %s -glint-vectorize-gradients="vector-width=4 chunks=2" -split-input-file | FileCheck %s
+// RUN: glint-opt %s -glint-vectorize-gradients="vector-width=4 chunks=2 fuse-forward=false" -split-input-file | FileCheck %s --check-prefix=APART
 
 // Tests that a Mamba-1 recurrence's backward (keys shared by every head,
 // per-key static decay, delta, skip) becomes a forall over (batch, chunk of
@@ -41,6 +42,55 @@ func.func @mamba1_grad(%q: tensor<?x?x1x4xf32>, %k: tensor<?x?x1x4xf32>,
       -> (tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x8x1xf32>,
           tensor<8x4xf32>, tensor<?x?x8xf32>)
   return %r#0, %r#3, %r#4 : tensor<?x?x1x4xf32>, tensor<8x4xf32>, tensor<?x?x8xf32>
+}
+
+// -----
+
+// Tests that the forward glint.recurrence on the same operands (a gradient
+// function's) is lowered here too, with the backward: glint-vectorize-
+// recurrence's per-channel form with a second shared output, the state at
+// the start of each chunk of 64 steps ([B, blocks, ceil(L / 64) + 1, K, W]),
+// written by the time blocks that start a chunk (the others write the
+// spare last slot). The backward reads its checkpoints there and runs no
+// forward scan of its own: its only exp2 are the recompute's, whose decay
+// factors the backward steps read back. With fuse-forward=false the forward
+// op is left for glint-vectorize-recurrence.
+// CHECK-LABEL: func @mamba1_forward_and_grad
+// CHECK-NOT: glint.
+// CHECK: %[[FWD:.+]]:2 = scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (tensor<?x?x8xf32>, tensor<?x2x?x4x4xf32>)
+// CHECK: %[[STARTS:.+]] = arith.cmpi eq, %{{.+}}, %{{.+}} : index
+// CHECK: arith.select %[[STARTS]], %{{.+}}, %{{.+}} : index
+// CHECK-COUNT-4: vector.transfer_write {{.+}} : vector<4xf32>, tensor<1x?x4x4xf32>
+// CHECK-COUNT-4: math.exp2
+// CHECK: tensor.parallel_insert_slice %{{.+}} into %{{.+}}[%{{.+}}, %{{.+}}, 0, 0, 0] [1, 1, %{{.+}}, 4, 4]
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
+// CHECK: tensor.empty() : tensor<65x4x4xf32>
+// CHECK: tensor.empty() : tensor<64x4x4xf32>
+// CHECK-COUNT-4: vector.transfer_read %[[FWD]]#1[
+// CHECK-COUNT-4: math.exp2
+// CHECK-NOT: math.exp2
+// CHECK: scf.forall.in_parallel
+// CHECK: return %{{.+}}, %{{.+}} :
+// APART-LABEL: func @mamba1_forward_and_grad
+// APART: glint.recurrence q(
+// APART-NOT: glint.recurrence_grad
+// APART: return
+func.func @mamba1_forward_and_grad(%q: tensor<?x?x1x4xf32>,
+    %k: tensor<?x?x1x4xf32>, %v: tensor<?x?x8x1xf32>, %a: tensor<8x4xf32>,
+    %dt: tensor<?x?x8xf32>, %d: tensor<8xf32>, %dy: tensor<?x?x8x1xf32>)
+    -> (tensor<?x?x8x1xf32>, tensor<?x?x8x1xf32>) {
+  %y = glint.recurrence q(%q) k(%k) v(%v) log_decay(%a) delta(%dt) skip(%d)
+      : (tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x8x1xf32>,
+         tensor<8x4xf32>, tensor<?x?x8xf32>, tensor<8xf32>)
+      -> tensor<?x?x8x1xf32>
+  %r:5 = glint.recurrence_grad q(%q) k(%k) v(%v) log_decay(%a) delta(%dt)
+      skip(%d) grad(%dy)
+      : (tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x8x1xf32>,
+         tensor<8x4xf32>, tensor<?x?x8xf32>, tensor<8xf32>,
+         tensor<?x?x8x1xf32>)
+      -> (tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x8x1xf32>,
+          tensor<8x4xf32>, tensor<?x?x8xf32>)
+  return %y, %r#2 : tensor<?x?x8x1xf32>, tensor<?x?x8x1xf32>
 }
 
 // -----

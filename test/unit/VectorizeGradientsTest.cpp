@@ -53,6 +53,11 @@ struct GradCase {
   /// The value size V, and whether the op has RWKV-6's bonus [H, K].
   int64_t value = 1;
   bool bonus = false;
+  /// Whether the function also runs the forward glint.recurrence on the
+  /// same operands (as a gradient function does), and returns its output
+  /// after the cotangents: glint-vectorize-gradients then lowers it with
+  /// the backward, its time blocks keeping the checkpoints.
+  bool forward = false;
 };
 
 void PrintTo(const GradCase &c, std::ostream *os) { *os << c.name; }
@@ -100,39 +105,49 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
     add("u", "bonus", "HK", -0.5, 0.5);
   if (c.skip)
     add("d", "skip", "H", -1.0, 1.0);
+  std::string forwardOperands = operands, forwardTypes = types;
   add("dy", "grad", "BLHV", -1.0, 1.0);
   // A compiled model returns one result: the five cotangents flattened
   // into one vector, one after the other.
-  std::vector<SmallVector<int64_t>> shapes(5);
+  int parts = c.forward ? 6 : 5;
+  std::vector<SmallVector<int64_t>> shapes(parts);
   std::vector<std::string> resultTypes = {
       typeOf("BLGK", shapes[0]), typeOf("BLGK", shapes[1]),
       typeOf("BLHV", shapes[2]), typeOf(decay, shapes[3]),
       typeOf("BLH", shapes[4])};
   std::string results = llvm::join(resultTypes, ", ");
+  std::string forward;
+  if (c.forward) {
+    resultTypes.push_back(typeOf("BLHV", shapes[5]));
+    forward = llvm::formatv("  %r5 = glint.recurrence {0}{1}: ({2}) -> {3}\n",
+                            c.reverse ? "reverse " : "", forwardOperands,
+                            forwardTypes, resultTypes[5]);
+  }
   int64_t total = 0;
   std::string pack;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < parts; ++i) {
     int64_t n = 1;
     for (int64_t d : shapes[i])
       n *= d;
     std::string dims;
     for (size_t d = 0; d < shapes[i].size(); ++d)
       dims += (d ? ", " : "") + std::to_string(d);
+    std::string result = i < 5 ? "%r#" + std::to_string(i) : "%r5";
     pack += llvm::formatv(
-        "  %f{0} = tensor.collapse_shape %r#{0} [[{1}]] : {2} into "
+        "  %f{0} = tensor.collapse_shape {6} [[{1}]] : {2} into "
         "tensor<{3}xf32>\n"
         "  %p{4} = tensor.insert_slice %f{0} into %p{0}[{5}] [{3}] [1] : "
         "tensor<{3}xf32> into tensor<TOTALxf32>\n",
-        i, dims, resultTypes[i], n, i + 1, total);
+        i, dims, resultTypes[i], n, i + 1, total, result);
     total += n;
   }
   std::string source =
-      llvm::formatv("func.func @forward({0}) -> tensor<TOTALxf32> {{\n"
+      llvm::formatv("func.func @forward({0}) -> tensor<TOTALxf32> {{\n{6}"
                     "  %r:5 = glint.recurrence_grad {1}{2}: ({3}) -> ({4})\n"
                     "  %p0 = tensor.empty() : tensor<TOTALxf32>\n{5}"
-                    "  return %p5 : tensor<TOTALxf32>\n}",
+                    "  return %p{7} : tensor<TOTALxf32>\n}",
                     args, c.reverse ? "reverse " : "", operands, types, results,
-                    pack)
+                    pack, forward, parts)
           .str();
   for (size_t at; (at = source.find("TOTAL")) != std::string::npos;)
     source.replace(at, 5, std::to_string(total));
@@ -158,6 +173,8 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
     ASSERT_TRUE(succeeded(pm.run(*copy)));
     int64_t left = 0, reads = 0, shuffles = 0, reductions = 0;
     copy->walk([&](glint::RecurrenceGradOp) { ++left; });
+    // With the forward: lowered here too, with the backward.
+    copy->walk([&](glint::RecurrenceOp) { ++left; });
     copy->walk([&](vector::TransferReadOp) { ++reads; });
     copy->walk([&](vector::ShuffleOp) { ++shuffles; });
     copy->walk([&](vector::ReductionOp) { ++reductions; });
@@ -194,9 +211,10 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
   auto out = model->run(glint::testing::toHost(inputs));
   ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
   // Each cotangent on its own, so that a small one is not hidden by a large.
-  static const char *names[] = {"dq", "dk", "dv", "dlog_decay", "ddelta"};
+  static const char *names[] = {"dq",         "dk",     "dv",
+                                "dlog_decay", "ddelta", "forward output"};
   int64_t offset = 0;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < parts; ++i) {
     int64_t n = 1;
     for (int64_t d : shapes[i])
       n *= d;
@@ -231,6 +249,15 @@ INSTANTIATE_TEST_SUITE_P(
                  true},
         GradCase{"RGLRU", 2, 70, 19, 19, 1, 3, false, false, true, false},
         GradCase{"PerKeyDecay", 1, 65, 16, 16, 1, 4, true, true, false, false},
+        // With the forward scan, which keeps the backward's checkpoints:
+        // L past several chunks of 64 and not a multiple of the time block,
+        // a masked last block, reversed, and per-time decays (RG-LRU).
+        GradCase{"Mamba1WithForward", 2, 150, 37, 1, 8, 2, true, true, true,
+                 false, 1, false, true},
+        GradCase{"VimReverseWithForward", 1, 130, 20, 1, 3, 1, true, true,
+                 false, true, 1, false, true},
+        GradCase{"RGLRUWithForward", 2, 70, 19, 19, 1, 3, false, false, true,
+                 false, 1, false, true},
         // Matrix states: name, B, L, H, G, K, decay rank, query, delta,
         // skip, reverse, V, bonus.
         GradCase{"GLA", 2, 150, 4, 4, 8, 4, true, false, false, false, 16},
