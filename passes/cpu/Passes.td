@@ -609,11 +609,18 @@ def GlintVectorizeElementwise
     element (not through a broadcast), is fused into that reader
     (`linalg::fuseElementwiseOps`), a `linalg.fill` read by a map
     becomes a scalar of its body, and a `linalg.broadcast` read by a map is
-    read as its input through a broadcast map (the copy is gone). A producer read by several ops, or read
-    through a broadcast, keeps its own loop (fused, it would be computed
-    again for each reader or each element it is spread over). A backward
-    pass is made of such chains: SiLU's derivative is six maps and two
-    fills of ones, the gating and residual cotangents more.
+    read as its input through a broadcast map (the copy is gone). A producer
+    read through a broadcast keeps its own loop (fused, it would be
+    computed again for each element it is spread over); so does one read by
+    several ops, unless it is cheap to repeat: at most two additions,
+    subtractions, multiplications or negations, every other use a map that
+    reads it element for element or only writes into its buffer, and with n
+    readers of its k inputs, n k <= k + 1 + n (no more rows read than its
+    own loop and its readers read). Each reader then computes it from a
+    copy of its own, the maps that only wrote into its buffer take empty
+    tensors, and its loop goes. A backward pass is made of such chains:
+    SiLU's derivative is six maps and two fills of ones, a norm's x̂ and
+    ĝ are read by two maps each.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",

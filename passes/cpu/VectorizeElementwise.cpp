@@ -35,11 +35,14 @@
 // Before that (option `fuse`), chains of such maps are fused into one map
 // (so one loop): a map whose result is read by exactly one other map, element
 // for element, is computed inside it, fills read by a map become scalars of
-// its body, and broadcasts read by a map are read as their input. Read by
-// several ops or through a broadcast, a map keeps its loop: fused, it would be
-// computed once per reader or per element it is spread over. The backward pass
-// is where this counts: the derivative of SiLU alone was six maps and two
-// fills, each a pass over memory.
+// its body, and broadcasts read by a map are read as their input. Read
+// through a broadcast, a map keeps its loop: fused, it would be computed once
+// per element it is spread over. Read by several ops, it keeps its loop
+// unless it is cheap to repeat (isCheapToRepeat: two additions or
+// multiplications, its readers reading no more rows than its loop would
+// save); each reader then gets a copy of its own. The backward pass is where
+// this counts: the derivative of SiLU alone was six maps and two fills, each
+// a pass over memory, and a norm's backward reads x̂ and ĝ twice each.
 //
 //===----------------------------------------------------------------------===//
 
@@ -267,23 +270,73 @@ bool isVectorizable(linalg::GenericOp generic) {
   return isVectorizable(generic, access);
 }
 
+/// Whether `operand` is an input that its generic, an element-wise map
+/// this pass vectorizes, reads element for element (no broadcast, which
+/// would compute a fused producer again for every element it is spread
+/// over).
+bool readsElementwise(OpOperand &operand) {
+  auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
+  return consumer && consumer.isDpsInput(&operand) &&
+         consumer.getMatchingIndexingMap(&operand).isIdentity() &&
+         isVectorizable(consumer);
+}
+
+/// Whether `operand` only lends its buffer: the output of such a map (whose
+/// body does not read it).
+bool lendsBuffer(OpOperand &operand) {
+  auto generic = dyn_cast<linalg::GenericOp>(operand.getOwner());
+  return generic && generic.isDpsInit(&operand) && isVectorizable(generic);
+}
+
+/// Whether a map is cheap enough to compute once per reader rather than
+/// once in a loop of its own: at most two additions, subtractions,
+/// multiplications or negations, and no more memory read by its readers
+/// than its own loop would read and write: each of its n readers then
+/// reads its k inputs, n k <= k + 1 + n (the map's loop reads k, writes
+/// one, and each reader reads that).
+bool isCheapToRepeat(linalg::GenericOp producer, int64_t readers) {
+  Block &body = producer.getRegion().front();
+  int64_t ops = 0;
+  for (Operation &op : body.without_terminator()) {
+    if (!isa<arith::MulFOp, arith::AddFOp, arith::SubFOp, arith::NegFOp>(op))
+      return false;
+    ++ops;
+  }
+  int64_t inputs = 0;
+  for (OpOperand *input : producer.getDpsInputOperands())
+    if (!producer.getMatchingBlockArgument(input).use_empty())
+      ++inputs;
+  return ops <= 2 && readers * inputs <= inputs + 1 + readers;
+}
+
 /// The producer of `operand` if it can be computed inside its consumer:
 /// both are element-wise maps this pass vectorizes, in the same block, the
-/// consumer reads the producer's result element for element (no broadcast,
-/// which would compute it again for every element it is spread over), and
+/// consumer reads the producer's result element for element, and either
 /// nothing else uses that result (else it would be computed twice, or the
-/// fused map would have two results).
+/// fused map would have two results) or the producer is cheap to repeat and
+/// every use of its result is such a read (each reader then computes it
+/// from a copy of its own, and its loop goes when the last one has).
 linalg::GenericOp fusableProducer(OpOperand &operand) {
   auto consumer = cast<linalg::GenericOp>(operand.getOwner());
   auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
   if (!producer || producer->getBlock() != consumer->getBlock() ||
-      !consumer.isDpsInput(&operand) ||
-      !consumer.getMatchingIndexingMap(&operand).isIdentity() ||
-      !isVectorizable(producer) || !isVectorizable(consumer))
+      producer->getNumResults() != 1 || !readsElementwise(operand) ||
+      !isVectorizable(producer))
     return {};
-  for (Operation *user : operand.get().getUsers())
-    if (user != consumer)
-      return {};
+  int64_t readers = 0;
+  bool shared = false, repeatable = true;
+  for (OpOperand &use : operand.get().getUses()) {
+    if (use.getOwner() != consumer)
+      shared = true;
+    if (use.getOwner()->getBlock() != consumer->getBlock())
+      repeatable = false;
+    else if (readsElementwise(use))
+      ++readers;
+    else if (!lendsBuffer(use))
+      repeatable = false;
+  }
+  if (shared && (!repeatable || !isCheapToRepeat(producer, readers)))
+    return {};
   return linalg::areElementwiseOpsFusable(&operand) ? producer
                                                     : linalg::GenericOp();
 }
@@ -342,6 +395,28 @@ void fuseChains(Operation *root, RewriterBase &rewriter) {
       if (!fused)
         break;
       auto producer = cast<linalg::GenericOp>(fused->get().getDefiningOp());
+      // A producer that others read too (cheap to repeat): this reader's
+      // own copy of it. Outputs that only lend the original's buffer take
+      // an empty tensor instead (the buffer of a value still read would be
+      // copied first), and the original goes when only such uses are left.
+      Value shared = fused->get();
+      if (llvm::any_of(shared.getUsers(),
+                       [&](Operation *user) { return user != generic; })) {
+        linalg::GenericOp original = producer;
+        rewriter.setInsertionPoint(original);
+        producer = cast<linalg::GenericOp>(rewriter.clone(*original));
+        rewriter.modifyOpInPlace(generic,
+                                 [&] { fused->set(producer->getResult(0)); });
+        if (llvm::all_of(shared.getUses(), lendsBuffer)) {
+          for (OpOperand &use : llvm::make_early_inc_range(shared.getUses())) {
+            rewriter.setInsertionPoint(use.getOwner());
+            Value empty = emptyLike(rewriter, use.getOwner()->getLoc(),
+                                    original.getDpsInitOperand(0)->get());
+            rewriter.modifyOpInPlace(use.getOwner(), [&] { use.set(empty); });
+          }
+          rewriter.eraseOp(original);
+        }
+      }
       // The output only lends its buffer (the body does not read it); if
       // it is the producer's result, take an empty tensor so that the
       // producer goes away (sized like the producer's own output, which

@@ -75,23 +75,26 @@ func.func @silu_grad(%x: tensor<?x64xf32>, %g: tensor<?x64xf32>) -> tensor<?x64x
 
 // -----
 
-// Tests the maps that keep their own loop: exp(s) is read through a
+// Tests the map that keeps its own loop: exp(s) is read through a
 // broadcast (one value per row: fused, it would be computed 64 times per
-// row), and x * x has two readers. Without fusion the same four loops.
+// row). x * x has two readers but is cheap to repeat (one multiplication,
+// one input): each reader computes it, and its own loop goes. Without
+// fusion the same four loops.
 // CHECK-LABEL: func @not_fused
 // CHECK-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x64xf32>, %[[SC:[a-z0-9_]+]]: tensor<?xf32>)
 // CHECK: %[[ES:.+]] = scf.for
 // CHECK:   math.exp
-// CHECK: %[[SQ:.+]] = scf.forall
-// CHECK:   arith.mulf
 // CHECK: %[[Y:.+]] = scf.forall
 // CHECK-NOT: math.exp
-// CHECK:   vector.transfer_read %[[SQ]]
+// CHECK:   %[[XV:.+]] = vector.transfer_read %[[X]]
 // CHECK:   tensor.extract %[[ES]]
-// CHECK:   arith.mulf
+// CHECK:   %[[SQ:.+]] = arith.mulf %[[XV]], %[[XV]]
+// CHECK:   arith.mulf %[[SQ]]
 // CHECK: %[[Z:.+]] = scf.forall
-// CHECK:   vector.transfer_read %[[SQ]]
-// CHECK:   arith.addf
+// CHECK:   %[[XV2:.+]] = vector.transfer_read %[[X]]
+// CHECK:   %[[SQ2:.+]] = arith.mulf %[[XV2]], %[[XV2]]
+// CHECK:   arith.addf %[[SQ2]], %[[SQ2]]
+// CHECK-NOT: scf.forall (
 // CHECK: return %[[Y]], %[[Z]]
 // NOFUSE-LABEL: func @not_fused
 // NOFUSE: scf.for
@@ -168,4 +171,65 @@ func.func @broadcast_read(%x: tensor<?x?x32xf32>, %w: tensor<32xf32>) -> (tensor
     linalg.yield %r : f32
   } -> tensor<?x?x32xf32>
   return %y, %z : tensor<?x?x32xf32>, tensor<?x?x32xf32>
+}
+
+// -----
+
+// Tests the maps read by several that are not cheap to repeat: exp(x) (a
+// transcendental), and x * y * z read by three maps (each would read three
+// inputs, 9 rows, where its own loop and the readers read 7). p = x * y,
+// read by one map and lending its buffer to another, is computed in the
+// reader, and the other writes into an empty tensor instead: p's loop goes.
+// CHECK-LABEL: func @repeat_only_cheap
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall (
+// CHECK:   math.exp
+// CHECK: scf.forall (
+// CHECK-COUNT-2: arith.mulf
+// CHECK-COUNT-4: scf.forall (
+// CHECK-NOT: scf.forall (
+// CHECK: return
+#rid = affine_map<(d0, d1) -> (d0, d1)>
+func.func @repeat_only_cheap(%x: tensor<?x64xf32>, %y: tensor<?x64xf32>, %z: tensor<?x64xf32>)
+    -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %e = tensor.empty(%n) : tensor<?x64xf32>
+  %ex = linalg.generic {indexing_maps = [#rid, #rid], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x64xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.exp %a : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %xyz = linalg.generic {indexing_maps = [#rid, #rid, #rid, #rid], iterator_types = ["parallel", "parallel"]} ins(%x, %y, %z : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    %r2 = arith.mulf %r, %c : f32
+    linalg.yield %r2 : f32
+  } -> tensor<?x64xf32>
+  %p = linalg.generic {indexing_maps = [#rid, #rid, #rid], iterator_types = ["parallel", "parallel"]} ins(%x, %y : tensor<?x64xf32>, tensor<?x64xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %u = linalg.generic {indexing_maps = [#rid, #rid, #rid], iterator_types = ["parallel", "parallel"]} ins(%ex, %xyz : tensor<?x64xf32>, tensor<?x64xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %v = linalg.generic {indexing_maps = [#rid, #rid, #rid], iterator_types = ["parallel", "parallel"]} ins(%ex, %xyz : tensor<?x64xf32>, tensor<?x64xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.subf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %w = linalg.generic {indexing_maps = [#rid, #rid, #rid], iterator_types = ["parallel", "parallel"]} ins(%p, %xyz : tensor<?x64xf32>, tensor<?x64xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  %q = linalg.generic {indexing_maps = [#rid, #rid], iterator_types = ["parallel", "parallel"]} ins(%z : tensor<?x64xf32>) outs(%p : tensor<?x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = arith.negf %a : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  return %u, %v, %w, %q : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
 }
