@@ -563,9 +563,13 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                       dS[e] = q ? fma(sb, q, dy, dS[e]) : add(sb, dS[e], dy);
                       accumulate(DQ, e, mul(sb, cur[e], dy));
                     }
-                    // S_t = a ⊙ S_{t-1} + (δ k) v, key by key.
+                    // S_t = a ⊙ S_{t-1} + (δ k) v, key by key. The input
+                    // term's cotangents share Σ_n dS_n k_n: dv = δ Σ, and
+                    // dδ = v Σ + Σ_n dS_n S_{t-1},n a_n g_n.
+                    Value dKeys = zeros(sb, width);
                     Value dDelta = zeros(sb, width);
                     Value dHead = zeros(sb, width);
+                    Value scaledInput = dt ? mul(sb, u, dt) : u;
                     Value timeDecay;
                     for (int64_t e = 0; e < key; ++e) {
                       Value raw;
@@ -578,22 +582,19 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                       Value a = factors[e];
                       Value k = perKey(sb, keys, batchIv, t, c0, e);
                       Value d = dS[e];
-                      dv = fma(sb, d, dt ? mul(sb, k, dt) : k, dv);
-                      Value dkv = mul(sb, d, u);
+                      dKeys = fma(sb, d, k, dKeys);
                       Value dga = mul(sb, mul(sb, d, prev[e]), a);
                       dS[e] = mul(sb, a, d);
-                      accumulate(DK, e, dt ? mul(sb, dkv, dt) : dkv);
+                      accumulate(DK, e, mul(sb, d, scaledInput));
                       // Without delta, dδ is that of the input term only
                       // (as the evaluator defines it).
-                      dDelta = fma(sb, dkv, k, dDelta);
                       if (dt)
                         dDelta = fma(sb, dga, raw, dDelta);
-                      Value dg = dt ? mul(sb, dga, dt) : dga;
-                      if (decayRank == 2)
-                        acc[e] = add(sb, acc[e], dg);
-                      else
-                        dHead = add(sb, dHead, dg);
+                      Value &sum = decayRank == 2 ? acc[e] : dHead;
+                      sum = dt ? fma(sb, dga, dt, sum) : add(sb, sum, dga);
                     }
+                    dv = dt ? fma(sb, dKeys, dt, dv) : add(sb, dv, dKeys);
+                    dDelta = fma(sb, u, dKeys, dDelta);
                     for (Out which : {DQ, DK}) {
                       if (!laneSummed)
                         continue;
