@@ -182,33 +182,16 @@ LogicalResult ActOp::buildGradient(GradientBuilder &grad) {
 }
 
 /// The mean of each group of `groups` consecutive channels of `z`
-/// (`[..., C]`), broadcast back to every channel of its group: two
-/// block-diagonal linear layers with constant weights (ones: the sum), and
-/// the division by the group size as a constant multiplication in between.
+/// (`[..., C]`), broadcast back to every channel of its group: the centre
+/// that `glint.norm_stats` computes for a centred norm (its gain unused).
 static Value groupMean(GradientBuilder &grad, Location loc, Value z,
                        int64_t groups) {
   OpBuilder &b = grad.getBuilder();
   auto type = cast<RankedTensorType>(z.getType());
-  int64_t channels = type.getShape().back(), size = channels / groups;
-  Type element = type.getElementType();
-  SmallVector<int64_t> reducedShape(type.getShape());
-  reducedShape.back() = groups;
-  auto reducedType = RankedTensorType::get(reducedShape, element);
-  RankedTensorType down, up;
-  if (groups == 1) {
-    down = RankedTensorType::get({1, channels}, element);
-    up = RankedTensorType::get({channels, 1}, element);
-  } else {
-    down = RankedTensorType::get({groups, 1, size}, element);
-    up = RankedTensorType::get({groups, size, 1}, element);
-  }
-  Value sum = LinearOp::create(b, loc, reducedType, z,
-                               constantTensor(b, loc, down, {1.0}), Value(),
-                               WeightLayoutAttr());
-  Arith a{b, loc};
-  Value mean = mulConstant(a, grad, sum, 1.0 / static_cast<double>(size));
-  return LinearOp::create(b, loc, type, mean, constantTensor(b, loc, up, {1.0}),
-                          Value(), WeightLayoutAttr());
+  return NormStatsOp::create(b, loc, type, type, z, b.getI64IntegerAttr(groups),
+                             Value(), b.getF64FloatAttr(0.0),
+                             b.getF64FloatAttr(0.0), b.getUnitAttr())
+      .getMean();
 }
 
 /// The backward of `(x − μ_g) · r_g · w′ + b` over groups of the last axis
