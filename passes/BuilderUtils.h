@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -135,6 +136,17 @@ protected:
   Value splat(OpBuilder &b, Value scalar, int64_t lanes) const {
     return vector::BroadcastOp::create(b, loc, VectorType::get({lanes}, f32),
                                        scalar);
+  }
+  /// A read-only view of `source` as a buffer of any strided layout, for
+  /// prefetching: bufferization replaces it by the tensor's own buffer.
+  Value prefetchView(OpBuilder &b, Value source) const {
+    auto type = cast<RankedTensorType>(source.getType());
+    SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+    auto layout =
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
+    return bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), f32, layout), source,
+        /*read_only=*/true);
   }
   /// x * y + z.
   Value fma(OpBuilder &b, Value x, Value y, Value z) const {

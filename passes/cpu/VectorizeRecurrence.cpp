@@ -135,18 +135,6 @@ protected:
     return tensor::CollapseShapeOp::create(b, loc, source, groups);
   }
 
-  /// A read-only view of `source` as a buffer of any strided layout, for
-  /// prefetching: bufferization replaces it by the tensor's own buffer.
-  Value prefetchView(OpBuilder &b, Value source) {
-    auto type = cast<RankedTensorType>(source.getType());
-    SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-    auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
-                                         strides);
-    return bufferization::ToBufferOp::create(
-        b, loc, MemRefType::get(type.getShape(), f32, layout), source,
-        /*read_only=*/true);
-  }
-
   /// t = reverse ? L - 1 - s : s.
   Value timeIndex(OpBuilder &b, Value step, Value last) {
     return last ? arith::SubIOp::create(b, loc, last, step).getResult() : step;

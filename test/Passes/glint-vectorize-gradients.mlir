@@ -53,7 +53,8 @@ func.func @mamba1_grad(%q: tensor<?x?x1x4xf32>, %k: tensor<?x?x1x4xf32>,
 // written by the time blocks that start a chunk (the others write the
 // spare last slot). The backward reads its checkpoints there and runs no
 // forward scan of its own: its only exp2 are the recompute's, whose decay
-// factors the backward steps read back. With fuse-forward=false the forward
+// factors the backward steps read back; the recompute prefetches the rows
+// of dy and q that only the backward steps read. With fuse-forward=false the forward
 // op is left for glint-vectorize-recurrence.
 // CHECK-LABEL: func @mamba1_forward_and_grad
 // CHECK-NOT: glint.
@@ -63,11 +64,15 @@ func.func @mamba1_grad(%q: tensor<?x?x1x4xf32>, %k: tensor<?x?x1x4xf32>,
 // CHECK-COUNT-4: vector.transfer_write {{.+}} : vector<4xf32>, tensor<1x?x4x4xf32>
 // CHECK-COUNT-4: math.exp2
 // CHECK: tensor.parallel_insert_slice %{{.+}} into %{{.+}}[%{{.+}}, %{{.+}}, 0, 0, 0] [1, 1, %{{.+}}, 4, 4]
+// CHECK: %[[DYVIEW:.+]] = bufferization.to_buffer %{{.+}} read_only : tensor<?x?x8xf32>
+// CHECK: %[[QVIEW:.+]] = bufferization.to_buffer %{{.+}} read_only : tensor<?x?x1x4xf32>
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(
 // CHECK: tensor.empty() : tensor<65x4x4xf32>
 // CHECK: tensor.empty() : tensor<64x4x4xf32>
 // CHECK-COUNT-4: vector.transfer_read %[[FWD]]#1[
 // CHECK-COUNT-4: math.exp2
+// CHECK: memref.prefetch %[[DYVIEW]][%{{.+}}, %[[T:.+]], %{{.+}}], read, locality<3>, data
+// CHECK: memref.prefetch %[[QVIEW]][%{{.+}}, %[[T]], %{{.+}}, %{{.+}}], read, locality<3>, data
 // CHECK-NOT: math.exp2
 // CHECK: scf.forall.in_parallel
 // CHECK: return %{{.+}}, %{{.+}} :
