@@ -183,13 +183,15 @@ LogicalResult ActOp::buildGradient(GradientBuilder &grad) {
 
 /// The mean of each group of `groups` consecutive channels of `z`
 /// (`[..., C]`), broadcast back to every channel of its group: the centre
-/// that `glint.norm_stats` computes for a centred norm (its gain unused).
+/// that `glint.norm_stats` computes for a centred norm. Its gain is unused
+/// (compiled code drops it); epsilon 1 keeps it finite where the evaluator
+/// computes it, as for a row of zero cotangents.
 static Value groupMean(GradientBuilder &grad, Location loc, Value z,
                        int64_t groups) {
   OpBuilder &b = grad.getBuilder();
   auto type = cast<RankedTensorType>(z.getType());
   return NormStatsOp::create(b, loc, type, type, z, b.getI64IntegerAttr(groups),
-                             Value(), b.getF64FloatAttr(0.0),
+                             Value(), b.getF64FloatAttr(1.0),
                              b.getF64FloatAttr(0.0), b.getUnitAttr())
       .getMean();
 }
