@@ -396,9 +396,10 @@ void fuseChains(Operation *root, RewriterBase &rewriter) {
         break;
       auto producer = cast<linalg::GenericOp>(fused->get().getDefiningOp());
       // A producer that others read too (cheap to repeat): this reader's
-      // own copy of it. Outputs that only lend the original's buffer take
-      // an empty tensor instead (the buffer of a value still read would be
-      // copied first), and the original goes when only such uses are left.
+      // own copy of it. This reader's output, if it lent the original's
+      // buffer, takes an empty tensor (the buffer of a value others still
+      // read would be copied first); so do the outputs of other maps once
+      // only such uses are left, and the original goes.
       Value shared = fused->get();
       if (llvm::any_of(shared.getUsers(),
                        [&](Operation *user) { return user != generic; })) {
@@ -407,6 +408,13 @@ void fuseChains(Operation *root, RewriterBase &rewriter) {
         producer = cast<linalg::GenericOp>(rewriter.clone(*original));
         rewriter.modifyOpInPlace(generic,
                                  [&] { fused->set(producer->getResult(0)); });
+        OpOperand *own = generic.getDpsInitOperand(0);
+        if (own->get() == shared) {
+          rewriter.setInsertionPoint(generic);
+          Value empty = emptyLike(rewriter, generic.getLoc(),
+                                  original.getDpsInitOperand(0)->get());
+          rewriter.modifyOpInPlace(generic, [&] { own->set(empty); });
+        }
         if (llvm::all_of(shared.getUses(), lendsBuffer)) {
           for (OpOperand &use : llvm::make_early_inc_range(shared.getUses())) {
             rewriter.setInsertionPoint(use.getOwner());
