@@ -358,43 +358,42 @@ public:
             auto batches = scf::ForOp::create(
                 ib, zero, dims[0], one, ValueRange{slice},
                 [&](OpBuilder &nb, Location nloc, Value i, ValueRange a0) {
-                  auto rows = scf::ForOp::create(
-                      nb, nloc, zero, dims[1], one, a0,
-                      [&](OpBuilder &rb, Location rloc, Value r,
-                          ValueRange a1) {
-                        auto channels = scf::ForOp::create(
-                            rb, rloc, zero, count, one, a1,
-                            [&](OpBuilder &cb, Location cloc, Value l,
-                                ValueRange a2) {
-                              Value k = arith::AddIOp::create(cb, cloc, c0, l);
-                              Value v = tensor::ExtractOp::create(
-                                  cb, cloc, value, ValueRange{i, r, k});
-                              Value next = tensor::InsertOp::create(
-                                  cb, cloc, v, a2[0], ValueRange{i, l, r});
-                              scf::YieldOp::create(cb, cloc, next);
-                            });
-                        scf::YieldOp::create(rb, rloc, channels.getResult(0));
+                  // Rows [from, to) of batch i: column l of row r is
+                  // element(l, r).
+                  auto fillRows = [&](Value from, Value to, ValueRange init,
+                                      function_ref<Value(OpBuilder &, Location,
+                                                         Value, Value)>
+                                          element) {
+                    return scf::ForOp::create(
+                        nb, nloc, from, to, one, init,
+                        [&](OpBuilder &rb, Location rloc, Value r,
+                            ValueRange a1) {
+                          auto channels = scf::ForOp::create(
+                              rb, rloc, zero, count, one, a1,
+                              [&](OpBuilder &cb, Location cloc, Value l,
+                                  ValueRange a2) {
+                                Value next = tensor::InsertOp::create(
+                                    cb, cloc, element(cb, cloc, l, r), a2[0],
+                                    ValueRange{i, l, r});
+                                scf::YieldOp::create(cb, cloc, next);
+                              });
+                          scf::YieldOp::create(rb, rloc, channels.getResult(0));
+                        });
+                  };
+                  auto rows = fillRows(
+                      zero, dims[1], a0,
+                      [&](OpBuilder &cb, Location cloc, Value l, Value r) {
+                        Value k = arith::AddIOp::create(cb, cloc, c0, l);
+                        return tensor::ExtractOp::create(cb, cloc, value,
+                                                         ValueRange{i, r, k})
+                            .getResult();
                       });
                   // Zero past L.
                   Value zeroF = arith::ConstantOp::create(
                       nb, nloc, nb.getF32FloatAttr(0.0f));
-                  auto tail = scf::ForOp::create(
-                      nb, nloc, dims[1], rowLength, one, rows.getResults(),
-                      [&](OpBuilder &rb, Location rloc, Value r,
-                          ValueRange a1) {
-                        auto channels = scf::ForOp::create(
-                            rb, rloc, zero, count, one, a1,
-                            [&](OpBuilder &cb, Location cloc, Value l,
-                                ValueRange a2) {
-                              scf::YieldOp::create(
-                                  cb, cloc,
-                                  tensor::InsertOp::create(cb, cloc, zeroF,
-                                                           a2[0],
-                                                           ValueRange{i, l, r})
-                                      .getResult());
-                            });
-                        scf::YieldOp::create(rb, rloc, channels.getResult(0));
-                      });
+                  auto tail = fillRows(dims[1], rowLength, rows.getResults(),
+                                       [&](OpBuilder &, Location, Value,
+                                           Value) { return zeroF; });
                   scf::YieldOp::create(nb, nloc, tail.getResult(0));
                 });
             auto inParallel = scf::InParallelOp::create(ib, loc);
