@@ -137,6 +137,15 @@ protected:
     return vector::BroadcastOp::create(b, loc, VectorType::get({lanes}, f32),
                                        scalar);
   }
+  /// `source` [..., X, 1] as [..., X].
+  Value dropUnitLast(OpBuilder &b, Value source) const {
+    auto type = cast<RankedTensorType>(source.getType());
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t i = 0; i + 2 < type.getRank(); ++i)
+      groups.push_back({i});
+    groups.push_back({type.getRank() - 2, type.getRank() - 1});
+    return tensor::CollapseShapeOp::create(b, loc, source, groups);
+  }
   /// A read-only view of `source` as a buffer of any strided layout, for
   /// prefetching: bufferization replaces it by the tensor's own buffer.
   Value prefetchView(OpBuilder &b, Value source) const {

@@ -141,15 +141,17 @@ private:
   /// `source[c0 + lane, n]` ([H, K]) for each n < K as K vectors (lanes
   /// past the last channel repeat it).
   SmallVector<Value> gatherPerKey(OpBuilder &b, Value source, Value c0);
-  SmallVector<Value> readTile(OpBuilder &b, Value source, Value at);
-  Value storeTile(OpBuilder &b, ValueRange vectors, Value into, Value at);
+  /// The K vectors of a [..., K, W] tensor at `prefix`, and the tensor
+  /// with K vectors stored there.
+  SmallVector<Value> readTile(OpBuilder &b, Value source,
+                              ArrayRef<Value> prefix);
+  Value storeTile(OpBuilder &b, ValueRange vectors, Value into,
+                  ArrayRef<Value> prefix);
   Value timeOf(OpBuilder &b, Value step) {
     return op.getReverse()
                ? arith::SubIOp::create(b, loc, lastIndex, step).getResult()
                : step;
   }
-  /// `source` [..., X, 1] as [..., X].
-  Value dropUnitLast(OpBuilder &b, Value source);
   Value add(OpBuilder &b, Value x, Value y) {
     return arith::AddFOp::create(b, loc, x, y);
   }
@@ -219,15 +221,6 @@ bool ChannelGradLowering::matches(RecurrenceGradOp op) {
   return rank != 4 || key == 1;
 }
 
-Value ChannelGradLowering::dropUnitLast(OpBuilder &b, Value source) {
-  auto type = cast<RankedTensorType>(source.getType());
-  SmallVector<ReassociationIndices> reassociation;
-  for (int64_t i = 0; i + 2 < type.getRank(); ++i)
-    reassociation.push_back({i});
-  reassociation.push_back({type.getRank() - 2, type.getRank() - 1});
-  return tensor::CollapseShapeOp::create(b, loc, source, reassociation);
-}
-
 SmallVector<Value> ChannelGradLowering::gatherPerKey(OpBuilder &b, Value source,
                                                      Value c0) {
   Value zero = index(b, 0), one = index(b, 1);
@@ -249,18 +242,23 @@ SmallVector<Value> ChannelGradLowering::gatherPerKey(OpBuilder &b, Value source,
 }
 
 SmallVector<Value> ChannelGradLowering::readTile(OpBuilder &b, Value source,
-                                                 Value at) {
+                                                 ArrayRef<Value> prefix) {
   SmallVector<Value> vectors;
-  for (int64_t n = 0; n < key; ++n)
-    vectors.push_back(
-        read(b, source, {at, index(b, n), index(b, 0)}, width, true));
+  for (int64_t n = 0; n < key; ++n) {
+    SmallVector<Value> indices(prefix);
+    indices.append({index(b, n), index(b, 0)});
+    vectors.push_back(read(b, source, indices, width, true));
+  }
   return vectors;
 }
 
 Value ChannelGradLowering::storeTile(OpBuilder &b, ValueRange vectors,
-                                     Value into, Value at) {
-  for (auto [n, vector] : llvm::enumerate(vectors))
-    into = write(b, vector, into, {at, index(b, n), index(b, 0)}, true);
+                                     Value into, ArrayRef<Value> prefix) {
+  for (auto [n, vector] : llvm::enumerate(vectors)) {
+    SmallVector<Value> indices(prefix);
+    indices.append({index(b, n), index(b, 0)});
+    into = write(b, vector, into, indices, true);
+  }
   return into;
 }
 
@@ -490,15 +488,10 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                   arith::AddIOp::create(cb, loc, start, index(cb, chunk)));
               Value n = arith::SubIOp::create(cb, loc, end, start);
               // The chunk's states, from its checkpoint.
-              SmallVector<Value> first;
-              if (forwardCheckpoints)
-                for (int64_t e = 0; e < key; ++e)
-                  first.push_back(
-                      read(cb, forwardCheckpoints,
-                           {batchIv, blockIv, c, index(cb, e), index(cb, 0)},
-                           width, true));
-              else
-                first = readTile(cb, ckpt, c);
+              SmallVector<Value> first =
+                  forwardCheckpoints
+                      ? readTile(cb, forwardCheckpoints, {batchIv, blockIv, c})
+                      : readTile(cb, ckpt, c);
               // The chunk's states, from its checkpoint, and the decay
               // factors of its steps (the backward's, without exp again).
               Value st = storeTile(cb, first, args[args.size() - 2], zero);
@@ -529,7 +522,7 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                       prefetch(queryView, {batchIv, t, c0});
                     Value stored =
                         storeTile(rb, next, s[key],
-                                  arith::AddIOp::create(rb, loc, i, one));
+                                  {arith::AddIOp::create(rb, loc, i, one)});
                     next.push_back(stored);
                     next.push_back(storeTile(rb, decayFactors, s[key + 1], i));
                     scf::YieldOp::create(rb, loc, next);
@@ -552,7 +545,7 @@ void ChannelGradLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                     SmallVector<Value> prev = readTile(sb, st, i);
                     SmallVector<Value> factors = readTile(sb, dec, i);
                     SmallVector<Value> cur = readTile(
-                        sb, st, arith::AddIOp::create(sb, loc, i, one));
+                        sb, st, {arith::AddIOp::create(sb, loc, i, one)});
                     Value dy =
                         read(sb, grads, {batchIv, t, c0}, width, fullBlocks);
                     Value u =

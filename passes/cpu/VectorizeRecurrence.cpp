@@ -125,15 +125,6 @@ protected:
     return arith::MulFOp::create(b, loc, x, y);
   }
   Value exp(OpBuilder &b, Value x) { return math::ExpOp::create(b, loc, x); }
-  /// `source` [..., X, 1] as [..., X].
-  Value dropUnitLast(OpBuilder &b, Value source) {
-    auto type = cast<RankedTensorType>(source.getType());
-    SmallVector<ReassociationIndices> groups;
-    for (int64_t i = 0; i + 2 < type.getRank(); ++i)
-      groups.push_back({i});
-    groups.push_back({type.getRank() - 2, type.getRank() - 1});
-    return tensor::CollapseShapeOp::create(b, loc, source, groups);
-  }
 
   /// t = reverse ? L - 1 - s : s.
   Value timeIndex(OpBuilder &b, Value step, Value last) {
@@ -198,8 +189,9 @@ private:
   Value tileSlice(OpBuilder &b, Value source, ArrayRef<OpFoldResult> prefix);
   /// `tile` with the K vectors written into it.
   Value writeTile(OpBuilder &b, ValueRange vectors, Value tile);
-  /// `states` ([chunkBlocks, K, W]) with the K vectors stored at block j.
-  Value storeTile(OpBuilder &b, ValueRange vectors, Value states, Value j);
+  /// `states` ([..., K, W]) with the K vectors stored at `prefix`.
+  Value storeTile(OpBuilder &b, ValueRange vectors, Value states,
+                  ArrayRef<Value> prefix);
 
   int64_t timeBlock, channelChunks;
   /// State vectors per pass over a time block (the rest wait in memory): the
@@ -333,9 +325,12 @@ Value ChannelLowering::writeTile(OpBuilder &b, ValueRange vectors, Value tile) {
 }
 
 Value ChannelLowering::storeTile(OpBuilder &b, ValueRange vectors, Value states,
-                                 Value j) {
-  for (auto [n, vector] : llvm::enumerate(vectors))
-    states = write(b, vector, states, {j, index(b, n), index(b, 0)}, true);
+                                 ArrayRef<Value> prefix) {
+  for (auto [n, vector] : llvm::enumerate(vectors)) {
+    SmallVector<Value> indices(prefix);
+    indices.append({index(b, n), index(b, 0)});
+    states = write(b, vector, states, indices, true);
+  }
   return states;
 }
 
@@ -470,10 +465,7 @@ void ChannelLowering::buildChunk(OpBuilder &b, Value batchIv, Value chunkIv,
                 Value slot = arith::SelectOp::create(
                     bb, loc, starts, arith::DivUIOp::create(bb, loc, t0, every),
                     spareSlot);
-                ckpt = carried[2];
-                for (auto [n, vector] : llvm::enumerate(blockState))
-                  ckpt = write(bb, vector, ckpt,
-                               {j, slot, index(bb, n), index(bb, 0)}, true);
+                ckpt = storeTile(bb, blockState, carried[2], {j, slot});
               }
 
               // The time block, once per slice of keyBlock keys; later
