@@ -395,12 +395,24 @@ void fuseChains(Operation *root, RewriterBase &rewriter) {
       if (!fused)
         break;
       auto producer = cast<linalg::GenericOp>(fused->get().getDefiningOp());
-      // A producer that others read too (cheap to repeat): this reader's
-      // own copy of it. This reader's output, if it lent the original's
-      // buffer, takes an empty tensor (the buffer of a value others still
-      // read would be copied first); so do the outputs of other maps once
-      // only such uses are left, and the original goes.
+      // An output that only lends the producer's buffer (the body does not
+      // read it) takes an empty tensor instead, sized like the producer's
+      // own output (same shape, not its result): so that the producer goes
+      // away, and so that a value others still read is not copied first.
       Value shared = fused->get();
+      Value producerInit = producer.getDpsInitOperand(0)->get();
+      auto lendEmpty = [&](OpOperand &use) {
+        rewriter.setInsertionPoint(use.getOwner());
+        Value empty =
+            emptyLike(rewriter, use.getOwner()->getLoc(), producerInit);
+        rewriter.modifyOpInPlace(use.getOwner(), [&] { use.set(empty); });
+      };
+      OpOperand *init = generic.getDpsInitOperand(0);
+      if (init->get() == shared)
+        lendEmpty(*init);
+      // A producer that others read too (cheap to repeat): this reader's
+      // own copy of it. Once only buffer lends are left, those take empty
+      // tensors too, and the original goes.
       if (llvm::any_of(shared.getUsers(),
                        [&](Operation *user) { return user != generic; })) {
         linalg::GenericOp original = producer;
@@ -408,34 +420,13 @@ void fuseChains(Operation *root, RewriterBase &rewriter) {
         producer = cast<linalg::GenericOp>(rewriter.clone(*original));
         rewriter.modifyOpInPlace(generic,
                                  [&] { fused->set(producer->getResult(0)); });
-        OpOperand *own = generic.getDpsInitOperand(0);
-        if (own->get() == shared) {
-          rewriter.setInsertionPoint(generic);
-          Value empty = emptyLike(rewriter, generic.getLoc(),
-                                  original.getDpsInitOperand(0)->get());
-          rewriter.modifyOpInPlace(generic, [&] { own->set(empty); });
-        }
         if (llvm::all_of(shared.getUses(), lendsBuffer)) {
-          for (OpOperand &use : llvm::make_early_inc_range(shared.getUses())) {
-            rewriter.setInsertionPoint(use.getOwner());
-            Value empty = emptyLike(rewriter, use.getOwner()->getLoc(),
-                                    original.getDpsInitOperand(0)->get());
-            rewriter.modifyOpInPlace(use.getOwner(), [&] { use.set(empty); });
-          }
+          for (OpOperand &use : llvm::make_early_inc_range(shared.getUses()))
+            lendEmpty(use);
           rewriter.eraseOp(original);
         }
       }
-      // The output only lends its buffer (the body does not read it); if
-      // it is the producer's result, take an empty tensor so that the
-      // producer goes away (sized like the producer's own output, which
-      // has the same shape and does not use its result).
-      OpOperand *init = generic.getDpsInitOperand(0);
       rewriter.setInsertionPoint(generic);
-      if (init->get() == fused->get()) {
-        Value empty = emptyLike(rewriter, generic.getLoc(),
-                                producer.getDpsInitOperand(0)->get());
-        rewriter.modifyOpInPlace(generic, [&] { init->set(empty); });
-      }
       FailureOr<linalg::ElementwiseOpFusionResult> result =
           linalg::fuseElementwiseOps(rewriter, fused);
       if (failed(result))
