@@ -148,7 +148,9 @@ public:
       : VectorRecurrenceLowering(op, rewriter, width),
         timeBlock(std::max<int64_t>(timeBlock, 1)),
         channelChunks(std::max<int64_t>(channelChunks, 1)),
-        keyBlock(std::max<int64_t>(keyBlock, 1)),
+        keyBlock(keyBlock > 0 ? keyBlock
+                 : width <= 8 ? 8
+                              : 16),
         checkpointEvery(checkpointEvery) {}
 
   /// Whether the op has the per-channel form: V = 1, K small enough to keep
@@ -196,7 +198,8 @@ private:
   int64_t timeBlock, channelChunks;
   /// State vectors per pass over a time block (the rest wait in memory): the
   /// K vectors of a Mamba-1 block and their decays do not fit AVX2's 16
-  /// registers at once.
+  /// registers at once. Given as 0 (or less): 8 with 8 lanes or fewer, else
+  /// 16.
   int64_t keyBlock;
   /// Steps between the states kept for a backward scan (0: none kept); a
   /// multiple of timeBlock.
@@ -1259,11 +1262,8 @@ Value glint::lowerChannelRecurrenceWithCheckpoints(
   assert(every > 0 && every % options.timeBlock == 0 && !op.getInitialState() &&
          !op.getFinalState() &&
          "checkpoints at time block starts, of a scan from zero");
-  int64_t keyBlock = options.keyBlock > 0 ? options.keyBlock
-                     : options.width <= 8 ? 8
-                                          : 16;
   return ChannelLowering(op, rewriter, options.width, options.timeBlock,
-                         options.channelChunks, keyBlock, every)
+                         options.channelChunks, options.keyBlock, every)
       .lower();
 }
 
@@ -1282,10 +1282,7 @@ struct VectorizeRecurrencePass
     IRRewriter rewriter(&getContext());
     for (RecurrenceOp op : recurrences) {
       if (ChannelLowering::matches(op))
-        ChannelLowering(op, rewriter, width, timeBlock, chunks,
-                        keyBlock > 0 ? int64_t(keyBlock)
-                        : width <= 8 ? 8
-                                     : 16)
+        ChannelLowering(op, rewriter, width, timeBlock, chunks, keyBlock)
             .lower();
       else if (MatrixLowering::matches(op))
         MatrixLowering(op, rewriter, width, stateTileBytes, timeBlock, chunks,
