@@ -37,18 +37,25 @@
 // that reduces (results) is left as it was and always runs on every
 // thread.
 //
-// min-work (100,000) was measured with `glint-run --repeat` on the
-// bundled models, one and two threads interleaved, on the 2-vCPU machine.
-// There a small region costs more than its fork and join: the second core
-// must first fetch the inputs the first one just wrote, and send back its
-// half of the result. At 2,000 two threads lost to one on every tiny model
-// at 64 and 512 tokens (rwkv-keyword at 512: 1.0-1.3 against 0.66 ms at
-// 40,000); at 100,000 none is slower beyond the machine's noise (rwkv at
-// 512: 0.61 against 0.66 ms) and at 2048 tokens two threads stay ahead
-// (mamba-keyword 1.26 against 1.65 ms; 1.05 at 40,000). A Mamba-130m-shaped
-// generation step on two threads is unchanged (18.6-20.5 ms per token at
-// 2,000 and at 100,000: its large one-row products, counted with their
-// loads, stay parallel).
+// min-work (1,600,000) was measured on the bundled models, one and two
+// threads interleaved, on two 2-vCPU machines. There a small region costs
+// more than its fork and join: the second core must first fetch the
+// inputs the first one just wrote, and send back its half of the result.
+// On the Zen 4 machine (`glint-run --repeat`) two threads lost to one on
+// every tiny model at 64 and 512 tokens at 2,000 (rwkv-keyword at 512:
+// 1.0-1.3 against 0.66 ms at 40,000), and not beyond the noise at 100,000.
+// On the Emerald Rapids guest (`glint-bench --cases=model
+// --repetitions=100`, four rounds, the fastest call of each) 100,000 still
+// left two threads 1.12-1.25x slower at 64 and 512 tokens (mamba-keyword,
+// rwkv-keyword: the selective and WKV scans of one layer split across the
+// cores); at 1,600,000 the two-thread times are those of one thread
+// (0.96-1.06x) and at 2048 tokens two threads stay ahead (mamba-keyword
+// 1.30-1.35 against 1.38-1.46 ms, griffin-keyword 4.54 against 5.14 ms;
+// 100,000 gained more there: 1.12 against 1.42 ms). A Mamba-130m-shaped
+// generation step on two threads is unchanged (19.7-22.4 ms per token at
+// 100,000, 400,000 and 1,600,000: its large one-row products, counted with
+// their loads, stay parallel), and so is its prompt at 512 and 2048
+// tokens.
 //
 //===----------------------------------------------------------------------===//
 

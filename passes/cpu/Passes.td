@@ -423,7 +423,7 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
     sits in a `memref.alloca_scope` when it allocates on the stack.
   }];
   let options = [
-    Option<"minWork", "min-work", "int64_t", /*default=*/"100000",
+    Option<"minWork", "min-work", "int64_t", /*default=*/"1600000",
            "Estimated operations from which a loop runs on every thread">,
   ];
   let dependentDialects = ["arith::ArithDialect", "func::FuncDialect",

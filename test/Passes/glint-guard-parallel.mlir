@@ -15,7 +15,7 @@
 // per tile three, the loop and the terminator.
 // CHECK-LABEL: func.func @tiles
 // CHECK-SAME: (%[[N:[^:]*]]: index, %[[M:[^:]*]]: index, %[[BUF:[^:]*]]: memref<?xf32>)
-// CHECK-DAG: %[[LIMIT:.*]] = arith.constant 100000 : index
+// CHECK-DAG: %[[LIMIT:.*]] = arith.constant 1600000 : index
 // CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : index
 // CHECK-DAG: %[[EIGHT:.*]] = arith.constant 8 : index
 // CHECK-DAG: %[[FIVE:.*]] = arith.constant 5 : index
