@@ -66,7 +66,10 @@
 // `glint.attention_grad`: per (batch, key/value head), per query head of
 // its group and query position, the probabilities of the visible keys are
 // recomputed (max-stabilised), then dv += p dy, dS = scale · p ⊙ (dP −
-// p·dP), dq += dS k, dk += dS q. O(L² · D) time, O(L) scratch.
+// p·dP), dq += dS k, dk += dS q. O(L² · D) time, O(L) scratch. With a
+// vector width, the loops over the head and value axes (the scores, dP and
+// dv, dq and dk) take vectors of the largest power of two lanes up to it
+// that divides each axis.
 //
 //===----------------------------------------------------------------------===//
 
@@ -932,7 +935,8 @@ LogicalResult RecurrenceGradLowering::lower() {
 //===----------------------------------------------------------------------===//
 
 static LogicalResult lowerAttentionGrad(AttentionGradOp op,
-                                        RewriterBase &rewriter) {
+                                        RewriterBase &rewriter,
+                                        int64_t vectorWidth) {
   Location loc = op.getLoc();
   auto qType = cast<RankedTensorType>(op.getQ().getType());
   auto vType = cast<RankedTensorType>(op.getV().getType());
@@ -990,6 +994,15 @@ static LogicalResult lowerAttentionGrad(AttentionGradOp op,
   }
   auto rowType = RankedTensorType::get({ShapedType::kDynamic}, ft);
   Value dimIdx = in.idx(dim), valueIdx = in.idx(valueDim);
+  // The head and value axes on f32 vectors of the largest power of two
+  // lanes, up to `vectorWidth`, that divides each (width 1: scalar loops).
+  auto lanesFor = [&](int64_t size) {
+    int64_t lanes = 1;
+    while (ft.isF32() && lanes * 2 <= vectorWidth && size % (lanes * 2) == 0)
+      lanes *= 2;
+    return lanes;
+  };
+  Rows headAxis{in, lanesFor(dim)}, valueAxis{in, lanesFor(valueDim)};
   outs = in.loop(zero, headsPerGroup, outs, [&](Value hl, ValueRange hArgs) {
     Value h = in.iadd(h0, hl);
     return in.loop(zero, lengthValue, hArgs, [&](Value i, ValueRange a) {
@@ -1000,15 +1013,16 @@ static LogicalResult lowerAttentionGrad(AttentionGradOp op,
       Value prob0 = tensor::EmptyOp::create(rewriter, loc, rowType,
                                             ValueRange{lengthValue});
       // Scores and their maximum.
-      SmallVector<Value> r = in.loop(
-          first, end, {prob0, in.minusInf()},
-          [&](Value j, ValueRange x) -> SmallVector<Value> {
-            Value dot = in.sum(zero, dimIdx, in.f(0.0), [&](Value d) {
-              return in.mul(in.at(q, {b, i, h, d}), in.at(k, {b, j, g, d}));
-            });
-            Value score = in.mul(in.f(scale), dot);
-            return {in.put(score, x[0], {j}), in.max(x[1], score)};
-          });
+      SmallVector<Value> r =
+          in.loop(first, end, {prob0, in.minusInf()},
+                  [&](Value j, ValueRange x) -> SmallVector<Value> {
+                    Value dot = headAxis.sum(zero, dimIdx, [&](Value d) {
+                      return in.mul(headAxis.at(q, {b, i, h, d}),
+                                    headAxis.at(k, {b, j, g, d}));
+                    });
+                    Value score = in.mul(in.f(scale), dot);
+                    return {in.put(score, x[0], {j}), in.max(x[1], score)};
+                  });
       Value top = r[1];
       r = in.loop(first, end, {r[0], in.f(0.0)},
                   [&](Value j, ValueRange x) -> SmallVector<Value> {
@@ -1022,16 +1036,20 @@ static LogicalResult lowerAttentionGrad(AttentionGradOp op,
       r = in.loop(first, end, {r[0], dprob0, a[2], in.f(0.0)},
                   [&](Value j, ValueRange x) -> SmallVector<Value> {
                     Value p = in.div(in.at(x[0], {j}), total);
-                    SmallVector<Value> e = in.loop(
-                        zero, valueIdx, {x[2], in.f(0.0)},
+                    Value ps = valueAxis.splat(p);
+                    SmallVector<Value> e = valueAxis.loop(
+                        zero, valueIdx, {x[2], valueAxis.zero()},
                         [&](Value c, ValueRange y) -> SmallVector<Value> {
-                          Value d = in.at(dy, {b, i, h, c});
+                          Value d = valueAxis.at(dy, {b, i, h, c});
                           return {
-                              in.acc(in.mul(p, d), y[0], {zero, j, zero, c}),
-                              in.add(y[1], in.mul(d, in.at(v, {b, j, g, c})))};
+                              valueAxis.acc(in.mul(ps, d), y[0],
+                                            {zero, j, zero, c}),
+                              in.add(y[1],
+                                     in.mul(d, valueAxis.at(v, {b, j, g, c})))};
                         });
-                    return {in.put(p, x[0], {j}), in.put(e[1], x[1], {j}), e[0],
-                            in.add(x[3], in.mul(p, e[1]))};
+                    Value dp = valueAxis.total(e[1]);
+                    return {in.put(p, x[0], {j}), in.put(dp, x[1], {j}), e[0],
+                            in.add(x[3], in.mul(p, dp))};
                   });
       Value prob = r[0], dprob = r[1], mean = r[3];
       SmallVector<Value> res = {a[0], a[1], r[2]};
@@ -1041,13 +1059,16 @@ static LogicalResult lowerAttentionGrad(AttentionGradOp op,
             Value ds =
                 in.mul(in.f(scale), in.mul(in.at(prob, {j}),
                                            in.sub(in.at(dprob, {j}), mean)));
-            return in.loop(zero, dimIdx, {x[0], x[1]},
-                           [&](Value d, ValueRange y) -> SmallVector<Value> {
-                             return {in.acc(in.mul(ds, in.at(k, {b, j, g, d})),
-                                            y[0], {zero, i, hl, d}),
-                                     in.acc(in.mul(ds, in.at(q, {b, i, h, d})),
-                                            y[1], {zero, j, zero, d})};
-                           });
+            Value dss = headAxis.splat(ds);
+            return headAxis.loop(
+                zero, dimIdx, {x[0], x[1]},
+                [&](Value d, ValueRange y) -> SmallVector<Value> {
+                  return {
+                      headAxis.acc(in.mul(dss, headAxis.at(k, {b, j, g, d})),
+                                   y[0], {zero, i, hl, d}),
+                      headAxis.acc(in.mul(dss, headAxis.at(q, {b, i, h, d})),
+                                   y[1], {zero, j, zero, d})};
+                });
           });
       res[0] = r[0];
       res[1] = r[1];
@@ -1080,8 +1101,8 @@ struct LowerGradientsPass
             RecurrenceGradLowering(r, rewriter, chunkSize, vectorWidth)
                 .lower());
       else
-        failed |= mlir::failed(
-            lowerAttentionGrad(cast<AttentionGradOp>(op), rewriter));
+        failed |= mlir::failed(lowerAttentionGrad(cast<AttentionGradOp>(op),
+                                                  rewriter, vectorWidth));
     }
     if (failed)
       signalPassFailure();

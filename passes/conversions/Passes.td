@@ -98,14 +98,17 @@ def GlintLowerGradients : Pass<"glint-lower-gradients", "func::FuncOp"> {
     lanes, and the G keys' partials are added over the lanes together by a
     transposing tree of shuffles into G lanes of dq, dk and the decay's
     cotangent (otherwise one reduction per key and step). The ratio form
-    stays scalar.
+    stays scalar. The attention backward's loops over the head axis (the
+    scores, dq, dk) and the value axis (dP, dv) take f32 vectors of the
+    largest power of two lanes up to W that divides the axis.
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
            "steps between two stored states of the backward scan">,
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"1",
-           "f32 lanes per vector of the linear form's value-axis loops; 1: "
-           "scalar loops (the CPU pipeline passes its target's)">
+           "f32 lanes per vector of the linear form's value-axis loops "
+           "and the attention backward's head and value loops; 1: scalar "
+           "loops (the CPU pipeline passes its target's)">
   ];
   let dependentDialects = ["arith::ArithDialect", "linalg::LinalgDialect",
                            "math::MathDialect", "scf::SCFDialect",

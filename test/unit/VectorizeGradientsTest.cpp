@@ -16,7 +16,9 @@
 // (shuffles), others through a per-lane scratch; matrix-state cases
 // (V > 1: GLA, RWKV-6 with its bonus, RetNet, Mamba-2's shared keys)
 // through glint-lower-gradients' vector form along the value axis, which
-// must use vectors (V = 24 and 6 take 8 and 2 lanes).
+// must use vectors (V = 24 and 6 take 8 and 2 lanes). The softmax
+// attention backward likewise, its head and value axes on the lanes that
+// divide them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,6 +40,8 @@
 #include "test/unit/TestSupport.h"
 
 #include "gtest/gtest.h"
+
+#include <set>
 
 using namespace mlir;
 namespace rt = mlir::glint::runtime;
@@ -278,6 +282,146 @@ INSTANTIATE_TEST_SUITE_P(
         GradCase{"FourKeysNoQuery", 2, 67, 4, 1, 4, 3, false, true, true, false,
                  16}),
     [](const ::testing::TestParamInfo<GradCase> &info) {
+      return info.param.name;
+    });
+
+//===----------------------------------------------------------------------===//
+// glint.attention_grad
+//===----------------------------------------------------------------------===//
+
+struct AttentionCase {
+  std::string name;
+  int64_t batch, len, heads, kvHeads, dim, valueDim;
+  int64_t window; // 0: none
+};
+
+void PrintTo(const AttentionCase &c, std::ostream *os) { *os << c.name; }
+
+class VectorizeAttentionGradTest
+    : public glint::testing::CompiledTest<AttentionCase> {};
+
+/// The lanes glint-lower-gradients takes along an axis of `size`: the
+/// largest power of two up to `width` that divides it.
+int64_t lanesOf(int64_t size, int64_t width) {
+  int64_t lanes = 1;
+  while (lanes * 2 <= width && size % (lanes * 2) == 0)
+    lanes *= 2;
+  return lanes;
+}
+
+// The softmax backward compiled with the target's vector width (the head
+// and value axes on vectors of the lanes that divide them, scalar where
+// that is one) against the evaluator's closed form in double: dq, dk and
+// dv each to 1e-4.
+TEST_P(VectorizeAttentionGradTest, CompiledMatchesReference) {
+  const AttentionCase &c = GetParam();
+  auto type = [](int64_t b, int64_t l, int64_t h, int64_t d) {
+    return llvm::formatv("tensor<{0}x{1}x{2}x{3}xf32>", b, l, h, d).str();
+  };
+  std::string q = type(c.batch, c.len, c.heads, c.dim),
+              k = type(c.batch, c.len, c.kvHeads, c.dim),
+              v = type(c.batch, c.len, c.kvHeads, c.valueDim),
+              y = type(c.batch, c.len, c.heads, c.valueDim);
+  int64_t nq = c.batch * c.len * c.heads * c.dim,
+          nk = c.batch * c.len * c.kvHeads * c.dim,
+          nv = c.batch * c.len * c.kvHeads * c.valueDim;
+  std::string window =
+      c.window ? llvm::formatv(" window {0}", c.window).str() : "";
+  // A compiled model returns one result: dq, dk and dv flattened into one
+  // vector, one after the other.
+  std::string source =
+      llvm::formatv(
+          "func.func @forward(%q: {0}, %k: {1}, %v: {2}, %dy: {3}) -> "
+          "tensor<{7}xf32> {{\n"
+          "  %r:3 = glint.attention_grad %q, %k, %v grad(%dy) scale 0.25{4} "
+          ": ({0}, {1}, {2}, {3}) -> ({0}, {1}, {2})\n"
+          "  %fq = tensor.collapse_shape %r#0 [[0, 1, 2, 3]] : {0} into "
+          "tensor<{5}xf32>\n"
+          "  %fk = tensor.collapse_shape %r#1 [[0, 1, 2, 3]] : {1} into "
+          "tensor<{6}xf32>\n"
+          "  %fv = tensor.collapse_shape %r#2 [[0, 1, 2, 3]] : {2} into "
+          "tensor<{8}xf32>\n"
+          "  %p0 = tensor.empty() : tensor<{7}xf32>\n"
+          "  %p1 = tensor.insert_slice %fq into %p0[0] [{5}] [1] : "
+          "tensor<{5}xf32> into tensor<{7}xf32>\n"
+          "  %p2 = tensor.insert_slice %fk into %p1[{5}] [{6}] [1] : "
+          "tensor<{6}xf32> into tensor<{7}xf32>\n"
+          "  %p3 = tensor.insert_slice %fv into %p2[{9}] [{8}] [1] : "
+          "tensor<{8}xf32> into tensor<{7}xf32>\n"
+          "  return %p3 : tensor<{7}xf32>\n}",
+          q, k, v, y, window, nq, nk, nq + nk + nv, nv, nq + nk)
+          .str();
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(source, context.get());
+  ASSERT_TRUE(module) << source;
+
+  // The vector form: transfers of the lanes that divide the head and value
+  // axes, none where both take one lane.
+  {
+    OwningOpRef<ModuleOp> copy = module->clone();
+    PassManager pm(context.get());
+    int64_t width = glint::compiler::hostTarget().vectorWidth;
+    glint::GlintLowerGradientsOptions options;
+    options.vectorWidth = width;
+    pm.addNestedPass<func::FuncOp>(glint::createGlintLowerGradients(options));
+    ASSERT_TRUE(succeeded(pm.run(*copy)));
+    std::set<int64_t> readLanes;
+    copy->walk([&](vector::TransferReadOp read) {
+      readLanes.insert(read.getVectorType().getNumElements());
+    });
+    std::set<int64_t> expectedLanes;
+    for (int64_t size : {c.dim, c.valueDim})
+      if (int64_t lanes = lanesOf(size, width); lanes > 1)
+        expectedLanes.insert(lanes);
+    EXPECT_EQ(readLanes, expectedLanes) << source;
+  }
+
+  std::vector<glint::reference::Array> inputs = {
+      glint::testing::randomArray(rng, {c.batch, c.len, c.heads, c.dim}, -1.0,
+                                  1.0),
+      glint::testing::randomArray(rng, {c.batch, c.len, c.kvHeads, c.dim}, -1.0,
+                                  1.0),
+      glint::testing::randomArray(rng, {c.batch, c.len, c.kvHeads, c.valueDim},
+                                  -1.0, 1.0),
+      glint::testing::randomArray(rng, {c.batch, c.len, c.heads, c.valueDim},
+                                  -1.0, 1.0)};
+  std::unique_ptr<rt::CompiledModel> model;
+  glint::TargetOptions target = glint::compiler::hostTarget();
+  target.threads = 2;
+  ASSERT_NO_FATAL_FAILURE(
+      glint::testing::compileAndLoad(*module, model, {}, target));
+  auto expected = glint::testing::evaluateWithoutWeights(*module, inputs);
+  ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+  auto out = model->run(glint::testing::toHost(inputs));
+  ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
+  static const char *names[] = {"dq", "dk", "dv"};
+  int64_t sizes[] = {nq, nk, nv}, offset = 0;
+  for (int i = 0; i < 3; ++i) {
+    rt::HostArray part = rt::HostArray::make({sizes[i]}, "f32");
+    glint::reference::Array want(llvm::ArrayRef<int64_t>{sizes[i]});
+    for (int64_t e = 0; e < sizes[i]; ++e) {
+      part.data<float>()[e] = out->data<float>()[offset + e];
+      want.data[e] = (*expected)[0].data[offset + e];
+    }
+    offset += sizes[i];
+    glint::testing::expectClose(part, want, 1e-4, names[i] + ("\n" + source));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, VectorizeAttentionGradTest,
+    ::testing::Values(
+        // name, B, L, H, KV heads, D, Dv, window
+        // Griffin's shape: 16-lane rows (two vectors of 8 with AVX2), a
+        // window shorter than the sequence, two query heads per key head.
+        AttentionCase{"GriffinWindow", 2, 70, 2, 1, 16, 16, 9},
+        // 8 and 2 lanes; causal over the whole sequence, grouped.
+        AttentionCase{"EightAndTwoLanes", 1, 40, 4, 2, 24, 6, 0},
+        // Odd head size: scalar scores, dq and dk; dv on 4 lanes.
+        AttentionCase{"ScalarHeadAxis", 2, 33, 3, 3, 3, 4, 5},
+        // Rows of 32: two vectors of 16 (or four of 8) per row.
+        AttentionCase{"TwoVectorRows", 1, 50, 2, 2, 32, 32, 0}),
+    [](const ::testing::TestParamInfo<AttentionCase> &info) {
       return info.param.name;
     });
 
