@@ -276,13 +276,7 @@ INSTANTIATE_TEST_SUITE_P(
 // glint.attention_grad
 //===----------------------------------------------------------------------===//
 
-struct AttentionCase {
-  std::string name;
-  int64_t batch, len, heads, kvHeads, dim, valueDim;
-  int64_t window; // 0: none
-};
-
-void PrintTo(const AttentionCase &c, std::ostream *os) { *os << c.name; }
+using AttentionCase = mlir::glint::testing::AttentionGradCase;
 
 class AttentionGradCases : public LowerGradientsTest,
                            public ::testing::WithParamInterface<AttentionCase> {
@@ -290,15 +284,7 @@ class AttentionGradCases : public LowerGradientsTest,
 
 TEST_P(AttentionGradCases, LoweringMatchesOp) {
   const AttentionCase &c = GetParam();
-  auto type = [](int64_t b, int64_t l, int64_t h, int64_t d) {
-    return llvm::formatv("tensor<{0}x{1}x{2}x{3}xf32>", b, l, h, d).str();
-  };
-  std::string q = type(c.batch, c.len, c.heads, c.dim),
-              k = type(c.batch, c.len, c.kvHeads, c.dim),
-              v = type(c.batch, c.len, c.kvHeads, c.valueDim),
-              y = type(c.batch, c.len, c.heads, c.valueDim);
-  std::string window =
-      c.window ? llvm::formatv(" window {0}", c.window).str() : "";
+  auto [q, k, v, y] = c.types();
   std::string source =
       llvm::formatv(
           "func.func @f(%q: {0}, %k: {1}, %v: {2}, %dy: {3}) -> ({0}, {1}, "
@@ -306,16 +292,12 @@ TEST_P(AttentionGradCases, LoweringMatchesOp) {
           "  %r:3 = glint.attention_grad %q, %k, %v grad(%dy) scale 0.5{4} "
           ": ({0}, {1}, {2}, {3}) -> ({0}, {1}, {2})\n"
           "  return %r#0, %r#1, %r#2 : {0}, {1}, {2}\n}",
-          q, k, v, y, window)
+          q, k, v, y, c.windowSuffix())
           .str();
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(source, ParserConfig(&context));
   ASSERT_TRUE(module) << source;
-  std::vector<Array> inputs = {
-      random({c.batch, c.len, c.heads, c.dim}, -1.0, 1.0),
-      random({c.batch, c.len, c.kvHeads, c.dim}, -1.0, 1.0),
-      random({c.batch, c.len, c.kvHeads, c.valueDim}, -1.0, 1.0),
-      random({c.batch, c.len, c.heads, c.valueDim}, -1.0, 1.0)};
+  std::vector<Array> inputs = c.randomInputs(rng);
   check(*module, inputs, 4);
 }
 

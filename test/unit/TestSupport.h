@@ -10,15 +10,19 @@
 #include "reference/ReferenceEvaluator.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 
 #include "gtest/gtest.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace mlir::glint::testing {
 
@@ -81,6 +85,46 @@ inline reference::WeightProvider randomWeights(std::mt19937_64 &rng,
       it = store->insert({name, randomArray(rng, shape, lo, hi)}).first;
     return llvm::Expected<reference::Array>(it->second);
   };
+}
+
+/// The shapes of one `glint.attention_grad` case: q [B, L, H, D], k
+/// [B, L, KV, D], v [B, L, KV, Dv] and dy [B, L, H, Dv].
+struct AttentionGradCase {
+  std::string name;
+  int64_t batch, len, heads, kvHeads, dim, valueDim;
+  int64_t window; // 0: none
+
+  std::vector<int64_t> shape(int64_t headCount, int64_t size) const {
+    return {batch, len, headCount, size};
+  }
+  /// The shapes of q, k, v and dy.
+  std::array<std::vector<int64_t>, 4> shapes() const {
+    return {shape(heads, dim), shape(kvHeads, dim), shape(kvHeads, valueDim),
+            shape(heads, valueDim)};
+  }
+  /// The tensor types of q, k, v and dy.
+  std::array<std::string, 4> types() const {
+    std::array<std::string, 4> out;
+    for (auto [type, s] : llvm::zip(out, shapes()))
+      type = "tensor<" + std::to_string(s[0]) + "x" + std::to_string(s[1]) +
+             "x" + std::to_string(s[2]) + "x" + std::to_string(s[3]) + "xf32>";
+    return out;
+  }
+  /// The op's ` window N`, or nothing.
+  std::string windowSuffix() const {
+    return window ? " window " + std::to_string(window) : "";
+  }
+  /// q, k, v and dy uniform in [-1, 1).
+  std::vector<reference::Array> randomInputs(std::mt19937_64 &rng) const {
+    std::vector<reference::Array> inputs;
+    for (const std::vector<int64_t> &s : shapes())
+      inputs.push_back(randomArray(rng, s, -1.0, 1.0));
+    return inputs;
+  }
+};
+
+inline void PrintTo(const AttentionGradCase &c, std::ostream *os) {
+  *os << c.name;
 }
 
 } // namespace mlir::glint::testing

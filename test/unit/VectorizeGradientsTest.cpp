@@ -66,6 +66,27 @@ struct GradCase {
 
 void PrintTo(const GradCase &c, std::ostream *os) { *os << c.name; }
 
+/// Checks each part of a compiled result that holds several results
+/// flattened one after the other (`sizes` elements each) against the same
+/// part of the evaluator's, on its own, so that a small one is not hidden
+/// by a large.
+void expectPartsClose(const rt::HostArray &out,
+                      const glint::reference::Array &expected,
+                      ArrayRef<int64_t> sizes, ArrayRef<const char *> names,
+                      const std::string &source) {
+  int64_t offset = 0;
+  for (auto [n, name] : llvm::zip(sizes, names)) {
+    rt::HostArray part = rt::HostArray::make({n}, "f32");
+    glint::reference::Array want(llvm::ArrayRef<int64_t>{n});
+    for (int64_t e = 0; e < n; ++e) {
+      part.data<float>()[e] = out.data<float>()[offset + e];
+      want.data[e] = expected.data[offset + e];
+    }
+    offset += n;
+    glint::testing::expectClose(part, want, 1e-4, name + ("\n" + source));
+  }
+}
+
 class VectorizeGradientsTest : public glint::testing::CompiledTest<GradCase> {};
 
 TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
@@ -214,23 +235,16 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
   ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
   auto out = model->run(glint::testing::toHost(inputs));
   ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
-  // Each cotangent on its own, so that a small one is not hidden by a large.
   static const char *names[] = {"dq",         "dk",     "dv",
                                 "dlog_decay", "ddelta", "forward output"};
-  int64_t offset = 0;
-  for (int i = 0; i < parts; ++i) {
+  SmallVector<int64_t> sizes;
+  for (const SmallVector<int64_t> &shape : shapes) {
     int64_t n = 1;
-    for (int64_t d : shapes[i])
+    for (int64_t d : shape)
       n *= d;
-    rt::HostArray part = rt::HostArray::make({n}, "f32");
-    glint::reference::Array want(llvm::ArrayRef<int64_t>{n});
-    for (int64_t e = 0; e < n; ++e) {
-      part.data<float>()[e] = out->data<float>()[offset + e];
-      want.data[e] = (*expected)[0].data[offset + e];
-    }
-    offset += n;
-    glint::testing::expectClose(part, want, 1e-4, names[i] + ("\n" + source));
+    sizes.push_back(n);
   }
+  expectPartsClose(*out, (*expected)[0], sizes, ArrayRef(names, parts), source);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -289,13 +303,7 @@ INSTANTIATE_TEST_SUITE_P(
 // glint.attention_grad
 //===----------------------------------------------------------------------===//
 
-struct AttentionCase {
-  std::string name;
-  int64_t batch, len, heads, kvHeads, dim, valueDim;
-  int64_t window; // 0: none
-};
-
-void PrintTo(const AttentionCase &c, std::ostream *os) { *os << c.name; }
+using AttentionCase = glint::testing::AttentionGradCase;
 
 class VectorizeAttentionGradTest
     : public glint::testing::CompiledTest<AttentionCase> {};
@@ -315,18 +323,10 @@ int64_t lanesOf(int64_t size, int64_t width) {
 // dv each to 1e-4.
 TEST_P(VectorizeAttentionGradTest, CompiledMatchesReference) {
   const AttentionCase &c = GetParam();
-  auto type = [](int64_t b, int64_t l, int64_t h, int64_t d) {
-    return llvm::formatv("tensor<{0}x{1}x{2}x{3}xf32>", b, l, h, d).str();
-  };
-  std::string q = type(c.batch, c.len, c.heads, c.dim),
-              k = type(c.batch, c.len, c.kvHeads, c.dim),
-              v = type(c.batch, c.len, c.kvHeads, c.valueDim),
-              y = type(c.batch, c.len, c.heads, c.valueDim);
+  auto [q, k, v, y] = c.types();
   int64_t nq = c.batch * c.len * c.heads * c.dim,
           nk = c.batch * c.len * c.kvHeads * c.dim,
           nv = c.batch * c.len * c.kvHeads * c.valueDim;
-  std::string window =
-      c.window ? llvm::formatv(" window {0}", c.window).str() : "";
   // A compiled model returns one result: dq, dk and dv flattened into one
   // vector, one after the other.
   std::string source =
@@ -349,7 +349,7 @@ TEST_P(VectorizeAttentionGradTest, CompiledMatchesReference) {
           "  %p3 = tensor.insert_slice %fv into %p2[{9}] [{8}] [1] : "
           "tensor<{8}xf32> into tensor<{7}xf32>\n"
           "  return %p3 : tensor<{7}xf32>\n}",
-          q, k, v, y, window, nq, nk, nq + nk + nv, nv, nq + nk)
+          q, k, v, y, c.windowSuffix(), nq, nk, nq + nk + nv, nv, nq + nk)
           .str();
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(source, context.get());
@@ -376,15 +376,7 @@ TEST_P(VectorizeAttentionGradTest, CompiledMatchesReference) {
     EXPECT_EQ(readLanes, expectedLanes) << source;
   }
 
-  std::vector<glint::reference::Array> inputs = {
-      glint::testing::randomArray(rng, {c.batch, c.len, c.heads, c.dim}, -1.0,
-                                  1.0),
-      glint::testing::randomArray(rng, {c.batch, c.len, c.kvHeads, c.dim}, -1.0,
-                                  1.0),
-      glint::testing::randomArray(rng, {c.batch, c.len, c.kvHeads, c.valueDim},
-                                  -1.0, 1.0),
-      glint::testing::randomArray(rng, {c.batch, c.len, c.heads, c.valueDim},
-                                  -1.0, 1.0)};
+  std::vector<glint::reference::Array> inputs = c.randomInputs(rng);
   std::unique_ptr<rt::CompiledModel> model;
   glint::TargetOptions target = glint::compiler::hostTarget();
   target.threads = 2;
@@ -395,17 +387,7 @@ TEST_P(VectorizeAttentionGradTest, CompiledMatchesReference) {
   auto out = model->run(glint::testing::toHost(inputs));
   ASSERT_TRUE(bool(out)) << llvm::toString(out.takeError());
   static const char *names[] = {"dq", "dk", "dv"};
-  int64_t sizes[] = {nq, nk, nv}, offset = 0;
-  for (int i = 0; i < 3; ++i) {
-    rt::HostArray part = rt::HostArray::make({sizes[i]}, "f32");
-    glint::reference::Array want(llvm::ArrayRef<int64_t>{sizes[i]});
-    for (int64_t e = 0; e < sizes[i]; ++e) {
-      part.data<float>()[e] = out->data<float>()[offset + e];
-      want.data[e] = (*expected)[0].data[offset + e];
-    }
-    offset += sizes[i];
-    glint::testing::expectClose(part, want, 1e-4, names[i] + ("\n" + source));
-  }
+  expectPartsClose(*out, (*expected)[0], {nq, nk, nv}, names, source);
 }
 
 INSTANTIATE_TEST_SUITE_P(
