@@ -1168,17 +1168,26 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
 
     // Loops (b, i, g, r, j).
     Value rowMax =
-        makeGeneric(rewriter, loc, scores,
-                    filledTensor(rewriter, loc, rowSizes, minusInf),
-                    {score5, row5}, iterators(4, 1),
-                    [&](OpBuilder &b, Location nloc, ValueRange args) {
-                      Value s = arith::MulFOp::create(b, nloc, scale, args[0]);
-                      Value m = arith::MaximumFOp::create(b, nloc, args[1], s);
-                      linalg::YieldOp::create(
-                          b, nloc,
-                          ValueRange{arith::SelectOp::create(
-                              b, nloc, visible(b, nloc), m, args[1])});
-                    })
+        makeGeneric(
+            rewriter, loc, scores,
+            filledTensor(rewriter, loc, rowSizes, minusInf), {score5, row5},
+            iterators(4, 1),
+            [&](OpBuilder &b, Location nloc, ValueRange args) {
+              // A visible score above the running maximum replaces
+              // it: one ordered compare, where `maximumf` costs a
+              // NaN and a signed-zero test per element on x86. A
+              // NaN score is skipped here, and still reaches the
+              // output through its weight exp(NaN - M); M = +0 or
+              // -0 gives the same weights.
+              Value s = arith::MulFOp::create(b, nloc, scale, args[0]);
+              Value above = arith::CmpFOp::create(
+                  b, nloc, arith::CmpFPredicate::OGT, s, args[1]);
+              Value take =
+                  arith::AndIOp::create(b, nloc, visible(b, nloc), above);
+              linalg::YieldOp::create(b, nloc,
+                                      ValueRange{arith::SelectOp::create(
+                                          b, nloc, take, s, args[1])});
+            })
             ->getResult(0);
 
     Value weights =

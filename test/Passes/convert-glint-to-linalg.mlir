@@ -714,12 +714,13 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 // CHECK-SAME: ins(%[[SCORES]] : tensor<?x?x2x2x?xf32>) outs(%[[MINIT]] : tensor<?x?x2x2xf32>)
 // CHECK-NEXT: ^bb0(%[[SIN:.+]]: f32, %[[MACC:.+]]: f32):
 // CHECK-NEXT: %[[SS:.+]] = arith.mulf %[[SCALE]], %[[SIN]]
-// CHECK-NEXT: %[[M:.+]] = arith.maximumf %[[MACC]], %[[SS]]
+// CHECK-NEXT: %[[ABOVE:.+]] = arith.cmpf ogt, %[[SS]], %[[MACC]] : f32
 // CHECK-NEXT: %[[I:.+]] = linalg.index 1 : index
 // CHECK-NEXT: %[[J:.+]] = linalg.index 4 : index
 // CHECK-NEXT: %[[ROW:.+]] = arith.addi %[[I]], %[[J]] : index
 // CHECK-NEXT: %[[VIS:.+]] = arith.cmpi uge, %[[ROW]], %[[FIRST]] : index
-// CHECK-NEXT: %[[MSEL:.+]] = arith.select %[[VIS]], %[[M]], %[[MACC]] : f32
+// CHECK-NEXT: %[[TAKE:.+]] = arith.andi %[[VIS]], %[[ABOVE]] : i1
+// CHECK-NEXT: %[[MSEL:.+]] = arith.select %[[TAKE]], %[[SS]], %[[MACC]] : f32
 // CHECK-NEXT: linalg.yield %[[MSEL]]
 // CHECK: %[[EXP:.+]] = linalg.generic {indexing_maps = [#[[$ID5]], #[[$ROW5]], #[[$ID5]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]}
 // CHECK-SAME: ins(%[[SCORES]], %[[MAX]] :
@@ -751,14 +752,22 @@ func.func @attention_grouped_window(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x2x8x
 
 // -----
 
-// Tests that without a window the mask is only causal, and that multi-query
-// attention (one key/value head) splits the query heads as [1, H].
+// Tests that without a window the mask is only causal (the maximum's
+// select also needs the score above it; the weights' the mask alone), and
+// that multi-query attention (one key/value head) splits the query heads as
+// [1, H].
 // CHECK-LABEL: func @attention_multi_query
 // CHECK: tensor.expand_shape %{{.+}} {{\[\[}}0], [1], [2, 3], [4]] output_shape [%{{.+}}, %{{.+}}, 1, 4, 8]
-// CHECK: %[[I:.+]] = linalg.index 1 : index
+// CHECK: %[[ABOVE:.+]] = arith.cmpf ogt
+// CHECK-NEXT: %[[I:.+]] = linalg.index 1 : index
 // CHECK-NEXT: %[[J:.+]] = linalg.index 4 : index
 // CHECK-NEXT: %[[CAUSAL:.+]] = arith.cmpi ule, %[[J]], %[[I]] : index
-// CHECK-NEXT: arith.select %[[CAUSAL]]
+// CHECK-NEXT: %[[TAKE:.+]] = arith.andi %[[CAUSAL]], %[[ABOVE]] : i1
+// CHECK-NEXT: arith.select %[[TAKE]]
+// CHECK: %[[I2:.+]] = linalg.index 1 : index
+// CHECK-NEXT: %[[J2:.+]] = linalg.index 4 : index
+// CHECK-NEXT: %[[CAUSAL2:.+]] = arith.cmpi ule, %[[J2]], %[[I2]] : index
+// CHECK-NEXT: arith.select %[[CAUSAL2]]
 // CHECK-NOT: arith.andi
 // CHECK-NOT: glint.
 // CHECK: tensor.collapse_shape %{{.+}} {{\[\[}}0], [1], [2, 3], [4]] : tensor<?x?x1x4x6xf32> into tensor<?x?x4x6xf32>
