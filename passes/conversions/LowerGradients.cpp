@@ -1021,7 +1021,13 @@ static LogicalResult lowerAttentionGrad(AttentionGradOp op,
                                     headAxis.at(k, {b, j, g, d}));
                     });
                     Value score = in.mul(in.f(scale), dot);
-                    return {in.put(score, x[0], {j}), in.max(x[1], score)};
+                    // As the forward: a score above the running maximum
+                    // replaces it (one ordered compare, no NaN test).
+                    Value above = arith::CmpFOp::create(
+                        rewriter, loc, arith::CmpFPredicate::OGT, score, x[1]);
+                    return {in.put(score, x[0], {j}),
+                            arith::SelectOp::create(rewriter, loc, above, score,
+                                                    x[1])};
                   });
       Value top = r[1];
       r = in.loop(first, end, {r[0], in.f(0.0)},
