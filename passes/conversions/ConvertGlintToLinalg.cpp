@@ -1216,15 +1216,21 @@ struct AttentionLowering : public OpRewritePattern<AttentionOp> {
             })
             ->getResult(0);
 
-    // Loops (b, i, g, r, e, j).
+    // Loops (b, i, g, r, j, e): the value axis innermost, so that a key's
+    // weight scales a contiguous row of v into a contiguous row of O (a
+    // vector loop), where with j innermost each output element summed its
+    // column of v one scalar at a time, stored back at every step. Each
+    // element still adds its terms in the order of j: the same sums.
     SmallVector<OpFoldResult> outSizes{batch, len, groups, perGroup, valueDim};
+    SmallVector<utils::IteratorType> keysThenValues = iterators(4, 1);
+    keysThenValues.push_back(kParallel);
     Value weighted =
         makeGeneric(
             rewriter, loc, ValueRange{weights, v},
             filledTensor(rewriter, loc, outSizes, zero),
-            {loopsToDims(context, 6, {0, 1, 2, 3, 5}), keyMap(5, 4),
-             loopsToDims(context, 6, {0, 1, 2, 3, 4})},
-            iterators(5, 1),
+            {loopsToDims(context, 6, {0, 1, 2, 3, 4}), keyMap(4, 5),
+             loopsToDims(context, 6, {0, 1, 2, 3, 5})},
+            keysThenValues,
             [](OpBuilder &b, Location nloc, ValueRange args) {
               Value p = arith::MulFOp::create(b, nloc, args[0], args[1]);
               linalg::YieldOp::create(

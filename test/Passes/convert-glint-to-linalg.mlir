@@ -686,7 +686,6 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 // CHECK-DAG: #[[$Q:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d5)>
 // CHECK-DAG: #[[$K:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1 + d4, d2, d5)>
 // CHECK-DAG: #[[$S:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>
-// CHECK-DAG: #[[$V:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1 + d5, d2, d4)>
 // CHECK-DAG: #[[$ID5:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
 // CHECK-DAG: #[[$ROW5:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func @attention_grouped_window
@@ -734,7 +733,10 @@ func.func @rotary_interleaved(%x: tensor<?x?x2x8xf32>) -> tensor<?x?x2x8xf32> {
 // CHECK-SAME: ins(%[[EXP]] : tensor<?x?x2x2x?xf32>)
 // CHECK: %[[OE:.+]] = tensor.empty(%[[B]], %[[L]]) : tensor<?x?x2x2x6xf32>
 // CHECK: %[[OZ:.+]] = linalg.fill ins(%[[ZERO]] : f32) outs(%[[OE]] :
-// CHECK: %[[WEIGHTED:.+]] = linalg.generic {indexing_maps = [#[[$Q]], #[[$V]], #[[$S]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
+// The weighted values run over (b, i, g, r, j, e), the value axis innermost:
+// the weights read as the scores were written, v's row i + j of the band as
+// k's, the output at (b, i, g, r, e).
+// CHECK: %[[WEIGHTED:.+]] = linalg.generic {indexing_maps = [#[[$S]], #[[$K]], #[[$Q]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]}
 // CHECK-SAME: ins(%[[EXP]], %[[VP]] : tensor<?x?x2x2x?xf32>, tensor<?x?x2x6xf32>) outs(%[[OZ]] : tensor<?x?x2x2x6xf32>)
 // CHECK: %[[NORM:.+]] = linalg.generic {indexing_maps = [#[[$ID5]], #[[$ROW5]], #[[$ID5]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]}
 // CHECK-SAME: ins(%[[WEIGHTED]], %[[SUM]] :
