@@ -176,7 +176,8 @@ struct Scalars {
   }
 };
 
-/// The value axis of a head's state, `width` elements at a time: one
+/// An axis of rows (the value axis of a head's state; the attention
+/// backward's head and value axes), `width` elements at a time: one
 /// (tensor.extract / insert of scalars, as everywhere else in this file) or
 /// a vector of `width` lanes (vector.transfer_read / write on tensors, in
 /// bounds: `width` divides V). Every loop of the linear form over the value
