@@ -267,6 +267,16 @@ Value emptyOfType(OpBuilder &b, Location loc, RankedTensorType type,
   return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
 }
 
+/// The f32 lanes of an axis of `size` elements on vectors of up to
+/// `vectorWidth` lanes: the largest power of two up to it that divides
+/// `size` (1: scalar loops).
+int64_t lanesDividing(int64_t size, int64_t vectorWidth) {
+  int64_t lanes = 1;
+  while (lanes * 2 <= vectorWidth && size % (lanes * 2) == 0)
+    lanes *= 2;
+  return lanes;
+}
+
 //===----------------------------------------------------------------------===//
 // glint.recurrence_grad
 //===----------------------------------------------------------------------===//
@@ -286,8 +296,7 @@ public:
     // The linear form's value loops on f32 vectors of the largest power of
     // two lanes, up to `vectorWidth`, that divides V.
     if (!normalize && ft.isF32() && !ShapedType::isDynamic(value) && value > 0)
-      while (width * 2 <= vectorWidth && value % (width * 2) == 0)
-        width *= 2;
+      width = lanesDividing(value, vectorWidth);
     int64_t g = std::min(key, width);
     if (width > 1 && !ShapedType::isDynamic(key) && g >= 2 &&
         llvm::isPowerOf2_64(g) && key % g == 0)
@@ -998,10 +1007,7 @@ static LogicalResult lowerAttentionGrad(AttentionGradOp op,
   // The head and value axes on f32 vectors of the largest power of two
   // lanes, up to `vectorWidth`, that divides each (width 1: scalar loops).
   auto lanesFor = [&](int64_t size) {
-    int64_t lanes = 1;
-    while (ft.isF32() && lanes * 2 <= vectorWidth && size % (lanes * 2) == 0)
-      lanes *= 2;
-    return lanes;
+    return ft.isF32() ? lanesDividing(size, vectorWidth) : 1;
   };
   Rows headAxis{in, lanesFor(dim)}, valueAxis{in, lanesFor(valueDim)};
   outs = in.loop(zero, headsPerGroup, outs, [&](Value hl, ValueRange hArgs) {

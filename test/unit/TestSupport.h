@@ -102,6 +102,13 @@ struct AttentionGradCase {
     return {shape(heads, dim), shape(kvHeads, dim), shape(kvHeads, valueDim),
             shape(heads, valueDim)};
   }
+  /// The elements of q, k, v and dy.
+  std::array<int64_t, 4> elements() const {
+    std::array<int64_t, 4> out;
+    for (auto [n, s] : llvm::zip(out, shapes()))
+      n = s[0] * s[1] * s[2] * s[3];
+    return out;
+  }
   /// The tensor types of q, k, v and dy.
   std::array<std::string, 4> types() const {
     std::array<std::string, 4> out;

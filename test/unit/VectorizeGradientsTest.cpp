@@ -87,6 +87,15 @@ void expectPartsClose(const rt::HostArray &out,
   }
 }
 
+/// The lanes glint-lower-gradients takes along an axis of `size`: the
+/// largest power of two up to `width` that divides it.
+int64_t lanesOf(int64_t size, int64_t width) {
+  int64_t lanes = 1;
+  while (lanes * 2 <= width && size % (lanes * 2) == 0)
+    lanes *= 2;
+  return lanes;
+}
+
 class VectorizeGradientsTest : public glint::testing::CompiledTest<GradCase> {};
 
 TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
@@ -217,10 +226,7 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
     // the value axis' lanes) when G is a power of two of at least 2
     // dividing K, their value-axis sums added over the lanes by shuffles.
     if (c.value > 1) {
-      int64_t lanes = width;
-      while (c.value % lanes != 0)
-        lanes /= 2;
-      int64_t g = std::min(c.key, lanes);
+      int64_t g = std::min(c.key, lanesOf(c.value, width));
       bool grouped = g >= 2 && llvm::isPowerOf2_64(g) && c.key % g == 0;
       EXPECT_EQ(shuffles > 0, grouped) << source;
     }
@@ -308,15 +314,6 @@ using AttentionCase = glint::testing::AttentionGradCase;
 class VectorizeAttentionGradTest
     : public glint::testing::CompiledTest<AttentionCase> {};
 
-/// The lanes glint-lower-gradients takes along an axis of `size`: the
-/// largest power of two up to `width` that divides it.
-int64_t lanesOf(int64_t size, int64_t width) {
-  int64_t lanes = 1;
-  while (lanes * 2 <= width && size % (lanes * 2) == 0)
-    lanes *= 2;
-  return lanes;
-}
-
 // The softmax backward compiled with the target's vector width (the head
 // and value axes on vectors of the lanes that divide them, scalar where
 // that is one) against the evaluator's closed form in double: dq, dk and
@@ -324,9 +321,7 @@ int64_t lanesOf(int64_t size, int64_t width) {
 TEST_P(VectorizeAttentionGradTest, CompiledMatchesReference) {
   const AttentionCase &c = GetParam();
   auto [q, k, v, y] = c.types();
-  int64_t nq = c.batch * c.len * c.heads * c.dim,
-          nk = c.batch * c.len * c.kvHeads * c.dim,
-          nv = c.batch * c.len * c.kvHeads * c.valueDim;
+  auto [nq, nk, nv, ny] = c.elements();
   // A compiled model returns one result: dq, dk and dv flattened into one
   // vector, one after the other.
   std::string source =
