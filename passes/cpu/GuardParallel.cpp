@@ -15,13 +15,16 @@
 // before `convert-scf-to-openmp` and puts each `scf.parallel` behind a
 // test:
 //
-//   scf.if (work >= min-work && iterations >= 2 && omp_get_max_threads() > 1)
+//   scf.if ((work >= min-work || bytes >= min-bytes) && iterations >= 2
+//           && omp_get_max_threads() > 1)
 //     the scf.parallel (later an omp.parallel)
 //   else
 //     the same loop nest as scf.for loops, no OpenMP call at all
 //
 //   work = iterations of the loop nest x the estimated operations of one
 //   iteration
+//   bytes = iterations of the loop nest x the bytes one iteration's loads
+//   read
 //
 // One iteration's operations are counted statically: each operation 1, a
 // load 4, each inner `scf.for` (or `scf.parallel`) its trip count times its
@@ -57,6 +60,18 @@
 // their loads, stay parallel), and so is its prompt at 512 and 2048
 // tokens.
 //
+// min-bytes (2 MiB, a core's L2 on the Emerald Rapids guest; Zen 4's is 1
+// MiB) lets a loop that reads more than that run on every thread however
+// few its operations: its data cannot all sit in the cache of the core
+// that reached it, so a second core adds bandwidth rather than a transfer
+// between the cores. Those are a Mamba-130m-shaped prompt's element-wise
+// maps and norms over [512, 1536] (softplus, gates: 0.5-1.5 million
+// operations, 3-6 MB read); with min-work alone they ran on one thread
+// while the other waited, 4.3% of the perf samples of a two-thread prompt
+// of 512 tokens (`glint-bench --cases=mamba-130m --L=512 --threads=2`),
+// 0.9% with min-bytes. A tiny model's loops at 512 tokens read a few
+// hundred KB ([512, 128] floats are 256 KB): they stay on one thread.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/cpu/Passes.h"
@@ -85,6 +100,27 @@ namespace {
 /// from memory (a generation step's one-row products) gains from a second
 /// core at fewer operations than one that computes in the caches.
 constexpr int64_t kLoadWork = 4;
+
+/// Whether `op` reads memory.
+bool isLoad(Operation &op) {
+  return isa<vector::LoadOp, vector::TransferReadOp, vector::GatherOp,
+             vector::MaskedLoadOp, memref::LoadOp>(op);
+}
+
+/// The operations `op` counts for in a loop's work.
+int64_t operationWork(Operation &op) { return isLoad(op) ? kLoadWork : 1; }
+
+/// The bytes `op` reads.
+int64_t bytesRead(Operation &op) {
+  if (!isLoad(op))
+    return 0;
+  Type type = op.getResult(0).getType();
+  if (auto vector = dyn_cast<VectorType>(type))
+    return vector.getNumElements() *
+           llvm::divideCeil(vector.getElementTypeBitWidth(), 8);
+  return type.isIntOrFloat() ? llvm::divideCeil(type.getIntOrFloatBitWidth(), 8)
+                             : 8; // index
+}
 
 /// The callee that says how many threads a parallel region would get.
 constexpr llvm::StringLiteral kMaxThreads = "omp_get_max_threads";
@@ -165,8 +201,11 @@ public:
     return by ? arith::CeilDivSIOp::create(b, loc, span, by).getResult() : span;
   }
 
-  /// The operations one execution of `region` runs.
-  Value regionCost(Region &region) {
+  /// What one execution of `region` adds up to when each operation counts
+  /// `weight(op)`: inner loops count their trip count times their body, an
+  /// `scf.if` both branches. Null when it cannot be bounded.
+  Value regionSum(Region &region,
+                  llvm::function_ref<int64_t(Operation &)> weight) {
     int64_t fixed = 0;
     Value variable;
     auto add = [&](Value v) {
@@ -175,14 +214,11 @@ public:
     };
     for (Block &block : region) {
       for (Operation &op : block) {
-        fixed += isa<vector::LoadOp, vector::TransferReadOp, vector::GatherOp,
-                     vector::MaskedLoadOp, memref::LoadOp>(op)
-                     ? kLoadWork
-                     : 1;
+        fixed += weight(op);
         if (auto loop = dyn_cast<scf::ForOp>(op)) {
           Value trips = tripCount(loop.getLowerBound(), loop.getUpperBound(),
                                   loop.getStep());
-          Value body = regionCost(loop.getRegion());
+          Value body = regionSum(loop.getRegion(), weight);
           if (!trips || !body)
             return {};
           add(arith::MulIOp::create(b, loc, trips, body));
@@ -190,7 +226,7 @@ public:
         }
         if (auto inner = dyn_cast<scf::ParallelOp>(op)) {
           Value trips = iterations(inner);
-          Value body = regionCost(inner.getRegion());
+          Value body = regionSum(inner.getRegion(), weight);
           if (!trips || !body)
             return {};
           add(arith::MulIOp::create(b, loc, trips, body));
@@ -204,10 +240,10 @@ public:
           return {};
         // scf.if (both branches), memref.alloca_scope and the like.
         for (Region &nested : op.getRegions()) {
-          Value cost = regionCost(nested);
-          if (!cost)
+          Value sum = regionSum(nested, weight);
+          if (!sum)
             return {};
-          add(cost);
+          add(sum);
         }
       }
     }
@@ -231,15 +267,25 @@ public:
 
   /// Whether the parallel loop is worth its threads, on this machine's
   /// thread count (`maxThreads`, an i32) when the region is reached: an
-  /// i1, or null when its work cannot be bounded.
-  Value worthThreads(int64_t minWork, Value maxThreads) {
+  /// i1, or null when its work cannot be bounded. `minBytes` 0 leaves the
+  /// bytes read out of it.
+  Value worthThreads(int64_t minWork, int64_t minBytes, Value maxThreads) {
     Value count = iterations(parallel);
-    Value body = count ? regionCost(parallel.getRegion()) : Value();
+    Value body =
+        count ? regionSum(parallel.getRegion(), operationWork) : Value();
     if (!body)
       return {};
     Value work = arith::MulIOp::create(b, loc, count, body);
     Value enough = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                          work, constantIndex(minWork));
+    if (minBytes > 0) {
+      // Its loads can be bounded where its operations could.
+      Value read = regionSum(parallel.getRegion(), bytesRead);
+      Value bytes = arith::MulIOp::create(b, loc, count, read);
+      Value streams = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                            bytes, constantIndex(minBytes));
+      enough = arith::OrIOp::create(b, loc, enough, streams);
+    }
     Value several = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                           count, constantIndex(2));
     Value threads = arith::CmpIOp::create(
@@ -335,7 +381,8 @@ struct GuardParallelPass
           func::CallOp::create(b, loc, kMaxThreads,
                                TypeRange{IntegerType::get(context, 32)})
               .getResult(0);
-      Value worth = WorkEstimate(parallel).worthThreads(minWork, threads);
+      Value worth =
+          WorkEstimate(parallel).worthThreads(minWork, minBytes, threads);
       if (worth) {
         auto guard = scf::IfOp::create(b, loc, worth, /*withElseRegion=*/true);
         parallel->moveBefore(guard.thenBlock()->getTerminator());

@@ -401,14 +401,19 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
     takes):
 
     ```
-    scf.if (work >= min-work && iterations >= 2
+    scf.if ((work >= min-work || bytes >= min-bytes) && iterations >= 2
             && omp_get_max_threads() > 1) {
       scf.parallel ...            // convert-scf-to-openmp: omp.parallel
     } else {
       scf.for ... { scf.for ... { body } }
     }
     work = iterations of the loop nest x operations of one iteration
+    bytes = iterations of the loop nest x bytes its loads read
     ```
+
+    A loop that reads more than min-bytes (a core's L2) cannot find its
+    data in the cache of the core that reached it: a second core adds
+    bandwidth, however few the operations.
 
     One iteration's operations are counted statically (1 per operation,
     4 per load, an inner `scf.for` or `scf.parallel` its trip count times
@@ -425,6 +430,9 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
   let options = [
     Option<"minWork", "min-work", "int64_t", /*default=*/"1600000",
            "Estimated operations from which a loop runs on every thread">,
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"2097152",
+           "Estimated bytes read from which a loop runs on every thread, "
+           "however few its operations (0: operations only)">,
   ];
   let dependentDialects = ["arith::ArithDialect", "func::FuncDialect",
                            "memref::MemRefDialect", "scf::SCFDialect"];

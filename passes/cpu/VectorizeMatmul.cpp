@@ -21,7 +21,8 @@
 //
 //   Bp = pack(B)                                     : [P, K, NR]
 //   scf.forall (%mb, %pc) in (ceil(M / MC), ceil(P / PC)) shared_outs(%C) {
-//     %tile = %C[mb MC : +MC, pc PC NR : +PC NR]
+//     %tile = %C[rows of block mb, pc PC NR : +PC NR]
+//             (the ceil(M / MR) row tiles dealt evenly to the blocks)
 //     scf.for %kb = 0 to K step KC {                 -- A block in L2
 //       scf.for %p in the chunk's PC panels {        -- panel block in L1
 //         scf.for %m = 0 to rows step MR {
@@ -547,13 +548,25 @@ Value MatmulLowering::packedProduct(OpBuilder &b, Value packed, Value dest) {
   int64_t depthBlocks = ceilDiv(depth, kc);
   Value rowsTotal = tensor::DimOp::create(b, loc, a, 0);
   Value rowBlocks = arith::CeilDivSIOp::create(b, loc, rowsTotal, index(b, mc));
+  // The row tiles dealt out evenly: block i starts at tile floor(i T / n)
+  // of the T tiles and n blocks, so blocks differ by at most one tile (and
+  // hold at most MC rows). With blocks of MC rows and a short last one, the
+  // threads' static halves of the (block, chunk) items differed in work:
+  // 288 against 224 of 512 rows.
+  Value rowTiles = arith::CeilDivSIOp::create(b, loc, rowsTotal, index(b, mr));
+  auto tileStart = [&](OpBuilder &fb, Value block) {
+    Value scaled = arith::MulIOp::create(fb, loc, block, rowTiles);
+    return mul(fb, arith::DivUIOp::create(fb, loc, scaled, rowBlocks), mr);
+  };
   return parallel(
       b, {rowBlocks, b.getIndexAttr(ceilDiv(panels, pc))}, dest,
       [&](OpBuilder &fb, ValueRange ivs, Value out,
           SmallVectorImpl<OpFoldResult> &offsets,
           SmallVectorImpl<OpFoldResult> &sizes) {
-        Value row0 = mul(fb, ivs[0], mc);
-        Value rows = min(fb, sub(fb, rowsTotal, row0), mc);
+        Value row0 = tileStart(fb, ivs[0]);
+        Value next = arith::AddIOp::create(fb, loc, ivs[0], index(fb, 1));
+        Value rowEnd = min(fb, tileStart(fb, next), rowsTotal);
+        Value rows = min(fb, sub(fb, rowEnd, row0), mc);
         PanelChunk chunk = panelChunk(fb, ivs[1]);
         Value firstPanel = chunk.firstPanel, col0 = chunk.col0,
               width = chunk.width, chunkPanels = chunk.count;

@@ -1,10 +1,12 @@
 // RUN: glint-opt %s --glint-guard-parallel --canonicalize | FileCheck %s
 // RUN: glint-opt %s --glint-guard-parallel=min-work=5 | FileCheck %s --check-prefix=MIN
+// RUN: glint-opt %s --glint-guard-parallel=min-bytes=0 --canonicalize | FileCheck %s --check-prefix=NOBYTES
 
 // Each scf.parallel goes behind an scf.if: its work (iterations x
 // operations per iteration, 4 per load, inner loops by their trip counts,
 // bounds that depend on an outer induction variable by an upper bound)
-// against min-work, at least two iterations and more than one thread; the
+// against min-work, or the bytes its loads read (counted the same way)
+// against min-bytes; at least two iterations and more than one thread; the
 // else branch is the same loop nest as scf.for loops.
 
 // CHECK: func.func private @omp_get_max_threads() -> i32
@@ -12,10 +14,13 @@
 // A loop over n tiles of 32, each running over min(m - 32 i, 32) columns,
 // at most min(m, 32) (m - 32 i is at most m): work = max(n, 0) x
 // (max(min(m, 32), 0) x 8 + 5): per column four operations and a load,
-// per tile three, the loop and the terminator.
+// per tile three, the loop and the terminator. Bytes read = max(n, 0) x
+// max(min(m, 32), 0) x 4 (one f32 per column).
 // CHECK-LABEL: func.func @tiles
 // CHECK-SAME: (%[[N:[^:]*]]: index, %[[M:[^:]*]]: index, %[[BUF:[^:]*]]: memref<?xf32>)
 // CHECK-DAG: %[[LIMIT:.*]] = arith.constant 1600000 : index
+// CHECK-DAG: %[[MINBYTES:.*]] = arith.constant 2097152 : index
+// CHECK-DAG: %[[FOUR:.*]] = arith.constant 4 : index
 // CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : index
 // CHECK-DAG: %[[EIGHT:.*]] = arith.constant 8 : index
 // CHECK-DAG: %[[FIVE:.*]] = arith.constant 5 : index
@@ -28,9 +33,15 @@
 // CHECK: %[[BODY:.*]] = arith.addi %[[INNER]], %[[FIVE]] : index
 // CHECK: %[[WORK:.*]] = arith.muli %[[ITER]], %[[BODY]] : index
 // CHECK: %[[BIG:.*]] = arith.cmpi sge, %[[WORK]], %[[LIMIT]] : index
+// CHECK: %[[COLS2:.*]] = arith.minsi %[[M]], %{{.*}} : index
+// CHECK: %[[TRIPS2:.*]] = arith.maxsi %[[COLS2]], %{{.*}} : index
+// CHECK: %[[READ:.*]] = arith.muli %[[TRIPS2]], %[[FOUR]] : index
+// CHECK: %[[BYTES:.*]] = arith.muli %[[ITER]], %[[READ]] : index
+// CHECK: %[[STREAMS:.*]] = arith.cmpi sge, %[[BYTES]], %[[MINBYTES]] : index
+// CHECK: %[[ENOUGH:.*]] = arith.ori %[[BIG]], %[[STREAMS]] : i1
 // CHECK: %[[SEVERAL:.*]] = arith.cmpi sge, %[[ITER]], %[[TWO]] : index
 // CHECK: %[[MANY:.*]] = arith.cmpi sgt, %[[THREADS]], %[[ONE]] : i32
-// CHECK: %[[BOTH:.*]] = arith.andi %[[BIG]], %[[SEVERAL]] : i1
+// CHECK: %[[BOTH:.*]] = arith.andi %[[ENOUGH]], %[[SEVERAL]] : i1
 // CHECK: %[[IF:.*]] = arith.andi %[[BOTH]], %[[MANY]] : i1
 // CHECK: scf.if %[[IF]] {
 // CHECK-NEXT: scf.parallel (%{{.*}}) = (%{{.*}}) to (%[[N]])
@@ -47,6 +58,12 @@
 // MIN: arith.constant 5 : index
 // MIN: scf.if
 // MIN: scf.parallel
+// With min-bytes=0 only the operations count.
+// NOBYTES-LABEL: func.func @tiles
+// NOBYTES: %[[BIG:.*]] = arith.cmpi sge, %{{.*}}, %{{.*}} : index
+// NOBYTES-NOT: arith.ori
+// NOBYTES: arith.andi %[[BIG]], %{{.*}} : i1
+// NOBYTES: scf.if
 func.func @tiles(%n: index, %m: index, %buf: memref<?xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -112,6 +129,27 @@ func.func @scoped(%n: index, %buf: memref<?x4xf32>) {
     memref.store %x, %tmp[%c0] : memref<16xf32>
     %y = memref.load %tmp[%c0] : memref<16xf32>
     memref.store %y, %buf[%i, %j] : memref<?x4xf32>
+    scf.reduce
+  }
+  return
+}
+
+// A vector load reads its vector's bytes: 64 for vector<16xf32>, so 2 MiB
+// at 32768 iterations, well below min-work's operations (32768 x 7: the
+// load 4, the add, the store and the terminator 1 each).
+// CHECK-LABEL: func.func @vectors
+// CHECK-DAG: %[[SIXTYFOUR:.*]] = arith.constant 64 : index
+// CHECK: %[[BYTES:.*]] = arith.muli %{{.*}}, %[[SIXTYFOUR]] : index
+// CHECK: %[[STREAMS:.*]] = arith.cmpi sge, %[[BYTES]], %{{.*}} : index
+// CHECK: arith.ori %{{.*}}, %[[STREAMS]] : i1
+// CHECK: scf.if
+func.func @vectors(%n: index, %buf: memref<?x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    %v = vector.load %buf[%i, %c0] : memref<?x16xf32>, vector<16xf32>
+    %w = arith.addf %v, %v : vector<16xf32>
+    vector.store %w, %buf[%i, %c0] : memref<?x16xf32>, vector<16xf32>
     scf.reduce
   }
   return

@@ -358,8 +358,9 @@ TEST_P(VectorizeMatmulTest, PreparedWeightMatchesReference) {
 }
 
 /// Row counts around the thresholds: 1 row (a generation step), 15 / 16 /
-/// 17 (pack-min-rows), 100 (not a multiple of the 6-row tile), 2 x 150 =
-/// 300 (four 96-row blocks, the last partial).
+/// 17 (pack-min-rows), 100 (not a multiple of the 6-row tile: two row
+/// blocks of 8 and 9 tiles, the last partial), 2 x 150 = 300 (four row
+/// blocks of 12 and 13 tiles, the last partial).
 const std::vector<std::pair<int64_t, int64_t>> kRows = {
     {1, 1}, {1, 15}, {1, 16}, {1, 17}, {1, 100}, {2, 150}};
 
