@@ -203,35 +203,50 @@ public:
     return by ? arith::CeilDivSIOp::create(b, loc, span, by).getResult() : span;
   }
 
-  /// What one execution of `region` adds up to when each operation counts
-  /// `weight(op)`: inner loops count their trip count times their body, an
-  /// `scf.if` both branches. Null when it cannot be bounded.
-  Value regionSum(Region &region,
-                  llvm::function_ref<int64_t(Operation &)> weight) {
-    int64_t fixed = 0;
-    Value variable;
-    auto add = [&](Value v) {
-      variable =
-          variable ? arith::AddIOp::create(b, loc, variable, v).getResult() : v;
+  /// What one execution of a region runs: its operations and, when asked
+  /// for, the bytes its loads read.
+  struct Cost {
+    Value work;
+    Value bytes; // Null unless asked for.
+  };
+
+  /// The cost of one execution of `region`: inner loops count their trip
+  /// count times their body, an `scf.if` both branches. Null when it cannot
+  /// be bounded.
+  std::optional<Cost> regionCost(Region &region, bool withBytes) {
+    int64_t fixedWork = 0, fixedBytes = 0;
+    Value work, bytes;
+    auto add = [&](Value &sum, Value v) {
+      sum = sum ? arith::AddIOp::create(b, loc, sum, v).getResult() : v;
+    };
+    // A nested region run `trips` times (1 when null).
+    auto addNested = [&](Value trips, const Cost &body) {
+      auto times = [&](Value v) {
+        return trips ? arith::MulIOp::create(b, loc, trips, v).getResult() : v;
+      };
+      add(work, times(body.work));
+      if (withBytes)
+        add(bytes, times(body.bytes));
     };
     for (Block &block : region) {
       for (Operation &op : block) {
-        fixed += weight(op);
+        fixedWork += operationWork(op);
+        fixedBytes += bytesRead(op);
         if (auto loop = dyn_cast<scf::ForOp>(op)) {
           Value trips = tripCount(loop.getLowerBound(), loop.getUpperBound(),
                                   loop.getStep());
-          Value body = regionSum(loop.getRegion(), weight);
+          std::optional<Cost> body = regionCost(loop.getRegion(), withBytes);
           if (!trips || !body)
-            return {};
-          add(arith::MulIOp::create(b, loc, trips, body));
+            return std::nullopt;
+          addNested(trips, *body);
           continue;
         }
         if (auto inner = dyn_cast<scf::ParallelOp>(op)) {
           Value trips = iterations(inner);
-          Value body = regionSum(inner.getRegion(), weight);
+          std::optional<Cost> body = regionCost(inner.getRegion(), withBytes);
           if (!trips || !body)
-            return {};
-          add(arith::MulIOp::create(b, loc, trips, body));
+            return std::nullopt;
+          addNested(trips, *body);
           continue;
         }
         // An inner region's guard asks for the thread count: one operation.
@@ -239,19 +254,24 @@ public:
             call && call.getCallee() == kMaxThreads)
           continue;
         if (isa<scf::WhileOp, func::CallOp, func::CallIndirectOp>(op))
-          return {};
+          return std::nullopt;
         // scf.if (both branches), memref.alloca_scope and the like.
         for (Region &nested : op.getRegions()) {
-          Value sum = regionSum(nested, weight);
-          if (!sum)
-            return {};
-          add(sum);
+          std::optional<Cost> cost = regionCost(nested, withBytes);
+          if (!cost)
+            return std::nullopt;
+          addNested(Value(), *cost);
         }
       }
     }
-    Value total = constantIndex(fixed);
-    return variable ? arith::AddIOp::create(b, loc, variable, total).getResult()
-                    : total;
+    auto total = [&](Value variable, int64_t fixed) -> Value {
+      Value constant = constantIndex(fixed);
+      return variable
+                 ? arith::AddIOp::create(b, loc, variable, constant).getResult()
+                 : constant;
+    };
+    return Cost{total(work, fixedWork),
+                withBytes ? total(bytes, fixedBytes) : Value()};
   }
 
   /// An upper bound of the iterations of the loop nest of `loop`.
@@ -273,17 +293,16 @@ public:
   /// bytes read out of it.
   Value worthThreads(int64_t minWork, int64_t minBytes, Value maxThreads) {
     Value count = iterations(parallel);
-    Value body =
-        count ? regionSum(parallel.getRegion(), operationWork) : Value();
+    std::optional<Cost> body =
+        count ? regionCost(parallel.getRegion(), /*withBytes=*/minBytes > 0)
+              : std::nullopt;
     if (!body)
       return {};
-    Value work = arith::MulIOp::create(b, loc, count, body);
+    Value work = arith::MulIOp::create(b, loc, count, body->work);
     Value enough = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                          work, constantIndex(minWork));
-    if (minBytes > 0) {
-      // Its loads can be bounded where its operations could.
-      Value read = regionSum(parallel.getRegion(), bytesRead);
-      Value bytes = arith::MulIOp::create(b, loc, count, read);
+    if (body->bytes) {
+      Value bytes = arith::MulIOp::create(b, loc, count, body->bytes);
       Value streams = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                             bytes, constantIndex(minBytes));
       enough = arith::OrIOp::create(b, loc, enough, streams);

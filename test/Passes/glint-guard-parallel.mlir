@@ -30,12 +30,10 @@
 // CHECK: %[[COLS:.*]] = arith.minsi %[[M]], %{{.*}} : index
 // CHECK: %[[TRIPS:.*]] = arith.maxsi %[[COLS]], %{{.*}} : index
 // CHECK: %[[INNER:.*]] = arith.muli %[[TRIPS]], %[[EIGHT]] : index
+// CHECK: %[[READ:.*]] = arith.muli %[[TRIPS]], %[[FOUR]] : index
 // CHECK: %[[BODY:.*]] = arith.addi %[[INNER]], %[[FIVE]] : index
 // CHECK: %[[WORK:.*]] = arith.muli %[[ITER]], %[[BODY]] : index
 // CHECK: %[[BIG:.*]] = arith.cmpi sge, %[[WORK]], %[[LIMIT]] : index
-// CHECK: %[[COLS2:.*]] = arith.minsi %[[M]], %{{.*}} : index
-// CHECK: %[[TRIPS2:.*]] = arith.maxsi %[[COLS2]], %{{.*}} : index
-// CHECK: %[[READ:.*]] = arith.muli %[[TRIPS2]], %[[FOUR]] : index
 // CHECK: %[[BYTES:.*]] = arith.muli %[[ITER]], %[[READ]] : index
 // CHECK: %[[STREAMS:.*]] = arith.cmpi sge, %[[BYTES]], %[[MINBYTES]] : index
 // CHECK: %[[ENOUGH:.*]] = arith.ori %[[BIG]], %[[STREAMS]] : i1
