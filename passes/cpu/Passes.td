@@ -641,6 +641,60 @@ def GlintVectorizeElementwise
                            "tensor::TensorDialect", "vector::VectorDialect"];
 }
 
+def GlintWriteSlicesInPlace
+    : Pass<"glint-write-slices-in-place", "func::FuncOp"> {
+  let summary = "Computes the parts of an assembled tensor into their slices of it";
+  let description = [{
+    Runs right before one-shot bufferization. A tensor assembled from parts,
+    `tensor.insert_slice` of each into a `tensor.empty` (as
+    `glint-differentiate` joins the cotangents of Mamba's x / z and dt / B / C
+    splits), bufferizes into one buffer for the whole, one for each part,
+    and a copy of each part into the whole: at L = 2048 the two [L, 64]
+    copies into the [L, 128] cotangent of a tiny Mamba's in_proj took 5% of
+    its gradient. When a part is computed into a `tensor.empty` of its own
+    (the init of the `scf.forall`, `scf.for` or destination-style op that
+    produces it, followed through such ops and through a
+    `collapse_shape(expand_shape(x))` pair that gives back x, which the
+    insert then reads directly), that use of the empty becomes
+    `tensor.extract_slice` of the insert's destination (the whole with the
+    parts before inserted) at the part's offsets and sizes. Both are
+    tensors whose contents are undefined until the producer writes them, so
+    no value changes; bufferization then writes the part in place and the
+    copy folds away. (A slice of the whole's empty itself would do for the
+    values, but bufferization would see the part written into the whole
+    before the earlier inserts read it, and copy.)
+
+    Before:
+    ```mlir
+    %e = tensor.empty(%n) : tensor<?x64xf32>
+    %dz = scf.forall (%i) in (%n) shared_outs(%o = %e) -> (tensor<?x64xf32>) { ... }
+    %dx = ...
+    %w = tensor.empty(%n) : tensor<?x128xf32>
+    %0 = tensor.insert_slice %dz into %w[0, 64] [%n, 64] [1, 1]
+    %1 = tensor.insert_slice %dx into %0[0, 0] [%n, 64] [1, 1]
+    ```
+    After:
+    ```mlir
+    %w = tensor.empty(%n) : tensor<?x128xf32>
+    %s = tensor.extract_slice %w[0, 64] [%n, 64] [1, 1]
+    %dz = scf.forall (%i) in (%n) shared_outs(%o = %s) -> (tensor<?x64xf32>) { ... }
+    %0 = tensor.insert_slice %dz into %w[0, 64] [%n, 64] [1, 1]
+    %dx = ...         // into tensor.extract_slice %0[0, 0] [%n, 64] [1, 1]
+    %1 = tensor.insert_slice %dx into %0[0, 0] [%n, 64] [1, 1]
+    ```
+
+    The insert's destination (the whole's `tensor.empty`, the inserts of
+    the parts before, and the pure ops that give their sizes and the
+    slice's offsets and sizes) moves up in front of the producer when it
+    came after. A `linalg.fill` on the way moves next to the op that reads
+    it, or when others read it too, is cloned there for this part. Only
+    parts produced in the block of the insert, into a chain of inserts
+    that starts at a `tensor.empty`, and slices of unit strides that keep
+    the rank; anything else is left as it was.
+  }];
+  let dependentDialects = ["tensor::TensorDialect"];
+}
+
 def GlintLegalizeBuffers : Pass<"glint-legalize-buffers", "func::FuncOp"> {
   let summary = "Prepares bufferized code for loops and LLVM";
   let description = [{

@@ -130,6 +130,9 @@ void glint::buildGlintLowerToCpuPipeline(OpPassManager &pm,
 }
 
 void glint::addGlintBufferizePass(OpPassManager &pm) {
+  // Parts of an assembled tensor computed into their slices of it, so that
+  // bufferization writes them in place.
+  pm.addNestedPass<func::FuncOp>(createGlintWriteSlicesInPlace());
   // Tensors to buffers. Function results are returned as freshly allocated
   // buffers that the caller (the runtime) owns and frees.
   bufferization::OneShotBufferizePassOptions bufferize;
