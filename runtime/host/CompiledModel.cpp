@@ -55,15 +55,22 @@ int64_t HostArray::numElements() const {
   return n;
 }
 
-HostArray HostArray::make(std::vector<int64_t> shape, std::string dtype) {
+HostArray HostArray::uninitialized(std::vector<int64_t> shape,
+                                   std::string dtype) {
   HostArray a;
   a.shape = std::move(shape);
   a.dtype = std::move(dtype);
   std::optional<int64_t> size = elementBytes(a.dtype);
   if (!size)
-    llvm::report_fatal_error("HostArray::make: unknown dtype '" +
+    llvm::report_fatal_error("HostArray: unknown dtype '" +
                              llvm::Twine(a.dtype) + "'");
   a.bytes.resize(a.numElements() * *size);
+  return a;
+}
+
+HostArray HostArray::make(std::vector<int64_t> shape, std::string dtype) {
+  HostArray a = uninitialized(std::move(shape), std::move(dtype));
+  std::fill(a.bytes.begin(), a.bytes.end(), 0);
   return a;
 }
 
@@ -633,7 +640,7 @@ Expected<std::vector<HostArray>> CompiledModel::call(
                          : nullptr;
     HostArray array = old && old->shape == shape && old->dtype == out->dtype
                           ? std::move(*old)
-                          : HostArray::make(shape, out->dtype);
+                          : HostArray::uninitialized(shape, out->dtype);
     int64_t size = elementSizes[n];
     const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;
     // Row-major results (the usual case) are one copy; others go element
