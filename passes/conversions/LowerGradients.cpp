@@ -120,6 +120,14 @@ struct Scalars {
   Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
   Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
   Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  /// x * y + z: one fused multiply-add on vectors (the linear form's value
+  /// rows), a product and a sum on scalars, so that the scalar loops stay
+  /// those the reference evaluator's closed forms were checked against.
+  Value fma(Value x, Value y, Value z) {
+    if (isa<VectorType>(x.getType()))
+      return math::FmaOp::create(b, loc, x, y, z);
+    return add(mul(x, y), z);
+  }
   Value max(Value x, Value y) {
     return arith::MaximumFOp::create(b, loc, x, y);
   }
@@ -415,9 +423,8 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, ValueRange from,
                            for (int64_t e = 0; e < keys.width; ++e) {
                              Value kk = s.iadd(kb, s.idx(e));
                              Value old = rows.at(St, in(from, kk, j));
-                             St = rows.put(
-                                 s.add(s.mul(ae[e], old), s.mul(kve[e], vj)),
-                                 St, in(to, kk, j));
+                             St = rows.put(s.fma(ae[e], old, s.mul(kve[e], vj)),
+                                           St, in(to, kk, j));
                            }
                            return {St};
                          });
@@ -680,8 +687,10 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
               keys.width));
           o[DV] = rows.loop(zero, vIdx, o[DV],
                             [&](Value j, ValueRange r) -> SmallVector<Value> {
-                              return {rows.acc(s.mul(rows.splat(diag), dyAt(j)),
-                                               r[0], {zero, t, hl, j})};
+                              Value at[] = {zero, t, hl, j};
+                              return {rows.put(s.fma(rows.splat(diag), dyAt(j),
+                                                     rows.at(r[0], at)),
+                                               r[0], at)};
                             })[0];
           o[DQ] = s.loop(
               zero, kIdx, o[DQ],
@@ -693,8 +702,8 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
                       SmallVector<Value> out;
                       for (int64_t e = 0; e < keys.width; ++e) {
                         Value kk = s.iadd(kb, s.idx(e));
-                        out.push_back(s.add(
-                            x[e], s.mul(rows.at(states, {i, kk, j}), dy)));
+                        out.push_back(
+                            s.fma(rows.at(states, {i, kk, j}), dy, x[e]));
                       }
                       return out;
                     });
@@ -720,10 +729,11 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
                       SmallVector<Value> out = {x[0]};
                       for (int64_t e = 0; e < keys.width; ++e) {
                         Value kk = s.iadd(kb, s.idx(e));
-                        out[0] = rows.acc(s.mul(qk[e], dy), out[0], {kk, j});
-                        out.push_back(
-                            s.add(x[1 + e],
-                                  s.mul(rows.at(states, {next, kk, j}), dy)));
+                        out[0] =
+                            rows.put(s.fma(qk[e], dy, rows.at(out[0], {kk, j})),
+                                     out[0], {kk, j});
+                        out.push_back(s.fma(rows.at(states, {next, kk, j}), dy,
+                                            x[1 + e]));
                       }
                       return out;
                     });
@@ -767,14 +777,14 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
                               for (int64_t e = 0; e < keys.width; ++e) {
                                 Value kk = s.iadd(kb, s.idx(e));
                                 Value d = rows.at(dSk, {kk, j});
-                                dv = s.add(dv, s.mul(d, kve[e]));
-                                dkvs.push_back(s.add(x[2 + e], s.mul(d, vj)));
-                                das.push_back(s.add(
-                                    x[2 + keys.width + e],
-                                    s.mul(d, rows.at(states, {i, kk, j}))));
-                                Value decayed = s.mul(ae[e], d);
-                                if (bonus)
-                                  decayed = s.add(decayed, s.mul(qk[e], dy));
+                                dv = s.fma(d, kve[e], dv);
+                                dkvs.push_back(s.fma(d, vj, x[2 + e]));
+                                das.push_back(s.fma(d,
+                                                    rows.at(states, {i, kk, j}),
+                                                    x[2 + keys.width + e]));
+                                Value decayed =
+                                    bonus ? s.fma(ae[e], d, s.mul(qk[e], dy))
+                                          : s.mul(ae[e], d);
                                 dSk = rows.put(decayed, dSk, {kk, j});
                               }
                               SmallVector<Value> out = {

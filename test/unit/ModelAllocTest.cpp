@@ -81,6 +81,31 @@ TEST(ModelAllocTest, CountsTheBytesHeldAndTheirPeak) {
   }
 }
 
+TEST(ModelAllocTest, KeptBlocksAreReusedLastReleasedFirst) {
+  // Blocks from 8 KiB up are kept when freed; a request of the same size
+  // gets the one released last (its lines may still be cached), one of a
+  // size a little smaller the same block (capacities are rounded up), one
+  // of less than half of it a block of its own.
+  for (size_t size : {size_t(20000), size_t(300000)}) {
+    void *a = _mlir_memref_to_llvm_alloc(size);
+    void *b = _mlir_memref_to_llvm_alloc(size);
+    ASSERT_NE(a, b);
+    _mlir_memref_to_llvm_free(a);
+    _mlir_memref_to_llvm_free(b);
+    void *again = _mlir_memref_to_llvm_alloc(size);
+    EXPECT_EQ(again, b);
+    void *smaller = _mlir_memref_to_llvm_alloc(size - 100);
+    EXPECT_EQ(smaller, a);
+    _mlir_memref_to_llvm_free(smaller);
+    void *half = _mlir_memref_to_llvm_alloc(size / 2 - 5000);
+    EXPECT_NE(half, a);
+    std::memset(half, 1, size / 2 - 5000);
+    std::memset(again, 2, size);
+    _mlir_memref_to_llvm_free(half);
+    _mlir_memref_to_llvm_free(again);
+  }
+}
+
 TEST(ModelAllocTest, FailedAllocationIsReportedWithItsSize) {
   size_t failedBytes = 0;
   unsigned char last = 0;
