@@ -309,6 +309,10 @@ public:
     if (width > 1 && !ShapedType::isDynamic(key) && g >= 2 &&
         llvm::isPowerOf2_64(g) && key % g == 0)
       keysPerGroup = g;
+    if (!normalize && ft.isF32() && !ShapedType::isDynamic(key) &&
+        !ShapedType::isDynamic(value) && key > 0 && value > 0 &&
+        lanesDividing(key, vectorWidth) >= std::max<int64_t>(4, width))
+      keyWidth = lanesDividing(key, vectorWidth);
   }
 
   LogicalResult lower();
@@ -322,6 +326,12 @@ private:
   /// rows of the chunk's states). Returns the new S.
   Value forwardStep(Scalars &s, Value S, ValueRange from, ValueRange to,
                     Value b, Value h, Value g, Value p);
+  /// The backward step of the key-vector form (keyWidth): `dS` the
+  /// cotangent of S_t, `o` the outputs, which it updates; returns the
+  /// cotangent of S_{t-1}.
+  Value keyVectorStep(Scalars &s, Value dS, MutableArrayRef<Value> o,
+                      Value states, Value i, Value b, Value t, Value h,
+                      Value hl, Value g);
   /// The key axis of the linear form, keysPerGroup keys at a time.
   Rows keyLanes(Scalars &s) { return Rows{s, keysPerGroup}; }
   /// The raw log-decays of head h at time t for the `keys.width` keys from
@@ -352,6 +362,18 @@ private:
   /// horizontal reductions) into G lanes of dq, dk and the decay's
   /// cotangent.
   int64_t keysPerGroup = 1;
+  /// Lanes of the key-vector form, 0 where it does not apply: the linear
+  /// form's state held as rows along the keys, S[V, K] (every tile, the
+  /// checkpoints and the chunk's states), so that a step's sums over the
+  /// value axis (dq = S dy, dkv = dS v, da = Σ_v dS ⊙ S_{t-1}) are vector
+  /// multiply-adds along the rows, and only dv = dSᵀ kv needs lanes added
+  /// (laneSums, for `keyWidth` values at a time): one transposing tree per
+  /// step and value group where the rows along the values take three per
+  /// key group (perf, RWKV-6 with K = V = 16: the step loop was 11% of the
+  /// gradient function's samples, the trees a third of its instructions).
+  /// Chosen where the keys take vectors of at least 4 lanes, and of as
+  /// many as the values (K = 4, V = 32 keeps 16 lanes along the values).
+  int64_t keyWidth = 0;
   bool normalize;
   Value bonus;
   OpFoldResult batch, length, heads, groups;
@@ -404,6 +426,34 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, ValueRange from,
     return s.put(top, S, in(to, zero, s.idx(value + 1)));
   }
   Value delta = op.getDelta() ? s.at(op.getDelta(), {b, t, h}) : Value();
+  if (keyWidth) {
+    // S[v, :] = a ⊙ S[v, :] + v_t[v] kv, rows along the keys.
+    Rows kr{s, keyWidth};
+    SmallVector<Value> a, kv;
+    for (int64_t c = 0; c < key / keyWidth; ++c) {
+      Value kb = s.idx(c * keyWidth);
+      Value gk = rawDecay(s, kr, b, t, h, kb);
+      Value k = kr.at(op.getK(), {b, t, g, kb});
+      if (delta) {
+        gk = s.mul(gk, kr.splat(delta));
+        k = s.mul(k, kr.splat(delta));
+      }
+      a.push_back(s.exp(gk));
+      kv.push_back(k);
+    }
+    return s.loop(zero, s.idx(value), S,
+                  [&](Value j, ValueRange args) -> SmallVector<Value> {
+                    Value vj = kr.splat(s.at(op.getV(), {b, t, h, j}));
+                    Value St = args[0];
+                    for (int64_t c = 0; c < key / keyWidth; ++c) {
+                      Value kb = s.idx(c * keyWidth);
+                      Value old = kr.at(St, in(from, j, kb));
+                      St = kr.put(s.fma(a[c], old, s.mul(kv[c], vj)), St,
+                                  in(to, j, kb));
+                    }
+                    return {St};
+                  })[0];
+  }
   Rows rows{s, width}, keys = keyLanes(s);
   return s.loop(
       zero, s.idx(key), S,
@@ -430,6 +480,134 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, ValueRange from,
                          });
       },
       keys.width)[0];
+}
+
+Value RecurrenceGradLowering::keyVectorStep(Scalars &s, Value dS,
+                                            MutableArrayRef<Value> o,
+                                            Value states, Value i, Value b,
+                                            Value t, Value h, Value hl,
+                                            Value g) {
+  Value zero = s.idx(0), next = s.iadd(i, s.idx(1));
+  Rows kr{s, keyWidth};
+  int64_t chunks = key / keyWidth;
+  // Values per lane sum of dv.
+  int64_t group = lanesDividing(value, keyWidth);
+  Value delta = op.getDelta() ? s.at(op.getDelta(), {b, t, h}) : Value();
+  auto scaled = [&](Value x) { return delta ? s.mul(x, kr.splat(delta)) : x; };
+  // The step's key vectors, chunk by chunk.
+  SmallVector<Value> q, k, kv, raw, a, bonusU;
+  for (int64_t c = 0; c < chunks; ++c) {
+    Value kb = s.idx(c * keyWidth);
+    q.push_back(op.getQ() ? kr.at(op.getQ(), {b, t, g, kb})
+                          : kr.splat(s.f(1.0)));
+    k.push_back(kr.at(op.getK(), {b, t, g, kb}));
+    kv.push_back(scaled(k.back()));
+    raw.push_back(rawDecay(s, kr, b, t, h, kb));
+    a.push_back(s.exp(scaled(raw.back())));
+    if (bonus)
+      bonusU.push_back(kr.at(bonus, {h, kb}));
+  }
+  auto dyAt = [&](Value j) { return s.at(op.getGrad(), {b, t, h, j}); };
+  auto vAt = [&](Value j) { return s.at(op.getV(), {b, t, h, j}); };
+  // With a bonus, o_t = S_{t-1}ᵀ q_t + (q_t·(u ⊙ kv_t)) v_t: the diagonal
+  // term's cotangents need q_t·(u ⊙ kv_t) (for dv, in the loop below) and
+  // v_t·dy_t (summed in the loop, `group` lanes at a time).
+  Rows vr{s, group};
+  Value diag;
+  if (bonus) {
+    diag = s.f(0.0);
+    for (int64_t c = 0; c < chunks; ++c)
+      diag = s.add(diag, kr.total(s.mul(s.mul(q[c], bonusU[c]), kv[c])));
+  }
+  // Value by value, `group` at a time: dS's row, dq, dkv and da along the
+  // keys; dv's partials along them, their lanes added per group.
+  SmallVector<Value> inits = {dS, o[DV]};
+  inits.append(3 * chunks, kr.zero());
+  if (bonus)
+    inits.push_back(vr.zero());
+  SmallVector<Value> r = s.loop(
+      zero, s.idx(value), inits,
+      [&](Value v0, ValueRange x) -> SmallVector<Value> {
+        Value dSt = x[0];
+        SmallVector<Value> dq(x.slice(2, chunks)),
+            dkv(x.slice(2 + chunks, chunks)),
+            da(x.slice(2 + 2 * chunks, chunks));
+        SmallVector<Value> parts;
+        for (int64_t e = 0; e < group; ++e) {
+          Value j = s.iadd(v0, s.idx(e));
+          Value dy = kr.splat(dyAt(j)), vj = kr.splat(vAt(j));
+          Value part = kr.zero();
+          for (int64_t c = 0; c < chunks; ++c) {
+            Value kb = s.idx(c * keyWidth);
+            Value d = kr.at(dSt, {j, kb});
+            Value prev = kr.at(states, {i, j, kb});
+            if (bonus) {
+              // The read of S_{t-1}: dq += S_{t-1} dy.
+              dq[c] = s.fma(prev, dy, dq[c]);
+            } else {
+              // The read of S_t: dS += q dyᵀ, dq += S_t dy.
+              d = s.fma(q[c], dy, d);
+              dq[c] = s.fma(kr.at(states, {next, j, kb}), dy, dq[c]);
+            }
+            // S_t = a ⊙ S_{t-1} + kv vᵀ.
+            part = s.fma(d, kv[c], part);
+            dkv[c] = s.fma(d, vj, dkv[c]);
+            da[c] = s.fma(d, prev, da[c]);
+            Value decayed =
+                bonus ? s.fma(a[c], d, s.mul(q[c], dy)) : s.mul(a[c], d);
+            dSt = kr.put(decayed, dSt, {j, kb});
+          }
+          parts.push_back(part);
+        }
+        Value sums =
+            group == 1 ? kr.total(parts.front()) : laneSums(s.b, s.loc, parts);
+        Value dyv;
+        if (bonus) {
+          Value dy = vr.at(op.getGrad(), {b, t, h, v0});
+          sums = s.fma(vr.splat(diag), dy, sums);
+          dyv = s.fma(vr.at(op.getV(), {b, t, h, v0}), dy, x.back());
+        }
+        SmallVector<Value> out = {dSt, vr.acc(sums, x[1], {zero, t, hl, v0})};
+        out.append(dq);
+        out.append(dkv);
+        out.append(da);
+        if (bonus)
+          out.push_back(dyv);
+        return out;
+      },
+      group);
+  o[DV] = r[1];
+  Value dyv = bonus ? vr.total(r.back()) : Value();
+  Value dDelta = s.f(0.0), headDecay = s.f(0.0);
+  for (int64_t c = 0; c < chunks; ++c) {
+    Value kb = s.idx(c * keyWidth);
+    Value dq = r[2 + c], dkv = r[2 + chunks + c], da = r[2 + 2 * chunks + c];
+    if (bonus) {
+      Value dyvs = kr.splat(dyv);
+      dq = s.fma(s.mul(bonusU[c], kv[c]), dyvs, dq);
+      dkv = s.fma(s.mul(q[c], bonusU[c]), dyvs, dkv);
+    }
+    o[DQ] = kr.acc(dq, o[DQ], {zero, t, zero, kb});
+    o[DK] = kr.acc(scaled(dkv), o[DK], {zero, t, zero, kb});
+    Value dga = s.mul(da, a[c]); // cotangent of δ g
+    // Without delta, dδ is that of the input term's step only (as the
+    // evaluator defines it): the decay is not factored.
+    dDelta = s.add(dDelta, kr.total(delta ? s.fma(dkv, k[c], s.mul(dga, raw[c]))
+                                          : s.mul(dkv, k[c])));
+    Value dg = scaled(dga);
+    if (decayRank == 1 || decayRank == 3)
+      headDecay = s.add(headDecay, kr.total(dg));
+    else if (decayRank == 2)
+      o[DLog] = kr.acc(dg, o[DLog], {zero, hl, kb});
+    else
+      o[DLog] = kr.acc(dg, o[DLog], {zero, t, hl, kb});
+  }
+  if (decayRank == 1)
+    o[DLog] = s.acc(headDecay, o[DLog], {zero, hl});
+  else if (decayRank == 3)
+    o[DLog] = s.acc(headDecay, o[DLog], {zero, t, hl});
+  o[DDelta] = s.acc(dDelta, o[DDelta], {zero, t, hl});
+  return r[0];
 }
 
 void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
@@ -477,22 +655,25 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
 
   Value chunkSize = s.idx(chunk);
   Value chunks = s.idiv(s.iadd(lengthValue, s.idx(chunk - 1)), chunkSize);
-  auto tileType = RankedTensorType::get({key, stateValue}, ft);
+  // A head's state tile: [K, V'], or [V, K] in the key-vector form.
+  int64_t tileRows = keyWidth ? value : key;
+  int64_t tileCols = keyWidth ? key : stateValue;
+  auto tileType = RankedTensorType::get({tileRows, tileCols}, ft);
   auto ckptType =
-      RankedTensorType::get({ShapedType::kDynamic, key, stateValue}, ft);
-  auto statesType = RankedTensorType::get({chunk + 1, key, stateValue}, ft);
+      RankedTensorType::get({ShapedType::kDynamic, tileRows, tileCols}, ft);
+  auto statesType = RankedTensorType::get({chunk + 1, tileRows, tileCols}, ft);
   auto insertTile = [&](Value tile, Value into, Value at) {
     SmallVector<OpFoldResult> o = {at, z, z};
-    SmallVector<OpFoldResult> sz = {u, builder.getIndexAttr(key),
-                                    builder.getIndexAttr(stateValue)};
+    SmallVector<OpFoldResult> sz = {u, builder.getIndexAttr(tileRows),
+                                    builder.getIndexAttr(tileCols)};
     return tensor::InsertSliceOp::create(builder, loc, tile, into, o, sz,
                                          SmallVector<OpFoldResult>(3, u))
         .getResult();
   };
   auto extractTile = [&](Value from, Value at) {
     SmallVector<OpFoldResult> o = {at, z, z};
-    SmallVector<OpFoldResult> sz = {u, builder.getIndexAttr(key),
-                                    builder.getIndexAttr(stateValue)};
+    SmallVector<OpFoldResult> sz = {u, builder.getIndexAttr(tileRows),
+                                    builder.getIndexAttr(tileCols)};
     return tensor::ExtractSliceOp::create(builder, loc, tileType, from, o, sz,
                                           SmallVector<OpFoldResult>(3, u))
         .getResult();
@@ -649,6 +830,12 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
           return yields;
         }
 
+        if (keyWidth) {
+          dS = keyVectorStep(s, dS, o, states, i, b, t, h, hl, g);
+          SmallVector<Value> yields = {dS};
+          yields.append(o);
+          return yields;
+        }
         // The linear form: the key loops take G keys at a time (see
         // keyLanes), their per-key sums over the value axis added over the
         // lanes together.

@@ -15,8 +15,9 @@
 // power of two up to the width are summed over the lanes at each step
 // (shuffles), others through a per-lane scratch; matrix-state cases
 // (V > 1: GLA, RWKV-6 with its bonus, RetNet, Mamba-2's shared keys)
-// through glint-lower-gradients' vector form along the value axis, which
-// must use vectors (V = 24 and 6 take 8 and 2 lanes). The softmax
+// through glint-lower-gradients' vector forms, along the value axis (V = 24
+// and 6 take 8 and 2 lanes) or, where the keys fill as many lanes, along
+// the keys (K = 16 and V = 32, 8, 5). The softmax
 // attention backward likewise, its head and value axes on the lanes that
 // divide them.
 //
@@ -222,13 +223,23 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
       EXPECT_EQ(shuffles > 0, laneSums) << source;
       EXPECT_EQ(reductions > 0, !laneSums) << source;
     }
-    // Matrix states: the key loops take G = min(K, w) keys at a time (w
-    // the value axis' lanes) when G is a power of two of at least 2
-    // dividing K, their value-axis sums added over the lanes by shuffles.
+    // Matrix states. Where the keys take vectors of at least 4 lanes and
+    // of as many as the values (w), the key-vector form: rows along the
+    // keys, dv's partials of groups of values added over the lanes by
+    // shuffles when a group holds two or more. Otherwise the key loops
+    // take G = min(K, w) keys at a time when G is a power of two of at
+    // least 2 dividing K, their value-axis sums added over the lanes by
+    // shuffles.
     if (c.value > 1) {
-      int64_t g = std::min(c.key, lanesOf(c.value, width));
-      bool grouped = g >= 2 && llvm::isPowerOf2_64(g) && c.key % g == 0;
-      EXPECT_EQ(shuffles > 0, grouped) << source;
+      int64_t w = lanesOf(c.value, width), kw = lanesOf(c.key, width);
+      bool laneSums;
+      if (kw >= std::max<int64_t>(4, w)) {
+        laneSums = lanesOf(c.value, kw) >= 2;
+      } else {
+        int64_t g = std::min(c.key, w);
+        laneSums = g >= 2 && llvm::isPowerOf2_64(g) && c.key % g == 0;
+      }
+      EXPECT_EQ(shuffles > 0, laneSums) << source;
     }
   }
 
@@ -300,7 +311,15 @@ INSTANTIATE_TEST_SUITE_P(
                  16},
         // Four keys of 16 lanes, no query, shared keys, per-step decay.
         GradCase{"FourKeysNoQuery", 2, 67, 4, 1, 4, 3, false, true, true, false,
-                 16}),
+                 16},
+        // The key-vector form (keys on at least as many lanes as the
+        // values): per-key decays per step without a bonus (GLA's), two
+        // groups of values; an odd V, whose partials of dv are added one
+        // value at a time, with delta, skip and per-key decays.
+        GradCase{"KeyVectorsGLA", 1, 70, 2, 2, 16, 4, true, false, false, false,
+                 32},
+        GradCase{"KeyVectorsOddValue", 2, 67, 2, 1, 8, 2, true, true, true,
+                 false, 5}),
     [](const ::testing::TestParamInfo<GradCase> &info) {
       return info.param.name;
     });
