@@ -34,6 +34,15 @@
 // of dq, dk and the decay's cotangent. Width 1 builds the scalar loops.
 // The recomputed states step from states[i] into states[i + 1] in place.
 //
+// Where the keys fill vectors of at least 4 lanes and of as many as the
+// values (K = V = 16 for RWKV-6's and GLA's heads of 16, 64 for theirs of
+// 64), the key-vector form holds every state tile transposed, S[V, K]:
+// rows along the keys, so that a step's sums over the value axis (dq = S dy,
+// dkv = dS v, da = Σ_v dS ⊙ S_{t−1}) are vector multiply-adds down the
+// rows, the values read one at a time (broadcast), and only dv = dSᵀ kv adds
+// lanes, by one transposing tree per group of values. The value-axis form
+// above needs three trees per group of keys.
+//
 // Linear form, S_t = a_t ⊙ S_{t−1} + kv_t v_tᵀ (a_t = exp(δ_t g_t),
 // kv_t = δ_t k_t), o_t = S_tᵀ q_t (bonus: S_{t−1}ᵀ q_t + (q_t·(u ⊙ kv_t)) v_t)
 // + skip v_t. One backward step, with dS the cotangent of S_t:
