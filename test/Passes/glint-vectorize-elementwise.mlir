@@ -88,8 +88,9 @@ func.func @broadcasts(%x: tensor<2x?x64xf32>, %bias: tensor<64xf32>, %scale: ten
 
 // -----
 
-// Tests that a reduction, a body with linalg.index and an innermost
-// dimension shorter than half a vector are left as linalg.generic.
+// Tests that a reduction other than a sum along the innermost dimension (a
+// maximum), a body with linalg.index and an innermost dimension shorter
+// than half a vector are left as linalg.generic.
 // CHECK-LABEL: func @left_alone
 // CHECK-NOT: vector.
 // CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]
@@ -104,7 +105,7 @@ func.func @left_alone(%x: tensor<4x64xf32>, %y: tensor<4x2xf32>) -> (tensor<4xf3
   %init = tensor.empty() : tensor<4xf32>
   %sum = linalg.generic {indexing_maps = [#id2, #red], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<4x64xf32>) outs(%init : tensor<4xf32>) {
   ^bb0(%in: f32, %acc: f32):
-    %s = arith.addf %acc, %in : f32
+    %s = arith.maximumf %acc, %in : f32
     linalg.yield %s : f32
   } -> tensor<4xf32>
   %init2 = tensor.empty() : tensor<4x64xf32>
@@ -169,4 +170,60 @@ func.func @used_after(%x: tensor<?x32xf32>, %r: tensor<?x32xf32>) -> (tensor<?x3
     linalg.yield %s : f32
   } -> tensor<?x32xf32>
   return %y, %x : tensor<?x32xf32>, tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that the sum of an element-wise map along the innermost dimension
+// (a norm's variance, (x - mean)² summed per row, the mean one value per
+// row) becomes a forall over the output's elements, 16 lanes of the map
+// summed into a vector, its lanes added once per element and the output's
+// own value added to them, written through a one-element slice; a row of
+// 40 masks the lanes past its end out of the sum.
+// CHECK-LABEL: func @row_sums
+// CHECK: scf.forall (%[[I:.+]], %[[J:.+]]) in (2, %{{.+}}) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<2x?xf32>)
+// CHECK:   scf.for %[[K:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}) -> (vector<16xf32>)
+// CHECK:     vector.transfer_read %{{.+}}[%[[I]], %[[J]], %[[K]]], %{{.+}} {in_bounds = [true]} : tensor<2x?x64xf32>, vector<16xf32>
+// CHECK:     tensor.extract %{{.+}}[%[[I]], %[[J]]] : tensor<2x?xf32>
+// CHECK:     arith.mulf
+// CHECK:     arith.addf %[[ACC]]
+// CHECK:   vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<16xf32> into f32
+// CHECK:   %[[ONE:.+]] = tensor.extract_slice %[[OUT]][%[[I]], %[[J]]] [1, 1] [1, 1] : tensor<2x?xf32> to tensor<1xf32>
+// CHECK:   tensor.extract %[[ONE]]
+// CHECK:   tensor.insert %{{.+}} into %[[ONE]]
+// CHECK:   tensor.parallel_insert_slice
+// CHECK: scf.forall
+// CHECK:   vector.transfer_read {{.+}} : tensor<?x40xf32>, vector<16xf32>
+// CHECK:   vector.create_mask
+// CHECK:   arith.select
+// CHECK:   vector.reduction <add>
+// CHECK-NOT: linalg.generic
+#x3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#row3 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#x2 = affine_map<(d0, d1) -> (d0, d1)>
+#row2 = affine_map<(d0, d1) -> (d0)>
+func.func @row_sums(%x: tensor<2x?x64xf32>, %mean: tensor<2x?xf32>, %z: tensor<?x40xf32>) -> (tensor<2x?xf32>, tensor<?xf32>) {
+  %c1 = arith.constant 1 : index
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = tensor.dim %x, %c1 : tensor<2x?x64xf32>
+  %e = tensor.empty(%n) : tensor<2x?xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<2x?xf32>) -> tensor<2x?xf32>
+  %var = linalg.generic {indexing_maps = [#x3, #row3, #row3], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %mean : tensor<2x?x64xf32>, tensor<2x?xf32>) outs(%init : tensor<2x?xf32>) {
+  ^bb0(%in: f32, %m: f32, %acc: f32):
+    %d = arith.subf %in, %m : f32
+    %sq = arith.mulf %d, %d : f32
+    %s = arith.addf %acc, %sq : f32
+    linalg.yield %s : f32
+  } -> tensor<2x?xf32>
+  %r = tensor.dim %z, %c0 : tensor<?x40xf32>
+  %e2 = tensor.empty(%r) : tensor<?xf32>
+  %init2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<?xf32>) -> tensor<?xf32>
+  %sum = linalg.generic {indexing_maps = [#x2, #row2], iterator_types = ["parallel", "reduction"]} ins(%z : tensor<?x40xf32>) outs(%init2 : tensor<?xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %ex = math.exp %in : f32
+    %s = arith.addf %ex, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<?xf32>
+  return %var, %sum : tensor<2x?xf32>, tensor<?xf32>
 }
