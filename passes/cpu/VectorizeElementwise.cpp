@@ -84,24 +84,13 @@ enum class Access {
   Scalar,
 };
 
-/// Whether `generic` is an element-wise map this pass rewrites; fills the
-/// access of each input.
-bool isVectorizable(linalg::GenericOp generic, SmallVectorImpl<Access> &access) {
-  if (!generic.hasPureTensorSemantics() || generic.getNumDpsInits() != 1 ||
-      generic.getNumLoops() == 0 ||
-      generic.getNumParallelLoops() != generic.getNumLoops())
-    return false;
-  OpOperand *init = generic.getDpsInitOperand(0);
-  auto outType = cast<RankedTensorType>(init->get().getType());
-  if (!outType.getElementType().isF32() ||
-      !generic.getMatchingIndexingMap(init).isIdentity())
-    return false;
-  // The body reads the inputs only, and is made of element-wise ops on f32
-  // scalars (comparisons and selects included).
-  Block &body = generic.getRegion().front();
-  if (!generic.getMatchingBlockArgument(init).use_empty())
-    return false;
+/// Whether the body's ops other than `except` are element-wise ops on f32
+/// scalars (comparisons and selects included) that the loops can run on
+/// vectors.
+bool hasElementwiseBody(Block &body, Operation *except = nullptr) {
   for (Operation &op : body.without_terminator()) {
+    if (&op == except)
+      continue;
     if (!OpTrait::hasElementwiseMappableTraits(&op) || op.getNumRegions() ||
         op.getNumResults() != 1 ||
         !isa<arith::ArithDialect, math::MathDialect>(op.getDialect()))
@@ -110,6 +99,14 @@ bool isVectorizable(linalg::GenericOp generic, SmallVectorImpl<Access> &access) 
       if (!t.isF32() && !t.isInteger(1))
         return false;
   }
+  return true;
+}
+
+/// Whether every input of `generic` is an f32 tensor read along the
+/// innermost loop dimension or one value per row, without a transpose;
+/// fills the access of each.
+bool readsRowsOrScalars(linalg::GenericOp generic,
+                        SmallVectorImpl<Access> &access) {
   unsigned rank = generic.getNumLoops();
   for (OpOperand *input : generic.getDpsInputOperands()) {
     auto type = dyn_cast<RankedTensorType>(input->get().getType());
@@ -132,6 +129,27 @@ bool isVectorizable(linalg::GenericOp generic, SmallVectorImpl<Access> &access) 
   return true;
 }
 
+/// Whether `generic` is an element-wise map this pass rewrites; fills the
+/// access of each input.
+bool isVectorizable(linalg::GenericOp generic,
+                    SmallVectorImpl<Access> &access) {
+  if (!generic.hasPureTensorSemantics() || generic.getNumDpsInits() != 1 ||
+      generic.getNumLoops() == 0 ||
+      generic.getNumParallelLoops() != generic.getNumLoops())
+    return false;
+  OpOperand *init = generic.getDpsInitOperand(0);
+  auto outType = cast<RankedTensorType>(init->get().getType());
+  if (!outType.getElementType().isF32() ||
+      !generic.getMatchingIndexingMap(init).isIdentity())
+    return false;
+  // The body reads the inputs only, and is made of element-wise ops on f32
+  // scalars (comparisons and selects included).
+  if (!generic.getMatchingBlockArgument(init).use_empty())
+    return false;
+  return hasElementwiseBody(generic.getRegion().front()) &&
+         readsRowsOrScalars(generic, access);
+}
+
 /// Whether `value` has a use other than `op` that does not come before `op`
 /// in `op`'s block (a use nested in an op after it, or in another region
 /// that is not before it, counts).
@@ -145,6 +163,59 @@ bool isUsedAfter(Value value, Operation *op) {
       return true;
   }
   return false;
+}
+
+/// The body of `generic` on vectors of `width` lanes at (`outer`, `j`): its
+/// inputs read as `access` says (a row of lanes, or one value per row in
+/// every lane; `rowOf`, if given, reads the Row inputs it returns a value
+/// for), then each op but `except` cloned with vector operands (scalars
+/// from outside broadcast) and result types. Returns the vector of
+/// `result`, a value of the body.
+Value bodyOnVectors(OpBuilder &b, Location loc, linalg::GenericOp generic,
+                    ArrayRef<Access> access, ValueRange outer, Value j,
+                    int64_t width, bool inBounds, Value result,
+                    Operation *except = nullptr,
+                    function_ref<Value(OpOperand *)> rowOf = nullptr) {
+  unsigned rank = generic.getNumLoops();
+  auto vectorType = VectorType::get({width}, b.getF32Type());
+  Value padding = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Block &body = generic.getRegion().front();
+  IRMapping mapping;
+  for (auto [n, input] : llvm::enumerate(generic.getDpsInputOperands())) {
+    AffineMap map = generic.getMatchingIndexingMap(input);
+    SmallVector<Value> indices;
+    for (AffineExpr e : map.getResults()) {
+      unsigned d = cast<AffineDimExpr>(e).getPosition();
+      indices.push_back(d == rank - 1 ? j : outer[d]);
+    }
+    Value v = access[n] == Access::Row && rowOf ? rowOf(input) : Value();
+    if (!v && access[n] == Access::Row)
+      v = vector::TransferReadOp::create(b, loc, vectorType, input->get(),
+                                         indices, padding,
+                                         ArrayRef<bool>{inBounds});
+    else if (!v)
+      v = vector::BroadcastOp::create(
+          b, loc, vectorType,
+          tensor::ExtractOp::create(b, loc, input->get(), indices));
+    mapping.map(body.getArgument(n), v);
+  }
+  for (Operation &op : body.without_terminator()) {
+    if (&op == except)
+      continue;
+    for (Value operand : op.getOperands())
+      if (!mapping.contains(operand))
+        mapping.map(
+            operand,
+            vector::BroadcastOp::create(
+                b, loc, VectorType::get({width}, operand.getType()), operand));
+    Operation *vectorOp = b.clone(op, mapping);
+    vectorOp->getResult(0).setType(
+        VectorType::get({width}, op.getResult(0).getType()));
+  }
+  Value value = mapping.lookupOrDefault(result);
+  if (!isa<VectorType>(value.getType())) // a captured value
+    value = vector::BroadcastOp::create(b, loc, vectorType, value);
+  return value;
 }
 
 /// Rewrites one generic into the loops described at the top of this file.
@@ -178,54 +249,22 @@ void vectorize(linalg::GenericOp generic, ArrayRef<Access> access,
     auto loop = scf::ForOp::create(
         b, loc, zero, inner, step, ValueRange{row},
         [&](OpBuilder &nb, Location, Value j, ValueRange carried) {
-          IRMapping mapping;
+          // An input that is also the output (convert-elementwise-to-
+          // linalg's choice of initial value) is read from the row being
+          // written, before the write: read from the whole tensor, it would
+          // conflict with the other iterations' writes and bufferization
+          // would copy it.
+          auto rowOf = [&](OpOperand *input) -> Value {
+            if (input->get() != out)
+              return {};
+            return vector::TransferReadOp::create(
+                nb, loc, vectorType, carried[0], ValueRange{j}, padding,
+                ArrayRef<bool>{inBounds});
+          };
           Block &body = generic.getRegion().front();
-          for (auto [n, input] :
-               llvm::enumerate(generic.getDpsInputOperands())) {
-            AffineMap map = generic.getMatchingIndexingMap(input);
-            SmallVector<Value> indices;
-            for (AffineExpr e : map.getResults()) {
-              unsigned d = cast<AffineDimExpr>(e).getPosition();
-              indices.push_back(d == rank - 1 ? j : outer[d]);
-            }
-            Value v;
-            if (access[n] == Access::Row && input->get() == out)
-              // An input that is also the output (convert-elementwise-to-
-              // linalg's choice of initial value) is read from the row
-              // being written, before the write: read from the whole
-              // tensor, it would conflict with the other iterations'
-              // writes and bufferization would copy it.
-              v = vector::TransferReadOp::create(
-                  nb, loc, vectorType, carried[0], ValueRange{j}, padding,
-                  ArrayRef<bool>{inBounds});
-            else if (access[n] == Access::Row)
-              v = vector::TransferReadOp::create(
-                  nb, loc, vectorType, input->get(), indices, padding,
-                  ArrayRef<bool>{inBounds});
-            else
-              v = vector::BroadcastOp::create(
-                  nb, loc, vectorType,
-                  tensor::ExtractOp::create(nb, loc, input->get(), indices));
-            mapping.map(body.getArgument(n), v);
-          }
-          // The body on vectors: each op cloned with its vector operands
-          // (scalars from outside broadcast) and result type.
-          for (Operation &op : body.without_terminator()) {
-            for (Value operand : op.getOperands())
-              if (!mapping.contains(operand))
-                mapping.map(operand,
-                            vector::BroadcastOp::create(
-                                nb, loc,
-                                VectorType::get({width}, operand.getType()),
-                                operand));
-            Operation *vectorOp = nb.clone(op, mapping);
-            vectorOp->getResult(0).setType(
-                VectorType::get({width}, op.getResult(0).getType()));
-          }
-          Value result = mapping.lookupOrDefault(
-              body.getTerminator()->getOperand(0));
-          if (!isa<VectorType>(result.getType())) // yield of a captured value
-            result = vector::BroadcastOp::create(nb, loc, vectorType, result);
+          Value result = bodyOnVectors(
+              nb, loc, generic, access, outer, j, width, inBounds,
+              body.getTerminator()->getOperand(0), nullptr, rowOf);
           Value written = vector::TransferWriteOp::create(
                               nb, loc, result, carried[0], ValueRange{j},
                               ArrayRef<bool>{inBounds})
@@ -300,37 +339,9 @@ Value rowSum(linalg::GenericOp generic, SmallVectorImpl<Access> &access) {
       (sum.getLhs() != outArg && sum.getRhs() != outArg))
     return {};
   Value term = sum.getLhs() == outArg ? sum.getRhs() : sum.getLhs();
-  if (term == outArg || !term.getType().isF32())
-    return {};
-  for (Operation &op : body.without_terminator()) {
-    if (&op == sum.getOperation())
-      continue;
-    if (!OpTrait::hasElementwiseMappableTraits(&op) || op.getNumRegions() ||
-        op.getNumResults() != 1 ||
-        !isa<arith::ArithDialect, math::MathDialect>(op.getDialect()))
-      return {};
-    for (Type t : op.getResultTypes())
-      if (!t.isF32() && !t.isInteger(1))
-        return {};
-  }
-  for (OpOperand *input : generic.getDpsInputOperands()) {
-    auto type = dyn_cast<RankedTensorType>(input->get().getType());
-    if (!type || !type.getElementType().isF32())
-      return {};
-    AffineMap map = generic.getMatchingIndexingMap(input);
-    if (!map.isProjectedPermutation() || map.getNumSymbols())
-      return {};
-    int64_t previous = -1;
-    for (AffineExpr e : map.getResults()) {
-      int64_t d = cast<AffineDimExpr>(e).getPosition();
-      if (d <= previous)
-        return {};
-      previous = d;
-    }
-    access.push_back(previous == int64_t(rank) - 1 ? Access::Row
-                                                   : Access::Scalar);
-  }
-  if (!llvm::is_contained(access, Access::Row))
+  if (term == outArg || !term.getType().isF32() ||
+      !hasElementwiseBody(body, sum) || !readsRowsOrScalars(generic, access) ||
+      !llvm::is_contained(access, Access::Row))
     return {};
   return term;
 }
@@ -373,51 +384,14 @@ void vectorizeRowSum(linalg::GenericOp generic, Value term,
         Value zero = arith::ConstantIndexOp::create(b, loc, 0);
         Value step = arith::ConstantIndexOp::create(b, loc, width);
         Value length = getValueOrCreateConstantIndexOp(b, loc, rowSize);
-        Value padding =
-            arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
         Value zeros = arith::ConstantOp::create(
             b, loc, DenseElementsAttr::get(vectorType, 0.0f));
         auto loop = scf::ForOp::create(
             b, loc, zero, length, step, ValueRange{zeros},
             [&](OpBuilder &nb, Location, Value j, ValueRange carried) {
-              IRMapping mapping;
-              for (auto [n, input] :
-                   llvm::enumerate(generic.getDpsInputOperands())) {
-                AffineMap map = generic.getMatchingIndexingMap(input);
-                SmallVector<Value> indices;
-                for (AffineExpr e : map.getResults()) {
-                  unsigned d = cast<AffineDimExpr>(e).getPosition();
-                  indices.push_back(d == rank - 1 ? j : outer[d]);
-                }
-                Value v;
-                if (access[n] == Access::Row)
-                  v = vector::TransferReadOp::create(
-                      nb, loc, vectorType, input->get(), indices, padding,
-                      ArrayRef<bool>{inBounds});
-                else
-                  v = vector::BroadcastOp::create(
-                      nb, loc, vectorType,
-                      tensor::ExtractOp::create(nb, loc, input->get(),
-                                                indices));
-                mapping.map(body.getArgument(n), v);
-              }
-              for (Operation &op : body.without_terminator()) {
-                if (op.getResult(0) == body.getTerminator()->getOperand(0))
-                  continue; // the sum into the output, below
-                for (Value operand : op.getOperands())
-                  if (!mapping.contains(operand))
-                    mapping.map(operand,
-                                vector::BroadcastOp::create(
-                                    nb, loc,
-                                    VectorType::get({width}, operand.getType()),
-                                    operand));
-                Operation *vectorOp = nb.clone(op, mapping);
-                vectorOp->getResult(0).setType(
-                    VectorType::get({width}, op.getResult(0).getType()));
-              }
-              Value value = mapping.lookupOrDefault(term);
-              if (!isa<VectorType>(value.getType()))
-                value = vector::BroadcastOp::create(nb, loc, vectorType, value);
+              Value value = bodyOnVectors(
+                  nb, loc, generic, access, outer, j, width, inBounds, term,
+                  body.getTerminator()->getOperand(0).getDefiningOp());
               if (!inBounds) {
                 // Lanes past the row's end add nothing.
                 Value left = arith::SubIOp::create(nb, loc, length, j);
