@@ -341,6 +341,36 @@ private:
   Value keyVectorStep(Scalars &s, Value dS, MutableArrayRef<Value> o,
                       Value states, Value i, Value b, Value t, Value h,
                       Value hl, Value g);
+  /// Where the decay's cotangent of head `hl` (of the forall's slice) at
+  /// time t and key kk is accumulated: [0, hl], [0, hl, kk], [0, t, hl] or
+  /// [0, t, hl, kk] by the decay's rank.
+  SmallVector<Value> dLogIndex(Value zero, Value t, Value hl, Value kk) const {
+    switch (decayRank) {
+    case 1:
+      return {zero, hl};
+    case 2:
+      return {zero, hl, kk};
+    case 3:
+      return {zero, t, hl};
+    default:
+      return {zero, t, hl, kk};
+    }
+  }
+  /// The key-vector form's reads of `keys.width` keys from kb at time t:
+  /// the key, its decay factor a = exp(δ g) and δ k (δ = `delta` or 1).
+  struct KeyChunk {
+    Value k, raw, a, kv;
+  };
+  KeyChunk keyChunk(Scalars &s, Rows keys, Value b, Value t, Value h, Value g,
+                    Value kb, Value delta) {
+    KeyChunk c;
+    c.raw = rawDecay(s, keys, b, t, h, kb);
+    c.k = keys.at(op.getK(), {b, t, g, kb});
+    Value gk = delta ? s.mul(c.raw, keys.splat(delta)) : c.raw;
+    c.kv = delta ? s.mul(c.k, keys.splat(delta)) : c.k;
+    c.a = s.exp(gk);
+    return c;
+  }
   /// The key axis of the linear form, keysPerGroup keys at a time.
   Rows keyLanes(Scalars &s) { return Rows{s, keysPerGroup}; }
   /// The raw log-decays of head h at time t for the `keys.width` keys from
@@ -438,18 +468,9 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, ValueRange from,
   if (keyWidth) {
     // S[v, :] = a ⊙ S[v, :] + v_t[v] kv, rows along the keys.
     Rows kr{s, keyWidth};
-    SmallVector<Value> a, kv;
-    for (int64_t c = 0; c < key / keyWidth; ++c) {
-      Value kb = s.idx(c * keyWidth);
-      Value gk = rawDecay(s, kr, b, t, h, kb);
-      Value k = kr.at(op.getK(), {b, t, g, kb});
-      if (delta) {
-        gk = s.mul(gk, kr.splat(delta));
-        k = s.mul(k, kr.splat(delta));
-      }
-      a.push_back(s.exp(gk));
-      kv.push_back(k);
-    }
+    SmallVector<KeyChunk> chunks;
+    for (int64_t c = 0; c < key / keyWidth; ++c)
+      chunks.push_back(keyChunk(s, kr, b, t, h, g, s.idx(c * keyWidth), delta));
     return s.loop(zero, s.idx(value), S,
                   [&](Value j, ValueRange args) -> SmallVector<Value> {
                     Value vj = kr.splat(s.at(op.getV(), {b, t, h, j}));
@@ -457,8 +478,9 @@ Value RecurrenceGradLowering::forwardStep(Scalars &s, Value S, ValueRange from,
                     for (int64_t c = 0; c < key / keyWidth; ++c) {
                       Value kb = s.idx(c * keyWidth);
                       Value old = kr.at(St, in(from, j, kb));
-                      St = kr.put(s.fma(a[c], old, s.mul(kv[c], vj)), St,
-                                  in(to, j, kb));
+                      St = kr.put(
+                          s.fma(chunks[c].a, old, s.mul(chunks[c].kv, vj)), St,
+                          in(to, j, kb));
                     }
                     return {St};
                   })[0];
@@ -509,10 +531,11 @@ Value RecurrenceGradLowering::keyVectorStep(Scalars &s, Value dS,
     Value kb = s.idx(c * keyWidth);
     q.push_back(op.getQ() ? kr.at(op.getQ(), {b, t, g, kb})
                           : kr.splat(s.f(1.0)));
-    k.push_back(kr.at(op.getK(), {b, t, g, kb}));
-    kv.push_back(scaled(k.back()));
-    raw.push_back(rawDecay(s, kr, b, t, h, kb));
-    a.push_back(s.exp(scaled(raw.back())));
+    KeyChunk keys = keyChunk(s, kr, b, t, h, g, kb, delta);
+    k.push_back(keys.k);
+    kv.push_back(keys.kv);
+    raw.push_back(keys.raw);
+    a.push_back(keys.a);
     if (bonus)
       bonusU.push_back(kr.at(bonus, {h, kb}));
   }
@@ -606,15 +629,11 @@ Value RecurrenceGradLowering::keyVectorStep(Scalars &s, Value dS,
     Value dg = scaled(dga);
     if (decayRank == 1 || decayRank == 3)
       headDecay = s.add(headDecay, kr.total(dg));
-    else if (decayRank == 2)
-      o[DLog] = kr.acc(dg, o[DLog], {zero, hl, kb});
     else
-      o[DLog] = kr.acc(dg, o[DLog], {zero, t, hl, kb});
+      o[DLog] = kr.acc(dg, o[DLog], dLogIndex(zero, t, hl, kb));
   }
-  if (decayRank == 1)
-    o[DLog] = s.acc(headDecay, o[DLog], {zero, hl});
-  else if (decayRank == 3)
-    o[DLog] = s.acc(headDecay, o[DLog], {zero, t, hl});
+  if (decayRank == 1 || decayRank == 3)
+    o[DLog] = s.acc(headDecay, o[DLog], dLogIndex(zero, t, hl, Value()));
   o[DDelta] = s.acc(dDelta, o[DDelta], {zero, t, hl});
   return r[0];
 }
@@ -745,19 +764,7 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
         Value vIdx = s.idx(value);
         // dLog at (t, h, kk) gets x.
         auto dLogAcc = [&](Value x, Value kk) {
-          switch (decayRank) {
-          case 1:
-            o[DLog] = s.acc(x, o[DLog], {zero, hl});
-            break;
-          case 2:
-            o[DLog] = s.acc(x, o[DLog], {zero, hl, kk});
-            break;
-          case 3:
-            o[DLog] = s.acc(x, o[DLog], {zero, t, hl});
-            break;
-          default:
-            o[DLog] = s.acc(x, o[DLog], {zero, t, hl, kk});
-          }
+          o[DLog] = s.acc(x, o[DLog], dLogIndex(zero, t, hl, kk));
         };
         if (skip)
           o[DV] = rows.loop(zero, vIdx, o[DV],
@@ -1009,12 +1016,7 @@ void RecurrenceGradLowering::buildGroupBody(Scalars &s, Value b, Value g,
               if (decayRank == 1 || decayRank == 3) {
                 res.push_back(s.add(r[5], keys.total(dg)));
               } else {
-                Value dl = r[3];
-                if (decayRank == 2)
-                  dl = keys.acc(dg, dl, {zero, hl, kb});
-                else
-                  dl = keys.acc(dg, dl, {zero, t, hl, kb});
-                res[3] = dl;
+                res[3] = keys.acc(dg, r[3], dLogIndex(zero, t, hl, kb));
               }
               return res;
             },

@@ -648,17 +648,9 @@ struct VectorizeElementwisePass
     getOperation()->walk([&](linalg::GenericOp generic) {
       SmallVector<Access> access;
       Value term = rowSum(generic, access);
-      if (!term)
+      int64_t row = generic.getStaticLoopRanges().back();
+      if (!term || (!ShapedType::isDynamic(row) && 2 * row < width))
         return;
-      for (auto [n, input] : llvm::enumerate(generic.getDpsInputOperands())) {
-        if (access[n] != Access::Row)
-          continue;
-        auto type = cast<RankedTensorType>(input->get().getType());
-        int64_t row = type.getDimSize(type.getRank() - 1);
-        if (!ShapedType::isDynamic(row) && 2 * row < width)
-          return;
-        break;
-      }
       sums.push_back({generic, term, std::move(access)});
     });
     IRRewriter rewriter(&getContext());
