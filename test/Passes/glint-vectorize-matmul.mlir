@@ -179,3 +179,49 @@ func.func @layers(%x: tensor<?x64xf32>, %w0: tensor<64x64xf32>, %w1: tensor<64x6
   %y3 = linalg.matmul indexing_maps = [#a, #w, #c] ins(%y1, %w2 : tensor<?x64xf32>, tensor<32x64xf32>) outs(%c : tensor<?x32xf32>) -> tensor<?x32xf32>
   return %y2, %y3 : tensor<?x32xf32>, tensor<?x32xf32>
 }
+
+// -----
+
+// Tests that a grouped product (a generic over (m, g, o, i), as
+// convert-glint-to-linalg writes a linear with a [G, I, O] weight) becomes a
+// loop over the groups whose products are lowered in place, outlined or not:
+// each reads its slice of x and of the weight and writes its slice of the
+// output where they lie (a kernel call would copy both slices), the zero
+// fill of the whole output is gone (every group overwrites its slice), and
+// the loop starts from an empty tensor.
+// CHECK-LABEL: func @grouped
+// OUTLINE-LABEL: func @grouped
+// OUTLINE-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x4x8xf32>, %[[W:[a-z0-9_]+]]: tensor<4x8x16xf32>)
+// OUTLINE-NOT: call
+// OUTLINE-NOT: linalg.fill
+// OUTLINE: %[[EMPTY:.+]] = tensor.empty(%{{.+}}) : tensor<?x4x16xf32>
+// OUTLINE: scf.for %[[G:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[Y:.+]] = %[[EMPTY]]) -> (tensor<?x4x16xf32>)
+// OUTLINE-DAG: %[[XS:.+]] = tensor.extract_slice %[[X]][0, %[[G]], 0] [%{{.+}}, 1, 8] [1, 1, 1] : tensor<?x4x8xf32> to tensor<?x8xf32>
+// OUTLINE-DAG: %[[WS:.+]] = tensor.extract_slice %[[W]][%[[G]], 0, 0] [1, 8, 16] [1, 1, 1] : tensor<4x8x16xf32> to tensor<8x16xf32>
+// OUTLINE-DAG: %[[YS:.+]] = tensor.extract_slice %[[Y]][0, %[[G]], 0] [%{{.+}}, 1, 16] [1, 1, 1] : tensor<?x4x16xf32> to tensor<?x16xf32>
+// OUTLINE: scf.if
+// OUTLINE:   scf.forall {{.+}} shared_outs(%{{.+}} = %[[YS]])
+// OUTLINE:     tensor.extract %[[XS]]
+// OUTLINE: } else {
+// OUTLINE:   scf.forall {{.+}} shared_outs(%{{.+}} = %[[YS]])
+// OUTLINE: tensor.insert_slice %{{.+}} into %[[Y]][0, %[[G]], 0] [%{{.+}}, 1, 16] [1, 1, 1] : tensor<?x16xf32> into tensor<?x4x16xf32>
+// OUTLINE-NOT: func private @__glint_linear
+#gx = affine_map<(m, g, o, i) -> (m, g, i)>
+#gw = affine_map<(m, g, o, i) -> (g, i, o)>
+#gy = affine_map<(m, g, o, i) -> (m, g, o)>
+func.func @grouped(%x: tensor<?x4x8xf32>, %w: tensor<4x8x16xf32>) -> tensor<?x4x16xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %m = tensor.dim %x, %c0 : tensor<?x4x8xf32>
+  %e = tensor.empty(%m) : tensor<?x64xf32>
+  %filled = linalg.fill ins(%zero : f32) outs(%e : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %init = tensor.expand_shape %filled [[0], [1, 2]] output_shape [%m, 4, 16] : tensor<?x64xf32> into tensor<?x4x16xf32>
+  %y = linalg.generic {indexing_maps = [#gx, #gw, #gy], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<?x4x8xf32>, tensor<4x8x16xf32>) outs(%init : tensor<?x4x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<?x4x16xf32>
+  return %y : tensor<?x4x16xf32>
+}
