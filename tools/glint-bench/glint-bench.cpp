@@ -43,10 +43,10 @@
 // always single-threaded.
 //
 // --gradient turns the whole-model cases (`model`, one per --model
-// directory, and `mamba-130m`) into gradient cases: the model is compiled
-// with its gradient entry (glint-compile --grad), which is first checked
-// against the reference evaluator running glint-differentiate's gradient
-// function in double at --gradient-check-length (every result to 1e-4,
+// directory, `mamba-130m` and `rwkv6-12x768`) into gradient cases: the model is
+// compiled with its gradient entry (glint-compile --grad), which is first
+// checked against the reference evaluator running glint-differentiate's
+// gradient function in double at --gradient-check-length (every result to 1e-4,
 // relative 2-norm), then at each length checked again (its logits must be
 // the forward's, every cotangent finite) and timed against the forward in
 // interleaved rounds, so that each round's ratio grad/forward comes from one
@@ -146,7 +146,8 @@ static cl::list<std::string>
                        "retnet, retnet-h1, retnet-h1-v32, retnet-k32, rwkv6, "
                        "gla, conv1d, softplus, matmul-{in_proj,x_proj,"
                        "dt_proj,out_proj,lm_head}, model, mamba-130m, "
-                       "attn-map-mamba1, attn-attribution-mamba1 "
+                       "rwkv6-12x768, attn-map-mamba1, "
+                       "attn-attribution-mamba1 "
                        "(default: all)"),
               cl::CommaSeparated);
 static cl::list<int64_t>
@@ -192,6 +193,10 @@ static cl::opt<std::string> mamba130mDir(
     cl::desc("Where the mamba-130m case keeps its random checkpoint: written "
              "there if it has none yet, reused otherwise (default: a "
              "temporary directory, removed at the end)"));
+static cl::opt<std::string> rwkv6SmallDir(
+    "rwkv6-12x768-dir", cl::cat(category),
+    cl::desc("Where the rwkv6-12x768 case keeps its random checkpoint "
+             "(as --mamba-130m-dir)"));
 static cl::list<std::string>
     modelDirs("model", cl::cat(category),
               cl::desc("Checkpoint directories of the `model` case, one line "
@@ -199,13 +204,15 @@ static cl::list<std::string>
               cl::CommaSeparated);
 static cl::opt<bool> gradientMode(
     "gradient", cl::cat(category),
-    cl::desc("Whole-model cases (model, mamba-130m): compile the gradient "
+    cl::desc("Whole-model cases (model, mamba-130m, rwkv6-12x768): compile "
+             "the gradient "
              "entry too (glint-compile --grad), check it against the "
              "reference evaluator at --gradient-check-length, and time it "
              "against the forward in the same run"));
 static cl::opt<bool> decodeMode(
     "decode", cl::cat(category),
-    cl::desc("Whole-model cases (model, mamba-130m): time generation instead "
+    cl::desc("Whole-model cases (model, mamba-130m, rwkv6-12x768): time "
+             "generation instead "
              "of the forward: after a prompt of L random tokens (--L, "
              "default 64 here), --decode-tokens greedy one-token steps of "
              "the step entry; ms/token and the weight bytes streamed per "
@@ -455,7 +462,8 @@ struct Case {
 /// The cases that compile a whole model from a checkpoint (--decode,
 /// --gradient and --weight-dtype apply to them only).
 bool isWholeModel(const Case &c) {
-  return c.name == "model" || c.name == "mamba-130m";
+  return c.name == "model" || c.name == "mamba-130m" ||
+         c.name == "rwkv6-12x768";
 }
 
 /// `func.func @forward` of one op over function inputs of `shapes`.
@@ -783,6 +791,30 @@ Case mamba130mCase() {
   return c;
 }
 
+/// Writes `dir`/model.safetensors: one f32 tensor per (name, shape) of
+/// `shapes`, its values set by `fill(name, shape, values)`.
+llvm::Error writeRandomWeights(
+    llvm::StringRef dir,
+    llvm::ArrayRef<std::pair<std::string, std::vector<int64_t>>> shapes,
+    llvm::function_ref<void(llvm::StringRef, llvm::ArrayRef<int64_t>,
+                            std::vector<float> &)>
+        fill) {
+  std::vector<std::vector<float>> data(shapes.size());
+  for (auto [i, entry] : llvm::enumerate(shapes)) {
+    const auto &[name, shape] = entry;
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    data[i].resize(n);
+    fill(name, shape, data[i]);
+  }
+  std::vector<rt::F32Tensor> tensors;
+  for (auto [i, entry] : llvm::enumerate(shapes))
+    tensors.push_back({entry.first, entry.second, data[i]});
+  return rt::writeSafetensors(dir.str() + "/model.safetensors", tensors,
+                              {{"format", "pt"}});
+}
+
 /// Writes the mamba-130m case's checkpoint (config.json and
 /// model.safetensors) into `dir`. Weights follow the reference
 /// implementation's initialisation closely enough to keep activations in
@@ -830,44 +862,140 @@ llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
     add(p + "mixer.out_proj.weight", {hidden, inner});
   }
   add("backbone.norm_f.weight", {hidden});
-  std::vector<std::vector<float>> data(shapes.size());
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  for (auto [i, entry] : llvm::enumerate(shapes)) {
-    const auto &[name, shape] = entry;
-    int64_t n = 1;
-    for (int64_t d : shape)
-      n *= d;
-    std::vector<float> &v = data[i];
-    v.resize(n);
-    llvm::StringRef key(name);
-    if (key.ends_with("norm.weight") || key.ends_with("norm_f.weight") ||
-        key.ends_with(".D")) {
-      std::fill(v.begin(), v.end(), 1.0f);
-    } else if (key.ends_with("A_log")) {
-      for (int64_t j = 0; j < n; ++j)
-        v[j] = std::log(float(j % state + 1));
-    } else if (key.ends_with("dt_proj.bias")) {
-      // softplus⁻¹ of Δ log-uniform in [1e-3, 0.1].
-      std::uniform_real_distribution<float> logDt(std::log(1e-3f),
-                                                  std::log(0.1f));
-      for (float &x : v) {
-        float dt = std::exp(logDt(rng));
-        x = dt + std::log(-std::expm1(-dt));
-      }
-    } else {
-      // Uniform with variance 1 / fan-in (the embedding: 0.02-ish).
-      float scale = key.ends_with("embeddings.weight")
-                        ? 0.035f
-                        : std::sqrt(3.0f / float(shape.back()));
-      for (float &x : v)
-        x = scale * unit(rng);
+  return writeRandomWeights(
+      dir, shapes,
+      [&](llvm::StringRef key, llvm::ArrayRef<int64_t> shape,
+          std::vector<float> &v) {
+        if (key.ends_with("norm.weight") || key.ends_with("norm_f.weight") ||
+            key.ends_with(".D")) {
+          std::fill(v.begin(), v.end(), 1.0f);
+        } else if (key.ends_with("A_log")) {
+          for (size_t j = 0; j < v.size(); ++j)
+            v[j] = std::log(float(j % state + 1));
+        } else if (key.ends_with("dt_proj.bias")) {
+          // softplus⁻¹ of Δ log-uniform in [1e-3, 0.1].
+          std::uniform_real_distribution<float> logDt(std::log(1e-3f),
+                                                      std::log(0.1f));
+          for (float &x : v) {
+            float dt = std::exp(logDt(rng));
+            x = dt + std::log(-std::expm1(-dt));
+          }
+        } else {
+          // Uniform with variance 1 / fan-in (the embedding: 0.02-ish).
+          float scale = key.ends_with("embeddings.weight")
+                            ? 0.035f
+                            : std::sqrt(3.0f / float(shape.back()));
+          for (float &x : v)
+            x = scale * unit(rng);
+        }
+      });
+}
+
+/// A whole RWKV-6 model of 12 layers × 768 (head size 64, 12 heads, dim_ffn
+/// 2688 = 3.5 × 768, token-shift LoRA 32, decay LoRA 64, vocabulary 65536:
+/// the shape of RWKV's 0.1B-class models) with random weights, written as a
+/// checkpoint by `prepare` (0.8 GB of float32).
+Case rwkv6SmallCase() {
+  Case c;
+  c.name = "rwkv6-12x768";
+  c.description = "whole-model forward of a 12-layer, 768-wide RWKV-6 with "
+                  "random weights (no naive loop: ratio_vs_naive is null; "
+                  "correct = finite logits)";
+  c.unit = "tokens";
+  return c;
+}
+
+/// Writes the rwkv6-12x768 case's checkpoint into `dir`, initialised after
+/// the reference implementation's scheme closely enough to keep activations
+/// in range: the token-shift mixes in [0, 1), decay speeds from -6 to -1
+/// across the channels (ratio-shaped), bonus in [0, 1), the LoRAs small,
+/// norms at one and zero, linear weights uniform with the fan-in's scale.
+llvm::Error writeRwkv6Small(llvm::StringRef dir, std::mt19937 &rng) {
+  const int64_t layers = 12, embd = 768, ffn = 2688, headSize = 64,
+                heads = embd / headSize, mixRank = 32, decayRank = 64,
+                vocab = 65536;
+  json::Object config{{"architecture", "RWKV_x060"},
+                      {"model_type", "rwkv6"},
+                      {"n_layer", layers},
+                      {"n_embd", embd},
+                      {"dim_att", embd},
+                      {"dim_ffn", ffn},
+                      {"head_size_a", headSize},
+                      {"n_head", heads},
+                      {"head_size_divisor", 8},
+                      {"D_MIX_LORA", mixRank},
+                      {"D_DECAY_LORA", decayRank},
+                      {"vocab_size", vocab},
+                      {"layer_norm_eps", 1e-5},
+                      {"ln_x_eps", 64e-5},
+                      {"tie_word_embeddings", false}};
+  if (llvm::Error e = rt::writeFileAtomically(
+          dir.str() + "/config.json", [&](llvm::raw_ostream &os) {
+            os << json::Value(std::move(config)) << "\n";
+          }))
+    return e;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  auto add = [&](std::string name, std::vector<int64_t> shape) {
+    shapes.push_back({std::move(name), std::move(shape)});
+  };
+  add("emb.weight", {vocab, embd});
+  for (int64_t l = 0; l < layers; ++l) {
+    std::string p = "blocks." + std::to_string(l) + ".";
+    if (l == 0) {
+      add(p + "ln0.weight", {embd});
+      add(p + "ln0.bias", {embd});
     }
+    for (const char *norm : {"ln1", "ln2", "att.ln_x"}) {
+      add(p + norm + ".weight", {embd});
+      add(p + norm + ".bias", {embd});
+    }
+    for (const char *mix : {"x", "w", "k", "v", "r", "g"})
+      add(p + "att.time_maa_" + mix, {1, 1, embd});
+    add(p + "att.time_maa_w1", {embd, 5 * mixRank});
+    add(p + "att.time_maa_w2", {5, mixRank, embd});
+    add(p + "att.time_decay", {1, 1, embd});
+    add(p + "att.time_decay_w1", {embd, decayRank});
+    add(p + "att.time_decay_w2", {decayRank, embd});
+    add(p + "att.time_faaaa", {heads, headSize});
+    for (const char *proj : {"receptance", "key", "value", "gate", "output"})
+      add(p + "att." + proj + ".weight", {embd, embd});
+    add(p + "ffn.time_maa_k", {1, 1, embd});
+    add(p + "ffn.time_maa_r", {1, 1, embd});
+    add(p + "ffn.key.weight", {ffn, embd});
+    add(p + "ffn.receptance.weight", {embd, embd});
+    add(p + "ffn.value.weight", {embd, ffn});
   }
-  std::vector<rt::F32Tensor> tensors;
-  for (auto [i, entry] : llvm::enumerate(shapes))
-    tensors.push_back({entry.first, entry.second, data[i]});
-  return rt::writeSafetensors(dir.str() + "/model.safetensors", tensors,
-                              {{"format", "pt"}});
+  add("ln_out.weight", {embd});
+  add("ln_out.bias", {embd});
+  add("head.weight", {vocab, embd});
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f), fraction(0, 1);
+  return writeRandomWeights(
+      dir, shapes,
+      [&](llvm::StringRef key, llvm::ArrayRef<int64_t> shape,
+          std::vector<float> &v) {
+        if (key.ends_with(".weight") && shape.size() == 1) {
+          std::fill(v.begin(), v.end(), 1.0f); // norms' gains
+        } else if (key.ends_with(".bias")) {
+          std::fill(v.begin(), v.end(), 0.0f);
+        } else if (key.ends_with("_w1") || key.ends_with("_w2")) {
+          for (float &x : v)
+            x = 0.01f * unit(rng); // the LoRAs' factors
+        } else if (key.contains("time_maa_") || key.contains("time_faaaa")) {
+          for (float &x : v)
+            x = fraction(rng);
+        } else if (key.ends_with("time_decay")) {
+          for (size_t j = 0; j < v.size(); ++j)
+            v[j] = -6.0f + 5.0f * std::pow(float(j) / float(v.size() - 1),
+                                           0.7f + 1.3f * fraction(rng));
+        } else {
+          float scale = key == "emb.weight"
+                            ? 0.035f
+                            : std::sqrt(3.0f / float(shape.back()));
+          for (float &x : v)
+            x = scale * unit(rng);
+        }
+      });
 }
 
 //===----------------------------------------------------------------------===//
@@ -1215,7 +1343,8 @@ struct CompiledForm {
 
 /// The module of case `c` and, for the whole-model cases, the checkpoint of
 /// its weights: the case's IR, or the import of the model's checkpoint
-/// (mamba-130m's written first, into --mamba-130m-dir or a temporary
+/// (mamba-130m's or rwkv6-12x768's written first, into --mamba-130m-dir /
+/// --rwkv6-12x768-dir or a temporary
 /// directory left in `generatedDir` for the caller to remove), whose
 /// config.json sizes are added to c.sizes. Null after an error is reported.
 OwningOpRef<ModuleOp>
@@ -1224,27 +1353,37 @@ loadCaseModule(MLIRContext &context, Case &c, bool wholeModel,
                std::unique_ptr<rt::Checkpoint> &checkpoint) {
   OwningOpRef<ModuleOp> module;
   std::string checkpointDir = c.dir;
+  // The cases of random checkpoints: their directory option and writer.
+  std::string keptDir;
+  llvm::Error (*write)(llvm::StringRef, std::mt19937 &) = nullptr;
   if (c.name == "mamba-130m") {
-    if (!mamba130mDir.empty()) {
-      checkpointDir = mamba130mDir;
+    keptDir = mamba130mDir;
+    write = writeMamba130m;
+  } else if (c.name == "rwkv6-12x768") {
+    keptDir = rwkv6SmallDir;
+    write = writeRwkv6Small;
+  }
+  if (write) {
+    if (!keptDir.empty()) {
+      checkpointDir = keptDir;
       if (std::error_code ec =
               llvm::sys::fs::create_directories(checkpointDir)) {
-        error("mamba-130m: cannot create '" + checkpointDir +
+        error(c.name + ": cannot create '" + checkpointDir +
               "': " + ec.message());
         return nullptr;
       }
     } else {
       if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(
-              "glint-bench-mamba-130m", generatedDir)) {
-        error("mamba-130m: cannot create a temporary directory: " +
-              ec.message());
+              "glint-bench-" + c.name, generatedDir)) {
+        error(c.name +
+              ": cannot create a temporary directory: " + ec.message());
         return nullptr;
       }
       checkpointDir = generatedDir.str().str();
     }
     if (!llvm::sys::fs::exists(checkpointDir + "/model.safetensors"))
-      if (llvm::Error e = writeMamba130m(checkpointDir, rng)) {
-        error("mamba-130m: " + llvm::toString(std::move(e)));
+      if (llvm::Error e = write(checkpointDir, rng)) {
+        error(c.name + ": " + llvm::toString(std::move(e)));
         return nullptr;
       }
   }
@@ -1271,7 +1410,11 @@ loadCaseModule(MLIRContext &context, Case &c, bool wholeModel,
                {std::pair{"layers", "num_hidden_layers"},
                 std::pair{"d_model", "hidden_size"},
                 std::pair{"d_inner", "intermediate_size"},
-                std::pair{"N", "state_size"}, std::pair{"vocab", "vocab_size"}})
+                std::pair{"N", "state_size"}, std::pair{"vocab", "vocab_size"},
+                // RWKV's names.
+                std::pair{"layers", "n_layer"}, std::pair{"d_model", "n_embd"},
+                std::pair{"d_ffn", "dim_ffn"},
+                std::pair{"head_size", "head_size_a"}})
             if (std::optional<int64_t> v = o->getInteger(field))
               c.sizes.push_back({key, *v});
       } else {
@@ -2336,7 +2479,7 @@ int main(int argc, char **argv) {
       retnetCase("retnet-k32", 16, 32, 64), gatedCase(true), gatedCase(false),
       conv1dCase(), softplusCase(), matmulCase("in_proj"), matmulCase("x_proj"),
       matmulCase("dt_proj"), matmulCase("out_proj"), matmulCase("lm_head"),
-      mamba130mCase(), attnMapMamba1Case(),
+      mamba130mCase(), rwkv6SmallCase(), attnMapMamba1Case(),
       attnMapMamba1Case(/*attribution=*/true)};
   // One `model` case per --model directory, in the order of the cases'
   // list (before mamba-130m).
@@ -2386,7 +2529,7 @@ int main(int argc, char **argv) {
       if (!isWholeModel(*c)) {
         error(wholeModelOnly +
               " applies to the whole-model cases (model, "
-              "mamba-130m), not to '" +
+              "mamba-130m, rwkv6-12x768), not to '" +
               c->name + "'");
         return 1;
       }
