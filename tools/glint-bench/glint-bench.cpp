@@ -47,7 +47,9 @@
 // compiled with its gradient entry (glint-compile --grad), which is first
 // checked against the reference evaluator running glint-differentiate's
 // gradient function in double at --gradient-check-length (every result to 1e-4,
-// relative 2-norm), then at each length checked again (its logits must be
+// relative 2-norm; past that, within 10x of the evaluator's own change when
+// the weights are rounded at float32's precision, an ill-conditioned input
+// said on stderr), then at each length checked again (its logits must be
 // the forward's, every cotangent finite) and timed against the forward in
 // interleaved rounds, so that each round's ratio grad/forward comes from one
 // moment of a shared machine. The bytes each entry holds at once come from
@@ -1839,15 +1841,50 @@ bool allFinite(const rt::HostArray &a) {
                       [](float x) { return std::isfinite(x); });
 }
 
+/// What --gradient's check found.
+struct GradientCheck {
+  /// The largest relative error (2-norm) of the compiled results against
+  /// the evaluator's.
+  double error = 0;
+  /// Only when `error` exceeds the tolerance: the largest relative change
+  /// of the evaluator's own results (in double) when every weight is
+  /// multiplied by 1 + 2^-24 u, u uniform in [-1, 1] — the input's
+  /// conditioning at float32's rounding of the weights alone. A float32
+  /// computation cannot be expected to be much closer than that; a defect
+  /// is.
+  std::optional<double> sensitivity;
+};
+
+/// How far past the sensitivity the compiled error may be: float32 rounds
+/// every intermediate, not only the weights (3.0× and 4.2× on the worst
+/// rwkv6-12x768 input seen, two draws of the rounding).
+static constexpr double kSensitivityFactor = 10;
+
+/// The largest relative error (2-norm) over `results` against `expected`.
+double worstRelativeError(llvm::ArrayRef<reference::Array> results,
+                          llvm::ArrayRef<reference::Array> expected) {
+  double worst = 0;
+  for (auto [got, want] : llvm::zip(results, expected)) {
+    double num = 0, den = 0;
+    for (auto [a, b] : llvm::zip(got.data, want.data)) {
+      num += (a - b) * (a - b);
+      den += b * b;
+    }
+    worst = std::max(worst, std::sqrt(num) / std::max(std::sqrt(den), 1e-300));
+  }
+  return worst;
+}
+
 /// The check of --gradient: the compiled gradient entry and the reference
 /// evaluator's gradient function (glint-differentiate of `module`, the
 /// model before lowering, run in double) on the same random inputs and
 /// seed at length `L`; the largest relative error over the results
-/// (logits, each layer's cotangent, the input embeddings').
-llvm::Expected<double> checkGradient(ModuleOp module,
-                                     const rt::Checkpoint &checkpoint,
-                                     rt::CompiledModel &model, int64_t L,
-                                     std::mt19937 &rng) {
+/// (logits, each layer's cotangent, the input embeddings'), and past the
+/// tolerance the input's sensitivity to the weights' rounding.
+llvm::Expected<GradientCheck> checkGradient(ModuleOp module,
+                                            const rt::Checkpoint &checkpoint,
+                                            rt::CompiledModel &model, int64_t L,
+                                            std::mt19937 &rng) {
   OwningOpRef<ModuleOp> copy = module.clone();
   auto fn = copy->lookupSymbol<func::FuncOp>("forward");
   if (!fn || failed(differentiate(fn, "forward_grad")))
@@ -1867,10 +1904,30 @@ llvm::Expected<double> checkGradient(ModuleOp module,
     return llvm::createStringError(
         llvm::formatv("{0} compiled results, {1} from the evaluator",
                       outs->size(), expected->size()));
-  double worst = 0;
+  GradientCheck check;
   for (size_t r = 0; r < outs->size(); ++r)
-    worst = std::max(worst, relativeError2((*outs)[r], (*expected)[r]));
-  return worst;
+    check.error =
+        std::max(check.error, relativeError2((*outs)[r], (*expected)[r]));
+  if (check.error <= kTolerance)
+    return check;
+  reference::WeightProvider exact = reference::weightsFrom(checkpoint);
+  std::mt19937 noise(rng());
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  reference::ReferenceEvaluator rounded(
+      *copy,
+      [&](llvm::StringRef name,
+          llvm::ArrayRef<int64_t> shape) -> llvm::Expected<reference::Array> {
+        auto weight = exact(name, shape);
+        if (weight)
+          for (double &x : weight->data)
+            x *= 1 + 0x1p-24 * unit(noise);
+        return weight;
+      });
+  auto moved = rounded.run("forward_grad", args);
+  if (!moved)
+    return moved.takeError();
+  check.sensitivity = worstRelativeError(*moved, *expected);
+  return check;
 }
 
 /// --gradient for one whole-model case: compiles the model with its
@@ -1905,8 +1962,26 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
             ": gradient check: " + llvm::toString(checked.takeError()));
       return false;
     }
-    double referenceError = *checked;
-    if (referenceError > kTolerance) {
+    double referenceError = checked->error;
+    std::optional<double> sensitivity = checked->sensitivity;
+    // Past the tolerance, an error within reach of the input's own
+    // sensitivity is float32's, not the compiler's.
+    bool referenceOk =
+        referenceError <= kTolerance ||
+        (sensitivity && referenceError <= kSensitivityFactor * *sensitivity);
+    if (sensitivity)
+      llvm::errs() << llvm::formatv(
+          "glint-bench: {0} form={1}: the compiled gradient differs from the "
+          "reference evaluator's by {2:e} at L={3}, past {4:e}; the "
+          "evaluator's own gradient moves by {5:e} when the weights are "
+          "rounded at float32's precision (2^-24): {6}\n",
+          c.name, one->form, referenceError, gradientCheckLength.getValue(),
+          kTolerance, *sensitivity,
+          referenceOk
+              ? "an ill-conditioned input, accepted (within " +
+                    std::to_string(int(kSensitivityFactor)) + "x of that)"
+              : std::string("more than float32 explains"));
+    if (!referenceOk) {
       error(llvm::formatv("{0} form={1}: FAILED: the compiled gradient "
                           "differs from the reference evaluator's by {2:e} "
                           "(relative, 2-norm) at L={3}",
@@ -2034,8 +2109,10 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       }
       line["gradient_check_L"] = gradientCheckLength.getValue();
       line["gradient_rel_error_vs_reference"] = referenceError;
+      if (sensitivity)
+        line["gradient_reference_sensitivity"] = *sensitivity;
       line["logits_rel_error_vs_forward"] = logitsError;
-      line["correct"] = correct && referenceError <= kTolerance;
+      line["correct"] = correct && referenceOk;
       line["timed"] = "CompiledModel::run, CompiledModel::runGradient";
       line["compile_seconds"] = one->compileSeconds;
       tableRows.push_back(
@@ -2043,7 +2120,7 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
            sized ? std::to_string(L) : "-",
            llvm::formatv("{0:f3} ms", 1e3 * median(gs)).str(),
            llvm::formatv("{0:f2}x forward", median(ratios)).str(), "-",
-           correct && referenceError <= kTolerance});
+           correct && referenceOk});
       printJsonLine(std::move(line));
     }
   }
