@@ -152,6 +152,7 @@ public:
     auto weightType = cast<RankedTensorType>(weight.getType());
     depth = weightType.getDimSize(layout == Layout::KN ? 0 : 1);
     cols = weightType.getDimSize(layout == Layout::KN ? 1 : 0);
+    blk = fitted(blocking, cols);
     panelWidth = blk.tileVectors * blk.width;
     panels = ceilDiv(cols, panelWidth);
     packedDepth =
@@ -168,11 +169,21 @@ public:
                                     const Blocking &blocking) {
     int64_t k = weightType.getDimSize(layout == Layout::KN ? 0 : 1);
     int64_t n = weightType.getDimSize(layout == Layout::KN ? 1 : 0);
-    int64_t width = blocking.tileVectors * blocking.width;
+    Blocking own = fitted(blocking, n);
+    int64_t width = own.tileVectors * own.width;
     return RankedTensorType::get({ceilDiv(n, width), k, width},
                                  weightType.getElementType());
   }
 
+  /// `blocking` for a product of `cols` columns: tiles no wider than the
+  /// vectors the columns need. A panel of NR = 2 W columns for a product
+  /// of 8 or 16 (RWKV-6's LoRA products and their backward) multiplied
+  /// zeros in three or two of every four lanes.
+  static Blocking fitted(Blocking blocking, int64_t cols) {
+    blocking.tileVectors = std::clamp<int64_t>(ceilDiv(cols, blocking.width), 1,
+                                               blocking.tileVectors);
+    return blocking;
+  }
   /// Whether `op` is a product this pass rewrites, and its layout.
   static std::optional<Layout> match(linalg::MatmulOp op);
   /// Where `op`'s accumulators start.

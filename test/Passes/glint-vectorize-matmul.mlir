@@ -225,3 +225,22 @@ func.func @grouped(%x: tensor<?x4x8xf32>, %w: tensor<4x8x16xf32>) -> tensor<?x4x
   } -> tensor<?x4x16xf32>
   return %y : tensor<?x4x16xf32>
 }
+
+// -----
+
+// Tests that a product whose columns fill one vector (8 with 8 lanes) packs
+// panels of one vector, not of the default two: the second would hold
+// zeros, multiplied at every step.
+// CHECK-LABEL: func @narrow
+// OUTLINE-LABEL: func @narrow
+// CHECK: scf.forall (%{{.+}}) in (1) shared_outs(%{{.+}}) -> (tensor<1x24x8xf32>)
+// CHECK-NOT: tensor<1x24x16xf32>
+func.func @narrow(%a: tensor<?x24xf32>, %w: tensor<24x8xf32>) -> tensor<?x8xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %m = tensor.dim %a, %c0 : tensor<?x24xf32>
+  %e = tensor.empty(%m) : tensor<?x8xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<?x8xf32>) -> tensor<?x8xf32>
+  %y = linalg.matmul ins(%a, %w : tensor<?x24xf32>, tensor<24x8xf32>) outs(%init : tensor<?x8xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
