@@ -793,14 +793,20 @@ Case mamba130mCase() {
   return c;
 }
 
-/// Writes `dir`/model.safetensors: one f32 tensor per (name, shape) of
-/// `shapes`, its values set by `fill(name, shape, values)`.
-llvm::Error writeRandomWeights(
-    llvm::StringRef dir,
+/// Writes a checkpoint into `dir`: `config` as config.json, and
+/// model.safetensors with one f32 tensor per (name, shape) of `shapes`, its
+/// values set by `fill(name, shape, values)`.
+llvm::Error writeRandomCheckpoint(
+    llvm::StringRef dir, json::Object config,
     llvm::ArrayRef<std::pair<std::string, std::vector<int64_t>>> shapes,
     llvm::function_ref<void(llvm::StringRef, llvm::ArrayRef<int64_t>,
                             std::vector<float> &)>
         fill) {
+  if (llvm::Error e = rt::writeFileAtomically(
+          dir.str() + "/config.json", [&](llvm::raw_ostream &os) {
+            os << json::Value(std::move(config)) << "\n";
+          }))
+    return e;
   std::vector<std::vector<float>> data(shapes.size());
   for (auto [i, entry] : llvm::enumerate(shapes)) {
     const auto &[name, shape] = entry;
@@ -839,12 +845,6 @@ llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
                       {"use_bias", false},
                       {"use_conv_bias", true},
                       {"tie_word_embeddings", true}};
-  if (llvm::Error e = rt::writeFileAtomically(
-          dir.str() + "/config.json", [&](llvm::raw_ostream &os) {
-            os << json::Value(std::move(config)) << "\n";
-          }))
-    return e;
-  // One storage for every tensor, then views into it.
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
   auto add = [&](std::string name, std::vector<int64_t> shape) {
     shapes.push_back({std::move(name), std::move(shape)});
@@ -865,8 +865,8 @@ llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
   }
   add("backbone.norm_f.weight", {hidden});
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  return writeRandomWeights(
-      dir, shapes,
+  return writeRandomCheckpoint(
+      dir, std::move(config), shapes,
       [&](llvm::StringRef key, llvm::ArrayRef<int64_t> shape,
           std::vector<float> &v) {
         if (key.ends_with("norm.weight") || key.ends_with("norm_f.weight") ||
@@ -932,11 +932,6 @@ llvm::Error writeRwkv6Small(llvm::StringRef dir, std::mt19937 &rng) {
                       {"layer_norm_eps", 1e-5},
                       {"ln_x_eps", 64e-5},
                       {"tie_word_embeddings", false}};
-  if (llvm::Error e = rt::writeFileAtomically(
-          dir.str() + "/config.json", [&](llvm::raw_ostream &os) {
-            os << json::Value(std::move(config)) << "\n";
-          }))
-    return e;
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
   auto add = [&](std::string name, std::vector<int64_t> shape) {
     shapes.push_back({std::move(name), std::move(shape)});
@@ -972,8 +967,8 @@ llvm::Error writeRwkv6Small(llvm::StringRef dir, std::mt19937 &rng) {
   add("ln_out.bias", {embd});
   add("head.weight", {vocab, embd});
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f), fraction(0, 1);
-  return writeRandomWeights(
-      dir, shapes,
+  return writeRandomCheckpoint(
+      dir, std::move(config), shapes,
       [&](llvm::StringRef key, llvm::ArrayRef<int64_t> shape,
           std::vector<float> &v) {
         if (key.ends_with(".weight") && shape.size() == 1) {
