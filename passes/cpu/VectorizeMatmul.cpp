@@ -176,12 +176,16 @@ public:
   }
 
   /// `blocking` for a product of `cols` columns: tiles no wider than the
-  /// vectors the columns need. A panel of NR = 2 W columns for a product
-  /// of 8 or 16 (RWKV-6's LoRA products and their backward) multiplied
-  /// zeros in three or two of every four lanes.
+  /// vectors the columns need, and those vectors no wider than the columns
+  /// (down to 8 lanes). A panel of NR = 2 W columns for a product of 8 or
+  /// 16 (RWKV-6's LoRA products and their backward) multiplied zeros in
+  /// three or two of every four lanes.
   static Blocking fitted(Blocking blocking, int64_t cols) {
     blocking.tileVectors = std::clamp<int64_t>(ceilDiv(cols, blocking.width), 1,
                                                blocking.tileVectors);
+    while (blocking.tileVectors == 1 && cols * 2 <= blocking.width &&
+           blocking.width % 2 == 0 && blocking.width >= 16)
+      blocking.width /= 2;
     return blocking;
   }
   /// Whether `op` is a product this pass rewrites, and its layout.
