@@ -781,8 +781,9 @@ Case modelCase(std::string dir) {
 
 /// A whole model of Mamba-130m's shape (state-spaces/mamba-130m-hf: 24
 /// layers, d_model 768, d_inner 1536, N 16, conv 4, dt_rank 48, vocabulary
-/// 50280, tied head) with random weights, written as a checkpoint to a
-/// temporary directory by `prepare` (0.5 GB of float32).
+/// 50280, tied head) with random weights, written as a checkpoint
+/// (writeMamba130m, from loadCaseModule) to a temporary directory or
+/// --mamba-130m-dir (0.5 GB of float32).
 Case mamba130mCase() {
   Case c;
   c.name = "mamba-130m";
@@ -897,7 +898,8 @@ llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
 /// A whole RWKV-6 model of 12 layers × 768 (head size 64, 12 heads, dim_ffn
 /// 2688 = 3.5 × 768, token-shift LoRA 32, decay LoRA 64, vocabulary 65536:
 /// the shape of RWKV's 0.1B-class models) with random weights, written as a
-/// checkpoint by `prepare` (0.8 GB of float32).
+/// checkpoint (writeRwkv6Small, from loadCaseModule) to a temporary
+/// directory or --rwkv6-12x768-dir (0.8 GB of float32).
 Case rwkv6SmallCase() {
   Case c;
   c.name = "rwkv6-12x768";
@@ -1818,17 +1820,25 @@ randomEntryInputs(const rt::EntryInfo &entry, int64_t L, std::mt19937 &rng,
   return inputs;
 }
 
-/// ‖a − b‖₂ / ‖b‖₂ of a float32 result against the evaluator's double one.
-double relativeError2(const rt::HostArray &a, const reference::Array &b) {
-  if (a.numElements() != b.numElements())
+/// ‖a − b‖₂ / ‖b‖₂ of values `a` (float32 or double) against the
+/// evaluator's `b`; infinite when their sizes differ.
+template <typename T>
+double relativeError2(llvm::ArrayRef<T> a, llvm::ArrayRef<double> b) {
+  if (a.size() != b.size())
     return INFINITY;
   double num = 0, den = 0;
-  for (int64_t i = 0; i < a.numElements(); ++i) {
-    double d = double(a.data<float>()[i]) - b.data[i];
+  for (auto [x, y] : llvm::zip_equal(a, b)) {
+    double d = double(x) - y;
     num += d * d;
-    den += b.data[i] * b.data[i];
+    den += y * y;
   }
   return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
+/// ‖a − b‖₂ / ‖b‖₂ of a float32 result against the evaluator's double one.
+double relativeError2(const rt::HostArray &a, const reference::Array &b) {
+  return relativeError2(llvm::ArrayRef<float>(a.data<float>(), a.numElements()),
+                        llvm::ArrayRef<double>(b.data));
 }
 
 bool allFinite(const rt::HostArray &a) {
@@ -1859,14 +1869,9 @@ static constexpr double kSensitivityFactor = 10;
 double worstRelativeError(llvm::ArrayRef<reference::Array> results,
                           llvm::ArrayRef<reference::Array> expected) {
   double worst = 0;
-  for (auto [got, want] : llvm::zip(results, expected)) {
-    double num = 0, den = 0;
-    for (auto [a, b] : llvm::zip(got.data, want.data)) {
-      num += (a - b) * (a - b);
-      den += b * b;
-    }
-    worst = std::max(worst, std::sqrt(num) / std::max(std::sqrt(den), 1e-300));
-  }
+  for (auto [got, want] : llvm::zip_equal(results, expected))
+    worst = std::max(worst, relativeError2(llvm::ArrayRef<double>(got.data),
+                                           llvm::ArrayRef<double>(want.data)));
   return worst;
 }
 
