@@ -199,7 +199,11 @@ static Value groupMean(GradientBuilder &grad, Location loc, Value z,
 /// The backward of `(x − μ_g) · r_g · w′ + b` over groups of the last axis
 /// (μ = 0 for RMS): with x̂ = (x − μ) r and ĝ = dy ⊙ w′,
 /// dx = r ⊙ (ĝ − mean_g(ĝ) − x̂ ⊙ mean_g(ĝ ⊙ x̂)), without the middle term
-/// for RMS.
+/// for RMS. Several groups are computed on `[..., G, C / G]` views of x, dy
+/// and w′, as one group over the last axis: every statistic is then a value
+/// per row of the view, read by the element-wise maps as such (through
+/// `[..., C]` they would be spread over each group's channels and reshaped,
+/// a pass over memory each when compiled).
 static LogicalResult normGradient(Operation *op, GradientBuilder &grad, Value x,
                                   Value weight, Value bias, Value output,
                                   double epsilon, double weightOffset,
@@ -217,25 +221,70 @@ static LogicalResult normGradient(Operation *op, GradientBuilder &grad, Value x,
   OpBuilder &b = grad.getBuilder();
   Location loc = op->getLoc();
   Arith a{b, loc};
-  auto stats = NormStatsOp::create(
-      b, loc, type, type, x, b.getI64IntegerAttr(groups), Value(),
-      b.getF64FloatAttr(epsilon), b.getF64FloatAttr(0.0),
-      center ? b.getUnitAttr() : UnitAttr());
-  Value r = stats.getGain(), xhat = a.mul(a.sub(x, stats.getMean()), r);
-  Value ghat = cotangent;
+  Value w;
   if (weight) {
-    Value w = weight;
+    w = weight;
     if (weightOffset != 0.0)
       w = a.add(w,
                 constantTensor(b, loc, cast<RankedTensorType>(weight.getType()),
                                {weightOffset}));
-    ghat = a.mul(cotangent, grad.broadcastChannels(loc, w, x));
+  }
+  int64_t last = type.getRank() - 1, channels = type.getDimSize(last);
+  SmallVector<ReassociationIndices> split;
+  Value xs = x, dys = cotangent;
+  if (groups > 1) {
+    // [..., C] as [..., G, C / G], and the weight as [G, C / G].
+    for (int64_t i = 0; i < last; ++i)
+      split.push_back({i});
+    split.push_back({last, last + 1});
+    SmallVector<int64_t> shape(type.getShape());
+    shape.back() = groups;
+    shape.push_back(channels / groups);
+    SmallVector<OpFoldResult> sizes = grad.sizesOf(loc, x);
+    sizes.back() = b.getIndexAttr(groups);
+    sizes.push_back(b.getIndexAttr(channels / groups));
+    auto viewType = RankedTensorType::get(shape, type.getElementType());
+    auto view = [&](Value v) -> Value {
+      return tensor::ExpandShapeOp::create(b, loc, viewType, v, split, sizes);
+    };
+    xs = view(x);
+    dys = view(cotangent);
+    if (w)
+      w = tensor::ExpandShapeOp::create(
+          b, loc,
+          RankedTensorType::get({groups, channels / groups},
+                                type.getElementType()),
+          w, SmallVector<ReassociationIndices>{{0, 1}},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(groups),
+                                 b.getIndexAttr(channels / groups)});
+  }
+  auto viewType = cast<RankedTensorType>(xs.getType());
+  auto stats = NormStatsOp::create(
+      b, loc, viewType, viewType, xs, b.getI64IntegerAttr(1), Value(),
+      b.getF64FloatAttr(epsilon), b.getF64FloatAttr(0.0),
+      center ? b.getUnitAttr() : UnitAttr());
+  Value r = stats.getGain(), xhat = a.mul(a.sub(xs, stats.getMean()), r);
+  Value ghat = dys;
+  if (w) {
+    // The weight spread over the view's leading axes.
+    SmallVector<int64_t> spread;
+    for (int64_t i = 0, e = viewType.getRank() -
+                            cast<RankedTensorType>(w.getType()).getRank();
+         i < e; ++i)
+      spread.push_back(i);
+    Value wide = linalg::BroadcastOp::create(b, loc, w,
+                                             grad.emptyLike(loc, xs), spread)
+                     .getResult()[0];
+    ghat = a.mul(dys, wide);
   }
   Value inner =
-      a.sub(ghat, a.mul(xhat, groupMean(grad, loc, a.mul(ghat, xhat), groups)));
+      a.sub(ghat, a.mul(xhat, groupMean(grad, loc, a.mul(ghat, xhat), 1)));
   if (center)
-    inner = a.sub(inner, groupMean(grad, loc, ghat, groups));
-  grad.accumulate(x, a.mul(r, inner));
+    inner = a.sub(inner, groupMean(grad, loc, ghat, 1));
+  Value dx = a.mul(r, inner);
+  if (groups > 1)
+    dx = tensor::CollapseShapeOp::create(b, loc, type, dx, split);
+  grad.accumulate(x, dx);
   return success();
 }
 

@@ -438,15 +438,19 @@ bool isVectorizable(linalg::GenericOp generic) {
   return isVectorizable(generic, access);
 }
 
-/// Whether `operand` is an input that its generic, an element-wise map
-/// this pass vectorizes, reads element for element (no broadcast, which
-/// would compute a fused producer again for every element it is spread
-/// over).
+/// Whether `operand` is an input that its generic reads element for
+/// element (no broadcast, which would compute a fused producer again for
+/// every element it is spread over), the generic being an element-wise map
+/// this pass vectorizes or a sum of one along the innermost dimension
+/// (rowSum): a norm's backward sums ĝ and ĝ ⊙ x̂ over each row.
 bool readsElementwise(OpOperand &operand) {
   auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
-  return consumer && consumer.isDpsInput(&operand) &&
-         consumer.getMatchingIndexingMap(&operand).isIdentity() &&
-         isVectorizable(consumer);
+  if (!consumer || !consumer.isDpsInput(&operand))
+    return false;
+  if (!consumer.getMatchingIndexingMap(&operand).isIdentity())
+    return false;
+  SmallVector<Access> access;
+  return isVectorizable(consumer) || rowSum(consumer, access);
 }
 
 /// Whether `operand` only lends its buffer: the output of such a map (whose
@@ -456,25 +460,71 @@ bool lendsBuffer(OpOperand &operand) {
   return generic && generic.isDpsInit(&operand) && isVectorizable(generic);
 }
 
-/// Whether a map is cheap enough to compute once per reader rather than
-/// once in a loop of its own: at most two additions, subtractions,
-/// multiplications or negations, and no more memory read by its readers
-/// than its own loop would read and write: each of its n readers then
-/// reads its k inputs, n k <= k + 1 + n (the map's loop reads k, writes
-/// one, and each reader reads that).
-bool isCheapToRepeat(linalg::GenericOp producer, int64_t readers) {
-  Block &body = producer.getRegion().front();
-  int64_t ops = 0;
-  for (Operation &op : body.without_terminator()) {
-    if (!isa<arith::MulFOp, arith::AddFOp, arith::SubFOp, arith::NegFOp>(op))
-      return false;
-    ++ops;
+/// Whether `input` of `generic` is one of its full-size operands (read
+/// along every loop dimension, as a [B, L, C] activation), rather than a
+/// parameter spread over the rows or a value per row: only those make
+/// memory traffic that a repeated computation would add to.
+bool isFullSize(linalg::GenericOp generic, OpOperand *input) {
+  return generic.getMatchingIndexingMap(input).getNumResults() ==
+         generic.getNumLoops();
+}
+
+/// The work a map's body does per element, in additions: the ops that read
+/// a value that varies along the row (an input read along the innermost
+/// dimension, or an op on one), additions, subtractions, multiplications,
+/// negations, comparisons, selects, minima and maxima 1, divisions and
+/// (reciprocal) square roots 4, anything else (a transcendental) too much
+/// (nullopt). Ops on values per row only (a norm's gain from its variance)
+/// do not count: they are the same for every element of the row (and LLVM
+/// takes them out of the loop along it).
+std::optional<int64_t> perElementWork(linalg::GenericOp generic) {
+  Block &body = generic.getRegion().front();
+  llvm::SmallPtrSet<Value, 8> varying;
+  for (OpOperand *input : generic.getDpsInputOperands()) {
+    AffineMap map = generic.getMatchingIndexingMap(input);
+    if (llvm::is_contained(map.getResults(),
+                           getAffineDimExpr(generic.getNumLoops() - 1,
+                                            generic.getContext())))
+      varying.insert(generic.getMatchingBlockArgument(input));
   }
+  int64_t work = 0;
+  for (Operation &op : body.without_terminator()) {
+    if (llvm::none_of(op.getOperands(),
+                      [&](Value v) { return varying.contains(v); }))
+      continue;
+    varying.insert(op.getResult(0));
+    if (isa<arith::MulFOp, arith::AddFOp, arith::SubFOp, arith::NegFOp,
+            math::FmaOp, arith::CmpFOp, arith::SelectOp, arith::MaximumFOp,
+            arith::MinimumFOp, arith::MaxNumFOp, arith::MinNumFOp>(op))
+      work += 1;
+    else if (isa<arith::DivFOp, math::SqrtOp, math::RsqrtOp>(op))
+      work += 4;
+    else
+      return std::nullopt;
+  }
+  return work;
+}
+
+/// Whether a map is cheap enough to compute once per reader rather than
+/// once in a loop of its own: at most four additions' worth of work per
+/// element (perElementWork), and no more memory read by its readers than
+/// its own loop would read and write: with k full-size inputs and n
+/// readers, each reader then reads the k, n k <= k + 1 + n (the map's loop
+/// reads k, writes one, and each reader reads that). On a CPU such a pass
+/// costs its bytes (an [L, 32] f32 activation at L = 2048 is 256 KiB, more
+/// than the L1 and a share of the L2), so a few more operations per element
+/// in each reader cost less than a loop: a map of values per row only (a
+/// norm's gain, spread over the row) is always repeated.
+bool isCheapToRepeat(linalg::GenericOp producer, int64_t readers) {
+  std::optional<int64_t> work = perElementWork(producer);
+  if (!work || *work > 4)
+    return false;
   int64_t inputs = 0;
   for (OpOperand *input : producer.getDpsInputOperands())
-    if (!producer.getMatchingBlockArgument(input).use_empty())
+    if (isFullSize(producer, input) &&
+        !producer.getMatchingBlockArgument(input).use_empty())
       ++inputs;
-  return ops <= 2 && readers * inputs <= inputs + 1 + readers;
+  return readers * inputs <= inputs + 1 + readers;
 }
 
 /// The producer of `operand` if it can be computed inside its consumer:
@@ -528,7 +578,8 @@ void fuseChains(Operation *root, RewriterBase &rewriter) {
   // Producers come before their consumers: when a map is visited, the maps
   // it reads have taken in their own chains already.
   for (linalg::GenericOp generic : generics) {
-    if (!isVectorizable(generic))
+    SmallVector<Access> access;
+    if (!isVectorizable(generic) && !rowSum(generic, access))
       continue;
     // Inputs that are fills: the fill's scalar in the body instead (the
     // input, now unread, is dropped below).

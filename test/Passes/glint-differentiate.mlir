@@ -50,3 +50,33 @@ module {
   }
 }
 
+
+// -----
+
+// Tests a group norm's backward: x, its cotangent and the weight are viewed
+// as [..., G, C / G] (here [?, ?, 2, 4] and [2, 4]), the statistics are
+// those of one group over the view's last axis (glint.norm_stats groups 1,
+// centred), and the input's cotangent is collapsed back to [?, ?, 8].
+// CHECK-LABEL: func.func @forward_grad(
+// CHECK: %[[H:.+]] = glint.embedding
+// CHECK: %[[XV:.+]] = tensor.expand_shape %[[H]] {{\[}}[0], [1], [2, 3]] output_shape [%{{.+}}, %{{.+}}, 2, 4] : tensor<?x?x8xf32> into tensor<?x?x2x4xf32>
+// CHECK: %[[DYV:.+]] = tensor.expand_shape %{{.+}} {{\[}}[0], [1], [2, 3]] output_shape [%{{.+}}, %{{.+}}, 2, 4] : tensor<?x?x8xf32> into tensor<?x?x2x4xf32>
+// CHECK: %[[WV:.+]] = tensor.expand_shape %{{.+}} {{\[}}[0, 1]] output_shape [2, 4] : tensor<8xf32> into tensor<2x4xf32>
+// CHECK: %{{.+}}, %{{.+}} = glint.norm_stats %[[XV]] groups 1 epsilon 6.400000e-04 center : (tensor<?x?x2x4xf32>)
+// CHECK: linalg.broadcast ins(%[[WV]] : tensor<2x4xf32>) outs(%{{.+}} : tensor<?x?x2x4xf32>) dimensions = [0, 1]
+// CHECK-COUNT-2: glint.norm_stats %{{.+}} groups 1 epsilon 1.000000e+00 center : (tensor<?x?x2x4xf32>)
+// CHECK: %[[DX:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0], [1], [2, 3]] : tensor<?x?x2x4xf32> into tensor<?x?x8xf32>
+// CHECK: return %{{.+}}, %[[DX]] :
+module {
+  ml_program.global private @emb(#ml_program.extern : tensor<16x8xf32>) : tensor<16x8xf32>
+  ml_program.global private @gw(#ml_program.extern : tensor<8xf32>) : tensor<8xf32>
+  ml_program.global private @gb(#ml_program.extern : tensor<8xf32>) : tensor<8xf32>
+  func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x8xf32> {
+    %e = ml_program.global_load_const @emb : tensor<16x8xf32>
+    %h = glint.embedding %ids, %e : (tensor<?x?xi64>, tensor<16x8xf32>) -> tensor<?x?x8xf32>
+    %w = ml_program.global_load_const @gw : tensor<8xf32>
+    %b = ml_program.global_load_const @gb : tensor<8xf32>
+    %y = glint.group_norm %h groups 2 weight %w bias %b epsilon 6.400000e-04 : (tensor<?x?x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<?x?x8xf32>
+    return %y : tensor<?x?x8xf32>
+  }
+}

@@ -233,3 +233,96 @@ func.func @repeat_only_cheap(%x: tensor<?x64xf32>, %y: tensor<?x64xf32>, %z: ten
   } -> tensor<?x64xf32>
   return %u, %v, %w, %q : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
 }
+
+// -----
+
+// Tests a norm's backward as glint-differentiate writes it, lowered: the
+// gain spread over the row (a map of values per row only), x̂ = (x − μ) r
+// and ĝ = g ⊙ w, each read by several maps and by the row sums of ĝ ⊙ x̂
+// and ĝ. The gain is repeated wherever it is read (it costs nothing per
+// element), x̂ and ĝ too (two and one operations per element on one
+// full-size input), and producers are fused into the row sums that read
+// them: two sums and one map, each reading x and g where they lie, and no
+// [N, 32] intermediate written. Without fusion, seven loops.
+// CHECK-LABEL: func @norm_backward
+// CHECK-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x32xf32>, %[[G:[a-z0-9_]+]]: tensor<?x32xf32>, %[[W:[a-z0-9_]+]]: tensor<32xf32>
+// CHECK-NOT: linalg.generic
+// CHECK: %[[S2:.+]] = scf.forall (%{{.+}}) in (%{{.+}}) shared_outs(%{{.+}}) -> (tensor<?xf32>)
+// CHECK-DAG: vector.transfer_read %[[X]]
+// CHECK-DAG: vector.transfer_read %[[G]]
+// CHECK-DAG: math.rsqrt
+// CHECK: vector.reduction <add>
+// CHECK: %[[S1:.+]] = scf.forall (%{{.+}}) in (%{{.+}}) shared_outs(%{{.+}}) -> (tensor<?xf32>)
+// CHECK-NOT: vector.transfer_read %[[X]]
+// CHECK: vector.transfer_read %[[G]]
+// CHECK: vector.reduction <add>
+// CHECK: %[[DX:.+]] = scf.forall (%{{.+}}) in (%{{.+}}) shared_outs(%{{.+}}) -> (tensor<?x32xf32>)
+// CHECK-DAG: vector.transfer_read %[[X]]
+// CHECK-DAG: vector.transfer_read %[[G]]
+// CHECK-DAG: tensor.extract %[[S1]]
+// CHECK-DAG: tensor.extract %[[S2]]
+// CHECK-NOT: scf.forall (
+// CHECK: return %[[DX]]
+// NOFUSE-LABEL: func @norm_backward
+// NOFUSE-COUNT-7: scf.forall (
+// NOFUSE-NOT: scf.forall (
+// NOFUSE: return
+#n2 = affine_map<(d0, d1) -> (d0, d1)>
+#nrow = affine_map<(d0, d1) -> (d0)>
+#nch = affine_map<(d0, d1) -> (d1)>
+func.func @norm_backward(%x: tensor<?x32xf32>, %g: tensor<?x32xf32>, %w: tensor<32xf32>,
+                         %sum: tensor<?xf32>, %var: tensor<?xf32>) -> tensor<?x32xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %count = arith.constant 32.0 : f32
+  %eps = arith.constant 1.0e-5 : f32
+  %n = tensor.dim %x, %c0 : tensor<?x32xf32>
+  %e = tensor.empty(%n) : tensor<?x32xf32>
+  %gain = linalg.generic {indexing_maps = [#nrow, #n2], iterator_types = ["parallel", "parallel"]} ins(%var : tensor<?xf32>) outs(%e : tensor<?x32xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %m = arith.divf %v, %count : f32
+    %p = arith.addf %m, %eps : f32
+    %r = math.rsqrt %p : f32
+    linalg.yield %r : f32
+  } -> tensor<?x32xf32>
+  %xhat = linalg.generic {indexing_maps = [#n2, #nrow, #n2, #n2], iterator_types = ["parallel", "parallel"]} ins(%x, %sum, %gain : tensor<?x32xf32>, tensor<?xf32>, tensor<?x32xf32>) outs(%e : tensor<?x32xf32>) {
+  ^bb0(%a: f32, %s: f32, %r: f32, %o: f32):
+    %mu = arith.divf %s, %count : f32
+    %c = arith.subf %a, %mu : f32
+    %y = arith.mulf %c, %r : f32
+    linalg.yield %y : f32
+  } -> tensor<?x32xf32>
+  %ghat = linalg.generic {indexing_maps = [#n2, #nch, #n2], iterator_types = ["parallel", "parallel"]} ins(%g, %w : tensor<?x32xf32>, tensor<32xf32>) outs(%e : tensor<?x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %y = arith.mulf %a, %b : f32
+    linalg.yield %y : f32
+  } -> tensor<?x32xf32>
+  %gx = linalg.generic {indexing_maps = [#n2, #n2, #n2], iterator_types = ["parallel", "parallel"]} ins(%ghat, %xhat : tensor<?x32xf32>, tensor<?x32xf32>) outs(%e : tensor<?x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %y = arith.mulf %a, %b : f32
+    linalg.yield %y : f32
+  } -> tensor<?x32xf32>
+  %er = tensor.empty(%n) : tensor<?xf32>
+  %zr = linalg.fill ins(%zero : f32) outs(%er : tensor<?xf32>) -> tensor<?xf32>
+  %s2 = linalg.generic {indexing_maps = [#n2, #nrow], iterator_types = ["parallel", "reduction"]} ins(%gx : tensor<?x32xf32>) outs(%zr : tensor<?xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %y = arith.addf %o, %a : f32
+    linalg.yield %y : f32
+  } -> tensor<?xf32>
+  %s1 = linalg.generic {indexing_maps = [#n2, #nrow], iterator_types = ["parallel", "reduction"]} ins(%ghat : tensor<?x32xf32>) outs(%zr : tensor<?xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %y = arith.addf %o, %a : f32
+    linalg.yield %y : f32
+  } -> tensor<?xf32>
+  %dx = linalg.generic {indexing_maps = [#n2, #n2, #n2, #nrow, #nrow, #n2], iterator_types = ["parallel", "parallel"]} ins(%gain, %ghat, %xhat, %s1, %s2 : tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?xf32>, tensor<?xf32>) outs(%e : tensor<?x32xf32>) {
+  ^bb0(%r: f32, %gh: f32, %xh: f32, %a1: f32, %a2: f32, %o: f32):
+    %m1 = arith.divf %a1, %count : f32
+    %m2 = arith.divf %a2, %count : f32
+    %t = arith.mulf %xh, %m2 : f32
+    %u = arith.subf %gh, %t : f32
+    %v = arith.subf %u, %m1 : f32
+    %y = arith.mulf %r, %v : f32
+    linalg.yield %y : f32
+  } -> tensor<?x32xf32>
+  return %dx : tensor<?x32xf32>
+}
