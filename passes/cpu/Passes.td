@@ -619,22 +619,29 @@ def GlintVectorizeElementwise
     the rows, with gathers and scatters: 15% of its forward).
 
     First (`fuse`, on by default), chains of such maps become one map, so
-    one loop: a map whose result only one other map reads, element for
-    element (not through a broadcast), is fused into that reader
-    (`linalg::fuseElementwiseOps`), a `linalg.fill` read by a map
+    one loop: a map whose result only one other map or row sum reads,
+    element for element (not through a broadcast), is fused into that
+    reader (`linalg::fuseElementwiseOps`), a `linalg.fill` read by a map
     becomes a scalar of its body, and a `linalg.broadcast` read by a map is
     read as its input through a broadcast map (the copy is gone). A producer
     read through a broadcast keeps its own loop (fused, it would be
     computed again for each element it is spread over); so does one read by
-    several ops, unless it is cheap to repeat: at most two additions,
-    subtractions, multiplications or negations, every other use a map that
-    reads it element for element or only writes into its buffer, and with n
-    readers of its k inputs, n k <= k + 1 + n (no more rows read than its
-    own loop and its readers read). Each reader then computes it from a
-    copy of its own, the maps that only wrote into its buffer take empty
-    tensors, and its loop goes. A backward pass is made of such chains:
-    SiLU's derivative is six maps and two fills of ones, a norm's x̂ and
-    ĝ are read by two maps each.
+    several ops, unless it is cheap to repeat: at most four additions'
+    worth of work per element (additions, subtractions, multiplications,
+    negations, comparisons, selects, minima and maxima one each, divisions
+    and square roots four, transcendentals too much; ops on values per row
+    only, as a norm's gain, do not count), every other use a map or row sum
+    that reads it element for element or a map that only writes into its
+    buffer, and with n readers of its k full-size inputs, n k <= k + 1 + n
+    (no more rows read than its own loop and its readers read). Each reader
+    then computes it from a copy of its own, the maps that only wrote into
+    its buffer take empty tensors, and its loop goes. A pass over memory
+    costs its bytes ([L, 32] f32 at L = 2048 is 256 KiB), a few operations
+    per element in each reader do not. A backward pass is made of such
+    chains: SiLU's derivative is six maps and two fills of ones; a norm's
+    backward (its gain spread over the row, x̂ and ĝ read by two maps and
+    two row sums) was seven loops and is three, the sums of ĝ ⊙ x̂ and of ĝ
+    and the map that writes dx.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
@@ -780,6 +787,30 @@ def GlintInlineAllocaScopes : Pass<"glint-inline-alloca-scopes"> {
     inlined in place of it (scopes with allocas are left alone).
   }];
   let dependentDialects = ["memref::MemRefDialect"];
+}
+
+def GlintFlushDenormals : Pass<"glint-flush-denormals", "ModuleOp"> {
+  let summary = "Runs compiled models with subnormal floats flushed to zero";
+  let description = [{
+    Brackets each entry point (a public function with a body) and each
+    `omp.parallel` region's body with calls to the model runtime:
+
+    ```
+    %saved = func.call @glint_denormals_off() : () -> i32
+    ...
+    func.call @glint_denormals_restore(%saved) : (i32) -> ()
+    ```
+
+    On x86 the first sets MXCSR's flush-to-zero and denormals-are-zero bits
+    and returns the register as it was, the second restores it
+    (`runtime/host/ModelAlloc.c`), so that the calling thread and OpenMP's
+    workers leave a call as they entered it. A long product of exponential
+    decays, or a cotangent carried back through one, runs into float32's
+    subnormal range, where x86 cores take a microcode assist per operation
+    (Mamba-1's gradient at L = 2048: 5–9% of its time). Runs after
+    `convert-scf-to-openmp`, while entry points and regions are one block.
+  }];
+  let dependentDialects = ["func::FuncDialect"];
 }
 
 #endif // GLINT_PASSES_CPU_PASSES_TD

@@ -162,11 +162,12 @@ void glint::buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
   legalize.vectorWidth = target.vectorWidth;
   pm.addNestedPass<func::FuncOp>(createGlintLegalizeBuffers(legalize));
   pm.addPass(createConvertLinalgToLoopsPass());
-  buildGlintParallelLoopsToLLVMPipeline(pm, target);
+  buildGlintParallelLoopsToLLVMPipeline(pm, target, /*flushDenormals=*/true);
 }
 
 void glint::buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,
-                                                  const TargetOptions &target) {
+                                                  const TargetOptions &target,
+                                                  bool flushDenormals) {
   // The recurrences' loops over (batch, head) run on OpenMP threads.
   pm.addPass(createForallToParallelLoopPass());
   // Small parallel loops run as plain loops on the calling thread (their
@@ -174,6 +175,10 @@ void glint::buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createLowerAffinePass());
   pm.addPass(createGlintGuardParallel());
   pm.addPass(createConvertSCFToOpenMPPass());
+  // Subnormals flushed to zero in every entry point and OpenMP region (the
+  // model runtime's MXCSR calls).
+  if (flushDenormals)
+    pm.addPass(createGlintFlushDenormals());
   pm.addPass(createGlintInlineAllocaScopes());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());

@@ -54,9 +54,13 @@ void buildGlintBuffersToLLVMPipeline(OpPassManager &pm,
 void addGlintBufferizePass(OpPassManager &pm);
 
 /// The end of buildGlintBuffersToLLVMPipeline: loops on buffers (scf.forall
-/// and scf.parallel on OpenMP threads) to the LLVM dialect.
+/// and scf.parallel on OpenMP threads) to the LLVM dialect. With
+/// `flushDenormals` (the CPU's, whose models link runtime/host/ModelAlloc.c),
+/// entry points and OpenMP regions run with subnormals flushed to zero
+/// (glint-flush-denormals).
 void buildGlintParallelLoopsToLLVMPipeline(OpPassManager &pm,
-                                           const TargetOptions &target);
+                                           const TargetOptions &target,
+                                           bool flushDenormals = false);
 
 /// All of it: loops, weights as arguments, buffers, LLVM:
 /// `glint-lower-to-cpu`.

@@ -37,16 +37,19 @@
 // adding its lanes once (vectorizeRowSum).
 //
 // Before that (option `fuse`), chains of such maps are fused into one map
-// (so one loop): a map whose result is read by exactly one other map, element
-// for element, is computed inside it, fills read by a map become scalars of
-// its body, and broadcasts read by a map are read as their input. Read
-// through a broadcast, a map keeps its loop: fused, it would be computed once
-// per element it is spread over. Read by several ops, it keeps its loop
-// unless it is cheap to repeat (isCheapToRepeat: two additions or
-// multiplications, its readers reading no more rows than its loop would
-// save); each reader then gets a copy of its own. The backward pass is where
-// this counts: the derivative of SiLU alone was six maps and two fills, each
-// a pass over memory, and a norm's backward reads x̂ and ĝ twice each.
+// (so one loop): a map whose result is read by exactly one other map or row
+// sum, element for element, is computed inside it, fills read by a map
+// become scalars of its body, and broadcasts read by a map are read as
+// their input. Read through a broadcast, a map keeps its loop: fused, it
+// would be computed once per element it is spread over. Read by several
+// ops, it keeps its loop unless it is cheap to repeat (isCheapToRepeat: at
+// most four additions' worth of work per element, ops on values per row
+// free, its readers reading no more rows than its loop would save); each
+// reader then gets a copy of its own. On a CPU a pass costs its bytes more
+// than its operations, and the backward pass is where this counts: the
+// derivative of SiLU alone was six maps and two fills, and a norm's
+// backward seven loops (its gain spread over the row, x̂ and ĝ each read
+// twice), now three.
 //
 //===----------------------------------------------------------------------===//
 

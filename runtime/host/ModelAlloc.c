@@ -51,6 +51,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #define GLINT_HIDDEN __attribute__((visibility("hidden")))
 #define GLINT_EXPORT __attribute__((visibility("default")))
@@ -166,6 +169,35 @@ static void *fresh(size_t capacity, size_t alignment) {
   headerOf(block)->capacity = capacity;
   headerOf(block)->offset = alignment;
   return block;
+}
+
+/* Subnormal floats flushed to zero: every entry point of a compiled model
+ * and every OpenMP region in it calls glint_denormals_off first and
+ * glint_denormals_restore with its result last (glint-flush-denormals). On
+ * x86 that sets MXCSR's flush-to-zero (bit 15) and denormals-are-zero
+ * (bit 6) bits and restores the register; elsewhere both do nothing. */
+static unsigned floatModes(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  return _mm_getcsr();
+#else
+  return 0;
+#endif
+}
+
+GLINT_HIDDEN unsigned glint_denormals_off(void) {
+  unsigned old = floatModes();
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_setcsr(old | 0x8040u);
+#endif
+  return old;
+}
+
+GLINT_HIDDEN void glint_denormals_restore(unsigned modes) {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_setcsr(modes);
+#else
+  (void)modes;
+#endif
 }
 
 /* Generated code stores through what it allocates without a check, so a
@@ -311,7 +343,12 @@ GLINT_EXPORT int glint_call_guarded(void (*fn)(void **), void **args,
                                     size_t *bytes) {
   jmp_buf here;
   jmp_buf *volatile outer = guard;
+  /* The model's entry restores the floating-point modes it changes
+   * (glint_denormals_off) when it returns, not when an allocation failure
+   * jumps out of it: restored here then. */
+  unsigned modes = floatModes();
   if (setjmp(here)) {
+    glint_denormals_restore(modes);
     guard = outer;
     *bytes = failedBytes;
     return 1;
