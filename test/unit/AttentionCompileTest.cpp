@@ -16,7 +16,10 @@
 // Then whole models compiled with glint-compile --attention (the examples
 // with random weights, the bundled trained models through glint-import):
 // the logits and every layer's [B, L, L] map against the evaluator's
-// attention form, and the families not lowered yet failing with the
+// attention form (1e-5, or on an ill-conditioned input 10x what the
+// evaluator's own results move when the weights move by float32's
+// rounding: measured only past 1e-5), and the families not lowered yet
+// failing with the
 // diagnostic that names the op, leaving no library behind.
 //
 //===----------------------------------------------------------------------===//
@@ -689,6 +692,42 @@ void CompiledAttentionModel::check(const glint::TargetOptions &target) {
   auto expected = evaluator.run("forward", {input});
   ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
   ASSERT_EQ(expected->size(), outs->size());
+  // How far the evaluator's own results move when every weight moves by
+  // float32's rounding (a factor 1 + 2^-24 u, u uniform in [-1, 1]): on an
+  // ill-conditioned input (a group norm of a nearly constant row, a long
+  // product of decays) float32 arithmetic cannot be expected to land within
+  // 1e-5 of double, and the check then allows 10x that movement instead (as
+  // glint-bench --gradient's check does). Run only when needed.
+  std::optional<std::vector<ref::Array>> moved;
+  auto sensitivity = [&](size_t r) -> double {
+    if (!moved) {
+      std::mt19937_64 draw(seed ^ 0x9e3779b97f4a7c15ull);
+      std::uniform_real_distribution<double> u(-1.0, 1.0);
+      llvm::StringMap<ref::Array> rounded;
+      ref::WeightProvider roundedWeights =
+          [&](llvm::StringRef name,
+              llvm::ArrayRef<int64_t> want) -> llvm::Expected<ref::Array> {
+        auto it = rounded.find(name);
+        if (it != rounded.end())
+          return it->second;
+        auto w = weights(name, want);
+        if (!w)
+          return w.takeError();
+        for (double &x : w->data)
+          x *= 1.0 + std::ldexp(u(draw), -24);
+        rounded[name] = *w;
+        return std::move(*w);
+      };
+      ref::ReferenceEvaluator other(*attentionForm, roundedWeights);
+      auto again = other.run("forward", {input});
+      if (!again) {
+        ADD_FAILURE() << llvm::toString(again.takeError());
+        return 0.0;
+      }
+      moved = std::move(*again);
+    }
+    return relativeError((*moved)[r].data, (*expected)[r].data);
+  };
   for (size_t r = 0; r < outs->size(); ++r) {
     SCOPED_TRACE(r == 0 ? std::string("logits")
                         : "layer " + info.attention->layers[r - 1]);
@@ -704,7 +743,19 @@ void CompiledAttentionModel::check(const glint::TargetOptions &target) {
     std::vector<double> values;
     for (int64_t i = 0; i < got.numElements(); ++i)
       values.push_back(got.data<float>()[i]);
-    EXPECT_LT(relativeError(values, want.data), 1e-5);
+    double error = relativeError(values, want.data);
+    if (error >= 1e-5) {
+      double moves = sensitivity(r);
+      EXPECT_LT(error, 10 * moves)
+          << "the evaluator itself moves by " << moves
+          << " when the weights move by float32's rounding";
+      if (error < 10 * moves)
+        llvm::errs() << llvm::formatv(
+            "{0}: error {1:e2} past 1e-5, within 10x the evaluator's own "
+            "movement under float32 rounding of the weights ({2:e2}): "
+            "ill-conditioned input, accepted\n",
+            r == 0 ? "logits" : info.attention->layers[r - 1], error, moves);
+    }
   }
 }
 
