@@ -19,8 +19,7 @@
 // attention form (1e-5, or on an ill-conditioned input 10x what the
 // evaluator's own results move when the weights move by float32's
 // rounding: measured only past 1e-5), and the families not lowered yet
-// failing with the
-// diagnostic that names the op, leaving no library behind.
+// failing with the diagnostic that names the op, leaving no library behind.
 //
 //===----------------------------------------------------------------------===//
 
