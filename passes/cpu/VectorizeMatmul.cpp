@@ -181,11 +181,22 @@ public:
   /// 16 (RWKV-6's LoRA products and their backward) multiplied zeros in
   /// three or two of every four lanes.
   static Blocking fitted(Blocking blocking, int64_t cols) {
+    int64_t accumulators = blocking.tileRows * blocking.tileVectors;
     blocking.tileVectors = std::clamp<int64_t>(ceilDiv(cols, blocking.width), 1,
                                                blocking.tileVectors);
     while (blocking.tileVectors == 1 && cols * 2 <= blocking.width &&
            blocking.width % 2 == 0 && blocking.width >= 16)
       blocking.width /= 2;
+    // As many accumulators as the full tile, in more rows: a tile of one
+    // vector per row kept six, fewer multiply-adds in flight than the FMA
+    // pipes' latency needs (RWKV-6's 8-column LoRA backward ran at half its
+    // lanes' peak). Each output's sum is the same, in the same order.
+    if (blocking.tileRows * blocking.tileVectors < accumulators) {
+      blocking.tileRows = accumulators / blocking.tileVectors;
+      blocking.rowBlock =
+          std::max<int64_t>(blocking.rowBlock / blocking.tileRows, 1) *
+          blocking.tileRows;
+    }
     return blocking;
   }
   /// Whether `op` is a product this pass rewrites, and its layout.

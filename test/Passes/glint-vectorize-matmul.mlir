@@ -230,11 +230,16 @@ func.func @grouped(%x: tensor<?x4x8xf32>, %w: tensor<4x8x16xf32>) -> tensor<?x4x
 
 // Tests that a product whose columns fill one vector (8 with 8 lanes) packs
 // panels of one vector, not of the default two: the second would hold
-// zeros, multiplied at every step.
+// zeros, multiplied at every step. Its tiles keep the default tile's
+// twelve accumulators in twelve rows of one vector (six would leave too few
+// multiply-adds in flight for the FMA pipes).
 // CHECK-LABEL: func @narrow
 // OUTLINE-LABEL: func @narrow
 // CHECK: scf.forall (%{{.+}}) in (1) shared_outs(%{{.+}}) -> (tensor<1x24x8xf32>)
 // CHECK-NOT: tensor<1x24x16xf32>
+// CHECK: scf.for %{{.+}} step %c12
+// CHECK: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+// CHECK-COUNT-12: math.fma
 func.func @narrow(%a: tensor<?x24xf32>, %w: tensor<24x8xf32>) -> tensor<?x8xf32> {
   %c0 = arith.constant 0 : index
   %zero = arith.constant 0.0 : f32
