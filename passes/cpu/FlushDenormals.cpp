@@ -58,34 +58,35 @@ func::FuncOp declare(ModuleOp module, StringRef name, FunctionType type) {
   return fn;
 }
 
-/// The off call at the start of `block`, the restore call before the
-/// terminator of each block of `region` that `isExit` takes.
-void bracket(Region &region, function_ref<bool(Operation *)> isExit,
-             func::FuncOp off, func::FuncOp restore) {
-  OpBuilder b(region.getContext());
-  Block &entry = region.front();
-  b.setInsertionPointToStart(&entry);
+/// The off call at the start of `owner`'s body `region`, the restore call
+/// before its terminator (a func.return, an omp.terminator).
+LogicalResult bracket(Operation *owner, Region &region, func::FuncOp off,
+                      func::FuncOp restore) {
+  if (!region.hasOneBlock())
+    return owner->emitOpError("has several blocks; glint-flush-denormals "
+                              "brackets single-block bodies only");
+  Block &body = region.front();
+  OpBuilder b = OpBuilder::atBlockBegin(&body);
   Value saved =
-      func::CallOp::create(b, region.getLoc(), off, ValueRange{}).getResult(0);
-  for (Block &block : region)
-    if (Operation *terminator = block.getTerminator();
-        terminator && isExit(terminator)) {
-      b.setInsertionPoint(terminator);
-      func::CallOp::create(b, terminator->getLoc(), restore, saved);
-    }
+      func::CallOp::create(b, owner->getLoc(), off, ValueRange{}).getResult(0);
+  b.setInsertionPoint(body.getTerminator());
+  func::CallOp::create(b, owner->getLoc(), restore, saved);
+  return success();
 }
 
 struct FlushDenormalsPass
     : public glint::impl::GlintFlushDenormalsBase<FlushDenormalsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<func::FuncOp> entries;
+    // The entry points' bodies and the OpenMP regions'.
+    SmallVector<std::pair<Operation *, Region *>> bodies;
     for (auto fn : module.getOps<func::FuncOp>())
       if (fn.isPublic() && !fn.isExternal())
-        entries.push_back(fn);
-    SmallVector<omp::ParallelOp> regions;
-    module.walk([&](omp::ParallelOp parallel) { regions.push_back(parallel); });
-    if (entries.empty() && regions.empty())
+        bodies.push_back({fn, &fn.getBody()});
+    module.walk([&](omp::ParallelOp parallel) {
+      bodies.push_back({parallel, &parallel.getRegion()});
+    });
+    if (bodies.empty())
       return;
     MLIRContext *context = &getContext();
     Type i32 = IntegerType::get(context, 32);
@@ -93,27 +94,9 @@ struct FlushDenormalsPass
         declare(module, kOff, FunctionType::get(context, {}, {i32}));
     func::FuncOp restore =
         declare(module, kRestore, FunctionType::get(context, {i32}, {}));
-    for (func::FuncOp fn : entries) {
-      if (!fn.getBody().hasOneBlock()) {
-        fn.emitOpError("has several blocks; glint-flush-denormals brackets "
-                       "single-block entry points only");
+    for (auto [owner, region] : bodies)
+      if (failed(bracket(owner, *region, off, restore)))
         return signalPassFailure();
-      }
-      bracket(
-          fn.getBody(),
-          [](Operation *op) { return isa<func::ReturnOp>(op); }, off, restore);
-    }
-    for (omp::ParallelOp parallel : regions) {
-      if (!parallel.getRegion().hasOneBlock()) {
-        parallel.emitOpError("has several blocks; glint-flush-denormals "
-                             "brackets single-block regions only");
-        return signalPassFailure();
-      }
-      bracket(
-          parallel.getRegion(),
-          [](Operation *op) { return isa<omp::TerminatorOp>(op); }, off,
-          restore);
-    }
   }
 };
 
