@@ -265,18 +265,8 @@ static LogicalResult normGradient(Operation *op, GradientBuilder &grad, Value x,
       center ? b.getUnitAttr() : UnitAttr());
   Value r = stats.getGain(), xhat = a.mul(a.sub(xs, stats.getMean()), r);
   Value ghat = dys;
-  if (w) {
-    // The weight spread over the view's leading axes.
-    SmallVector<int64_t> spread;
-    for (int64_t i = 0, e = viewType.getRank() -
-                            cast<RankedTensorType>(w.getType()).getRank();
-         i < e; ++i)
-      spread.push_back(i);
-    Value wide = linalg::BroadcastOp::create(b, loc, w,
-                                             grad.emptyLike(loc, xs), spread)
-                     .getResult()[0];
-    ghat = a.mul(dys, wide);
-  }
+  if (w)
+    ghat = a.mul(dys, grad.broadcastChannels(loc, w, xs));
   Value inner =
       a.sub(ghat, a.mul(xhat, groupMean(grad, loc, a.mul(ghat, xhat), 1)));
   if (center)

@@ -70,12 +70,15 @@ static Value fillLike(OpBuilder &b, Location loc, Value like, double value) {
       .getResult(0);
 }
 
-/// The `[C]` vector broadcast over the leading axes of `like` (`[..., C]`).
+/// `vector` (`[C]`, or `[G, C/G]` for a grouped view) broadcast over the
+/// leading axes of `like` it lacks (`like` is `[..., C]` or `[..., G, C/G]`).
 static Value broadcastLastAxis(OpBuilder &b, Location loc, Value vector,
                                Value like) {
   SmallVector<int64_t> dims;
-  for (int64_t i = 0; i + 1 < cast<RankedTensorType>(like.getType()).getRank();
-       ++i)
+  for (int64_t i = 0,
+               e = cast<RankedTensorType>(like.getType()).getRank() -
+                   cast<RankedTensorType>(vector.getType()).getRank();
+       i < e; ++i)
     dims.push_back(i);
   return linalg::BroadcastOp::create(b, loc, vector, emptyLike(b, loc, like),
                                      dims)

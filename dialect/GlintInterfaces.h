@@ -91,8 +91,8 @@ public:
   Value emptyLike(Location loc, Value like);
   /// A tensor shaped like `like` holding `value` everywhere.
   Value splatLike(Location loc, Value like, double value);
-  /// The per-channel vector `vector` (`[C]`) broadcast to the shape of `like`
-  /// (`[..., C]`).
+  /// The per-channel vector `vector` (`[C]`, or `[G, C/G]` for a grouped
+  /// view) broadcast to the shape of `like` (`[..., C]`, `[..., G, C/G]`).
   Value broadcastChannels(Location loc, Value vector, Value like);
 };
 

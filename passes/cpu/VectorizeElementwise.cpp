@@ -441,6 +441,13 @@ bool isVectorizable(linalg::GenericOp generic) {
   return isVectorizable(generic, access);
 }
 
+/// Whether `generic` is an element-wise map or a row sum this pass
+/// vectorizes: what a producer may be fused into.
+bool isMapOrRowSum(linalg::GenericOp generic) {
+  SmallVector<Access> access;
+  return isVectorizable(generic) || rowSum(generic, access);
+}
+
 /// Whether `operand` is an input that its generic reads element for
 /// element (no broadcast, which would compute a fused producer again for
 /// every element it is spread over), the generic being an element-wise map
@@ -450,10 +457,8 @@ bool readsElementwise(OpOperand &operand) {
   auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
   if (!consumer || !consumer.isDpsInput(&operand))
     return false;
-  if (!consumer.getMatchingIndexingMap(&operand).isIdentity())
-    return false;
-  SmallVector<Access> access;
-  return isVectorizable(consumer) || rowSum(consumer, access);
+  return consumer.getMatchingIndexingMap(&operand).isIdentity() &&
+         isMapOrRowSum(consumer);
 }
 
 /// Whether `operand` only lends its buffer: the output of such a map (whose
@@ -481,15 +486,14 @@ bool isFullSize(linalg::GenericOp generic, OpOperand *input) {
 /// do not count: they are the same for every element of the row (and LLVM
 /// takes them out of the loop along it).
 std::optional<int64_t> perElementWork(linalg::GenericOp generic) {
+  SmallVector<Access> access;
+  if (!readsRowsOrScalars(generic, access))
+    return std::nullopt;
   Block &body = generic.getRegion().front();
   llvm::SmallPtrSet<Value, 8> varying;
-  for (OpOperand *input : generic.getDpsInputOperands()) {
-    AffineMap map = generic.getMatchingIndexingMap(input);
-    if (llvm::is_contained(map.getResults(),
-                           getAffineDimExpr(generic.getNumLoops() - 1,
-                                            generic.getContext())))
+  for (auto [input, how] : llvm::zip(generic.getDpsInputOperands(), access))
+    if (how == Access::Row)
       varying.insert(generic.getMatchingBlockArgument(input));
-  }
   int64_t work = 0;
   for (Operation &op : body.without_terminator()) {
     if (llvm::none_of(op.getOperands(),
@@ -581,8 +585,7 @@ void fuseChains(Operation *root, RewriterBase &rewriter) {
   // Producers come before their consumers: when a map is visited, the maps
   // it reads have taken in their own chains already.
   for (linalg::GenericOp generic : generics) {
-    SmallVector<Access> access;
-    if (!isVectorizable(generic) && !rowSum(generic, access))
+    if (!isMapOrRowSum(generic))
       continue;
     // Inputs that are fills: the fill's scalar in the body instead (the
     // input, now unread, is dropped below).

@@ -794,12 +794,19 @@ Case mamba130mCase() {
   return c;
 }
 
+/// The tensors of a checkpoint to write, in order: (name, shape).
+struct TensorShapes
+    : std::vector<std::pair<std::string, std::vector<int64_t>>> {
+  void add(std::string name, std::vector<int64_t> shape) {
+    push_back({std::move(name), std::move(shape)});
+  }
+};
+
 /// Writes a checkpoint into `dir`: `config` as config.json, and
 /// model.safetensors with one f32 tensor per (name, shape) of `shapes`, its
 /// values set by `fill(name, shape, values)`.
 llvm::Error writeRandomCheckpoint(
-    llvm::StringRef dir, json::Object config,
-    llvm::ArrayRef<std::pair<std::string, std::vector<int64_t>>> shapes,
+    llvm::StringRef dir, json::Object config, const TensorShapes &shapes,
     llvm::function_ref<void(llvm::StringRef, llvm::ArrayRef<int64_t>,
                             std::vector<float> &)>
         fill) {
@@ -846,25 +853,22 @@ llvm::Error writeMamba130m(llvm::StringRef dir, std::mt19937 &rng) {
                       {"use_bias", false},
                       {"use_conv_bias", true},
                       {"tie_word_embeddings", true}};
-  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
-  auto add = [&](std::string name, std::vector<int64_t> shape) {
-    shapes.push_back({std::move(name), std::move(shape)});
-  };
-  add("backbone.embeddings.weight", {vocab, hidden});
+  TensorShapes shapes;
+  shapes.add("backbone.embeddings.weight", {vocab, hidden});
   for (int64_t l = 0; l < layers; ++l) {
     std::string p = "backbone.layers." + std::to_string(l) + ".";
-    add(p + "norm.weight", {hidden});
-    add(p + "mixer.in_proj.weight", {2 * inner, hidden});
-    add(p + "mixer.conv1d.weight", {inner, 1, width});
-    add(p + "mixer.conv1d.bias", {inner});
-    add(p + "mixer.x_proj.weight", {rank + 2 * state, inner});
-    add(p + "mixer.dt_proj.weight", {inner, rank});
-    add(p + "mixer.dt_proj.bias", {inner});
-    add(p + "mixer.A_log", {inner, state});
-    add(p + "mixer.D", {inner});
-    add(p + "mixer.out_proj.weight", {hidden, inner});
+    shapes.add(p + "norm.weight", {hidden});
+    shapes.add(p + "mixer.in_proj.weight", {2 * inner, hidden});
+    shapes.add(p + "mixer.conv1d.weight", {inner, 1, width});
+    shapes.add(p + "mixer.conv1d.bias", {inner});
+    shapes.add(p + "mixer.x_proj.weight", {rank + 2 * state, inner});
+    shapes.add(p + "mixer.dt_proj.weight", {inner, rank});
+    shapes.add(p + "mixer.dt_proj.bias", {inner});
+    shapes.add(p + "mixer.A_log", {inner, state});
+    shapes.add(p + "mixer.D", {inner});
+    shapes.add(p + "mixer.out_proj.weight", {hidden, inner});
   }
-  add("backbone.norm_f.weight", {hidden});
+  shapes.add("backbone.norm_f.weight", {hidden});
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
   return writeRandomCheckpoint(
       dir, std::move(config), shapes,
@@ -934,40 +938,37 @@ llvm::Error writeRwkv6Small(llvm::StringRef dir, std::mt19937 &rng) {
                       {"layer_norm_eps", 1e-5},
                       {"ln_x_eps", 64e-5},
                       {"tie_word_embeddings", false}};
-  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
-  auto add = [&](std::string name, std::vector<int64_t> shape) {
-    shapes.push_back({std::move(name), std::move(shape)});
-  };
-  add("emb.weight", {vocab, embd});
+  TensorShapes shapes;
+  shapes.add("emb.weight", {vocab, embd});
   for (int64_t l = 0; l < layers; ++l) {
     std::string p = "blocks." + std::to_string(l) + ".";
     if (l == 0) {
-      add(p + "ln0.weight", {embd});
-      add(p + "ln0.bias", {embd});
+      shapes.add(p + "ln0.weight", {embd});
+      shapes.add(p + "ln0.bias", {embd});
     }
     for (const char *norm : {"ln1", "ln2", "att.ln_x"}) {
-      add(p + norm + ".weight", {embd});
-      add(p + norm + ".bias", {embd});
+      shapes.add(p + norm + ".weight", {embd});
+      shapes.add(p + norm + ".bias", {embd});
     }
     for (const char *mix : {"x", "w", "k", "v", "r", "g"})
-      add(p + "att.time_maa_" + mix, {1, 1, embd});
-    add(p + "att.time_maa_w1", {embd, 5 * mixRank});
-    add(p + "att.time_maa_w2", {5, mixRank, embd});
-    add(p + "att.time_decay", {1, 1, embd});
-    add(p + "att.time_decay_w1", {embd, decayRank});
-    add(p + "att.time_decay_w2", {decayRank, embd});
-    add(p + "att.time_faaaa", {heads, headSize});
+      shapes.add(p + "att.time_maa_" + mix, {1, 1, embd});
+    shapes.add(p + "att.time_maa_w1", {embd, 5 * mixRank});
+    shapes.add(p + "att.time_maa_w2", {5, mixRank, embd});
+    shapes.add(p + "att.time_decay", {1, 1, embd});
+    shapes.add(p + "att.time_decay_w1", {embd, decayRank});
+    shapes.add(p + "att.time_decay_w2", {decayRank, embd});
+    shapes.add(p + "att.time_faaaa", {heads, headSize});
     for (const char *proj : {"receptance", "key", "value", "gate", "output"})
-      add(p + "att." + proj + ".weight", {embd, embd});
-    add(p + "ffn.time_maa_k", {1, 1, embd});
-    add(p + "ffn.time_maa_r", {1, 1, embd});
-    add(p + "ffn.key.weight", {ffn, embd});
-    add(p + "ffn.receptance.weight", {embd, embd});
-    add(p + "ffn.value.weight", {embd, ffn});
+      shapes.add(p + "att." + proj + ".weight", {embd, embd});
+    shapes.add(p + "ffn.time_maa_k", {1, 1, embd});
+    shapes.add(p + "ffn.time_maa_r", {1, 1, embd});
+    shapes.add(p + "ffn.key.weight", {ffn, embd});
+    shapes.add(p + "ffn.receptance.weight", {embd, embd});
+    shapes.add(p + "ffn.value.weight", {embd, ffn});
   }
-  add("ln_out.weight", {embd});
-  add("ln_out.bias", {embd});
-  add("head.weight", {vocab, embd});
+  shapes.add("ln_out.weight", {embd});
+  shapes.add("ln_out.bias", {embd});
+  shapes.add("head.weight", {vocab, embd});
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f), fraction(0, 1);
   return writeRandomCheckpoint(
       dir, std::move(config), shapes,
