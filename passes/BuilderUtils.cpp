@@ -87,3 +87,26 @@ SmallVector<Value> mlir::glint::transposeSquare(OpBuilder &b, Location loc,
   }
   return m;
 }
+
+SmallVector<Value> mlir::glint::readColumns(OpBuilder &b, Location loc,
+                                            Value source,
+                                            ArrayRef<Value> prefix,
+                                            ArrayRef<Value> rows,
+                                            int64_t keys) {
+  int64_t w = rows.size();
+  int64_t size = cast<RankedTensorType>(source.getType()).getShape().back();
+  SmallVector<Value> columns;
+  for (int64_t k0 = 0; k0 < keys; k0 += w) {
+    bool inBounds = !ShapedType::isDynamic(size) && k0 + w <= size;
+    SmallVector<Value> tile;
+    for (Value row : rows) {
+      SmallVector<Value> indices(prefix);
+      indices.append({row, arith::ConstantIndexOp::create(b, loc, k0)});
+      tile.push_back(readLanes(b, loc, source, indices, w, inBounds));
+    }
+    SmallVector<Value> transposed = transposeSquare(b, loc, tile);
+    for (int64_t n = 0; n < w && k0 + n < keys; ++n)
+      columns.push_back(transposed[n]);
+  }
+  return columns;
+}

@@ -113,6 +113,16 @@ Value laneSums(OpBuilder &b, Location loc, ArrayRef<Value> vectors);
 SmallVector<Value> transposeSquare(OpBuilder &b, Location loc,
                                    ArrayRef<Value> rows);
 
+/// The first `keys` columns of W rows of `source` ([..., H, K], K >= `keys`)
+/// as `keys` vectors of W lanes: lane r of column n is
+/// source[prefix..., rows[r], n] (W = rows.size(), a power of two). Each
+/// row is read W keys at a time (masked past K) and each W x W tile
+/// transposed in registers (transposeSquare): W log2(W) shuffles per tile
+/// against W² lane inserts.
+SmallVector<Value> readColumns(OpBuilder &b, Location loc, Value source,
+                               ArrayRef<Value> prefix, ArrayRef<Value> rows,
+                               int64_t keys);
+
 /// The short builders that the lowering classes of the vectorising passes
 /// share, all at the location of the op being lowered; each class derives
 /// from it and adds its own.

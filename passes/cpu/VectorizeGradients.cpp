@@ -223,22 +223,12 @@ bool ChannelGradLowering::matches(RecurrenceGradOp op) {
 
 SmallVector<Value> ChannelGradLowering::gatherPerKey(OpBuilder &b, Value source,
                                                      Value c0) {
-  Value zero = index(b, 0), one = index(b, 1);
   Value lastChannel = index(b, heads - 1);
-  SmallVector<Value> init(key, zeros(b, width));
-  auto loop = scf::ForOp::create(
-      b, loc, zero, index(b, width), one, init,
-      [&](OpBuilder &nb, Location, Value lane, ValueRange vectors) {
-        Value channel =
-            minIndex(nb, arith::AddIOp::create(nb, loc, c0, lane), lastChannel);
-        SmallVector<Value> next;
-        for (int64_t n = 0; n < key; ++n)
-          next.push_back(vector::InsertOp::create(
-              nb, loc, element(nb, source, {channel, index(nb, n)}), vectors[n],
-              lane));
-        scf::YieldOp::create(nb, loc, next);
-      });
-  return loop.getResults();
+  SmallVector<Value> channels;
+  for (int64_t lane = 0; lane < width; ++lane)
+    channels.push_back(minIndex(
+        b, arith::AddIOp::create(b, loc, c0, index(b, lane)), lastChannel));
+  return readColumns(b, loc, source, {}, channels, key);
 }
 
 SmallVector<Value> ChannelGradLowering::readTile(OpBuilder &b, Value source,

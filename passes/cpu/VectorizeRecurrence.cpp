@@ -255,47 +255,51 @@ std::pair<Value, Value> ChannelLowering::blockExtent(OpBuilder &b,
 SmallVector<Value> ChannelLowering::gatherPerKey(OpBuilder &b, Value source,
                                                  Value batchIv, Value c0,
                                                  Value blockWidth) {
-  // A scalar loop over the lanes, inserting each channel's K entries.
-  // `source` is [H, K] (batchIv null) or [B, H, K, 1].
-  Value zero = index(b, 0), one = index(b, 1);
-  Value lastLane = arith::SubIOp::create(b, loc, blockWidth, one);
-  SmallVector<Value> init(key, zeros(b, width));
-  auto loop = scf::ForOp::create(
-      b, loc, zero, index(b, width), one, init,
-      [&](OpBuilder &nested, Location, Value lane, ValueRange vectors) {
-        Value channel = arith::AddIOp::create(
-            nested, loc, c0, minIndex(nested, lane, lastLane));
-        SmallVector<Value> next;
-        for (int64_t n = 0; n < key; ++n) {
-          Value e =
-              batchIv ? element(nested, source,
-                                {batchIv, channel, index(nested, n), zero})
-                      : element(nested, source, {channel, index(nested, n)});
-          next.push_back(
-              vector::InsertOp::create(nested, loc, e, vectors[n], lane));
-        }
-        scf::YieldOp::create(nested, loc, next);
-      });
-  return loop.getResults();
+  // `source` is [H, K] (batchIv null) or [B, H, K, 1]: rows of K keys.
+  Value lastLane = arith::SubIOp::create(b, loc, blockWidth, index(b, 1));
+  SmallVector<Value> channels;
+  for (int64_t lane = 0; lane < width; ++lane)
+    channels.push_back(arith::AddIOp::create(
+        b, loc, c0, minIndex(b, index(b, lane), lastLane)));
+  if (!batchIv)
+    return readColumns(b, loc, source, {}, channels, key);
+  return readColumns(b, loc, dropUnitLast(b, source), {batchIv}, channels,
+                     key);
 }
 
 Value ChannelLowering::scatterState(OpBuilder &b, ValueRange state, Value dest,
                                     Value row, Value blockWidth) {
-  Value zero = index(b, 0), one = index(b, 1);
-  auto loop = scf::ForOp::create(
-      b, loc, zero, blockWidth, one, ValueRange{dest},
-      [&](OpBuilder &nested, Location, Value lane, ValueRange carried) {
-        Value tile = carried[0];
-        for (int64_t n = 0; n < key; ++n) {
-          Value e = vector::ExtractOp::create(nested, loc, state[n],
-                                              OpFoldResult(lane));
-          Value r = arith::AddIOp::create(nested, loc, row, lane);
-          tile = tensor::InsertOp::create(nested, loc, e, tile,
-                                          ValueRange{r, index(nested, n)});
-        }
-        scf::YieldOp::create(nested, loc, tile);
-      });
-  return loop.getResult(0);
+  // W keys at a time: the K vectors of W lanes transposed in registers into
+  // W rows of W keys, row r written to dest[row + r, ...] if r < blockWidth.
+  for (int64_t k0 = 0; k0 < key; k0 += width) {
+    SmallVector<Value> columns;
+    for (int64_t n = k0; n < k0 + width; ++n)
+      columns.push_back(n < key ? state[n] : zeros(b, width));
+    SmallVector<Value> rows = transposeSquare(b, loc, columns);
+    bool inBounds = k0 + width <= key;
+    for (int64_t lane = 0; lane < width; ++lane) {
+      SmallVector<Value> at = {
+          arith::AddIOp::create(b, loc, row, index(b, lane)), index(b, k0)};
+      if (fullBlocks) {
+        dest = write(b, rows[lane], dest, at, inBounds);
+        continue;
+      }
+      Value inBlock = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::slt, index(b, lane), blockWidth);
+      Value old = dest;
+      dest = scf::IfOp::create(
+                 b, loc, inBlock,
+                 [&](OpBuilder &nb, Location) {
+                   scf::YieldOp::create(
+                       nb, loc, write(nb, rows[lane], old, at, inBounds));
+                 },
+                 [&](OpBuilder &nb, Location) {
+                   scf::YieldOp::create(nb, loc, old);
+                 })
+                 .getResult(0);
+    }
+  }
+  return dest;
 }
 
 SmallVector<Value> ChannelLowering::readTile(OpBuilder &b, Value source,

@@ -112,6 +112,9 @@ func.func @mamba1_forward_and_grad(%q: tensor<?x?x1x4xf32>,
 // CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[S1]] : tensor<?x8x4xf32>)
 // CHECK: %[[S2:.+]] = bufferization.alloc_tensor(%{{.+}}) : tensor<?x8x4xf32>
 // CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[S2]] : tensor<?x8x4xf32>)
+// The per-key decay, read as rows of 4 keys and transposed 4 x 4 in
+// registers (two tiles of 2 x 4 shuffles), is the only use of shuffles:
+// CHECK-COUNT-16: vector.shuffle
 // CHECK-NOT: vector.shuffle
 // CHECK: vector.reduction <add>
 // CHECK: scf.forall.in_parallel

@@ -2,7 +2,9 @@
 
 // Tests that a Mamba-1 recurrence (factored delta, per-key decay, B and C
 // shared by every channel, skip) becomes the per-channel vector form: the
-// decay packed once per block of 16 channels as A log2(e), two chunks of
+// decay packed once per block of 16 channels as A log2(e) (each channel's
+// row of keys read as one masked vector, the 16 rows transposed in
+// registers by shuffles), two chunks of
 // blocks per batch element, time blocks of 4 steps, and in each step of a
 // block K = 4 state vectors carried in registers, one vector
 // exp2(delta A log2 e) with fastmath<ninf> per state vector, B_t[n] and
@@ -13,8 +15,8 @@
 // CHECK-NOT: glint.recurrence
 // CHECK: %[[U:.+]] = tensor.collapse_shape %[[V]] {{\[}}[0], [1], [2, 3]] : tensor<?x?x40x1xf32> into tensor<?x?x40xf32>
 // CHECK: %[[PACKED:.+]] = scf.forall (%{{.+}}) in (3) shared_outs(%{{.+}} = %{{.+}}) -> (tensor<3x4x16xf32>)
-// CHECK:   tensor.extract %[[A]][%{{.+}}, %{{.+}}] : tensor<40x4xf32>
-// CHECK:   vector.insert %{{.+}}, %{{.+}} [%{{.+}}] : f32 into vector<16xf32>
+// CHECK:   vector.transfer_read %[[A]][%{{.+}}, %{{.+}}], %{{.+}} : tensor<40x4xf32>, vector<16xf32>
+// CHECK:   vector.shuffle %{{.+}}, %{{.+}} [0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30] : vector<16xf32>, vector<16xf32>
 // CHECK:   %[[LOG2E:.+]] = arith.constant dense<1.44269502> : vector<16xf32>
 // CHECK:   arith.mulf %{{.+}}, %[[LOG2E]] : vector<16xf32>
 // CHECK: %[[RES:.+]] = scf.forall (%[[BI:.+]], %{{.+}}) in (%{{.+}}, 2) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x?x40xf32>)

@@ -217,10 +217,12 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
     EXPECT_GT(reads, 0) << source;
     // Shared keys (one group, V = 1) with K and W powers of two, K <= W:
     // their cotangents summed over the lanes at each step by shuffles, no
-    // per-lane scratch reduced afterwards; otherwise the scratch.
+    // per-lane scratch reduced afterwards; otherwise the scratch. (The
+    // per-key decay is gathered by shuffles, transposed, either way.)
     if (c.value == 1 && c.groups == 1) {
       bool laneSums = llvm::isPowerOf2_64(c.key) && c.key <= width;
-      EXPECT_EQ(shuffles > 0, laneSums) << source;
+      if (laneSums)
+        EXPECT_GT(shuffles, 0) << source;
       EXPECT_EQ(reductions > 0, !laneSums) << source;
     }
     // Matrix states. Where the keys take vectors of at least 4 lanes and
