@@ -191,7 +191,13 @@ def GlintVectorizeRecurrence
     blocks of W; a chunk runs time blocks of `time-block` steps, each block
     for all its channel blocks in turn (the state of a block waits in a
     small buffer meanwhile), so that the rows of a step are read as one run
-    of consecutive lines:
+    of consecutive lines. The per-key decay and an initial state ([H, K]
+    rows, one channel's K keys each) are packed per block by reading each
+    channel's row as vectors of W keys and transposing the W x W tiles in
+    registers (W log2(W) shuffles per tile), and a final state is written
+    back the same way; a generated token runs one step per call, and
+    inserting one lane at a time had made that packing as costly as the
+    step itself:
 
     ```
     A_n = A[c : c + W, n] packed once per block of channels
