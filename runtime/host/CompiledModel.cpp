@@ -21,6 +21,9 @@
 #endif
 #include <cstring>
 #include <dlfcn.h>
+#include <mutex>
+#include <new>
+#include <unistd.h>
 
 using namespace mlir::glint::runtime;
 using llvm::Error;
@@ -53,6 +56,75 @@ int64_t HostArray::numElements() const {
   for (int64_t d : shape)
     n *= d;
   return n;
+}
+
+namespace {
+/// Released host blocks kept for reuse (allocateHostBlock).
+struct HostBlockCache {
+  struct Kept {
+    char *block;
+    size_t capacity;
+  };
+  std::mutex mutex;
+  std::vector<Kept> kept; // the last released last
+  size_t keptBytes = 0;
+  size_t limit;
+
+  HostBlockCache() {
+    long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+    limit = pages > 0 && pageSize > 0 ? size_t(pages) * size_t(pageSize) / 4
+                                      : size_t(1) << 30;
+  }
+  /// Bytes in front of each block: its capacity, padded to the alignment.
+  static constexpr size_t kHeader = 64;
+  static constexpr size_t kMaxKept = 32;
+};
+
+/// Never destroyed: arrays released at exit, after static destructors,
+/// still find it (the blocks stay reachable through it).
+HostBlockCache &hostBlockCache() {
+  static HostBlockCache *cache = new HostBlockCache;
+  return *cache;
+}
+} // namespace
+
+void *mlir::glint::runtime::allocateHostBlock(size_t bytes) {
+  HostBlockCache &cache = hostBlockCache();
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    for (size_t i = cache.kept.size(); i-- > 0;) {
+      HostBlockCache::Kept k = cache.kept[i];
+      if (k.capacity < bytes || k.capacity / 2 > bytes)
+        continue;
+      cache.kept.erase(cache.kept.begin() + i);
+      cache.keptBytes -= k.capacity;
+      return k.block;
+    }
+  }
+  size_t capacity = (bytes + 63) / 64 * 64;
+  void *base = std::aligned_alloc(64, HostBlockCache::kHeader + capacity);
+  if (!base)
+    throw std::bad_alloc();
+  char *block = static_cast<char *>(base) + HostBlockCache::kHeader;
+  std::memcpy(block - sizeof(size_t), &capacity, sizeof(size_t));
+  return block;
+}
+
+void mlir::glint::runtime::releaseHostBlock(void *pointer) {
+  char *block = static_cast<char *>(pointer);
+  size_t capacity;
+  std::memcpy(&capacity, block - sizeof(size_t), sizeof(size_t));
+  HostBlockCache &cache = hostBlockCache();
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    if (cache.keptBytes + capacity <= cache.limit &&
+        cache.kept.size() < HostBlockCache::kMaxKept) {
+      cache.kept.push_back({block, capacity});
+      cache.keptBytes += capacity;
+      return;
+    }
+  }
+  std::free(block - HostBlockCache::kHeader);
 }
 
 HostArray HostArray::uninitialized(std::vector<int64_t> shape,

@@ -688,6 +688,38 @@ INSTANTIATE_TEST_SUITE_P(
 /// "griffin": query i sees i-W <= j <= i), compiled: the full forward matches
 /// the Griffin-masked transformers model on inputs longer than W, and
 /// generation step by step (24 positions, W = 16) matches the full forward.
+// Arrays of a MiB or more go through the host block cache: a released
+// block is handed out again to a request it fits (at most twice as large),
+// the last released first, so a model's results copied out at every call
+// land in pages already mapped; a request it does not fit gets a new block.
+TEST(HostArrays, LargeBlocksAreReused) {
+  using rt::HostArray;
+  const int64_t n = 3 << 18; // 3 MiB of f32
+  const void *first;
+  {
+    HostArray a = HostArray::uninitialized({n}, "f32");
+    first = a.bytes.data();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % 64, 0u);
+    a.data<float>()[n - 1] = 1.5f;
+  }
+  {
+    // Smaller, within half: the same block.
+    HostArray b = HostArray::uninitialized({n - 1000}, "f32");
+    EXPECT_EQ(static_cast<const void *>(b.bytes.data()), first);
+    // Twice as large: a new block; zeroed by make() as ever.
+    HostArray c = HostArray::make({2 * n + 16}, "f32");
+    EXPECT_NE(static_cast<const void *>(c.bytes.data()), first);
+    EXPECT_EQ(c.data<float>()[2 * n], 0.0f);
+    // Less than half: not the kept 3 MiB block (b holds it anyway).
+    HostArray d = HostArray::make({n / 3}, "f32");
+    EXPECT_NE(static_cast<const void *>(d.bytes.data()), first);
+    d.data<float>()[n / 3 - 1] = 2.0f;
+  }
+  // Small arrays are plain allocations, untouched by the cache.
+  HostArray small = HostArray::make({16}, "f32");
+  EXPECT_EQ(small.data<float>()[15], 0.0f);
+}
+
 TEST(CompiledWindowRule, GriffinRuleMatchesReferenceAndGenerates) {
   std::string dir =
       std::string(GLINT_SOURCE_DIR) + "/test/fixtures/recurrentgemma_window";

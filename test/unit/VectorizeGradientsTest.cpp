@@ -221,8 +221,9 @@ TEST_P(VectorizeGradientsTest, CompiledMatchesReference) {
     // per-key decay is gathered by shuffles, transposed, either way.)
     if (c.value == 1 && c.groups == 1) {
       bool laneSums = llvm::isPowerOf2_64(c.key) && c.key <= width;
-      if (laneSums)
+      if (laneSums) {
         EXPECT_GT(shuffles, 0) << source;
+      }
       EXPECT_EQ(reductions > 0, !laneSums) << source;
     }
     // Matrix states. Where the keys take vectors of at least 4 lanes and
