@@ -695,25 +695,37 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(HostArrays, LargeBlocksAreReused) {
   using rt::HostArray;
   const int64_t n = 3 << 18; // 3 MiB of f32
+  auto at = [](const HostArray &a) {
+    return static_cast<const void *>(a.bytes.data());
+  };
   const void *first;
   {
     HostArray a = HostArray::uninitialized({n}, "f32");
-    first = a.bytes.data();
+    first = at(a);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % 64, 0u);
-    a.data<float>()[n - 1] = 1.5f;
+    a.data<float>()[0] = 1.5f;
   }
   {
-    // Smaller, within half: the same block.
+    // Smaller, within half: the kept block, its bytes as they were left
+    // (a block unmapped and mapped again at the same address would read 0).
     HostArray b = HostArray::uninitialized({n - 1000}, "f32");
-    EXPECT_EQ(static_cast<const void *>(b.bytes.data()), first);
-    // Twice as large: a new block; zeroed by make() as ever.
+    EXPECT_EQ(at(b), first);
+    EXPECT_EQ(b.data<float>()[0], 1.5f);
+    b.data<float>()[0] = 2.5f;
+  }
+  {
+    // With the 3 MiB block kept again: a request over twice as large, or
+    // under half of it, gets a block of its own (and make() still zeroes).
     HostArray c = HostArray::make({2 * n + 16}, "f32");
-    EXPECT_NE(static_cast<const void *>(c.bytes.data()), first);
+    EXPECT_NE(at(c), first);
     EXPECT_EQ(c.data<float>()[2 * n], 0.0f);
-    // Less than half: not the kept 3 MiB block (b holds it anyway).
     HostArray d = HostArray::make({n / 3}, "f32");
-    EXPECT_NE(static_cast<const void *>(d.bytes.data()), first);
-    d.data<float>()[n / 3 - 1] = 2.0f;
+    EXPECT_NE(at(d), first);
+    EXPECT_EQ(d.data<float>()[n / 3 - 1], 0.0f);
+    // ... and the kept block is still there for one it fits.
+    HostArray e = HostArray::uninitialized({n}, "f32");
+    EXPECT_EQ(at(e), first);
+    EXPECT_EQ(e.data<float>()[0], 2.5f);
   }
   // Small arrays are plain allocations, untouched by the cache.
   HostArray small = HostArray::make({16}, "f32");
