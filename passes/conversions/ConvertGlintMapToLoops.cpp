@@ -961,6 +961,8 @@ Value Emitter::emitScan(const Chain &chain, Value bi, Value c, Value band,
         else
           partial[n % 4] = vector::FMAOp::create(ib, q, st[n], partial[n % 4]);
       }
+      if (partial.empty())
+        llvm_unreachable("a recurrence reads at least one key");
       Value y = partial[0];
       for (size_t k = 1; k < partial.size(); ++k)
         y = arith::AddFOp::create(ib, y, partial[k]);

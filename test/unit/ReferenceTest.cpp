@@ -102,9 +102,6 @@ protected:
 double &at4(Array &a, int64_t i, int64_t j, int64_t k, int64_t l) {
   return a.data[((i * a.shape[1] + j) * a.shape[2] + k) * a.shape[3] + l];
 }
-double at4(const Array &a, int64_t i, int64_t j, int64_t k, int64_t l) {
-  return a.data[((i * a.shape[1] + j) * a.shape[2] + k) * a.shape[3] + l];
-}
 
 //===----------------------------------------------------------------------===//
 // The recurrence against its unrolled attention form
