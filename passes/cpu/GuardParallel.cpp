@@ -24,7 +24,9 @@
 //   work = iterations of the loop nest x the estimated operations of one
 //   iteration
 //   bytes = iterations of the loop nest x the bytes one iteration's loads
-//   read
+//   read, at most the sizes of the memrefs they read (each traced through
+//   its views to one defined in front of the loop, counted once; the
+//   region's own scratch not at all)
 //
 // One iteration's operations are counted statically: each operation 1, a
 // load 4, each inner `scf.for` (or `scf.parallel`) its trip count times its
@@ -69,10 +71,22 @@
 // operations, 3-6 MB read); with min-work alone they ran on one thread
 // while the other waited, 4.3% of the perf samples of a two-thread prompt
 // of 512 tokens (`glint-bench --cases=mamba-130m --L=512 --threads=2`),
-// 0.9% with min-bytes. (The count is of bytes loaded, not of distinct
-// bytes: a product's panel re-read by every row tile counts each time.)
-// The tiny models were measured again with it at 64, 512 and 2048 tokens:
-// none slower on two threads than on one beyond the machine's noise.
+// 0.9% with min-bytes. The tiny models were measured again with it at 64,
+// 512 and 2048 tokens: none slower on two threads than on one beyond the
+// machine's noise there.
+//
+// Bytes loaded again count once. Counted load by load, a product's weight
+// panel re-read by every row tile counted each time, and on a 2-core Intel
+// Xeon guest (2 MiB L2 per core) the Mamba-1 tiny models at 512 tokens ran
+// 1.09-1.20x slower on two threads than on one (`glint-bench --cases=model
+// --L=64,512,2048 --repetitions=30`, two rounds, every bundled model): a
+// region of a few hundred KiB of distinct data, counted past 2 MiB, went to
+// both cores. Bounded by the sizes of the memrefs read, the same rounds
+// read 0.83-1.15 (four of six at or under 1.01), 2048 tokens kept their
+// gain (0.88-0.95), and a Mamba-130m-shaped prompt on two threads, whose
+// maps over [L, 1536] read megabytes once, stayed where it was (829 / 830
+// and 862 / 853 tokens/s at 512, 898 / 894 and 932 / 910 at 2048, before /
+// after, alternated).
 //
 //===----------------------------------------------------------------------===//
 
@@ -86,6 +100,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/SetVector.h"
 
 #define DEBUG_TYPE "glint-guard-parallel"
 
@@ -111,6 +127,22 @@ bool isLoad(Operation &op) {
 
 /// The operations `op` counts for in a loop's work.
 int64_t operationWork(Operation &op) { return isLoad(op) ? kLoadWork : 1; }
+
+/// The memref a load reads.
+Value loadedMemref(Operation &op) {
+  if (auto load = dyn_cast<vector::LoadOp>(op))
+    return load.getBase();
+  if (auto read = dyn_cast<vector::TransferReadOp>(op))
+    return isa<MemRefType>(read.getBase().getType()) ? read.getBase()
+                                                     : Value();
+  if (auto gather = dyn_cast<vector::GatherOp>(op))
+    return gather.getBase();
+  if (auto masked = dyn_cast<vector::MaskedLoadOp>(op))
+    return masked.getBase();
+  if (auto load = dyn_cast<memref::LoadOp>(op))
+    return load.getMemRef();
+  return {};
+}
 
 /// The bytes `op` reads.
 int64_t bytesRead(Operation &op) {
@@ -287,6 +319,59 @@ public:
     return count;
   }
 
+  /// An upper bound of the distinct bytes the loop's loads can read: the
+  /// sizes of the memrefs they read, each traced through its views to a
+  /// memref defined in front of the loop and counted once. Scratch the
+  /// region allocates itself is left out (it lives in the cache of the core
+  /// that uses it). Null when a load's memref cannot be traced or sized.
+  Value footprint() {
+    llvm::SetVector<Value> sources;
+    bool traced = true;
+    parallel.getRegion().walk([&](Operation *op) {
+      if (!isLoad(*op))
+        return WalkResult::advance();
+      Value memref = loadedMemref(*op);
+      while (memref && !definedOutside(memref)) {
+        Operation *def = memref.getDefiningOp();
+        if (def && isa<memref::AllocaOp, memref::AllocOp>(def)) {
+          memref = Value();
+          break;
+        }
+        auto view = dyn_cast_or_null<ViewLikeOpInterface>(def);
+        if (!view) {
+          traced = false;
+          return WalkResult::interrupt();
+        }
+        memref = view.getViewSource();
+      }
+      if (memref)
+        sources.insert(memref);
+      return WalkResult::advance();
+    });
+    if (!traced)
+      return {};
+    Value total = constantIndex(0);
+    for (Value source : sources) {
+      auto type = dyn_cast<MemRefType>(source.getType());
+      if (!type || !type.getElementType().isIntOrIndexOrFloat())
+        return {};
+      Type element = type.getElementType();
+      int64_t elementBytes =
+          element.isIndex()
+              ? 8
+              : llvm::divideCeil(element.getIntOrFloatBitWidth(), 8);
+      Value size = constantIndex(elementBytes);
+      for (int64_t d = 0; d < type.getRank(); ++d) {
+        Value extent = type.isDynamicDim(d)
+                           ? memref::DimOp::create(b, loc, source, d).getResult()
+                           : constantIndex(type.getDimSize(d));
+        size = arith::MulIOp::create(b, loc, size, extent);
+      }
+      total = arith::AddIOp::create(b, loc, total, size);
+    }
+    return total;
+  }
+
   /// Whether the parallel loop is worth its threads, on this machine's
   /// thread count (`maxThreads`, an i32) when the region is reached: an
   /// i1, or null when its work cannot be bounded. `minBytes` 0 leaves the
@@ -303,6 +388,11 @@ public:
                                          work, constantIndex(minWork));
     if (body->bytes) {
       Value bytes = arith::MulIOp::create(b, loc, count, body->bytes);
+      // A small operand read again and again (a weight panel re-read by
+      // every row tile) stays in the cache: what counts is the distinct
+      // bytes, where they can be bounded.
+      if (Value distinct = footprint())
+        bytes = arith::MinSIOp::create(b, loc, bytes, distinct);
       Value streams = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                             bytes, constantIndex(minBytes));
       enough = arith::OrIOp::create(b, loc, enough, streams);

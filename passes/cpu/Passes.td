@@ -414,12 +414,17 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
       scf.for ... { scf.for ... { body } }
     }
     work = iterations of the loop nest x operations of one iteration
-    bytes = iterations of the loop nest x bytes its loads read
+    bytes = min(iterations of the loop nest x bytes its loads read,
+                the sizes of the memrefs they read)
     ```
 
     A loop that reads more than min-bytes (a core's L2) cannot find its
     data in the cache of the core that reached it: a second core adds
-    bandwidth, however few the operations.
+    bandwidth, however few the operations. Bytes read again (a weight
+    panel re-read by every row tile) count once: each load's memref is
+    traced through its views to one defined in front of the loop, whose
+    size (memref.dim for the dynamic extents) bounds what the loop can
+    read; the region's own scratch counts nothing.
 
     One iteration's operations are counted statically (1 per operation,
     4 per load, an inner `scf.for` or `scf.parallel` its trip count times

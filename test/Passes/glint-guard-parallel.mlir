@@ -5,9 +5,10 @@
 // Each scf.parallel goes behind an scf.if: its work (iterations x
 // operations per iteration, 4 per load, inner loops by their trip counts,
 // bounds that depend on an outer induction variable by an upper bound)
-// against min-work, or the bytes its loads read (counted the same way)
-// against min-bytes; at least two iterations and more than one thread; the
-// else branch is the same loop nest as scf.for loops.
+// against min-work, or the bytes its loads read (counted the same way, and
+// at most the sizes of the memrefs they read) against min-bytes; at least
+// two iterations and more than one thread; the else branch is the same loop
+// nest as scf.for loops.
 
 // CHECK: func.func private @omp_get_max_threads() -> i32
 
@@ -15,7 +16,8 @@
 // at most min(m, 32) (m - 32 i is at most m): work = max(n, 0) x
 // (max(min(m, 32), 0) x 8 + 5): per column four operations and a load,
 // per tile three, the loop and the terminator. Bytes read = max(n, 0) x
-// max(min(m, 32), 0) x 4 (one f32 per column).
+// max(min(m, 32), 0) x 4 (one f32 per column), at most the buffer's 4 x its
+// size.
 // CHECK-LABEL: func.func @tiles
 // CHECK-SAME: (%[[N:[^:]*]]: index, %[[M:[^:]*]]: index, %[[BUF:[^:]*]]: memref<?xf32>)
 // CHECK-DAG: %[[LIMIT:.*]] = arith.constant 1600000 : index
@@ -34,7 +36,10 @@
 // CHECK: %[[BODY:.*]] = arith.addi %[[INNER]], %[[FIVE]] : index
 // CHECK: %[[WORK:.*]] = arith.muli %[[ITER]], %[[BODY]] : index
 // CHECK: %[[BIG:.*]] = arith.cmpi sge, %[[WORK]], %[[LIMIT]] : index
-// CHECK: %[[BYTES:.*]] = arith.muli %[[ITER]], %[[READ]] : index
+// CHECK: %[[LOADED:.*]] = arith.muli %[[ITER]], %[[READ]] : index
+// CHECK: %[[SIZE:.*]] = memref.dim %[[BUF]], %{{.*}} : memref<?xf32>
+// CHECK: %[[DISTINCT:.*]] = arith.muli %[[SIZE]], %[[FOUR]] : index
+// CHECK: %[[BYTES:.*]] = arith.minsi %[[LOADED]], %[[DISTINCT]] : index
 // CHECK: %[[STREAMS:.*]] = arith.cmpi sge, %[[BYTES]], %[[MINBYTES]] : index
 // CHECK: %[[ENOUGH:.*]] = arith.ori %[[BIG]], %[[STREAMS]] : i1
 // CHECK: %[[SEVERAL:.*]] = arith.cmpi sge, %[[ITER]], %[[TWO]] : index
@@ -137,7 +142,8 @@ func.func @scoped(%n: index, %buf: memref<?x4xf32>) {
 // load 4, the add, the store and the terminator 1 each).
 // CHECK-LABEL: func.func @vectors
 // CHECK-DAG: %[[SIXTYFOUR:.*]] = arith.constant 64 : index
-// CHECK: %[[BYTES:.*]] = arith.muli %{{.*}}, %[[SIXTYFOUR]] : index
+// CHECK: %[[LOADED:.*]] = arith.muli %{{.*}}, %[[SIXTYFOUR]] : index
+// CHECK: %[[BYTES:.*]] = arith.minsi %[[LOADED]], %{{.*}} : index
 // CHECK: %[[STREAMS:.*]] = arith.cmpi sge, %[[BYTES]], %{{.*}} : index
 // CHECK: arith.ori %{{.*}}, %[[STREAMS]] : i1
 // CHECK: scf.if
@@ -148,6 +154,43 @@ func.func @vectors(%n: index, %buf: memref<?x16xf32>) {
     %v = vector.load %buf[%i, %c0] : memref<?x16xf32>, vector<16xf32>
     %w = arith.addf %v, %v : vector<16xf32>
     vector.store %w, %buf[%i, %c0] : memref<?x16xf32>, vector<16xf32>
+    scf.reduce
+  }
+  return
+}
+
+// A small operand read again by every iteration (a weight panel re-read by
+// every row tile) counts once: each iteration loads 64 bytes of a 1 KiB
+// table (through a subview: its source counts), 64 bytes of its own scratch
+// (an alloca: loaded, but no distinct bytes) and 64 bytes of its own row of
+// the [n, 16] buffer, so the bytes are min(192 x max(n, 0), 1024 + 64 n):
+// the table's size is static, the buffer's read with memref.dim.
+// CHECK-LABEL: func.func @reread
+// CHECK-SAME: (%[[N:[^:]*]]: index, %[[TABLE:[^:]*]]: memref<16x16xf32>, %[[ROWS:[^:]*]]: memref<?x16xf32>)
+// CHECK-DAG: %[[C192:.*]] = arith.constant 192 : index
+// CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
+// CHECK-DAG: %[[C1024:.*]] = arith.constant 1024 : index
+// CHECK: %[[ITER:.*]] = arith.maxsi %[[N]], %{{.*}} : index
+// CHECK: %[[LOADED:.*]] = arith.muli %[[ITER]], %[[C192]] : index
+// CHECK: %[[DIM:.*]] = memref.dim %[[ROWS]], %{{.*}} : memref<?x16xf32>
+// CHECK: %[[ROWBYTES:.*]] = arith.muli %[[DIM]], %[[C64]] : index
+// CHECK: %[[DISTINCT:.*]] = arith.addi %[[ROWBYTES]], %[[C1024]] : index
+// CHECK: %[[BYTES:.*]] = arith.minsi %[[LOADED]], %[[DISTINCT]] : index
+// CHECK: arith.cmpi sge, %[[BYTES]], %{{.*}} : index
+// CHECK: scf.if
+func.func @reread(%n: index, %table: memref<16x16xf32>, %rows: memref<?x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    %t = memref.subview %table[%c3, 0] [1, 16] [1, 1] : memref<16x16xf32> to memref<16xf32, strided<[1], offset: ?>>
+    %scratch = memref.alloca() : memref<16xf32>
+    %a = vector.load %t[%c0] : memref<16xf32, strided<[1], offset: ?>>, vector<16xf32>
+    vector.store %a, %scratch[%c0] : memref<16xf32>, vector<16xf32>
+    %s = vector.load %scratch[%c0] : memref<16xf32>, vector<16xf32>
+    %r = vector.load %rows[%i, %c0] : memref<?x16xf32>, vector<16xf32>
+    %w = arith.addf %s, %r : vector<16xf32>
+    vector.store %w, %rows[%i, %c0] : memref<?x16xf32>, vector<16xf32>
     scf.reduce
   }
   return
