@@ -144,16 +144,20 @@ Value loadedMemref(Operation &op) {
   return {};
 }
 
+/// The bytes of one scalar of `type` (an index counts 8).
+int64_t scalarBytes(Type type) {
+  return type.isIntOrFloat() ? llvm::divideCeil(type.getIntOrFloatBitWidth(), 8)
+                             : 8;
+}
+
 /// The bytes `op` reads.
 int64_t bytesRead(Operation &op) {
   if (!isLoad(op))
     return 0;
   Type type = op.getResult(0).getType();
   if (auto vector = dyn_cast<VectorType>(type))
-    return vector.getNumElements() *
-           llvm::divideCeil(vector.getElementTypeBitWidth(), 8);
-  return type.isIntOrFloat() ? llvm::divideCeil(type.getIntOrFloatBitWidth(), 8)
-                             : 8; // index
+    return vector.getNumElements() * scalarBytes(vector.getElementType());
+  return scalarBytes(type);
 }
 
 /// The callee that says how many threads a parallel region would get.
@@ -355,12 +359,7 @@ public:
       auto type = dyn_cast<MemRefType>(source.getType());
       if (!type || !type.getElementType().isIntOrIndexOrFloat())
         return {};
-      Type element = type.getElementType();
-      int64_t elementBytes =
-          element.isIndex()
-              ? 8
-              : llvm::divideCeil(element.getIntOrFloatBitWidth(), 8);
-      Value size = constantIndex(elementBytes);
+      Value size = constantIndex(scalarBytes(type.getElementType()));
       for (int64_t d = 0; d < type.getRank(); ++d) {
         Value extent = type.isDynamicDim(d)
                            ? memref::DimOp::create(b, loc, source, d).getResult()

@@ -684,10 +684,6 @@ INSTANTIATE_TEST_SUITE_P(
              std::get<1>(info.param);
     });
 
-/// RecurrentGemma imported with Griffin's window (glint_window_rule =
-/// "griffin": query i sees i-W <= j <= i), compiled: the full forward matches
-/// the Griffin-masked transformers model on inputs longer than W, and
-/// generation step by step (24 positions, W = 16) matches the full forward.
 // Arrays of a MiB or more go through the host block cache: a released
 // block is handed out again to a request it fits (at most twice as large),
 // the last released first, so a model's results copied out at every call
@@ -732,6 +728,10 @@ TEST(HostArrays, LargeBlocksAreReused) {
   EXPECT_EQ(small.data<float>()[15], 0.0f);
 }
 
+/// RecurrentGemma imported with Griffin's window (glint_window_rule =
+/// "griffin": query i sees i-W <= j <= i), compiled: the full forward matches
+/// the Griffin-masked transformers model on inputs longer than W, and
+/// generation step by step (24 positions, W = 16) matches the full forward.
 TEST(CompiledWindowRule, GriffinRuleMatchesReferenceAndGenerates) {
   std::string dir =
       std::string(GLINT_SOURCE_DIR) + "/test/fixtures/recurrentgemma_window";
