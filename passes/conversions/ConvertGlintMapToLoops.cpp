@@ -464,6 +464,10 @@ public:
   /// end.
   Value emitGroups(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains, Value bi,
                    Value table, int64_t selectedCount, int64_t group);
+  /// emitGroups' parallel form: the groups in `count` (> 1) parts.
+  Value emitParts(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains, Value bi,
+                  Value table, int64_t selectedCount, int64_t group,
+                  Value count);
   /// The same for the groups [begin, end) alone, added into `into` (a
   /// zeroed blocked accumulator) when given.
   Value groupRange(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains, Value bi,
@@ -1658,14 +1662,40 @@ Value Emitter::emitGroups(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains,
     return groupRange(ib, chains, bi, table, selectedCount, group, idx(0),
                       idx(groups));
   // P = min(parts, groups, what kPartsBytes holds of [Lp, Lp] accumulators),
-  // at least 1: long sequences fall back to one part, whose foralls then
-  // run on every thread.
+  // at least 1: long sequences fall back to one part. That part runs the
+  // unparted loops, outside any forall, so that their own foralls run on
+  // every thread: inside a forall of one iteration they would be nested
+  // OpenMP regions, which run on the thread that meets them (measured:
+  // L = 8192 took as long on two threads as on one).
   Value accBytes = arith::MulIOp::create(
       b, arith::MulIOp::create(b, padded, padded), idx(4));
   Value byMemory = arith::MaxUIOp::create(
       b, idx(1), arith::DivUIOp::create(b, idx(kPartsBytes), accBytes));
   Value count =
       arith::MinUIOp::create(b, idx(std::min(parts, groups)), byMemory);
+  Value several =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, count, idx(1));
+  auto choice = scf::IfOp::create(
+      b, several,
+      [&](OpBuilder &tb, Location loc) {
+        // `tb` is `b`, inside the branch.
+        ImplicitLocOpBuilder pb(loc, tb);
+        scf::YieldOp::create(
+            pb, emitParts(pb, chains, bi, table, selectedCount, group, count));
+      },
+      [&](OpBuilder &eb, Location loc) {
+        ImplicitLocOpBuilder sb(loc, eb);
+        Value whole = groupRange(sb, chains, bi, table, selectedCount, group,
+                                 idx(0), idx(groups));
+        scf::YieldOp::create(sb, whole);
+      });
+  return choice.getResult(0);
+}
+
+Value Emitter::emitParts(ImplicitLocOpBuilder &ib, ArrayRef<Chain> chains,
+                         Value bi, Value table, int64_t selectedCount,
+                         int64_t group, Value count) {
+  int64_t groups = (selectedCount + group - 1) / group;
   Value blocks = arith::DivUIOp::create(b, padded, idx(accBlock()));
   Value all = uninitialized(
       b, b.getLoc(),

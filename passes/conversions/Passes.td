@@ -171,7 +171,9 @@ def ConvertGlintMapToLoops : Pass<"convert-glint-map-to-loops", "func::FuncOp"> 
     the part: OpenMP serialises nested regions), summed column block by
     column block at the end: the threads share no tables and meet once per
     call instead of twice per group. P is capped at run time by the
-    groups and by 256 MiB of accumulators (one part from L = 8192).
+    groups and by 256 MiB of accumulators (one part from L = 8192); one
+    part runs the groups outside any forall, as P = 1 does, so that their
+    foralls are not nested regions.
 
     Both forms accumulate into a blocked accumulator, [Lp / w, Lp, w] for
     column blocks of w columns (4 vectors blocked, 1 unblocked), so that a

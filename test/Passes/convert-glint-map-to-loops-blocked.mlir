@@ -48,10 +48,14 @@
 // parts, fewer where 256 MiB would not hold their accumulators; each part
 // zeroes its own blocks of one shared tensor and runs its groups' foralls
 // (nested: on the part's thread); then a forall over the column blocks
-// sums the parts, a vector of 16 columns at a time.
+// sums the parts, a vector of 16 columns at a time. Where that leaves one
+// part, the groups run outside any forall (the else branch), so that
+// their own foralls are not nested.
 // PARTS-LABEL: func.func @mamba
 // PARTS: %[[BYMEM:.*]] = arith.maxui %c1{{.*}}, %{{.*}} : index
 // PARTS: %[[PARTS:.*]] = arith.minui %c2{{.*}}, %[[BYMEM]] : index
+// PARTS: %[[SEVERAL:.*]] = arith.cmpi ugt, %[[PARTS]], %c1{{.*}} : index
+// PARTS: scf.if %[[SEVERAL]] -> (tensor<?x?x?xf32>)
 // PARTS: scf.forall (%{{.*}}) in (%[[PARTS]]) shared_outs
 // PARTS: %[[OWN:.*]] = tensor.extract_slice %{{.*}}[%{{.*}}, 0, 0] [%{{.*}}, %{{.*}}, %{{.*}}] [1, 1, 1]
 // PARTS: linalg.fill ins(%{{.*}} : f32) outs(%[[OWN]] : tensor<?x?x?xf32>)
@@ -61,6 +65,12 @@
 // PARTS: tensor.parallel_insert_slice
 // PARTS: scf.forall
 // PARTS-COUNT-4: scf.for %{{.*}} = %{{.*}} to %[[PARTS]] step %{{.*}} -> (vector<16xf32>)
+// PARTS: } else {
+// PARTS: %[[TWO:.*]] = arith.constant 2 : index
+// PARTS: %[[ZERO:.*]] = arith.constant 0 : index
+// PARTS-NOT: scf.forall (%{{.*}}) in (%[[PARTS]])
+// PARTS: scf.for %{{.*}} = %[[ZERO]] to %[[TWO]] step
+// PARTS: %{{.*}}:6 = scf.forall
 // PARTS: return
 // With 8 lanes (AVX2's 16 vector registers) a product takes 2 rows × 4
 // vectors: 8 accumulators beside 4 column factors and a row factor (4 rows
