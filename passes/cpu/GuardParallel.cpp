@@ -15,8 +15,9 @@
 // before `convert-scf-to-openmp` and puts each `scf.parallel` behind a
 // test:
 //
-//   scf.if ((work >= min-work || bytes >= min-bytes) && iterations >= 2
-//           && omp_get_max_threads() > 1)
+//   scf.if ((work >= min-work || bytes >= min-bytes
+//            || argument bytes >= min-argument-bytes)
+//           && iterations >= 2 && omp_get_max_threads() > 1)
 //     the scf.parallel (later an omp.parallel)
 //   else
 //     the same loop nest as scf.for loops, no OpenMP call at all
@@ -27,6 +28,9 @@
 //   read, at most the sizes of the memrefs they read (each traced through
 //   its views to one defined in front of the loop, counted once; the
 //   region's own scratch not at all)
+//   argument bytes = the part of those bytes that the function's arguments
+//   hold, tested only in a function whose memref arguments take min-bytes
+//   or more (their static extents; dynamic ones count 1)
 //
 // One iteration's operations are counted statically: each operation 1, a
 // load 4, each inner `scf.for` (or `scf.parallel`) its trip count times its
@@ -88,6 +92,23 @@
 // and 862 / 853 tokens/s at 512, 898 / 894 and 932 / 910 at 2048, before /
 // after, alternated).
 //
+// Arguments read from memory (min-argument-bytes, 64 KiB). A generation
+// step of a Mamba-130m-shaped model reads its weights once per token, from
+// memory: a layer's selective-scan step (its 98 KB state and D), its
+// dt_proj product (147 KB of bf16 panels) and the exp of its A_log stayed
+// on one core of two (under 1.6 million operations and 2 MiB), and `perf`
+// of the two-thread bf16 step showed the step's own code at 4.9% of the
+// samples while the other thread waited in libomp. Where an entry point's
+// memref arguments take min-bytes or more (a tiny model's never do: their
+// compiled code is byte-identical with and without this test), a loop
+// that reads 64 KiB of its function's arguments goes to every thread; the
+// step's own code fell to 2.0% of the samples. `glint-bench
+// --cases=mamba-130m --decode --threads=2`, before / after / after /
+// before, 2-core Intel Xeon guest: bf16 10.81, 10.61, 10.68, 10.85 ms per
+// token; f32 18.62, 18.95, 19.20, 19.06 (no gain beyond the noise); the
+// prompt at 512 and 2048 tokens on two threads unchanged (930 / 947 / 934
+// / 920 and 984 / 1020 / 1012 / 1013 tokens/s).
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/cpu/Passes.h"
@@ -100,6 +121,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -328,7 +350,13 @@ public:
   /// memref defined in front of the loop and counted once. Scratch the
   /// region allocates itself is left out (it lives in the cache of the core
   /// that uses it). Null when a load's memref cannot be traced or sized.
-  Value footprint() {
+  Value footprint() { return footprintOf(/*argumentsOnly=*/false); }
+
+  /// The part of footprint() that the function's arguments hold (weights,
+  /// inputs, states: memory the call did not write first). Null as there.
+  Value argumentFootprint() { return footprintOf(/*argumentsOnly=*/true); }
+
+  Value footprintOf(bool argumentsOnly) {
     llvm::SetVector<Value> sources;
     bool traced = true;
     parallel.getRegion().walk([&](Operation *op) {
@@ -356,6 +384,8 @@ public:
       return {};
     Value total = constantIndex(0);
     for (Value source : sources) {
+      if (argumentsOnly && !isFunctionArgument(source))
+        continue;
       auto type = dyn_cast<MemRefType>(source.getType());
       if (!type || !type.getElementType().isIntOrIndexOrFloat())
         return {};
@@ -375,7 +405,12 @@ public:
   /// thread count (`maxThreads`, an i32) when the region is reached: an
   /// i1, or null when its work cannot be bounded. `minBytes` 0 leaves the
   /// bytes read out of it.
-  Value worthThreads(int64_t minWork, int64_t minBytes, Value maxThreads) {
+  ///
+  /// With `minArgumentBytes` > 0 (the function's arguments are too large to
+  /// stay in the caches between calls), a loop that reads at least that
+  /// many bytes of them is worth the threads too: they come from memory.
+  Value worthThreads(int64_t minWork, int64_t minBytes,
+                     int64_t minArgumentBytes, Value maxThreads) {
     Value count = iterations(parallel);
     std::optional<Cost> body =
         count ? regionCost(parallel.getRegion(), /*withBytes=*/minBytes > 0)
@@ -395,6 +430,14 @@ public:
       Value streams = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                             bytes, constantIndex(minBytes));
       enough = arith::OrIOp::create(b, loc, enough, streams);
+      if (minArgumentBytes > 0)
+        if (Value arguments = argumentFootprint()) {
+          Value cold = arith::MinSIOp::create(b, loc, bytes, arguments);
+          Value fromMemory =
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, cold,
+                                    constantIndex(minArgumentBytes));
+          enough = arith::OrIOp::create(b, loc, enough, fromMemory);
+        }
     }
     Value several = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                           count, constantIndex(2));
@@ -406,6 +449,11 @@ public:
   }
 
 private:
+  static bool isFunctionArgument(Value v) {
+    auto argument = dyn_cast<BlockArgument>(v);
+    return argument && argument.getOwner()->isEntryBlock() &&
+           isa<FunctionOpInterface>(argument.getOwner()->getParentOp());
+  }
   bool definedOutside(Value v) {
     Region *region = v.getParentRegion();
     return !parallel.getRegion().isAncestor(region);
@@ -445,9 +493,40 @@ void buildSerialLoops(OpBuilder &b, scf::ParallelOp parallel) {
     b.clone(op, mapping);
 }
 
+/// The bytes of the memref arguments of `function`, each dynamic extent
+/// counted as 1 (a batch of one, a token): a lower bound.
+int64_t argumentBytes(FunctionOpInterface function) {
+  int64_t total = 0;
+  for (Type type : function.getArgumentTypes()) {
+    auto memref = dyn_cast<MemRefType>(type);
+    if (!memref || !memref.getElementType().isIntOrIndexOrFloat())
+      continue;
+    int64_t bytes = scalarBytes(memref.getElementType());
+    for (int64_t extent : memref.getShape())
+      if (!ShapedType::isDynamic(extent))
+        bytes *= extent;
+    total += bytes;
+  }
+  return total;
+}
+
 struct GuardParallelPass
     : public glint::impl::GlintGuardParallelBase<GuardParallelPass> {
   using GlintGuardParallelBase::GlintGuardParallelBase;
+
+  /// Whether the arguments of an entry point of `module` (a public
+  /// function) outgrow a core's cache (min-bytes), so that each call reads
+  /// them from memory. The functions it calls (the outlined products) get
+  /// its weights as their own arguments.
+  bool argumentsStream(ModuleOp module) {
+    if (minArgumentBytes <= 0 || minBytes <= 0)
+      return false;
+    for (auto function : module.getOps<FunctionOpInterface>())
+      if (function.isPublic() && !function.isExternal() &&
+          argumentBytes(function) >= minBytes)
+        return true;
+    return false;
+  }
 
   void runOnOperation() override {
     SmallVector<scf::ParallelOp> loops;
@@ -476,6 +555,7 @@ struct GuardParallelPass
       OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
       func::FuncOp::create(b, module.getLoc(), kMaxThreads, type).setPrivate();
     }
+    bool streams = argumentsStream(module);
     // Inner loops first (the walk's order): an outer loop's estimate counts
     // their guards.
     for (scf::ParallelOp parallel : loops) {
@@ -491,8 +571,8 @@ struct GuardParallelPass
           func::CallOp::create(b, loc, kMaxThreads,
                                TypeRange{IntegerType::get(context, 32)})
               .getResult(0);
-      Value worth =
-          WorkEstimate(parallel).worthThreads(minWork, minBytes, threads);
+      Value worth = WorkEstimate(parallel).worthThreads(
+          minWork, minBytes, streams ? minArgumentBytes : 0, threads);
       if (worth) {
         auto guard = scf::IfOp::create(b, loc, worth, /*withElseRegion=*/true);
         parallel->moveBefore(guard.thenBlock()->getTerminator());

@@ -407,8 +407,9 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
     takes):
 
     ```
-    scf.if ((work >= min-work || bytes >= min-bytes) && iterations >= 2
-            && omp_get_max_threads() > 1) {
+    scf.if ((work >= min-work || bytes >= min-bytes
+             || argument bytes >= min-argument-bytes)
+            && iterations >= 2 && omp_get_max_threads() > 1) {
       scf.parallel ...            // convert-scf-to-openmp: omp.parallel
     } else {
       scf.for ... { scf.for ... { body } }
@@ -416,6 +417,10 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
     work = iterations of the loop nest x operations of one iteration
     bytes = min(iterations of the loop nest x bytes its loads read,
                 the sizes of the memrefs they read)
+    argument bytes = min(bytes, the sizes of those memrefs that are
+                         arguments of the function), counted only where
+                     the function's memref arguments take min-bytes or
+                     more together
     ```
 
     A loop that reads more than min-bytes (a core's L2) cannot find its
@@ -425,6 +430,15 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
     traced through its views to one defined in front of the loop, whose
     size (memref.dim for the dynamic extents) bounds what the loop can
     read; the region's own scratch counts nothing.
+
+    A function whose arguments (weights, inputs, states) take more than a
+    core's cache reads them from memory on every call: a generation step
+    of a Mamba-130m-shaped model reads its 150-500 MB of weights once per
+    token. There a loop that reads a few hundred KiB of them (a layer's
+    x_proj and dt_proj weights, the scan's state and decays) gains from a
+    second core's bandwidth although it reads less than min-bytes. The
+    arguments' size is read off their static extents (dynamic ones count
+    1), so a tiny model's functions keep the other two tests alone.
 
     One iteration's operations are counted statically (1 per operation,
     4 per load, an inner `scf.for` or `scf.parallel` its trip count times
@@ -444,6 +458,11 @@ def GlintGuardParallel : Pass<"glint-guard-parallel"> {
     Option<"minBytes", "min-bytes", "int64_t", /*default=*/"2097152",
            "Estimated bytes read from which a loop runs on every thread, "
            "however few its operations (0: operations only)">,
+    Option<"minArgumentBytes", "min-argument-bytes", "int64_t",
+           /*default=*/"65536",
+           "In a module one of whose entry points takes min-bytes or more "
+           "of memref arguments, the bytes of its function's arguments a "
+           "loop reads from which it runs on every thread (0: off)">,
   ];
   let dependentDialects = ["arith::ArithDialect", "func::FuncDialect",
                            "memref::MemRefDialect", "scf::SCFDialect"];
@@ -579,6 +598,11 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
            "Prepared panels the few-rows path reads side by side (at most "
            "panel-chunk): one tile of that many panels per row, so that the "
            "weight streams through memory in as many places at once">,
+    Option<"threads", "threads", "int64_t", /*default=*/"1",
+           "Threads the code runs on (the CPU pipeline passes its target's): "
+           "the few-rows path on prepared panels takes fewer than "
+           "panel-chunk panels per work item where that gives every thread "
+           "one">,
     Option<"prepare", "prepare-weights", "bool", /*default=*/"true",
            "Hold each weight that only products (and element reads) read as "
            "panels [P, K, NR] that the runtime lays out when it binds the "

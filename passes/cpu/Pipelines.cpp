@@ -111,6 +111,7 @@ void glint::buildGlintLowerToLoopsPipeline(OpPassManager &pm,
   GlintVectorizeMatmulOptions matmuls;
   matmuls.vectorWidth = target.vectorWidth;
   matmuls.prepare = options.prepareWeights;
+  matmuls.threads = target.threads;
   pm.addPass(createGlintVectorizeMatmul(matmuls));
   // Element-wise maps (the scans' pre-activations among them) in their own
   // vector loops.

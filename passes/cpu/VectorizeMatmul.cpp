@@ -133,6 +133,7 @@ struct Blocking {
   int64_t panelChunk;  // PC: panels per parallel work item
   int64_t packMinRows;
   int64_t streamPanels; // S: prepared panels the few-rows path reads at once
+  int64_t threads;      // the threads the few-rows path's work items feed
   /// Weight rows per dot-product block of the few-rows [N, K] path.
   static constexpr int64_t kDotRows = 8;
   /// Accumulators per weight row on that path (the depth unrolled by U W).
@@ -275,13 +276,12 @@ private:
   /// memory order in S places at once; the chunk's last panels one at a
   /// time.
   Value panelRowsProduct(OpBuilder &b, Value dest);
-  /// The panels of work item `item` (chunks of PC panels): the first, its
+  /// The panels of work item `item` (chunks of `pc` panels): the first, its
   /// first column, the chunk's columns and panel count (fewer at the end).
   struct PanelChunk {
     Value firstPanel, col0, width, count;
   };
-  PanelChunk panelChunk(OpBuilder &b, Value item) {
-    int64_t pc = blk.panelChunk;
+  PanelChunk panelChunk(OpBuilder &b, Value item, int64_t pc) {
     PanelChunk chunk;
     chunk.firstPanel = mul(b, item, pc);
     chunk.col0 = mul(b, chunk.firstPanel, panelWidth);
@@ -593,7 +593,7 @@ Value MatmulLowering::packedProduct(OpBuilder &b, Value packed, Value dest) {
         Value next = arith::AddIOp::create(fb, loc, ivs[0], index(fb, 1));
         Value rowEnd = min(fb, tileStart(fb, next), rowsTotal);
         Value rows = min(fb, sub(fb, rowEnd, row0), mc);
-        PanelChunk chunk = panelChunk(fb, ivs[1]);
+        PanelChunk chunk = panelChunk(fb, ivs[1], pc);
         Value firstPanel = chunk.firstPanel, col0 = chunk.col0,
               width = chunk.width, chunkPanels = chunk.count;
         Value lastRow = sub(fb, rows, index(fb, 1));
@@ -777,15 +777,19 @@ Value MatmulLowering::forEachPanel(
 }
 
 Value MatmulLowering::panelRowsProduct(OpBuilder &b, Value dest) {
-  // Work items: chunks of PC panels, all rows.
+  // Work items: chunks of PC panels, all rows; fewer panels per chunk where
+  // PC would leave a thread without one (x_proj's 3 panels of a generation
+  // step were one work item, on one core of two).
   int64_t pc = blk.panelChunk;
+  if (blk.threads > 1)
+    pc = std::max<int64_t>(1, std::min(pc, ceilDiv(panels, blk.threads)));
   Value rowsTotal = tensor::DimOp::create(b, loc, a, 0);
   return parallel(
       b, {b.getIndexAttr(ceilDiv(panels, pc))}, dest,
       [&](OpBuilder &fb, ValueRange ivs, Value out,
           SmallVectorImpl<OpFoldResult> &offsets,
           SmallVectorImpl<OpFoldResult> &sizes) {
-        PanelChunk chunk = panelChunk(fb, ivs[0]);
+        PanelChunk chunk = panelChunk(fb, ivs[0], pc);
         Value firstPanel = chunk.firstPanel, col0 = chunk.col0,
               width = chunk.width, chunkPanels = chunk.count;
         offsets.assign({fb.getIndexAttr(0), col0});
@@ -1261,6 +1265,7 @@ struct VectorizeMatmulPass
     blocking.panelChunk = std::max<int64_t>(panelChunk, 1);
     blocking.packMinRows = std::max<int64_t>(packMinRows, 1);
     blocking.streamPanels = std::max<int64_t>(streamPanels, 1);
+    blocking.threads = std::max<int64_t>(threads, 1);
     IRRewriter rewriter(&getContext());
     SmallVector<std::pair<linalg::GenericOp, Layout>> grouped;
     getOperation()->walk([&](linalg::GenericOp op) {

@@ -195,3 +195,4 @@ func.func @reread(%n: index, %table: memref<16x16xf32>, %rows: memref<?x16xf32>)
   }
   return
 }
+
