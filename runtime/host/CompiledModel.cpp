@@ -509,12 +509,14 @@ const void *CompiledModel::weightData(llvm::StringRef name) const {
   return it == weightsByName.end() ? nullptr : it->second.data();
 }
 
-/// A strided memref descriptor {allocated, aligned, offset, sizes, strides}
-/// as 64-bit words.
-static std::vector<int64_t> descriptorOf(const void *data,
-                                         llvm::ArrayRef<int64_t> shape) {
+/// Appends a strided memref descriptor {allocated, aligned, offset, sizes,
+/// strides} as 64-bit words.
+static void appendDescriptor(std::vector<int64_t> &out, const void *data,
+                             llvm::ArrayRef<int64_t> shape) {
   int64_t rank = shape.size();
-  std::vector<int64_t> words(3 + 2 * rank);
+  size_t start = out.size();
+  out.resize(start + 3 + 2 * rank);
+  int64_t *words = out.data() + start;
   auto pointer = reinterpret_cast<int64_t>(data);
   words[0] = pointer;
   words[1] = pointer;
@@ -525,7 +527,26 @@ static std::vector<int64_t> descriptorOf(const void *data,
     words[3 + rank + i] = stride;
     stride *= shape[i];
   }
-  return words;
+}
+
+/// The flat index of the first NaN of an f32 or f64 array, or -1. States
+/// hold hundreds of thousands of values: a vectorised pass for Inf or NaN,
+/// the elements only looked at past one (Inf is allowed).
+static int64_t firstNaN(const HostArray &array) {
+  auto find = [&](auto *values, auto exponent) -> int64_t {
+    int64_t n = array.numElements();
+    for (int64_t i = 0; i < n; ++i) {
+      i += firstAllOnesExponent(values + i, n - i, exponent);
+      if (i < n && std::isnan(values[i]))
+        return i;
+    }
+    return -1;
+  };
+  if (array.dtype == "f32")
+    return find(array.data<float>(), uint32_t(0x7f800000));
+  if (array.dtype == "f64")
+    return find(array.data<double>(), uint64_t(0x7ff0000000000000));
+  return -1;
 }
 
 /// Checks an input (`kind` "input") or a state (`kind` "state").
@@ -568,24 +589,10 @@ static Error checkInput(const TensorSpec &spec, const HostArray &array,
     if (array.dtype == "i32")
       return check(array.data<int32_t>());
   }
-  // Every step of a generation checks its states (hundreds of thousands of
-  // values): a vectorised pass for Inf or NaN, the elements only past one
-  // (Inf is allowed).
-  auto findNaN = [&](auto *values, auto exponent) -> Error {
-    int64_t n = array.numElements();
-    for (int64_t i = 0; i < n; ++i) {
-      i += firstAllOnesExponent(values + i, n - i, exponent);
-      if (i < n && std::isnan(values[i]))
-        return llvm::createStringError(
-            llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}",
-                          index, spec.name, i, kind));
-    }
-    return Error::success();
-  };
-  if (array.dtype == "f32")
-    return findNaN(array.data<float>(), uint32_t(0x7f800000));
-  if (array.dtype == "f64")
-    return findNaN(array.data<double>(), uint64_t(0x7ff0000000000000));
+  if (int64_t at = firstNaN(array); at >= 0)
+    return llvm::createStringError(
+        llvm::formatv("{3} #{0} ('{1}') holds NaN at flat index {2}", index,
+                      spec.name, at, kind));
   return Error::success();
 }
 
@@ -626,15 +633,22 @@ Error CompiledModel::allocationFailure(size_t bytes) const {
 Expected<std::vector<HostArray>> CompiledModel::call(
     const EntryInfo &spec, void (*fn)(void **),
     llvm::ArrayRef<const Weight *> weights, llvm::ArrayRef<HostArray> inputs,
-    llvm::ArrayRef<HostArray> states, std::vector<HostArray> *reuse) {
+    llvm::ArrayRef<HostArray> states, std::vector<HostArray> *reuse,
+    StepStates *held) {
+  // Held states past the first step are passed as the descriptors the
+  // previous step returned; before it, as its zero arrays.
+  bool heldBuffers = held && !held->held.empty();
+  if (held && !heldBuffers)
+    states = held->initial;
   if (inputs.size() != spec.inputs.size())
     return llvm::createStringError(
         llvm::formatv("the model takes {0} inputs, got {1}", spec.inputs.size(),
                       inputs.size()));
-  if (states.size() != spec.states.size())
+  size_t stateCount = heldBuffers ? held->held.size() : states.size();
+  if (stateCount != spec.states.size())
     return llvm::createStringError(
         llvm::formatv("the step entry carries {0} states, got {1}",
-                      spec.states.size(), states.size()));
+                      spec.states.size(), stateCount));
   if (weights.size() != spec.weights.size())
     return llvm::createStringError("the model's weights are not bound");
   for (auto [i, input] : llvm::enumerate(inputs))
@@ -643,16 +657,21 @@ Expected<std::vector<HostArray>> CompiledModel::call(
   for (auto [i, state] : llvm::enumerate(states))
     if (Error e = checkInput(spec.states[i], state, i, "state"))
       return std::move(e);
-  // Compiled code trusts that every batch dimension agrees.
-  if (!inputs.empty() && !states.empty()) {
+  // Compiled code trusts that every batch dimension agrees (a held
+  // state's first size is word 3 of its descriptor).
+  if (!inputs.empty() && stateCount > 0) {
     int64_t batch = inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
-    for (auto [i, state] : llvm::enumerate(states))
-      if (!spec.states[i].shape.empty() && spec.states[i].shape[0] < 0 &&
-          state.shape[0] != batch)
+    for (size_t i = 0; i < stateCount; ++i) {
+      if (spec.states[i].shape.empty() || spec.states[i].shape[0] >= 0)
+        continue;
+      int64_t stateBatch =
+          heldBuffers ? held->held[i][3] : states[i].shape[0];
+      if (stateBatch != batch)
         return llvm::createStringError(llvm::formatv(
             "state #{0} ('{1}') is for a batch of {2} sequences, but the "
             "input has {3}",
-            i, spec.states[i].name, state.shape[0], batch));
+            i, spec.states[i].name, stateBatch, batch));
+    }
   }
 
   // Results, then next states: their descriptors lie one after another.
@@ -673,17 +692,32 @@ Expected<std::vector<HostArray>> CompiledModel::call(
     words += 3 + 2 * out->rank();
   }
   std::vector<int64_t> results(std::max<size_t>(words, 1), 0);
-  std::vector<std::vector<int64_t>> descriptors;
+  // Every argument's descriptor in one buffer (a generation step passes
+  // hundreds of weights), then pointers into it.
+  std::vector<int64_t> descriptors;
+  std::vector<size_t> starts;
+  auto append = [&](const void *data, llvm::ArrayRef<int64_t> shape) {
+    starts.push_back(descriptors.size());
+    appendDescriptor(descriptors, data, shape);
+  };
   for (const HostArray &input : inputs)
-    descriptors.push_back(descriptorOf(input.bytes.data(), input.shape));
-  for (const HostArray &state : states)
-    descriptors.push_back(descriptorOf(state.bytes.data(), state.shape));
+    append(input.bytes.data(), input.shape);
+  if (heldBuffers) {
+    for (const std::vector<int64_t> &state : held->held) {
+      starts.push_back(descriptors.size());
+      descriptors.insert(descriptors.end(), state.begin(), state.end());
+    }
+  } else {
+    for (const HostArray &state : states)
+      append(state.bytes.data(), state.shape);
+  }
   for (const Weight *weight : weights)
-    descriptors.push_back(descriptorOf(weight->data(), weight->layoutShape));
+    append(weight->data(), weight->layoutShape);
   std::vector<void *> args;
+  args.reserve(1 + starts.size());
   args.push_back(results.data());
-  for (auto &d : descriptors)
-    args.push_back(d.data());
+  for (size_t start : starts)
+    args.push_back(descriptors.data() + start);
   if (guardedCall) {
     size_t failedBytes = 0;
     if (guardedCall(fn, args.data(), &failedBytes))
@@ -699,13 +733,22 @@ Expected<std::vector<HostArray>> CompiledModel::call(
     }
 
   // Copy each result out of the callee's buffer, then free the buffers
-  // (once each: two results may share one).
+  // (once each: two results may share one). Held states stay where the
+  // callee wrote them: their descriptors are kept, their buffers not freed.
   std::vector<HostArray> outs;
-  std::vector<void *> owned;
+  std::vector<void *> owned, kept;
+  std::vector<std::vector<int64_t>> nextHeld;
   size_t firstState = outSpecs.size() - spec.states.size();
   for (auto [n, out] : llvm::enumerate(outSpecs)) {
     const int64_t *d = results.data() + at[n];
     int64_t rank = out->rank();
+    if (held && n >= firstState) {
+      nextHeld.emplace_back(d, d + 3 + 2 * rank);
+      auto *allocated = reinterpret_cast<void *>(d[0]);
+      if (!llvm::is_contained(kept, allocated))
+        kept.push_back(allocated);
+      continue;
+    }
     std::vector<int64_t> shape(d + 3, d + 3 + rank);
     HostArray *old = reuse && n >= firstState && n - firstState < reuse->size()
                          ? &(*reuse)[n - firstState]
@@ -758,7 +801,15 @@ Expected<std::vector<HostArray>> CompiledModel::call(
     outs.push_back(std::move(array));
   }
   for (void *buffer : owned)
-    release(buffer);
+    if (!llvm::is_contained(kept, buffer))
+      release(buffer);
+  if (held) {
+    held->releaseExcept(kept);
+    held->held = std::move(nextHeld);
+    held->buffers = std::move(kept);
+    held->release = release;
+    held->initial.clear();
+  }
   if (!deviceFailure.empty())
     return llvm::createStringError(path + ": " + spec.entry +
                                    " failed on the GPU: " + deviceFailure);
@@ -812,6 +863,86 @@ CompiledModel::initialStates(int64_t batch) const {
     states.push_back(HostArray::make(shape, spec.dtype)); // Zero-filled.
   }
   return states;
+}
+
+Expected<StepStates> CompiledModel::startStates(int64_t batch) const {
+  auto initial = initialStates(batch);
+  if (!initial)
+    return initial.takeError();
+  StepStates states;
+  states.initial = std::move(*initial);
+  for (const TensorSpec &spec : modelInfo.step->states)
+    states.dtypes.push_back(spec.dtype);
+  return states;
+}
+
+Expected<HostArray> CompiledModel::step(llvm::ArrayRef<HostArray> inputs,
+                                        StepStates &states) {
+  if (!modelInfo.step)
+    return noStepEntry(path);
+  // A CUDA library's states live in device memory between its calls'
+  // copies: they go through host arrays, as with step(inputs, arrays).
+  if (copyOut)
+    return step(inputs, states.initial);
+  if (stepWeights.size() != modelInfo.step->weights.size())
+    return llvm::createStringError("the model's weights are not bound");
+  auto outs = call(*modelInfo.step, stepEntry, stepWeights, inputs, {},
+                   nullptr, &states);
+  if (!outs)
+    return outs.takeError();
+  // The states are not checked again at the next step: a NaN they take on
+  // shows in the logits (every product of a NaN is one).
+  if (int64_t at = firstNaN(outs->front()); at >= 0)
+    return llvm::createStringError(llvm::formatv(
+        "{0}: the step's logits hold NaN at flat index {1} (its states or "
+        "its arithmetic overflowed)",
+        path, at));
+  return std::move(outs->front());
+}
+
+StepStates::StepStates(StepStates &&other) noexcept { *this = std::move(other); }
+
+StepStates &StepStates::operator=(StepStates &&other) noexcept {
+  if (this != &other) {
+    releaseExcept({});
+    initial = std::move(other.initial);
+    dtypes = std::move(other.dtypes);
+    held = std::move(other.held);
+    buffers = std::move(other.buffers);
+    release = other.release;
+    other.held.clear();
+    other.buffers.clear();
+  }
+  return *this;
+}
+
+StepStates::~StepStates() { releaseExcept({}); }
+
+void StepStates::releaseExcept(llvm::ArrayRef<void *> keep) {
+  for (void *buffer : buffers)
+    if (!llvm::is_contained(keep, buffer))
+      release(buffer);
+  buffers.clear();
+}
+
+std::vector<HostArray> StepStates::read() const {
+  if (held.empty())
+    return initial;
+  std::vector<HostArray> arrays;
+  for (auto [words, dtype] : llvm::zip(held, dtypes)) {
+    int64_t rank = (words.size() - 3) / 2;
+    std::vector<int64_t> shape(words.begin() + 3, words.begin() + 3 + rank);
+    HostArray array = HostArray::uninitialized(shape, dtype);
+    size_t size = array.numElements() == 0
+                      ? 0
+                      : array.bytes.size() / array.numElements();
+    // Row-major (the step entry's results have identity layouts), from the
+    // offset on.
+    const char *base = reinterpret_cast<const char *>(words[1]) + words[2] * size;
+    std::memcpy(array.bytes.data(), base, array.bytes.size());
+    arrays.push_back(std::move(array));
+  }
+  return arrays;
 }
 
 Expected<HostArray> CompiledModel::step(llvm::ArrayRef<HostArray> inputs,

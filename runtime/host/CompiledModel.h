@@ -85,6 +85,42 @@ struct HostArray {
   static HostArray uninitialized(std::vector<int64_t> shape, std::string dtype);
 };
 
+/// The states a generation carries from one step to the next
+/// (CompiledModel::startStates, then step). After the first step they stay
+/// in the buffers the step entry wrote them into and go into the next step
+/// as they are: not copied out of the model and not checked again for NaN
+/// (the model wrote them; step checks the logits instead). A state array
+/// of the Mamba-130m shape is 2.8 MB per token otherwise copied and
+/// scanned.
+class StepStates {
+public:
+  StepStates() = default;
+  StepStates(StepStates &&other) noexcept;
+  StepStates &operator=(StepStates &&other) noexcept;
+  StepStates(const StepStates &) = delete;
+  StepStates &operator=(const StepStates &) = delete;
+  ~StepStates();
+
+  /// Copies of the states, in the step entry's order, as
+  /// CompiledModel::step(inputs, arrays) takes them.
+  std::vector<HostArray> read() const;
+
+private:
+  friend class CompiledModel;
+  /// Releases the held buffers but those in `keep`.
+  void releaseExcept(llvm::ArrayRef<void *> keep);
+
+  /// Before the first step (and always for a CUDA library): the states as
+  /// arrays.
+  std::vector<HostArray> initial;
+  std::vector<std::string> dtypes;
+  /// After it: each state's memref descriptor, and the distinct buffers
+  /// they lie in, which `release` (the library's) frees.
+  std::vector<std::vector<int64_t>> held;
+  std::vector<void *> buffers;
+  void (*release)(void *) = nullptr;
+};
+
 /// A shared library made by `glint-compile -emit=lib`, its weights bound
 /// from a checkpoint by name.
 class CompiledModel {
@@ -162,6 +198,15 @@ public:
   llvm::Expected<HostArray> step(llvm::ArrayRef<HostArray> inputs,
                                  std::vector<HostArray> &states);
 
+  /// The states for `batch` sequences at their start, for the step below.
+  llvm::Expected<StepStates> startStates(int64_t batch) const;
+
+  /// step() for a generation loop: the states stay in the model's buffers
+  /// from one step to the next (see StepStates); an error if the logits
+  /// hold NaN.
+  llvm::Expected<HostArray> step(llvm::ArrayRef<HostArray> inputs,
+                                 StepStates &states);
+
   /// Whether the library has a gradient entry (`glint-compile --grad`).
   bool hasGradient() const { return modelInfo.gradient.has_value(); }
 
@@ -210,12 +255,14 @@ private:
   /// Calls `fn` (described by `spec`) and returns its results, then its next
   /// states. With `reuse`, the next states are copied into the storage of
   /// those arrays (taken from them) where shape and dtype agree: one
-  /// generated token then allocates and clears no host state arrays.
+  /// generated token then allocates and clears no host state arrays. With
+  /// `held`, the states come from it (not `states`) and its next states are
+  /// kept there, in the callee's buffers: the results hold the others.
   llvm::Expected<std::vector<HostArray>>
   call(const EntryInfo &spec, void (*fn)(void **),
        llvm::ArrayRef<const Weight *> weights, llvm::ArrayRef<HostArray> inputs,
        llvm::ArrayRef<HostArray> states,
-       std::vector<HostArray> *reuse = nullptr);
+       std::vector<HostArray> *reuse = nullptr, StepStates *held = nullptr);
 
   void *handle = nullptr;
   void (*entry)(void **) = nullptr;

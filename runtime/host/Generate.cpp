@@ -112,7 +112,7 @@ Expected<StreamStats> mlir::glint::runtime::generateStream(
   if (prompt.empty())
     return llvm::createStringError("the prompt is empty");
   std::string dtype = step.inputs[0].dtype;
-  auto states = model.initialStates(1);
+  auto states = model.startStates(1);
   if (!states)
     return states.takeError();
   using Clock = std::chrono::steady_clock;

@@ -319,7 +319,7 @@ mlir::glint::runtime::generateCompiled(CompiledModel &model,
     return llvm::createStringError(
         "generation takes token ids [batch, seq] as its prompt");
   int64_t batch = prompt.shape[0];
-  auto states = model.initialStates(batch);
+  auto states = model.startStates(batch);
   if (!states)
     return states.takeError();
 

@@ -500,6 +500,51 @@ void checkBadStates(rt::CompiledModel &model) {
       << error;
 }
 
+/// The states kept in the model's buffers between steps (StepStates) give
+/// the same logits, bit for bit, as states passed as arrays, and the same
+/// states when read back; they survive a move, and a batch that does not
+/// match them is still an error.
+void checkHeldStates(rt::CompiledModel &model) {
+  std::mt19937_64 rng(testSeed());
+  const int64_t batch = 2, length = 9;
+  rt::HostArray ids = randomIds(model, batch, length, rng);
+  auto arrays = model.initialStates(batch);
+  ASSERT_TRUE(bool(arrays)) << llvm::toString(arrays.takeError());
+  auto started = model.startStates(batch);
+  ASSERT_TRUE(bool(started)) << llvm::toString(started.takeError());
+  rt::StepStates held = std::move(*started);
+  int64_t position = 0;
+  for (int64_t n : {4, 1, 1, 3}) {
+    rt::HostArray piece = positions(ids, position, n);
+    auto expected = model.step({piece}, *arrays);
+    ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+    auto got = model.step({piece}, held);
+    ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
+    ASSERT_EQ(got->shape, expected->shape);
+    EXPECT_EQ(got->bytes, expected->bytes) << "logits at position " << position;
+    position += n;
+    if (n == 1) {
+      // Moved mid-sequence: the buffers go with it.
+      rt::StepStates moved = std::move(held);
+      held = std::move(moved);
+    }
+  }
+  std::vector<rt::HostArray> read = held.read();
+  ASSERT_EQ(read.size(), arrays->size());
+  for (auto [got, expected] : llvm::zip(read, *arrays)) {
+    EXPECT_EQ(got.shape, expected.shape);
+    EXPECT_EQ(got.dtype, expected.dtype);
+    EXPECT_EQ(got.bytes, expected.bytes);
+  }
+  // Held states of two sequences, an input of one.
+  auto single = model.step({positions(randomIds(model, 1, 1, rng), 0, 1)}, held);
+  ASSERT_FALSE(bool(single));
+  std::string error = llvm::toString(single.takeError());
+  EXPECT_NE(error.find("is for a batch of 2 sequences, but the input has 1"),
+            std::string::npos)
+      << error;
+}
+
 /// A reference fixture compiled with its step entry.
 class GeneratingFixture : public CompiledFixture {
 protected:
@@ -536,6 +581,10 @@ TEST_P(GeneratingFixture, GenerationMatchesFullForward) {
   {
     SCOPED_TRACE("bad states");
     checkBadStates(*model);
+  }
+  {
+    SCOPED_TRACE("held states");
+    checkHeldStates(*model);
   }
 }
 
@@ -787,6 +836,32 @@ INSTANTIATE_TEST_SUITE_P(Families, GeneratingFixture,
 /// A weight holding NaN or ±Inf is refused when the weights are bound, the
 /// message naming the weight, the value and its element; allowed on
 /// request.
+/// `checkpoint`'s tensors written to `file` with element 3 of `victim`
+/// replaced by `bad`, and opened again (null after a failed expectation).
+std::unique_ptr<rt::Checkpoint> poisonedCopy(const rt::Checkpoint &checkpoint,
+                                             llvm::StringRef victim, float bad,
+                                             llvm::StringRef file) {
+  std::vector<std::vector<float>> values;
+  std::vector<rt::F32Tensor> tensors;
+  const std::vector<std::string> names = checkpoint.names();
+  for (const std::string &name : names) {
+    auto data = checkpoint.loadF32(name);
+    EXPECT_TRUE(bool(data)) << llvm::toString(data.takeError());
+    if (!data)
+      return nullptr;
+    values.push_back(std::move(*data));
+    if (name == victim)
+      values.back()[3] = bad;
+  }
+  EXPECT_TRUE(llvm::is_contained(names, victim)) << victim.str();
+  for (auto [name, data] : llvm::zip(names, values))
+    tensors.push_back({name, checkpoint.find(name)->shape, data});
+  EXPECT_FALSE(bool(rt::writeSafetensors(file, tensors)));
+  auto opened = rt::Checkpoint::open(file);
+  EXPECT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
+  return opened ? std::move(*opened) : nullptr;
+}
+
 TEST(CompiledModelWeights, NonFiniteWeightsAreRefused) {
   std::string dir =
       std::string(GLINT_SOURCE_DIR) + "/test/fixtures/mamba_conv3";
@@ -796,29 +871,16 @@ TEST(CompiledModelWeights, NonFiniteWeightsAreRefused) {
   ASSERT_TRUE(model);
   // The fixture's tensors, with one value of one weight replaced.
   const std::string victim = model->info().weights.back().name;
-  std::vector<std::vector<float>> values;
-  std::vector<rt::F32Tensor> tensors;
-  const std::vector<std::string> names = checkpoint->names();
-  for (const std::string &name : names) {
-    auto data = checkpoint->loadF32(name);
-    ASSERT_TRUE(bool(data)) << llvm::toString(data.takeError());
-    values.push_back(std::move(*data));
-  }
-  for (auto [name, data] : llvm::zip(names, values))
-    tensors.push_back({name, checkpoint->find(name)->shape, data});
-  auto index = llvm::find(names, victim) - names.begin();
-  ASSERT_LT(index, int64_t(names.size()));
   for (float bad : {std::numeric_limits<float>::quiet_NaN(),
                     -std::numeric_limits<float>::infinity()}) {
-    values[index][3] = bad;
     llvm::SmallString<128> file;
     ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-nonfinite",
                                                     "safetensors", file));
     llvm::FileRemover remove(file);
-    ASSERT_FALSE(bool(rt::writeSafetensors(file, tensors)));
-    auto broken = rt::Checkpoint::open(file);
-    ASSERT_TRUE(bool(broken)) << llvm::toString(broken.takeError());
-    llvm::Error refused = model->bindWeights(**broken);
+    std::unique_ptr<rt::Checkpoint> broken =
+        poisonedCopy(*checkpoint, victim, bad, file);
+    ASSERT_TRUE(broken);
+    llvm::Error refused = model->bindWeights(*broken);
     ASSERT_TRUE(bool(refused));
     std::string message = llvm::toString(std::move(refused));
     EXPECT_NE(message.find("weight '" + victim + "' holds " +
@@ -826,8 +888,39 @@ TEST(CompiledModelWeights, NonFiniteWeightsAreRefused) {
                            " at element 3 of"),
               std::string::npos)
         << message;
-    EXPECT_FALSE(bool(model->bindWeights(**broken, /*allowNonFinite=*/true)));
+    EXPECT_FALSE(bool(model->bindWeights(*broken, /*allowNonFinite=*/true)));
   }
+}
+
+/// States kept in the model's buffers are not checked again at each step:
+/// a NaN the model computes is reported from the step's logits instead of
+/// being generated from. Here a NaN weight, bound on request.
+TEST(CompiledModelSteps, NaNLogitsOfHeldStatesAreAnError) {
+  std::string dir =
+      std::string(GLINT_SOURCE_DIR) + "/test/fixtures/mamba_conv3";
+  std::unique_ptr<rt::Checkpoint> checkpoint;
+  std::unique_ptr<rt::CompiledModel> model;
+  compileModel(dir, checkpoint, model, glint::compiler::StepMode::On);
+  ASSERT_TRUE(model && model->hasStep());
+  llvm::SmallString<128> file;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("glint-nanstep",
+                                                  "safetensors", file));
+  llvm::FileRemover remove(file);
+  std::unique_ptr<rt::Checkpoint> broken =
+      poisonedCopy(*checkpoint, model->info().step->weights.back().name,
+                   std::numeric_limits<float>::quiet_NaN(), file);
+  ASSERT_TRUE(broken);
+  llvm::Error bound = model->bindWeights(*broken, /*allowNonFinite=*/true);
+  ASSERT_FALSE(bool(bound)) << llvm::toString(std::move(bound));
+  auto states = model->startStates(1);
+  ASSERT_TRUE(bool(states)) << llvm::toString(states.takeError());
+  std::mt19937_64 rng(testSeed());
+  auto logits = model->step({randomIds(*model, 1, 3, rng)}, *states);
+  ASSERT_FALSE(bool(logits));
+  std::string error = llvm::toString(logits.takeError());
+  EXPECT_NE(error.find("the step's logits hold NaN at flat index"),
+            std::string::npos)
+      << error;
 }
 
 /// One tensor of a checkpoint written by writePlaced: little-endian bytes

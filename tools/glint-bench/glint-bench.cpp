@@ -2254,7 +2254,7 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       auto wallStart = std::chrono::steady_clock::now();
       llvm::Error failure = llvm::Error::success();
       for (unsigned r = 0; r < reps + 1 && !failure; ++r) {
-        auto states = model.initialStates(1);
+        auto states = model.startStates(1);
         if (!states) {
           failure = states.takeError();
           break;
