@@ -345,18 +345,22 @@ public:
     return count;
   }
 
-  /// An upper bound of the distinct bytes the loop's loads can read: the
-  /// sizes of the memrefs they read, each traced through its views to a
-  /// memref defined in front of the loop and counted once. Scratch the
-  /// region allocates itself is left out (it lives in the cache of the core
-  /// that uses it). Null when a load's memref cannot be traced or sized.
-  Value footprint() { return footprintOf(/*argumentsOnly=*/false); }
+  /// Upper bounds of the distinct bytes a loop's loads can read.
+  struct Footprint {
+    /// All of them; null when a load's memref cannot be sized.
+    Value all;
+    /// The part the function's arguments hold (weights, inputs, states:
+    /// memory the call did not write first); null unless asked for, or
+    /// when one of those arguments cannot be sized.
+    Value arguments;
+  };
 
-  /// The part of footprint() that the function's arguments hold (weights,
-  /// inputs, states: memory the call did not write first). Null as there.
-  Value argumentFootprint() { return footprintOf(/*argumentsOnly=*/true); }
-
-  Value footprintOf(bool argumentsOnly) {
+  /// The sizes of the memrefs the loop's loads read, each traced through
+  /// its views to a memref defined in front of the loop and counted once,
+  /// in one walk. Scratch the region allocates itself is left out (it
+  /// lives in the cache of the core that uses it). None when a load's
+  /// memref cannot be traced.
+  std::optional<Footprint> footprint(bool withArguments) {
     llvm::SetVector<Value> sources;
     bool traced = true;
     parallel.getRegion().walk([&](Operation *op) {
@@ -381,14 +385,18 @@ public:
       return WalkResult::advance();
     });
     if (!traced)
-      return {};
-    Value total = constantIndex(0);
+      return std::nullopt;
+    Footprint total{constantIndex(0),
+                    withArguments ? constantIndex(0) : Value()};
+    bool allSized = true, argumentsSized = true;
     for (Value source : sources) {
-      if (argumentsOnly && !isFunctionArgument(source))
-        continue;
+      bool argument = withArguments && isFunctionArgument(source);
       auto type = dyn_cast<MemRefType>(source.getType());
-      if (!type || !type.getElementType().isIntOrIndexOrFloat())
-        return {};
+      if (!type || !type.getElementType().isIntOrIndexOrFloat()) {
+        allSized = false;
+        argumentsSized &= !argument;
+        continue;
+      }
       Value size = constantIndex(scalarBytes(type.getElementType()));
       for (int64_t d = 0; d < type.getRank(); ++d) {
         Value extent = type.isDynamicDim(d)
@@ -396,8 +404,15 @@ public:
                            : constantIndex(type.getDimSize(d));
         size = arith::MulIOp::create(b, loc, size, extent);
       }
-      total = arith::AddIOp::create(b, loc, total, size);
+      total.all = arith::AddIOp::create(b, loc, total.all, size);
+      if (argument)
+        total.arguments =
+            arith::AddIOp::create(b, loc, total.arguments, size);
     }
+    if (!allSized)
+      total.all = Value();
+    if (!argumentsSized)
+      total.arguments = Value();
     return total;
   }
 
@@ -425,19 +440,19 @@ public:
       // A small operand read again and again (a weight panel re-read by
       // every row tile) stays in the cache: what counts is the distinct
       // bytes, where they can be bounded.
-      if (Value distinct = footprint())
-        bytes = arith::MinSIOp::create(b, loc, bytes, distinct);
+      std::optional<Footprint> distinct = footprint(minArgumentBytes > 0);
+      if (distinct && distinct->all)
+        bytes = arith::MinSIOp::create(b, loc, bytes, distinct->all);
       Value streams = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                             bytes, constantIndex(minBytes));
       enough = arith::OrIOp::create(b, loc, enough, streams);
-      if (minArgumentBytes > 0)
-        if (Value arguments = argumentFootprint()) {
-          Value cold = arith::MinSIOp::create(b, loc, bytes, arguments);
-          Value fromMemory =
-              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, cold,
-                                    constantIndex(minArgumentBytes));
-          enough = arith::OrIOp::create(b, loc, enough, fromMemory);
-        }
+      if (distinct && distinct->arguments) {
+        Value cold = arith::MinSIOp::create(b, loc, bytes, distinct->arguments);
+        Value fromMemory =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, cold,
+                                  constantIndex(minArgumentBytes));
+        enough = arith::OrIOp::create(b, loc, enough, fromMemory);
+      }
     }
     Value several = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                           count, constantIndex(2));

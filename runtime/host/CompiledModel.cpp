@@ -807,7 +807,6 @@ Expected<std::vector<HostArray>> CompiledModel::call(
     held->releaseExcept(kept);
     held->held = std::move(nextHeld);
     held->buffers = std::move(kept);
-    held->release = release;
     held->initial.clear();
   }
   if (!deviceFailure.empty())
@@ -870,6 +869,7 @@ Expected<StepStates> CompiledModel::startStates(int64_t batch) const {
   if (!initial)
     return initial.takeError();
   StepStates states;
+  states.release = release;
   states.initial = std::move(*initial);
   for (const TensorSpec &spec : modelInfo.step->states)
     states.dtypes.push_back(spec.dtype);
