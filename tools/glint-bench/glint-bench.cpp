@@ -63,10 +63,13 @@
 // step is timed alone. One JSON line per model and prompt length:
 // ms_per_token_*, weight_gbps_* (the step's weight bytes over its time: a
 // generated token reads every weight once) and stream_read_gbps, the read
-// bandwidth of the machine on the same threads measured in the same run, so
-// that fraction_of_stream_median says how close the step is to the memory
-// roofline. The last step's logits must equal the full forward's on the
-// whole sequence.
+// bandwidth of the machine on the same threads, measured again after each
+// repetition (on a shared host it moves from second to second: one
+// measurement per run set a two-thread f32 step at 1.37 of it), so that
+// fraction_of_stream_median, the median over the repetitions of each one's
+// step against the bandwidth beside it, says how close the step is to the
+// memory roofline. The last step's logits must equal the full forward's on
+// the whole sequence.
 //
 // --form chooses how matrix-state recurrences are compiled (auto, the
 // compiler's choice; recurrent; chunked: glint-chunk-recurrence). Given
@@ -2133,72 +2136,93 @@ bool runGradientCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
 //===----------------------------------------------------------------------===//
 
 /// The bytes per second this machine reads from memory on `threads`
-/// threads: the best of five passes summing a 1 GiB buffer (far past any
-/// cache), each thread its own contiguous part, four independent vector
-/// accumulators per thread. The yardstick of a memory-bound generation step,
-/// which streams every weight once per token.
-double measureReadBandwidthNow(unsigned threads) {
-  const size_t bytes = size_t(1) << 30;
-  const size_t floats = bytes / sizeof(float);
-  std::unique_ptr<float, decltype(&std::free)> buffer(
-      static_cast<float *>(std::aligned_alloc(64, bytes)), &std::free);
-  if (!buffer)
-    return 0;
-  llvm::StdThreadPool pool(llvm::hardware_concurrency(threads));
-  size_t part = floats / threads / 64 * 64;
-  // Each thread first touches (so its pages are its NUMA node's) and then
-  // reads its own part.
-  auto forParts = [&](const std::function<void(float *, size_t)> &fn) {
+/// threads: passes summing a 1 GiB buffer (far past any cache), each thread
+/// its own contiguous part, four independent vector accumulators per
+/// thread. The yardstick of a memory-bound generation step, which streams
+/// every weight once per token. The buffer is filled once, when the probe
+/// is made; --decode measures it again beside every repetition, since on a
+/// shared host the bandwidth a core gets moves from second to second.
+class ReadBandwidthProbe {
+public:
+  explicit ReadBandwidthProbe(unsigned threads)
+      : threads(threads),
+        buffer(static_cast<float *>(std::aligned_alloc(64, kBytes)),
+               &std::free),
+        pool(llvm::hardware_concurrency(threads)),
+        part(kBytes / sizeof(float) / threads / 64 * 64), sums(threads) {
+    // Each thread first touches (so its pages are its NUMA node's) and
+    // then reads its own part.
+    if (buffer)
+      forParts([](float *p, size_t n) {
+        for (size_t i = 0; i < n; ++i)
+          p[i] = float(i & 1023) * 1e-3f;
+      });
+  }
+
+  /// The best of `passes` passes, in bytes per second (0 without memory).
+  double measure(int passes) {
+    if (!buffer)
+      return 0;
+    double best = 0;
+    for (int pass = 0; pass < passes; ++pass) {
+      auto start = std::chrono::steady_clock::now();
+      forParts([&](float *p, size_t n) {
+        sums[(p - buffer.get()) / part] = sumFloats(p, n);
+      });
+      double seconds = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+      best = std::max(best, double(part) * threads * sizeof(float) / seconds);
+    }
+    volatile float keep = std::accumulate(sums.begin(), sums.end(), 0.0f);
+    (void)keep;
+    return best;
+  }
+
+private:
+  static constexpr size_t kBytes = size_t(1) << 30;
+
+  void forParts(const std::function<void(float *, size_t)> &fn) {
     for (unsigned t = 0; t < threads; ++t)
       pool.async([&, t] { fn(buffer.get() + t * part, part); });
     pool.wait();
-  };
-  forParts([](float *p, size_t n) {
-    for (size_t i = 0; i < n; ++i)
-      p[i] = float(i & 1023) * 1e-3f;
-  });
-  std::vector<float> sums(threads);
-  double best = 0;
-  for (int pass = 0; pass < 5; ++pass) {
-    auto start = std::chrono::steady_clock::now();
-    forParts([&](float *p, size_t n) {
-#if defined(__AVX512F__)
-      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
-                       _mm512_setzero_ps(), _mm512_setzero_ps()};
-      for (size_t i = 0; i < n; i += 64)
-        for (int j = 0; j < 4; ++j)
-          acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(p + i + 16 * j));
-      float s = sumLanes(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]),
-                                       _mm512_add_ps(acc[2], acc[3])));
-#else
-      float acc[8] = {};
-      for (size_t i = 0; i < n; i += 8)
-        for (int j = 0; j < 8; ++j)
-          acc[j] += p[i + j];
-      float s = 0;
-      for (float a : acc)
-        s += a;
-#endif
-      sums[(p - buffer.get()) / part] = s;
-    });
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
-    best = std::max(best, double(part) * threads * sizeof(float) / seconds);
   }
-  volatile float keep = std::accumulate(sums.begin(), sums.end(), 0.0f);
-  (void)keep;
-  return best;
-}
+  static float sumFloats(const float *p, size_t n) {
+#if defined(__AVX512F__)
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (size_t i = 0; i < n; i += 64)
+      for (int j = 0; j < 4; ++j)
+        acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(p + i + 16 * j));
+    return sumLanes(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]),
+                                  _mm512_add_ps(acc[2], acc[3])));
+#else
+    float acc[8] = {};
+    for (size_t i = 0; i < n; i += 8)
+      for (int j = 0; j < 8; ++j)
+        acc[j] += p[i + j];
+    float s = 0;
+    for (float a : acc)
+      s += a;
+    return s;
+#endif
+  }
 
-/// measureReadBandwidthNow, once per thread count and run: every form,
-/// weight type and length of one run is set against the same yardstick.
-double readBandwidth(unsigned threads) {
-  static std::map<unsigned, double> measured;
-  auto [it, inserted] = measured.try_emplace(threads, 0.0);
-  if (inserted)
-    it->second = measureReadBandwidthNow(threads);
-  return it->second;
+  unsigned threads;
+  std::unique_ptr<float, decltype(&std::free)> buffer;
+  llvm::StdThreadPool pool;
+  size_t part;
+  std::vector<float> sums;
+};
+
+/// The probe of `threads` threads, made once per run (its buffer filled
+/// once).
+ReadBandwidthProbe &readBandwidthProbe(unsigned threads) {
+  static std::map<unsigned, std::unique_ptr<ReadBandwidthProbe>> probes;
+  std::unique_ptr<ReadBandwidthProbe> &probe = probes[threads];
+  if (!probe)
+    probe = std::make_unique<ReadBandwidthProbe>(threads);
+  return *probe;
 }
 
 /// The index of the largest of the last row's logits (greedy decoding).
@@ -2248,6 +2272,10 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
           makeInstance(c, /*wholeModel=*/true, model.info(), rng, L)
               .inputs.front();
       std::vector<double> seconds;
+      // Beside each timed repetition: the read bandwidth just after it, and
+      // the fraction of it that repetition's median step streamed.
+      ReadBandwidthProbe &probe = readBandwidthProbe(unsigned(threadsUsed));
+      std::vector<double> streams, fractions;
       std::vector<int64_t> fed; // the first repetition's tokens
       std::optional<rt::HostArray> lastLogits;
       double cpuStart = processCpuSeconds();
@@ -2273,10 +2301,20 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
                                   std::chrono::steady_clock::now() - start)
                                   .count());
         }
-        if (!logits)
+        if (!logits) {
           failure = logits.takeError();
-        else if (r == 1)
+          break;
+        }
+        if (r == 1)
           lastLogits = std::move(*logits);
+        if (r > 0) {
+          std::vector<double> own(seconds.end() - decodeTokens, seconds.end());
+          llvm::sort(own);
+          double stream = probe.measure(/*passes=*/2);
+          streams.push_back(stream);
+          if (stream > 0)
+            fractions.push_back(weightBytes / own[own.size() / 2] / stream);
+        }
       }
       double cpuPerWall = (processCpuSeconds() - cpuStart) /
                           std::chrono::duration<double>(
@@ -2312,10 +2350,13 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
                             c.name, L, logitsError));
         ok = false;
       }
-      double stream = readBandwidth(unsigned(threadsUsed));
       llvm::sort(seconds);
       double min = seconds.front();
       double median = seconds[seconds.size() / 2];
+      llvm::sort(streams);
+      llvm::sort(fractions);
+      double stream = streams[streams.size() / 2];
+      double fraction = fractions.empty() ? 0 : fractions[fractions.size() / 2];
 
       json::Object line = wholeModelLine(
           c, *one, "decode",
@@ -2323,7 +2364,10 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
           "of L tokens: the time of one one-token step (CompiledModel::step); "
           "weight_gbps = the step entry's weight bytes over that time, "
           "stream_read_gbps = this machine's read bandwidth on the same "
-          "threads, measured in the same run",
+          "threads, measured after each repetition (the median; min and max "
+          "beside it); fraction_of_stream_median = the median over the "
+          "repetitions of the weight bytes over the repetition's median step "
+          "time and the bandwidth measured after it",
           threadsUsed, cpuPerWall);
       line["L"] = L;
       line["decode_tokens"] = int64_t(decodeTokens);
@@ -2335,8 +2379,9 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
       line["weight_gbps_median"] = weightBytes / median * 1e-9;
       line["weight_gbps_max"] = weightBytes / min * 1e-9;
       line["stream_read_gbps"] = stream * 1e-9;
-      line["fraction_of_stream_median"] =
-          stream > 0 ? weightBytes / median / stream : 0.0;
+      line["stream_read_gbps_min"] = streams.front() * 1e-9;
+      line["stream_read_gbps_max"] = streams.back() * 1e-9;
+      line["fraction_of_stream_median"] = fraction;
       line["logits_rel_error_vs_forward"] = logitsError;
       line["correct"] = correct;
       line["timed"] = "CompiledModel::step, one token";
@@ -2345,10 +2390,7 @@ bool runDecodeCase(MLIRContext &context, Case &c, llvm::ArrayRef<int64_t> Ls,
           {c.name + " (decode)", formLabel(*one), std::to_string(L),
            llvm::formatv("{0:f3} ms", 1e3 * median).str(),
            llvm::formatv("{0:f1} GB/s", weightBytes / median * 1e-9).str(),
-           llvm::formatv("{0:f2} of stream",
-                         stream > 0 ? weightBytes / median / stream : 0.0)
-               .str(),
-           correct});
+           llvm::formatv("{0:f2} of stream", fraction).str(), correct});
       printJsonLine(std::move(line));
     }
   }
