@@ -567,7 +567,11 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
     packing (a bf16 or f16 panel is widened per load), the few-rows path as
     an outer product of each row of A with `stream-panels` neighbouring
     panels at a time (the weight streams in memory order in that many
-    places at once); an element read of (n, k) reads
+    places at once), each of them prefetched `prefetch-bytes` ahead (one
+    `memref.prefetch` per cache line of a panel's row: with few rows the
+    loads alone keep too few lines in flight; a bf16 panel's row is one
+    line, and one row of A reads it with a quarter of the f32 form's
+    instructions per byte); an element read of (n, k) reads
     `panels[n / NR, k, n % NR]`.
 
     ```
@@ -598,6 +602,10 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
            "Prepared panels the few-rows path reads side by side (at most "
            "panel-chunk): one tile of that many panels per row, so that the "
            "weight streams through memory in as many places at once">,
+    Option<"prefetchBytes", "prefetch-bytes", "int64_t", /*default=*/"2048",
+           "How far ahead the few-rows path on prepared panels prefetches "
+           "each panel it reads, in bytes of the panel (0: no software "
+           "prefetch)">,
     Option<"threads", "threads", "int64_t", /*default=*/"1",
            "Threads the code runs on (the CPU pipeline passes its target's): "
            "the few-rows path on prepared panels takes fewer than "
@@ -611,8 +619,10 @@ def GlintVectorizeMatmul : Pass<"glint-vectorize-matmul", "ModuleOp"> {
            "Compute each product that starts from a fill or a bias row in a "
            "private function shared by all products of its shapes">
   ];
-  let dependentDialects = ["arith::ArithDialect", "func::FuncDialect",
-                           "linalg::LinalgDialect", "math::MathDialect",
+  let dependentDialects = ["arith::ArithDialect",
+                           "bufferization::BufferizationDialect",
+                           "func::FuncDialect", "linalg::LinalgDialect",
+                           "math::MathDialect", "memref::MemRefDialect",
                            "scf::SCFDialect", "tensor::TensorDialect",
                            "vector::VectorDialect"];
 }

@@ -1,6 +1,8 @@
 // RUN: glint-opt %s -glint-vectorize-matmul=vector-width=8 | FileCheck %s
 // RUN: glint-opt %s -glint-vectorize-matmul="vector-width=8 prepare-weights=false" | FileCheck %s --check-prefix=PACKED
 // RUN: glint-opt %s -glint-vectorize-matmul="vector-width=8 stream-panels=2" -canonicalize -cse | FileCheck %s --check-prefix=GROUP
+// RUN: glint-opt %s -glint-vectorize-matmul="vector-width=8 prefetch-bytes=0" | FileCheck %s --check-prefix=NOPREFETCH
+// NOPREFETCH-NOT: memref.prefetch
 
 // Prepared weights. @table is read by a product as PyTorch's [out, in]
 // weight (the logits of a tied embedding) and element by element (the
@@ -52,15 +54,23 @@
 
 // With stream-panels=2 the few-rows path reads panels 0 and 1 side by side
 // (four accumulators per row, columns 0-31 in bounds), then panel 2 alone
-// (columns 32-47, the write past column 40 masked).
+// (columns 32-47, the write past column 40 masked). Each panel's row at
+// depth k (16 floats: one 64-byte line) is prefetched 2048 bytes ahead, at
+// depth min(k + 32, 63), through a read-only buffer view of the panels;
+// prefetch-bytes=0 turns that off.
 // GROUP-LABEL: func.func private @__glint_linear_nk_dx64x40x64_fill_panels(
 // GROUP-SAME: %[[A:[a-z0-9_]+]]: tensor<?x64xf32>, %[[W:[a-z0-9_]+]]: tensor<3x64x16xf32>
 // GROUP: scf.forall.in_parallel
 // GROUP: } else {
+// GROUP: %[[VIEW:.+]] = bufferization.to_buffer %[[W]] read_only : tensor<3x64x16xf32> to memref<3x64x16xf32, strided<[?, ?, ?], offset: ?>>
 // GROUP: scf.for %[[ROW:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args
 // GROUP: scf.for %[[K:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// GROUP: %[[NEXT:.+]] = arith.addi %[[K]], %c32 : index
+// GROUP: %[[AHEAD:.+]] = arith.minsi %[[NEXT]], %c63 : index
+// GROUP: memref.prefetch %[[VIEW]][%c0, %[[AHEAD]], %c0], read, locality<3>, data
 // GROUP: vector.transfer_read %[[W]][%c0, %[[K]], %c0]
 // GROUP: vector.transfer_read %[[W]][%c0, %[[K]], %c8]
+// GROUP: memref.prefetch %[[VIEW]][%c1, %[[AHEAD]], %c0], read, locality<3>, data
 // GROUP: vector.transfer_read %[[W]][%c1, %[[K]], %c0]
 // GROUP: vector.transfer_read %[[W]][%c1, %[[K]], %c8]
 // GROUP: tensor.extract %[[A]][%[[ROW]], %[[K]]]
