@@ -164,8 +164,8 @@ protected:
     auto layout =
         StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
     return bufferization::ToBufferOp::create(
-        b, loc, MemRefType::get(type.getShape(), f32, layout), source,
-        /*read_only=*/true);
+        b, loc, MemRefType::get(type.getShape(), type.getElementType(), layout),
+        source, /*read_only=*/true);
   }
   /// x * y + z.
   Value fma(OpBuilder &b, Value x, Value y, Value z) const {

@@ -812,16 +812,7 @@ Value MatmulLowering::panelRowsProduct(OpBuilder &b, Value dest) {
   Value rowsTotal = tensor::DimOp::create(b, loc, a, 0);
   // The panels as a buffer to prefetch through (bufferization makes it the
   // weight's own).
-  Value view;
-  if (blk.prefetchBytes > 0) {
-    auto type = cast<RankedTensorType>(weight.getType());
-    SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-    auto layout =
-        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
-    view = bufferization::ToBufferOp::create(
-        b, loc, MemRefType::get(type.getShape(), type.getElementType(), layout),
-        weight, /*read_only=*/true);
-  }
+  Value view = blk.prefetchBytes > 0 ? prefetchView(b, weight) : Value();
   return parallel(
       b, {b.getIndexAttr(ceilDiv(panels, pc))}, dest,
       [&](OpBuilder &fb, ValueRange ivs, Value out,
